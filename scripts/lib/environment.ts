@@ -1,0 +1,41 @@
+/**
+ * The only reader of process.env and the .env file. Everything else receives a
+ * ToolkitEnvironment, so tests can drive any code path without touching the real environment.
+ */
+import { existsSync } from 'node:fs'
+
+export interface ToolkitEnvironment {
+  /** The app database; `file:./prisma/dev.db` when nothing is set. */
+  databaseUrl: string
+  /** A PostgreSQL database to test or migrate from; unset means "not configured". */
+  postgresUrl: string | undefined
+  /** Where `d1://local` keeps Miniflare's D1 state. */
+  d1PersistDir: string
+  /** Credentials of Cloudflare's HTTP API for remote D1 (`d1://<account>/<database>`). */
+  cloudflareD1Token: string | undefined
+  alertWebhookUrl: string | undefined
+  /** Print stack traces. */
+  debug: boolean
+}
+
+export const DEFAULT_DATABASE_URL = 'file:./prisma/dev.db'
+export const DEFAULT_D1_PERSIST_DIR = '.wrangler/state/d1'
+
+/** Reads the environment once; `.env` fills what the shell did not set. */
+export function resolveEnvironment(env: NodeJS.ProcessEnv = loadProcessEnvironment()): ToolkitEnvironment {
+  const nonEmpty = (value: string | undefined) => (value === undefined || value.trim() === '' ? undefined : value.trim())
+  return {
+    databaseUrl: nonEmpty(env.DATABASE_URL) ?? DEFAULT_DATABASE_URL,
+    postgresUrl: nonEmpty(env.POSTGRES_URL),
+    d1PersistDir: nonEmpty(env.D1_PERSIST_DIR) ?? DEFAULT_D1_PERSIST_DIR,
+    cloudflareD1Token: nonEmpty(env.CLOUDFLARE_D1_TOKEN),
+    alertWebhookUrl: nonEmpty(env.ALERT_WEBHOOK_URL),
+    debug: nonEmpty(env.DEBUG) !== undefined,
+  }
+}
+
+function loadProcessEnvironment(): NodeJS.ProcessEnv {
+  // process.loadEnvFile never overrides a variable the shell already set.
+  if (existsSync('.env')) process.loadEnvFile('.env')
+  return process.env
+}

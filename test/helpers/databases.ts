@@ -1,0 +1,69 @@
+/**
+ * Real databases for tests: a SQLite file in a temp dir, a fresh PostgreSQL database with a random
+ * name (dropped after the test), a Miniflare D1 with its own state dir. Nothing is mocked.
+ * TEST_ENGINES=sqlite,postgres narrows the engine matrix; TEST_POSTGRES_URL points at the server.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import type { TestContext } from 'node:test'
+import pg from 'pg'
+import { openDatabase } from '../../scripts/lib/db/open.ts'
+import { applyMigrations } from '../../scripts/lib/db/migrations.ts'
+import { seedDemo } from '../../scripts/lib/seed/demo.ts'
+import type { DatabaseHandle } from '../../scripts/lib/db/connection.ts'
+import type { EngineName } from '../../scripts/lib/db/url.ts'
+
+export const POSTGRES_SERVER_URL = process.env.TEST_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres'
+
+export const ENGINES: EngineName[] = (process.env.TEST_ENGINES?.split(',') ?? ['sqlite', 'postgres', 'd1']) as EngineName[]
+
+type Cleanup = Pick<TestContext, 'after'>
+
+/** A temp directory removed after the test. */
+export function tempDir(t: Cleanup, prefix = 'ipm-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/** A URL of a brand-new, empty PostgreSQL database; dropped after the test. */
+export async function createPostgresDatabase(t: Cleanup): Promise<string> {
+  const name = `ipm_test_${randomBytes(6).toString('hex')}`
+  const admin = new pg.Client({ connectionString: POSTGRES_SERVER_URL })
+  await admin.connect()
+  await admin.query(`CREATE DATABASE ${name}`)
+  await admin.end()
+  t.after(async () => {
+    const cleanup = new pg.Client({ connectionString: POSTGRES_SERVER_URL })
+    await cleanup.connect()
+    await cleanup.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+    await cleanup.end()
+  })
+  const url = new URL(POSTGRES_SERVER_URL)
+  url.pathname = `/${name}`
+  return url.toString()
+}
+
+/** A URL of a new, empty database of the given engine. */
+export async function createEmptyDatabaseUrl(t: Cleanup, engine: EngineName): Promise<string> {
+  switch (engine) {
+    case 'sqlite':
+      return `file:${join(tempDir(t), 'test.db')}`
+    case 'postgres':
+      return createPostgresDatabase(t)
+    case 'd1':
+      return `d1://local/${join(tempDir(t), 'd1')}`
+  }
+}
+
+/** An open, migrated database of the given engine, with the demo data unless `seed: false`; closed after the test. */
+export async function openTestDatabase(t: Cleanup, engine: EngineName, options: { seed?: boolean } = {}): Promise<DatabaseHandle & { url: string }> {
+  const url = await createEmptyDatabaseUrl(t, engine)
+  const db = await openDatabase(url, { create: true })
+  t.after(() => db.close())
+  await applyMigrations(db.sql)
+  if (options.seed ?? true) await seedDemo(db.prisma)
+  return Object.assign(db, { url })
+}

@@ -1,0 +1,57 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { composeSchema, schemaPaths, type SchemaProvider } from '../prisma/compose-schemas.ts'
+import { openDatabase } from '../scripts/lib/db/open.ts'
+import { applyMigrations } from '../scripts/lib/db/migrations.ts'
+import { REPO_ROOT } from './helpers/cli.ts'
+import { createPostgresDatabase, tempDir } from './helpers/databases.ts'
+
+/** What the models in the schema file say the database should be, as Prisma would create it. */
+function schemaScript(provider: SchemaProvider): string {
+  return execFileSync(join(REPO_ROOT, 'node_modules/.bin/prisma'), ['migrate', 'diff', '--from-empty', '--to-schema-datamodel', schemaPaths[provider], '--script'], {
+    cwd: REPO_ROOT,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+  }).replace(/^Loaded Prisma config.*$/m, '')
+}
+
+test('both engine schemas are exactly what prisma/models.prisma composes', () => {
+  for (const provider of ['sqlite', 'postgresql'] as const) {
+    assert.equal(readFileSync(schemaPaths[provider], 'utf8'), composeSchema(provider), `${schemaPaths[provider]} drifted: run npm run schema:compose`)
+  }
+})
+
+test('the committed SQLite migrations build the schema the models describe', async (t) => {
+  const dir = tempDir(t)
+  const fromMigrations = await openDatabase(`file:${join(dir, 'migrated.db')}`, { create: true })
+  await applyMigrations(fromMigrations.sql)
+  await fromMigrations.close()
+  const fromModels = await openDatabase(`file:${join(dir, 'models.db')}`, { create: true })
+  await fromModels.sql.executeScript(schemaScript('sqlite'))
+  await fromModels.close()
+  const schemaOf = (file: string) =>
+    execFileSync('sqlite3', [join(dir, file), `SELECT sql FROM sqlite_master WHERE name NOT LIKE '_prisma%' AND sql IS NOT NULL ORDER BY name`], { encoding: 'utf8' })
+  assert.ok(schemaOf('models.db').includes('CREATE TABLE "Dossier"'))
+  assert.equal(schemaOf('migrated.db'), schemaOf('models.db'))
+})
+
+test('the committed PostgreSQL migrations build the schema the models describe', async (t) => {
+  const migratedUrl = await createPostgresDatabase(t)
+  const modelsUrl = await createPostgresDatabase(t)
+  const migrated = await openDatabase(migratedUrl)
+  await applyMigrations(migrated.sql)
+  await migrated.close()
+  const models = await openDatabase(modelsUrl)
+  await models.sql.executeScript(schemaScript('postgresql'))
+  await models.close()
+  const schemaOf = (url: string) =>
+    execFileSync('pg_dump', ['--schema-only', '--no-owner', '--exclude-table=_prisma_migrations', url], { encoding: 'utf8' })
+      .split('\n')
+      .filter((line) => !line.startsWith('--') && !/^\\(un)?restrict /.test(line))
+      .join('\n')
+  assert.match(schemaOf(modelsUrl), /CREATE TYPE public."DossierStatut" AS ENUM/)
+  assert.equal(schemaOf(migratedUrl), schemaOf(modelsUrl))
+})
