@@ -21,10 +21,29 @@ export const ENGINES: EngineName[] = (process.env.TEST_ENGINES?.split(',') ?? ['
 
 type Cleanup = Pick<TestContext, 'after'>
 
+const cleanupStacks = new WeakMap<Cleanup, (() => unknown)[]>()
+
+/**
+ * Runs `cleanup` after the test, in reverse order of registration (unlike `t.after`, which runs
+ * hooks in registration order): a reader closes before its database, a database before it is dropped.
+ */
+export function defer(t: Cleanup, cleanup: () => unknown): void {
+  let stack = cleanupStacks.get(t)
+  if (stack === undefined) {
+    const created: (() => unknown)[] = []
+    stack = created
+    cleanupStacks.set(t, created)
+    t.after(async () => {
+      while (created.length > 0) await created.pop()!()
+    })
+  }
+  stack.push(cleanup)
+}
+
 /** A temp directory removed after the test. */
 export function tempDir(t: Cleanup, prefix = 'ipm-test-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix))
-  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  defer(t, () => rmSync(dir, { recursive: true, force: true }))
   return dir
 }
 
@@ -35,7 +54,7 @@ export async function createPostgresDatabase(t: Cleanup): Promise<string> {
   await admin.connect()
   await admin.query(`CREATE DATABASE ${name}`)
   await admin.end()
-  t.after(async () => {
+  defer(t, async () => {
     const cleanup = new pg.Client({ connectionString: POSTGRES_SERVER_URL })
     await cleanup.connect()
     await cleanup.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
@@ -62,7 +81,7 @@ export async function createEmptyDatabaseUrl(t: Cleanup, engine: EngineName): Pr
 export async function openTestDatabase(t: Cleanup, engine: EngineName, options: { seed?: boolean } = {}): Promise<DatabaseHandle & { url: string }> {
   const url = await createEmptyDatabaseUrl(t, engine)
   const db = await openDatabase(url, { create: true })
-  t.after(() => db.close())
+  defer(t, () => db.close())
   await applyMigrations(db.sql)
   if (options.seed ?? true) await seedDemo(db.prisma)
   return Object.assign(db, { url })

@@ -4,6 +4,7 @@
  */
 import type { PrismaClient } from '../../../generated/sqlite/client.ts'
 import type { DatabaseLocation, EngineName } from './url.ts'
+import type { TableReader } from './table-reader.ts'
 
 export type SqlDialect = 'sqlite' | 'postgres'
 
@@ -32,6 +33,8 @@ export interface DatabaseHandle {
   readonly redactedUrl: string
   readonly prisma: AppPrismaClient
   readonly sql: SqlConnection
+  /** Reads every table; on SQLite and PostgreSQL all reads of one reader see one snapshot. */
+  openTableReader(): Promise<TableReader>
   close(): Promise<void>
 }
 

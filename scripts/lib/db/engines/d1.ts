@@ -12,6 +12,7 @@ import { PrismaClient } from '../../../../generated/sqlite/client.ts'
 import { ToolkitError, describeError } from '../../errors.ts'
 import { quoteIdentifier, toSqliteTimestamp, type DatabaseHandle, type SqlConnection, type SqlValue } from '../connection.ts'
 import { splitSqlStatements } from '../sql-script.ts'
+import { d1TableReader } from '../readers/d1.ts'
 
 /** The part of the D1 binding we use (Miniflare's and Cloudflare's are the same shape). */
 export interface D1Binding {
@@ -52,12 +53,14 @@ export async function openLocalD1({ persistDir, redactedUrl }: OpenLocalD1Option
     })
   }
   const prisma = new PrismaClient({ adapter: new PrismaD1(binding as never) })
+  const sql = d1Connection(binding)
   return {
     engine: 'd1',
     location: { engine: 'd1', mode: 'local', persistDir },
     redactedUrl,
     prisma,
-    sql: d1Connection(binding),
+    sql,
+    openTableReader: async () => d1TableReader(sql),
     async close() {
       await prisma.$disconnect()
       await miniflare.dispose()
@@ -90,12 +93,14 @@ export async function openRemoteD1({ accountId, databaseId, token, redactedUrl }
   const prisma = new PrismaClient({
     adapter: new PrismaD1({ CLOUDFLARE_D1_TOKEN: token, CLOUDFLARE_ACCOUNT_ID: accountId, CLOUDFLARE_DATABASE_ID: databaseId }),
   })
+  const sql = d1Connection(binding)
   return {
     engine: 'd1',
     location: { engine: 'd1', mode: 'remote', accountId, databaseId },
     redactedUrl,
     prisma,
-    sql: d1Connection(binding),
+    sql,
+    openTableReader: async () => d1TableReader(sql),
     async close() {
       await prisma.$disconnect()
     },

@@ -5,6 +5,8 @@ import pg from 'pg'
 import { PrismaPg } from '@prisma/adapter-pg'
 import { PrismaClient } from '../../../../generated/postgres/client.ts'
 import { ToolkitError, describeError } from '../../errors.ts'
+import { openPostgresTableReader } from '../readers/postgres.ts'
+import type { TableReader } from '../table-reader.ts'
 import { quoteIdentifier, type AppPrismaClient, type DatabaseHandle, type SqlConnection, type SqlValue } from '../connection.ts'
 
 export interface OpenPostgresOptions {
@@ -28,6 +30,7 @@ export async function openPostgres({ connectionString, redactedUrl }: OpenPostgr
       cause: error,
     })
   }
+  const openReaders = new Set<TableReader>()
   // Same models as the SQLite client (see AppPrismaClient); only the generated class differs.
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) }) as unknown as AppPrismaClient
   return {
@@ -36,7 +39,14 @@ export async function openPostgres({ connectionString, redactedUrl }: OpenPostgr
     redactedUrl,
     prisma,
     sql: postgresConnection(pool),
+    async openTableReader() {
+      const reader = await openPostgresTableReader(pool)
+      openReaders.add(reader)
+      return { ...reader, close: () => (openReaders.delete(reader), reader.close()) }
+    },
     async close() {
+      // pool.end() waits for every checked-out connection: end the readers' transactions first.
+      await Promise.allSettled([...openReaders].map((reader) => reader.close()))
       await prisma.$disconnect()
       await pool.end()
     },

@@ -8,6 +8,7 @@ import Database from 'better-sqlite3'
 import { PrismaBetterSQLite3 } from '@prisma/adapter-better-sqlite3'
 import { PrismaClient } from '../../../../generated/sqlite/client.ts'
 import { ToolkitError, describeError } from '../../errors.ts'
+import { sqliteTableReader } from '../readers/sqlite.ts'
 import { quoteIdentifier, toSqliteTimestamp, type DatabaseHandle, type SqlConnection, type SqlValue } from '../connection.ts'
 
 export const SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -41,6 +42,13 @@ export async function openSqlite({ path, redactedUrl, create }: OpenSqliteOption
     redactedUrl,
     prisma,
     sql: sqliteConnection(db),
+    async openTableReader() {
+      // A read transaction on its own connection: in WAL mode it sees one snapshot while others write.
+      const reader = new Database(path, { readonly: true, fileMustExist: true, timeout: SQLITE_BUSY_TIMEOUT_MS })
+      reader.exec('BEGIN')
+      reader.pragma('schema_version')
+      return sqliteTableReader(reader)
+    },
     async close() {
       await prisma.$disconnect()
       db.close()
