@@ -1,0 +1,22 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { createEmptyDatabaseUrl, ENGINES } from './helpers/databases.ts'
+import { runScript } from './helpers/cli.ts'
+
+for (const engine of ENGINES) {
+  test(`db:migrate applies the migrations once on ${engine}, and --status tells pending from up to date`, async (t) => {
+    const url = await createEmptyDatabaseUrl(t, engine)
+    const create = engine === 'sqlite' ? ['--create'] : []
+    const before = runScript('prisma/migrate.ts', ['--database', url, '--status', ...create])
+    assert.equal(before.status, 1, before.stderr)
+    assert.match(before.stdout, /0 applied, 1 pending \(20260121153000_init\)/)
+    const first = runScript('prisma/migrate.ts', ['--database', url, ...create])
+    assert.equal(first.status, 0, first.stderr)
+    assert.match(first.stdout, /applied 20260121153000_init\.$/m)
+    const second = runScript('prisma/migrate.ts', ['--database', url])
+    assert.match(second.stdout, /already up to date\.$/m)
+    const after = runScript('prisma/migrate.ts', ['--database', url, '--status'])
+    assert.equal(after.status, 0)
+    assert.match(after.stdout, /1 applied, 0 pending$/m)
+  })
+}
