@@ -1,0 +1,30 @@
+/**
+ * `npm run menu`: the demo-databases.ps1 menu for Linux and macOS users without PowerShell,
+ * from the same option list (scripts/menu-options.json).
+ */
+import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { input } from '@inquirer/prompts'
+import { loadMenu } from './lib/menu/options.ts'
+import { runMenu } from './lib/menu/run-menu.ts'
+import { runMain } from './lib/cli.ts'
+import { ToolkitError } from './lib/errors.ts'
+
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
+
+runMain(async () => {
+  if (!process.stdin.isTTY) {
+    throw new ToolkitError('the menu needs an interactive terminal', { hint: 'Run the npm scripts directly, e.g. `npm run backup` (see README).' })
+  }
+  const packageJson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> }
+  const menu = loadMenu(packageJson.scripts)
+  return runMenu(menu, {
+    ask: (message) => input({ message }),
+    print: (text) => console.log(text),
+    runNpmScript: (script) =>
+      new Promise((resolve) => {
+        const child = spawn(npm, ['run', '--silent', script], { stdio: 'inherit', shell: process.platform === 'win32' })
+        child.on('exit', (code, signal) => resolve(code ?? (signal === 'SIGINT' ? 130 : 1)))
+      }),
+  })
+})
