@@ -10,7 +10,7 @@ import { Miniflare } from 'miniflare'
 import { PrismaD1 } from '@prisma/adapter-d1'
 import { PrismaClient } from '../../../../generated/sqlite/client.ts'
 import { ToolkitError, describeError } from '../../errors.ts'
-import { quoteIdentifier, toSqliteTimestamp, type DatabaseHandle, type SqlConnection, type SqlValue } from '../connection.ts'
+import { prismaClients, quoteIdentifier, toSqliteTimestamp, type DatabaseHandle, type SqlConnection, type SqlValue } from '../connection.ts'
 import { splitSqlStatements } from '../sql-script.ts'
 import { d1TableReader } from '../readers/d1.ts'
 
@@ -52,7 +52,8 @@ export async function openLocalD1({ persistDir, redactedUrl }: OpenLocalD1Option
       cause: error,
     })
   }
-  const prisma = new PrismaClient({ adapter: new PrismaD1(binding as never) })
+  const clients = prismaClients(new PrismaD1(binding as never), (options) => new PrismaClient(options))
+  const prisma = clients.prisma
   const sql = d1Connection(binding)
   return {
     engine: 'd1',
@@ -61,8 +62,9 @@ export async function openLocalD1({ persistDir, redactedUrl }: OpenLocalD1Option
     prisma,
     sql,
     openTableReader: async () => d1TableReader(sql),
+    createQueryEventClient: clients.createQueryEventClient,
     async close() {
-      await prisma.$disconnect()
+      await clients.disconnect()
       await miniflare.dispose()
     },
   }
@@ -90,9 +92,11 @@ export async function openRemoteD1({ accountId, databaseId, token, redactedUrl }
       cause: error,
     })
   }
-  const prisma = new PrismaClient({
-    adapter: new PrismaD1({ CLOUDFLARE_D1_TOKEN: token, CLOUDFLARE_ACCOUNT_ID: accountId, CLOUDFLARE_DATABASE_ID: databaseId }),
-  })
+  const clients = prismaClients(
+    new PrismaD1({ CLOUDFLARE_D1_TOKEN: token, CLOUDFLARE_ACCOUNT_ID: accountId, CLOUDFLARE_DATABASE_ID: databaseId }),
+    (options) => new PrismaClient(options),
+  )
+  const prisma = clients.prisma
   const sql = d1Connection(binding)
   return {
     engine: 'd1',
@@ -101,8 +105,9 @@ export async function openRemoteD1({ accountId, databaseId, token, redactedUrl }
     prisma,
     sql,
     openTableReader: async () => d1TableReader(sql),
+    createQueryEventClient: clients.createQueryEventClient,
     async close() {
-      await prisma.$disconnect()
+      await clients.disconnect()
     },
   }
 }

@@ -7,18 +7,20 @@ import { PrismaClient } from '../../../../generated/postgres/client.ts'
 import { ToolkitError, describeError } from '../../errors.ts'
 import { openPostgresTableReader } from '../readers/postgres.ts'
 import type { TableReader } from '../table-reader.ts'
-import { quoteIdentifier, type AppPrismaClient, type DatabaseHandle, type SqlConnection, type SqlValue } from '../connection.ts'
+import { prismaClients, quoteIdentifier, type AppPrismaClient, type DatabaseHandle, type SqlConnection, type SqlValue } from '../connection.ts'
 
 export interface OpenPostgresOptions {
   connectionString: string
   redactedUrl: string
 }
 
+const POOL_SIZE = 5
+
 // PostgreSQL's limit on bind parameters in one statement.
 const MAX_PARAMETERS = 65_535
 
 export async function openPostgres({ connectionString, redactedUrl }: OpenPostgresOptions): Promise<DatabaseHandle> {
-  const pool = new pg.Pool({ connectionString, max: 5, connectionTimeoutMillis: 10_000 })
+  const pool = new pg.Pool({ connectionString, max: POOL_SIZE, connectionTimeoutMillis: 10_000 })
   // An idle client that loses its server must not crash the process; the next query reports it.
   pool.on('error', () => {})
   try {
@@ -32,7 +34,8 @@ export async function openPostgres({ connectionString, redactedUrl }: OpenPostgr
   }
   const openReaders = new Set<TableReader>()
   // Same models as the SQLite client (see AppPrismaClient); only the generated class differs.
-  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) }) as unknown as AppPrismaClient
+  const clients = prismaClients(new PrismaPg(pool), (options) => new PrismaClient(options))
+  const prisma = clients.prisma as unknown as AppPrismaClient
   return {
     engine: 'postgres',
     location: { engine: 'postgres', connectionString },
@@ -44,10 +47,12 @@ export async function openPostgres({ connectionString, redactedUrl }: OpenPostgr
       openReaders.add(reader)
       return { ...reader, close: () => (openReaders.delete(reader), reader.close()) }
     },
+    createQueryEventClient: clients.createQueryEventClient,
+    poolSize: POOL_SIZE,
     async close() {
       // pool.end() waits for every checked-out connection: end the readers' transactions first.
       await Promise.allSettled([...openReaders].map((reader) => reader.close()))
-      await prisma.$disconnect()
+      await clients.disconnect()
       await pool.end()
     },
   }

@@ -9,7 +9,7 @@ import { PrismaBetterSQLite3 } from '@prisma/adapter-better-sqlite3'
 import { PrismaClient } from '../../../../generated/sqlite/client.ts'
 import { ToolkitError, describeError } from '../../errors.ts'
 import { sqliteTableReader } from '../readers/sqlite.ts'
-import { quoteIdentifier, toSqliteTimestamp, type DatabaseHandle, type SqlConnection, type SqlValue } from '../connection.ts'
+import { prismaClients, quoteIdentifier, toSqliteTimestamp, type DatabaseHandle, type SqlConnection, type SqlValue } from '../connection.ts'
 
 export const SQLITE_BUSY_TIMEOUT_MS = 10_000
 
@@ -35,7 +35,11 @@ export async function openSqlite({ path, redactedUrl, create }: OpenSqliteOption
   } catch (error) {
     throw fail(`cannot open: ${describeError(error)}`, 'Is it a SQLite database file?', error)
   }
-  const prisma = new PrismaClient({ adapter: new PrismaBetterSQLite3({ url: `file:${path}`, timeout: SQLITE_BUSY_TIMEOUT_MS }) })
+  const clients = prismaClients(
+    new PrismaBetterSQLite3({ url: `file:${path}`, timeout: SQLITE_BUSY_TIMEOUT_MS }),
+    (options) => new PrismaClient(options),
+  )
+  const prisma = clients.prisma
   return {
     engine: 'sqlite',
     location: { engine: 'sqlite', path },
@@ -49,8 +53,11 @@ export async function openSqlite({ path, redactedUrl, create }: OpenSqliteOption
       reader.pragma('schema_version')
       return sqliteTableReader(reader)
     },
+    createQueryEventClient: clients.createQueryEventClient,
+    // Prisma's better-sqlite3 adapter holds one connection.
+    poolSize: 1,
     async close() {
-      await prisma.$disconnect()
+      await clients.disconnect()
       db.close()
     },
   }
