@@ -13,9 +13,13 @@ export interface ToolkitEnvironment {
   d1PersistDir: string
   /** Credentials of Cloudflare's HTTP API for remote D1 (`d1://<account>/<database>`). */
   cloudflareD1Token: string | undefined
+  /** The D1 database `test-all-databases` checks (`d1://local[/<dir>]` or `d1://<account>/<database>`); unset means `d1://local`. */
+  d1Url: string | undefined
   alertWebhookUrl: string | undefined
   /** Print stack traces. */
   debug: boolean
+  /** NO_COLOR is set (https://no-color.org): no ANSI colours, whatever FORCE_COLOR says. chalk 5 does not read it. */
+  noColor: boolean
 }
 
 export const DEFAULT_DATABASE_URL = 'file:./prisma/dev.db'
@@ -29,8 +33,10 @@ export function resolveEnvironment(env: NodeJS.ProcessEnv = loadProcessEnvironme
     postgresUrl: nonEmpty(env.POSTGRES_URL),
     d1PersistDir: nonEmpty(env.D1_PERSIST_DIR) ?? DEFAULT_D1_PERSIST_DIR,
     cloudflareD1Token: nonEmpty(env.CLOUDFLARE_D1_TOKEN),
+    d1Url: nonEmpty(env.D1_URL),
     alertWebhookUrl: nonEmpty(env.ALERT_WEBHOOK_URL),
     debug: nonEmpty(env.DEBUG) !== undefined,
+    noColor: nonEmpty(env.NO_COLOR) !== undefined,
   }
 }
 

@@ -1,0 +1,101 @@
+/**
+ * Health check of every configured database engine (SQLite, PostgreSQL, D1): the same six checks on
+ * each, a table on the terminal, and the report RESULTATS_TESTS_DATABASES.md with its JSON twin.
+ * Exit 0 when everything that ran passed, 1 on any failure, 2 on a bad command line. `--show-report` prints the last report.
+ */
+import { relative, resolve } from 'node:path'
+import chalk, { Chalk } from 'chalk'
+import { Command, InvalidArgumentError, Option } from 'commander'
+import { runMain } from './lib/cli.ts'
+import { USAGE_EXIT_CODE } from './lib/errors.ts'
+import { resolveEnvironment } from './lib/environment.ts'
+import { terminalProgress } from './lib/progress.ts'
+import { parseDatabaseUrl, type EngineName } from './lib/db/url.ts'
+import { ALL_ENGINES, resolveHealthTargets } from './lib/health/targets.ts'
+import { runHealthSuite } from './lib/health/suite.ts'
+import { DEFAULT_REPORT_FILE, readHealthReport, reportJsonPath, writeHealthReport } from './lib/health/report.ts'
+import { renderHealthText } from './lib/health/text.ts'
+
+const ENGINE_ALIASES: Record<string, EngineName> = { sqlite: 'sqlite', postgres: 'postgres', postgresql: 'postgres', pg: 'postgres', d1: 'd1' }
+
+const collectEngines = (value: string, previous: EngineName[]): EngineName[] => {
+  const engines = value.split(',').map((name) => name.trim().toLowerCase()).filter((name) => name !== '')
+  if (engines.length === 0) throw new InvalidArgumentError('expected sqlite, postgres or d1')
+  for (const name of engines) {
+    if (ENGINE_ALIASES[name] === undefined) throw new InvalidArgumentError(`expected sqlite, postgres or d1, got "${name}"`)
+  }
+  return [...previous, ...engines.map((name) => ENGINE_ALIASES[name]!)]
+}
+
+const urlOf = (engine: EngineName | undefined) => (value: string) => {
+  try {
+    const location = parseDatabaseUrl(value, { cwd: process.cwd(), d1PersistDir: '.' })
+    if (engine !== undefined && location.engine !== engine) throw new InvalidArgumentError(`not a ${engine === 'postgres' ? 'PostgreSQL' : 'D1'} URL`)
+  } catch (error) {
+    if (error instanceof InvalidArgumentError) throw error
+    throw new InvalidArgumentError(error instanceof Error ? error.message : String(error))
+  }
+  return value
+}
+
+const RUN_OPTIONS = ['only', 'database', 'postgres', 'd1', 'readOnly']
+
+const program = new Command('test-all-databases')
+  .description('Check SQLite, PostgreSQL and D1: connect, migrations, read plans, relation query, write/read/delete, rollback')
+  .option('--only <engines>', 'check only these engines: sqlite, postgres, d1 (comma-separated or repeated)', collectEngines, [])
+  .option('--database <url>', 'the app database (default: DATABASE_URL or file:./prisma/dev.db)', urlOf(undefined))
+  .option('--postgres <url>', 'the PostgreSQL database to check (default: POSTGRES_URL)', urlOf('postgres'))
+  .option('--d1 <url>', 'd1://local[/<dir>] or d1://<account-id>/<database-id> (default: D1_URL, else d1://local)', urlOf('d1'))
+  .option('--read-only', 'do not run the checks that write (temporary rows)')
+  .option('--report <path>', `where to write the Markdown report, its .json twin beside it (default: ${DEFAULT_REPORT_FILE})`)
+  .option('--no-report', 'do not write the report files')
+  .addOption(new Option('--show-report', 'print the last report and exit').conflicts(RUN_OPTIONS))
+  .option('--json', 'print the report as JSON instead of the table')
+  .configureOutput({
+    outputError: (text, write) => write(`Error: ${text.replace(/^error: /, '').trim()}\nTry: npx tsx scripts/test-all-databases.ts --help\n`),
+  })
+  .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : USAGE_EXIT_CODE))
+  .parse()
+
+const options = program.opts<{
+  only: EngineName[]
+  database?: string
+  postgres?: string
+  d1?: string
+  readOnly?: boolean
+  report: string | false | undefined
+  showReport?: boolean
+  json?: boolean
+}>()
+
+runMain(async () => {
+  const environment = resolveEnvironment()
+  const cwd = process.cwd()
+  const colors = environment.noColor ? new Chalk({ level: 0 }) : chalk
+  const reportPath = resolve(cwd, typeof options.report === 'string' ? options.report : DEFAULT_REPORT_FILE)
+  const shown = (path: string) => relative(cwd, path) || path
+
+  if (options.showReport) {
+    const report = readHealthReport(reportPath)
+    if (options.json) console.log(JSON.stringify(report, null, 2))
+    else process.stdout.write(`${renderHealthText(report, { chalk: colors })}\nReport: ${shown(reportPath)} (${shown(reportJsonPath(reportPath))})\n`)
+    return 0
+  }
+
+  const only = [...new Set(options.only)].sort((a, b) => ALL_ENGINES.indexOf(a) - ALL_ENGINES.indexOf(b))
+  const targets = resolveHealthTargets({ environment, cwd, only, database: options.database, postgres: options.postgres, d1: options.d1 })
+  const progress = terminalProgress({ enabled: !options.json })
+  let report
+  try {
+    report = await runHealthSuite({ targets, environment, cwd, readOnly: options.readOnly ?? false, onProgress: progress.onProgress })
+  } finally {
+    progress.stop()
+  }
+  // Results first: a report that cannot be written must not hide them.
+  process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : renderHealthText(report, { chalk: colors }))
+  if (options.report !== false) {
+    const written = writeHealthReport(report, reportPath)
+    if (!options.json) process.stdout.write(`\nReport: ${shown(written.markdownPath)} (${shown(written.jsonPath)})\n`)
+  }
+  return report.summary.ok ? 0 : 1
+})

@@ -1,0 +1,238 @@
+import { describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { existsSync, readFileSync, readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { ENGINES, tempDir } from './helpers/databases.ts'
+import { databaseUrl, runScriptAsync } from './helpers/health.ts'
+import { parseHealthReport } from '../scripts/lib/health/report.ts'
+
+const SCRIPT = 'scripts/test-all-databases.ts'
+
+/** The environment of a run: nothing from the developer's shell decides which databases are checked. */
+function cleanEnv(env: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return { DATABASE_URL: '', POSTGRES_URL: '', D1_URL: '', D1_PERSIST_DIR: '', CLOUDFLARE_D1_TOKEN: '', DEBUG: '', FORCE_COLOR: '', ...env }
+}
+
+/** Replaces what changes from run to run (times, dates, versions, temp paths) and column padding. */
+function normalise(text: string, replacements: [string, string][] = []): string {
+  let result = text
+  for (const [from, to] of replacements) result = result.replaceAll(from, to)
+  return result
+    .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z/g, '<date>')
+    .replace(/\b\d+(\.\d+)?(ms|s)\b/g, '<t>')
+    .replace(/\bv?\d+\.\d+(\.\d+)?\b/g, '<v>')
+    .replace(/(?<=\S) {2,}(?=\S)/g, ' ')
+    .replace(/ +$/gm, '')
+}
+
+describe('test-all-databases', { concurrency: true }, () => {
+  test('checks SQLite, PostgreSQL and a fresh local D1, prints the table and writes RESULTATS_TESTS_DATABASES.md in the working directory', {
+    skip: !(ENGINES.includes('postgres') && ENGINES.includes('d1')) && 'needs every engine',
+  }, async (t) => {
+    const dir = tempDir(t)
+    const sqlite = await databaseUrl(t, 'sqlite')
+    const postgres = await databaseUrl(t, 'postgres')
+    const result = await runScriptAsync(SCRIPT, [], {
+      cwd: dir,
+      env: cleanEnv({ DATABASE_URL: sqlite, POSTGRES_URL: postgres, D1_PERSIST_DIR: join(dir, 'd1') }),
+    })
+    assert.equal(result.status, 0, result.stdout + result.stderr)
+    assert.equal(result.stderr, '')
+    const replacements: [string, string][] = [[postgres, '<postgres>'], [sqlite, '<sqlite>'], [dir, '<dir>']]
+    assert.equal(normalise(result.stdout, replacements), `Database health — <date>
+
+check SQLite PostgreSQL D1
+connect ✓ <t> ✓ <t> ✓ <t>
+migrations ✓ <t> ✓ <t> ✓ <t>
+read plans ✓ <t> ✓ <t> ✓ <t>
+relation query ✓ <t> ✓ <t> ✓ <t>
+write/read/delete ✓ <t> ✓ <t> ✓ <t>
+rollback ✓ <t> ✓ <t> ✓ <t>
+
+✓ SQLite 6/6 OK
+✓ PostgreSQL 6/6 OK
+✓ D1 6/6 OK
+    Note: the local D1 in <dir>/d1 had no schema: applied 1 migration and the demo data (6 plans, 6 cabinets, 9 dossiers)
+
+Report: RESULTATS_TESTS_DATABASES.md (RESULTATS_TESTS_DATABASES.json)
+`)
+    assert.deepEqual(readdirSync(dir).sort(), ['RESULTATS_TESTS_DATABASES.json', 'RESULTATS_TESTS_DATABASES.md', 'd1'])
+    const report = parseHealthReport(JSON.parse(readFileSync(join(dir, 'RESULTATS_TESTS_DATABASES.json'), 'utf8')))
+    assert.deepEqual(report.summary, { passed: 18, failed: 0, skipped: 0, ok: true })
+    assert.deepEqual(report.engines.map((engine) => engine.source), ['DATABASE_URL', 'POSTGRES_URL', 'default'])
+    assert.equal(normalise(readFileSync(join(dir, 'RESULTATS_TESTS_DATABASES.md'), 'utf8'), replacements), `# Database test results — IA Poste Manager
+
+Written by \`npx tsx scripts/test-all-databases.ts\`; the same results as JSON are in the \`.json\` file beside this one.
+
+| | |
+| --- | --- |
+| Date | <date> |
+| Duration | <t> |
+| Result | ✓ no failure (18 passed, 0 skipped) |
+| Toolkit | ia-poste-manager-db-toolkit <v> |
+| Node.js | <v> |
+| Prisma | <v> |
+
+## Summary
+
+- SQLite 6/6 OK
+- PostgreSQL 6/6 OK
+- D1 6/6 OK
+
+## Engines
+
+| Engine | Database | From | Server | Result |
+| --- | --- | --- | --- | --- |
+| SQLite | \`<sqlite>\` | DATABASE_URL | SQLite <v> | ✓ 6/6 |
+| PostgreSQL | \`<postgres>\` | POSTGRES_URL | PostgreSQL <v> | ✓ 6/6 |
+| D1 | \`d1://local\` | default | workerd <v> (Miniflare <v>) | ✓ 6/6 |
+
+## Results
+
+| Check | SQLite | PostgreSQL | D1 |
+| --- | --- | --- | --- |
+| connect | ✓ <t> | ✓ <t> | ✓ <t> |
+| migrations | ✓ <t> | ✓ <t> | ✓ <t> |
+| read plans | ✓ <t> | ✓ <t> | ✓ <t> |
+| relation query | ✓ <t> | ✓ <t> | ✓ <t> |
+| write/read/delete | ✓ <t> | ✓ <t> | ✓ <t> |
+| rollback | ✓ <t> | ✓ <t> | ✓ <t> |
+
+## Details
+
+### SQLite
+
+- ✓ **connect** (<t>): SQLite <v>
+- ✓ **migrations** (<t>): 1 migration applied, none pending (newest: 20260121153000_init)
+- ✓ **read plans** (<t>): 6 plans: business, cabinet, decouverte, entreprise, pro, solo
+- ✓ **relation query** (<t>): 6 tenants with plan and counts (8 users), 9 dossiers with client and tenant
+- ✓ **write/read/delete** (<t>): wrote 5 related rows, read them back, deleted them, in one transaction
+- ✓ **rollback** (<t>): an aborted transaction left nothing behind
+
+### PostgreSQL
+
+- ✓ **connect** (<t>): PostgreSQL <v>
+- ✓ **migrations** (<t>): 1 migration applied, none pending (newest: 20260121153000_init)
+- ✓ **read plans** (<t>): 6 plans: business, cabinet, decouverte, entreprise, pro, solo
+- ✓ **relation query** (<t>): 6 tenants with plan and counts (8 users), 9 dossiers with client and tenant
+- ✓ **write/read/delete** (<t>): wrote 5 related rows, read them back, deleted them, in one transaction
+- ✓ **rollback** (<t>): an aborted transaction left nothing behind
+
+### D1
+
+- ✓ **connect** (<t>): workerd <v> (Miniflare <v>), state in <dir>/d1
+- ✓ **migrations** (<t>): 1 migration applied, none pending (newest: 20260121153000_init)
+- ✓ **read plans** (<t>): 6 plans: business, cabinet, decouverte, entreprise, pro, solo
+- ✓ **relation query** (<t>): 6 tenants with plan and counts (8 users), 9 dossiers with client and tenant
+- ✓ **write/read/delete** (<t>): wrote 5 related rows, read them back, deleted them, as separate statements (D1 has no interactive transactions)
+- ✓ **rollback** (<t>): an atomic batch that failed on its second statement left nothing behind (D1 has no interactive transactions: checked with batch())
+
+Note: the local D1 in <dir>/d1 had no schema: applied 1 migration and the demo data (6 plans, 6 cabinets, 9 dossiers).
+`)
+  })
+
+  test('an unmigrated SQLite database fails with exit 1, says why and how to fix it', async (t) => {
+    const dir = tempDir(t)
+    const url = await databaseUrl(t, 'sqlite', { migrate: false })
+    const result = await runScriptAsync(SCRIPT, ['--only', 'sqlite', '--no-report'], { cwd: dir, env: cleanEnv({ DATABASE_URL: url }) })
+    assert.equal(result.status, 1, result.stdout + result.stderr)
+    assert.equal(normalise(result.stdout, [[url, '<sqlite>']]), `Database health — <date>
+
+check SQLite
+connect ✓ <t>
+migrations ✗ <t>
+read plans ✗ <t>
+relation query ✗ <t>
+write/read/delete – skipped
+rollback – skipped
+
+✗ SQLite 1/6 FAILED (migrations, read plans, relation query), 2 skipped
+    migrations: no migration applied; 1 pending (20260121153000_init)
+    Try: Apply the committed migrations: npm run db:migrate -- --database "<sqlite>" (the health check never migrates this database).
+    read plans: The table \`main.Plan\` does not exist in the current database. (P2021)
+    relation query: The table \`main.Tenant\` does not exist in the current database. (P2021)
+    skipped write/read/delete, rollback: not run: the schema is not up to date (see migrations), so no test rows are written
+`)
+    assert.deepEqual(readdirSync(dir), [], '--no-report writes nothing')
+  })
+
+  test('an unreachable PostgreSQL is skipped with its reason (password masked) and the run exits 0 when the rest passes', { skip: !ENGINES.includes('postgres') }, async (t) => {
+    const sqlite = await databaseUrl(t, 'sqlite')
+    const result = await runScriptAsync(SCRIPT, ['--only', 'sqlite,postgres', '--no-report', '--postgres', 'postgresql://app:topsecret@127.0.0.1:1/app'], {
+      cwd: tempDir(t),
+      env: cleanEnv({ DATABASE_URL: sqlite }),
+    })
+    assert.equal(result.status, 0, result.stdout + result.stderr)
+    const lines = normalise(result.stdout).split('\n')
+    assert.equal(lines[2], 'check SQLite PostgreSQL')
+    assert.equal(lines[3], 'connect ✓ <t> – skipped')
+    assert.ok(lines.includes('✓ SQLite 6/6 OK'), result.stdout)
+    assert.ok(result.stdout.includes('\n– PostgreSQL skipped: unreachable: PostgreSQL postgresql://app:****@127.0.0.1:1/app: cannot connect: connect ECONNREFUSED 127.0.0.1:1\n'), result.stdout)
+    assert.doesNotMatch(result.stdout + result.stderr, /topsecret/)
+  })
+
+  test('--json prints the report object, and --only with D1 checks just that engine', { skip: !ENGINES.includes('d1') }, async (t) => {
+    const dir = tempDir(t)
+    const d1 = await databaseUrl(t, 'd1')
+    const result = await runScriptAsync(SCRIPT, ['--only', 'd1', '--json', '--no-report', '--d1', d1], { cwd: dir, env: cleanEnv() })
+    assert.equal(result.status, 0, result.stdout + result.stderr)
+    const report = parseHealthReport(JSON.parse(result.stdout))
+    assert.deepEqual(report.selected, ['d1'])
+    assert.deepEqual(report.engines.map((engine) => [engine.engine, engine.source, engine.status, engine.notes]), [['d1', '--d1', 'passed', []]])
+    assert.deepEqual(readdirSync(dir), [])
+  })
+
+  test('--show-report prints the last report; colours follow FORCE_COLOR and NO_COLOR wins; no report yet is exit 1', async (t) => {
+    const dir = tempDir(t)
+    const sqlite = await databaseUrl(t, 'sqlite')
+    const env = cleanEnv({ DATABASE_URL: sqlite })
+    const first = await runScriptAsync(SCRIPT, ['--only', 'sqlite'], { cwd: dir, env })
+    assert.equal(first.status, 0, first.stdout + first.stderr)
+    assert.ok(existsSync(join(dir, 'RESULTATS_TESTS_DATABASES.json')))
+
+    const [shown, json, coloured, noColor, missing] = await Promise.all([
+      runScriptAsync(SCRIPT, ['--show-report'], { cwd: dir, env }),
+      runScriptAsync(SCRIPT, ['--show-report', '--json'], { cwd: dir, env }),
+      runScriptAsync(SCRIPT, ['--show-report'], { cwd: dir, env: { ...env, NO_COLOR: '', FORCE_COLOR: '1' } }),
+      runScriptAsync(SCRIPT, ['--show-report'], { cwd: dir, env: { ...env, NO_COLOR: '1', FORCE_COLOR: '1' } }),
+      runScriptAsync(SCRIPT, ['--show-report', '--report', 'elsewhere/report.md'], { cwd: dir, env }),
+    ])
+    assert.equal(shown.status, 0, shown.stderr)
+    assert.equal(shown.stdout, first.stdout, 'the same table as the run, and where the report is')
+    assert.match(shown.stdout, /\n✓ SQLite 6\/6 OK\n\nReport: RESULTATS_TESTS_DATABASES\.md \(RESULTATS_TESTS_DATABASES\.json\)\n$/)
+    assert.deepEqual(JSON.parse(json.stdout), JSON.parse(readFileSync(join(dir, 'RESULTATS_TESTS_DATABASES.json'), 'utf8')))
+    assert.match(coloured.stdout, /\u001b\[32m✓ SQLite 6\/6 OK\u001b\[39m/)
+    assert.doesNotMatch(noColor.stdout, /\u001b\[/)
+    assert.equal(missing.status, 1)
+    assert.equal(missing.stdout, '')
+    assert.equal(
+      missing.stderr,
+      `Error: no test report yet: ${join(dir, 'elsewhere', 'report.json')} does not exist\nTry: Run the tests first: npm run test:db (or npx tsx scripts/test-all-databases.ts).\n`,
+    )
+  })
+
+  test('a report that cannot be written is an error (exit 1) after the results are shown', async (t) => {
+    const dir = tempDir(t)
+    const sqlite = await databaseUrl(t, 'sqlite')
+    const result = await runScriptAsync(SCRIPT, ['--only', 'sqlite', '--report', 'missing/health.md'], { cwd: dir, env: cleanEnv({ DATABASE_URL: sqlite }) })
+    assert.equal(result.status, 1)
+    assert.match(result.stdout, /\n✓ SQLite 6\/6 OK\n$/)
+    assert.match(result.stderr, /^Error: cannot write the test report .*\/missing\/health\.md: .*ENOENT.*\nTry: Choose a writable place with --report <path>, or skip the files with --no-report\.\n$/)
+    assert.deepEqual(readdirSync(dir), [])
+  })
+
+  test('a command line it cannot understand exits 2 with Error: and Try:', async () => {
+    const cases: [string[], string][] = [
+      [['--only', 'mysql'], `Error: option '--only <engines>' argument 'mysql' is invalid. expected sqlite, postgres or d1, got "mysql"`],
+      [['--frobnicate'], `Error: unknown option '--frobnicate'`],
+      [['--show-report', '--only', 'sqlite'], `Error: option '--show-report' cannot be used with option '--only <engines>'`],
+      [['--postgres', 'file:./x.db'], `Error: option '--postgres <url>' argument 'file:./x.db' is invalid. not a PostgreSQL URL`],
+    ]
+    const results = await Promise.all(cases.map(([args]) => runScriptAsync(SCRIPT, args, { env: cleanEnv() })))
+    results.forEach((result, i) => {
+      assert.equal(result.status, 2, `${cases[i]![0].join(' ')}: ${result.stderr}`)
+      assert.equal(result.stdout, '')
+      assert.equal(result.stderr, `${cases[i]![1]}\nTry: npx tsx scripts/test-all-databases.ts --help\n`)
+    })
+  })
+})
