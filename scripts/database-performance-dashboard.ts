@@ -1,0 +1,156 @@
+/**
+ * Performance dashboard of IA Poste Manager: runs the spec's six tests through a measured Prisma
+ * Client, prints what every query cost and why, and writes performance-metrics.json.
+ * One run | --watch [seconds] | --export (adds a Prometheus file) | --json. Exit: 0 ok, 1 failure, 2 usage.
+ */
+import { realpathSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
+import { sendAlert } from './lib/alerts.ts'
+import { runMain, usageError } from './lib/cli.ts'
+import { resolveEnvironment } from './lib/environment.ts'
+import { describeError } from './lib/errors.ts'
+import { DatabasePerformanceDashboard } from './lib/metrics/dashboard.ts'
+import { writePerformanceMetrics, type PerformanceMetrics } from './lib/metrics/performance-metrics.ts'
+import { writePrometheusMetrics } from './lib/metrics/prometheus.ts'
+import { renderDashboard, renderTestResults } from './lib/metrics/render.ts'
+import { checkAlerts, watchPerformance, type AlertRules } from './lib/metrics/watch.ts'
+import { terminalProgress } from './lib/progress.ts'
+
+// The spec imports the class from this script: `import { DatabasePerformanceDashboard } from './scripts/database-performance-dashboard'`.
+export { DatabasePerformanceDashboard }
+
+export interface Options {
+  database?: string
+  output: string
+  prometheusOutput?: string
+  export?: boolean
+  json?: boolean
+  watch?: number | true
+  iterations?: number
+  fastMs?: number
+  slowMs?: number
+  alertSlow?: number
+  alertP95?: number
+  tenant?: string
+}
+
+const number = (kind: 'integer' | 'number', min: number) => (value: string) => {
+  const n = Number(value.replaceAll('_', ''))
+  if (value.trim() === '' || !Number.isFinite(n) || n < min || (kind === 'integer' && !Number.isInteger(n))) {
+    throw new InvalidArgumentError(`expected ${kind === 'integer' ? 'an integer' : 'a number'} ≥ ${min}`)
+  }
+  return n
+}
+
+function program(): Command {
+  return new Command('database-performance-dashboard')
+    .description("Measure the database's queries: the spec's six tests, slow queries, tenants, cache, recommendations")
+    .option('--database <url>', 'database URL (default: DATABASE_URL or file:./prisma/dev.db)')
+    .option('--output <path>', 'where the metrics JSON is written, on every run', 'performance-metrics.json')
+    .option('--export', 'also write the metrics in Prometheus text format (for external monitoring)')
+    .option('--prometheus-output <path>', 'where --export writes the Prometheus file (default: the --output path with .prom)')
+    .option('--json', 'print the metrics object as JSON on stdout (one line per run with --watch)')
+    .addOption(new Option('--watch [seconds]', 're-run every N seconds (default 60) until interrupted').argParser(number('number', 0.01)))
+    .option('--iterations <n>', 'with --watch: stop after N runs', number('integer', 1))
+    .option('--fast-ms <ms>', 'operations faster than this are "fast" (default 50)', number('number', 0))
+    .option('--slow-ms <ms>', 'operations slower than this are "slow" (default 100)', number('number', 0))
+    .option('--alert-slow <n>', 'alert when more than N operations are slow', number('integer', 0))
+    .option('--alert-p95 <ms>', 'alert when the p95 operation time exceeds this', number('number', 0))
+    .option('--tenant <id-or-slug>', 'tenant of test 4 (default: the demo cabinet, else the first tenant)')
+    .exitOverride()
+    .configureOutput({ writeErr: () => {} })
+}
+
+/** The command line as options, or 'help' when help was printed; a usage error (exit code 2) otherwise. */
+export function parseOptions(argv: readonly string[]): Options | 'help' {
+  const command = program()
+  try {
+    command.parse(argv)
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.exitCode === 0) return 'help'
+      throw usageError(error.message.replace(/^error: /, ''), 'Run with --help to see the options.')
+    }
+    throw error
+  }
+  const options = command.opts<Options>()
+  if (command.args.length > 0) throw usageError(`unexpected argument "${command.args[0]}"`, 'Run with --help to see the options.')
+  if (options.iterations !== undefined && options.watch === undefined) throw usageError('--iterations needs --watch', 'Add --watch [seconds].')
+  const fast = options.fastMs ?? 50
+  const slow = options.slowMs ?? 100
+  if (fast > slow) throw usageError(`--fast-ms (${fast}) is above --slow-ms (${slow})`, 'Give a fast threshold at or below the slow one.')
+  return options
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const options = parseOptions(argv)
+  if (options === 'help') return 0
+  const environment = resolveEnvironment()
+  const progress = terminalProgress({ enabled: !options.json })
+  const dashboard = new DatabasePerformanceDashboard({
+    database: options.database,
+    environment,
+    tenant: options.tenant,
+    thresholds: { ...(options.fastMs === undefined ? {} : { fastMs: options.fastMs }), ...(options.slowMs === undefined ? {} : { slowMs: options.slowMs }) },
+    onProgress: progress.onProgress,
+  })
+  const rules: AlertRules = { slowQueries: options.alertSlow, p95Ms: options.alertP95 }
+  const prometheusPath = options.prometheusOutput ?? options.output.replace(/(\.json)?$/i, '.prom')
+  const watching = options.watch !== undefined
+  let failed = false
+
+  const report = async (metrics: PerformanceMetrics) => {
+    progress.stop()
+    writePerformanceMetrics(options.output, metrics)
+    if (options.export) await writePrometheusMetrics(prometheusPath, metrics)
+    if (options.json) process.stdout.write(`${watching ? JSON.stringify(metrics) : JSON.stringify(metrics, null, 2)}\n`)
+    else {
+      process.stdout.write(`${renderTestResults(metrics.tests)}${renderDashboard(metrics)}`)
+      process.stdout.write(`✅ Métriques exportées vers: ${options.output}\n`)
+      if (options.export) process.stdout.write(`✅ Métriques Prometheus exportées vers: ${prometheusPath}\n`)
+    }
+    if (metrics.tests.some((t) => t.status === 'failed')) failed = true
+    for (const alert of checkAlerts(metrics, rules)) {
+      process.stderr.write(`ALERTE: ${alert.text}\n`)
+      if (environment.alertWebhookUrl === undefined) continue
+      try {
+        await sendAlert(environment.alertWebhookUrl, alert)
+      } catch (error) {
+        failed = true
+        process.stderr.write(`Error: ${describeError(error)}\n`)
+      }
+    }
+  }
+
+  try {
+    if (!watching) {
+      await report(await dashboard.analyzePerformance())
+      return failed ? 1 : 0
+    }
+    const result = await watchPerformance({
+      analyze: () => dashboard.analyzePerformance(),
+      intervalMs: (options.watch === true ? 60 : options.watch!) * 1000,
+      iterations: options.iterations,
+      onReport: (metrics) => report(metrics),
+      onError: (error, iteration) => {
+        progress.stop()
+        process.stderr.write(`Error (analyse ${iteration}): ${describeError(error)}\n`)
+      },
+    })
+    return failed || result.failures > 0 ? 1 : 0
+  } finally {
+    progress.stop()
+    await dashboard.close()
+  }
+}
+
+function isEntryPoint(): boolean {
+  try {
+    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url))
+  } catch {
+    return false
+  }
+}
+
+if (isEntryPoint()) runMain(() => main(process.argv))

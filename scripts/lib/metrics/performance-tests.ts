@@ -1,0 +1,106 @@
+/**
+ * The spec's six performance tests, run through a (measured) Prisma Client: a connection round
+ * trip, a count, tenants with their relations, a multi-filter dossier query, a groupBy, and five
+ * counts in parallel. Each reports its result count and its wall time.
+ */
+import type { AppPrismaClient } from '../db/connection.ts'
+import { describeError } from '../errors.ts'
+import type { ProgressListener } from '../progress.ts'
+
+export interface PerformanceTestResult {
+  number: number
+  /** The spec's label ("Count Plans"). */
+  name: string
+  status: 'passed' | 'failed' | 'skipped'
+  /** What it returned, e.g. 6 plans; absent for the connection test. */
+  count?: number
+  /** The unit of `count`, as printed ("plans", "tenants", "groupes"…). */
+  unit?: string
+  durationMs: number
+  /** Why it failed or was skipped. */
+  reason?: string
+}
+
+export interface PerformanceTestOptions {
+  /** The tenant of test 4 (id); unset skips it with `tenantReason`. */
+  tenantId?: string
+  tenantReason?: string
+  /** False when the app's tables are missing: only the connection test can run. */
+  tablesPresent: boolean
+  onProgress?: ProgressListener
+}
+
+export const PERFORMANCE_TEST_NAMES = [
+  'Connexion simple',
+  'Count Plans',
+  'FindMany Tenants (avec relations)',
+  'Requête complexe Dossiers',
+  'Agrégations',
+  'Requêtes parallèles',
+] as const
+
+const NO_TABLES = "la base n'a pas les tables d'IA Poste Manager (appliquer les migrations: npm run db:migrate)"
+
+/**
+ * @example const results = await runPerformanceTests(metrics.prisma, { tenantId: 'tenant-demo', tablesPresent: true })
+ */
+export async function runPerformanceTests(prisma: AppPrismaClient, options: PerformanceTestOptions): Promise<PerformanceTestResult[]> {
+  type Outcome = { count?: number; unit?: string }
+  const tests: (() => Promise<Outcome>)[] = [
+    async () => {
+      await prisma.$queryRaw`SELECT 1`
+      return {}
+    },
+    async () => ({ count: await prisma.plan.count(), unit: 'plans' }),
+    async () => {
+      const tenants = await prisma.tenant.findMany({
+        // The most recent cabinets: a page of the admin's list, not the whole client base of the biggest firms.
+        take: 20,
+        orderBy: [{ createdAt: 'desc' }, { id: 'asc' }],
+        include: { plan: true, users: true, clients: { take: 10, orderBy: { id: 'asc' } } },
+      })
+      return { count: tenants.length, unit: 'tenants' }
+    },
+    async () => {
+      const dossiers = await prisma.dossier.findMany({
+        where: {
+          tenantId: options.tenantId!,
+          statut: { in: ['OUVERT', 'EN_COURS', 'EN_ATTENTE'] },
+          priorite: { in: ['NORMALE', 'HAUTE', 'URGENTE'] },
+        },
+        include: { client: { select: { firstName: true, lastName: true } } },
+        orderBy: [{ dateEcheance: 'asc' }, { id: 'asc' }],
+        take: 100,
+      })
+      return { count: dossiers.length, unit: 'dossiers' }
+    },
+    async () => {
+      const groups = await prisma.dossier.groupBy({ by: ['statut'], _count: { _all: true } })
+      return { count: groups.length, unit: 'groupes' }
+    },
+    async () => {
+      const counts = await Promise.all([prisma.plan.count(), prisma.tenant.count(), prisma.user.count(), prisma.client.count(), prisma.dossier.count()])
+      return { count: counts.length, unit: 'requêtes parallèles' }
+    },
+  ]
+  const results: PerformanceTestResult[] = []
+  for (const [index, test] of tests.entries()) {
+    const number = index + 1
+    const name = PERFORMANCE_TEST_NAMES[index]!
+    options.onProgress?.({ label: 'tests', done: index, total: tests.length, unit: 'steps' })
+    const skip = number > 1 && !options.tablesPresent ? NO_TABLES : number === 4 && options.tenantId === undefined ? (options.tenantReason ?? 'aucun tenant') : undefined
+    if (skip !== undefined) {
+      results.push({ number, name, status: 'skipped', durationMs: 0, reason: skip })
+      continue
+    }
+    const started = performance.now()
+    try {
+      const outcome = await test()
+      results.push({ number, name, status: 'passed', ...outcome, durationMs: performance.now() - started })
+    } catch (error) {
+      results.push({ number, name, status: 'failed', durationMs: performance.now() - started, reason: describeError(error) })
+    }
+  }
+  options.onProgress?.({ label: 'tests', done: tests.length, total: tests.length, unit: 'steps' })
+  return results
+}
