@@ -11,7 +11,6 @@ import type { DatabaseHandle } from './connection.ts'
 import { parseDatabaseUrl, redactUrl } from './url.ts'
 import { openSqlite } from './engines/sqlite.ts'
 import { openPostgres } from './engines/postgres.ts'
-import { openLocalD1, openRemoteD1 } from './engines/d1.ts'
 
 export interface OpenDatabaseOptions {
   /** Create a missing SQLite file (its directory must exist). Default: false, a missing file is an error. */
@@ -30,9 +29,12 @@ export async function openDatabase(url: string, options: OpenDatabaseOptions = {
       return openSqlite({ path: location.path, redactedUrl, create: options.create ?? false })
     case 'postgres':
       return openPostgres({ connectionString: location.connectionString, redactedUrl })
-    case 'd1':
+    case 'd1': {
+      // Loaded on demand: Miniflare alone adds ~120 MB of memory to every process that imports it.
+      const { openLocalD1, openRemoteD1 } = await import('./engines/d1.ts')
       return location.mode === 'local'
         ? openLocalD1({ persistDir: location.persistDir, redactedUrl })
         : openRemoteD1({ ...location, token: environment.cloudflareD1Token, redactedUrl })
+    }
   }
 }
