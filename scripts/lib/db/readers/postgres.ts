@@ -5,6 +5,7 @@
  */
 import type pg from 'pg'
 import Cursor from 'pg-cursor'
+import { to as copyTo } from 'pg-copy-streams'
 import type { RowValue, TableInfo, TableReader } from '../table-reader.ts'
 import { quoteIdentifier } from '../connection.ts'
 
@@ -34,11 +35,31 @@ FROM pg_constraint con WHERE con.contype = 'f' AND con.conrelid = ANY($1)
 ORDER BY con.conname`
 
 /**
+ * What the PostgreSQL reader offers beyond `TableReader`, for tools that need PostgreSQL itself
+ * (the migration's catalog queries and its `COPY` fast path). Everything runs in the same snapshot.
+ */
+export interface PostgresTableReader extends TableReader {
+  readonly engine: 'postgres'
+  /** One read-only query in the snapshot; every value comes back as PostgreSQL's text form (or null). */
+  query<Row extends object = Record<string, string | null>>(sql: string, params?: readonly unknown[]): Promise<Row[]>
+  /**
+   * The raw output of `COPY (<select>) TO STDOUT` (text format) in the snapshot, chunk by chunk.
+   * Stopping before the end (break, error) ends the reader's connection: only `close()` is left to call.
+   */
+  copyOut(select: string): AsyncIterable<Buffer>
+}
+
+/** True for a reader opened on PostgreSQL, which offers `query` and `copyOut` (also through `openDatabase(...).openTableReader()`). */
+export function isPostgresTableReader(reader: TableReader): reader is PostgresTableReader {
+  return reader.engine === 'postgres' && typeof (reader as Partial<PostgresTableReader>).copyOut === 'function'
+}
+
+/**
  * Takes a connection from the pool and starts the snapshot transaction; `close()` ends it and
  * gives the connection back.
  * @example const reader = await openPostgresTableReader(pool)
  */
-export async function openPostgresTableReader(pool: pg.Pool): Promise<TableReader> {
+export async function openPostgresTableReader(pool: pg.Pool): Promise<PostgresTableReader> {
   const client = await pool.connect()
   // A connection lost mid-read must fail the pending query, not crash the process.
   client.on('error', () => {})
@@ -49,6 +70,8 @@ export async function openPostgresTableReader(pool: pg.Pool): Promise<TableReade
     throw error
   }
   let tables: TableInfo[] | undefined
+  // Set when a COPY was left unfinished: the connection is mid-protocol and can only be discarded.
+  let broken = false
   const describe = async () => {
     const found = (await client.query<{ oid: number; name: string }>(TABLES_SQL)).rows
     const oids = found.map((table) => table.oid)
@@ -89,7 +112,27 @@ export async function openPostgresTableReader(pool: pg.Pool): Promise<TableReade
       const result = await client.query<{ n: string }>(`SELECT COUNT(*) AS n FROM ${quoteIdentifier(table.name)}`)
       return Number(result.rows[0]!.n)
     },
+    async query<Row extends object>(sql: string, params: readonly unknown[] = []) {
+      return (await client.query({ text: sql, values: [...params], types: TEXT_TYPES })).rows as Row[]
+    },
+    async *copyOut(select) {
+      const stream = client.query(copyTo(`COPY (${select}) TO STDOUT`))
+      let finished = false
+      try {
+        for await (const chunk of stream) yield chunk as Buffer
+        finished = true
+      } finally {
+        if (!finished) {
+          broken = true
+          ;(client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy()
+        }
+      }
+    },
     async close() {
+      if (broken) {
+        client.release(new Error('connection discarded after an unfinished COPY'))
+        return
+      }
       try {
         await client.query('COMMIT')
       } finally {
