@@ -1,0 +1,50 @@
+/**
+ * Rows out of `COPY … TO STDOUT` in PostgreSQL's text format: one row per line, columns separated
+ * by tabs, `\N` for NULL, and backslash escapes for backslash, tab, newline, carriage return, etc.
+ * Chunks may end in the middle of a row or of a UTF-8 character: only whole lines are decoded.
+ */
+const NEWLINE = 0x0a
+
+/** Splits a stream of COPY chunks into rows of text values (null for NULL), one array of rows per chunk. */
+export async function* copyTextRows(chunks: AsyncIterable<Buffer>): AsyncGenerator<(string | null)[][]> {
+  let pending: Buffer | undefined
+  for await (const chunk of chunks) {
+    const last = chunk.lastIndexOf(NEWLINE)
+    if (last === -1) {
+      pending = pending === undefined ? chunk : Buffer.concat([pending, chunk])
+      continue
+    }
+    const complete = pending === undefined ? chunk.subarray(0, last) : Buffer.concat([pending, chunk.subarray(0, last)])
+    pending = last + 1 < chunk.length ? chunk.subarray(last + 1) : undefined
+    yield parseLines(complete.toString('utf8'))
+  }
+  if (pending !== undefined && pending.length > 0) throw new Error('COPY output ended in the middle of a row')
+}
+
+function parseLines(text: string): (string | null)[][] {
+  const rows: (string | null)[][] = []
+  let start = 0
+  while (start <= text.length) {
+    let end = text.indexOf('\n', start)
+    if (end === -1) end = text.length
+    const fields: (string | null)[] = text.slice(start, end).split('\t')
+    for (let i = 0; i < fields.length; i++) {
+      const field = fields[i] as string
+      if (field.length > 0 && field.charCodeAt(0) === 0x5c /* \ */ && field === '\\N') fields[i] = null
+      else if (field.includes('\\')) fields[i] = unescapeField(field)
+    }
+    rows.push(fields)
+    start = end + 1
+  }
+  return rows
+}
+
+const ESCAPES: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v' }
+
+function unescapeField(field: string): string {
+  return field.replace(/\\(x[0-9a-fA-F]{1,2}|[0-7]{1,3}|.)/g, (_, code: string) => {
+    if (code.length > 1 && code[0] === 'x') return String.fromCharCode(parseInt(code.slice(1), 16))
+    if (/^[0-7]/.test(code)) return String.fromCharCode(parseInt(code, 8))
+    return ESCAPES[code] ?? code
+  })
+}

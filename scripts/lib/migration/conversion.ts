@@ -1,0 +1,416 @@
+/**
+ * How each PostgreSQL column becomes a SQLite column, value by value, so that the SQLite Prisma
+ * client reads what the PostgreSQL client read. Values arrive as PostgreSQL's exact text form
+ * (session: DateStyle ISO, TimeZone UTC, bytea hex, extra_float_digits 3; see source.ts).
+ *
+ * | PostgreSQL                              | kind     | SQLite (declared) | stored as                                             |
+ * |-----------------------------------------|----------|-------------------|-------------------------------------------------------|
+ * | text, varchar, char, uuid, enum, name, interval, time, inet, xml, … (any other base type) | text | TEXT | the text form, unchanged |
+ * | int2, int4 (int8: BIGINT)               | integer  | INTEGER / BIGINT  | INTEGER, exact (64-bit)                               |
+ * | numeric                                 | decimal  | DECIMAL           | INTEGER when integral and within 64 bits, else REAL; a value a REAL cannot hold exactly is refused |
+ * | float4, float8                          | real     | REAL              | REAL (NaN refused: SQLite stores it as NULL; -0 becomes 0) |
+ * | bool                                    | boolean  | BOOLEAN           | 1 / 0                                                 |
+ * | timestamp, timestamptz, date            | datetime | DATETIME          | `2026-01-21T15:30:00.123+00:00` (UTC; microseconds kept when present); infinity, BC and years past 9999 refused |
+ * | json, jsonb                             | json     | JSONB             | the JSON text, unchanged                              |
+ * | bytea                                   | bytes    | BLOB              | the bytes                                             |
+ * | one-dimension-or-more arrays of base types | array | JSONB             | a JSON array (numbers and booleans as JSON, the rest as strings) |
+ * | ranges, multiranges, composites, arrays of enums/domains/composites/ranges, pseudo-types | — | refused | |
+ *
+ * Verification compares a canonical form of each value computed from each side independently
+ * (`canonicalFromPostgres` on the source text, `canonicalFromSqlite` on what the file holds).
+ */
+import { ToolkitError } from '../errors.ts'
+
+export type ValueKind = 'text' | 'integer' | 'decimal' | 'real' | 'boolean' | 'datetime' | 'json' | 'bytes' | 'array'
+
+/** What the catalog says about a column's type, domains resolved. */
+export interface PostgresType {
+  /** `base`, `enum`, `array`, `range`, `multirange`, `composite`, `pseudo` (pg_type.typtype after resolving domains). */
+  kind: 'base' | 'enum' | 'array' | 'range' | 'multirange' | 'composite' | 'pseudo'
+  /** pg_type.typname of the resolved type: `int8`, `timestamptz`, `_text`, `DossierStatut`. */
+  name: string
+  /** The domain the column is declared with, when it is one. */
+  domain?: string
+  /** Arrays: the element type. */
+  element?: PostgresType
+  /** Arrays: pg_type.typdelim of the element (`,` for all but box). */
+  delimiter?: string
+}
+
+export interface ColumnConversion {
+  kind: ValueKind
+  /** The SQLite type a derived schema declares, Prisma's own choice for the matching scalar. */
+  sqliteType: string
+}
+
+export type ConversionChoice = ColumnConversion | { unsupported: string }
+
+/** A SQLite value as better-sqlite3 binds it. */
+export type SqliteValue = string | number | bigint | Buffer | null
+
+const INTEGER_TYPES = new Set(['int2', 'int4', 'oid', 'xid', 'cid'])
+const DATETIME_TYPES = new Set(['timestamp', 'timestamptz', 'date'])
+
+/**
+ * Chooses the conversion of a column, or says why there is none.
+ * @example conversionFor({ kind: 'base', name: 'numeric' }) // { kind: 'decimal', sqliteType: 'DECIMAL' }
+ */
+export function conversionFor(type: PostgresType): ConversionChoice {
+  const label = type.domain ? `${type.domain} (a domain over ${type.name})` : type.name
+  switch (type.kind) {
+    case 'enum':
+      return { kind: 'text', sqliteType: 'TEXT' }
+    case 'range':
+    case 'multirange':
+      return { unsupported: `${label} is a ${type.kind}: SQLite has no ${type.kind} type and Prisma no scalar for it. Store its bounds as two columns (lower(…), upper(…)) first, or leave the table out with --tables` }
+    case 'composite':
+      return { unsupported: `${label} is a composite type: SQLite has no row type. Split it into columns first, or leave the table out with --tables` }
+    case 'pseudo':
+      return { unsupported: `${label} is a pseudo-type that holds no storable value` }
+    case 'array': {
+      const element = type.element
+      if (element === undefined || element.kind !== 'base' || element.domain !== undefined) {
+        const what = element === undefined ? 'an unknown type' : element.domain ? `the domain ${element.domain}` : `the ${element.kind} ${element.name}`
+        return { unsupported: `${label} is an array of ${what}: SQLite has no arrays, and a JSON copy would lose the element type (only arrays of base types such as text[] or int4[] become JSON)` }
+      }
+      if (type.delimiter !== undefined && type.delimiter !== ',') return { unsupported: `${label}: arrays of ${element.name} are not supported` }
+      return { kind: 'array', sqliteType: 'JSONB' }
+    }
+    case 'base':
+      if (INTEGER_TYPES.has(type.name)) return { kind: 'integer', sqliteType: 'INTEGER' }
+      if (type.name === 'int8') return { kind: 'integer', sqliteType: 'BIGINT' }
+      if (type.name === 'numeric') return { kind: 'decimal', sqliteType: 'DECIMAL' }
+      if (type.name === 'float4' || type.name === 'float8') return { kind: 'real', sqliteType: 'REAL' }
+      if (type.name === 'bool') return { kind: 'boolean', sqliteType: 'BOOLEAN' }
+      if (DATETIME_TYPES.has(type.name)) return { kind: 'datetime', sqliteType: 'DATETIME' }
+      if (type.name === 'json' || type.name === 'jsonb') return { kind: 'json', sqliteType: 'JSONB' }
+      if (type.name === 'bytea') return { kind: 'bytes', sqliteType: 'BLOB' }
+      return { kind: 'text', sqliteType: 'TEXT' }
+  }
+}
+
+/**
+ * Whether a SQLite column of `declaredType` (an existing schema's, e.g. the app's migrations) can
+ * hold values of `kind` so that they read back the same.
+ */
+export function sqliteTypeAccepts(declaredType: string, kind: ValueKind): boolean {
+  const type = declaredType.toUpperCase().replace(/\(.*$/, '').trim()
+  switch (kind) {
+    case 'text':
+      return /CHAR|CLOB|TEXT/.test(type)
+    case 'integer':
+      return /INT/.test(type)
+    case 'decimal':
+      return type === 'DECIMAL' || type === 'NUMERIC'
+    case 'real':
+      return /REAL|FLOA|DOUB/.test(type)
+    case 'boolean':
+      return type === 'BOOLEAN'
+    case 'datetime':
+      return type === 'DATETIME' || type === 'TIMESTAMP' || type === 'DATE'
+    case 'json':
+    case 'array':
+      return type === 'JSONB' || type === 'JSON'
+    case 'bytes':
+      return type === 'BLOB'
+  }
+}
+
+/** A value that cannot be stored so that it reads back the same; carries where it was found. */
+export class UnconvertibleValueError extends ToolkitError {
+  constructor(message: string, hint = 'Fix the value in PostgreSQL, or leave the table out with --tables; `--dry-run` lists every such value.') {
+    super(message, { hint })
+    this.name = 'UnconvertibleValueError'
+  }
+}
+
+/** The conversion of one value kind: PostgreSQL text → SQLite value, and the canonical form of each side. */
+export interface Converter {
+  /** Throws `UnconvertibleValueError` (without location; the caller adds it) when the value cannot be held. */
+  toSqlite(text: string): SqliteValue
+  canonicalFromPostgres(text: string): string
+  canonicalFromSqlite(value: Exclude<SqliteValue, null>): string
+}
+
+/** Replacements of `toSqlite` per kind (the canonical forms, which the verification relies on, are not replaceable). */
+export type ConversionOverrides = Partial<Record<ValueKind, (text: string) => SqliteValue>>
+
+/** Marks a stored value of an unexpected SQLite type, so that it never equals a canonical source value. */
+const unexpected = (value: Exclude<SqliteValue, null>) =>
+  `\u0000${typeof value === 'object' ? 'blob' : typeof value}:${Buffer.isBuffer(value) ? value.toString('hex') : String(value)}`
+
+const INT64_MIN = -(2n ** 63n)
+const INT64_MAX = 2n ** 63n - 1n
+
+const CONVERTERS: Record<ValueKind, Converter> = {
+  text: {
+    toSqlite: (text) => text,
+    canonicalFromPostgres: (text) => text,
+    canonicalFromSqlite: (value) => (typeof value === 'string' ? value : unexpected(value)),
+  },
+  integer: {
+    // SQLite's INTEGER affinity turns the decimal text into a 64-bit integer exactly (PostgreSQL
+    // prints no sign, spaces or leading zeros); verification reads it back as a bigint to be sure.
+    toSqlite: (text) => text,
+    canonicalFromPostgres: (text) => text,
+    canonicalFromSqlite: (value) => (typeof value === 'bigint' ? value.toString() : unexpected(value)),
+  },
+  decimal: {
+    toSqlite(text) {
+      const parts = decimalParts(text)
+      if (parts === undefined) throw new UnconvertibleValueError(`numeric ${text} has no SQLite equivalent (SQLite stores NaN as NULL and Prisma reads no infinite Decimal)`)
+      if (parts.digits === '0') return 0
+      if (parts.exponent >= 0 && parts.digits.length + parts.exponent <= 19) {
+        const integer = BigInt(`${parts.negative ? '-' : ''}${parts.digits}${'0'.repeat(parts.exponent)}`)
+        if (integer >= INT64_MIN && integer <= INT64_MAX) return integer
+      }
+      const number = Number(text)
+      if (canonicalDecimal(String(number)) !== canonicalDecimal(text)) {
+        throw new UnconvertibleValueError(
+          `numeric ${text} cannot be held exactly: SQLite's DECIMAL is a 64-bit float (about 15 significant digits), which would read back as ${String(number)}`,
+          'Round the value in PostgreSQL (e.g. to 15 significant digits) if that is acceptable, or keep this database on PostgreSQL; `--dry-run` lists every such value.',
+        )
+      }
+      return number
+    },
+    canonicalFromPostgres: (text) => canonicalDecimal(text),
+    canonicalFromSqlite: (value) => (typeof value === 'bigint' || typeof value === 'number' || typeof value === 'string' ? canonicalDecimal(String(value)) : unexpected(value)),
+  },
+  real: {
+    toSqlite(text) {
+      const number = Number(text)
+      if (Number.isNaN(number)) throw new UnconvertibleValueError(`float NaN has no SQLite equivalent (SQLite stores NaN as NULL)`)
+      return number
+    },
+    canonicalFromPostgres: (text) => String(Number(text)),
+    canonicalFromSqlite: (value) => (typeof value === 'number' ? String(value) : typeof value === 'bigint' ? String(Number(value)) : unexpected(value)),
+  },
+  boolean: {
+    toSqlite: (text) => (text === 't' ? 1 : 0),
+    canonicalFromPostgres: (text) => (text === 't' ? 'true' : text === 'f' ? 'false' : `\u0000${text}`),
+    canonicalFromSqlite: (value) => (value === 1n ? 'true' : value === 0n ? 'false' : unexpected(value)),
+  },
+  datetime: {
+    toSqlite(text) {
+      const parsed = parsePostgresDateTime(text)
+      if (typeof parsed === 'string') throw new UnconvertibleValueError(parsed)
+      let fraction = parsed.fraction
+      while (fraction.endsWith('0')) fraction = fraction.slice(0, -1)
+      return `${parsed.date}T${parsed.time}.${fraction.length <= 3 ? fraction.padEnd(3, '0') : fraction.padEnd(6, '0')}+00:00`
+    },
+    canonicalFromPostgres(text) {
+      const parsed = parsePostgresDateTime(text)
+      return typeof parsed === 'string' ? `\u0000${text}` : `${parsed.date}T${parsed.time}.${parsed.fraction.padEnd(6, '0')}Z`
+    },
+    canonicalFromSqlite(value) {
+      if (typeof value !== 'string') return unexpected(value)
+      const parsed = parseSqliteDateTime(value)
+      return parsed === undefined ? unexpected(value) : `${parsed.date}T${parsed.time}.${parsed.fraction.padEnd(6, '0')}Z`
+    },
+  },
+  json: {
+    toSqlite: (text) => text,
+    canonicalFromPostgres: (text) => canonicalJson(text),
+    canonicalFromSqlite: (value) =>
+      typeof value === 'string' ? canonicalJson(value) : typeof value === 'number' || typeof value === 'bigint' ? canonicalJson(String(value)) : unexpected(value),
+  },
+  bytes: {
+    toSqlite(text) {
+      if (!text.startsWith('\\x')) throw new UnconvertibleValueError('bytea arrived in escape format; expected hex')
+      return Buffer.from(text.slice(2), 'hex')
+    },
+    canonicalFromPostgres: (text) => text.slice(2).toLowerCase(),
+    canonicalFromSqlite: (value) => (Buffer.isBuffer(value) ? value.toString('hex') : unexpected(value)),
+  },
+  array: {
+    toSqlite: (text) => {
+      throw new UnconvertibleValueError(`array ${text.slice(0, 40)} needs its element type; use arrayConverter()`)
+    },
+    canonicalFromPostgres: (text) => text,
+    canonicalFromSqlite: (value) => (typeof value === 'string' ? value : unexpected(value)),
+  },
+}
+
+/**
+ * The converter of a column of `kind` (arrays need their element type); `overrides` replace its `toSqlite`.
+ * @example converterFor('datetime').toSqlite('2026-01-21 15:30:00.12') // '2026-01-21T15:30:00.120+00:00'
+ */
+export function converterFor(kind: ValueKind, element?: PostgresType, overrides: ConversionOverrides = {}): Converter {
+  const base = kind === 'array' && element !== undefined ? arrayConverter(element) : CONVERTERS[kind]
+  const override = overrides[kind]
+  return override === undefined ? base : { ...base, toSqlite: override }
+}
+
+/**
+ * The converter of an array column: the array literal becomes a JSON array; the canonical form of
+ * both sides is that JSON, re-serialised from a parse of each side.
+ */
+function arrayConverter(element: PostgresType): Converter {
+  const elementKind = element.name
+  const numeric = INTEGER_TYPES.has(elementKind) || ['int8', 'numeric', 'float4', 'float8'].includes(elementKind)
+  const encode = (value: string | null): string => {
+    if (value === null) return 'null'
+    if (numeric) {
+      if (!/^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/.test(value)) throw new UnconvertibleValueError(`array element ${value} is not a finite number, which JSON cannot hold`)
+      return value
+    }
+    if (elementKind === 'bool') return value === 't' ? 'true' : 'false'
+    if (elementKind === 'json' || elementKind === 'jsonb') return value
+    return JSON.stringify(value)
+  }
+  const toJson = (text: string) => {
+    const parsed = parsePostgresArray(text)
+    if (typeof parsed === 'string') throw new UnconvertibleValueError(parsed)
+    const render = (node: ArrayNode): string => (Array.isArray(node) ? `[${node.map(render).join(',')}]` : encode(node))
+    return render(parsed)
+  }
+  return {
+    toSqlite: toJson,
+    canonicalFromPostgres(text) {
+      try {
+        return JSON.stringify(JSON.parse(toJson(text)))
+      } catch {
+        return `\u0000${text}`
+      }
+    },
+    canonicalFromSqlite(value) {
+      if (typeof value !== 'string') return unexpected(value)
+      try {
+        return JSON.stringify(JSON.parse(value))
+      } catch {
+        return unexpected(value)
+      }
+    },
+  }
+}
+
+/** A number's decimal parts: sign, significant digits (no leading or trailing zeros), power of ten. Undefined for NaN and infinities. */
+export function decimalParts(text: string): { negative: boolean; digits: string; exponent: number } | undefined {
+  const match = /^\s*([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?\s*$/.exec(text)
+  if (match === null || (match[2] === '' && (match[3] ?? '') === '')) return undefined
+  const whole = match[2] ?? ''
+  const fraction = match[3] ?? ''
+  let digits = (whole + fraction).replace(/^0+/, '')
+  let exponent = Number(match[4] ?? 0) - fraction.length
+  const trailing = digits.length - digits.replace(/0+$/, '').length
+  digits = digits.slice(0, digits.length - trailing)
+  exponent += trailing
+  if (digits === '') return { negative: false, digits: '0', exponent: 0 }
+  return { negative: match[1] === '-', digits, exponent }
+}
+
+/** `19.9900` → `1999e-2`, `-0.0` → `0`, `1e+21` → `1e21`: equal for equal numbers whatever their spelling. */
+export function canonicalDecimal(text: string): string {
+  const parts = decimalParts(text)
+  if (parts === undefined) return `\u0000${text}`
+  return parts.digits === '0' ? '0' : `${parts.negative ? '-' : ''}${parts.digits}e${parts.exponent}`
+}
+
+/**
+ * JSON as the app reads it: Prisma parses JSON text on both engines, and SQLite's JSONB column has
+ * numeric affinity (a bare number is stored as a number). Bare numbers are compared as parsed;
+ * anything else by its exact text.
+ */
+function canonicalJson(text: string): string {
+  return /^\s*-?\d+(\.\d+)?([eE][+-]?\d+)?\s*$/.test(text) ? JSON.stringify(JSON.parse(text)) : text
+}
+
+interface ParsedDateTime {
+  date: string
+  time: string
+  /** Fraction of a second, as printed (0 to 6 digits). */
+  fraction: string
+}
+
+/** Parses timestamp, timestamptz (+00, the session being UTC) and date text; returns a reason when unsupported. */
+export function parsePostgresDateTime(text: string): ParsedDateTime | string {
+  // `2026-01-21`, `2026-01-21 15:30:00`, `… 15:30:00.123456`, each optionally followed by `+00`.
+  let end = text.length
+  if (text.endsWith('+00')) end -= 3
+  else if (text.endsWith('+00:00')) end -= 6
+  if (isDate(text) && (end === 10 || (text.charCodeAt(10) === 0x20 && isTime(text, 11) && (end === 19 || (text.charCodeAt(19) === 0x2e && end > 20 && end <= 26 && isDigits(text, 20, end)))))) {
+    return { date: text.slice(0, 10), time: end === 10 ? '00:00:00' : text.slice(11, 19), fraction: end > 20 ? text.slice(20, end) : '' }
+  }
+  if (text === 'infinity' || text === '-infinity') return `timestamp ${text} has no equivalent in Prisma's DateTime`
+  if (text.endsWith(' BC')) return `timestamp ${text} is before year 1, which Prisma's DateTime cannot hold`
+  if (/^\d{5,}-/.test(text)) return `timestamp ${text} is after year 9999, which Prisma's DateTime cannot hold`
+  return `timestamp ${text} is not in the expected ISO form`
+}
+
+/** Parses what a DATETIME column holds: `2026-01-21T15:30:00.123+00:00` (Prisma), also with `Z`, a space, or no offset. */
+function parseSqliteDateTime(text: string): ParsedDateTime | undefined {
+  let end = text.length
+  if (text.endsWith('Z')) end -= 1
+  else if (text.endsWith('+00:00')) end -= 6
+  const separator = text.charCodeAt(10)
+  if (!isDate(text) || (separator !== 0x54 && separator !== 0x20) || !isTime(text, 11)) return undefined
+  if (end === 19) return { date: text.slice(0, 10), time: text.slice(11, 19), fraction: '' }
+  if (text.charCodeAt(19) !== 0x2e || end <= 20 || end > 26 || !isDigits(text, 20, end)) return undefined
+  return { date: text.slice(0, 10), time: text.slice(11, 19), fraction: text.slice(20, end) }
+}
+
+function isDigits(text: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i)
+    if (c < 0x30 || c > 0x39) return false
+  }
+  return true
+}
+
+/** `YYYY-MM-DD` at the start. */
+function isDate(text: string): boolean {
+  return text.length >= 10 && isDigits(text, 0, 4) && text.charCodeAt(4) === 0x2d && isDigits(text, 5, 7) && text.charCodeAt(7) === 0x2d && isDigits(text, 8, 10)
+}
+
+/** `HH:MM:SS` at `at`. */
+function isTime(text: string, at: number): boolean {
+  return text.length >= at + 8 && isDigits(text, at, at + 2) && text.charCodeAt(at + 2) === 0x3a && isDigits(text, at + 3, at + 5) && text.charCodeAt(at + 5) === 0x3a && isDigits(text, at + 6, at + 8)
+}
+
+type ArrayNode = string | null | ArrayNode[]
+
+/** Parses a PostgreSQL array literal (`{a,"b c",NULL,{1,2}}`); returns a reason when unsupported. */
+export function parsePostgresArray(text: string): ArrayNode[] | string {
+  if (text.startsWith('[')) return `array ${text.slice(0, 40)} has explicit bounds (not starting at 1), which JSON cannot hold`
+  let position = 0
+  const fail = () => `array literal ${text.slice(0, 40)} cannot be parsed`
+  const parseList = (): ArrayNode[] | string => {
+    if (text[position] !== '{') return fail()
+    position++
+    const items: ArrayNode[] = []
+    if (text[position] === '}') {
+      position++
+      return items
+    }
+    for (;;) {
+      const char = text[position]
+      if (char === '{') {
+        const nested = parseList()
+        if (typeof nested === 'string') return nested
+        items.push(nested)
+      } else if (char === '"') {
+        position++
+        let value = ''
+        for (;;) {
+          const c = text[position++]
+          if (c === undefined) return fail()
+          if (c === '\\') value += text[position++] ?? ''
+          else if (c === '"') break
+          else value += c
+        }
+        items.push(value)
+      } else {
+        let end = position
+        while (end < text.length && text[end] !== ',' && text[end] !== '}') end++
+        const raw = text.slice(position, end)
+        position = end
+        items.push(raw === 'NULL' ? null : raw)
+      }
+      const separator = text[position++]
+      if (separator === '}') return items
+      if (separator !== ',') return fail()
+    }
+  }
+  const result = parseList()
+  return typeof result !== 'string' && position !== text.length ? fail() : result
+}
