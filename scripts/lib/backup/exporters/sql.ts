@@ -1,0 +1,150 @@
+/**
+ * export.sql of a SQLite snapshot: a script the `sqlite3` shell loads into an empty database,
+ * giving a database whose `.dump` equals the snapshot's. It follows `.dump`'s own shape — tables
+ * in schema order with their rows (in rowid order), sqlite_sequence and sqlite_stat1 contents,
+ * virtual tables through `writable_schema`, then indexes, triggers and views — with exact
+ * literals: integers as digits, reals in the shortest text that reads back to the same double
+ * (`3.0`, `1e999` for infinity), text quoted with '' doubled, blobs as X'…'. sqlite_stat4 is
+ * created explicitly, so a shell built without STAT4 (Debian's) loads it too.
+ */
+import type { Writable } from 'node:stream'
+import Database from 'better-sqlite3'
+import { quoteIdentifier } from '../../db/connection.ts'
+import type { RowValue, TableColumn } from '../../db/table-reader.ts'
+import { TextSink } from '../hashed-file.ts'
+import { REPORT_EVERY, type ExportStats } from './csv.ts'
+import { realText } from './_values.ts'
+
+/** A value as a SQLite literal that reads back as the same value and type. */
+export function sqliteLiteral(value: RowValue): string {
+  if (value === null) return 'NULL'
+  if (typeof value === 'bigint') return value.toString()
+  if (typeof value === 'number') {
+    if (Number.isNaN(value)) return 'NULL'
+    if (value === Infinity) return '1e999'
+    if (value === -Infinity) return '-1e999'
+    return realText(value)
+  }
+  if (typeof value === 'string') {
+    // The sqlite3 shell cannot read a NUL inside a literal: spell such text as bytes.
+    if (value.includes('\0')) return `CAST(X'${Buffer.from(value, 'utf8').toString('hex')}' AS TEXT)`
+    const quoted = `'${value.replaceAll("'", "''")}'`
+    // The shell drops a CR before LF when it reads a line: spell line breaks as char(13) / char(10).
+    return /[\r\n]/.test(value) ? quoted.replace(/\r\n|\r|\n/g, (eol) => `'||char(${eol === '\r\n' ? '13,10' : eol === '\r' ? '13' : '10'})||'`) : quoted
+  }
+  return `X'${value.toString('hex')}'`
+}
+
+/**
+ * Streams rows as `INSERT INTO "table" VALUES(…);` lines.
+ * @example await exportSqlInserts(rows, { name: 'Plan', columns }, out)
+ */
+export async function exportSqlInserts(
+  rows: AsyncIterable<RowValue[]> | Iterable<RowValue[]>,
+  table: { name: string; columns?: readonly TableColumn[] },
+  out: Writable,
+  options: { onRows?: (rows: number) => void } = {},
+): Promise<ExportStats> {
+  const sink = new TextSink(out)
+  const head = `INSERT INTO ${quoteIdentifier(table.name)} VALUES(`
+  let count = 0
+  let nextReport = REPORT_EVERY
+  for await (const row of rows) {
+    let line = head
+    for (let i = 0; i < row.length; i++) line += (i === 0 ? '' : ',') + sqliteLiteral(row[i]!)
+    sink.push(line + ');\n')
+    count++
+    if (sink.full) {
+      await sink.flush()
+      if (count >= nextReport) {
+        options.onRows?.(count)
+        nextReport = count + REPORT_EVERY
+      }
+    }
+  }
+  await sink.flush()
+  options.onRows?.(count)
+  return { rows: count }
+}
+
+interface SchemaRow {
+  type: string
+  name: string
+  tbl_name: string
+  sql: string | null
+}
+
+interface XInfoRow {
+  name: string
+  hidden: number
+}
+
+export interface SqliteScriptOptions {
+  onRows?: (table: string, rows: number) => void
+}
+
+/**
+ * Writes the whole export.sql of a SQLite file (opened read-only); returns the rows written per
+ * table (sqlite_sequence and sqlite_stat tables included under their own names).
+ */
+export async function writeSqliteScript(snapshotPath: string, out: Writable, options: SqliteScriptOptions = {}): Promise<Map<string, number>> {
+  const db = new Database(snapshotPath, { readonly: true, fileMustExist: true })
+  const counts = new Map<string, number>()
+  const sink = new TextSink(out)
+  try {
+    db.exec('BEGIN')
+    const schema = db.prepare('SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY rowid').all() as SchemaRow[]
+    const withoutRowid = new Set(
+      (db.prepare('SELECT name FROM pragma_table_list WHERE schema = ? AND wr = 1').pluck().all('main') as string[]),
+    )
+    sink.push('PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\n')
+    let writableSchema = false
+    let analyzed = false
+    const tables = schema
+      .filter((row) => row.type === 'table' && row.sql !== null)
+      .sort((a, b) => Number(a.tbl_name === 'sqlite_sequence') - Number(b.tbl_name === 'sqlite_sequence'))
+    for (const table of tables) {
+      const sql = table.sql!
+      if (table.name === 'sqlite_sequence') {
+        sink.push('DELETE FROM sqlite_sequence;\n')
+      } else if (table.name === 'sqlite_stat1') {
+        if (!analyzed) sink.push('ANALYZE sqlite_schema;\n')
+        analyzed = true
+      } else if (/^sqlite_stat\d$/.test(table.name)) {
+        // sqlite_stat4 exists only in SQLITE_ENABLE_STAT4 builds (better-sqlite3's, not every sqlite3
+        // shell's): create it explicitly so any shell can load its rows.
+        const create = `CREATE TABLE IF NOT EXISTS ${sql.slice('CREATE TABLE '.length)};\n`
+        sink.push(writableSchema ? create : `PRAGMA writable_schema=ON;\n${create}PRAGMA writable_schema=OFF;\n`)
+      } else if (table.name.startsWith('sqlite_')) {
+        continue
+      } else if (/^CREATE VIRTUAL TABLE/i.test(sql)) {
+        if (!writableSchema) sink.push('PRAGMA writable_schema=ON;\n')
+        writableSchema = true
+        // What `.dump` does: the module recreates nothing here; its shadow tables follow as tables.
+        sink.push(`INSERT INTO sqlite_schema(type,name,tbl_name,rootpage,sql)VALUES('table',${sqliteLiteral(table.name)},${sqliteLiteral(table.name)},0,${sqliteLiteral(sql)});\n`)
+        continue
+      } else {
+        sink.push(writableSchema && sql.startsWith('CREATE TABLE ') ? `CREATE TABLE IF NOT EXISTS ${sql.slice('CREATE TABLE '.length)};\n` : `${sql};\n`)
+      }
+      await sink.flush()
+      const columns = (db.prepare(`PRAGMA table_xinfo(${quoteIdentifier(table.name)})`).all() as XInfoRow[]).filter((c) => c.hidden === 0).map((c) => c.name)
+      const names = new Set(columns.map((c) => c.toLowerCase()))
+      const rowid = withoutRowid.has(table.name) ? undefined : ['rowid', '_rowid_', 'oid'].find((alias) => !names.has(alias))
+      const select = `SELECT ${columns.map(quoteIdentifier).join(', ')} FROM ${quoteIdentifier(table.name)}${rowid ? ` ORDER BY ${rowid}` : ''}`
+      const rows = db.prepare(select).raw(true).safeIntegers(true).iterate() as IterableIterator<RowValue[]>
+      const stats = await exportSqlInserts(rows, table, out, { onRows: (n) => options.onRows?.(table.name, n) })
+      counts.set(table.name, stats.rows)
+    }
+    for (const row of schema) {
+      if (row.sql === null || !['index', 'trigger', 'view'].includes(row.type)) continue
+      sink.push(`${row.sql};\n`)
+    }
+    if (writableSchema) sink.push('PRAGMA writable_schema=OFF;\n')
+    sink.push('COMMIT;\n')
+    await sink.flush()
+  } finally {
+    if (db.inTransaction) db.exec('COMMIT')
+    db.close()
+  }
+  return counts
+}

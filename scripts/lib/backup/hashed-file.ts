@@ -1,0 +1,118 @@
+/**
+ * A file being written and hashed in the same pass: exporters stream into it, and the SHA-256 is
+ * ready the moment the last byte is on disk (no second read of the file).
+ */
+import { createHash, type Hash } from 'node:crypto'
+import { open, type FileHandle } from 'node:fs/promises'
+import { Writable } from 'node:stream'
+
+export interface WrittenFile {
+  size: number
+  sha256: string
+}
+
+export class HashedFile extends Writable {
+  readonly path: string
+  #handle: FileHandle
+  #hash: Hash = createHash('sha256')
+  #size = 0
+
+  private constructor(path: string, handle: FileHandle) {
+    // Exporters batch their text into ~64 KiB chunks; a few in flight keep the disk busy.
+    super({ highWaterMark: 256 * 1024 })
+    this.path = path
+    this.#handle = handle
+    // Failures surface through `errored`, TextSink.flush() and commit(), not as an uncaught event.
+    this.on('error', () => {})
+  }
+
+  /**
+   * Creates the file (it must not exist).
+   * @example const out = await HashedFile.create(path); out.write('…'); const { sha256 } = await out.commit()
+   */
+  static async create(path: string): Promise<HashedFile> {
+    return new HashedFile(path, await open(path, 'wx'))
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.#append([chunk]).then(() => callback(), callback)
+  }
+
+  override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
+    this.#append(chunks.map((c) => c.chunk)).then(() => callback(), callback)
+  }
+
+  async #append(chunks: Buffer[]): Promise<void> {
+    const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
+    this.#hash.update(data)
+    this.#size += data.length
+    let offset = 0
+    while (offset < data.length) {
+      const { bytesWritten } = await this.#handle.write(data, offset, data.length - offset, null)
+      offset += bytesWritten
+    }
+  }
+
+  get bytesWritten(): number {
+    return this.#size
+  }
+
+  /** Ends the stream, fsyncs (unless `durable: false`) and closes the file; returns its size and SHA-256. */
+  async commit(options: { durable?: boolean } = {}): Promise<WrittenFile> {
+    if (this.errored) throw this.errored
+    await new Promise<void>((resolve, reject) => {
+      this.end((error?: Error | null) => (error ? reject(error) : resolve()))
+    })
+    if (this.errored) throw this.errored
+    if (options.durable ?? true) await this.#handle.sync()
+    await this.#handle.close()
+    return { size: this.#size, sha256: this.#hash.digest('hex') }
+  }
+
+  /** Closes the file after a failure (the caller removes it). */
+  async abort(): Promise<void> {
+    this.destroy()
+    await this.#handle.close().catch(() => {})
+  }
+}
+
+/**
+ * Writes text to a stream in ~64 KiB batches, waiting when the stream asks to (backpressure):
+ * what lets a synchronous row source share the event loop with the archive writer.
+ */
+export class TextSink {
+  #out: Writable
+  #pending: string[] = []
+  #pendingLength = 0
+
+  constructor(out: Writable) {
+    this.#out = out
+  }
+
+  /** Queues text; call `flushIfFull()` (awaited) regularly. */
+  push(text: string): void {
+    this.#pending.push(text)
+    this.#pendingLength += text.length
+  }
+
+  get full(): boolean {
+    return this.#pendingLength >= 64 * 1024
+  }
+
+  async flush(): Promise<void> {
+    if (this.#out.errored) throw this.#out.errored
+    if (this.#pending.length === 0) return
+    const text = this.#pending.join('')
+    this.#pending = []
+    this.#pendingLength = 0
+    if (!this.#out.write(text)) {
+      await new Promise<void>((resolve, reject) => {
+        const onDrain = () => (this.#out.off('error', onError), resolve())
+        const onError = (error: Error) => (this.#out.off('drain', onDrain), reject(error))
+        this.#out.once('drain', onDrain)
+        this.#out.once('error', onError)
+      })
+    }
+    if (this.#out.errored) throw this.#out.errored
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * metadata.json: the one definition of a backup's description, versioned and validated when read.
+ *
+ * What the hashes cover:
+ * - `files[]`: the SHA-256 and size of every content file (everything in the backup folder but
+ *   metadata.json itself).
+ * - `hash`: the SHA-256 of the manifest of those files, i.e. of the exact text `sha256sum` prints
+ *   for them (`<sha256>  <path>\n` per file, sorted by path). It covers every content file's name
+ *   and bytes, so one value identifies the backup's content, compressed or not.
+ * - `archive` (compressed backups, in the copy outside the archive): size and SHA-256 of the
+ *   `.tar.gz` file itself.
+ * - `metadataSha256`: a seal over this file — the SHA-256 of metadata.json's bytes with this
+ *   field's value emptied (`"metadataSha256": ""`), so an edited metadata file is detected.
+ *
+ * Check by hand (needs `jq`; python3 works the same way):
+ *   jq -r '.files[] | "\(.sha256)  \(.path)"' metadata.json | tee /tmp/m | sha256sum -c   # every file
+ *   sha256sum < /tmp/m                                                                     # = .hash
+ *   sed 's/"metadataSha256": "[0-9a-f]*"/"metadataSha256": ""/' metadata.json | sha256sum   # = .metadataSha256
+ *   echo "$(jq -r .archive.sha256 backup-X.metadata.json)  backup-X.tar.gz" | sha256sum -c  # the archive
+ */
+import { readFile } from 'node:fs/promises'
+import { ToolkitError, describeError } from '../errors.ts'
+import type { EngineName } from '../db/url.ts'
+import { EXPORT_FORMATS, isBackupId, type ExportFormat } from './layout.ts'
+import { sha256Hex, type FileDigest } from './manifest.ts'
+
+export const METADATA_FORMAT_VERSION = 1
+
+export interface BackupMetadata {
+  formatVersion: typeof METADATA_FORMAT_VERSION
+  /** `backup-2026-01-21T15-30-00` */
+  id: string
+  /** When the snapshot was taken (ISO 8601, UTC). */
+  timestamp: string
+  /** The source: the SQLite file's path, or the redacted URL of a PostgreSQL / D1 database. */
+  databasePath: string
+  /** Bytes the backup takes on disk: the .tar.gz when compressed, else the sum of its files. */
+  size: number
+  /** SHA-256 of the files' manifest (see the top of this file). */
+  hash: string
+  compressed: boolean
+  /** Part 2 (incremental backups): true when the backup stores only changes since `parentId`. */
+  incremental: boolean
+  parentId: string | null
+  /** True only when `create` read back everything it wrote and every hash matched. */
+  verified: boolean
+  exportFormats: ExportFormat[]
+  engine: EngineName
+  /** The source URL, password masked. */
+  source: string
+  tool: { name: string; version: string }
+  durationMs: number
+  /** Sum of the content files' sizes (uncompressed). */
+  contentSize: number
+  /** Rows per table as read from the snapshot, the same in database.db and every export. */
+  tables: { name: string; rows: number }[]
+  /** What a restore checks before replacing a database. */
+  schema: {
+    /** SHA-256 of the Prisma schema of the source's engine in this toolkit (prisma/<engine>/schema.prisma). */
+    prismaSchemaSha256: string | null
+    /** The newest migration recorded in the snapshot's `_prisma_migrations`, or null. */
+    newestMigration: string | null
+  }
+  files: FileDigest[]
+  /** Compressed backups, in the metadata beside the archive: the archive file itself. */
+  archive: { path: string; size: number; sha256: string } | null
+  /** What the backup omits or could not guarantee (e.g. D1 reads are not one snapshot). */
+  warnings: string[]
+  /** Seal over this file (see the top of this file). */
+  metadataSha256: string
+}
+
+export type MetadataDraft = Omit<BackupMetadata, 'metadataSha256'>
+
+const SEAL_FIELD = '"metadataSha256": '
+
+/** The bytes of metadata.json: pretty JSON, with the seal as its last field. */
+export function serializeMetadata(draft: MetadataDraft): string {
+  const unsealed = JSON.stringify({ ...draft, metadataSha256: '' }, null, 2) + '\n'
+  const seal = sha256Hex(unsealed)
+  const at = unsealed.lastIndexOf(`${SEAL_FIELD}""`)
+  return unsealed.slice(0, at) + `${SEAL_FIELD}"${seal}"` + unsealed.slice(at + SEAL_FIELD.length + 2)
+}
+
+/** The SHA-256 the seal of `text` should hold, or undefined when there is no seal field. */
+function expectedSeal(text: string): { found: string; expected: string } | undefined {
+  // The seal is the last field: take the last match (an escaped copy inside a string cannot match).
+  const match = [...text.matchAll(/"metadataSha256": "([0-9a-f]*)"/g)].at(-1)
+  if (!match) return undefined
+  const at = match.index!
+  return { found: match[1]!, expected: sha256Hex(text.slice(0, at) + `${SEAL_FIELD}""` + text.slice(at + match[0].length)) }
+}
+
+export interface ParsedMetadata {
+  metadata: BackupMetadata
+  /** False when the file's bytes do not match its seal: it was edited after it was written. */
+  sealValid: boolean
+}
+
+/**
+ * Parses and validates metadata.json text; throws a ToolkitError naming the first bad field.
+ * @example const { metadata, sealValid } = parseMetadata(await readFile(path, 'utf8'), path)
+ */
+export function parseMetadata(text: string, where: string): ParsedMetadata {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch (error) {
+    throw new ToolkitError(`${where} is not valid JSON: ${describeError(error)}`)
+  }
+  const metadata = validateMetadata(value, where)
+  const seal = expectedSeal(text)
+  return { metadata, sealValid: seal !== undefined && seal.found === seal.expected }
+}
+
+/** Reads and validates a metadata file. */
+export async function readMetadata(path: string): Promise<ParsedMetadata> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (error) {
+    throw new ToolkitError(`cannot read ${path}: ${describeError(error)}`, { cause: error })
+  }
+  return parseMetadata(text, path)
+}
+
+function validateMetadata(value: unknown, where: string): BackupMetadata {
+  const bad = (field: string, expected: string): never => {
+    throw new ToolkitError(`${where}: "${field}" should be ${expected}`, {
+      hint: 'The metadata was edited or comes from another tool; `advanced-backup verify <id>` reports what is wrong.',
+    })
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return bad('(root)', 'an object')
+  const m = value as Record<string, unknown>
+  if (m.formatVersion !== METADATA_FORMAT_VERSION) {
+    throw new ToolkitError(`${where}: metadata format version ${JSON.stringify(m.formatVersion)} is not supported (this tool reads version ${METADATA_FORMAT_VERSION})`, {
+      hint: 'Use the toolkit version that wrote this backup.',
+    })
+  }
+  const isString = (v: unknown) => typeof v === 'string'
+  const isCount = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
+  const isHash = (v: unknown) => typeof v === 'string' && /^[0-9a-f]{64}$/.test(v)
+  const isSafePath = (v: unknown) => typeof v === 'string' && v !== '' && !v.startsWith('/') && !v.split('/').some((part) => part === '' || part === '.' || part === '..')
+  if (!isString(m.id) || !isBackupId(m.id as string)) bad('id', 'a backup id')
+  if (!isString(m.timestamp) || Number.isNaN(Date.parse(m.timestamp as string))) bad('timestamp', 'an ISO 8601 date')
+  if (!isString(m.databasePath)) bad('databasePath', 'a string')
+  if (!isCount(m.size)) bad('size', 'a byte count')
+  if (!isHash(m.hash)) bad('hash', 'a SHA-256 in hex')
+  for (const flag of ['compressed', 'incremental', 'verified'] as const) if (typeof m[flag] !== 'boolean') bad(flag, 'true or false')
+  if (m.parentId !== null && (!isString(m.parentId) || !isBackupId(m.parentId as string))) bad('parentId', 'null or a backup id')
+  if (!Array.isArray(m.exportFormats) || !m.exportFormats.every((f) => EXPORT_FORMATS.includes(f))) bad('exportFormats', `a list of ${EXPORT_FORMATS.join(', ')}`)
+  if (!['sqlite', 'postgres', 'd1'].includes(m.engine as string)) bad('engine', 'sqlite, postgres or d1')
+  if (!isString(m.source)) bad('source', 'a string')
+  const tool = m.tool as Record<string, unknown> | null
+  if (typeof tool !== 'object' || tool === null || !isString(tool.name) || !isString(tool.version)) bad('tool', '{ name, version }')
+  if (!isCount(m.durationMs)) bad('durationMs', 'a number of milliseconds')
+  if (!isCount(m.contentSize)) bad('contentSize', 'a byte count')
+  if (!Array.isArray(m.tables) || !m.tables.every((t) => typeof t === 'object' && t !== null && isString(t.name) && isCount(t.rows))) bad('tables', 'a list of { name, rows }')
+  const schema = m.schema as Record<string, unknown> | null
+  if (typeof schema !== 'object' || schema === null) bad('schema', 'an object')
+  if (schema!.prismaSchemaSha256 !== null && !isHash(schema!.prismaSchemaSha256)) bad('schema.prismaSchemaSha256', 'null or a SHA-256')
+  if (schema!.newestMigration !== null && !isString(schema!.newestMigration)) bad('schema.newestMigration', 'null or a string')
+  if (!Array.isArray(m.files) || !m.files.every((f) => typeof f === 'object' && f !== null && isSafePath(f.path) && isCount(f.size) && isHash(f.sha256))) {
+    bad('files', 'a list of { path, size, sha256 } with relative paths')
+  }
+  const archive = m.archive as Record<string, unknown> | null
+  if (archive !== null && (typeof archive !== 'object' || !isString(archive.path) || !isCount(archive.size) || !isHash(archive.sha256))) bad('archive', 'null or { path, size, sha256 }')
+  if (!Array.isArray(m.warnings) || !m.warnings.every(isString)) bad('warnings', 'a list of strings')
+  if (!isString(m.metadataSha256)) bad('metadataSha256', 'a SHA-256 in hex')
+  return m as unknown as BackupMetadata
+}

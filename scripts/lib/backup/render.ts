@@ -1,0 +1,131 @@
+/**
+ * The human form of each result, in the spec's style (French labels): pure functions from a
+ * result object to text, so `--json` and the text are two views of the same object.
+ */
+import { isAbsolute, relative } from 'node:path'
+import { formatBytes, formatDuration } from '../format.ts'
+import { ENGINE_LABELS } from '../db/url.ts'
+import type { CreateResult, ListResult, PruneResult, StatsResult } from './backup-system.ts'
+import type { FileCheck, VerifyReport } from './verify.ts'
+
+export interface RenderOptions {
+  /** Paths are shown relative to this folder when they are inside it. */
+  cwd: string
+  /** Dates are shown in this time zone (default: the machine's). */
+  timeZone?: string
+}
+
+export function formatDate(iso: string, options: Pick<RenderOptions, 'timeZone'> = {}): string {
+  return new Intl.DateTimeFormat('fr-FR', { dateStyle: 'short', timeStyle: 'medium', timeZone: options.timeZone }).format(new Date(iso))
+}
+
+function shown(path: string, options: RenderOptions): string {
+  const rel = relative(options.cwd, path)
+  return rel === '' ? '.' : rel.startsWith('..') || isAbsolute(rel) ? path : rel
+}
+
+const yes = (value: boolean) => (value ? 'oui' : 'non')
+
+export function renderCreate(result: CreateResult, options: RenderOptions): string {
+  const m = result.metadata
+  const lines = [
+    `✅ Backup créé: ${m.id}`,
+    `   Fichier: ${shown(result.path, options)}${m.compressed ? '' : '/'}`,
+    `   Source: ${ENGINE_LABELS[m.engine]} ${m.source}`,
+    `   Taille: ${formatBytes(m.size)}${m.compressed ? ` (contenu ${formatBytes(m.contentSize)}, compression ${(m.contentSize / Math.max(1, m.size)).toFixed(1)}×)` : ''}`,
+    `   Hash: ${m.hash} (SHA-256 du manifeste des fichiers)`,
+    `   Tables: ${m.tables.map((t) => `${t.name} ${t.rows.toLocaleString('fr-FR')}`).join(', ')}`,
+    `   Formats: ${m.exportFormats.join(', ')}`,
+    `   Vérifié: ${yes(m.verified)}`,
+    `   Durée: ${formatDuration(m.durationMs)}`,
+    `   ${renderRotationLine(result.rotation)}`,
+  ]
+  if (result.cleaned.length > 0) lines.push(`   Restes d'une exécution interrompue supprimés: ${result.cleaned.join(', ')}`)
+  for (const warning of m.warnings) lines.push(`⚠️  ${warning}`)
+  return lines.join('\n') + '\n'
+}
+
+function renderRotationLine(rotation: PruneResult): string {
+  const removed = rotation.removed.length === 0 ? 'aucun supprimé' : `${rotation.removed.length} supprimé(s): ${rotation.removed.join(', ')}`
+  return `Rotation (garder ${rotation.maxBackups}): ${rotation.kept.length} conservé(s), ${removed}`
+}
+
+export function renderList(result: ListResult, options: RenderOptions): string {
+  if (result.backups.length === 0) return `Aucun backup dans ${shown(result.backupDir, options)}/\n`
+  const rows = result.backups.map((b) => {
+    const m = b.metadata
+    if (m === undefined) return [b.id, `⚠️  métadonnées illisibles: ${b.problem ?? '?'}`]
+    const row = [b.id, formatDate(m.timestamp, options), formatBytes(m.size), yes(m.compressed), yes(m.verified), m.exportFormats.join(',')]
+    if (b.problem) row.push(`⚠️  ${b.problem}`)
+    return row
+  })
+  const header = ['ID', 'Date', 'Taille', 'Compressé', 'Vérifié', 'Formats']
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.filter((r) => r.length > 2).map((r) => r[i]!.length)))
+  const line = (cells: string[]) => '  ' + cells.map((c, i) => (i < widths.length - 1 && cells.length > 2 ? c.padEnd(widths[i]!) : c)).join('  ').trimEnd()
+  return [`${result.backups.length} backup(s) dans ${shown(result.backupDir, options)}/ (du plus récent au plus ancien):`, line(header), ...rows.map(line)].join('\n') + '\n'
+}
+
+function checkLine(check: FileCheck): string {
+  if (check.status === 'ok') return `     ✓ ${check.path}${check.actual ? ` (${formatBytes(check.actual.size)})` : ''}`
+  const what = {
+    modified: 'modifié',
+    missing: 'manquant',
+    extra: 'en trop',
+    invalid: 'illisible',
+  }[check.status]
+  let detail = check.detail ?? ''
+  if (check.status === 'modified' && check.expected && check.actual) {
+    detail =
+      check.actual.size !== check.expected.size
+        ? `taille ${check.actual.size} au lieu de ${check.expected.size}`
+        : `SHA-256 ${check.actual.sha256.slice(0, 12)}… au lieu de ${check.expected.sha256.slice(0, 12)}…`
+  }
+  return `     ✗ ${check.path}: ${what}${detail ? ` (${detail})` : ''}`
+}
+
+export function renderVerify(report: VerifyReport, options: RenderOptions): string {
+  const m = report.metadata
+  const faults = report.checks.filter((c) => c.status !== 'ok').length
+  const lines = report.ok ? ['✅ Backup intègre'] : [`❌ Backup corrompu: ${report.id} (${faults} problème${faults > 1 ? 's' : ''})`]
+  if (m !== undefined) {
+    lines.push(`   Hash vérifié: ${m.hash}`)
+    lines.push(`   Taille: ${formatBytes(m.size)}`)
+    lines.push(`   Date: ${formatDate(m.timestamp, options)}`)
+  }
+  lines.push('   Fichiers:')
+  lines.push(...report.checks.map(checkLine))
+  return lines.join('\n') + '\n'
+}
+
+function age(ms: number): string {
+  const minutes = Math.floor(ms / 60_000)
+  if (minutes < 60) return `${minutes} min`
+  const hours = Math.floor(minutes / 60)
+  if (hours < 48) return `${hours}h${String(minutes % 60).padStart(2, '0')}`
+  return `${Math.floor(hours / 24)} jours`
+}
+
+export function renderStats(stats: StatsResult, options: RenderOptions): string {
+  const lines = [`📊 Statistiques des backups (${shown(stats.backupDir, options)}/)`, `   Nombre: ${stats.count}`]
+  if (stats.count > 0) {
+    lines.push(`   Taille totale: ${formatBytes(stats.totalSize)}`)
+    if (stats.oldest) lines.push(`   Plus ancien: ${stats.oldest.id} (${formatDate(stats.oldest.timestamp, options)})`)
+    if (stats.newest) lines.push(`   Plus récent: ${stats.newest.id} (${formatDate(stats.newest.timestamp, options)}), il y a ${age(stats.newestAgeMs ?? 0)}`)
+    if (stats.averageDurationMs !== null) lines.push(`   Durée moyenne: ${formatDuration(stats.averageDurationMs)}`)
+    lines.push(`   Compression: ${stats.compressionRatio === null ? 'aucun backup compressé' : `${stats.compressionRatio.toFixed(1)}× (contenu / archive)`}`)
+    const last = stats.lastVerification
+    if (last) lines.push(`   Dernière vérification: ${last.verified ? `✅ ${last.id} vérifié à la création` : `⚠️  ${last.id} non vérifié`}`)
+    if (stats.newestVerified && stats.newestVerified.id !== last?.id) lines.push(`   Plus récent vérifié: ${stats.newestVerified.id}`)
+    if (stats.damaged.length > 0) lines.push(`   ⚠️  Métadonnées illisibles ou modifiées: ${stats.damaged.join(', ')}`)
+  }
+  return lines.join('\n') + '\n'
+}
+
+export function renderPrune(result: PruneResult): string {
+  const head = result.dryRun
+    ? `Rotation (garder ${result.maxBackups}), simulation: ${result.removed.length} backup(s) seraient supprimés`
+    : `Rotation (garder ${result.maxBackups}): ${result.removed.length} backup(s) supprimé(s)`
+  const lines = [head, ...result.removed.map((id) => `  - ${id}`), `Conservés: ${result.kept.length}`]
+  if (result.keptBecauseVerified) lines.push(`  dont ${result.keptBecauseVerified}: le plus récent backup vérifié, jamais supprimé`)
+  return lines.join('\n') + '\n'
+}

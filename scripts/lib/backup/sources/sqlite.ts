@@ -1,0 +1,57 @@
+/**
+ * SQLite source: the snapshot is `VACUUM INTO` the staging folder — one read transaction, so it is
+ * one instant of the database even while another process writes in WAL mode (a raw copy of the
+ * file would silently miss what is still in -wal). The copy is fsynced here: VACUUM INTO does not.
+ */
+import { closeSync, openSync, readSync } from 'node:fs'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import type { DatabaseHandle } from '../../db/connection.ts'
+import { openSqliteTableReader } from '../../db/readers/sqlite.ts'
+import { fsyncPath } from '../../fs/atomic.ts'
+import { DATABASE_FILE } from '../layout.ts'
+import type { Snapshot, SnapshotOptions } from '../snapshot.ts'
+
+export async function sqliteSnapshot(db: DatabaseHandle, options: SnapshotOptions): Promise<Snapshot> {
+  const path = join(options.dir, DATABASE_FILE)
+  options.onProgress?.({ label: 'snapshot', done: 0, total: 1, unit: 'steps' })
+  await db.sql.query('VACUUM INTO ?', [path])
+  makeRollbackJournal(path)
+  if (options.durable ?? true) fsyncPath(path)
+  options.onProgress?.({ label: 'snapshot', done: 1, total: 1, unit: 'steps' })
+  return sqliteFileSnapshot('sqlite', path, [])
+}
+
+/** A snapshot whose artefact is a SQLite file: every export reads that file, read-only. */
+export function sqliteFileSnapshot(engine: 'sqlite' | 'd1', path: string, warnings: string[]): Snapshot {
+  const reader = openSqliteTableReader(path)
+  return {
+    engine,
+    artefact: { name: DATABASE_FILE, path },
+    sqliteFile: path,
+    reader,
+    warnings,
+    close: () => reader.close(),
+  }
+}
+
+/**
+ * A backup file must open without -wal/-shm companions: if the copy says WAL (header bytes 18-19
+ * = 2), switch it to a rollback journal.
+ */
+export function makeRollbackJournal(path: string): void {
+  const header = Buffer.alloc(20)
+  const fd = openSync(path, 'r')
+  try {
+    readSync(fd, header, 0, 20, 0)
+  } finally {
+    closeSync(fd)
+  }
+  if (header[18] !== 2 && header[19] !== 2) return
+  const db = new Database(path)
+  try {
+    db.pragma('journal_mode = DELETE')
+  } finally {
+    db.close()
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * Helpers of the backup tests: the standard tools as judges (sqlite3, tar, sha256sum, python3,
+ * psql), and SQLite databases full of awkward values.
+ */
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import type { TestContext } from 'node:test'
+import { AdvancedBackupSystem, type AdvancedBackupOptions } from '../../scripts/lib/backup/backup-system.ts'
+import type { BackupMetadata } from '../../scripts/lib/backup/metadata.ts'
+import { resolveEnvironment } from '../../scripts/lib/environment.ts'
+import { defer, tempDir } from './databases.ts'
+
+/** Runs a command; throws with its stderr when it fails. */
+export function run(command: string, args: string[], options: { cwd?: string; input?: string | Buffer } = {}): string {
+  const result = spawnSync(command, args, { cwd: options.cwd, input: options.input, encoding: 'utf8', maxBuffer: 256 << 20 })
+  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} exited ${result.status}: ${result.stderr}`)
+  return result.stdout
+}
+
+/** `sqlite3 <db> .dump` */
+export function sqliteDump(path: string): string {
+  return run('sqlite3', [path, '.dump'])
+}
+
+/** Loads a SQL script into a new database with the sqlite3 shell (stops at the first error). */
+export function sqliteLoad(script: string, target: string): void {
+  run('sqlite3', ['-bail', target], { input: readFileSync(script) })
+}
+
+/** Runs a Python 3 program and parses what it prints as JSON. */
+export function python<T = unknown>(program: string, args: string[] = []): T {
+  return JSON.parse(run('python3', ['-c', program, ...args])) as T
+}
+
+/** A quiet backup system over a folder of the test, with a fixed clock unless one is given. */
+export function backupSystem(t: TestContext, options: AdvancedBackupOptions & { databaseUrl: string }): AdvancedBackupSystem {
+  return new AdvancedBackupSystem({
+    backupDir: options.backupDir ?? join(tempDir(t, 'ipm-backups-'), 'backups'),
+    environment: { ...resolveEnvironment({}), databaseUrl: options.databaseUrl },
+    ...options,
+  })
+}
+
+/** A clock that starts at `start` and moves one minute per call (distinct backup ids). */
+export function steppingClock(start = '2026-01-21T15:30:00.000Z', stepMs = 60_000): () => Date {
+  let next = Date.parse(start)
+  return () => {
+    const now = new Date(next)
+    next += stepMs
+    return now
+  }
+}
+
+/** The `sha256sum -c` input of a backup, built from its metadata alone. */
+export function checksumLines(metadata: BackupMetadata): string {
+  return metadata.files.map((file) => `${file.sha256}  ${file.path}\n`).join('')
+}
+
+/**
+ * A SQLite database (WAL mode) with every awkward kind of value and schema object: big and
+ * minimal integers, reals that need 17 digits, infinities, -0.0, empty strings and NULLs, quotes,
+ * commas, CR/LF, unicode, blobs (empty and with NUL bytes), SQLite and Prisma date texts, booleans,
+ * generated columns, AUTOINCREMENT, WITHOUT ROWID, an FTS5 table, views, triggers and statistics.
+ */
+export function createAwkwardDatabase(path: string): void {
+  const db = new Database(path)
+  db.pragma('journal_mode = WAL')
+  db.exec(`
+    CREATE TABLE "Edge" (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      label TEXT,
+      amount INTEGER,
+      ratio REAL,
+      payload BLOB,
+      "due date" DATETIME,
+      active BOOLEAN,
+      price DECIMAL,
+      upper_label TEXT GENERATED ALWAYS AS (upper(label)) VIRTUAL
+    );
+    CREATE TABLE "Key""Value" (k TEXT PRIMARY KEY, v ANY) WITHOUT ROWID;
+    CREATE TABLE doubles (x REAL);
+    CREATE INDEX edge_label ON "Edge"(label);
+    CREATE VIEW edge_view AS SELECT id, label FROM "Edge";
+    CREATE TRIGGER edge_touch AFTER UPDATE ON "Edge" BEGIN SELECT 1; END;
+    CREATE VIRTUAL TABLE notes USING fts5(body);
+  `)
+  const insert = db.prepare('INSERT INTO "Edge" (label, amount, ratio, payload, "due date", active, price) VALUES (?, ?, ?, ?, ?, ?, ?)')
+  for (const row of AWKWARD_ROWS) insert.run(...row)
+  const kv = db.prepare('INSERT INTO "Key""Value" VALUES (?, ?)')
+  kv.run('int', 42n)
+  kv.run('text', 'quarante-deux')
+  kv.run('blob', Buffer.from([0, 1, 2]))
+  kv.run('real', 4.2)
+  kv.run('null', null)
+  const doubles = db.prepare('INSERT INTO doubles VALUES (?)')
+  let seed = 7
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
+  for (let i = 0; i < 200; i++) doubles.run((random() - 0.5) * 10 ** Math.floor(random() * 40 - 20))
+  doubles.run(0.1 + 0.2)
+  doubles.run(Number.MIN_VALUE)
+  doubles.run(Number.MAX_VALUE)
+  db.prepare('INSERT INTO notes VALUES (?)').run('Audience de mise en état, conclusions à déposer')
+  db.exec('ANALYZE')
+  db.close()
+}
+
+export const BIG = 9_223_372_036_854_775_807n
+export const SMALL = -9_223_372_036_854_775_808n
+export const BEYOND_2_53 = 9_007_199_254_740_993n
+
+/** label, amount, ratio, payload, due date, active, price */
+export const AWKWARD_ROWS: unknown[][] = [
+  ['', null, 0.1, Buffer.from([0x00, 0xff]), '2026-01-21T15:30:00.000+00:00', 1, 29.99],
+  [null, BIG, -0.5, Buffer.alloc(0), '2026-01-21 15:30:00', 0, 0],
+  ['a,b "quoted"\nsecond line\r\nthird', SMALL, 1e308, null, null, null, null],
+  ['Élodie 日本語 😀 ﬁ', BEYOND_2_53, Infinity, Buffer.from('blob\n,"x"'), '2026-01-21', 1, 12],
+  ["O'Brien; DROP TABLE x; --", 0n, 3, null, '2026-01-21T16:30:00.123456+01:00', 0, 1e-7],
+  ['\\N', -1n, -Infinity, Buffer.from([0]), null, 2, null],
+  ['   ', 1n, 123456789.123456789, null, null, null, null],
+]
+
+/** Starts a process that inserts rows into a SQLite database in WAL mode until it is stopped. */
+export function startWriter(t: Pick<TestContext, 'after'>, path: string, repoRoot: string): { stop(): Promise<number> } {
+  const program = `
+    const Database = require('better-sqlite3')
+    const db = new Database(process.argv[1], { timeout: 10000 })
+    db.pragma('journal_mode = WAL')
+    const insert = db.prepare('INSERT INTO "Client" (id, "tenantId", "firstName", "lastName", "createdAt") VALUES (?, ?, ?, ?, ?)')
+    let n = 0
+    let stopping = false
+    process.on('SIGTERM', () => { stopping = true })
+    process.stdout.write('ready\\n')
+    const tick = () => {
+      if (stopping) { db.close(); process.stdout.write('inserted ' + n + '\\n'); process.exit(0) }
+      db.transaction(() => { for (let i = 0; i < 5; i++) insert.run('writer-' + (n++), 'tenant-demo', 'W', 'Riter', new Date().toISOString()) })()
+      setTimeout(tick, 1)
+    }
+    tick()
+  `
+  const child = spawn(process.execPath, ['-e', program, path], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] })
+  let output = ''
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
+  const exited = new Promise<number>((resolve) => child.on('exit', () => resolve(Number(/inserted (\d+)/.exec(output)?.[1] ?? -1))))
+  defer(t, () => {
+    if (child.exitCode === null) child.kill('SIGKILL')
+  })
+  return {
+    async stop() {
+      child.kill('SIGTERM')
+      return exited
+    },
+  }
+}
+
+/** How many rows `sqlite3` counts in a table. */
+export function sqliteCount(path: string, table: string): number {
+  return Number(execFileSync('sqlite3', [path, `SELECT count(*) FROM "${table}"`], { encoding: 'utf8' }).trim())
+}
