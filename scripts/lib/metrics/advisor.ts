@@ -92,7 +92,7 @@ async function adviseIndexes({ fingerprints, samples, engine, sql, thresholds }:
     for (const table of plan.fullScans) {
       const filters = filteredColumns(sample.sql, table, await columnsOf(table))
       if (filters.length === 0) {
-        reasons.push(`${table} est lue entièrement sans filtre: un index n'y peut rien`)
+        reasons.push(`${table} est lue entièrement, sans colonne filtrée à indexer`)
         continue
       }
       const columns = [...filters.filter((f) => f.kind === 'equality'), ...filters.filter((f) => f.kind === 'range').slice(0, 1)].map((f) => f.column).slice(0, 3)

@@ -8,6 +8,10 @@
  * extension, where the operation really runs; tenants come from the operation's arguments or from
  * a client bound to a tenant (`forTenant`), never from the caller's async context, which a lazy
  * Prisma query loses when it is awaited elsewhere (Promise.all).
+ *
+ * Database time is what the driver adapter took to answer. better-sqlite3 (SQLite) answers
+ * synchronously: statements sent at the same time (an include's relation queries, five counts in
+ * a Promise.all) wait for one another, and each one's database time includes that wait.
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
 import type { AppPrismaClient, DatabaseHandle, QueryEventPrismaClient } from '../db/connection.ts'

@@ -30,41 +30,46 @@ export interface PerformanceTestOptions {
   onProgress?: ProgressListener
 }
 
-export const PERFORMANCE_TEST_NAMES = [
-  'Connexion simple',
-  'Count Plans',
-  'FindMany Tenants (avec relations)',
-  'Requête complexe Dossiers',
-  'Agrégations',
-  'Requêtes parallèles',
-] as const
+export interface PerformanceTest {
+  number: number
+  name: string
+  /** Runs the test once; `tenantId` is only used by test 4. */
+  run(prisma: AppPrismaClient, tenantId: string): Promise<{ count?: number; unit?: string }>
+}
 
-const NO_TABLES = "la base n'a pas les tables d'IA Poste Manager (appliquer les migrations: npm run db:migrate)"
-
-/**
- * @example const results = await runPerformanceTests(metrics.prisma, { tenantId: 'tenant-demo', tablesPresent: true })
- */
-export async function runPerformanceTests(prisma: AppPrismaClient, options: PerformanceTestOptions): Promise<PerformanceTestResult[]> {
-  type Outcome = { count?: number; unit?: string }
-  const tests: (() => Promise<Outcome>)[] = [
-    async () => {
+/** The six tests, in the spec's order; `runPerformanceTests` runs them all, the benchmark one by one. */
+export const PERFORMANCE_TESTS: readonly PerformanceTest[] = [
+  {
+    number: 1,
+    name: 'Connexion simple',
+    async run(prisma) {
       await prisma.$queryRaw`SELECT 1`
       return {}
     },
-    async () => ({ count: await prisma.plan.count(), unit: 'plans' }),
-    async () => {
+  },
+  { number: 2, name: 'Count Plans', run: async (prisma) => ({ count: await prisma.plan.count(), unit: 'plans' }) },
+  {
+    number: 3,
+    name: 'FindMany Tenants (avec relations)',
+    async run(prisma) {
       const tenants = await prisma.tenant.findMany({
-        // The most recent cabinets: a page of the admin's list, not the whole client base of the biggest firms.
+        // The newest cabinets (ids are time-ordered): a page of the admin's list. Prisma applies the
+        // nested `take` after loading every client of the page's tenants, so a page of the biggest
+        // firms would load their whole client base.
         take: 20,
-        orderBy: [{ createdAt: 'desc' }, { id: 'asc' }],
+        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
         include: { plan: true, users: true, clients: { take: 10, orderBy: { id: 'asc' } } },
       })
       return { count: tenants.length, unit: 'tenants' }
     },
-    async () => {
+  },
+  {
+    number: 4,
+    name: 'Requête complexe Dossiers',
+    async run(prisma, tenantId) {
       const dossiers = await prisma.dossier.findMany({
         where: {
-          tenantId: options.tenantId!,
+          tenantId,
           statut: { in: ['OUVERT', 'EN_COURS', 'EN_ATTENTE'] },
           priorite: { in: ['NORMALE', 'HAUTE', 'URGENTE'] },
         },
@@ -74,20 +79,34 @@ export async function runPerformanceTests(prisma: AppPrismaClient, options: Perf
       })
       return { count: dossiers.length, unit: 'dossiers' }
     },
-    async () => {
+  },
+  {
+    number: 5,
+    name: 'Agrégations',
+    async run(prisma) {
       const groups = await prisma.dossier.groupBy({ by: ['statut'], _count: { _all: true } })
       return { count: groups.length, unit: 'groupes' }
     },
-    async () => {
+  },
+  {
+    number: 6,
+    name: 'Requêtes parallèles',
+    async run(prisma) {
       const counts = await Promise.all([prisma.plan.count(), prisma.tenant.count(), prisma.user.count(), prisma.client.count(), prisma.dossier.count()])
       return { count: counts.length, unit: 'requêtes parallèles' }
     },
-  ]
+  },
+]
+
+const NO_TABLES = "la base n'a pas les tables d'IA Poste Manager (appliquer les migrations: npm run db:migrate)"
+
+/**
+ * @example const results = await runPerformanceTests(metrics.prisma, { tenantId: 'tenant-demo', tablesPresent: true })
+ */
+export async function runPerformanceTests(prisma: AppPrismaClient, options: PerformanceTestOptions): Promise<PerformanceTestResult[]> {
   const results: PerformanceTestResult[] = []
-  for (const [index, test] of tests.entries()) {
-    const number = index + 1
-    const name = PERFORMANCE_TEST_NAMES[index]!
-    options.onProgress?.({ label: 'tests', done: index, total: tests.length, unit: 'steps' })
+  for (const [index, { number, name, run }] of PERFORMANCE_TESTS.entries()) {
+    options.onProgress?.({ label: 'tests', done: index, total: PERFORMANCE_TESTS.length, unit: 'steps' })
     const skip = number > 1 && !options.tablesPresent ? NO_TABLES : number === 4 && options.tenantId === undefined ? (options.tenantReason ?? 'aucun tenant') : undefined
     if (skip !== undefined) {
       results.push({ number, name, status: 'skipped', durationMs: 0, reason: skip })
@@ -95,12 +114,12 @@ export async function runPerformanceTests(prisma: AppPrismaClient, options: Perf
     }
     const started = performance.now()
     try {
-      const outcome = await test()
+      const outcome = await run(prisma, options.tenantId ?? '')
       results.push({ number, name, status: 'passed', ...outcome, durationMs: performance.now() - started })
     } catch (error) {
       results.push({ number, name, status: 'failed', durationMs: performance.now() - started, reason: describeError(error) })
     }
   }
-  options.onProgress?.({ label: 'tests', done: tests.length, total: tests.length, unit: 'steps' })
+  options.onProgress?.({ label: 'tests', done: PERFORMANCE_TESTS.length, total: PERFORMANCE_TESTS.length, unit: 'steps' })
   return results
 }

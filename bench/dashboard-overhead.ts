@@ -1,0 +1,152 @@
+/**
+ * What the dashboard's instrumentation costs: the median latency of each of the spec's six tests
+ * through the measured client vs the handle's plain Prisma client, on the same connection (one
+ * shared driver adapter), in the same process, interleaved (ABBA order per round), on a
+ * 1M-dossier SQLite database; then the time of a whole dashboard run on that database.
+ *
+ *   npx tsx bench/dashboard-overhead.ts [--rounds 30] [--database file:<path>]
+ *
+ * The database is seeded once into bench/.data/ (git-ignored) and reused; target ≤ 5 % added median latency.
+ */
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { spawnSync } from 'node:child_process'
+import { Command, InvalidArgumentError } from 'commander'
+import { applyMigrations } from '../scripts/lib/db/migrations.ts'
+import { openDatabase } from '../scripts/lib/db/open.ts'
+import type { AppPrismaClient } from '../scripts/lib/db/connection.ts'
+import { seedDemo } from '../scripts/lib/seed/demo.ts'
+import { seedScale } from '../scripts/lib/seed/scale.ts'
+import { runMain } from '../scripts/lib/cli.ts'
+import { instrumentDatabase } from '../scripts/lib/metrics/instrumentation.ts'
+import { PERFORMANCE_TESTS } from '../scripts/lib/metrics/performance-tests.ts'
+import { DatabasePerformanceDashboard } from '../scripts/lib/metrics/dashboard.ts'
+import { percentile } from '../scripts/lib/metrics/statistics.ts'
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
+const DEFAULT_DATABASE = join(ROOT, 'bench', '.data', 'dashboard-1m.db')
+const DOSSIERS = 1_000_000
+
+const options = new Command('dashboard-overhead')
+  .option('--rounds <n>', 'interleaved rounds of the six tests per client', (v) => {
+    const n = Number(v)
+    if (!Number.isInteger(n) || n < 2) throw new InvalidArgumentError('expected an integer ≥ 2')
+    return n
+  }, 30)
+  .option('--database <url>', 'an existing database to use instead of the seeded 1M-dossier SQLite')
+  .parse()
+  .opts<{ rounds: number; database?: string }>()
+
+const median = (values: readonly number[]) => percentile([...values].sort((a, b) => a - b), 50)
+const ms = (value: number) => `${value.toFixed(3)} ms`
+
+/** Seeds the 1M-dossier database once, under a temporary name renamed when complete. */
+async function ensureDatabase(path: string): Promise<void> {
+  if (existsSync(path)) return
+  mkdirSync(dirname(path), { recursive: true })
+  const partial = `${path}.partial`
+  rmSync(partial, { force: true })
+  const started = performance.now()
+  const db = await openDatabase(`file:${partial}`, { create: true })
+  try {
+    await applyMigrations(db.sql)
+    await seedDemo(db.prisma)
+    await seedScale(db.sql, {
+      dossiers: DOSSIERS,
+      onProgress: ({ table, rows }) => {
+        if (process.stderr.isTTY) process.stderr.write(`\r  seeding ${table}: ${rows.toLocaleString('en')} rows`.padEnd(44))
+      },
+    })
+  } finally {
+    await db.close()
+  }
+  if (process.stderr.isTTY) process.stderr.write('\n')
+  renameSync(partial, path)
+  console.log(`Seeded ${path} (${DOSSIERS.toLocaleString('en')} dossiers) in ${((performance.now() - started) / 1000).toFixed(1)} s.`)
+}
+
+runMain(async () => {
+  const url = options.database ?? `file:${DEFAULT_DATABASE}`
+  if (options.database === undefined) await ensureDatabase(DEFAULT_DATABASE)
+  const db = await openDatabase(url)
+  try {
+    const metrics = instrumentDatabase(db)
+    const clients: Record<'plain' | 'measured', AppPrismaClient> = { plain: db.prisma, measured: metrics.prisma }
+    const [demo] = await db.sql.query<{ id: string }>(`SELECT id FROM "Tenant" WHERE slug = 'cabinet-demo'`)
+    const tenantId = demo?.id ?? ''
+    const [{ n: dossiers } = { n: 0 }] = await db.sql.query<{ n: number }>(`SELECT COUNT(*) AS n FROM "Dossier"`)
+    console.log(`Database: ${db.redactedUrl} (${db.engine}), ${Number(dossiers).toLocaleString('en')} dossiers; ${options.rounds} interleaved rounds per client.`)
+
+    // Warm-up: Prisma compiles each query shape once per client; the engine's caches fill. The
+    // warm-up also sizes the repetitions: sub-millisecond tests run several times per round, so
+    // every test gets enough samples for its median.
+    const repetitions = PERFORMANCE_TESTS.map(() => 1)
+    for (let i = 0; i < 3; i++) {
+      for (const [index, test] of PERFORMANCE_TESTS.entries()) {
+        for (const client of Object.values(clients)) await test.run(client, tenantId)
+        const started = performance.now()
+        await test.run(clients.plain, tenantId)
+        repetitions[index] = Math.min(50, Math.max(1, Math.floor(20 / Math.max(performance.now() - started, 0.01))))
+      }
+    }
+    metrics.drain()
+
+    const samples = PERFORMANCE_TESTS.map(() => ({ plain: [] as number[], measured: [] as number[] }))
+    for (let round = 0; round < options.rounds; round++) {
+      let expected = 0
+      for (const [index, test] of PERFORMANCE_TESTS.entries()) {
+        for (let repetition = 0; repetition < repetitions[index]!; repetition++) {
+          // ABBA: each client goes first every other time, so neither profits from the other's warm caches.
+          const order = (round + repetition) % 2 === 0 ? (['plain', 'measured'] as const) : (['measured', 'plain'] as const)
+          for (const name of order) {
+            const started = performance.now()
+            await test.run(clients[name], tenantId)
+            samples[index]![name].push(performance.now() - started)
+          }
+          expected += test.number === 6 ? 5 : 1
+        }
+      }
+      const recorded = metrics.drain()
+      if (recorded.operations.length !== expected) throw new Error(`expected ${expected} recorded operations in round ${round}, got ${recorded.operations.length}`)
+    }
+
+    console.log('\nMedian latency per test (same connection, same process, interleaved):')
+    console.log(`  ${'test'.padEnd(38)} ${'samples'.padStart(8)} ${'plain'.padStart(12)} ${'measured'.padStart(12)} ${'added'.padStart(11)} ${'added %'.padStart(8)}`)
+    let totalPlain = 0
+    let totalMeasured = 0
+    for (const [index, test] of PERFORMANCE_TESTS.entries()) {
+      const plain = median(samples[index]!.plain)
+      const measured = median(samples[index]!.measured)
+      totalPlain += plain
+      totalMeasured += measured
+      const added = measured - plain
+      console.log(`  ${`${test.number}. ${test.name}`.padEnd(38)} ${String(samples[index]!.plain.length).padStart(8)} ${ms(plain).padStart(12)} ${ms(measured).padStart(12)} ${`${(added * 1000).toFixed(0)} µs`.padStart(11)} ${`${((added / plain) * 100).toFixed(1)} %`.padStart(8)}`)
+    }
+    const overhead = ((totalMeasured - totalPlain) / totalPlain) * 100
+    console.log(`  ${'sum of the six medians'.padEnd(38)} ${''.padStart(8)} ${ms(totalPlain).padStart(12)} ${ms(totalMeasured).padStart(12)} ${`${((totalMeasured - totalPlain) * 1000).toFixed(0)} µs`.padStart(11)} ${`${overhead.toFixed(1)} %`.padStart(8)}`)
+    console.log(`  target ≤ 5 % added median latency: ${overhead <= 5 ? 'met' : 'NOT met'}`)
+  } finally {
+    await db.close()
+  }
+
+  // A whole dashboard run: open, six tests, analysis (catalog, plans, tenants, storage, cache), close.
+  const started = performance.now()
+  const dashboard = new DatabasePerformanceDashboard({ database: url })
+  const report = await dashboard.analyzePerformance()
+  const firstRun = performance.now() - started
+  const warmStarted = performance.now()
+  await dashboard.analyzePerformance()
+  const secondRun = performance.now() - warmStarted
+  await dashboard.close()
+  console.log(`\nWhole dashboard run (in process): ${ms(firstRun)} first (opening, compiling queries), ${ms(secondRun)} next analysis.`)
+  console.log(`  ${report.globalMetrics.totalQueries} operations, ${report.fingerprints.length} fingerprints, ${report.recommendations.length} recommendation(s): ${report.recommendations.map((r) => r.kind).join(', ') || 'none'}`)
+
+  const cliStarted = performance.now()
+  const cli = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts', 'database-performance-dashboard.ts'), '--database', url, '--output', join(ROOT, 'bench', '.data', 'performance-metrics.json')], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  })
+  if (cli.status !== 0) throw new Error(`the dashboard CLI failed (${cli.status}): ${cli.stderr}`)
+  console.log(`Whole dashboard run (CLI, new process): ${ms(performance.now() - cliStarted)}.`)
+})
