@@ -212,7 +212,15 @@ export async function readArchive(path: string, options: ReadArchiveOptions = {}
     let streaming: ReturnType<typeof createGunzip> | undefined
     let streamFailure: Error | undefined
     const drain = async (limit: number) => {
-      while (inflight.length > limit) tar.write(await inflight.shift()!)
+      while (inflight.length > limit) {
+        let inflated: Buffer
+        try {
+          inflated = await inflight.shift()!
+        } catch (error) {
+          throw new ArchiveDataError(error)
+        }
+        tar.write(inflated)
+      }
     }
     const startStreaming = () => {
       streaming = createGunzip()
@@ -255,20 +263,12 @@ export async function readArchive(path: string, options: ReadArchiveOptions = {}
         inflated.catch(() => {})
         inflight.push(inflated)
         offset += length
-        try {
-          await drain(pool.size * 2)
-        } catch (error) {
-          throw new ArchiveDataError(error)
-        }
+        await drain(pool.size * 2)
       }
       carry = Buffer.from(buffer.subarray(offset))
       if (streaming) carry = Buffer.alloc(0)
     }
-    try {
-      await drain(0)
-    } catch (error) {
-      throw new ArchiveDataError(error)
-    }
+    await drain(0)
     if (!streaming && carry.length > 0) problems.push(`archive truncated: its last gzip block is incomplete (${carry.length} bytes of it left)`)
     if (streaming) {
       if (!streaming.destroyed) {
