@@ -34,6 +34,8 @@ export async function d1Snapshot(db: DatabaseHandle, options: SnapshotOptions): 
   try {
     out.pragma('journal_mode = OFF')
     out.pragma('synchronous = OFF')
+    // Rows arrive table by table in name order, not in foreign-key order (better-sqlite3 enforces FKs by default).
+    out.pragma('foreign_keys = OFF')
     const tables = await reader.tables()
     const total = (await Promise.all(tables.map((table) => reader.count(table)))).reduce((a, b) => a + b, 0)
     let done = 0
