@@ -8,7 +8,8 @@ import { dirname, resolve } from 'node:path'
 import { confirm, input } from '@inquirer/prompts'
 import { redactUrl } from '../db/url.ts'
 import { ToolkitError } from '../errors.ts'
-import { BEFORE_MIGRATION_SUFFIX } from './plan.ts'
+import { BEFORE_MIGRATION_SUFFIX, type PlanProblem } from './plan.ts'
+import { refusalHint } from './report.ts'
 
 export interface AssistantOptions {
   /** Offered as the source (POSTGRES_URL); shown with its password masked. */
@@ -16,7 +17,7 @@ export interface AssistantOptions {
   defaultTarget: string
   cwd: string
   /** Runs the dry run for the answers so far and returns it as text, with whether it found problems. */
-  preview(answers: { from: string; to: string; force: boolean }): Promise<{ text: string; problems: number; rows: number; tables: number }>
+  preview(answers: { from: string; to: string; force: boolean }): Promise<{ text: string; problems: readonly PlanProblem[]; rows: number; tables: number }>
   input?: NodeJS.ReadableStream
   output?: NodeJS.WritableStream
 }
@@ -77,9 +78,10 @@ export async function runAssistant(options: AssistantOptions): Promise<Assistant
     write('\nChecking the source (dry run)…\n')
     const preview = await options.preview({ from, to, force })
     write(`\n${preview.text}\n`)
-    if (preview.problems > 0) {
-      throw new ToolkitError(`the migration cannot run: ${preview.problems} problem${preview.problems === 1 ? '' : 's'} (listed above); nothing was written`, {
-        hint: 'Fix them in PostgreSQL, or leave tables out with --tables.',
+    const problems = preview.problems.length
+    if (problems > 0) {
+      throw new ToolkitError(`the migration cannot run: ${problems} problem${problems === 1 ? '' : 's'} (listed above); nothing was written`, {
+        hint: refusalHint(preview.problems),
       })
     }
     const go = await confirm(

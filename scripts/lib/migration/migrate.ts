@@ -8,7 +8,7 @@ import Database from 'better-sqlite3'
 import { sqliteConnection } from '../db/engines/sqlite.ts'
 import { applyMigrations } from '../db/migrations.ts'
 import type { ToolkitEnvironment } from '../environment.ts'
-import { ToolkitError } from '../errors.ts'
+import { ToolkitError, describeError } from '../errors.ts'
 import type { ProgressListener } from '../progress.ts'
 import type { ConversionOverrides } from './conversion.ts'
 import { copyTable, interruptedError, type CopiedTable } from './copy.ts'
@@ -163,12 +163,7 @@ export async function migratePostgresToSqlite(options: MigrateOptions): Promise<
       await verifier?.close()
       if (db?.open) db.close()
       removeTemporary(temporary)
-      if (error instanceof ToolkitError) throw error
-      const code = (error as NodeJS.ErrnoException).code
-      if (code === 'EROFS' || code === 'EACCES' || code === 'ENOSPC' || code === 'EDQUOT') {
-        throw new ToolkitError(`writing ${target} failed: ${(error as Error).message}`, { hint: 'Choose a writable target with --to.', cause: error })
-      }
-      throw error
+      throw failed(error, target)
     }
   } finally {
     await source.close()
@@ -212,4 +207,15 @@ async function createSchema(db: Database.Database, plan: MigrationPlan, work: Ta
     indexes.push(...table.derived.createIndexes)
   }
   return indexes
+}
+
+/** A failure after the temporary file was removed: says so, and what to do for the usual causes. */
+function failed(error: unknown, target: string): ToolkitError {
+  if (error instanceof ToolkitError && /nothing was written/.test(error.message)) return error
+  const message = describeError(error)
+  const code = (error as { code?: string }).code
+  const full = code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'EDQUOT' || /disk is full|no space/i.test(message)
+  const readOnly = code === 'EROFS' || code === 'EACCES' || code === 'SQLITE_READONLY' || /read-only|permission denied/i.test(message)
+  const hint = full ? `Free space on the disk of ${target}, or choose another --to.` : readOnly ? 'Choose a writable --to path.' : error instanceof ToolkitError ? error.hint : undefined
+  return new ToolkitError(`${message}; nothing was written (${target} is unchanged)`, { hint, cause: error })
 }

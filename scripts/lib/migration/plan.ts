@@ -38,6 +38,8 @@ export interface PlannedTable {
 }
 
 export interface PlanProblem {
+  /** `source`: the data or its schema (fix it in PostgreSQL or leave the table out); `target`: the SQLite file's path. */
+  about: 'source' | 'target'
   table?: string
   column?: string
   message: string
@@ -102,18 +104,19 @@ export async function planMigration(source: PostgresSource, options: PlanOptions
     reason = choice === 'app' ? 'asked for with --schema app' : `the source has the app's tables and ${MIGRATIONS_TABLE}`
     if (!hasAppTables) {
       const missing = [...appTableNames].filter((name) => !byName.has(name))
-      problems.push({ message: `--schema app: the source lacks the app's tables ${missing.join(', ')}`, })
+      problems.push({ about: 'source', message: `--schema app: the source lacks the app's tables ${missing.join(', ')}` })
     } else {
       const applied = source.appliedMigrations ?? []
       if (applied.join('\n') !== appSchema.migrations.join('\n')) {
         problems.push({
+          about: 'source',
           table: MIGRATIONS_TABLE,
           message: `the source's applied migrations [${applied.join(', ') || 'none'}] differ from prisma/sqlite/migrations [${appSchema.migrations.join(', ')}]: the app's SQLite schema would not match its data. Deploy the pending PostgreSQL migrations first, or copy it as it is with --schema derive`,
         })
       }
     }
   } else {
-    reason = choice === 'derive' ? 'asked for with --schema derive' : `not the app's schema (no ${[...appTableNames].filter((n) => !byName.has(n)).join(', ')}): tables derived from the PostgreSQL catalog`
+    reason = choice === 'derive' ? 'asked for with --schema derive' : `the source lacks the app's tables (${[...appTableNames].filter((n) => !byName.has(n)).join(', ')})`
   }
 
   // Which tables: the selection plus, transitively, every table its foreign keys point to.
@@ -152,7 +155,7 @@ export async function planMigration(source: PostgresSource, options: PlanOptions
     const appTable = mode === 'app' ? appTables.get(table.name) : undefined
     work.push(planTable(table, reasons.get(table.name)!, appTable, overrides, problems))
   }
-  if (selected.length === 0) problems.push({ message: 'the source has no tables to copy' })
+  if (selected.length === 0) problems.push({ about: 'source', message: 'the source has no tables to copy' })
 
   problems.push(...(await checkValues(source, work)))
   const target = checkTarget(options.target, options.force ?? false, problems)
@@ -172,13 +175,13 @@ function planTable(table: SourceTable, reason: string, appTable: TargetTable | u
   const conversions = new Map<string, ColumnConversion>()
   const tableConverters: Converter[] = []
   const columns: PlannedColumn[] = []
-  if (table.columns.length === 0) problems.push({ table: table.name, message: 'the table has no columns' })
+  if (table.columns.length === 0) problems.push({ about: 'source', table: table.name, message: 'the table has no columns' })
   for (const column of table.columns) {
     const choice = conversionFor(column.type)
     const planned: PlannedColumn = { name: column.name, sourceType: column.declaredType }
     columns.push(planned)
     if ('unsupported' in choice) {
-      problems.push({ table: table.name, column: column.name, message: `cannot be converted: ${choice.unsupported}` })
+      problems.push({ about: 'source', table: table.name, column: column.name, message: `cannot be converted: ${choice.unsupported}` })
       tableConverters.push(converterFor('text'))
       continue
     }
@@ -191,19 +194,19 @@ function planTable(table: SourceTable, reason: string, appTable: TargetTable | u
     }
     const target = appTable.columns.find((c) => c.name === column.name)
     if (target === undefined) {
-      problems.push({ table: table.name, column: column.name, message: `the app's SQLite schema has no column "${column.name}" in "${table.name}": its values would be lost` })
+      problems.push({ about: 'source', table: table.name, column: column.name, message: `the app's SQLite schema has no column "${column.name}" in "${table.name}": its values would be lost` })
       continue
     }
     planned.targetType = target.declaredType
     if (!sqliteTypeAccepts(target.declaredType, choice.kind)) {
-      problems.push({ table: table.name, column: column.name, message: `PostgreSQL ${column.declaredType} (${choice.kind}) cannot be held by the app's SQLite ${target.declaredType} column` })
+      problems.push({ about: 'source', table: table.name, column: column.name, message: `PostgreSQL ${column.declaredType} (${choice.kind}) cannot be held by the app's SQLite ${target.declaredType} column` })
     }
   }
   if (appTable !== undefined) {
-    if (appTable.withoutRowid) problems.push({ table: table.name, message: 'WITHOUT ROWID tables are not supported (the verification reads rows in insertion order)' })
+    if (appTable.withoutRowid) problems.push({ about: 'source', table: table.name, message: 'WITHOUT ROWID tables are not supported (the verification reads rows in insertion order)' })
     for (const target of appTable.columns) {
       if (target.notNull && !target.hasDefault && !table.columns.some((c) => c.name === target.name)) {
-        problems.push({ table: table.name, column: target.name, message: `the app's SQLite schema requires "${target.name}" (NOT NULL, no default) but the source has no such column` })
+        problems.push({ about: 'source', table: table.name, column: target.name, message: `the app's SQLite schema requires "${target.name}" (NOT NULL, no default) but the source has no such column` })
       }
     }
   }
@@ -221,14 +224,14 @@ function planTable(table: SourceTable, reason: string, appTable: TargetTable | u
 function checkNames(tables: SourceTable[], appTables: TargetTable[], problems: PlanProblem[]): void {
   const seen = new Map<string, string>(appTables.map((t) => [t.name.toLowerCase(), t.name]))
   for (const table of tables) {
-    if (/^sqlite_/i.test(table.name)) problems.push({ table: table.name, message: 'SQLite reserves table names that start with "sqlite_"' })
+    if (/^sqlite_/i.test(table.name)) problems.push({ about: 'source', table: table.name, message: 'SQLite reserves table names that start with "sqlite_"' })
     const other = seen.get(table.name.toLowerCase())
-    if (other !== undefined && other !== table.name) problems.push({ table: table.name, message: `SQLite table names ignore case: "${table.name}" and "${other}" would be the same table` })
+    if (other !== undefined && other !== table.name) problems.push({ about: 'source', table: table.name, message: `SQLite table names ignore case: "${table.name}" and "${other}" would be the same table` })
     seen.set(table.name.toLowerCase(), table.name)
     const columns = new Map<string, string>()
     for (const column of table.columns) {
       const clash = columns.get(column.name.toLowerCase())
-      if (clash !== undefined) problems.push({ table: table.name, column: column.name, message: `SQLite column names ignore case: "${column.name}" and "${clash}" would be the same column` })
+      if (clash !== undefined) problems.push({ about: 'source', table: table.name, column: column.name, message: `SQLite column names ignore case: "${column.name}" and "${clash}" would be the same column` })
       columns.set(column.name.toLowerCase(), column.name)
     }
   }
@@ -276,7 +279,7 @@ async function checkValues(source: PostgresSource, work: TableWork[]): Promise<P
     try {
       row = (await source.query(counts))[0] ?? {}
     } catch (error) {
-      problems.push({ table: table.source.name, message: `checking the values failed: ${describeError(error)}` })
+      problems.push({ about: 'source', table: table.source.name, message: `checking the values failed: ${describeError(error)}` })
       continue
     }
     for (const [i, check] of checks.entries()) {
@@ -284,6 +287,7 @@ async function checkValues(source: PostgresSource, work: TableWork[]): Promise<P
       if (count === 0) continue
       const examples = await exampleKeys(source, table.source, check.condition)
       problems.push({
+        about: 'source',
         table: table.source.name,
         column: check.column.name,
         message: `${count} row${count === 1 ? '' : 's'} with ${check.what}${examples ? `, e.g. ${examples}` : ''}`,
@@ -296,7 +300,7 @@ async function checkValues(source: PostgresSource, work: TableWork[]): Promise<P
 async function exampleKeys(source: PostgresSource, table: SourceTable, condition: string): Promise<string> {
   const keys = table.columns.filter((c) => c.primaryKeyPosition > 0).sort((a, b) => a.primaryKeyPosition - b.primaryKeyPosition)
   if (keys.length === 0) return ''
-  const rows = await source.query(`SELECT ${keys.map((c) => `${quoteIdentifier(c.name)}::text AS ${quoteIdentifier(c.name)}`).join(', ')} FROM ${quoteIdentifier(table.name)} WHERE ${condition} LIMIT ${EXAMPLES}`)
+  const rows = await source.query(`SELECT ${keys.map((c) => `${quoteIdentifier(c.name)}::text AS ${quoteIdentifier(c.name)}`).join(', ')} FROM ${quoteIdentifier(table.name)} WHERE ${condition} ORDER BY ${keys.map((c) => quoteIdentifier(c.name)).join(', ')} LIMIT ${EXAMPLES}`)
   return rows.map((row) => keys.map((k) => `${k.name}=${row[k.name as keyof typeof row]}`).join(',')).join('; ')
 }
 
@@ -304,19 +308,19 @@ function checkTarget(path: string, force: boolean, problems: PlanProblem[]): Mig
   const exists = existsSync(path)
   const dir = dirname(path)
   if (!existsSync(dir)) {
-    problems.push({ message: `the target's directory ${dir} does not exist` })
+    problems.push({ about: 'target', message: `the target's directory ${dir} does not exist` })
   } else {
     try {
       accessSync(dir, constants.W_OK)
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code
-      problems.push({ message: `cannot write in ${dir}: ${code === 'EROFS' ? 'read-only file system' : code === 'EACCES' ? 'permission denied' : describeError(error)}` })
+      problems.push({ about: 'target', message: `cannot write in ${dir}: ${code === 'EROFS' ? 'read-only file system' : code === 'EACCES' ? 'permission denied' : describeError(error)}` })
     }
   }
-  if (exists && statSync(path).isDirectory()) problems.push({ message: `the target ${path} is a directory` })
-  else if (exists && !force) problems.push({ message: `the target ${path} exists: pass --force to replace it (the current file is kept as ${path}${BEFORE_MIGRATION_SUFFIX})` })
+  if (exists && statSync(path).isDirectory()) problems.push({ about: 'target', message: `the target ${path} is a directory` })
+  else if (exists && !force) problems.push({ about: 'target', message: `the target ${path} exists: pass --force to replace it (the current file is kept as ${path}${BEFORE_MIGRATION_SUFFIX})` })
   if (existsSync(`${path}-wal`) || existsSync(`${path}-journal`)) {
-    problems.push({ message: `the target ${path} is in use or was not closed cleanly (a -wal or -journal file is beside it): stop the app first` })
+    problems.push({ about: 'target', message: `the target ${path} is in use or was not closed cleanly (a -wal or -journal file is beside it): stop the app first` })
   }
   return { path, exists, ...(exists && force ? { previousKeptAs: `${path}${BEFORE_MIGRATION_SUFFIX}` } : {}) }
 }

@@ -4,7 +4,7 @@
  */
 import { formatDuration } from '../format.ts'
 import type { MigrationResult } from './migrate.ts'
-import type { MigrationPlan } from './plan.ts'
+import type { MigrationPlan, PlanProblem } from './plan.ts'
 
 const number = (n: number) => n.toLocaleString('en')
 
@@ -85,4 +85,13 @@ export interface MigrationReportJson extends MigrationResult {
 
 export function migrationReportJson(result: MigrationResult): MigrationReportJson {
   return { version: 1, ...result, durationMs: Math.round(result.durationMs), tables: result.tables.map((t) => ({ ...t, ms: Math.round(t.ms) })) }
+}
+
+/** What to do about a refused plan, by what its problems are about. */
+export function refusalHint(problems: readonly PlanProblem[]): string {
+  const hints: string[] = []
+  if (problems.some((p) => p.about === 'source')) hints.push('fix the source in PostgreSQL, or leave tables out with --tables')
+  if (problems.some((p) => p.about === 'target')) hints.push('choose a writable --to path (--force replaces an existing file)')
+  const text = `${hints.join('; ')}. --dry-run shows the plan again.`
+  return text.charAt(0).toUpperCase() + text.slice(1)
 }

@@ -1,0 +1,111 @@
+/**
+ * Guided copy of a PostgreSQL database into a new SQLite file, verified table by table before it is
+ * put in place. With no arguments on a terminal: an assistant. Otherwise flags (see --help).
+ * Exit 0 when migrated (or a dry run found no problem), 1 when refused, failed, mismatched or
+ * interrupted (Ctrl-C: the temporary file is removed first; a second Ctrl-C exits 130 at once),
+ * 2 on a bad command line or when it would have to prompt without a terminal.
+ */
+import { confirm } from '@inquirer/prompts'
+import { Command, InvalidArgumentError, Option } from 'commander'
+import { runMain, usageError } from './lib/cli.ts'
+import { ToolkitError, USAGE_EXIT_CODE } from './lib/errors.ts'
+import { resolveEnvironment } from './lib/environment.ts'
+import { terminalProgress } from './lib/progress.ts'
+import { runAssistant } from './lib/migration/assistant.ts'
+import { migratePostgresToSqlite, type MigrateOptions } from './lib/migration/migrate.ts'
+import { migrationReportJson, refusalHint, renderPlan, renderResult } from './lib/migration/report.ts'
+import type { PlanProblem, SchemaChoice } from './lib/migration/plan.ts'
+
+const DEFAULT_TARGET = 'prisma/from-postgres.db'
+
+const tableList = (value: string, previous: string[]): string[] => {
+  const names = value.split(',').map((name) => name.trim()).filter((name) => name !== '')
+  if (names.length === 0) throw new InvalidArgumentError('expected table names, comma-separated')
+  return [...previous, ...names]
+}
+
+const program = new Command('migrate-postgres-to-sqlite')
+  .description('Copy a PostgreSQL database into a new SQLite file: dry run, copy in foreign-key order, verification, atomic replace')
+  .option('--from <url>', 'the PostgreSQL source (default: POSTGRES_URL)')
+  .option('--to <path>', 'the SQLite file to create', DEFAULT_TARGET)
+  .option('--tables <names>', 'copy only these tables (comma-separated or repeated); the tables their foreign keys point to are added', tableList, [])
+  .addOption(new Option('--schema <mode>', "target schema: the app's migrations, derived from the PostgreSQL catalog, or auto").choices(['auto', 'app', 'derive']).default('auto'))
+  .option('--dry-run', 'connect, list tables with row counts, check every column and value, write nothing')
+  .option('--yes', 'do not ask for confirmation (needed without a terminal)')
+  .option('--force', 'replace an existing target, keeping it as <target>.before-migration')
+  .option('--json', 'print the plan or result as JSON')
+  .configureOutput({
+    outputError: (text, write) => write(`Error: ${text.replace(/^error: /, '').trim()}\nTry: npx tsx scripts/migrate-postgres-to-sqlite.ts --help\n`),
+  })
+  .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : USAGE_EXIT_CODE))
+  .parse()
+
+const options = program.opts<{ from?: string; to: string; tables: string[]; schema: SchemaChoice; dryRun?: boolean; yes?: boolean; force?: boolean; json?: boolean }>()
+const noArguments = process.argv.length <= 2
+
+runMain(async () => {
+  const environment = resolveEnvironment()
+  const cwd = process.cwd()
+  const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY)
+  const interrupt = new AbortController()
+  // runMain exits 130 at once on Ctrl-C; a migration first stops and removes its temporary file (exit 1).
+  process.removeAllListeners('SIGINT')
+  process.on('SIGINT', () => {
+    if (interrupt.signal.aborted) process.exit(130)
+    process.stderr.write('\nInterrupted: stopping and removing the temporary file… (Ctrl-C again to quit at once)\n')
+    interrupt.abort()
+  })
+
+  let run: Pick<MigrateOptions, 'from' | 'to' | 'force' | 'tables' | 'schema' | 'dryRun'>
+  if (noArguments) {
+    if (!interactive) {
+      throw usageError(
+        'no arguments and no terminal to ask on',
+        'Pass --from <postgresql-url> --to <file.db> --yes (add --force to replace an existing file), or --dry-run to only check.',
+      )
+    }
+    const answers = await runAssistant({
+      defaultSource: environment.postgresUrl,
+      defaultTarget: DEFAULT_TARGET,
+      cwd,
+      preview: async ({ from, to, force }) => {
+        const { plan } = await migratePostgresToSqlite({ from, to, force, cwd, environment, dryRun: true, signal: interrupt.signal })
+        return { text: renderPlan(plan), problems: plan.problems, rows: plan.totalRows, tables: plan.tables.length }
+      },
+    })
+    run = { ...answers, tables: [], schema: 'auto' }
+  } else {
+    const from = options.from ?? environment.postgresUrl
+    if (from === undefined) throw usageError('no source database', 'Pass --from postgresql://user@host:5432/db or set POSTGRES_URL.')
+    run = { from, to: options.to, force: options.force ?? false, tables: options.tables, schema: options.schema, dryRun: options.dryRun ?? false }
+    if (!run.dryRun && !options.yes) {
+      if (!interactive) throw usageError('the migration needs a confirmation and there is no terminal to ask on', 'Pass --yes (and --force to replace an existing file).')
+      const { plan } = await migratePostgresToSqlite({ ...run, cwd, environment, dryRun: true, signal: interrupt.signal })
+      process.stdout.write(`${renderPlan(plan)}\n`)
+      if (plan.problems.length > 0) throw refused(plan.problems)
+      const go = await confirm({ message: `Copy ${plan.totalRows.toLocaleString('en')} rows into ${plan.target.path}?`, default: !plan.target.exists }).catch(() => false)
+      if (!go) throw new ToolkitError('cancelled: nothing was written')
+    }
+  }
+
+  const progress = terminalProgress({ enabled: !options.json })
+  let result
+  try {
+    result = await migratePostgresToSqlite({ ...run, cwd, environment, onProgress: progress.onProgress, signal: interrupt.signal })
+  } finally {
+    progress.stop()
+  }
+  process.stdout.write(options.json ? `${JSON.stringify(migrationReportJson(result), null, 2)}\n` : renderResult(result))
+  if (result.status === 'refused' || (result.status === 'planned' && result.plan.problems.length > 0)) throw refused(result.plan.problems)
+  if (result.status === 'mismatch') {
+    throw new ToolkitError('the verification found differences between the source and the copy; nothing was written', {
+      hint: 'Run it again with DEBUG=1 and report the tables above: it is a bug of the conversion.',
+    })
+  }
+})
+
+function refused(problems: readonly PlanProblem[]): ToolkitError {
+  return new ToolkitError(`the migration cannot run: ${problems.length} problem${problems.length === 1 ? '' : 's'} (listed above); nothing was written`, {
+    hint: refusalHint(problems),
+  })
+}
