@@ -269,9 +269,15 @@ function assertVerified(checks: FileCheck[]): void {
   }
 }
 
+/** Error codes meaning "the disk is full" (SQLITE_FULL: from VACUUM INTO), anywhere in the cause chain. */
+const DISK_FULL = new Set(['ENOSPC', 'EDQUOT', 'EFBIG', 'SQLITE_FULL'])
+
 function explainFailure(error: unknown, backupDir: string): unknown {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code ?? ((error as { cause?: NodeJS.ErrnoException } | undefined)?.cause?.code)
-  if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG') {
+  let full = false
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (DISK_FULL.has(String((e as NodeJS.ErrnoException).code))) full = true
+  }
+  if (full) {
     return new ToolkitError(`no space left in ${backupDir}: the backup was abandoned and its partial files removed`, {
       hint: 'Free some space, prune old backups (`advanced-backup prune`) or point --dir at a larger disk.',
       cause: error,
