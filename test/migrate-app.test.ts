@@ -43,7 +43,7 @@ test('app schema: the SQLite Prisma client reads every row exactly as the Postgr
   assert.equal(edge.priceMonthly.toString(), '123456789012.345')
   assert.equal(edge.createdAt.toISOString(), '2026-01-21T15:30:00.123Z')
   const dossier = await target.prisma.dossier.findUniqueOrThrow({ where: { id: 'dossier-edge' } })
-  assert.equal(dossier.description, 'ligne 1\r\nligne 2\n\n\tindentée — ✓ 😀')
+  assert.equal(dossier.description, 'ligne 1\r\nligne 2\n\n\tindentée — ✓ 😀 \b\f\v\u0001\u001f\u007f')
 
   // Independent judges: Prisma's own CLI and the sqlite3 tool.
   const status = spawnSync(process.execPath, [join(REPO_ROOT, 'node_modules/prisma/build/index.js'), 'migrate', 'status'], {

@@ -2,13 +2,16 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { canonicalDecimal, conversionFor, converterFor, parsePostgresArray, UnconvertibleValueError } from '../scripts/lib/migration/conversion.ts'
 import { copyTextRows } from '../scripts/lib/migration/_copy-text.ts'
+import Database from 'better-sqlite3'
+import { TableChecksum, copyTextLine } from '../scripts/lib/migration/checksum.ts'
+import { TableVerifier, type VerifiedTableSpec } from '../scripts/lib/migration/verify.ts'
 
 async function rowsOf(chunks: Buffer[]): Promise<(string | null)[][]> {
   const all: (string | null)[][] = []
   async function* stream() {
     yield* chunks
   }
-  for await (const batch of copyTextRows(stream())) all.push(...batch)
+  for await (const batch of copyTextRows(stream())) all.push(...batch.rows)
   return all
 }
 
@@ -42,27 +45,32 @@ test('decimals: exact integers up to 64 bits, exact floats, and a clear refusal 
   assert.notEqual(canonicalDecimal('0.1'), canonicalDecimal('0.10000000000000001'))
 })
 
-test("dates: Prisma's SQLite form, microseconds kept, infinity and BC refused", () => {
-  const datetime = converterFor('datetime')
-  assert.equal(datetime.toSqlite('2026-01-21 15:30:00'), '2026-01-21T15:30:00.000+00:00')
-  assert.equal(datetime.toSqlite('2026-01-21 15:30:00.12'), '2026-01-21T15:30:00.120+00:00')
-  assert.equal(datetime.toSqlite('2026-01-21 15:30:00.123456+00'), '2026-01-21T15:30:00.123456+00:00')
-  assert.equal(datetime.toSqlite('2026-01-21'), '2026-01-21T00:00:00.000+00:00')
-  for (const text of ['2026-01-21 15:30:00.123456+00', '2026-01-21 15:30:00.1', '2026-01-21']) {
-    assert.equal(datetime.canonicalFromSqlite(datetime.toSqlite(text) as string), datetime.canonicalFromPostgres(text))
+test("dates: Prisma's SQLite form, microseconds kept, PostgreSQL's text rebuilt for the checksum, infinity and BC refused", () => {
+  const timestamp = converterFor('datetime', { kind: 'base', name: 'timestamp' })
+  const timestamptz = converterFor('datetime', { kind: 'base', name: 'timestamptz' })
+  const date = converterFor('datetime', { kind: 'base', name: 'date' })
+  assert.equal(timestamp.toSqlite('2026-01-21 15:30:00'), '2026-01-21T15:30:00.000+00:00')
+  assert.equal(timestamp.toSqlite('2026-01-21 15:30:00.12'), '2026-01-21T15:30:00.120+00:00')
+  assert.equal(timestamptz.toSqlite('2026-01-21 15:30:00.123456+00'), '2026-01-21T15:30:00.123456+00:00')
+  assert.equal(date.toSqlite('2026-01-21'), '2026-01-21T00:00:00.000+00:00')
+  for (const [converter, text] of [[timestamptz, '2026-01-21 15:30:00.123456+00'], [timestamp, '2026-01-21 15:30:00.1'], [timestamp, '0001-01-01 00:00:00'], [date, '2026-01-21']] as const) {
+    assert.equal(converter.canonicalFromSqlite(converter.toSqlite(text) as string), text)
   }
-  assert.throws(() => datetime.toSqlite('infinity'), /infinity/)
-  assert.throws(() => datetime.toSqlite('0044-03-15 12:00:00 BC'), /before year 1/)
-  assert.throws(() => datetime.toSqlite('2026-01-21 15:30:00+01'), /expected ISO form/)
+  assert.notEqual(date.canonicalFromSqlite('2026-01-21T00:00:00.001+00:00'), '2026-01-21')
+  assert.notEqual(timestamp.canonicalFromSqlite('2026-01-21T15:30:00.000+01:00'), '2026-01-21 15:30:00')
+  assert.throws(() => timestamp.toSqlite('infinity'), /infinity/)
+  assert.throws(() => timestamp.toSqlite('0044-03-15 12:00:00 BC'), /before year 1/)
+  assert.throws(() => timestamptz.toSqlite('2026-01-21 15:30:00+01'), /expected ISO form/)
 })
 
 test('arrays of base types become JSON; ranges, composites and arrays of enums are refused with a reason', () => {
   const text = { kind: 'base', name: 'text' } as const
+  const arrayOf = (name: string) => ({ kind: 'array', name: `_${name}`, element: { kind: 'base', name }, delimiter: ',' }) as const
   assert.deepEqual(parsePostgresArray('{a,"b c",NULL,"NULL","q\\"uote",{x}}'), ['a', 'b c', null, 'NULL', 'q"uote', ['x']])
-  assert.equal(converterFor('array', text).toSqlite('{a,"b c",NULL}'), '["a","b c",null]')
-  assert.equal(converterFor('array', { kind: 'base', name: 'int8' }).toSqlite('{{1,2},{3,-4}}'), '[[1,2],[3,-4]]')
-  assert.equal(converterFor('array', { kind: 'base', name: 'bool' }).toSqlite('{t,f,NULL}'), '[true,false,null]')
-  assert.throws(() => converterFor('array', text).toSqlite('[0:1]={a,b}'), /explicit bounds/)
+  assert.equal(converterFor('array', arrayOf('text')).toSqlite('{a,"b c",NULL}'), '["a","b c",null]')
+  assert.equal(converterFor('array', arrayOf('int8')).toSqlite('{{1,2},{3,-4}}'), '[[1,2],[3,-4]]')
+  assert.equal(converterFor('array', arrayOf('bool')).toSqlite('{t,f,NULL}'), '[true,false,null]')
+  assert.throws(() => converterFor('array', arrayOf('text')).toSqlite('[0:1]={a,b}'), /explicit bounds/)
   assert.deepEqual(conversionFor({ kind: 'array', name: '_text', element: text, delimiter: ',' }), { kind: 'array', sqliteType: 'JSONB' })
   const refusals = [
     conversionFor({ kind: 'range', name: 'int4range' }),
@@ -74,11 +82,55 @@ test('arrays of base types become JSON; ranges, composites and arrays of enums a
   assert.deepEqual(conversionFor({ kind: 'base', name: 'timestamptz', domain: 'moment' }), { kind: 'datetime', sqliteType: 'DATETIME' })
 })
 
+test('checksum lines escape values exactly as COPY does', () => {
+  assert.equal(copyTextLine(['a\tb', null, 'back\\slash', 'nl\n\r', '\u0001raw', '']), 'a\\tb\t\\N\tback\\\\slash\tnl\\n\\r\t\u0001raw\t\n')
+})
+
 test('canonical forms tell a stored value of the wrong type from the right one', () => {
   assert.notEqual(converterFor('integer').canonicalFromSqlite(5), converterFor('integer').canonicalFromPostgres('5'))
   assert.equal(converterFor('integer').canonicalFromSqlite(5n), '5')
   assert.notEqual(converterFor('text').canonicalFromSqlite(12n), converterFor('text').canonicalFromPostgres('12'))
-  assert.equal(converterFor('boolean').canonicalFromSqlite(1n), converterFor('boolean').canonicalFromPostgres('t'))
+  assert.equal(converterFor('boolean').canonicalFromSqlite(1n), 't')
+  assert.notEqual(converterFor('boolean').canonicalFromSqlite(1), 't')
   assert.equal(converterFor('json').canonicalFromSqlite(1.5), converterFor('json').canonicalFromPostgres('1.50'))
-  assert.equal(converterFor('bytes').canonicalFromSqlite(Buffer.from([0, 255])), converterFor('bytes').canonicalFromPostgres('\\x00ff'))
+  assert.equal(converterFor('bytes').canonicalFromSqlite(Buffer.from([0, 255])), '\\x00ff')
+})
+
+test("the target's checksum, rebuilt from what SQLite holds, equals the source's COPY lines; a wrong type or form breaks it", () => {
+  const db = new Database(':memory:')
+  db.exec('CREATE TABLE t (s TEXT, i BIGINT, b BOOLEAN, x BLOB, ts DATETIME, tz DATETIME, d DATETIME)')
+  const spec: VerifiedTableSpec = {
+    name: 't',
+    columns: [
+      { name: 's', kind: 'text', type: { kind: 'base', name: 'text' } },
+      { name: 'i', kind: 'integer', type: { kind: 'base', name: 'int8' } },
+      { name: 'b', kind: 'boolean', type: { kind: 'base', name: 'bool' } },
+      { name: 'x', kind: 'bytes', type: { kind: 'base', name: 'bytea' } },
+      { name: 'ts', kind: 'datetime', type: { kind: 'base', name: 'timestamp' } },
+      { name: 'tz', kind: 'datetime', type: { kind: 'base', name: 'timestamptz' } },
+      { name: 'd', kind: 'datetime', type: { kind: 'base', name: 'date' } },
+    ],
+  }
+  // PostgreSQL's text of each row, and what the copy stores for it.
+  const rows: (string | null)[][] = [
+    ['plain', '9223372036854775807', 't', '\\x00ff', '2026-01-21 15:30:00.12', '2026-01-21 15:30:00.123456+00', '2026-01-21'],
+    ['tab\there\nnl\\back\r\b\f\v\u0001 😀', '-9223372036854775808', 'f', '\\x', '0001-01-01 00:00:00', '9999-12-31 23:59:59.999+00', '1900-02-28'],
+    [null, null, null, null, null, null, null],
+    ['', '0', 't', '\\x5c', '2026-01-21 15:30:00.000001', '2026-01-21 15:30:00+00', '2000-01-01'],
+  ]
+  const converters = spec.columns.map((c) => converterFor(c.kind, c.type))
+  const insert = db.prepare('INSERT INTO t VALUES (?, ?, ?, ?, ?, ?, ?)')
+  const expected = new TableChecksum()
+  for (const row of rows) {
+    insert.run(row.map((text, i) => (text === null ? null : converters[i]!.toSqlite(text))))
+    expected.addLine(copyTextLine(row))
+  }
+  const verified = new TableVerifier(db, spec).result()
+  assert.deepEqual(verified, { rows: 4, checksum: expected.digest() })
+  // A value of the wrong type, or a date not in the stored form, breaks it.
+  for (const change of [`UPDATE t SET i = '5' WHERE rowid = 1`, `UPDATE t SET b = 2 WHERE rowid = 1`, `UPDATE t SET ts = '2026-01-21 15:30:00.120' WHERE rowid = 1`, `UPDATE t SET x = 'text' WHERE rowid = 4`]) {
+    const copy = new Database(db.serialize())
+    copy.exec(change)
+    assert.notEqual(new TableVerifier(copy, spec).result().checksum, verified.checksum, change)
+  }
 })

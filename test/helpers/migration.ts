@@ -42,7 +42,7 @@ export async function appSourceWithEdgeValues(t: Cleanup): Promise<DatabaseHandl
       clientId: 'client-edge-empty',
       numero: 'EDGE-1',
       titre: 'tab\there, newline\nthere, backslash \\ and \\N, "quotes", \'apostrophe\', NUL-free',
-      description: 'ligne 1\r\nligne 2\n\n\tindentée — ✓ 😀',
+      description: 'ligne 1\r\nligne 2\n\n\tindentée — ✓ 😀 \b\f\v\u0001\u001f\u007f',
       statut: 'EN_ATTENTE',
       priorite: 'URGENTE',
       dateEcheance: new Date('2026-02-28T23:59:59.999Z'),

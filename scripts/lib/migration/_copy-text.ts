@@ -5,8 +5,15 @@
  */
 const NEWLINE = 0x0a
 
-/** Splits a stream of COPY chunks into rows of text values (null for NULL), one array of rows per chunk. */
-export async function* copyTextRows(chunks: AsyncIterable<Buffer>): AsyncGenerator<(string | null)[][]> {
+/** A batch of whole rows: their text values (null for NULL) and the raw bytes they came from. */
+export interface CopyTextBatch {
+  rows: (string | null)[][]
+  /** The batch's lines exactly as COPY sent them, each with its newline. */
+  raw: Buffer
+}
+
+/** Splits a stream of COPY chunks into batches of whole rows, about one per chunk. */
+export async function* copyTextRows(chunks: AsyncIterable<Buffer>): AsyncGenerator<CopyTextBatch> {
   let pending: Buffer | undefined
   for await (const chunk of chunks) {
     const last = chunk.lastIndexOf(NEWLINE)
@@ -14,9 +21,9 @@ export async function* copyTextRows(chunks: AsyncIterable<Buffer>): AsyncGenerat
       pending = pending === undefined ? chunk : Buffer.concat([pending, chunk])
       continue
     }
-    const complete = pending === undefined ? chunk.subarray(0, last) : Buffer.concat([pending, chunk.subarray(0, last)])
+    const raw = pending === undefined ? chunk.subarray(0, last + 1) : Buffer.concat([pending, chunk.subarray(0, last + 1)])
     pending = last + 1 < chunk.length ? chunk.subarray(last + 1) : undefined
-    yield parseLines(complete.toString('utf8'))
+    yield { rows: parseLines(raw.toString('utf8', 0, raw.length - 1)), raw }
   }
   if (pending !== undefined && pending.length > 0) throw new Error('COPY output ended in the middle of a row')
 }

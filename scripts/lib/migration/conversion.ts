@@ -17,7 +17,9 @@
  * | ranges, multiranges, composites, arrays of enums/domains/composites/ranges, pseudo-types | — | refused | |
  *
  * Verification compares a canonical form of each value computed from each side independently
- * (`canonicalFromPostgres` on the source text, `canonicalFromSqlite` on what the file holds).
+ * (`canonicalFromPostgres` on the source text, `canonicalFromSqlite` on what the file holds): the
+ * PostgreSQL text form itself for text, integers, booleans, dates and bytes (the SQLite side
+ * rebuilds it from the stored value), the value for numbers and JSON, the JSON for arrays.
  */
 import { ToolkitError } from '../errors.ts'
 
@@ -128,6 +130,8 @@ export class UnconvertibleValueError extends ToolkitError {
 export interface Converter {
   /** Throws `UnconvertibleValueError` (without location; the caller adds it) when the value cannot be held. */
   toSqlite(text: string): SqliteValue
+  /** True when `canonicalFromPostgres` is the identity: the source's raw COPY text can be checksummed as it is. */
+  identity: boolean
   canonicalFromPostgres(text: string): string
   canonicalFromSqlite(value: Exclude<SqliteValue, null>): string
 }
@@ -135,24 +139,27 @@ export interface Converter {
 /** Replacements of `toSqlite` per kind (the canonical forms, which the verification relies on, are not replaceable). */
 export type ConversionOverrides = Partial<Record<ValueKind, (text: string) => SqliteValue>>
 
-/** Marks a stored value of an unexpected SQLite type, so that it never equals a canonical source value. */
+/** Marks a stored value of an unexpected SQLite type: it holds a NUL, which PostgreSQL text never does, so it never matches. */
 const unexpected = (value: Exclude<SqliteValue, null>) =>
   `\u0000${typeof value === 'object' ? 'blob' : typeof value}:${Buffer.isBuffer(value) ? value.toString('hex') : String(value)}`
 
 const INT64_MIN = -(2n ** 63n)
 const INT64_MAX = 2n ** 63n - 1n
+const same = (text: string) => text
 
-const CONVERTERS: Record<ValueKind, Converter> = {
+const CONVERTERS: Record<Exclude<ValueKind, 'datetime' | 'array'>, Converter> = {
   text: {
-    toSqlite: (text) => text,
-    canonicalFromPostgres: (text) => text,
+    toSqlite: same,
+    identity: true,
+    canonicalFromPostgres: same,
     canonicalFromSqlite: (value) => (typeof value === 'string' ? value : unexpected(value)),
   },
   integer: {
     // SQLite's INTEGER affinity turns the decimal text into a 64-bit integer exactly (PostgreSQL
     // prints no sign, spaces or leading zeros); verification reads it back as a bigint to be sure.
-    toSqlite: (text) => text,
-    canonicalFromPostgres: (text) => text,
+    toSqlite: same,
+    identity: true,
+    canonicalFromPostgres: same,
     canonicalFromSqlite: (value) => (typeof value === 'bigint' ? value.toString() : unexpected(value)),
   },
   decimal: {
@@ -173,6 +180,7 @@ const CONVERTERS: Record<ValueKind, Converter> = {
       }
       return number
     },
+    identity: false,
     canonicalFromPostgres: (text) => canonicalDecimal(text),
     canonicalFromSqlite: (value) => (typeof value === 'bigint' || typeof value === 'number' || typeof value === 'string' ? canonicalDecimal(String(value)) : unexpected(value)),
   },
@@ -182,34 +190,19 @@ const CONVERTERS: Record<ValueKind, Converter> = {
       if (Number.isNaN(number)) throw new UnconvertibleValueError(`float NaN has no SQLite equivalent (SQLite stores NaN as NULL)`)
       return number
     },
+    identity: false,
     canonicalFromPostgres: (text) => String(Number(text)),
     canonicalFromSqlite: (value) => (typeof value === 'number' ? String(value) : typeof value === 'bigint' ? String(Number(value)) : unexpected(value)),
   },
   boolean: {
     toSqlite: (text) => (text === 't' ? 1 : 0),
-    canonicalFromPostgres: (text) => (text === 't' ? 'true' : text === 'f' ? 'false' : `\u0000${text}`),
-    canonicalFromSqlite: (value) => (value === 1n ? 'true' : value === 0n ? 'false' : unexpected(value)),
-  },
-  datetime: {
-    toSqlite(text) {
-      const parsed = parsePostgresDateTime(text)
-      if (typeof parsed === 'string') throw new UnconvertibleValueError(parsed)
-      let fraction = parsed.fraction
-      while (fraction.endsWith('0')) fraction = fraction.slice(0, -1)
-      return `${parsed.date}T${parsed.time}.${fraction.length <= 3 ? fraction.padEnd(3, '0') : fraction.padEnd(6, '0')}+00:00`
-    },
-    canonicalFromPostgres(text) {
-      const parsed = parsePostgresDateTime(text)
-      return typeof parsed === 'string' ? `\u0000${text}` : `${parsed.date}T${parsed.time}.${parsed.fraction.padEnd(6, '0')}Z`
-    },
-    canonicalFromSqlite(value) {
-      if (typeof value !== 'string') return unexpected(value)
-      const parsed = parseSqliteDateTime(value)
-      return parsed === undefined ? unexpected(value) : `${parsed.date}T${parsed.time}.${parsed.fraction.padEnd(6, '0')}Z`
-    },
+    identity: true,
+    canonicalFromPostgres: same,
+    canonicalFromSqlite: (value) => (value === 1n ? 't' : value === 0n ? 'f' : unexpected(value)),
   },
   json: {
-    toSqlite: (text) => text,
+    toSqlite: same,
+    identity: false,
     canonicalFromPostgres: (text) => canonicalJson(text),
     canonicalFromSqlite: (value) =>
       typeof value === 'string' ? canonicalJson(value) : typeof value === 'number' || typeof value === 'bigint' ? canonicalJson(String(value)) : unexpected(value),
@@ -219,24 +212,51 @@ const CONVERTERS: Record<ValueKind, Converter> = {
       if (!text.startsWith('\\x')) throw new UnconvertibleValueError('bytea arrived in escape format; expected hex')
       return Buffer.from(text.slice(2), 'hex')
     },
-    canonicalFromPostgres: (text) => text.slice(2).toLowerCase(),
-    canonicalFromSqlite: (value) => (Buffer.isBuffer(value) ? value.toString('hex') : unexpected(value)),
-  },
-  array: {
-    toSqlite: (text) => {
-      throw new UnconvertibleValueError(`array ${text.slice(0, 40)} needs its element type; use arrayConverter()`)
-    },
-    canonicalFromPostgres: (text) => text,
-    canonicalFromSqlite: (value) => (typeof value === 'string' ? value : unexpected(value)),
+    identity: true,
+    canonicalFromPostgres: same,
+    canonicalFromSqlite: (value) => (Buffer.isBuffer(value) ? `\\x${value.toString('hex')}` : unexpected(value)),
   },
 }
 
 /**
- * The converter of a column of `kind` (arrays need their element type); `overrides` replace its `toSqlite`.
+ * Dates and times: stored as Prisma stores DateTime; the canonical form is PostgreSQL's own text
+ * for the column's type (`timestamp`, `timestamptz` with `+00`, `date`), rebuilt on the SQLite side.
+ */
+function datetimeConverter(type: 'timestamp' | 'timestamptz' | 'date'): Converter {
+  return {
+    toSqlite(text) {
+      const parsed = parsePostgresDateTime(text)
+      if (typeof parsed === 'string') throw new UnconvertibleValueError(parsed)
+      let fraction = parsed.fraction
+      while (fraction.endsWith('0')) fraction = fraction.slice(0, -1)
+      return `${parsed.date}T${parsed.time}.${fraction.length <= 3 ? fraction.padEnd(3, '0') : fraction.padEnd(6, '0')}+00:00`
+    },
+    identity: true,
+    canonicalFromPostgres: same,
+    canonicalFromSqlite(value) {
+      if (typeof value !== 'string') return unexpected(value)
+      const parsed = parseSqliteDateTime(value)
+      if (parsed === undefined) return unexpected(value)
+      let fraction = parsed.fraction
+      while (fraction.endsWith('0')) fraction = fraction.slice(0, -1)
+      if (type === 'date') return parsed.time === '00:00:00' && fraction === '' ? parsed.date : unexpected(value)
+      return `${parsed.date} ${parsed.time}${fraction === '' ? '' : `.${fraction}`}${type === 'timestamptz' ? '+00' : ''}`
+    },
+  }
+}
+
+/**
+ * The converter of a column of `kind`; `type` tells arrays their element and dates their PostgreSQL
+ * type (default `timestamp`); `overrides` replace its `toSqlite`.
  * @example converterFor('datetime').toSqlite('2026-01-21 15:30:00.12') // '2026-01-21T15:30:00.120+00:00'
  */
-export function converterFor(kind: ValueKind, element?: PostgresType, overrides: ConversionOverrides = {}): Converter {
-  const base = kind === 'array' && element !== undefined ? arrayConverter(element) : CONVERTERS[kind]
+export function converterFor(kind: ValueKind, type?: PostgresType, overrides: ConversionOverrides = {}): Converter {
+  const base =
+    kind === 'array'
+      ? arrayConverter(type?.element ?? { kind: 'base', name: 'text' })
+      : kind === 'datetime'
+        ? datetimeConverter(type?.name === 'timestamptz' || type?.name === 'date' ? type.name : 'timestamp')
+        : CONVERTERS[kind]
   const override = overrides[kind]
   return override === undefined ? base : { ...base, toSqlite: override }
 }
@@ -266,6 +286,7 @@ function arrayConverter(element: PostgresType): Converter {
   }
   return {
     toSqlite: toJson,
+    identity: false,
     canonicalFromPostgres(text) {
       try {
         return JSON.stringify(JSON.parse(toJson(text)))
@@ -337,15 +358,11 @@ export function parsePostgresDateTime(text: string): ParsedDateTime | string {
   return `timestamp ${text} is not in the expected ISO form`
 }
 
-/** Parses what a DATETIME column holds: `2026-01-21T15:30:00.123+00:00` (Prisma), also with `Z`, a space, or no offset. */
+/** Parses what the copy writes in a DATETIME column, and nothing else: `2026-01-21T15:30:00.123+00:00` (3 or 6 fraction digits). */
 function parseSqliteDateTime(text: string): ParsedDateTime | undefined {
-  let end = text.length
-  if (text.endsWith('Z')) end -= 1
-  else if (text.endsWith('+00:00')) end -= 6
-  const separator = text.charCodeAt(10)
-  if (!isDate(text) || (separator !== 0x54 && separator !== 0x20) || !isTime(text, 11)) return undefined
-  if (end === 19) return { date: text.slice(0, 10), time: text.slice(11, 19), fraction: '' }
-  if (text.charCodeAt(19) !== 0x2e || end <= 20 || end > 26 || !isDigits(text, 20, end)) return undefined
+  const end = text.length - 6
+  if ((end !== 23 && end !== 26) || !text.endsWith('+00:00') || !isDate(text) || text.charCodeAt(10) !== 0x54 || !isTime(text, 11)) return undefined
+  if (text.charCodeAt(19) !== 0x2e || !isDigits(text, 20, end)) return undefined
   return { date: text.slice(0, 10), time: text.slice(11, 19), fraction: text.slice(20, end) }
 }
 

@@ -187,7 +187,7 @@ function planTable(table: SourceTable, reason: string, appTable: TargetTable | u
     }
     planned.kind = choice.kind
     conversions.set(column.name, choice)
-    tableConverters.push(converterFor(choice.kind, column.type.element, overrides))
+    tableConverters.push(converterFor(choice.kind, column.type, overrides))
     if (appTable === undefined) {
       planned.targetType = choice.sqliteType
       continue

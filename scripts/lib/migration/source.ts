@@ -12,7 +12,7 @@ import type { TableInfo } from '../db/table-reader.ts'
 import type { ToolkitEnvironment } from '../environment.ts'
 import { ToolkitError } from '../errors.ts'
 import type { PostgresType } from './conversion.ts'
-import { copyTextRows } from './_copy-text.ts'
+import { copyTextRows, type CopyTextBatch } from './_copy-text.ts'
 
 export interface SourceColumn {
   name: string
@@ -62,8 +62,8 @@ export interface PostgresSource {
   appliedMigrations: string[] | undefined
   /** Runs a read-only query in the snapshot; values are text. */
   query<Row extends object = Record<string, string | null>>(sql: string, params?: readonly unknown[]): Promise<Row[]>
-  /** Streams a table's rows in primary-key order as text values, batch by batch, through COPY. */
-  rows(table: SourceTable): AsyncIterable<(string | null)[][]>
+  /** Streams a table's rows in primary-key order as text values (with their raw COPY bytes), batch by batch. */
+  rows(table: SourceTable): AsyncIterable<CopyTextBatch>
   close(): Promise<void>
 }
 
@@ -118,8 +118,6 @@ const FK_ACTIONS: Record<string, ForeignKeyAction> = { a: 'NO ACTION', r: 'RESTR
 export interface OpenSourceOptions {
   cwd?: string
   environment?: ToolkitEnvironment
-  /** Rows per batch handed to the copy (COPY chunks are regrouped to about this size). */
-  batchRows?: number
 }
 
 /**
@@ -157,7 +155,7 @@ export async function openPostgresSource(url: string, options: OpenSourceOptions
       tables,
       appliedMigrations,
       query: (sql, params) => reader.query(sql, params),
-      rows: (table) => regroup(copyTextRows(reader.copyOut(selectInKeyOrder(table))), options.batchRows ?? 2_000),
+      rows: (table) => copyTextRows(reader.copyOut(selectInKeyOrder(table))),
       close: () => db.close(),
     }
   } catch (error) {
@@ -171,22 +169,6 @@ export function selectInKeyOrder(table: Pick<SourceTable, 'name' | 'columns'>): 
   const keys = table.columns.filter((c) => c.primaryKeyPosition > 0).sort((a, b) => a.primaryKeyPosition - b.primaryKeyPosition)
   const orderBy = keys.length > 0 ? ` ORDER BY ${keys.map((c) => quoteIdentifier(c.name)).join(', ')}` : ''
   return `SELECT ${table.columns.map((c) => quoteIdentifier(c.name)).join(', ')} FROM ${quoteIdentifier(table.name)}${orderBy}`
-}
-
-async function* regroup<T>(batches: AsyncIterable<T[]>, size: number): AsyncGenerator<T[]> {
-  let pending: T[] = []
-  for await (const batch of batches) {
-    if (pending.length === 0 && batch.length >= size) {
-      yield batch
-      continue
-    }
-    pending.push(...batch)
-    if (pending.length >= size) {
-      yield pending
-      pending = []
-    }
-  }
-  if (pending.length > 0) yield pending
 }
 
 async function describeTables(reader: PostgresTableReader): Promise<SourceTable[]> {

@@ -8,13 +8,13 @@
 import { Worker } from 'node:worker_threads'
 import Database from 'better-sqlite3'
 import { quoteIdentifier } from '../db/connection.ts'
-import { SERIALISED_NULL, TableChecksum, serialiseValue } from './checksum.ts'
+import { TableChecksum, escapeCopyText } from './checksum.ts'
 import { converterFor, type Converter, type PostgresType, type SqliteValue, type ValueKind } from './conversion.ts'
 
 /** What the verifier needs to know of a table: plain data, so it can cross to the worker. */
 export interface VerifiedTableSpec {
   name: string
-  columns: { name: string; kind: ValueKind; element?: PostgresType }[]
+  columns: { name: string; kind: ValueKind; type: PostgresType }[]
 }
 
 export interface TableVerification {
@@ -36,6 +36,8 @@ export function rowidAlias(columns: readonly { name: string }[]): string | undef
 
 /**
  * Reads one target table incrementally: `readUpTo(n)` checksums rows until `n` have been read.
+ * Each value goes through `canonicalFromSqlite` (building the lines in SQL instead was measured
+ * slower: 8.5 s against 5.6 s of CPU for 1M dossiers).
  * @example const v = new TableVerifier(db, spec); v.readUpTo(50_000); …; v.result() // { rows, checksum }
  */
 export class TableVerifier {
@@ -46,7 +48,7 @@ export class TableVerifier {
   private lastRowid: bigint | undefined
 
   constructor(db: Database.Database, spec: VerifiedTableSpec) {
-    this.converters = spec.columns.map((c) => converterFor(c.kind, c.element))
+    this.converters = spec.columns.map((c) => converterFor(c.kind, c.type))
     const rowid = rowidAlias(spec.columns) ?? 'rowid'
     const select = `SELECT ${rowid}, ${spec.columns.map((c) => quoteIdentifier(c.name)).join(', ')} FROM ${quoteIdentifier(spec.name)}`
     this.first = db.prepare(`${select} ORDER BY ${rowid} LIMIT ?`).raw(true).safeIntegers(true)
@@ -67,12 +69,13 @@ export class TableVerifier {
       for (const row of iterator) {
         read++
         this.lastRowid = row[0] as bigint
-        let serialised = ''
+        // The same line as copyTextLine(), built in place.
+        let line = ''
         for (let i = 1; i < row.length; i++) {
           const value = row[i]!
-          serialised += value === null ? SERIALISED_NULL : serialiseValue(converters[i - 1]!.canonicalFromSqlite(value))
+          line += (i === 1 ? '' : '\t') + (value === null ? '\\N' : escapeCopyText(converters[i - 1]!.canonicalFromSqlite(value)))
         }
-        this.checksum.addSerialisedRow(`${serialised}\n`)
+        this.checksum.addLine(`${line}\n`)
       }
       if (read < limit) return
     }

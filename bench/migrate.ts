@@ -1,0 +1,175 @@
+/**
+ * Benchmark of `migrate-postgres-to-sqlite` on a 1M-dossier PostgreSQL database against the standard
+ * tools' pipeline for the same tables, in one run: `psql -c "\copy … to stdout csv" | sqlite3 .import`
+ * into the same SQLite schema (the committed migrations, indexes included). Target: ≤ 2× the pipeline.
+ *
+ * The pipeline is a floor, not an equal: it copies PostgreSQL's text as it is (booleans as t/f,
+ * timestamps Prisma cannot read), checks nothing and writes in place; the tool converts every value,
+ * verifies every table against the source and fsyncs before an atomic rename.
+ *
+ *   npx tsx bench/migrate.ts [--database postgresql://postgres@127.0.0.1:5432/ipm_bench] [--scale 1000000] [--runs 1] [--keep]
+ *
+ * The PostgreSQL database is created, migrated and seeded once (about a minute) and reused afterwards.
+ */
+import { execFileSync, spawnSync } from 'node:child_process'
+import { mkdirSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { Command, InvalidArgumentError } from 'commander'
+import pg from 'pg'
+import { runMain } from '../scripts/lib/cli.ts'
+import { openDatabase } from '../scripts/lib/db/open.ts'
+import { applyMigrations, MIGRATIONS_DIRS, readMigrations } from '../scripts/lib/db/migrations.ts'
+import { redactUrl } from '../scripts/lib/db/url.ts'
+import { ToolkitError } from '../scripts/lib/errors.ts'
+import { formatDuration } from '../scripts/lib/format.ts'
+import type { MigrationReportJson } from '../scripts/lib/migration/report.ts'
+
+const ROOT = join(import.meta.dirname, '..')
+const WORK_DIR = join(ROOT, 'bench', '.data', 'migrate')
+const TARGET_RATIO = 2
+const TABLES = ['Plan', 'Tenant', 'Client', 'Dossier', 'User']
+
+const positive = (value: string) => {
+  const n = Number(value.replaceAll('_', ''))
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer')
+  return n
+}
+
+const options = new Command('bench-migrate')
+  .option('--database <url>', 'the PostgreSQL bench database (created and seeded if missing)', 'postgresql://postgres@127.0.0.1:5432/ipm_bench')
+  .option('--scale <dossiers>', 'dossiers in the bench database', positive, 1_000_000)
+  .option('--runs <n>', 'runs of each side (the median is compared)', positive, 1)
+  .option('--keep', 'keep the SQLite files under bench/.data/migrate/')
+  .parse()
+  .opts<{ database: string; scale: number; runs: number; keep?: boolean }>()
+
+const log = (line: string) => process.stderr.write(`${line}\n`)
+
+runMain(async () => {
+  const rows = await ensureBenchDatabase(options.database, options.scale)
+  mkdirSync(WORK_DIR, { recursive: true })
+  const toolTimes: number[] = []
+  const pipelineTimes: number[] = []
+  let lastReport: MigrationReportJson | undefined
+  for (let run = 1; run <= options.runs; run++) {
+    // Alternate which side goes first, so neither always meets a warm (or cold) cache.
+    const sides = run % 2 === 1 ? (['pipeline', 'tool'] as const) : (['tool', 'pipeline'] as const)
+    for (const side of sides) {
+      if (side === 'pipeline') pipelineTimes.push(runPipeline(options.database, join(WORK_DIR, 'pipeline.db'), rows))
+      else {
+        const { ms, report } = runTool(options.database, join(WORK_DIR, 'tool.db'), rows)
+        toolTimes.push(ms)
+        lastReport = report
+      }
+    }
+  }
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
+  const tool = median(toolTimes)
+  const pipeline = median(pipelineTimes)
+  const ratio = tool / pipeline
+  const perSecond = (ms: number) => Math.round(rows / (ms / 1000)).toLocaleString('en')
+  const phases = Object.entries(lastReport?.phases ?? {}).map(([name, ms]) => `${name} ${formatDuration(ms)}`).join(', ')
+  console.log(`PostgreSQL → SQLite, ${rows.toLocaleString('en')} rows (${TABLES.join(', ')}) from ${redactUrl(options.database)}, median of ${options.runs} run(s):`)
+  console.log(`  psql \\copy | sqlite3 .import  ${formatDuration(pipeline).padStart(7)}  ${perSecond(pipeline).padStart(9)} rows/s   [${pipelineTimes.map(formatDuration).join(', ')}]`)
+  console.log(`  migrate-postgres-to-sqlite    ${formatDuration(tool).padStart(7)}  ${perSecond(tool).padStart(9)} rows/s   [${toolTimes.map(formatDuration).join(', ')}]  (${phases})`)
+  console.log(`  ratio ${ratio.toFixed(2)}× the pipeline: ${ratio <= TARGET_RATIO ? 'within' : 'OVER'} the target (≤ ${TARGET_RATIO}×)`)
+  if (!options.keep) rmSync(WORK_DIR, { recursive: true, force: true })
+  return ratio <= TARGET_RATIO ? 0 : 1
+})
+
+/** Creates, migrates and seeds the bench database unless it is already complete; returns the rows to copy. */
+async function ensureBenchDatabase(url: string, scale: number): Promise<number> {
+  const name = new URL(url).pathname.slice(1)
+  if (!/^\w+$/.test(name)) throw new ToolkitError(`unexpected bench database name "${name}"`)
+  const adminUrl = new URL(url)
+  adminUrl.pathname = '/postgres'
+  const admin = new pg.Client({ connectionString: adminUrl.toString() })
+  await admin.connect()
+  try {
+    const exists = (await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1
+    if (exists && (await countDossiers(url)) >= scale) return countRows(url)
+    if (exists) {
+      log(`${name} is incomplete (an interrupted seed?): recreating it.`)
+      await admin.query(`DROP DATABASE ${name} WITH (FORCE)`)
+    }
+    log(`Creating ${name} with ${scale.toLocaleString('en')} dossiers (once; reused afterwards)…`)
+    await admin.query(`CREATE DATABASE ${name}`)
+  } finally {
+    await admin.end()
+  }
+  const db = await openDatabase(url)
+  try {
+    await applyMigrations(db.sql)
+  } finally {
+    await db.close()
+  }
+  execFileSync(process.execPath, ['--import', 'tsx', join(ROOT, 'prisma', 'seed.ts'), '--database', url, '--scale', String(scale)], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] })
+  await new Promise<void>((resolve, reject) => {
+    const vacuum = new pg.Client({ connectionString: url })
+    vacuum.connect().then(() => vacuum.query('VACUUM ANALYZE')).then(() => vacuum.end()).then(resolve, reject)
+  })
+  return countRows(url)
+}
+
+async function countDossiers(url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    return Number((await client.query(`SELECT count(*) AS n FROM "Dossier"`)).rows[0].n)
+  } catch {
+    return 0
+  } finally {
+    await client.end()
+  }
+}
+
+async function countRows(url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    const union = TABLES.map((table) => `SELECT count(*) AS n FROM "${table}"`).join(' UNION ALL ')
+    return (await client.query(`SELECT sum(n)::int8 AS n FROM (${union}) counts`)).rows.reduce((sum, row) => sum + Number(row.n), 0)
+  } finally {
+    await client.end()
+  }
+}
+
+/** The standard tools: the SQLite schema from the committed migration, then one psql | sqlite3 pipe per table. */
+function runPipeline(url: string, path: string, rows: number): number {
+  for (const suffix of ['', '-journal']) rmSync(path + suffix, { force: true })
+  const schema = readMigrations(MIGRATIONS_DIRS.sqlite).map((m) => m.sql).join('\n;\n')
+  execFileSync('sqlite3', [path], { input: schema })
+  const started = performance.now()
+  for (const table of TABLES) {
+    const result = spawnSync('bash', ['-o', 'pipefail', '-c', `psql -X -q -v ON_ERROR_STOP=1 "$URL" -c '\\copy "${table}" to stdout csv' | sqlite3 "$DB" '.import --csv /dev/stdin ${table}'`], {
+      env: { ...process.env, URL: url, DB: path },
+      encoding: 'utf8',
+    })
+    if (result.status !== 0) throw new ToolkitError(`the pipeline failed on ${table}: ${result.stderr}`)
+  }
+  const ms = performance.now() - started
+  const copied = TABLES.reduce((sum, table) => sum + Number(execFileSync('sqlite3', [path, `SELECT count(*) FROM "${table}"`], { encoding: 'utf8' })), 0)
+  if (copied !== rows) throw new ToolkitError(`the pipeline copied ${copied} rows, expected ${rows}`)
+  log(`  pipeline: ${formatDuration(ms)}`)
+  return ms
+}
+
+/** The tool as a user runs it (a process of its own), with --json to read its own phases and verification. */
+function runTool(url: string, path: string, rows: number): { ms: number; report: MigrationReportJson } {
+  for (const suffix of ['', '.before-migration']) rmSync(path + suffix, { force: true })
+  const started = performance.now()
+  const result = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts', 'migrate-postgres-to-sqlite.ts'), '--from', url, '--to', path, '--yes', '--json'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  })
+  const ms = performance.now() - started
+  if (result.status !== 0) throw new ToolkitError(`migrate-postgres-to-sqlite failed (exit ${result.status}): ${result.stderr}`)
+  const report = JSON.parse(result.stdout) as MigrationReportJson
+  const copied = report.tables.reduce((sum, table) => sum + table.targetRows, 0)
+  if (report.status !== 'migrated' || copied !== rows || !report.tables.every((table) => table.ok)) {
+    throw new ToolkitError(`migrate-postgres-to-sqlite copied ${copied} rows (${report.status}), expected ${rows} verified rows`)
+  }
+  log(`  tool: ${formatDuration(ms)}`)
+  return { ms, report }
+}
