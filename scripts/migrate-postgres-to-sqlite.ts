@@ -49,12 +49,15 @@ runMain(async () => {
   const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY)
   const interrupt = new AbortController()
   // runMain exits 130 at once on Ctrl-C; a migration first stops and removes its temporary file (exit 1).
+  // SIGTERM (a service manager, a container stop) gets the same treatment.
   process.removeAllListeners('SIGINT')
-  process.on('SIGINT', () => {
-    if (interrupt.signal.aborted) process.exit(130)
-    process.stderr.write('\nInterrupted: stopping and removing the temporary file… (Ctrl-C again to quit at once)\n')
-    interrupt.abort()
-  })
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      if (interrupt.signal.aborted) process.exit(130)
+      process.stderr.write('\nInterrupted: stopping and removing the temporary file… (Ctrl-C again to quit at once)\n')
+      interrupt.abort()
+    })
+  }
 
   let run: Pick<MigrateOptions, 'from' | 'to' | 'force' | 'tables' | 'schema' | 'dryRun'>
   if (noArguments) {

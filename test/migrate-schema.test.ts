@@ -1,8 +1,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
-import { join } from 'node:path'
+import { execFileSync, spawnSync } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { basename, join } from 'node:path'
 import { migratePostgresToSqlite } from '../scripts/lib/migration/migrate.ts'
 import { runScript } from './helpers/cli.ts'
 import { tempDir } from './helpers/databases.ts'
@@ -11,12 +11,16 @@ import { filesIn, schemaSource } from './helpers/migration.ts'
 const LIBRARY_SCHEMA = `
 CREATE TYPE mood AS ENUM ('happy', 'sad');
 CREATE DOMAIN positive_amount AS numeric(12,2) CHECK (VALUE > 0);
+CREATE SCHEMA elsewhere;
+CREATE TABLE elsewhere.country (code text PRIMARY KEY);
+INSERT INTO elsewhere.country VALUES ('FR');
 CREATE TABLE author (
   id serial PRIMARY KEY,
   name varchar(80) NOT NULL UNIQUE CHECK (length(name) > 0),
   uid uuid NOT NULL,
   mood mood,
-  born date
+  born date,
+  country text REFERENCES elsewhere.country(code)
 );
 CREATE TABLE book (
   isbn char(13),
@@ -37,15 +41,16 @@ CREATE TABLE book (
   in_print boolean NOT NULL DEFAULT true,
   duration interval,
   ip inet,
+  title_length int GENERATED ALWAYS AS (length(title)) STORED,
   PRIMARY KEY (isbn, edition)
 );
 CREATE INDEX book_title_idx ON book (title DESC);
 CREATE INDEX book_lower_title_idx ON book (lower(title));
 CREATE UNIQUE INDEX book_big_key ON book (big) WHERE big IS NOT NULL;
 CREATE TABLE node (id bigint PRIMARY KEY, parent_id bigint REFERENCES node(id) DEFERRABLE INITIALLY DEFERRED, label text);
-INSERT INTO author (name, uid, mood, born) VALUES
-  ('Émile Zola', 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', 'sad', '1840-04-02'),
-  ('李白 😀', '00000000-0000-0000-0000-000000000000', NULL, NULL);
+INSERT INTO author (name, uid, mood, born, country) VALUES
+  ('Émile Zola', 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', 'sad', '1840-04-02', 'FR'),
+  ('李白 😀', '00000000-0000-0000-0000-000000000000', NULL, NULL, NULL);
 INSERT INTO book VALUES
   ('9782070360024', 1, 1, 'Germinal', 12.50, -0.0, 1.1, 9223372036854775807, '2026-01-21 16:30:00.123456+01', '2026-01-21 15:30:00.000001',
    '\\x00ff10', ARRAY['roman', 'mine "de" charbon', NULL, 'NULL'], '{1,-2,NULL}', '{"b": [1, 2.50, {"c": null}], "a": "é"}', ' { "spaced" : 1 } ',
@@ -62,13 +67,15 @@ function sqlite3(path: string, ...args: string[]): string {
 test('an arbitrary PostgreSQL schema is derived from the catalog: types, NOT NULL, keys, foreign keys, plain indexes', async (t) => {
   const url = await schemaSource(t, LIBRARY_SCHEMA)
   const path = join(tempDir(t), 'library.db')
-  const result = await migratePostgresToSqlite({ from: url, to: path })
+  const progress: string[] = []
+  const result = await migratePostgresToSqlite({ from: url, to: path, onProgress: (e) => progress.push(`${e.label} ${e.done}/${e.total}`) })
   assert.equal(result.status, 'migrated', JSON.stringify(result.plan.problems))
   assert.equal(result.plan.schema.mode, 'derived')
+  assert.deepEqual([...new Set(progress)], ['author 0/2', 'author 2/2', 'book 0/2', 'book 2/2', 'node 0/3', 'node 3/3'])
   assert.deepEqual(result.tables.map((table) => [table.table, table.targetRows, table.ok]), [['author', 2, true], ['book', 2, true], ['node', 3, true]])
   const book = result.plan.tables.find((table) => table.name === 'book')!
-  assert.deepEqual(book.notCarried.sort(), ['index book_big_key (a partial index)', 'index book_lower_title_idx (an expression index)'])
-  assert.deepEqual(result.plan.tables.find((table) => table.name === 'author')!.notCarried, ['CHECK author_name_check'])
+  assert.deepEqual(book.notCarried.sort(), ['generated column title_length', 'index book_big_key (a partial index)', 'index book_lower_title_idx (an expression index)'])
+  assert.deepEqual(result.plan.tables.find((table) => table.name === 'author')!.notCarried, ['CHECK author_name_check', 'foreign key (country) to elsewhere.country, which is not copied'])
 
   // The sqlite3 tool judges the schema…
   assert.equal(
@@ -125,8 +132,8 @@ CREATE INDEX "book_title_idx" ON "book"("title" DESC);
   ])
   // Exact 64-bit integers, which JSON above cannot show: read as text by sqlite3 itself.
   assert.equal(sqlite3(path, "SELECT group_concat(big, ',') FROM (SELECT big FROM book ORDER BY isbn)"), '9223372036854775807,-9223372036854775808\n')
-  assert.equal(sqlite3(path, "SELECT group_concat(id || ':' || name || ':' || uid || ':' || ifnull(mood, '-') || ':' || ifnull(born, '-'), '|') FROM author"),
-    'Émile Zola:a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11:sad:1840-04-02T00:00:00.000+00:00|2:李白 😀:00000000-0000-0000-0000-000000000000:-:-\n'.replace(/^/, '1:'))
+  assert.equal(sqlite3(path, "SELECT group_concat(id || ':' || name || ':' || uid || ':' || ifnull(mood, '-') || ':' || ifnull(born, '-') || ':' || ifnull(country, '-'), '|') FROM author"),
+    '1:Émile Zola:a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11:sad:1840-04-02T00:00:00.000+00:00:FR|2:李白 😀:00000000-0000-0000-0000-000000000000:-:-:-\n')
 })
 
 test('a column type SQLite cannot hold (a range, an enum array) is refused by name, before anything is written', async (t) => {
@@ -166,4 +173,19 @@ test('values SQLite cannot hold exactly are listed by the dry run with their key
     'invoice.ratio: 1 row with NaN values (SQLite stores NaN as NULL), e.g. id=nan',
   ])
   assert.deepEqual(filesIn(dir), [])
+})
+
+test("a killed run's temporary files are removed by the next run; a live run's are left alone", async (t) => {
+  const url = await schemaSource(t, `CREATE TABLE note (id int PRIMARY KEY, body text); INSERT INTO note VALUES (1, 'a');`)
+  const dir = tempDir(t)
+  const target = join(dir, 'notes.db')
+  // A pid that no longer exists (a finished child), and this process (alive).
+  const dead = spawnSync(process.execPath, ['-e', '']).pid!
+  const deadFiles = [`notes.db.tmp-${dead}-abc`, `notes.db.tmp-${dead}-abc-wal`]
+  const liveFile = `notes.db.tmp-${process.pid}-xyz`
+  for (const name of [...deadFiles, liveFile]) writeFileSync(join(dir, name), 'half a database')
+  const result = await migratePostgresToSqlite({ from: url, to: target })
+  assert.equal(result.status, 'migrated')
+  assert.deepEqual(result.removedLeftovers.map((path) => basename(path)).sort(), deadFiles)
+  assert.deepEqual(filesIn(dir), ['notes.db', liveFile])
 })

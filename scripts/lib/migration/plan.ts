@@ -151,9 +151,10 @@ export async function planMigration(source: PostgresSource, options: PlanOptions
   const overrides = options.conversions ?? {}
   const work: TableWork[] = []
   checkNames(selected, mode === 'app' ? appSchema.tables : [], problems)
+  const copied = new Set([...selected.map((t) => t.name), ...(mode === 'app' ? appTableNames : [])])
   for (const table of selected) {
     const appTable = mode === 'app' ? appTables.get(table.name) : undefined
-    work.push(planTable(table, reasons.get(table.name)!, appTable, overrides, problems))
+    work.push(planTable(table, reasons.get(table.name)!, appTable, overrides, problems, copied))
   }
   if (selected.length === 0) problems.push({ about: 'source', message: 'the source has no tables to copy' })
 
@@ -171,7 +172,14 @@ export async function planMigration(source: PostgresSource, options: PlanOptions
   return { plan, work }
 }
 
-function planTable(table: SourceTable, reason: string, appTable: TargetTable | undefined, overrides: ConversionOverrides, problems: PlanProblem[]): TableWork {
+function planTable(
+  table: SourceTable,
+  reason: string,
+  appTable: TargetTable | undefined,
+  overrides: ConversionOverrides,
+  problems: PlanProblem[],
+  copiedTables: ReadonlySet<string>,
+): TableWork {
   const conversions = new Map<string, ColumnConversion>()
   const tableConverters: Converter[] = []
   const columns: PlannedColumn[] = []
@@ -210,7 +218,7 @@ function planTable(table: SourceTable, reason: string, appTable: TargetTable | u
       }
     }
   }
-  const derived = appTable === undefined ? deriveTable(table, conversions) : undefined
+  const derived = appTable === undefined ? deriveTable(table, conversions, copiedTables) : undefined
   return {
     source: table,
     converters: tableConverters,

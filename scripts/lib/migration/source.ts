@@ -47,7 +47,7 @@ export interface SourceTable {
   columns: SourceColumn[]
   foreignKeys: SourceForeignKey[]
   indexes: SourceIndex[]
-  /** CHECK and exclusion constraints: named so the plan can say they are not carried. */
+  /** CHECK and exclusion constraints, generated columns: named so the plan can say they are not carried. */
   otherConstraints: string[]
   rows: number
   /** The reader's view of the table, for tablesInDependencyOrder. */
@@ -82,7 +82,7 @@ SELECT t.oid::text AS oid, t.typname AS name, t.typtype AS typtype, t.typbasetyp
 FROM pg_type t`
 
 const COLUMN_TYPES_SQL = `
-SELECT c.relname AS table, a.attname AS column, a.atttypid::text AS type
+SELECT c.relname AS table, a.attname AS column, a.atttypid::text AS type, (a.attgenerated <> '')::text AS generated
 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped`
 
@@ -174,7 +174,8 @@ export function selectInKeyOrder(table: Pick<SourceTable, 'name' | 'columns'>): 
 async function describeTables(reader: PostgresTableReader): Promise<SourceTable[]> {
   const infos = await reader.tables()
   const types = new Map((await reader.query<Record<string, string>>(TYPES_SQL)).map((row) => [row.oid!, row]))
-  const columnTypes = new Map((await reader.query<Record<string, string>>(COLUMN_TYPES_SQL)).map((row) => [`${row.table}\u0000${row.column}`, row.type!]))
+  const catalogColumns = await reader.query<Record<string, string>>(COLUMN_TYPES_SQL)
+  const columnTypes = new Map(catalogColumns.map((row) => [`${row.table}\u0000${row.column}`, row.type!]))
   const foreignKeys = await reader.query<{ table: string; referenced: string; on_update: string; on_delete: string; deferrable: string; columns: string; referenced_columns: string }>(FOREIGN_KEYS_SQL)
   const indexes = await reader.query<{ table: string; name: string; unique: string; method: string; partial: string; expressions: string; columns: string; descending: string }>(INDEXES_SQL)
   const others = await reader.query<{ table: string; name: string; type: string }>(OTHER_CONSTRAINTS_SQL)
@@ -228,7 +229,11 @@ async function describeTables(reader: PostgresTableReader): Promise<SourceTable[
             ...(notPortable ? { notPortable } : {}),
           }
         }),
-      otherConstraints: others.filter((c) => c.table === info.name).map((c) => `${c.type === 'c' ? 'CHECK' : 'EXCLUDE'} ${c.name}`),
+      otherConstraints: [
+        ...others.filter((c) => c.table === info.name).map((c) => `${c.type === 'c' ? 'CHECK' : 'EXCLUDE'} ${c.name}`),
+        // The table reader leaves generated columns out: nothing of theirs is stored to copy.
+        ...catalogColumns.filter((c) => c.table === info.name && c.generated === 'true').map((c) => `generated column ${c.column}`),
+      ],
       rows: await reader.count(info),
     })
   }

@@ -70,7 +70,7 @@ export interface DerivedTable {
  * Writes the SQLite DDL of a PostgreSQL table, Prisma-style (`"id" TEXT NOT NULL PRIMARY KEY`).
  * Column defaults, sequences, CHECK constraints and non-btree/partial/expression indexes are not carried.
  */
-export function deriveTable(table: SourceTable, conversions: ReadonlyMap<string, ColumnConversion>): DerivedTable {
+export function deriveTable(table: SourceTable, conversions: ReadonlyMap<string, ColumnConversion>, copiedTables: ReadonlySet<string>): DerivedTable {
   const keys = table.columns.filter((c) => c.primaryKeyPosition > 0).sort((a, b) => a.primaryKeyPosition - b.primaryKeyPosition)
   const lines = table.columns.map((column) => {
     const type = conversions.get(column.name)?.sqliteType ?? 'TEXT'
@@ -79,8 +79,12 @@ export function deriveTable(table: SourceTable, conversions: ReadonlyMap<string,
     return `    ${quoteIdentifier(column.name)} ${type}${column.nullable && !inlineKey ? '' : ' NOT NULL'}${inlineKey ? ' PRIMARY KEY' : ''}`
   })
   if (keys.length > 1) lines.push(`    PRIMARY KEY (${keys.map((c) => quoteIdentifier(c.name)).join(', ')})`)
-  for (const fk of table.foreignKeys) lines.push(`    ${foreignKeyClause(fk)}`)
   const notCarried: string[] = [...table.otherConstraints]
+  for (const fk of table.foreignKeys) {
+    // A table of another schema is not copied; SQLite would refuse every write that checks the key.
+    if (copiedTables.has(fk.referencedTable)) lines.push(`    ${foreignKeyClause(fk)}`)
+    else notCarried.push(`foreign key (${fk.columns.join(', ')}) to ${fk.referencedTable}, which is not copied`)
+  }
   const createIndexes: string[] = []
   for (const index of table.indexes) {
     if (index.notPortable !== undefined) notCarried.push(`index ${index.name} (${index.notPortable})`)
