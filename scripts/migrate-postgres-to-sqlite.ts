@@ -24,16 +24,28 @@ const tableList = (value: string, previous: string[]): string[] => {
   return [...previous, ...names]
 }
 
+const postgresUrl = (value: string) => {
+  if (!/^postgres(ql)?:\/\/\S+$/i.test(value.trim())) throw new InvalidArgumentError('expected a PostgreSQL URL: postgresql://user[:password]@host[:port]/database')
+  return value.trim()
+}
+
 const program = new Command('migrate-postgres-to-sqlite')
   .description('Copy a PostgreSQL database into a new SQLite file: dry run, copy in foreign-key order, verification, atomic replace')
-  .option('--from <url>', 'the PostgreSQL source (default: POSTGRES_URL)')
+  .option('--from <url>', 'the PostgreSQL source (default: POSTGRES_URL)', postgresUrl)
   .option('--to <path>', 'the SQLite file to create', DEFAULT_TARGET)
-  .option('--tables <names>', 'copy only these tables (comma-separated or repeated); the tables their foreign keys point to are added', tableList, [])
+  .addOption(new Option('--tables <names>', 'copy only these tables (comma-separated or repeated); the tables their foreign keys point to are added').argParser(tableList).default([], 'all'))
   .addOption(new Option('--schema <mode>', "target schema: the app's migrations, derived from the PostgreSQL catalog, or auto").choices(['auto', 'app', 'derive']).default('auto'))
   .option('--dry-run', 'connect, list tables with row counts, check every column and value, write nothing')
   .option('--yes', 'do not ask for confirmation (needed without a terminal)')
   .option('--force', 'replace an existing target, keeping it as <target>.before-migration')
   .option('--json', 'print the plan or result as JSON')
+  .addHelpText(
+    'after',
+    `
+With no arguments on a terminal, an assistant asks for the source and the target, shows the dry run and asks before copying.
+Exit codes: 0 migrated (or a dry run without problems); 1 refused, failed, verification mismatch or interrupted (Ctrl-C),
+nothing written in every case; 2 bad command line, or a confirmation needed without a terminal (pass --yes).`,
+  )
   .configureOutput({
     outputError: (text, write) => write(`Error: ${text.replace(/^error: /, '').trim()}\nTry: npx tsx scripts/migrate-postgres-to-sqlite.ts --help\n`),
   })

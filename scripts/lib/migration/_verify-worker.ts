@@ -11,6 +11,11 @@ const verifiers = new Map<number, TableVerifier>()
 const reply = (message: VerifierReply) => parentPort!.postMessage(message)
 
 parentPort!.on('message', (message: VerifierMessage) => {
+  if (message.type === 'close') {
+    db.close()
+    parentPort!.close()
+    return
+  }
   try {
     if (message.type === 'table') verifiers.set(message.index, new TableVerifier(db, message.spec))
     else if (message.type === 'committed') verifiers.get(message.index)?.readUpTo(message.rows)

@@ -7,7 +7,7 @@ import { existsSync, statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { confirm, input } from '@inquirer/prompts'
 import { redactUrl } from '../db/url.ts'
-import { ToolkitError } from '../errors.ts'
+import { ToolkitError, describeError } from '../errors.ts'
 import { BEFORE_MIGRATION_SUFFIX, type PlanProblem } from './plan.ts'
 import { refusalHint } from './report.ts'
 
@@ -39,44 +39,25 @@ export async function runAssistant(options: AssistantOptions): Promise<Assistant
   const write = (text: string) => (options.output ?? process.stdout).write(text)
   try {
     write('PostgreSQL → SQLite migration assistant. Nothing is written before you confirm.\n\n')
-    const shownDefault = options.defaultSource === undefined ? undefined : redactUrl(options.defaultSource)
-    const typed = await input(
-      {
-        message: 'Source PostgreSQL URL:',
-        ...(shownDefault ? { default: shownDefault } : {}),
-        required: true,
-        transformer: (value, { isFinal }) => (isFinal ? redactUrl(value) : value),
-        validate: (value) => /^postgres(ql)?:\/\/\S+$/i.test(value.trim()) || 'Expected postgresql://user[:password]@host[:port]/database',
-      },
-      context,
-    )
-    const from = typed.trim() === shownDefault ? options.defaultSource! : typed.trim()
-
+    let source = options.defaultSource
+    let from = ''
     let to = ''
     let force = false
+    let preview: Awaited<ReturnType<AssistantOptions['preview']>>
     for (;;) {
-      const answer = await input(
-        {
-          message: 'Target SQLite file (a new file):',
-          default: options.defaultTarget,
-          required: true,
-          validate: (value) => {
-            const path = resolve(options.cwd, value.trim().replace(/^file:/, ''))
-            if (!existsSync(dirname(path))) return `The directory ${dirname(path)} does not exist`
-            if (existsSync(path) && statSync(path).isDirectory()) return `${path} is a directory`
-            return true
-          },
-        },
-        context,
-      )
-      to = resolve(options.cwd, answer.trim().replace(/^file:/, ''))
-      if (!existsSync(to)) break
-      force = await confirm({ message: `${to} exists. Replace it (the current file is kept as ${to}${BEFORE_MIGRATION_SUFFIX})?`, default: false }, context)
-      if (force) break
+      from = await askSource(source, context)
+      ;({ to, force } = await askTarget(options, context))
+      write('\nChecking the source (dry run)…\n')
+      try {
+        preview = await options.preview({ from, to, force })
+        break
+      } catch (error) {
+        // Cannot connect, no such database…: say why and ask again (Ctrl-C leaves).
+        if (!(error instanceof ToolkitError) || /^interrupted/.test(error.message)) throw error
+        write(`✗ ${describeError(error)}\n${error.hint ? `  ${error.hint}\n` : ''}\n`)
+        source = from
+      }
     }
-
-    write('\nChecking the source (dry run)…\n')
-    const preview = await options.preview({ from, to, force })
     write(`\n${preview.text}\n`)
     const problems = preview.problems.length
     if (problems > 0) {
@@ -93,5 +74,46 @@ export async function runAssistant(options: AssistantOptions): Promise<Assistant
   } catch (error) {
     if (error instanceof Error && error.name === 'ExitPromptError') throw new ToolkitError('interrupted (Ctrl-C): nothing was written')
     throw error
+  }
+}
+
+type PromptContext = { input?: NodeJS.ReadableStream; output?: NodeJS.WritableStream; clearPromptOnDone: boolean }
+
+/** The source URL; a default is shown with its password masked, and Enter takes the real one. */
+async function askSource(defaultSource: string | undefined, context: PromptContext): Promise<string> {
+  const shown = defaultSource === undefined ? undefined : redactUrl(defaultSource)
+  const typed = await input(
+    {
+      message: 'Source PostgreSQL URL:',
+      ...(shown ? { default: shown } : {}),
+      required: true,
+      transformer: (value, { isFinal }) => (isFinal ? redactUrl(value) : value),
+      validate: (value) => /^postgres(ql)?:\/\/\S+$/i.test(value.trim()) || 'Expected postgresql://user[:password]@host[:port]/database',
+    },
+    context,
+  )
+  return typed.trim() === shown ? defaultSource! : typed.trim()
+}
+
+/** The target path; an existing file needs an explicit yes (then it is kept as .before-migration), else another path. */
+async function askTarget(options: AssistantOptions, context: PromptContext): Promise<{ to: string; force: boolean }> {
+  for (;;) {
+    const answer = await input(
+      {
+        message: 'Target SQLite file (a new file):',
+        default: options.defaultTarget,
+        required: true,
+        validate: (value) => {
+          const path = resolve(options.cwd, value.trim().replace(/^file:/, ''))
+          if (!existsSync(dirname(path))) return `The directory ${dirname(path)} does not exist`
+          if (existsSync(path) && statSync(path).isDirectory()) return `${path} is a directory`
+          return true
+        },
+      },
+      context,
+    )
+    const to = resolve(options.cwd, answer.trim().replace(/^file:/, ''))
+    if (!existsSync(to)) return { to, force: false }
+    if (await confirm({ message: `${to} exists. Replace it (the current file is kept as ${to}${BEFORE_MIGRATION_SUFFIX})?`, default: false }, context)) return { to, force: true }
   }
 }

@@ -160,7 +160,7 @@ export async function migratePostgresToSqlite(options: MigrateOptions): Promise<
       phase('commit')
       return result('migrated', { tables, removedLeftovers, ...(previous ? { previous } : {}) })
     } catch (error) {
-      await verifier?.close()
+      await verifier?.terminate()
       if (db?.open) db.close()
       removeTemporary(temporary)
       throw failed(error, target)

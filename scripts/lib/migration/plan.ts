@@ -77,7 +77,7 @@ export interface PlanOptions {
   force?: boolean
   /** Replaces value conversions (tests use it to prove the verification catches a bad one). */
   conversions?: ConversionOverrides
-  /** The app's migrations folder; tests point it elsewhere. */
+  /** The app's SQLite schema; default: the committed migrations applied to an in-memory database. */
   appSchema?: AppSchema
 }
 
@@ -134,7 +134,10 @@ export async function planMigration(source: PostgresSource, options: PlanOptions
     const visit = (name: string, why: string) => {
       if (reasons.has(name)) return
       reasons.set(name, why)
-      for (const fk of byName.get(name)?.foreignKeys ?? []) if (fk.referencedTable !== name) visit(fk.referencedTable, `referenced by ${name}`)
+      for (const fk of byName.get(name)?.foreignKeys ?? []) {
+        // Tables of other schemas are not copied (their keys are reported as not carried).
+        if (fk.referencedTable !== name && byName.has(fk.referencedTable)) visit(fk.referencedTable, `referenced by ${name}`)
+      }
     }
     for (const name of options.tables) visit(name, 'selected')
     for (const name of options.tables) reasons.set(name, 'selected')

@@ -104,6 +104,7 @@ export type VerifierMessage =
   | { type: 'table'; index: number; spec: VerifiedTableSpec }
   | { type: 'committed'; index: number; rows: number }
   | { type: 'finish'; index: number }
+  | { type: 'close' }
 
 export type VerifierReply = { type: 'verified'; index: number; rows: number; checksum: string } | { type: 'error'; index: number; message: string }
 
@@ -117,7 +118,10 @@ export interface BackgroundVerifier {
   committed(index: number, rows: number): void
   /** The table is complete: resolves with its target-side count and checksum. */
   finish(index: number): Promise<{ rows: number; checksum: string }>
+  /** Lets the worker finish what it is reading and close its connection. */
   close(): Promise<void>
+  /** Stops the worker at once (on failure or Ctrl-C). */
+  terminate(): Promise<void>
 }
 
 export function startVerifier(path: string): BackgroundVerifier {
@@ -153,6 +157,15 @@ export function startVerifier(path: string): BackgroundVerifier {
       return result
     },
     async close() {
+      // Let the worker close its connection (the target then leaves WAL mode, which needs it gone).
+      worker.removeAllListeners('exit')
+      const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()))
+      worker.postMessage({ type: 'close' } satisfies VerifierMessage)
+      const timeout = setTimeout(() => void worker.terminate(), 5_000)
+      await exited
+      clearTimeout(timeout)
+    },
+    async terminate() {
       worker.removeAllListeners('exit')
       await worker.terminate()
     },
