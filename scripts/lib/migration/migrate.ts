@@ -180,7 +180,8 @@ function openTemporaryTarget(path: string): Database.Database {
   const db = new Database(path)
   db.pragma('journal_mode = WAL')
   db.pragma('synchronous = OFF')
-  db.pragma('cache_size = -262144')
+  // 64 MiB: a bigger cache was not faster (256 MiB measured slower) and costs memory.
+  db.pragma('cache_size = -65536')
   db.pragma('wal_autocheckpoint = 0')
   // A helper thread for the sorts of CREATE INDEX.
   db.pragma('threads = 2')
