@@ -9,10 +9,11 @@
  * where a tar archive ends (a truncated or corrupted archive is reported, never half-read silently).
  */
 import { createHash, type Hash } from 'node:crypto'
+import { createReadStream } from 'node:fs'
 import { open, stat, type FileHandle } from 'node:fs/promises'
 import { createGunzip } from 'node:zlib'
 import { Header, Pax } from 'tar'
-import { BLOCK_SIZE, GzipPool, blockLength } from './gzip-blocks.ts'
+import { BLOCK_SIZE, BufferPool, GzipPool, MAX_MEMBER_SIZE, blockLength, memberHeader, type BlockResult } from './gzip-blocks.ts'
 import type { WrittenFile } from './hashed-file.ts'
 
 const RECORD = 512
@@ -35,9 +36,10 @@ export class ArchiveWriter {
   #pool: GzipPool
   #hash: Hash = createHash('sha256')
   #size = 0
-  #block: Buffer = Buffer.allocUnsafeSlow(BLOCK_SIZE)
+  #blocks: BufferPool
+  #block: Buffer
   #fill = 0
-  #inflight: Promise<Buffer>[] = []
+  #inflight: Promise<BlockResult>[] = []
   #maxInflight: number
   #queue: Promise<unknown> = Promise.resolve()
   #added = 0
@@ -48,6 +50,8 @@ export class ArchiveWriter {
     this.#handle = handle
     this.#pool = options.pool
     this.#maxInflight = options.pool.size * 2 + 1
+    this.#blocks = new BufferPool(BLOCK_SIZE, this.#maxInflight + 2)
+    this.#block = this.#blocks.take()
     this.#onBytes = options.onBytes
   }
 
@@ -149,17 +153,23 @@ export class ArchiveWriter {
     const member = this.#pool.gzip(block)
     member.catch(() => {})
     this.#inflight.push(member)
-    this.#block = Buffer.allocUnsafeSlow(BLOCK_SIZE)
+    this.#block = this.#blocks.take()
     this.#fill = 0
     while (this.#inflight.length > this.#maxInflight) await this.#writeOldest()
   }
 
   async #writeOldest(): Promise<void> {
-    const member = await this.#inflight.shift()!
-    this.#hash.update(member)
-    let offset = 0
-    while (offset < member.length) offset += (await this.#handle.write(member, offset, member.length - offset, null)).bytesWritten
-    this.#size += member.length
+    const { data: z, input } = await this.#inflight.shift()!
+    this.#blocks.give(input)
+    const parts = [memberHeader(z), z.subarray(10)]
+    for (const part of parts) this.#hash.update(part)
+    const total = parts[0]!.length + parts[1]!.length
+    let written = (await this.#handle.writev(parts)).bytesWritten
+    while (written < total) {
+      const rest = Buffer.concat(parts).subarray(written)
+      written += (await this.#handle.write(rest, 0, rest.length, null)).bytesWritten
+    }
+    this.#size += total
   }
 }
 
@@ -202,94 +212,96 @@ export async function readArchive(path: string, options: ReadArchiveOptions = {}
   const tar = new TarReader(options.keepContent ?? (() => false))
   const archiveHash = createHash('sha256')
   const problems: string[] = []
-  let size = 0
+  const members = new BufferPool(MAX_MEMBER_SIZE, pool.size * 2 + 2)
+  const inflight: Promise<BlockResult>[] = []
+  let position = 0
   const handle = await open(path, 'r')
   try {
-    const total = (await stat(path)).size
-    // Members found through their FEXTRA length are inflated in parallel, in order of the file.
-    const inflight: Promise<Buffer>[] = []
-    let carry: Buffer = Buffer.alloc(0)
-    let streaming: ReturnType<typeof createGunzip> | undefined
-    let streamFailure: Error | undefined
+    const total = (await handle.stat()).size
     const drain = async (limit: number) => {
       while (inflight.length > limit) {
-        let inflated: Buffer
+        let result: BlockResult
         try {
-          inflated = await inflight.shift()!
+          result = await inflight.shift()!
         } catch (error) {
           throw new ArchiveDataError(error)
         }
-        tar.write(inflated)
+        members.give(result.input)
+        tar.write(result.data)
       }
     }
-    const startStreaming = () => {
-      streaming = createGunzip()
-      streaming.on('data', (chunk: Buffer) => tar.write(chunk))
-      streaming.on('error', (error) => (streamFailure ??= error))
-    }
-    const chunk = Buffer.allocUnsafe(8 << 20)
-    for (;;) {
-      const { bytesRead } = await handle.read(chunk, 0, chunk.length, null)
-      if (bytesRead === 0) break
-      const data = chunk.subarray(0, bytesRead)
-      archiveHash.update(data)
-      size += bytesRead
-      options.onBytes?.(size)
-      if (streaming) {
-        if (streamFailure) break
-        if (!streaming.write(Buffer.from(data))) await drained(streaming)
-        continue
+    const head = Buffer.alloc(20)
+    // Our members, one by one: the length in each header says where the next one starts.
+    while (position < total) {
+      const { bytesRead } = await handle.read(head, 0, 20, position)
+      const length = blockLength(head.subarray(0, bytesRead), 0)
+      if (length === undefined) break
+      const member = members.take()
+      const { bytesRead: got } = await handle.read(member, 0, Math.min(length, total - position), position)
+      archiveHash.update(member.subarray(0, got))
+      position += got
+      options.onBytes?.(position)
+      if (got < length) {
+        members.give(member)
+        problems.push(`archive truncated: its last gzip block is incomplete (${got} of ${length} bytes)`)
+        break
       }
-      let buffer = carry.length > 0 ? Buffer.concat([carry, data]) : data
-      let offset = 0
-      for (;;) {
-        const length = blockLength(buffer, offset)
-        if (length === undefined) {
-          if (buffer.length - offset >= 20 || size === total) {
-            // Not one of our members (or garbage): read the rest as ordinary gzip, in order.
-            await drain(0)
-            if (buffer.length > offset) {
-              startStreaming()
-              streaming!.write(Buffer.from(buffer.subarray(offset)))
-            }
-            offset = buffer.length
-          }
-          break
-        }
-        if (buffer.length - offset < length) break
-        const member = Buffer.allocUnsafeSlow(length)
-        buffer.copy(member, 0, offset, offset + length)
-        const inflated = pool.gunzip(member)
-        inflated.catch(() => {})
-        inflight.push(inflated)
-        offset += length
-        await drain(pool.size * 2)
-      }
-      carry = Buffer.from(buffer.subarray(offset))
-      if (streaming) carry = Buffer.alloc(0)
+      const inflated = pool.gunzip(member.subarray(0, length))
+      inflated.catch(() => {})
+      inflight.push(inflated)
+      await drain(pool.size * 2)
     }
     await drain(0)
-    if (!streaming && carry.length > 0) problems.push(`archive truncated: its last gzip block is incomplete (${carry.length} bytes of it left)`)
-    if (streaming) {
-      if (!streaming.destroyed) {
-        await new Promise<void>((resolve) => {
-          streaming!.once('close', resolve)
-          streaming!.end()
-        })
-      }
-      if (streamFailure) problems.push(`archive cannot be decompressed: ${gzipMessage(streamFailure)}`)
+    if (problems.length === 0 && position < total) {
+      // Not one of our members (an archive made by another tool, or damage): ordinary gzip from here.
+      const failure = await gunzipRest(path, position, (chunk) => {
+        archiveHash.update(chunk)
+        position += chunk.length
+        options.onBytes?.(position)
+      }, (data) => tar.write(data))
+      if (failure) problems.push(`archive cannot be decompressed: ${gzipMessage(failure)}`)
     }
-    if (size === 0) problems.push('archive is empty')
+    if (total === 0) problems.push('archive is empty')
   } catch (error) {
     if (!(error instanceof ArchiveDataError)) throw error
     problems.push(`archive cannot be decompressed: ${gzipMessage(error.cause)}`)
   } finally {
+    await Promise.allSettled(inflight)
     await handle.close()
     if (options.pool === undefined) await pool.close()
   }
+  // Whatever was not read yet still counts in the archive's hash.
+  if (problems.length > 0) await hashRest(path, position, (chunk) => archiveHash.update(chunk))
   if (problems.length === 0) problems.push(...tar.end())
   else tar.end()
-  return { size, sha256: archiveHash.digest('hex'), entries: tar.entries, problems }
+  return { size: (await stat(path)).size, sha256: archiveHash.digest('hex'), entries: tar.entries, problems }
+}
+
+/** Streams `path` from `start` through gunzip; returns the gzip error, if any. */
+async function gunzipRest(path: string, start: number, onRead: (chunk: Buffer) => void, onData: (data: Buffer) => void): Promise<Error | undefined> {
+  const gunzip = createGunzip()
+  let failure: Error | undefined
+  gunzip.on('data', onData)
+  const done = new Promise<void>((resolve) => {
+    gunzip.on('error', (error) => {
+      failure ??= error
+      resolve()
+    })
+    gunzip.on('end', () => resolve())
+  })
+  for await (const chunk of createReadStream(path, { start, highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+    onRead(chunk)
+    if (failure) continue
+    if (!gunzip.write(chunk)) await drained(gunzip)
+  }
+  if (!failure) gunzip.end()
+  await done
+  return failure
+}
+
+async function hashRest(path: string, start: number, onRead: (chunk: Buffer) => void): Promise<void> {
+  if (start >= (await stat(path)).size) return
+  for await (const chunk of createReadStream(path, { start, highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) onRead(chunk)
 }
 
 /** Waits until a stream can take more, or has failed (its error is reported elsewhere). */

@@ -141,7 +141,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
         await exportFile(JSON_EXPORT_FILE, async (out) => {
           const before = new Map<string, number>()
           let base = 0
-          const written = await exportJsonDocument(snapshot.reader, tables, out, {
+          const written = await exportJsonDocument((table) => snapshot.rows(table), tables, out, {
             engine: snapshot.engine,
             backupId: id,
             timestamp: started.toISOString(),
@@ -161,7 +161,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
         for (const table of tables) {
           const name = csvFileFor(table.name)
           await exportFile(name, async (out) => {
-            const stats = await exportCsv(snapshot.reader.rows(table), table.columns, out, {
+            const stats = await exportCsv(snapshot.rows(table), table.columns, out, {
               engine: snapshot.engine,
               onRows: (rows) => progress({ label: 'CSV', done: done + rows, total: totalRows, unit: 'rows' }),
             })

@@ -5,49 +5,54 @@
  * stream. Each member's header carries an extra field (FEXTRA, subfield "IP", like BGZF's "BC")
  * holding the member's total length, so our own reader can find the members without inflating
  * and inflate them in parallel too; anything without it is read as ordinary gzip, in one thread.
+ *
+ * Memory: gigabytes stream through here, so nothing is allocated per block on our side — input
+ * buffers travel to the worker and back (transferred, never copied) to be reused, and zlib's
+ * output moves to the caller without a copy. Measured on the 1M-dossier backup, allocating per
+ * block instead cost ~60 MB of RSS per thread (dead buffers waiting for V8 and glibc arenas).
  */
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 
-export const BLOCK_SIZE = 4 << 20
+export const BLOCK_SIZE = 1 << 20
 export const COMPRESSION_LEVEL = 6
+/** Room for zlib's output of one block in one piece (deflate can grow incompressible data a little). */
+const OUTPUT_ROOM = BLOCK_SIZE + (64 << 10)
+/** Largest member our writer makes: one block's deflate output plus the headers. */
+export const MAX_MEMBER_SIZE = OUTPUT_ROOM + 64
 
 // Plain JavaScript, evaluated as the worker: no TypeScript loader is needed inside the thread.
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads')
 const zlib = require('node:zlib')
-parentPort.on('message', ({ id, op, data, level }) => {
+// Moves a buffer to the other thread when it owns its memory (never a slice of Node's shared pool).
+const movable = (b) => b.byteLength > 0 && b.buffer.byteLength > Buffer.poolSize
+parentPort.on('message', ({ id, op, data, level, room }) => {
   try {
     const input = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
-    let output
-    if (op === 'gzip') {
-      const z = zlib.gzipSync(input, { level })
-      // Insert FEXTRA after the 10-byte header: XLEN=8, SI1='I', SI2='P', LEN=4, u32 member length.
-      output = Buffer.allocUnsafeSlow(z.length + 10)
-      z.copy(output, 0, 0, 10)
-      output[3] |= 4
-      output.writeUInt16LE(8, 10)
-      output[12] = 0x49
-      output[13] = 0x50
-      output.writeUInt16LE(4, 14)
-      output.writeUInt32LE(z.length + 10, 16)
-      z.copy(output, 20, 10)
-    } else {
-      output = zlib.gunzipSync(input)
-    }
-    // Transfer only a buffer that owns its whole memory (never a slice of a shared pool).
-    const own = output.byteOffset === 0 && output.byteLength === output.buffer.byteLength
-    parentPort.postMessage({ id, data: output }, own ? [output.buffer] : [])
+    // One output chunk as large as the result: zlib returns it without concatenating copies.
+    const output = op === 'gzip' ? zlib.gzipSync(input, { level, chunkSize: room }) : zlib.gunzipSync(input, { chunkSize: room })
+    const transfer = [output, data].filter(movable).map((b) => b.buffer)
+    parentPort.postMessage({ id, data: output, input: data }, [...new Set(transfer)])
   } catch (error) {
-    parentPort.postMessage({ id, error: String(error && error.message || error) })
+    parentPort.postMessage({ id, error: String((error && error.message) || error), input: data }, movable(data) ? [data.buffer] : [])
   }
 })
 `
 
+export interface BlockResult {
+  /** zlib's output. */
+  data: Buffer
+  /** The input buffer, back from the worker, to be reused. */
+  input: Buffer
+}
+
 interface Pending {
-  resolve(data: Buffer): void
+  resolve(result: BlockResult): void
   reject(error: Error): void
 }
+
+const movable = (buffer: Buffer) => buffer.byteLength > 0 && buffer.buffer.byteLength > Buffer.poolSize
 
 /** A fixed set of worker threads that gzip or gunzip whole blocks. */
 export class GzipPool {
@@ -55,7 +60,6 @@ export class GzipPool {
   #idle: Worker[] = []
   #queue: { op: 'gzip' | 'gunzip'; data: Buffer; pending: Pending }[] = []
   #pending = new Map<number, Pending>()
-  #busy = new Map<Worker, number>()
   #nextId = 0
   #failure: Error | undefined
   readonly size: number
@@ -66,7 +70,7 @@ export class GzipPool {
     this.level = options.level ?? COMPRESSION_LEVEL
     for (let i = 0; i < this.size; i++) {
       const worker = new Worker(WORKER_SOURCE, { eval: true })
-      worker.on('message', (message: { id: number; data?: Uint8Array; error?: string }) => this.#settle(worker, message))
+      worker.on('message', (message: { id: number; data?: Uint8Array; input: Uint8Array; error?: string }) => this.#settle(worker, message))
       worker.on('error', (error) => this.#fail(error))
       // Idle workers do not keep the process alive; busy ones do (see #dispatch / #settle).
       worker.unref()
@@ -75,17 +79,17 @@ export class GzipPool {
     }
   }
 
-  /** One gzip member (with its length in FEXTRA) of `data`. */
-  gzip(data: Buffer): Promise<Buffer> {
+  /** Gzips one block (at most BLOCK_SIZE bytes) into one member, without our FEXTRA (see `memberHeader`). */
+  gzip(data: Buffer): Promise<BlockResult> {
     return this.#submit('gzip', data)
   }
 
-  /** The bytes of one gzip member. */
-  gunzip(data: Buffer): Promise<Buffer> {
+  /** The bytes of one gzip member (at most BLOCK_SIZE of them, as our writer makes). */
+  gunzip(data: Buffer): Promise<BlockResult> {
     return this.#submit('gunzip', data)
   }
 
-  #submit(op: 'gzip' | 'gunzip', data: Buffer): Promise<Buffer> {
+  #submit(op: 'gzip' | 'gunzip', data: Buffer): Promise<BlockResult> {
     if (this.#failure) return Promise.reject(this.#failure)
     return new Promise((resolve, reject) => {
       this.#queue.push({ op, data, pending: { resolve, reject } })
@@ -99,22 +103,19 @@ export class GzipPool {
       const job = this.#queue.shift()!
       const id = this.#nextId++
       this.#pending.set(id, job.pending)
-      this.#busy.set(worker, id)
       worker.ref()
-      // A block that owns its memory moves to the worker without a copy (the caller drops it).
-      const own = job.data.byteOffset === 0 && job.data.byteLength === job.data.buffer.byteLength
-      worker.postMessage({ id, op: job.op, data: job.data, level: this.level }, own ? [job.data.buffer as ArrayBuffer] : [])
+      worker.postMessage({ id, op: job.op, data: job.data, level: this.level, room: OUTPUT_ROOM }, movable(job.data) ? [job.data.buffer as ArrayBuffer] : [])
     }
   }
 
-  #settle(worker: Worker, message: { id: number; data?: Uint8Array; error?: string }): void {
+  #settle(worker: Worker, message: { id: number; data?: Uint8Array; input: Uint8Array; error?: string }): void {
     const pending = this.#pending.get(message.id)
     this.#pending.delete(message.id)
-    this.#busy.delete(worker)
     worker.unref()
     this.#idle.push(worker)
+    const view = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength)
     if (message.error !== undefined || message.data === undefined) pending?.reject(new Error(message.error ?? 'no data'))
-    else pending?.resolve(Buffer.from(message.data.buffer, message.data.byteOffset, message.data.byteLength))
+    else pending?.resolve({ data: view(message.data), input: view(message.input) })
     this.#dispatch()
   }
 
@@ -131,11 +132,49 @@ export class GzipPool {
   }
 }
 
+/**
+ * The first 20 bytes of our member for zlib's gzip output `z`: its 10-byte header with FEXTRA set,
+ * then XLEN=8, SI1='I', SI2='P', LEN=4 and the member's total length; `z` from byte 10 follows.
+ */
+export function memberHeader(z: Buffer): Buffer {
+  const header = Buffer.alloc(20)
+  z.copy(header, 0, 0, 10)
+  header[3] = header[3]! | 4
+  header.writeUInt16LE(8, 10)
+  header[12] = 0x49
+  header[13] = 0x50
+  header.writeUInt16LE(4, 14)
+  header.writeUInt32LE(z.length + 10, 16)
+  return header
+}
+
 /** The length of the gzip member starting at `data[offset]` when it carries our FEXTRA; else undefined. */
 export function blockLength(data: Buffer, offset: number): number | undefined {
   if (data.length - offset < 20) return undefined
   if (data[offset] !== 0x1f || data[offset + 1] !== 0x8b || data[offset + 2] !== 8 || (data[offset + 3]! & 4) === 0) return undefined
   if (data.readUInt16LE(offset + 10) !== 8 || data[offset + 12] !== 0x49 || data[offset + 13] !== 0x50 || data.readUInt16LE(offset + 14) !== 4) return undefined
   const length = data.readUInt32LE(offset + 16)
-  return length >= 38 ? length : undefined
+  return length >= 38 && length <= MAX_MEMBER_SIZE ? length : undefined
+}
+
+/** Reusable buffers of one size. */
+export class BufferPool {
+  #free: Buffer[] = []
+  readonly size: number
+  readonly keep: number
+
+  constructor(size: number, keep: number) {
+    this.size = size
+    this.keep = keep
+  }
+
+  take(): Buffer {
+    return this.#free.pop() ?? Buffer.allocUnsafeSlow(this.size)
+  }
+
+  /** Gives back a buffer (or a view of one) of this pool's size. */
+  give(view: Buffer): void {
+    if (view.buffer.byteLength !== this.size || this.#free.length >= this.keep) return
+    this.#free.push(Buffer.from(view.buffer, 0, this.size))
+  }
 }

@@ -11,15 +11,20 @@ export interface WrittenFile {
   sha256: string
 }
 
+const encoder = new TextEncoder()
+
 export class HashedFile extends Writable {
   readonly path: string
   #handle: FileHandle
   #hash: Hash = createHash('sha256')
   #size = 0
+  // Text is encoded into this one buffer (no buffer allocated per write: see gzip-blocks.ts on memory).
+  #scratch = Buffer.allocUnsafeSlow(512 * 1024)
+  #fill = 0
 
   private constructor(path: string, handle: FileHandle) {
     // Exporters batch their text into ~64 KiB chunks; a few in flight keep the disk busy.
-    super({ highWaterMark: 256 * 1024 })
+    super({ highWaterMark: 256 * 1024, decodeStrings: false })
     this.path = path
     this.#handle = handle
     // Failures surface through `errored`, TextSink.flush() and commit(), not as an uncaught event.
@@ -34,16 +39,40 @@ export class HashedFile extends Writable {
     return new HashedFile(path, await open(path, 'wx'))
   }
 
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+  override _write(chunk: Buffer | string, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     this.#append([chunk]).then(() => callback(), callback)
   }
 
-  override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
+  override _writev(chunks: { chunk: Buffer | string }[], callback: (error?: Error | null) => void): void {
     this.#append(chunks.map((c) => c.chunk)).then(() => callback(), callback)
   }
 
-  async #append(chunks: Buffer[]): Promise<void> {
-    const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
+  async #append(chunks: (Buffer | string)[]): Promise<void> {
+    for (const chunk of chunks) {
+      if (typeof chunk !== 'string') {
+        await this.#flushScratch()
+        await this.#output(chunk)
+        continue
+      }
+      let text = chunk
+      while (text.length > 0) {
+        const { read, written } = encoder.encodeInto(text, this.#scratch.subarray(this.#fill))
+        this.#fill += written
+        text = text.slice(read)
+        if (text.length > 0) await this.#flushScratch()
+      }
+    }
+    await this.#flushScratch()
+  }
+
+  async #flushScratch(): Promise<void> {
+    if (this.#fill === 0) return
+    const data = this.#scratch.subarray(0, this.#fill)
+    this.#fill = 0
+    await this.#output(data)
+  }
+
+  async #output(data: Buffer): Promise<void> {
     this.#hash.update(data)
     this.#size += data.length
     let offset = 0

@@ -13,6 +13,7 @@ import type { TableInfo, TableReader } from '../db/table-reader.ts'
 import type { EngineName } from '../db/url.ts'
 import type { ProgressListener } from '../progress.ts'
 import type { WrittenFile } from './hashed-file.ts'
+import type { RowSource } from './exporters/_rows.ts'
 import { d1Snapshot } from './sources/d1.ts'
 import { postgresSnapshot } from './sources/postgres.ts'
 import { sqliteSnapshot } from './sources/sqlite.ts'
@@ -25,6 +26,8 @@ export interface Snapshot {
   sqliteFile?: string
   /** Reads the snapshot's tables (closed by `close`). */
   reader: TableReader
+  /** The rows of one table of `reader.tables()`, in `table.columns` order (synchronous where the engine allows). */
+  rows(table: TableInfo): RowSource
   /** What this backup cannot guarantee or leaves out. */
   warnings: string[]
   close(): Promise<void>

@@ -11,10 +11,11 @@
  * strings are quoted (`quoted_empty`), and it ran at a third of this speed here (346k vs 920k rows/s).
  */
 import type { Writable } from 'node:stream'
-import type { RowValue, TableColumn } from '../../db/table-reader.ts'
+import type { TableColumn } from '../../db/table-reader.ts'
 import type { EngineName } from '../../db/url.ts'
 import { TextSink } from '../hashed-file.ts'
 import { codecFor } from './_values.ts'
+import { forEachRow, type RowSource } from './_rows.ts'
 
 export interface ExportStats {
   rows: number
@@ -41,29 +42,33 @@ export function csvField(text: string | null): string {
  * Streams rows into `out` as CSV.
  * @example await exportCsv(reader.rows(table), table.columns, file, { engine: 'sqlite' })
  */
-export async function exportCsv(rows: AsyncIterable<RowValue[]>, columns: readonly TableColumn[], out: Writable, options: ExportOptions): Promise<ExportStats> {
+export async function exportCsv(rows: RowSource, columns: readonly TableColumn[], out: Writable, options: ExportOptions): Promise<ExportStats> {
   const sink = new TextSink(out)
   const codecs = columns.map((column) => codecFor(column, options.engine))
   // A header field is never NULL: an empty column name is written "".
   sink.push(columns.map((column) => csvField(column.name)).join(',') + '\r\n')
   let count = 0
   let nextReport = REPORT_EVERY
-  for await (const row of rows) {
-    let line = ''
-    for (let i = 0; i < codecs.length; i++) {
-      if (i > 0) line += ','
-      line += csvField(codecs[i]!.text(row[i] ?? null))
-    }
-    sink.push(line + '\r\n')
-    count++
-    if (sink.full) {
+  await forEachRow(
+    rows,
+    (row) => {
+      let line = ''
+      for (let i = 0; i < codecs.length; i++) {
+        if (i > 0) line += ','
+        line += csvField(codecs[i]!.text(row[i] ?? null))
+      }
+      sink.push(line + '\r\n')
+      count++
+      return sink.full
+    },
+    async () => {
       await sink.flush()
       if (count >= nextReport) {
         options.onRows?.(count)
         nextReport = count + REPORT_EVERY
       }
-    }
-  }
+    },
+  )
   await sink.flush()
   options.onRows?.(count)
   return { rows: count }

@@ -11,9 +11,10 @@
  * 2^53, so read those with a big-number-aware parser.
  */
 import type { Writable } from 'node:stream'
-import type { RowValue, TableColumn, TableInfo, TableReader } from '../../db/table-reader.ts'
+import type { TableColumn, TableInfo } from '../../db/table-reader.ts'
 import { TextSink } from '../hashed-file.ts'
 import { codecFor } from './_values.ts'
+import { forEachRow, type RowSource } from './_rows.ts'
 import { REPORT_EVERY, type ExportOptions, type ExportStats } from './csv.ts'
 
 export const DATA_JSON_FORMAT_VERSION = 1
@@ -22,7 +23,7 @@ export const DATA_JSON_FORMAT_VERSION = 1
  * Streams rows as a JSON array of objects keyed by column name (the `rows` array of one table).
  * @example await exportJsonRows(reader.rows(table), table.columns, out, { engine: 'sqlite' })
  */
-export async function exportJsonRows(rows: AsyncIterable<RowValue[]>, columns: readonly TableColumn[], out: Writable, options: ExportOptions & { indent?: string }): Promise<ExportStats> {
+export async function exportJsonRows(rows: RowSource, columns: readonly TableColumn[], out: Writable, options: ExportOptions & { indent?: string }): Promise<ExportStats> {
   const sink = new TextSink(out)
   const indent = options.indent ?? ''
   const codecs = columns.map((column) => codecFor(column, options.engine))
@@ -30,22 +31,26 @@ export async function exportJsonRows(rows: AsyncIterable<RowValue[]>, columns: r
   let count = 0
   let nextReport = REPORT_EVERY
   sink.push('[')
-  for await (const row of rows) {
-    let text = count === 0 ? `\n${indent}  {` : `,\n${indent}  {`
-    for (let i = 0; i < codecs.length; i++) {
-      if (i > 0) text += ', '
-      text += keys[i]! + codecs[i]!.json(row[i] ?? null)
-    }
-    sink.push(text + '}')
-    count++
-    if (sink.full) {
+  await forEachRow(
+    rows,
+    (row) => {
+      let text = count === 0 ? `\n${indent}  {` : `,\n${indent}  {`
+      for (let i = 0; i < codecs.length; i++) {
+        if (i > 0) text += ', '
+        text += keys[i]! + codecs[i]!.json(row[i] ?? null)
+      }
+      sink.push(text + '}')
+      count++
+      return sink.full
+    },
+    async () => {
       await sink.flush()
       if (count >= nextReport) {
         options.onRows?.(count)
         nextReport = count + REPORT_EVERY
       }
-    }
-  }
+    },
+  )
   sink.push(count === 0 ? ']' : `\n${indent}]`)
   await sink.flush()
   options.onRows?.(count)
@@ -58,8 +63,8 @@ export interface JsonDocumentOptions extends Omit<ExportOptions, 'onRows'> {
   onRows?: (table: string, rows: number) => void
 }
 
-/** Writes the whole data.json of `tables`, read through `reader`; returns the rows written per table. */
-export async function exportJsonDocument(reader: TableReader, tables: readonly TableInfo[], out: Writable, options: JsonDocumentOptions): Promise<Map<string, number>> {
+/** Writes the whole data.json of `tables`, each read from `rows(table)`; returns the rows written per table. */
+export async function exportJsonDocument(rows: (table: TableInfo) => RowSource, tables: readonly TableInfo[], out: Writable, options: JsonDocumentOptions): Promise<Map<string, number>> {
   const sink = new TextSink(out)
   const counts = new Map<string, number>()
   sink.push(
@@ -70,7 +75,7 @@ export async function exportJsonDocument(reader: TableReader, tables: readonly T
     const columns = table.columns.map((c) => `{ "name": ${JSON.stringify(c.name)}, "type": ${JSON.stringify(c.declaredType)} }`)
     sink.push(`${index === 0 ? '' : ','}\n    ${JSON.stringify(table.name)}: {\n      "columns": [${columns.join(', ')}],\n      "rows": `)
     await sink.flush()
-    const stats = await exportJsonRows(reader.rows(table), table.columns, out, {
+    const stats = await exportJsonRows(rows(table), table.columns, out, {
       engine: options.engine,
       indent: '      ',
       onRows: (rows) => options.onRows?.(table.name, rows),

@@ -14,6 +14,7 @@ import type { RowValue, TableColumn } from '../../db/table-reader.ts'
 import { TextSink } from '../hashed-file.ts'
 import { REPORT_EVERY, type ExportStats } from './csv.ts'
 import { realText } from './_values.ts'
+import { forEachRow, type RowSource } from './_rows.ts'
 
 /** A value as a SQLite literal that reads back as the same value and type. */
 export function sqliteLiteral(value: RowValue): string {
@@ -29,8 +30,7 @@ export function sqliteLiteral(value: RowValue): string {
     // The sqlite3 shell cannot read a NUL inside a literal: spell such text as bytes.
     if (value.includes('\0')) return `CAST(X'${Buffer.from(value, 'utf8').toString('hex')}' AS TEXT)`
     const quoted = `'${value.replaceAll("'", "''")}'`
-    // The shell drops a CR before LF when it reads a line: spell line breaks as char(13) / char(10).
-    return /[\r\n]/.test(value) ? quoted.replace(/\r\n|\r|\n/g, (eol) => `'||char(${eol === '\r\n' ? '13,10' : eol === '\r' ? '13' : '10'})||'`) : quoted
+    return value.includes('\n') || value.includes('\r') ? spellLineBreaks(quoted) : quoted
   }
   return `X'${value.toString('hex')}'`
 }
@@ -40,7 +40,7 @@ export function sqliteLiteral(value: RowValue): string {
  * @example await exportSqlInserts(rows, { name: 'Plan', columns }, out)
  */
 export async function exportSqlInserts(
-  rows: AsyncIterable<RowValue[]> | Iterable<RowValue[]>,
+  rows: RowSource,
   table: { name: string; columns?: readonly TableColumn[] },
   out: Writable,
   options: { onRows?: (rows: number) => void } = {},
@@ -49,21 +49,76 @@ export async function exportSqlInserts(
   const head = `INSERT INTO ${quoteIdentifier(table.name)} VALUES(`
   let count = 0
   let nextReport = REPORT_EVERY
-  for await (const row of rows) {
-    let line = head
-    for (let i = 0; i < row.length; i++) line += (i === 0 ? '' : ',') + sqliteLiteral(row[i]!)
-    sink.push(line + ');\n')
-    count++
-    if (sink.full) {
+  await forEachRow(
+    rows,
+    (row) => {
+      let line = head
+      for (let i = 0; i < row.length; i++) line += (i === 0 ? '' : ',') + sqliteLiteral(row[i]!)
+      sink.push(line + ');\n')
+      count++
+      return sink.full
+    },
+    async () => {
       await sink.flush()
       if (count >= nextReport) {
         options.onRows?.(count)
         nextReport = count + REPORT_EVERY
       }
+    },
+  )
+  await sink.flush()
+  options.onRows?.(count)
+  return { rows: count }
+}
+
+/** Past this many columns the rendering expression would exceed SQLite's expression depth: render in JavaScript. */
+const MAX_SQL_RENDERED_COLUMNS = 200
+
+/**
+ * The SQL expression that renders a column's value as a literal, the way `sqliteLiteral` does:
+ * quote() gives exact reals and X'…' blobs; text holding NUL — which quote() would cut — becomes
+ * CAST(X'…' AS TEXT). Line breaks are spelled out afterwards in JavaScript (`spellLineBreaks`).
+ */
+function renderedLiteral(column: string): string {
+  const c = quoteIdentifier(column)
+  return `CASE WHEN typeof(${c}) = 'text' AND instr(${c}, char(0)) > 0 THEN 'CAST(X''' || hex(${c}) || ''' AS TEXT)' ELSE quote(${c}) END`
+}
+
+const LINE_BREAK = /\r\n|\r|\n/g
+
+/**
+ * The shell drops a CR before LF when it reads a line: spell line breaks inside literals as
+ * char(13) / char(10). In a rendered INSERT line they can only be inside text literals.
+ */
+function spellLineBreaks(text: string): string {
+  return text.replace(LINE_BREAK, (eol) => `'||char(${eol === '\r\n' ? '13,10' : eol === '\r' ? '13' : '10'})||'`)
+}
+
+/** `ORDER BY rowid` (or an unshadowed alias of it): the order `.dump` reads a rowid table in. */
+export function rowOrder(table: string, columns: readonly string[], withoutRowid: ReadonlySet<string>): string {
+  if (withoutRowid.has(table)) return ''
+  const names = new Set(columns.map((c) => c.toLowerCase()))
+  const alias = ['rowid', '_rowid_', 'oid'].find((a) => !names.has(a))
+  return alias ? ` ORDER BY ${alias}` : ''
+}
+
+async function writeLines(lines: Iterable<string>, out: Writable, onRows: (rows: number) => void): Promise<ExportStats> {
+  const sink = new TextSink(out)
+  let count = 0
+  let nextReport = REPORT_EVERY
+  for (const line of lines) {
+    sink.push((line.includes('\n') || line.includes('\r') ? spellLineBreaks(line) : line) + '\n')
+    count++
+    if (sink.full) {
+      await sink.flush()
+      if (count >= nextReport) {
+        onRows(count)
+        nextReport = count + REPORT_EVERY
+      }
     }
   }
   await sink.flush()
-  options.onRows?.(count)
+  onRows(count)
   return { rows: count }
 }
 
@@ -128,11 +183,18 @@ export async function writeSqliteScript(snapshotPath: string, out: Writable, opt
       }
       await sink.flush()
       const columns = (db.prepare(`PRAGMA table_xinfo(${quoteIdentifier(table.name)})`).all() as XInfoRow[]).filter((c) => c.hidden === 0).map((c) => c.name)
-      const names = new Set(columns.map((c) => c.toLowerCase()))
-      const rowid = withoutRowid.has(table.name) ? undefined : ['rowid', '_rowid_', 'oid'].find((alias) => !names.has(alias))
-      const select = `SELECT ${columns.map(quoteIdentifier).join(', ')} FROM ${quoteIdentifier(table.name)}${rowid ? ` ORDER BY ${rowid}` : ''}`
-      const rows = db.prepare(select).raw(true).safeIntegers(true).iterate() as IterableIterator<RowValue[]>
-      const stats = await exportSqlInserts(rows, table, out, { onRows: (n) => options.onRows?.(table.name, n) })
+      const order = rowOrder(table.name, columns, withoutRowid)
+      const onRows = (n: number) => options.onRows?.(table.name, n)
+      let stats: ExportStats
+      if (columns.length <= MAX_SQL_RENDERED_COLUMNS) {
+        // SQLite renders each INSERT itself (quote() gives exact literals): one string per row to move.
+        const line = `'INSERT INTO ' || ${sqliteLiteral(quoteIdentifier(table.name))} || ' VALUES(' || ${columns.map(renderedLiteral).join(" || ',' || ")} || ');'`
+        const lines = db.prepare(`SELECT ${line} FROM ${quoteIdentifier(table.name)}${order}`).pluck().iterate() as IterableIterator<string>
+        stats = await writeLines(lines, out, onRows)
+      } else {
+        const select = `SELECT ${columns.map(quoteIdentifier).join(', ')} FROM ${quoteIdentifier(table.name)}${order}`
+        stats = await exportSqlInserts(db.prepare(select).raw(true).safeIntegers(true).iterate() as IterableIterator<RowValue[]>, table, out, { onRows })
+      }
       counts.set(table.name, stats.rows)
     }
     for (const row of schema) {

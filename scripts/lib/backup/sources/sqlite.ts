@@ -6,7 +6,9 @@
 import { closeSync, openSync, readSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
-import type { DatabaseHandle } from '../../db/connection.ts'
+import { quoteIdentifier, type DatabaseHandle } from '../../db/connection.ts'
+import type { RowValue } from '../../db/table-reader.ts'
+import { rowOrder } from '../exporters/sql.ts'
 import { openSqliteTableReader } from '../../db/readers/sqlite.ts'
 import { fsyncPath } from '../../fs/atomic.ts'
 import { DATABASE_FILE } from '../layout.ts'
@@ -25,13 +27,24 @@ export async function sqliteSnapshot(db: DatabaseHandle, options: SnapshotOption
 /** A snapshot whose artefact is a SQLite file: every export reads that file, read-only. */
 export function sqliteFileSnapshot(engine: 'sqlite' | 'd1', path: string, warnings: string[]): Snapshot {
   const reader = openSqliteTableReader(path)
+  // Rows straight from a statement: no promise per row (see exporters/_rows.ts).
+  const db = new Database(path, { readonly: true, fileMustExist: true })
+  const withoutRowid = new Set(db.prepare(`SELECT name FROM pragma_table_list WHERE schema = 'main' AND wr = 1`).pluck().all() as string[])
   return {
     engine,
     artefact: { name: DATABASE_FILE, path },
     sqliteFile: path,
     reader,
+    rows(table) {
+      const columns = table.columns.map((c) => c.name)
+      const select = `SELECT ${columns.map(quoteIdentifier).join(', ')} FROM ${quoteIdentifier(table.name)}${rowOrder(table.name, columns, withoutRowid)}`
+      return db.prepare(select).raw(true).safeIntegers(true).iterate() as IterableIterator<RowValue[]>
+    },
     warnings,
-    close: () => reader.close(),
+    async close() {
+      db.close()
+      await reader.close()
+    },
   }
 }
 
