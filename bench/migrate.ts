@@ -12,7 +12,7 @@
  * The PostgreSQL database is created, migrated and seeded once (about a minute) and reused afterwards.
  */
 import { execFileSync, spawnSync } from 'node:child_process'
-import { mkdirSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { Command, InvalidArgumentError } from 'commander'
 import pg from 'pg'
@@ -45,33 +45,60 @@ const options = new Command('bench-migrate')
 
 const log = (line: string) => process.stderr.write(`${line}\n`)
 
+/** CPU seconds (user + system) of this process's finished children, from /proc (Linux); undefined elsewhere. */
+function childrenCpuSeconds(): number | undefined {
+  if (!existsSync('/proc/self/stat')) return undefined
+  // Fields after the command name: cutime and cstime are the 14th and 15th, in clock ticks (100 per second on Linux).
+  const fields = readFileSync('/proc/self/stat', 'utf8').replace(/^.*\) /, '').split(' ')
+  return (Number(fields[13]) + Number(fields[14])) / 100
+}
+
+/** Runs `work` and returns its result with the wall time and the CPU time of the processes it waited for. */
+function measured<T>(work: () => T): { value: T; ms: number; cpu: number | undefined } {
+  const cpuBefore = childrenCpuSeconds()
+  const started = performance.now()
+  const value = work()
+  const ms = performance.now() - started
+  const cpuAfter = childrenCpuSeconds()
+  return { value, ms, cpu: cpuBefore === undefined || cpuAfter === undefined ? undefined : cpuAfter - cpuBefore }
+}
+
 runMain(async () => {
   const rows = await ensureBenchDatabase(options.database, options.scale)
   mkdirSync(WORK_DIR, { recursive: true })
-  const toolTimes: number[] = []
-  const pipelineTimes: number[] = []
+  const runs: Record<'tool' | 'pipeline', { ms: number; cpu: number | undefined }[]> = { tool: [], pipeline: [] }
   let lastReport: MigrationReportJson | undefined
   for (let run = 1; run <= options.runs; run++) {
     // Alternate which side goes first, so neither always meets a warm (or cold) cache.
     const sides = run % 2 === 1 ? (['pipeline', 'tool'] as const) : (['tool', 'pipeline'] as const)
     for (const side of sides) {
-      if (side === 'pipeline') pipelineTimes.push(runPipeline(options.database, join(WORK_DIR, 'pipeline.db'), rows))
-      else {
-        const { ms, report } = runTool(options.database, join(WORK_DIR, 'tool.db'), rows)
-        toolTimes.push(ms)
-        lastReport = report
+      if (side === 'pipeline') {
+        // Its own timing: the schema file and the final counts are not part of the pipeline.
+        const { value: ms, cpu } = measured(() => runPipeline(options.database, join(WORK_DIR, 'pipeline.db'), rows))
+        runs.pipeline.push({ ms, cpu })
+        log(`  pipeline: ${formatDuration(ms)}`)
+      } else {
+        const { value, ms, cpu } = measured(() => runTool(options.database, join(WORK_DIR, 'tool.db'), rows))
+        runs.tool.push({ ms, cpu })
+        lastReport = value
+        log(`  tool: ${formatDuration(ms)}`)
       }
     }
   }
   const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
-  const tool = median(toolTimes)
-  const pipeline = median(pipelineTimes)
+  const tool = median(runs.tool.map((r) => r.ms))
+  const pipeline = median(runs.pipeline.map((r) => r.ms))
   const ratio = tool / pipeline
   const perSecond = (ms: number) => Math.round(rows / (ms / 1000)).toLocaleString('en')
+  const cpu = (side: 'tool' | 'pipeline') => {
+    const values = runs[side].map((r) => r.cpu)
+    return values.every((v) => v !== undefined) ? `CPU ${median(values as number[]).toFixed(1)}s` : ''
+  }
   const phases = Object.entries(lastReport?.phases ?? {}).map(([name, ms]) => `${name} ${formatDuration(ms)}`).join(', ')
-  console.log(`PostgreSQL → SQLite, ${rows.toLocaleString('en')} rows (${TABLES.join(', ')}) from ${redactUrl(options.database)}, median of ${options.runs} run(s):`)
-  console.log(`  psql \\copy | sqlite3 .import  ${formatDuration(pipeline).padStart(7)}  ${perSecond(pipeline).padStart(9)} rows/s   [${pipelineTimes.map(formatDuration).join(', ')}]`)
-  console.log(`  migrate-postgres-to-sqlite    ${formatDuration(tool).padStart(7)}  ${perSecond(tool).padStart(9)} rows/s   [${toolTimes.map(formatDuration).join(', ')}]  (${phases})`)
+  console.log(`PostgreSQL → SQLite, ${rows.toLocaleString('en')} rows (${TABLES.join(', ')}) from ${redactUrl(options.database)}, median of ${options.runs} run(s), load average ${loadAverage()}:`)
+  console.log(`  psql \\copy | sqlite3 .import  ${formatDuration(pipeline).padStart(7)}  ${perSecond(pipeline).padStart(9)} rows/s  ${cpu('pipeline')}  [${runs.pipeline.map((r) => formatDuration(r.ms)).join(', ')}]`)
+  console.log(`  migrate-postgres-to-sqlite    ${formatDuration(tool).padStart(7)}  ${perSecond(tool).padStart(9)} rows/s  ${cpu('tool')}  [${runs.tool.map((r) => formatDuration(r.ms)).join(', ')}]`)
+  console.log(`  tool phases (last run): ${phases}`)
   console.log(`  ratio ${ratio.toFixed(2)}× the pipeline: ${ratio <= TARGET_RATIO ? 'within' : 'OVER'} the target (≤ ${TARGET_RATIO}×)`)
   if (!options.keep) rmSync(WORK_DIR, { recursive: true, force: true })
   return ratio <= TARGET_RATIO ? 0 : 1
@@ -150,26 +177,27 @@ function runPipeline(url: string, path: string, rows: number): number {
   const ms = performance.now() - started
   const copied = TABLES.reduce((sum, table) => sum + Number(execFileSync('sqlite3', [path, `SELECT count(*) FROM "${table}"`], { encoding: 'utf8' })), 0)
   if (copied !== rows) throw new ToolkitError(`the pipeline copied ${copied} rows, expected ${rows}`)
-  log(`  pipeline: ${formatDuration(ms)}`)
   return ms
 }
 
 /** The tool as a user runs it (a process of its own), with --json to read its own phases and verification. */
-function runTool(url: string, path: string, rows: number): { ms: number; report: MigrationReportJson } {
+function runTool(url: string, path: string, rows: number): MigrationReportJson {
   for (const suffix of ['', '.before-migration']) rmSync(path + suffix, { force: true })
-  const started = performance.now()
   const result = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts', 'migrate-postgres-to-sqlite.ts'), '--from', url, '--to', path, '--yes', '--json'], {
     cwd: ROOT,
     encoding: 'utf8',
     maxBuffer: 64 * 1024 * 1024,
   })
-  const ms = performance.now() - started
   if (result.status !== 0) throw new ToolkitError(`migrate-postgres-to-sqlite failed (exit ${result.status}): ${result.stderr}`)
   const report = JSON.parse(result.stdout) as MigrationReportJson
   const copied = report.tables.reduce((sum, table) => sum + table.targetRows, 0)
   if (report.status !== 'migrated' || copied !== rows || !report.tables.every((table) => table.ok)) {
     throw new ToolkitError(`migrate-postgres-to-sqlite copied ${copied} rows (${report.status}), expected ${rows} verified rows`)
   }
-  log(`  tool: ${formatDuration(ms)}`)
-  return { ms, report }
+  return report
+}
+
+/** The machine's 1-minute load average, to read the timings with (other work slows both sides). */
+function loadAverage(): string {
+  return existsSync('/proc/loadavg') ? readFileSync('/proc/loadavg', 'utf8').split(' ')[0]! : 'unknown'
 }
