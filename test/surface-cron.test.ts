@@ -1,0 +1,123 @@
+/**
+ * The crontab lines as documented, run for real: the exact command of each documented line, with only
+ * the project path, the backup directory and the log path replaced by test ones, in a shell as bare as
+ * cron's (`env -i`, HOME, a minimal PATH, DATABASE_URL; stdin from /dev/null, no terminal).
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { REPO_ROOT } from './helpers/cli.ts'
+import { openTestDatabase, tempDir } from './helpers/databases.ts'
+
+const npmScripts = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts
+
+/** The one place the crontab is documented: docs/cron.md when it exists, else the marked section of the reference. */
+function documentedCrontab(): { file: string; lines: string[] } {
+  const cronDoc = join(REPO_ROOT, 'docs', 'cron.md')
+  const reference = join(REPO_ROOT, 'docs', 'ADVANCED_FEATURES_DATABASES.md')
+  const file = existsSync(cronDoc) ? cronDoc : reference
+  let text = readFileSync(file, 'utf8')
+  if (file === reference) {
+    const begin = text.indexOf('<!-- cron:begin -->')
+    const end = text.indexOf('<!-- cron:end -->')
+    assert.ok(begin >= 0 && end > begin, 'the cron section is marked with <!-- cron:begin --> / <!-- cron:end -->')
+    text = text.slice(begin, end)
+  }
+  const blocks = [...text.matchAll(/^```(?:crontab|cron)?\s*\n([\s\S]*?)^```/gm)].map((match) => match[1]!)
+  const lines = blocks.flatMap((block) => block.split('\n')).map((line) => line.trim())
+  return { file, lines }
+}
+
+const CRON_FIELDS = /^((?:[\d*/,-]+|@\w+)\s+){5}/
+
+/** The command part of the documented job line that runs `npm run … <script>`. */
+function jobCommand(lines: string[], script: string): string {
+  const jobs = lines.filter((line) => !line.startsWith('#') && CRON_FIELDS.test(line))
+  const pattern = new RegExp(`\\bnpm run(?:\\s+(?:--silent|-s))?\\s+${script.replace(':', '\\:')}(\\s|$)`)
+  const matching = jobs.filter((line) => pattern.test(line))
+  assert.equal(matching.length, 1, `exactly one documented crontab line runs npm run ${script}`)
+  return matching[0]!.replace(CRON_FIELDS, '')
+}
+
+interface Placed {
+  command: string
+  log: string
+  backupDir: string
+}
+
+/** Replaces the documented project path, backup directory and log path with test ones. */
+function place(command: string, root: string): Placed {
+  const project = /\bcd\s+(\S+)\s*&&/.exec(command)?.[1]
+  const log = /\s>>\s*(\S+)/.exec(command)?.[1]
+  const backupDir = /\s--dir[\s=](\S+)/.exec(command)?.[1]
+  assert.ok(project, 'the line cds into the project (npm run needs package.json, the tools read .env there)')
+  assert.ok(log, 'the line appends to a log file (>> <path>)')
+  assert.ok(backupDir, 'the line names its backup directory (--dir), outside the code checkout')
+  assert.match(command, /2>&1/, 'errors go to the log too')
+  assert.match(command, /--quiet/)
+  const placed = { command, log: join(root, 'log', 'backup.log'), backupDir: join(root, 'backups') }
+  mkdirSync(dirname(placed.log), { recursive: true })
+  placed.command = command.replaceAll(log, placed.log).replaceAll(backupDir, placed.backupDir).replaceAll(project, REPO_ROOT)
+  return placed
+}
+
+/** Runs a command the way cron does: /bin/sh -c, an empty environment but what is given, no terminal. */
+function runLikeCron(command: string, env: { HOME: string; DATABASE_URL: string }) {
+  const path = `${dirname(process.execPath)}:/usr/bin:/bin`
+  const result = spawnSync('env', ['-i', `HOME=${env.HOME}`, `PATH=${path}`, `DATABASE_URL=${env.DATABASE_URL}`, '/bin/sh', '-c', command], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    encoding: 'utf8',
+    timeout: 60_000,
+  })
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr }
+}
+
+const backupsIn = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((name) => /^backup-[\dT-]+(\.tar\.gz)?$/.test(name)) : [])
+
+test('the crontab is documented in one place, with a PATH line that cron needs for node', () => {
+  const { lines } = documentedCrontab()
+  assert.ok(lines.some((line) => /^PATH=\S*\/usr\/bin/.test(line)), 'a PATH= line')
+  jobCommand(lines, 'backup')
+})
+
+test('the documented nightly backup line succeeds silently in a bare cron-like shell, and a failure leaves one Error line in the log', async (t) => {
+  const root = tempDir(t, 'ipm-cron-')
+  const db = await openTestDatabase(t, 'sqlite')
+  const home = join(root, 'home')
+  mkdirSync(home)
+  const placed = place(jobCommand(documentedCrontab().lines, 'backup'), root)
+
+  const ok = runLikeCron(placed.command, { HOME: home, DATABASE_URL: db.url })
+  assert.equal(ok.status, 0, `${ok.stdout}${ok.stderr}${existsSync(placed.log) ? readFileSync(placed.log, 'utf8') : ''}`)
+  assert.equal(ok.stdout, '', 'nothing on stdout: cron sends no mail')
+  assert.equal(ok.stderr, '', 'nothing on stderr: cron sends no mail')
+  assert.ok(existsSync(placed.log), 'the log file exists')
+  assert.equal(readFileSync(placed.log, 'utf8'), '', 'nothing logged on success')
+  assert.equal(backupsIn(placed.backupDir).filter((name) => name.endsWith('.tar.gz')).length, 1, 'a backup appeared in the backup directory')
+
+  const failed = runLikeCron(placed.command, { HOME: home, DATABASE_URL: `file:${join(root, 'missing.db')}` })
+  assert.notEqual(failed.status, 0)
+  assert.equal(failed.stdout + failed.stderr, '')
+  const log = readFileSync(placed.log, 'utf8')
+  const errors = log.split('\n').filter((line) => line.startsWith('Error:'))
+  assert.equal(errors.length, 1, log)
+  assert.match(errors[0]!, /missing\.db/)
+  assert.equal(backupsIn(placed.backupDir).filter((name) => name.endsWith('.tar.gz')).length, 1, 'no new backup')
+})
+
+test('the documented freshness check line passes silently after the nightly backup', { skip: npmScripts['backup:check'] === undefined && 'backup:check is not an npm script yet' }, async (t) => {
+  const root = tempDir(t, 'ipm-cron-check-')
+  const db = await openTestDatabase(t, 'sqlite')
+  const home = join(root, 'home')
+  mkdirSync(home)
+  const { lines } = documentedCrontab()
+  const backup = place(jobCommand(lines, 'backup'), root)
+  const check = place(jobCommand(lines, 'backup:check'), root)
+  assert.equal(runLikeCron(backup.command, { HOME: home, DATABASE_URL: db.url }).status, 0)
+  const result = runLikeCron(check.command, { HOME: home, DATABASE_URL: db.url })
+  assert.equal(result.status, 0, readFileSync(check.log, 'utf8'))
+  assert.equal(result.stdout + result.stderr, '')
+  assert.equal(readFileSync(check.log, 'utf8'), '')
+})
