@@ -10,10 +10,10 @@
  * | numeric                                 | decimal  | DECIMAL           | INTEGER when integral and within 64 bits, else REAL; a value a REAL cannot hold exactly is refused |
  * | float4, float8                          | real     | REAL              | REAL (NaN refused: SQLite stores it as NULL; -0 becomes 0) |
  * | bool                                    | boolean  | BOOLEAN           | 1 / 0                                                 |
- * | timestamp, timestamptz, date            | datetime | DATETIME          | `2026-01-21T15:30:00.123+00:00` (UTC; microseconds kept when present); infinity, BC and years past 9999 refused |
+ * | timestamp, timestamptz, date            | datetime | DATETIME          | `2026-01-21T15:30:00.123+00:00`, Prisma's form (UTC; microseconds kept when present, Prisma reads milliseconds on both engines); infinity, BC and years past 9999 refused |
  * | json, jsonb                             | json     | JSONB             | the JSON text, unchanged                              |
  * | bytea                                   | bytes    | BLOB              | the bytes                                             |
- * | one-dimension-or-more arrays of base types | array | JSONB             | a JSON array (numbers and booleans as JSON, the rest as strings) |
+ * | arrays (any dimension) of base types    | array    | JSONB             | a JSON array (numbers and booleans as JSON, the rest as strings) |
  * | ranges, multiranges, composites, arrays of enums/domains/composites/ranges, pseudo-types | — | refused | |
  *
  * Verification compares a canonical form of each value computed from each side independently
