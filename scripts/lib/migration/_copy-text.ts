@@ -29,19 +29,20 @@ export async function* copyTextRows(chunks: AsyncIterable<Buffer>): AsyncGenerat
 }
 
 function parseLines(text: string): (string | null)[][] {
-  const rows: (string | null)[][] = []
-  let start = 0
-  while (start <= text.length) {
-    let end = text.indexOf('\n', start)
-    if (end === -1) end = text.length
-    const fields: (string | null)[] = text.slice(start, end).split('\t')
-    for (let i = 0; i < fields.length; i++) {
-      const field = fields[i] as string
-      if (field.length > 0 && field.charCodeAt(0) === 0x5c /* \ */ && field === '\\N') fields[i] = null
-      else if (field.includes('\\')) fields[i] = unescapeField(field)
+  const lines = text.split('\n')
+  const rows: (string | null)[][] = new Array(lines.length)
+  for (let r = 0; r < lines.length; r++) {
+    const line = lines[r]!
+    const fields: (string | null)[] = line.split('\t')
+    // Most lines hold no backslash at all: no NULL, nothing escaped.
+    if (line.includes('\\')) {
+      for (let i = 0; i < fields.length; i++) {
+        const field = fields[i] as string
+        if (field === '\\N') fields[i] = null
+        else if (field.includes('\\')) fields[i] = unescapeField(field)
+      }
     }
-    rows.push(fields)
-    start = end + 1
+    rows[r] = fields
   }
   return rows
 }
