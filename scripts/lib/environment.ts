@@ -20,6 +20,8 @@ export interface ToolkitEnvironment {
   debug: boolean
   /** NO_COLOR is set (https://no-color.org): no ANSI colours, whatever FORCE_COLOR says. chalk 5 does not read it. */
   noColor: boolean
+  /** IPM_BACKUP_KILL_AT: a backup step at which the process SIGKILLs itself (crash-safety tests only; see backup/kill-points.ts). */
+  backupKillAt?: string | undefined
 }
 
 export const DEFAULT_DATABASE_URL = 'file:./prisma/dev.db'
@@ -37,6 +39,7 @@ export function resolveEnvironment(env: NodeJS.ProcessEnv = loadProcessEnvironme
     alertWebhookUrl: nonEmpty(env.ALERT_WEBHOOK_URL),
     debug: nonEmpty(env.DEBUG) !== undefined,
     noColor: nonEmpty(env.NO_COLOR) !== undefined,
+    backupKillAt: nonEmpty(env.IPM_BACKUP_KILL_AT),
   }
 }
 

@@ -23,6 +23,7 @@ import { writeSqliteScript } from './exporters/sql.ts'
 import { GzipPool } from './gzip-blocks.ts'
 import { HashedFile, type WrittenFile } from './hashed-file.ts'
 import { ARCHIVE_SUFFIX, CSV_DIR, JSON_EXPORT_FILE, METADATA_FILE, SIDECAR_SUFFIX, SQL_EXPORT_FILE, backupIdFor, backupPaths, csvFileFor, idOfTemporaryName, stagingNameFor, type ExportFormat } from './layout.ts'
+import type { StepListener } from './kill-points.ts'
 import { hashFile, manifestHash, sortDigests, type FileDigest } from './manifest.ts'
 import { serializeMetadata, type BackupMetadata, type MetadataDraft } from './metadata.ts'
 import { newestMigration, takeSnapshot } from './snapshot.ts'
@@ -41,6 +42,8 @@ export interface CreateBackupOptions {
   onProgress?: ProgressListener
   /** Compression threads; defaults to one per core. */
   threads?: number
+  /** Called at each named step (kill-points.ts: CREATE_STEPS), for crash tests. */
+  onStep?: StepListener
 }
 
 export interface CreateBackupResult {
@@ -66,12 +69,15 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
   const staging = join(options.backupDir, stagingNameFor(id))
   const paths = backupPaths(options.backupDir, id)
   const progress = options.onProgress ?? (() => {})
+  const step = options.onStep ?? (() => {})
   let pool: GzipPool | undefined
   let archive: ArchiveWriter | undefined
   let linkedArchive = false
   try {
     await mkdir(staging)
+    step('create:start')
     const snapshot = await takeSnapshot(options.db, { dir: staging, durable: !options.compress, onProgress: progress })
+    step('create:after-snapshot')
     let open = true
     const closeSnapshot = async () => {
       if (open) await snapshot.close()
@@ -89,7 +95,10 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
         pool = new GzipPool({ threads: options.threads })
         archive = await ArchiveWriter.create(join(staging, `${id}${ARCHIVE_SUFFIX}`), {
           pool,
-          onBytes: (done) => progress({ label: 'archive', done, unit: 'bytes' }),
+          onBytes: (done) => {
+            progress({ label: 'archive', done, unit: 'bytes' })
+            step('create:mid-pack')
+          },
         })
         archive.addDirectory(id, mtime).catch(() => {})
       }
@@ -136,6 +145,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
           done = totalRows
           expectCounts(SQL_EXPORT_FILE, written)
         })
+        step('create:after-sql-export')
       }
       if (options.formats.includes('json')) {
         await exportFile(JSON_EXPORT_FILE, async (out) => {
@@ -168,6 +178,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
             expectCounts(name, new Map([[table.name, stats.rows]]))
             done += stats.rows
           })
+          step('create:mid-csv')
         }
       }
 
@@ -199,8 +210,10 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
         warnings: snapshot.warnings,
       }
       await closeSnapshot()
+      step('create:before-metadata')
 
       if (!options.compress) {
+        step('create:before-verify')
         if (options.verify) assertVerified(await checkDirectory(staging, sorted, { onProgress: progress }))
         draft.durationMs = Math.round(performance.now() - startedAt)
         const text = serializeMetadata(draft)
@@ -209,7 +222,9 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
         if (options.formats.includes('csv')) fsyncPath(join(staging, CSV_DIR))
         fsyncPath(staging)
         if (existsSync(paths.directory)) throw new ToolkitError(`${paths.directory} appeared while the backup was being written`)
+        step('create:before-publish')
         commitRename(staging, paths.directory)
+        step('create:after-publish')
         return { metadata: JSON.parse(text) as BackupMetadata, path: paths.directory, cleaned }
       }
 
@@ -222,18 +237,22 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
       const written = await archive!.finish()
       archive = undefined
       const outer: MetadataDraft = { ...draft, size: written.size, archive: { path: `${id}${ARCHIVE_SUFFIX}`, ...written } }
+      step('create:before-verify')
       if (options.verify) {
         const parsedOuter = JSON.parse(serializeMetadata(outer)) as BackupMetadata
         assertVerified(await checkArchive(archiveFile, id, parsedOuter, { pool, onProgress: progress }))
       }
       outer.durationMs = Math.round(performance.now() - startedAt)
+      step('create:before-publish')
       await link(archiveFile, paths.archive).catch((error: NodeJS.ErrnoException) => {
         throw error.code === 'EEXIST' ? new ToolkitError(`${paths.archive} appeared while the backup was being written`) : error
       })
       linkedArchive = true
       fsyncPath(options.backupDir)
+      step('create:after-link')
       const text = serializeMetadata(outer)
       writeFileAtomic(paths.sidecar, text)
+      step('create:after-publish')
       await rm(staging, { recursive: true, force: true })
       return { metadata: JSON.parse(text) as BackupMetadata, path: paths.archive, cleaned }
     } finally {

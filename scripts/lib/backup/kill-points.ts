@@ -1,0 +1,65 @@
+/**
+ * Kill points: named steps of the backup operations at which a test can make the process die by
+ * SIGKILL, deterministically, to prove that a crash anywhere leaves no partial backup and a sound
+ * database. `IPM_BACKUP_KILL_AT=create:before-publish npx tsx scripts/advanced-backup.ts` (read by
+ * resolveEnvironment) kills the run when it reaches that step; unset, steps cost nothing.
+ *
+ * Operations report their steps through an `onStep` option; only AdvancedBackupSystem turns the
+ * environment into a listener, so the library functions stay free of process-wide effects.
+ */
+import { ToolkitError } from '../errors.ts'
+
+/** The steps of `create`, in the order a compressed backup reaches them. */
+export const CREATE_STEPS = [
+  /** Leftovers cleaned, the staging folder made. */
+  'create:start',
+  /** database.db (or database.sql) is in the staging folder. */
+  'create:after-snapshot',
+  /** export.sql written (the first export). */
+  'create:after-sql-export',
+  /** The first CSV file written, the others not yet. */
+  'create:mid-csv',
+  /** The archive has received its first bytes (compressed only). */
+  'create:mid-pack',
+  /** Every export written, metadata.json not yet. */
+  'create:before-metadata',
+  /** Written (and packed), not yet read back. */
+  'create:before-verify',
+  /** Verified, not yet renamed / linked into place. */
+  'create:before-publish',
+  /** Compressed: the archive is in place, its metadata beside it not yet (an unfinished backup). */
+  'create:after-link',
+  /** Published; the staging folder not yet removed, rotation not yet run. */
+  'create:after-publish',
+  /** Rotation is about to delete an old backup (only when there is one to delete). */
+  'create:before-rotation-delete',
+  /** Everything done but the history line. */
+  'create:before-history',
+] as const
+
+/**
+ * The steps of `restore` (see restore.ts), registered here so a misspelt name is refused instead of
+ * silently never firing.
+ */
+export const RESTORE_STEPS: readonly string[] = []
+
+export type StepListener = (step: string) => void
+
+/** Every step a kill can be asked at. */
+export function knownKillPoints(): string[] {
+  return [...CREATE_STEPS, ...RESTORE_STEPS]
+}
+
+/**
+ * A step listener that SIGKILLs this process at `killAt`, or undefined when `killAt` is unset.
+ * @example createBackup({ …, onStep: killSwitch(environment.backupKillAt) })
+ */
+export function killSwitch(killAt: string | undefined): StepListener | undefined {
+  if (killAt === undefined) return undefined
+  if (!knownKillPoints().includes(killAt)) {
+    throw new ToolkitError(`IPM_BACKUP_KILL_AT names no step: "${killAt}"`, { hint: `Use one of ${knownKillPoints().join(', ')} (or unset it).`, exitCode: 2 })
+  }
+  return (step) => {
+    if (step === killAt) process.kill(process.pid, 'SIGKILL')
+  }
+}
