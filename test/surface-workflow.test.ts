@@ -31,7 +31,7 @@ const runSteps = job.steps.filter((step) => step.run !== undefined)
 
 /** `npm run <name>` (with optional -s/--silent) wherever it appears in a run script. */
 function npmRunNames(script: string): string[] {
-  return [...script.matchAll(/\bnpm run(?:\s+(?:--silent|-s))?\s+([\w:.-]+)/g)].map((match) => match[1]!)
+  return [...script.matchAll(/\bnpm run(?:\s+(?:--silent|-s))?\s+([a-z][\w:.-]*)/g)].map((match) => match[1]!)
 }
 
 test('the workflow passes action-validator with no error', () => {
