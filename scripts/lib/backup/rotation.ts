@@ -1,6 +1,7 @@
 /**
  * Rotation: keep the `maxBackups` newest complete backups and remove the rest — but never the
- * newest verified backup, which is kept on top of them if it is older. Unfinished work and files
+ * newest verified backup, which is kept on top of them if it is older, nor a backup that a kept
+ * incremental backup builds on (its parent, the parent's parent…, up to the full backup). Unfinished work and files
  * that are not backups are never touched here (catalog.ts cleans killed runs' leftovers).
  */
 import { rename, rm } from 'node:fs/promises'
@@ -14,6 +15,8 @@ export interface RotationPlan {
   remove: BackupEntry[]
   /** The newest verified backup when it is kept beyond `maxBackups`. */
   keptBecauseVerified?: string
+  /** Backups kept beyond `maxBackups` because a kept incremental backup needs them (its chain). */
+  keptForChain?: string[]
 }
 
 /**
@@ -28,12 +31,24 @@ export function planRotation(entries: readonly BackupEntry[], maxBackups: number
   const keep = sorted.slice(0, maxBackups)
   const remove = sorted.slice(maxBackups)
   const newestVerified = sorted.find((entry) => entry.metadata?.verified === true && entry.sealValid)
+  let keptBecauseVerified: string | undefined
   if (newestVerified !== undefined && !keep.includes(newestVerified)) {
     remove.splice(remove.indexOf(newestVerified), 1)
     keep.push(newestVerified)
-    return { keep, remove, keptBecauseVerified: newestVerified.id }
+    keptBecauseVerified = newestVerified.id
   }
-  return { keep, remove }
+  // A kept incremental is worthless without every backup it builds on: keep its whole chain.
+  const byId = new Map(sorted.map((entry) => [entry.id, entry]))
+  const keptForChain: string[] = []
+  for (let i = 0; i < keep.length; i++) {
+    const parentId = keep[i]!.metadata?.incremental ? keep[i]!.metadata?.parentId : null
+    const parent = parentId ? byId.get(parentId) : undefined
+    if (parent === undefined || keep.includes(parent)) continue
+    remove.splice(remove.indexOf(parent), 1)
+    keep.push(parent)
+    keptForChain.push(parent.id)
+  }
+  return { keep, remove, ...(keptBecauseVerified ? { keptBecauseVerified } : {}), ...(keptForChain.length > 0 ? { keptForChain } : {}) }
 }
 
 /**

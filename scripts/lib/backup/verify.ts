@@ -38,6 +38,8 @@ export interface VerifyReport {
 export interface VerifyOptions {
   pool?: GzipPool
   onProgress?: ProgressListener
+  /** Incremental backups: verify every backup of the chain too (default true). */
+  chain?: boolean
 }
 
 /**
@@ -59,7 +61,24 @@ export async function verifyBackup(backupDir: string, id: string, options: Verif
   } else {
     checks.push(...(await checkArchive(entry.paths.archive, id, metadata, options)))
   }
+  // An incremental is only as good as the backups it builds on: a broken parent fails the child.
+  if (metadata.incremental && (options.chain ?? true)) checks.push(await parentCheck(backupDir, metadata, options))
   return { id, form: entry.form, ok: checks.every((check) => check.status === 'ok'), checks, metadata }
+}
+
+async function parentCheck(backupDir: string, metadata: BackupMetadata, options: VerifyOptions): Promise<FileCheck> {
+  const path = `parent ${metadata.parentId ?? '(none)'}`
+  if (metadata.parentId === null) return { path, status: 'invalid', detail: 'an incremental backup without a parent' }
+  if (metadata.parentId >= metadata.id) return { path, status: 'invalid', detail: 'the parent is not older than the backup' }
+  let report: VerifyReport
+  try {
+    report = await verifyBackup(backupDir, metadata.parentId, options)
+  } catch (error) {
+    return { path, status: 'missing', detail: describeError(error) }
+  }
+  if (report.ok) return { path, status: 'ok' }
+  const bad = report.checks.filter((c) => c.status !== 'ok').map((c) => `${c.path} ${c.status}`)
+  return { path, status: 'invalid', detail: `the parent fails verification: ${bad.join('; ')}` }
 }
 
 function metadataCheck(path: string, metadata: BackupMetadata, sealValid: boolean, form: 'directory' | 'archive'): FileCheck {
