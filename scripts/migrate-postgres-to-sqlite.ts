@@ -94,7 +94,9 @@ runMain(async () => {
     if (from === undefined) throw usageError('no source database', 'Pass --from postgresql://user@host:5432/db or set POSTGRES_URL.')
     run = { from, to: options.to, force: options.force ?? false, tables: options.tables, schema: options.schema, dryRun: options.dryRun ?? false }
     if (!run.dryRun && !options.yes) {
-      if (!interactive) throw usageError('the migration needs a confirmation and there is no terminal to ask on', 'Pass --yes (and --force to replace an existing file).')
+      if (!interactive || options.json) {
+        throw usageError(`the migration needs a confirmation and ${options.json ? '--json leaves no room for a question' : 'there is no terminal to ask on'}`, 'Pass --yes (and --force to replace an existing file).')
+      }
       const { plan } = await migratePostgresToSqlite({ ...run, cwd, environment, dryRun: true, signal: interrupt.signal })
       process.stdout.write(`${renderPlan(plan)}\n`)
       if (plan.problems.length > 0) throw refused(plan.problems)
@@ -113,8 +115,8 @@ runMain(async () => {
   process.stdout.write(options.json ? `${JSON.stringify(migrationReportJson(result), null, 2)}\n` : renderResult(result))
   if (result.status === 'refused' || (result.status === 'planned' && result.plan.problems.length > 0)) throw refused(result.plan.problems)
   if (result.status === 'mismatch') {
-    throw new ToolkitError('the verification found differences between the source and the copy; nothing was written', {
-      hint: 'Run it again with DEBUG=1 and report the tables above: it is a bug of the conversion.',
+    throw new ToolkitError(`the verification found differences between the source and the copy (tables marked ✗ above); nothing was written`, {
+      hint: 'This is a bug in the conversion of one of their columns: please report it with the --dry-run output of those tables.',
     })
   }
 })
