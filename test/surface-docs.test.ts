@@ -9,7 +9,8 @@ import { execFile } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { promisify } from 'node:util'
-import { REPO_ROOT } from './helpers/cli.ts'
+import { REPO_ROOT, runScript } from './helpers/cli.ts'
+import { openerFor } from '../scripts/lib/docs.ts'
 
 const DOCS = ['docs/MIGRATION_DATABASES_GUIDE.md', 'docs/SYNTHESE_GESTION_DATABASES.md', 'docs/ADVANCED_FEATURES_DATABASES.md']
 const ALL_TEXTS = ['README.md', ...DOCS, ...(existsSync(join(REPO_ROOT, 'docs', 'cron.md')) ? ['docs/cron.md'] : [])]
@@ -170,4 +171,19 @@ test('the README\'s cron example is the documented nightly backup line', () => {
   const documented = jobLine(cronDoc)
   assert.ok(documented)
   assert.equal(jobLine(read('README.md')), documented)
+})
+
+test('npm run docs lists every doc with its title and, on a server without a desktop, says where to read instead of failing', () => {
+  assert.match(npmScripts.docs!, /scripts\/show-docs\.ts --open/)
+  const result = runScript('scripts/show-docs.ts', ['--open'], { env: { DISPLAY: '', WAYLAND_DISPLAY: '' } })
+  assert.equal(result.status, 0, result.stderr)
+  for (const doc of DOCS) {
+    const title = /^# (.+)$/m.exec(read(doc))![1]!
+    assert.match(result.stdout, new RegExp(`^  ${doc.replaceAll('.', '\\.')}\\s+${title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'))
+  }
+  assert.match(result.stderr, /^Not opened: no graphical session .*Read .*docs\/SYNTHESE_GESTION_DATABASES\.md$/m)
+  assert.deepEqual(openerFor('/a b/x.md', 'darwin', {}), { command: 'open', args: ['/a b/x.md'] })
+  assert.deepEqual(openerFor('C:\\a b\\x.md', 'win32', {}), { command: 'cmd', args: ['/c', 'start', '""', '"C:\\a b\\x.md"'] })
+  assert.deepEqual(openerFor('/x.md', 'linux', { DISPLAY: ':0' }), { command: 'xdg-open', args: ['/x.md'] })
+  assert.equal(npmScripts.dev, 'npm run dashboard:watch')
 })

@@ -58,7 +58,8 @@ export interface Opener {
 
 /** The command that opens a file with the desktop's default application, or why there is none. */
 export function openerFor(file: string, platform: NodeJS.Platform, env: NodeJS.ProcessEnv): Opener | { reason: string } {
-  if (platform === 'win32') return { command: 'cmd', args: ['/c', 'start', '""', file] }
+  // `start` takes its first quoted argument as a window title: give an empty one, then the quoted path.
+  if (platform === 'win32') return { command: 'cmd', args: ['/c', 'start', '""', `"${file}"`] }
   if (platform === 'darwin') return { command: 'open', args: [file] }
   if (!env.DISPLAY && !env.WAYLAND_DISPLAY) return { reason: 'no graphical session (DISPLAY and WAYLAND_DISPLAY are unset)' }
   return { command: 'xdg-open', args: [file] }
