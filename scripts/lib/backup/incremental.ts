@@ -15,8 +15,8 @@
  * one instant, even while the app writes in WAL mode) SQLite itself computes, per table:
  *   upserts = source rows with no identical row (same key, same values and types, binary compare) in the parent
  *   deletes = parent keys that are no longer in the source
- * and writes them into `changes.db` (a SQLite file: table `"<t>"` = `__op`, `__rowid`, the columns;
- * `__schema` = the source's sqlite_master; `__tables` = what was diffed). No row passes through
+ * and writes them into `changes.db` (a SQLite file: per table `t<n>` = `__op`, `__rowid`, the
+ * columns; `__tables` maps each table to its `t<n>`; `__schema` = the source's sqlite_master). No row passes through
  * JavaScript. A schema change since the parent (a migration) refuses the incremental: take a full
  * backup then.
  *
@@ -152,8 +152,8 @@ export function applyChangeSet(target: string, changes: string): void {
     db.pragma('foreign_keys = OFF')
     db.pragma('journal_mode = DELETE')
     db.prepare('ATTACH ? AS ch').run(changes)
-    const tables = (db.prepare('SELECT name, without_rowid AS withoutRowid, columns, key FROM ch.__tables').all() as { name: string; withoutRowid: number; columns: string; key: string }[]).map(
-      (t): DiffTable => ({ name: t.name, withoutRowid: t.withoutRowid === 1, columns: JSON.parse(t.columns) as string[], key: JSON.parse(t.key) as string[] }),
+    const tables = (db.prepare('SELECT name, store, without_rowid AS withoutRowid, columns, key FROM ch.__tables').all() as { name: string; store: string; withoutRowid: number; columns: string; key: string }[]).map(
+      (t) => ({ name: t.name, store: t.store, withoutRowid: t.withoutRowid === 1, columns: JSON.parse(t.columns) as string[], key: JSON.parse(t.key) as string[] }),
     )
     const schemaOf = (schema: string) => db.prepare(`SELECT type, name, tbl_name, sql FROM ${schema} WHERE name NOT LIKE 'sqlite\\_autoindex%' ESCAPE '\\' ORDER BY type, name`).all()
     if (JSON.stringify(schemaOf('main.sqlite_master')) !== JSON.stringify(schemaOf('ch.__schema'))) {
@@ -164,14 +164,15 @@ export function applyChangeSet(target: string, changes: string): void {
     for (const trigger of triggers) db.exec(`DROP TRIGGER ${quoteIdentifier(trigger.name)}`)
     for (const table of tables) {
       const t = quoteIdentifier(table.name)
+      const c = quoteIdentifier(table.store)
       const cols = table.columns.map(quoteIdentifier)
       if (table.withoutRowid) {
         const key = table.key.map(quoteIdentifier)
-        db.exec(`DELETE FROM main.${t} WHERE (${key.join(', ')}) IN (SELECT ${key.join(', ')} FROM ch.${t})`)
-        db.exec(`INSERT INTO main.${t} (${cols.join(', ')}) SELECT ${cols.join(', ')} FROM ch.${t} WHERE "__op" = 'u'`)
+        db.exec(`DELETE FROM main.${t} WHERE (${key.join(', ')}) IN (SELECT ${key.join(', ')} FROM ch.${c})`)
+        db.exec(`INSERT INTO main.${t} (${cols.join(', ')}) SELECT ${cols.join(', ')} FROM ch.${c} WHERE "__op" = 'u'`)
       } else {
-        db.exec(`DELETE FROM main.${t} WHERE rowid IN (SELECT "__rowid" FROM ch.${t})`)
-        db.exec(`INSERT INTO main.${t} (rowid, ${cols.join(', ')}) SELECT "__rowid", ${cols.join(', ')} FROM ch.${t} WHERE "__op" = 'u' ORDER BY "__rowid"`)
+        db.exec(`DELETE FROM main.${t} WHERE rowid IN (SELECT "__rowid" FROM ch.${c})`)
+        db.exec(`INSERT INTO main.${t} (rowid, ${cols.join(', ')}) SELECT "__rowid", ${cols.join(', ')} FROM ch.${c} WHERE "__op" = 'u' ORDER BY "__rowid"`)
       }
     }
     for (const trigger of triggers) db.exec(trigger.sql)
@@ -224,25 +225,29 @@ export function diffDatabases(parent: string, source: string, changes: string): 
     }
     db.exec(`CREATE TABLE ch.__schema (type TEXT, name TEXT, tbl_name TEXT, sql TEXT)`)
     db.exec(`INSERT INTO ch.__schema SELECT type, name, tbl_name, sql FROM src.sqlite_master WHERE name NOT LIKE 'sqlite\\_autoindex%' ESCAPE '\\'`)
-    db.exec(`CREATE TABLE ch.__tables (name TEXT PRIMARY KEY, without_rowid INTEGER, columns TEXT, key TEXT, upserts INTEGER, deletes INTEGER)`)
+    db.exec(`CREATE TABLE ch.__tables (name TEXT PRIMARY KEY, store TEXT, without_rowid INTEGER, columns TEXT, key TEXT, upserts INTEGER, deletes INTEGER)`)
     const result: DiffResult = { tables: [], upserts: 0, deletes: 0, newestMigration: null }
+    let index = 0
     for (const table of diffTables(db, 'src')) {
       const t = quoteIdentifier(table.name)
+      // The change set's table for it (its own name may be reserved, e.g. sqlite_sequence).
+      const store = `t${++index}`
+      const c = quoteIdentifier(store)
       const cols = table.columns.map(quoteIdentifier)
       // Same key, same values, same storage classes, compared as bytes (whatever the column's collation).
       const same = cols.map((c) => `o.${c} IS n.${c} COLLATE BINARY AND typeof(o.${c}) = typeof(n.${c})`).join(' AND ')
-      db.exec(`CREATE TABLE ch.${t} ("__op" TEXT NOT NULL, "__rowid" INTEGER${cols.map((c) => `, ${c}`).join('')})`)
+      db.exec(`CREATE TABLE ch.${c} ("__op" TEXT NOT NULL, "__rowid" INTEGER${cols.map((col) => `, ${col}`).join('')})`)
       let upserts: number
       let deletes: number
       if (table.withoutRowid) {
         const keyMatch = (a: string, b: string) => table.key.map(quoteIdentifier).map((k) => `${a}.${k} IS ${b}.${k} COLLATE BINARY`).join(' AND ')
-        upserts = db.prepare(`INSERT INTO ch.${t} SELECT 'u', NULL, ${cols.map((c) => `n.${c}`).join(', ')} FROM src.${t} n WHERE NOT EXISTS (SELECT 1 FROM main.${t} o WHERE ${keyMatch('o', 'n')} AND ${same})`).run().changes
-        deletes = db.prepare(`INSERT INTO ch.${t} ("__op", ${table.key.map(quoteIdentifier).join(', ')}) SELECT 'd', ${table.key.map((k) => `o.${quoteIdentifier(k)}`).join(', ')} FROM main.${t} o WHERE NOT EXISTS (SELECT 1 FROM src.${t} n WHERE ${keyMatch('o', 'n')})`).run().changes
+        upserts = db.prepare(`INSERT INTO ch.${c} SELECT 'u', NULL, ${cols.map((c) => `n.${c}`).join(', ')} FROM src.${t} n WHERE NOT EXISTS (SELECT 1 FROM main.${t} o WHERE ${keyMatch('o', 'n')} AND ${same})`).run().changes
+        deletes = db.prepare(`INSERT INTO ch.${c} ("__op", ${table.key.map(quoteIdentifier).join(', ')}) SELECT 'd', ${table.key.map((k) => `o.${quoteIdentifier(k)}`).join(', ')} FROM main.${t} o WHERE NOT EXISTS (SELECT 1 FROM src.${t} n WHERE ${keyMatch('o', 'n')})`).run().changes
       } else {
-        upserts = db.prepare(`INSERT INTO ch.${t} SELECT 'u', n.rowid, ${cols.map((c) => `n.${c}`).join(', ')} FROM src.${t} n WHERE NOT EXISTS (SELECT 1 FROM main.${t} o WHERE o.rowid = n.rowid AND ${same})`).run().changes
-        deletes = db.prepare(`INSERT INTO ch.${t} ("__op", "__rowid") SELECT 'd', o.rowid FROM main.${t} o WHERE NOT EXISTS (SELECT 1 FROM src.${t} n WHERE n.rowid = o.rowid)`).run().changes
+        upserts = db.prepare(`INSERT INTO ch.${c} SELECT 'u', n.rowid, ${cols.map((c) => `n.${c}`).join(', ')} FROM src.${t} n WHERE NOT EXISTS (SELECT 1 FROM main.${t} o WHERE o.rowid = n.rowid AND ${same})`).run().changes
+        deletes = db.prepare(`INSERT INTO ch.${c} ("__op", "__rowid") SELECT 'd', o.rowid FROM main.${t} o WHERE NOT EXISTS (SELECT 1 FROM src.${t} n WHERE n.rowid = o.rowid)`).run().changes
       }
-      db.prepare('INSERT INTO ch.__tables VALUES (?, ?, ?, ?, ?, ?)').run(table.name, table.withoutRowid ? 1 : 0, JSON.stringify(table.columns), JSON.stringify(table.key), upserts, deletes)
+      db.prepare('INSERT INTO ch.__tables VALUES (?, ?, ?, ?, ?, ?, ?)').run(table.name, store, table.withoutRowid ? 1 : 0, JSON.stringify(table.columns), JSON.stringify(table.key), upserts, deletes)
       result.upserts += upserts
       result.deletes += deletes
       if (table.name !== 'sqlite_sequence') result.tables.push({ name: table.name, rows: Number((db.prepare(`SELECT count(*) AS n FROM src.${t}`).get() as { n: number }).n) })
