@@ -1,13 +1,17 @@
 /**
  * Backups of the app database: create (default), list, verify <id>, restore <id>, stats, prune —
- * or the spec's numbers 1…6. Parses arguments, calls scripts/lib/backup, prints text or --json.
+ * check — or the spec's numbers 1…7. Parses arguments, calls scripts/lib/backup, prints text or --json.
  */
 import { Command, CommanderError, InvalidArgumentError } from 'commander'
 import { runMain, usageError } from './lib/cli.ts'
 import { resolveEnvironment } from './lib/environment.ts'
 import { terminalProgress } from './lib/progress.ts'
 import { AdvancedBackupSystem } from './lib/backup/backup-system.ts'
+import { DEFAULT_MAX_SHRINK_PERCENT, parseMaxAge, renderCheck } from './lib/backup/check.ts'
 import { EXPORT_FORMATS, type ExportFormat } from './lib/backup/layout.ts'
+import { confirm } from '@inquirer/prompts'
+import type { RestorePlan } from './lib/backup/restore.ts'
+import { confirmationQuestion, renderRestore } from './lib/backup/restore-render.ts'
 import { renderCreate, renderList, renderPrune, renderStats, renderVerify } from './lib/backup/render.ts'
 
 interface GlobalOptions {
@@ -23,6 +27,18 @@ interface GlobalOptions {
 const keepCount = (value: string) => {
   const n = Number(value)
   if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number ≥ 1')
+  return n
+}
+
+const maxAge = (value: string) => {
+  const ms = parseMaxAge(value)
+  if (ms === undefined) throw new InvalidArgumentError('expected a duration like 26h, 90m or 2d')
+  return ms
+}
+
+const percent = (value: string) => {
+  const n = Number(value)
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 100) throw new InvalidArgumentError('expected a percentage between 0 and 100')
   return n
 }
 
@@ -44,7 +60,7 @@ const program = new Command('advanced-backup')
   .option('--formats <list>', `export formats, comma-separated (default ${EXPORT_FORMATS.join(',')})`, formatList)
   .option('--json', 'print the result as JSON on stdout')
   .option('--quiet', 'print nothing on success (for cron); errors still go to stderr')
-  .addHelpText('after', '\nNumeric aliases (the spec\'s menu): 1 create, 2 list, 3 verify <id>, 4 restore <id>, 5 stats, 6 prune\nExit codes: 0 success, 1 failure (or a backup that fails verification), 2 usage error')
+  .addHelpText('after', '\nNumeric aliases (the spec\'s menu): 1 create, 2 list, 3 verify <id>, 4 restore <id>, 5 stats, 6 prune, 7 check\nCron (nightly backup, hourly check): see docs/cron.md\nExit codes: 0 success, 1 failure (or a backup that fails verification), 2 usage error')
   .configureOutput({ writeErr: () => {} })
   .exitOverride()
 
@@ -52,11 +68,12 @@ program
   .command('create', { isDefault: true })
   .alias('1')
   .description('back the database up (the default)')
-  .action(() => {
+  .option('--incremental', 'SQLite: store only the rows changed since the newest backup (a full backup when there is none)')
+  .action((command: { incremental?: boolean }) => {
     run = async (options) => {
       const progress = terminalProgress({ enabled: !options.quiet && !options.json })
       try {
-        const result = await system(options, progress.onProgress).create()
+        const result = await system(options, progress.onProgress).create({ incremental: command.incremental ?? false })
         progress.stop()
         print(options, result, () => renderCreate(result, { cwd: process.cwd() }))
         return 0
@@ -97,9 +114,29 @@ program
 program
   .command('restore <id>')
   .alias('4')
-  .description('restore a backup (part 2: not implemented yet)')
-  .action((id: string) => {
-    run = async (options) => system(options).restore(id)
+  .description('restore a backup: verify, keep <db>.before-restore, replace atomically, check, report')
+  .option('--to <path|url>', 'restore into this SQLite file or database URL instead of --database')
+  .option('--dry-run', 'verify and test the restored database on a scratch copy; change nothing')
+  .option('--yes', 'do not ask for confirmation (needed without a terminal)')
+  .option('--force', 'accept another schema version; load into a non-empty PostgreSQL/D1 target after a safety export')
+  .action((id: string, command: { to?: string; dryRun?: boolean; yes?: boolean; force?: boolean }) => {
+    run = async (options) => {
+      const progress = terminalProgress({ enabled: !options.quiet && !options.json })
+      try {
+        const result = await system(options, progress.onProgress).restore(id, {
+          ...command,
+          // Asked on a terminal only; without one, --yes is required (restore.ts refuses).
+          ...(process.stdin.isTTY && process.stdout.isTTY
+            ? { confirm: async (plan: RestorePlan) => { progress.stop(); return confirm({ message: confirmationQuestion(plan), default: false }) } }
+            : {}),
+        })
+        progress.stop()
+        print(options, result, () => renderRestore(result))
+        return 0
+      } finally {
+        progress.stop()
+      }
+    }
   })
 
 program
@@ -124,6 +161,26 @@ program
       const result = await system(global).prune({ dryRun: options.dryRun ?? false })
       print(global, result, () => renderPrune(result))
       return 0
+    }
+  })
+
+program
+  .command('check')
+  .alias('7')
+  .description('exit 1 and say why when backups stop working: none verified within --max-age, last run failed, size dropped; alerts ALERT_WEBHOOK_URL')
+  .option('--max-age <duration>', 'newest verified backup at most this old (26h, 90m, 2d)', maxAge)
+  .option('--max-shrink <percent>', `largest allowed size drop vs the previous backup (default ${DEFAULT_MAX_SHRINK_PERCENT})`, percent)
+  .action((options: { maxAge?: number; maxShrink?: number }) => {
+    run = async (global) => {
+      const result = await system(global).check({
+        ...(options.maxAge !== undefined ? { maxAgeMs: options.maxAge } : {}),
+        ...(options.maxShrink !== undefined ? { maxShrinkPercent: options.maxShrink } : {}),
+      })
+      const ok = result.ok && result.alert?.error === undefined
+      if (global.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n')
+      else if (!ok) (global.quiet ? process.stderr : process.stdout).write(renderCheck(result))
+      else if (!global.quiet) process.stdout.write(renderCheck(result))
+      return ok ? 0 : 1
     }
   })
 

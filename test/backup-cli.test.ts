@@ -121,7 +121,7 @@ test('create, list (2), verify, stats (5) and prune --dry-run print the spec\'s 
   assert.equal(normalise(prune.stdout, dir), 'Rotation (garder 1), simulation: 0 backup(s) seraient supprimés\nConservés: 1\n')
   const help = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO_ROOT, 'scripts/advanced-backup.ts'), '--help'], { encoding: 'utf8' })
   assert.match(help.stdout, /create\|1 [\s\S]*list\|2 [\s\S]*verify\|3 <id>[\s\S]*restore\|4 <id>[\s\S]*stats\|5 [\s\S]*prune\|6/)
-  assert.match(help.stdout, /^Numeric aliases \(the spec's menu\): 1 create, 2 list, 3 verify <id>, 4 restore <id>, 5 stats, 6 prune$/m)
+  assert.match(help.stdout, /^Numeric aliases \(the spec's menu\): 1 create, 2 list, 3 verify <id>, 4 restore <id>, 5 stats, 6 prune, 7 check$/m)
 })
 
 test('--json prints the result object, --quiet prints nothing on success, and a corrupted backup exits 1 with its faults', async (t) => {
@@ -204,7 +204,9 @@ test('no space left on the backup disk: exit 1, one line, the partial backup rem
       const result = await cli(['--database', url, '--dir', mountPoint, ...args], dir)
       assert.equal(result.status, 1, result.stdout)
       assert.match(result.stderr, /^Error: no space left in .*small-disk-\d+k: the backup was abandoned and its partial files removed(: [^\n]*)?\nTry: /)
-      assert.deepEqual(readdirSync(mountPoint), ['keep.txt'])
+      // Only the failure's line in history.jsonl (for `check`) is added.
+      assert.deepEqual(readdirSync(mountPoint).sort(), ['history.jsonl', 'keep.txt'])
+      assert.match(readFileSync(join(mountPoint, 'history.jsonl'), 'utf8').trim().split('\n').at(-1)!, /"operation":"create".*"result":"failure","error":"no space left/)
     }
   }
 })

@@ -22,7 +22,7 @@ test('a compressed backup is backup-<ts>.tar.gz plus its metadata, and sha256sum
   const id = 'backup-2026-01-21T15-30-00'
   assert.equal(metadata.id, id)
   assert.equal(path, join(backupDir, `${id}.tar.gz`))
-  assert.deepEqual(readdirSync(backupDir).sort(), [`${id}.metadata.json`, `${id}.tar.gz`])
+  assert.deepEqual(readdirSync(backupDir).sort(), [`${id}.metadata.json`, `${id}.tar.gz`, 'history.jsonl'])
 
   // The spec's fields, and ours.
   assert.equal(metadata.timestamp, '2026-01-21T15:30:00.000Z')
@@ -161,6 +161,7 @@ test('create cleans up what dead runs left, never a live run\'s work nor files t
     'backup-2026-01-05T00-00-00',
     'backup-2026-01-21T15-30-00.metadata.json',
     'backup-2026-01-21T15-30-00.tar.gz',
+    'history.jsonl',
     'notes.txt',
   ])
   assert.deepEqual((await system.list()).backups.map((b) => b.id), ['backup-2026-01-21T15-30-00'])
@@ -190,6 +191,6 @@ test('a create killed midway leaves nothing that list shows, and the next create
   assert.deepEqual((await system.list()).backups, [])
   const { cleaned, metadata } = await system.create()
   assert.equal(cleaned.length, 1)
-  assert.deepEqual(readdirSync(backupDir).sort(), [`${metadata.id}.metadata.json`, `${metadata.id}.tar.gz`])
+  assert.deepEqual(readdirSync(backupDir).sort(), [`${metadata.id}.metadata.json`, `${metadata.id}.tar.gz`, 'history.jsonl'])
   assert.equal((await system.verify(metadata.id)).ok, true)
 })

@@ -70,6 +70,7 @@ test('create rotates after each backup, folders and archives alike, and leaves o
     'backup-2026-01-21T15-32-00.metadata.json',
     'backup-2026-01-21T15-32-00.tar.gz',
     'backup-2026-01-21T15-33-00',
+    'history.jsonl',
   ])
 })
 
@@ -87,8 +88,8 @@ test('the newest verified backup survives rotation by unverified ones; prune --d
 
   const dryRun = await make(false, 1).prune({ dryRun: true })
   assert.deepEqual(dryRun, { dryRun: true, maxBackups: 1, kept: ['backup-2026-01-21T15-34-00', 'backup-2026-01-21T15-31-00'], removed: ['backup-2026-01-21T15-33-00'], keptBecauseVerified: 'backup-2026-01-21T15-31-00' })
-  assert.equal(readdirSync(backupDir).length, 3)
+  assert.equal(readdirSync(backupDir).length, 4, 'three backups and history.jsonl')
   const pruned = await make(false, 1).prune()
   assert.deepEqual(pruned.removed, ['backup-2026-01-21T15-33-00'])
-  assert.deepEqual(readdirSync(backupDir).sort(), ['backup-2026-01-21T15-31-00', 'backup-2026-01-21T15-34-00'])
+  assert.deepEqual(readdirSync(backupDir).sort(), ['backup-2026-01-21T15-31-00', 'backup-2026-01-21T15-34-00', 'history.jsonl'])
 })

@@ -13,17 +13,25 @@
  * })
  * const { metadata, rotation } = await backup.create()
  */
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { openDatabase } from '../db/open.ts'
 import { resolveEnvironment, type ToolkitEnvironment } from '../environment.ts'
-import { ToolkitError } from '../errors.ts'
+import { sendAlert } from '../alerts.ts'
+import { ToolkitError, describeError } from '../errors.ts'
 import type { ProgressListener } from '../progress.ts'
 import { findBackupEntry, listBackupEntries, type BackupEntry } from './catalog.ts'
+import { DEFAULT_MAX_AGE_MS, DEFAULT_MAX_SHRINK_PERCENT, alertText, evaluateBackups, withAlertOutcome, type CheckResult, type CheckThresholds } from './check.ts'
 import { createBackup } from './create.ts'
+import { NoParentError, createIncrementalBackup } from './incremental.ts'
+import type { RestorePlan, RestoreResult, RestoreStepName } from './restore.ts'
+import { restoreBackup } from './restore-database.ts'
+import type { DatabaseHandle } from '../db/connection.ts'
 import { EXPORT_FORMATS, type ExportFormat } from './layout.ts'
 import { sha256Hex } from './manifest.ts'
+import { appendHistory, readHistory, type HistoryOperation } from './history.ts'
+import { killSwitch, type StepListener } from './kill-points.ts'
 import type { BackupMetadata } from './metadata.ts'
 import { planRotation, removeBackup } from './rotation.ts'
 import { backupStats, type BackupStats } from './stats.ts'
@@ -69,6 +77,16 @@ export interface CreateResult {
   rotation: PruneResult
 }
 
+export interface RestoreCommandOptions {
+  /** Restore into this SQLite path or database URL instead of the configured database. */
+  to?: string
+  dryRun?: boolean
+  yes?: boolean
+  force?: boolean
+  confirm?: (plan: RestorePlan) => Promise<boolean>
+  step?: (name: RestoreStepName) => void | Promise<void>
+}
+
 export interface ListResult {
   backupDir: string
   backups: BackupSummary[]
@@ -86,6 +104,13 @@ export interface PruneResult {
   keptBecauseVerified?: string
 }
 
+/** What a finished operation tells its history line; `failure` for results that report a fault without throwing. */
+interface Outcome {
+  id?: string
+  bytes?: number
+  failure?: string
+}
+
 export class AdvancedBackupSystem {
   readonly backupDir: string
   readonly maxBackups: number
@@ -95,6 +120,8 @@ export class AdvancedBackupSystem {
   readonly #databaseUrl: string
   readonly #options: AdvancedBackupOptions
   readonly #now: () => Date
+  /** Steps of the operations (kill points for crash tests, from IPM_BACKUP_KILL_AT). */
+  readonly #onStep: StepListener
 
   constructor(options: AdvancedBackupOptions = {}) {
     const environment = options.environment ?? resolveEnvironment()
@@ -106,6 +133,7 @@ export class AdvancedBackupSystem {
     this.verifyIntegrity = options.verifyIntegrity ?? true
     this.exportFormats = options.exportFormats ?? [...EXPORT_FORMATS]
     this.#now = options.now ?? (() => new Date())
+    this.#onStep = killSwitch(environment.backupKillAt) ?? (() => {})
     const unknown = this.exportFormats.filter((format) => !EXPORT_FORMATS.includes(format))
     if (unknown.length > 0) throw new ToolkitError(`unknown export format ${unknown.join(', ')}`, { hint: `Use ${EXPORT_FORMATS.join(', ')}.`, exitCode: 2 })
     if (!Number.isSafeInteger(this.maxBackups) || this.maxBackups < 1) {
@@ -114,11 +142,16 @@ export class AdvancedBackupSystem {
   }
 
   /** Backs the database up, then rotates (keeps `maxBackups`, never the newest verified one). */
-  async create(): Promise<CreateResult> {
+  create(options: { incremental?: boolean } = {}): Promise<CreateResult> {
+    return this.#recorded('create', undefined, () => this.#create(options), (result) => ({ id: result.metadata.id, bytes: result.metadata.size }))
+  }
+
+  async #create(options: { incremental?: boolean } = {}): Promise<CreateResult> {
     const db = await openDatabase(this.#databaseUrl, { cwd: this.#options.cwd, environment: this.#options.environment })
     let created
     try {
-      created = await createBackup({
+      // --incremental: only what changed since the newest backup of this database (a full one when there is none).
+      created = (options.incremental ? await this.#createIncremental(db) : undefined) ?? await createBackup({
         db,
         backupDir: this.backupDir,
         formats: this.exportFormats,
@@ -129,11 +162,13 @@ export class AdvancedBackupSystem {
         now: this.#now,
         onProgress: this.#options.onProgress,
         threads: this.#options.threads,
+        onStep: this.#onStep,
       })
     } finally {
       await db.close()
     }
-    const rotation = await this.prune()
+    const rotation = await this.#prune({})
+    this.#onStep('create:before-history')
     return { ...created, rotation }
   }
 
@@ -145,7 +180,15 @@ export class AdvancedBackupSystem {
 
   /** Recomputes every hash of one backup; `ok` is false on any fault. */
   verify(id: string): Promise<VerifyReport> {
-    return verifyBackup(this.backupDir, id, { onProgress: this.#options.onProgress })
+    return this.#recorded(
+      'verify',
+      id,
+      () => verifyBackup(this.backupDir, id, { onProgress: this.#options.onProgress }),
+      (report) => ({
+        bytes: report.metadata?.size ?? 0,
+        ...(report.ok ? {} : { failure: `verification failed: ${report.checks.filter((c) => c.status !== 'ok').map((c) => `${c.path} ${c.status}`).join(', ')}` }),
+      }),
+    )
   }
 
   async stats(): Promise<StatsResult> {
@@ -156,10 +199,21 @@ export class AdvancedBackupSystem {
    * Keeps the `maxBackups` newest complete backups (plus the newest verified one); `dryRun`
    * returns the plan without deleting anything.
    */
-  async prune(options: { dryRun?: boolean; maxBackups?: number } = {}): Promise<PruneResult> {
+  prune(options: { dryRun?: boolean; maxBackups?: number } = {}): Promise<PruneResult> {
+    // A dry run changes nothing: it is not an operation of the history.
+    if (options.dryRun) return this.#prune(options)
+    return this.#recorded('prune', undefined, () => this.#prune(options))
+  }
+
+  async #prune(options: { dryRun?: boolean; maxBackups?: number }): Promise<PruneResult> {
     const maxBackups = options.maxBackups ?? this.maxBackups
     const plan = planRotation(await listBackupEntries(this.backupDir), maxBackups)
-    if (!options.dryRun) for (const entry of plan.remove) await removeBackup(this.backupDir, entry)
+    if (!options.dryRun) {
+      for (const entry of plan.remove) {
+        this.#onStep('create:before-rotation-delete')
+        await removeBackup(this.backupDir, entry)
+      }
+    }
     return {
       dryRun: options.dryRun ?? false,
       maxBackups,
@@ -169,12 +223,131 @@ export class AdvancedBackupSystem {
     }
   }
 
-  /** Part 2 (issue 4): restore with validation. */
-  async restore(id: string): Promise<never> {
-    await findBackupEntry(this.backupDir, id)
-    throw new ToolkitError('restore is not implemented yet (backup system, part 2)', {
-      hint: 'Until then: tar -xzf the archive (or take the folder), check it with `advanced-backup verify <id>`, and copy database.db into place with the app stopped.',
+  /**
+   * Are the backups still working? Problems: no verified backup newer than `maxAgeMs`, a failed last
+   * run (history.jsonl), a size drop beyond `maxShrinkPercent`. With problems and ALERT_WEBHOOK_URL
+   * set, POSTs one alert listing them; a webhook failure is reported in `alert`, never instead of them.
+   * @example const result = await backup.check({ maxAgeMs: 26 * 3_600_000 }); if (!result.ok) …
+   */
+  async check(thresholds: Partial<CheckThresholds> = {}): Promise<CheckResult> {
+    const entries = await listBackupEntries(this.backupDir)
+    const history = await readHistory(this.backupDir)
+    const result = evaluateBackups(entries, history.records, {
+      backupDir: this.backupDir,
+      now: this.#now(),
+      maxAgeMs: thresholds.maxAgeMs ?? DEFAULT_MAX_AGE_MS,
+      maxShrinkPercent: thresholds.maxShrinkPercent ?? DEFAULT_MAX_SHRINK_PERCENT,
+      warnings: history.warnings,
     })
+    const webhook = this.#options.environment!.alertWebhookUrl
+    if (result.ok || webhook === undefined) return result
+    try {
+      await sendAlert(webhook, { source: 'advanced-backup check', text: alertText(result), details: { backupDir: result.backupDir, problems: result.problems } })
+      return withAlertOutcome(result)
+    } catch (error) {
+      return withAlertOutcome(result, error)
+    }
+  }
+
+  /**
+   * Runs one operation and appends its line to `<backupDir>/history.jsonl` (history.ts), success or
+   * failure. Every verb that changes or judges backups goes through here (restore too).
+   * A line that cannot be written fails a successful operation (the monitoring would be blind) but
+   * never replaces the error of a failed one.
+   */
+  async #recorded<T>(operation: HistoryOperation, id: string | undefined, work: () => Promise<T>, outcome: (result: T) => Outcome = () => ({})): Promise<T> {
+    const start = new Date()
+    const startedAt = performance.now()
+    let result: T
+    let told: Outcome
+    try {
+      result = await work()
+      told = outcome(result)
+    } catch (error) {
+      this.#appendHistory(operation, { ...(id !== undefined ? { id } : {}), failure: describeError(error) }, start, startedAt)
+      throw error
+    }
+    try {
+      this.#appendHistory(operation, { ...(id !== undefined ? { id } : {}), ...told }, start, startedAt, { required: true })
+    } catch (error) {
+      throw new ToolkitError(`${operation} ${told.failure === undefined ? 'succeeded' : 'finished'} but its line could not be added to ${this.backupDir}/history.jsonl: ${describeError(error)}`, {
+        hint: 'Check the backup folder (space, permissions): `advanced-backup check` reads that file.',
+        cause: error,
+      })
+    }
+    return result
+  }
+
+  #appendHistory(operation: HistoryOperation, outcome: Outcome, start: Date, startedAt: number, options: { required?: boolean } = {}): void {
+    try {
+      // create makes the folder anyway; the other verbs leave a missing folder missing.
+      if (operation === 'create') mkdirSync(this.backupDir, { recursive: true })
+      else if (!statSync(this.backupDir, { throwIfNoEntry: false })?.isDirectory()) return
+      const end = new Date()
+      appendHistory(this.backupDir, {
+        version: 1,
+        operation,
+        ...(outcome.id !== undefined ? { id: outcome.id } : {}),
+        start: start.toISOString(),
+        end: end.toISOString(),
+        durationMs: Math.max(0, Math.round(performance.now() - startedAt)),
+        bytes: outcome.bytes ?? 0,
+        result: outcome.failure === undefined ? 'success' : 'failure',
+        ...(outcome.failure !== undefined ? { error: outcome.failure } : {}),
+      })
+    } catch (error) {
+      if (options.required) throw error
+      // The operation's own error is what matters; a folder that cannot hold the history (it is a file, the disk is full) is reported by it.
+    }
+  }
+
+  async #createIncremental(db: DatabaseHandle): Promise<Omit<CreateResult, 'rotation'> | undefined> {
+    try {
+      return await createIncrementalBackup({
+        db,
+        backupDir: this.backupDir,
+        compress: this.compressionEnabled,
+        verify: this.verifyIntegrity,
+        tool: toolIdentity(),
+        prismaSchemaSha256: prismaSchemaHash('sqlite'),
+        now: this.#now,
+        onProgress: this.#options.onProgress,
+        threads: this.#options.threads,
+      })
+    } catch (error) {
+      if (error instanceof NoParentError) return undefined
+      throw error
+    }
+  }
+
+  /**
+   * Restores backup `id` (restore.ts: verify, safety copy, atomic replace, check, report) into the
+   * database (`to`: another SQLite path or database URL). Steps are announced as `restore:<step>`.
+   * @example await backup.restore('backup-2026-01-21T15-30-00', { yes: true })
+   */
+  restore(id: string, options: RestoreCommandOptions = {}): Promise<RestoreResult> {
+    return this.#recorded('restore', id, () =>
+      restoreBackup({
+        backupDir: this.backupDir,
+        id,
+        target: options.to ?? this.#databaseUrl,
+        dryRun: options.dryRun,
+        yes: options.yes,
+        force: options.force,
+        confirm: options.confirm,
+        step: (name) => {
+          this.#onStep(`restore:${name}`)
+          return options.step?.(name)
+        },
+        prismaSchemaSha256: prismaSchemaHash,
+        tool: toolIdentity(),
+        cwd: this.#options.cwd,
+        environment: this.#options.environment,
+        onProgress: this.#options.onProgress,
+        threads: this.#options.threads,
+      }),
+      (result) => ({ bytes: result.size }),
+    )
   }
 }
 

@@ -1,0 +1,169 @@
+/**
+ * Crash safety: scripts/advanced-backup.ts killed by SIGKILL at every named step of `create`
+ * (IPM_BACKUP_KILL_AT, kill-points.ts), compressed and not, and at random instants by a timer.
+ * After each death: `list` shows only complete backups (each passes verify), the live database is
+ * untouched and passes the sqlite3 CLI's integrity_check, and the next create succeeds and removes
+ * every leftover.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { cpSync, existsSync, readFileSync, readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { tempDir } from './helpers/databases.ts'
+import { REPO_ROOT } from './helpers/cli.ts'
+import { backupSystem, run } from './helpers/backup.ts'
+import { CREATE_STEPS } from '../scripts/lib/backup/kill-points.ts'
+import { sha256Hex } from '../scripts/lib/backup/manifest.ts'
+import { readHistory } from '../scripts/lib/backup/history.ts'
+
+interface Death {
+  status: number | null
+  signal: NodeJS.Signals | null
+  stderr: string
+  ms: number
+}
+
+/** Runs the CLI in `cwd`; `killAfterMs` races a SIGKILL against it. */
+function cli(args: string[], cwd: string, options: { env?: NodeJS.ProcessEnv; killAfterMs?: number } = {}): Promise<Death> {
+  return new Promise((resolve) => {
+    const started = performance.now()
+    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO_ROOT, 'scripts/advanced-backup.ts'), ...args], {
+      cwd,
+      env: { ...process.env, NO_COLOR: '1', DATABASE_URL: 'file:./app.db', IPM_BACKUP_KILL_AT: '', ...options.env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    })
+    let stderr = ''
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk))
+    const timer = options.killAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), options.killAfterMs)
+    child.on('close', (status, signal) => {
+      clearTimeout(timer)
+      resolve({ status, signal, stderr, ms: performance.now() - started })
+    })
+  })
+}
+
+/** A small WAL-mode database (three tables, a few hundred rows) and one earlier backup, in a template folder. */
+async function template(t: import('node:test').TestContext): Promise<string> {
+  const dir = tempDir(t, 'ipm-crash-template-')
+  const db = new Database(join(dir, 'app.db'))
+  db.pragma('journal_mode = WAL')
+  db.exec(`
+    CREATE TABLE cabinet (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+    CREATE TABLE client (id INTEGER PRIMARY KEY, cabinet_id INTEGER NOT NULL REFERENCES cabinet(id), name TEXT, notes BLOB);
+    CREATE TABLE dossier (id INTEGER PRIMARY KEY, client_id INTEGER NOT NULL REFERENCES client(id), statut TEXT, due TEXT);
+  `)
+  const insert = db.transaction(() => {
+    for (let c = 1; c <= 5; c++) db.prepare('INSERT INTO cabinet VALUES (?, ?)').run(c, `Cabinet ${c}`)
+    for (let i = 1; i <= 200; i++) db.prepare('INSERT INTO client VALUES (?, ?, ?, ?)').run(i, (i % 5) + 1, `Client ${i} « é »`, Buffer.from([i % 256, 0]))
+    for (let i = 1; i <= 400; i++) db.prepare('INSERT INTO dossier VALUES (?, ?, ?, ?)').run(i, (i % 200) + 1, ['ouvert', 'en cours', 'clos', 'archivé'][i % 4], '2026-01-21T15:30:00.000Z')
+  })
+  insert()
+  db.close()
+  const first = await cli(['--quiet', '--keep', '1'], dir)
+  assert.equal(first.status, 0, first.stderr)
+  return dir
+}
+
+/** A fresh copy of the template. */
+function workspace(t: import('node:test').TestContext, from: string): string {
+  const dir = tempDir(t, 'ipm-crash-')
+  cpSync(from, dir, { recursive: true })
+  return dir
+}
+
+const liveDigest = (dir: string) => sha256Hex(readFileSync(join(dir, 'app.db')))
+
+/** The assertions after a death: nothing partial listed, live database sound and unchanged, next create cleans up. */
+async function assertRecovered(t: import('node:test').TestContext, dir: string, before: { digest: string; ids: string[] }, what: string): Promise<void> {
+  const backupDir = join(dir, 'backups')
+  const system = backupSystem(t, { databaseUrl: `file:${join(dir, 'app.db')}`, backupDir, maxBackups: 1 })
+  const listed = (await system.list()).backups
+  assert.ok(listed.length >= 1, `${what}: the earlier backup is still listed`)
+  for (const backup of listed) {
+    assert.equal(backup.problem, undefined, `${what}: ${backup.id} is listed whole`)
+    assert.ok(before.ids.includes(backup.id) || backup.id > before.ids[0]!, `${what}: ${backup.id}`)
+    const report = await system.verify(backup.id)
+    assert.ok(report.ok, `${what}: listed ${backup.id} passes verify: ${JSON.stringify(report.checks.filter((c) => c.status !== 'ok'))}`)
+  }
+  // create never writes the live database: it is the old one, byte for byte, and sound.
+  assert.equal(liveDigest(dir), before.digest, `${what}: the live database is unchanged`)
+  assert.equal(run('sqlite3', [join(dir, 'app.db'), 'PRAGMA integrity_check']).trim(), 'ok', what)
+
+  const next = await system.create()
+  assert.ok(next.metadata.verified, what)
+  const names = readdirSync(backupDir)
+  assert.deepEqual(names.filter((name) => name.includes('.tmp-')), [], `${what}: no temporary leftovers after the next create`)
+  for (const name of names.filter((n) => n.endsWith('.tar.gz'))) {
+    assert.ok(existsSync(join(backupDir, name.replace(/\.tar\.gz$/, '.metadata.json'))), `${what}: ${name} has its metadata`)
+  }
+  assert.deepEqual((await system.list()).backups.map((b) => b.id), [next.metadata.id], `${what}: rotation kept the new backup only`)
+  const history = await readHistory(backupDir)
+  assert.deepEqual(history.warnings, [], what)
+  assert.equal(history.records.at(-1)?.result, 'success', what)
+}
+
+test('create killed by SIGKILL at every named step: nothing partial listed, live database sound, the next create cleans up', async (t) => {
+  const from = await template(t)
+  const ids = readdirSync(join(from, 'backups')).filter((n) => n.endsWith('.metadata.json')).map((n) => n.replace('.metadata.json', ''))
+  const before = { digest: liveDigest(from), ids }
+  // Every step compressed; uncompressed, the steps whose code differs (a folder renamed into place).
+  const uncompressed = ['create:after-snapshot', 'create:before-metadata', 'create:before-verify', 'create:before-publish', 'create:after-publish']
+  const cases = [...CREATE_STEPS.map((step) => ({ step, compress: true })), ...uncompressed.map((step) => ({ step, compress: false }))]
+  assert.equal(cases.length, 17)
+  // Two at a time: each run has its own folder.
+  const deaths = new Map<string, { dir: string; death: Death }>()
+  for (let i = 0; i < cases.length; i += 2) {
+    await Promise.all(
+      cases.slice(i, i + 2).map(async ({ step, compress }) => {
+        const dir = workspace(t, from)
+        const death = await cli(['--quiet', '--keep', '1', ...(compress ? [] : ['--no-compress'])], dir, { env: { IPM_BACKUP_KILL_AT: step } })
+        deaths.set(`${step}${compress ? '' : ' --no-compress'}`, { dir, death })
+      }),
+    )
+  }
+  for (const [what, { dir, death }] of deaths) {
+    assert.deepEqual([death.status, death.signal], [null, 'SIGKILL'], `${what} died by SIGKILL: ${death.stderr}`)
+    await assertRecovered(t, dir, before, what)
+  }
+})
+
+test('what a kill leaves: an unfinished archive or staging folder is never listed, and is exactly what the next create removes', async (t) => {
+  const from = await template(t)
+  for (const [step, leftover] of [
+    ['create:before-publish', /^backup-.*\.tmp-\d+-/],
+    ['create:after-link', /^backup-[^.]*\.tar\.gz$/],
+  ] as const) {
+    const dir = workspace(t, from)
+    const names = new Set(readdirSync(join(dir, 'backups')))
+    const death = await cli(['--quiet'], dir, { env: { IPM_BACKUP_KILL_AT: step } })
+    assert.equal(death.signal, 'SIGKILL', death.stderr)
+    const left = readdirSync(join(dir, 'backups')).filter((name) => !names.has(name))
+    assert.ok(left.some((name) => leftover.test(name)), `${step} left ${left.join(', ')}`)
+    const system = backupSystem(t, { databaseUrl: `file:${join(dir, 'app.db')}`, backupDir: join(dir, 'backups') })
+    assert.equal((await system.list()).backups.length, 1, `${step}: only the earlier backup is listed`)
+    const { cleaned } = await system.create()
+    assert.deepEqual(cleaned.sort(), left.filter((name) => name !== 'history.jsonl').sort(), step)
+  }
+})
+
+test('create killed by a timer at random instants, 10 times: the same guarantees', async (t) => {
+  const from = await template(t)
+  const ids = readdirSync(join(from, 'backups')).filter((n) => n.endsWith('.metadata.json')).map((n) => n.replace('.metadata.json', ''))
+  const before = { digest: liveDigest(from), ids }
+  const measure = await cli(['--quiet', '--keep', '1'], workspace(t, from))
+  assert.equal(measure.status, 0, measure.stderr)
+  let killed = 0
+  for (let i = 0; i < 10; i++) {
+    // Spread over the run's whole length: each tenth of it, at a random point inside.
+    const delay = Math.round(((i + Math.random()) / 10) * measure.ms)
+    const dir = workspace(t, from)
+    const death = await cli(['--quiet', '--keep', '1'], dir, { killAfterMs: delay })
+    const what = `killed after ${delay} ms of ~${Math.round(measure.ms)} ms`
+    if (death.signal === 'SIGKILL') killed++
+    else assert.equal(death.status, 0, `${what}: ${death.stderr}`)
+    await assertRecovered(t, dir, before, what)
+  }
+  assert.ok(killed >= 5, `${killed} of 10 runs were killed`)
+})

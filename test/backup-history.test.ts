@@ -1,0 +1,172 @@
+/**
+ * history.jsonl: one line per create / verify / prune (and restore), success or failure, with the
+ * spec's fields; appends from concurrent processes never interleave; a line torn by a crash is
+ * skipped with a warning and the next line stays readable.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { openTestDatabase, tempDir } from './helpers/databases.ts'
+import { REPO_ROOT } from './helpers/cli.ts'
+import { backupSystem, steppingClock } from './helpers/backup.ts'
+import { HISTORY_FILE, appendHistory, parseHistory, readHistory, type HistoryRecord } from '../scripts/lib/backup/history.ts'
+
+const lines = (backupDir: string) => readFileSync(join(backupDir, HISTORY_FILE), 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as HistoryRecord)
+
+function assertTimes(record: HistoryRecord): void {
+  assert.ok(Date.parse(record.start) <= Date.parse(record.end), JSON.stringify(record))
+  assert.ok(Math.abs(Date.parse(record.end) - Date.parse(record.start) - record.durationMs) <= 5, JSON.stringify(record))
+  assert.ok(Math.abs(Date.now() - Date.parse(record.end)) < 60_000, 'wall-clock times, not the backup clock')
+}
+
+test('create, verify and prune append exactly one line each, failures included; rotation inside create and dry runs add none', async (t) => {
+  const db = await openTestDatabase(t, 'sqlite')
+  const backupDir = join(tempDir(t), 'backups')
+  const clock = steppingClock()
+  const system = backupSystem(t, { databaseUrl: db.url, backupDir, maxBackups: 1, now: clock })
+  const first = await system.create()
+  const second = await system.create()
+  assert.deepEqual(second.rotation.removed, [first.metadata.id])
+  const verified = await system.verify(second.metadata.id)
+  assert.ok(verified.ok)
+  await system.prune({ dryRun: true })
+  await system.prune()
+  // A verify that finds a fault does not throw: it is still a failure in the history.
+  const archive = second.path
+  const bytes = readFileSync(archive)
+  bytes[bytes.length - 100]! ^= 0xff
+  writeFileSync(archive, bytes)
+  assert.equal((await system.verify(second.metadata.id)).ok, false)
+  await assert.rejects(system.verify('backup-2020-01-01T00-00-00'), /no backup "backup-2020-01-01T00-00-00"/)
+  const broken = backupSystem(t, { databaseUrl: `file:${join(tempDir(t), 'missing.db')}`, backupDir })
+  await assert.rejects(broken.create(), /database file not found/)
+
+  const records = lines(backupDir)
+  assert.deepEqual(
+    records.map((r) => [r.operation, r.id ?? null, r.result]),
+    [
+      ['create', first.metadata.id, 'success'],
+      ['create', second.metadata.id, 'success'],
+      ['verify', second.metadata.id, 'success'],
+      ['prune', null, 'success'],
+      ['verify', second.metadata.id, 'failure'],
+      ['verify', 'backup-2020-01-01T00-00-00', 'failure'],
+      ['create', null, 'failure'],
+    ],
+  )
+  for (const record of records) {
+    assert.equal(record.version, 1)
+    assertTimes(record)
+    assert.deepEqual(Object.keys(record).filter((k) => !['version', 'operation', 'id', 'start', 'end', 'durationMs', 'bytes', 'result', 'error'].includes(k)), [])
+    assert.equal(record.error === undefined, record.result === 'success')
+  }
+  assert.equal(records[0]!.bytes, first.metadata.size)
+  assert.equal(records[1]!.bytes, second.metadata.size)
+  assert.equal(records[2]!.bytes, second.metadata.size)
+  assert.equal(records[3]!.bytes, 0)
+  assert.match(records[4]!.error!, /^verification failed: .*backup-2026-01-21T15-31-00\.tar\.gz (modified|invalid)/)
+  assert.match(records[5]!.error!, /^no backup "backup-2020-01-01T00-00-00" in /)
+  assert.match(records[6]!.error!, /^SQLite file:.*missing\.db: database file not found$/)
+  assert.deepEqual(await readHistory(backupDir), { records, warnings: [] })
+})
+
+test('a verb on a backup folder that does not exist records nothing and creates nothing', async (t) => {
+  const backupDir = join(tempDir(t), 'never-made')
+  const system = backupSystem(t, { databaseUrl: 'file:/nonexistent.db', backupDir })
+  await assert.rejects(system.verify('backup-2020-01-01T00-00-00'))
+  await system.prune()
+  assert.deepEqual(await readHistory(backupDir), { records: [], warnings: [] })
+  assert.throws(() => readFileSync(backupDir), /ENOENT/)
+})
+
+test('a history line that cannot be written fails a successful operation, and never hides a failed one\'s error', async (t) => {
+  const db = await openTestDatabase(t, 'sqlite', { seed: false })
+  const backupDir = join(tempDir(t), 'backups')
+  mkdirSync(join(backupDir, HISTORY_FILE), { recursive: true })
+  const system = backupSystem(t, { databaseUrl: db.url, backupDir, exportFormats: ['json'] })
+  await assert.rejects(system.create(), /^ToolkitError: create succeeded but its line could not be added to .*history\.jsonl: .*EISDIR/)
+  assert.equal((await system.list()).backups.length, 1, 'the backup itself is there')
+  await assert.rejects(system.verify('backup-2020-01-01T00-00-00'), /^ToolkitError: no backup /)
+})
+
+test('a line torn by a crash is skipped with a warning, and the next append starts a fresh line', async (t) => {
+  const backupDir = tempDir(t)
+  const record = (operation: HistoryRecord['operation'], result: HistoryRecord['result']): HistoryRecord => ({
+    version: 1,
+    operation,
+    start: '2026-01-21T15:30:00.000Z',
+    end: '2026-01-21T15:30:01.000Z',
+    durationMs: 1000,
+    bytes: 10,
+    result,
+    ...(result === 'failure' ? { error: 'disk on fire\nsecond line' } : {}),
+  })
+  appendHistory(backupDir, record('create', 'success'))
+  const whole = JSON.stringify(record('verify', 'success')) + '\n'
+  appendFileSync(join(backupDir, HISTORY_FILE), whole.slice(0, 40))
+  let read = await readHistory(backupDir)
+  assert.equal(read.records.length, 1)
+  assert.deepEqual(read.warnings, ['history.jsonl: last line is incomplete (a run was cut off while writing it); skipped'])
+
+  appendHistory(backupDir, record('prune', 'failure'))
+  read = await readHistory(backupDir)
+  assert.deepEqual(read.records.map((r) => r.operation), ['create', 'prune'])
+  assert.equal(read.records[1]!.error, 'disk on fire second line', 'errors are kept on one line')
+  assert.deepEqual(read.warnings, ['history.jsonl line 2 is not JSON (cut off by a crash?); skipped'])
+  assert.equal(readFileSync(join(backupDir, HISTORY_FILE), 'utf8').split('\n').length, 4, 'three lines and the final newline')
+})
+
+test('lines of another version or shape are skipped with a warning naming them', () => {
+  const good = { version: 1, operation: 'create', id: 'backup-2026-01-21T15-30-00', start: '2026-01-21T15:30:00Z', end: '2026-01-21T15:30:01Z', durationMs: 1000, bytes: 5, result: 'success' }
+  const text = [
+    good,
+    { ...good, version: 2 },
+    { ...good, operation: 'drop' },
+    { ...good, id: '../../etc' },
+    { ...good, bytes: -1 },
+    { ...good, result: 'failure' },
+    { ...good, start: 'yesterday' },
+    [good],
+  ]
+    .map((v) => JSON.stringify(v))
+    .join('\n') + '\n\n'
+  const read = parseHistory(text)
+  assert.deepEqual(read.records, [good])
+  assert.deepEqual(read.warnings, [
+    'history.jsonl line 2: version 2 is not supported (this tool reads version 1); skipped',
+    'history.jsonl line 3: "operation" should be one of create, verify, restore, prune; skipped',
+    'history.jsonl line 4: "id" should be a backup id; skipped',
+    'history.jsonl line 5: "bytes" should be a byte count; skipped',
+    'history.jsonl line 6: a failure should carry "error"; skipped',
+    'history.jsonl line 7: "start" should be an ISO 8601 date; skipped',
+    'history.jsonl line 8: not an object; skipped',
+  ])
+})
+
+test('four processes appending 150 long lines each at once: 600 whole lines, none interleaved', async (t) => {
+  const backupDir = tempDir(t)
+  const program = `
+    import { appendHistory } from ${JSON.stringify(join(REPO_ROOT, 'scripts/lib/backup/history.ts'))}
+    const [dir, writer] = process.argv.slice(-2)
+    for (let i = 0; i < 150; i++) {
+      appendHistory(dir, { version: 1, operation: 'verify', start: new Date().toISOString(), end: new Date().toISOString(), durationMs: 0, bytes: i, result: 'failure', error: writer + ':' + i + ':' + 'x'.repeat(900) })
+    }
+  `
+  const writers = ['a', 'b', 'c', 'd'].map(
+    (writer) =>
+      new Promise<number | null>((resolve) => {
+        const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), '--input-type=module', '-e', program, backupDir, writer], { stdio: ['ignore', 'ignore', 'inherit'] })
+        child.on('close', resolve)
+      }),
+  )
+  assert.deepEqual(await Promise.all(writers), [0, 0, 0, 0])
+  const read = await readHistory(backupDir)
+  assert.deepEqual(read.warnings, [])
+  assert.equal(read.records.length, 600)
+  for (const writer of ['a', 'b', 'c', 'd']) {
+    const mine = read.records.filter((r) => r.error!.startsWith(`${writer}:`)).map((r) => r.bytes)
+    assert.deepEqual(mine, Array.from({ length: 150 }, (_, i) => i), `${writer}'s lines are all there, in order`)
+  }
+})
