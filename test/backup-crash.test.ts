@@ -3,7 +3,8 @@
  * (IPM_BACKUP_KILL_AT, kill-points.ts), compressed and not, and at random instants by a timer.
  * After each death: `list` shows only complete backups (each passes verify), the live database is
  * untouched and passes the sqlite3 CLI's integrity_check, and the next create succeeds and removes
- * every leftover.
+ * every leftover. The same for `restore` at each of its steps and at random instants: the live
+ * database is then the old one or the restored one, whole, and a new restore succeeds.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -13,8 +14,8 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { tempDir } from './helpers/databases.ts'
 import { REPO_ROOT } from './helpers/cli.ts'
-import { backupSystem, run } from './helpers/backup.ts'
-import { CREATE_STEPS } from '../scripts/lib/backup/kill-points.ts'
+import { backupSystem, run, sqliteDump } from './helpers/backup.ts'
+import { CREATE_STEPS, RESTORE_STEPS } from '../scripts/lib/backup/kill-points.ts'
 import { sha256Hex } from '../scripts/lib/backup/manifest.ts'
 import { readHistory } from '../scripts/lib/backup/history.ts'
 
@@ -166,4 +167,73 @@ test('create killed by a timer at random instants, 10 times: the same guarantees
     await assertRecovered(t, dir, before, what)
   }
   assert.ok(killed >= 5, `${killed} of 10 runs were killed`)
+})
+
+/** The template's database moved on after its backup (old ≠ backup), and the dumps of both. */
+async function restoreTemplate(t: import('node:test').TestContext): Promise<{ from: string; id: string; oldDump: string; newDump: string }> {
+  const from = await template(t)
+  const id = readdirSync(join(from, 'backups')).find((n) => n.endsWith('.metadata.json'))!.replace('.metadata.json', '')
+  const newDump = sqliteDump(join(from, 'app.db'))
+  const db = new Database(join(from, 'app.db'))
+  db.exec(`INSERT INTO cabinet VALUES (6, 'Cabinet ouvert après le backup'); UPDATE dossier SET statut = 'clos' WHERE id <= 100`)
+  db.close()
+  const oldDump = sqliteDump(join(from, 'app.db'))
+  assert.notEqual(oldDump, newDump)
+  return { from, id, oldDump, newDump }
+}
+
+/** After a restore died: the live database (and any safety copy) is whole, old or new; backups intact; create and restore work again. */
+async function assertRestoreRecovered(t: import('node:test').TestContext, dir: string, plan: { id: string; oldDump: string; newDump: string }, what: string): Promise<'old' | 'new'> {
+  const live = join(dir, 'app.db')
+  assert.equal(run('sqlite3', [live, 'PRAGMA integrity_check']).trim(), 'ok', what)
+  const dump = sqliteDump(live)
+  assert.ok(dump === plan.oldDump || dump === plan.newDump, `${what}: the live database is the old one or the restored one`)
+  if (existsSync(`${live}.before-restore`)) {
+    assert.equal(sqliteDump(`${live}.before-restore`), plan.oldDump, `${what}: the safety copy is the old database, whole`)
+  }
+  const system = backupSystem(t, { databaseUrl: `file:${live}`, backupDir: join(dir, 'backups'), maxBackups: 5 })
+  const listed = (await system.list()).backups
+  assert.deepEqual(listed.map((b) => b.id), [plan.id], `${what}: the backups are untouched`)
+  assert.ok((await system.verify(plan.id)).ok, what)
+  const next = await system.create()
+  assert.ok(next.metadata.verified, what)
+  assert.deepEqual(readdirSync(join(dir, 'backups')).filter((n) => n.includes('.tmp-')), [], `${what}: no leftovers in the backup folder`)
+  const again = await system.restore(plan.id, { yes: true })
+  assert.equal(again.restored, true, what)
+  assert.equal(sqliteDump(live), plan.newDump, `${what}: a new restore gives the backup's database`)
+  return dump === plan.newDump ? 'new' : 'old'
+}
+
+test('restore killed by SIGKILL at each of its steps: the live database is the old one before the rename, the restored one after, whole either way', async (t) => {
+  const plan = await restoreTemplate(t)
+  assert.deepEqual(RESTORE_STEPS, ['restore:verify', 'restore:confirm', 'restore:safety-copy', 'restore:replace', 'restore:check', 'restore:report'])
+  const runs = await Promise.all(
+    RESTORE_STEPS.map(async (step) => {
+      const dir = workspace(t, plan.from)
+      return { step, dir, death: await cli(['restore', plan.id, '--yes', '--quiet'], dir, { env: { IPM_BACKUP_KILL_AT: step } }) }
+    }),
+  )
+  for (const { step, dir, death } of runs) {
+    assert.deepEqual([death.status, death.signal], [null, 'SIGKILL'], `${step} died by SIGKILL: ${death.stderr}`)
+    assert.deepEqual(readdirSync(dir).filter((n) => n.includes('.tmp-')), [], `${step}: no temporary database left beside the live one`)
+    const expected = step === 'restore:check' || step === 'restore:report' ? 'new' : 'old'
+    assert.equal(await assertRestoreRecovered(t, dir, plan, step), expected, step)
+  }
+})
+
+test('restore killed by a timer at random instants, 6 times: the live database is whole, old or new, and a new restore succeeds', async (t) => {
+  const plan = await restoreTemplate(t)
+  const measure = await cli(['restore', plan.id, '--yes', '--quiet'], workspace(t, plan.from))
+  assert.equal(measure.status, 0, measure.stderr)
+  let killed = 0
+  for (let i = 0; i < 6; i++) {
+    const delay = Math.round(((i + Math.random()) / 6) * measure.ms)
+    const dir = workspace(t, plan.from)
+    const death = await cli(['restore', plan.id, '--yes', '--quiet'], dir, { killAfterMs: delay })
+    const what = `restore killed after ${delay} ms of ~${Math.round(measure.ms)} ms`
+    if (death.signal === 'SIGKILL') killed++
+    else assert.equal(death.status, 0, `${what}: ${death.stderr}`)
+    await assertRestoreRecovered(t, dir, plan, what)
+  }
+  assert.ok(killed >= 3, `${killed} of 6 runs were killed`)
 })

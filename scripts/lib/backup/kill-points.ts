@@ -8,6 +8,7 @@
  * environment into a listener, so the library functions stay free of process-wide effects.
  */
 import { ToolkitError } from '../errors.ts'
+import { RESTORE_STEPS as RESTORE_STEP_NAMES } from './restore.ts'
 
 /** The steps of `create`, in the order a compressed backup reaches them. */
 export const CREATE_STEPS = [
@@ -38,10 +39,12 @@ export const CREATE_STEPS = [
 ] as const
 
 /**
- * The steps of `restore` (see restore.ts), registered here so a misspelt name is refused instead of
- * silently never firing.
+ * The steps of `restore` (restore.ts announces each before it runs it), as `restore:<step>`:
+ * verify (nothing done yet), confirm (verified), safety-copy (consent given), replace (the safety
+ * copy made, the new database not yet written), check (renamed into place, not yet checked),
+ * report (checked, the history line not yet written).
  */
-export const RESTORE_STEPS: readonly string[] = []
+export const RESTORE_STEPS: readonly string[] = RESTORE_STEP_NAMES.map((name) => `restore:${name}`)
 
 export type StepListener = (step: string) => void
 
