@@ -120,7 +120,7 @@ test('create, list (2), verify, stats (5) and prune --dry-run print the spec\'s 
   )
   assert.equal(normalise(prune.stdout, dir), 'Rotation (garder 1), simulation: 0 backup(s) seraient supprimés\nConservés: 1\n')
   const help = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO_ROOT, 'scripts/advanced-backup.ts'), '--help'], { encoding: 'utf8' })
-  assert.match(help.stdout, /create\|1 [\s\S]*list\|2 [\s\S]*verify\|3 <id>[\s\S]*restore\|4 <id>[\s\S]*stats\|5 [\s\S]*prune\|6/)
+  assert.match(help.stdout, /create\|1 [\s\S]*list\|2 [\s\S]*verify\|3 <id>[\s\S]*restore\|4 \[options\] <id>[\s\S]*stats\|5 [\s\S]*prune\|6/)
   assert.match(help.stdout, /^Numeric aliases \(the spec's menu\): 1 create, 2 list, 3 verify <id>, 4 restore <id>, 5 stats, 6 prune, 7 check$/m)
 })
 
@@ -178,13 +178,13 @@ test('bad input gives one clear error line and exit 1 (2 for usage), and writes 
   assert.ok(!existsSync(join(dir, 'missing.db')))
 })
 
-test('restore is part 2 and says so', async (t) => {
+test('restore without a terminal and without --yes refuses and says how (test/backup-restore.test.ts tests restore itself)', async (t) => {
   const { dir, url } = await workspace(t)
   await cli(['--database', url, '--quiet'], dir)
   const id = readdirSync(join(dir, 'backups'))[0]!.replace(/\..*/, '')
-  const result = await cli(['4', id], dir)
+  const result = await cli(['--database', url, '4', id], dir)
   assert.equal(result.status, 1)
-  assert.match(result.stderr, /^Error: restore is not implemented yet \(backup system, part 2\)\nTry: /)
+  assert.match(result.stderr, /^Error: restore replaces .* and needs a confirmation, but there is no terminal to ask on\nTry: --yes/)
 })
 
 test('no space left on the backup disk: exit 1, one line, the partial backup removed and nothing else touched', async (t) => {

@@ -1,0 +1,341 @@
+/**
+ * restore: the spec's five steps on real SQLite files (judged by the sqlite3 CLI and sha256 of the
+ * live file), every bad input leaving the live database byte-for-byte unchanged, and PostgreSQL /
+ * D1 restores into real servers.
+ */
+import { after, before, describe, test, type TestContext } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { copyFileSync, cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { createPostgresDatabase, openTestDatabase, tempDir, defer } from './helpers/databases.ts'
+import { backupSystem, run, sqliteDump, steppingClock } from './helpers/backup.ts'
+import { runScript } from './helpers/cli.ts'
+import { AdvancedBackupSystem } from '../scripts/lib/backup/backup-system.ts'
+import { serializeMetadata, type BackupMetadata } from '../scripts/lib/backup/metadata.ts'
+import { manifestHash } from '../scripts/lib/backup/manifest.ts'
+import type { RestoreStepName } from '../scripts/lib/backup/restore.ts'
+import { resolveEnvironment } from '../scripts/lib/environment.ts'
+import { openDatabase } from '../scripts/lib/db/open.ts'
+import { ToolkitError } from '../scripts/lib/errors.ts'
+
+const FIRST = 'backup-2026-01-21T15-30-00'
+
+const sha256File = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex')
+
+function systemOver(backupDir: string, databaseUrl = 'file:/nonexistent/never-used.db'): AdvancedBackupSystem {
+  return new AdvancedBackupSystem({ backupDir, databaseUrl, environment: resolveEnvironment({}) })
+}
+
+/** Re-seals metadata after a test changed it (as an attacker who recomputes every hash would). */
+function reseal(path: string, change: (m: BackupMetadata) => void): void {
+  const { metadataSha256: _, ...m } = JSON.parse(readFileSync(path, 'utf8')) as BackupMetadata
+  change(m as BackupMetadata)
+  writeFileSync(path, serializeMetadata(m))
+}
+
+/** Points the metadata beside an archive at the archive's current bytes. */
+function resealArchive(dir: string, id: string): void {
+  const archive = join(dir, `${id}.tar.gz`)
+  reseal(join(dir, `${id}.metadata.json`), (m) => {
+    m.archive = { path: `${id}.tar.gz`, size: statSync(archive).size, sha256: sha256File(archive) }
+    m.size = m.archive.size
+  })
+}
+
+async function rejects(promise: Promise<unknown>, pattern: RegExp): Promise<ToolkitError> {
+  try {
+    await promise
+  } catch (error) {
+    assert.ok(error instanceof ToolkitError, `not a ToolkitError: ${String(error)}`)
+    assert.match(error.message, pattern)
+    return error
+  }
+  assert.fail(`expected a rejection matching ${pattern}`)
+}
+
+describe('restore (SQLite)', () => {
+  let source: string
+  let pristine: { archive: string; folder: string }
+  let sourceDump: string
+  const cleanups: (() => unknown)[] = []
+  after(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup()
+  })
+  before(async () => {
+    const t = { after: (cleanup: () => unknown) => cleanups.push(cleanup) } as never
+    const db = await openTestDatabase(t, 'sqlite')
+    const root = tempDir(t, 'ipm-restore-')
+    source = join(root, 'source.db')
+    await db.sql.query('VACUUM INTO ?', [source])
+    pristine = { archive: join(root, 'archive'), folder: join(root, 'folder') }
+    await backupSystem(t, { databaseUrl: `file:${source}`, backupDir: pristine.archive, now: steppingClock() }).create()
+    await backupSystem(t, { databaseUrl: `file:${source}`, backupDir: pristine.folder, compressionEnabled: false, exportFormats: ['sql'], now: steppingClock() }).create()
+    sourceDump = sqliteDump(source)
+  })
+
+  /** A backup folder copy and a live database that has moved on since the backup (one more plan, one row less). */
+  const scene = (t: TestContext, form: 'archive' | 'folder' = 'archive') => {
+    const dir = tempDir(t)
+    const backups = join(dir, 'backups')
+    cpSync(pristine[form], backups, { recursive: true })
+    const live = join(dir, 'dev.db')
+    copyFileSync(source, live)
+    const db = new Database(live)
+    db.pragma('journal_mode = WAL')
+    db.exec(`DELETE FROM "Dossier" WHERE rowid = (SELECT max(rowid) FROM "Dossier")`)
+    db.close()
+    return { dir, backups, live, liveSha: sha256File(live), system: systemOver(backups, `file:${live}`) }
+  }
+
+  test('restore runs the five steps, keeps <db>.before-restore, replaces the file, and the result dumps like the source', async (t) => {
+    for (const form of ['archive', 'folder'] as const) {
+      const s = scene(t, form)
+      writeFileSync(`${s.live}-shm`, Buffer.alloc(32768))
+      const seen: RestoreStepName[] = []
+      const result = await s.system.restore(FIRST, { yes: true, step: (name) => void seen.push(name) })
+      assert.deepEqual(seen, ['verify', 'confirm', 'safety-copy', 'replace', 'check', 'report'])
+      assert.deepEqual(result.steps.map((step) => [step.step, step.name, step.status]), [
+        [1, 'verify', 'ok'], [2, 'safety-copy', 'ok'], [3, 'replace', 'ok'], [4, 'check', 'ok'], [5, 'report', 'ok'],
+      ])
+      assert.equal(sqliteDump(s.live), sourceDump, form)
+      assert.equal(sha256File(`${s.live}.before-restore`), s.liveSha, 'the safety copy is the previous database')
+      assert.equal(run('sqlite3', [s.live, 'PRAGMA integrity_check']).trim(), 'ok')
+      assert.equal(existsSync(`${s.live}-shm`), false, 'the stale -shm is gone')
+      assert.deepEqual(readdirSync(s.dir).sort(), ['backups', 'dev.db', 'dev.db.before-restore'])
+      assert.equal(result.integrity, 'ok')
+      assert.ok(result.counts.every((c) => c.actual === c.expected && c.expected > 0))
+    }
+  })
+
+  test('--dry-run checks a scratch copy and changes nothing', async (t) => {
+    const s = scene(t)
+    const result = await s.system.restore(FIRST, { dryRun: true })
+    assert.equal(result.dryRun, true)
+    assert.equal(result.restored, false)
+    assert.deepEqual(result.steps.map((step) => step.status), ['ok', 'skipped', 'skipped', 'ok', 'ok'])
+    assert.equal(sha256File(s.live), s.liveSha)
+    assert.deepEqual(readdirSync(s.dir).sort(), ['backups', 'dev.db'])
+  })
+
+  test('without --yes and without a terminal restore refuses; a "no" at the prompt changes nothing', async (t) => {
+    const s = scene(t)
+    const refused = await rejects(s.system.restore(FIRST), /needs a confirmation/)
+    assert.match(refused.hint ?? '', /--yes/)
+    await rejects(s.system.restore(FIRST, { confirm: async () => false }), /cancelled/)
+    assert.equal(sha256File(s.live), s.liveSha)
+    assert.deepEqual(readdirSync(s.dir).sort(), ['backups', 'dev.db'])
+  })
+
+  test('bad input: a clear error, and the live database unchanged', async (t) => {
+    const cases: [string, (s: ReturnType<typeof scene>) => Promise<unknown>, RegExp][] = [
+      ['unknown id', (s) => s.system.restore('backup-2020-01-01T00-00-00', { yes: true }), /no backup "backup-2020-01-01T00-00-00"/],
+      ['unsafe id', (s) => s.system.restore('../../etc', { yes: true }), /is not a backup id/],
+      ['corrupted archive', async (s) => {
+        const archive = join(s.backups, `${FIRST}.tar.gz`)
+        const data = readFileSync(archive)
+        data[Math.floor(data.length / 2)]! ^= 0xff
+        writeFileSync(archive, data)
+        return s.system.restore(FIRST, { yes: true })
+      }, /fails verification; nothing was written/],
+      ['truncated archive', async (s) => {
+        const archive = join(s.backups, `${FIRST}.tar.gz`)
+        writeFileSync(archive, readFileSync(archive).subarray(0, 5000))
+        return s.system.restore(FIRST, { yes: true })
+      }, /fails verification/],
+      ['target in a missing directory', (s) => s.system.restore(FIRST, { yes: true, to: join(s.dir, 'missing', 'dev.db') }), /directory .*missing does not exist/],
+      ['schema of another version', async (s) => {
+        const db = new Database(s.live)
+        db.exec(`UPDATE "_prisma_migrations" SET migration_name = '20990101000000_future'`)
+        db.close()
+        s.liveSha = sha256File(s.live)
+        return s.system.restore(FIRST, { yes: true })
+      }, /another schema than the target's: newest migration 20260121153000_init in the backup, 20990101000000_future in dev\.db/],
+    ]
+    for (const [name, act, message] of cases) {
+      const s = scene(t)
+      await rejects(act(s), message)
+      assert.equal(sha256File(s.live), s.liveSha, name)
+      assert.deepEqual(readdirSync(s.dir).sort(), ['backups', 'dev.db'], name)
+    }
+  })
+
+  test('a target another process holds open is refused; --force accepts another schema', async (t) => {
+    const s = scene(t)
+    // A sqlite3 shell in the middle of a write transaction.
+    const writer = spawn('sqlite3', [s.live], { stdio: ['pipe', 'ignore', 'ignore'] })
+    defer(t, () => writer.kill('SIGKILL'))
+    writer.stdin.write(`BEGIN IMMEDIATE; INSERT INTO "Plan" (id, name, "displayName", "priceMonthly", "maxUsers", "maxDossiers", "maxStorageBytes") VALUES ('p', 'p', 'p', 1, 1, 1, 1);\n`)
+    for (let i = 0; i < 100 && !existsSync(`${s.live}-wal`) ; i++) await new Promise((r) => setTimeout(r, 20))
+    await rejects(s.system.restore(FIRST, { yes: true }), /is open by another process \(pid \d+ sqlite3/)
+    writer.stdin.end('ROLLBACK;\n')
+    await new Promise((resolve) => writer.once('exit', resolve))
+    assert.equal(sha256File(s.live), s.liveSha)
+
+    const db = new Database(s.live)
+    db.exec(`UPDATE "_prisma_migrations" SET migration_name = '20990101000000_future'`)
+    db.close()
+    const result = await s.system.restore(FIRST, { yes: true, force: true })
+    assert.equal(result.restored, true)
+    assert.equal(sqliteDump(s.live), sourceDump)
+  })
+
+  test('when the restored database fails its check, the previous one is put back and restore fails', async (t) => {
+    // A backup whose files all match a re-sealed metadata, but whose database lost a row the metadata counts.
+    const s = scene(t, 'folder')
+    const folder = join(s.backups, FIRST)
+    const db = new Database(join(folder, 'database.db'))
+    db.exec(`DELETE FROM "Dossier" WHERE rowid = (SELECT max(rowid) FROM "Dossier")`)
+    db.close()
+    reseal(join(folder, 'metadata.json'), (m) => {
+      m.files = m.files.map((f) => (f.path === 'database.db' ? { ...f, size: statSync(join(folder, f.path)).size, sha256: sha256File(join(folder, f.path)) } : f))
+      m.hash = manifestHash(m.files)
+    })
+    assert.equal((await s.system.verify(FIRST)).ok, true)
+    const error = await rejects(s.system.restore(FIRST, { yes: true }), /failed its check \(row counts differ from the metadata: Dossier (\d+) instead of (\d+)\); the previous database was put back/)
+    assert.equal(error.exitCode, 1)
+    assert.equal(sha256File(s.live), s.liveSha)
+    assert.equal(run('sqlite3', [s.live, 'PRAGMA integrity_check']).trim(), 'ok')
+  })
+
+  test('an unsafe archive is refused before anything is written', async (t) => {
+    const attacks: [string, (work: string) => string[], RegExp][] = [
+      ['a .. path', (work) => {
+        writeFileSync(join(work, 'evil'), 'x')
+        return ['-P', '--transform', `s,^evil,${FIRST}/../../evil,`, 'evil']
+      }, /"backup-2026-01-21T15-30-00\/\.\.\/\.\.\/evil": a path that climbs out/],
+      ['an absolute path', (work) => {
+        writeFileSync(join(work, 'evil'), 'x')
+        return ['-P', '--transform', `s,^evil,/tmp/ipm-evil-${process.pid},`, 'evil']
+      }, /"\/tmp\/ipm-evil-\d+": an absolute path/],
+      ['a symbolic link', (work) => {
+        run('ln', ['-s', '/etc/passwd', join(work, FIRST, 'link')])
+        return []
+      }, /link": a symbolic link \(SymbolicLink → \/etc\/passwd\)/],
+      ['a hard link', (work) => {
+        run('ln', [join(work, FIRST, 'database.db'), join(work, FIRST, 'hard.db')])
+        return []
+      }, /: a hard link/],
+      ['a FIFO', (work) => {
+        run('mkfifo', [join(work, FIRST, 'fifo')])
+        return []
+      }, /fifo": a device, FIFO or other special file/],
+      ['a file the metadata does not list', (work) => {
+        writeFileSync(join(work, FIRST, 'exports', 'extra.csv'), 'a\n')
+        return []
+      }, /exports\/extra\.csv": a file the metadata does not list/],
+    ]
+    for (const [name, attack, message] of attacks) {
+      const s = scene(t)
+      const work = tempDir(t)
+      run('tar', ['-xzf', join(s.backups, `${FIRST}.tar.gz`), '-C', work])
+      const extra = attack(work)
+      const archive = join(s.backups, `${FIRST}.tar.gz`)
+      rmSync(archive)
+      run('tar', ['-czf', archive, '-C', work, FIRST, ...extra])
+      resealArchive(s.backups, FIRST)
+      await rejects(s.system.restore(FIRST, { yes: true }), message)
+      assert.equal(sha256File(s.live), s.liveSha, name)
+      assert.deepEqual(readdirSync(s.dir).sort(), ['backups', 'dev.db'], name)
+      assert.equal(existsSync(join(s.dir, 'evil')) || existsSync(`/tmp/ipm-evil-${process.pid}`), false, name)
+    }
+    // A listed file whose size differs (GNU tar, resealed archive): refused too.
+    const s = scene(t)
+    const work = tempDir(t)
+    run('tar', ['-xzf', join(s.backups, `${FIRST}.tar.gz`), '-C', work])
+    writeFileSync(join(work, FIRST, 'export.sql'), 'DROP TABLE "Plan";\n')
+    rmSync(join(s.backups, `${FIRST}.tar.gz`))
+    run('tar', ['-czf', join(s.backups, `${FIRST}.tar.gz`), '-C', work, FIRST])
+    resealArchive(s.backups, FIRST)
+    await rejects(s.system.restore(FIRST, { yes: true }), /export\.sql: modified \(size \d+ instead of \d+\)/)
+    assert.equal(sha256File(s.live), s.liveSha)
+  })
+
+  test('the CLI asks for --yes without a terminal, prints the five steps and the --json result', async (t) => {
+    const s = scene(t)
+    const base = ['--dir', s.backups, '--database', `file:${s.live}`]
+    const refused = runScript('scripts/advanced-backup.ts', [...base, 'restore', FIRST])
+    assert.equal(refused.status, 1)
+    assert.match(refused.stderr, /^Error: restore replaces .*dev\.db and needs a confirmation, but there is no terminal to ask on\nTry: --yes/)
+    assert.equal(sha256File(s.live), s.liveSha)
+    const done = runScript('scripts/advanced-backup.ts', [...base, '4', FIRST, '--yes'])
+    assert.equal(done.status, 0, done.stderr)
+    const lines = done.stdout.split('\n')
+    assert.match(lines[0]!, /^♻️ {2}Restauration de backup-2026-01-21T15-30-00$/)
+    assert.deepEqual(lines.filter((l) => /^\d\. /.test(l)).map((l) => l.replace(/ [✓–✗] .*/, '')), [
+      "1. Vérification d'intégrité (SHA-256)", '2. Backup de sécurité', '3. Restauration', '4. Test de connexion', '5. Confirmation',
+    ])
+    assert.match(done.stdout, /2\. Backup de sécurité ✓ dev\.db -> dev\.db\.before-restore/)
+    assert.equal(sqliteDump(s.live), sourceDump)
+    const dry = runScript('scripts/advanced-backup.ts', [...base, 'restore', FIRST, '--dry-run', '--json', '--to', join(s.dir, 'other.db')])
+    assert.equal(dry.status, 0, dry.stderr)
+    const json = JSON.parse(dry.stdout) as { dryRun: boolean; counts: { expected: number; actual: number }[] }
+    assert.equal(json.dryRun, true)
+    assert.ok(json.counts.length >= 5 && json.counts.every((c) => c.actual === c.expected))
+    assert.equal(existsSync(join(s.dir, 'other.db')), false)
+  })
+})
+
+describe('restore (PostgreSQL, D1)', () => {
+  test('a PostgreSQL backup loads into an empty database; a non-empty one needs --force and gets a safety export first', async (t) => {
+    const db = await openTestDatabase(t, 'postgres')
+    const backups = join(tempDir(t), 'backups')
+    const created = await backupSystem(t, { databaseUrl: db.url, backupDir: backups, exportFormats: ['sql'], now: steppingClock() }).create()
+    const id = created.metadata.id
+    const snapshot = async (url: string) => {
+      const handle = await openDatabase(url)
+      try {
+        return JSON.stringify(await handle.sql.query(`SELECT d.*, c."lastName" FROM "Dossier" d JOIN "Client" c ON c.id = d."clientId" ORDER BY d.id`))
+      } finally {
+        await handle.close()
+      }
+    }
+    const expected = await snapshot(db.url)
+
+    const empty = await createPostgresDatabase(t)
+    const result = await systemOver(backups, empty).restore(id, { yes: true })
+    assert.equal(result.restored, true)
+    assert.deepEqual(result.counts.map((c) => c.actual), result.counts.map((c) => c.expected))
+    assert.equal(await snapshot(empty), expected)
+
+    // Non-empty target: refused without --force, unchanged.
+    const target = await openTestDatabase(t, 'postgres')
+    await target.sql.query(`DELETE FROM "Dossier" WHERE id IN (SELECT id FROM "Dossier" ORDER BY id LIMIT 2)`)
+    const before = await snapshot(target.url)
+    await rejects(systemOver(backups, target.url).restore(id, { yes: true }), /is not empty \(/)
+    assert.equal(await snapshot(target.url), before)
+    // SQLite backups are refused by a PostgreSQL target.
+    const sqliteDb = await openTestDatabase(t, 'sqlite')
+    const sqliteBackups = join(tempDir(t), 'backups')
+    const sqliteBackup = await backupSystem(t, { databaseUrl: sqliteDb.url, backupDir: sqliteBackups, exportFormats: ['sql'], now: steppingClock() }).create()
+    await rejects(systemOver(sqliteBackups, target.url).restore(sqliteBackup.metadata.id, { yes: true, force: true }), /is a SQLite backup and the target is a PostgreSQL database/)
+    assert.equal(await snapshot(target.url), before)
+
+    const forced = await systemOver(backups, target.url).restore(id, { yes: true, force: true })
+    assert.equal(forced.restored, true)
+    assert.equal(await snapshot(target.url), expected)
+    const list = await systemOver(backups).list()
+    assert.equal(list.backups.length, 2, 'the safety export of the target is a backup of its own')
+    assert.match(forced.safetyCopy ?? '', /backup-.*\.tar\.gz$/)
+  })
+
+  test('a D1 backup loads into an empty D1 database with the same rows', async (t) => {
+    const db = await openTestDatabase(t, 'd1')
+    const backups = join(tempDir(t), 'backups')
+    const created = await backupSystem(t, { databaseUrl: db.url, backupDir: backups, exportFormats: ['sql'], now: steppingClock() }).create()
+    const targetUrl = `d1://local/${join(tempDir(t), 'd1')}`
+    const result = await systemOver(backups, targetUrl).restore(created.metadata.id, { yes: true })
+    assert.equal(result.restored, true)
+    const rows = async (handle: { sql: { query: (sql: string) => Promise<unknown[]> } }) => JSON.stringify(await handle.sql.query(`SELECT * FROM "Dossier" ORDER BY id`))
+    const target = await openDatabase(targetUrl)
+    defer(t, () => target.close())
+    assert.equal(await rows(target), await rows(db))
+    assert.ok(result.counts.every((c) => c.actual === c.expected))
+    // Into the same (now non-empty) D1 again: refused without --force.
+    await rejects(systemOver(backups, targetUrl).restore(created.metadata.id, { yes: true }), /is not empty/)
+  })
+})
+
+
