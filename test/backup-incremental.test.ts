@@ -142,5 +142,6 @@ test('prune on a real chain keeps the full backup and incrementals of the newest
   const full = await system.create()
   const inc = await system.create({ incremental: true })
   assert.deepEqual(inc.rotation.removed, [])
+  assert.deepEqual(inc.rotation.keptForChain, [full.metadata.id])
   assert.deepEqual((await listBackupEntries(backupDir)).map((e) => e.id), [inc.metadata.id, full.metadata.id])
 })

@@ -20,6 +20,8 @@ import type { RestoreStepName } from '../scripts/lib/backup/restore.ts'
 import { resolveEnvironment } from '../scripts/lib/environment.ts'
 import { openDatabase } from '../scripts/lib/db/open.ts'
 import { ToolkitError } from '../scripts/lib/errors.ts'
+import { findBackupEntry } from '../scripts/lib/backup/catalog.ts'
+import { extractBackupFile } from '../scripts/lib/backup/extract.ts'
 
 const FIRST = 'backup-2026-01-21T15-30-00'
 
@@ -94,6 +96,9 @@ describe('restore (SQLite)', () => {
     for (const form of ['archive', 'folder'] as const) {
       const s = scene(t, form)
       writeFileSync(`${s.live}-shm`, Buffer.alloc(32768))
+      // What a restore killed midway leaves (its pid is gone): removed by the next one.
+      writeFileSync(`${s.live}.tmp-999999-dead`, 'half a database')
+      writeFileSync(`${s.live}.before-restore.tmp-999999-dead`, 'half a copy')
       const seen: RestoreStepName[] = []
       const result = await s.system.restore(FIRST, { yes: true, step: (name) => void seen.push(name) })
       assert.deepEqual(seen, ['verify', 'confirm', 'safety-copy', 'replace', 'check', 'report'])
@@ -253,6 +258,20 @@ describe('restore (SQLite)', () => {
     assert.equal(sha256File(s.live), s.liveSha)
   })
 
+  test('extraction itself refuses an entry the metadata does not list, even when called without verify', async (t) => {
+    const s = scene(t)
+    const work = tempDir(t)
+    run('tar', ['-xzf', join(s.backups, `${FIRST}.tar.gz`), '-C', work])
+    run('ln', ['-s', '/etc/passwd', join(work, FIRST, 'link')])
+    const archive = join(s.backups, `${FIRST}.tar.gz`)
+    rmSync(archive)
+    run('tar', ['-czf', archive, '-C', work, '--no-recursion', `${FIRST}/`, `${FIRST}/link`, `${FIRST}/database.db`])
+    const entry = await findBackupEntry(s.backups, FIRST)
+    const dest = join(s.dir, 'out.db')
+    await rejects(extractBackupFile(entry, entry.metadata!, 'database.db', dest), /unsafe or unlisted archive entry "backup-2026-01-21T15-30-00\/link" \(SymbolicLink\)/)
+    assert.equal(existsSync(dest), false)
+  })
+
   test('the CLI asks for --yes without a terminal, prints the five steps and the --json result', async (t) => {
     const s = scene(t)
     const base = ['--dir', s.backups, '--database', `file:${s.live}`]
@@ -312,6 +331,11 @@ describe('restore (PostgreSQL, D1)', () => {
     const sqliteBackup = await backupSystem(t, { databaseUrl: sqliteDb.url, backupDir: sqliteBackups, exportFormats: ['sql'], now: steppingClock() }).create()
     await rejects(systemOver(sqliteBackups, target.url).restore(sqliteBackup.metadata.id, { yes: true, force: true }), /is a SQLite backup and the target is a PostgreSQL database/)
     assert.equal(await snapshot(target.url), before)
+
+    // …and a PostgreSQL backup by a SQLite target.
+    const sqliteTarget = join(tempDir(t), 'dev.db')
+    await rejects(systemOver(backups, `file:${sqliteTarget}`).restore(id, { yes: true }), /is a PostgreSQL backup and the target is a SQLite file/)
+    assert.equal(existsSync(sqliteTarget), false)
 
     const forced = await systemOver(backups, target.url).restore(id, { yes: true, force: true })
     assert.equal(forced.restored, true)

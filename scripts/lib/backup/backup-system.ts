@@ -102,6 +102,8 @@ export interface PruneResult {
   kept: string[]
   removed: string[]
   keptBecauseVerified?: string
+  /** Kept beyond maxBackups because a kept incremental backup builds on them. */
+  keptForChain?: string[]
 }
 
 /** What a finished operation tells its history line; `failure` for results that report a fault without throwing. */
@@ -220,6 +222,7 @@ export class AdvancedBackupSystem {
       kept: plan.keep.map((entry) => entry.id),
       removed: plan.remove.map((entry) => entry.id),
       ...(plan.keptBecauseVerified ? { keptBecauseVerified: plan.keptBecauseVerified } : {}),
+      ...(plan.keptForChain ? { keptForChain: plan.keptForChain } : {}),
     }
   }
 

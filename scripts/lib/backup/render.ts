@@ -127,5 +127,6 @@ export function renderPrune(result: PruneResult): string {
     : `Rotation (garder ${result.maxBackups}): ${result.removed.length} backup(s) supprimé(s)`
   const lines = [head, ...result.removed.map((id) => `  - ${id}`), `Conservés: ${result.kept.length}`]
   if (result.keptBecauseVerified) lines.push(`  dont ${result.keptBecauseVerified}: le plus récent backup vérifié, jamais supprimé`)
+  if (result.keptForChain) lines.push(`  dont ${result.keptForChain.join(', ')}: nécessaire(s) à un backup incrémental conservé`)
   return lines.join('\n') + '\n'
 }

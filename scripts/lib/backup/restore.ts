@@ -27,9 +27,10 @@ import { MIGRATIONS_DIRS, readMigrations } from '../db/migrations.ts'
 import { quoteIdentifier } from '../db/connection.ts'
 import type { ToolkitEnvironment } from '../environment.ts'
 import { ToolkitError, describeError } from '../errors.ts'
-import { commitRename, fsyncPath, temporaryPathFor } from '../fs/atomic.ts'
+import { TEMPORARY_MARKER, commitRename, fsyncPath, temporaryPathFor } from '../fs/atomic.ts'
 import type { ProgressListener } from '../progress.ts'
-import type { BackupEntry } from './catalog.ts'
+import { processIsAlive, type BackupEntry } from './catalog.ts'
+import { ownerOfTemporaryName } from './layout.ts'
 import { unsafeEntries } from './extract.ts'
 import { GzipPool } from './gzip-blocks.ts'
 import { backupChain, materializeDatabase } from './incremental.ts'
@@ -126,6 +127,7 @@ export async function restoreSqlite(options: SqliteRestoreOptions): Promise<Rest
     }
     if (existsSync(target) && statSync(target).isDirectory()) throw new ToolkitError(`cannot restore to ${target}: it is a directory`, { hint: 'Give the path of a database file (--to <file>).' })
     const targetExists = existsSync(target)
+    if (!options.dryRun) await removeRestoreLeftovers(target)
 
     // 1. Verification
     const { chain, metadata } = await timed(1, 'verify', async () => {
@@ -400,6 +402,23 @@ async function removeSidecars(target: string): Promise<void> {
   }
   for (const suffix of ['-wal', '-shm', '-journal']) await rm(`${target}${suffix}`, { force: true })
   fsyncPath(dirname(target))
+}
+
+/**
+ * Removes what a killed restore left beside the target (`<db>.tmp-<pid>-…`, `<db>.before-restore.tmp-<pid>-…`,
+ * `…-changes`), when the process that made it is gone.
+ */
+export async function removeRestoreLeftovers(target: string): Promise<string[]> {
+  const removed: string[] = []
+  const prefixes = [`${basename(target)}${TEMPORARY_MARKER}`, `${basename(target)}${SAFETY_SUFFIX}${TEMPORARY_MARKER}`]
+  for (const name of readdirSync(dirname(target))) {
+    if (!prefixes.some((prefix) => name.startsWith(prefix))) continue
+    const pid = ownerOfTemporaryName(name)
+    if (pid === undefined || pid === process.pid || processIsAlive(pid)) continue
+    await rm(join(dirname(target), name), { force: true })
+    removed.push(name)
+  }
+  return removed
 }
 
 /** Puts the safety copy back over a restored database that failed its check (or removes it when there was none). */
