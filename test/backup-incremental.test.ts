@@ -8,7 +8,9 @@ import assert from 'node:assert/strict'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
-import { tempDir } from './helpers/databases.ts'
+import { spawn } from 'node:child_process'
+import { defer, tempDir } from './helpers/databases.ts'
+import { REPO_ROOT } from './helpers/cli.ts'
 import { backupSystem, run, sqliteDump, steppingClock } from './helpers/backup.ts'
 import { planRotation } from '../scripts/lib/backup/rotation.ts'
 import { listBackupEntries, type BackupEntry } from '../scripts/lib/backup/catalog.ts'
@@ -102,6 +104,53 @@ test('incrementals capture inserts, updates and deletes; restoring each link of 
   assert.equal(broken.ok, false)
   assert.deepEqual(broken.checks.filter((c) => c.status !== 'ok').map((c) => c.path), [`parent ${m1.id}`])
   await assert.rejects(restoreInto(m2.id), (error: unknown) => error instanceof ToolkitError && /backup backup-.*, which .* needs, fails verification/.test(error.message))
+})
+
+test('an incremental taken while another process writes is one instant of the database', async (t) => {
+  const dir = tempDir(t)
+  const source = join(dir, 'app.db')
+  awkwardDatabase(source)
+  const backupDir = join(dir, 'backups')
+  const system = backupSystem(t, { databaseUrl: `file:${source}`, backupDir, now: steppingClock(), exportFormats: ['sql'] })
+  await system.create()
+  // Another process inserts numbered lines, one transaction each, as fast as it can.
+  const writer = spawn(process.execPath, ['-e', `
+    const db = new (require('better-sqlite3'))(process.argv[1], { timeout: 10000 })
+    const insert = db.prepare('INSERT INTO log (line) VALUES (?)')
+    let n = 0
+    const tick = () => { for (let i = 0; i < 20; i++) insert.run('line ' + (++n)); setImmediate(tick) }
+    tick()
+  `, source], { cwd: REPO_ROOT, stdio: 'ignore' })
+  defer(t, () => writer.kill('SIGKILL'))
+  const lines = () => {
+    const db = new Database(source, { readonly: true })
+    try {
+      return (db.prepare('SELECT count(*) AS n FROM log').get() as { n: number }).n
+    } finally {
+      db.close()
+    }
+  }
+  while (lines() < 200) await new Promise((resolve) => setTimeout(resolve, 10))
+  const before = lines()
+  const inc = await system.create({ incremental: true })
+  const after = lines()
+  writer.kill('SIGKILL')
+  await new Promise((resolve) => writer.once('exit', resolve))
+  const target = join(dir, 'restored.db')
+  // The restore's own step 4 compares every table's rows with the counts taken in the same transaction.
+  await system.restore(inc.metadata.id, { yes: true, to: target })
+  const restored = new Database(target, { readonly: true })
+  const count = (restored.prepare('SELECT count(*) AS n FROM log').get() as { n: number }).n
+  const text = (db: Database.Database) => (db.prepare('SELECT group_concat(line) AS t FROM (SELECT line FROM log WHERE rowid <= ? ORDER BY rowid)').get(count) as { t: string }).t
+  const live = new Database(source, { readonly: true })
+  try {
+    assert.ok(count >= before && count <= after, `${count} lines restored, ${before}…${after} while the backup ran`)
+    assert.equal(inc.metadata.tables.find((x) => x.name === 'log')!.rows, count)
+    assert.equal(text(restored), text(live), 'the restored lines are exactly the first lines written')
+  } finally {
+    restored.close()
+    live.close()
+  }
 })
 
 test('no parent: --incremental takes a full backup; a schema change refuses the incremental', async (t) => {

@@ -7,7 +7,7 @@ import { after, before, describe, test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { copyFileSync, cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, copyFileSync, cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { createPostgresDatabase, openTestDatabase, tempDir, defer } from './helpers/databases.ts'
@@ -99,6 +99,7 @@ describe('restore (SQLite)', () => {
       // What a restore killed midway leaves (its pid is gone): removed by the next one.
       writeFileSync(`${s.live}.tmp-999999-dead`, 'half a database')
       writeFileSync(`${s.live}.before-restore.tmp-999999-dead`, 'half a copy')
+      chmodSync(s.live, 0o640)
       const seen: RestoreStepName[] = []
       const result = await s.system.restore(FIRST, { yes: true, step: (name) => void seen.push(name) })
       assert.deepEqual(seen, ['verify', 'confirm', 'safety-copy', 'replace', 'check', 'report'])
@@ -109,6 +110,7 @@ describe('restore (SQLite)', () => {
       assert.equal(sha256File(`${s.live}.before-restore`), s.liveSha, 'the safety copy is the previous database')
       assert.equal(run('sqlite3', [s.live, 'PRAGMA integrity_check']).trim(), 'ok')
       assert.equal(existsSync(`${s.live}-shm`), false, 'the stale -shm is gone')
+      assert.equal(statSync(s.live).mode & 0o777, 0o640, 'the restored file keeps the previous one\'s permissions')
       assert.deepEqual(readdirSync(s.dir).sort(), ['backups', 'dev.db', 'dev.db.before-restore'])
       assert.equal(result.integrity, 'ok')
       assert.ok(result.counts.every((c) => c.actual === c.expected && c.expected > 0))

@@ -17,7 +17,7 @@
  *
  * Each step is announced through `step(name)` before it runs (history, crash-test kill points).
  */
-import { existsSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs'
+import { chmodSync, chownSync, existsSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs'
 import { copyFile, mkdtemp, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { basename, dirname, join, resolve } from 'node:path'
@@ -195,6 +195,7 @@ export async function restoreSqlite(options: SqliteRestoreOptions): Promise<Rest
     await timed(3, 'replace', async () => {
       try {
         await materializeDatabase(chain, staged, { pool, onProgress: options.onProgress })
+        if (targetExists) keepOwnership(target, staged)
         fsyncPath(staged)
         if (targetExists) assertNotInUse(target)
         await removeSidecars(target)
@@ -224,6 +225,17 @@ export async function restoreSqlite(options: SqliteRestoreOptions): Promise<Rest
     return { ...base, dryRun: false, restored: true, ...check, size, durationMs: Math.round(performance.now() - startedAt) }
   } finally {
     await pool.close()
+  }
+}
+
+/** The restored file gets the previous one's permissions and, when allowed, its owner (the app's user must still write it). */
+function keepOwnership(previous: string, next: string): void {
+  const info = statSync(previous)
+  chmodSync(next, info.mode & 0o7777)
+  try {
+    chownSync(next, info.uid, info.gid)
+  } catch {
+    // Not root: the file is ours, as the previous one was (or the chmod above is all we can do).
   }
 }
 
