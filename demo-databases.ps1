@@ -19,7 +19,7 @@ $root = $PSScriptRoot
 $optionsPath = Join-Path (Join-Path $root 'scripts') 'menu-options.json'
 $menu = Get-Content -LiteralPath $optionsPath -Raw -Encoding UTF8 | ConvertFrom-Json
 
-# npm is npm.cmd on Windows (5.1 has no $IsWindows; Windows_NT covers both editions there).
+# npm is npm.cmd on Windows. OS=Windows_NT there under 5.1 and 7 alike (5.1 has no IsWindows variable).
 $onWindows = $env:OS -eq 'Windows_NT'
 $npm = if ($onWindows) { 'npm.cmd' } else { 'npm' }
 if (-not (Get-Command $npm -ErrorAction SilentlyContinue)) {
