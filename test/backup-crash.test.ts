@@ -48,6 +48,16 @@ function cli(args: string[], cwd: string, options: { env?: NodeJS.ProcessEnv; ki
 
 let templateDir: Promise<string> | undefined
 
+/** The ids `advanced-backup list --json` shows. */
+function listCli(dir: string): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO_ROOT, 'scripts/advanced-backup.ts'), 'list', '--json'], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] })
+    let stdout = ''
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk))
+    child.on('close', (status) => (status === 0 ? resolve((JSON.parse(stdout) as { backups: { id: string }[] }).backups.map((b) => b.id)) : reject(new Error(`list exited ${status}`))))
+  })
+}
+
 /** A small WAL-mode database (three tables, a few hundred rows) and one earlier backup, in a template folder made once per file. */
 function template(): Promise<string> {
   templateDir ??= makeTemplate()
@@ -141,6 +151,11 @@ test('create killed by SIGKILL at every named step: nothing partial listed, live
     const left = readdirSync(backupDir).filter((name) => !before.names.has(name) && (name.includes('.tmp-') || (name.endsWith('.tar.gz') && !existsSync(join(backupDir, name.replace(/\.tar\.gz$/, '.metadata.json'))))))
     if (what === 'create:before-publish') assert.ok(left.some((name) => /^backup-[^.]*\.tmp-\d+-/.test(name)), `${what} left its staging folder: ${left}`)
     if (what === 'create:after-link') assert.ok(left.some((name) => /^backup-[^.]*\.tar\.gz$/.test(name)), `${what} left an archive without metadata: ${left}`)
+    if (what === 'create:before-publish' || what === 'create:after-link') {
+      // As the user sees it: `list` shows the earlier backup only.
+      const listed = await listCli(dir)
+      assert.deepEqual(listed, before.ids, `${what}: advanced-backup list`)
+    }
     const cleaned = await assertRecovered(t, dir, before, what)
     assert.deepEqual(cleaned.sort(), left.sort(), `${what}: the next create removed exactly the dead run's leftovers`)
   }
