@@ -141,6 +141,17 @@ test('a backup counts as verified when create verified it or a later verify succ
   result = await system(false).check()
   assert.deepEqual(result.problems.map((p) => p.kind), ['no-verified-backup', 'last-run-failed'])
   assert.match(result.problems[1]!.message, new RegExp(`^la dernière opération a échoué: verify ${metadata.id} du .*: verification failed: exports/dossier\\.csv modified$`))
+
+  // Verified at creation, damaged since: a failed verify takes precedence over the creation's verification.
+  const other = join(dir, 'other-backups')
+  const verifiedAtCreation = backupSystem(t, { databaseUrl: `file:${join(dir, 'app.db')}`, backupDir: other, compressionEnabled: false, now: clock })
+  const created = await verifiedAtCreation.create()
+  assert.equal(created.metadata.verified, true)
+  assert.equal((await verifiedAtCreation.check()).ok, true)
+  const data = join(other, created.metadata.id, 'data.json')
+  writeFileSync(data, readFileSync(data, 'utf8').replace('Dossier 1', 'Dossier 9'))
+  assert.equal((await verifiedAtCreation.verify(created.metadata.id)).ok, false)
+  assert.deepEqual((await verifiedAtCreation.check()).problems.map((p) => p.kind), ['no-verified-backup', 'last-run-failed'])
 })
 
 test('the last run failed: exit 1 with its error, until a run succeeds', async (t) => {
