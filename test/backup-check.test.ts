@@ -9,7 +9,7 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { createServer, type IncomingHttpHeaders } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import Database from 'better-sqlite3'
 import { defer, tempDir } from './helpers/databases.ts'
@@ -255,4 +255,23 @@ test('the hourly crontab line of docs/cron.md, run as cron runs it (env -i, mini
   await backupSystem(t, { databaseUrl: `file:${join(dir, 'app.db')}`, backupDir: join(root, 'backups') }).create()
   assert.equal(await cron(), 0)
   assert.equal(readFileSync(log, 'utf8'), '')
+})
+
+test('a history line torn by a crash never breaks check: it is skipped with a warning, and the check still judges', async (t) => {
+  const dir = workspace(t)
+  const backupDir = join(dir, 'backups')
+  await backupSystem(t, { databaseUrl: `file:${join(dir, 'app.db')}`, backupDir }).create()
+  // A run killed in the middle of its line (or a power cut): no newline, half a JSON object.
+  appendFileSync(join(backupDir, 'history.jsonl'), '{"version":1,"operation":"create","start":"2026-')
+  const [text, quiet] = await Promise.all([cli(['check'], dir), cli(['check', '--quiet'], dir)])
+  assert.equal(text.status, 0, text.stdout + text.stderr)
+  assert.match(text.stdout, /^✅ Backups en bonne santé: .*\n {3}⚠ history\.jsonl: last line is incomplete \(a run was cut off while writing it\); skipped\n$/)
+  assert.deepEqual([quiet.status, quiet.stdout, quiet.stderr], [0, '', ''])
+  // The next run's line starts on a fresh line, and it is what check reads as the last run.
+  await assert.rejects(backupSystem(t, { databaseUrl: `file:${join(dir, 'missing.db')}`, backupDir }).create())
+  const after = await cli(['check', '--json'], dir)
+  const result = JSON.parse(after.stdout)
+  assert.equal(after.status, 1)
+  assert.deepEqual(result.problems.map((p: { kind: string }) => p.kind), ['last-run-failed'])
+  assert.deepEqual(result.warnings, ['history.jsonl line 2 is not JSON (cut off by a crash?); skipped'])
 })
