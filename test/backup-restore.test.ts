@@ -361,6 +361,11 @@ describe('restore (PostgreSQL, D1)', () => {
     assert.ok(result.counts.every((c) => c.actual === c.expected))
     // Into the same (now non-empty) D1 again: refused without --force.
     await rejects(systemOver(backups, targetUrl).restore(created.metadata.id, { yes: true }), /is not empty/)
+    await target.sql.query(`DELETE FROM "Dossier" WHERE id = 'dossier-demo-1'`)
+    const forced = await systemOver(backups, targetUrl).restore(created.metadata.id, { yes: true, force: true })
+    assert.equal(forced.restored, true)
+    assert.equal(await rows(target), await rows(db))
+    assert.equal((await systemOver(backups).list()).backups.length, 2, 'a safety export of the D1 target was taken first')
   })
 })
 

@@ -63,7 +63,8 @@ export interface RestoreBackupOptions {
  */
 export async function restoreBackup(options: RestoreBackupOptions): Promise<RestoreResult> {
   const cwd = options.cwd ?? process.cwd()
-  const isUrl = /^[a-z][a-z0-9+.-]*:/i.test(options.target)
+  // A URL has a scheme; `C:\\…` (a Windows path) does not count as one.
+  const isUrl = /^[a-z][a-z0-9+.-]*:/i.test(options.target) && !/^[a-z]:[\\/]/i.test(options.target)
   const location = isUrl ? parseDatabaseUrl(options.target, { cwd, d1PersistDir: options.environment?.d1PersistDir ?? '.wrangler/state/d1' }) : { engine: 'sqlite' as const, path: resolve(cwd, options.target) }
   if (location.engine === 'sqlite') {
     return restoreSqlite({ ...options, target: location.path, prismaSchemaSha256: options.prismaSchemaSha256('sqlite') })
