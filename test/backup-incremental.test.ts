@@ -130,7 +130,11 @@ test('an incremental taken while another process writes is one instant of the da
       db.close()
     }
   }
-  while (lines() < 200) await new Promise((resolve) => setTimeout(resolve, 10))
+  const deadline = Date.now() + 20_000
+  while (lines() < 200) {
+    assert.ok(Date.now() < deadline, 'the writer process did not start writing')
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
   const before = lines()
   const inc = await system.create({ incremental: true })
   const after = lines()
