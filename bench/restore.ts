@@ -9,6 +9,7 @@
  */
 import { execFileSync } from 'node:child_process'
 import { copyFileSync, mkdirSync, rmSync } from 'node:fs'
+import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { Command } from 'commander'
@@ -37,6 +38,7 @@ const timed = async <T>(work: () => Promise<T> | T): Promise<[T, number]> => {
   return [value, performance.now() - t0]
 }
 
+console.log(`Load average at start: ${loadavg().map((l) => l.toFixed(1)).join(' ')} (other work on this machine skews every time below)`)
 try {
   const live = join(work, 'app.db')
   copyFileSync(source, live)
@@ -95,6 +97,7 @@ try {
   console.log(`restore ${seconds(restoreMs)} vs tar xzf + cp ${seconds(tarMs)}: ${restoreRatio.toFixed(2)}× (target ≤ ${RESTORE_RATIO_TARGET}×) ${verdict(restoreRatio <= RESTORE_RATIO_TARGET)}`)
   console.log(`incremental bytes ${formatBytes(incremental.metadata.size)} vs full ${formatBytes(full.metadata.size)}: ${(bytesRatio * 100).toFixed(2)} % (target ≤ ${INCREMENTAL_BYTES_TARGET * 100} %) ${verdict(bytesRatio <= INCREMENTAL_BYTES_TARGET)}`)
   console.log(`incremental time ${seconds(incrementalMs)} vs full ${seconds(fullMs)}: ${(timeRatio * 100).toFixed(1)} % (target ≤ ${INCREMENTAL_TIME_TARGET * 100} %) ${verdict(timeRatio <= INCREMENTAL_TIME_TARGET)}`)
+  console.log(`Load average at end: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`)
   if (!same) process.exitCode = 1
 } finally {
   if (!options.keepOutput) rmSync(work, { recursive: true, force: true })

@@ -13,6 +13,7 @@ import { defer, tempDir } from './helpers/databases.ts'
 import { REPO_ROOT } from './helpers/cli.ts'
 import { backupSystem, run, sqliteDump, steppingClock } from './helpers/backup.ts'
 import { planRotation } from '../scripts/lib/backup/rotation.ts'
+import { renderList } from '../scripts/lib/backup/render.ts'
 import { listBackupEntries, type BackupEntry } from '../scripts/lib/backup/catalog.ts'
 import type { BackupMetadata } from '../scripts/lib/backup/metadata.ts'
 import { ToolkitError } from '../scripts/lib/errors.ts'
@@ -78,6 +79,8 @@ test('incrementals capture inserts, updates and deletes; restoring each link of 
   assert.deepEqual(m2.exportFormats, [])
   assert.match(m2.warnings[0]!, /59 rows inserted or updated, 0 deleted/, "27 person scores (4 stay NULL), rowid 300 reused by p020, 31 trigger rows in log")
   assert.ok(m1.size < full.metadata.size / 2, `${m1.size} vs ${full.metadata.size}`)
+  const listed = renderList(await system(true).list(), { cwd: dir })
+  assert.match(listed, new RegExp(`${m2.id} .* incrémental ← ${m1.id}\n.*${m1.id} .* incrémental ← ${full.metadata.id}\n.*${full.metadata.id} .* sql,json,csv\n`))
   // Row counts are the whole database's at the incremental's instant.
   assert.deepEqual(m1.tables.find((x) => x.name === 'person'), { name: 'person', rows: 298 })
 

@@ -55,7 +55,8 @@ export function renderList(result: ListResult, options: RenderOptions): string {
   const rows = result.backups.map((b) => {
     const m = b.metadata
     if (m === undefined) return [b.id, `⚠️  métadonnées illisibles: ${b.problem ?? '?'}`]
-    const row = [b.id, formatDate(m.timestamp, options), formatBytes(m.size), yes(m.compressed), yes(m.verified), m.exportFormats.join(',')]
+    const formats = m.incremental ? `incrémental ← ${m.parentId}` : m.exportFormats.join(',')
+    const row = [b.id, formatDate(m.timestamp, options), formatBytes(m.size), yes(m.compressed), yes(m.verified), formats]
     if (b.problem) row.push(`⚠️  ${b.problem}`)
     return row
   })
