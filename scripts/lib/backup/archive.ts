@@ -66,8 +66,12 @@ export class ArchiveWriter {
     })
   }
 
-  /** Adds a regular file (mode 0644) read from `source`; resolves with the size and SHA-256 of what was read. */
-  addFile(name: string, source: string, mtime: Date, onBytes?: (bytes: number) => void): Promise<WrittenFile> {
+  /**
+   * Adds a regular file (mode 0644) read from `source`; resolves with the size and SHA-256 of what
+   * was read (`sha256` is '' with `hash: false`, for a file hashed when it was written).
+   */
+  addFile(name: string, source: string, mtime: Date, options: { hash?: boolean; onBytes?: (bytes: number) => void } = {}): Promise<WrittenFile> {
+    const hashing = options.hash ?? true
     return this.#enqueue(async () => {
       const handle = await open(source, 'r')
       try {
@@ -80,15 +84,15 @@ export class ArchiveWriter {
           const want = Math.min(size - done, BLOCK_SIZE - this.#fill)
           const { bytesRead } = await handle.read(this.#block, this.#fill, want, null)
           if (bytesRead === 0) throw new Error(`${source} shrank while it was being archived`)
-          hash.update(this.#block.subarray(this.#fill, this.#fill + bytesRead))
+          if (hashing) hash.update(this.#block.subarray(this.#fill, this.#fill + bytesRead))
           this.#fill += bytesRead
           done += bytesRead
-          onBytes?.(done)
+          options.onBytes?.(done)
           this.#progress(bytesRead)
         }
         if ((await handle.stat()).size !== size) throw new Error(`${source} changed while it was being archived`)
         await this.#append(Buffer.alloc((RECORD - (size % RECORD)) % RECORD))
-        return { size, sha256: hash.digest('hex') }
+        return { size, sha256: hashing ? hash.digest('hex') : '' }
       } finally {
         await handle.close()
       }

@@ -17,12 +17,10 @@ import { commitRename, fsyncPath, writeFileAtomic } from '../fs/atomic.ts'
 import type { ProgressListener } from '../progress.ts'
 import { ArchiveWriter } from './archive.ts'
 import { assertBackupDir, removeLeftovers } from './catalog.ts'
-import { exportCsv } from './exporters/csv.ts'
-import { exportJsonDocument } from './exporters/json.ts'
-import { writeSqliteScript } from './exporters/sql.ts'
+import { writeExports } from './exports.ts'
 import { GzipPool } from './gzip-blocks.ts'
-import { HashedFile, type WrittenFile } from './hashed-file.ts'
-import { ARCHIVE_SUFFIX, CSV_DIR, JSON_EXPORT_FILE, METADATA_FILE, SIDECAR_SUFFIX, SQL_EXPORT_FILE, backupIdFor, backupPaths, csvFileFor, idOfTemporaryName, stagingNameFor, type ExportFormat } from './layout.ts'
+import type { WrittenFile } from './hashed-file.ts'
+import { ARCHIVE_SUFFIX, CSV_DIR, METADATA_FILE, SIDECAR_SUFFIX, SQL_EXPORT_FILE, backupIdFor, backupPaths, idOfTemporaryName, stagingNameFor, type ExportFormat } from './layout.ts'
 import type { StepListener } from './kill-points.ts'
 import { hashFile, manifestHash, sortDigests, type FileDigest } from './manifest.ts'
 import { serializeMetadata, type BackupMetadata, type MetadataDraft } from './metadata.ts'
@@ -86,9 +84,9 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
     try {
       const tables = await snapshot.reader.tables()
       const counts = new Map<string, number>()
-      for (const table of tables) counts.set(table.name, await snapshot.reader.count(table))
-      const totalRows = [...counts.values()].reduce((a, b) => a + b, 0)
-      const files = new Map<string, Promise<WrittenFile>>()
+      for (const table of tables) counts.set(table.name, await snapshot.count(table))
+      // Content files by path (the CSV folder is marked with no digest once its archive entry is made).
+      const files = new Map<string, Promise<WrittenFile> | undefined>()
       const mtime = new Date(Math.floor(started.getTime() / 1000) * 1000)
 
       if (options.compress) {
@@ -103,87 +101,36 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
         archive.addDirectory(id, mtime).catch(() => {})
       }
       // A file is handed to the archive as soon as it is complete; packing it overlaps the next export.
+      // A file hashed as it was written is not hashed again when packed (verification reads the archive back).
       const publish = (name: string, written?: WrittenFile) => {
-        const packed = archive?.addFile(`${id}/${name}`, join(staging, name), mtime)
+        const packed = archive?.addFile(`${id}/${name}`, join(staging, name), mtime, { hash: written === undefined })
         let digest: Promise<WrittenFile>
-        if (written) digest = Promise.resolve(written)
+        if (written) digest = packed ? packed.then((read) => ({ ...written, size: sizeMatches(name, read.size, written.size) })) : Promise.resolve(written)
         else digest = packed ?? hashFile(join(staging, name))
-        if (packed && written) {
-          digest = packed.then((read) => {
-            if (read.sha256 !== written.sha256) throw new Error(`${name} changed on disk between writing and packing`)
-            return written
-          })
-        }
         digest.catch(() => {})
         files.set(name, digest)
       }
       publish(snapshot.artefact.name, snapshot.artefact.digest)
 
-      const exportFile = async (name: string, write: (out: HashedFile) => Promise<void>) => {
-        const out = await HashedFile.create(join(staging, name))
-        try {
-          await write(out)
-          // Files that only feed the archive need no fsync: the archive is fsynced.
-          publish(name, await out.commit({ durable: !options.compress }))
-        } catch (error) {
-          await out.abort()
-          throw new ToolkitError(`export ${name} failed: ${describeError(error)}`, { cause: error })
-        }
-      }
-      const expectCounts = (what: string, written: Map<string, number>) => {
-        for (const [table, rows] of written) {
-          if (counts.has(table) && counts.get(table) !== rows) throw new Error(`${what} has ${rows} rows of "${table}", the snapshot ${counts.get(table)}`)
-        }
-      }
-
-      if (options.formats.includes('sql') && snapshot.sqliteFile !== undefined) {
-        await exportFile(SQL_EXPORT_FILE, async (out) => {
-          let done = 0
-          const written = await writeSqliteScript(snapshot.sqliteFile!, out, {
-            onRows: (table, rows) => progress({ label: SQL_EXPORT_FILE, done: done + rows, total: totalRows, unit: 'rows' }),
-          })
-          done = totalRows
-          expectCounts(SQL_EXPORT_FILE, written)
-        })
-        step('create:after-sql-export')
-      }
-      if (options.formats.includes('json')) {
-        await exportFile(JSON_EXPORT_FILE, async (out) => {
-          const before = new Map<string, number>()
-          let base = 0
-          const written = await exportJsonDocument((table) => snapshot.rows(table), tables, out, {
-            engine: snapshot.engine,
-            backupId: id,
-            timestamp: started.toISOString(),
-            onRows: (table, rows) => {
-              if (!before.has(table)) before.set(table, base)
-              progress({ label: JSON_EXPORT_FILE, done: before.get(table)! + rows, total: totalRows, unit: 'rows' })
-              base = before.get(table)! + rows
-            },
-          })
-          expectCounts(JSON_EXPORT_FILE, written)
-        })
-      }
-      if (options.formats.includes('csv')) {
-        await mkdir(join(staging, CSV_DIR))
-        archive?.addDirectory(`${id}/${CSV_DIR}`, mtime).catch(() => {})
-        let done = 0
-        for (const table of tables) {
-          const name = csvFileFor(table.name)
-          await exportFile(name, async (out) => {
-            const stats = await exportCsv(snapshot.rows(table), table.columns, out, {
-              engine: snapshot.engine,
-              onRows: (rows) => progress({ label: 'CSV', done: done + rows, total: totalRows, unit: 'rows' }),
-            })
-            expectCounts(name, new Map([[table.name, stats.rows]]))
-            done += stats.rows
-          })
-          step('create:mid-csv')
-        }
-      }
+      await writeExports(
+        { engine: snapshot.engine, tables, rows: (table) => snapshot.rows(table), ...(snapshot.sqliteFile ? { sqliteFile: snapshot.sqliteFile } : {}) },
+        { formats: options.formats, dir: staging, engine: snapshot.engine, backupId: id, timestamp: started.toISOString(), durable: !options.compress, counts },
+        {
+          onFile(name, written) {
+            if (name.startsWith(`${CSV_DIR}/`) && !files.has(CSV_DIR)) {
+              archive?.addDirectory(`${id}/${CSV_DIR}`, mtime).catch(() => {})
+              files.set(CSV_DIR, undefined)
+            }
+            publish(name, written)
+            if (name === SQL_EXPORT_FILE) step('create:after-sql-export')
+            if (name.startsWith(`${CSV_DIR}/`)) step('create:mid-csv')
+          },
+          onProgress: progress,
+        },
+      )
 
       const digests: FileDigest[] = []
-      for (const [path, digest] of files) digests.push({ path, ...(await digest) })
+      for (const [path, digest] of files) if (digest) digests.push({ path, ...(await digest) })
       const sorted = sortDigests(digests)
       const contentSize = sorted.reduce((sum, file) => sum + file.size, 0)
       const draft: MetadataDraft = {
@@ -266,6 +213,11 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
   } finally {
     await pool?.close()
   }
+}
+
+function sizeMatches(name: string, packed: number, written: number): number {
+  if (packed !== written) throw new Error(`${name} changed on disk between writing and packing (${written} bytes written, ${packed} packed)`)
+  return written
 }
 
 /** The first backup id free for this instant (`backup-…-2`, `-3`… when a backup of the same second exists). */

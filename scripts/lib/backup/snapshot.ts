@@ -28,6 +28,8 @@ export interface Snapshot {
   reader: TableReader
   /** The rows of one table of `reader.tables()`, in `table.columns` order (synchronous where the engine allows). */
   rows(table: TableInfo): RowSource
+  /** Row count of one table, in the same snapshot. */
+  count(table: TableInfo): Promise<number>
   /** What this backup cannot guarantee or leaves out. */
   warnings: string[]
   close(): Promise<void>

@@ -144,6 +144,8 @@ export interface SqliteScriptOptions {
  */
 export async function writeSqliteScript(snapshotPath: string, out: Writable, options: SqliteScriptOptions = {}): Promise<Map<string, number>> {
   const db = new Database(snapshotPath, { readonly: true, fileMustExist: true })
+  // One pass over the file: a small page cache is enough (better-sqlite3's default is 16 MB).
+  db.pragma('cache_size = -2000')
   const counts = new Map<string, number>()
   const sink = new TextSink(out)
   try {

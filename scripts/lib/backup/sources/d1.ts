@@ -13,7 +13,7 @@ import { quoteIdentifier } from '../../db/connection.ts'
 import { fsyncPath } from '../../fs/atomic.ts'
 import { DATABASE_FILE } from '../layout.ts'
 import type { Snapshot, SnapshotOptions } from '../snapshot.ts'
-import { sqliteFileSnapshot } from './sqlite.ts'
+import { SCAN_CACHE_KIB, sqliteFileSnapshot } from './sqlite.ts'
 
 interface SchemaRow {
   type: string
@@ -34,6 +34,7 @@ export async function d1Snapshot(db: DatabaseHandle, options: SnapshotOptions): 
   try {
     out.pragma('journal_mode = OFF')
     out.pragma('synchronous = OFF')
+    out.pragma(`cache_size = ${SCAN_CACHE_KIB}`)
     // Rows arrive table by table in name order, not in foreign-key order (better-sqlite3 enforces FKs by default).
     out.pragma('foreign_keys = OFF')
     const tables = await reader.tables()
