@@ -7,7 +7,7 @@ import { after, before, describe, test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { chmodSync, copyFileSync, cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, copyFileSync, symlinkSync, cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { createPostgresDatabase, openTestDatabase, tempDir, defer } from './helpers/databases.ts'
@@ -178,6 +178,10 @@ describe('restore (SQLite)', () => {
     for (let i = 0; i < 500 && !existsSync(`${s.live}-wal`); i++) await new Promise((r) => setTimeout(r, 20))
     assert.ok(existsSync(`${s.live}-wal`), 'the sqlite3 shell started writing')
     await rejects(s.system.restore(FIRST, { yes: true }), /is open by another process \(pid \d+ sqlite3/)
+    // …also when the path given goes through a symbolic link.
+    symlinkSync(s.dir, join(s.dir, 'via-link'))
+    await rejects(s.system.restore(FIRST, { yes: true, to: join(s.dir, 'via-link', 'dev.db') }), /is open by another process/)
+    rmSync(join(s.dir, 'via-link'))
     writer.stdin.end('ROLLBACK;\n')
     await new Promise((resolve) => writer.once('exit', resolve))
     assert.equal(sha256File(s.live), s.liveSha)

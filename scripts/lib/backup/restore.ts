@@ -17,7 +17,7 @@
  *
  * Each step is announced through `step(name)` before it runs (history, crash-test kill points).
  */
-import { chmodSync, chownSync, existsSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs'
+import { chmodSync, chownSync, existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs'
 import { copyFile, mkdtemp, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { basename, dirname, join, resolve } from 'node:path'
@@ -104,7 +104,8 @@ export interface SqliteRestoreOptions {
  */
 export async function restoreSqlite(options: SqliteRestoreOptions): Promise<RestoreResult> {
   const startedAt = performance.now()
-  const target = resolve(options.target)
+  // A symbolic link (to the file or a folder on its way) is followed: the real file is what gets replaced.
+  const target = existsSync(resolve(options.target)) ? realpathSync(resolve(options.target)) : resolve(options.target)
   const announce = async (name: RestoreStepName) => options.step?.(name)
   const steps: RestoreStepResult[] = []
   const timed = async <T>(step: RestoreStepResult['step'], name: RestoreStepResult['name'], work: () => Promise<{ value: T; detail: string }>): Promise<T> => {
@@ -304,7 +305,9 @@ function newestMigrationOf(path: string): string | null {
 
 /** The processes (other than this one) that hold `path` or its -wal/-shm/-journal open (Linux /proc). */
 export function processesUsing(path: string): { pid: number; command: string }[] {
-  const names = new Set([path, `${path}-wal`, `${path}-shm`, `${path}-journal`])
+  // /proc shows the real path: resolve symbolic links in ours first.
+  const real = existsSync(path) ? realpathSync(path) : path
+  const names = new Set([real, `${real}-wal`, `${real}-shm`, `${real}-journal`])
   const found: { pid: number; command: string }[] = []
   let pids: string[]
   try {
