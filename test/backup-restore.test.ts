@@ -5,9 +5,9 @@
  */
 import { after, before, describe, test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { chmodSync, copyFileSync, symlinkSync, cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, copyFileSync, mkdirSync, symlinkSync, cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { createPostgresDatabase, openTestDatabase, tempDir, defer } from './helpers/databases.ts'
@@ -192,6 +192,23 @@ describe('restore (SQLite)', () => {
     const result = await s.system.restore(FIRST, { yes: true, force: true })
     assert.equal(result.restored, true)
     assert.equal(sqliteDump(s.live), sourceDump)
+  })
+
+  test('no space beside the database: a clear error, the live database unchanged, nothing left behind', async (t) => {
+    const s = scene(t)
+    const mountPoint = join(s.dir, 'small-disk')
+    mkdirSync(mountPoint)
+    const size = statSync(s.live).size
+    if (spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${Math.ceil((size * 1.5) / 4096) * 4096}`, 'tmpfs', mountPoint]).status !== 0) {
+      t.skip('cannot mount a tmpfs here (needs root): the no-space path is untested')
+      return
+    }
+    defer(t, () => spawnSync('umount', [mountPoint]))
+    const live = join(mountPoint, 'dev.db')
+    copyFileSync(s.live, live)
+    await rejects(s.system.restore(FIRST, { yes: true, to: live }), /^no space left in .*small-disk for the safety copy \(.*\): nothing was replaced$/)
+    assert.equal(sha256File(live), s.liveSha)
+    assert.deepEqual(readdirSync(mountPoint), ['dev.db'])
   })
 
   test('when the restored database fails its check, the previous one is put back and restore fails', async (t) => {

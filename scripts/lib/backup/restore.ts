@@ -203,7 +203,7 @@ export async function restoreSqlite(options: SqliteRestoreOptions): Promise<Rest
         commitRename(staged, target)
       } catch (error) {
         await rm(staged, { force: true })
-        throw error
+        throw diskFull(error, dirname(target), `the restored database (${formatSize(chain[0]!.metadata!.files.find((f) => f.path === 'database.db')?.size ?? 0)})`) ?? error
       }
       return { value: undefined, detail: `${chain.at(-1)!.id} -> ${basename(target)} (${formatSize((await stat(target)).size)})` }
     })
@@ -238,6 +238,16 @@ function keepOwnership(previous: string, next: string): void {
   } catch {
     // Not root: the file is ours, as the previous one was (or the chmod above is all we can do).
   }
+}
+
+/** A "no space left" ToolkitError when the disk is full (anywhere in the cause chain), else undefined. */
+function diskFull(error: unknown, dir: string, what: string): ToolkitError | undefined {
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (['ENOSPC', 'EDQUOT', 'EFBIG', 'SQLITE_FULL'].includes(String((e as NodeJS.ErrnoException).code))) {
+      return new ToolkitError(`no space left in ${dir} for ${what}: nothing was replaced`, { hint: 'Free space beside the database (a restore needs room for the safety copy and the new file), then restore again.', cause: error })
+    }
+  }
+  return undefined
 }
 
 function formatSize(bytes: number): string {
@@ -399,7 +409,7 @@ async function consistentCopy(source: string, dest: string): Promise<void> {
   } catch (error) {
     await rm(temporary, { force: true })
     if (error instanceof ToolkitError) throw error
-    throw new ToolkitError(`safety copy of ${source} failed: ${describeError(error)}`, { cause: error })
+    throw diskFull(error, dirname(dest), `the safety copy (${formatSize(statSync(source).size)})`) ?? new ToolkitError(`safety copy of ${source} failed: ${describeError(error)}`, { cause: error })
   } finally {
     if (db.inTransaction) db.exec('ROLLBACK')
     db.close()
