@@ -143,6 +143,14 @@ interface DiffTable {
   columns: string[]
   /** WITHOUT ROWID tables: the primary key columns. */
   key: string[]
+  /** Columns that may hold both INTEGER and REAL values (not TEXT affinity): compared with their storage class. */
+  numeric?: Set<string>
+}
+
+/** SQLite's column affinity rules (https://sqlite.org/datatype3.html §3.1), TEXT or not. */
+function hasTextAffinity(declared: string): boolean {
+  const type = declared.toUpperCase()
+  return !type.includes('INT') && (type.includes('CHAR') || type.includes('CLOB') || type.includes('TEXT'))
 }
 
 /** Applies `changes` (a changes.db) to the database file `target`, in one transaction. */
@@ -187,12 +195,13 @@ export function applyChangeSet(target: string, changes: string): void {
 function diffTables(db: Database.Database, schema: string): DiffTable[] {
   const rows = db.prepare(`SELECT name, wr FROM pragma_table_list WHERE schema = ? AND type = 'table' AND (name NOT LIKE 'sqlite\\_%' ESCAPE '\\' OR name = 'sqlite_sequence') ORDER BY name`).all(schema) as { name: string; wr: number }[]
   return rows.map(({ name, wr }) => {
-    const info = db.prepare(`SELECT name, pk FROM pragma_table_info(?, ?) ORDER BY cid`).all(name, schema) as { name: string; pk: number }[]
+    const info = db.prepare(`SELECT name, type, pk FROM pragma_table_info(?, ?) ORDER BY cid`).all(name, schema) as { name: string; type: string; pk: number }[]
     return {
       name,
       withoutRowid: wr === 1,
       columns: info.map((c) => c.name),
       key: info.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk).map((c) => c.name),
+      numeric: new Set(info.filter((c) => !hasTextAffinity(c.type)).map((c) => c.name)),
     }
   })
 }
@@ -234,8 +243,14 @@ export function diffDatabases(parent: string, source: string, changes: string): 
       const store = `t${++index}`
       const c = quoteIdentifier(store)
       const cols = table.columns.map(quoteIdentifier)
-      // Same key, same values, same storage classes, compared as bytes (whatever the column's collation).
-      const same = cols.map((c) => `o.${c} IS n.${c} COLLATE BINARY AND typeof(o.${c}) = typeof(n.${c})`).join(' AND ')
+      // Same key, same values compared as bytes (whatever the column's collation), same storage class
+      // where 5 and 5.0 could meet (IS calls them equal; .dump does not): TEXT-affinity columns hold no numbers.
+      const same = table.columns
+        .map((name) => {
+          const c = quoteIdentifier(name)
+          return table.numeric!.has(name) ? `o.${c} IS n.${c} COLLATE BINARY AND typeof(o.${c}) = typeof(n.${c})` : `o.${c} IS n.${c} COLLATE BINARY`
+        })
+        .join(' AND ')
       db.exec(`CREATE TABLE ch.${c} ("__op" TEXT NOT NULL, "__rowid" INTEGER${cols.map((col) => `, ${col}`).join('')})`)
       let upserts: number
       let deletes: number
