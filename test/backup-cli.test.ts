@@ -93,9 +93,9 @@ test('create, list (2), verify, stats (5) and prune --dry-run print the spec\'s 
    Fichiers:
      ✓ backup-<TS>.metadata.json
      ✓ backup-<TS>.tar.gz (<SIZE>)
+     ✓ data.json (<SIZE>)
      ✓ database.db (<SIZE>)
      ✓ export.sql (<SIZE>)
-     ✓ data.json (<SIZE>)
      ✓ exports/Client.csv (<SIZE>)
      ✓ exports/Dossier.csv (<SIZE>)
      ✓ exports/Plan.csv (<SIZE>)

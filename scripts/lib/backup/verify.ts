@@ -205,7 +205,10 @@ export async function checkArchive(archivePath: string, id: string, metadata: Ba
   }
   if (!innerSeen) checks.push({ path: METADATA_FILE, status: 'missing', detail: 'no metadata.json inside the archive' })
   for (const file of expected.values()) checks.push({ path: file.path, status: 'missing', expected: { size: file.size, sha256: file.sha256 } })
-  return checks
+  // One line per file in the metadata's order (whatever order the archive holds them in), then the rest.
+  const order = new Map(metadata.files.map((file, index) => [file.path, index]))
+  const rank = (check: FileCheck, index: number) => (check.path === archiveName ? -1 : (order.get(check.path) ?? metadata.files.length + index))
+  return checks.map((check, index) => ({ check, key: rank(check, index) })).sort((a, b) => a.key - b.key).map(({ check }) => check)
 }
 
 function innerMetadataCheck(content: Buffer | undefined, outside: BackupMetadata): FileCheck {

@@ -11,7 +11,7 @@
  * strings are quoted (`quoted_empty`), and it ran at a third of this speed here (346k vs 920k rows/s).
  */
 import type { Writable } from 'node:stream'
-import type { TableColumn } from '../../db/table-reader.ts'
+import type { RowValue, TableColumn } from '../../db/table-reader.ts'
 import type { EngineName } from '../../db/url.ts'
 import { TextSink } from '../hashed-file.ts'
 import { codecFor } from './_values.ts'
@@ -38,26 +38,38 @@ export function csvField(text: string | null): string {
   return NEEDS_QUOTES.test(text) ? `"${text.replaceAll('"', '""')}"` : text
 }
 
+/** The header line of a CSV file (a header field is never NULL: an empty column name is written ""). */
+export function csvHeader(columns: readonly TableColumn[]): string {
+  return columns.map((column) => csvField(column.name)).join(',') + '\r\n'
+}
+
+/** Formats one row as a CSV record (with its CRLF). */
+export function csvRowFormatter(columns: readonly TableColumn[], engine: EngineName): (row: RowValue[]) => string {
+  const codecs = columns.map((column) => codecFor(column, engine))
+  return (row) => {
+    let line = ''
+    for (let i = 0; i < codecs.length; i++) {
+      if (i > 0) line += ','
+      line += csvField(codecs[i]!.text(row[i] ?? null))
+    }
+    return line + '\r\n'
+  }
+}
+
 /**
  * Streams rows into `out` as CSV.
  * @example await exportCsv(reader.rows(table), table.columns, file, { engine: 'sqlite' })
  */
 export async function exportCsv(rows: RowSource, columns: readonly TableColumn[], out: Writable, options: ExportOptions): Promise<ExportStats> {
   const sink = new TextSink(out)
-  const codecs = columns.map((column) => codecFor(column, options.engine))
-  // A header field is never NULL: an empty column name is written "".
-  sink.push(columns.map((column) => csvField(column.name)).join(',') + '\r\n')
+  const format = csvRowFormatter(columns, options.engine)
+  sink.push(csvHeader(columns))
   let count = 0
   let nextReport = REPORT_EVERY
   await forEachRow(
     rows,
     (row) => {
-      let line = ''
-      for (let i = 0; i < codecs.length; i++) {
-        if (i > 0) line += ','
-        line += csvField(codecs[i]!.text(row[i] ?? null))
-      }
-      sink.push(line + '\r\n')
+      sink.push(format(row))
       count++
       return sink.full
     },

@@ -11,13 +11,28 @@
  * 2^53, so read those with a big-number-aware parser.
  */
 import type { Writable } from 'node:stream'
-import type { TableColumn, TableInfo } from '../../db/table-reader.ts'
+import type { RowValue, TableColumn, TableInfo } from '../../db/table-reader.ts'
+import type { EngineName } from '../../db/url.ts'
 import { TextSink } from '../hashed-file.ts'
 import { codecFor } from './_values.ts'
 import { forEachRow, type RowSource } from './_rows.ts'
 import { REPORT_EVERY, type ExportOptions, type ExportStats } from './csv.ts'
 
 export const DATA_JSON_FORMAT_VERSION = 1
+
+/** Formats one row as a JSON object, preceded by the separator (none before the first row). */
+export function jsonRowFormatter(columns: readonly TableColumn[], engine: EngineName, indent: string): (row: RowValue[], first: boolean) => string {
+  const codecs = columns.map((column) => codecFor(column, engine))
+  const keys = columns.map((column) => `${JSON.stringify(column.name)}: `)
+  return (row, first) => {
+    let text = first ? `\n${indent}  {` : `,\n${indent}  {`
+    for (let i = 0; i < codecs.length; i++) {
+      if (i > 0) text += ', '
+      text += keys[i]! + codecs[i]!.json(row[i] ?? null)
+    }
+    return text + '}'
+  }
+}
 
 /**
  * Streams rows as a JSON array of objects keyed by column name (the `rows` array of one table).
@@ -26,20 +41,14 @@ export const DATA_JSON_FORMAT_VERSION = 1
 export async function exportJsonRows(rows: RowSource, columns: readonly TableColumn[], out: Writable, options: ExportOptions & { indent?: string }): Promise<ExportStats> {
   const sink = new TextSink(out)
   const indent = options.indent ?? ''
-  const codecs = columns.map((column) => codecFor(column, options.engine))
-  const keys = columns.map((column) => `${JSON.stringify(column.name)}: `)
+  const format = jsonRowFormatter(columns, options.engine, indent)
   let count = 0
   let nextReport = REPORT_EVERY
   sink.push('[')
   await forEachRow(
     rows,
     (row) => {
-      let text = count === 0 ? `\n${indent}  {` : `,\n${indent}  {`
-      for (let i = 0; i < codecs.length; i++) {
-        if (i > 0) text += ', '
-        text += keys[i]! + codecs[i]!.json(row[i] ?? null)
-      }
-      sink.push(text + '}')
+      sink.push(format(row, count === 0))
       count++
       return sink.full
     },
@@ -63,27 +72,53 @@ export interface JsonDocumentOptions extends Omit<ExportOptions, 'onRows'> {
   onRows?: (table: string, rows: number) => void
 }
 
+/** The pieces of data.json around the rows, for writers that produce the rows themselves. */
+export const jsonDocument = {
+  /** The rows of a table are indented this much. */
+  indent: '      ',
+  head: (options: Pick<JsonDocumentOptions, 'engine' | 'backupId' | 'timestamp'>) =>
+    `{\n  "formatVersion": ${DATA_JSON_FORMAT_VERSION},\n  "engine": ${JSON.stringify(options.engine)},\n` +
+    `  "backupId": ${JSON.stringify(options.backupId)},\n  "timestamp": ${JSON.stringify(options.timestamp)},\n  "tables": {`,
+  /** Opens a table's object up to `"rows": [`. */
+  tableHead: (table: TableInfo, first: boolean) => {
+    const columns = table.columns.map((c) => `{ "name": ${JSON.stringify(c.name)}, "type": ${JSON.stringify(c.declaredType)} }`)
+    return `${first ? '' : ','}\n    ${JSON.stringify(table.name)}: {\n      "columns": [${columns.join(', ')}],\n      "rows": [`
+  },
+  /** Closes the rows array and the table's object. */
+  tableTail: (rows: number) => `${rows === 0 ? '' : '\n      '}],\n      "rowCount": ${rows}\n    }`,
+  tail: (tables: number) => (tables === 0 ? '}\n}\n' : '\n  }\n}\n'),
+}
+
 /** Writes the whole data.json of `tables`, each read from `rows(table)`; returns the rows written per table. */
 export async function exportJsonDocument(rows: (table: TableInfo) => RowSource, tables: readonly TableInfo[], out: Writable, options: JsonDocumentOptions): Promise<Map<string, number>> {
   const sink = new TextSink(out)
   const counts = new Map<string, number>()
-  sink.push(
-    `{\n  "formatVersion": ${DATA_JSON_FORMAT_VERSION},\n  "engine": ${JSON.stringify(options.engine)},\n` +
-      `  "backupId": ${JSON.stringify(options.backupId)},\n  "timestamp": ${JSON.stringify(options.timestamp)},\n  "tables": {`,
-  )
+  sink.push(jsonDocument.head(options))
   for (const [index, table] of tables.entries()) {
-    const columns = table.columns.map((c) => `{ "name": ${JSON.stringify(c.name)}, "type": ${JSON.stringify(c.declaredType)} }`)
-    sink.push(`${index === 0 ? '' : ','}\n    ${JSON.stringify(table.name)}: {\n      "columns": [${columns.join(', ')}],\n      "rows": `)
-    await sink.flush()
-    const stats = await exportJsonRows(rows(table), table.columns, out, {
-      engine: options.engine,
-      indent: '      ',
-      onRows: (rows) => options.onRows?.(table.name, rows),
-    })
-    counts.set(table.name, stats.rows)
-    sink.push(`,\n      "rowCount": ${stats.rows}\n    }`)
+    sink.push(jsonDocument.tableHead(table, index === 0))
+    const format = jsonRowFormatter(table.columns, options.engine, jsonDocument.indent)
+    let count = 0
+    let nextReport = REPORT_EVERY
+    await forEachRow(
+      rows(table),
+      (row) => {
+        sink.push(format(row, count === 0))
+        count++
+        return sink.full
+      },
+      async () => {
+        await sink.flush()
+        if (count >= nextReport) {
+          options.onRows?.(table.name, count)
+          nextReport = count + REPORT_EVERY
+        }
+      },
+    )
+    options.onRows?.(table.name, count)
+    counts.set(table.name, count)
+    sink.push(jsonDocument.tableTail(count))
   }
-  sink.push(tables.length === 0 ? '}\n}\n' : '\n  }\n}\n')
+  sink.push(jsonDocument.tail(tables.length))
   await sink.flush()
   return counts
 }
