@@ -13,6 +13,8 @@ import { ToolkitError, describeError } from '../../errors.ts'
 import { prismaClients, quoteIdentifier, toSqliteTimestamp, type DatabaseHandle, type SqlConnection, type SqlValue } from '../connection.ts'
 import { splitSqlStatements } from '../sql-script.ts'
 import { d1TableReader } from '../readers/d1.ts'
+import type { DatabaseLocation } from '../url.ts'
+import type { SqlDriverAdapterFactory } from '@prisma/driver-adapter-utils'
 
 /** The part of the D1 binding we use (Miniflare's and Cloudflare's are the same shape). */
 export interface D1Binding {
@@ -52,22 +54,13 @@ export async function openLocalD1({ persistDir, redactedUrl }: OpenLocalD1Option
       cause: error,
     })
   }
-  const clients = prismaClients(new PrismaD1(binding as never), (options) => new PrismaClient(options))
-  const prisma = clients.prisma
-  const sql = d1Connection(binding)
-  return {
-    engine: 'd1',
+  return d1Handle({
     location: { engine: 'd1', mode: 'local', persistDir },
     redactedUrl,
-    prisma,
-    sql,
-    openTableReader: async () => d1TableReader(sql),
-    createQueryEventClient: clients.createQueryEventClient,
-    async close() {
-      await clients.disconnect()
-      await miniflare.dispose()
-    },
-  }
+    binding,
+    adapter: new PrismaD1(binding as never),
+    dispose: () => miniflare.dispose(),
+  })
 }
 
 export interface OpenRemoteD1Options {
@@ -92,22 +85,35 @@ export async function openRemoteD1({ accountId, databaseId, token, redactedUrl }
       cause: error,
     })
   }
-  const clients = prismaClients(
-    new PrismaD1({ CLOUDFLARE_D1_TOKEN: token, CLOUDFLARE_ACCOUNT_ID: accountId, CLOUDFLARE_DATABASE_ID: databaseId }),
-    (options) => new PrismaClient(options),
-  )
-  const prisma = clients.prisma
-  const sql = d1Connection(binding)
-  return {
-    engine: 'd1',
+  return d1Handle({
     location: { engine: 'd1', mode: 'remote', accountId, databaseId },
     redactedUrl,
-    prisma,
+    binding,
+    adapter: new PrismaD1({ CLOUDFLARE_D1_TOKEN: token, CLOUDFLARE_ACCOUNT_ID: accountId, CLOUDFLARE_DATABASE_ID: databaseId }),
+  })
+}
+
+/** The handle over a D1 binding, local or remote: Prisma through `adapter`, raw SQL through `binding`. */
+function d1Handle(options: {
+  location: DatabaseLocation & { engine: 'd1' }
+  redactedUrl: string
+  binding: D1Binding
+  adapter: SqlDriverAdapterFactory
+  dispose?: () => Promise<void>
+}): DatabaseHandle {
+  const clients = prismaClients(options.adapter, (clientOptions) => new PrismaClient(clientOptions))
+  const sql = d1Connection(options.binding)
+  return {
+    engine: 'd1',
+    location: options.location,
+    redactedUrl: options.redactedUrl,
+    prisma: clients.prisma,
     sql,
     openTableReader: async () => d1TableReader(sql),
     createQueryEventClient: clients.createQueryEventClient,
     async close() {
       await clients.disconnect()
+      await options.dispose?.()
     },
   }
 }
