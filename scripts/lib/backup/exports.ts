@@ -135,7 +135,7 @@ async function writeJsonAndCsv(
   const jsonRows = new Map<string, number>()
   try {
     const jsonSink = new TextSink(jsonOut)
-    const onRows = tracker(`${JSON_EXPORT_FILE} + CSV`)
+    const onRows = tracker('JSON + CSV')
     jsonSink.push(jsonDocument.head({ engine: source.engine, backupId: plan.backupId, timestamp: plan.timestamp }))
     for (const [index, table] of source.tables.entries()) {
       const name = csvFileFor(table.name)
