@@ -55,7 +55,9 @@ export function terminalProgress(options: { stream?: NodeJS.WriteStream; enabled
   }
 }
 
-function formatAmount({ done, total, unit }: ProgressEvent): string {
+/** "12.00 MB / 40.00 MB" for bytes (the size says its unit), "1,200 / 5,000 rows" otherwise. */
+export function formatAmount({ done, total, unit }: ProgressEvent): string {
   const format = unit === 'bytes' ? formatBytes : (n: number) => n.toLocaleString('en')
-  return total === undefined ? `${format(done)} ${unit}` : `${format(done)} / ${format(total)} ${unit === 'bytes' ? '' : unit}`.trimEnd()
+  const suffix = unit === 'bytes' ? '' : ` ${unit}`
+  return total === undefined ? `${format(done)}${suffix}` : `${format(done)} / ${format(total)}${suffix}`
 }
