@@ -36,7 +36,7 @@ import { extractBackupFile } from './extract.ts'
 import { GzipPool } from './gzip-blocks.ts'
 import { DATABASE_FILE, DATABASE_SQL_FILE } from './layout.ts'
 import type { BackupMetadata } from './metadata.ts'
-import { restoreSqlite, verifyChain, type RestorePlan, type RestoreResult, type RestoreStepName, type RestoreStepResult } from './restore.ts'
+import { restoreSqlite, restoreStepRunner, verifyChain, type RestorePlan, type RestoreResult, type RestoreStepName, type RestoreStepResult } from './restore.ts'
 
 export interface RestoreBackupOptions {
   backupDir: string
@@ -75,18 +75,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
 async function restoreIntoServer(options: RestoreBackupOptions & { engine: 'postgres' | 'd1' }): Promise<RestoreResult> {
   const startedAt = performance.now()
   const steps: RestoreStepResult[] = []
-  const timed = async <T>(step: RestoreStepResult['step'], name: RestoreStepResult['name'], work: () => Promise<{ value: T; detail: string }>): Promise<T> => {
-    await options.step?.(name)
-    const t0 = performance.now()
-    try {
-      const { value, detail } = await work()
-      steps.push({ step, name, status: 'ok', detail, durationMs: Math.round(performance.now() - t0) })
-      return value
-    } catch (error) {
-      steps.push({ step, name, status: 'failed', detail: describeError(error), durationMs: Math.round(performance.now() - t0) })
-      throw error
-    }
-  }
+  const timed = restoreStepRunner(steps, options.step)
   const pool = new GzipPool({ threads: options.threads })
   const scratchDir = await mkdtemp(join(tmpdir(), 'ipm-restore-'))
   let db: DatabaseHandle | undefined

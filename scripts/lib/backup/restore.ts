@@ -63,6 +63,25 @@ export interface RestoreStepResult {
   durationMs: number
 }
 
+/**
+ * Runs the steps of a restore: announces each one (kill points, confirmation hooks) before it
+ * starts, then records its outcome, detail and duration in `steps`, failed ones included.
+ */
+export function restoreStepRunner(steps: RestoreStepResult[], announce?: (name: RestoreStepName) => void | Promise<void>) {
+  return async <T>(step: RestoreStepResult['step'], name: RestoreStepResult['name'], work: () => Promise<{ value: T; detail: string }>): Promise<T> => {
+    await announce?.(name)
+    const t0 = performance.now()
+    try {
+      const { value, detail } = await work()
+      steps.push({ step, name, status: 'ok', detail, durationMs: Math.round(performance.now() - t0) })
+      return value
+    } catch (error) {
+      steps.push({ step, name, status: 'failed', detail: describeError(error), durationMs: Math.round(performance.now() - t0) })
+      throw error
+    }
+  }
+}
+
 export interface RestoreResult extends RestorePlan {
   dryRun: boolean
   restored: boolean
@@ -108,18 +127,7 @@ export async function restoreSqlite(options: SqliteRestoreOptions): Promise<Rest
   const target = existsSync(resolve(options.target)) ? realpathSync(resolve(options.target)) : resolve(options.target)
   const announce = async (name: RestoreStepName) => options.step?.(name)
   const steps: RestoreStepResult[] = []
-  const timed = async <T>(step: RestoreStepResult['step'], name: RestoreStepResult['name'], work: () => Promise<{ value: T; detail: string }>): Promise<T> => {
-    await announce(name)
-    const t0 = performance.now()
-    try {
-      const { value, detail } = await work()
-      steps.push({ step, name, status: 'ok', detail, durationMs: Math.round(performance.now() - t0) })
-      return value
-    } catch (error) {
-      steps.push({ step, name, status: 'failed', detail: describeError(error), durationMs: Math.round(performance.now() - t0) })
-      throw error
-    }
-  }
+  const timed = restoreStepRunner(steps, options.step)
   const pool = new GzipPool({ threads: options.threads })
   try {
     // Before anything: a target we can write beside, not a directory, not in use.
