@@ -221,7 +221,7 @@ function sizeMatches(name: string, packed: number, written: number): number {
 }
 
 /** The first backup id free for this instant (`backup-…-2`, `-3`… when a backup of the same second exists). */
-async function freeId(backupDir: string, date: Date): Promise<string> {
+export async function freeId(backupDir: string, date: Date): Promise<string> {
   const names = new Set(await readdir(backupDir))
   const taken = new Set([...names].map((name) => idOfTemporaryName(name)).filter(Boolean))
   for (let sequence = 1; ; sequence++) {
@@ -231,7 +231,8 @@ async function freeId(backupDir: string, date: Date): Promise<string> {
   }
 }
 
-function assertVerified(checks: FileCheck[]): void {
+/** Throws unless every file of a freshly written backup read back with its recorded hash. */
+export function assertVerified(checks: FileCheck[]): void {
   const bad = checks.filter((check) => check.status !== 'ok')
   if (bad.length > 0) {
     throw new ToolkitError(`the backup failed its own verification: ${bad.map((c) => `${c.path} ${c.status}${c.detail ? ` (${c.detail})` : ''}`).join('; ')}`, {

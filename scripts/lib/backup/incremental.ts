@@ -37,14 +37,13 @@ import { TEMPORARY_MARKER, commitRename, fsyncPath, writeFileAtomic } from '../f
 import type { ProgressListener } from '../progress.ts'
 import { ArchiveWriter } from './archive.ts'
 import { assertBackupDir, findBackupEntry, listBackupEntries, removeLeftovers, type BackupEntry } from './catalog.ts'
-import type { CreateBackupResult } from './create.ts'
+import { assertVerified, freeId, type CreateBackupResult } from './create.ts'
 import { extractBackupFile } from './extract.ts'
 import { GzipPool } from './gzip-blocks.ts'
-import { ARCHIVE_SUFFIX, DATABASE_FILE, METADATA_FILE, SIDECAR_SUFFIX, backupIdFor, backupPaths, idOfTemporaryName, stagingNameFor } from './layout.ts'
+import { ARCHIVE_SUFFIX, DATABASE_FILE, METADATA_FILE, backupPaths, stagingNameFor } from './layout.ts'
 import { hashFile, manifestHash } from './manifest.ts'
 import { serializeMetadata, type BackupMetadata, type MetadataDraft } from './metadata.ts'
-import { checkArchive, checkDirectory, type FileCheck } from './verify.ts'
-import { readdir } from 'node:fs/promises'
+import { checkArchive, checkDirectory } from './verify.ts'
 
 /** The change set inside an incremental backup. */
 export const CHANGES_FILE = 'changes.db'
@@ -379,17 +378,3 @@ export async function createIncrementalBackup(options: IncrementalOptions): Prom
   }
 }
 
-async function freeId(backupDir: string, date: Date): Promise<string> {
-  const names = new Set(await readdir(backupDir))
-  const taken = new Set([...names].map((name) => idOfTemporaryName(name)).filter(Boolean))
-  for (let sequence = 1; ; sequence++) {
-    const id = backupIdFor(date, sequence)
-    if (taken.has(id) || names.has(id) || names.has(`${id}${ARCHIVE_SUFFIX}`) || names.has(`${id}${SIDECAR_SUFFIX}`)) continue
-    return id
-  }
-}
-
-function assertVerified(checks: FileCheck[]): void {
-  const bad = checks.filter((check) => check.status !== 'ok')
-  if (bad.length > 0) throw new ToolkitError(`the backup failed its own verification: ${bad.map((c) => `${c.path} ${c.status}`).join('; ')}`)
-}
