@@ -16,9 +16,9 @@ import type { TableInfo } from '../db/table-reader.ts'
 import type { EngineName } from '../db/url.ts'
 import { ToolkitError, describeError } from '../errors.ts'
 import type { ProgressEvent, ProgressListener } from '../progress.ts'
-import { REPORT_EVERY, csvHeader, csvRowFormatter, exportCsv } from './exporters/csv.ts'
+import { csvHeader, csvRowFormatter, exportCsv } from './exporters/csv.ts'
 import { exportJsonDocument, jsonDocument, jsonRowFormatter } from './exporters/json.ts'
-import { forEachRow, type RowSource } from './exporters/_rows.ts'
+import { writeRows, type RowSource } from './exporters/_rows.ts'
 import { writeSqliteScript } from './exporters/sql.ts'
 import { HashedFile, TextSink, type WrittenFile } from './hashed-file.ts'
 import { CSV_DIR, JSON_EXPORT_FILE, SQL_EXPORT_FILE, csvFileFor, type ExportFormat } from './layout.ts'
@@ -148,25 +148,15 @@ async function writeJsonAndCsv(
         const toCsv = csvRowFormatter(table.columns, source.engine)
         jsonSink.push(jsonDocument.tableHead(table, index === 0))
         csvSink.push(csvHeader(table.columns))
-        let count = 0
-        let nextReport = REPORT_EVERY
-        await forEachRow(
+        const count = await writeRows(
           source.rows(table),
-          (row) => {
-            jsonSink.push(toJson(row, count === 0))
+          [jsonSink, csvSink],
+          (row, rowIndex) => {
+            jsonSink.push(toJson(row, rowIndex === 0))
             csvSink.push(toCsv(row))
-            count++
-            return jsonSink.full || csvSink.full
           },
-          async () => {
-            await Promise.all([jsonSink.flush(), csvSink.flush()])
-            if (count >= nextReport) {
-              onRows(table.name, count)
-              nextReport = count + REPORT_EVERY
-            }
-          },
+          (n) => onRows(table.name, n),
         )
-        onRows(table.name, count)
         await csvSink.flush()
         expectCounts(name, new Map([[table.name, count]]))
         callbacks.onFile(name, await csvOut.commit({ durable: plan.durable }))

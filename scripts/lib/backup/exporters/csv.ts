@@ -15,7 +15,7 @@ import type { RowValue, TableColumn } from '../../db/table-reader.ts'
 import type { EngineName } from '../../db/url.ts'
 import { TextSink } from '../hashed-file.ts'
 import { codecFor } from './_values.ts'
-import { forEachRow, type RowSource } from './_rows.ts'
+import { writeRows, type RowSource } from './_rows.ts'
 
 export interface ExportStats {
   rows: number
@@ -26,9 +26,6 @@ export interface ExportOptions {
   /** Called with the rows written so far, every few thousand rows and at the end. */
   onRows?: (rows: number) => void
 }
-
-/** Rows between two progress reports. */
-export const REPORT_EVERY = 20_000
 
 const NEEDS_QUOTES = /[",\r\n]/
 
@@ -64,24 +61,7 @@ export async function exportCsv(rows: RowSource, columns: readonly TableColumn[]
   const sink = new TextSink(out)
   const format = csvRowFormatter(columns, options.engine)
   sink.push(csvHeader(columns))
-  let count = 0
-  let nextReport = REPORT_EVERY
-  await forEachRow(
-    rows,
-    (row) => {
-      sink.push(format(row))
-      count++
-      return sink.full
-    },
-    async () => {
-      await sink.flush()
-      if (count >= nextReport) {
-        options.onRows?.(count)
-        nextReport = count + REPORT_EVERY
-      }
-    },
-  )
+  const count = await writeRows(rows, [sink], (row) => sink.push(format(row)), options.onRows)
   await sink.flush()
-  options.onRows?.(count)
   return { rows: count }
 }

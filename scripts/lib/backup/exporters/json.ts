@@ -15,8 +15,8 @@ import type { RowValue, TableColumn, TableInfo } from '../../db/table-reader.ts'
 import type { EngineName } from '../../db/url.ts'
 import { TextSink } from '../hashed-file.ts'
 import { codecFor } from './_values.ts'
-import { forEachRow, type RowSource } from './_rows.ts'
-import { REPORT_EVERY, type ExportOptions, type ExportStats } from './csv.ts'
+import { writeRows, type RowSource } from './_rows.ts'
+import type { ExportOptions, ExportStats } from './csv.ts'
 
 export const DATA_JSON_FORMAT_VERSION = 1
 
@@ -42,27 +42,10 @@ export async function exportJsonRows(rows: RowSource, columns: readonly TableCol
   const sink = new TextSink(out)
   const indent = options.indent ?? ''
   const format = jsonRowFormatter(columns, options.engine, indent)
-  let count = 0
-  let nextReport = REPORT_EVERY
   sink.push('[')
-  await forEachRow(
-    rows,
-    (row) => {
-      sink.push(format(row, count === 0))
-      count++
-      return sink.full
-    },
-    async () => {
-      await sink.flush()
-      if (count >= nextReport) {
-        options.onRows?.(count)
-        nextReport = count + REPORT_EVERY
-      }
-    },
-  )
+  const count = await writeRows(rows, [sink], (row, index) => sink.push(format(row, index === 0)), options.onRows)
   sink.push(count === 0 ? ']' : `\n${indent}]`)
   await sink.flush()
-  options.onRows?.(count)
   return { rows: count }
 }
 
@@ -97,24 +80,7 @@ export async function exportJsonDocument(rows: (table: TableInfo) => RowSource, 
   for (const [index, table] of tables.entries()) {
     sink.push(jsonDocument.tableHead(table, index === 0))
     const format = jsonRowFormatter(table.columns, options.engine, jsonDocument.indent)
-    let count = 0
-    let nextReport = REPORT_EVERY
-    await forEachRow(
-      rows(table),
-      (row) => {
-        sink.push(format(row, count === 0))
-        count++
-        return sink.full
-      },
-      async () => {
-        await sink.flush()
-        if (count >= nextReport) {
-          options.onRows?.(table.name, count)
-          nextReport = count + REPORT_EVERY
-        }
-      },
-    )
-    options.onRows?.(table.name, count)
+    const count = await writeRows(rows(table), [sink], (row, rowIndex) => sink.push(format(row, rowIndex === 0)), (n) => options.onRows?.(table.name, n))
     counts.set(table.name, count)
     sink.push(jsonDocument.tableTail(count))
   }

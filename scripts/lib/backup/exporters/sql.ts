@@ -12,9 +12,9 @@ import Database from 'better-sqlite3'
 import { quoteIdentifier } from '../../db/connection.ts'
 import type { RowValue, TableColumn } from '../../db/table-reader.ts'
 import { TextSink } from '../hashed-file.ts'
-import { REPORT_EVERY, type ExportStats } from './csv.ts'
+import type { ExportStats } from './csv.ts'
 import { realText } from './_values.ts'
-import { forEachRow, type RowSource } from './_rows.ts'
+import { writeRows, type RowSource } from './_rows.ts'
 
 /** A value as a SQLite literal that reads back as the same value and type. */
 export function sqliteLiteral(value: RowValue): string {
@@ -47,27 +47,17 @@ export async function exportSqlInserts(
 ): Promise<ExportStats> {
   const sink = new TextSink(out)
   const head = `INSERT INTO ${quoteIdentifier(table.name)} VALUES(`
-  let count = 0
-  let nextReport = REPORT_EVERY
-  await forEachRow(
+  const count = await writeRows(
     rows,
+    [sink],
     (row) => {
       let line = head
       for (let i = 0; i < row.length; i++) line += (i === 0 ? '' : ',') + sqliteLiteral(row[i]!)
       sink.push(line + ');\n')
-      count++
-      return sink.full
     },
-    async () => {
-      await sink.flush()
-      if (count >= nextReport) {
-        options.onRows?.(count)
-        nextReport = count + REPORT_EVERY
-      }
-    },
+    options.onRows,
   )
   await sink.flush()
-  options.onRows?.(count)
   return { rows: count }
 }
 
@@ -104,21 +94,8 @@ export function rowOrder(table: string, columns: readonly string[], withoutRowid
 
 async function writeLines(lines: Iterable<string>, out: Writable, onRows: (rows: number) => void): Promise<ExportStats> {
   const sink = new TextSink(out)
-  let count = 0
-  let nextReport = REPORT_EVERY
-  for (const line of lines) {
-    sink.push((line.includes('\n') || line.includes('\r') ? spellLineBreaks(line) : line) + '\n')
-    count++
-    if (sink.full) {
-      await sink.flush()
-      if (count >= nextReport) {
-        onRows(count)
-        nextReport = count + REPORT_EVERY
-      }
-    }
-  }
+  const count = await writeRows(lines, [sink], (line) => sink.push((line.includes('\n') || line.includes('\r') ? spellLineBreaks(line) : line) + '\n'), onRows)
   await sink.flush()
-  onRows(count)
   return { rows: count }
 }
 
