@@ -55,8 +55,8 @@ function program(): Command {
     .option('--iterations <n>', 'with --watch: stop after N runs', number('integer', 1))
     .option('--fast-ms <ms>', 'operations faster than this are "fast" (default 50)', number('number', 0))
     .option('--slow-ms <ms>', 'operations slower than this are "slow" (default 100)', number('number', 0))
-    .option('--alert-slow <n>', 'alert when more than N operations are slow', number('integer', 0))
-    .option('--alert-p95 <ms>', 'alert when the p95 operation time exceeds this', number('number', 0))
+    .option('--alert-slow <n>', 'alert when more than N operations are slow (a single run then exits 1)', number('integer', 0))
+    .option('--alert-p95 <ms>', 'alert when the p95 operation time exceeds this (a single run then exits 1)', number('number', 0))
     .option('--tenant <id-or-slug>', 'tenant of test 4 (default: the demo cabinet, else the first tenant)')
     .exitOverride()
     .configureOutput({ writeErr: () => {} })
@@ -99,6 +99,8 @@ async function main(argv: readonly string[]): Promise<number> {
   const prometheusPath = options.prometheusOutput ?? options.output.replace(/(\.json)?$/i, '.prom')
   const watching = options.watch !== undefined
   let failed = false
+  // A single run is a check (cron, CI): an alert fails it. A watch keeps going and only reports.
+  let alerted = false
 
   const report = async (metrics: PerformanceMetrics) => {
     progress.stop()
@@ -112,6 +114,7 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     if (metrics.tests.some((t) => t.status === 'failed')) failed = true
     for (const alert of checkAlerts(metrics, rules)) {
+      alerted = true
       process.stderr.write(`ALERTE: ${alert.text}\n`)
       if (environment.alertWebhookUrl === undefined) continue
       try {
@@ -126,7 +129,7 @@ async function main(argv: readonly string[]): Promise<number> {
   try {
     if (!watching) {
       await report(await dashboard.analyzePerformance())
-      return failed ? 1 : 0
+      return failed || alerted ? 1 : 0
     }
     const result = await watchPerformance({
       analyze: () => dashboard.analyzePerformance(),

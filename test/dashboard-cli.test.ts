@@ -101,6 +101,17 @@ describe('database-performance-dashboard CLI', { concurrency: true }, () => {
     assert.match(received[0]!.text, /^\[database-performance-dashboard\] 10 requêtes lentes/)
   })
 
+  test('a single run fails (exit 1) when an alert threshold is crossed, and passes under it', async (t) => {
+    const db = await openTestDatabase(t, 'sqlite')
+    const dir = tempDir(t)
+    const crossed = await runScriptAsync(SCRIPT, ['--database', db.url, '--output', join(dir, 'a.json'), '--slow-ms', '0', '--fast-ms', '0', '--alert-slow', '0'])
+    assert.equal(crossed.status, 1, crossed.stderr)
+    assert.match(crossed.stderr, /^ALERTE: \d+ requêtes lentes \(>0ms\) dépassent le seuil de 0 sur file:/m)
+    const under = await runScriptAsync(SCRIPT, ['--database', db.url, '--output', join(dir, 'b.json'), '--alert-slow', '1000000'])
+    assert.equal(under.status, 0, under.stderr)
+    assert.doesNotMatch(under.stderr, /ALERTE/)
+  })
+
   test('an unreachable database fails with one clear line and exit code 1, password masked', async () => {
     const result = await runScriptAsync(SCRIPT, ['--database', 'postgresql://postgres:s3cret@127.0.0.1:1/nowhere', '--output', '/nonexistent/m.json'])
     assert.equal(result.status, 1)
