@@ -208,6 +208,12 @@ runMain(async () => {
   } catch (error) {
     if (error instanceof CommanderError) {
       if (error.exitCode === 0) return 0
+      // `create` is the default command, so an unknown verb reaches it as an extra argument.
+      const stray = program.commands.find((command) => command.name() === 'create')?.args ?? []
+      if (error.code === 'commander.excessArguments' && stray.length > 0) {
+        const verbs = program.commands.map((command) => command.name()).filter((name) => name !== 'help')
+        throw usageError(`unknown command "${stray[0]}"`, `Use one of: ${verbs.join(', ')} (or the numbers 1 to 7); see \`advanced-backup --help\`.`)
+      }
       throw usageError(error.message.replace(/^error: /, ''), 'See `advanced-backup --help`.')
     }
     throw error

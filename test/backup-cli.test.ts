@@ -164,6 +164,7 @@ test('bad input gives one clear error line and exit 1 (2 for usage), and writes 
     [['list', '--dir', 'a-file'], 1, /^Error: backup directory .*a-file is not a directory$/],
     [['--formats', 'xml'], 2, /^Error: option '--formats <list>' argument 'xml' is invalid/],
     [['--bogus'], 2, /^Error: unknown option '--bogus'$/],
+    [['frobnicate'], 2, /^Error: unknown command "frobnicate"$/],
   ]
   const results = await Promise.all(cases.map(([args]) => cli(args, dir)))
   for (const [index, [args, status, message]] of cases.entries()) {
