@@ -13,7 +13,7 @@ import { defer, tempDir } from './helpers/databases.ts'
 import { REPO_ROOT } from './helpers/cli.ts'
 import { backupSystem, run, sqliteDump, steppingClock } from './helpers/backup.ts'
 import { planRotation } from '../scripts/lib/backup/rotation.ts'
-import { renderList } from '../scripts/lib/backup/render.ts'
+import { renderCreate, renderList } from '../scripts/lib/backup/render.ts'
 import { listBackupEntries, type BackupEntry } from '../scripts/lib/backup/catalog.ts'
 import type { BackupMetadata } from '../scripts/lib/backup/metadata.ts'
 import { ToolkitError } from '../scripts/lib/errors.ts'
@@ -141,6 +141,7 @@ test('an incremental taken while another process writes is one instant of the da
   const before = lines()
   const inc = await system.create({ incremental: true })
   const after = lines()
+  assert.match(renderCreate(inc, { cwd: dir }), new RegExp(`\n   Incrémental: changements depuis ${inc.metadata.parentId} \\(pas d'exports\\)\n`))
   writer.kill('SIGKILL')
   await new Promise((resolve) => writer.once('exit', resolve))
   const target = join(dir, 'restored.db')

@@ -35,7 +35,7 @@ export function renderCreate(result: CreateResult, options: RenderOptions): stri
     `   Taille: ${formatBytes(m.size)}${m.compressed ? ` (contenu ${formatBytes(m.contentSize)}, compression ${(m.contentSize / Math.max(1, m.size)).toFixed(1)}×)` : ''}`,
     `   Hash: ${m.hash} (SHA-256 du manifeste des fichiers)`,
     `   Tables: ${m.tables.map((t) => `${t.name} ${t.rows.toLocaleString('fr-FR')}`).join(', ')}`,
-    `   Formats: ${m.exportFormats.join(', ')}`,
+    m.incremental ? `   Incrémental: changements depuis ${m.parentId} (pas d'exports)` : `   Formats: ${m.exportFormats.join(', ')}`,
     `   Vérifié: ${yes(m.verified)}`,
     `   Durée: ${formatDuration(m.durationMs)}`,
     `   ${renderRotationLine(result.rotation)}`,
