@@ -13,23 +13,15 @@ import { appendFileSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import Database from 'better-sqlite3'
 import { defer, tempDir } from './helpers/databases.ts'
-import { REPO_ROOT, type CliResult } from './helpers/cli.ts'
+import { REPO_ROOT, runScriptAsync, type CliResult } from './helpers/cli.ts'
 import { backupSystem, steppingClock } from './helpers/backup.ts'
 import { parseMaxAge } from '../scripts/lib/backup/check.ts'
 
 /** Runs the CLI in `cwd` without blocking this process (the webhook server lives here). */
 function cli(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO_ROOT, 'scripts/advanced-backup.ts'), ...args], {
-      cwd,
-      env: { ...process.env, NO_COLOR: '1', TZ: 'UTC', DATABASE_URL: 'file:./app.db', ALERT_WEBHOOK_URL: '', IPM_BACKUP_KILL_AT: '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk))
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk))
-    child.on('close', (status) => resolve({ status, stdout, stderr }))
+  return runScriptAsync('scripts/advanced-backup.ts', args, {
+    cwd,
+    env: { TZ: 'UTC', DATABASE_URL: 'file:./app.db', ALERT_WEBHOOK_URL: '', IPM_BACKUP_KILL_AT: '', ...env },
   })
 }
 

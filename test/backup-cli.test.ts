@@ -5,26 +5,15 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { defer, openTestDatabase, tempDir } from './helpers/databases.ts'
-import { REPO_ROOT, type CliResult } from './helpers/cli.ts'
+import { REPO_ROOT, runScriptAsync, type CliResult } from './helpers/cli.ts'
 
 /** Runs the script in `cwd` (no TTY, dates in UTC); several can run at once. */
 function cli(args: string[], cwd: string): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO_ROOT, 'scripts/advanced-backup.ts'), ...args], {
-      cwd,
-      env: { ...process.env, NO_COLOR: '1', TZ: 'UTC', DATABASE_URL: 'file:/nonexistent/not-the-default.db' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk))
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk))
-    child.on('close', (status) => resolve({ status, stdout, stderr }))
-  })
+  return runScriptAsync('scripts/advanced-backup.ts', args, { cwd, env: { TZ: 'UTC', DATABASE_URL: 'file:/nonexistent/not-the-default.db' } })
 }
 
 function normalise(text: string, dir: string): string {

@@ -3,8 +3,6 @@
  * database (migrated, seeded, or neither), close it, and return its URL; `snapshotTables` reads every
  * row of every table, to prove that a run left the database as it was.
  */
-import { spawn } from 'node:child_process'
-import { join } from 'node:path'
 import type { TestContext } from 'node:test'
 import { openDatabase } from '../../scripts/lib/db/open.ts'
 import { applyMigrations } from '../../scripts/lib/db/migrations.ts'
@@ -12,7 +10,6 @@ import { seedDemo } from '../../scripts/lib/seed/demo.ts'
 import type { EngineName } from '../../scripts/lib/db/url.ts'
 import type { RowValue } from '../../scripts/lib/db/table-reader.ts'
 import { createEmptyDatabaseUrl } from './databases.ts'
-import { REPO_ROOT, type CliResult } from './cli.ts'
 
 type Cleanup = Pick<TestContext, 'after'>
 
@@ -52,20 +49,3 @@ export async function snapshotTables(url: string): Promise<Record<string, RowVal
   }
 }
 
-/** runScript without blocking the event loop, so that independent CLI runs of a test overlap. */
-export function runScriptAsync(script: string, args: string[] = [], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<CliResult> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO_ROOT, script), ...args], {
-      cwd: options.cwd ?? REPO_ROOT,
-      env: { ...process.env, NO_COLOR: '1', ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 120_000,
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
-    child.on('error', reject)
-    child.on('close', (status) => resolvePromise({ status, stdout, stderr }))
-  })
-}
