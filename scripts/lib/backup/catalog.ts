@@ -9,7 +9,7 @@
  * Work in progress carries TEMPORARY_MARKER and the pid of its process; it is never listed.
  */
 import { existsSync } from 'node:fs'
-import { readdir, rm, stat } from 'node:fs/promises'
+import { mkdir, readdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { TEMPORARY_MARKER } from '../fs/atomic.ts'
 import { ToolkitError, describeError } from '../errors.ts'
@@ -124,4 +124,14 @@ export async function removeLeftovers(backupDir: string, options: { isAlive?: (p
     removed.push(name)
   }
   return removed
+}
+
+/**
+ * Makes the backup directory ready for a new backup: it must be a directory (created if missing),
+ * and the leftovers of killed runs are removed. Returns what was removed.
+ */
+export async function prepareBackupDir(backupDir: string): Promise<string[]> {
+  await assertBackupDir(backupDir, { allowMissing: true })
+  await mkdir(backupDir, { recursive: true })
+  return removeLeftovers(backupDir)
 }

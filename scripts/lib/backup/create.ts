@@ -16,7 +16,7 @@ import { ToolkitError, describeError } from '../errors.ts'
 import { commitRename, fsyncPath, writeFileAtomic } from '../fs/atomic.ts'
 import type { ProgressListener } from '../progress.ts'
 import { ArchiveWriter } from './archive.ts'
-import { assertBackupDir, removeLeftovers } from './catalog.ts'
+import { prepareBackupDir } from './catalog.ts'
 import { writeExports } from './exports.ts'
 import { GzipPool } from './gzip-blocks.ts'
 import type { WrittenFile } from './hashed-file.ts'
@@ -60,9 +60,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
   const now = options.now ?? (() => new Date())
   const started = now()
   const startedAt = performance.now()
-  await assertBackupDir(options.backupDir, { allowMissing: true })
-  await mkdir(options.backupDir, { recursive: true })
-  const cleaned = await removeLeftovers(options.backupDir)
+  const cleaned = await prepareBackupDir(options.backupDir)
   const id = await freeId(options.backupDir, started)
   const staging = join(options.backupDir, stagingNameFor(id))
   const paths = backupPaths(options.backupDir, id)

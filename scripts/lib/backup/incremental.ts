@@ -36,7 +36,7 @@ import { ToolkitError, describeError } from '../errors.ts'
 import { TEMPORARY_MARKER, commitRename, fsyncPath, writeFileAtomic } from '../fs/atomic.ts'
 import type { ProgressListener } from '../progress.ts'
 import { ArchiveWriter } from './archive.ts'
-import { assertBackupDir, findBackupEntry, listBackupEntries, removeLeftovers, type BackupEntry } from './catalog.ts'
+import { findBackupEntry, listBackupEntries, prepareBackupDir, type BackupEntry } from './catalog.ts'
 import { assertVerified, freeId, type CreateBackupResult } from './create.ts'
 import { extractBackupFile } from './extract.ts'
 import { GzipPool } from './gzip-blocks.ts'
@@ -290,9 +290,7 @@ export async function createIncrementalBackup(options: IncrementalOptions): Prom
   const now = options.now ?? (() => new Date())
   const started = now()
   const startedAt = performance.now()
-  await assertBackupDir(options.backupDir, { allowMissing: true })
-  await mkdir(options.backupDir, { recursive: true })
-  const cleaned = await removeLeftovers(options.backupDir)
+  const cleaned = await prepareBackupDir(options.backupDir)
   const parent = options.parentId ? await findBackupEntry(options.backupDir, options.parentId) : await findParent(options.backupDir, options.db)
   const chain = await backupChain(options.backupDir, parent.id)
   const id = await freeId(options.backupDir, started)
