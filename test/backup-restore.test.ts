@@ -3,14 +3,14 @@
  * live file), every bad input leaving the live database byte-for-byte unchanged, and PostgreSQL /
  * D1 restores into real servers.
  */
-import { after, before, describe, test, type TestContext } from 'node:test'
+import { before, describe, test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { chmodSync, copyFileSync, mkdirSync, symlinkSync, cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
-import { createPostgresDatabase, openTestDatabase, tempDir, defer } from './helpers/databases.ts'
+import { createPostgresDatabase, openTestDatabase, suiteCleanup, tempDir, defer } from './helpers/databases.ts'
 import { backupSystem, run, sqliteDump, steppingClock } from './helpers/backup.ts'
 import { runScript } from './helpers/cli.ts'
 import { AdvancedBackupSystem } from '../scripts/lib/backup/backup-system.ts'
@@ -62,12 +62,9 @@ describe('restore (SQLite)', () => {
   let source: string
   let pristine: { archive: string; folder: string }
   let sourceDump: string
-  const cleanups: (() => unknown)[] = []
-  after(async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup()
-  })
+  const suite = suiteCleanup()
   before(async () => {
-    const t = { after: (cleanup: () => unknown) => cleanups.push(cleanup) } as never
+    const t = suite
     const db = await openTestDatabase(t, 'sqlite')
     const root = tempDir(t, 'ipm-restore-')
     source = join(root, 'source.db')

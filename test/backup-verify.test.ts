@@ -3,11 +3,11 @@
  * file, a missing or extra file, a truncated or corrupted archive, edited metadata — for folders
  * and archives alike. Archives rebuilt by GNU tar (plain gzip) are read too.
  */
-import { after, before, describe, test } from 'node:test'
+import { before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { openTestDatabase, tempDir } from './helpers/databases.ts'
+import { openTestDatabase, suiteCleanup, tempDir } from './helpers/databases.ts'
 import { backupSystem, run, steppingClock } from './helpers/backup.ts'
 import { AdvancedBackupSystem } from '../scripts/lib/backup/backup-system.ts'
 import { serializeMetadata, type BackupMetadata } from '../scripts/lib/backup/metadata.ts'
@@ -34,13 +34,10 @@ function systemOver(backupDir: string): AdvancedBackupSystem {
 
 describe('verify', () => {
   let pristine: { folder: string; archive: string }
-  const cleanups: (() => unknown)[] = []
-  after(async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup()
-  })
+  const suite = suiteCleanup()
   before(async () => {
     // One backup of each form, copied afresh for every case.
-    const t = { after: (cleanup: () => unknown) => cleanups.push(cleanup) } as never
+    const t = suite
     const db = await openTestDatabase(t, 'sqlite')
     const root = tempDir(t, 'ipm-verify-')
     pristine = { folder: join(root, 'folder'), archive: join(root, 'archive') }

@@ -35,7 +35,7 @@ export function python<T = unknown>(program: string, args: string[] = []): T {
 }
 
 /** A quiet backup system over a folder of the test, with a fixed clock unless one is given. */
-export function backupSystem(t: TestContext, options: AdvancedBackupOptions & { databaseUrl: string }): AdvancedBackupSystem {
+export function backupSystem(t: Pick<TestContext, 'after'>, options: AdvancedBackupOptions & { databaseUrl: string }): AdvancedBackupSystem {
   return new AdvancedBackupSystem({
     backupDir: options.backupDir ?? join(tempDir(t, 'ipm-backups-'), 'backups'),
     environment: { ...resolveEnvironment({}), databaseUrl: options.databaseUrl },

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import type { TestContext } from 'node:test'
+import { after, type TestContext } from 'node:test'
 import pg from 'pg'
 import { openDatabase } from '../../scripts/lib/db/open.ts'
 import { applyMigrations } from '../../scripts/lib/db/migrations.ts'
@@ -38,6 +38,18 @@ export function defer(t: Cleanup, cleanup: () => unknown): void {
     })
   }
   stack.push(cleanup)
+}
+
+/**
+ * A cleanup context for fixtures built once per suite (in `before`): what is registered on it is
+ * cleaned, last first, when the suite ends. Call it inside the `describe` body.
+ */
+export function suiteCleanup(): Cleanup {
+  const cleanups: (() => unknown)[] = []
+  after(async () => {
+    while (cleanups.length > 0) await cleanups.pop()!()
+  })
+  return { after: (cleanup: () => unknown) => void cleanups.push(cleanup) } as Cleanup
 }
 
 /** A temp directory removed after the test. */
