@@ -28,33 +28,22 @@ import { openDatabase } from '../db/open.ts'
 import { tablesInDependencyOrder } from '../db/table-reader.ts'
 import { openSqliteTableReader } from '../db/readers/sqlite.ts'
 import { parseDatabaseUrl } from '../db/url.ts'
-import type { ToolkitEnvironment } from '../environment.ts'
 import { ToolkitError, describeError } from '../errors.ts'
-import type { ProgressListener } from '../progress.ts'
 import { createBackup } from './create.ts'
 import { extractBackupFile } from './extract.ts'
 import { GzipPool } from './gzip-blocks.ts'
 import { DATABASE_FILE, DATABASE_SQL_FILE } from './layout.ts'
 import type { BackupMetadata } from './metadata.ts'
-import { restoreSqlite, restoreStepRunner, verifyChain, type RestorePlan, type RestoreResult, type RestoreStepName, type RestoreStepResult } from './restore.ts'
+import { restoreSqlite, restoreStepRunner, verifyChain, type RestorePlan, type RestoreResult, type RestoreStepResult, type SqliteRestoreOptions } from './restore.ts'
 
-export interface RestoreBackupOptions {
-  backupDir: string
-  id: string
+/** The SQLite restore's options, for any target engine. */
+export interface RestoreBackupOptions extends Omit<SqliteRestoreOptions, 'target' | 'prismaSchemaSha256'> {
   /** A SQLite path, or a database URL (file:, postgresql://, d1://). */
   target: string
-  dryRun?: boolean
-  yes?: boolean
-  force?: boolean
-  confirm?: (plan: RestorePlan) => Promise<boolean>
-  step?: (name: RestoreStepName) => void | Promise<void>
   /** The toolkit's Prisma schema hashes, per dialect. */
   prismaSchemaSha256: (dialect: 'sqlite' | 'postgres') => string | null
   tool: { name: string; version: string }
   cwd?: string
-  environment?: ToolkitEnvironment
-  onProgress?: ProgressListener
-  threads?: number
 }
 
 /**
