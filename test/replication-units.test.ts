@@ -1,0 +1,83 @@
+/**
+ * Units of point-in-time recovery against WAL files SQLite itself writes: the WAL parser, refusals of
+ * instants out of range or without offset, and retention.
+ */
+import assert from 'node:assert/strict'
+import { closeSync, copyFileSync, openSync, readdirSync, statSync, truncateSync } from 'node:fs'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import Database from 'better-sqlite3'
+import { readCommittedFrames, readWalHeaderAt, positionAtHeader } from '../scripts/lib/engines/sqlite/wal-format.ts'
+import { replicate } from '../scripts/lib/engines/sqlite/wal-replicator.ts'
+import { restoreToTime } from '../scripts/lib/engines/sqlite/wal-restore.ts'
+import { parseInstant } from '../scripts/lib/replication/instant.ts'
+import { listGenerations, listSnapshots } from '../scripts/lib/replication/layout.ts'
+import { applyRetention } from '../scripts/lib/replication/retention.ts'
+import { ToolkitError } from '../scripts/lib/errors.ts'
+import { tempDir } from './helpers/databases.ts'
+
+test('the WAL parser finds exactly the committed transactions SQLite wrote, and ignores a torn last frame', (t) => {
+  const dir = tempDir(t, 'ipm-wal-')
+  const db = new Database(join(dir, 'a.db'))
+  db.pragma('journal_mode = WAL')
+  db.pragma('wal_autocheckpoint = 0')
+  db.exec('CREATE TABLE t (x)')
+  for (let i = 0; i < 5; i++) db.prepare('INSERT INTO t VALUES (?)').run(i)
+  // A copy of the WAL while the database is open, as the replicator reads it.
+  copyFileSync(join(dir, 'a.db-wal'), join(dir, 'copy-wal'))
+  db.close()
+  const header = readWalHeaderAt(join(dir, 'copy-wal'))!
+  assert.equal(header.pageSize, 4096)
+  const fd = openSync(join(dir, 'copy-wal'), 'r')
+  const found = readCommittedFrames(fd, header, positionAtHeader(header))
+  closeSync(fd)
+  assert.equal(found.commits.length, 6)
+  assert.deepEqual(found.commits.map((c) => c.databasePages), [2, 2, 2, 2, 2, 2])
+  assert.equal(found.end.frame, found.commits[5]!.frame)
+  assert.equal(readWalHeaderAt(join(dir, 'missing-wal')), null)
+  truncateSync(join(dir, 'copy-wal'), statSync(join(dir, 'copy-wal')).size - 100)
+  const tornFd = openSync(join(dir, 'copy-wal'), 'r')
+  assert.equal(readCommittedFrames(tornFd, header, positionAtHeader(header)).commits.length, 5)
+  closeSync(tornFd)
+})
+
+test('parseInstant refuses a time without offset and accepts Z or ±hh:mm', () => {
+  assert.equal(parseInstant('2026-03-01T10:15:00+01:00').toISOString(), '2026-03-01T09:15:00.000Z')
+  assert.equal(parseInstant('2026-03-01T09:15:00.250Z').toISOString(), '2026-03-01T09:15:00.250Z')
+  assert.throws(() => parseInstant('2026-03-01T10:15:00'), (e: unknown) => e instanceof ToolkitError && e.message === 'instant invalide ou sans fuseau: "2026-03-01T10:15:00"')
+})
+
+test('a restore refuses a time before the oldest snapshot or after the newest commit, naming the reachable range; retention keeps what the oldest kept snapshot needs', async (t) => {
+  const dir = tempDir(t, 'ipm-pitr-')
+  const databasePath = join(dir, 'app.db')
+  const replicaDir = join(dir, 'replica')
+  const db = new Database(databasePath)
+  db.pragma('journal_mode = WAL')
+  db.exec('CREATE TABLE t (x)')
+  let clock = Date.parse('2026-03-01T09:00:00Z')
+  const now = () => new Date(clock)
+  const controller = new AbortController()
+  const running = replicate({ databasePath, replicaDir, now, pollIntervalMs: 10, snapshotEveryMs: 3_600_000, retentionMs: 2 * 3_600_000, signal: controller.signal })
+  for (let hour = 0; hour < 5; hour++) {
+    db.prepare('INSERT INTO t VALUES (?)').run(hour)
+    await new Promise((resolve) => setTimeout(resolve, 150))
+    clock += 3_600_000
+    await new Promise((resolve) => setTimeout(resolve, 150))
+  }
+  controller.abort()
+  await running
+  const [generation] = listGenerations(replicaDir)
+  const snapshots = listSnapshots(replicaDir, generation!.id).map((s) => s.at)
+  // Kept: the snapshots of the last 2 hours and the newest before them.
+  assert.deepEqual(snapshots, ['2026-03-01T11:00:00.000Z', '2026-03-01T12:00:00.000Z', '2026-03-01T13:00:00.000Z', '2026-03-01T14:00:00.000Z'])
+  assert.throws(() => restoreToTime({ replicaDir, at: new Date('2026-03-01T10:00:00Z'), outputPath: join(dir, 'out.db') }), (e: unknown) =>
+    e instanceof ToolkitError && /^instant hors de la plage restaurable: 2026-03-01T10:00:00.000Z \(plage: 2026-03-01T11:00:00.000Z → 2026-03-01T14:00:00.000Z\)$/.test(e.message))
+  assert.throws(() => restoreToTime({ replicaDir, at: new Date('2026-03-01T15:00:00Z'), outputPath: join(dir, 'out.db') }), /hors de la plage/)
+  assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('out')), [])
+  const result = restoreToTime({ replicaDir, at: new Date('2026-03-01T12:30:00Z'), outputPath: join(dir, 'out.db') })
+  const restored = new Database(result.outputPath, { readonly: true })
+  assert.deepEqual(restored.prepare('SELECT x FROM t ORDER BY x').pluck().all(), [0, 1, 2, 3])
+  restored.close()
+  db.close()
+  assert.deepEqual(applyRetention({ replicaDir, now: new Date('2026-03-01T14:00:00Z'), retentionMs: 2 * 3_600_000, currentGenerationId: generation!.id }), { removedSnapshots: 0, removedSegments: 0, removedGenerations: [] })
+})
