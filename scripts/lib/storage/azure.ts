@@ -4,7 +4,7 @@
  * our SHA-256 as the blob's `sha256` metadata: until that commit nothing is visible, and a killed put
  * leaves only uncommitted blocks (Azure drops them after 7 days; sweepIncompleteUploads sooner).
  */
-import { BlobServiceClient, RestError, type ContainerClient } from '@azure/storage-blob'
+import { BlobServiceClient, RestError, type BlockBlobClient, type ContainerClient } from '@azure/storage-blob'
 import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { ToolkitError } from '../errors.ts'
@@ -108,6 +108,7 @@ export class AzureBlobStorage implements ObjectStorage {
       await blob.commitBlockList(blockIds, { metadata: { sha256: streamed.sha256 }, blobHTTPHeaders: { blobContentType: 'application/octet-stream' } })
     } catch (error) {
       await Promise.allSettled(inFlight)
+      await discardUncommitted(blob).catch(() => {})
       throw this.#failure(`envoi de « ${key} »`, error)
     }
     return confirmHead(key, this.location, await this.head(key), streamed)
@@ -175,9 +176,7 @@ export class AzureBlobStorage implements ObjectStorage {
       for await (const item of this.#container.listBlobsFlat({ prefix: `${this.#prefix}${prefix}`, includeUncommitedBlobs: true })) {
         if (committed.has(item.name) || (item.properties.createdOn ?? item.properties.lastModified) >= options.startedBefore) continue
         // A name with only uncommitted blocks: committing an empty list discards them, then the empty blob goes.
-        const blob = this.#container.getBlockBlobClient(item.name)
-        await blob.commitBlockList([], { conditions: { ifNoneMatch: '*' } })
-        await blob.deleteIfExists()
+        await discardUncommitted(this.#container.getBlockBlobClient(item.name))
         removed.push(item.name.slice(this.#prefix.length))
       }
     } catch (error) {
@@ -185,4 +184,14 @@ export class AzureBlobStorage implements ObjectStorage {
     }
     return { removed: removed.sort() }
   }
+}
+
+/**
+ * Drops the uncommitted blocks of a name that has no committed blob (a failed or killed first put):
+ * committing an empty list discards them, then that empty blob is deleted. A committed blob is left
+ * alone (its stray blocks are invisible and expire), as is one another put commits meanwhile.
+ */
+async function discardUncommitted(blob: BlockBlobClient): Promise<void> {
+  const { etag } = await blob.commitBlockList([], { conditions: { ifNoneMatch: '*' } })
+  await blob.deleteIfExists({ conditions: { ifMatch: etag } })
 }

@@ -74,7 +74,9 @@ export class FolderStorage implements ObjectStorage {
     } catch (error) {
       await rm(dataTemporary, { force: true })
       await rm(hashTemporary, { force: true })
-      throw ioFailure('écriture de', path, error)
+      if (error instanceof ToolkitError) throw error
+      const failure = ioFailure('écriture de', path, error)
+      throw new ToolkitError(`envoi de « ${key} » sur ${this.location} a échoué : ${failure.message}`, { hint: failure.hint, cause: error })
     }
     return { key, ...result }
   }
