@@ -1,0 +1,175 @@
+/**
+ * Encrypting and decrypting streams in the chunked format of format.ts.
+ * Invariant: the decrypting stream pushes a chunk's plaintext only after that chunk's GCM tag has
+ * been checked (`final()` succeeded), and it knows a chunk is the last only at the end of its
+ * input, so nothing of a truncated, reordered, altered or extended stream passes unchecked.
+ * Memory: one chunk (64 KiB) of buffer on each side, whatever the stream's size.
+ */
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
+import { Transform, type TransformCallback } from 'node:stream'
+import { ToolkitError } from '../errors.ts'
+import { CHUNK_SIZE, HEADER_SIZE, MAX_CHUNKS, NONCE_PREFIX_SIZE, SEALED_CHUNK_SIZE, TAG_SIZE, chunkAad, chunkNonce, decodeHeader, encodeHeader } from './format.ts'
+
+const DATA_KEY_SIZE = 32
+
+function checkDataKey(dataKey: Buffer): void {
+  if (dataKey.length !== DATA_KEY_SIZE) throw new ToolkitError('clé de données invalide (32 octets attendus)', { hint: 'la clé de données vient de unwrapDataKey() ou createDataKey()' })
+}
+
+function tooLong(): ToolkitError {
+  return new ToolkitError('flux trop long pour un seul chiffrement (plus de 2^32 blocs de 64 Kio)', { hint: 'découpez la sauvegarde en plusieurs archives' })
+}
+
+function refused(index: number, why: string): ToolkitError {
+  return new ToolkitError(`déchiffrement refusé au bloc ${index} : ${why}`, {
+    hint: 'la sauvegarde chiffrée est tronquée, modifiée ou ne correspond pas à cette clé ; restaurez une autre copie',
+  })
+}
+
+class EncryptStream extends Transform {
+  readonly #dataKey: Buffer
+  readonly #header: Buffer
+  readonly #noncePrefix: Buffer
+  readonly #pending = Buffer.alloc(CHUNK_SIZE)
+  #fill = 0
+  #index = 0
+  #headerSent = false
+
+  constructor(dataKey: Buffer) {
+    super()
+    this.#dataKey = dataKey
+    this.#noncePrefix = randomBytes(NONCE_PREFIX_SIZE)
+    this.#header = encodeHeader(this.#noncePrefix)
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    try {
+      this.#sendHeader()
+      let offset = 0
+      while (offset < chunk.length) {
+        // A full chunk is sealed only once a further byte proves it is not the last.
+        if (this.#fill === CHUNK_SIZE) this.#seal(false)
+        const copied = chunk.copy(this.#pending, this.#fill, offset)
+        this.#fill += copied
+        offset += copied
+      }
+      callback()
+    } catch (error) {
+      callback(error as Error)
+    }
+  }
+
+  override _flush(callback: TransformCallback): void {
+    try {
+      this.#sendHeader()
+      this.#seal(true)
+      this.#pending.fill(0)
+      callback()
+    } catch (error) {
+      callback(error as Error)
+    }
+  }
+
+  #sendHeader(): void {
+    if (this.#headerSent) return
+    this.#headerSent = true
+    this.push(Buffer.from(this.#header))
+  }
+
+  #seal(last: boolean): void {
+    if (this.#index >= MAX_CHUNKS) throw tooLong()
+    const cipher = createCipheriv('aes-256-gcm', this.#dataKey, chunkNonce(this.#noncePrefix, this.#index), { authTagLength: TAG_SIZE })
+    cipher.setAAD(chunkAad(this.#header, last))
+    const body = cipher.update(this.#pending.subarray(0, this.#fill))
+    const final = cipher.final()
+    this.push(Buffer.concat([body, final, cipher.getAuthTag()]))
+    this.#index += 1
+    this.#fill = 0
+  }
+}
+
+class DecryptStream extends Transform {
+  readonly #dataKey: Buffer
+  readonly #header = Buffer.alloc(HEADER_SIZE)
+  #headerFill = 0
+  #noncePrefix: Buffer | undefined
+  readonly #sealed = Buffer.alloc(SEALED_CHUNK_SIZE)
+  #fill = 0
+  #index = 0
+
+  constructor(dataKey: Buffer) {
+    super()
+    this.#dataKey = dataKey
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    try {
+      let offset = 0
+      if (this.#noncePrefix === undefined) {
+        offset = chunk.copy(this.#header, this.#headerFill, 0, HEADER_SIZE - this.#headerFill)
+        this.#headerFill += offset
+        if (this.#headerFill < HEADER_SIZE) return callback()
+        const decoded = decodeHeader(this.#header)
+        if ('problem' in decoded) throw new ToolkitError(`déchiffrement refusé : ${decoded.problem}`, { hint: 'vérifiez que ce fichier est bien l’archive chiffrée de cette sauvegarde' })
+        this.#noncePrefix = decoded.noncePrefix
+      }
+      while (offset < chunk.length) {
+        // A full sealed chunk is opened as "not last" only once a further byte follows it.
+        if (this.#fill === SEALED_CHUNK_SIZE) this.#open(false)
+        const copied = chunk.copy(this.#sealed, this.#fill, offset)
+        this.#fill += copied
+        offset += copied
+      }
+      callback()
+    } catch (error) {
+      callback(error as Error)
+    }
+  }
+
+  override _flush(callback: TransformCallback): void {
+    try {
+      if (this.#noncePrefix === undefined) throw refused(0, 'en-tête incomplet (fichier tronqué)')
+      if (this.#fill < TAG_SIZE) throw refused(this.#index, 'le dernier bloc manque (fichier tronqué)')
+      this.#open(true)
+      callback()
+    } catch (error) {
+      callback(error as Error)
+    }
+  }
+
+  #open(last: boolean): void {
+    if (this.#index >= MAX_CHUNKS) throw tooLong()
+    const decipher = createDecipheriv('aes-256-gcm', this.#dataKey, chunkNonce(this.#noncePrefix!, this.#index), { authTagLength: TAG_SIZE })
+    decipher.setAAD(chunkAad(this.#header, last))
+    decipher.setAuthTag(this.#sealed.subarray(this.#fill - TAG_SIZE, this.#fill))
+    const plaintext = decipher.update(this.#sealed.subarray(0, this.#fill - TAG_SIZE))
+    try {
+      decipher.final()
+    } catch {
+      plaintext.fill(0)
+      throw refused(this.#index, 'authentification échouée (octets modifiés, blocs déplacés, tronqués ou ajoutés, ou mauvaise clé)')
+    }
+    this.push(plaintext)
+    this.#index += 1
+    this.#fill = 0
+  }
+}
+
+/**
+ * A Transform that encrypts its input with a data key (from createDataKey) into the chunked format.
+ * @example await pipeline(createReadStream('backup.tar.gz'), createEncryptStream(dataKey), createWriteStream('backup.tar.gz.enc'))
+ */
+export function createEncryptStream(dataKey: Buffer): Transform {
+  checkDataKey(dataKey)
+  return new EncryptStream(dataKey)
+}
+
+/**
+ * A Transform that decrypts the chunked format and fails (a ToolkitError) on any truncation,
+ * reordering, altered byte, appended byte or wrong key, before the affected chunk's plaintext is emitted.
+ * @example await pipeline(await storage.get(key), createDecryptStream(dataKey), createWriteStream(target))
+ */
+export function createDecryptStream(dataKey: Buffer): Transform {
+  checkDataKey(dataKey)
+  return new DecryptStream(dataKey)
+}
