@@ -134,9 +134,12 @@ export async function pitrSetup(options: {
       hint: 'Lancez --apply sur la machine du serveur, en tant que son propriétaire (ou avec sudo), ou ajoutez vous-même les lignes affichées.',
     })
   }
-  writeManagedBlock(settings.config_file, postgresqlConfLines)
+  if (changes.length > 0) {
+    writeManagedBlock(settings.config_file, postgresqlConfLines)
+    plan.written.push(settings.config_file)
+  }
   writePgBackRestConf(options.configPath, pgbackrestConf, options.stanza, stanzaLines)
-  plan.written.push(settings.config_file, options.configPath)
+  plan.written.push(options.configPath)
   return plan
 }
 
