@@ -1,0 +1,111 @@
+/**
+ * A tenant's rows of one table in canonical form (canonical.ts), keyed by primary key, and the
+ * order-independent content checksum of such a set of rows.
+ */
+import { createHash } from 'node:crypto'
+import { codecFor } from '../backup/exporters/_values.ts'
+import type { RowValue, TableColumn } from '../db/table-reader.ts'
+import type { EngineName } from '../db/url.ts'
+import type { ValueKind } from '../migration/conversion.ts'
+import { copyTextLine } from '../migration/checksum.ts'
+import { canonicalValue, columnKind } from './canonical.ts'
+
+export type CanonicalRow = (string | null)[]
+
+export interface CanonicalTable {
+  name: string
+  /** Column names, in the order of each row's values. */
+  columns: string[]
+  kinds: ValueKind[]
+  /** Positions of the primary-key columns in `columns`, in key order. */
+  keyPositions: number[]
+  /** Rows by `rowKey`. */
+  rows: Map<string, CanonicalRow>
+}
+
+export function emptyCanonicalTable(name: string, columns: readonly { name: string; declaredType: string }[], key: readonly string[]): CanonicalTable {
+  const names = columns.map((c) => c.name)
+  return { name, columns: names, kinds: columns.map((c) => columnKind(c.declaredType)), keyPositions: key.map((k) => names.indexOf(k)), rows: new Map() }
+}
+
+/** The primary key of a canonical row as one string. */
+export function rowKey(table: Pick<CanonicalTable, 'keyPositions'>, row: CanonicalRow): string {
+  return table.keyPositions.map((i) => row[i] ?? '\u0001NULL').join('\u0000')
+}
+
+export function addRow(table: CanonicalTable, row: CanonicalRow): void {
+  table.rows.set(rowKey(table, row), row)
+}
+
+/** Turns rows read from an engine (RowValue, the table reader's convention) into canonical rows: exported text first, as the backup's exports hold it, then canonical. */
+export function canonicalizer(columns: readonly TableColumn[], engine: EngineName): (row: readonly RowValue[]) => CanonicalRow {
+  const codecs = columns.map((c) => codecFor(c, engine))
+  const kinds = columns.map((c) => columnKind(c.declaredType))
+  return (row) => row.map((value, i) => canonicalValue(kinds[i]!, codecs[i]!.text(value ?? null)))
+}
+
+/** The same row with its values in `columns` order (names); absent columns become null. */
+export function reorder(table: CanonicalTable, row: CanonicalRow, columns: readonly string[]): CanonicalRow {
+  return columns.map((name) => {
+    const at = table.columns.indexOf(name)
+    return at < 0 ? null : (row[at] ?? null)
+  })
+}
+
+const MODULUS = 1n << 256n
+
+export interface TableChecksum {
+  rows: number
+  /** `sum256:<hex>`: the sum modulo 2^256 of each row's SHA-256, whatever order the rows come in. */
+  checksum: string
+}
+
+/**
+ * Order-independent checksum of rows: each row is its canonical values in column-NAME order as a
+ * line of COPY text (the migration assistant's line, checksum.ts), hashed with SHA-256; the hashes are
+ * added modulo 2^256. Equal row multisets give equal checksums on every engine.
+ * @example const { checksum } = checksumRows(table.columns, table.rows.values())
+ */
+export function checksumRows(columns: readonly string[], rows: Iterable<CanonicalRow>): TableChecksum {
+  const sum = new RowSetChecksum(columns)
+  for (const row of rows) sum.add(row)
+  return sum.result()
+}
+
+/** The accumulator behind checksumRows, for rows that arrive one by one (streamed). */
+export class RowSetChecksum {
+  private readonly order: number[]
+  private readonly header: string
+  private sum = 0n
+  private count = 0
+
+  constructor(columns: readonly string[]) {
+    const sorted = columns.map((name, i) => ({ name, i })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    this.order = sorted.map((o) => o.i)
+    this.header = `${sorted.map((o) => o.name).join('\t')}\n`
+  }
+
+  add(row: CanonicalRow): void {
+    const digest = createHash('sha256').update(this.header).update(copyTextLine(this.order.map((i) => row[i] ?? null))).digest('hex')
+    this.sum = (this.sum + BigInt(`0x${digest}`)) % MODULUS
+    this.count++
+  }
+
+  result(): TableChecksum {
+    return { rows: this.count, checksum: `sum256:${this.sum.toString(16).padStart(64, '0')}` }
+  }
+}
+
+export interface TenantChecksum {
+  tenantId: string
+  tables: Record<string, TableChecksum>
+  /** SHA-256 over every table's name, row count and checksum, in name order. */
+  checksum: string
+}
+
+export function combineChecksums(tenantId: string, tables: Record<string, TableChecksum>): TenantChecksum {
+  const names = Object.keys(tables).sort()
+  const hash = createHash('sha256')
+  for (const name of names) hash.update(`${name}\t${tables[name]!.rows}\t${tables[name]!.checksum}\n`)
+  return { tenantId, tables: Object.fromEntries(names.map((n) => [n, tables[n]!])), checksum: `sha256:${hash.digest('hex')}` }
+}
