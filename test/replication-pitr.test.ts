@@ -11,6 +11,7 @@ import { test } from 'node:test'
 import Database from 'better-sqlite3'
 import { restoreToTime } from '../scripts/lib/engines/sqlite/wal-restore.ts'
 import { reachableRange } from '../scripts/lib/replication/plan.ts'
+import { folderReplicaStore } from '../scripts/lib/replication/store.ts'
 import { tempDir } from './helpers/databases.ts'
 
 const LAG_BOUND_MS = 1000
@@ -88,14 +89,15 @@ test('restores at 20 random instants are exact prefixes of the commits, across a
   const restartEvents = second.lines.filter((l) => l.type === 'resumed' || l.type === 'generation-started' || l.type === 'warning')
   assert.ok(restartEvents.length === 1 ? restartEvents[0]!.type === 'resumed' : restartEvents.map((l) => l.type).join() === 'generation-started,warning', JSON.stringify(restartEvents))
 
-  const range = reachableRange(replicaDir)
+  const replica = folderReplicaStore(replicaDir)
+  const range = await reachableRange(replica)
   let seed = 1234567
   const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
   const from = Math.max(range.from.getTime(), commits[0]!.committed_at)
   for (let i = 0; i < 20; i++) {
     const at = new Date(from + Math.floor(random() * (range.to.getTime() - from)))
     const outputPath = join(dir, `restored-${i}.db`)
-    const result = restoreToTime({ replicaDir, at, outputPath })
+    const result = await restoreToTime({ replica, at, outputPath })
     assert.ok(result.stateAt.getTime() <= at.getTime())
     const restored = new Database(outputPath, { readonly: true })
     const rows = restored.prepare('SELECT n, committed_at FROM commits ORDER BY n').all() as { n: number; committed_at: number }[]
@@ -148,8 +150,9 @@ test('a replicator killed while the application does not checkpoint resumes the 
   assert.equal(generations.length, 1)
   assert.ok(!second.lines.some((l) => l.type === 'warning'))
   const total = (writer.lines[0] as { commits: number }).commits
-  const range = reachableRange(replicaDir)
-  const result = restoreToTime({ replicaDir, at: range.to, outputPath: join(dir, 'latest.db') })
+  const replica = folderReplicaStore(replicaDir)
+  const range = await reachableRange(replica)
+  const result = await restoreToTime({ replica, at: range.to, outputPath: join(dir, 'latest.db') })
   const restored = new Database(result.outputPath, { readonly: true })
   assert.deepEqual(restored.prepare('SELECT count(*) AS c, max(n) AS m FROM commits').get(), { c: total, m: total })
   restored.close()
