@@ -190,6 +190,8 @@ class Wakeup {
 
 const isBusy = (error: unknown) => (error as { code?: string }).code?.startsWith('SQLITE_BUSY') === true
 
+const isUnreadable = (error: unknown) => /^SQLITE_(IOERR|CORRUPT|NOTADB|CANTOPEN)/.test((error as { code?: string }).code ?? '')
+
 /** Thrown when the WAL no longer continues what was copied; the replicator starts a new generation. */
 class ContinuityLost extends Error {}
 
@@ -201,6 +203,7 @@ class WalReplicator {
   private readonly store: ReplicaStore
   private readers: [Database.Database, Database.Database] | null = null
   private control: Database.Database | null = null
+  private checkpointer: Database.Database | null = null
   private pinned = -1
   private pinVerifiedAt = new Date(0)
   private identity = { device: 0, inode: 0 }
@@ -214,6 +217,8 @@ class WalReplicator {
   private lastSnapshotAt = 0
   private lastCompactionAt = 0
   private lastCommitSeenAt: Date | null = null
+  /** Set when continuity was lost and the new generation could not start yet. */
+  private restart: { reason: string; from: Date } | null = null
   private counts = { segmentsWritten: 0, commitsCopied: 0, snapshotsWritten: 0 }
 
   constructor(private readonly options: ReplicateOptions) {
@@ -236,14 +241,16 @@ class WalReplicator {
   }
 
   private open(): void {
-    const connect = () => {
-      const db = new Database(this.options.databasePath, { fileMustExist: true })
+    const connect = (readonly: boolean) => {
+      const db = new Database(this.options.databasePath, { fileMustExist: true, readonly })
       db.pragma(`busy_timeout = ${this.options.busyTimeoutMs ?? 5000}`)
       return db
     }
     try {
-      this.control = connect()
-      this.readers = [connect(), connect()]
+      this.control = connect(false)
+      this.checkpointer = connect(false)
+      // Read-only: SQLite never checkpoints (nor deletes the WAL) when a read-only connection closes.
+      this.readers = [connect(true), connect(true)]
     } catch (error) {
       this.close()
       throw new ToolkitError(`impossible d’ouvrir la base à répliquer: ${this.options.databasePath}`, { cause: error, hint: 'Vérifiez le chemin de la base et les droits de lecture et d’écriture sur son dossier.' })
@@ -268,15 +275,31 @@ class WalReplicator {
     return header
   }
 
+  /**
+   * Closes every connection without letting SQLite checkpoint on close: the read-write ones are closed
+   * while a read-only one holds a read transaction (the closing checkpoint needs an exclusive lock), then
+   * the read-only ones. After files were replaced behind SQLite's back, a closing checkpoint would write
+   * the old WAL's pages into the new database and delete the application's new WAL.
+   */
   close(): void {
-    for (const db of [...(this.readers ?? []), this.control]) {
+    const holder = this.readers?.find((db) => db.open)
+    try {
+      if (holder !== undefined && !holder.inTransaction) this.beginPinOn(holder)
+    } catch {
+      // Unreadable files: the closing checkpoint cannot read them either.
+    }
+    for (const db of [this.control, this.checkpointer, ...(this.readers ?? [])]) {
       if (db?.open) {
-        if (db.inTransaction) db.prepare('ROLLBACK').run()
-        db.close()
+        try {
+          if (db.inTransaction) db.prepare('ROLLBACK').run()
+        } finally {
+          db.close()
+        }
       }
     }
     this.readers = null
     this.control = null
+    this.checkpointer = null
     this.pinned = -1
   }
 
@@ -297,7 +320,10 @@ class WalReplicator {
   }
 
   private beginPin(index: number): void {
-    const reader = this.readers![index]!
+    this.beginPinOn(this.readers![index]!)
+  }
+
+  private beginPinOn(reader: Database.Database): void {
     reader.prepare('BEGIN').run()
     reader.prepare('SELECT count(*) FROM sqlite_master').get()
   }
@@ -405,6 +431,7 @@ class WalReplicator {
   }
 
   async tick(): Promise<void> {
+    if (this.restart !== null) return this.startGenerationAgain()
     try {
       const replaced = this.replacedBecause()
       if (replaced === 'missing') return this.emit({ type: 'warning', message: `base introuvable: ${this.options.databasePath} (réplication en attente)` })
@@ -419,16 +446,33 @@ class WalReplicator {
       }
       if (this.now().getTime() - this.lastCompactionAt >= (this.options.compactEveryMs ?? 60_000)) await this.compact()
     } catch (error) {
-      if (!(error instanceof ContinuityLost)) throw error
-      const lastSeen = this.lastCommitSeenAt ?? new Date(this.lastSnapshotAt)
+      // A file copied over the database while we read it shows as a short read or a corrupt page: our
+      // pin and position are then meaningless, so continuity is lost just as when we detect it.
+      if (!(error instanceof ContinuityLost) && !isUnreadable(error)) throw error
+      const reason = error instanceof ContinuityLost ? error.message : `lecture de la base impossible (${(error as { code: string }).code}; fichier remplacé pendant la lecture?): nouvelle génération`
+      this.restart = { reason, from: this.lastCommitSeenAt ?? new Date(this.lastSnapshotAt) }
+      await this.startGenerationAgain()
+    }
+  }
+
+  /** Reopens the database and starts a new generation; retried at the next tick while the files stay unreadable (a copy in progress). */
+  private async startGenerationAgain(): Promise<void> {
+    const { reason, from } = this.restart!
+    try {
       this.close()
       this.open()
-      await this.startGeneration(error.message, { from: lastSeen, to: this.now() })
+      await this.startGeneration(reason, { from, to: this.now() })
+      this.restart = null
+    } catch (error) {
+      if (!isUnreadable(error) && !(error instanceof ToolkitError)) throw error
+      this.close()
+      this.emit({ type: 'warning', message: `nouvelle génération reportée: ${error instanceof Error ? error.message : String(error)}` })
     }
   }
 
   /** Copies what is committed before stopping; a lost continuity is left to the next run, which starts a new generation. */
   async finalCopy(): Promise<void> {
+    if (this.restart !== null) return
     try {
       await this.copy()
     } catch (error) {
@@ -492,7 +536,7 @@ class WalReplicator {
       await this.copy()
       if (this.pinned >= 0) this.endPin(this.pinned)
       this.pinned = -1
-      const [result] = this.readers![1].pragma('wal_checkpoint(PASSIVE)') as { busy: number; log: number; checkpointed: number }[]
+      const [result] = this.checkpointer!.pragma('wal_checkpoint(PASSIVE)') as { busy: number; log: number; checkpointed: number }[]
       this.pinUnderWriteLock()
       return result!
     })
