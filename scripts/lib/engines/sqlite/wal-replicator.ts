@@ -127,6 +127,7 @@ export async function replicate(options: ReplicateOptions): Promise<ReplicationS
     return replicator.summary()
   } finally {
     watcher?.close()
+    await replicator.settle()
     replicator.close()
   }
 }
@@ -219,6 +220,7 @@ class WalReplicator {
   private lastCommitSeenAt: Date | null = null
   /** Set when continuity was lost and the new generation could not start yet. */
   private restart: { reason: string; from: Date } | null = null
+  private compaction: Promise<void> | null = null
   private counts = { segmentsWritten: 0, commitsCopied: 0, snapshotsWritten: 0 }
 
   constructor(private readonly options: ReplicateOptions) {
@@ -444,7 +446,7 @@ class WalReplicator {
         await this.snapshot()
         await this.retention()
       }
-      if (this.now().getTime() - this.lastCompactionAt >= (this.options.compactEveryMs ?? 60_000)) await this.compact()
+      if (this.now().getTime() - this.lastCompactionAt >= (this.options.compactEveryMs ?? 60_000)) this.compact()
     } catch (error) {
       // A file copied over the database while we read it shows as a short read or a corrupt page: our
       // pin and position are then meaningless, so continuity is lost just as when we detect it.
@@ -544,9 +546,21 @@ class WalReplicator {
     this.emit({ type: 'checkpoint', generation: this.generation!.id, walFrames: done.log, checkpointedFrames: done.checkpointed, complete: done.log === done.checkpointed })
   }
 
-  private async compact(): Promise<void> {
+  /** Starts a compaction in the background (at most one at a time): new commits keep being copied meanwhile. */
+  private compact(): void {
     this.lastCompactionAt = this.now().getTime()
-    const id = this.generation!.id
+    if (this.compaction !== null) return
+    this.compaction = this.compactGeneration(this.generation!.id)
+      .catch((error: unknown) => this.emit({ type: 'warning', message: `compaction reportée: ${error instanceof Error ? error.message : String(error)}` }))
+      .finally(() => { this.compaction = null })
+  }
+
+  /** Waits for a background compaction to end. */
+  async settle(): Promise<void> {
+    await this.compaction
+  }
+
+  private async compactGeneration(id: string): Promise<void> {
     const snapshotSeqs = (await listSnapshots(this.store, id)).map((s) => s.seq)
     const result = await compactSegments(this.store, id, { snapshotSeqs, maxPayloadBytes: MAX_MERGED_PAYLOAD })
     if (result.merged + result.removed > 0) this.emit({ type: 'compaction', generation: id, ...result })
