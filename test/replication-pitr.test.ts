@@ -6,11 +6,14 @@
  */
 import assert from 'node:assert/strict'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { copyFileSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import Database from 'better-sqlite3'
 import { restoreToTime } from '../scripts/lib/engines/sqlite/wal-restore.ts'
+import { listGenerations, listSegments, readSegment } from '../scripts/lib/replication/layout.ts'
 import { reachableRange } from '../scripts/lib/replication/plan.ts'
+import { folderReplicaStore } from '../scripts/lib/replication/store.ts'
 import { tempDir } from './helpers/databases.ts'
 
 const LAG_BOUND_MS = 1000
@@ -88,14 +91,15 @@ test('restores at 20 random instants are exact prefixes of the commits, across a
   const restartEvents = second.lines.filter((l) => l.type === 'resumed' || l.type === 'generation-started' || l.type === 'warning')
   assert.ok(restartEvents.length === 1 ? restartEvents[0]!.type === 'resumed' : restartEvents.map((l) => l.type).join() === 'generation-started,warning', JSON.stringify(restartEvents))
 
-  const range = reachableRange(replicaDir)
+  const replica = folderReplicaStore(replicaDir)
+  const range = await reachableRange(replica)
   let seed = 1234567
   const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
   const from = Math.max(range.from.getTime(), commits[0]!.committed_at)
   for (let i = 0; i < 20; i++) {
     const at = new Date(from + Math.floor(random() * (range.to.getTime() - from)))
     const outputPath = join(dir, `restored-${i}.db`)
-    const result = restoreToTime({ replicaDir, at, outputPath })
+    const result = await restoreToTime({ replica, at, outputPath })
     assert.ok(result.stateAt.getTime() <= at.getTime())
     const restored = new Database(outputPath, { readonly: true })
     const rows = restored.prepare('SELECT n, committed_at FROM commits ORDER BY n').all() as { n: number; committed_at: number }[]
@@ -148,9 +152,62 @@ test('a replicator killed while the application does not checkpoint resumes the 
   assert.equal(generations.length, 1)
   assert.ok(!second.lines.some((l) => l.type === 'warning'))
   const total = (writer.lines[0] as { commits: number }).commits
-  const range = reachableRange(replicaDir)
-  const result = restoreToTime({ replicaDir, at: range.to, outputPath: join(dir, 'latest.db') })
+  const replica = folderReplicaStore(replicaDir)
+  const range = await reachableRange(replica)
+  const result = await restoreToTime({ replica, at: range.to, outputPath: join(dir, 'latest.db') })
   const restored = new Database(result.outputPath, { readonly: true })
   assert.deepEqual(restored.prepare('SELECT count(*) AS c, max(n) AS m FROM commits').get(), { c: total, m: total })
   restored.close()
+})
+
+test('a database restored by copying a file over it (same inode, sidecars removed) starts a new generation, and both sides restore exactly', async (t) => {
+  const dir = tempDir(t, 'ipm-pitr-')
+  const databasePath = join(dir, 'app.db')
+  const replicaDir = join(dir, 'replica')
+  let app = new Database(databasePath)
+  app.pragma('journal_mode = WAL')
+  app.exec('CREATE TABLE t (x)')
+  const children: ChildRun[] = []
+  t.after(() => { for (const c of children) c.process.kill('SIGKILL') })
+  const replicator = startChild(['replicate', databasePath, replicaDir, '100000'])
+  children.push(replicator)
+  const commits = () => replicator.lines.reduce((n, l) => n + (l.type === 'segment-written' ? (l.commits as number) : 0), 0)
+  await waitFor(() => replicator.lines.some((l) => l.type === 'snapshot-written'), 'the first snapshot')
+  app.prepare('INSERT INTO t VALUES (?)').run(1)
+  app.prepare('INSERT INTO t VALUES (?)').run(2)
+  await app.backup(join(dir, 'backup.db'))
+  app.prepare('INSERT INTO t VALUES (?)').run(3)
+  await waitFor(() => commits() >= 3, 'rows 1..3 copied')
+  const inode = statSync(databasePath).ino
+  // The operator's manual restore: application stopped, backup copied over the file, sidecars removed.
+  app.close()
+  copyFileSync(join(dir, 'backup.db'), databasePath)
+  for (const sidecar of ['-wal', '-shm']) rmSync(`${databasePath}${sidecar}`, { force: true })
+  assert.equal(statSync(databasePath).ino, inode)
+  app = new Database(databasePath)
+  t.after(() => app.close())
+  app.prepare('INSERT INTO t VALUES (?)').run(4)
+  await waitFor(() => replicator.lines.filter((l) => l.type === 'snapshot-written').length === 2, 'the new generation\'s snapshot')
+  const started = replicator.lines.filter((l) => l.type === 'generation-started')
+  assert.equal(started.length, 2)
+  assert.match(String(started[1]!.reason), /nouvelle génération$/)
+  app.prepare('INSERT INTO t VALUES (?)').run(5)
+  await waitFor(() => replicator.lines.some((l) => l.type === 'segment-written' && l.generation === started[1]!.generation), 'row 5 copied')
+  replicator.process.kill('SIGTERM')
+  assert.equal(await replicator.exited, 0)
+  const replica = folderReplicaStore(replicaDir)
+  const generations = await listGenerations(replica)
+  assert.equal(generations.length, 2)
+  const rowsAt = async (at: Date, name: string) => {
+    await restoreToTime({ replica, at, outputPath: join(dir, name) })
+    const restored = new Database(join(dir, name), { readonly: true })
+    try {
+      return restored.prepare('SELECT x FROM t ORDER BY rowid').pluck().all()
+    } finally {
+      restored.close()
+    }
+  }
+  const firstEnd = (await readSegment(replica, generations[0]!.id, (await listSegments(replica, generations[0]!.id)).at(-1)!)).header.commits.at(-1)!.seenAt
+  assert.deepEqual(await rowsAt(new Date(firstEnd), 'before.db'), [1, 2, 3])
+  assert.deepEqual(await rowsAt((await reachableRange(replica)).to, 'after.db'), [1, 2, 4, 5])
 })

@@ -3,16 +3,17 @@
  * instants out of range or without offset, and retention.
  */
 import assert from 'node:assert/strict'
-import { closeSync, copyFileSync, openSync, readdirSync, statSync, truncateSync } from 'node:fs'
+import { closeSync, copyFileSync, existsSync, openSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import Database from 'better-sqlite3'
 import { readCommittedFrames, readWalHeaderAt, positionAtHeader } from '../scripts/lib/engines/sqlite/wal-format.ts'
-import { replicate } from '../scripts/lib/engines/sqlite/wal-replicator.ts'
+import { replicate, type ReplicationEvent } from '../scripts/lib/engines/sqlite/wal-replicator.ts'
 import { restoreToTime } from '../scripts/lib/engines/sqlite/wal-restore.ts'
 import { parseInstant } from '../scripts/lib/replication/instant.ts'
-import { listGenerations, listSnapshots } from '../scripts/lib/replication/layout.ts'
+import { listGenerations, listSegments, listSnapshots, readSegment, resolveSegments } from '../scripts/lib/replication/layout.ts'
 import { applyRetention } from '../scripts/lib/replication/retention.ts'
+import { folderReplicaStore } from '../scripts/lib/replication/store.ts'
 import { ToolkitError } from '../scripts/lib/errors.ts'
 import { tempDir } from './helpers/databases.ts'
 
@@ -50,14 +51,14 @@ test('parseInstant refuses a time without offset and accepts Z or ±hh:mm', () =
 test('a restore refuses a time before the oldest snapshot or after the newest commit, naming the reachable range; retention keeps what the oldest kept snapshot needs', async (t) => {
   const dir = tempDir(t, 'ipm-pitr-')
   const databasePath = join(dir, 'app.db')
-  const replicaDir = join(dir, 'replica')
+  const replica = folderReplicaStore(join(dir, 'replica'))
   const db = new Database(databasePath)
   db.pragma('journal_mode = WAL')
   db.exec('CREATE TABLE t (x)')
   let clock = Date.parse('2026-03-01T09:00:00Z')
   const now = () => new Date(clock)
   const controller = new AbortController()
-  const running = replicate({ databasePath, replicaDir, now, pollIntervalMs: 10, snapshotEveryMs: 3_600_000, retentionMs: 2 * 3_600_000, signal: controller.signal })
+  const running = replicate({ databasePath, replica, now, pollIntervalMs: 10, snapshotEveryMs: 3_600_000, retentionMs: 2 * 3_600_000, signal: controller.signal })
   for (let hour = 0; hour < 5; hour++) {
     db.prepare('INSERT INTO t VALUES (?)').run(hour)
     await new Promise((resolve) => setTimeout(resolve, 150))
@@ -66,18 +67,69 @@ test('a restore refuses a time before the oldest snapshot or after the newest co
   }
   controller.abort()
   await running
-  const [generation] = listGenerations(replicaDir)
-  const snapshots = listSnapshots(replicaDir, generation!.id).map((s) => s.at)
+  const [generation] = await listGenerations(replica)
+  const snapshots = (await listSnapshots(replica, generation!.id)).map((s) => s.at)
   // Kept: the snapshots of the last 2 hours and the newest before them.
   assert.deepEqual(snapshots, ['2026-03-01T11:00:00.000Z', '2026-03-01T12:00:00.000Z', '2026-03-01T13:00:00.000Z', '2026-03-01T14:00:00.000Z'])
-  assert.throws(() => restoreToTime({ replicaDir, at: new Date('2026-03-01T10:00:00Z'), outputPath: join(dir, 'out.db') }), (e: unknown) =>
+  await assert.rejects(() => restoreToTime({ replica, at: new Date('2026-03-01T10:00:00Z'), outputPath: join(dir, 'out.db') }), (e: unknown) =>
     e instanceof ToolkitError && /^instant hors de la plage restaurable: 2026-03-01T10:00:00.000Z \(plage: 2026-03-01T11:00:00.000Z → 2026-03-01T14:00:00.000Z\)$/.test(e.message))
-  assert.throws(() => restoreToTime({ replicaDir, at: new Date('2026-03-01T15:00:00Z'), outputPath: join(dir, 'out.db') }), /hors de la plage/)
+  await assert.rejects(() => restoreToTime({ replica, at: new Date('2026-03-01T15:00:00Z'), outputPath: join(dir, 'out.db') }), /hors de la plage/)
   assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('out')), [])
-  const result = restoreToTime({ replicaDir, at: new Date('2026-03-01T12:30:00Z'), outputPath: join(dir, 'out.db') })
+  const result = await restoreToTime({ replica, at: new Date('2026-03-01T12:30:00Z'), outputPath: join(dir, 'out.db') })
   const restored = new Database(result.outputPath, { readonly: true })
   assert.deepEqual(restored.prepare('SELECT x FROM t ORDER BY x').pluck().all(), [0, 1, 2, 3])
   restored.close()
   db.close()
-  assert.deepEqual(applyRetention({ replicaDir, now: new Date('2026-03-01T14:00:00Z'), retentionMs: 2 * 3_600_000, currentGenerationId: generation!.id }), { removedSnapshots: 0, removedSegments: 0, removedGenerations: [] })
+  assert.deepEqual(await applyRetention({ store: replica, now: new Date('2026-03-01T14:00:00Z'), retentionMs: 2 * 3_600_000, currentGenerationId: generation!.id }), { removedSnapshots: 0, removedSegments: 0, removedGenerations: [] })
+})
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  // No wall-clock threshold: the test runner's own timeout is the only limit.
+  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 10))
+  assert.ok(condition(), what)
+}
+
+test('merged segments keep every commit restorable; the index is only a cache (missing or damaged, it is rebuilt from segments); superseded segments are ignored', async (t) => {
+  const dir = tempDir(t, 'ipm-pitr-')
+  const databasePath = join(dir, 'app.db')
+  const replica = folderReplicaStore(join(dir, 'replica'))
+  const db = new Database(databasePath)
+  db.pragma('journal_mode = WAL')
+  db.exec('CREATE TABLE t (x)')
+  const events: ReplicationEvent[] = []
+  const controller = new AbortController()
+  const running = replicate({ databasePath, replica, minCopyIntervalMs: 0, compactEveryMs: 0, onEvent: (e) => events.push(e), signal: controller.signal })
+  await until(() => events.some((e) => e.type === 'snapshot-written'), 'first snapshot')
+  for (let i = 1; i <= 12; i++) {
+    db.prepare('INSERT INTO t VALUES (?)').run(i)
+    await until(() => events.filter((e) => e.type === 'segment-written').length >= i, `segment ${i}`)
+  }
+  await until(() => events.some((e) => e.type === 'compaction'), 'a compaction')
+  controller.abort()
+  await running
+  const [generation] = await listGenerations(replica)
+  const refs = await listSegments(replica, generation!.id)
+  assert.ok(refs.some((r) => r.last > r.first), JSON.stringify(refs))
+  const seenAt: string[] = []
+  for (const ref of refs) seenAt.push(...(await readSegment(replica, generation!.id, ref)).header.commits.map((c) => c.seenAt))
+  assert.equal(seenAt.length, 12)
+  const check = async (label: string) => {
+    for (const [i, at] of seenAt.entries()) {
+      const outputPath = join(dir, `${label}-${i}.db`)
+      await restoreToTime({ replica, at: new Date(at), outputPath })
+      const restored = new Database(outputPath, { readonly: true })
+      const expected = seenAt.filter((s) => s <= at).length
+      assert.deepEqual(restored.prepare('SELECT x FROM t ORDER BY rowid').pluck().all(), Array.from({ length: expected }, (_, k) => k + 1), `${label} at ${at}`)
+      restored.close()
+    }
+  }
+  await check('indexed')
+  const indexPath = join(dir, 'replica', 'generations', generation!.id, 'index.json')
+  assert.ok(existsSync(indexPath))
+  writeFileSync(indexPath, '{"version": 2, "segm')
+  await check('damaged-index')
+  rmSync(indexPath)
+  await check('no-index')
+  assert.deepEqual(resolveSegments([{ first: 0, last: 0 }, { first: 1, last: 1 }, { first: 0, last: 5 }, { first: 6, last: 6 }]), { live: [{ first: 0, last: 5 }, { first: 6, last: 6 }], superseded: [{ first: 0, last: 0 }, { first: 1, last: 1 }] })
+  db.close()
 })

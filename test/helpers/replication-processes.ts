@@ -7,6 +7,7 @@
  */
 import Database from 'better-sqlite3'
 import { replicate } from '../../scripts/lib/engines/sqlite/wal-replicator.ts'
+import { folderReplicaStore } from '../../scripts/lib/replication/store.ts'
 
 const [role, databasePath, arg1, arg2, arg3] = process.argv.slice(2)
 
@@ -38,8 +39,7 @@ if (role === 'writer') {
   process.once('SIGTERM', () => controller.abort())
   const summary = await replicate({
     databasePath: databasePath!,
-    replicaDir: arg1!,
-    pollIntervalMs: 100,
+    replica: folderReplicaStore(arg1!),
     checkpointThresholdPages: Number(arg2 ?? 200),
     onEvent: (event) => process.stdout.write(`${JSON.stringify({ ...event, wallClock: Date.now() })}\n`),
     signal: controller.signal,

@@ -4,9 +4,8 @@
  * generation base, and the current generation; removes everything else. Never removes a segment the
  * oldest kept snapshot of its generation needs.
  */
-import { rmSync } from 'node:fs'
-import { fsyncPath } from '../fs/atomic.ts'
-import { generationDir, generationsDir, listGenerations, listSegmentSeqs, listSnapshots, segmentPath, snapshotFiles } from './layout.ts'
+import { deleteSegment, deleteSnapshot, listGenerations, listSegmentObjects, listSnapshots, removeGeneration } from './layout.ts'
+import type { ReplicaStore } from './store.ts'
 
 export interface RetentionResult {
   removedSnapshots: number
@@ -15,12 +14,13 @@ export interface RetentionResult {
 }
 
 /**
- * @example applyRetention({ replicaDir, now: new Date(), retentionMs: 7 * 86_400_000, currentGenerationId })
+ * @example await applyRetention({ store, now: new Date(), retentionMs: 7 * 86_400_000, currentGenerationId })
  */
-export function applyRetention(options: { replicaDir: string; now: Date; retentionMs: number; currentGenerationId: string | null }): RetentionResult {
-  const { replicaDir } = options
+export async function applyRetention(options: { store: ReplicaStore; now: Date; retentionMs: number; currentGenerationId: string | null }): Promise<RetentionResult> {
+  const { store } = options
   const cutoff = options.now.getTime() - options.retentionMs
-  const generations = listGenerations(replicaDir).map((generation) => ({ generation, snapshots: listSnapshots(replicaDir, generation.id) }))
+  const generations = []
+  for (const generation of await listGenerations(store)) generations.push({ generation, snapshots: await listSnapshots(store, generation.id) })
   const all = generations.flatMap((g) => g.snapshots.map((s) => ({ id: g.generation.id, seq: s.seq, at: Date.parse(s.at) }))).sort((a, b) => a.at - b.at)
   const base = all.filter((s) => s.at < cutoff).pop()
   const kept = new Set(all.filter((s) => s.at >= cutoff || s === base).map((s) => `${s.id}/${s.seq}`))
@@ -28,22 +28,22 @@ export function applyRetention(options: { replicaDir: string; now: Date; retenti
   for (const { generation, snapshots } of generations) {
     const keptHere = snapshots.filter((s) => kept.has(`${generation.id}/${s.seq}`))
     if (keptHere.length === 0 && generation.id !== options.currentGenerationId) {
-      rmSync(generationDir(replicaDir, generation.id), { recursive: true, force: true })
+      await removeGeneration(store, generation.id)
       result.removedGenerations.push(generation.id)
       continue
     }
     const oldestKept = keptHere[0]?.seq ?? 0
     for (const snapshot of snapshots) {
       if (kept.has(`${generation.id}/${snapshot.seq}`) || (keptHere.length === 0 && snapshot === snapshots[snapshots.length - 1])) continue
-      for (const path of snapshotFiles(replicaDir, generation.id, snapshot.seq)) rmSync(path, { force: true })
+      await deleteSnapshot(store, generation.id, snapshot.seq)
       result.removedSnapshots += 1
     }
-    for (const seq of listSegmentSeqs(replicaDir, generation.id)) {
-      if (seq >= oldestKept) break
-      rmSync(segmentPath(replicaDir, generation.id, seq), { force: true })
+    // A merged segment never spans a snapshot boundary, so `last < oldestKept` removes whole objects only.
+    for (const ref of await listSegmentObjects(store, generation.id)) {
+      if (ref.last >= oldestKept) continue
+      await deleteSegment(store, generation.id, ref)
       result.removedSegments += 1
     }
   }
-  if (result.removedGenerations.length > 0) fsyncPath(generationsDir(replicaDir))
   return result
 }

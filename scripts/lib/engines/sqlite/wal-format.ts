@@ -113,49 +113,74 @@ export interface CommittedFrames {
   end: WalPosition
 }
 
+/** A run of consecutive valid frames: `bytes` holds frames `firstFrame`, `firstFrame + 1`… (header + page each). */
+export interface ValidFrameBatch {
+  firstFrame: number
+  bytes: Buffer
+  /** The commit frames in this batch, each with the running checksum after it. */
+  commits: (WalCommit & { checksum: WalChecksum })[]
+}
+
+const BATCH_BYTES = 4 << 20
+
 /**
- * Reads the frames that follow `from` in an open WAL file and keeps those of committed transactions:
- * stops at the end of the file, at the first frame whose salts or checksum do not continue the chain
- * (a frame left over from an earlier incarnation, or one being written), and drops the frames after the
- * last commit frame (a transaction still in progress, or rolled back).
+ * The valid frames after `from` in an open WAL file, in batches of about 4 MiB (memory stays bounded
+ * whatever the WAL's size): stops at the end of the file and at the first frame whose salts or checksum
+ * do not continue the chain (a frame left over from an earlier incarnation, or one being written).
  */
-export function readCommittedFrames(fd: number, header: WalHeader, from: WalPosition): CommittedFrames {
+export function* validFrameBatches(fd: number, header: WalHeader, from: WalPosition): Generator<ValidFrameBatch> {
   const frameSize = WAL_FRAME_HEADER_SIZE + header.pageSize
   const fileSize = fstatSync(fd).size
-  const chunks: Buffer[] = []
-  const commits: WalCommit[] = []
+  const batchFrames = Math.max(1, Math.floor(BATCH_BYTES / frameSize))
   let checksum = from.checksum
   let frame = from.frame
-  let end: WalPosition = from
-  let pendingBytes = 0
-  const batchFrames = Math.max(1, Math.floor((4 << 20) / frameSize))
   while (frameOffset(frame + 1, header.pageSize) + frameSize <= fileSize) {
     const count = Math.min(batchFrames, Math.floor((fileSize - frameOffset(frame + 1, header.pageSize)) / frameSize))
     const batch = Buffer.allocUnsafe(count * frameSize)
-    const read = readSync(fd, batch, 0, batch.length, frameOffset(frame + 1, header.pageSize))
-    const whole = Math.floor(read / frameSize)
-    let broken = whole === 0
+    const whole = Math.floor(readSync(fd, batch, 0, batch.length, frameOffset(frame + 1, header.pageSize)) / frameSize)
+    const firstFrame = frame + 1
+    const commits: ValidFrameBatch['commits'] = []
     let kept = 0
     for (let i = 0; i < whole; i++) {
       const bytes = batch.subarray(i * frameSize, (i + 1) * frameSize)
       const frameHeader = parseFrameHeader(bytes)
-      if (frameHeader.salt1 !== header.salt1 || frameHeader.salt2 !== header.salt2) { broken = true; break }
+      if (frameHeader.salt1 !== header.salt1 || frameHeader.salt2 !== header.salt2) break
       const next = walChecksum(bytes.subarray(WAL_FRAME_HEADER_SIZE), header.bigEndianChecksums, walChecksum(bytes.subarray(0, 8), header.bigEndianChecksums, checksum))
-      if (next[0] !== frameHeader.checksum[0] || next[1] !== frameHeader.checksum[1]) { broken = true; break }
+      if (next[0] !== frameHeader.checksum[0] || next[1] !== frameHeader.checksum[1]) break
       checksum = next
       frame += 1
       kept = i + 1
-      if (frameHeader.commitSize !== 0) {
-        commits.push({ frame, databasePages: frameHeader.commitSize })
-        end = { salt1: header.salt1, salt2: header.salt2, frame, checksum }
-      }
+      if (frameHeader.commitSize !== 0) commits.push({ frame, databasePages: frameHeader.commitSize, checksum })
     }
-    chunks.push(batch.subarray(0, kept * frameSize))
-    pendingBytes += kept * frameSize
-    if (broken || kept < count) break
+    if (kept > 0) yield { firstFrame, bytes: batch.subarray(0, kept * frameSize), commits }
+    if (kept < count) return
+  }
+}
+
+/**
+ * Reads the frames that follow `from` and keeps those of committed transactions, dropping the frames
+ * after the last commit frame (a transaction still in progress, or rolled back). Stops after the first
+ * commit past `maxBytes` of frames, so one call holds at most `maxBytes` plus one transaction in memory;
+ * call again from `end` for the rest.
+ */
+export function readCommittedFrames(fd: number, header: WalHeader, from: WalPosition, maxBytes = Infinity): CommittedFrames {
+  const frameSize = WAL_FRAME_HEADER_SIZE + header.pageSize
+  const chunks: Buffer[] = []
+  const commits: WalCommit[] = []
+  let end: WalPosition = from
+  let bytes = 0
+  for (const batch of validFrameBatches(fd, header, from)) {
+    chunks.push(batch.bytes)
+    bytes += batch.bytes.length
+    for (const commit of batch.commits) {
+      commits.push({ frame: commit.frame, databasePages: commit.databasePages })
+      end = { salt1: header.salt1, salt2: header.salt2, frame: commit.frame, checksum: commit.checksum }
+      if ((commit.frame - from.frame) * frameSize >= maxBytes) break
+    }
+    if ((end.frame - from.frame) * frameSize >= maxBytes) break
   }
   const committedBytes = (end.frame - from.frame) * frameSize
-  const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, pendingBytes)
+  const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, bytes)
   return { frames: all.subarray(0, committedBytes), commits, end }
 }
 

@@ -9,12 +9,13 @@
  * images of the same file the frames were written for. The result is then judged by SQLite itself
  * (PRAGMA integrity_check) before it is renamed into place.
  */
-import { closeSync, copyFileSync, existsSync, fsyncSync, ftruncateSync, openSync, rmSync, statSync } from 'node:fs'
+import { closeSync, existsSync, fsyncSync, ftruncateSync, openSync, rmSync, statSync } from 'node:fs'
 import Database from 'better-sqlite3'
 import { ToolkitError } from '../../errors.ts'
 import { commitRename, temporaryPathFor } from '../../fs/atomic.ts'
-import { readSegment, snapshotDataPath } from '../../replication/layout.ts'
+import { readSegment, snapshotDataKey } from '../../replication/layout.ts'
 import { planRestoreToTime, type ReachableRange } from '../../replication/plan.ts'
+import type { ReplicaStore } from '../../replication/store.ts'
 import { applyFrames } from './wal-format.ts'
 import type { SqliteReplicaPosition } from './wal-replicator.ts'
 
@@ -32,11 +33,11 @@ export interface RestoreToTimeResult {
 
 /**
  * @example
- * const result = restoreToTime({ replicaDir: '/var/backups/pitr', at: parseInstant('2026-03-01T10:15:00+01:00'), outputPath: '/tmp/restored.db' })
+ * const result = await restoreToTime({ replica: folderReplicaStore('/var/backups/pitr'), at: parseInstant('2026-03-01T10:15:00+01:00'), outputPath: '/tmp/restored.db' })
  */
-export function restoreToTime(options: { replicaDir: string; at: Date; outputPath: string; overwrite?: boolean }): RestoreToTimeResult {
-  const { replicaDir, outputPath } = options
-  const plan = planRestoreToTime<SqliteReplicaPosition>(replicaDir, options.at)
+export async function restoreToTime(options: { replica: ReplicaStore; at: Date; outputPath: string; overwrite?: boolean }): Promise<RestoreToTimeResult> {
+  const { replica, outputPath } = options
+  const plan = await planRestoreToTime<SqliteReplicaPosition>(replica, options.at)
   if (!options.overwrite && existsSync(outputPath)) {
     throw new ToolkitError(`le fichier de sortie existe déjà: ${outputPath}`, { hint: 'Choisissez un autre fichier de sortie, ou confirmez le remplacement.' })
   }
@@ -44,14 +45,14 @@ export function restoreToTime(options: { replicaDir: string; at: Date; outputPat
   const sidecars = (path: string) => [`${path}-wal`, `${path}-shm`, `${path}-journal`]
   let transactionsApplied = 0
   try {
-    copyFileSync(snapshotDataPath(replicaDir, plan.generation.id, plan.snapshot.seq), temporary)
+    await replica.getFile(snapshotDataKey(plan.generation.id, plan.snapshot.seq), temporary)
     const fd = openSync(temporary, 'r+')
     try {
-      for (const { seq, payloadEnd } of plan.segments) {
-        const { header, payload } = readSegment<SqliteReplicaPosition>(replicaDir, plan.generation.id, seq)
-        const pages = applyFrames(fd, payload.subarray(0, payloadEnd), header.position.pageSize)
+      for (const segment of plan.segments) {
+        const { header, payload } = await readSegment<SqliteReplicaPosition>(replica, plan.generation.id, segment)
+        const pages = applyFrames(fd, segment.payloadEnd === null ? payload : payload.subarray(0, segment.payloadEnd), header.position.pageSize)
         if (pages !== null) ftruncateSync(fd, pages * header.position.pageSize)
-        transactionsApplied += header.commits.filter((c) => c.payloadEnd <= payloadEnd).length
+        transactionsApplied += segment.commits
       }
       fsyncSync(fd)
     } finally {
