@@ -5,7 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import { ToolkitError, describeError } from '../errors.ts'
 import { writeExportsHere, type ExportThreadData, type ExportThreadMessage } from './exports.ts'
-import { sqliteFileSnapshot } from './sources/sqlite.ts'
+import { sqliteFileSnapshot } from '../engines/sqlite/snapshot.ts'
 
 const post = (message: ExportThreadMessage) => parentPort!.postMessage(message)
 const { sqliteFile, plan } = workerData as ExportThreadData

@@ -14,9 +14,9 @@ import type { EngineName } from '../db/url.ts'
 import type { ProgressListener } from '../progress.ts'
 import type { WrittenFile } from './hashed-file.ts'
 import type { RowSource } from './exporters/_rows.ts'
-import { d1Snapshot } from './sources/d1.ts'
-import { postgresSnapshot } from './sources/postgres.ts'
-import { sqliteSnapshot } from './sources/sqlite.ts'
+import { d1Snapshot } from '../engines/d1/snapshot.ts'
+import { postgresSnapshot } from '../engines/postgres/snapshot.ts'
+import { sqliteSnapshot } from '../engines/sqlite/snapshot.ts'
 
 export interface Snapshot {
   engine: EngineName

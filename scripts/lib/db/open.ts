@@ -9,8 +9,8 @@
 import { resolveEnvironment, type ToolkitEnvironment } from '../environment.ts'
 import type { DatabaseHandle } from './connection.ts'
 import { parseDatabaseUrl, redactUrl } from './url.ts'
-import { openSqlite } from './engines/sqlite.ts'
-import { openPostgres } from './engines/postgres.ts'
+import { openSqlite } from '../engines/sqlite/connection.ts'
+import { openPostgres } from '../engines/postgres/connection.ts'
 
 export interface OpenDatabaseOptions {
   /** Create a missing SQLite file (its directory must exist). Default: false, a missing file is an error. */
@@ -31,7 +31,7 @@ export async function openDatabase(url: string, options: OpenDatabaseOptions = {
       return openPostgres({ connectionString: location.connectionString, redactedUrl })
     case 'd1': {
       // Loaded on demand: Miniflare alone adds ~120 MB of memory to every process that imports it.
-      const { openLocalD1, openRemoteD1 } = await import('./engines/d1.ts')
+      const { openLocalD1, openRemoteD1 } = await import('../engines/d1/connection.ts')
       return location.mode === 'local'
         ? openLocalD1({ persistDir: location.persistDir, redactedUrl })
         : openRemoteD1({ ...location, token: environment.cloudflareD1Token, redactedUrl })

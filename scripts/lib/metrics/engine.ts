@@ -5,9 +5,9 @@
  */
 import type { SqlConnection } from '../db/connection.ts'
 import type { EngineName } from '../db/url.ts'
-import { sqliteMetrics } from './sqlite.ts'
-import { postgresMetrics } from './postgres.ts'
-import { d1Metrics } from './d1.ts'
+import { sqliteMetrics } from '../engines/sqlite/metrics.ts'
+import { postgresMetrics } from '../engines/postgres/metrics.ts'
+import { d1Metrics } from '../engines/d1/metrics.ts'
 
 export interface IndexDefinition {
   name: string

@@ -5,7 +5,7 @@
  */
 import { resolve } from 'node:path'
 import Database from 'better-sqlite3'
-import { sqliteConnection } from '../db/engines/sqlite.ts'
+import { sqliteConnection } from '../engines/sqlite/connection.ts'
 import { applyMigrations } from '../db/migrations.ts'
 import type { ToolkitEnvironment } from '../environment.ts'
 import { ToolkitError, describeError } from '../errors.ts'

@@ -4,8 +4,8 @@
  * use Cloudflare's export) when that matters. Pages are keyed on rowid, and integers travel as
  * text so values beyond 2^53 stay exact.
  */
-import { quoteIdentifier, type SqlConnection } from '../connection.ts'
-import type { RowValue, TableInfo, TableReader } from '../table-reader.ts'
+import { quoteIdentifier, type SqlConnection } from '../../db/connection.ts'
+import type { RowValue, TableInfo, TableReader } from '../../db/table-reader.ts'
 
 interface ColumnRow {
   name: string

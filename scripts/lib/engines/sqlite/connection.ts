@@ -8,8 +8,8 @@ import Database from 'better-sqlite3'
 import { PrismaBetterSQLite3 } from '@prisma/adapter-better-sqlite3'
 import { PrismaClient } from '../../../../generated/sqlite/client.ts'
 import { ToolkitError, describeError } from '../../errors.ts'
-import { sqliteTableReader } from '../readers/sqlite.ts'
-import { prismaClients, quoteIdentifier, toSqliteTimestamp, type DatabaseHandle, type SqlConnection, type SqlValue } from '../connection.ts'
+import { sqliteTableReader } from './table-reader.ts'
+import { prismaClients, quoteIdentifier, toSqliteTimestamp, type DatabaseHandle, type SqlConnection, type SqlValue } from '../../db/connection.ts'
 
 export const SQLITE_BUSY_TIMEOUT_MS = 10_000
 

@@ -6,8 +6,8 @@
 import type pg from 'pg'
 import Cursor from 'pg-cursor'
 import { to as copyTo } from 'pg-copy-streams'
-import type { RowValue, TableInfo, TableReader } from '../table-reader.ts'
-import { quoteIdentifier } from '../connection.ts'
+import type { RowValue, TableInfo, TableReader } from '../../db/table-reader.ts'
+import { quoteIdentifier } from '../../db/connection.ts'
 
 // Every type as its text form: exact for numeric, int8, timestamps (µs) and bytea.
 const TEXT_TYPES = { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig

@@ -5,9 +5,9 @@ import pg from 'pg'
 import { PrismaPg } from '@prisma/adapter-pg'
 import { PrismaClient } from '../../../../generated/postgres/client.ts'
 import { ToolkitError, describeError } from '../../errors.ts'
-import { openPostgresTableReader } from '../readers/postgres.ts'
-import type { TableReader } from '../table-reader.ts'
-import { prismaClients, quoteIdentifier, type AppPrismaClient, type DatabaseHandle, type SqlConnection, type SqlValue } from '../connection.ts'
+import { openPostgresTableReader } from './table-reader.ts'
+import type { TableReader } from '../../db/table-reader.ts'
+import { prismaClients, quoteIdentifier, type AppPrismaClient, type DatabaseHandle, type SqlConnection, type SqlValue } from '../../db/connection.ts'
 
 export interface OpenPostgresOptions {
   connectionString: string

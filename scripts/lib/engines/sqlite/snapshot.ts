@@ -8,11 +8,11 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { quoteIdentifier, type DatabaseHandle } from '../../db/connection.ts'
 import type { RowValue } from '../../db/table-reader.ts'
-import { rowOrder } from '../exporters/sql.ts'
-import { openSqliteTableReader } from '../../db/readers/sqlite.ts'
+import { rowOrder } from '../../backup/exporters/sql.ts'
+import { openSqliteTableReader } from './table-reader.ts'
 import { fsyncPath } from '../../fs/atomic.ts'
-import { DATABASE_FILE } from '../layout.ts'
-import type { Snapshot, SnapshotOptions } from '../snapshot.ts'
+import { DATABASE_FILE } from '../../backup/layout.ts'
+import type { Snapshot, SnapshotOptions } from '../../backup/snapshot.ts'
 
 export async function sqliteSnapshot(db: DatabaseHandle, options: SnapshotOptions): Promise<Snapshot> {
   const path = join(options.dir, DATABASE_FILE)

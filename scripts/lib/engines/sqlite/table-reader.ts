@@ -3,8 +3,8 @@
  * copy), not at a live database, when the reads must describe one instant.
  */
 import Database from 'better-sqlite3'
-import { quoteIdentifier } from '../connection.ts'
-import type { RowValue, TableInfo, TableReader } from '../table-reader.ts'
+import { quoteIdentifier } from '../../db/connection.ts'
+import type { RowValue, TableInfo, TableReader } from '../../db/table-reader.ts'
 
 interface TableXInfoRow {
   name: string

@@ -3,8 +3,8 @@
  * and pg_statio_user_tables (blocks found in shared buffers vs read from the OS), connections
  * from pg_stat_activity, and row sizes from pg_column_size.
  */
-import { quoteIdentifier, type SqlConnection, type SqlValue } from '../db/connection.ts'
-import type { MetricsEngine, QueryPlan } from './engine.ts'
+import { quoteIdentifier, type SqlConnection, type SqlValue } from '../../db/connection.ts'
+import type { MetricsEngine, QueryPlan } from '../../metrics/engine.ts'
 
 interface PlanNode {
   'Node Type': string

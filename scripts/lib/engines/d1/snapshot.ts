@@ -11,9 +11,9 @@ import Database from 'better-sqlite3'
 import type { DatabaseHandle } from '../../db/connection.ts'
 import { quoteIdentifier } from '../../db/connection.ts'
 import { fsyncPath } from '../../fs/atomic.ts'
-import { DATABASE_FILE } from '../layout.ts'
-import type { Snapshot, SnapshotOptions } from '../snapshot.ts'
-import { SCAN_CACHE_KIB, sqliteFileSnapshot } from './sqlite.ts'
+import { DATABASE_FILE } from '../../backup/layout.ts'
+import type { Snapshot, SnapshotOptions } from '../../backup/snapshot.ts'
+import { SCAN_CACHE_KIB, sqliteFileSnapshot } from '../sqlite/snapshot.ts'
 
 interface SchemaRow {
   type: string
