@@ -3,8 +3,17 @@
  * ToolkitEnvironment, so tests can drive any code path without touching the real environment.
  */
 import { existsSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+/** The project's root folder, found from this file's own location (scripts/lib/), whatever the current directory. */
+export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 
 export interface ToolkitEnvironment {
+  /** The folder the user ran the command from: paths the user gives resolve against it. */
+  cwd: string
+  /** The project's root: the defaults (`./backups`, `prisma/dev.db`, the report, `.env`) resolve against it. */
+  projectRoot: string
   /** The app database; `file:./prisma/dev.db` when nothing is set. */
   databaseUrl: string
   /** A PostgreSQL database to test or migrate from; unset means "not configured". */
@@ -28,9 +37,14 @@ export const DEFAULT_DATABASE_URL = 'file:./prisma/dev.db'
 export const DEFAULT_D1_PERSIST_DIR = '.wrangler/state/d1'
 
 /** Reads the environment once; `.env` fills what the shell did not set. */
-export function resolveEnvironment(env: NodeJS.ProcessEnv = loadProcessEnvironment()): ToolkitEnvironment {
+export function resolveEnvironment(
+  env: NodeJS.ProcessEnv = loadProcessEnvironment(),
+  where: { cwd?: string; projectRoot?: string } = {},
+): ToolkitEnvironment {
   const nonEmpty = (value: string | undefined) => (value === undefined || value.trim() === '' ? undefined : value.trim())
   return {
+    cwd: where.cwd ?? process.cwd(),
+    projectRoot: where.projectRoot ?? PROJECT_ROOT,
     databaseUrl: nonEmpty(env.DATABASE_URL) ?? DEFAULT_DATABASE_URL,
     postgresUrl: nonEmpty(env.POSTGRES_URL),
     d1PersistDir: nonEmpty(env.D1_PERSIST_DIR) ?? DEFAULT_D1_PERSIST_DIR,
@@ -45,6 +59,7 @@ export function resolveEnvironment(env: NodeJS.ProcessEnv = loadProcessEnvironme
 
 function loadProcessEnvironment(): NodeJS.ProcessEnv {
   // process.loadEnvFile never overrides a variable the shell already set.
-  if (existsSync('.env')) process.loadEnvFile('.env')
+  const file = join(PROJECT_ROOT, '.env')
+  if (existsSync(file)) process.loadEnvFile(file)
   return process.env
 }

@@ -24,7 +24,8 @@ import { ARCHIVE_SUFFIX, CSV_DIR, METADATA_FILE, SIDECAR_SUFFIX, SQL_EXPORT_FILE
 import type { StepListener } from './kill-points.ts'
 import { hashFile, manifestHash, sortDigests, type FileDigest } from './manifest.ts'
 import { serializeMetadata, type BackupMetadata, type MetadataDraft } from './metadata.ts'
-import { newestMigration, takeSnapshot } from './snapshot.ts'
+import { engineNamed } from '../engines/index.ts'
+import { newestMigration } from './snapshot.ts'
 import { checkArchive, checkDirectory, type FileCheck } from './verify.ts'
 
 export interface CreateBackupOptions {
@@ -72,7 +73,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
   try {
     await mkdir(staging)
     step('create:start')
-    const snapshot = await takeSnapshot(options.db, { dir: staging, durable: !options.compress, onProgress: progress })
+    const snapshot = await engineNamed(options.db.engine).snapshot(options.db, { dir: staging, durable: !options.compress, onProgress: progress })
     step('create:after-snapshot')
     let open = true
     const closeSnapshot = async () => {

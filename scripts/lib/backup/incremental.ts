@@ -106,15 +106,17 @@ export async function backupChain(backupDir: string, id: string): Promise<Backup
  * Rebuilds the database of backup `id` (a full backup's database.db, or a chain's root with every
  * change set applied in order) into `dest`, which must not exist; every file is hash-checked.
  */
-export async function materializeDatabase(chain: readonly BackupEntry[], dest: string, options: { pool?: GzipPool; onProgress?: ProgressListener } = {}): Promise<void> {
+export async function materializeDatabase(chain: readonly BackupEntry[], dest: string, options: { artefact?: string; pool?: GzipPool; onProgress?: ProgressListener } = {}): Promise<void> {
   const [root, ...incrementals] = chain
   if (root === undefined) throw new ToolkitError('empty backup chain')
   const rootMetadata = root.metadata!
-  if (!rootMetadata.files.some((file) => file.path === DATABASE_FILE)) {
-    throw new ToolkitError(`backup ${root.id} holds no SQLite database (${rootMetadata.engine} backup)`)
+  const artefact = options.artefact ?? DATABASE_FILE
+  const file = rootMetadata.files.find((f) => f.path === artefact)
+  if (file === undefined) {
+    throw new ToolkitError(`backup ${root.id} holds no ${artefact === DATABASE_FILE ? 'SQLite database' : artefact} (${rootMetadata.engine} backup)`)
   }
-  const total = rootMetadata.files.find((f) => f.path === DATABASE_FILE)!.size
-  await extractBackupFile(root, rootMetadata, DATABASE_FILE, dest, {
+  const total = file.size
+  await extractBackupFile(root, rootMetadata, artefact, dest, {
     pool: options.pool,
     onBytes: (done) => options.onProgress?.({ label: 'extract', done, total, unit: 'bytes' }),
   })

@@ -3,7 +3,7 @@
  * object `--json` prints.
  */
 import { formatDuration } from '../format.ts'
-import type { RestorePlan, RestoreResult } from './restore.ts'
+import type { RestorePlan, RestoreResult } from './restore/steps.ts'
 
 const LABELS: Record<RestoreResult['steps'][number]['name'], string> = {
   verify: "Vérification d'intégrité (SHA-256)",

@@ -8,15 +8,11 @@
  * | PostgreSQL | database.sql  | one REPEATABLE READ READ ONLY transaction (DDL from the catalog + COPY) | the same transaction |
  * | D1         | database.db   | rebuilt from D1, page by page (not one instant)    | database.db (read-only) |
  */
-import type { DatabaseHandle } from '../db/connection.ts'
 import type { TableInfo, TableReader } from '../db/table-reader.ts'
 import type { EngineName } from '../db/url.ts'
 import type { ProgressListener } from '../progress.ts'
 import type { WrittenFile } from './hashed-file.ts'
 import type { RowSource } from './exporters/_rows.ts'
-import { d1Snapshot } from '../engines/d1/snapshot.ts'
-import { postgresSnapshot } from '../engines/postgres/snapshot.ts'
-import { sqliteSnapshot } from '../engines/sqlite/snapshot.ts'
 
 export interface Snapshot {
   engine: EngineName
@@ -41,21 +37,6 @@ export interface SnapshotOptions {
   /** fsync the artefact (not needed when it only feeds an archive that is fsynced itself). Default true. */
   durable?: boolean
   onProgress?: ProgressListener
-}
-
-/**
- * Captures the database into `options.dir`.
- * @example const snapshot = await takeSnapshot(db, { dir: staging }); for (const t of await snapshot.reader.tables()) …
- */
-export function takeSnapshot(db: DatabaseHandle, options: SnapshotOptions): Promise<Snapshot> {
-  switch (db.engine) {
-    case 'sqlite':
-      return sqliteSnapshot(db, options)
-    case 'postgres':
-      return postgresSnapshot(db, options)
-    case 'd1':
-      return d1Snapshot(db, options)
-  }
 }
 
 /** The newest finished, not rolled back migration in the snapshot's `_prisma_migrations`, or null. */

@@ -9,7 +9,8 @@
 import type { ToolkitEnvironment } from '../environment.ts'
 import { DEFAULT_DATABASE_URL } from '../environment.ts'
 import { ToolkitError } from '../errors.ts'
-import { ENGINE_LABELS, parseDatabaseUrl, redactUrl, type DatabaseLocation, type EngineName } from '../db/url.ts'
+import { redactUrl, type DatabaseLocation, type EngineName } from '../db/url.ts'
+import { engineLabel, parseDatabaseUrl } from '../engines/index.ts'
 
 export const ALL_ENGINES: readonly EngineName[] = ['sqlite', 'postgres', 'd1']
 
@@ -67,7 +68,7 @@ export function resolveHealthTargets(options: ResolveHealthTargetsOptions): Heal
         engine,
         kind: 'invalid',
         source: setting.source,
-        error: `${setting.source} is not a ${ENGINE_LABELS[engine]} URL: ${redactUrl(setting.url)}`,
+        error: `${setting.source} is not a ${engineLabel(engine)} URL: ${redactUrl(setting.url)}`,
         hint: EXAMPLE_URLS[engine],
       }
     }
@@ -88,7 +89,7 @@ export function resolveHealthTargets(options: ResolveHealthTargetsOptions): Heal
       return {
         engine: 'sqlite',
         kind: 'not-configured',
-        reason: `not configured: ${app.source} names ${ENGINE_LABELS[appLocation.engine]}, not a SQLite file`,
+        reason: `not configured: ${app.source} names ${engineLabel(appLocation.engine)}, not a SQLite file`,
         hint: 'Pass --database file:<path> to check a SQLite database.',
       }
     },
