@@ -7,11 +7,11 @@ import { runMain, usageError } from './lib/cli.ts'
 import { resolveEnvironment } from './lib/environment.ts'
 import { terminalProgress } from './lib/progress.ts'
 import { AdvancedBackupSystem } from './lib/backup/backup-system.ts'
-import { DEFAULT_MAX_SHRINK_PERCENT, parseMaxAge, renderCheck } from './lib/backup/check.ts'
+import { DEFAULT_MAX_SHRINK_PERCENT, parseMaxAge, renderCheck } from './lib/backup/catalog/check.ts'
 import { EXPORT_FORMATS, type ExportFormat } from './lib/backup/layout.ts'
 import { confirm } from '@inquirer/prompts'
 import type { RestorePlan } from './lib/backup/restore/steps.ts'
-import { confirmationQuestion, renderRestore } from './lib/backup/restore-render.ts'
+import { confirmationQuestion, renderRestore } from './lib/backup/restore/render.ts'
 import { renderCreate, renderList, renderPrune, renderStats, renderVerify } from './lib/backup/render.ts'
 
 interface GlobalOptions {

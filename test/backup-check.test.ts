@@ -15,7 +15,7 @@ import Database from 'better-sqlite3'
 import { defer, tempDir } from './helpers/databases.ts'
 import { REPO_ROOT, runScriptAsync, type CliResult } from './helpers/cli.ts'
 import { backupSystem, steppingClock } from './helpers/backup.ts'
-import { parseMaxAge } from '../scripts/lib/backup/check.ts'
+import { parseMaxAge } from '../scripts/lib/backup/catalog/check.ts'
 
 /** Runs the CLI in `cwd` without blocking this process (the webhook server lives here). */
 function cli(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<CliResult> {

@@ -18,7 +18,7 @@ import { REPO_ROOT } from './helpers/cli.ts'
 import { backupSystem, run, sqliteDump } from './helpers/backup.ts'
 import { CREATE_STEPS, RESTORE_STEPS } from '../scripts/lib/backup/kill-points.ts'
 import { sha256Hex } from '../scripts/lib/backup/manifest.ts'
-import { readHistory } from '../scripts/lib/backup/history.ts'
+import { readHistory } from '../scripts/lib/backup/catalog/history.ts'
 
 interface Death {
   status: number | null

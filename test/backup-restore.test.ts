@@ -20,8 +20,8 @@ import type { RestoreStepName } from '../scripts/lib/backup/restore/steps.ts'
 import { resolveEnvironment } from '../scripts/lib/environment.ts'
 import { openDatabase } from '../scripts/lib/db/open.ts'
 import { ToolkitError } from '../scripts/lib/errors.ts'
-import { findBackupEntry } from '../scripts/lib/backup/catalog.ts'
-import { extractBackupFile } from '../scripts/lib/backup/extract.ts'
+import { findBackupEntry } from '../scripts/lib/backup/catalog/catalog.ts'
+import { extractBackupFile } from '../scripts/lib/backup/archive/extract.ts'
 
 const FIRST = 'backup-2026-01-21T15-30-00'
 

@@ -6,7 +6,7 @@ import { isAbsolute, relative } from 'node:path'
 import { formatBytes, formatDuration } from '../format.ts'
 import { engineLabel } from '../engines/index.ts'
 import type { CreateResult, ListResult, PruneResult, StatsResult } from './backup-system.ts'
-import type { FileCheck, VerifyReport } from './verify.ts'
+import type { FileCheck, VerifyReport } from './catalog/verify.ts'
 
 export interface RenderOptions {
   /** Paths are shown relative to this folder when they are inside it. */

@@ -7,7 +7,7 @@
  * here and one more file in every engine folder, wired in that folder's `engine.ts`.
  */
 import type { BackupMetadata } from '../backup/metadata.ts'
-import type { Snapshot, SnapshotOptions } from '../backup/snapshot.ts'
+import type { Snapshot, SnapshotOptions } from '../backup/create/snapshot.ts'
 import type { DatabaseHandle, SqlDialect } from '../db/connection.ts'
 import type { DatabaseLocation, EngineName } from '../db/url.ts'
 import type { ToolkitEnvironment } from '../environment.ts'

@@ -1,11 +1,11 @@
 /** Step 1 of a restore: the backup and every backup it depends on, verified before anything is written. */
 import { ToolkitError } from '../../errors.ts'
-import type { BackupEntry } from '../catalog.ts'
-import { unsafeEntries } from '../extract.ts'
-import type { GzipPool } from '../gzip-blocks.ts'
-import { backupChain } from '../incremental.ts'
+import type { BackupEntry } from '../catalog/catalog.ts'
+import { unsafeEntries } from '../archive/extract.ts'
+import type { GzipPool } from '../archive/gzip-blocks.ts'
+import { backupChain } from '../create/incremental.ts'
 import type { ProgressListener } from '../../progress.ts'
-import { verifyBackup, type FileCheck } from '../verify.ts'
+import { verifyBackup, type FileCheck } from '../catalog/verify.ts'
 
 /**
  * Verifies a backup and every backup it depends on; throws a ToolkitError naming each fault and

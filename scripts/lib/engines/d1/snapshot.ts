@@ -12,7 +12,7 @@ import type { DatabaseHandle } from '../../db/connection.ts'
 import { quoteIdentifier } from '../../db/connection.ts'
 import { fsyncPath } from '../../fs/atomic.ts'
 import { DATABASE_FILE } from '../../backup/layout.ts'
-import type { Snapshot, SnapshotOptions } from '../../backup/snapshot.ts'
+import type { Snapshot, SnapshotOptions } from '../../backup/create/snapshot.ts'
 import { SCAN_CACHE_KIB, sqliteFileSnapshot } from '../sqlite/snapshot.ts'
 
 interface SchemaRow {

@@ -12,7 +12,7 @@ import { rowOrder } from '../../backup/exporters/sql.ts'
 import { openSqliteTableReader } from './table-reader.ts'
 import { fsyncPath } from '../../fs/atomic.ts'
 import { DATABASE_FILE } from '../../backup/layout.ts'
-import type { Snapshot, SnapshotOptions } from '../../backup/snapshot.ts'
+import type { Snapshot, SnapshotOptions } from '../../backup/create/snapshot.ts'
 
 export async function sqliteSnapshot(db: DatabaseHandle, options: SnapshotOptions): Promise<Snapshot> {
   const path = join(options.dir, DATABASE_FILE)

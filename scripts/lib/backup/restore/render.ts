@@ -2,8 +2,8 @@
  * The human form of a restore: the spec's five steps, numbered, in French, from the same result
  * object `--json` prints.
  */
-import { formatDuration } from '../format.ts'
-import type { RestorePlan, RestoreResult } from './restore/steps.ts'
+import { formatDuration } from '../../format.ts'
+import type { RestorePlan, RestoreResult } from './steps.ts'
 
 const LABELS: Record<RestoreResult['steps'][number]['name'], string> = {
   verify: "Vérification d'intégrité (SHA-256)",

@@ -3,9 +3,9 @@
  * and reports each finished file, progress, and the end (or the failure) to its parent.
  */
 import { parentPort, workerData } from 'node:worker_threads'
-import { ToolkitError, describeError } from '../errors.ts'
+import { ToolkitError, describeError } from '../../errors.ts'
 import { writeExportsHere, type ExportThreadData, type ExportThreadMessage } from './exports.ts'
-import { sqliteFileSnapshot } from '../engines/sqlite/snapshot.ts'
+import { sqliteFileSnapshot } from '../../engines/sqlite/snapshot.ts'
 
 const post = (message: ExportThreadMessage) => parentPort!.postMessage(message)
 const { sqliteFile, plan } = workerData as ExportThreadData

@@ -14,7 +14,7 @@ import { open, stat, type FileHandle } from 'node:fs/promises'
 import { createGunzip } from 'node:zlib'
 import { Header, Pax } from 'tar'
 import { BLOCK_SIZE, BufferPool, GzipPool, MAX_MEMBER_SIZE, blockLength, memberHeader, type BlockResult } from './gzip-blocks.ts'
-import type { WrittenFile } from './hashed-file.ts'
+import type { WrittenFile } from '../create/hashed-file.ts'
 
 const RECORD = 512
 

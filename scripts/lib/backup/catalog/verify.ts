@@ -6,14 +6,14 @@
  */
 import { lstat, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { describeError } from '../errors.ts'
-import type { ProgressListener } from '../progress.ts'
-import { readArchive } from './archive.ts'
+import { describeError } from '../../errors.ts'
+import type { ProgressListener } from '../../progress.ts'
+import { readArchive } from '../archive/archive.ts'
 import { findBackupEntry } from './catalog.ts'
-import type { GzipPool } from './gzip-blocks.ts'
-import { ARCHIVE_SUFFIX, CSV_DIR, METADATA_FILE, SIDECAR_SUFFIX } from './layout.ts'
-import { hashFile, manifestHash, type FileDigest } from './manifest.ts'
-import { parseMetadata, type BackupMetadata } from './metadata.ts'
+import type { GzipPool } from '../archive/gzip-blocks.ts'
+import { ARCHIVE_SUFFIX, CSV_DIR, METADATA_FILE, SIDECAR_SUFFIX } from '../layout.ts'
+import { hashFile, manifestHash, type FileDigest } from '../manifest.ts'
+import { parseMetadata, type BackupMetadata } from '../metadata.ts'
 
 export type CheckStatus = 'ok' | 'modified' | 'missing' | 'extra' | 'invalid'
 

@@ -11,10 +11,10 @@
 import { existsSync } from 'node:fs'
 import { mkdir, readdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { TEMPORARY_MARKER } from '../fs/atomic.ts'
-import { ToolkitError, describeError } from '../errors.ts'
-import { ARCHIVE_SUFFIX, METADATA_FILE, SIDECAR_SUFFIX, assertBackupId, backupPaths, idOfTemporaryName, isBackupId, ownerOfTemporaryName, type BackupPaths } from './layout.ts'
-import { readMetadata, type BackupMetadata } from './metadata.ts'
+import { TEMPORARY_MARKER } from '../../fs/atomic.ts'
+import { ToolkitError, describeError } from '../../errors.ts'
+import { ARCHIVE_SUFFIX, METADATA_FILE, SIDECAR_SUFFIX, assertBackupId, backupPaths, idOfTemporaryName, isBackupId, ownerOfTemporaryName, type BackupPaths } from '../layout.ts'
+import { readMetadata, type BackupMetadata } from '../metadata.ts'
 
 export interface BackupEntry {
   id: string

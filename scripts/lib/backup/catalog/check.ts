@@ -9,8 +9,8 @@
  * `verify` of it succeeded (history). Sizes compared are the uncompressed content sizes, so
  * switching compression on or off is not a drop.
  */
-import { describeError } from '../errors.ts'
-import { formatBytes, formatDuration } from '../format.ts'
+import { describeError } from '../../errors.ts'
+import { formatBytes, formatDuration } from '../../format.ts'
 import type { BackupEntry } from './catalog.ts'
 import type { HistoryRecord } from './history.ts'
 

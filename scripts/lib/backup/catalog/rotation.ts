@@ -6,8 +6,8 @@
  */
 import { rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { TEMPORARY_MARKER, fsyncPath } from '../fs/atomic.ts'
-import { ToolkitError } from '../errors.ts'
+import { TEMPORARY_MARKER, fsyncPath } from '../../fs/atomic.ts'
+import { ToolkitError } from '../../errors.ts'
 import type { BackupEntry } from './catalog.ts'
 
 export interface RotationPlan {

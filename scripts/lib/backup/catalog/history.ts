@@ -13,8 +13,8 @@
 import { closeSync, fstatSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { describeError } from '../errors.ts'
-import { isBackupId } from './layout.ts'
+import { describeError } from '../../errors.ts'
+import { isBackupId } from '../layout.ts'
 
 export const HISTORY_FILE = 'history.jsonl'
 export const HISTORY_FORMAT_VERSION = 1

@@ -8,11 +8,11 @@
  * | PostgreSQL | database.sql  | one REPEATABLE READ READ ONLY transaction (DDL from the catalog + COPY) | the same transaction |
  * | D1         | database.db   | rebuilt from D1, page by page (not one instant)    | database.db (read-only) |
  */
-import type { TableInfo, TableReader } from '../db/table-reader.ts'
-import type { EngineName } from '../db/url.ts'
-import type { ProgressListener } from '../progress.ts'
+import type { TableInfo, TableReader } from '../../db/table-reader.ts'
+import type { EngineName } from '../../db/url.ts'
+import type { ProgressListener } from '../../progress.ts'
 import type { WrittenFile } from './hashed-file.ts'
-import type { RowSource } from './exporters/_rows.ts'
+import type { RowSource } from '../exporters/_rows.ts'
 
 export interface Snapshot {
   engine: EngineName

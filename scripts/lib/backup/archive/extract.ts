@@ -15,12 +15,12 @@ import { lstat, open, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createGunzip } from 'node:zlib'
 import { Header, Pax } from 'tar'
-import { ToolkitError, describeError } from '../errors.ts'
-import type { BackupEntry } from './catalog.ts'
+import { ToolkitError, describeError } from '../../errors.ts'
+import type { BackupEntry } from '../catalog/catalog.ts'
 import { BufferPool, GzipPool, MAX_MEMBER_SIZE, blockLength } from './gzip-blocks.ts'
-import { CSV_DIR, METADATA_FILE } from './layout.ts'
-import type { BackupMetadata } from './metadata.ts'
-import type { FileCheck } from './verify.ts'
+import { CSV_DIR, METADATA_FILE } from '../layout.ts'
+import type { BackupMetadata } from '../metadata.ts'
+import type { FileCheck } from '../catalog/verify.ts'
 
 const RECORD = 512
 
