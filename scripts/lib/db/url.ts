@@ -26,6 +26,13 @@ export function redactUrl(url: string): string {
     .replace(/([?&](?:password|sslpassword|token|secret)=)[^&#]*/gi, '$1****')
 }
 
+/** Masks every password of URLs inside a text (an error message that quotes the command line). */
+export function redactSecrets(text: string): string {
+  return text
+    .replace(/\b([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s'"]*):[^@/?#\s'"]*@/gi, '$1:****@')
+    .replace(/([?&](?:password|sslpassword|token|secret)=)[^&#\s'"]*/gi, '$1****')
+}
+
 /** The error for a URL no engine can use, naming the forms that work. */
 export function badUrl(url: string, reason: string): ToolkitError {
   return new ToolkitError(`${reason}: ${redactUrl(url)}`, { hint: `Use ${SUPPORTED_FORMS}.` })

@@ -91,6 +91,10 @@ export interface Engine {
   ownsUrl(url: string): boolean
   parseUrl(url: string, context: UrlContext): DatabaseLocation
   open(location: DatabaseLocation, options: OpenOptions): Promise<DatabaseHandle>
+  /** The folder of a local emulator's state (a local D1), which the toolkit may prepare or tell to delete; undefined for a real database. */
+  localState(location: DatabaseLocation): string | undefined
+  /** Why `location` cannot be opened with this environment (a remote D1 without its API token), with the fix; undefined when it can. */
+  missingCredentials(location: DatabaseLocation, environment: ToolkitEnvironment): { reason: string; hint: string } | undefined
   /** One instant of the database captured into a staging folder (backup/create). */
   snapshot(db: DatabaseHandle, options: SnapshotOptions): Promise<Snapshot>
   /** The dashboard's probes: catalog, plans, cache, connections, storage. */

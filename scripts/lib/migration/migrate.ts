@@ -7,7 +7,7 @@ import { resolve } from 'node:path'
 import Database from 'better-sqlite3'
 import { sqliteConnection } from '../engines/sqlite/connection.ts'
 import { applyMigrations } from '../db/migrations.ts'
-import type { ToolkitEnvironment } from '../environment.ts'
+import { resolveEnvironment, type ToolkitEnvironment } from '../environment.ts'
 import { ToolkitError, describeError } from '../errors.ts'
 import type { ProgressListener } from '../progress.ts'
 import type { ConversionOverrides } from './conversion.ts'
@@ -73,7 +73,8 @@ export interface MigrationResult {
  */
 export async function migratePostgresToSqlite(options: MigrateOptions): Promise<MigrationResult> {
   const started = performance.now()
-  const cwd = options.cwd ?? process.cwd()
+  const environment = options.environment ?? resolveEnvironment()
+  const cwd = options.cwd ?? environment.cwd
   const target = resolve(cwd, options.to.replace(/^file:/, ''))
   const phases: Record<string, number> = {}
   let phaseStart = started

@@ -136,7 +136,8 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
         formatVersion: 1,
         id,
         timestamp: started.toISOString(),
-        databasePath: options.db.location.engine === 'sqlite' ? options.db.location.path : options.db.redactedUrl,
+        // A file is named by its path, a server by its URL (password masked).
+        databasePath: 'path' in options.db.location ? options.db.location.path : options.db.redactedUrl,
         size: contentSize,
         hash: manifestHash(sorted),
         compressed: options.compress,

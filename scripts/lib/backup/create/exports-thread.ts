@@ -9,7 +9,7 @@ import { sqliteFileSnapshot } from '../../engines/sqlite/snapshot.ts'
 
 const post = (message: ExportThreadMessage) => parentPort!.postMessage(message)
 const { sqliteFile, plan } = workerData as ExportThreadData
-const snapshot = sqliteFileSnapshot(plan.engine === 'd1' ? 'd1' : 'sqlite', sqliteFile, [])
+const snapshot = sqliteFileSnapshot(plan.engine, sqliteFile, [])
 let lastProgress = 0
 try {
   await writeExportsHere(

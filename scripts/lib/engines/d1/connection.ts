@@ -13,6 +13,7 @@ import { ToolkitError, describeError } from '../../errors.ts'
 import { prismaClients, quoteIdentifier, toSqliteTimestamp, type DatabaseHandle, type SqlConnection, type SqlValue } from '../../db/connection.ts'
 import { splitSqlStatements } from '../../db/sql-script.ts'
 import { d1TableReader } from './table-reader.ts'
+import { SQLITE_USER_TABLES } from '../sqlite/connection.ts'
 import type { DatabaseLocation } from '../../db/url.ts'
 import type { SqlDriverAdapterFactory } from '@prisma/driver-adapter-utils'
 
@@ -153,6 +154,10 @@ export function d1Connection(binding: D1Binding): SqlConnection {
   }
   return {
     dialect: 'sqlite',
+    async listTables() {
+      const rows = await this.query<{ name: string }>(SQLITE_USER_TABLES)
+      return rows.map((r) => r.name)
+    },
     async executeScript(script) {
       const statements = splitSqlStatements(script).map((sql) => binding.prepare(sql))
       // One batch: D1 runs it as one transaction, so the script is atomic.

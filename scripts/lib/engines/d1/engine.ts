@@ -20,6 +20,11 @@ export const d1Engine: Engine = {
       ? openLocalD1({ persistDir: location.persistDir, redactedUrl: options.redactedUrl })
       : openRemoteD1({ ...location, token: options.environment.cloudflareD1Token, redactedUrl: options.redactedUrl })
   },
+  localState: (location) => (location.engine === 'd1' && location.mode === 'local' ? location.persistDir : undefined),
+  missingCredentials(location, environment) {
+    if (location.engine !== 'd1' || location.mode !== 'remote' || environment.cloudflareD1Token !== undefined) return undefined
+    return { reason: 'needs an API token: CLOUDFLARE_D1_TOKEN is not set', hint: 'Set CLOUDFLARE_D1_TOKEN, or check the local D1 with --d1 d1://local.' }
+  },
   snapshot: d1Snapshot,
   metrics: d1Metrics,
   restoreArtefact: D1_RESTORE_ARTEFACT,

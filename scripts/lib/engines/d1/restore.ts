@@ -29,10 +29,7 @@ export async function openD1RestoreTarget(location: DatabaseLocation, options: {
 
 /** The tables and views of the target that a restore would collide with (D1's own `_cf_` tables left out). */
 export async function d1Objects(db: DatabaseHandle): Promise<string[]> {
-  const rows = await db.sql.query<{ name: string }>(
-    `SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' ORDER BY name`,
-  )
-  return rows.map((r) => r.name)
+  return db.sql.listTables()
 }
 
 /** Recreates a SQLite file's schema and rows in D1 (foreign-key order, batched inserts). */

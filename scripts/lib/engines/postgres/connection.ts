@@ -74,6 +74,10 @@ export function postgresConnection(pool: pg.Pool): SqlConnection {
   }
   return {
     dialect: 'postgres',
+    async listTables() {
+      const rows = await this.query<{ name: string }>(`SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name`)
+      return rows.map((r) => r.name)
+    },
     async executeScript(script) {
       await inTransaction(async (client) => {
         await client.query(script)

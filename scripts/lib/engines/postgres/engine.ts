@@ -16,6 +16,8 @@ export const postgresEngine: Engine = {
     if (location.engine !== 'postgres') throw new Error(`not a PostgreSQL location: ${location.engine}`)
     return openPostgres({ connectionString: location.connectionString, redactedUrl: options.redactedUrl })
   },
+  localState: () => undefined,
+  missingCredentials: () => undefined,
   snapshot: postgresSnapshot,
   metrics: postgresMetrics,
   restoreArtefact: POSTGRES_RESTORE_ARTEFACT,

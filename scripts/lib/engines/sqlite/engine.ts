@@ -16,6 +16,8 @@ export const sqliteEngine: Engine = {
     if (location.engine !== 'sqlite') throw new Error(`not a SQLite location: ${location.engine}`)
     return openSqlite({ path: location.path, redactedUrl: options.redactedUrl, create: options.create })
   },
+  localState: () => undefined,
+  missingCredentials: () => undefined,
   snapshot: sqliteSnapshot,
   metrics: sqliteMetrics,
   restoreArtefact: SQLITE_RESTORE_ARTEFACT,

@@ -6,6 +6,7 @@
 import { closeSync, openSync, readSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
+import type { EngineName } from '../../db/url.ts'
 import { quoteIdentifier, type DatabaseHandle } from '../../db/connection.ts'
 import type { RowValue } from '../../db/table-reader.ts'
 import { rowOrder } from '../../backup/exporters/sql.ts'
@@ -31,7 +32,7 @@ export async function sqliteSnapshot(db: DatabaseHandle, options: SnapshotOption
 export const SCAN_CACHE_KIB = -2000
 
 /** A snapshot whose artefact is a SQLite file: every export reads that file, read-only. */
-export function sqliteFileSnapshot(engine: 'sqlite' | 'd1', path: string, warnings: string[]): Snapshot {
+export function sqliteFileSnapshot(engine: EngineName, path: string, warnings: string[]): Snapshot {
   const reader = openSqliteTableReader(path)
   // Rows straight from a statement: no promise per row (see exporters/_rows.ts).
   const db = new Database(path, { readonly: true, fileMustExist: true })
