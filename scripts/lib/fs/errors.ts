@@ -2,6 +2,8 @@
  * Filesystem failures a user can act on, as one French line naming the path and what to do:
  * a read-only filesystem, no permission, a missing folder, a full disk. Everything else is left alone.
  */
+import { accessSync, constants, existsSync } from 'node:fs'
+import { dirname } from 'node:path'
 import { ToolkitError } from '../errors.ts'
 
 const DISK_FULL = ['ENOSPC', 'EDQUOT', 'EFBIG', 'SQLITE_FULL']
@@ -29,8 +31,11 @@ export function mapFilesystemError(error: unknown, what: string, where?: string)
   if (error instanceof ToolkitError) return undefined
   const errno = errnoOf(error)
   if (errno === undefined) return undefined
-  const path = errno.path ?? where ?? '(inconnu)'
-  const exact = (message: string, hint: string) => new ToolkitError(message, { hint, cause: error })
+  const path = where ?? errno.path ?? '(inconnu)'
+  // `mkdir -p` under a read-only or forbidden folder says ENOENT: ask the nearest folder that exists.
+  if (errno.code === 'ENOENT' && path !== '(inconnu)') errno.code = writeProblemOf(nearestExisting(path)) ?? errno.code
+  // No `cause`: the raw errno text (and its temporary file names) is what this line replaces.
+  const exact = (message: string, hint: string) => new ToolkitError(message, { hint })
   switch (errno.code) {
     case 'EROFS':
       return exact(`impossible d’écrire ${what}: ${path} est sur un système de fichiers en lecture seule`, 'Choisissez un dossier inscriptible (--dir, --output) ou remontez le disque en lecture-écriture.')
@@ -42,5 +47,20 @@ export function mapFilesystemError(error: unknown, what: string, where?: string)
       return exact(`impossible d’écrire ${what}: le dossier parent de ${path} n’existe pas`, 'Créez d’abord le dossier parent (mkdir -p), ou corrigez le chemin.')
     default:
       return exact(`plus d’espace disque pour ${what} (${path}): rien n’a été remplacé`, 'Libérez de la place sur ce disque, puis relancez la commande.')
+  }
+}
+
+function nearestExisting(path: string): string {
+  let current = dirname(path)
+  while (!existsSync(current) && dirname(current) !== current) current = dirname(current)
+  return current
+}
+
+function writeProblemOf(dir: string): string | undefined {
+  try {
+    accessSync(dir, constants.W_OK)
+    return undefined
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code
   }
 }

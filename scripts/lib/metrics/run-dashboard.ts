@@ -56,13 +56,16 @@ export async function runDashboard(options: RunDashboardOptions): Promise<{ exit
   const report = async (metrics: PerformanceMetrics) => {
     runs++
     options.onReport(metrics, { output: options.output, ...(options.prometheusOutput === undefined ? {} : { prometheus: options.prometheusOutput }) })
-    try {
-      writePerformanceMetrics(output, metrics)
-      if (prometheus !== undefined) await writePrometheusMetrics(prometheus, metrics)
-    } catch (error) {
-      failed = true
-      options.onError(describeError(mapFilesystemError(error, 'the metrics file') ?? error))
+    const write = async (path: string, work: () => void | Promise<void>) => {
+      try {
+        await work()
+      } catch (error) {
+        failed = true
+        options.onError(describeError(mapFilesystemError(error, 'le fichier des métriques', path) ?? error))
+      }
     }
+    await write(output, () => writePerformanceMetrics(output, metrics))
+    if (prometheus !== undefined) await write(prometheus, () => writePrometheusMetrics(prometheus, metrics))
     if (metrics.tests.some((t) => t.status === 'failed')) failed = true
     for (const alert of checkAlerts(metrics, options.rules)) {
       alerted = true

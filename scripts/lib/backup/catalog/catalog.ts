@@ -8,6 +8,7 @@
  *   in place, so an archive without it is unfinished.
  * Work in progress carries TEMPORARY_MARKER and the pid of its process; it is never listed.
  */
+import { mapFilesystemError } from '../../fs/errors.ts'
 import { existsSync } from 'node:fs'
 import { mkdir, readdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -132,6 +133,10 @@ export async function removeLeftovers(backupDir: string, options: { isAlive?: (p
  */
 export async function prepareBackupDir(backupDir: string): Promise<string[]> {
   await assertBackupDir(backupDir, { allowMissing: true })
-  await mkdir(backupDir, { recursive: true })
+  try {
+    await mkdir(backupDir, { recursive: true })
+  } catch (error) {
+    throw mapFilesystemError(error, 'le dossier des backups', backupDir) ?? error
+  }
   return removeLeftovers(backupDir)
 }

@@ -8,6 +8,7 @@
  *   is written beside it, and the staging folder is removed.
  * A failure removes the staging folder; nothing is published, nothing else is touched.
  */
+import { isDiskFull, mapFilesystemError } from '../../fs/errors.ts'
 import { existsSync } from 'node:fs'
 import { link, mkdir, readdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -241,20 +242,13 @@ export function assertVerified(checks: FileCheck[]): void {
   }
 }
 
-/** Error codes meaning "the disk is full" (SQLITE_FULL: from VACUUM INTO), anywhere in the cause chain. */
-const DISK_FULL = new Set(['ENOSPC', 'EDQUOT', 'EFBIG', 'SQLITE_FULL'])
-
 function explainFailure(error: unknown, backupDir: string): unknown {
-  let full = false
-  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-    if (DISK_FULL.has(String((e as NodeJS.ErrnoException).code))) full = true
-  }
-  if (full) {
+  if (isDiskFull(error)) {
     return new ToolkitError(`no space left in ${backupDir}: the backup was abandoned and its partial files removed`, {
       hint: 'Free some space, prune old backups (`advanced-backup prune`) or point --dir at a larger disk.',
       cause: error,
     })
   }
   if (error instanceof ToolkitError) return error
-  return new ToolkitError(`backup failed: ${describeError(error)}`, { cause: error })
+  return mapFilesystemError(error, 'le backup', backupDir) ?? new ToolkitError(`backup failed: ${describeError(error)}`, { cause: error })
 }

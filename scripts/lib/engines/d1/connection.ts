@@ -13,7 +13,7 @@ import { ToolkitError, describeError } from '../../errors.ts'
 import { prismaClients, quoteIdentifier, toSqliteTimestamp, type DatabaseHandle, type SqlConnection, type SqlValue } from '../../db/connection.ts'
 import { splitSqlStatements } from '../../db/sql-script.ts'
 import { d1TableReader } from './table-reader.ts'
-import { SQLITE_USER_TABLES } from '../sqlite/connection.ts'
+import { listSqliteUserTables } from '../sqlite/connection.ts'
 import type { DatabaseLocation } from '../../db/url.ts'
 import type { SqlDriverAdapterFactory } from '@prisma/driver-adapter-utils'
 
@@ -154,9 +154,8 @@ export function d1Connection(binding: D1Binding): SqlConnection {
   }
   return {
     dialect: 'sqlite',
-    async listTables() {
-      const rows = await this.query<{ name: string }>(SQLITE_USER_TABLES)
-      return rows.map((r) => r.name)
+    listTables() {
+      return listSqliteUserTables(this)
     },
     async executeScript(script) {
       const statements = splitSqlStatements(script).map((sql) => binding.prepare(sql))

@@ -14,7 +14,12 @@ import { prismaClients, quoteIdentifier, toSqliteTimestamp, type DatabaseHandle,
 export const SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 /** The user's tables and views of a SQLite-family database (D1 keeps its own `_cf_*` tables). */
-export const SQLITE_USER_TABLES = `SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' ORDER BY name`
+export async function listSqliteUserTables(sql: Pick<SqlConnection, 'query'>): Promise<string[]> {
+  const rows = await sql.query<{ name: string }>(
+    `SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' ORDER BY name`,
+  )
+  return rows.map((r) => r.name)
+}
 
 export interface OpenSqliteOptions {
   path: string
@@ -70,9 +75,8 @@ export async function openSqlite({ path, redactedUrl, create }: OpenSqliteOption
 export function sqliteConnection(db: Database.Database): SqlConnection {
   return {
     dialect: 'sqlite',
-    async listTables() {
-      const rows = await this.query<{ name: string }>(SQLITE_USER_TABLES)
-      return rows.map((r) => r.name)
+    listTables() {
+      return listSqliteUserTables(this)
     },
     async executeScript(script) {
       db.transaction(() => db.exec(script))()

@@ -24,6 +24,7 @@ import type { DatabaseLocation } from '../../db/url.ts'
 import { ToolkitError, describeError } from '../../errors.ts'
 import { TEMPORARY_MARKER, commitRename, fsyncPath, temporaryPathFor } from '../../fs/atomic.ts'
 import { processIsAlive } from '../../backup/catalog/catalog.ts'
+import { isDiskFull } from '../../fs/errors.ts'
 import type { RestoredCheck, RestoreTarget } from '../engine.ts'
 import { checkRowCounts } from '../_row-counts.ts'
 import { openSqlite } from './connection.ts'
@@ -100,12 +101,8 @@ function keepOwnership(previous: string, next: string): void {
 
 /** A "no space left" ToolkitError when the disk is full (anywhere in the cause chain), else undefined. */
 function diskFull(error: unknown, dir: string, what: string): ToolkitError | undefined {
-  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-    if (['ENOSPC', 'EDQUOT', 'EFBIG', 'SQLITE_FULL'].includes(String((e as NodeJS.ErrnoException).code))) {
-      return new ToolkitError(`no space left in ${dir} for ${what}: nothing was replaced`, { hint: 'Free space beside the database (a restore needs room for the safety copy and the new file), then restore again.', cause: error })
-    }
-  }
-  return undefined
+  if (!isDiskFull(error)) return undefined
+  return new ToolkitError(`no space left in ${dir} for ${what}: nothing was replaced`, { hint: 'Free space beside the database (a restore needs room for the safety copy and the new file), then restore again.', cause: error })
 }
 
 function formatSize(bytes: number): string {
