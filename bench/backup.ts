@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
 import { Command } from 'commander'
+import { runCommand } from '../scripts/lib/cli.ts'
 import { AdvancedBackupSystem } from '../scripts/lib/backup/backup-system.ts'
 import { resolveEnvironment } from '../scripts/lib/environment.ts'
 import { formatBytes } from '../scripts/lib/format.ts'
@@ -33,84 +34,91 @@ const program = new Command('bench-backup')
   .option('--keep-output', 'keep the work folder (bench/.data/backup-run-*) for inspection')
   .option('--child <db>', '(internal) run one create in this process and report as JSON')
   .option('--dir <dir>', '(internal) backup folder of --child')
-  .parse()
-const options = program.opts<{ dossiers: number; keepOutput?: boolean; child?: string; dir?: string }>()
 
-if (options.child !== undefined) {
-  // Child mode: one create, measured from inside (maxRSS counts the compression threads too).
-  const started = performance.now()
-  const system = new AdvancedBackupSystem({
-    databaseUrl: `file:${options.child}`,
-    backupDir: options.dir!,
-    environment: resolveEnvironment({}),
-    maxBackups: 1,
-  })
-  const { metadata } = await system.create()
-  const report: ChildReport = {
-    ms: performance.now() - started,
-    maxRssMb: process.resourceUsage().maxRSS / 1024,
-    archiveBytes: metadata.size,
-    contentBytes: metadata.contentSize,
-  }
-  process.stdout.write(JSON.stringify(report) + '\n')
-  process.exit(0)
+interface BenchOptions {
+  dossiers: number
+  keepOutput?: boolean
+  child?: string
+  dir?: string
 }
 
-const database = await scaleSqliteDatabase(options.dossiers, { log: (line) => console.log(line) })
-const tables = (() => {
-  const db = new Database(database, { readonly: true })
+runCommand<BenchOptions>(program, async (options) => {
+  if (options.child !== undefined) {
+    // Child mode: one create, measured from inside (maxRSS counts the compression threads too).
+    const started = performance.now()
+    const system = new AdvancedBackupSystem({
+      databaseUrl: `file:${options.child}`,
+      backupDir: options.dir!,
+      environment: resolveEnvironment({}),
+      maxBackups: 1,
+    })
+    const { metadata } = await system.create()
+    const report: ChildReport = {
+      ms: performance.now() - started,
+      maxRssMb: process.resourceUsage().maxRSS / 1024,
+      archiveBytes: metadata.size,
+      contentBytes: metadata.contentSize,
+    }
+    process.stdout.write(JSON.stringify(report) + '\n')
+    return 0
+  }
+
+  const database = await scaleSqliteDatabase(options.dossiers, { log: (line) => console.log(line) })
+  const tables = (() => {
+    const db = new Database(database, { readonly: true })
+    try {
+      return db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name`).pluck().all() as string[]
+    } finally {
+      db.close()
+    }
+  })()
+  const work = mkdtempSync(join(BENCH_DATA_DIR, 'backup-run-'))
+
   try {
-    return db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name`).pluck().all() as string[]
+    // Both runs start with the database in the page cache.
+    execFileSync('cat', [database], { stdio: ['ignore', 'ignore', 'inherit'] })
+    const dossiers = Number(execFileSync('sqlite3', [database, 'SELECT count(*) FROM "Dossier"'], { encoding: 'utf8' }).trim())
+    console.log(`Backup benchmark: ${dossiers.toLocaleString('en')} dossiers, database ${formatBytes(statSync(database).size)}, ${availableParallelism()} cores, load average ${loadavg()[0]!.toFixed(1)}`)
+
+    // The shell pipeline: what an administrator would script with the standard tools.
+    const shellDir = join(work, 'shell')
+    mkdirSync(join(shellDir, 'b', 'exports'), { recursive: true })
+    const csv = tables.map((t) => `sqlite3 -header -csv "$DB" 'SELECT * FROM "${t}"' > b/exports/${t}.csv`).join('\n')
+    const script = `set -euo pipefail
+  sqlite3 "$DB" ".backup b/database.db"
+  sqlite3 "$DB" .dump > b/export.sql
+  ${csv}
+  tar czf b.tar.gz b
+  sha256sum b.tar.gz > b.tar.gz.sha256`
+    let started = performance.now()
+    const shell = spawnSync('bash', ['-c', script], { cwd: shellDir, env: { ...process.env, DB: database }, stdio: ['ignore', 'ignore', 'inherit'] })
+    if (shell.status !== 0) throw new Error(`the shell pipeline failed (exit ${shell.status})`)
+    const shellMs = performance.now() - started
+    const shellArchive = statSync(join(shellDir, 'b.tar.gz')).size
+    rmSync(join(shellDir, 'b'), { recursive: true, force: true })
+
+    // Ours, in its own process so that its peak RSS is its own.
+    started = performance.now()
+    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), fileURLToPath(import.meta.url), '--child', database, '--dir', join(work, 'ours')], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    let output = ''
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk))
+    const status = await new Promise<number | null>((resolve) => child.on('close', resolve))
+    if (status !== 0) throw new Error(`advanced-backup create failed (exit ${status})`)
+    const oursWallMs = performance.now() - started
+    const ours = JSON.parse(output) as ChildReport
+
+    const ratio = oursWallMs / shellMs
+    const mark = (ok: boolean) => (ok ? '✓' : '✗ over target')
+    const line = (label: string, ms: number, bytes: number, extra = '') => console.log(`  ${label.padEnd(64)} ${(ms / 1000).toFixed(1).padStart(6)} s   archive ${formatBytes(bytes)}${extra}`)
+    line('shell: sqlite3 .backup + .dump + -csv ×' + tables.length + ' + tar czf + sha256sum', shellMs, shellArchive)
+    line('advanced-backup create: sql+json+csv, tar.gz, SHA-256, verified', oursWallMs, ours.archiveBytes, ` (content ${formatBytes(ours.contentBytes)})`)
+    console.log(`  ratio (ours / shell, wall time incl. process start): ${ratio.toFixed(2)}  target ≤ ${RATIO_TARGET.toFixed(1)}  ${mark(ratio <= RATIO_TARGET)}`)
+    console.log(`  peak RSS of create: ${ours.maxRssMb.toFixed(0)} MB  target ≤ ${RSS_TARGET_MB} MB  ${mark(ours.maxRssMb <= RSS_TARGET_MB)}`)
+    return ratio <= RATIO_TARGET && ours.maxRssMb <= RSS_TARGET_MB ? 0 : 1
   } finally {
-    db.close()
+    if (options.keepOutput) console.log(`  output kept in ${work}`)
+    else rmSync(work, { recursive: true, force: true })
   }
-})()
-const work = mkdtempSync(join(BENCH_DATA_DIR, 'backup-run-'))
-
-try {
-  // Both runs start with the database in the page cache.
-  execFileSync('cat', [database], { stdio: ['ignore', 'ignore', 'inherit'] })
-  const dossiers = Number(execFileSync('sqlite3', [database, 'SELECT count(*) FROM "Dossier"'], { encoding: 'utf8' }).trim())
-  console.log(`Backup benchmark: ${dossiers.toLocaleString('en')} dossiers, database ${formatBytes(statSync(database).size)}, ${availableParallelism()} cores, load average ${loadavg()[0]!.toFixed(1)}`)
-
-  // The shell pipeline: what an administrator would script with the standard tools.
-  const shellDir = join(work, 'shell')
-  mkdirSync(join(shellDir, 'b', 'exports'), { recursive: true })
-  const csv = tables.map((t) => `sqlite3 -header -csv "$DB" 'SELECT * FROM "${t}"' > b/exports/${t}.csv`).join('\n')
-  const script = `set -euo pipefail
-sqlite3 "$DB" ".backup b/database.db"
-sqlite3 "$DB" .dump > b/export.sql
-${csv}
-tar czf b.tar.gz b
-sha256sum b.tar.gz > b.tar.gz.sha256`
-  let started = performance.now()
-  const shell = spawnSync('bash', ['-c', script], { cwd: shellDir, env: { ...process.env, DB: database }, stdio: ['ignore', 'ignore', 'inherit'] })
-  if (shell.status !== 0) throw new Error(`the shell pipeline failed (exit ${shell.status})`)
-  const shellMs = performance.now() - started
-  const shellArchive = statSync(join(shellDir, 'b.tar.gz')).size
-  rmSync(join(shellDir, 'b'), { recursive: true, force: true })
-
-  // Ours, in its own process so that its peak RSS is its own.
-  started = performance.now()
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), fileURLToPath(import.meta.url), '--child', database, '--dir', join(work, 'ours')], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-  let output = ''
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk))
-  const status = await new Promise<number | null>((resolve) => child.on('close', resolve))
-  if (status !== 0) throw new Error(`advanced-backup create failed (exit ${status})`)
-  const oursWallMs = performance.now() - started
-  const ours = JSON.parse(output) as ChildReport
-
-  const ratio = oursWallMs / shellMs
-  const mark = (ok: boolean) => (ok ? '✓' : '✗ over target')
-  const line = (label: string, ms: number, bytes: number, extra = '') => console.log(`  ${label.padEnd(64)} ${(ms / 1000).toFixed(1).padStart(6)} s   archive ${formatBytes(bytes)}${extra}`)
-  line('shell: sqlite3 .backup + .dump + -csv ×' + tables.length + ' + tar czf + sha256sum', shellMs, shellArchive)
-  line('advanced-backup create: sql+json+csv, tar.gz, SHA-256, verified', oursWallMs, ours.archiveBytes, ` (content ${formatBytes(ours.contentBytes)})`)
-  console.log(`  ratio (ours / shell, wall time incl. process start): ${ratio.toFixed(2)}  target ≤ ${RATIO_TARGET.toFixed(1)}  ${mark(ratio <= RATIO_TARGET)}`)
-  console.log(`  peak RSS of create: ${ours.maxRssMb.toFixed(0)} MB  target ≤ ${RSS_TARGET_MB} MB  ${mark(ours.maxRssMb <= RSS_TARGET_MB)}`)
-  process.exitCode = ratio <= RATIO_TARGET && ours.maxRssMb <= RSS_TARGET_MB ? 0 : 1
-} finally {
-  if (options.keepOutput) console.log(`  output kept in ${work}`)
-  else rmSync(work, { recursive: true, force: true })
-}
+})

@@ -18,7 +18,7 @@ import { openDatabase } from '../scripts/lib/db/open.ts'
 import type { AppPrismaClient } from '../scripts/lib/db/connection.ts'
 import { seedDemo } from '../scripts/lib/seed/demo.ts'
 import { seedScale } from '../scripts/lib/seed/scale.ts'
-import { runMain } from '../scripts/lib/cli.ts'
+import { runCommand } from '../scripts/lib/cli.ts'
 import { instrumentDatabase } from '../scripts/lib/metrics/instrumentation.ts'
 import { PERFORMANCE_TESTS } from '../scripts/lib/metrics/performance-tests.ts'
 import { DatabasePerformanceDashboard } from '../scripts/lib/metrics/dashboard.ts'
@@ -28,15 +28,13 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 const DEFAULT_DATABASE = join(ROOT, 'bench', '.data', 'dashboard-1m.db')
 const DOSSIERS = 1_000_000
 
-const options = new Command('dashboard-overhead')
+const program = new Command('dashboard-overhead')
   .option('--rounds <n>', 'interleaved rounds of the six tests per client', (v) => {
     const n = Number(v)
     if (!Number.isInteger(n) || n < 2) throw new InvalidArgumentError('expected an integer ≥ 2')
     return n
   }, 30)
   .option('--database <url>', 'an existing database to use instead of the seeded 1M-dossier SQLite')
-  .parse()
-  .opts<{ rounds: number; database?: string }>()
 
 const median = (values: readonly number[]) => percentile([...values].sort((a, b) => a - b), 50)
 const ms = (value: number) => `${value.toFixed(3)} ms`
@@ -66,7 +64,7 @@ async function ensureDatabase(path: string): Promise<void> {
   console.log(`Seeded ${path} (${DOSSIERS.toLocaleString('en')} dossiers) in ${((performance.now() - started) / 1000).toFixed(1)} s.`)
 }
 
-runMain(async () => {
+runCommand<{ rounds: number; database?: string }>(program, async (options) => {
   const url = options.database ?? `file:${DEFAULT_DATABASE}`
   if (options.database === undefined) await ensureDatabase(DEFAULT_DATABASE)
   const db = await openDatabase(url)

@@ -16,7 +16,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { Command, InvalidArgumentError } from 'commander'
 import pg from 'pg'
-import { runMain } from '../scripts/lib/cli.ts'
+import { runCommand } from '../scripts/lib/cli.ts'
 import { openDatabase } from '../scripts/lib/db/open.ts'
 import { applyMigrations, MIGRATIONS_DIRS, readMigrations } from '../scripts/lib/db/migrations.ts'
 import { redactUrl } from '../scripts/lib/db/url.ts'
@@ -35,13 +35,11 @@ const positive = (value: string) => {
   return n
 }
 
-const options = new Command('bench-migrate')
+const program = new Command('bench-migrate')
   .option('--database <url>', 'the PostgreSQL bench database (created and seeded if missing)', 'postgresql://postgres@127.0.0.1:5432/ipm_bench')
   .option('--scale <dossiers>', 'dossiers in the bench database', positive, 1_000_000)
   .option('--runs <n>', 'runs of each side (the median is compared)', positive, 1)
   .option('--keep', 'keep the SQLite files under bench/.data/migrate/')
-  .parse()
-  .opts<{ database: string; scale: number; runs: number; keep?: boolean }>()
 
 const log = (line: string) => process.stderr.write(`${line}\n`)
 
@@ -63,7 +61,7 @@ function measured<T>(work: () => T): { value: T; ms: number; cpu: number | undef
   return { value, ms, cpu: cpuBefore === undefined || cpuAfter === undefined ? undefined : cpuAfter - cpuBefore }
 }
 
-runMain(async () => {
+runCommand<{ database: string; scale: number; runs: number; keep?: boolean }>(program, async (options) => {
   const rows = await ensureBenchDatabase(options.database, options.scale)
   mkdirSync(WORK_DIR, { recursive: true })
   const runs: Record<'tool' | 'pipeline', { ms: number; cpu: number | undefined }[]> = { tool: [], pipeline: [] }

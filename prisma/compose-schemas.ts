@@ -4,6 +4,8 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { Command } from 'commander'
+import { runCommand } from '../scripts/lib/cli.ts'
 import { dirname, join } from 'node:path'
 
 export type SchemaProvider = 'sqlite' | 'postgresql'
@@ -48,19 +50,23 @@ ${models}`
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const check = process.argv.includes('--check')
-  let drifted = false
-  for (const provider of Object.keys(schemaPaths) as SchemaProvider[]) {
-    const expected = composeSchema(provider)
-    if (check) {
-      const actual = readFileSync(schemaPaths[provider], 'utf8')
-      if (actual !== expected) {
-        console.error(`${schemaPaths[provider]} drifted from prisma/models.prisma: run npm run schema:compose`)
-        drifted = true
+  const program = new Command('compose-schemas')
+    .description('Write prisma/sqlite/schema.prisma and prisma/postgres/schema.prisma from prisma/models.prisma')
+    .option('--check', 'write nothing; exit 1 when a schema file differs from what models.prisma gives')
+  runCommand<{ check?: boolean }>(program, async ({ check = false }) => {
+    let drifted = false
+    for (const provider of Object.keys(schemaPaths) as SchemaProvider[]) {
+      const expected = composeSchema(provider)
+      if (check) {
+        const actual = readFileSync(schemaPaths[provider], 'utf8')
+        if (actual !== expected) {
+          console.error(`${schemaPaths[provider]} drifted from prisma/models.prisma: run npm run schema:compose`)
+          drifted = true
+        }
+      } else {
+        writeFileSync(schemaPaths[provider], expected)
       }
-    } else {
-      writeFileSync(schemaPaths[provider], expected)
     }
-  }
-  process.exit(drifted ? 1 : 0)
+    return drifted ? 1 : 0
+  })
 }

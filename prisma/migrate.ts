@@ -6,20 +6,18 @@ import { Command } from 'commander'
 import { openDatabase } from '../scripts/lib/db/open.ts'
 import { applyMigrations, migrationStatus } from '../scripts/lib/db/migrations.ts'
 import { resolveEnvironment } from '../scripts/lib/environment.ts'
-import { runMain } from '../scripts/lib/cli.ts'
+import { runCommand } from '../scripts/lib/cli.ts'
 
 const program = new Command('migrate')
   .description('Apply the committed Prisma migrations (SQLite, PostgreSQL, D1)')
   .option('--database <url>', 'database URL (default: DATABASE_URL or file:./prisma/dev.db)')
   .option('--create', 'create the SQLite file if it does not exist')
   .option('--status', 'only report which migrations are applied or pending (exit 1 when not up to date)')
-  .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : 2))
-  .parse()
 
-const options = program.opts<{ database?: string; create?: boolean; status?: boolean }>()
+const environment = resolveEnvironment()
 
-runMain(async () => {
-  const db = await openDatabase(options.database ?? resolveEnvironment().databaseUrl, { create: options.create ?? false })
+runCommand<{ database?: string; create?: boolean; status?: boolean }>(program, async (options) => {
+  const db = await openDatabase(options.database ?? environment.databaseUrl, { create: options.create ?? false, environment })
   try {
     if (options.status) {
       const status = await migrationStatus(db.sql)
@@ -34,4 +32,4 @@ runMain(async () => {
   } finally {
     await db.close()
   }
-})
+}, { debug: environment.debug })

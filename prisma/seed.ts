@@ -5,7 +5,7 @@
 import { Command, InvalidArgumentError } from 'commander'
 import { openDatabase } from '../scripts/lib/db/open.ts'
 import { resolveEnvironment } from '../scripts/lib/environment.ts'
-import { runMain } from '../scripts/lib/cli.ts'
+import { runCommand } from '../scripts/lib/cli.ts'
 import { seedDemo } from '../scripts/lib/seed/demo.ts'
 import { seedScale } from '../scripts/lib/seed/scale.ts'
 
@@ -20,13 +20,11 @@ const program = new Command('seed')
   .option('--database <url>', 'database URL (default: DATABASE_URL or file:./prisma/dev.db)')
   .option('--scale <dossiers>', 'also add about this many dossiers over many cabinets', positiveInteger)
   .option('--seed <n>', 'random seed of the scale data set', positiveInteger)
-  .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : 2))
-  .parse()
 
-const options = program.opts<{ database?: string; scale?: number; seed?: number }>()
+const environment = resolveEnvironment()
 
-runMain(async () => {
-  const db = await openDatabase(options.database ?? resolveEnvironment().databaseUrl)
+runCommand<{ database?: string; scale?: number; seed?: number }>(program, async (options) => {
+  const db = await openDatabase(options.database ?? environment.databaseUrl, { environment })
   try {
     const demo = await seedDemo(db.prisma)
     console.log(`Demo data on ${db.redactedUrl}: ${demo.plans} plans, ${demo.tenants} tenants, ${demo.users} users, ${demo.clients} clients, ${demo.dossiers} dossiers.`)
@@ -46,4 +44,4 @@ runMain(async () => {
   } finally {
     await db.close()
   }
-})
+}, { debug: environment.debug })

@@ -1,21 +1,21 @@
 /**
- * Backups of the app database: create (default), list, verify <id>, restore <id>, stats, prune —
- * check — or the spec's numbers 1…7. Parses arguments, calls scripts/lib/backup, prints text or --json.
+ * Backups of the app database: create (default), list, verify <id>, restore <id>, stats, prune,
+ * check, monitor — or the spec's numbers 1…7. Parses arguments, calls scripts/lib/backup, prints text or --json.
  */
-import { Command, CommanderError, InvalidArgumentError } from 'commander'
-import { runMain, usageError } from './lib/cli.ts'
+import { Command, InvalidArgumentError } from 'commander'
+import { print, runCommand, usageError } from './lib/cli.ts'
 import { resolveEnvironment } from './lib/environment.ts'
 import { terminalProgress } from './lib/progress.ts'
 import { AdvancedBackupSystem } from './lib/backup/backup-system.ts'
-import { DEFAULT_MAX_SHRINK_PERCENT, parseMaxAge, renderCheck } from './lib/backup/check.ts'
+import { DEFAULT_MAX_SHRINK_PERCENT, parseMaxAge, renderCheck } from './lib/backup/catalog/check.ts'
 import { EXPORT_FORMATS, type ExportFormat } from './lib/backup/layout.ts'
 import { confirm } from '@inquirer/prompts'
-import type { RestorePlan } from './lib/backup/restore.ts'
-import { confirmationQuestion, renderRestore } from './lib/backup/restore-render.ts'
+import type { RestorePlan } from './lib/backup/restore/steps.ts'
+import { confirmationQuestion, renderRestore } from './lib/backup/restore/render.ts'
 import { renderCreate, renderList, renderPrune, renderStats, renderVerify } from './lib/backup/render.ts'
 
 interface GlobalOptions {
-  dir: string
+  dir?: string
   database?: string
   keep?: number
   compress: boolean
@@ -49,11 +49,15 @@ const formatList = (value: string) => {
   return [...new Set(formats)] as ExportFormat[]
 }
 
-let run: ((options: GlobalOptions) => Promise<number>) | undefined
+type Verb = (options: GlobalOptions) => Promise<number>
+
+const environment = resolveEnvironment()
+/** The verb the arguments chose: set by its commander action, run by runCommand once parsing is done. */
+const chosen: { verb?: Verb } = {}
 
 const program = new Command('advanced-backup')
   .description('Backups of the IA Poste Manager database: consistent snapshot, SQL/JSON/CSV exports, tar.gz, SHA-256, rotation')
-  .option('--dir <path>', 'backup directory', './backups')
+  .option('--dir <path>', 'backup directory (default: backups/ in the project)')
   .option('--database <url>', 'database URL (default: DATABASE_URL or file:./prisma/dev.db)')
   .option('--keep <n>', 'rotation: complete backups to keep (default 10)', keepCount)
   .option('--no-compress', 'keep a backup-<ts>/ folder instead of backup-<ts>.tar.gz')
@@ -61,8 +65,6 @@ const program = new Command('advanced-backup')
   .option('--json', 'print the result as JSON on stdout')
   .option('--quiet', 'print nothing on success (for cron); errors still go to stderr')
   .addHelpText('after', '\nNumeric aliases (the spec\'s menu): 1 create, 2 list, 3 verify <id>, 4 restore <id>, 5 stats, 6 prune, 7 check\nCron (nightly backup, hourly check): see docs/cron.md\nExit codes: 0 success, 1 failure (or a backup that fails verification), 2 usage error')
-  .configureOutput({ writeErr: () => {} })
-  .exitOverride()
 
 program
   .command('create', { isDefault: true })
@@ -70,12 +72,12 @@ program
   .description('back the database up (the default)')
   .option('--incremental', 'SQLite: store only the rows changed since the newest backup (a full backup when there is none)')
   .action((command: { incremental?: boolean }) => {
-    run = async (options) => {
+    chosen.verb = async (options) => {
       const progress = terminalProgress({ enabled: !options.quiet && !options.json })
       try {
         const result = await system(options, progress.onProgress).create({ incremental: command.incremental ?? false })
         progress.stop()
-        print(options, result, () => renderCreate(result, { cwd: process.cwd() }))
+        print(result, () => renderCreate(result, { cwd: environment.cwd }), options)
         return 0
       } finally {
         progress.stop()
@@ -88,9 +90,9 @@ program
   .alias('2')
   .description('list the complete backups, newest first')
   .action(() => {
-    run = async (options) => {
+    chosen.verb = async (options) => {
       const result = await system(options).list()
-      print(options, result, () => renderList(result, { cwd: process.cwd() }))
+      print(result, () => renderList(result, { cwd: environment.cwd }), options)
       return 0
     }
   })
@@ -100,13 +102,11 @@ program
   .alias('3')
   .description('recompute every hash of a backup; exit 1 on any fault')
   .action((id: string) => {
-    run = async (options) => {
+    chosen.verb = async (options) => {
       const progress = terminalProgress({ enabled: !options.quiet && !options.json })
       const report = await system(options, progress.onProgress).verify(id)
       progress.stop()
-      if (report.ok) print(options, report, () => renderVerify(report, { cwd: process.cwd() }))
-      else if (options.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n')
-      else (options.quiet ? process.stderr : process.stdout).write(renderVerify(report, { cwd: process.cwd() }))
+      print(report, () => renderVerify(report, { cwd: environment.cwd }), { ...options, failed: !report.ok })
       return report.ok ? 0 : 1
     }
   })
@@ -120,7 +120,7 @@ program
   .option('--yes', 'do not ask for confirmation (needed without a terminal)')
   .option('--force', 'accept another schema version; load into a non-empty PostgreSQL/D1 target after a safety export')
   .action((id: string, command: { to?: string; dryRun?: boolean; yes?: boolean; force?: boolean }) => {
-    run = async (options) => {
+    chosen.verb = async (options) => {
       const progress = terminalProgress({ enabled: !options.quiet && !options.json })
       try {
         const result = await system(options, progress.onProgress).restore(id, {
@@ -131,7 +131,7 @@ program
             : {}),
         })
         progress.stop()
-        print(options, result, () => renderRestore(result))
+        print(result, () => renderRestore(result), options)
         return 0
       } finally {
         progress.stop()
@@ -144,9 +144,9 @@ program
   .alias('5')
   .description('count, sizes, ages, durations, compression, last verification')
   .action(() => {
-    run = async (options) => {
+    chosen.verb = async (options) => {
       const result = await system(options).stats()
-      print(options, result, () => renderStats(result, { cwd: process.cwd() }))
+      print(result, () => renderStats(result, { cwd: environment.cwd }), options)
       return 0
     }
   })
@@ -157,9 +157,9 @@ program
   .description('apply the rotation now (--keep N, default 10); --dry-run only shows what would go')
   .option('--dry-run', 'show what would be deleted, delete nothing')
   .action((options: { dryRun?: boolean }) => {
-    run = async (global) => {
+    chosen.verb = async (global) => {
       const result = await system(global).prune({ dryRun: options.dryRun ?? false })
-      print(global, result, () => renderPrune(result))
+      print(result, () => renderPrune(result), global)
       return 0
     }
   })
@@ -171,24 +171,52 @@ program
   .option('--max-age <duration>', 'newest verified backup at most this old (26h, 90m, 2d)', maxAge)
   .option('--max-shrink <percent>', `largest allowed size drop vs the previous backup (default ${DEFAULT_MAX_SHRINK_PERCENT})`, percent)
   .action((options: { maxAge?: number; maxShrink?: number }) => {
-    run = async (global) => {
+    chosen.verb = async (global) => {
       const result = await system(global).check({
         ...(options.maxAge !== undefined ? { maxAgeMs: options.maxAge } : {}),
         ...(options.maxShrink !== undefined ? { maxShrinkPercent: options.maxShrink } : {}),
       })
       const ok = result.ok && result.alert?.error === undefined
-      if (global.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n')
-      else if (!ok) (global.quiet ? process.stderr : process.stdout).write(renderCheck(result))
-      else if (!global.quiet) process.stdout.write(renderCheck(result))
+      print(result, () => renderCheck(result), { ...global, failed: !ok })
+      return ok ? 0 : 1
+    }
+  })
+
+program
+  .command('monitor')
+  .description('create, then stats, then check, in one run with every option applied (npm run backup:monitor)')
+  .option('--incremental', 'SQLite: store only the rows changed since the newest backup')
+  .option('--max-age <duration>', 'newest verified backup at most this old (26h, 90m, 2d)', maxAge)
+  .option('--max-shrink <percent>', `largest allowed size drop vs the previous backup (default ${DEFAULT_MAX_SHRINK_PERCENT})`, percent)
+  .action((options: { incremental?: boolean; maxAge?: number; maxShrink?: number }) => {
+    chosen.verb = async (global) => {
+      const progress = terminalProgress({ enabled: !global.quiet && !global.json })
+      const backups = system(global, progress.onProgress)
+      let created
+      try {
+        created = await backups.create({ incremental: options.incremental ?? false })
+      } finally {
+        progress.stop()
+      }
+      const stats = await backups.stats()
+      const check = await backups.check({
+        ...(options.maxAge !== undefined ? { maxAgeMs: options.maxAge } : {}),
+        ...(options.maxShrink !== undefined ? { maxShrinkPercent: options.maxShrink } : {}),
+      })
+      const ok = check.ok && check.alert?.error === undefined
+      print(
+        { create: created, stats, check },
+        () => [renderCreate(created, { cwd: environment.cwd }), renderStats(stats, { cwd: environment.cwd }), renderCheck(check)].join('\n'),
+        { ...global, failed: !ok },
+      )
       return ok ? 0 : 1
     }
   })
 
 function system(options: GlobalOptions, onProgress?: (event: Parameters<NonNullable<ConstructorParameters<typeof AdvancedBackupSystem>[0]>['onProgress'] & {}>[0]) => void) {
-  const environment = resolveEnvironment()
   return new AdvancedBackupSystem({
     databaseUrl: options.database ?? environment.databaseUrl,
-    backupDir: options.dir,
+    ...(options.dir !== undefined ? { backupDir: options.dir } : {}),
     ...(options.keep !== undefined ? { maxBackups: options.keep } : {}),
     compressionEnabled: options.compress,
     ...(options.formats ? { exportFormats: options.formats } : {}),
@@ -197,27 +225,13 @@ function system(options: GlobalOptions, onProgress?: (event: Parameters<NonNulla
   })
 }
 
-function print(options: GlobalOptions, result: unknown, text: () => string): void {
-  if (options.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n')
-  else if (!options.quiet) process.stdout.write(text())
-}
-
-runMain(async () => {
-  try {
-    await program.parseAsync()
-  } catch (error) {
-    if (error instanceof CommanderError) {
-      if (error.exitCode === 0) return 0
-      // `create` is the default command, so an unknown verb reaches it as an extra argument.
-      const stray = program.commands.find((command) => command.name() === 'create')?.args ?? []
-      if (error.code === 'commander.excessArguments' && stray.length > 0) {
-        const verbs = program.commands.map((command) => command.name()).filter((name) => name !== 'help')
-        throw usageError(`unknown command "${stray[0]}"`, `Use one of: ${verbs.join(', ')} (or the numbers 1 to 7); see \`advanced-backup --help\`.`)
-      }
-      throw usageError(error.message.replace(/^error: /, ''), 'See `advanced-backup --help`.')
-    }
-    throw error
-  }
-  if (run === undefined) return 0
-  return run(program.opts<GlobalOptions>())
+runCommand<GlobalOptions>(program, (options) => (chosen.verb === undefined ? Promise.resolve(0) : chosen.verb(options)), {
+  debug: environment.debug,
+  usage: (error) => {
+    // `create` is the default command, so an unknown verb reaches it as an extra argument.
+    const stray = program.commands.find((command) => command.name() === 'create')?.args ?? []
+    if (error.code !== 'commander.excessArguments' || stray.length === 0) return undefined
+    const verbs = program.commands.map((command) => command.name()).filter((name) => name !== 'help')
+    return usageError(`unknown command "${stray[0]}"`, `Use one of: ${verbs.join(', ')} (or the numbers 1 to 7); see \`advanced-backup --help\`.`)
+  },
 })

@@ -6,19 +6,17 @@
 import { realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
-import { sendAlert } from './lib/alerts.ts'
-import { runMain, usageError } from './lib/cli.ts'
+import { runCommand, usageError } from './lib/cli.ts'
 import { resolveEnvironment } from './lib/environment.ts'
-import { describeError } from './lib/errors.ts'
 import { DatabasePerformanceDashboard } from './lib/metrics/dashboard.ts'
-import { writePerformanceMetrics, type PerformanceMetrics } from './lib/metrics/performance-metrics.ts'
-import { writePrometheusMetrics } from './lib/metrics/prometheus.ts'
 import { renderDashboard, renderTestResults } from './lib/metrics/render.ts'
-import { checkAlerts, watchPerformance, type AlertRules } from './lib/metrics/watch.ts'
+import { runDashboard } from './lib/metrics/run-dashboard.ts'
 import { terminalProgress } from './lib/progress.ts'
 
 // The spec imports the class from this script: `import { DatabasePerformanceDashboard } from './scripts/database-performance-dashboard'`.
 export { DatabasePerformanceDashboard }
+
+const environment = resolveEnvironment()
 
 export interface Options {
   database?: string
@@ -58,13 +56,11 @@ function program(): Command {
     .option('--alert-slow <n>', 'alert when more than N operations are slow (a single run then exits 1)', number('integer', 0))
     .option('--alert-p95 <ms>', 'alert when the p95 operation time exceeds this (a single run then exits 1)', number('number', 0))
     .option('--tenant <id-or-slug>', 'tenant of test 4 (default: the demo cabinet, else the first tenant)')
-    .exitOverride()
-    .configureOutput({ writeErr: () => {} })
 }
 
 /** The command line as options, or 'help' when help was printed; a usage error (exit code 2) otherwise. */
 export function parseOptions(argv: readonly string[]): Options | 'help' {
-  const command = program()
+  const command = program().exitOverride().configureOutput({ writeErr: () => {} })
   try {
     command.parse(argv)
   } catch (error) {
@@ -74,8 +70,12 @@ export function parseOptions(argv: readonly string[]): Options | 'help' {
     }
     throw error
   }
-  const options = command.opts<Options>()
-  if (command.args.length > 0) throw usageError(`unexpected argument "${command.args[0]}"`, 'Run with --help to see the options.')
+  return validated(command.opts<Options>(), command.args)
+}
+
+/** The checks commander cannot make: no stray argument, --iterations only with --watch, fast ≤ slow. */
+function validated(options: Options, args: readonly string[]): Options {
+  if (args.length > 0) throw usageError(`unexpected argument "${args[0]}"`, 'Run with --help to see the options.')
   if (options.iterations !== undefined && options.watch === undefined) throw usageError('--iterations needs --watch', 'Add --watch [seconds].')
   const fast = options.fastMs ?? 50
   const slow = options.slowMs ?? 100
@@ -83,68 +83,40 @@ export function parseOptions(argv: readonly string[]): Options | 'help' {
   return options
 }
 
-async function main(argv: readonly string[]): Promise<number> {
-  const options = parseOptions(argv)
-  if (options === 'help') return 0
-  const environment = resolveEnvironment()
+/** Arguments → one library call (runDashboard) → rendering. */
+async function main(options: Options): Promise<number> {
   const progress = terminalProgress({ enabled: !options.json })
-  const dashboard = new DatabasePerformanceDashboard({
-    database: options.database,
-    environment,
-    tenant: options.tenant,
-    thresholds: { ...(options.fastMs === undefined ? {} : { fastMs: options.fastMs }), ...(options.slowMs === undefined ? {} : { slowMs: options.slowMs }) },
-    onProgress: progress.onProgress,
-  })
-  const rules: AlertRules = { slowQueries: options.alertSlow, p95Ms: options.alertP95 }
-  const prometheusPath = options.prometheusOutput ?? options.output.replace(/(\.json)?$/i, '.prom')
   const watching = options.watch !== undefined
-  let failed = false
-  // A single run is a check (cron, CI): an alert fails it. A watch keeps going and only reports.
-  let alerted = false
-
-  const report = async (metrics: PerformanceMetrics) => {
-    progress.stop()
-    writePerformanceMetrics(options.output, metrics)
-    if (options.export) await writePrometheusMetrics(prometheusPath, metrics)
-    if (options.json) process.stdout.write(`${watching ? JSON.stringify(metrics) : JSON.stringify(metrics, null, 2)}\n`)
-    else {
-      process.stdout.write(`${renderTestResults(metrics.tests)}${renderDashboard(metrics)}`)
-      process.stdout.write(`✅ Métriques exportées vers: ${options.output}\n`)
-      if (options.export) process.stdout.write(`✅ Métriques Prometheus exportées vers: ${prometheusPath}\n`)
-    }
-    if (metrics.tests.some((t) => t.status === 'failed')) failed = true
-    for (const alert of checkAlerts(metrics, rules)) {
-      alerted = true
-      process.stderr.write(`ALERTE: ${alert.text}\n`)
-      if (environment.alertWebhookUrl === undefined) continue
-      try {
-        await sendAlert(environment.alertWebhookUrl, alert)
-      } catch (error) {
-        failed = true
-        process.stderr.write(`Error: ${describeError(error)}\n`)
-      }
-    }
-  }
-
   try {
-    if (!watching) {
-      await report(await dashboard.analyzePerformance())
-      return failed || alerted ? 1 : 0
-    }
-    const result = await watchPerformance({
-      analyze: () => dashboard.analyzePerformance(),
-      intervalMs: (options.watch === true ? 60 : options.watch!) * 1000,
+    const { exitCode } = await runDashboard({
+      database: options.database,
+      tenant: options.tenant,
+      thresholds: { ...(options.fastMs === undefined ? {} : { fastMs: options.fastMs }), ...(options.slowMs === undefined ? {} : { slowMs: options.slowMs }) },
+      output: options.output,
+      ...(options.export ? { prometheusOutput: options.prometheusOutput ?? options.output.replace(/(\.json)?$/i, '.prom') } : {}),
+      ...(watching ? { watchIntervalMs: (options.watch === true ? 60 : options.watch!) * 1000 } : {}),
       iterations: options.iterations,
-      onReport: (metrics) => report(metrics),
-      onError: (error, iteration) => {
+      rules: { slowQueries: options.alertSlow, p95Ms: options.alertP95 },
+      environment,
+      onProgress: progress.onProgress,
+      onReport: (metrics, files) => {
         progress.stop()
-        process.stderr.write(`Error (analyse ${iteration}): ${describeError(error)}\n`)
+        if (options.json) process.stdout.write(`${watching ? JSON.stringify(metrics) : JSON.stringify(metrics, null, 2)}\n`)
+        else {
+          process.stdout.write(`${renderTestResults(metrics.tests)}${renderDashboard(metrics)}`)
+          process.stdout.write(`✅ Métriques exportées vers: ${files.output}\n`)
+          if (files.prometheus !== undefined) process.stdout.write(`✅ Métriques Prometheus exportées vers: ${files.prometheus}\n`)
+        }
+      },
+      onAlert: (text) => process.stderr.write(`ALERTE: ${text}\n`),
+      onError: (message, iteration) => {
+        progress.stop()
+        process.stderr.write(`Error${iteration === undefined ? '' : ` (analyse ${iteration})`}: ${message}\n`)
       },
     })
-    return failed || result.failures > 0 ? 1 : 0
+    return exitCode
   } finally {
     progress.stop()
-    await dashboard.close()
   }
 }
 
@@ -156,4 +128,7 @@ function isEntryPoint(): boolean {
   }
 }
 
-if (isEntryPoint()) runMain(() => main(process.argv))
+if (isEntryPoint()) {
+  const command = program()
+  runCommand<Options>(command, (options) => main(validated(options, command.args)), { debug: environment.debug, usage: (error) => usageError(error.message.replace(/^error: /, ''), 'Run with --help to see the options.') })
+}

@@ -7,12 +7,13 @@ import { readFileSync } from 'node:fs'
 import { input } from '@inquirer/prompts'
 import { loadMenu } from './lib/menu/options.ts'
 import { runMenu } from './lib/menu/run-menu.ts'
-import { runMain } from './lib/cli.ts'
+import { Command } from 'commander'
+import { runCommand } from './lib/cli.ts'
 import { ToolkitError } from './lib/errors.ts'
 
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
 
-runMain(async () => {
+runCommand(new Command('menu').description('The menu of the toolkit (the scripts of package.json)'), async () => {
   if (!process.stdin.isTTY) {
     throw new ToolkitError('the menu needs an interactive terminal', { hint: 'Run the npm scripts directly, e.g. `npm run backup` (see README).' })
   }

@@ -7,8 +7,8 @@
  */
 import { confirm } from '@inquirer/prompts'
 import { Command, InvalidArgumentError, Option } from 'commander'
-import { runMain, usageError } from './lib/cli.ts'
-import { ToolkitError, USAGE_EXIT_CODE } from './lib/errors.ts'
+import { runCommand, usageError } from './lib/cli.ts'
+import { ToolkitError } from './lib/errors.ts'
 import { resolveEnvironment } from './lib/environment.ts'
 import { terminalProgress } from './lib/progress.ts'
 import { runAssistant } from './lib/migration/assistant.ts'
@@ -46,30 +46,16 @@ With no arguments on a terminal, an assistant asks for the source and the target
 Exit codes: 0 migrated (or a dry run without problems); 1 refused, failed, verification mismatch or interrupted (Ctrl-C),
 nothing written in every case; 2 bad command line, or a confirmation needed without a terminal (pass --yes).`,
   )
-  .configureOutput({
-    outputError: (text, write) => write(`Error: ${text.replace(/^error: /, '').trim()}\nTry: npx tsx scripts/migrate-postgres-to-sqlite.ts --help\n`),
-  })
-  .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : USAGE_EXIT_CODE))
-  .parse()
 
-const options = program.opts<{ from?: string; to: string; tables: string[]; schema: SchemaChoice; dryRun?: boolean; yes?: boolean; force?: boolean; json?: boolean }>()
+type Options = { from?: string; to: string; tables: string[]; schema: SchemaChoice; dryRun?: boolean; yes?: boolean; force?: boolean; json?: boolean }
 const noArguments = process.argv.length <= 2
+const environment = resolveEnvironment()
+// Ctrl-C or SIGTERM: the migration first stops and removes its temporary file (exit 1); a second one exits 130 at once.
+const interrupt = new AbortController()
 
-runMain(async () => {
-  const environment = resolveEnvironment()
-  const cwd = process.cwd()
+runCommand<Options>(program, async (options) => {
+  const cwd = environment.cwd
   const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY)
-  const interrupt = new AbortController()
-  // runMain exits 130 at once on Ctrl-C; a migration first stops and removes its temporary file (exit 1).
-  // SIGTERM (a service manager, a container stop) gets the same treatment.
-  process.removeAllListeners('SIGINT')
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(signal, () => {
-      if (interrupt.signal.aborted) process.exit(130)
-      process.stderr.write('\nInterrupted: stopping and removing the temporary file… (Ctrl-C again to quit at once)\n')
-      interrupt.abort()
-    })
-  }
 
   let run: Pick<MigrateOptions, 'from' | 'to' | 'force' | 'tables' | 'schema' | 'dryRun'>
   if (noArguments) {
@@ -119,7 +105,15 @@ runMain(async () => {
       hint: 'This is a bug in the conversion of one of their columns: please report it with the --dry-run output of those tables.',
     })
   }
+}, {
+  debug: environment.debug,
+  usage: (error) => usageError(error.message.replace(/^error: /, '').trim(), 'npx tsx scripts/migrate-postgres-to-sqlite.ts --help'),
+  onInterrupt: () => {
+    process.stderr.write('\nInterrupted: stopping and removing the temporary file… (Ctrl-C again to quit at once)\n')
+    interrupt.abort()
+  },
 })
+
 
 function refused(problems: readonly PlanProblem[]): ToolkitError {
   return new ToolkitError(`the migration cannot run: ${problems.length} problem${problems.length === 1 ? '' : 's'} (listed above); nothing was written`, {

@@ -2,11 +2,15 @@
  * Run by `npm ci` / `npm install`: creates prisma/dev.db (migrations + demo seed) when it is missing.
  * An existing database is never touched.
  */
-import { resolve } from 'node:path'
+import { join } from 'node:path'
+import { Command } from 'commander'
 import { ensureDevDatabase } from './lib/seed/dev-database.ts'
-import { runMain } from './lib/cli.ts'
+import { runCommand } from './lib/cli.ts'
+import { resolveEnvironment } from './lib/environment.ts'
 
-runMain(async () => {
-  const { path, created } = await ensureDevDatabase({ path: resolve('prisma/dev.db') })
+const environment = resolveEnvironment()
+
+runCommand(new Command('setup-dev-database').description('Create prisma/dev.db (migrations + demo data) when it is missing'), async () => {
+  const { path, created } = await ensureDevDatabase({ path: join(environment.projectRoot, 'prisma', 'dev.db') })
   console.log(created ? `Created ${path} with the demo data.` : `${path} exists: left as it is.`)
 })

@@ -2,23 +2,20 @@
  * `npm run docs`: the documentation index (path and title of each document); `--open` also opens the
  * main document with the platform's opener, and only prints its path on a server without a desktop.
  */
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { Command } from 'commander'
-import { runMain } from './lib/cli.ts'
-import { USAGE_EXIT_CODE } from './lib/errors.ts'
+import { runCommand } from './lib/cli.ts'
+import { resolveEnvironment } from './lib/environment.ts'
 import { MAIN_DOC, docIndex, openDocument } from './lib/docs.ts'
 
 const program = new Command('show-docs')
   .description('List the documentation (path and title); --open opens the overview')
   .option('--open', `open ${MAIN_DOC} with the desktop's default application (xdg-open, open, start)`)
   .option('--json', 'print the index as JSON')
-  .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : USAGE_EXIT_CODE))
-  .parse()
 
-const options = program.opts<{ open?: boolean; json?: boolean }>()
-
-async function main(): Promise<number> {
-  const root = resolve(import.meta.dirname, '..')
+async function main(options: { open?: boolean; json?: boolean }): Promise<number> {
+  const environment = resolveEnvironment()
+  const root = environment.projectRoot
   const docs = docIndex(root)
   if (options.json) {
     process.stdout.write(`${JSON.stringify(docs, null, 2)}\n`)
@@ -28,10 +25,10 @@ async function main(): Promise<number> {
     for (const doc of docs) process.stdout.write(`  ${doc.path.padEnd(width)}  ${doc.exists ? doc.title : '(missing)'}\n`)
   }
   if (!options.open) return 0
-  const result = await openDocument(join(root, MAIN_DOC))
+  const result = await openDocument(join(root, MAIN_DOC), { env: environment.display })
   const message = result.opened ? `Opened ${MAIN_DOC} (${result.command}).` : `Not opened: ${result.reason}. Read ${join(root, MAIN_DOC)}`
   process.stderr.write(`${message}\n`)
   return 0
 }
 
-runMain(main)
+runCommand(program, main)

@@ -6,11 +6,11 @@
 import { relative, resolve } from 'node:path'
 import chalk, { Chalk } from 'chalk'
 import { Command, InvalidArgumentError, Option } from 'commander'
-import { runMain } from './lib/cli.ts'
-import { USAGE_EXIT_CODE } from './lib/errors.ts'
+import { runCommand, usageError } from './lib/cli.ts'
 import { resolveEnvironment } from './lib/environment.ts'
 import { terminalProgress } from './lib/progress.ts'
-import { parseDatabaseUrl, type EngineName } from './lib/db/url.ts'
+import type { EngineName } from './lib/db/url.ts'
+import { engineLabel, parseDatabaseUrl } from './lib/engines/index.ts'
 import { ALL_ENGINES, resolveHealthTargets } from './lib/health/targets.ts'
 import { runHealthSuite } from './lib/health/suite.ts'
 import { DEFAULT_REPORT_FILE, readHealthReport, reportJsonPath, writeHealthReport } from './lib/health/report.ts'
@@ -27,10 +27,12 @@ const collectEngines = (value: string, previous: EngineName[]): EngineName[] => 
   return [...previous, ...engines.map((name) => ENGINE_ALIASES[name]!)]
 }
 
+const environment = resolveEnvironment()
+
 const urlOf = (engine: EngineName | undefined) => (value: string) => {
   try {
-    const location = parseDatabaseUrl(value, { cwd: process.cwd(), d1PersistDir: '.' })
-    if (engine !== undefined && location.engine !== engine) throw new InvalidArgumentError(`not a ${engine === 'postgres' ? 'PostgreSQL' : 'D1'} URL`)
+    const location = parseDatabaseUrl(value, { cwd: environment.cwd, d1PersistDir: '.' })
+    if (engine !== undefined && location.engine !== engine) throw new InvalidArgumentError(`not a ${engineLabel(engine)} URL`)
   } catch (error) {
     if (error instanceof InvalidArgumentError) throw error
     throw new InvalidArgumentError(error instanceof Error ? error.message : String(error))
@@ -51,13 +53,8 @@ const program = new Command('test-all-databases')
   .option('--no-report', 'do not write the report files')
   .addOption(new Option('--show-report', 'print the last report and exit').conflicts(RUN_OPTIONS))
   .option('--json', 'print the report as JSON instead of the table')
-  .configureOutput({
-    outputError: (text, write) => write(`Error: ${text.replace(/^error: /, '').trim()}\nTry: npx tsx scripts/test-all-databases.ts --help\n`),
-  })
-  .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : USAGE_EXIT_CODE))
-  .parse()
 
-const options = program.opts<{
+interface Options {
   only: EngineName[]
   database?: string
   postgres?: string
@@ -66,13 +63,13 @@ const options = program.opts<{
   report: string | false | undefined
   showReport?: boolean
   json?: boolean
-}>()
+}
 
-runMain(async () => {
-  const environment = resolveEnvironment()
-  const cwd = process.cwd()
+runCommand<Options>(program, async (options) => {
+  const cwd = environment.cwd
   const colors = environment.noColor ? new Chalk({ level: 0 }) : chalk
-  const reportPath = resolve(cwd, typeof options.report === 'string' ? options.report : DEFAULT_REPORT_FILE)
+  // A path the user gives resolves where they stand; the default report lives in the project.
+  const reportPath = typeof options.report === 'string' ? resolve(cwd, options.report) : resolve(environment.projectRoot, DEFAULT_REPORT_FILE)
   const shown = (path: string) => relative(cwd, path) || path
 
   if (options.showReport) {
@@ -98,4 +95,7 @@ runMain(async () => {
     if (!options.json) process.stdout.write(`\nReport: ${shown(written.markdownPath)} (${shown(written.jsonPath)})\n`)
   }
   return report.summary.ok ? 0 : 1
+}, {
+  debug: environment.debug,
+  usage: (error) => usageError(error.message.replace(/^error: /, '').trim(), 'npx tsx scripts/test-all-databases.ts --help'),
 })

@@ -15,11 +15,11 @@ import Database from 'better-sqlite3'
 import { defer, tempDir } from './helpers/databases.ts'
 import { REPO_ROOT, runScriptAsync, type CliResult } from './helpers/cli.ts'
 import { backupSystem, steppingClock } from './helpers/backup.ts'
-import { parseMaxAge } from '../scripts/lib/backup/check.ts'
+import { parseMaxAge } from '../scripts/lib/backup/catalog/check.ts'
 
-/** Runs the CLI in `cwd` without blocking this process (the webhook server lives here). */
+/** Runs the CLI in `cwd` (backups in `cwd`/backups) without blocking this process (the webhook server lives here). */
 function cli(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  return runScriptAsync('scripts/advanced-backup.ts', args, {
+  return runScriptAsync('scripts/advanced-backup.ts', ['--dir', 'backups', ...args], {
     cwd,
     env: { TZ: 'UTC', DATABASE_URL: 'file:./app.db', ALERT_WEBHOOK_URL: '', IPM_BACKUP_KILL_AT: '', ...env },
   })

@@ -11,9 +11,9 @@ import { join } from 'node:path'
 import { defer, openTestDatabase, tempDir } from './helpers/databases.ts'
 import { REPO_ROOT, runScriptAsync, type CliResult } from './helpers/cli.ts'
 
-/** Runs the script in `cwd` (no TTY, dates in UTC); several can run at once. */
+/** Runs the script in `cwd` (no TTY, dates in UTC), backups in `cwd`/backups; several can run at once. */
 function cli(args: string[], cwd: string): Promise<CliResult> {
-  return runScriptAsync('scripts/advanced-backup.ts', args, { cwd, env: { TZ: 'UTC', DATABASE_URL: 'file:/nonexistent/not-the-default.db' } })
+  return runScriptAsync('scripts/advanced-backup.ts', ['--dir', 'backups', ...args], { cwd, env: { TZ: 'UTC', DATABASE_URL: 'file:/nonexistent/not-the-default.db' } })
 }
 
 function normalise(text: string, dir: string): string {

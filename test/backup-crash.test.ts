@@ -18,7 +18,7 @@ import { REPO_ROOT } from './helpers/cli.ts'
 import { backupSystem, run, sqliteDump } from './helpers/backup.ts'
 import { CREATE_STEPS, RESTORE_STEPS } from '../scripts/lib/backup/kill-points.ts'
 import { sha256Hex } from '../scripts/lib/backup/manifest.ts'
-import { readHistory } from '../scripts/lib/backup/history.ts'
+import { readHistory } from '../scripts/lib/backup/catalog/history.ts'
 
 interface Death {
   status: number | null
@@ -31,7 +31,7 @@ interface Death {
 function cli(args: string[], cwd: string, options: { env?: NodeJS.ProcessEnv; killAfterMs?: number } = {}): Promise<Death> {
   return new Promise((resolve) => {
     const started = performance.now()
-    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO_ROOT, 'scripts/advanced-backup.ts'), ...args], {
+    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO_ROOT, 'scripts/advanced-backup.ts'), '--dir', 'backups', ...args], {
       cwd,
       env: { ...process.env, NO_COLOR: '1', DATABASE_URL: 'file:./app.db', IPM_BACKUP_KILL_AT: '', ...options.env },
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -51,7 +51,7 @@ let templateDir: Promise<string> | undefined
 /** The ids `advanced-backup list --json` shows. */
 function listCli(dir: string): Promise<string[]> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO_ROOT, 'scripts/advanced-backup.ts'), 'list', '--json'], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] })
+    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO_ROOT, 'scripts/advanced-backup.ts'), '--dir', 'backups', 'list', '--json'], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] })
     let stdout = ''
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk))
     child.on('close', (status) => (status === 0 ? resolve((JSON.parse(stdout) as { backups: { id: string }[] }).backups.map((b) => b.id)) : reject(new Error(`list exited ${status}`))))

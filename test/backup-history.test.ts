@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { openTestDatabase, tempDir } from './helpers/databases.ts'
 import { REPO_ROOT } from './helpers/cli.ts'
 import { backupSystem, steppingClock } from './helpers/backup.ts'
-import { HISTORY_FILE, appendHistory, parseHistory, readHistory, type HistoryRecord } from '../scripts/lib/backup/history.ts'
+import { HISTORY_FILE, appendHistory, parseHistory, readHistory, type HistoryRecord } from '../scripts/lib/backup/catalog/history.ts'
 
 const lines = (backupDir: string) => readFileSync(join(backupDir, HISTORY_FILE), 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as HistoryRecord)
 

@@ -8,9 +8,9 @@ import { mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { openTestDatabase, tempDir } from './helpers/databases.ts'
 import { backupSystem, steppingClock } from './helpers/backup.ts'
-import { planRotation } from '../scripts/lib/backup/rotation.ts'
+import { planRotation } from '../scripts/lib/backup/catalog/rotation.ts'
 import { backupPaths } from '../scripts/lib/backup/layout.ts'
-import type { BackupEntry } from '../scripts/lib/backup/catalog.ts'
+import type { BackupEntry } from '../scripts/lib/backup/catalog/catalog.ts'
 import type { BackupMetadata } from '../scripts/lib/backup/metadata.ts'
 
 function entry(day: number, options: { verified?: boolean; damaged?: boolean } = {}): BackupEntry {

@@ -11,7 +11,7 @@ import { openTestDatabase, suiteCleanup, tempDir } from './helpers/databases.ts'
 import { backupSystem, run, steppingClock } from './helpers/backup.ts'
 import { AdvancedBackupSystem } from '../scripts/lib/backup/backup-system.ts'
 import { serializeMetadata, type BackupMetadata } from '../scripts/lib/backup/metadata.ts'
-import type { VerifyReport } from '../scripts/lib/backup/verify.ts'
+import type { VerifyReport } from '../scripts/lib/backup/catalog/verify.ts'
 import { resolveEnvironment } from '../scripts/lib/environment.ts'
 
 const ID = 'backup-2026-01-21T15-30-00'

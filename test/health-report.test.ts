@@ -4,12 +4,10 @@ import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { tempDir } from './helpers/databases.ts'
 import { ToolkitError } from '../scripts/lib/errors.ts'
-import {
-  HEALTH_REPORT_FORMAT, parseHealthReport, readHealthReport, reportJsonPath, writeHealthReport, type HealthReport,
-} from '../scripts/lib/health/report.ts'
+import { parseHealthReport, readHealthReport, reportJsonPath, writeHealthReport } from '../scripts/lib/health/report.ts'
 import { renderHealthMarkdown } from '../scripts/lib/health/markdown.ts'
 import { renderHealthText } from '../scripts/lib/health/text.ts'
-import { skippedChecks, type CheckResult } from '../scripts/lib/health/results.ts'
+import { HEALTH_REPORT_FORMAT, skippedChecks, type CheckResult, type HealthReport } from '../scripts/lib/health/results.ts'
 
 const passed = (check: CheckResult['check'], ms: number, detail: string): CheckResult => ({ engine: 'sqlite', check, status: 'passed', ms, detail })
 

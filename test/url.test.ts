@@ -1,6 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { parseDatabaseUrl, redactUrl } from '../scripts/lib/db/url.ts'
+import { redactUrl } from '../scripts/lib/db/url.ts'
+import { parseDatabaseUrl } from '../scripts/lib/engines/index.ts'
 import { ToolkitError } from '../scripts/lib/errors.ts'
 
 const context = { cwd: '/srv/app', d1PersistDir: '.wrangler/state/d1' }

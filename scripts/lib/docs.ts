@@ -38,7 +38,7 @@ export function markdownTitle(text: string): string | undefined {
 
 /**
  * The index of the documents under `root` (optional ones that do not exist are left out).
- * @example for (const doc of docIndex(process.cwd())) console.log(doc.path, doc.title)
+ * @example for (const doc of docIndex(environment.projectRoot)) console.log(doc.path, doc.title)
  */
 export function docIndex(root: string): DocEntry[] {
   const entries: DocEntry[] = []
@@ -57,7 +57,13 @@ export interface Opener {
 }
 
 /** The command that opens a file with the desktop's default application, or why there is none. */
-export function openerFor(file: string, platform: NodeJS.Platform, env: NodeJS.ProcessEnv): Opener | { reason: string } {
+/** The environment variables that tell whether there is a graphical session. */
+export interface DisplayVariables {
+  DISPLAY?: string
+  WAYLAND_DISPLAY?: string
+}
+
+export function openerFor(file: string, platform: NodeJS.Platform, env: DisplayVariables): Opener | { reason: string } {
   // `start` takes its first quoted argument as a window title: give an empty one, then the quoted path.
   if (platform === 'win32') return { command: 'cmd', args: ['/c', 'start', '""', `"${file}"`] }
   if (platform === 'darwin') return { command: 'open', args: [file] }
@@ -69,10 +75,10 @@ export type OpenResult = { opened: true; command: string } | { opened: false; re
 
 /**
  * Opens a file with the platform's opener, detached; never throws.
- * @example const result = await openDocument('docs/SYNTHESE_GESTION_DATABASES.md')
+ * @example const result = await openDocument('docs/SYNTHESE_GESTION_DATABASES.md', { env: environment.display })
  */
-export function openDocument(file: string, options: { platform?: NodeJS.Platform; env?: NodeJS.ProcessEnv } = {}): Promise<OpenResult> {
-  const opener = openerFor(file, options.platform ?? process.platform, options.env ?? process.env)
+export function openDocument(file: string, options: { platform?: NodeJS.Platform; env: DisplayVariables }): Promise<OpenResult> {
+  const opener = openerFor(file, options.platform ?? process.platform, options.env)
   if ('reason' in opener) return Promise.resolve({ opened: false, reason: opener.reason })
   return new Promise((resolve) => {
     const child = spawn(opener.command, opener.args, { detached: true, stdio: 'ignore', windowsVerbatimArguments: opener.command === 'cmd' })

@@ -3,10 +3,21 @@
  * ToolkitEnvironment, so tests can drive any code path without touching the real environment.
  */
 import { existsSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+/** The project's root folder, found from this file's own location (scripts/lib/), whatever the current directory. */
+export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 
 export interface ToolkitEnvironment {
-  /** The app database; `file:./prisma/dev.db` when nothing is set. */
+  /** The folder the user ran the command from: paths the user gives resolve against it. */
+  cwd: string
+  /** The project's root: the defaults (`./backups`, `prisma/dev.db`, the report, `.env`) resolve against it. */
+  projectRoot: string
+  /** The app database; the project's prisma/dev.db when nothing is set. */
   databaseUrl: string
+  /** DATABASE_URL is not set: `databaseUrl` is the project's default. */
+  databaseUrlIsDefault: boolean
   /** A PostgreSQL database to test or migrate from; unset means "not configured". */
   postgresUrl: string | undefined
   /** Where `d1://local` keeps Miniflare's D1 state. */
@@ -16,6 +27,8 @@ export interface ToolkitEnvironment {
   /** The D1 database `test-all-databases` checks (`d1://local[/<dir>]` or `d1://<account>/<database>`); unset means `d1://local`. */
   d1Url: string | undefined
   alertWebhookUrl: string | undefined
+  /** The variables that say whether there is a graphical session to open a document in. */
+  display: { DISPLAY?: string; WAYLAND_DISPLAY?: string }
   /** Print stack traces. */
   debug: boolean
   /** NO_COLOR is set (https://no-color.org): no ANSI colours, whatever FORCE_COLOR says. chalk 5 does not read it. */
@@ -24,19 +37,26 @@ export interface ToolkitEnvironment {
   backupKillAt?: string | undefined
 }
 
-export const DEFAULT_DATABASE_URL = 'file:./prisma/dev.db'
 export const DEFAULT_D1_PERSIST_DIR = '.wrangler/state/d1'
 
 /** Reads the environment once; `.env` fills what the shell did not set. */
-export function resolveEnvironment(env: NodeJS.ProcessEnv = loadProcessEnvironment()): ToolkitEnvironment {
+export function resolveEnvironment(
+  env: NodeJS.ProcessEnv = loadProcessEnvironment(),
+  where: { cwd?: string; projectRoot?: string } = {},
+): ToolkitEnvironment {
+  const projectRoot = where.projectRoot ?? PROJECT_ROOT
   const nonEmpty = (value: string | undefined) => (value === undefined || value.trim() === '' ? undefined : value.trim())
   return {
-    databaseUrl: nonEmpty(env.DATABASE_URL) ?? DEFAULT_DATABASE_URL,
+    cwd: where.cwd ?? process.cwd(),
+    projectRoot,
+    databaseUrl: nonEmpty(env.DATABASE_URL) ?? `file:${join(projectRoot, 'prisma', 'dev.db')}`,
+    databaseUrlIsDefault: nonEmpty(env.DATABASE_URL) === undefined,
     postgresUrl: nonEmpty(env.POSTGRES_URL),
-    d1PersistDir: nonEmpty(env.D1_PERSIST_DIR) ?? DEFAULT_D1_PERSIST_DIR,
+    d1PersistDir: nonEmpty(env.D1_PERSIST_DIR) ?? join(projectRoot, DEFAULT_D1_PERSIST_DIR),
     cloudflareD1Token: nonEmpty(env.CLOUDFLARE_D1_TOKEN),
     d1Url: nonEmpty(env.D1_URL),
     alertWebhookUrl: nonEmpty(env.ALERT_WEBHOOK_URL),
+    display: { ...(nonEmpty(env.DISPLAY) ? { DISPLAY: env.DISPLAY } : {}), ...(nonEmpty(env.WAYLAND_DISPLAY) ? { WAYLAND_DISPLAY: env.WAYLAND_DISPLAY } : {}) },
     debug: nonEmpty(env.DEBUG) !== undefined,
     noColor: nonEmpty(env.NO_COLOR) !== undefined,
     backupKillAt: nonEmpty(env.IPM_BACKUP_KILL_AT),
@@ -45,6 +65,7 @@ export function resolveEnvironment(env: NodeJS.ProcessEnv = loadProcessEnvironme
 
 function loadProcessEnvironment(): NodeJS.ProcessEnv {
   // process.loadEnvFile never overrides a variable the shell already set.
-  if (existsSync('.env')) process.loadEnvFile('.env')
+  const file = join(PROJECT_ROOT, '.env')
+  if (existsSync(file)) process.loadEnvFile(file)
   return process.env
 }

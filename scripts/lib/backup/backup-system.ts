@@ -17,25 +17,26 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { openDatabase } from '../db/open.ts'
+import { engineNamed } from '../engines/index.ts'
 import { resolveEnvironment, type ToolkitEnvironment } from '../environment.ts'
 import { sendAlert } from '../alerts.ts'
 import { ToolkitError, describeError } from '../errors.ts'
 import type { ProgressListener } from '../progress.ts'
-import { listBackupEntries, type BackupEntry } from './catalog.ts'
-import { DEFAULT_MAX_AGE_MS, DEFAULT_MAX_SHRINK_PERCENT, alertText, evaluateBackups, withAlertOutcome, type CheckResult, type CheckThresholds } from './check.ts'
-import { createBackup } from './create.ts'
-import { NoParentError, createIncrementalBackup } from './incremental.ts'
-import type { RestorePlan, RestoreResult, RestoreStepName } from './restore.ts'
-import { restoreBackup } from './restore-database.ts'
+import { listBackupEntries, type BackupEntry } from './catalog/catalog.ts'
+import { DEFAULT_MAX_AGE_MS, DEFAULT_MAX_SHRINK_PERCENT, alertText, evaluateBackups, withAlertOutcome, type CheckResult, type CheckThresholds } from './catalog/check.ts'
+import { createBackup } from './create/create.ts'
+import { NoParentError, createIncrementalBackup } from './create/incremental.ts'
+import type { RestorePlan, RestoreResult, RestoreStepName } from './restore/steps.ts'
+import { restoreBackup } from './restore/flow.ts'
 import type { DatabaseHandle } from '../db/connection.ts'
 import { EXPORT_FORMATS, type ExportFormat } from './layout.ts'
 import { sha256Hex } from './manifest.ts'
-import { appendHistory, readHistory, type HistoryOperation } from './history.ts'
+import { appendHistory, readHistory, type HistoryOperation } from './catalog/history.ts'
 import { killSwitch, type StepListener } from './kill-points.ts'
 import type { BackupMetadata } from './metadata.ts'
-import { planRotation, removeBackup } from './rotation.ts'
-import { backupStats, type BackupStats } from './stats.ts'
-import { verifyBackup, type VerifyReport } from './verify.ts'
+import { planRotation, removeBackup } from './catalog/rotation.ts'
+import { backupStats, type BackupStats } from './catalog/stats.ts'
+import { verifyBackup, type VerifyReport } from './catalog/verify.ts'
 
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 
@@ -129,7 +130,8 @@ export class AdvancedBackupSystem {
     const environment = options.environment ?? resolveEnvironment()
     this.#options = { ...options, environment }
     this.#databaseUrl = options.databaseUrl ?? environment.databaseUrl
-    this.backupDir = resolve(options.cwd ?? process.cwd(), options.backupDir ?? './backups')
+    // A folder the user names resolves against where they stand; the default lives in the project.
+    this.backupDir = options.backupDir === undefined ? resolve(options.cwd ?? environment.projectRoot, 'backups') : resolve(options.cwd ?? environment.cwd, options.backupDir)
     this.maxBackups = options.maxBackups ?? 10
     this.compressionEnabled = options.compressionEnabled ?? true
     this.verifyIntegrity = options.verifyIntegrity ?? true
@@ -160,7 +162,7 @@ export class AdvancedBackupSystem {
         compress: this.compressionEnabled,
         verify: this.verifyIntegrity,
         tool: toolIdentity(),
-        prismaSchemaSha256: prismaSchemaHash(db.engine === 'postgres' ? 'postgres' : 'sqlite'),
+        prismaSchemaSha256: prismaSchemaHash(engineNamed(db.engine).dialect),
         now: this.#now,
         onProgress: this.#options.onProgress,
         threads: this.#options.threads,
@@ -345,7 +347,7 @@ export class AdvancedBackupSystem {
         prismaSchemaSha256: prismaSchemaHash,
         tool: toolIdentity(),
         cwd: this.#options.cwd,
-        environment: this.#options.environment,
+        environment: this.#options.environment!,
         onProgress: this.#options.onProgress,
         threads: this.#options.threads,
       }),

@@ -8,7 +8,7 @@
  * environment into a listener, so the library functions stay free of process-wide effects.
  */
 import { ToolkitError } from '../errors.ts'
-import { RESTORE_STEPS as RESTORE_STEP_NAMES } from './restore.ts'
+import { RESTORE_STEPS as RESTORE_STEP_NAMES } from './restore/steps.ts'
 
 /** The steps of `create`, in the order a compressed backup reaches them. */
 export const CREATE_STEPS = [

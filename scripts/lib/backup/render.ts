@@ -4,9 +4,9 @@
  */
 import { isAbsolute, relative } from 'node:path'
 import { formatBytes, formatDuration } from '../format.ts'
-import { ENGINE_LABELS } from '../db/url.ts'
+import { engineLabel } from '../engines/index.ts'
 import type { CreateResult, ListResult, PruneResult, StatsResult } from './backup-system.ts'
-import type { FileCheck, VerifyReport } from './verify.ts'
+import type { FileCheck, VerifyReport } from './catalog/verify.ts'
 
 export interface RenderOptions {
   /** Paths are shown relative to this folder when they are inside it. */
@@ -31,7 +31,7 @@ export function renderCreate(result: CreateResult, options: RenderOptions): stri
   const lines = [
     `✅ Backup créé: ${m.id}`,
     `   Fichier: ${shown(result.path, options)}${m.compressed ? '' : '/'}`,
-    `   Source: ${ENGINE_LABELS[m.engine]} ${m.source}`,
+    `   Source: ${engineLabel(m.engine)} ${m.source}`,
     `   Taille: ${formatBytes(m.size)}${m.compressed ? ` (contenu ${formatBytes(m.contentSize)}, compression ${(m.contentSize / Math.max(1, m.size)).toFixed(1)}×)` : ''}`,
     `   Hash: ${m.hash} (SHA-256 du manifeste des fichiers)`,
     `   Tables: ${m.tables.map((t) => `${t.name} ${t.rows.toLocaleString('fr-FR')}`).join(', ')}`,

@@ -13,6 +13,8 @@ export type SqlValue = string | number | bigint | boolean | null | Date | Uint8A
 
 export interface SqlConnection {
   readonly dialect: SqlDialect
+  /** The user's tables and views (not the engine's own: `sqlite_*`, D1's `_cf_*`), in the current schema. */
+  listTables(): Promise<string[]>
   /** Runs a script of one or more statements atomically: all of it or none of it. */
   executeScript(script: string): Promise<void>
   /** Runs one statement; parameters are written `?` on every engine. Returns the rows it produced. */

@@ -84,12 +84,7 @@ interface AppliedRow {
 }
 
 async function appliedRows(sql: SqlConnection): Promise<AppliedRow[]> {
-  const exists = await sql.query<{ found: unknown }>(
-    sql.dialect === 'postgres'
-      ? `SELECT 1 AS found FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = '_prisma_migrations'`
-      : `SELECT 1 AS found FROM sqlite_master WHERE type = 'table' AND name = '_prisma_migrations'`,
-  )
-  if (exists.length === 0) return []
+  if (!(await sql.listTables()).includes('_prisma_migrations')) return []
   return sql.query<AppliedRow>(
     'SELECT migration_name, checksum, finished_at, rolled_back_at FROM "_prisma_migrations" ORDER BY started_at',
   )

@@ -8,6 +8,7 @@
  * transactions) they are separate statements, removed in any case, and a killed run's leftovers are
  * removed by a later run.
  */
+import { engineLabel, engineNamed } from '../engines/index.ts'
 import { ToolkitError, describeError } from '../errors.ts'
 import { applyMigrations, migrationStatus, type MigrationStatus } from '../db/migrations.ts'
 import type { DatabaseHandle, SqlConnection } from '../db/connection.ts'
@@ -55,19 +56,15 @@ function describeMigrationProblems(status: MigrationStatus): string {
 
 function migrationHint(db: DatabaseHandle): string {
   const apply = `npm run db:migrate -- --database "${db.redactedUrl}"`
-  return db.location.engine === 'd1' && db.location.mode === 'local'
-    ? `Apply the committed migrations (${apply}), or delete ${db.location.persistDir} so that the next check recreates this local D1.`
+  const localState = engineNamed(db.engine).localState(db.location)
+  return localState !== undefined
+    ? `Apply the committed migrations (${apply}), or delete ${localState} so that the next check recreates this local ${engineLabel(db.engine)}.`
     : `Apply the committed migrations: ${apply} (the health check never migrates this database).`
 }
 
 /** True when the database has no table at all (D1 keeps its own `_cf_*` tables). @example await hasNoSchema(db.sql) // true for a new local D1 */
 export async function hasNoSchema(sql: SqlConnection): Promise<boolean> {
-  const tables = await sql.query<{ name: string }>(
-    sql.dialect === 'postgres'
-      ? `SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()`
-      : `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\'`,
-  )
-  return tables.length === 0
+  return (await sql.listTables()).length === 0
 }
 
 /**

@@ -1,7 +1,7 @@
 /** RESULTATS_TESTS_DATABASES.md: the test report as readable Markdown, rendered from the report object. */
 import { formatDuration } from '../format.ts'
 import { CHECK_LABELS, HEALTH_CHECKS, summaryLine, tallyChecks, type CheckResult } from './results.ts'
-import type { HealthReport } from './report.ts'
+import type { HealthReport } from './results.ts'
 
 const SYMBOLS = { passed: '✓', failed: '✗', skipped: '–' } as const
 

@@ -9,36 +9,12 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { ToolkitError, describeError } from '../errors.ts'
 import { writeFileAtomic } from '../fs/atomic.ts'
-import type { EngineName } from '../db/url.ts'
-import { HEALTH_CHECKS, type CheckResult, type EngineResult } from './results.ts'
-import type { ToolVersions } from './versions.ts'
+import { HEALTH_CHECKS, HEALTH_REPORT_FORMAT, HEALTH_REPORT_VERSION, type CheckResult, type HealthReport } from './results.ts'
 import { renderHealthMarkdown } from './markdown.ts'
 
-export const HEALTH_REPORT_FORMAT = 'ia-poste-manager/database-health-report'
-export const HEALTH_REPORT_VERSION = 1
 /** The spec's name, in the working directory. */
 export const DEFAULT_REPORT_FILE = 'RESULTATS_TESTS_DATABASES.md'
 
-export interface HealthReport {
-  format: typeof HEALTH_REPORT_FORMAT
-  version: typeof HEALTH_REPORT_VERSION
-  /** ISO 8601, UTC. */
-  startedAt: string
-  durationMs: number
-  versions: ToolVersions
-  /** The engines the run was asked to check (`--only`), in order. */
-  selected: EngineName[]
-  /** `--read-only`: the write and rollback checks were skipped. */
-  readOnly: boolean
-  engines: EngineResult[]
-  summary: {
-    passed: number
-    failed: number
-    skipped: number
-    /** No check failed. */
-    ok: boolean
-  }
-}
 
 /** `RESULTATS_TESTS_DATABASES.md` → `RESULTATS_TESTS_DATABASES.json`; any other name gets `.json` appended. */
 export function reportJsonPath(markdownPath: string): string {

@@ -2,7 +2,9 @@
  * What a health run produces: one result per engine and check, as data. The suite never prints;
  * the report and the terminal table are both rendered from these objects.
  */
-import { ENGINE_LABELS, type EngineName } from '../db/url.ts'
+import type { EngineName } from '../db/url.ts'
+import type { ToolVersions } from './versions.ts'
+import { engineLabel } from '../engines/index.ts'
 
 /** The checks, in the order they run and are shown. */
 export const HEALTH_CHECKS = ['connect', 'migrations', 'read-plans', 'relation-query', 'write-read-delete', 'rollback'] as const
@@ -79,7 +81,7 @@ export function engineStatus(checks: readonly CheckResult[]): CheckStatus {
  */
 export function summaryLine(result: EngineResult): string {
   const tally = tallyChecks(result.checks)
-  const label = result.label || ENGINE_LABELS[result.engine]
+  const label = result.label || engineLabel(result.engine)
   if (result.status === 'skipped' && tally.passed === 0 && tally.failed === 0) return `${label} skipped: ${result.reason ?? 'not run'}`
   const score = `${label} ${tally.passed}/${tally.total}`
   const skipped = tally.skipped > 0 ? `, ${tally.skipped} skipped` : ''
@@ -91,4 +93,29 @@ export function summaryLine(result: EngineResult): string {
 /** Every check of an engine that could not run, with the same reason. @example skippedChecks('postgres', 'not configured: POSTGRES_URL is not set') */
 export function skippedChecks(engine: EngineName, reason: string, checks: readonly HealthCheckName[] = HEALTH_CHECKS): CheckResult[] {
   return checks.map((check) => ({ engine, check, status: 'skipped', ms: 0, detail: reason }))
+}
+
+export const HEALTH_REPORT_FORMAT = 'ia-poste-manager/database-health-report'
+export const HEALTH_REPORT_VERSION = 1
+
+/** One run of the health suite: what RESULTATS_TESTS_DATABASES.md and its .json hold. */
+export interface HealthReport {
+  format: typeof HEALTH_REPORT_FORMAT
+  version: typeof HEALTH_REPORT_VERSION
+  /** ISO 8601, UTC. */
+  startedAt: string
+  durationMs: number
+  versions: ToolVersions
+  /** The engines the run was asked to check (`--only`), in order. */
+  selected: EngineName[]
+  /** `--read-only`: the write and rollback checks were skipped. */
+  readOnly: boolean
+  engines: EngineResult[]
+  summary: {
+    passed: number
+    failed: number
+    skipped: number
+    /** No check failed. */
+    ok: boolean
+  }
 }

@@ -19,10 +19,11 @@ import type { ToolkitEnvironment } from '../environment.ts'
 import type { ProgressListener } from '../progress.ts'
 import type { DatabaseHandle } from '../db/connection.ts'
 import { openDatabase, type OpenDatabaseOptions } from '../db/open.ts'
-import { ENGINE_LABELS, redactUrl } from '../db/url.ts'
+import { redactUrl } from '../db/url.ts'
+import { engineLabel, engineNamed } from '../engines/index.ts'
 import { newMarker } from './_marker.ts'
 import { checkMigrations, checkRollback, hasNoSchema, prepareLocalD1, queryRelations, readPlans, writeReadDelete } from './checks.ts'
-import { HEALTH_REPORT_FORMAT, HEALTH_REPORT_VERSION, type HealthReport } from './report.ts'
+import { HEALTH_REPORT_FORMAT, HEALTH_REPORT_VERSION, type HealthReport } from './results.ts'
 import { HEALTH_CHECKS, engineStatus, skippedChecks, tallyChecks, type CheckResult, type EngineResult, type HealthCheckName } from './results.ts'
 import type { HealthTarget } from './targets.ts'
 import { serverVersion, toolVersions } from './versions.ts'
@@ -76,7 +77,7 @@ type EngineOptions = RunHealthSuiteOptions & { now: () => Date }
 
 async function checkEngine(target: HealthTarget, options: EngineOptions): Promise<EngineResult> {
   const { engine } = target
-  const label = ENGINE_LABELS[engine]
+  const label = engineLabel(engine)
   const results: CheckResult[] = []
   const progress = () => options.onProgress?.({ label, done: results.length, total: HEALTH_CHECKS.length, unit: 'steps' })
   const finish = (result: Omit<EngineResult, 'status' | 'checks' | 'notes'> & { notes?: string[] }): EngineResult => {
@@ -119,7 +120,8 @@ async function checkEngine(target: HealthTarget, options: EngineOptions): Promis
     return finish(base)
   }
   const location = db.location
-  const where = location.engine === 'd1' && location.mode === 'local' ? `, state in ${location.persistDir}` : ''
+  const localState = engineNamed(location.engine).localState(location)
+  const where = localState !== undefined ? `, state in ${localState}` : ''
   results.push({ engine, check: 'connect', status: 'passed', ms: round(performance.now() - connectStarted), detail: `${version}${where}` })
   progress()
 
@@ -146,7 +148,7 @@ async function checkEngine(target: HealthTarget, options: EngineOptions): Promis
 
   try {
     let preparation: unknown
-    if ((options.prepareLocalD1 ?? true) && location.engine === 'd1' && location.mode === 'local') {
+    if ((options.prepareLocalD1 ?? true) && localState !== undefined) {
       try {
         if (await hasNoSchema(opened.sql)) notes.push(await prepareLocalD1(opened, options.now))
       } catch (error) {

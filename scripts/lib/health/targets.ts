@@ -7,9 +7,9 @@
  *               a remote D1 needs CLOUDFLARE_D1_TOKEN
  */
 import type { ToolkitEnvironment } from '../environment.ts'
-import { DEFAULT_DATABASE_URL } from '../environment.ts'
 import { ToolkitError } from '../errors.ts'
-import { ENGINE_LABELS, parseDatabaseUrl, redactUrl, type DatabaseLocation, type EngineName } from '../db/url.ts'
+import { redactUrl, type DatabaseLocation, type EngineName } from '../db/url.ts'
+import { engineLabel, engineNamed, parseDatabaseUrl } from '../engines/index.ts'
 
 export const ALL_ENGINES: readonly EngineName[] = ['sqlite', 'postgres', 'd1']
 
@@ -56,7 +56,7 @@ export function resolveHealthTargets(options: ResolveHealthTargetsOptions): Heal
   const app: Setting =
     options.database !== undefined
       ? { url: options.database, source: '--database' }
-      : { url: environment.databaseUrl, source: environment.databaseUrl === DEFAULT_DATABASE_URL ? 'default' : 'DATABASE_URL' }
+      : { url: environment.databaseUrl, source: environment.databaseUrlIsDefault ? 'default' : 'DATABASE_URL' }
   const appLocation = locate(app.url)
 
   const fromSetting = (engine: EngineName, setting: Setting): HealthTarget => {
@@ -67,35 +67,32 @@ export function resolveHealthTargets(options: ResolveHealthTargetsOptions): Heal
         engine,
         kind: 'invalid',
         source: setting.source,
-        error: `${setting.source} is not a ${ENGINE_LABELS[engine]} URL: ${redactUrl(setting.url)}`,
+        error: `${setting.source} is not a ${engineLabel(engine)} URL: ${redactUrl(setting.url)}`,
         hint: EXAMPLE_URLS[engine],
       }
     }
-    if (location.engine === 'd1' && location.mode === 'remote' && environment.cloudflareD1Token === undefined) {
-      return {
-        engine,
-        kind: 'not-configured',
-        reason: `remote D1 ${redactUrl(setting.url)} (${setting.source}) needs an API token: CLOUDFLARE_D1_TOKEN is not set`,
-        hint: 'Set CLOUDFLARE_D1_TOKEN, or check the local D1 with --d1 d1://local.',
-      }
+    const missing = engineNamed(engine).missingCredentials(location, environment)
+    if (missing !== undefined) {
+      return { engine, kind: 'not-configured', reason: `remote ${engineLabel(engine)} ${redactUrl(setting.url)} (${setting.source}) ${missing.reason}`, hint: missing.hint }
     }
     return { engine, kind: 'configured', url: setting.url, source: setting.source }
   }
 
+  const appNames = (engine: EngineName) => !(appLocation instanceof ToolkitError) && appLocation.engine === engine
   const resolvers: Record<EngineName, () => HealthTarget> = {
     sqlite: () => {
-      if (appLocation instanceof ToolkitError || appLocation.engine === 'sqlite') return fromSetting('sqlite', app)
+      if (appLocation instanceof ToolkitError || appNames('sqlite')) return fromSetting('sqlite', app)
       return {
         engine: 'sqlite',
         kind: 'not-configured',
-        reason: `not configured: ${app.source} names ${ENGINE_LABELS[appLocation.engine]}, not a SQLite file`,
+        reason: `not configured: ${app.source} names ${engineLabel(appLocation.engine)}, not a SQLite file`,
         hint: 'Pass --database file:<path> to check a SQLite database.',
       }
     },
     postgres: () => {
       const explicit = setting(options.postgres, '--postgres') ?? setting(environment.postgresUrl, 'POSTGRES_URL')
       if (explicit !== undefined) return fromSetting('postgres', explicit)
-      if (!(appLocation instanceof ToolkitError) && appLocation.engine === 'postgres') return fromSetting('postgres', app)
+      if (appNames('postgres')) return fromSetting('postgres', app)
       return {
         engine: 'postgres',
         kind: 'not-configured',
@@ -106,7 +103,7 @@ export function resolveHealthTargets(options: ResolveHealthTargetsOptions): Heal
     d1: () => {
       const explicit = setting(options.d1, '--d1') ?? setting(environment.d1Url, 'D1_URL')
       if (explicit !== undefined) return fromSetting('d1', explicit)
-      if (!(appLocation instanceof ToolkitError) && appLocation.engine === 'd1') return fromSetting('d1', app)
+      if (appNames('d1')) return fromSetting('d1', app)
       return fromSetting('d1', { url: 'd1://local', source: 'default' })
     },
   }

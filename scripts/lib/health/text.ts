@@ -2,7 +2,7 @@
 import { Chalk, type ChalkInstance } from 'chalk'
 import { formatDuration } from '../format.ts'
 import { CHECK_LABELS, HEALTH_CHECKS, summaryLine, type CheckResult, type CheckStatus, type EngineResult } from './results.ts'
-import type { HealthReport } from './report.ts'
+import type { HealthReport } from './results.ts'
 
 export interface RenderHealthTextOptions {
   /** Colours; none by default. */

@@ -9,7 +9,7 @@
  */
 import type { SqlConnection } from '../db/connection.ts'
 import { describeError } from '../errors.ts'
-import { createIndexStatement, filteredColumns } from './_sql.ts'
+import { createIndexStatement, filteredColumns } from '../engines/_index-sql.ts'
 import { fingerprintId, fingerprintSql } from './fingerprint.ts'
 import type { FingerprintSample, FingerprintStats, Thresholds } from './analysis.ts'
 import type { IndexDefinition, IndexTrial, MetricsEngine } from './engine.ts'

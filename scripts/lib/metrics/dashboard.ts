@@ -18,7 +18,8 @@ import type { ProgressListener } from '../progress.ts'
 import { DEMO_TENANT_SLUG } from '../seed/demo.ts'
 import { advise, type AdvisorOptions, type Recommendation } from './advisor.ts'
 import { DEFAULT_THRESHOLDS, aggregateFingerprints, repeatedReads, summarizeOperations, tenantActivity, type Thresholds } from './analysis.ts'
-import { metricsEngineFor, type CacheStatistics, type ConnectionStatistics, type MetricsEngine, type TenantTable } from './engine.ts'
+import { engineNamed } from '../engines/index.ts'
+import { type CacheStatistics, type ConnectionStatistics, type MetricsEngine, type TenantTable } from './engine.ts'
 import { fingerprintId, fingerprintSql } from './fingerprint.ts'
 import { instrumentDatabase, type Instrumentation, type OperationRecord } from './instrumentation.ts'
 import { PERFORMANCE_METRICS_VERSION, type PerformanceMetrics, type RawOperation, type TenantMetrics } from './performance-metrics.ts'
@@ -202,7 +203,7 @@ export class DatabasePerformanceDashboard {
           ? database
           : await openDatabase(database ?? (this.options.environment ?? resolveEnvironment()).databaseUrl, { environment: this.options.environment, cwd: this.options.cwd })
       try {
-        return { db, instrumentation: instrumentDatabase(db), engine: metricsEngineFor(db.engine) }
+        return { db, instrumentation: instrumentDatabase(db), engine: engineNamed(db.engine).metrics }
       } catch (error) {
         if (typeof database !== 'object') await db.close()
         throw error

@@ -1,13 +1,9 @@
 /**
  * What the dashboard asks of a database engine beyond Prisma: its catalog, query plans, cache and
- * connection counters, storage. One module per engine (sqlite.ts, postgres.ts, d1.ts), same shape;
- * callers pick one with `metricsEngineFor` and never test which engine they hold.
+ * connection counters, storage. Each engine folder has its `metrics.ts` (engines/<engine>/metrics.ts);
+ * callers take it from the engine (`engineNamed(db.engine).metrics`) and never test which engine they hold.
  */
 import type { SqlConnection } from '../db/connection.ts'
-import type { EngineName } from '../db/url.ts'
-import { sqliteMetrics } from './sqlite.ts'
-import { postgresMetrics } from './postgres.ts'
-import { d1Metrics } from './d1.ts'
 
 export interface IndexDefinition {
   name: string
@@ -85,16 +81,4 @@ export interface MetricsEngine {
   cacheStatistics(sql: SqlConnection): Promise<CacheStatistics>
   connectionStatistics(sql: SqlConnection, facts: { poolSize?: number }): Promise<ConnectionStatistics>
   tenantStorage(sql: SqlConnection, tenantIds: readonly string[], tables: readonly TenantTable[]): Promise<TenantStorage>
-}
-
-/** @example const engine = metricsEngineFor(db.engine); await engine.cacheStatistics(db.sql) */
-export function metricsEngineFor(engine: EngineName): MetricsEngine {
-  switch (engine) {
-    case 'sqlite':
-      return sqliteMetrics
-    case 'postgres':
-      return postgresMetrics
-    case 'd1':
-      return d1Metrics
-  }
 }

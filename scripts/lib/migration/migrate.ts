@@ -5,9 +5,10 @@
  */
 import { resolve } from 'node:path'
 import Database from 'better-sqlite3'
-import { sqliteConnection } from '../db/engines/sqlite.ts'
+import { sqliteConnection } from '../engines/sqlite/connection.ts'
 import { applyMigrations } from '../db/migrations.ts'
-import type { ToolkitEnvironment } from '../environment.ts'
+import { resolveEnvironment, type ToolkitEnvironment } from '../environment.ts'
+import { isDiskFull } from '../fs/errors.ts'
 import { ToolkitError, describeError } from '../errors.ts'
 import type { ProgressListener } from '../progress.ts'
 import type { ConversionOverrides } from './conversion.ts'
@@ -73,7 +74,8 @@ export interface MigrationResult {
  */
 export async function migratePostgresToSqlite(options: MigrateOptions): Promise<MigrationResult> {
   const started = performance.now()
-  const cwd = options.cwd ?? process.cwd()
+  const environment = options.environment ?? resolveEnvironment()
+  const cwd = options.cwd ?? environment.cwd
   const target = resolve(cwd, options.to.replace(/^file:/, ''))
   const phases: Record<string, number> = {}
   let phaseStart = started
@@ -217,7 +219,7 @@ function failed(error: unknown, target: string): ToolkitError {
   if (error instanceof ToolkitError && /nothing was written/.test(error.message)) return error
   const message = describeError(error)
   const code = (error as { code?: string }).code
-  const full = code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'EDQUOT' || /disk is full|no space/i.test(message)
+  const full = isDiskFull(error) || /disk is full|no space/i.test(message)
   const readOnly = code === 'EROFS' || code === 'EACCES' || code === 'SQLITE_READONLY' || /read-only|permission denied/i.test(message)
   const hint = full ? `Free space on the disk of ${target}, or choose another --to.` : readOnly ? 'Choose a writable --to path.' : error instanceof ToolkitError ? error.hint : undefined
   return new ToolkitError(`${message}; nothing was written (${target} is unchanged)`, { hint, cause: error })

@@ -7,7 +7,7 @@
 import { openDatabase } from '../db/open.ts'
 import type { DatabaseHandle } from '../db/connection.ts'
 import { quoteIdentifier } from '../db/connection.ts'
-import { isPostgresTableReader, type PostgresTableReader } from '../db/readers/postgres.ts'
+import { isPostgresTableReader, type PostgresTableReader } from '../engines/postgres/table-reader.ts'
 import type { TableInfo } from '../db/table-reader.ts'
 import type { ToolkitEnvironment } from '../environment.ts'
 import { ToolkitError } from '../errors.ts'

@@ -7,7 +7,7 @@
  */
 import Database from 'better-sqlite3'
 import { quoteIdentifier } from '../db/connection.ts'
-import { sqliteConnection } from '../db/engines/sqlite.ts'
+import { sqliteConnection } from '../engines/sqlite/connection.ts'
 import { applyMigrations, MIGRATIONS_DIRS, readMigrations } from '../db/migrations.ts'
 import type { ColumnConversion } from './conversion.ts'
 import type { SourceForeignKey, SourceIndex, SourceTable } from './source.ts'

@@ -1,6 +1,6 @@
 /** Row sources of the exporters: a table reader's async rows, or a SQLite statement's rows. */
 import type { RowValue } from '../../db/table-reader.ts'
-import type { TextSink } from '../hashed-file.ts'
+import type { TextSink } from '../create/hashed-file.ts'
 
 export type RowSource = AsyncIterable<RowValue[]> | Iterable<RowValue[]>
 

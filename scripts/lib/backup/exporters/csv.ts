@@ -13,7 +13,7 @@
 import type { Writable } from 'node:stream'
 import type { RowValue, TableColumn } from '../../db/table-reader.ts'
 import type { EngineName } from '../../db/url.ts'
-import { TextSink } from '../hashed-file.ts'
+import { TextSink } from '../create/hashed-file.ts'
 import { codecFor } from './_values.ts'
 import { writeRows, type RowSource } from './_rows.ts'
 

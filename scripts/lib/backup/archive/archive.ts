@@ -1,0 +1,466 @@
+/**
+ * The `.tar.gz` of a backup: a ustar archive (pax headers for long names, as GNU tar reads them)
+ * of the backup folder, gzip-compressed on every core (see gzip-blocks.ts).
+ *
+ * Writing: files are added one after the other while other work goes on, each one read once from
+ * disk — that read also hashes it — and the archive's own SHA-256 is computed as it is written.
+ * Reading: `readArchive` checks the archive the way `sha256sum` + `tar -tvzf` would, in one pass:
+ * the archive's SHA-256, every entry's type, path, size and SHA-256, and whether the archive ends
+ * where a tar archive ends (a truncated or corrupted archive is reported, never half-read silently).
+ */
+import { createHash, type Hash } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { open, stat, type FileHandle } from 'node:fs/promises'
+import { createGunzip } from 'node:zlib'
+import { Header, Pax } from 'tar'
+import { BLOCK_SIZE, BufferPool, GzipPool, MAX_MEMBER_SIZE, blockLength, memberHeader, type BlockResult } from './gzip-blocks.ts'
+import type { WrittenFile } from '../create/hashed-file.ts'
+
+const RECORD = 512
+
+export interface ArchiveWriterOptions {
+  pool: GzipPool
+  /** Called with the uncompressed bytes added so far. */
+  onBytes?: (bytes: number) => void
+}
+
+/**
+ * Builds a .tar.gz incrementally.
+ * @example
+ * const archive = await ArchiveWriter.create('b.tar.gz.tmp', { pool })
+ * await archive.addFile('backup-x/database.db', '/staging/database.db', new Date())
+ * const { size, sha256 } = await archive.finish()
+ */
+export class ArchiveWriter {
+  #handle: FileHandle
+  #pool: GzipPool
+  #hash: Hash = createHash('sha256')
+  #size = 0
+  #blocks: BufferPool
+  #block: Buffer
+  #fill = 0
+  #inflight: Promise<BlockResult>[] = []
+  #maxInflight: number
+  #queue: Promise<unknown> = Promise.resolve()
+  #added = 0
+  #failure: Error | undefined
+  #onBytes: ((bytes: number) => void) | undefined
+
+  private constructor(handle: FileHandle, options: ArchiveWriterOptions) {
+    this.#handle = handle
+    this.#pool = options.pool
+    this.#maxInflight = options.pool.size * 2 + 1
+    this.#blocks = new BufferPool(BLOCK_SIZE, this.#maxInflight + 2)
+    this.#block = this.#blocks.take()
+    this.#onBytes = options.onBytes
+  }
+
+  static async create(path: string, options: ArchiveWriterOptions): Promise<ArchiveWriter> {
+    return new ArchiveWriter(await open(path, 'wx'), options)
+  }
+
+  /** Adds a directory entry (mode 0755). Entries are written in the order they are added. */
+  addDirectory(name: string, mtime: Date): Promise<void> {
+    return this.#enqueue(async () => {
+      await this.#header({ path: name.endsWith('/') ? name : `${name}/`, type: 'Directory', mode: 0o755, size: 0, mtime })
+    })
+  }
+
+  /**
+   * Adds a regular file (mode 0644) read from `source`; resolves with the size and SHA-256 of what
+   * was read (`sha256` is '' with `hash: false`, for a file hashed when it was written).
+   */
+  addFile(name: string, source: string, mtime: Date, options: { hash?: boolean; onBytes?: (bytes: number) => void } = {}): Promise<WrittenFile> {
+    const hashing = options.hash ?? true
+    return this.#enqueue(async () => {
+      const handle = await open(source, 'r')
+      try {
+        const { size } = await handle.stat()
+        await this.#header({ path: name, type: 'File', mode: 0o644, size, mtime })
+        const hash = createHash('sha256')
+        let done = 0
+        while (done < size) {
+          if (this.#fill === BLOCK_SIZE) await this.#flushBlock()
+          const want = Math.min(size - done, BLOCK_SIZE - this.#fill)
+          const { bytesRead } = await handle.read(this.#block, this.#fill, want, null)
+          if (bytesRead === 0) throw new Error(`${source} shrank while it was being archived`)
+          if (hashing) hash.update(this.#block.subarray(this.#fill, this.#fill + bytesRead))
+          this.#fill += bytesRead
+          done += bytesRead
+          options.onBytes?.(done)
+          this.#progress(bytesRead)
+        }
+        if ((await handle.stat()).size !== size) throw new Error(`${source} changed while it was being archived`)
+        await this.#append(Buffer.alloc((RECORD - (size % RECORD)) % RECORD))
+        return { size, sha256: hashing ? hash.digest('hex') : '' }
+      } finally {
+        await handle.close()
+      }
+    })
+  }
+
+  /** Ends the archive (two zero records), writes the last block, fsyncs and closes the file. */
+  async finish(): Promise<WrittenFile> {
+    await this.#enqueue(async () => {
+      await this.#append(Buffer.alloc(2 * RECORD))
+      if (this.#fill > 0) await this.#flushBlock()
+      while (this.#inflight.length > 0) await this.#writeOldest()
+      await this.#handle.sync()
+    })
+    await this.#handle.close()
+    return { size: this.#size, sha256: this.#hash.digest('hex') }
+  }
+
+  /** Stops after a failure; the caller removes the file. */
+  async abort(): Promise<void> {
+    await this.#queue.catch(() => {})
+    await Promise.allSettled(this.#inflight)
+    await this.#handle.close().catch(() => {})
+  }
+
+  #enqueue<T>(work: () => Promise<T>): Promise<T> {
+    // The first failure sticks: every later entry, and finish(), fail with it.
+    const result = this.#queue.then(() => {
+      if (this.#failure) throw this.#failure
+      return work()
+    })
+    this.#queue = result.catch((error: unknown) => {
+      this.#failure ??= error instanceof Error ? error : new Error(String(error))
+    })
+    return result
+  }
+
+  #progress(bytes: number): void {
+    this.#added += bytes
+    this.#onBytes?.(this.#added)
+  }
+
+  async #header(data: { path: string; type: 'File' | 'Directory'; mode: number; size: number; mtime: Date }): Promise<void> {
+    const header = new Header({ ...data, uid: 0, gid: 0, uname: 'root', gname: 'root' })
+    header.encode()
+    if (header.needPax) await this.#append(new Pax({ path: data.path, size: data.size, mtime: data.mtime }).encode())
+    await this.#append(header.block!)
+  }
+
+  async #append(bytes: Buffer): Promise<void> {
+    let offset = 0
+    while (offset < bytes.length) {
+      if (this.#fill === BLOCK_SIZE) await this.#flushBlock()
+      const n = bytes.copy(this.#block, this.#fill, offset)
+      this.#fill += n
+      offset += n
+    }
+  }
+
+  async #flushBlock(): Promise<void> {
+    const block = this.#fill === BLOCK_SIZE ? this.#block : this.#block.subarray(0, this.#fill)
+    const member = this.#pool.gzip(block)
+    member.catch(() => {})
+    this.#inflight.push(member)
+    this.#block = this.#blocks.take()
+    this.#fill = 0
+    while (this.#inflight.length > this.#maxInflight) await this.#writeOldest()
+  }
+
+  async #writeOldest(): Promise<void> {
+    const { data: z, input } = await this.#inflight.shift()!
+    this.#blocks.give(input)
+    const parts = [memberHeader(z), z.subarray(10)]
+    for (const part of parts) this.#hash.update(part)
+    const total = parts[0]!.length + parts[1]!.length
+    let written = (await this.#handle.writev(parts)).bytesWritten
+    while (written < total) {
+      const rest = Buffer.concat(parts).subarray(written)
+      written += (await this.#handle.write(rest, 0, rest.length, null)).bytesWritten
+    }
+    this.#size += total
+  }
+}
+
+export type ArchiveEntryType = 'File' | 'Directory' | 'SymbolicLink' | 'Link' | 'Other'
+
+export interface ArchiveEntry {
+  path: string
+  type: ArchiveEntryType
+  size: number
+  mode: number
+  linkpath?: string
+  sha256: string
+  /** The content, for the entries `keepContent` asked for (small files such as metadata.json). */
+  content?: Buffer
+}
+
+export interface ArchiveReport {
+  /** Size and SHA-256 of the archive file as read. */
+  size: number
+  sha256: string
+  entries: ArchiveEntry[]
+  /** Why the archive could not be read to its end: truncated, not gzip, corrupted data, not tar. */
+  problems: string[]
+}
+
+export interface ReadArchiveOptions {
+  pool?: GzipPool
+  keepContent?: (path: string) => boolean
+  /** Called with the archive bytes read so far. */
+  onBytes?: (bytes: number) => void
+}
+
+/**
+ * Reads a .tar.gz through to its end and reports what it holds, with a SHA-256 per entry.
+ * Never extracts anything to disk.
+ * @example const report = await readArchive('backups/backup-x.tar.gz', { keepContent: (p) => p.endsWith('metadata.json') })
+ */
+export async function readArchive(path: string, options: ReadArchiveOptions = {}): Promise<ArchiveReport> {
+  const pool = options.pool ?? new GzipPool()
+  const tar = new TarReader(options.keepContent ?? (() => false))
+  const archiveHash = createHash('sha256')
+  const problems: string[] = []
+  const members = new BufferPool(MAX_MEMBER_SIZE, pool.size * 2 + 2)
+  const inflight: Promise<BlockResult>[] = []
+  let position = 0
+  const handle = await open(path, 'r')
+  try {
+    const total = (await handle.stat()).size
+    const drain = async (limit: number) => {
+      while (inflight.length > limit) {
+        let result: BlockResult
+        try {
+          result = await inflight.shift()!
+        } catch (error) {
+          throw new ArchiveDataError(error)
+        }
+        members.give(result.input)
+        tar.write(result.data)
+      }
+    }
+    const head = Buffer.alloc(20)
+    // Our members, one by one: the length in each header says where the next one starts.
+    while (position < total) {
+      const { bytesRead } = await handle.read(head, 0, 20, position)
+      const length = blockLength(head.subarray(0, bytesRead), 0)
+      if (length === undefined) break
+      const member = members.take()
+      const { bytesRead: got } = await handle.read(member, 0, Math.min(length, total - position), position)
+      archiveHash.update(member.subarray(0, got))
+      position += got
+      options.onBytes?.(position)
+      if (got < length) {
+        members.give(member)
+        problems.push(`archive truncated: its last gzip block is incomplete (${got} of ${length} bytes)`)
+        break
+      }
+      const inflated = pool.gunzip(member.subarray(0, length))
+      inflated.catch(() => {})
+      inflight.push(inflated)
+      await drain(pool.size * 2)
+    }
+    await drain(0)
+    if (problems.length === 0 && position < total) {
+      // Not one of our members (an archive made by another tool, or damage): ordinary gzip from here.
+      const failure = await gunzipRest(path, position, (chunk) => {
+        archiveHash.update(chunk)
+        position += chunk.length
+        options.onBytes?.(position)
+      }, (data) => tar.write(data))
+      if (failure) problems.push(`archive cannot be decompressed: ${gzipMessage(failure)}`)
+    }
+    if (total === 0) problems.push('archive is empty')
+  } catch (error) {
+    if (!(error instanceof ArchiveDataError)) throw error
+    problems.push(`archive cannot be decompressed: ${gzipMessage(error.cause)}`)
+  } finally {
+    await Promise.allSettled(inflight)
+    await handle.close()
+    if (options.pool === undefined) await pool.close()
+  }
+  // Whatever was not read yet still counts in the archive's hash.
+  if (problems.length > 0) await hashRest(path, position, (chunk) => archiveHash.update(chunk))
+  if (problems.length === 0) problems.push(...tar.end())
+  else tar.end()
+  return { size: (await stat(path)).size, sha256: archiveHash.digest('hex'), entries: tar.entries, problems }
+}
+
+/** Streams `path` from `start` through gunzip; returns the gzip error, if any. */
+async function gunzipRest(path: string, start: number, onRead: (chunk: Buffer) => void, onData: (data: Buffer) => void): Promise<Error | undefined> {
+  const gunzip = createGunzip()
+  let failure: Error | undefined
+  gunzip.on('data', onData)
+  const done = new Promise<void>((resolve) => {
+    gunzip.on('error', (error) => {
+      failure ??= error
+      resolve()
+    })
+    gunzip.on('end', () => resolve())
+  })
+  for await (const chunk of createReadStream(path, { start, highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+    onRead(chunk)
+    if (failure) continue
+    if (!gunzip.write(chunk)) await drained(gunzip)
+  }
+  if (!failure) gunzip.end()
+  await done
+  return failure
+}
+
+async function hashRest(path: string, start: number, onRead: (chunk: Buffer) => void): Promise<void> {
+  if (start >= (await stat(path)).size) return
+  for await (const chunk of createReadStream(path, { start, highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) onRead(chunk)
+}
+
+/** Waits until a stream can take more, or has failed (its error is reported elsewhere). */
+function drained(stream: NodeJS.WritableStream & NodeJS.EventEmitter): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off('drain', done)
+      stream.off('error', done)
+      stream.off('close', done)
+      resolve()
+    }
+    stream.on('drain', done)
+    stream.on('error', done)
+    stream.on('close', done)
+  })
+}
+
+class ArchiveDataError extends Error {
+  constructor(cause: unknown) {
+    super('gzip data error', { cause })
+  }
+}
+
+function gzipMessage(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error)
+  return message === 'unexpected end of file' ? 'unexpected end of file (truncated)' : message
+}
+
+const TYPES: Record<string, ArchiveEntryType> = { File: 'File', OldFile: 'File', ContiguousFile: 'File', Directory: 'Directory', SymbolicLink: 'SymbolicLink', Link: 'Link' }
+
+/** A strict streaming tar parser: ustar and pax headers; everything else is reported as is. */
+class TarReader {
+  readonly entries: ArchiveEntry[] = []
+  #problems: string[] = []
+  #pending: Buffer[] = []
+  #pendingLength = 0
+  #state: 'header' | 'data' | 'pax' | 'padding' | 'end' | 'failed' = 'header'
+  #remaining = 0
+  #padding = 0
+  #current: (ArchiveEntry & { hash: Hash; parts?: Buffer[] }) | undefined
+  #pax: { parts: Buffer[]; global: boolean } | undefined
+  #extended: Record<string, unknown> | undefined
+  #zeroBlocks = 0
+  #keep: (path: string) => boolean
+
+  constructor(keep: (path: string) => boolean) {
+    this.#keep = keep
+  }
+
+  write(data: Buffer): void {
+    let offset = 0
+    while (offset < data.length && this.#state !== 'failed') {
+      if (this.#state === 'end') {
+        // Only zero padding may follow the end of the archive.
+        if (data.subarray(offset).some((byte) => byte !== 0)) this.#fail('data after the end of the tar archive')
+        return
+      }
+      if (this.#state === 'data' || this.#state === 'pax') {
+        const n = Math.min(this.#remaining, data.length - offset)
+        const part = data.subarray(offset, offset + n)
+        if (this.#state === 'data') {
+          this.#current!.hash.update(part)
+          this.#current!.parts?.push(Buffer.from(part))
+        } else {
+          this.#pax!.parts.push(Buffer.from(part))
+        }
+        this.#remaining -= n
+        offset += n
+        if (this.#remaining === 0) this.#endData()
+        continue
+      }
+      if (this.#state === 'padding') {
+        const n = Math.min(this.#padding, data.length - offset)
+        this.#padding -= n
+        offset += n
+        if (this.#padding === 0) this.#state = 'header'
+        continue
+      }
+      // header: gather one 512-byte record
+      const n = Math.min(RECORD - this.#pendingLength, data.length - offset)
+      this.#pending.push(data.subarray(offset, offset + n))
+      this.#pendingLength += n
+      offset += n
+      if (this.#pendingLength === RECORD) {
+        const record = Buffer.concat(this.#pending)
+        this.#pending = []
+        this.#pendingLength = 0
+        this.#header(record)
+      }
+    }
+  }
+
+  #header(record: Buffer): void {
+    if (record.every((byte) => byte === 0)) {
+      if (++this.#zeroBlocks === 2) this.#state = 'end'
+      return
+    }
+    if (this.#zeroBlocks > 0) return this.#fail('a zero record in the middle of the tar archive')
+    const header = new Header(record, 0, this.#extended as never)
+    this.#extended = undefined
+    if (!header.cksumValid) return this.#fail('a tar header has a bad checksum')
+    const size = header.size ?? 0
+    const typeName = String(header.type)
+    if (typeName === 'ExtendedHeader' || typeName === 'GlobalExtendedHeader') {
+      if (size > 1 << 20) return this.#fail('a pax header is larger than 1 MiB')
+      this.#pax = { parts: [], global: typeName === 'GlobalExtendedHeader' }
+      this.#remaining = size
+      this.#padding = (RECORD - (size % RECORD)) % RECORD
+      this.#state = 'pax'
+      if (size === 0) this.#endData()
+      return
+    }
+    const type = TYPES[typeName] ?? 'Other'
+    const dataSize = type === 'File' || type === 'Other' ? size : 0
+    this.#current = {
+      path: header.path ?? '',
+      type,
+      size: dataSize,
+      mode: header.mode ?? 0,
+      ...(header.linkpath ? { linkpath: header.linkpath } : {}),
+      sha256: '',
+      hash: createHash('sha256'),
+      ...(type === 'File' && this.#keep(header.path ?? '') && dataSize <= 16 << 20 ? { parts: [] } : {}),
+    }
+    this.#remaining = dataSize
+    this.#padding = (RECORD - (dataSize % RECORD)) % RECORD
+    this.#state = 'data'
+    if (dataSize === 0) this.#endData()
+  }
+
+  #endData(): void {
+    if (this.#state === 'pax') {
+      const body = Buffer.concat(this.#pax!.parts).toString('utf8')
+      if (!this.#pax!.global) this.#extended = { ...Pax.parse(body) }
+      this.#pax = undefined
+    } else {
+      const { hash, parts, ...entry } = this.#current!
+      this.entries.push({ ...entry, sha256: hash.digest('hex'), ...(parts ? { content: Buffer.concat(parts) } : {}) })
+      this.#current = undefined
+    }
+    this.#state = this.#padding > 0 ? 'padding' : 'header'
+  }
+
+  #fail(problem: string): void {
+    this.#problems.push(problem)
+    this.#state = 'failed'
+  }
+
+  /** The problems found, including an archive that stops before its end. */
+  end(): string[] {
+    if (this.#state === 'data' || this.#state === 'pax' || this.#state === 'padding' || this.#pendingLength > 0) {
+      this.#problems.push(`archive truncated: it stops inside ${this.#current ? `"${this.#current.path}"` : 'a header'}`)
+    } else if (this.#state === 'header') {
+      this.#problems.push('archive truncated: the end-of-archive records are missing')
+    }
+    return this.#problems
+  }
+}

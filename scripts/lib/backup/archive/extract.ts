@@ -1,0 +1,226 @@
+/**
+ * Taking one file out of a backup, safely. Restore never unpacks an archive as a whole and never
+ * writes where an entry's name points: it streams the one entry it needs (database.db, changes.db,
+ * database.sql) into a path of its own choosing, hashing it on the way, and fails unless the
+ * bytes are exactly the ones the metadata lists.
+ *
+ * Before that (restore's step 1) the whole archive is verified (verify.ts) and its entries are
+ * judged by `unsafeEntries`: `..` or absolute paths, symbolic or hard links, device files and
+ * anything the metadata does not list are refused before anything is written. The extraction pass
+ * checks every header again, so an archive swapped between the two passes is refused too.
+ */
+import { createHash } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { lstat, open, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { createGunzip } from 'node:zlib'
+import { Header, Pax } from 'tar'
+import { ToolkitError, describeError } from '../../errors.ts'
+import type { BackupEntry } from '../catalog/catalog.ts'
+import { BufferPool, GzipPool, MAX_MEMBER_SIZE, blockLength } from './gzip-blocks.ts'
+import { CSV_DIR, METADATA_FILE } from '../layout.ts'
+import type { BackupMetadata } from '../metadata.ts'
+import type { FileCheck } from '../catalog/verify.ts'
+
+const RECORD = 512
+
+/** Why an archive entry (as verify reports it) must never be restored, or undefined when it is a plain listed file. */
+export function unsafeReason(check: FileCheck, id: string): string | undefined {
+  const path = check.path
+  const inside = path.startsWith(`${id}/`) ? path.slice(id.length + 1) : path
+  if (path.startsWith('/') || /^[A-Za-z]:[\\/]/.test(path)) return 'an absolute path'
+  if (path.split(/[\\/]/).includes('..')) return 'a path that climbs out of the backup (..)'
+  if (check.status !== 'extra') return undefined
+  const detail = check.detail ?? ''
+  if (detail.startsWith('SymbolicLink')) return `a symbolic link (${detail.replace(/, not in the metadata$/, '')})`
+  if (detail.startsWith('Link')) return `a hard link (${detail.replace(/, not in the metadata$/, '')})`
+  if (detail.startsWith('Other') || detail.includes('special file')) return 'a device, FIFO or other special file'
+  if (detail.startsWith('Directory') || detail.includes('directory')) return 'a directory the backup layout does not have'
+  return inside === METADATA_FILE ? 'a second metadata.json' : 'a file the metadata does not list'
+}
+
+/** The refusals of a verification report: one line per unsafe or unlisted entry. */
+export function unsafeEntries(checks: readonly FileCheck[], id: string): string[] {
+  const lines: string[] = []
+  for (const check of checks) {
+    const reason = unsafeReason(check, id)
+    if (reason !== undefined) lines.push(`"${check.path}": ${reason}`)
+  }
+  return lines
+}
+
+export interface ExtractOptions {
+  pool?: GzipPool
+  onBytes?: (bytes: number) => void
+}
+
+/**
+ * Writes the backup's file `path` (as listed in its metadata) to `dest` (created, must not exist),
+ * fsynced; throws if the bytes are not the listed ones (and removes `dest`).
+ * @example await extractBackupFile(entry, metadata, 'database.db', '/srv/app/dev.db.tmp-1-x')
+ */
+export async function extractBackupFile(entry: BackupEntry, metadata: BackupMetadata, path: string, dest: string, options: ExtractOptions = {}): Promise<void> {
+  const digest = metadata.files.find((file) => file.path === path)
+  if (digest === undefined) throw new ToolkitError(`backup ${metadata.id} has no ${path}`)
+  const out = await open(dest, 'wx')
+  const hash = createHash('sha256')
+  let size = 0
+  const sink = async (chunk: Buffer) => {
+    hash.update(chunk)
+    size += chunk.length
+    let written = 0
+    while (written < chunk.length) written += (await out.write(chunk, written, chunk.length - written)).bytesWritten
+    options.onBytes?.(size)
+  }
+  try {
+    if (entry.form === 'directory') {
+      const source = join(entry.paths.directory, path)
+      const info = await lstat(source)
+      if (!info.isFile()) throw new ToolkitError(`${source} is not a regular file`)
+      for await (const chunk of createReadStream(source, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) await sink(chunk)
+    } else {
+      await streamArchiveEntry(entry.paths.archive, metadata, `${metadata.id}/${path}`, sink, options.pool)
+    }
+    const sha256 = hash.digest('hex')
+    if (size !== digest.size || sha256 !== digest.sha256) {
+      throw new ToolkitError(`${path} of backup ${metadata.id} does not match its metadata (${size} bytes, SHA-256 ${sha256.slice(0, 12)}… instead of ${digest.size} bytes, ${digest.sha256.slice(0, 12)}…)`, {
+        hint: `Run \`advanced-backup verify ${metadata.id}\`; restore another backup.`,
+      })
+    }
+    await out.sync()
+    await out.close()
+  } catch (error) {
+    await out.close().catch(() => {})
+    await rm(dest, { force: true })
+    if (error instanceof ToolkitError) throw error
+    throw new ToolkitError(`cannot read ${path} from backup ${metadata.id}: ${describeError(error)}`, { cause: error, hint: `Run \`advanced-backup verify ${metadata.id}\`.` })
+  }
+}
+
+class Found extends Error {}
+
+/**
+ * Streams the data of entry `wanted` to `sink`, stopping right after it. Every header before it
+ * must be a directory of the layout or a file the metadata lists; anything else aborts.
+ */
+async function streamArchiveEntry(archive: string, metadata: BackupMetadata, wanted: string, sink: (chunk: Buffer) => Promise<void>, sharedPool?: GzipPool): Promise<void> {
+  const id = metadata.id
+  const listed = new Set([...metadata.files.map((file) => `${id}/${file.path}`), `${id}/${METADATA_FILE}`])
+  const directories = new Set([`${id}/`, `${id}/${CSV_DIR}/`])
+  let pending: Buffer[] = []
+  let pendingLength = 0
+  let state: 'header' | 'skip' | 'take' | 'pax' | 'padding' = 'header'
+  let remaining = 0
+  let padding = 0
+  let pax: Buffer[] = []
+  let extended: Record<string, unknown> | undefined
+  const writes: Buffer[] = []
+
+  const endData = () => {
+    if (state === 'take') throw new Found()
+    if (state === 'pax') extended = { ...Pax.parse(Buffer.concat(pax).toString('utf8')) }
+    state = padding > 0 ? 'padding' : 'header'
+  }
+  const feed = (data: Buffer) => {
+    let offset = 0
+    while (offset < data.length) {
+      if (state === 'padding') {
+        const n = Math.min(padding, data.length - offset)
+        padding -= n
+        offset += n
+        if (padding === 0) state = 'header'
+        continue
+      }
+      if (state !== 'header') {
+        const n = Math.min(remaining, data.length - offset)
+        const part = data.subarray(offset, offset + n)
+        if (state === 'take') writes.push(Buffer.from(part))
+        else if (state === 'pax') pax.push(Buffer.from(part))
+        remaining -= n
+        offset += n
+        if (remaining === 0) endData()
+        continue
+      }
+      const n = Math.min(RECORD - pendingLength, data.length - offset)
+      pending.push(data.subarray(offset, offset + n))
+      pendingLength += n
+      offset += n
+      if (pendingLength < RECORD) continue
+      const record = Buffer.concat(pending)
+      pending = []
+      pendingLength = 0
+      if (record.every((b) => b === 0)) throw new Error(`the archive ends before ${wanted}`)
+      const header = new Header(record, 0, extended as never)
+      extended = undefined
+      if (!header.cksumValid) throw new Error('a tar header has a bad checksum')
+      const type = String(header.type)
+      const path = header.path ?? ''
+      remaining = header.size ?? 0
+      if (type === 'ExtendedHeader') {
+        if (remaining > 1 << 20) throw new Error('a pax header is larger than 1 MiB')
+        pax = []
+        state = 'pax'
+      } else if (type === 'Directory' && directories.has(path.endsWith('/') ? path : `${path}/`)) {
+        state = 'skip'
+        remaining = 0
+      } else if ((type === 'File' || type === 'OldFile') && listed.has(path)) {
+        state = path === wanted ? 'take' : 'skip'
+      } else {
+        throw new Error(`unsafe or unlisted archive entry "${path}" (${type})`)
+      }
+      padding = (RECORD - (remaining % RECORD)) % RECORD
+      if (remaining === 0) endData()
+    }
+  }
+  const feedAll = async (data: Buffer) => {
+    try {
+      feed(data)
+    } finally {
+      for (const part of writes.splice(0)) await sink(part)
+    }
+  }
+
+  const pool = sharedPool ?? new GzipPool()
+  const members = new BufferPool(MAX_MEMBER_SIZE, pool.size * 2 + 2)
+  const inflight: Promise<{ data: Buffer; input: Buffer }>[] = []
+  const handle = await open(archive, 'r')
+  let position = 0
+  try {
+    const total = (await handle.stat()).size
+    const drain = async (limit: number) => {
+      while (inflight.length > limit) {
+        const result = await inflight.shift()!
+        members.give(result.input)
+        await feedAll(result.data)
+      }
+    }
+    const head = Buffer.alloc(20)
+    while (position < total) {
+      const { bytesRead } = await handle.read(head, 0, 20, position)
+      const length = blockLength(head.subarray(0, bytesRead), 0)
+      if (length === undefined) break
+      const member = members.take()
+      const { bytesRead: got } = await handle.read(member, 0, Math.min(length, total - position), position)
+      if (got < length) throw new Error('the archive is truncated')
+      position += got
+      const inflated = pool.gunzip(member.subarray(0, length))
+      inflated.catch(() => {})
+      inflight.push(inflated)
+      await drain(pool.size * 2)
+    }
+    await drain(0)
+    if (position < total) {
+      // Not our block format (another tool's gzip): one ordinary stream from here.
+      const gunzip = createReadStream(archive, { start: position, highWaterMark: 1 << 20 }).pipe(createGunzip())
+      for await (const chunk of gunzip as AsyncIterable<Buffer>) await feedAll(chunk)
+    }
+    throw new Error(`${wanted} is not in the archive`)
+  } catch (error) {
+    if (error instanceof Found) return
+    throw error
+  } finally {
+    await Promise.allSettled(inflight)
+    await handle.close()
+    if (sharedPool === undefined) await pool.close()
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * The backups of a backup folder, and the leftovers of killed runs.
+ *
+ * Invariant (kept by create.ts): a backup is complete iff its metadata exists, and the metadata is
+ * the last thing written —
+ * - uncompressed: the folder `backup-<ts>/` appears by one rename, with metadata.json already in it;
+ * - compressed: `backup-<ts>.metadata.json` is written (atomically) after `backup-<ts>.tar.gz` is
+ *   in place, so an archive without it is unfinished.
+ * Work in progress carries TEMPORARY_MARKER and the pid of its process; it is never listed.
+ */
+import { mapFilesystemError } from '../../fs/errors.ts'
+import { existsSync } from 'node:fs'
+import { mkdir, readdir, rm, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { TEMPORARY_MARKER } from '../../fs/atomic.ts'
+import { ToolkitError, describeError } from '../../errors.ts'
+import { ARCHIVE_SUFFIX, METADATA_FILE, SIDECAR_SUFFIX, assertBackupId, backupPaths, idOfTemporaryName, isBackupId, ownerOfTemporaryName, type BackupPaths } from '../layout.ts'
+import { readMetadata, type BackupMetadata } from '../metadata.ts'
+
+export interface BackupEntry {
+  id: string
+  form: 'directory' | 'archive'
+  paths: BackupPaths
+  /** Absent when the metadata cannot be read or is invalid (`problem` says why). */
+  metadata?: BackupMetadata
+  /** False when the metadata file was edited after it was written. */
+  sealValid: boolean
+  problem?: string
+}
+
+/** Throws unless `backupDir` is a directory (a missing one is fine when `allowMissing`). */
+export async function assertBackupDir(backupDir: string, options: { allowMissing: boolean }): Promise<boolean> {
+  try {
+    const info = await stat(backupDir)
+    if (!info.isDirectory()) {
+      throw new ToolkitError(`backup directory ${backupDir} is not a directory`, { hint: 'Point --dir at a directory (it is created when missing).' })
+    }
+    return true
+  } catch (error) {
+    if (error instanceof ToolkitError) throw error
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' && options.allowMissing) return false
+    throw new ToolkitError(`backup directory ${backupDir}: ${describeError(error)}`, { cause: error })
+  }
+}
+
+/**
+ * The complete backups of a folder, newest first (ids sort by time).
+ * @example for (const b of await listBackupEntries('backups')) console.log(b.id, b.metadata?.size)
+ */
+export async function listBackupEntries(backupDir: string): Promise<BackupEntry[]> {
+  if (!(await assertBackupDir(backupDir, { allowMissing: true }))) return []
+  const names = await readdir(backupDir)
+  const ids = new Set<string>()
+  for (const name of names) {
+    if (name.includes(TEMPORARY_MARKER)) continue
+    if (name.endsWith(SIDECAR_SUFFIX) && isBackupId(name.slice(0, -SIDECAR_SUFFIX.length))) ids.add(name.slice(0, -SIDECAR_SUFFIX.length))
+    else if (isBackupId(name) && existsSync(join(backupDir, name, METADATA_FILE))) ids.add(name)
+  }
+  const entries = await Promise.all([...ids].map((id) => readEntry(backupDir, id)))
+  return entries.filter((entry): entry is BackupEntry => entry !== undefined).sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
+}
+
+/** One complete backup by id; a ToolkitError when the id is malformed or unknown. */
+export async function findBackupEntry(backupDir: string, id: string): Promise<BackupEntry> {
+  assertBackupId(id)
+  await assertBackupDir(backupDir, { allowMissing: true })
+  const entry = await readEntry(backupDir, id)
+  if (entry === undefined) {
+    throw new ToolkitError(`no backup "${id}" in ${backupDir}`, { hint: 'List the backups with `advanced-backup list` (or check --dir).' })
+  }
+  return entry
+}
+
+async function readEntry(backupDir: string, id: string): Promise<BackupEntry | undefined> {
+  const paths = backupPaths(backupDir, id)
+  // When both forms exist (an archive unpacked in place), the archive with its metadata is the backup.
+  const form = existsSync(paths.sidecar) ? 'archive' : existsSync(join(paths.directory, METADATA_FILE)) ? 'directory' : undefined
+  if (form === undefined) return undefined
+  try {
+    const { metadata, sealValid } = await readMetadata(form === 'archive' ? paths.sidecar : join(paths.directory, METADATA_FILE))
+    if (metadata.id !== id) return { id, form, paths, sealValid: false, problem: `its metadata names another backup (${metadata.id})` }
+    return { id, form, paths, metadata, sealValid }
+  } catch (error) {
+    return { id, form, paths, sealValid: false, problem: describeError(error) }
+  }
+}
+
+/** True while a process with this pid exists (on this machine). */
+export function processIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/**
+ * Removes what killed runs left: temporary names whose process is gone, and archives whose
+ * metadata was never written (unless a live run is still finishing that very backup).
+ * Work of a running process (its pid is alive) is never touched.
+ */
+export async function removeLeftovers(backupDir: string, options: { isAlive?: (pid: number) => boolean } = {}): Promise<string[]> {
+  const isAlive = options.isAlive ?? processIsAlive
+  const names = await readdir(backupDir)
+  const removed: string[] = []
+  const busyIds = new Set<string>()
+  for (const name of names) {
+    const pid = ownerOfTemporaryName(name)
+    if (pid === undefined) continue
+    const id = idOfTemporaryName(name)
+    if (pid === process.pid || isAlive(pid)) {
+      if (id) busyIds.add(id)
+      continue
+    }
+    if (id === undefined) continue
+    await rm(join(backupDir, name), { recursive: true, force: true })
+    removed.push(name)
+  }
+  for (const name of names) {
+    if (!name.endsWith(ARCHIVE_SUFFIX)) continue
+    const id = name.slice(0, -ARCHIVE_SUFFIX.length)
+    if (!isBackupId(id) || busyIds.has(id) || existsSync(join(backupDir, `${id}${SIDECAR_SUFFIX}`))) continue
+    await rm(join(backupDir, name), { force: true })
+    removed.push(name)
+  }
+  return removed
+}
+
+/**
+ * Makes the backup directory ready for a new backup: it must be a directory (created if missing),
+ * and the leftovers of killed runs are removed. Returns what was removed.
+ */
+export async function prepareBackupDir(backupDir: string): Promise<string[]> {
+  await assertBackupDir(backupDir, { allowMissing: true })
+  try {
+    await mkdir(backupDir, { recursive: true })
+  } catch (error) {
+    throw mapFilesystemError(error, 'le dossier des backups', backupDir) ?? error
+  }
+  return removeLeftovers(backupDir)
+}

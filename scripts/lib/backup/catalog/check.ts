@@ -1,0 +1,160 @@
+/**
+ * `check`: are the backups still working? Read from the backup folder and its history.jsonl, it
+ * finds three kinds of problem —
+ * - stale: no verified backup, or the newest verified one is older than `maxAgeMs`;
+ * - last run failed: the newest line of history.jsonl records a failure;
+ * - size drop: the newest full backup's content is more than `maxShrinkPercent` % smaller than the
+ *   previous full backup's (incremental backups are small by design and not compared).
+ * A backup counts as verified when `create` verified it (metadata `verified`, seal intact) or a later
+ * `verify` of it succeeded (history). Sizes compared are the uncompressed content sizes, so
+ * switching compression on or off is not a drop.
+ */
+import { describeError } from '../../errors.ts'
+import { formatBytes, formatDuration } from '../../format.ts'
+import type { BackupEntry } from './catalog.ts'
+import type { HistoryRecord } from './history.ts'
+
+export type CheckProblemKind = 'no-verified-backup' | 'stale' | 'last-run-failed' | 'size-drop'
+
+export interface CheckProblem {
+  kind: CheckProblemKind
+  /** One line, for people (and the alert). */
+  message: string
+}
+
+export interface CheckThresholds {
+  /** Default 26 h: a nightly backup plus slack. */
+  maxAgeMs: number
+  /** Default 50 (%). */
+  maxShrinkPercent: number
+}
+
+export const DEFAULT_MAX_AGE_MS = 26 * 3_600_000
+export const DEFAULT_MAX_SHRINK_PERCENT = 50
+
+export interface CheckResult extends CheckThresholds {
+  ok: boolean
+  backupDir: string
+  checkedAt: string
+  problems: CheckProblem[]
+  newestVerified: { id: string; timestamp: string; ageMs: number } | null
+  lastRun: HistoryRecord | null
+  /** The newest full backup against the previous one (null with fewer than two). */
+  sizeChange: { newest: { id: string; contentSize: number }; previous: { id: string; contentSize: number }; percent: number } | null
+  /** Skipped history lines and unreadable backups: shown, never a failure by themselves. */
+  warnings: string[]
+  /** Only when problems were found and ALERT_WEBHOOK_URL is set. */
+  alert?: { sent: boolean; error?: string }
+}
+
+/**
+ * Parses `26h`, `90m`, `2d`, `45s` (or a bare number of hours) into milliseconds; undefined when unreadable.
+ * @example parseMaxAge('26h') // 93_600_000
+ */
+export function parseMaxAge(text: string): number | undefined {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d)?\s*$/i.exec(text)
+  if (!match) return undefined
+  const unit = (match[2] ?? 'h').toLowerCase()
+  const ms = Number(match[1]) * { s: 1_000, m: 60_000, min: 60_000, h: 3_600_000, d: 86_400_000 }[unit as 's' | 'm' | 'min' | 'h' | 'd']
+  return ms > 0 && Number.isFinite(ms) ? ms : undefined
+}
+
+/**
+ * Judges the backups of a folder (entries newest first, history oldest first) at `now`.
+ * @example evaluateBackups(await listBackupEntries(dir), (await readHistory(dir)).records, { backupDir: dir, now: new Date(), maxAgeMs: DEFAULT_MAX_AGE_MS, maxShrinkPercent: 50 })
+ */
+export function evaluateBackups(
+  entries: readonly BackupEntry[],
+  history: readonly HistoryRecord[],
+  options: CheckThresholds & { backupDir: string; now: Date; warnings?: string[] },
+): CheckResult {
+  const problems: CheckProblem[] = []
+  const warnings = [...(options.warnings ?? [])]
+  const now = options.now.getTime()
+  for (const entry of entries) {
+    if (entry.metadata === undefined) warnings.push(`${entry.id}: ${entry.problem ?? 'unreadable metadata'}`)
+    else if (!entry.sealValid) warnings.push(`${entry.id}: its metadata was edited after it was written`)
+  }
+  const sound = entries.filter((entry) => entry.metadata !== undefined && entry.sealValid).map((entry) => entry.metadata!)
+  const sorted = [...sound].sort((a, b) => (a.timestamp < b.timestamp ? 1 : a.timestamp > b.timestamp ? -1 : 0))
+
+  // Verified: at creation, or by a verify whose latest outcome for that backup is a success.
+  const lastVerify = new Map<string, HistoryRecord>()
+  for (const record of history) if (record.operation === 'verify' && record.id !== undefined) lastVerify.set(record.id, record)
+  const verified = sorted.find((m) => lastVerify.get(m.id)?.result === 'success' || (m.verified && lastVerify.get(m.id)?.result !== 'failure'))
+  let newestVerified: CheckResult['newestVerified'] = null
+  if (verified === undefined) {
+    problems.push({
+      kind: 'no-verified-backup',
+      message: sorted.length === 0 ? `aucun backup dans ${options.backupDir}` : `aucun backup vérifié parmi les ${sorted.length} de ${options.backupDir}`,
+    })
+  } else {
+    const ageMs = Math.max(0, now - Date.parse(verified.timestamp))
+    newestVerified = { id: verified.id, timestamp: verified.timestamp, ageMs }
+    if (ageMs > options.maxAgeMs) {
+      problems.push({ kind: 'stale', message: `le dernier backup vérifié (${verified.id}) date de ${formatDuration(ageMs)}, plus que --max-age ${formatDuration(options.maxAgeMs)}` })
+    }
+  }
+
+  const lastRun = history.at(-1) ?? null
+  if (lastRun?.result === 'failure') {
+    problems.push({
+      kind: 'last-run-failed',
+      message: `la dernière opération a échoué: ${lastRun.operation}${lastRun.id ? ` ${lastRun.id}` : ''} du ${lastRun.start}: ${lastRun.error ?? 'erreur inconnue'}`,
+    })
+  }
+
+  const full = sorted.filter((m) => !m.incremental)
+  let sizeChange: CheckResult['sizeChange'] = null
+  if (full.length >= 2) {
+    const [newest, previous] = [full[0]!, full[1]!]
+    const percent = previous.contentSize === 0 ? 0 : ((newest.contentSize - previous.contentSize) / previous.contentSize) * 100
+    sizeChange = { newest: { id: newest.id, contentSize: newest.contentSize }, previous: { id: previous.id, contentSize: previous.contentSize }, percent: Math.round(percent * 10) / 10 }
+    if (-percent > options.maxShrinkPercent) {
+      problems.push({
+        kind: 'size-drop',
+        message: `le backup ${newest.id} (${formatBytes(newest.contentSize)}) est ${Math.round(-percent)} % plus petit que le précédent ${previous.id} (${formatBytes(previous.contentSize)}), plus que --max-shrink ${options.maxShrinkPercent} %`,
+      })
+    }
+  }
+
+  return {
+    ok: problems.length === 0,
+    backupDir: options.backupDir,
+    checkedAt: options.now.toISOString(),
+    maxAgeMs: options.maxAgeMs,
+    maxShrinkPercent: options.maxShrinkPercent,
+    problems,
+    newestVerified,
+    lastRun,
+    sizeChange,
+    warnings,
+  }
+}
+
+/** The alert's one line: every problem, joined. */
+export function alertText(result: CheckResult): string {
+  return `backups en danger (${result.backupDir}): ${result.problems.map((p) => p.message).join(' ; ')}`
+}
+
+/** Records the webhook's outcome in the result (a failure never replaces the problems). */
+export function withAlertOutcome(result: CheckResult, error?: unknown): CheckResult {
+  return { ...result, alert: error === undefined ? { sent: true } : { sent: false, error: describeError(error) } }
+}
+
+/** The human form of a check: one line when healthy, one line per problem otherwise. */
+export function renderCheck(result: CheckResult): string {
+  const lines: string[] = []
+  if (result.ok) {
+    const verified = result.newestVerified!
+    const last = result.lastRun ? `, dernière opération: ${result.lastRun.operation} réussie` : ''
+    lines.push(`✅ Backups en bonne santé: dernier backup vérifié ${verified.id}, il y a ${formatDuration(verified.ageMs)}${last}`)
+  } else {
+    lines.push(`❌ Backups en danger (${result.problems.length} problème${result.problems.length > 1 ? 's' : ''})`)
+    for (const problem of result.problems) lines.push(`   ✗ ${problem.message}`)
+  }
+  for (const warning of result.warnings) lines.push(`   ⚠ ${warning}`)
+  if (result.alert?.sent) lines.push('   Alerte envoyée (ALERT_WEBHOOK_URL)')
+  else if (result.alert) lines.push(`   ✗ alerte non envoyée: ${result.alert.error}`)
+  return lines.join('\n') + '\n'
+}

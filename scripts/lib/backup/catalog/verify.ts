@@ -1,0 +1,225 @@
+/**
+ * Verification: recompute every hash of a backup and compare with its metadata. One check per
+ * file — ok, modified (a changed byte or size), missing, extra (not in the metadata: a stray file,
+ * a link, anything outside the backup folder), invalid (unreadable metadata, a truncated or
+ * corrupted archive) — and never stops at the first fault.
+ */
+import { lstat, readdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describeError } from '../../errors.ts'
+import type { ProgressListener } from '../../progress.ts'
+import { readArchive } from '../archive/archive.ts'
+import { findBackupEntry } from './catalog.ts'
+import type { GzipPool } from '../archive/gzip-blocks.ts'
+import { ARCHIVE_SUFFIX, CSV_DIR, METADATA_FILE, SIDECAR_SUFFIX } from '../layout.ts'
+import { hashFile, manifestHash, type FileDigest } from '../manifest.ts'
+import { parseMetadata, type BackupMetadata } from '../metadata.ts'
+
+export type CheckStatus = 'ok' | 'modified' | 'missing' | 'extra' | 'invalid'
+
+export interface FileCheck {
+  /** Path inside the backup (`database.db`, `exports/Plan.csv`), or the file name of the archive / its metadata. */
+  path: string
+  status: CheckStatus
+  expected?: { size: number; sha256: string }
+  actual?: { size: number; sha256: string }
+  detail?: string
+}
+
+export interface VerifyReport {
+  id: string
+  form: 'directory' | 'archive'
+  ok: boolean
+  checks: FileCheck[]
+  /** The metadata as read (absent when it could not be read at all). */
+  metadata?: BackupMetadata
+}
+
+export interface VerifyOptions {
+  pool?: GzipPool
+  onProgress?: ProgressListener
+  /** Incremental backups: verify every backup of the chain too (default true). */
+  chain?: boolean
+}
+
+/**
+ * Verifies one backup of `backupDir`.
+ * @example const report = await verifyBackup('backups', 'backup-2026-01-21T15-30-00'); if (!report.ok) …
+ */
+export async function verifyBackup(backupDir: string, id: string, options: VerifyOptions = {}): Promise<VerifyReport> {
+  const entry = await findBackupEntry(backupDir, id)
+  const metadataName = entry.form === 'archive' ? `${id}${SIDECAR_SUFFIX}` : METADATA_FILE
+  const checks: FileCheck[] = []
+  if (entry.metadata === undefined) {
+    checks.push({ path: metadataName, status: 'invalid', detail: entry.problem ?? 'unreadable' })
+    return { id, form: entry.form, ok: false, checks }
+  }
+  const metadata = entry.metadata
+  checks.push(metadataCheck(metadataName, metadata, entry.sealValid, entry.form))
+  if (entry.form === 'directory') {
+    checks.push(...(await checkDirectory(entry.paths.directory, metadata.files, options)))
+  } else {
+    checks.push(...(await checkArchive(entry.paths.archive, id, metadata, options)))
+  }
+  // An incremental is only as good as the backups it builds on: a broken parent fails the child.
+  if (metadata.incremental && (options.chain ?? true)) checks.push(await parentCheck(backupDir, metadata, options))
+  return { id, form: entry.form, ok: checks.every((check) => check.status === 'ok'), checks, metadata }
+}
+
+async function parentCheck(backupDir: string, metadata: BackupMetadata, options: VerifyOptions): Promise<FileCheck> {
+  const path = `parent ${metadata.parentId ?? '(none)'}`
+  if (metadata.parentId === null) return { path, status: 'invalid', detail: 'an incremental backup without a parent' }
+  if (metadata.parentId >= metadata.id) return { path, status: 'invalid', detail: 'the parent is not older than the backup' }
+  let report: VerifyReport
+  try {
+    report = await verifyBackup(backupDir, metadata.parentId, options)
+  } catch (error) {
+    return { path, status: 'missing', detail: describeError(error) }
+  }
+  if (report.ok) return { path, status: 'ok' }
+  const bad = report.checks.filter((c) => c.status !== 'ok').map((c) => `${c.path} ${c.status}`)
+  return { path, status: 'invalid', detail: `the parent fails verification: ${bad.join('; ')}` }
+}
+
+function metadataCheck(path: string, metadata: BackupMetadata, sealValid: boolean, form: 'directory' | 'archive'): FileCheck {
+  const faults: string[] = []
+  if (!sealValid) faults.push('its content does not match its seal (metadataSha256): it was edited')
+  if (manifestHash(metadata.files) !== metadata.hash) faults.push('"hash" is not the SHA-256 of its files\' manifest')
+  if (metadata.compressed !== (form === 'archive')) faults.push(`"compressed" says ${metadata.compressed} but the backup is ${form === 'archive' ? 'an archive' : 'a folder'}`)
+  if (form === 'archive' && metadata.archive === null) faults.push('"archive" is missing')
+  return faults.length === 0 ? { path, status: 'ok' } : { path, status: 'modified', detail: faults.join('; ') }
+}
+
+function compare(path: string, expected: FileDigest, actual: { size: number; sha256: string }): FileCheck {
+  const want = { size: expected.size, sha256: expected.sha256 }
+  if (actual.size === expected.size && actual.sha256 === expected.sha256) return { path, status: 'ok', expected: want, actual }
+  const detail = actual.size !== expected.size ? `size ${actual.size} instead of ${expected.size}` : 'SHA-256 differs'
+  return { path, status: 'modified', expected: want, actual, detail }
+}
+
+/**
+ * Checks the content files of a backup folder against `files` (metadata.json itself is not one of
+ * them); anything else in the folder is reported as extra.
+ */
+export async function checkDirectory(dir: string, files: readonly FileDigest[], options: VerifyOptions = {}): Promise<FileCheck[]> {
+  const checks: FileCheck[] = []
+  const found = new Map<string, 'file' | string>()
+  const walk = async (relative: string) => {
+    for (const name of await readdir(join(dir, relative))) {
+      const path = relative === '' ? name : `${relative}/${name}`
+      const info = await lstat(join(dir, path))
+      if (info.isDirectory()) {
+        if (path === CSV_DIR) await walk(path)
+        else found.set(path, 'directory')
+      } else {
+        found.set(path, info.isFile() ? 'file' : info.isSymbolicLink() ? 'symbolic link' : 'special file')
+      }
+    }
+  }
+  await walk('')
+  const total = files.reduce((sum, file) => sum + file.size, 0)
+  let done = 0
+  for (const file of files) {
+    const kind = found.get(file.path)
+    found.delete(file.path)
+    if (kind === undefined) {
+      checks.push({ path: file.path, status: 'missing', expected: { size: file.size, sha256: file.sha256 } })
+      continue
+    }
+    if (kind !== 'file') {
+      checks.push({ path: file.path, status: 'modified', detail: `a ${kind}, not a file` })
+      continue
+    }
+    try {
+      const base = done
+      const actual = await hashFile(join(dir, file.path), (n) => options.onProgress?.({ label: 'verify', done: (done = base + n), total, unit: 'bytes' }))
+      done = base + file.size
+      checks.push(compare(file.path, file, actual))
+    } catch (error) {
+      checks.push({ path: file.path, status: 'invalid', detail: describeError(error) })
+    }
+  }
+  found.delete(METADATA_FILE)
+  for (const [path, kind] of found) checks.push({ path, status: 'extra', detail: kind === 'file' ? 'not in the metadata' : `${kind}, not in the metadata` })
+  return checks
+}
+
+/** Fields that differ between the metadata inside an archive and the copy beside it. */
+const OUTSIDE_ONLY = ['archive', 'size', 'durationMs', 'metadataSha256'] as const
+
+/** The metadata inside the archive must be the one beside it, but for what only the outside can know. */
+export function sameBackupDescription(inside: BackupMetadata, outside: BackupMetadata): boolean {
+  const strip = (m: BackupMetadata) => {
+    const copy: Record<string, unknown> = { ...m }
+    for (const key of OUTSIDE_ONLY) delete copy[key]
+    return JSON.stringify(copy)
+  }
+  return strip(inside) === strip(outside)
+}
+
+/**
+ * Checks a compressed backup: the archive's size and SHA-256, then — reading it through, never
+ * extracting — every entry against the metadata, and the metadata.json inside against the one beside.
+ */
+export async function checkArchive(archivePath: string, id: string, metadata: BackupMetadata, options: VerifyOptions = {}): Promise<FileCheck[]> {
+  const archiveName = `${id}${ARCHIVE_SUFFIX}`
+  const checks: FileCheck[] = []
+  let report
+  try {
+    report = await readArchive(archivePath, {
+      pool: options.pool,
+      keepContent: (path) => path === `${id}/${METADATA_FILE}`,
+      onBytes: (done) => options.onProgress?.({ label: 'verify', done, total: metadata.archive?.size, unit: 'bytes' }),
+    })
+  } catch (error) {
+    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT'
+    return [{ path: archiveName, status: missing ? 'missing' : 'invalid', detail: missing ? undefined : describeError(error) }]
+  }
+  const expectedArchive = metadata.archive ?? { size: -1, sha256: '' }
+  const archiveCheck = compare(archiveName, { path: archiveName, ...expectedArchive }, { size: report.size, sha256: report.sha256 })
+  if (report.problems.length > 0) {
+    archiveCheck.status = archiveCheck.status === 'ok' ? 'invalid' : archiveCheck.status
+    archiveCheck.detail = [archiveCheck.status === 'modified' ? archiveCheck.detail : undefined, ...report.problems].filter(Boolean).join('; ')
+  }
+  checks.push(archiveCheck)
+
+  const prefix = `${id}/`
+  const expected = new Map(metadata.files.map((file) => [`${prefix}${file.path}`, file]))
+  const directories = new Set([prefix, `${prefix}${CSV_DIR}/`])
+  let innerSeen = false
+  for (const entry of report.entries) {
+    if (entry.type === 'Directory' && directories.has(entry.path.endsWith('/') ? entry.path : `${entry.path}/`)) continue
+    if (entry.type === 'File' && entry.path === `${prefix}${METADATA_FILE}` && !innerSeen) {
+      innerSeen = true
+      checks.push(innerMetadataCheck(entry.content, metadata))
+      continue
+    }
+    const file = entry.type === 'File' ? expected.get(entry.path) : undefined
+    if (file === undefined) {
+      const kind = entry.type === 'File' ? 'not in the metadata' : `${entry.type}${entry.linkpath ? ` → ${entry.linkpath}` : ''}, not in the metadata`
+      checks.push({ path: entry.path, status: 'extra', detail: kind })
+      continue
+    }
+    expected.delete(entry.path)
+    checks.push(compare(file.path, file, entry))
+  }
+  if (!innerSeen) checks.push({ path: METADATA_FILE, status: 'missing', detail: 'no metadata.json inside the archive' })
+  for (const file of expected.values()) checks.push({ path: file.path, status: 'missing', expected: { size: file.size, sha256: file.sha256 } })
+  // One line per file in the metadata's order (whatever order the archive holds them in), then the rest.
+  const order = new Map(metadata.files.map((file, index) => [file.path, index]))
+  const rank = (check: FileCheck, index: number) => (check.path === archiveName ? -1 : (order.get(check.path) ?? metadata.files.length + index))
+  return checks.map((check, index) => ({ check, key: rank(check, index) })).sort((a, b) => a.key - b.key).map(({ check }) => check)
+}
+
+function innerMetadataCheck(content: Buffer | undefined, outside: BackupMetadata): FileCheck {
+  const path = `${METADATA_FILE} (in the archive)`
+  if (content === undefined) return { path, status: 'invalid', detail: 'larger than 16 MiB' }
+  try {
+    const { metadata, sealValid } = parseMetadata(content.toString('utf8'), path)
+    if (!sealValid) return { path, status: 'modified', detail: 'its content does not match its seal (metadataSha256)' }
+    if (!sameBackupDescription(metadata, outside)) return { path, status: 'modified', detail: 'differs from the metadata beside the archive' }
+    return { path, status: 'ok' }
+  } catch (error) {
+    return { path, status: 'invalid', detail: describeError(error) }
+  }
+}

@@ -1,0 +1,254 @@
+/**
+ * Creating one backup. Invariant: a backup is complete iff its metadata exists, and the metadata
+ * is written last (see catalog.ts). Everything is built in `<id>.tmp-<pid>-<random>/` inside the
+ * backup folder (same file system, so renames are atomic), fsynced, then published:
+ * - uncompressed: metadata.json is written into the staging folder, which is renamed to `<id>/`;
+ * - compressed: the staging folder's files are packed into `<id>.tar.gz` while they are produced
+ *   (metadata.json last), the archive is verified, linked into place, then `<id>.metadata.json`
+ *   is written beside it, and the staging folder is removed.
+ * A failure removes the staging folder; nothing is published, nothing else is touched.
+ */
+import { isDiskFull, mapFilesystemError } from '../../fs/errors.ts'
+import { existsSync } from 'node:fs'
+import { link, mkdir, readdir, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { DatabaseHandle } from '../../db/connection.ts'
+import { ToolkitError, describeError } from '../../errors.ts'
+import { commitRename, fsyncPath, writeFileAtomic } from '../../fs/atomic.ts'
+import type { ProgressListener } from '../../progress.ts'
+import { ArchiveWriter } from '../archive/archive.ts'
+import { prepareBackupDir } from '../catalog/catalog.ts'
+import { writeExports } from './exports.ts'
+import { GzipPool } from '../archive/gzip-blocks.ts'
+import type { WrittenFile } from './hashed-file.ts'
+import { ARCHIVE_SUFFIX, CSV_DIR, METADATA_FILE, SIDECAR_SUFFIX, SQL_EXPORT_FILE, backupIdFor, backupPaths, idOfTemporaryName, stagingNameFor, type ExportFormat } from '../layout.ts'
+import type { StepListener } from '../kill-points.ts'
+import { hashFile, manifestHash, sortDigests, type FileDigest } from '../manifest.ts'
+import { serializeMetadata, type BackupMetadata, type MetadataDraft } from '../metadata.ts'
+import { engineNamed } from '../../engines/index.ts'
+import { newestMigration } from './snapshot.ts'
+import { checkArchive, checkDirectory, type FileCheck } from '../catalog/verify.ts'
+
+export interface CreateBackupOptions {
+  db: DatabaseHandle
+  backupDir: string
+  formats: readonly ExportFormat[]
+  compress: boolean
+  verify: boolean
+  tool: { name: string; version: string }
+  /** SHA-256 of the toolkit's Prisma schema for this engine, recorded for restore. */
+  prismaSchemaSha256: string | null
+  now?: () => Date
+  onProgress?: ProgressListener
+  /** Compression threads; defaults to one per core. */
+  threads?: number
+  /** Called at each named step (kill-points.ts: CREATE_STEPS), for crash tests. */
+  onStep?: StepListener
+}
+
+export interface CreateBackupResult {
+  metadata: BackupMetadata
+  /** The backup folder or archive. */
+  path: string
+  /** Leftovers of killed runs removed before this backup. */
+  cleaned: string[]
+}
+
+/**
+ * Takes a snapshot of `db`, writes every export, hashes, (packs,) verifies and publishes a backup.
+ * @example const { metadata } = await createBackup({ db, backupDir: 'backups', formats: ['sql', 'json', 'csv'], compress: true, verify: true, tool, prismaSchemaSha256: null })
+ */
+export async function createBackup(options: CreateBackupOptions): Promise<CreateBackupResult> {
+  const now = options.now ?? (() => new Date())
+  const started = now()
+  const startedAt = performance.now()
+  const cleaned = await prepareBackupDir(options.backupDir)
+  const id = await freeId(options.backupDir, started)
+  const staging = join(options.backupDir, stagingNameFor(id))
+  const paths = backupPaths(options.backupDir, id)
+  const progress = options.onProgress ?? (() => {})
+  const step = options.onStep ?? (() => {})
+  let pool: GzipPool | undefined
+  let archive: ArchiveWriter | undefined
+  let linkedArchive = false
+  try {
+    await mkdir(staging)
+    step('create:start')
+    const snapshot = await engineNamed(options.db.engine).snapshot(options.db, { dir: staging, durable: !options.compress, onProgress: progress })
+    step('create:after-snapshot')
+    let open = true
+    const closeSnapshot = async () => {
+      if (open) await snapshot.close()
+      open = false
+    }
+    try {
+      const tables = await snapshot.reader.tables()
+      const counts = new Map<string, number>()
+      for (const table of tables) counts.set(table.name, await snapshot.count(table))
+      // Content files by path (the CSV folder is marked with no digest once its archive entry is made).
+      const files = new Map<string, Promise<WrittenFile> | undefined>()
+      const mtime = new Date(Math.floor(started.getTime() / 1000) * 1000)
+
+      if (options.compress) {
+        pool = new GzipPool({ threads: options.threads })
+        archive = await ArchiveWriter.create(join(staging, `${id}${ARCHIVE_SUFFIX}`), {
+          pool,
+          onBytes: (done) => {
+            progress({ label: 'archive', done, unit: 'bytes' })
+            step('create:mid-pack')
+          },
+        })
+        archive.addDirectory(id, mtime).catch(() => {})
+      }
+      // A file is handed to the archive as soon as it is complete; packing it overlaps the next export.
+      // A file hashed as it was written is not hashed again when packed (verification reads the archive back).
+      const publish = (name: string, written?: WrittenFile) => {
+        const packed = archive?.addFile(`${id}/${name}`, join(staging, name), mtime, { hash: written === undefined })
+        let digest: Promise<WrittenFile>
+        if (written) digest = packed ? packed.then((read) => ({ ...written, size: sizeMatches(name, read.size, written.size) })) : Promise.resolve(written)
+        else digest = packed ?? hashFile(join(staging, name))
+        digest.catch(() => {})
+        files.set(name, digest)
+      }
+      publish(snapshot.artefact.name, snapshot.artefact.digest)
+
+      await writeExports(
+        { engine: snapshot.engine, tables, rows: (table) => snapshot.rows(table), ...(snapshot.sqliteFile ? { sqliteFile: snapshot.sqliteFile } : {}) },
+        { formats: options.formats, dir: staging, engine: snapshot.engine, backupId: id, timestamp: started.toISOString(), durable: !options.compress, counts },
+        {
+          onFile(name, written) {
+            if (name.startsWith(`${CSV_DIR}/`) && !files.has(CSV_DIR)) {
+              archive?.addDirectory(`${id}/${CSV_DIR}`, mtime).catch(() => {})
+              files.set(CSV_DIR, undefined)
+            }
+            publish(name, written)
+            if (name === SQL_EXPORT_FILE) step('create:after-sql-export')
+            if (name.startsWith(`${CSV_DIR}/`)) step('create:mid-csv')
+          },
+          onProgress: progress,
+        },
+      )
+
+      const digests: FileDigest[] = []
+      for (const [path, digest] of files) if (digest) digests.push({ path, ...(await digest) })
+      const sorted = sortDigests(digests)
+      const contentSize = sorted.reduce((sum, file) => sum + file.size, 0)
+      const draft: MetadataDraft = {
+        formatVersion: 1,
+        id,
+        timestamp: started.toISOString(),
+        // A file is named by its path, a server by its URL (password masked).
+        databasePath: 'path' in options.db.location ? options.db.location.path : options.db.redactedUrl,
+        size: contentSize,
+        hash: manifestHash(sorted),
+        compressed: options.compress,
+        incremental: false,
+        parentId: null,
+        verified: options.verify,
+        exportFormats: [...options.formats],
+        engine: options.db.engine,
+        source: options.db.redactedUrl,
+        tool: options.tool,
+        durationMs: 0,
+        contentSize,
+        tables: tables.map((table) => ({ name: table.name, rows: counts.get(table.name)! })),
+        schema: { prismaSchemaSha256: options.prismaSchemaSha256, newestMigration: await newestMigration(snapshot.reader, tables) },
+        files: sorted,
+        archive: null,
+        warnings: snapshot.warnings,
+      }
+      await closeSnapshot()
+      step('create:before-metadata')
+
+      if (!options.compress) {
+        step('create:before-verify')
+        if (options.verify) assertVerified(await checkDirectory(staging, sorted, { onProgress: progress }))
+        draft.durationMs = Math.round(performance.now() - startedAt)
+        const text = serializeMetadata(draft)
+        await writeFile(join(staging, METADATA_FILE), text, { flag: 'wx' })
+        fsyncPath(join(staging, METADATA_FILE))
+        if (options.formats.includes('csv')) fsyncPath(join(staging, CSV_DIR))
+        fsyncPath(staging)
+        if (existsSync(paths.directory)) throw new ToolkitError(`${paths.directory} appeared while the backup was being written`)
+        step('create:before-publish')
+        commitRename(staging, paths.directory)
+        step('create:after-publish')
+        return { metadata: JSON.parse(text) as BackupMetadata, path: paths.directory, cleaned }
+      }
+
+      // Compressed: metadata.json goes into the archive last; its copy beside the archive adds the archive's own hash.
+      draft.durationMs = Math.round(performance.now() - startedAt)
+      const inner = serializeMetadata(draft)
+      await writeFile(join(staging, METADATA_FILE), inner, { flag: 'wx' })
+      archive!.addFile(`${id}/${METADATA_FILE}`, join(staging, METADATA_FILE), mtime).catch(() => {})
+      const archiveFile = join(staging, `${id}${ARCHIVE_SUFFIX}`)
+      const written = await archive!.finish()
+      archive = undefined
+      const outer: MetadataDraft = { ...draft, size: written.size, archive: { path: `${id}${ARCHIVE_SUFFIX}`, ...written } }
+      step('create:before-verify')
+      if (options.verify) {
+        const parsedOuter = JSON.parse(serializeMetadata(outer)) as BackupMetadata
+        assertVerified(await checkArchive(archiveFile, id, parsedOuter, { pool, onProgress: progress }))
+      }
+      outer.durationMs = Math.round(performance.now() - startedAt)
+      step('create:before-publish')
+      await link(archiveFile, paths.archive).catch((error: NodeJS.ErrnoException) => {
+        throw error.code === 'EEXIST' ? new ToolkitError(`${paths.archive} appeared while the backup was being written`) : error
+      })
+      linkedArchive = true
+      fsyncPath(options.backupDir)
+      step('create:after-link')
+      const text = serializeMetadata(outer)
+      writeFileAtomic(paths.sidecar, text)
+      step('create:after-publish')
+      await rm(staging, { recursive: true, force: true })
+      return { metadata: JSON.parse(text) as BackupMetadata, path: paths.archive, cleaned }
+    } finally {
+      await closeSnapshot().catch(() => {})
+    }
+  } catch (error) {
+    await archive?.abort()
+    await rm(staging, { recursive: true, force: true }).catch(() => {})
+    if (linkedArchive && !existsSync(paths.sidecar)) await rm(paths.archive, { force: true }).catch(() => {})
+    throw explainFailure(error, options.backupDir)
+  } finally {
+    await pool?.close()
+  }
+}
+
+function sizeMatches(name: string, packed: number, written: number): number {
+  if (packed !== written) throw new Error(`${name} changed on disk between writing and packing (${written} bytes written, ${packed} packed)`)
+  return written
+}
+
+/** The first backup id free for this instant (`backup-…-2`, `-3`… when a backup of the same second exists). */
+export async function freeId(backupDir: string, date: Date): Promise<string> {
+  const names = new Set(await readdir(backupDir))
+  const taken = new Set([...names].map((name) => idOfTemporaryName(name)).filter(Boolean))
+  for (let sequence = 1; ; sequence++) {
+    const id = backupIdFor(date, sequence)
+    if (taken.has(id) || names.has(id) || names.has(`${id}${ARCHIVE_SUFFIX}`) || names.has(`${id}${SIDECAR_SUFFIX}`)) continue
+    return id
+  }
+}
+
+/** Throws unless every file of a freshly written backup read back with its recorded hash. */
+export function assertVerified(checks: FileCheck[]): void {
+  const bad = checks.filter((check) => check.status !== 'ok')
+  if (bad.length > 0) {
+    throw new ToolkitError(`the backup failed its own verification: ${bad.map((c) => `${c.path} ${c.status}${c.detail ? ` (${c.detail})` : ''}`).join('; ')}`, {
+      hint: 'Nothing was kept. Check the disk (dmesg, SMART) and run the backup again.',
+    })
+  }
+}
+
+function explainFailure(error: unknown, backupDir: string): unknown {
+  if (isDiskFull(error)) {
+    return new ToolkitError(`no space left in ${backupDir}: the backup was abandoned and its partial files removed`, {
+      hint: 'Free some space, prune old backups (`advanced-backup prune`) or point --dir at a larger disk.',
+      cause: error,
+    })
+  }
+  if (error instanceof ToolkitError) return error
+  return mapFilesystemError(error, 'le backup', backupDir) ?? new ToolkitError(`backup failed: ${describeError(error)}`, { cause: error })
+}

@@ -1,0 +1,239 @@
+/**
+ * Writing a backup's exports (export.sql, data.json, exports/<table>.csv) into the staging folder,
+ * each file hashed as it is written and handed over (`onFile`) the moment it is complete, so the
+ * archive packs it while the next one is written.
+ *
+ * A SQLite file snapshot (SQLite and D1 sources) is exported on a helper thread: the main thread
+ * stays free to feed the compression threads (measured on the 1M-dossier backup, formatting on the
+ * main thread starved them), and the helper's young generation is capped, which keeps the heap of
+ * gigabytes of short-lived strings small (uncapped, V8 grew it by ~80 MB). A PostgreSQL snapshot
+ * lives in a transaction of this thread, so it is exported here.
+ */
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Worker } from 'node:worker_threads'
+import type { TableInfo } from '../../db/table-reader.ts'
+import type { EngineName } from '../../db/url.ts'
+import { ToolkitError, describeError } from '../../errors.ts'
+import type { ProgressEvent, ProgressListener } from '../../progress.ts'
+import { csvHeader, csvRowFormatter, exportCsv } from '../exporters/csv.ts'
+import { exportJsonDocument, jsonDocument, jsonRowFormatter } from '../exporters/json.ts'
+import { writeRows, type RowSource } from '../exporters/_rows.ts'
+import { writeSqliteScript } from '../exporters/sql.ts'
+import { HashedFile, TextSink, type WrittenFile } from './hashed-file.ts'
+import { CSV_DIR, JSON_EXPORT_FILE, SQL_EXPORT_FILE, csvFileFor, type ExportFormat } from '../layout.ts'
+
+export interface ExportPlan {
+  formats: readonly ExportFormat[]
+  /** The staging folder. */
+  dir: string
+  engine: EngineName
+  backupId: string
+  timestamp: string
+  /** fsync each file (not needed when the files only feed an archive that is fsynced itself). */
+  durable: boolean
+  /** Rows per table in the snapshot: every export must agree. */
+  counts: ReadonlyMap<string, number>
+}
+
+export interface ExportCallbacks {
+  /** A file is complete (path inside the backup, its size and SHA-256). */
+  onFile(name: string, written: WrittenFile): void
+  onProgress?: ProgressListener
+}
+
+/** What the exports read: the snapshot's tables and rows; `sqliteFile` when it is a SQLite file. */
+export interface ExportSource {
+  engine: EngineName
+  tables: readonly TableInfo[]
+  rows(table: TableInfo): RowSource
+  sqliteFile?: string
+}
+
+/**
+ * Writes every requested export of `source`, on a helper thread when it is a SQLite file.
+ * @example await writeExports(source, plan, { onFile: (name, digest) => archive.add(name) })
+ */
+export function writeExports(source: ExportSource, plan: ExportPlan, callbacks: ExportCallbacks): Promise<void> {
+  return source.sqliteFile !== undefined ? writeExportsOnThread(source.sqliteFile, plan, callbacks) : writeExportsHere(source, plan, callbacks)
+}
+
+/** The exports, written by this thread. */
+export async function writeExportsHere(source: ExportSource, plan: ExportPlan, callbacks: ExportCallbacks): Promise<void> {
+  const totalRows = [...plan.counts.values()].reduce((a, b) => a + b, 0)
+  const progress = callbacks.onProgress ?? (() => {})
+  const exportFile = async (name: string, write: (out: HashedFile) => Promise<void>) => {
+    const out = await HashedFile.create(join(plan.dir, name))
+    try {
+      await write(out)
+      callbacks.onFile(name, await out.commit({ durable: plan.durable }))
+    } catch (error) {
+      await out.abort()
+      throw new ToolkitError(`export ${name} failed: ${describeError(error)}`, { cause: error })
+    }
+  }
+  const expectCounts = (what: string, written: ReadonlyMap<string, number>) => {
+    for (const [table, rows] of written) {
+      const expected = plan.counts.get(table)
+      if (expected !== undefined && expected !== rows) throw new Error(`${what} has ${rows} rows of "${table}", the snapshot ${expected}`)
+    }
+  }
+  /** Progress over all tables of one file: `rows` so far in `table`. */
+  const tracker = (label: string) => {
+    const before = new Map<string, number>()
+    let base = 0
+    return (table: string, rows: number) => {
+      if (!before.has(table)) before.set(table, base)
+      base = before.get(table)! + rows
+      progress({ label, done: base, total: totalRows, unit: 'rows' })
+    }
+  }
+
+  if (plan.formats.includes('sql') && source.sqliteFile !== undefined) {
+    const onRows = tracker(SQL_EXPORT_FILE)
+    await exportFile(SQL_EXPORT_FILE, async (out) => expectCounts(SQL_EXPORT_FILE, await writeSqliteScript(source.sqliteFile!, out, { onRows })))
+  }
+  const json = plan.formats.includes('json')
+  const csv = plan.formats.includes('csv')
+  if (csv) await mkdir(join(plan.dir, CSV_DIR))
+  if (json && csv) {
+    await writeJsonAndCsv(source, plan, callbacks, tracker, expectCounts)
+    return
+  }
+  if (json) {
+    const onRows = tracker(JSON_EXPORT_FILE)
+    await exportFile(JSON_EXPORT_FILE, async (out) => {
+      const options = { engine: source.engine, backupId: plan.backupId, timestamp: plan.timestamp, onRows }
+      expectCounts(JSON_EXPORT_FILE, await exportJsonDocument((table) => source.rows(table), source.tables, out, options))
+    })
+  }
+  if (csv) {
+    const onRows = tracker('CSV')
+    for (const table of source.tables) {
+      const name = csvFileFor(table.name)
+      await exportFile(name, async (out) => {
+        const stats = await exportCsv(source.rows(table), table.columns, out, { engine: source.engine, onRows: (rows) => onRows(table.name, rows) })
+        expectCounts(name, new Map([[table.name, stats.rows]]))
+      })
+    }
+  }
+}
+
+/**
+ * data.json and the CSV files in one read of each table: each row is formatted twice but read
+ * once (measured: reading 1M rows out of SQLite costs as much as formatting them).
+ */
+async function writeJsonAndCsv(
+  source: ExportSource,
+  plan: ExportPlan,
+  callbacks: ExportCallbacks,
+  tracker: (label: string) => (table: string, rows: number) => void,
+  expectCounts: (what: string, written: ReadonlyMap<string, number>) => void,
+): Promise<void> {
+  const fail = (name: string, error: unknown) => new ToolkitError(`export ${name} failed: ${describeError(error)}`, { cause: error })
+  const jsonOut = await HashedFile.create(join(plan.dir, JSON_EXPORT_FILE))
+  const jsonRows = new Map<string, number>()
+  try {
+    const jsonSink = new TextSink(jsonOut)
+    const onRows = tracker('JSON + CSV')
+    jsonSink.push(jsonDocument.head({ engine: source.engine, backupId: plan.backupId, timestamp: plan.timestamp }))
+    for (const [index, table] of source.tables.entries()) {
+      const name = csvFileFor(table.name)
+      const csvOut = await HashedFile.create(join(plan.dir, name)).catch((error: unknown) => {
+        throw fail(name, error)
+      })
+      try {
+        const csvSink = new TextSink(csvOut)
+        const toJson = jsonRowFormatter(table.columns, source.engine, jsonDocument.indent)
+        const toCsv = csvRowFormatter(table.columns, source.engine)
+        jsonSink.push(jsonDocument.tableHead(table, index === 0))
+        csvSink.push(csvHeader(table.columns))
+        const count = await writeRows(
+          source.rows(table),
+          [jsonSink, csvSink],
+          (row, rowIndex) => {
+            jsonSink.push(toJson(row, rowIndex === 0))
+            csvSink.push(toCsv(row))
+          },
+          (n) => onRows(table.name, n),
+        )
+        await csvSink.flush()
+        expectCounts(name, new Map([[table.name, count]]))
+        callbacks.onFile(name, await csvOut.commit({ durable: plan.durable }))
+        jsonRows.set(table.name, count)
+        jsonSink.push(jsonDocument.tableTail(count))
+      } catch (error) {
+        await csvOut.abort()
+        throw error instanceof ToolkitError ? error : fail(name, error)
+      }
+    }
+    jsonSink.push(jsonDocument.tail(source.tables.length))
+    await jsonSink.flush()
+    expectCounts(JSON_EXPORT_FILE, jsonRows)
+    callbacks.onFile(JSON_EXPORT_FILE, await jsonOut.commit({ durable: plan.durable }))
+  } catch (error) {
+    await jsonOut.abort()
+    throw error instanceof ToolkitError ? error : fail(JSON_EXPORT_FILE, error)
+  }
+}
+
+/** What the helper thread is given (exports-thread.ts). */
+export interface ExportThreadData {
+  sqliteFile: string
+  plan: Omit<ExportPlan, 'counts'> & { counts: [string, number][] }
+}
+
+export type ExportThreadMessage =
+  | { type: 'file'; name: string; written: WrittenFile }
+  | { type: 'progress'; event: ProgressEvent }
+  | { type: 'done' }
+  | { type: 'error'; message: string; code?: string; toolkit: boolean }
+
+// A young generation this small keeps the heap near its live size; more did not make the exports faster here.
+const HELPER_YOUNG_GENERATION_MB = 8
+
+// Node 20 does not run --import loaders in worker threads: the thread registers tsx itself, then
+// loads its TypeScript entry (resolved here, so the working directory does not matter).
+const THREAD_BOOT = `
+const { workerData } = require('node:worker_threads')
+;(async () => {
+  const { register } = await import(workerData.boot.tsx)
+  register()
+  await import(workerData.boot.entry)
+})().catch((error) => setImmediate(() => { throw error }))
+`
+
+/** The exports of a SQLite file, written by a helper thread. */
+export function writeExportsOnThread(sqliteFile: string, plan: ExportPlan, callbacks: ExportCallbacks): Promise<void> {
+  const workerData: ExportThreadData = { sqliteFile, plan: { ...plan, counts: [...plan.counts] } }
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(THREAD_BOOT, {
+      eval: true,
+      workerData: { ...workerData, boot: { tsx: import.meta.resolve('tsx/esm/api'), entry: new URL('./exports-thread.ts', import.meta.url).href } },
+      resourceLimits: { maxYoungGenerationSizeMb: HELPER_YOUNG_GENERATION_MB },
+    })
+    let settled = false
+    const finish = (error?: unknown) => {
+      if (settled) return
+      settled = true
+      if (error === undefined) resolve()
+      else reject(error)
+      void worker.terminate()
+    }
+    worker.on('message', (message: ExportThreadMessage) => {
+      try {
+        if (message.type === 'file') callbacks.onFile(message.name, message.written)
+        else if (message.type === 'progress') callbacks.onProgress?.(message.event)
+        else if (message.type === 'done') finish()
+        else {
+          const cause = Object.assign(new Error(message.message), message.code ? { code: message.code } : {})
+          finish(message.toolkit ? new ToolkitError(message.message, { cause }) : cause)
+        }
+      } catch (error) {
+        finish(error)
+      }
+    })
+    worker.on('error', (error) => finish(new ToolkitError(`the export thread failed: ${describeError(error)}`, { cause: error })))
+    worker.on('exit', (code) => finish(new ToolkitError(`the export thread stopped (exit code ${code}) before it finished`)))
+  })
+}

@@ -1,0 +1,57 @@
+/**
+ * A snapshot: one instant of the source database, captured into the staging folder as the
+ * backup's database artefact, plus a table reader over that same instant for every export.
+ *
+ * | engine     | artefact      | taken with                                         | exports read            |
+ * | ---------- | ------------- | -------------------------------------------------- | ----------------------- |
+ * | SQLite     | database.db   | `VACUUM INTO` (one read transaction)               | database.db (read-only) |
+ * | PostgreSQL | database.sql  | one REPEATABLE READ READ ONLY transaction (DDL from the catalog + COPY) | the same transaction |
+ * | D1         | database.db   | rebuilt from D1, page by page (not one instant)    | database.db (read-only) |
+ */
+import type { TableInfo, TableReader } from '../../db/table-reader.ts'
+import type { EngineName } from '../../db/url.ts'
+import type { ProgressListener } from '../../progress.ts'
+import type { WrittenFile } from './hashed-file.ts'
+import type { RowSource } from '../exporters/_rows.ts'
+
+export interface Snapshot {
+  engine: EngineName
+  /** The database artefact, already in the staging folder; `digest` when it was hashed as it was written. */
+  artefact: { name: string; path: string; digest?: WrittenFile }
+  /** The SQLite file of the snapshot (SQLite and D1): what export.sql is written from. */
+  sqliteFile?: string
+  /** Reads the snapshot's tables (closed by `close`). */
+  reader: TableReader
+  /** The rows of one table of `reader.tables()`, in `table.columns` order (synchronous where the engine allows). */
+  rows(table: TableInfo): RowSource
+  /** Row count of one table, in the same snapshot. */
+  count(table: TableInfo): Promise<number>
+  /** What this backup cannot guarantee or leaves out. */
+  warnings: string[]
+  close(): Promise<void>
+}
+
+export interface SnapshotOptions {
+  /** The staging folder the artefact is written into. */
+  dir: string
+  /** fsync the artefact (not needed when it only feeds an archive that is fsynced itself). Default true. */
+  durable?: boolean
+  onProgress?: ProgressListener
+}
+
+/** The newest finished, not rolled back migration in the snapshot's `_prisma_migrations`, or null. */
+export async function newestMigration(reader: TableReader, tables: readonly TableInfo[]): Promise<string | null> {
+  const table = tables.find((t) => t.name === '_prisma_migrations')
+  if (table === undefined) return null
+  const index = (name: string) => table.columns.findIndex((c) => c.name === name)
+  const [name, finished, rolledBack, started] = ['migration_name', 'finished_at', 'rolled_back_at', 'started_at'].map(index) as [number, number, number, number]
+  if (name < 0 || finished < 0) return null
+  let newest: { name: string; key: string } | null = null
+  for await (const row of reader.rows(table)) {
+    if (row[finished] === null || (rolledBack >= 0 && row[rolledBack] !== null)) continue
+    // Migration names start with their timestamp; the start time breaks ties like Prisma's ordering.
+    const key = `${String(row[name])}\u0000${started >= 0 ? String(row[started]) : ''}`
+    if (newest === null || key > newest.key) newest = { name: String(row[name]), key }
+  }
+  return newest?.name ?? null
+}

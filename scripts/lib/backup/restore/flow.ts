@@ -1,0 +1,171 @@
+/**
+ * Restoring a backup, whatever the target's engine, in the spec's five steps:
+ *   1. verify   — every hash of the backup and of its whole chain (incrementals), the archive's
+ *                 entries judged safe, the backup's engine and schema compared with the target's;
+ *   2. safety   — the current database kept (the engine says how: a consistent file copy, or a
+ *                 full backup of a server into the backup folder);
+ *   3. replace  — the backup's database materialized and made the target's (engine part);
+ *   4. check    — the target checked (row counts per table against the metadata, and what the
+ *                 engine can check more); on failure the previous database is put back where it can be;
+ *   5. report   — the numbers.
+ * Consent comes before step 2 (`yes` or `confirm`); without either the restore refuses.
+ * `dryRun` rebuilds the database in a scratch folder, checks it when the engine can, and touches
+ * nothing else. Each step is announced through `step(name)` before it runs (history, kill points).
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { redactUrl } from '../../db/url.ts'
+import type { ToolkitEnvironment } from '../../environment.ts'
+import { ToolkitError, describeError } from '../../errors.ts'
+import { engineForUrl, engineLabel, engineNamed } from '../../engines/index.ts'
+import type { RestoreContext } from '../../engines/engine.ts'
+import type { ProgressListener } from '../../progress.ts'
+import { createBackup } from '../create/create.ts'
+import { GzipPool } from '../archive/gzip-blocks.ts'
+import { materializeDatabase } from '../create/incremental.ts'
+import { restoreStepRunner, type RestorePlan, type RestoreResult, type RestoreStepName, type RestoreStepResult } from './steps.ts'
+import { verifyChain } from './verify-chain.ts'
+
+export interface RestoreBackupOptions {
+  backupDir: string
+  id: string
+  /** A SQLite path (relative to `cwd`), or a database URL (file:, postgresql://, d1://). */
+  target: string
+  dryRun?: boolean
+  /** Consent given on the command line (--yes). */
+  yes?: boolean
+  /** Accept a backup whose schema differs from the target's, and a non-empty server target (--force). */
+  force?: boolean
+  /** Asks the operator (a TTY); absent without a terminal. */
+  confirm?: (plan: RestorePlan) => Promise<boolean>
+  /** Called before each step runs: kill points and history hook in here. */
+  step?: (name: RestoreStepName) => void | Promise<void>
+  /** The toolkit's Prisma schema hashes, per dialect. */
+  prismaSchemaSha256: (dialect: 'sqlite' | 'postgres') => string | null
+  tool: { name: string; version: string }
+  environment: ToolkitEnvironment
+  /** Base of a relative target. Default: the environment's working directory. */
+  cwd?: string
+  onProgress?: ProgressListener
+  threads?: number
+}
+
+/**
+ * Restores backup `id` into `target`, whatever its engine.
+ * @example await restoreBackup({ backupDir: 'backups', id, target: 'postgresql://…/app', yes: true, force: false, prismaSchemaSha256, tool, environment })
+ */
+export async function restoreBackup(options: RestoreBackupOptions): Promise<RestoreResult> {
+  const startedAt = performance.now()
+  const cwd = options.cwd ?? options.environment.cwd
+  // A URL has a scheme; `C:\\…` (a Windows path) does not count as one.
+  const isUrl = /^[a-z][a-z0-9+.-]*:/i.test(options.target) && !/^[a-z]:[\\/]/i.test(options.target)
+  const url = isUrl ? options.target : `file:${resolve(cwd, options.target)}`
+  const engine = engineForUrl(url)
+  const location = engine.parseUrl(url, { cwd, d1PersistDir: options.environment.d1PersistDir })
+  const steps: RestoreStepResult[] = []
+  const timed = restoreStepRunner(steps, options.step)
+  const pool = new GzipPool({ threads: options.threads })
+  const scratchDir = await mkdtemp(join(tmpdir(), 'ipm-restore-'))
+  try {
+    const target = await engine.openRestoreTarget(location, { environment: options.environment, dryRun: options.dryRun ?? false, redactedUrl: redactUrl(url) })
+    try {
+      let context!: RestoreContext
+      // 1. Verification
+      const { chain, metadata } = await timed(1, 'verify', async () => {
+        const verified = await verifyChain(options.backupDir, options.id, pool, options.onProgress)
+        const last = verified.chain.at(-1)!.metadata!
+        if (last.engine !== engine.name) {
+          throw new ToolkitError(`backup ${options.id} is a ${engineLabel(last.engine)} backup and the target is a ${engine.label} ${target.noun}`, {
+            hint: `Restore it into a ${engineLabel(last.engine)} database (--database <url>), or pick a ${engine.label} backup (\`advanced-backup list\`).`,
+          })
+        }
+        context = {
+          metadata: last,
+          force: options.force ?? false,
+          prismaSchemaSha256: options.prismaSchemaSha256(engine.dialect),
+          scratchDir,
+          exportDatabase: async (db) => {
+            const safety = await createBackup({ db, backupDir: options.backupDir, formats: ['sql', 'json', 'csv'], compress: true, verify: true, tool: options.tool, prismaSchemaSha256: options.prismaSchemaSha256(engine.dialect) })
+            return { id: safety.metadata.id, path: safety.path }
+          },
+        }
+        await target.assertReplaceable(context)
+        const files = verified.chain.reduce((n, e) => n + e.metadata!.files.length, 0)
+        return {
+          value: { chain: verified.chain, metadata: last },
+          detail: `${files} fichier(s) vérifié(s)${verified.chain.length > 1 ? ` sur ${verified.chain.length} backups (chaîne incrémentale)` : ''}, hash ${last.hash.slice(0, 12)}…`,
+        }
+      })
+      const restoreContext = context
+      const materialize = (dest: string) => materializeDatabase(chain, dest, { artefact: engineNamed(metadata.engine).restoreArtefact, pool, onProgress: options.onProgress })
+      const plan: RestorePlan = {
+        id: options.id,
+        chain: chain.map((e) => e.id),
+        engine: metadata.engine,
+        target: target.display,
+        targetExists: target.exists,
+        safetyCopy: target.plannedSafetyCopy,
+        timestamp: metadata.timestamp,
+        tables: metadata.tables,
+      }
+      const base = { ...plan, steps, warnings: metadata.warnings }
+
+      if (options.dryRun) {
+        const scratch = join(scratchDir, target.scratchName)
+        steps.push({ step: 2, name: 'safety-copy', status: 'skipped', detail: target.rehearsal.safetyDetail, durationMs: 0 })
+        await materialize(scratch)
+        steps.push({ step: 3, name: 'replace', status: 'skipped', detail: target.rehearsal.replaceDetail, durationMs: 0 })
+        if (!target.rehearsal.checks) {
+          return { ...base, dryRun: true, restored: false, counts: metadata.tables.map((t) => ({ name: t.name, expected: t.rows, actual: null })), integrity: 'not checked (dry run)', foreignKeyViolations: 0, size: 0, durationMs: Math.round(performance.now() - startedAt) }
+        }
+        const check = await timed(4, 'check', async () => target.check(scratch, restoreContext))
+        const size = await target.size(scratch, restoreContext)
+        steps.push({ step: 5, name: 'report', status: 'ok', detail: 'simulation terminée: la restauration réussirait', durationMs: 0 })
+        return { ...base, dryRun: true, restored: false, ...check, size, durationMs: Math.round(performance.now() - startedAt) }
+      }
+
+      await options.step?.('confirm')
+      if (!options.yes) {
+        if (options.confirm === undefined) {
+          throw new ToolkitError(`restore replaces ${target.display} and needs a confirmation, but there is no terminal to ask on`, { hint: '--yes (after `restore <id> --dry-run` if in doubt)' })
+        }
+        if (!(await options.confirm(plan))) throw new ToolkitError('restore cancelled: nothing was changed')
+      }
+
+      // 2. Safety copy
+      const safetyCopy = await timed(2, 'safety-copy', async () => {
+        const kept = await target.safetyCopy(restoreContext)
+        return { value: kept.path, detail: kept.detail }
+      })
+      if (safetyCopy !== null) plan.safetyCopy = safetyCopy
+      base.safetyCopy = plan.safetyCopy
+
+      // 3. Replace
+      await timed(3, 'replace', async () => ({ value: undefined, detail: await target.replace(materialize, restoreContext) }))
+
+      // 4. Check
+      let check: Awaited<ReturnType<typeof target.check>>['value']
+      try {
+        check = await timed(4, 'check', async () => target.check(null, restoreContext))
+      } catch (error) {
+        const putBack = await target.undo(safetyCopy)
+        if (putBack === undefined) throw error
+        throw new ToolkitError(`the restored database failed its check (${describeError(error)}); ${putBack}`, {
+          hint: `Run \`advanced-backup verify ${options.id}\` and restore another backup.`,
+          cause: error,
+        })
+      }
+      const size = await target.size(null, restoreContext)
+      await options.step?.('report')
+      const total = check.counts.reduce((n, c) => n + (c.actual ?? 0), 0)
+      steps.push({ step: 5, name: 'report', status: 'ok', detail: `base restaurée: ${check.counts.length} tables, ${total.toLocaleString('fr-FR')} lignes`, durationMs: 0 })
+      return { ...base, dryRun: false, restored: true, ...check, size, durationMs: Math.round(performance.now() - startedAt) }
+    } finally {
+      await target.close()
+    }
+  } finally {
+    await rm(scratchDir, { recursive: true, force: true })
+    await pool.close()
+  }
+}

@@ -1,0 +1,28 @@
+/** Step 1 of a restore: the backup and every backup it depends on, verified before anything is written. */
+import { ToolkitError } from '../../errors.ts'
+import type { BackupEntry } from '../catalog/catalog.ts'
+import { unsafeEntries } from '../archive/extract.ts'
+import type { GzipPool } from '../archive/gzip-blocks.ts'
+import { backupChain } from '../create/incremental.ts'
+import type { ProgressListener } from '../../progress.ts'
+import { verifyBackup, type FileCheck } from '../catalog/verify.ts'
+
+/**
+ * Verifies a backup and every backup it depends on; throws a ToolkitError naming each fault and
+ * each unsafe archive entry.
+ */
+export async function verifyChain(backupDir: string, id: string, pool?: GzipPool, onProgress?: ProgressListener): Promise<{ chain: BackupEntry[] }> {
+  const chain = await backupChain(backupDir, id)
+  for (const entry of [...chain].reverse()) {
+    const report = await verifyBackup(backupDir, entry.id, { pool, onProgress, chain: false })
+    if (report.ok) continue
+    const unsafe = unsafeEntries(report.checks, entry.id)
+    const faults = report.checks.filter((c: FileCheck) => c.status !== 'ok').map((c) => `${c.path}: ${c.status}${c.detail ? ` (${c.detail})` : ''}`)
+    const whose = entry.id === id ? `backup ${id}` : `backup ${entry.id}, which ${id} needs,`
+    if (unsafe.length > 0) {
+      throw new ToolkitError(`${whose} is an unsafe archive; nothing was written: ${unsafe.join('; ')}`, { hint: 'Do not restore it; restore another backup (`advanced-backup list`).' })
+    }
+    throw new ToolkitError(`${whose} fails verification; nothing was written: ${faults.join('; ')}`, { hint: `See \`advanced-backup verify ${entry.id}\`; restore another backup.` })
+  }
+  return { chain }
+}

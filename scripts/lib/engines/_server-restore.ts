@@ -1,0 +1,85 @@
+/**
+ * Restoring into a database server (PostgreSQL, D1): the target must be empty; a non-empty one
+ * only with `force`, and then a full backup of it is taken into the backup folder first (the
+ * safety export). The engine brings how to list its objects and how to load the artefact.
+ */
+import { join } from 'node:path'
+import type { DatabaseHandle } from '../db/connection.ts'
+import { ToolkitError } from '../errors.ts'
+import type { RestoreTarget } from './engine.ts'
+import { checkRowCounts } from './_row-counts.ts'
+
+export interface ServerRestoreParts {
+  db: DatabaseHandle
+  artefact: string
+  /** The objects of the target that a restore would collide with. */
+  existingObjects(db: DatabaseHandle): Promise<string[]>
+  /** Loads the artefact into the target; `replace` drops what is there first. */
+  load(db: DatabaseHandle, artefact: string, replace: boolean): Promise<void>
+}
+
+export async function serverRestoreTarget({ db, artefact, existingObjects, load }: ServerRestoreParts): Promise<RestoreTarget> {
+  let existing: string[]
+  try {
+    existing = await existingObjects(db)
+  } catch (error) {
+    await db.close()
+    throw error
+  }
+  return {
+    display: db.redactedUrl,
+    noun: 'database',
+    exists: existing.length > 0,
+    plannedSafetyCopy: null,
+    scratchName: artefact,
+    rehearsal: { safetyDetail: 'simulation', replaceDetail: `simulation: ${artefact} extrait et vérifié, cible intacte`, checks: false },
+    async assertReplaceable(context) {
+      const expected = context.prismaSchemaSha256
+      const m = context.metadata
+      if (!context.force && m.schema.prismaSchemaSha256 !== null && expected !== null && m.schema.prismaSchemaSha256 !== expected) {
+        throw new ToolkitError(`backup ${m.id} was made with another Prisma schema (${m.schema.prismaSchemaSha256.slice(0, 12)}…) than this toolkit's (${expected.slice(0, 12)}…)`, {
+          hint: 'Restore a backup of the same schema version, or --force.',
+        })
+      }
+      if (existing.length > 0 && !context.force) {
+        throw new ToolkitError(`the target ${db.redactedUrl} is not empty (${existing.slice(0, 5).join(', ')}${existing.length > 5 ? ', …' : ''}): restore loads into an empty database`, {
+          hint: '--force (a full backup of the target is taken into the backup folder first), or restore into a new empty database.',
+        })
+      }
+    },
+    async safetyCopy(context) {
+      if (existing.length === 0) return { path: null, detail: 'cible vide: rien à sauvegarder' }
+      const safety = await context.exportDatabase(db)
+      return { path: safety.path, detail: `export de sécurité de la cible: ${safety.id}` }
+    },
+    async replace(materialize, context) {
+      const local = join(context.scratchDir, artefact)
+      await materialize(local)
+      await load(db, local, existing.length > 0)
+      return `${artefact} chargé dans ${db.redactedUrl}`
+    },
+    async check(_path, context) {
+      const reader = await db.openTableReader()
+      try {
+        const tables = await reader.tables()
+        const counts = await checkRowCounts(context.metadata.tables, async (name) => {
+          const table = tables.find((x) => x.name === name)
+          return table ? reader.count(table) : null
+        })
+        return {
+          value: { counts, integrity: 'ok', foreignKeyViolations: 0 },
+          detail: `${counts.length} tables / ${counts.reduce((n, c) => n + c.expected, 0).toLocaleString('fr-FR')} lignes = métadonnées`,
+        }
+      } finally {
+        await reader.close()
+      }
+    },
+    async undo() {
+      return undefined
+    },
+    async size(path, context) {
+      return path === null ? context.metadata.contentSize : 0
+    },
+    close: () => db.close(),
+  }
+}

@@ -1,0 +1,32 @@
+/** Cloudflare D1: SQLite behind a binding, local (Miniflare) or remote (Cloudflare's HTTP API). */
+import type { Engine } from '../engine.ts'
+import { d1Metrics } from './metrics.ts'
+import { D1_RESTORE_ARTEFACT, openD1RestoreTarget } from './restore.ts'
+import { d1Snapshot } from './snapshot.ts'
+import { ownsD1Url, parseD1Url } from './url.ts'
+
+export const d1Engine: Engine = {
+  name: 'd1',
+  label: 'D1',
+  // D1 speaks SQLite and uses the SQLite Prisma schema.
+  dialect: 'sqlite',
+  ownsUrl: ownsD1Url,
+  parseUrl: parseD1Url,
+  async open(location, options) {
+    if (location.engine !== 'd1') throw new Error(`not a D1 location: ${location.engine}`)
+    // Loaded on demand: Miniflare alone adds ~120 MB of memory to every process that imports it.
+    const { openLocalD1, openRemoteD1 } = await import('./connection.ts')
+    return location.mode === 'local'
+      ? openLocalD1({ persistDir: location.persistDir, redactedUrl: options.redactedUrl })
+      : openRemoteD1({ ...location, token: options.environment.cloudflareD1Token, redactedUrl: options.redactedUrl })
+  },
+  localState: (location) => (location.engine === 'd1' && location.mode === 'local' ? location.persistDir : undefined),
+  missingCredentials(location, environment) {
+    if (location.engine !== 'd1' || location.mode !== 'remote' || environment.cloudflareD1Token !== undefined) return undefined
+    return { reason: 'needs an API token: CLOUDFLARE_D1_TOKEN is not set', hint: 'Set CLOUDFLARE_D1_TOKEN, or check the local D1 with --d1 d1://local.' }
+  },
+  snapshot: d1Snapshot,
+  metrics: d1Metrics,
+  restoreArtefact: D1_RESTORE_ARTEFACT,
+  openRestoreTarget: openD1RestoreTarget,
+}

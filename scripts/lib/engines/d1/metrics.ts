@@ -1,0 +1,28 @@
+/**
+ * Cloudflare D1 (SQLite behind a binding or Cloudflare's HTTP API). D1 runs EXPLAIN QUERY PLAN and
+ * the catalog pragmas like SQLite, but refuses the pragmas that would describe its cache
+ * (cache_size, page_count: SQLITE_AUTH), has no connections to count and no client-side pool.
+ */
+import type { MetricsEngine } from '../../metrics/engine.ts'
+import { explainSqlite, listSqliteColumns, listSqliteIndexes, listSqliteTables, sqliteTenantStorage, trySqliteIndex } from '../_sqlite-metrics.ts'
+
+export const d1Metrics: MetricsEngine = {
+  listTables: listSqliteTables,
+  listColumns: listSqliteColumns,
+  listIndexes: listSqliteIndexes,
+  explain: explainSqlite,
+  tryIndex: trySqliteIndex,
+  async cacheStatistics() {
+    return { hitRate: null, source: 'n/a: D1 exposes no cache counters (PRAGMA cache_size and page_count are not authorized)' }
+  },
+  async connectionStatistics() {
+    return {
+      active: null,
+      open: null,
+      poolSize: null,
+      serverUptimeMs: null,
+      note: 'D1 is reached through a binding: no connections or pool to count',
+    }
+  },
+  tenantStorage: sqliteTenantStorage,
+}

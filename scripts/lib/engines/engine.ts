@@ -1,0 +1,106 @@
+/**
+ * What the toolkit asks of a database engine. Each folder beside this file (sqlite/, postgres/,
+ * d1/) holds the same files and exports one `Engine`; `index.ts` picks it from a URL. Callers ask
+ * the `Engine` and never test which one they hold.
+ *
+ * A new capability (tenant restore, point-in-time recovery, index advice…) is one more member
+ * here and one more file in every engine folder, wired in that folder's `engine.ts`.
+ */
+import type { BackupMetadata } from '../backup/metadata.ts'
+import type { Snapshot, SnapshotOptions } from '../backup/create/snapshot.ts'
+import type { DatabaseHandle, SqlDialect } from '../db/connection.ts'
+import type { DatabaseLocation, EngineName } from '../db/url.ts'
+import type { ToolkitEnvironment } from '../environment.ts'
+import type { MetricsEngine } from '../metrics/engine.ts'
+
+export interface UrlContext {
+  /** Base of relative paths (SQLite files, D1 state folders). */
+  cwd: string
+  /** Where `d1://local` keeps its state. */
+  d1PersistDir: string
+}
+
+export interface OpenOptions {
+  redactedUrl: string
+  /** SQLite: create a missing file (its directory must exist). */
+  create: boolean
+  environment: ToolkitEnvironment
+}
+
+/** Per table: rows the metadata records and rows found after a restore. */
+export interface RowCount {
+  name: string
+  expected: number
+  actual: number | null
+}
+
+export interface RestoredCheck {
+  counts: RowCount[]
+  integrity: string
+  foreignKeyViolations: number
+}
+
+/** What the restore flow hands an engine: the parts of the flow the engine cannot know. */
+export interface RestoreContext {
+  metadata: BackupMetadata
+  /** Accept another schema (--force); on a server, also accept a non-empty target. */
+  force: boolean
+  /** A full backup of an open database into the backup folder (a server's safety copy); returns its id and path. */
+  exportDatabase(db: DatabaseHandle): Promise<{ id: string; path: string }>
+  /** The toolkit's Prisma schema hash for this engine's dialect. */
+  prismaSchemaSha256: string | null
+  /** A private folder of this restore, removed after it. */
+  scratchDir: string
+}
+
+/** A restore's target, opened by its engine: the engine-specific steps of the one restore flow (backup/restore/flow.ts). */
+export interface RestoreTarget {
+  /** The path or redacted URL, as printed. */
+  readonly display: string
+  readonly exists: boolean
+  /** What the target is, after the engine's label: `file` or `database`. */
+  readonly noun: string
+  /** Where the current database will be kept, as printed before consent (null: nothing to keep, or decided when taken). */
+  readonly plannedSafetyCopy: string | null
+  /** The file name the artefact gets when a dry run rebuilds it in a scratch folder. */
+  readonly scratchName: string
+  /** What a dry run says of steps 2 and 3, and whether it can check the rebuilt artefact (step 4). */
+  readonly rehearsal: { safetyDetail: string; replaceDetail: string; checks: boolean }
+  /** Refuses (ToolkitError) a target this backup must not replace: other schema, in use, not empty without --force. */
+  assertReplaceable(context: RestoreContext): Promise<void>
+  /** Step 2: keeps the current database; returns where, or null when there was nothing to keep. */
+  safetyCopy(context: RestoreContext): Promise<{ path: string | null; detail: string }>
+  /** Step 3: `materialize` writes the backup's artefact to a path the engine chooses, which then becomes the database. */
+  replace(materialize: (dest: string) => Promise<void>, context: RestoreContext): Promise<string>
+  /** Step 4: the database (or, in a dry run, the rebuilt artefact at `path`) checked against the metadata. */
+  check(path: string | null, context: RestoreContext): Promise<{ value: RestoredCheck; detail: string }>
+  /** After a failed check: puts the previous database back where the engine can; undefined when it cannot. */
+  undo(safetyCopy: string | null): Promise<string | undefined>
+  /** Bytes of the restored database (of the rebuilt artefact at `path` in a dry run). */
+  size(path: string | null, context: RestoreContext): Promise<number>
+  close(): Promise<void>
+}
+
+export interface Engine {
+  readonly name: EngineName
+  /** How the engine is named to a person: `SQLite`, `PostgreSQL`, `D1`. */
+  readonly label: string
+  /** The SQL dialect, which is also the Prisma schema it uses. */
+  readonly dialect: SqlDialect
+  /** Whether `url` names a database of this engine (by its scheme). */
+  ownsUrl(url: string): boolean
+  parseUrl(url: string, context: UrlContext): DatabaseLocation
+  open(location: DatabaseLocation, options: OpenOptions): Promise<DatabaseHandle>
+  /** The folder of a local emulator's state (a local D1), which the toolkit may prepare or tell to delete; undefined for a real database. */
+  localState(location: DatabaseLocation): string | undefined
+  /** Why `location` cannot be opened with this environment (a remote D1 without its API token), with the fix; undefined when it can. */
+  missingCredentials(location: DatabaseLocation, environment: ToolkitEnvironment): { reason: string; hint: string } | undefined
+  /** One instant of the database captured into a staging folder (backup/create). */
+  snapshot(db: DatabaseHandle, options: SnapshotOptions): Promise<Snapshot>
+  /** The dashboard's probes: catalog, plans, cache, connections, storage. */
+  readonly metrics: MetricsEngine
+  /** The backup file a restore loads: `database.db` or `database.sql`. */
+  readonly restoreArtefact: string
+  /** Opens a restore target (path or URL already parsed). */
+  openRestoreTarget(location: DatabaseLocation, options: { environment: ToolkitEnvironment; dryRun: boolean; redactedUrl: string }): Promise<RestoreTarget>
+}

@@ -1,0 +1,25 @@
+/** PostgreSQL: a server, reached through one `pg` pool shared with Prisma's pg adapter. */
+import type { Engine } from '../engine.ts'
+import { openPostgres } from './connection.ts'
+import { postgresMetrics } from './metrics.ts'
+import { POSTGRES_RESTORE_ARTEFACT, openPostgresRestoreTarget } from './restore.ts'
+import { postgresSnapshot } from './snapshot.ts'
+import { ownsPostgresUrl, parsePostgresUrl } from './url.ts'
+
+export const postgresEngine: Engine = {
+  name: 'postgres',
+  label: 'PostgreSQL',
+  dialect: 'postgres',
+  ownsUrl: ownsPostgresUrl,
+  parseUrl: parsePostgresUrl,
+  open(location, options) {
+    if (location.engine !== 'postgres') throw new Error(`not a PostgreSQL location: ${location.engine}`)
+    return openPostgres({ connectionString: location.connectionString, redactedUrl: options.redactedUrl })
+  },
+  localState: () => undefined,
+  missingCredentials: () => undefined,
+  snapshot: postgresSnapshot,
+  metrics: postgresMetrics,
+  restoreArtefact: POSTGRES_RESTORE_ARTEFACT,
+  openRestoreTarget: openPostgresRestoreTarget,
+}

@@ -1,0 +1,110 @@
+/**
+ * SQLite through better-sqlite3: one raw connection for scripts and Prisma's adapter for the app.
+ * Both use a busy timeout so a backup or seed waits for a writer instead of failing.
+ */
+import { existsSync, statSync } from 'node:fs'
+import { dirname } from 'node:path'
+import Database from 'better-sqlite3'
+import { PrismaBetterSQLite3 } from '@prisma/adapter-better-sqlite3'
+import { PrismaClient } from '../../../../generated/sqlite/client.ts'
+import { ToolkitError, describeError } from '../../errors.ts'
+import { sqliteTableReader } from './table-reader.ts'
+import { prismaClients, quoteIdentifier, toSqliteTimestamp, type DatabaseHandle, type SqlConnection, type SqlValue } from '../../db/connection.ts'
+
+export const SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+/** The user's tables and views of a SQLite-family database (D1 keeps its own `_cf_*` tables). */
+export async function listSqliteUserTables(sql: Pick<SqlConnection, 'query'>): Promise<string[]> {
+  const rows = await sql.query<{ name: string }>(
+    `SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' ORDER BY name`,
+  )
+  return rows.map((r) => r.name)
+}
+
+export interface OpenSqliteOptions {
+  path: string
+  redactedUrl: string
+  /** Create the file when it does not exist (its directory must exist). */
+  create: boolean
+}
+
+export async function openSqlite({ path, redactedUrl, create }: OpenSqliteOptions): Promise<DatabaseHandle> {
+  const fail = (message: string, hint?: string, cause?: unknown) =>
+    new ToolkitError(`SQLite ${redactedUrl}: ${message}`, { hint, cause })
+  if (!existsSync(dirname(path))) throw fail(`directory ${dirname(path)} does not exist`, 'Create the directory or fix DATABASE_URL / --database.')
+  if (existsSync(path) && statSync(path).isDirectory()) throw fail('the path is a directory, not a database file')
+  if (!create && !existsSync(path)) throw fail('database file not found', 'Run `npm ci` (creates prisma/dev.db) or check DATABASE_URL / --database.')
+
+  let db: Database.Database
+  try {
+    db = new Database(path, { timeout: SQLITE_BUSY_TIMEOUT_MS })
+    // Reading the header makes a non-SQLite file fail here rather than in the middle of a command.
+    db.pragma('schema_version')
+  } catch (error) {
+    throw fail(`cannot open: ${describeError(error)}`, 'Is it a SQLite database file?', error)
+  }
+  const clients = prismaClients(
+    new PrismaBetterSQLite3({ url: `file:${path}`, timeout: SQLITE_BUSY_TIMEOUT_MS }),
+    (options) => new PrismaClient(options),
+  )
+  const prisma = clients.prisma
+  return {
+    engine: 'sqlite',
+    location: { engine: 'sqlite', path },
+    redactedUrl,
+    prisma,
+    sql: sqliteConnection(db),
+    async openTableReader() {
+      // A read transaction on its own connection: in WAL mode it sees one snapshot while others write.
+      const reader = new Database(path, { readonly: true, fileMustExist: true, timeout: SQLITE_BUSY_TIMEOUT_MS })
+      reader.exec('BEGIN')
+      reader.pragma('schema_version')
+      return sqliteTableReader(reader)
+    },
+    createQueryEventClient: clients.createQueryEventClient,
+    // Prisma's better-sqlite3 adapter holds one connection.
+    poolSize: 1,
+    async close() {
+      await clients.disconnect()
+      db.close()
+    },
+  }
+}
+
+/** The raw connection of an open better-sqlite3 database. */
+export function sqliteConnection(db: Database.Database): SqlConnection {
+  return {
+    dialect: 'sqlite',
+    listTables() {
+      return listSqliteUserTables(this)
+    },
+    async executeScript(script) {
+      db.transaction(() => db.exec(script))()
+    },
+    async query<Row extends object>(sql: string, params: readonly SqlValue[] = []) {
+      const statement = db.prepare(sql)
+      const values = params.map(toSqliteValue)
+      if (statement.reader) return statement.all(...values) as Row[]
+      statement.run(...values)
+      return []
+    },
+    async insertRows(table, columns, rows) {
+      const placeholders = columns.map(() => '?').join(', ')
+      const statement = db.prepare(
+        `INSERT INTO ${quoteIdentifier(table)} (${columns.map(quoteIdentifier).join(', ')}) VALUES (${placeholders})`,
+      )
+      db.transaction(() => {
+        for (const row of rows) statement.run(...row.map(toSqliteValue))
+      })()
+    },
+  }
+}
+
+/** Stores values the way Prisma's SQLite adapter does, so Prisma reads back what was written. */
+export function toSqliteValue(value: SqlValue): string | number | bigint | Buffer | null {
+  if (value === null || typeof value === 'string' || typeof value === 'number' || typeof value === 'bigint') return value
+  if (typeof value === 'boolean') return value ? 1 : 0
+  if (value instanceof Date) return toSqliteTimestamp(value)
+  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength)
+  return JSON.stringify(value)
+}

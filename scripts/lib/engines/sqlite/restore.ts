@@ -1,0 +1,324 @@
+/**
+ * Restoring into a SQLite file: the SQLite steps of the one restore flow (backup/restore/flow.ts).
+ *   verify   — engine and schema compared with the target's, the target not in use;
+ *   safety   — the current database copied to `<db>.before-restore` under a write lock after a
+ *              WAL checkpoint (a consistent copy, not a raw copy of a live file), atomically;
+ *   replace  — the backup's database written beside the target (`<db>.tmp-<pid>-…`), hash-checked,
+ *              fsynced; stale `-wal`/`-shm`/`-journal` removed; renamed over the target; dir fsynced;
+ *   check    — opened through Prisma, `PRAGMA integrity_check`, `PRAGMA foreign_key_check`, row
+ *              counts equal to the metadata's; on failure the previous database is put back.
+ * A dry run rebuilds the database in a scratch folder and checks it there.
+ * A target that another process holds open is refused: replacing a file under a live SQLite
+ * connection leaves that process writing into the old, unlinked inode (its writes vanish) or
+ * corrupting the new one through a stale -wal.
+ */
+import { chmodSync, chownSync, existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs'
+import { copyFile, rm, stat } from 'node:fs/promises'
+import { basename, dirname, join, resolve } from 'node:path'
+import Database from 'better-sqlite3'
+import { DATABASE_FILE, ownerOfTemporaryName } from '../../backup/layout.ts'
+import type { BackupMetadata } from '../../backup/metadata.ts'
+import { MIGRATIONS_DIRS, readMigrations } from '../../db/migrations.ts'
+import { quoteIdentifier } from '../../db/connection.ts'
+import type { DatabaseLocation } from '../../db/url.ts'
+import { ToolkitError, describeError } from '../../errors.ts'
+import { TEMPORARY_MARKER, commitRename, fsyncPath, temporaryPathFor } from '../../fs/atomic.ts'
+import { processIsAlive } from '../../backup/catalog/catalog.ts'
+import { isDiskFull } from '../../fs/errors.ts'
+import type { RestoredCheck, RestoreTarget } from '../engine.ts'
+import { checkRowCounts } from '../_row-counts.ts'
+import { openSqlite } from './connection.ts'
+
+export const SQLITE_RESTORE_ARTEFACT = DATABASE_FILE
+
+export const SAFETY_SUFFIX = '.before-restore'
+
+/** The SQLite file `location` names, ready to be replaced by a backup. */
+export async function openSqliteRestoreTarget(location: DatabaseLocation, options: { dryRun: boolean }): Promise<RestoreTarget> {
+  if (location.engine !== 'sqlite') throw new Error(`not a SQLite location: ${location.engine}`)
+  // A symbolic link (to the file or a folder on its way) is followed: the real file is what gets replaced.
+  const target = existsSync(resolve(location.path)) ? realpathSync(resolve(location.path)) : resolve(location.path)
+  // Before anything: a target we can write beside, not a directory, not in use.
+  if (!existsSync(dirname(target))) {
+    throw new ToolkitError(`cannot restore to ${target}: directory ${dirname(target)} does not exist`, { hint: 'Create the directory first, or choose another --to path.' })
+  }
+  if (existsSync(target) && statSync(target).isDirectory()) throw new ToolkitError(`cannot restore to ${target}: it is a directory`, { hint: 'Give the path of a database file (--to <file>).' })
+  const targetExists = existsSync(target)
+  if (!options.dryRun) await removeRestoreLeftovers(target)
+  const safetyCopy = targetExists ? `${target}${SAFETY_SUFFIX}` : null
+  return {
+    display: target,
+    noun: 'file',
+    exists: targetExists,
+    plannedSafetyCopy: safetyCopy,
+    scratchName: basename(target),
+    rehearsal: {
+      safetyDetail: 'simulation: rien n’est copié',
+      replaceDetail: `simulation: reconstruite dans un dossier temporaire, ${basename(target)} intact`,
+      checks: true,
+    },
+    async assertReplaceable(context) {
+      if (!context.force) await assertSameSchema(context.metadata, target, targetExists, context.prismaSchemaSha256)
+      if (targetExists && !options.dryRun) assertNotInUse(target)
+    },
+    async safetyCopy() {
+      if (safetyCopy === null) return { path: null, detail: `${basename(target)} n’existe pas: rien à sauvegarder` }
+      await consistentCopy(target, safetyCopy)
+      return { path: safetyCopy, detail: `${basename(target)} -> ${basename(safetyCopy)}` }
+    },
+    async replace(materialize, context) {
+      const staged = temporaryPathFor(target)
+      try {
+        await materialize(staged)
+        if (targetExists) keepOwnership(target, staged)
+        fsyncPath(staged)
+        if (targetExists) assertNotInUse(target)
+        await removeSidecars(target)
+        commitRename(staged, target)
+      } catch (error) {
+        await rm(staged, { force: true })
+        throw diskFull(error, dirname(target), `the restored database (${formatSize(context.metadata.files.find((f) => f.path === DATABASE_FILE)?.size ?? 0)})`) ?? error
+      }
+      return `${context.metadata.id} -> ${basename(target)} (${formatSize((await stat(target)).size)})`
+    },
+    check: (path, context) => checkRestored(path ?? target, context.metadata),
+    undo: (kept) => putPreviousBack(target, kept),
+    size: async (path) => (await stat(path ?? target)).size,
+    async close() {},
+  }
+}
+
+/** The restored file gets the previous one's permissions and, when allowed, its owner (the app's user must still write it). */
+function keepOwnership(previous: string, next: string): void {
+  const info = statSync(previous)
+  chmodSync(next, info.mode & 0o7777)
+  try {
+    chownSync(next, info.uid, info.gid)
+  } catch {
+    // Not root: the file is ours, as the previous one was (or the chmod above is all we can do).
+  }
+}
+
+/** A "no space left" ToolkitError when the disk is full (anywhere in the cause chain), else undefined. */
+function diskFull(error: unknown, dir: string, what: string): ToolkitError | undefined {
+  if (!isDiskFull(error)) return undefined
+  return new ToolkitError(`no space left in ${dir} for ${what}: nothing was replaced`, { hint: 'Free space beside the database (a restore needs room for the safety copy and the new file), then restore again.', cause: error })
+}
+
+function formatSize(bytes: number): string {
+  return bytes >= 1 << 20 ? `${(bytes / (1 << 20)).toFixed(2)} MB` : `${(bytes / 1024).toFixed(1)} KB`
+}
+
+/** Refuses (unless --force) a backup whose Prisma schema or newest migration is not the target's. */
+async function assertSameSchema(metadata: BackupMetadata, target: string, targetExists: boolean, toolkitSchema: string | null): Promise<void> {
+  const differences: string[] = []
+  const backupSchema = metadata.schema.prismaSchemaSha256
+  if (backupSchema !== null && toolkitSchema !== null && backupSchema !== toolkitSchema) {
+    differences.push(`Prisma schema ${backupSchema.slice(0, 12)}… in the backup, ${toolkitSchema.slice(0, 12)}… expected by this toolkit`)
+  }
+  // The target's own history when it has one; otherwise (new or empty file) this toolkit's newest migration.
+  let expected = targetExists ? newestMigrationOf(target) : null
+  const fromTarget = expected !== null
+  if (!fromTarget && metadata.schema.newestMigration !== null) {
+    const dir = MIGRATIONS_DIRS.sqlite
+    expected = existsSync(dir) ? (readMigrations(dir).at(-1)?.name ?? null) : null
+  }
+  if ((metadata.schema.newestMigration ?? null) !== expected) {
+    differences.push(`newest migration ${metadata.schema.newestMigration ?? '(none)'} in the backup, ${expected ?? '(none)'} ${fromTarget ? `in ${basename(target)}` : 'in this toolkit'}`)
+  }
+  if (differences.length > 0) {
+    throw new ToolkitError(`backup ${metadata.id} was made with another schema than the target's: ${differences.join('; ')}`, {
+      hint: 'Restore a backup of the same schema version, or --force and then migrate (`npx prisma migrate deploy`).',
+    })
+  }
+}
+
+function newestMigrationOf(path: string): string | null {
+  // Read-write (it only reads): a read-only connection to a WAL database would leave -wal/-shm behind.
+  const db = new Database(path, { fileMustExist: true, timeout: 5000 })
+  try {
+    const exists = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_prisma_migrations'`).get()
+    if (!exists) return null
+    const row = db.prepare(`SELECT migration_name AS name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL ORDER BY migration_name DESC, started_at DESC LIMIT 1`).get() as { name: string } | undefined
+    return row?.name ?? null
+  } catch (error) {
+    throw new ToolkitError(`cannot read the target ${path}: ${describeError(error)}`, { hint: 'Is it a SQLite database? Use --to another path, or --force.', cause: error })
+  } finally {
+    db.close()
+  }
+}
+
+/** The processes (other than this one) that hold `path` or its -wal/-shm/-journal open (Linux /proc). */
+export function processesUsing(path: string): { pid: number; command: string }[] {
+  // /proc shows the real path: resolve symbolic links in ours first.
+  const real = existsSync(path) ? realpathSync(path) : path
+  const names = new Set([real, `${real}-wal`, `${real}-shm`, `${real}-journal`])
+  const found: { pid: number; command: string }[] = []
+  let pids: string[]
+  try {
+    pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name) && Number(name) !== process.pid)
+  } catch {
+    return found
+  }
+  for (const pid of pids) {
+    let fds: string[]
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`)
+    } catch {
+      continue
+    }
+    for (const fd of fds) {
+      let link: string
+      try {
+        link = readlinkSync(`/proc/${pid}/fd/${fd}`)
+      } catch {
+        continue
+      }
+      if (names.has(link)) {
+        let command = ''
+        try {
+          command = readFileSyncSafe(`/proc/${pid}/cmdline`).replaceAll('\0', ' ').trim().slice(0, 80)
+        } catch {}
+        found.push({ pid: Number(pid), command })
+        break
+      }
+    }
+  }
+  return found
+}
+
+function readFileSyncSafe(path: string): string {
+  return readFileSync(path, 'utf8')
+}
+
+/**
+ * Refuses a target that another process has open, or whose write lock is taken: replacing it
+ * would lose that process's writes.
+ */
+export function assertNotInUse(target: string): void {
+  const users = processesUsing(target)
+  if (users.length > 0) {
+    throw new ToolkitError(`${target} is open by another process (${users.map((u) => `pid ${u.pid}${u.command ? ` ${u.command}` : ''}`).join(', ')}): restoring now would lose its writes`, {
+      hint: 'Stop the application (and any sqlite3 shell) using the database, then run the restore again; or restore elsewhere with --to <path>.',
+    })
+  }
+  let db: Database.Database | undefined
+  try {
+    db = new Database(target, { fileMustExist: true, timeout: 0 })
+    db.exec('BEGIN IMMEDIATE')
+    db.exec('ROLLBACK')
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? ''
+    if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+      throw new ToolkitError(`${target} is being written by another process (its write lock is taken): restoring now would lose its writes`, {
+        hint: 'Stop the application using the database, then run the restore again; or restore elsewhere with --to <path>.',
+      })
+    }
+    throw new ToolkitError(`cannot open the target ${target}: ${describeError(error)}`, { hint: 'Is it a SQLite database? Restore elsewhere with --to <path>.', cause: error })
+  } finally {
+    db?.close()
+  }
+}
+
+/**
+ * A consistent copy of a SQLite file nobody else is using: WAL checkpointed into the file, the
+ * write lock held while the bytes are copied, then fsync and rename into place.
+ */
+async function consistentCopy(source: string, dest: string): Promise<void> {
+  const db = new Database(source, { fileMustExist: true, timeout: 0 })
+  const temporary = temporaryPathFor(dest)
+  try {
+    const mode = String(db.pragma('journal_mode', { simple: true }))
+    if (mode === 'wal') {
+      const [result] = db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[]
+      if (result && result.busy !== 0) throw new ToolkitError(`${source}: its WAL could not be checkpointed (another connection is reading or writing)`)
+    }
+    db.exec('BEGIN IMMEDIATE')
+    await copyFile(source, temporary)
+    if (mode === 'wal' && existsSync(`${source}-wal`) && statSync(`${source}-wal`).size > 0) {
+      throw new ToolkitError(`${source}: its WAL grew while it was being copied`)
+    }
+    fsyncPath(temporary)
+    db.exec('ROLLBACK')
+    commitRename(temporary, dest)
+  } catch (error) {
+    await rm(temporary, { force: true })
+    if (error instanceof ToolkitError) throw error
+    throw diskFull(error, dirname(dest), `the safety copy (${formatSize(statSync(source).size)})`) ?? new ToolkitError(`safety copy of ${source} failed: ${describeError(error)}`, { cause: error })
+  } finally {
+    if (db.inTransaction) db.exec('ROLLBACK')
+    db.close()
+  }
+}
+
+/**
+ * Removes the target's -wal, -shm and -journal before the new file takes its name: a stale WAL
+ * would be replayed into the new database. Refuses a WAL that still holds frames.
+ */
+async function removeSidecars(target: string): Promise<void> {
+  const wal = `${target}-wal`
+  if (existsSync(wal) && statSync(wal).size > 0) {
+    throw new ToolkitError(`${wal} still holds changes that are not in ${basename(target)}`, { hint: 'Open the database once with sqlite3 (it checkpoints) with the app stopped, then restore again.' })
+  }
+  for (const suffix of ['-wal', '-shm', '-journal']) await rm(`${target}${suffix}`, { force: true })
+  fsyncPath(dirname(target))
+}
+
+/**
+ * Removes what a killed restore left beside the target (`<db>.tmp-<pid>-…`, `<db>.before-restore.tmp-<pid>-…`,
+ * `…-changes`), when the process that made it is gone.
+ */
+export async function removeRestoreLeftovers(target: string): Promise<string[]> {
+  const removed: string[] = []
+  const prefixes = [`${basename(target)}${TEMPORARY_MARKER}`, `${basename(target)}${SAFETY_SUFFIX}${TEMPORARY_MARKER}`]
+  for (const name of readdirSync(dirname(target))) {
+    if (!prefixes.some((prefix) => name.startsWith(prefix))) continue
+    const pid = ownerOfTemporaryName(name)
+    if (pid === undefined || pid === process.pid || processIsAlive(pid)) continue
+    await rm(join(dirname(target), name), { force: true })
+    removed.push(name)
+  }
+  return removed
+}
+
+/** Puts the safety copy back over a restored database that failed its check (or removes it when there was none). */
+async function putPreviousBack(target: string, safetyCopy: string | null): Promise<string> {
+  try {
+    for (const suffix of ['-wal', '-shm', '-journal']) await rm(`${target}${suffix}`, { force: true })
+    if (safetyCopy === null) {
+      await rm(target, { force: true })
+      fsyncPath(dirname(target))
+      return `${basename(target)} was removed (there was no database before)`
+    }
+    const temporary = temporaryPathFor(target)
+    await copyFile(safetyCopy, temporary)
+    fsyncPath(temporary)
+    commitRename(temporary, target)
+    return `the previous database was put back (from ${basename(safetyCopy)})`
+  } catch (error) {
+    return `putting the previous database back FAILED (${describeError(error)}): copy ${safetyCopy} over ${target} by hand`
+  }
+}
+
+/** Step 4: open through Prisma, integrity_check, foreign_key_check, row counts against the metadata. */
+async function checkRestored(path: string, metadata: BackupMetadata): Promise<{ value: RestoredCheck; detail: string }> {
+  const db = await openSqlite({ path, redactedUrl: `file:${path}`, create: false })
+  try {
+    await db.prisma.$queryRawUnsafe('SELECT count(*) FROM sqlite_master')
+    const integrity = (await db.sql.query<{ integrity_check: string }>('PRAGMA integrity_check')).map((r) => r.integrity_check).join('; ')
+    if (integrity !== 'ok') throw new ToolkitError(`PRAGMA integrity_check: ${integrity.slice(0, 300)}`)
+    const violations = (await db.sql.query('PRAGMA foreign_key_check')).length
+    if (violations > 0) throw new ToolkitError(`PRAGMA foreign_key_check: ${violations} row(s) point to missing rows`)
+    const present = new Set((await db.sql.query<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'table'`)).map((r) => r.name))
+    const counts = await checkRowCounts(metadata.tables, async (name) =>
+      present.has(name) ? Number((await db.sql.query<{ n: number | bigint }>(`SELECT count(*) AS n FROM ${quoteIdentifier(name)}`))[0]!.n) : null,
+    )
+    const total = counts.reduce((n, c) => n + c.expected, 0)
+    return {
+      value: { counts, integrity, foreignKeyViolations: violations },
+      detail: `Prisma connecté, integrity_check ok, 0 clé étrangère orpheline, ${counts.length} tables / ${total.toLocaleString('fr-FR')} lignes = métadonnées`,
+    }
+  } finally {
+    await db.close()
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * Table reader over a SQLite file opened read-only. Point it at a snapshot (a `VACUUM INTO`
+ * copy), not at a live database, when the reads must describe one instant.
+ */
+import Database from 'better-sqlite3'
+import { quoteIdentifier } from '../../db/connection.ts'
+import type { RowValue, TableInfo, TableReader } from '../../db/table-reader.ts'
+
+interface TableXInfoRow {
+  name: string
+  type: string
+  notnull: number
+  pk: number
+  hidden: number
+}
+
+interface ForeignKeyListRow {
+  id: number
+  seq: number
+  table: string
+  from: string
+  to: string | null
+}
+
+/** @example const reader = openSqliteTableReader('/backups/b1/database.db'); for (const t of await reader.tables()) … */
+export function openSqliteTableReader(path: string): TableReader {
+  const db = new Database(path, { readonly: true, fileMustExist: true })
+  return sqliteTableReader(db)
+}
+
+export function sqliteTableReader(db: Database.Database): TableReader {
+  return {
+    engine: 'sqlite',
+    async tables() {
+      const names = db
+        .prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name`)
+        .pluck()
+        .all() as string[]
+      return names.map((name) => describeTable(db, name))
+    },
+    async *rows(table) {
+      const statement = db.prepare(`SELECT ${table.columns.map((c) => quoteIdentifier(c.name)).join(', ')} FROM ${quoteIdentifier(table.name)}`)
+      yield* statement.raw(true).safeIntegers(true).iterate() as IterableIterator<RowValue[]>
+    },
+    async count(table) {
+      return Number(db.prepare(`SELECT COUNT(*) FROM ${quoteIdentifier(table.name)}`).pluck().get())
+    },
+    async close() {
+      if (db.inTransaction) db.exec('COMMIT')
+      db.close()
+    },
+  }
+}
+
+function describeTable(db: Database.Database, name: string): TableInfo {
+  // table_xinfo also lists generated columns (hidden 2 and 3): they hold no data of their own.
+  const columns = (db.prepare(`PRAGMA table_xinfo(${quoteIdentifier(name)})`).all() as TableXInfoRow[])
+    .filter((column) => column.hidden === 0)
+    .map((column) => ({ name: column.name, declaredType: column.type, nullable: column.notnull === 0 && column.pk === 0, primaryKeyPosition: column.pk }))
+  const fkRows = db.prepare(`PRAGMA foreign_key_list(${quoteIdentifier(name)})`).all() as ForeignKeyListRow[]
+  const groups = new Map<number, ForeignKeyListRow[]>()
+  for (const row of fkRows) groups.set(row.id, [...(groups.get(row.id) ?? []), row])
+  const foreignKeys = [...groups.values()].map((group) => ({
+    columns: group.map((row) => row.from),
+    referencedTable: group[0]!.table,
+    referencedColumns: group.map((row) => row.to ?? ''),
+  }))
+  return { name, columns, foreignKeys }
+}

@@ -1,0 +1,14 @@
+/** `file:<path>`: a SQLite file, relative paths against the context's folder. */
+import { resolve } from 'node:path'
+import { badUrl, type DatabaseLocation } from '../../db/url.ts'
+import type { UrlContext } from '../engine.ts'
+
+export function ownsSqliteUrl(url: string): boolean {
+  return url.trim().startsWith('file:')
+}
+
+export function parseSqliteUrl(url: string, context: UrlContext): DatabaseLocation {
+  const withoutScheme = url.trim().slice('file:'.length).replace(/^\/\/(?=\/)/, '').split('?')[0] ?? ''
+  if (withoutScheme === '') throw badUrl(url, 'the SQLite URL has no path')
+  return { engine: 'sqlite', path: resolve(context.cwd, decodeURIComponent(withoutScheme)) }
+}
