@@ -6,7 +6,7 @@
  * being in the export: quiesce the tenant's writers on D1 (the README says so).
  */
 import { quoteIdentifier, type DatabaseHandle, type SqlValue } from '../../db/connection.ts'
-import { toSqliteValue } from '../../db/engines/sqlite.ts'
+import { toSqliteValue } from '../sqlite/connection.ts'
 import type { RowValue } from '../../db/table-reader.ts'
 import { ToolkitError } from '../../errors.ts'
 import type { TenantSession, UniqueIndex } from '../../tenant-restore/session.ts'

@@ -6,7 +6,7 @@
  */
 import pg from 'pg'
 import { quoteIdentifier, type DatabaseHandle, type SqlValue } from '../../db/connection.ts'
-import { numberPlaceholders } from '../../db/engines/postgres.ts'
+import { numberPlaceholders } from './connection.ts'
 import type { RowValue } from '../../db/table-reader.ts'
 import { ToolkitError, describeError } from '../../errors.ts'
 import type { ValueKind } from '../../migration/conversion.ts'

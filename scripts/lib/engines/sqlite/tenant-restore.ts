@@ -5,7 +5,7 @@
  */
 import Database from 'better-sqlite3'
 import { quoteIdentifier, type DatabaseHandle, type SqlValue } from '../../db/connection.ts'
-import { SQLITE_BUSY_TIMEOUT_MS, toSqliteValue } from '../../db/engines/sqlite.ts'
+import { SQLITE_BUSY_TIMEOUT_MS, toSqliteValue } from './connection.ts'
 import type { RowValue } from '../../db/table-reader.ts'
 import { converterFor, type ValueKind } from '../../migration/conversion.ts'
 import { ToolkitError } from '../../errors.ts'
