@@ -11,6 +11,7 @@ import { ENGINES, createPostgresDatabase, tempDir } from './helpers/databases.ts
 import { AWKWARD_ROWS, BEYOND_2_53, BIG, SMALL, backupSystem, createAwkwardDatabase, python, run, sqliteDump, sqliteLoad } from './helpers/backup.ts'
 import { csvField } from '../scripts/lib/backup/exporters/csv.ts'
 import { sqliteLiteral } from '../scripts/lib/backup/exporters/sql.ts'
+import { requireJudge } from './helpers/judges.ts'
 
 async function awkwardBackup(t: import('node:test').TestContext) {
   const dir = tempDir(t)
@@ -21,7 +22,7 @@ async function awkwardBackup(t: import('node:test').TestContext) {
   return { source, metadata, path }
 }
 
-test('export.sql loaded by the sqlite3 shell gives a database whose .dump equals the snapshot\'s', async (t) => {
+test('export.sql loaded by the sqlite3 shell gives a database whose .dump equals the snapshot\'s', { skip: requireJudge('sqlite3') }, async (t) => {
   const { source, path } = await awkwardBackup(t)
   const loaded = join(tempDir(t), 'loaded.db')
   sqliteLoad(join(path, 'export.sql'), loaded)
@@ -39,7 +40,7 @@ test('export.sql loaded by the sqlite3 shell gives a database whose .dump equals
   assert.equal(hex(loaded), hex(source))
 })
 
-test('SQL literals are exact: integers at the limits, reals that need 17 digits, text with quotes and NUL, blobs', () => {
+test('SQL literals are exact: integers at the limits, reals that need 17 digits, text with quotes and NUL, blobs', { skip: requireJudge('sqlite3') }, () => {
   assert.equal(sqliteLiteral(SMALL), '-9223372036854775808')
   assert.equal(sqliteLiteral(3), '3.0')
   assert.equal(sqliteLiteral(0.1 + 0.2), '0.30000000000000004')
@@ -80,7 +81,7 @@ function expectedEdgeRows(): { csv: (string | null)[][]; json: [string, string][
   return { csv, json }
 }
 
-test('data.json is valid JSON with every row of every table and exact values (read by Python)', async (t) => {
+test('data.json is valid JSON with every row of every table and exact values (read by Python)', { skip: requireJudge('python3') }, async (t) => {
   const { path, metadata } = await awkwardBackup(t)
   const typed = python<{ tables: Record<string, { rows: [string, string][][]; rowCount: number; columns: string[] }>; engine: string; backupId: string }>(
     `
@@ -115,7 +116,7 @@ print(json.dumps({'engine': data['engine'], 'backupId': data['backupId'], 'table
   ])
 })
 
-test('each CSV is RFC 4180 with a header and exact values, read back by Python\'s csv module', async (t) => {
+test('each CSV is RFC 4180 with a header and exact values, read back by Python\'s csv module', { skip: requireJudge('python3') }, async (t) => {
   const { path, metadata } = await awkwardBackup(t)
   const read = (file: string) =>
     python<string[][]>(`import csv, json, sys\nwith open(sys.argv[1], newline='', encoding='utf-8') as f: print(json.dumps(list(csv.reader(f, strict=True))))`, [file])
@@ -134,7 +135,7 @@ test('each CSV is RFC 4180 with a header and exact values, read back by Python\'
   assert.equal(csvField(''), '""')
 })
 
-test('CSV files tell NULL from the empty string the way PostgreSQL COPY … CSV reads them', { skip: !ENGINES.includes('postgres') && 'TEST_ENGINES leaves PostgreSQL out' }, async (t) => {
+test('CSV files tell NULL from the empty string the way PostgreSQL COPY … CSV reads them', { skip: !ENGINES.includes('postgres') && 'TEST_ENGINES leaves PostgreSQL out' || requireJudge('psql') }, async (t) => {
   const { path } = await awkwardBackup(t)
   const url = await createPostgresDatabase(t)
   const columns = ['id', 'label', 'amount', 'ratio', 'payload', 'due date', 'active', 'price']

@@ -1,6 +1,5 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
 import { createServer, type IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { existsSync, readFileSync } from 'node:fs'
@@ -11,6 +10,7 @@ import { runScriptAsync } from './helpers/cli.ts'
 import { validatePerformanceMetrics } from '../scripts/lib/metrics/performance-metrics.ts'
 import { parseOptions } from '../scripts/database-performance-dashboard.ts'
 import { ToolkitError } from '../scripts/lib/errors.ts'
+import { judge, requireJudge } from './helpers/judges.ts'
 
 const SCRIPT = 'scripts/database-performance-dashboard.ts'
 
@@ -50,7 +50,7 @@ describe('database-performance-dashboard CLI', { concurrency: true }, () => {
     validatePerformanceMetrics(JSON.parse(readFileSync(output, 'utf8')))
   })
 
-  test('--json prints only the metrics object; --export adds a Prometheus file that promtool accepts', async (t) => {
+  test('--json prints only the metrics object; --export adds a Prometheus file that promtool accepts', { skip: requireJudge('promtool') }, async (t) => {
     const db = await openTestDatabase(t, 'sqlite')
     const dir = tempDir(t)
     const output = join(dir, 'm.json')
@@ -62,7 +62,7 @@ describe('database-performance-dashboard CLI', { concurrency: true }, () => {
     assert.deepEqual(JSON.parse(readFileSync(output, 'utf8')).timestamp, metrics.timestamp)
     const prom = join(dir, 'm.prom')
     assert.ok(existsSync(prom))
-    const check = spawnSync('promtool', ['check', 'metrics'], { input: readFileSync(prom), encoding: 'utf8' })
+    const check = judge('promtool', ['check', 'metrics'], { input: readFileSync(prom) })
     assert.equal(check.status, 0, `${check.stdout}${check.stderr}`)
     assert.match(readFileSync(prom, 'utf8'), /^ipm_db_operation_threshold_seconds\{engine="sqlite",bound="slow"\} 0\.15$/m)
   })

@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { REPO_ROOT, runScript, type CliResult } from './helpers/cli.ts'
 import { defer, openTestDatabase, tempDir } from './helpers/databases.ts'
 import { filesIn, schemaSource } from './helpers/migration.ts'
+import { requireJudge } from './helpers/judges.ts'
 
 const SCRIPT = 'scripts/migrate-postgres-to-sqlite.ts'
 const migrate = (args: string[], env: NodeJS.ProcessEnv = {}) => runScript(SCRIPT, args, { env: { POSTGRES_URL: '', ...env } })
@@ -36,7 +37,7 @@ test('--dry-run lists the tables with their row counts and writes nothing', asyn
   assert.deepEqual(filesIn(dir), [])
 })
 
-test('an existing target is refused without --force; with --force it is replaced and kept as .before-migration', async (t) => {
+test('an existing target is refused without --force; with --force it is replaced and kept as .before-migration', { skip: requireJudge('sha256sum', 'sqlite3') }, async (t) => {
   const source = await openTestDatabase(t, 'postgres')
   const dir = tempDir(t)
   const target = join(dir, 'app.db')
@@ -150,8 +151,7 @@ test('Ctrl-C during the copy stops it, removes the temporary file and exits 1; t
   assert.deepEqual(filesIn(dir), [])
 })
 
-test('the assistant on a real terminal (tmux): asks, shows the plan, copies after consent, never shows the password', async (t) => {
-  if (spawnSync('tmux', ['-V']).status !== 0) return t.skip('tmux is not installed (apt-get install tmux)')
+test('the assistant on a real terminal (tmux): asks, shows the plan, copies after consent, never shows the password', { skip: requireJudge('sqlite3', 'tmux') }, async (t) => {
   const source = await openTestDatabase(t, 'postgres')
   const withPassword = new URL(source.url)
   withPassword.password = 'topsecret' // trust authentication ignores it; the assistant must not show it

@@ -8,6 +8,7 @@ import { openDatabase } from '../scripts/lib/db/open.ts'
 import { applyMigrations } from '../scripts/lib/db/migrations.ts'
 import { REPO_ROOT } from './helpers/cli.ts'
 import { createPostgresDatabase, tempDir } from './helpers/databases.ts'
+import { requireJudge } from './helpers/judges.ts'
 
 /** What the models in the schema file say the database should be, as Prisma would create it. */
 function schemaScript(provider: SchemaProvider): string {
@@ -24,7 +25,7 @@ test('both engine schemas are exactly what prisma/models.prisma composes', () =>
   }
 })
 
-test('the committed SQLite migrations build the schema the models describe', async (t) => {
+test('the committed SQLite migrations build the schema the models describe', { skip: requireJudge('sqlite3') }, async (t) => {
   const dir = tempDir(t)
   const fromMigrations = await openDatabase(`file:${join(dir, 'migrated.db')}`, { create: true })
   await applyMigrations(fromMigrations.sql)
@@ -38,7 +39,7 @@ test('the committed SQLite migrations build the schema the models describe', asy
   assert.equal(schemaOf('migrated.db'), schemaOf('models.db'))
 })
 
-test('the committed PostgreSQL migrations build the schema the models describe', async (t) => {
+test('the committed PostgreSQL migrations build the schema the models describe', { skip: requireJudge('pg_dump') }, async (t) => {
   const migratedUrl = await createPostgresDatabase(t)
   const modelsUrl = await createPostgresDatabase(t)
   const migrated = await openDatabase(migratedUrl)
