@@ -61,7 +61,7 @@ function expectedEdgeRows(): { csv: (string | null)[][]; json: [string, string][
   const b64 = (bytes: number[] | string) => Buffer.from(bytes as never).toString('base64')
   const csv = [
     ['1', '', null, '0.1', b64([0, 255]), '2026-01-21T15:30:00.000+00:00', 'true', '29.99'],
-    ['2', null, BIG.toString(), '-0.5', '', '2026-01-21T15:30:00Z', 'false', '0'],
+    ['2', null, BIG.toString(), '-0.5', '', '2026-01-21 15:30:00', 'false', '0'],
     ['3', 'a,b "quoted"\nsecond line\r\nthird', SMALL.toString(), '1e+308', null, null, null, null],
     ['4', 'Élodie 日本語 😀 ﬁ', BEYOND_2_53.toString(), 'Infinity', b64('blob\n,"x"'), '2026-01-21', 'true', '12'],
     ['5', "O'Brien; DROP TABLE x; --", '0', '3.0', null, '2026-01-21T16:30:00.123456+01:00', 'false', '1e-7'],
@@ -70,7 +70,7 @@ function expectedEdgeRows(): { csv: (string | null)[][]; json: [string, string][
   ]
   const json = [
     [I(1), S(''), N, F('0.1'), S(b64([0, 255])), S('2026-01-21T15:30:00.000+00:00'), B(true), F('29.99')],
-    [I(2), N, I(BIG), F('-0.5'), S(''), S('2026-01-21T15:30:00Z'), B(false), I(0)],
+    [I(2), N, I(BIG), F('-0.5'), S(''), S('2026-01-21 15:30:00'), B(false), I(0)],
     [I(3), S('a,b "quoted"\nsecond line\r\nthird'), I(SMALL), F('1e+308'), N, N, N, N],
     [I(4), S('Élodie 日本語 😀 ﬁ'), I(BEYOND_2_53), S('Infinity'), S(b64('blob\n,"x"')), S('2026-01-21'), B(true), I(12)],
     [I(5), S("O'Brien; DROP TABLE x; --"), I(0), F('3.0'), N, S('2026-01-21T16:30:00.123456+01:00'), B(false), F('1e-07')],
