@@ -55,7 +55,7 @@ for (const engine of ENGINES) {
         assert.equal(check(result, 'write-read-delete').detail, 'wrote 5 related rows, read them back, deleted them, in one transaction')
         assert.equal(check(result, 'rollback').detail, 'an aborted transaction left nothing behind')
       }
-      for (const c of result.checks) assert.ok(c.ms > 0 && c.ms < 30_000, `${c.check} took ${c.ms} ms`)
+      for (const c of result.checks) assert.ok(c.ms > 0 && Number.isFinite(c.ms), `${c.check} took ${c.ms} ms`)
       assert.deepEqual(await snapshotTables(url), before, 'every row of every table is as it was')
     })
 
