@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { REPO_ROOT, runScript, type CliResult } from './helpers/cli.ts'
 import { defer, openTestDatabase, tempDir } from './helpers/databases.ts'
 import { filesIn, schemaSource } from './helpers/migration.ts'
-import { requireJudge } from './helpers/judges.ts'
+import { judge, requireJudge } from './helpers/judges.ts'
 
 const SCRIPT = 'scripts/migrate-postgres-to-sqlite.ts'
 const migrate = (args: string[], env: NodeJS.ProcessEnv = {}) => runScript(SCRIPT, args, { env: { POSTGRES_URL: '', ...env } })
@@ -91,11 +91,9 @@ function migrateOnTmpfs(dir: string, mountOptions: string, args: string[]): (Cli
   if (probe.status !== 0) return undefined
   const node = `'${process.execPath}' --import tsx '${join(REPO_ROOT, SCRIPT)}' ${args.map((a) => `'${a}'`).join(' ')}`
   const marker = '--- left on the file system:'
-  const result = spawnSync('unshare', ['-m', 'sh', '-c', `mount -t tmpfs -o ${mountOptions} tmpfs '${dir}' && ${node}; code=$?; echo '${marker}'; ls -A '${dir}'; exit $code`], {
+  const result = judge('unshare', ['-m', 'sh', '-c', `mount -t tmpfs -o ${mountOptions} tmpfs '${dir}' && ${node}; code=$?; echo '${marker}'; ls -A '${dir}'; exit $code`], {
     cwd: REPO_ROOT,
     env: { ...process.env, NO_COLOR: '1', POSTGRES_URL: '' },
-    encoding: 'utf8',
-    timeout: 60_000,
   })
   const [stdout = '', left = ''] = result.stdout.split(`${marker}\n`)
   return { status: result.status, stdout, stderr: result.stderr, left: left.split('\n').filter((name) => name !== '') }
