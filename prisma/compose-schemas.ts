@@ -47,8 +47,27 @@ datasource db {
 ${models}`
 }
 
+const HELP = `Usage: npm run schema:compose [-- --check]
+
+Réécrit prisma/sqlite/schema.prisma et prisma/postgres/schema.prisma à partir de prisma/models.prisma.
+
+Options:
+  --check     ne rien écrire; code de sortie 1 si un schéma commité diffère
+  -h, --help  afficher cette aide
+`
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const check = process.argv.includes('--check')
+  const args = process.argv.slice(2)
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(HELP)
+    process.exit(0)
+  }
+  const unknown = args.filter((arg) => arg !== '--check')
+  if (unknown.length > 0) {
+    process.stderr.write(`Erreur: option inconnue: ${unknown.join(' ')}\nEssayez: npm run schema:compose -- --help\n`)
+    process.exit(2)
+  }
+  const check = args.includes('--check')
   let drifted = false
   for (const provider of Object.keys(schemaPaths) as SchemaProvider[]) {
     const expected = composeSchema(provider)
