@@ -51,8 +51,8 @@ ${models}`
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const program = new Command('compose-schemas')
-    .description('Write prisma/sqlite/schema.prisma and prisma/postgres/schema.prisma from prisma/models.prisma')
-    .option('--check', 'write nothing; exit 1 when a schema file differs from what models.prisma gives')
+    .description('Réécrit prisma/sqlite/schema.prisma et prisma/postgres/schema.prisma à partir de prisma/models.prisma')
+    .option('--check', 'ne rien écrire ; code de sortie 1 si un schéma commité diffère de models.prisma')
   runCommand<{ check?: boolean }>(program, async ({ check = false }) => {
     let drifted = false
     for (const provider of Object.keys(schemaPaths) as SchemaProvider[]) {
@@ -60,7 +60,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       if (check) {
         const actual = readFileSync(schemaPaths[provider], 'utf8')
         if (actual !== expected) {
-          console.error(`${schemaPaths[provider]} drifted from prisma/models.prisma: run npm run schema:compose`)
+          console.error(`${schemaPaths[provider]} diffère de prisma/models.prisma : lancez npm run schema:compose`)
           drifted = true
         }
       } else {

@@ -19,6 +19,7 @@ import { backupSystem, run, sqliteDump } from './helpers/backup.ts'
 import { CREATE_STEPS, RESTORE_STEPS } from '../scripts/lib/backup/kill-points.ts'
 import { sha256Hex } from '../scripts/lib/backup/manifest.ts'
 import { readHistory } from '../scripts/lib/backup/catalog/history.ts'
+import { requireJudge } from './helpers/judges.ts'
 
 interface Death {
   status: number | null
@@ -125,7 +126,7 @@ async function assertRecovered(t: import('node:test').TestContext, dir: string, 
   return next.cleaned
 }
 
-test('create killed by SIGKILL at every named step: nothing partial listed, live database sound, the next create cleans up', async (t) => {
+test('create killed by SIGKILL at every named step: nothing partial listed, live database sound, the next create cleans up', { skip: requireJudge('sqlite3') }, async (t) => {
   const from = await template()
   const ids = readdirSync(join(from, 'backups')).filter((n) => n.endsWith('.metadata.json')).map((n) => n.replace('.metadata.json', ''))
   const before = { digest: liveDigest(from), ids, names: new Set(readdirSync(join(from, 'backups'))) }
@@ -161,7 +162,7 @@ test('create killed by SIGKILL at every named step: nothing partial listed, live
   }
 })
 
-test('create killed by a timer at random instants, 10 times: the same guarantees', async (t) => {
+test('create killed by a timer at random instants, 10 times: the same guarantees', { skip: requireJudge('sqlite3') }, async (t) => {
   const from = await template()
   const ids = readdirSync(join(from, 'backups')).filter((n) => n.endsWith('.metadata.json')).map((n) => n.replace('.metadata.json', ''))
   const before = { digest: liveDigest(from), ids }
@@ -217,7 +218,7 @@ async function assertRestoreRecovered(t: import('node:test').TestContext, dir: s
   return dump === plan.newDump ? 'new' : 'old'
 }
 
-test('restore killed by SIGKILL at each of its steps: the live database is the old one before the rename, the restored one after, whole either way', async (t) => {
+test('restore killed by SIGKILL at each of its steps: the live database is the old one before the rename, the restored one after, whole either way', { skip: requireJudge('sqlite3') }, async (t) => {
   const plan = await restoreTemplate(t)
   assert.deepEqual(RESTORE_STEPS, ['restore:verify', 'restore:confirm', 'restore:safety-copy', 'restore:replace', 'restore:check', 'restore:report'])
   const runs = await Promise.all(
@@ -234,7 +235,7 @@ test('restore killed by SIGKILL at each of its steps: the live database is the o
   }
 })
 
-test('restore killed by a timer at random instants, 4 times: the live database is whole, old or new, and a new restore succeeds', async (t) => {
+test('restore killed by a timer at random instants, 4 times: the live database is whole, old or new, and a new restore succeeds', { skip: requireJudge('sqlite3') }, async (t) => {
   const plan = await restoreTemplate(t)
   const measure = await cli(['restore', plan.id, '--yes', '--quiet'], workspace(t, plan.from))
   assert.equal(measure.status, 0, measure.stderr)

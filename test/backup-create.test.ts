@@ -12,10 +12,11 @@ import { REPO_ROOT } from './helpers/cli.ts'
 import { backupSystem, checksumLines, python, run, sqliteCount, sqliteLoad, startWriter, steppingClock } from './helpers/backup.ts'
 import { sha256Hex } from '../scripts/lib/backup/manifest.ts'
 import { seedScale } from '../scripts/lib/seed/scale.ts'
+import { requireJudge } from './helpers/judges.ts'
 
 const TABLES = ['Client', 'Dossier', 'Plan', 'Tenant', 'User', '_prisma_migrations']
 
-test('a compressed backup is backup-<ts>.tar.gz plus its metadata, and sha256sum and GNU tar check it from the metadata alone', async (t) => {
+test('a compressed backup is backup-<ts>.tar.gz plus its metadata, and sha256sum and GNU tar check it from the metadata alone', { skip: requireJudge('sha256sum', 'sqlite3', 'tar') }, async (t) => {
   const db = await openTestDatabase(t, 'sqlite')
   const backupDir = join(tempDir(t), 'backups')
   const { metadata, path } = await backupSystem(t, { databaseUrl: db.url, backupDir, now: steppingClock() }).create()
@@ -76,7 +77,7 @@ test('a compressed backup is backup-<ts>.tar.gz plus its metadata, and sha256sum
   assert.equal(metadata.tables.find((t) => t.name === 'Dossier')!.rows, 9)
 })
 
-test('an uncompressed backup is the spec\'s folder: database.db, export.sql, data.json, metadata.json, exports/<table>.csv', async (t) => {
+test('an uncompressed backup is the spec\'s folder: database.db, export.sql, data.json, metadata.json, exports/<table>.csv', { skip: requireJudge('sha256sum', 'sqlite3') }, async (t) => {
   const db = await openTestDatabase(t, 'sqlite')
   const system = backupSystem(t, { databaseUrl: db.url, compressionEnabled: false, now: steppingClock() })
   const { metadata, path } = await system.create()
@@ -101,7 +102,7 @@ test('--formats json writes data.json only, next to the database; ids of the sam
   assert.deepEqual((await system.list()).backups.map((b) => b.id), ['backup-2026-01-21T15-30-00-2', 'backup-2026-01-21T15-30-00'])
 })
 
-test('a backup taken while another process inserts in WAL mode is one instant: the same row counts everywhere', async (t) => {
+test('a backup taken while another process inserts in WAL mode is one instant: the same row counts everywhere', { skip: requireJudge('python3', 'sqlite3') }, async (t) => {
   const db = await openTestDatabase(t, 'sqlite')
   await db.sql.query('PRAGMA journal_mode = WAL')
   await seedScale(db.sql, { dossiers: 5_000 })

@@ -12,6 +12,7 @@ import { backupSystem, checksumLines, python, run, sqliteDump, sqliteLoad, stepp
 import { openSqliteTableReader } from '../scripts/lib/engines/sqlite/table-reader.ts'
 import { D1_SNAPSHOT_WARNING } from '../scripts/lib/engines/d1/snapshot.ts'
 import type { RowValue } from '../scripts/lib/db/table-reader.ts'
+import { requireJudge } from './helpers/judges.ts'
 
 const BIG = '9223372036854775807'
 
@@ -24,7 +25,7 @@ function pgDump(url: string, args: string[]): string {
     .join('\n')
 }
 
-test('a PostgreSQL backup\'s database.sql restores with psql into an empty database identical in schema and data', { skip: !ENGINES.includes('postgres') && 'TEST_ENGINES leaves PostgreSQL out' }, async (t) => {
+test('a PostgreSQL backup\'s database.sql restores with psql into an empty database identical in schema and data', { skip: !ENGINES.includes('postgres') && 'TEST_ENGINES leaves PostgreSQL out' || requireJudge('pg_dump', 'psql', 'python3', 'sha256sum') }, async (t) => {
   const db = await openTestDatabase(t, 'postgres')
   await db.sql.executeScript(`
     CREATE TABLE "Extra" (
@@ -79,7 +80,7 @@ test('a PostgreSQL backup\'s database.sql restores with psql into an empty datab
   assert.deepEqual(extra[2]!.slice(2, 6), ['0.000', 'NaN', '', '2026-01-21T15:30:00+00:00'])
 })
 
-test('a D1 backup rebuilds database.db from D1 with exact values; export.sql and the exports agree with it', { skip: !ENGINES.includes('d1') && 'TEST_ENGINES leaves D1 out' }, async (t) => {
+test('a D1 backup rebuilds database.db from D1 with exact values; export.sql and the exports agree with it', { skip: !ENGINES.includes('d1') && 'TEST_ENGINES leaves D1 out' || requireJudge('sqlite3', 'tar') }, async (t) => {
   const db = await openTestDatabase(t, 'd1')
   await db.sql.query('UPDATE "Plan" SET "maxStorageBytes" = ? WHERE id = ?', [BigInt(BIG), 'plan-solo'])
   await db.sql.query('UPDATE "Client" SET email = ?, phone = NULL WHERE "lastName" = ?', ['', 'Martin'])

@@ -22,6 +22,7 @@ import { openDatabase } from '../scripts/lib/db/open.ts'
 import { ToolkitError } from '../scripts/lib/errors.ts'
 import { findBackupEntry } from '../scripts/lib/backup/catalog/catalog.ts'
 import { extractBackupFile } from '../scripts/lib/backup/archive/extract.ts'
+import { requireJudge } from './helpers/judges.ts'
 
 const FIRST = 'backup-2026-01-21T15-30-00'
 
@@ -58,7 +59,7 @@ async function rejects(promise: Promise<unknown>, pattern: RegExp): Promise<Tool
   assert.fail(`expected a rejection matching ${pattern}`)
 }
 
-describe('restore (SQLite)', () => {
+describe('restore (SQLite)', { skip: requireJudge('sqlite3') }, () => {
   let source: string
   let pristine: { archive: string; folder: string }
   let sourceDump: string
@@ -89,7 +90,7 @@ describe('restore (SQLite)', () => {
     return { dir, backups, live, liveSha: sha256File(live), system: systemOver(backups, `file:${live}`) }
   }
 
-  test('restore runs the five steps, keeps <db>.before-restore, replaces the file, and the result dumps like the source', async (t) => {
+  test('restore runs the five steps, keeps <db>.before-restore, replaces the file, and the result dumps like the source', { skip: requireJudge('sqlite3') }, async (t) => {
     for (const form of ['archive', 'folder'] as const) {
       const s = scene(t, form)
       writeFileSync(`${s.live}-shm`, Buffer.alloc(32768))
@@ -166,7 +167,7 @@ describe('restore (SQLite)', () => {
     }
   })
 
-  test('a target another process holds open is refused; --force accepts another schema', async (t) => {
+  test('a target another process holds open is refused; --force accepts another schema', { skip: requireJudge('sqlite3') }, async (t) => {
     const s = scene(t)
     // A sqlite3 shell in the middle of a write transaction.
     const writer = spawn('sqlite3', [s.live], { stdio: ['pipe', 'ignore', 'ignore'] })
@@ -208,7 +209,7 @@ describe('restore (SQLite)', () => {
     assert.deepEqual(readdirSync(mountPoint), ['dev.db'])
   })
 
-  test('when the restored database fails its check, the previous one is put back and restore fails', async (t) => {
+  test('when the restored database fails its check, the previous one is put back and restore fails', { skip: requireJudge('sqlite3') }, async (t) => {
     // A backup whose files all match a re-sealed metadata, but whose database lost a row the metadata counts.
     const s = scene(t, 'folder')
     const folder = join(s.backups, FIRST)
@@ -226,7 +227,7 @@ describe('restore (SQLite)', () => {
     assert.equal(run('sqlite3', [s.live, 'PRAGMA integrity_check']).trim(), 'ok')
   })
 
-  test('an unsafe archive is refused before anything is written', async (t) => {
+  test('an unsafe archive is refused before anything is written', { skip: requireJudge('tar') }, async (t) => {
     const attacks: [string, (work: string) => string[], RegExp][] = [
       ['a .. path', (work) => {
         writeFileSync(join(work, 'evil'), 'x')
@@ -279,7 +280,7 @@ describe('restore (SQLite)', () => {
     assert.equal(sha256File(s.live), s.liveSha)
   })
 
-  test('extraction itself refuses an entry the metadata does not list, even when called without verify', async (t) => {
+  test('extraction itself refuses an entry the metadata does not list, even when called without verify', { skip: requireJudge('tar') }, async (t) => {
     const s = scene(t)
     const work = tempDir(t)
     run('tar', ['-xzf', join(s.backups, `${FIRST}.tar.gz`), '-C', work])
@@ -293,7 +294,7 @@ describe('restore (SQLite)', () => {
     assert.equal(existsSync(dest), false)
   })
 
-  test('the CLI asks for --yes without a terminal, prints the five steps and the --json result', async (t) => {
+  test('the CLI asks for --yes without a terminal, prints the five steps and the --json result', { skip: requireJudge('sqlite3') }, async (t) => {
     const s = scene(t)
     const base = ['--dir', s.backups, '--database', `file:${s.live}`]
     const refused = runScript('scripts/advanced-backup.ts', [...base, 'restore', FIRST])

@@ -113,7 +113,7 @@ test('npm run backup:monitor -- --dir X: create, stats and check all use X, in o
     let stderr = ''
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
-    child.on('close', (status) => resolve({ status, stdout, stderr }))
+    child.on('close', (status, signal) => resolve({ status: status ?? -1, stdout, stderr: stderr + (signal ? `\nkilled by ${signal}` : '') }))
   })
   assert.equal(result.status, 0, result.stderr)
   const report = JSON.parse(result.stdout) as { create: { path: string; metadata: { id: string } }; stats: { count: number; newest: { id: string } }; check: { ok: boolean; backupDir: string } }

@@ -1,16 +1,17 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { createServer, type IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { openTestDatabase, tempDir } from './helpers/databases.ts'
-import { runScriptAsync } from './helpers/cli.ts'
+import { REPO_ROOT, runScriptAsync } from './helpers/cli.ts'
 import { validatePerformanceMetrics } from '../scripts/lib/metrics/performance-metrics.ts'
 import { parseOptions } from '../scripts/database-performance-dashboard.ts'
 import { ToolkitError } from '../scripts/lib/errors.ts'
+import { judge, requireJudge } from './helpers/judges.ts'
 
 const SCRIPT = 'scripts/database-performance-dashboard.ts'
 
@@ -38,6 +39,28 @@ function normalise(text: string, dir: string): string {
 }
 
 describe('database-performance-dashboard CLI', { concurrency: true }, () => {
+  test('npm run dev -- --iterations 1 passes the option to the dashboard: one run, then exit 0 (a chained npm run made it --watch 1, forever)', async (t) => {
+    const db = await openTestDatabase(t, 'sqlite')
+    const dir = tempDir(t)
+    const child = spawn('npm', ['run', '--silent', 'dev', '--', '--iterations', '1', '--json', '--database', db.url, '--output', join(dir, 'm.json')], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, NO_COLOR: '1', npm_config_update_notifier: 'false' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
+    // A second run means the option was lost: stop there rather than wait for a watch that never ends.
+    const ended = new Promise<number | null>((resolve) => child.on('close', resolve))
+    const watcher = setInterval(() => { if (stdout.split('\n').filter(Boolean).length > 1) child.kill('SIGTERM') }, 100)
+    t.after(() => { clearInterval(watcher); child.kill('SIGKILL') })
+    const status = await ended
+    clearInterval(watcher)
+    const runs = stdout.split('\n').filter(Boolean)
+    assert.equal(runs.length, 1, `one run, got ${runs.length}`)
+    assert.equal(status, 0)
+    assert.equal(validatePerformanceMetrics(JSON.parse(runs[0]!)).tests.length, 6)
+  })
+
   test('one run prints the tests and the dashboard in the spec’s layout and writes the JSON file', async (t) => {
     const db = await openTestDatabase(t, 'sqlite')
     const dir = tempDir(t)
@@ -50,7 +73,7 @@ describe('database-performance-dashboard CLI', { concurrency: true }, () => {
     validatePerformanceMetrics(JSON.parse(readFileSync(output, 'utf8')))
   })
 
-  test('--json prints only the metrics object; --export adds a Prometheus file that promtool accepts', async (t) => {
+  test('--json prints only the metrics object; --export adds a Prometheus file that promtool accepts', { skip: requireJudge('promtool') }, async (t) => {
     const db = await openTestDatabase(t, 'sqlite')
     const dir = tempDir(t)
     const output = join(dir, 'm.json')
@@ -62,7 +85,7 @@ describe('database-performance-dashboard CLI', { concurrency: true }, () => {
     assert.deepEqual(JSON.parse(readFileSync(output, 'utf8')).timestamp, metrics.timestamp)
     const prom = join(dir, 'm.prom')
     assert.ok(existsSync(prom))
-    const check = spawnSync('promtool', ['check', 'metrics'], { input: readFileSync(prom), encoding: 'utf8' })
+    const check = judge('promtool', ['check', 'metrics'], { input: readFileSync(prom) })
     assert.equal(check.status, 0, `${check.stdout}${check.stderr}`)
     assert.match(readFileSync(prom, 'utf8'), /^ipm_db_operation_threshold_seconds\{engine="sqlite",bound="slow"\} 0\.15$/m)
   })

@@ -1,6 +1,5 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
@@ -9,16 +8,17 @@ import { openDatabase } from '../scripts/lib/db/open.ts'
 import { DatabasePerformanceDashboard } from '../scripts/lib/metrics/dashboard.ts'
 import { readPerformanceMetrics, writePerformanceMetrics } from '../scripts/lib/metrics/performance-metrics.ts'
 import { renderPrometheus } from '../scripts/lib/metrics/prometheus.ts'
+import { judge, requireJudge } from './helpers/judges.ts'
 
 /** Prometheus' own linter is the judge of the exposition format. */
-function promtoolCheck(text: string): { status: number | null; output: string } {
-  const result = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' })
+function promtoolCheck(text: string): { status: number; output: string } {
+  const result = judge('promtool', ['check', 'metrics'], { input: text })
   return { status: result.status, output: `${result.stdout}${result.stderr}` }
 }
 
 for (const engine of ENGINES) {
   describe(`dashboard report on ${engine}`, () => {
-    test("the six tests, the spec's JSON shape, real engine numbers and computed tenant storage", async (t) => {
+    test("the six tests, the spec's JSON shape, real engine numbers and computed tenant storage", { skip: requireJudge('promtool') }, async (t) => {
       const db = await openTestDatabase(t, engine)
       const dashboard = new DatabasePerformanceDashboard({ database: db })
       t.after(() => dashboard.close())
@@ -104,7 +104,7 @@ for (const engine of ENGINES) {
       writeFileSync(join(dir, 'metrics.prom'), exposition)
     })
 
-    test('an empty database: the connection test and the engine counters, the rest explained', async (t) => {
+    test('an empty database: the connection test and the engine counters, the rest explained', { skip: requireJudge('promtool') }, async (t) => {
       const url = await createEmptyDatabaseUrl(t, engine)
       const db = await openDatabase(url, { create: true })
       t.after(() => db.close())

@@ -6,8 +6,9 @@ import { join } from 'node:path'
 import { ensureDevDatabase } from '../scripts/lib/seed/dev-database.ts'
 import { REPO_ROOT } from './helpers/cli.ts'
 import { tempDir } from './helpers/databases.ts'
+import { requireJudge } from './helpers/judges.ts'
 
-test('ensureDevDatabase creates a migrated demo database that the Prisma CLI and sqlite3 accept', async (t) => {
+test('ensureDevDatabase creates a migrated demo database that the Prisma CLI and sqlite3 accept', { skip: requireJudge('sqlite3') }, async (t) => {
   const dir = tempDir(t)
   const path = join(dir, 'dev.db')
   assert.deepEqual(await ensureDevDatabase({ path }), { path, created: true })

@@ -157,19 +157,26 @@ rollback – skipped
     assert.deepEqual(readdirSync(dir), [], '--no-report writes nothing')
   })
 
-  test('an unreachable PostgreSQL is skipped with its reason (password masked) and the run exits 0 when the rest passes', { skip: !ENGINES.includes('postgres') }, async (t) => {
+  test('PostgreSQL asked for (--postgres or POSTGRES_URL) but unreachable fails the run with exit 1, password masked; not configured, it is skipped and the run exits 0', { skip: !ENGINES.includes('postgres') }, async (t) => {
     const sqlite = await databaseUrl(t, 'sqlite')
-    const result = await runScriptAsync(SCRIPT, ['--only', 'sqlite,postgres', '--no-report', '--postgres', 'postgresql://app:topsecret@127.0.0.1:1/app'], {
-      cwd: tempDir(t),
-      env: cleanEnv({ DATABASE_URL: sqlite }),
-    })
-    assert.equal(result.status, 0, result.stdout + result.stderr)
-    const lines = normalise(result.stdout).split('\n')
-    assert.equal(lines[2], 'check SQLite PostgreSQL')
-    assert.equal(lines[3], 'connect ✓ <t> – skipped')
-    assert.ok(lines.includes('✓ SQLite 6/6 OK'), result.stdout)
-    assert.ok(result.stdout.includes('\n– PostgreSQL skipped: unreachable: PostgreSQL postgresql://app:****@127.0.0.1:1/app: cannot connect: connect ECONNREFUSED 127.0.0.1:1\n'), result.stdout)
-    assert.doesNotMatch(result.stdout + result.stderr, /topsecret/)
+    const down = 'postgresql://app:topsecret@127.0.0.1:1/app'
+    const [byFlag, byEnv, unset] = await Promise.all([
+      runScriptAsync(SCRIPT, ['--only', 'sqlite,postgres', '--no-report', '--postgres', down], { cwd: tempDir(t), env: cleanEnv({ DATABASE_URL: sqlite }) }),
+      runScriptAsync(SCRIPT, ['--only', 'sqlite,postgres', '--no-report'], { cwd: tempDir(t), env: cleanEnv({ DATABASE_URL: sqlite, POSTGRES_URL: down }) }),
+      runScriptAsync(SCRIPT, ['--only', 'sqlite,postgres', '--no-report'], { cwd: tempDir(t), env: cleanEnv({ DATABASE_URL: sqlite }) }),
+    ])
+    for (const [result, source] of [[byFlag, '--postgres'], [byEnv, 'POSTGRES_URL']] as const) {
+      assert.equal(result.status, 1, result.stdout + result.stderr)
+      const lines = normalise(result.stdout).split('\n')
+      assert.equal(lines[2], 'check SQLite PostgreSQL')
+      assert.equal(lines[3], 'connect ✓ <t> ✗ <t>')
+      assert.ok(lines.includes('✓ SQLite 6/6 OK'), result.stdout)
+      assert.ok(result.stdout.includes('\n    connect: unreachable: PostgreSQL postgresql://app:****@127.0.0.1:1/app: cannot connect: connect ECONNREFUSED 127.0.0.1:1\n'), result.stdout)
+      assert.ok(result.stdout.includes(`\n    Try: Démarrez le serveur, ou retirez ${source} pour ne pas tester PostgreSQL.\n`), result.stdout)
+      assert.doesNotMatch(result.stdout + result.stderr, /topsecret/)
+    }
+    assert.equal(unset.status, 0, unset.stdout + unset.stderr)
+    assert.ok(unset.stdout.includes('\n– PostgreSQL skipped: not configured: POSTGRES_URL is not set\n'), unset.stdout)
   })
 
   test('--json prints the report object, and --only with D1 checks just that engine', { skip: !ENGINES.includes('d1') }, async (t) => {

@@ -55,7 +55,7 @@ for (const engine of ENGINES) {
         assert.equal(check(result, 'write-read-delete').detail, 'wrote 5 related rows, read them back, deleted them, in one transaction')
         assert.equal(check(result, 'rollback').detail, 'an aborted transaction left nothing behind')
       }
-      for (const c of result.checks) assert.ok(c.ms > 0 && c.ms < 30_000, `${c.check} took ${c.ms} ms`)
+      for (const c of result.checks) assert.ok(c.ms > 0 && Number.isFinite(c.ms), `${c.check} took ${c.ms} ms`)
       assert.deepEqual(await snapshotTables(url), before, 'every row of every table is as it was')
     })
 
@@ -142,11 +142,13 @@ test('the rows of a run killed more than 10 minutes ago are removed; a recent ru
   for (const table of ['Plan', 'Tenant', 'User', 'Client', 'Dossier']) assert.deepEqual(ids(table), [recent], table)
 })
 
-test('an unreachable PostgreSQL is skipped with its reason; one that refuses us fails', { skip: !ENGINES.includes('postgres') }, async () => {
+test('a configured PostgreSQL that is unreachable fails its connect check, and so does one that refuses us', { skip: !ENGINES.includes('postgres') }, async () => {
   const unreachable = (await run('postgres', 'postgresql://someone:topsecret@127.0.0.1:1/app')).engines[0]!
-  assert.equal(unreachable.status, 'skipped')
-  assert.match(unreachable.reason!, /^unreachable: PostgreSQL postgresql:\/\/someone:\*\*\*\*@127\.0\.0\.1:1\/app: cannot connect: .*ECONNREFUSED/)
-  assert.ok(unreachable.checks.every((c) => c.status === 'skipped'))
+  assert.equal(unreachable.status, 'failed')
+  assert.deepEqual(statuses(unreachable), {
+    connect: 'failed', migrations: 'skipped', 'read-plans': 'skipped', 'relation-query': 'skipped', 'write-read-delete': 'skipped', rollback: 'skipped',
+  })
+  assert.match(check(unreachable, 'connect').error!, /^unreachable: PostgreSQL postgresql:\/\/someone:\*\*\*\*@127\.0\.0\.1:1\/app: cannot connect: .*ECONNREFUSED/)
   assert.doesNotMatch(JSON.stringify(unreachable), /topsecret/)
 
   const missing = new URL(POSTGRES_SERVER_URL)

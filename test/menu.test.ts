@@ -10,6 +10,7 @@ import { REPO_ROOT } from './helpers/cli.ts'
 import { defer, tempDir } from './helpers/databases.ts'
 import { execFileSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
+import { requireJudge } from './helpers/judges.ts'
 
 const ps1 = readFileSync(join(REPO_ROOT, 'demo-databases.ps1'), 'utf8')
 const npmScripts = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts
@@ -91,7 +92,7 @@ test('Ctrl-C at the prompt ends the menu cleanly', async () => {
   assert.equal(printed.at(-1), 'Interrompu (Ctrl+C). Au revoir.')
 })
 
-test('npm run menu in a real terminal: invalid choice, an option with its exit code, then quit', async (t) => {
+test('npm run menu in a real terminal: invalid choice, an option with its exit code, then quit', { skip: requireJudge('tmux') }, async (t) => {
   const session = `ipm-menu-${process.pid}`
   const tmux = (...args: string[]) => execFileSync('tmux', args, { encoding: 'utf8' })
   const screen = () => tmux('capture-pane', '-p', '-t', session, '-S', '-200')

@@ -9,10 +9,11 @@ import { migratePostgresToSqlite } from '../scripts/lib/migration/migrate.ts'
 import { defer, tempDir } from './helpers/databases.ts'
 import { REPO_ROOT } from './helpers/cli.ts'
 import { appSourceWithEdgeValues, filesIn } from './helpers/migration.ts'
+import { requireJudge } from './helpers/judges.ts'
 
 const MODELS = ['plan', 'tenant', 'user', 'client', 'dossier'] as const
 
-test('app schema: the SQLite Prisma client reads every row exactly as the PostgreSQL client does, and prisma migrate status accepts the file', async (t) => {
+test('app schema: the SQLite Prisma client reads every row exactly as the PostgreSQL client does, and prisma migrate status accepts the file', { skip: requireJudge('sqlite3') }, async (t) => {
   const source = await appSourceWithEdgeValues(t)
   const dir = tempDir(t)
   const path = join(dir, 'app.db')
@@ -79,7 +80,7 @@ test('--tables copies the selection plus the tables its foreign keys point to, a
   })
 })
 
-test('the copy reads one snapshot: rows the app commits during the copy are not copied', async (t) => {
+test('the copy reads one snapshot: rows the app commits during the copy are not copied', { skip: requireJudge('psql') }, async (t) => {
   const source = await appSourceWithEdgeValues(t)
   const path = join(tempDir(t), 'snapshot.db')
   let written = false

@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { REPO_ROOT, runScript, type CliResult } from './helpers/cli.ts'
 import { defer, openTestDatabase, tempDir } from './helpers/databases.ts'
 import { filesIn, schemaSource } from './helpers/migration.ts'
+import { judge, requireJudge } from './helpers/judges.ts'
 
 const SCRIPT = 'scripts/migrate-postgres-to-sqlite.ts'
 const migrate = (args: string[], env: NodeJS.ProcessEnv = {}) => runScript(SCRIPT, args, { env: { POSTGRES_URL: '', ...env } })
@@ -36,7 +37,7 @@ test('--dry-run lists the tables with their row counts and writes nothing', asyn
   assert.deepEqual(filesIn(dir), [])
 })
 
-test('an existing target is refused without --force; with --force it is replaced and kept as .before-migration', async (t) => {
+test('an existing target is refused without --force; with --force it is replaced and kept as .before-migration', { skip: requireJudge('sha256sum', 'sqlite3') }, async (t) => {
   const source = await openTestDatabase(t, 'postgres')
   const dir = tempDir(t)
   const target = join(dir, 'app.db')
@@ -90,11 +91,9 @@ function migrateOnTmpfs(dir: string, mountOptions: string, args: string[]): (Cli
   if (probe.status !== 0) return undefined
   const node = `'${process.execPath}' --import tsx '${join(REPO_ROOT, SCRIPT)}' ${args.map((a) => `'${a}'`).join(' ')}`
   const marker = '--- left on the file system:'
-  const result = spawnSync('unshare', ['-m', 'sh', '-c', `mount -t tmpfs -o ${mountOptions} tmpfs '${dir}' && ${node}; code=$?; echo '${marker}'; ls -A '${dir}'; exit $code`], {
+  const result = judge('unshare', ['-m', 'sh', '-c', `mount -t tmpfs -o ${mountOptions} tmpfs '${dir}' && ${node}; code=$?; echo '${marker}'; ls -A '${dir}'; exit $code`], {
     cwd: REPO_ROOT,
     env: { ...process.env, NO_COLOR: '1', POSTGRES_URL: '' },
-    encoding: 'utf8',
-    timeout: 60_000,
   })
   const [stdout = '', left = ''] = result.stdout.split(`${marker}\n`)
   return { status: result.status, stdout, stderr: result.stderr, left: left.split('\n').filter((name) => name !== '') }
@@ -150,8 +149,7 @@ test('Ctrl-C during the copy stops it, removes the temporary file and exits 1; t
   assert.deepEqual(filesIn(dir), [])
 })
 
-test('the assistant on a real terminal (tmux): asks, shows the plan, copies after consent, never shows the password', async (t) => {
-  if (spawnSync('tmux', ['-V']).status !== 0) return t.skip('tmux is not installed (apt-get install tmux)')
+test('the assistant on a real terminal (tmux): asks, shows the plan, copies after consent, never shows the password', { skip: requireJudge('sqlite3', 'tmux') }, async (t) => {
   const source = await openTestDatabase(t, 'postgres')
   const withPassword = new URL(source.url)
   withPassword.password = 'topsecret' // trust authentication ignores it; the assistant must not show it

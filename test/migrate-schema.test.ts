@@ -7,6 +7,7 @@ import { migratePostgresToSqlite } from '../scripts/lib/migration/migrate.ts'
 import { runScript } from './helpers/cli.ts'
 import { tempDir } from './helpers/databases.ts'
 import { filesIn, schemaSource } from './helpers/migration.ts'
+import { requireJudge } from './helpers/judges.ts'
 
 const LIBRARY_SCHEMA = `
 CREATE TYPE mood AS ENUM ('happy', 'sad');
@@ -64,7 +65,7 @@ function sqlite3(path: string, ...args: string[]): string {
   return execFileSync('sqlite3', [path, ...args], { encoding: 'utf8' })
 }
 
-test('an arbitrary PostgreSQL schema is derived from the catalog: types, NOT NULL, keys, foreign keys, plain indexes', async (t) => {
+test('an arbitrary PostgreSQL schema is derived from the catalog: types, NOT NULL, keys, foreign keys, plain indexes', { skip: requireJudge('sqlite3') }, async (t) => {
   const url = await schemaSource(t, LIBRARY_SCHEMA)
   const path = join(tempDir(t), 'library.db')
   const progress: string[] = []
@@ -136,7 +137,7 @@ CREATE INDEX "book_title_idx" ON "book"("title" DESC);
     '1:Émile Zola:a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11:sad:1840-04-02T00:00:00.000+00:00:FR|2:李白 😀:00000000-0000-0000-0000-000000000000:-:-:-\n')
 })
 
-test('a column type SQLite cannot hold (a range, an enum array) is refused by name, before anything is written', async (t) => {
+test('a column type SQLite cannot hold (a range, an enum array) is refused by name, before anything is written', { skip: requireJudge('sqlite3') }, async (t) => {
   const url = await schemaSource(t, `
     CREATE TYPE mood AS ENUM ('happy', 'sad');
     CREATE TABLE booking (id int PRIMARY KEY, during tstzrange, moods mood[]);

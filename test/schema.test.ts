@@ -1,13 +1,14 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { composeSchema, schemaPaths, type SchemaProvider } from '../prisma/compose-schemas.ts'
 import { openDatabase } from '../scripts/lib/db/open.ts'
 import { applyMigrations } from '../scripts/lib/db/migrations.ts'
-import { REPO_ROOT } from './helpers/cli.ts'
+import { REPO_ROOT, runScript } from './helpers/cli.ts'
 import { createPostgresDatabase, tempDir } from './helpers/databases.ts'
+import { requireJudge } from './helpers/judges.ts'
 
 /** What the models in the schema file say the database should be, as Prisma would create it. */
 function schemaScript(provider: SchemaProvider): string {
@@ -24,7 +25,7 @@ test('both engine schemas are exactly what prisma/models.prisma composes', () =>
   }
 })
 
-test('the committed SQLite migrations build the schema the models describe', async (t) => {
+test('the committed SQLite migrations build the schema the models describe', { skip: requireJudge('sqlite3') }, async (t) => {
   const dir = tempDir(t)
   const fromMigrations = await openDatabase(`file:${join(dir, 'migrated.db')}`, { create: true })
   await applyMigrations(fromMigrations.sql)
@@ -38,7 +39,7 @@ test('the committed SQLite migrations build the schema the models describe', asy
   assert.equal(schemaOf('migrated.db'), schemaOf('models.db'))
 })
 
-test('the committed PostgreSQL migrations build the schema the models describe', async (t) => {
+test('the committed PostgreSQL migrations build the schema the models describe', { skip: requireJudge('pg_dump') }, async (t) => {
   const migratedUrl = await createPostgresDatabase(t)
   const modelsUrl = await createPostgresDatabase(t)
   const migrated = await openDatabase(migratedUrl)
@@ -54,4 +55,17 @@ test('the committed PostgreSQL migrations build the schema the models describe',
       .join('\n')
   assert.match(schemaOf(modelsUrl), /CREATE TYPE public."DossierStatut" AS ENUM/)
   assert.equal(schemaOf(migratedUrl), schemaOf(modelsUrl))
+})
+
+test('schema:compose --help prints its help and writes nothing; an unknown option is a usage error', () => {
+  const mtimes = () => Object.values(schemaPaths).map((path) => statSync(path).mtimeMs)
+  const before = mtimes()
+  const help = runScript('prisma/compose-schemas.ts', ['--help'])
+  assert.equal(help.status, 0, help.stderr)
+  assert.match(help.stdout, /^Usage: npm run schema:compose \[-- --check\]\n/)
+  assert.match(help.stdout, /--check {5}ne rien écrire/)
+  const unknown = runScript('prisma/compose-schemas.ts', ['--chek'])
+  assert.equal(unknown.status, 2)
+  assert.equal(unknown.stderr, 'Erreur: option inconnue: --chek\nEssayez: npm run schema:compose -- --help\n')
+  assert.deepEqual(mtimes(), before, 'no schema rewritten')
 })

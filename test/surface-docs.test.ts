@@ -6,10 +6,11 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { promisify } from 'node:util'
 import { REPO_ROOT, runScript } from './helpers/cli.ts'
+import { ENGINES, openTestDatabase, tempDir } from './helpers/databases.ts'
 import { openerFor } from '../scripts/lib/docs.ts'
 
 const DOCS = ['docs/MIGRATION_DATABASES_GUIDE.md', 'docs/SYNTHESE_GESTION_DATABASES.md', 'docs/ADVANCED_FEATURES_DATABASES.md']
@@ -185,5 +186,44 @@ test('npm run docs lists every doc with its title and, on a server without a des
   assert.deepEqual(openerFor('/a b/x.md', 'darwin', {}), { command: 'open', args: ['/a b/x.md'] })
   assert.deepEqual(openerFor('C:\\a b\\x.md', 'win32', {}), { command: 'cmd', args: ['/c', 'start', '""', '"C:\\a b\\x.md"'] })
   assert.deepEqual(openerFor('/x.md', 'linux', { DISPLAY: ':0' }), { command: 'xdg-open', args: ['/x.md'] })
-  assert.equal(npmScripts.dev, 'npm run dashboard:watch')
+  // Called directly: a chained `npm run` would take `npm run dev -- --iterations 1` as `--watch 1`.
+  assert.equal(npmScripts.dev, npmScripts['dashboard:watch'])
+})
+
+/** Every documented command that asks a tool for `--json`, as written (a comment and a `> file` redirection aside). */
+function documentedJsonExamples(): { where: string; command: string }[] {
+  const examples: { where: string; command: string }[] = []
+  for (const path of ALL_TEXTS) {
+    for (const text of commandTexts(read(path))) {
+      const command = text.split(/\s#\s/)[0]!.replace(/\s>\s*\S+\s*$/, '').trim()
+      if (/(?<![\w-])--json\b/.test(command) && mentions(path, `\`\`\`\n${command}\n\`\`\`\n`).length > 0) examples.push({ where: path, command })
+    }
+  }
+  return examples
+}
+
+test('every documented --json example, run as written, prints JSON alone on stdout (no npm banner)', { skip: !ENGINES.includes('postgres') && 'TEST_ENGINES leaves PostgreSQL out (the migration example reads it)' }, async (t) => {
+  const examples = documentedJsonExamples()
+  assert.deepEqual(examples.map((e) => /npm run (?:--silent )?(\S+)/.exec(e.command)?.[1]).sort(), ['backup:list', 'dashboard', 'migrate:pg-to-sqlite'])
+  const sqlite = await openTestDatabase(t, 'sqlite')
+  const postgres = await openTestDatabase(t, 'postgres')
+  const problems: string[] = []
+  await Promise.all(examples.map(async ({ where, command }) => {
+    const dir = tempDir(t)
+    mkdirSync(join(dir, 'srv', 'b'), { recursive: true })
+    mkdirSync(join(dir, 'srv', 'data'), { recursive: true })
+    // The documented server paths go to a temp dir; the dashboard's metrics file too (not into the checkout).
+    let placed = command.replaceAll('/srv/', `${dir}/srv/`)
+    if (/\bdashboard\b/.test(placed)) placed += ` --output ${join(dir, 'metrics.json')}`
+    const result = await run('sh', ['-c', placed], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, NO_COLOR: '1', DATABASE_URL: sqlite.url, POSTGRES_URL: postgres.url, npm_config_update_notifier: 'false' },
+    }).catch((error: { code?: number; stdout?: string; stderr?: string }) => ({ stdout: error.stdout ?? '', stderr: `exit ${error.code}: ${error.stderr ?? ''}` }))
+    try {
+      JSON.parse(result.stdout)
+    } catch (error) {
+      problems.push(`${where}: "${command}" printed no valid JSON (${(error as Error).message}): ${result.stdout.slice(0, 200)}${result.stderr.slice(0, 300)}`)
+    }
+  }))
+  assert.deepEqual(problems, [])
 })

@@ -2,7 +2,7 @@
  * Helpers of the backup tests: the standard tools as judges (sqlite3, tar, sha256sum, python3,
  * psql), and SQLite databases full of awkward values.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
@@ -11,10 +11,11 @@ import { AdvancedBackupSystem, type AdvancedBackupOptions } from '../../scripts/
 import type { BackupMetadata } from '../../scripts/lib/backup/metadata.ts'
 import { resolveEnvironment } from '../../scripts/lib/environment.ts'
 import { defer, tempDir } from './databases.ts'
+import { judge } from './judges.ts'
 
-/** Runs a command; throws with its stderr when it fails. */
+/** Runs a command; throws with its stderr when it fails, naming the tool when it cannot start. */
 export function run(command: string, args: string[], options: { cwd?: string; input?: string | Buffer } = {}): string {
-  const result = spawnSync(command, args, { cwd: options.cwd, input: options.input, encoding: 'utf8', maxBuffer: 256 << 20 })
+  const result = judge(command, args, options)
   if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} exited ${result.status}: ${result.stderr}`)
   return result.stdout
 }
@@ -156,5 +157,5 @@ export function startWriter(t: Pick<TestContext, 'after'>, path: string, repoRoo
 
 /** How many rows `sqlite3` counts in a table. */
 export function sqliteCount(path: string, table: string): number {
-  return Number(execFileSync('sqlite3', [path, `SELECT count(*) FROM "${table}"`], { encoding: 'utf8' }).trim())
+  return Number(run('sqlite3', [path, `SELECT count(*) FROM "${table}"`]).trim())
 }

@@ -5,8 +5,14 @@ import { fileURLToPath } from 'node:url'
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 
+/**
+ * How long a script may run before it is killed as hung. Generous on purpose: on a machine with a
+ * load average of 80 a plain `list` took two minutes, and a test must not fail because of load.
+ */
+const HANG_MS = 900_000
+
 export interface CliResult {
-  status: number | null
+  status: number
   stdout: string
   stderr: string
 }
@@ -18,9 +24,11 @@ export function runScript(script: string, args: string[] = [], options: { env?: 
     env: { ...process.env, NO_COLOR: '1', ...options.env },
     encoding: 'utf8',
     input: options.input ?? '',
-    timeout: 120_000,
+    timeout: HANG_MS,
   }
   const result = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO_ROOT, script), ...args], spawnOptions)
+  if (result.error !== undefined && result.status === null) throw new Error(`${script} could not run: ${result.error.message}`)
+  if (result.status === null) throw new Error(`${script} ${args.join(' ')} was killed by ${result.signal} (hung for ${HANG_MS / 1000} s?): ${String(result.stderr)}`)
   return { status: result.status, stdout: String(result.stdout), stderr: String(result.stderr) }
 }
 
@@ -39,11 +47,12 @@ export function runScriptAsync(script: string, args: string[] = [], options: { e
     let stderr = ''
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000)
-    child.on('error', reject)
-    child.on('close', (status) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? HANG_MS)
+    child.on('error', (error) => reject(new Error(`${script} could not run: ${error.message}`)))
+    child.on('close', (status, signal) => {
       clearTimeout(timer)
-      resolve({ status, stdout, stderr })
+      if (status === null) reject(new Error(`${script} ${args.join(' ')} was killed by ${signal}: ${stderr}`))
+      else resolve({ status, stdout, stderr })
     })
   })
 }

@@ -1,4 +1,4 @@
-/** Helpers of the dashboard tests: a bulk of generated dossiers, medians. */
+/** Helpers of the dashboard tests: a bulk of generated dossiers. */
 import type { SqlConnection } from '../../scripts/lib/db/connection.ts'
 
 /**
@@ -18,10 +18,4 @@ export async function addBulkDossiers(sql: SqlConnection, { clients, dossiers }:
      SELECT 'bulk-dossier-' || i, 'tenant-demo', 'bulk-client-' || (i % ${clients} + 1), 'B-' || i, 'Dossier généré n° ' || i, 'OUVERT', 'NORMALE', CURRENT_TIMESTAMP FROM n`,
   )
   return Array.from({ length: clients }, (_, i) => `bulk-client-${i + 1}`)
-}
-
-export function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  const middle = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
 }

@@ -9,7 +9,8 @@
  *   write/read/delete  marked temporary rows, in one transaction where the engine has them
  *   rollback           a failed transaction leaves nothing behind
  *
- * An engine that is not configured or not reachable is skipped with its reason, never passed. The
+ * An engine that is not configured is skipped with its reason, never passed; one that is configured
+ * but cannot be reached fails its connect check (the run was asked to check it). The
  * write checks run only on a database whose schema is up to date, and never with `readOnly`.
  * The one database the suite may change beyond its temporary rows is an empty local D1 (Miniflare,
  * a development emulator): it is given the schema and the demo data (`prepareLocalD1`).
@@ -108,13 +109,10 @@ async function checkEngine(target: HealthTarget, options: EngineOptions): Promis
     version = await serverVersion(db)
   } catch (error) {
     await db?.close().catch(() => {})
-    const message = describeError(error)
-    const hint = error instanceof ToolkitError ? error.hint : undefined
-    if (isUnreachable(error)) {
-      const reason = `unreachable: ${message}`
-      results.push(...skippedChecks(engine, reason))
-      return { ...finish({ ...base, reason, ...(hint ? { hint } : {}) }), status: 'skipped' }
-    }
+    // The database was asked for (a flag, a variable, DATABASE_URL): not reaching it is a failure.
+    const unreachable = isUnreachable(error)
+    const message = unreachable ? `unreachable: ${describeError(error)}` : describeError(error)
+    const hint = unreachable ? `Démarrez le serveur, ou retirez ${target.source} pour ne pas tester ${label}.` : error instanceof ToolkitError ? error.hint : undefined
     results.push({ engine, check: 'connect', status: 'failed', ms: round(performance.now() - connectStarted), error: message, ...(hint ? { hint } : {}) })
     results.push(...skippedChecks(engine, 'not run: cannot connect', rest()))
     return finish(base)

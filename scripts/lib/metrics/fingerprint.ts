@@ -9,17 +9,22 @@ import { createHash } from 'node:crypto'
  * // 'SELECT * FROM "Dossier" WHERE "tenantId" = ? AND id IN (?) LIMIT ?'
  */
 export function fingerprintSql(sql: string): string {
-  return sql
-    .replace(/--[^\n]*/g, ' ')
-    .replace(/\/\*[\s\S]*?\*\//g, ' ')
-    .replace(/'(?:[^']|'')*'/g, '?')
+  return redactLiterals(sql.replace(/--[^\n]*/g, ' ').replace(/\/\*[\s\S]*?\*\//g, ' '))
     .replace(/\$\d+/g, '?')
-    .replace(/(?<![\w"`$.?])-?\d+(?:\.\d+)?(?:e[+-]?\d+)?(?![\w"`])/gi, '?')
     .replace(/\bIN\s*\(\s*\?(?:\s*,\s*\?)*\s*\)/gi, 'IN (?)')
     .replace(/\(\s*\?(?:\s*,\s*\?)+\s*\)/g, '(?)')
     .replace(/\(\?\)(?:\s*,\s*\(\?\))+/g, '(?)')
     .replace(/\s+/g, ' ')
     .trim()
+}
+
+/**
+ * SQL text (a statement, or a condition of a plan) with every string and number literal replaced by
+ * `?`: what leaves the process shows the query's shape, never a value from the data.
+ * @example redactLiterals(`(email = 'jean@example.fr'::text) AND (n > 42)`) // '(email = ?::text) AND (n > ?)'
+ */
+export function redactLiterals(sql: string): string {
+  return sql.replace(/'(?:[^']|'')*'/g, '?').replace(/(?<![\w"`$.?])-?\d+(?:\.\d+)?(?:e[+-]?\d+)?(?![\w"`])/gi, '?')
 }
 
 /** A short stable id of a fingerprint, for labels and file names. */

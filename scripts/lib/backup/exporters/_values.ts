@@ -9,14 +9,17 @@
  * | real                               | number (`3.0` for 3), or "NaN" / "Infinity" / "-Infinity" strings | same text |
  * | PostgreSQL numeric                 | number with its exact digits    | its digits          |
  * | boolean (BOOLEAN column)           | true / false                    | true / false        |
- * | date-time (DATETIME/TIMESTAMP…)    | ISO 8601 string                 | ISO 8601            |
+ * | PostgreSQL timestamp/timestamptz   | ISO 8601 string                 | ISO 8601            |
  * | blob / bytea                       | base64 string                   | base64              |
  * | text, enums, uuid, json…           | string                          | the text            |
  *
- * Date-times: Prisma's SQLite text (`2026-01-21T15:30:00.000+00:00`) is already ISO 8601 and kept
- * as is; SQLite's `CURRENT_TIMESTAMP` form (`2026-01-21 15:30:00`, UTC) becomes `2026-01-21T15:30:00Z`;
- * PostgreSQL `timestamp` (which holds UTC under Prisma) becomes `…T…Z` and `timestamptz` keeps its
- * offset as `+HH:MM`, microseconds kept. Integers stored in a date-time column are left as numbers.
+ * An export carries the stored value exactly. SQLite has no date type: whatever a DATE or DATETIME
+ * column holds (Prisma's `2026-01-21T15:30:00.000+00:00`, `CURRENT_TIMESTAMP`'s `2026-01-21 15:30:00`,
+ * `2021-13-45 99:99:99`) is text or a number and is written unchanged. Only PostgreSQL's own
+ * `timestamp` and `timestamptz` values are normalised, by parsing the server's ISO output (the
+ * snapshot sets DateStyle ISO and TimeZone UTC): `timestamp` (UTC under Prisma) becomes `…T…Z`,
+ * `timestamptz` keeps its offset as `+HH:MM`, microseconds kept; what does not parse as a date
+ * (`infinity`, BC dates) is written as the server printed it.
  */
 import type { RowValue, TableColumn } from '../../db/table-reader.ts'
 import type { EngineName } from '../../db/url.ts'
@@ -28,7 +31,7 @@ export interface ValueCodec {
   text(value: RowValue): string | null
 }
 
-type Kind = 'integer' | 'real' | 'numeric' | 'boolean' | 'timestamp' | 'timestamptz' | 'datetime' | 'blob' | 'json' | 'text'
+type Kind = 'integer' | 'real' | 'numeric' | 'boolean' | 'timestamp' | 'timestamptz' | 'blob' | 'json' | 'text'
 
 /** Picks the codec of a column once, so the per-value work is a switch on the runtime type. */
 export function codecFor(column: TableColumn, engine: EngineName): ValueCodec {
@@ -38,7 +41,6 @@ export function codecFor(column: TableColumn, engine: EngineName): ValueCodec {
 function sqliteKind(declaredType: string): Kind {
   const type = declaredType.toUpperCase()
   if (/^BOOL(EAN)?\b/.test(type)) return 'boolean'
-  if (/DATE|TIME/.test(type)) return 'datetime'
   return 'text'
 }
 
@@ -55,8 +57,6 @@ function postgresKind(declaredType: string): Kind {
   if (type === 'json' || type === 'jsonb') return 'json'
   return 'text'
 }
-
-const SQLITE_DATETIME = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)$/
 
 /** Real numbers: shortest text that reads back to the same double, never mistaken for an integer. */
 export function realText(value: number): string {
@@ -80,13 +80,7 @@ function sqliteCodec(kind: Kind): ValueCodec {
       return value.toString()
     }
     if (typeof value === 'number') return realText(value)
-    if (typeof value === 'string') {
-      if (kind === 'datetime') {
-        const match = SQLITE_DATETIME.exec(value)
-        if (match) return `${match[1]}T${match[2]}Z`
-      }
-      return value
-    }
+    if (typeof value === 'string') return value
     return value.toString('base64')
   }
   return {
@@ -103,21 +97,60 @@ function sqliteCodec(kind: Kind): ValueCodec {
   }
 }
 
-const PG_TIMESTAMP = /^(\d{4,}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d+)?)$/
-const PG_TIMESTAMPTZ = /^(\d{4,}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d+)?)([+-]\d{2})(?::?(\d{2}))?(?::?(\d{2}))?$/
+interface PostgresTimestamp {
+  date: string
+  time: string
+  /** `+HH:MM` (or `+HH:MM:SS` for historic offsets), absent for `timestamp`. */
+  offset?: string
+}
+
+const pad2 = (n: number) => String(n).padStart(2, '0')
+const daysInMonth = (year: number, month: number) => new Date(Date.UTC(year, month, 0)).getUTCDate()
+
+/**
+ * Reads PostgreSQL's ISO output of a timestamp (`2026-01-21 15:30:00.123456+01`), checking every
+ * field; null for anything else (`infinity`, `… BC`), which is then kept as printed.
+ */
+export function parsePostgresTimestamp(text: string, withZone: boolean): PostgresTimestamp | null {
+  const [date, clock, extra] = text.split(' ')
+  if (date === undefined || clock === undefined || extra !== undefined) return null
+  const [yearText, monthText, dayText, ...rest] = date.split('-')
+  if (rest.length > 0 || !digits(yearText, 4, 7) || !digits(monthText, 2) || !digits(dayText, 2)) return null
+  const [year, month, day] = [Number(yearText), Number(monthText), Number(dayText)]
+  if (year < 1 || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return null
+  const zoneAt = withZone ? Math.max(clock.lastIndexOf('+'), clock.lastIndexOf('-')) : -1
+  if (withZone && zoneAt < 0) return null
+  const time = withZone ? clock.slice(0, zoneAt) : clock
+  const [whole, fraction, ...more] = time.split('.')
+  if (more.length > 0 || (fraction !== undefined && !digits(fraction, 1, 6))) return null
+  const [hours, minutes, seconds, ...tooMany] = (whole ?? '').split(':')
+  if (tooMany.length > 0 || !digits(hours, 2) || !digits(minutes, 2) || !digits(seconds, 2)) return null
+  if (Number(hours) > 23 || Number(minutes) > 59 || Number(seconds) > 59) return null
+  const result: PostgresTimestamp = { date, time }
+  if (withZone) {
+    const [zoneHours, zoneMinutes = '00', zoneSeconds, ...zoneRest] = clock.slice(zoneAt + 1).split(':')
+    if (zoneRest.length > 0 || !digits(zoneHours, 2) || !digits(zoneMinutes, 2) || (zoneSeconds !== undefined && !digits(zoneSeconds, 2))) return null
+    if (Number(zoneHours) > 15 || Number(zoneMinutes) > 59 || Number(zoneSeconds ?? 0) > 59) return null
+    result.offset = `${clock[zoneAt]}${pad2(Number(zoneHours))}:${zoneMinutes}${zoneSeconds === undefined ? '' : `:${zoneSeconds}`}`
+  }
+  return result
+}
+
+function digits(text: string | undefined, min: number, max = min): text is string {
+  if (text === undefined || text.length < min || text.length > max) return false
+  for (const c of text) if (c < '0' || c > '9') return false
+  return true
+}
 
 function postgresText(kind: Kind, value: string): string {
   switch (kind) {
     case 'boolean':
       return value === 't' ? 'true' : value === 'f' ? 'false' : value
-    case 'timestamp': {
-      const match = PG_TIMESTAMP.exec(value)
-      return match ? `${match[1]}T${match[2]}Z` : value
-    }
+    case 'timestamp':
     case 'timestamptz': {
-      const match = PG_TIMESTAMPTZ.exec(value)
-      if (!match) return value
-      return `${match[1]}T${match[2]}${match[3]}:${match[4] ?? '00'}${match[5] ? `:${match[5]}` : ''}`
+      const parsed = parsePostgresTimestamp(value, kind === 'timestamptz')
+      if (parsed === null) return value
+      return `${parsed.date}T${parsed.time}${parsed.offset ?? 'Z'}`
     }
     case 'blob':
       return value.startsWith('\\x') ? Buffer.from(value.slice(2), 'hex').toString('base64') : value

@@ -1,10 +1,12 @@
 /**
- * PostgreSQL: the catalog, `EXPLAIN (FORMAT JSON)`, the buffer cache counters of pg_stat_database
+ * PostgreSQL: the catalog, `EXPLAIN (FORMAT JSON)` (its conditions with literals redacted: PostgreSQL 15
+ * has no GENERIC_PLAN, so a plan shows the values it was made for), the buffer cache counters of pg_stat_database
  * and pg_statio_user_tables (blocks found in shared buffers vs read from the OS), connections
  * from pg_stat_activity, and row sizes from pg_column_size.
  */
 import { quoteIdentifier, type SqlConnection, type SqlValue } from '../../db/connection.ts'
 import type { MetricsEngine, QueryPlan } from '../../metrics/engine.ts'
+import { redactLiterals } from '../../metrics/fingerprint.ts'
 
 interface PlanNode {
   'Node Type': string
@@ -125,7 +127,8 @@ async function explainPostgres(sql: SqlConnection, statement: string, params: un
     if (node['Index Name'] !== undefined) line += ` using ${node['Index Name']}`
     if (node['Relation Name'] !== undefined) line += ` on ${node['Relation Name']}`
     for (const key of ['Index Cond', 'Hash Cond', 'Join Filter', 'Filter'] as const) {
-      if (node[key] !== undefined) line += ` (${key}: ${node[key]})`
+      // EXPLAIN prints the values it planned for (ours are bound, the statement's own are inline): never let them out.
+      if (node[key] !== undefined) line += ` (${key}: ${redactLiterals(node[key])})`
     }
     lines.push(`${'  '.repeat(depth)}${line}`)
     if (node['Node Type'] === 'Seq Scan' && node['Relation Name'] !== undefined) fullScans.add(node['Relation Name'])
