@@ -1,0 +1,25 @@
+/** `check` (alias 7): exit 1 when backups stop working. */
+import type { Command } from 'commander'
+import { print } from '../lib/cli.ts'
+import { DEFAULT_MAX_SHRINK_PERCENT, renderCheck } from '../lib/backup/catalog/check.ts'
+import { maxAge, percent, type BackupCli } from './_cli.ts'
+
+export function registerCheck(program: Command, cli: BackupCli): void {
+  program
+    .command('check')
+    .alias('7')
+    .description('exit 1 and say why when backups stop working: none verified within --max-age, last run failed, size dropped; alerts ALERT_WEBHOOK_URL')
+    .option('--max-age <duration>', 'newest verified backup at most this old (26h, 90m, 2d)', maxAge)
+    .option('--max-shrink <percent>', `largest allowed size drop vs the previous backup (default ${DEFAULT_MAX_SHRINK_PERCENT})`, percent)
+    .action((options: { maxAge?: number; maxShrink?: number }) => {
+      cli.choose(async (global) => {
+        const result = await cli.system(global).check({
+          ...(options.maxAge !== undefined ? { maxAgeMs: options.maxAge } : {}),
+          ...(options.maxShrink !== undefined ? { maxShrinkPercent: options.maxShrink } : {}),
+        })
+        const ok = result.ok && result.alert?.error === undefined
+        print(result, () => renderCheck(result), { ...global, failed: !ok })
+        return ok ? 0 : 1
+      })
+    })
+}

@@ -1,0 +1,27 @@
+/** `create` (alias 1, the default verb): one backup of the database. */
+import type { Command } from 'commander'
+import { print } from '../lib/cli.ts'
+import { terminalProgress } from '../lib/progress.ts'
+import { renderCreate } from '../lib/backup/render.ts'
+import type { BackupCli } from './_cli.ts'
+
+export function registerCreate(program: Command, cli: BackupCli): void {
+  program
+    .command('create', { isDefault: true })
+    .alias('1')
+    .description('back the database up (the default)')
+    .option('--incremental', 'SQLite: store only the rows changed since the newest backup (a full backup when there is none)')
+    .action((command: { incremental?: boolean }) => {
+      cli.choose(async (options) => {
+        const progress = terminalProgress({ enabled: !options.quiet && !options.json })
+        try {
+          const result = await cli.system(options, progress.onProgress).create({ incremental: command.incremental ?? false })
+          progress.stop()
+          print(result, () => renderCreate(result, { cwd: cli.environment.cwd }), options)
+          return 0
+        } finally {
+          progress.stop()
+        }
+      })
+    })
+}

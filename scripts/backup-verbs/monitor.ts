@@ -1,0 +1,40 @@
+/** `monitor`: create, stats and check in one run (npm run backup:monitor). */
+import type { Command } from 'commander'
+import { print } from '../lib/cli.ts'
+import { terminalProgress } from '../lib/progress.ts'
+import { DEFAULT_MAX_SHRINK_PERCENT, renderCheck } from '../lib/backup/catalog/check.ts'
+import { renderCreate, renderStats } from '../lib/backup/render.ts'
+import { maxAge, percent, type BackupCli } from './_cli.ts'
+
+export function registerMonitor(program: Command, cli: BackupCli): void {
+  program
+    .command('monitor')
+    .description('create, then stats, then check, in one run with every option applied (npm run backup:monitor)')
+    .option('--incremental', 'SQLite: store only the rows changed since the newest backup')
+    .option('--max-age <duration>', 'newest verified backup at most this old (26h, 90m, 2d)', maxAge)
+    .option('--max-shrink <percent>', `largest allowed size drop vs the previous backup (default ${DEFAULT_MAX_SHRINK_PERCENT})`, percent)
+    .action((options: { incremental?: boolean; maxAge?: number; maxShrink?: number }) => {
+      cli.choose(async (global) => {
+        const progress = terminalProgress({ enabled: !global.quiet && !global.json })
+        const backups = cli.system(global, progress.onProgress)
+        let created
+        try {
+          created = await backups.create({ incremental: options.incremental ?? false })
+        } finally {
+          progress.stop()
+        }
+        const stats = await backups.stats()
+        const check = await backups.check({
+          ...(options.maxAge !== undefined ? { maxAgeMs: options.maxAge } : {}),
+          ...(options.maxShrink !== undefined ? { maxShrinkPercent: options.maxShrink } : {}),
+        })
+        const ok = check.ok && check.alert?.error === undefined
+        print(
+          { create: created, stats, check },
+          () => [renderCreate(created, { cwd: cli.environment.cwd }), renderStats(stats, { cwd: cli.environment.cwd }), renderCheck(check)].join('\n'),
+          { ...global, failed: !ok },
+        )
+        return ok ? 0 : 1
+      })
+    })
+}

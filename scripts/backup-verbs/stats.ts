@@ -1,0 +1,19 @@
+/** `stats` (alias 5): counts, sizes, ages. */
+import type { Command } from 'commander'
+import { print } from '../lib/cli.ts'
+import { renderStats } from '../lib/backup/render.ts'
+import type { BackupCli } from './_cli.ts'
+
+export function registerStats(program: Command, cli: BackupCli): void {
+  program
+    .command('stats')
+    .alias('5')
+    .description('count, sizes, ages, durations, compression, last verification')
+    .action(() => {
+      cli.choose(async (options) => {
+        const result = await cli.system(options).stats()
+        print(result, () => renderStats(result, { cwd: cli.environment.cwd }), options)
+        return 0
+      })
+    })
+}
