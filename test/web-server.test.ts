@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { ToolkitError } from '../scripts/lib/errors.ts'
-import { startDashboardServer, type DashboardServer } from '../scripts/lib/web/server.ts'
-import { maskLiterals } from '../scripts/lib/web/snapshot.ts'
+import { startDashboardServer, type DashboardServer, type HistoryPoint } from '../scripts/lib/web/server.ts'
+import { maskLiterals, type DashboardSnapshot } from '../scripts/lib/web/snapshot.ts'
 import { defer } from './helpers/databases.ts'
 import { LITERAL_IN_PLAN, sampleSnapshot } from './helpers/web.ts'
 
@@ -29,8 +29,8 @@ describe('web dashboard server', () => {
     const server = await start(t)
     assert.equal(server.host, '127.0.0.1')
     assert.equal(server.url, `http://127.0.0.1:${server.port}/`)
-    const snapshot = await (await fetch(`${server.url}api/snapshot`)).json()
-    assert.deepEqual(snapshot.metrics.recommendations[0].evidence.plan, ['Seq Scan on Dossier (Filter: (("tenantId" = ?::text) AND (priorite > ?)))'])
+    const snapshot = (await (await fetch(`${server.url}api/snapshot`)).json()) as DashboardSnapshot
+    assert.deepEqual((snapshot.metrics.recommendations[0]!.evidence as { plan: string[] }).plan, ['Seq Scan on Dossier (Filter: (("tenantId" = ?::text) AND (priorite > ?)))'])
     assert.equal(snapshot.metrics.globalMetrics.totalQueries, 11)
     const page = await fetch(server.url)
     assert.equal(page.headers.get('content-type'), 'text/html; charset=UTF-8')
@@ -82,8 +82,8 @@ describe('web dashboard server', () => {
     current = sampleSnapshot({ collectedAt: '2025-03-01T10:00:05.000Z', firstId: 12 })
     await server.refresh()
     assert.equal((await nextEvent()).collectedAt, '2025-03-01T10:00:05.000Z')
-    const history = await (await fetch(`${server.url}api/history`)).json()
-    assert.deepEqual(history.map((p: { t: number }) => p.t), [Date.parse('2025-03-01T10:00:00Z') / 1000, Date.parse('2025-03-01T10:00:05Z') / 1000])
+    const history = (await (await fetch(`${server.url}api/history`)).json()) as HistoryPoint[]
+    assert.deepEqual(history.map((p) => p.t), [Date.parse('2025-03-01T10:00:00Z') / 1000, Date.parse('2025-03-01T10:00:05Z') / 1000])
   })
 
   it('masks quoted strings and compared numbers in plans and messages', () => {
