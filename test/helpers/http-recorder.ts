@@ -44,8 +44,10 @@ export async function startRecordingServer(t: Cleanup, respond: (request: Record
     })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  defer(t, () => new Promise<void>((resolve) => server.close(() => resolve())))
-  server.unref()
+  defer(t, () => new Promise<void>((resolve) => {
+    server.close(() => resolve())
+    server.closeAllConnections()
+  }))
   const { port } = server.address() as AddressInfo
   return {
     url: `http://127.0.0.1:${port}`,
