@@ -1,0 +1,79 @@
+/**
+ * POST with retries: a network error, HTTP 429 or 5xx is retried with exponential backoff; a 429's
+ * `Retry-After` (seconds or an HTTP date) replaces the backoff, capped. The sleep is injected so tests
+ * and cron runs never wait for real when they do not have to.
+ */
+import { describeError } from '../errors.ts'
+
+export interface RetryPolicy {
+  /** Total attempts, the first included. Default 4. */
+  attempts: number
+  /** First backoff; doubled at each retry. Default 1 s. */
+  baseDelayMs: number
+  /** Longest wait honoured (Retry-After included). Default 60 s. */
+  maxDelayMs: number
+  /** Per attempt. Default 10 s. */
+  timeoutMs: number
+}
+
+export const DEFAULT_RETRY_POLICY: RetryPolicy = { attempts: 4, baseDelayMs: 1_000, maxDelayMs: 60_000, timeoutMs: 10_000 }
+
+export type Sleep = (ms: number) => Promise<void>
+
+export const realSleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+export interface PostOptions {
+  fetch: typeof fetch
+  sleep: Sleep
+  now: () => Date
+  retry: RetryPolicy
+  /** Where the URL points, for messages (webhook URLs carry their secret in the path). */
+  label: string
+}
+
+/** POSTs a JSON body until a 2xx or the attempts run out; throws an Error naming the last failure. */
+export async function postJsonWithRetry(url: string, body: unknown, options: PostOptions): Promise<{ attempts: number }> {
+  const payload = JSON.stringify(body)
+  let lastFailure = ''
+  for (let attempt = 1; attempt <= options.retry.attempts; attempt++) {
+    let waitMs: number | undefined
+    try {
+      const response = await options.fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: payload,
+        signal: AbortSignal.timeout(options.retry.timeoutMs),
+      })
+      await response.body?.cancel()
+      if (response.ok) return { attempts: attempt }
+      lastFailure = `HTTP ${response.status}`
+      if (response.status !== 429 && response.status < 500) break
+      if (response.status === 429) waitMs = retryAfterMs(response.headers.get('retry-after'), options.now())
+    } catch (error) {
+      lastFailure = describeError(error)
+    }
+    if (attempt === options.retry.attempts) break
+    await options.sleep(Math.min(waitMs ?? options.retry.baseDelayMs * 2 ** (attempt - 1), options.retry.maxDelayMs))
+  }
+  throw new Error(`${options.label}: ${lastFailure}`)
+}
+
+/**
+ * Milliseconds a `Retry-After` header asks for; undefined when absent or unreadable.
+ * @example retryAfterMs('3', new Date()) // 3000
+ */
+export function retryAfterMs(header: string | null, now: Date): number | undefined {
+  if (header === null || header.trim() === '') return undefined
+  if (/^\s*\d+\s*$/.test(header)) return Number(header) * 1_000
+  const date = Date.parse(header)
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now.getTime())
+}
+
+/** The origin of a URL only: Slack and most webhooks keep their secret in the path. */
+export function urlOrigin(url: string): string {
+  try {
+    return `${new URL(url).origin}/…`
+  } catch {
+    return '(URL illisible)'
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * The one entry point of every alert source (backup check, dashboard thresholds, drill failures).
+ * A source reports the conditions true *now* for its `source` name; compared with the state file:
+ * - a new condition is sent to every channel once (deduplicated on its key, across runs);
+ * - a condition of this source missing from the report has cleared: channels that were told it
+ *   fired get a "résolu" message;
+ * - hold-down: per alert and channel, at most `maxPerWindow` messages (default 2) per `windowMs`
+ *   (default one hour); a message held back is sent later if the state still differs then;
+ * - channels are sent to in parallel and each failure stays in its own channel (retried next run).
+ * Never throws for a channel or the state file: problems come back in `deliveries` and `warnings`.
+ */
+import { describeError } from '../errors.ts'
+import type { AlertCondition, AlertNotification, AlertStatus } from './alert.ts'
+import type { AlertChannel } from './channels.ts'
+import { emptyAlertState, readAlertState, withStateLock, writeAlertState, type AlertRecord, type AlertState, type ChannelState } from './state.ts'
+
+export const DEFAULT_HOLD_DOWN = { maxPerWindow: 2, windowMs: 3_600_000 }
+
+export interface NotifyAlertsOptions {
+  /** The reporting tool, e.g. `advanced-backup check`; only its own alerts can be resolved by this call. */
+  source: string
+  /** Every condition of this source that is true now (an empty list clears them all). */
+  firing: readonly AlertCondition[]
+  channels: readonly AlertChannel[]
+  /** The JSON state file, e.g. `backups/.alert-state.json`. */
+  statePath: string
+  now?: () => Date
+  maxPerWindow?: number
+  windowMs?: number
+}
+
+export interface AlertDelivery {
+  key: string
+  channel: string
+  status: AlertStatus
+  outcome: 'sent' | 'failed' | 'held'
+  /** Why it failed (secrets masked). */
+  error?: string
+}
+
+export interface NotifyAlertsResult {
+  /** Keys of this source's conditions firing now. */
+  firing: string[]
+  /** Keys of this source's conditions that cleared in this call. */
+  resolved: string[]
+  deliveries: AlertDelivery[]
+  /** The state file could not be read (started afresh) or written. */
+  warnings: string[]
+}
+
+/**
+ * @example
+ * const result = await notifyAlerts({
+ *   source: 'advanced-backup check', statePath: 'backups/.alert-state.json', channels,
+ *   firing: [{ key: 'backup:stale:backups', severity: 'critical', title: 'Backups en danger: dernier backup vérifié il y a 30 h' }],
+ * })
+ */
+export async function notifyAlerts(options: NotifyAlertsOptions): Promise<NotifyAlertsResult> {
+  const warnings: string[] = []
+  try {
+    return await withStateLock(options.statePath, () => notifyLocked(options, warnings))
+  } catch (error) {
+    warnings.push(`état des alertes ${options.statePath} inaccessible: ${describeError(error)}`)
+    return { firing: options.firing.map((c) => c.key), resolved: [], deliveries: [], warnings }
+  }
+}
+
+async function notifyLocked(options: NotifyAlertsOptions, warnings: string[]): Promise<NotifyAlertsResult> {
+  const now = (options.now ?? (() => new Date()))()
+  const at = now.toISOString()
+  const maxPerWindow = options.maxPerWindow ?? DEFAULT_HOLD_DOWN.maxPerWindow
+  const windowMs = options.windowMs ?? DEFAULT_HOLD_DOWN.windowMs
+
+  let state: AlertState
+  try {
+    state = readAlertState(options.statePath)
+  } catch (error) {
+    warnings.push(`état des alertes ${options.statePath} illisible, repris à zéro: ${describeError(error)}`)
+    state = emptyAlertState()
+  }
+
+  const firingKeys = new Set<string>()
+  for (const condition of options.firing) {
+    firingKeys.add(condition.key)
+    const previous = state.alerts[condition.key]
+    const startsNow = previous === undefined || previous.status !== 'firing'
+    state.alerts[condition.key] = {
+      source: options.source,
+      severity: condition.severity,
+      title: condition.title,
+      details: condition.details ?? [],
+      status: 'firing',
+      since: startsNow ? at : previous.since,
+      channels: previous?.channels ?? {},
+    }
+  }
+  const resolved: string[] = []
+  for (const [key, record] of Object.entries(state.alerts)) {
+    if (record.source === options.source && record.status === 'firing' && !firingKeys.has(key)) {
+      record.status = 'resolved'
+      record.resolvedAt = at
+      resolved.push(key)
+    }
+  }
+
+  // What each channel must be told, in key order so its messages arrive in a stable order.
+  const plan = new Map<AlertChannel, { key: string; record: AlertRecord; channel: ChannelState }[]>()
+  const deliveries: AlertDelivery[] = []
+  for (const [key, record] of Object.entries(state.alerts).sort(([a], [b]) => a.localeCompare(b))) {
+    if (record.source !== options.source) continue
+    for (const channel of options.channels) {
+      const channelState = (record.channels[channel.name] ??= { notified: null, sentAt: [] })
+      channelState.sentAt = channelState.sentAt.filter((sent) => now.getTime() - Date.parse(sent) < windowMs)
+      const due = record.status === 'firing' ? channelState.notified !== 'firing' : channelState.notified === 'firing'
+      if (!due) continue
+      if (channelState.sentAt.length >= maxPerWindow) {
+        deliveries.push({ key, channel: channel.name, status: record.status, outcome: 'held' })
+        continue
+      }
+      plan.set(channel, [...(plan.get(channel) ?? []), { key, record, channel: channelState }])
+    }
+  }
+
+  await Promise.all(
+    [...plan].map(async ([channel, items]) => {
+      for (const item of items) {
+        const notification: AlertNotification = {
+          status: item.record.status,
+          source: item.record.source,
+          key: item.key,
+          severity: item.record.severity,
+          title: item.record.title,
+          details: item.record.details,
+          since: item.record.since,
+          at,
+        }
+        try {
+          await channel.send(notification)
+          item.channel.notified = item.record.status
+          item.channel.sentAt.push(at)
+          delete item.channel.lastError
+          deliveries.push({ key: item.key, channel: channel.name, status: item.record.status, outcome: 'sent' })
+        } catch (error) {
+          item.channel.lastError = describeError(error)
+          deliveries.push({ key: item.key, channel: channel.name, status: item.record.status, outcome: 'failed', error: item.channel.lastError })
+        }
+      }
+    }),
+  )
+
+  // A cleared alert is forgotten once no channel still believes it fires and its hold-down has passed.
+  for (const [key, record] of Object.entries(state.alerts)) {
+    const settled = Object.values(record.channels).every((c) => c.notified !== 'firing' && c.sentAt.every((sent) => now.getTime() - Date.parse(sent) >= windowMs))
+    if (record.status === 'resolved' && settled) delete state.alerts[key]
+  }
+
+  try {
+    writeAlertState(options.statePath, state)
+  } catch (error) {
+    warnings.push(`état des alertes ${options.statePath} non écrit: ${describeError(error)}`)
+  }
+  return { firing: [...firingKeys], resolved, deliveries, warnings }
+}

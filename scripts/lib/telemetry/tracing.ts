@@ -1,0 +1,136 @@
+/**
+ * OpenTelemetry tracing of the toolkit's own runs: spans of its steps (`withSpan`) and of every
+ * Prisma query (`@prisma/instrumentation`, which works with driver adapters and `engineType = "client"`),
+ * sent over OTLP/HTTP (JSON) to `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/traces`.
+ * The standard variables are passed in by the caller (this module never reads process.env).
+ * SQL leaves the process fingerprinted: every SQL-bearing attribute has its literals replaced by `?`.
+ */
+import { context, propagation, SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api'
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
+import { resourceFromAttributes } from '@opentelemetry/resources'
+import { BatchSpanProcessor, NodeTracerProvider, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace-node'
+import { PrismaInstrumentation, registerInstrumentations } from '@prisma/instrumentation'
+import { ToolkitError } from '../errors.ts'
+import { fingerprintSql } from '../metrics/fingerprint.ts'
+
+export const TRACER_NAME = 'ia-poste-manager'
+export const DEFAULT_SERVICE_NAME = 'ia-poste-manager-db-toolkit'
+
+/** Span attributes that may hold SQL (current and older semantic conventions, Prisma's). */
+const SQL_ATTRIBUTES = ['db.query.text', 'db.statement', 'db.query.summary']
+
+export interface TracingOptions {
+  /** `--otel` or OTEL_EXPORTER_OTLP_ENDPOINT set; false returns a no-op handle. */
+  enabled: boolean
+  /** OTEL_EXPORTER_OTLP_ENDPOINT, e.g. `http://127.0.0.1:4318` (`/v1/traces` is appended). */
+  endpoint?: string
+  /** OTEL_EXPORTER_OTLP_HEADERS, `key=value,key2=value2` (values URL-encoded), or already parsed. */
+  headers?: string | Record<string, string>
+  /** OTEL_SERVICE_NAME. */
+  serviceName?: string
+  /** Exporter timeout per request; default 10 s. */
+  timeoutMs?: number
+}
+
+export interface Tracing {
+  enabled: boolean
+  /** Where spans go (no headers: they may carry an API key). */
+  endpoint: string | null
+  /** Sends every pending span, then stops tracing. */
+  shutdown(): Promise<void>
+}
+
+/**
+ * @example
+ * const tracing = startTracing({ enabled: true, endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT, headers: env.OTEL_EXPORTER_OTLP_HEADERS, serviceName: env.OTEL_SERVICE_NAME })
+ * try { await withSpan('backup.create', { 'ipm.engine': 'sqlite' }, () => createBackup(options)) } finally { await tracing.shutdown() }
+ */
+export function startTracing(options: TracingOptions): Tracing {
+  if (!options.enabled) return { enabled: false, endpoint: null, shutdown: async () => {} }
+  const base = (options.endpoint ?? 'http://localhost:4318').replace(/\/+$/, '')
+  let url: URL
+  try {
+    url = new URL(`${base}/v1/traces`)
+  } catch {
+    throw new ToolkitError(`OTEL_EXPORTER_OTLP_ENDPOINT n'est pas une URL lisible`, { hint: 'Exemple: OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318' })
+  }
+  const exporter = new OTLPTraceExporter({ url: url.href, headers: parseHeaders(options.headers), timeoutMillis: options.timeoutMs ?? 10_000 })
+  const provider = new NodeTracerProvider({
+    resource: resourceFromAttributes({ 'service.name': options.serviceName || DEFAULT_SERVICE_NAME }),
+    spanProcessors: [new FingerprintSqlProcessor(), new BatchSpanProcessor(exporter)],
+  })
+  provider.register()
+  const prisma = new PrismaInstrumentation()
+  const unregister = registerInstrumentations({ tracerProvider: provider, instrumentations: [prisma] })
+  let stopped: Promise<void> | undefined
+  return {
+    enabled: true,
+    endpoint: url.origin + url.pathname,
+    shutdown: () =>
+      (stopped ??= (async () => {
+        try {
+          await provider.forceFlush()
+          await provider.shutdown()
+        } finally {
+          unregister()
+          trace.disable()
+          context.disable()
+          propagation.disable()
+        }
+      })()),
+  }
+}
+
+/**
+ * Runs `fn` inside a span (a child of the current one); an error marks the span and is rethrown.
+ * Without `startTracing` it costs a no-op span.
+ * @example const result = await withSpan('restore.replace', { 'ipm.backup.id': id }, () => replaceDatabase(paths))
+ */
+export async function withSpan<T>(name: string, attributes: Attributes, fn: (span: Span) => Promise<T> | T): Promise<T> {
+  return trace.getTracer(TRACER_NAME).startActiveSpan(name, { attributes }, async (span) => {
+    try {
+      return await fn(span)
+    } catch (error) {
+      span.recordException(error instanceof Error ? { name: error.name, message: error.message } : String(error))
+      span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) })
+      throw error
+    } finally {
+      span.end()
+    }
+  })
+}
+
+/**
+ * OTEL_EXPORTER_OTLP_HEADERS → a record (W3C baggage-like `k=v` pairs, URL-encoded).
+ * @example parseHeaders('api-key=abc%3D,x-tenant=ops') // { 'api-key': 'abc=', 'x-tenant': 'ops' }
+ */
+export function parseHeaders(headers: string | Record<string, string> | undefined): Record<string, string> {
+  if (headers === undefined) return {}
+  if (typeof headers !== 'string') return { ...headers }
+  const parsed: Record<string, string> = {}
+  for (const pair of headers.split(',')) {
+    const at = pair.indexOf('=')
+    if (pair.trim() === '') continue
+    if (at <= 0) throw new ToolkitError(`OTEL_EXPORTER_OTLP_HEADERS: « ${pair.split('=')[0]!.trim()} » n'a pas la forme clé=valeur`, { hint: 'Exemple: OTEL_EXPORTER_OTLP_HEADERS=api-key=…,x-scope=ops' })
+    parsed[decodeURIComponent(pair.slice(0, at).trim())] = decodeURIComponent(pair.slice(at + 1).trim())
+  }
+  return parsed
+}
+
+// Runs before the exporter's processor: the span is ended and not yet serialised.
+class FingerprintSqlProcessor implements SpanProcessor {
+  onStart(): void {}
+  onEnd(span: ReadableSpan): void {
+    const attributes = span.attributes as Record<string, unknown>
+    for (const key of SQL_ATTRIBUTES) {
+      const value = attributes[key]
+      if (typeof value === 'string') attributes[key] = fingerprintSql(value)
+    }
+  }
+  forceFlush(): Promise<void> {
+    return Promise.resolve()
+  }
+  shutdown(): Promise<void> {
+    return Promise.resolve()
+  }
+}

@@ -1,0 +1,182 @@
+// The dashboard page, in the browser: renders /api/snapshot, draws /api/history with uPlot and
+// follows /events. Every number element carries data-field (its path in the snapshot JSON) and
+// data-value (the exact number), so a test can compare the page with the JSON.
+'use strict'
+;(function () {
+  const token = new URLSearchParams(location.search).get('token')
+  const suffix = token ? `?token=${encodeURIComponent(token)}` : ''
+  const number = new Intl.NumberFormat('fr-FR', { maximumFractionDigits: 3 })
+  const percent = new Intl.NumberFormat('fr-FR', { style: 'percent', maximumFractionDigits: 1 })
+  const time = new Intl.DateTimeFormat('fr-FR', { dateStyle: 'short', timeStyle: 'medium' })
+  const CHART_SERIES = 6
+  let history = []
+  let charts = null
+
+  function el(tag, text, attrs) {
+    const node = document.createElement(tag)
+    if (text !== undefined && text !== null) node.textContent = String(text)
+    for (const [key, value] of Object.entries(attrs || {})) node.setAttribute(key, value)
+    return node
+  }
+  function num(field, value, format) {
+    if (value === null || value === undefined) return el('span', '—', { 'data-field': field, 'data-value': 'null' })
+    return el('span', (format || number).format(value), { 'data-field': field, 'data-value': String(value) })
+  }
+  function cell(content, className) {
+    const td = el('td', undefined, className ? { class: className } : {})
+    if (content instanceof Node) td.append(content)
+    else td.textContent = content === null || content === undefined ? '—' : String(content)
+    return td
+  }
+  function card(label, content) {
+    const box = el('div', undefined, { class: 'card' })
+    box.append(el('div', label, { class: 'label' }))
+    const value = el('div', undefined, { class: 'value' })
+    value.append(content)
+    box.append(value)
+    return box
+  }
+  function yesNo(field, value) {
+    return el('span', value ? 'oui' : 'non', { 'data-field': field, 'data-value': String(value), class: value ? 'good' : 'bad' })
+  }
+  function fill(id, nodes) {
+    const target = document.getElementById(id)
+    target.replaceChildren(...nodes)
+  }
+  function rows(id, items, render) {
+    document.querySelector(`#${id} tbody`).replaceChildren(...items.map((item, index) => {
+      const tr = el('tr')
+      tr.append(...render(item, index))
+      return tr
+    }))
+  }
+  function duration(seconds) {
+    const h = Math.floor(seconds / 3600)
+    const m = Math.floor((seconds % 3600) / 60)
+    return h > 0 ? `${h} h ${m} min` : `${m} min`
+  }
+
+  function render(snapshot) {
+    const m = snapshot.metrics
+    const g = m.globalMetrics
+    document.getElementById('engine').textContent = m.engine
+    document.getElementById('database').textContent = m.database
+    document.getElementById('collected-at').textContent = time.format(new Date(snapshot.collectedAt))
+    document.getElementById('collected-at').setAttribute('data-collected-at', snapshot.collectedAt)
+    fill('overview', [
+      card('Opérations', num('metrics.globalMetrics.totalQueries', g.totalQueries)),
+      card('p50 (ms)', num('metrics.globalMetrics.p50Duration', g.p50Duration)),
+      card('p95 (ms)', num('metrics.globalMetrics.p95Duration', g.p95Duration)),
+      card('p99 (ms)', num('metrics.globalMetrics.p99Duration', g.p99Duration)),
+      card('Lentes', num('metrics.globalMetrics.slowQueriesCount', g.slowQueriesCount)),
+      card('Échecs', num('metrics.globalMetrics.failedQueries', g.failedQueries)),
+      card('Seuil lent (ms)', num('metrics.thresholds.slowMs', m.thresholds.slowMs)),
+    ])
+    fill('cache', [
+      card('Taux de cache', num('metrics.cache.hitRate', m.cache.hitRate, percent)),
+      card('Connexions actives', num('metrics.system.activeConnections', m.system.activeConnections)),
+      card('Connexions ouvertes', num('metrics.system.openConnections', m.system.openConnections)),
+      card('Taille du pool', num('metrics.system.poolSize', m.system.poolSize)),
+    ])
+    rows('fingerprints', m.fingerprints, (f, i) => [
+      cell(el('code', f.id), ''), cell(el('code', f.display)),
+      ...['count', 'p50Ms', 'p95Ms', 'p99Ms', 'maxMs', 'totalMs'].map((key) => cell(num(`metrics.fingerprints.${i}.${key}`, f[key]), 'num')),
+    ])
+    const plans = new Map()
+    for (const r of m.recommendations) if (r.evidence && r.evidence.plan) for (const id of r.fingerprintIds) plans.set(id, r.evidence.plan.join('\n'))
+    rows('slow-queries', g.slowQueries, (q, i) => [
+      cell(time.format(new Date(q.timestamp))), cell(`${q.model ?? ''}.${q.action}`),
+      cell(num(`metrics.globalMetrics.slowQueries.${i}.durationMs`, q.durationMs), 'num'),
+      cell(num(`metrics.globalMetrics.slowQueries.${i}.dbDurationMs`, q.dbDurationMs), 'num'),
+      cell(el('code', q.fingerprintId)), cell(el('code', q.sql)), cell(el('pre', plans.get(q.fingerprintId) ?? '—')),
+    ])
+    rows('tenants', m.tenantMetrics, (t, i) => [
+      cell(el('code', t.tenantId)), cell(t.tenantName),
+      ...['queryCount', 'averageDuration', 'totalDossiers', 'totalClients', 'storageUsed'].map((key) => cell(num(`metrics.tenantMetrics.${i}.${key}`, t[key]), 'num')),
+    ])
+    fill('recommendations', m.recommendations.length === 0 ? [el('li', 'Aucune recommandation.')] : m.recommendations.map((r) => {
+      const li = el('li', r.message)
+      if (r.evidence && r.evidence.plan) li.append(el('pre', r.evidence.plan.join('\n')))
+      return li
+    }))
+    renderBackup(snapshot.backup)
+    updateCharts()
+  }
+
+  function renderBackup(b) {
+    if (b === null) {
+      fill('backup', [el('p', 'Aucun dossier de sauvegarde suivi.')])
+      fill('backup-problems', [])
+      return
+    }
+    const n = b.newest
+    fill('backup', n === null ? [card('Dernière sauvegarde', el('span', 'aucune', { class: 'bad' }))] : [
+      card('Dernière sauvegarde', el('code', n.id)),
+      card('Âge', el('span', duration(n.ageSeconds), { 'data-field': 'backup.newest.ageSeconds', 'data-value': String(n.ageSeconds) })),
+      card('Taille (octets)', num('backup.newest.sizeBytes', n.sizeBytes)),
+      card('Vérifiée', yesNo('backup.newest.verified', n.verified)),
+      card('Copie hors site', n.offsite ? el('span', n.offsite.target, { class: 'good' }) : el('span', 'non', { class: 'bad' })),
+      card('Dernier exercice de restauration', b.lastDrill ? el('span', `${time.format(new Date(b.lastDrill.at))} — ${b.lastDrill.result === 'success' ? 'réussi' : 'échoué'}`, { class: b.lastDrill.result === 'success' ? 'good' : 'bad' }) : el('span', 'jamais', { class: 'bad' })),
+      card('Dernière opération', b.lastRun ? el('span', `${b.lastRun.operation} ${b.lastRun.result === 'success' ? 'réussie' : 'échouée'}`, { class: b.lastRun.result === 'success' ? 'good' : 'bad' }) : el('span', '—')),
+    ])
+    fill('backup-problems', b.problems.map((p) => el('li', p, { class: 'bad' })))
+  }
+
+  function chartData(key) {
+    const totals = new Map()
+    for (const point of history) for (const [id, f] of Object.entries(point.fingerprints)) totals.set(id, Math.max(totals.get(id) || 0, f.count))
+    const ids = [...totals].sort((a, b) => b[1] - a[1]).slice(0, CHART_SERIES).map(([id]) => id)
+    const data = [history.map((p) => p.t), ...ids.map((id) => history.map((p) => (p.fingerprints[id] ? p.fingerprints[id][key] : null)))]
+    return { ids, data }
+  }
+  const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b']
+  function makeChart(target, title, key) {
+    const { ids, data } = chartData(key)
+    const series = [{ label: 'heure' }, ...ids.map((id, i) => ({ label: id, stroke: COLORS[i % COLORS.length], width: 2 }))]
+    return { ids, plot: new uPlot({ title, width: 560, height: 240, series, scales: { x: { time: true } } }, data, target) }
+  }
+  function updateCharts() {
+    if (typeof uPlot === 'undefined') return
+    const p95 = chartData('p95Ms')
+    if (charts === null || p95.ids.join() !== charts.ids) {
+      for (const id of ['chart-p95', 'chart-calls']) document.getElementById(id).replaceChildren()
+      charts = {
+        ids: p95.ids.join(),
+        p95: makeChart(document.getElementById('chart-p95'), 'p95 par empreinte (ms)', 'p95Ms').plot,
+        calls: makeChart(document.getElementById('chart-calls'), 'Appels par empreinte (fenêtre)', 'count').plot,
+      }
+    } else {
+      charts.p95.setData(p95.data)
+      charts.calls.setData(chartData('count').data)
+    }
+  }
+
+  function addHistory(snapshot) {
+    const t = Date.parse(snapshot.collectedAt) / 1000
+    if (history.length > 0 && history[history.length - 1].t >= t) return
+    const fingerprints = {}
+    for (const f of snapshot.metrics.fingerprints) fingerprints[f.id] = { count: f.count, p50Ms: f.p50Ms, p95Ms: f.p95Ms, p99Ms: f.p99Ms }
+    history.push({ t, fingerprints })
+    if (history.length > 120) history.shift()
+  }
+
+  async function start() {
+    const [snapshot, points] = await Promise.all([fetch(`/api/snapshot${suffix}`).then((r) => r.json()), fetch(`/api/history${suffix}`).then((r) => r.json())])
+    history = points
+    render(snapshot)
+    const events = new EventSource(`/events${suffix}`)
+    const status = document.getElementById('status')
+    events.addEventListener('open', () => { status.textContent = 'en direct'; status.className = 'good' })
+    events.addEventListener('error', () => { status.textContent = 'reconnexion…'; status.className = 'bad' })
+    events.addEventListener('snapshot', (event) => {
+      const next = JSON.parse(event.data)
+      addHistory(next)
+      render(next)
+    })
+  }
+  start().catch(() => {
+    const status = document.getElementById('status')
+    status.textContent = 'données indisponibles'
+    status.className = 'bad'
+  })
+})()

@@ -1,0 +1,116 @@
+/**
+ * What the live dashboard shows: the performance metrics of the dashboard (`PerformanceMetrics`)
+ * plus the state of the backups. One type for `/api/snapshot`, the SSE events, the page and
+ * `/metrics`. `sanitizeSnapshot` is applied to every snapshot before it leaves the process: plan
+ * lines and recommendation texts may quote the values a query ran with (PostgreSQL's EXPLAIN prints
+ * `Filter: ("tenantId" = 'c1'::text)`), and no value may reach the page.
+ */
+import type { CheckResult } from '../backup/catalog/check.ts'
+import type { BackupEntry } from '../backup/catalog/catalog.ts'
+import type { PerformanceMetrics } from '../metrics/performance-metrics.ts'
+
+export interface OffsiteCopy {
+  /** Where the copy went, credentials masked (`s3://bucket/prefix`). */
+  target: string
+  /** When the upload finished (ISO). */
+  uploadedAt: string
+}
+
+export interface RestoreDrill {
+  /** When the drill ran (ISO). */
+  at: string
+  result: 'success' | 'failure'
+  /** One French line on failure. */
+  error?: string
+}
+
+export interface BackupStatus {
+  backupDir: string
+  /** When the backups were examined (ISO). */
+  checkedAt: string
+  /** The newest complete backup, verified or not; null when there is none. */
+  newest: {
+    id: string
+    timestamp: string
+    ageSeconds: number
+    /** Bytes on disk. */
+    sizeBytes: number
+    verified: boolean
+    /** Null when it has no off-site copy (or none is configured). */
+    offsite: OffsiteCopy | null
+  } | null
+  /** The newest verified backup (the one `advanced-backup check` judges). */
+  newestVerified: { id: string; timestamp: string; ageSeconds: number } | null
+  /** The last operation recorded in history.jsonl. */
+  lastRun: { operation: string; at: string; result: 'success' | 'failure' } | null
+  lastDrill: RestoreDrill | null
+  /** `advanced-backup check`'s problems, one French line each; empty when healthy. */
+  problems: string[]
+}
+
+export interface DashboardSnapshot {
+  /** When `collect` returned it (ISO). */
+  collectedAt: string
+  metrics: PerformanceMetrics
+  /** Null when the server was started without a backup folder. */
+  backup: BackupStatus | null
+}
+
+/**
+ * The backup status from `advanced-backup check`'s result and the catalog; off-site copies and
+ * drills come from their own modules.
+ * @example backupStatusFromCheck(evaluateBackups(entries, history, options), entries, { lastDrill: null })
+ */
+export function backupStatusFromCheck(
+  check: CheckResult,
+  entries: readonly BackupEntry[],
+  extras: { offsite?: (backupId: string) => OffsiteCopy | null; lastDrill?: RestoreDrill | null } = {},
+): BackupStatus {
+  const checkedAt = Date.parse(check.checkedAt)
+  const newest = entries.find((entry) => entry.metadata !== undefined && entry.sealValid)?.metadata
+  return {
+    backupDir: check.backupDir,
+    checkedAt: check.checkedAt,
+    newest:
+      newest === undefined
+        ? null
+        : {
+            id: newest.id,
+            timestamp: newest.timestamp,
+            ageSeconds: Math.max(0, Math.round((checkedAt - Date.parse(newest.timestamp)) / 1000)),
+            sizeBytes: newest.size,
+            verified: newest.verified || check.newestVerified?.id === newest.id,
+            offsite: extras.offsite?.(newest.id) ?? null,
+          },
+    newestVerified: check.newestVerified === null ? null : { id: check.newestVerified.id, timestamp: check.newestVerified.timestamp, ageSeconds: Math.round(check.newestVerified.ageMs / 1000) },
+    lastRun: check.lastRun === null ? null : { operation: check.lastRun.operation, at: check.lastRun.end, result: check.lastRun.result },
+    lastDrill: extras.lastDrill ?? null,
+    problems: check.problems.map((p) => p.message),
+  }
+}
+
+/**
+ * Replaces quoted strings and numbers compared in a condition by `?`.
+ * @example maskLiterals(`Seq Scan on Dossier (Filter: ("tenantId" = 'c1'::text AND priorite > 3))`) // `Seq Scan on Dossier (Filter: ("tenantId" = ?::text AND priorite > ?))`
+ */
+export function maskLiterals(text: string): string {
+  return text
+    .replace(/'(?:[^']|'')*'/g, '?')
+    .replace(/((?:=|<>|!=|<=|>=|<|>|\bLIKE|\bIN)\s*\(?\s*)-?\d+(?:\.\d+)?\b/gi, '$1?')
+}
+
+/** The snapshot with every plan line and recommendation text masked. */
+export function sanitizeSnapshot(snapshot: DashboardSnapshot): DashboardSnapshot {
+  const metrics = snapshot.metrics
+  return {
+    ...snapshot,
+    metrics: {
+      ...metrics,
+      recommendations: metrics.recommendations.map((r) => {
+        const masked = { ...r, message: maskLiterals(r.message) }
+        if ('plan' in masked.evidence) masked.evidence = { ...masked.evidence, plan: masked.evidence.plan.map(maskLiterals) }
+        return masked as typeof r
+      }),
+    },
+  }
+}

@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict'
+import { copyFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { openDatabase } from '../scripts/lib/db/open.ts'
+import { ToolkitError } from '../scripts/lib/errors.ts'
+import { parseHeaders, startTracing, withSpan } from '../scripts/lib/telemetry/tracing.ts'
+import { REPO_ROOT } from './helpers/cli.ts'
+import { tempDir } from './helpers/databases.ts'
+import { startRecordingServer } from './helpers/http-recorder.ts'
+
+interface OtlpSpan {
+  traceId: string
+  spanId: string
+  parentSpanId?: string
+  name: string
+  startTimeUnixNano: string
+  endTimeUnixNano: string
+  attributes: { key: string; value: { stringValue?: string; intValue?: number | string } }[]
+  status?: { code?: number }
+}
+
+const SECRET_TITLE = 'Litige confidentiel Durand'
+
+describe('OpenTelemetry tracing', () => {
+  it('sends nested toolkit spans and Prisma query spans over OTLP/HTTP JSON, with parents, durations and no literal', async (t) => {
+    const receiver = await startRecordingServer(t)
+    const dbPath = join(tempDir(t), 'dev.db')
+    copyFileSync(join(REPO_ROOT, 'prisma', 'dev.db'), dbPath)
+
+    const tracing = startTracing({ enabled: true, endpoint: `${receiver.url}/`, headers: 'x-api-key=cl%C3%A9%3D1,x-scope=ops', serviceName: 'ipm-test' })
+    assert.equal(tracing.endpoint, `${receiver.url}/v1/traces`)
+    try {
+      const db = await openDatabase(`file:${dbPath}`)
+      try {
+        await withSpan('backup.create', { 'ipm.engine': 'sqlite' }, async () => {
+          await withSpan('backup.snapshot', { 'ipm.step': 1 }, async () => {
+            const found = await db.prisma.dossier.findMany({ where: { titre: SECRET_TITLE, priorite: 'HAUTE' }, take: 3 })
+            assert.deepEqual(found, [])
+          })
+          await assert.rejects(withSpan('backup.verify', {}, async () => Promise.reject(new Error('somme de contrôle différente'))))
+        })
+      } finally {
+        await db.close()
+      }
+    } finally {
+      await tracing.shutdown()
+    }
+
+    assert.ok(receiver.requests.length >= 1)
+    for (const request of receiver.requests) {
+      assert.equal(request.path, '/v1/traces')
+      assert.equal(request.headers['content-type'], 'application/json')
+      assert.equal(request.headers['x-api-key'], 'clé=1')
+      assert.equal(request.headers['x-scope'], 'ops')
+    }
+    const payloads = receiver.requests.map((r) => r.body.toString('utf8'))
+    assert.ok(!payloads.some((p) => p.includes(SECRET_TITLE) || p.includes('HAUTE')), 'a literal left the process')
+    const resources = payloads.flatMap((p) => (JSON.parse(p) as { resourceSpans: { resource: { attributes: OtlpSpan['attributes'] }; scopeSpans: { spans: OtlpSpan[] }[] }[] }).resourceSpans)
+    assert.ok(resources.every((r) => r.resource.attributes.some((a) => a.key === 'service.name' && a.value.stringValue === 'ipm-test')))
+    const spans = resources.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans))
+    const byName = (name: string) => spans.filter((s) => s.name === name)
+    const [create] = byName('backup.create')
+    const [snapshot] = byName('backup.snapshot')
+    const [verify] = byName('backup.verify')
+    assert.ok(create && snapshot && verify, spans.map((s) => s.name).join(', '))
+    assert.equal(create.parentSpanId ?? '', '')
+    assert.equal(snapshot.parentSpanId, create.spanId)
+    assert.equal(verify.parentSpanId, create.spanId)
+    assert.equal(verify.status?.code, 2)
+    assert.ok(snapshot.attributes.some((a) => a.key === 'ipm.step' && Number(a.value.intValue) === 1))
+    // db.close() ran outside backup.create: its disconnect span is a trace of its own.
+    assert.deepEqual(spans.filter((s) => s.traceId !== create.traceId).map((s) => s.name), ['prisma:client:disconnect'])
+    for (const span of spans) {
+      assert.ok(BigInt(span.endTimeUnixNano) >= BigInt(span.startTimeUnixNano), span.name)
+    }
+    assert.ok(BigInt(create.endTimeUnixNano) - BigInt(create.startTimeUnixNano) >= BigInt(snapshot.endTimeUnixNano) - BigInt(snapshot.startTimeUnixNano))
+
+    // Prisma's spans (engineType "client" + driver adapter): the operation under backup.snapshot, its SQL below it, with placeholders.
+    const operation = spans.find((s) => s.name === 'prisma:client:operation')
+    assert.ok(operation, spans.map((s) => s.name).join(', '))
+    assert.equal(operation.parentSpanId, snapshot.spanId)
+    const queries = spans.filter((s) => s.name === 'prisma:client:db_query')
+    assert.ok(queries.length >= 1, spans.map((s) => s.name).join(', '))
+    const ids = new Map(spans.map((s) => [s.spanId, s]))
+    for (const query of queries) {
+      let ancestor = ids.get(query.parentSpanId ?? '')
+      while (ancestor !== undefined && ancestor !== operation) ancestor = ids.get(ancestor.parentSpanId ?? '')
+      assert.equal(ancestor, operation, 'a db_query span descends from the operation')
+      const sql = query.attributes.find((a) => a.key === 'db.query.text' || a.key === 'db.statement')?.value.stringValue ?? ''
+      assert.match(sql, /^SELECT .*FROM .*Dossier.* WHERE .*titre.* = \?/, sql)
+    }
+  })
+
+  it('disabled tracing is a no-op; withSpan still runs the work', async () => {
+    const tracing = startTracing({ enabled: false })
+    assert.equal(tracing.endpoint, null)
+    assert.equal(await withSpan('step', {}, () => 42), 42)
+    await tracing.shutdown()
+  })
+
+  it('reads OTEL_EXPORTER_OTLP_HEADERS and refuses a malformed one in French', () => {
+    assert.deepEqual(parseHeaders('a=1, b = x%20y ,'), { a: '1', b: 'x y' })
+    assert.throws(() => parseHeaders('apikey'), (e: unknown) => e instanceof ToolkitError && e.message === "OTEL_EXPORTER_OTLP_HEADERS: « apikey » n'a pas la forme clé=valeur")
+  })
+})

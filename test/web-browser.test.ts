@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict'
+import { existsSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { chromium } from 'playwright-core'
+import { startDashboardServer } from '../scripts/lib/web/server.ts'
+import { defer, tempDir } from './helpers/databases.ts'
+import { requireJudge } from './helpers/judges.ts'
+import { BASE_QUERIES, LITERAL_IN_PLAN, sampleSnapshot } from './helpers/web.ts'
+
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+
+function valueAt(root: unknown, path: string): unknown {
+  return path.split('.').reduce<unknown>((value, key) => (value as Record<string, unknown>)[key], root)
+}
+
+describe('web dashboard in Chromium', () => {
+  it('shows the JSON numbers, follows new queries over SSE, holds no literal, and screenshots', { skip: requireJudge('chromium') }, async (t) => {
+    const executablePath = '/usr/bin/chromium'
+    const outputDir = tempDir(t, 'ipm-web-browser-')
+    let current = sampleSnapshot()
+    const server = await startDashboardServer({ port: 0, intervalMs: 500, token: 'jeton-navigateur', collect: async () => current })
+    defer(t, () => server.close())
+    const browser = await chromium.launch({ executablePath, args: CHROMIUM_ARGS })
+    defer(t, () => browser.close())
+    const page = await browser.newPage({ viewport: { width: 1280, height: 1600 } })
+    const problems: string[] = []
+    page.on('console', (message) => void (message.type() === 'error' && problems.push(message.text())))
+    page.on('pageerror', (error) => void problems.push(error.message))
+    page.on('requestfailed', (request) => void problems.push(`${request.url()} ${request.failure()?.errorText}`))
+
+    await page.goto(`${server.url}?token=jeton-navigateur`)
+    await page.locator('#status', { hasText: 'en direct' }).waitFor()
+    await page.locator('#chart-p95 .uplot').waitFor()
+
+    const snapshot = await (await fetch(`${server.url}api/snapshot`, { headers: { authorization: 'Bearer jeton-navigateur' } })).json()
+    const fields = await page.locator('[data-field]').evaluateAll((nodes) => nodes.map((n) => ({ field: n.getAttribute('data-field')!, value: n.getAttribute('data-value')!, text: n.textContent! })))
+    assert.ok(fields.length >= 40, `${fields.length} numbers on the page`)
+    const number = new Intl.NumberFormat('fr-FR', { maximumFractionDigits: 3 })
+    for (const { field, value, text } of fields) {
+      const expected = valueAt(snapshot, field)
+      assert.equal(value, String(expected), field)
+      if (typeof expected === 'number' && field !== 'backup.newest.ageSeconds' && field !== 'metrics.cache.hitRate') assert.equal(text, number.format(expected), field)
+    }
+    assert.equal(await page.locator('[data-field="metrics.cache.hitRate"]').textContent(), '97,3\u00a0%')
+    assert.equal(await page.locator('[data-field="backup.newest.ageSeconds"]').textContent(), '7 h 0 min')
+    assert.equal(await page.locator('#fingerprints tbody tr').count(), 3)
+    const body = await page.locator('body').innerText()
+    assert.ok(!body.includes(LITERAL_IN_PLAN), 'a literal reached the page')
+    assert.match(body, /Seq Scan on Dossier \(Filter: \(\("tenantId" = \?::text\) AND \(priorite > \?\)\)\)/)
+
+    // A new query shape appears in the collected snapshot: the page shows it within 5 s, without reload.
+    const added = { fingerprint: 'SELECT "id" FROM "User" WHERE "email" = ?', display: 'SELECT id FROM User WHERE email = ?', durationsMs: [4, 5], model: 'User', action: 'findUnique' }
+    current = sampleSnapshot({ queries: [...BASE_QUERIES, added], collectedAt: '2025-03-01T10:00:05.000Z', firstId: 12 })
+    await page.locator('#fingerprints tbody tr', { hasText: 'SELECT id FROM User WHERE email = ?' }).waitFor({ timeout: 5_000 })
+    assert.equal(await page.locator('#fingerprints tbody tr').count(), 4)
+    assert.equal(await page.locator('[data-field="metrics.globalMetrics.totalQueries"]').getAttribute('data-value'), '13')
+
+    const screenshot = join(outputDir, 'tableau-de-bord.png')
+    await page.screenshot({ path: screenshot, fullPage: true })
+    assert.ok(existsSync(screenshot) && statSync(screenshot).size > 10_000)
+    assert.deepEqual(problems, [])
+  })
+})
