@@ -71,7 +71,7 @@ test('healthy backups: check and 7 exit 0, --quiet prints nothing, --json prints
     cli(['check', '--json'], dir),
   ])
   assert.equal(text.status, 0, text.stderr)
-  assert.match(text.stdout, /^✅ Backups en bonne santé: dernier backup vérifié backup-\S+, il y a [\d.]+(ms|s), dernière opération: create réussie\n$/)
+  assert.match(text.stdout, /^✅ Backups en bonne santé: dernier backup vérifié backup-\S+, il y a (\d+h\d+m|(\d+m)?[\d.]+(ms|s)), dernière opération: create réussie\n$/)
   assert.equal(seven.status, 0)
   assert.match(seven.stdout, /^✅ Backups en bonne santé: /)
   assert.deepEqual([quiet.status, quiet.stdout, quiet.stderr], [0, '', ''])

@@ -23,6 +23,7 @@ function normalise(text: string, dir: string): string {
     .replace(/\d{2}\/\d{2}\/\d{4} \d{2}:\d{2}:\d{2}/g, '<DATE>')
     .replace(/\b[0-9a-f]{64}\b/g, '<SHA256>')
     .replace(/\b\d+(\.\d+)? (B|KB|MB)\b/g, '<SIZE>')
+    .replace(/il y a (\d+ min|\d+h\d{2}|\d+ jours)/g, 'il y a <AGE>')
     .replace(/\b\d+(\.\d+)?(ms|s)\b/g, '<DURATION>')
     .replace(/\d+\.\d×/g, '<RATIO>×')
     .replace(/ +$/gm, '')
@@ -101,7 +102,7 @@ test('create, list (2), verify, stats (5) and prune --dry-run print the spec\'s 
    Nombre: 1
    Taille totale: <SIZE>
    Plus ancien: backup-<TS> (<DATE>)
-   Plus récent: backup-<TS> (<DATE>), il y a 0 min
+   Plus récent: backup-<TS> (<DATE>), il y a <AGE>
    Durée moyenne: <DURATION>
    Compression: <RATIO>× (contenu / archive)
    Dernière vérification: ✅ backup-<TS> vérifié à la création
