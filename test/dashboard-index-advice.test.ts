@@ -1,0 +1,107 @@
+import { describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { openTestDatabase, defer } from './helpers/databases.ts'
+import { toSqliteTimestamp } from '../scripts/lib/db/connection.ts'
+import { instrumentDatabase } from '../scripts/lib/metrics/instrumentation.ts'
+import { adviseIndexes, applyRecommendation, observedFromOperations, type IndexLab } from '../scripts/lib/metrics/index-advice.ts'
+import { openSqliteIndexLab } from '../scripts/lib/engines/sqlite/index-advice.ts'
+import type { DatabaseHandle } from '../scripts/lib/db/connection.ts'
+
+const DOSSIERS = 20_000
+const STATUTS = ['OUVERT', 'EN_COURS', 'EN_ATTENTE', 'CLOS'] as const
+
+/** 20 000 dossiers of the demo cabinet, statut and due date spread; Dossier's own indexes dropped (the unique (tenantId, numero) stays). */
+async function bigTenant(db: DatabaseHandle): Promise<void> {
+  const sqlite = db.sql.dialect === 'sqlite'
+  const start = Date.UTC(2026, 0, 1)
+  const stamp = (ms: number) => (sqlite ? toSqliteTimestamp(new Date(ms)) : new Date(ms))
+  await db.sql.insertRows('Client', ['id', 'tenantId', 'firstName', 'lastName'], Array.from({ length: 200 }, (_, i) => [`big-client-${i}`, 'tenant-demo', 'Prénom', `Nom ${i}`]))
+  await db.sql.insertRows(
+    'Dossier',
+    ['id', 'tenantId', 'clientId', 'numero', 'titre', 'statut', 'priorite', 'dateEcheance', 'updatedAt'],
+    Array.from({ length: DOSSIERS }, (_, i) => [`big-${i}`, 'tenant-demo', `big-client-${i % 200}`, `BIG-${i}`, 'Dossier', STATUTS[i % 4]!, 'NORMALE', stamp(start + ((i * 7919) % 365) * 86_400_000), stamp(start)]),
+  )
+  await db.sql.executeScript('DROP INDEX "Dossier_tenantId_idx"; DROP INDEX "Dossier_clientId_idx"')
+  await db.sql.query('ANALYZE')
+}
+
+/** The app's traffic: a page of due dossiers of one status, and a count per status. */
+async function appWorkload(db: DatabaseHandle, rounds: number) {
+  const metrics = instrumentDatabase(db)
+  for (let i = 0; i < rounds; i++) {
+    await metrics.prisma.dossier.findMany({ where: { tenantId: 'tenant-demo', statut: 'EN_ATTENTE' }, orderBy: { dateEcheance: 'asc' }, take: 50 })
+    await metrics.prisma.dossier.count({ where: { tenantId: 'tenant-demo', statut: STATUTS[i % 4] } })
+    await metrics.prisma.plan.findMany({ where: { active: true } })
+  }
+  return observedFromOperations(metrics.drain().operations)
+}
+
+const LITERALS = /tenant-demo|EN_ATTENTE|OUVERT'|'CLOS|2026-/
+
+interface LabCase {
+  name: string
+  engine: 'sqlite' | 'postgres'
+  openLab(db: DatabaseHandle, live: boolean): Promise<IndexLab | string>
+  problem: 'full' | 'index-filter'
+}
+
+const CASES: LabCase[] = [
+  { name: 'SQLite (scratch copy)', engine: 'sqlite', openLab: (db, live) => openSqliteIndexLab(db, { scratch: !live }), problem: 'index-filter' },
+]
+
+for (const c of CASES) {
+  describe(`index advice on ${c.name}`, () => {
+    test('the composite tenant-leading index the app needs, proved by measurement; applied, it disappears', async (t) => {
+      const db = await openTestDatabase(t, c.engine)
+      await bigTenant(db)
+      const statements = await appWorkload(db, 6)
+      const lab = await c.openLab(db, false)
+      if (typeof lab === 'string') return t.skip(lab)
+      defer(t, () => lab.close())
+      const advice = await adviseIndexes(lab, statements, { minCalls: 5, minGain: 0.2, runs: 5 })
+      t.diagnostic(JSON.stringify(advice.recommendations.map((r) => [r.statement, r.evidence.before.medianMs, r.evidence.after.medianMs, r.evidence.indexBytes])))
+      assert.deepEqual(advice.recommendations.map((r) => [r.table, r.columns]), [['Dossier', ['tenantId', 'statut', 'dateEcheance']]], JSON.stringify(advice, null, 1))
+      const [recommendation] = advice.recommendations
+      assert.match(recommendation!.id, /^idx-[0-9a-f]{10}$/)
+      assert.equal(recommendation!.fingerprintIds.length, 2, 'the count by status is served by the same index')
+      assert.equal(recommendation!.problem, c.problem)
+      const { before, after, gain } = recommendation!.evidence
+      assert.ok(after.medianMs < before.medianMs && gain >= 0.2, `${before.medianMs} → ${after.medianMs}`)
+      assert.ok(recommendation!.evidence.indexBytes > 0)
+      assert.ok(after.plan.some((line) => line.includes(recommendation!.name)), after.plan.join('\n'))
+      assert.ok(!before.plan.some((line) => line.includes(recommendation!.name)))
+      assert.doesNotMatch(JSON.stringify(advice), LITERALS, 'no literal value in advice, plans or SQL')
+
+      // The same advice twice: the same id.
+      const again = await adviseIndexes(lab, statements, { minCalls: 5, runs: 3 })
+      assert.deepEqual(again.recommendations.map((r) => r.id), [recommendation!.id])
+      // A gain threshold no index can reach: nothing proposed, the reason recorded.
+      const strict = await adviseIndexes(lab, statements, { minCalls: 5, minGain: 1.01, runs: 3 })
+      assert.deepEqual(strict.recommendations, [])
+      assert.ok(strict.rejected.some((r) => /^gain mesuré/.test(r.reason)), JSON.stringify(strict.rejected))
+
+      const live = await c.openLab(db, true)
+      assert.notEqual(typeof live, 'string')
+      const liveLab = live as IndexLab
+      defer(t, () => liveLab.close())
+      const proved = statements.find((s) => s.id === recommendation!.fingerprintIds[0])!
+      const applied = await applyRecommendation(liveLab, recommendation!, proved)
+      assert.ok(applied.after.medianMs < applied.before.medianMs, JSON.stringify(applied))
+      assert.ok(applied.after.plan.some((line) => line.includes(recommendation!.name)))
+      const afterApply = await adviseIndexes(liveLab, await appWorkload(db, 6), { minCalls: 5, runs: 3 })
+      assert.deepEqual(afterApply.recommendations, [])
+      assert.ok(afterApply.rejected.some((r) => r.reason.includes(`${recommendation!.name}(tenantId, statut, dateEcheance) couvre déjà`)), JSON.stringify(afterApply.rejected))
+    })
+
+    test('without observed values, representative ones are drawn from the data (the biggest tenant)', async (t) => {
+      const db = await openTestDatabase(t, c.engine)
+      await bigTenant(db)
+      const statements = (await appWorkload(db, 5)).map(({ params: _params, ...rest }) => rest)
+      const lab = await c.openLab(db, false)
+      if (typeof lab === 'string') return t.skip(lab)
+      defer(t, () => lab.close())
+      const advice = await adviseIndexes(lab, statements, { minCalls: 5, runs: 3 })
+      assert.deepEqual(advice.recommendations.map((r) => [r.columns, r.evidence.params]), [[['tenantId', 'statut', 'dateEcheance'], 'representative']], JSON.stringify(advice, null, 1))
+    })
+  })
+}
