@@ -197,6 +197,7 @@ export async function adviseIndexes(lab: IndexLab, statements: readonly Observed
       if (shape.equality.length + shape.range.length === 0) continue
       const stats = await lab.columnStatistics(scan.table, [...shape.equality, ...shape.range])
       const candidateColumns = orderColumns(shape, stats, settings.tenantColumn)
+      if (candidateColumns.length === 0) continue
       const existing = await indexesOf(scan.table)
       const covering = existing.find((index) => candidateColumns.every((column, i) => index.columns[i] === column))
       if (covering !== undefined) {
@@ -213,7 +214,7 @@ export async function adviseIndexes(lab: IndexLab, statements: readonly Observed
       }
       settings.onProgress?.({ statementId: statement.id, table: scan.table, columns: candidateColumns })
       const whatIf = await lab.hypotheticalPlan(candidate, statement.sql, params)
-      if (!('unavailable' in whatIf) && !whatIf.lines.some((line) => line.includes(candidate.name) || /<\d+>btree/.test(line))) {
+      if (!('unavailable' in whatIf) && !whatIf.lines.some((line) => line.includes(candidate.name) || /<(?:\d+|\?)>btree/.test(line))) {
         rejected.push({ statementId: statement.id, table: scan.table, columns: candidateColumns, reason: 'le planificateur ne choisirait pas cet index (plan hypothétique hypopg)' })
         continue
       }
