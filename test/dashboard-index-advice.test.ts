@@ -125,3 +125,29 @@ for (const c of CASES) {
     })
   })
 }
+
+for (const c of CASES) {
+  describe(`index findings and plan reading on ${c.name}`, () => {
+    test('a scan through an index that does not serve the filter is told apart; duplicate indexes are flagged', async (t) => {
+      const db = await openTestDatabase(t, c.engine)
+      const lab = await c.openLab(db, true)
+      if (typeof lab === 'string') return t.skip(lab)
+      defer(t, () => lab.close())
+      const statement = c.engine === 'postgres' ? 'SELECT "id" FROM "Dossier" WHERE "tenantId" = $1 AND "titre" = $2' : 'SELECT "id" FROM "Dossier" WHERE "tenantId" = ? AND "titre" = ?'
+      const plan = await lab.explain(statement, ['tenant-demo', 'Succession Martin'])
+      const scan = plan.scans.find((s) => s.table === 'Dossier')
+      assert.equal(scan?.kind, 'index-filter', plan.lines.join('\n'))
+      assert.match(scan?.index ?? '', /^Dossier_tenantId/)
+      assert.doesNotMatch(plan.lines.join('\n'), /tenant-demo|Succession/)
+
+      const findings = await lab.indexFindings()
+      const duplicate = findings.find((f) => f.kind === 'duplicate-index' && f.index === 'Dossier_tenantId_idx')
+      assert.equal(duplicate?.coveredBy, 'Dossier_tenantId_numero_key', JSON.stringify(findings))
+      if (c.engine === 'postgres') {
+        const unused = findings.filter((f) => f.kind === 'unused-index').map((f) => f.index)
+        assert.ok(unused.includes('Dossier_clientId_idx'), unused.join(', '))
+        assert.ok(!unused.some((name) => name.endsWith('_pkey') || name.endsWith('_key')), 'unique indexes are never "unused"')
+      }
+    })
+  })
+}
