@@ -1,6 +1,9 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { openTestDatabase, defer } from './helpers/databases.ts'
+import { join } from 'node:path'
+import { openTestDatabase, defer, tempDir } from './helpers/databases.ts'
+import { collectorOf, instrument } from '../scripts/lib/metrics/collector.ts'
+import { analyzeAppTraffic, applyIndexRecommendation } from '../scripts/lib/metrics/app-traffic.ts'
 import { toSqliteTimestamp } from '../scripts/lib/db/connection.ts'
 import { instrumentDatabase } from '../scripts/lib/metrics/instrumentation.ts'
 import { adviseIndexes, applyRecommendation, observedFromOperations, type IndexLab } from '../scripts/lib/metrics/index-advice.ts'
@@ -151,3 +154,27 @@ for (const c of CASES) {
     })
   })
 }
+
+describe('advice from the app-side collector (SQLite)', () => {
+  test('the sink alone (fingerprints, no values) leads to the proven index, and --apply builds it with a real gain', async (t) => {
+    const db = await openTestDatabase(t, 'sqlite')
+    await bigTenant(db)
+    const sink = join(tempDir(t), 'app.metrics.ndjson')
+    const prisma = instrument(db.createQueryEventClient!(), { sink, flushIntervalMs: 60_000 })
+    for (let i = 0; i < 6; i++) {
+      await prisma.dossier.findMany({ where: { tenantId: 'tenant-demo', statut: 'EN_ATTENTE' }, orderBy: { dateEcheance: 'asc' }, take: 50 })
+      await prisma.dossier.count({ where: { tenantId: 'tenant-demo', statut: STATUTS[i % 4] } })
+    }
+    await collectorOf(prisma).close()
+    const options = { database: db, source: 'app' as const, sink, windowMs: 3_600_000, advice: { minCalls: 5, runs: 3 } }
+    const report = await analyzeAppTraffic(options)
+    assert.deepEqual(report.advice.recommendations.map((r) => [r.columns, r.evidence.params]), [[['tenantId', 'statut', 'dateEcheance'], 'representative']], JSON.stringify(report.advice, null, 1))
+    assert.ok(report.statements.some((s) => s.kind === 'op' && s.display.startsWith('Dossier.findMany') && s.calls === 6 && s.tenants?.['tenant-demo'] === 6))
+    assert.ok(report.statements.some((s) => s.kind === 'sql' && s.display.startsWith('SELECT … FROM Dossier') && s.tenants?.['tenant-demo'] === 6), 'SQL statements carry their operation\'s tenant')
+    // Tenant ids are what the per-tenant numbers are about; nothing else from the data is written.
+    assert.doesNotMatch(JSON.stringify({ ...report, statements: report.statements.map(({ tenants: _tenants, ...s }) => s) }), LITERALS)
+    const applied = await applyIndexRecommendation({ ...options, id: report.advice.recommendations[0]!.id })
+    assert.ok(applied.after.medianMs < applied.before.medianMs, JSON.stringify(applied))
+    assert.deepEqual((await analyzeAppTraffic(options)).advice.recommendations, [])
+  })
+})

@@ -93,7 +93,8 @@ export function instrument<Client extends object>(client: Client, options: Colle
         let failed: 0 | 1 = 0
         let rows = 0
         try {
-          const result = await scope.run({ tenant }, () => query(args))
+          // Awaited inside run(): a Prisma query is lazy and starts where it is awaited, so its SQL events see this scope.
+          const result = await scope.run({ tenant }, async () => await query(args))
           rows = Array.isArray(result) ? result.length : result === null || result === undefined ? 0 : 1
           return result
         } catch (error) {

@@ -57,7 +57,7 @@ export async function openPostgresIndexLab(db: DatabaseHandle, options: Postgres
   const q = (name: string) => `"${name.replace(/"/g, '""')}"`
   const query = async <Row extends object>(text: string, params: readonly unknown[] = []) => (await client.query(text, params as unknown[])).rows as Row[]
   const explainJson = async (options: string, statement: string, params: readonly unknown[]) => {
-    const [row] = await query<{ 'QUERY PLAN': { Plan: PlanNode; 'Execution Time'?: number }[] }>(`EXPLAIN (${options}, FORMAT JSON) ${statement}`, params)
+    const [row] = await query<{ 'QUERY PLAN': { Plan: PlanNode; 'Execution Time'?: number }[] }>(`EXPLAIN (${options}, FORMAT JSON) ${dollarPlaceholders(statement)}`, params)
     return row!['QUERY PLAN'][0]!
   }
   const guardRead = (statement: string) => {
@@ -178,6 +178,13 @@ export async function openPostgresIndexLab(db: DatabaseHandle, options: Postgres
     },
   }
   return lab
+}
+
+/** A fingerprint's `?` placeholders as PostgreSQL's `$1, $2…` (a statement that already has `$n` is left alone). */
+function dollarPlaceholders(sql: string): string {
+  if (/\$\d/.test(sql)) return sql
+  let index = 0
+  return sql.replace(/'(?:[^']|'')*'|"(?:[^"]|"")*"|\?/g, (match) => (match === '?' ? `$${++index}` : match))
 }
 
 function createIndex(index: CandidateIndex, q: (name: string) => string): string {
