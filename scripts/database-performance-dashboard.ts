@@ -1,7 +1,8 @@
 /**
  * Performance dashboard of IA Poste Manager: runs the spec's six tests through a measured Prisma
  * Client, prints what every query cost and why, and writes performance-metrics.json.
- * One run | --watch [seconds] | --export (adds a Prometheus file) | --json. Exit: 0 ok, 1 failure, 2 usage.
+ * One run | --watch [seconds] | --export (adds a Prometheus file) | --json | --source app|pg_stat_statements (the
+ * app's real statements and proven index advice) | --apply <id>. Exit: 0 ok, 1 failure, 2 usage.
  */
 import { realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
@@ -12,6 +13,10 @@ import { DatabasePerformanceDashboard } from './lib/metrics/dashboard.ts'
 import { renderDashboard, renderTestResults } from './lib/metrics/render.ts'
 import { runDashboard } from './lib/metrics/run-dashboard.ts'
 import { terminalProgress } from './lib/progress.ts'
+import { confirm } from '@inquirer/prompts'
+import { openDatabase } from './lib/db/open.ts'
+import { analyzeAppTraffic, applyIndexRecommendation, type TrafficSource } from './lib/metrics/app-traffic.ts'
+import { renderApplied, renderAppTraffic } from './lib/metrics/render-traffic.ts'
 
 // The spec imports the class from this script: `import { DatabasePerformanceDashboard } from './scripts/database-performance-dashboard'`.
 export { DatabasePerformanceDashboard }
@@ -31,6 +36,18 @@ export interface Options {
   alertSlow?: number
   alertP95?: number
   tenant?: string
+  source?: 'tests' | TrafficSource
+  sink?: string
+  window?: number
+  apply?: string
+  yes?: boolean
+}
+
+/** `5m`, `30s`, `1h`, `250ms` → milliseconds. */
+const duration = (value: string) => {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(value.trim())
+  if (match === null) throw new InvalidArgumentError('durée attendue: 30s, 5m, 1h')
+  return Number(match[1]) * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[match[2] as 'ms' | 's' | 'm' | 'h']
 }
 
 const number = (kind: 'integer' | 'number', min: number) => (value: string) => {
@@ -56,6 +73,11 @@ function program(): Command {
     .option('--alert-slow <n>', 'alert when more than N operations are slow (a single run then exits 1)', number('integer', 0))
     .option('--alert-p95 <ms>', 'alert when the p95 operation time exceeds this (a single run then exits 1)', number('number', 0))
     .option('--tenant <id-or-slug>', 'tenant of test 4 (default: the demo cabinet, else the first tenant)')
+    .addOption(new Option('--source <source>', "les requêtes mesurées: les six tests, celles de l'app (collecteur) ou pg_stat_statements").choices(['tests', 'app', 'pg_stat_statements']))
+    .option('--sink <path>', "avec --source app: le fichier du collecteur (défaut: <base SQLite>.metrics.ndjson)")
+    .option('--window <duration>', 'avec --source: la fenêtre observée (30s, 5m, 1h; défaut 5m)', duration)
+    .option('--apply <id>', "crée l'index prouvé de cette recommandation, puis mesure le gain réel")
+    .option('--yes', "avec --apply: sans demander confirmation (scripts)")
 }
 
 /** The command line as options, or 'help' when help was printed; a usage error (exit code 2) otherwise. */
@@ -80,11 +102,15 @@ function validated(options: Options, args: readonly string[]): Options {
   const fast = options.fastMs ?? 50
   const slow = options.slowMs ?? 100
   if (fast > slow) throw usageError(`--fast-ms (${fast}) is above --slow-ms (${slow})`, 'Give a fast threshold at or below the slow one.')
+  if ((options.sink !== undefined || options.window !== undefined || options.apply !== undefined) && (options.source === undefined || options.source === 'tests')) {
+    throw usageError('--sink, --window et --apply portent sur les requêtes de l\'app', 'Ajoutez --source app ou --source pg_stat_statements.')
+  }
   return options
 }
 
-/** Arguments → one library call (runDashboard) → rendering. */
+/** Arguments → one library call (runDashboard, or analyzeAppTraffic for --source app|pg_stat_statements) → rendering. */
 async function main(options: Options): Promise<number> {
+  if (options.source !== undefined && options.source !== 'tests') return appTraffic(options, options.source, environment.databaseUrl)
   const progress = terminalProgress({ enabled: !options.json })
   const watching = options.watch !== undefined
   try {
@@ -117,6 +143,29 @@ async function main(options: Options): Promise<number> {
     return exitCode
   } finally {
     progress.stop()
+  }
+}
+
+/** --source app|pg_stat_statements [--apply <id>]: the app's statements, the proven indexes, and building one. */
+async function appTraffic(options: Options, source: TrafficSource, defaultUrl: string): Promise<number> {
+  const db = await openDatabase(options.database ?? defaultUrl)
+  try {
+    const sink = options.sink ?? ('path' in db.location ? `${db.location.path}.metrics.ndjson` : undefined)
+    const traffic = { database: db, source, sink, windowMs: options.window }
+    if (options.apply !== undefined) {
+      if (!options.yes) {
+        if (!process.stdin.isTTY) throw usageError(`--apply ${options.apply} crée un index sur la base`, 'Ajoutez --yes pour confirmer sans terminal interactif.')
+        if (!(await confirm({ message: `Créer l'index de la recommandation ${options.apply} sur ${db.redactedUrl} ?`, default: false }))) return 1
+      }
+      const applied = await applyIndexRecommendation({ ...traffic, id: options.apply })
+      process.stdout.write(options.json ? `${JSON.stringify(applied, null, 2)}\n` : renderApplied(applied))
+      return 0
+    }
+    const report = await analyzeAppTraffic(traffic)
+    process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : renderAppTraffic(report))
+    return 0
+  } finally {
+    await db.close()
   }
 }
 

@@ -220,8 +220,21 @@ MÉTRIQUES GLOBALES:
   Requêtes rapides (<5000ms): 10 (100%)
   Requêtes moyennes (5000-10000ms): 0 (0%)
   Requêtes lentes (>10000ms): 0 (0%)
+  Par temps base: rapides 10 (100%), moyennes 0 (0%), lentes 0 (0%)
 
 TOP 5 REQUÊTES LENTES:
+  N. <entry>
+     <sql>
+  N. <entry>
+     <sql>
+  N. <entry>
+     <sql>
+  N. <entry>
+     <sql>
+  N. <entry>
+     <sql>
+
+TOP 5 PAR TEMPS BASE DE DONNÉES:
   N. <entry>
      <sql>
   N. <entry>

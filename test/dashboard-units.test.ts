@@ -10,6 +10,7 @@ import { aggregateFingerprints, summarizeOperations } from '../scripts/lib/metri
 import type { OperationRecord } from '../scripts/lib/metrics/instrumentation.ts'
 import { readPerformanceMetrics } from '../scripts/lib/metrics/performance-metrics.ts'
 import { tempDir } from './helpers/databases.ts'
+import { operationKind } from '../scripts/lib/metrics/operation-kind.ts'
 
 describe('SQL fingerprints', () => {
   test('literals, placeholders and IN lists of any length share one fingerprint', () => {
@@ -137,5 +138,14 @@ describe('performance-metrics.json', () => {
     assert.throws(() => readPerformanceMetrics(broken), /\$\.version: expected 1, got 2/)
     writeFileSync(broken, '{')
     assert.throws(() => readPerformanceMetrics(broken), /cannot read .*broken\.json/)
+  })
+})
+
+describe('operation kinds', () => {
+  test("the spec's labels beside the Prisma action", () => {
+    assert.deepEqual(
+      ['findMany', 'count', 'groupBy', 'create', 'upsert', 'updateMany', 'deleteMany', '$queryRaw', '$executeRawUnsafe'].map(operationKind),
+      ['READ', 'READ', 'READ', 'WRITE', 'WRITE', 'WRITE', 'DELETE', 'RAW', 'RAW'],
+    )
   })
 })

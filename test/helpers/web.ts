@@ -3,6 +3,7 @@
  * (checked by validatePerformanceMetrics), with operations whose SQL durations feed the histogram,
  * a PostgreSQL-style plan quoting a literal (which must never reach the page), and a backup status.
  */
+import { operationKind } from '../../scripts/lib/metrics/operation-kind.ts'
 import { fingerprintId } from '../../scripts/lib/metrics/fingerprint.ts'
 import { validatePerformanceMetrics, type PerformanceMetrics, type RawOperation } from '../../scripts/lib/metrics/performance-metrics.ts'
 import { summarizeDurations } from '../../scripts/lib/metrics/statistics.ts'
@@ -71,8 +72,10 @@ export function sampleSnapshot(options: { queries?: QueryShape[]; collectedAt?: 
       fastQueries: raw.filter((r) => r.durationMs < 50).length,
       mediumQueries: raw.filter((r) => r.durationMs >= 50 && r.durationMs <= 100).length,
       slowQueriesCount: slow.length,
-      slowQueries: slow.map((r) => ({ timestamp: r.timestamp, model: r.model, action: r.action, tenantId: r.tenantId, durationMs: r.durationMs, dbDurationMs: r.dbDurationMs, rows: r.rows, fingerprintId: r.sql[0]!.fingerprintId, sql: slowFingerprint.display })),
+      slowQueries: slow.map((r) => ({ timestamp: r.timestamp, model: r.model, action: r.action, kind: operationKind(r.action), tenantId: r.tenantId, durationMs: r.durationMs, dbDurationMs: r.dbDurationMs, rows: r.rows, fingerprintId: r.sql[0]!.fingerprintId, sql: slowFingerprint.display })),
       topOperations: [],
+      databaseTimeBuckets: { fast: raw.filter((r) => r.dbDurationMs < 50).length, medium: raw.filter((r) => r.dbDurationMs >= 50 && r.dbDurationMs <= 100).length, slow: raw.filter((r) => r.dbDurationMs > 100).length },
+      topDatabaseOperations: [],
       totalSqlStatements: raw.length,
       failedQueries: 0,
       cacheHitRate: 0.9731,

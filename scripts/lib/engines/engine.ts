@@ -8,7 +8,9 @@
  */
 import type { BackupMetadata } from '../backup/metadata.ts'
 import type { Snapshot, SnapshotOptions } from '../backup/create/snapshot.ts'
-import type { DatabaseHandle, SqlDialect } from '../db/connection.ts'
+import type { IndexLab } from '../metrics/index-advice.ts'
+import type { StatementSnapshotResult } from './postgres/statements.ts'
+import type { DatabaseHandle, SqlConnection, SqlDialect } from '../db/connection.ts'
 import type { DatabaseLocation, EngineName } from '../db/url.ts'
 import type { ToolkitEnvironment } from '../environment.ts'
 import type { MetricsEngine } from '../metrics/engine.ts'
@@ -99,6 +101,10 @@ export interface Engine {
   snapshot(db: DatabaseHandle, options: SnapshotOptions): Promise<Snapshot>
   /** The dashboard's probes: catalog, plans, cache, connections, storage. */
   readonly metrics: MetricsEngine
+  /** Where index advice is proven: a scratch copy (`scratch`) or, to apply one, the database itself. */
+  openIndexLab(db: DatabaseHandle, options: { scratch: boolean }): Promise<IndexLab>
+  /** The server's own per-statement statistics (PostgreSQL's pg_stat_statements); absent where the engine keeps none. */
+  readonly snapshotStatements?: (sql: SqlConnection, now: () => number) => Promise<StatementSnapshotResult>
   /** The backup file a restore loads: `database.db` or `database.sql`. */
   readonly restoreArtefact: string
   /** Opens a restore target (path or URL already parsed). */

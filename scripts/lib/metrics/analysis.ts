@@ -5,6 +5,7 @@
 import { displaySql, fingerprintId, fingerprintSql, isReadStatement } from './fingerprint.ts'
 import type { OperationRecord, SqlRecord } from './instrumentation.ts'
 import { roundMs, summarizeDurations, type DurationSummary } from './statistics.ts'
+import { databaseTimeBuckets, operationKind, topByDatabaseTime, type OperationKind, type TimeBuckets } from './operation-kind.ts'
 
 export interface Thresholds {
   /** Faster than this is "fast". */
@@ -38,6 +39,8 @@ export interface OperationSummary {
   timestamp: string
   model: string | null
   action: string
+  /** The spec's label: READ, WRITE, DELETE or RAW. */
+  kind: OperationKind
   tenantId: string | null
   durationMs: number
   dbDurationMs: number
@@ -62,6 +65,10 @@ export interface OperationStatistics {
   slowQueries: OperationSummary[]
   /** The five slowest operations, whatever their class. */
   topOperations: OperationSummary[]
+  /** The same classes by database time. */
+  databaseTimeBuckets: TimeBuckets
+  /** The five operations with the most database time. */
+  topDatabaseOperations: OperationSummary[]
   totalSqlStatements: number
   failedQueries: number
 }
@@ -92,6 +99,8 @@ export function summarizeOperations(operations: readonly OperationRecord[], thre
     slowQueriesCount: slow.length,
     slowQueries: slow.slice(0, 20).map(summarizeOperation),
     topOperations: bySlowest.slice(0, 5).map(summarizeOperation),
+    databaseTimeBuckets: databaseTimeBuckets(operations, thresholds),
+    topDatabaseOperations: topByDatabaseTime(operations).map(summarizeOperation),
     totalSqlStatements: operations.reduce((n, o) => n + o.sql.length, 0),
     failedQueries: operations.filter((o) => o.error !== undefined).length,
   }
@@ -104,6 +113,7 @@ export function summarizeOperation(operation: OperationRecord): OperationSummary
     timestamp: new Date(operation.startedAt).toISOString(),
     model: operation.model,
     action: operation.action,
+    kind: operationKind(operation.action),
     tenantId: operation.tenantId,
     durationMs: roundMs(operation.durationMs),
     dbDurationMs: roundMs(operation.dbDurationMs),

@@ -44,13 +44,23 @@ export function renderDashboard(metrics: PerformanceMetrics): string {
   lines.push(`  Requêtes rapides (<${fastMs}ms): ${g.fastQueries} (${percent(g.fastQueries, g.totalQueries)})`)
   lines.push(`  Requêtes moyennes (${fastMs}-${slowMs}ms): ${g.mediumQueries} (${percent(g.mediumQueries, g.totalQueries)})`)
   lines.push(`  Requêtes lentes (>${slowMs}ms): ${g.slowQueriesCount} (${percent(g.slowQueriesCount, g.totalQueries)})`)
+  const db = g.databaseTimeBuckets
+  lines.push(`  Par temps base: rapides ${db.fast} (${percent(db.fast, g.totalQueries)}), moyennes ${db.medium} (${percent(db.medium, g.totalQueries)}), lentes ${db.slow} (${percent(db.slow, g.totalQueries)})`)
   if (metrics.window.droppedOperations > 0) lines.push(`  Non conservées (fenêtre pleine): ${metrics.window.droppedOperations}`)
   lines.push('')
 
   lines.push('TOP 5 REQUÊTES LENTES:')
   if (g.topOperations.length === 0) lines.push('  Aucune requête mesurée.')
   g.topOperations.forEach((op, i) => {
-    lines.push(`  ${i + 1}. ${formatMs(op.durationMs)} - ${op.model ?? 'SQL brut'} (${op.action}), base ${formatMs(op.dbDurationMs)}`)
+    lines.push(`  ${i + 1}. ${formatMs(op.durationMs)} - ${op.model ?? 'SQL brut'} (${op.kind}) ${op.action}, base ${formatMs(op.dbDurationMs)}`)
+    if (op.sql !== null) lines.push(`     ${op.sql}`)
+  })
+  lines.push('')
+
+  lines.push('TOP 5 PAR TEMPS BASE DE DONNÉES:')
+  if (g.topDatabaseOperations.length === 0) lines.push('  Aucune requête mesurée.')
+  g.topDatabaseOperations.forEach((op, i) => {
+    lines.push(`  ${i + 1}. base ${formatMs(op.dbDurationMs)} - ${op.model ?? 'SQL brut'} (${op.kind}) ${op.action}, opération ${formatMs(op.durationMs)}`)
     if (op.sql !== null) lines.push(`     ${op.sql}`)
   })
   lines.push('')

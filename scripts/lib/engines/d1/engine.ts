@@ -1,5 +1,6 @@
 /** Cloudflare D1: SQLite behind a binding, local (Miniflare) or remote (Cloudflare's HTTP API). */
 import type { Engine } from '../engine.ts'
+import { openSqliteIndexLab } from '../sqlite/index-advice.ts'
 import { d1Metrics } from './metrics.ts'
 import { D1_RESTORE_ARTEFACT, openD1RestoreTarget } from './restore.ts'
 import { d1Snapshot } from './snapshot.ts'
@@ -26,6 +27,7 @@ export const d1Engine: Engine = {
     return { reason: 'needs an API token: CLOUDFLARE_D1_TOKEN is not set', hint: 'Set CLOUDFLARE_D1_TOKEN, or check the local D1 with --d1 d1://local.' }
   },
   snapshot: d1Snapshot,
+  openIndexLab: (db, options) => openSqliteIndexLab(db, { ...options, snapshot: d1Snapshot }),
   metrics: d1Metrics,
   restoreArtefact: D1_RESTORE_ARTEFACT,
   openRestoreTarget: openD1RestoreTarget,

@@ -1,5 +1,7 @@
 /** PostgreSQL: a server, reached through one `pg` pool shared with Prisma's pg adapter. */
 import type { Engine } from '../engine.ts'
+import { openPostgresIndexLab } from './index-advice.ts'
+import { snapshotStatements } from './statements.ts'
 import { openPostgres } from './connection.ts'
 import { postgresMetrics } from './metrics.ts'
 import { POSTGRES_RESTORE_ARTEFACT, openPostgresRestoreTarget } from './restore.ts'
@@ -19,6 +21,8 @@ export const postgresEngine: Engine = {
   localState: () => undefined,
   missingCredentials: () => undefined,
   snapshot: postgresSnapshot,
+  openIndexLab: (db) => openPostgresIndexLab(db),
+  snapshotStatements,
   metrics: postgresMetrics,
   restoreArtefact: POSTGRES_RESTORE_ARTEFACT,
   openRestoreTarget: openPostgresRestoreTarget,

@@ -1,5 +1,6 @@
 /** SQLite: a file, opened through better-sqlite3 and Prisma's better-sqlite3 adapter. */
 import type { Engine } from '../engine.ts'
+import { openSqliteIndexLab } from './index-advice.ts'
 import { openSqlite } from './connection.ts'
 import { sqliteMetrics } from './metrics.ts'
 import { SQLITE_RESTORE_ARTEFACT, openSqliteRestoreTarget } from './restore.ts'
@@ -19,6 +20,7 @@ export const sqliteEngine: Engine = {
   localState: () => undefined,
   missingCredentials: () => undefined,
   snapshot: sqliteSnapshot,
+  openIndexLab: (db, options) => openSqliteIndexLab(db, { ...options, snapshot: sqliteSnapshot }),
   metrics: sqliteMetrics,
   restoreArtefact: SQLITE_RESTORE_ARTEFACT,
   openRestoreTarget: openSqliteRestoreTarget,

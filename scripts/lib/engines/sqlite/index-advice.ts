@@ -1,0 +1,166 @@
+/**
+ * The index lab of SQLite and D1. Proposals are measured on a scratch copy of the database (the
+ * backup's snapshot: `VACUUM INTO` for SQLite, rebuilt from D1), ANALYZEd so the planner sees the
+ * statistics it would see after `ANALYZE` in production; the copy is deleted when the lab closes.
+ * The same lab over the live connection (`scratch: false`) measures an applied index for real.
+ * Column statistics: distinct values and NULL share over the first 200 000 rows of the copy.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import type { Snapshot, SnapshotOptions } from '../../backup/create/snapshot.ts'
+import { quoteIdentifier, type DatabaseHandle, type SqlConnection, type SqlValue } from '../../db/connection.ts'
+import { sqliteConnection } from './connection.ts'
+import { listSqliteColumns, listSqliteIndexes, listSqliteTables } from '../_sqlite-metrics.ts'
+import { isReadStatement } from '../../metrics/fingerprint.ts'
+import { duplicateIndexes, type ColumnStatistics, type IndexFinding, type IndexLab, type LabPlan, type PlanScan } from '../../metrics/index-advice.ts'
+import { tableShape } from '../../metrics/statement-shape.ts'
+import { percentile } from '../../metrics/statistics.ts'
+
+const STATISTICS_SAMPLE = 200_000
+
+export interface SqliteIndexLabOptions {
+  /** Measure on a scratch copy (default) or on the live database (to measure an applied index). */
+  scratch?: boolean
+  /** Where the scratch copy goes; default the system's temp folder. */
+  dir?: string
+  /** How the engine takes a consistent copy (SQLite's or D1's snapshot: both give a SQLite file). */
+  snapshot: (db: DatabaseHandle, options: SnapshotOptions) => Promise<Snapshot>
+}
+
+/**
+ * @example const lab = await openSqliteIndexLab(db, { snapshot: sqliteSnapshot }); try { await adviseIndexes(lab, statements) } finally { await lab.close() }
+ */
+export async function openSqliteIndexLab(db: DatabaseHandle, options: SqliteIndexLabOptions): Promise<IndexLab> {
+  if (options.scratch === false) return sqliteIndexLab(db.sql, async () => {})
+  const dir = mkdtempSync(join(options.dir ?? tmpdir(), 'ipm-index-lab-'))
+  try {
+    const snapshot = await options.snapshot(db, { dir, durable: false })
+    const file = snapshot.sqliteFile!
+    await snapshot.close()
+    const scratch = new Database(file)
+    scratch.pragma('journal_mode = OFF')
+    scratch.exec('ANALYZE')
+    return sqliteIndexLab(sqliteConnection(scratch), async () => {
+      scratch.close()
+      rmSync(dir, { recursive: true, force: true })
+    })
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true })
+    throw error
+  }
+}
+
+function sqliteIndexLab(sql: SqlConnection, dispose: () => Promise<void>): IndexLab {
+  const rowCounts = new Map<string, number>()
+  const tableRows = async (table: string) => {
+    let rows = rowCounts.get(table)
+    if (rows === undefined) {
+      const [row] = await sql.query<{ n: number }>(`SELECT COUNT(*) AS n FROM ${quoteIdentifier(table)}`)
+      rowCounts.set(table, (rows = Number(row?.n ?? 0)))
+    }
+    return rows
+  }
+  const lab: IndexLab = {
+    noLimit: -1,
+    createIndexVerb: 'CREATE INDEX',
+    tableColumns: (table) => listSqliteColumns(sql, table),
+    tableIndexes: (table) => listSqliteIndexes(sql, table),
+    async columnStatistics(table, columns) {
+      const stats = new Map<string, ColumnStatistics>()
+      for (const column of columns) {
+        const q = quoteIdentifier(column)
+        const [row] = await sql.query<{ d: number; n: number | null }>(
+          `SELECT COUNT(DISTINCT ${q}) AS d, AVG(${q} IS NULL) AS n FROM (SELECT ${q} FROM ${quoteIdentifier(table)} LIMIT ${STATISTICS_SAMPLE})`,
+        )
+        stats.set(column, { distinct: Number(row?.d ?? 0), nullFraction: Number(row?.n ?? 0) })
+      }
+      return stats
+    },
+    async commonValues(table, column, count) {
+      const q = quoteIdentifier(column)
+      const rows = await sql.query<{ v: unknown }>(`SELECT ${q} AS v FROM ${quoteIdentifier(table)} WHERE ${q} IS NOT NULL GROUP BY ${q} ORDER BY COUNT(*) DESC, ${q} LIMIT ${Number(count)}`)
+      return rows.map((r) => r.v)
+    },
+    async medianValue(table, column) {
+      const q = quoteIdentifier(column)
+      const t = quoteIdentifier(table)
+      const [row] = await sql.query<{ v: unknown }>(`SELECT ${q} AS v FROM ${t} WHERE ${q} IS NOT NULL ORDER BY ${q} LIMIT 1 OFFSET (SELECT COUNT(${q}) / 2 FROM ${t})`)
+      return row?.v ?? null
+    },
+    async explain(statement, params) {
+      const rows = await sql.query<{ id: number; parent: number; detail: string }>(`EXPLAIN QUERY PLAN ${statement}`, params as SqlValue[])
+      const depth = new Map<number, number>([[0, -1]])
+      const lines: string[] = []
+      const scans: PlanScan[] = []
+      const tables = new Set(await listSqliteTables(sql))
+      for (const row of rows) {
+        const level = (depth.get(row.parent) ?? -1) + 1
+        depth.set(row.id, level)
+        lines.push(`${'  '.repeat(level)}${row.detail}`)
+        const match = /^(SCAN|SEARCH) (?:\w+\.)?(\w+)(?: AS \w+)?(?: USING (?:COVERING )?INDEX (\w+)(?: \((.*)\))?| USING (?:INTEGER )?PRIMARY KEY.*)?$/.exec(row.detail)
+        if (match === null || !tables.has(match[2]!)) continue
+        const [, verb, table, index, condition] = match as unknown as [string, string, string, string | undefined, string | undefined]
+        const total = await tableRows(table)
+        if (verb === 'SCAN' && index === undefined) {
+          scans.push({ table, kind: 'full', rows: total })
+          continue
+        }
+        if (index === undefined) {
+          scans.push({ table, kind: 'index', rows: 1 })
+          continue
+        }
+        const shape = tableShape(statement, table, await listSqliteColumns(sql, table))
+        const served = new Set([...(condition ?? '').matchAll(/(\w+)\s*(?:=|>|<|>=|<=)/g)].map((m) => m[1]!))
+        const unserved = [...shape.equality, ...shape.range].some((column) => !served.has(column))
+        const rowsRead = verb === 'SCAN' ? total : await rowsPerKey(sql, index, served.size, total)
+        scans.push({ table, kind: unserved ? 'index-filter' : 'index', index, rows: rowsRead })
+      }
+      return { lines, scans, sorts: rows.some((row) => /^USE TEMP B-TREE FOR (?:ORDER BY|RIGHT PART OF ORDER BY|LAST TERM OF ORDER BY)/.test(row.detail)) } satisfies LabPlan
+    },
+    async time(statement, params, runs) {
+      if (!isReadStatement(statement)) throw new Error('only reads are timed')
+      await sql.query(statement, params as SqlValue[])
+      const samples: number[] = []
+      for (let i = 0; i < runs; i++) {
+        const started = performance.now()
+        await sql.query(statement, params as SqlValue[])
+        samples.push(performance.now() - started)
+      }
+      return percentile(samples.sort((a, b) => a - b), 50)
+    },
+    async hypotheticalPlan() {
+      return { unavailable: 'SQLite: l\'index est construit et mesuré sur une copie de la base' }
+    },
+    async withIndex(index, measure) {
+      const name = quoteIdentifier(index.name)
+      await sql.query(`CREATE INDEX ${name} ON ${quoteIdentifier(index.table)}(${index.columns.map(quoteIdentifier).join(', ')})`)
+      try {
+        await sql.query(`ANALYZE ${name}`)
+        const [size] = await sql.query<{ bytes: number | null }>(`SELECT SUM(pgsize) AS bytes FROM dbstat WHERE name = ?`, [index.name])
+        return { value: await measure(), bytes: Number(size?.bytes ?? 0) }
+      } finally {
+        await sql.query(`DROP INDEX ${name}`)
+      }
+    },
+    async apply(statement, index) {
+      await sql.query(statement)
+      await sql.query(`ANALYZE ${quoteIdentifier(index.name)}`)
+    },
+    async indexFindings() {
+      const findings: IndexFinding[] = []
+      for (const table of await listSqliteTables(sql)) findings.push(...duplicateIndexes(table, await listSqliteIndexes(sql, table)))
+      return findings
+    },
+    close: dispose,
+  }
+  return lab
+}
+
+/** Rows one key of the index's first `columns` columns selects, from sqlite_stat1 (`N a b c…`); the table's rows when unknown. */
+async function rowsPerKey(sql: SqlConnection, index: string, columns: number, fallback: number): Promise<number> {
+  const [row] = await sql.query<{ stat: string }>(`SELECT stat FROM sqlite_stat1 WHERE idx = ?`, [index]).catch(() => [])
+  const parts = row?.stat.split(' ').map(Number) ?? []
+  return parts[columns] ?? parts[0] ?? fallback
+}

@@ -1,0 +1,130 @@
+/**
+ * The application's own statements over a window, and the index advice proved on them:
+ * - `pg_stat_statements` (PostgreSQL): two snapshots `windowMs` apart, diffed;
+ * - `app` (any engine): the collector's sink (see collector.ts), executions of the last `windowMs`.
+ * Then every statement with enough executions goes through the index advice (index-advice.ts) on
+ * the engine's lab, and `applyIndexRecommendation` builds one proven index and re-measures it.
+ */
+import type { DatabaseHandle } from '../db/connection.ts'
+import { ToolkitError } from '../errors.ts'
+import { engineNamed } from '../engines/index.ts'
+import { readCollectorSink } from './collector.ts'
+import { displaySql, fingerprintSql } from './fingerprint.ts'
+import { adviseIndexes, applyRecommendation, type AppliedRecommendation, type IndexAdvice, type IndexAdviceOptions, type IndexLab, type ObservedStatement } from './index-advice.ts'
+import { diffStatementSnapshots } from './statements.ts'
+import { roundMs, summarizeDurations } from './statistics.ts'
+
+export type TrafficSource = 'pg_stat_statements' | 'app'
+
+export interface TrafficStatement {
+  id: string
+  kind: 'op' | 'sql'
+  display: string
+  calls: number
+  totalMs: number
+  meanMs: number
+  p95Ms?: number
+  rows?: number
+  /** Executions per tenant (from the collector; `null` key: unattributed). */
+  tenants?: Record<string, number>
+}
+
+export interface AppTrafficReport {
+  source: TrafficSource
+  window: { startedAt: number; endedAt: number }
+  statements: TrafficStatement[]
+  /** A French line when the source is unavailable (pg_stat_statements not enabled). */
+  notice?: string
+  advice: IndexAdvice
+}
+
+export interface AppTrafficOptions {
+  database: DatabaseHandle
+  source: TrafficSource
+  /** The collector's sink (source `app`). */
+  sink?: string
+  /** The window: pg_stat_statements waits this long between its snapshots; the sink keeps executions this recent. Default 5 min. */
+  windowMs?: number
+  advice?: Partial<IndexAdviceOptions>
+  now?: () => number
+  sleep?: (ms: number) => Promise<void>
+}
+
+/**
+ * @example const report = await analyzeAppTraffic({ database: db, source: 'app', sink: 'prisma/dev.db.metrics.ndjson', windowMs: 300_000 })
+ */
+export async function analyzeAppTraffic(options: AppTrafficOptions): Promise<AppTrafficReport> {
+  return (await analyze(options)).report
+}
+
+async function analyze(options: AppTrafficOptions): Promise<{ report: AppTrafficReport; observed: ObservedStatement[] }> {
+  const { observed, statements, window, notice } = await observe(options)
+  if (notice !== undefined) return { observed, report: { source: options.source, window, statements, notice, advice: { recommendations: [], rejected: [], findings: [] } } }
+  const lab = await openIndexLab(options.database, true)
+  try {
+    return { observed, report: { source: options.source, window, statements, advice: await adviseIndexes(lab, observed, options.advice) } }
+  } finally {
+    await lab.close()
+  }
+}
+
+/**
+ * Re-runs the advice, then builds the recommendation `id` on the database itself and measures it.
+ * @example const applied = await applyIndexRecommendation({ database: db, source: 'app', sink, id: 'idx-3f2a…' })
+ */
+export async function applyIndexRecommendation(options: AppTrafficOptions & { id: string }): Promise<AppliedRecommendation> {
+  const { report, observed } = await analyze(options)
+  const recommendation = report.advice.recommendations.find((r) => r.id === options.id)
+  if (recommendation === undefined) {
+    throw new ToolkitError(`aucune recommandation prouvée "${options.id}" dans cette fenêtre`, {
+      hint: `recommandations actuelles: ${report.advice.recommendations.map((r) => r.id).join(', ') || 'aucune'}; relancez le tableau de bord sans --apply pour les voir`,
+    })
+  }
+  const statement = observed.find((s) => s.id === recommendation.fingerprintIds[0])!
+  const live = await openIndexLab(options.database, false)
+  try {
+    return await applyRecommendation(live, recommendation, statement)
+  } finally {
+    await live.close()
+  }
+}
+
+/** The engine's index lab: a scratch copy for SQLite and D1, rolled-back transactions for PostgreSQL; `live` measures on the database itself. */
+function openIndexLab(db: DatabaseHandle, scratch: boolean): Promise<IndexLab> {
+  return engineNamed(db.engine).openIndexLab(db, { scratch })
+}
+
+async function observe(options: AppTrafficOptions): Promise<{ observed: ObservedStatement[]; statements: TrafficStatement[]; window: AppTrafficReport['window']; notice?: string }> {
+  const now = options.now ?? Date.now
+  const windowMs = options.windowMs ?? 300_000
+  if (options.source === 'pg_stat_statements') {
+    const snapshotStatements = engineNamed(options.database.engine).snapshotStatements
+    if (snapshotStatements === undefined) throw new ToolkitError('--source pg_stat_statements demande une base PostgreSQL', { hint: 'utilisez --source app avec le collecteur' })
+    const first = await snapshotStatements(options.database.sql, now)
+    if (!first.available) return { observed: [], statements: [], window: { startedAt: now(), endedAt: now() }, notice: first.reason }
+    await (options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))))(windowMs)
+    const second = await snapshotStatements(options.database.sql, now)
+    if (!second.available) return { observed: [], statements: [], window: { startedAt: first.snapshot.takenAt, endedAt: now() }, notice: second.reason }
+    const diff = diffStatementSnapshots(first.snapshot, second.snapshot)
+    return {
+      observed: diff.statements.map((s) => ({ id: s.id, sql: s.fingerprint, calls: s.calls })),
+      statements: diff.statements.map((s) => ({ id: s.id, kind: 'sql', display: s.display, calls: s.calls, totalMs: s.totalMs, meanMs: s.meanMs, rows: s.rows })),
+      window: { startedAt: diff.startedAt, endedAt: diff.endedAt },
+    }
+  }
+  if (options.sink === undefined) throw new ToolkitError('--source app demande le fichier du collecteur', { hint: '--sink <chemin> (par défaut <base>.metrics.ndjson à côté d\'une base SQLite)' })
+  const endedAt = now()
+  const sink = await readCollectorSink(options.sink, { since: endedAt - windowMs })
+  const statements = sink.fingerprints.map((f) => {
+    const summary = summarizeDurations(f.durations)
+    const tenants: Record<string, number> = {}
+    for (const [tenant, perTenant] of f.tenants) tenants[tenant ?? 'null'] = perTenant.count
+    return { id: f.id, kind: f.kind, display: f.kind === 'sql' ? displaySql(f.fingerprint) : f.fingerprint, calls: f.count, totalMs: summary.totalMs, meanMs: summary.meanMs, p95Ms: summary.p95Ms, rows: f.rows, tenants }
+  })
+  statements.sort((a, b) => b.totalMs - a.totalMs)
+  return {
+    observed: sink.fingerprints.filter((f) => f.kind === 'sql').map((f) => ({ id: f.id, sql: fingerprintSql(f.fingerprint), calls: f.count })),
+    statements: statements.map((s) => ({ ...s, totalMs: roundMs(s.totalMs) })),
+    window: { startedAt: endedAt - windowMs, endedAt },
+  }
+}
