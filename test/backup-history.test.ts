@@ -150,7 +150,7 @@ test('lines of another version or shape are skipped with a warning naming them',
 test('four processes appending 150 long lines each at once: 600 whole lines, none interleaved', async (t) => {
   const backupDir = tempDir(t)
   const program = `
-    import { appendHistory } from ${JSON.stringify(join(REPO_ROOT, 'scripts/lib/backup/history.ts'))}
+    import { appendHistory } from ${JSON.stringify(join(REPO_ROOT, 'scripts/lib/backup/catalog/history.ts'))}
     const [dir, writer] = process.argv.slice(-2)
     for (let i = 0; i < 150; i++) {
       appendHistory(dir, { version: 1, operation: 'verify', start: new Date().toISOString(), end: new Date().toISOString(), durationMs: 0, bytes: i, result: 'failure', error: writer + ':' + i + ':' + 'x'.repeat(900) })
