@@ -4,7 +4,7 @@
  * scripts/backup-verbs/<verb>.ts (parse its arguments, call scripts/lib/backup, print text or --json).
  */
 import { Command, InvalidArgumentError } from 'commander'
-import { runCommand, usageError } from './lib/cli.ts'
+import { runCommand, usageError, warn } from './lib/cli.ts'
 import { resolveEnvironment } from './lib/environment.ts'
 import { AdvancedBackupSystem } from './lib/backup/backup-system.ts'
 import { EXPORT_FORMATS, type ExportFormat } from './lib/backup/layout.ts'
@@ -58,6 +58,7 @@ function system(options: GlobalOptions, onProgress?: ProgressListener): Advanced
     ...(options.formats ? { exportFormats: options.formats } : {}),
     environment,
     ...(onProgress ? { onProgress } : {}),
+    onWarning: warn,
   })
 }
 

@@ -14,6 +14,7 @@ import { serializeMetadata, type BackupMetadata } from '../scripts/lib/backup/me
 import type { VerifyReport } from '../scripts/lib/backup/catalog/verify.ts'
 import { resolveEnvironment } from '../scripts/lib/environment.ts'
 import { requireJudge } from './helpers/judges.ts'
+import { runScriptAsync } from './helpers/cli.ts'
 
 const ID = 'backup-2026-01-21T15-30-00'
 
@@ -149,6 +150,23 @@ describe('verify', () => {
     const { metadataSha256: _, ...edited } = JSON.parse(readFileSync(sidecar, 'utf8')) as BackupMetadata
     writeFileSync(sidecar, serializeMetadata(edited))
     assert.deepEqual(faults(await systemOver(dir).verify(ID)), { 'metadata.json (in the archive)': 'modified' })
+  })
+
+  test('a FIFO named like the archive or its metadata is refused at once by verify and restore, with one line, never opened', async (t) => {
+    for (const [form, name] of [['archive', `${ID}.tar.gz`], ['archive', `${ID}.metadata.json`], ['folder', `${ID}/metadata.json`]] as const) {
+      const dir = copy(t, form)
+      rmSync(join(dir, name))
+      run('mkfifo', [join(dir, name)])
+      const target = join(tempDir(t), 'dev.db')
+      for (const args of [['verify', ID], ['restore', ID, '--to', target, '--yes']]) {
+        // A reader of the FIFO would block forever: the child is killed (and the test fails) after 2 minutes.
+        const result = await runScriptAsync('scripts/advanced-backup.ts', ['--dir', dir, ...args], { timeoutMs: 120_000 })
+        assert.equal(result.status, 1, `${args[0]} of ${name}: ${result.stderr}`)
+        const errorLines = result.stderr.split('\n').filter((line) => line.includes(name.split('/').at(-1)!))
+        assert.equal(errorLines.length, 1, result.stderr)
+        assert.match(errorLines[0]!, /est un tube nommé \(FIFO\), pas un fichier ordinaire : la sauvegarde backup-2026-01-21T15-30-00 est refusée sans être ouverte/)
+      }
+    }
   })
 
   test('a missing archive is reported; a missing metadata file makes the backup unknown', async (t) => {

@@ -77,6 +77,11 @@ export function print(result: unknown, render: () => string, options: { json?: b
   else if (!options.quiet) process.stdout.write(render())
 }
 
+/** A warning beside a result (stderr, passwords masked): what went wrong without deciding the exit code. */
+export function warn(message: string): void {
+  process.stderr.write(redactSecrets(`Attention : ${message}\n`))
+}
+
 /** The text shown for a failure: one line, a hint when there is one, the stack only in debug mode. */
 export function renderError(error: unknown, debug: boolean): string {
   let text = `Error: ${describeError(error)}\n`

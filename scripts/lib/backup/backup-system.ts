@@ -31,6 +31,7 @@ import { restoreBackup } from './restore/flow.ts'
 import type { DatabaseHandle } from '../db/connection.ts'
 import { EXPORT_FORMATS, type ExportFormat } from './layout.ts'
 import { sha256Hex } from './manifest.ts'
+import { mapFilesystemError } from '../fs/errors.ts'
 import { appendHistory, readHistory, type HistoryOperation } from './catalog/history.ts'
 import { killSwitch, type StepListener } from './kill-points.ts'
 import type { BackupMetadata } from './metadata.ts'
@@ -59,6 +60,8 @@ export interface AdvancedBackupOptions {
   onProgress?: ProgressListener
   /** Compression threads; default one per core. */
   threads?: number
+  /** Told what went wrong beside a finished operation (its history line could not be written); the CLI prints it on stderr. */
+  onWarning?: (message: string) => void
 }
 
 export interface BackupSummary {
@@ -257,8 +260,9 @@ export class AdvancedBackupSystem {
   /**
    * Runs one operation and appends its line to `<backupDir>/history.jsonl` (history.ts), success or
    * failure. Every verb that changes or judges backups goes through here (restore too).
-   * A line that cannot be written fails a successful operation (the monitoring would be blind) but
-   * never replaces the error of a failed one.
+   * The operation's result decides its outcome: a line that cannot be written (a read-only folder)
+   * is a warning through `onWarning`, and `check` sees the gap later; it never replaces the error of
+   * a failed operation either.
    */
   async #recorded<T>(operation: HistoryOperation, id: string | undefined, work: () => Promise<T>, outcome: (result: T) => Outcome = () => ({})): Promise<T> {
     const start = new Date()
@@ -275,10 +279,8 @@ export class AdvancedBackupSystem {
     try {
       this.#appendHistory(operation, { ...(id !== undefined ? { id } : {}), ...told }, start, startedAt, { required: true })
     } catch (error) {
-      throw new ToolkitError(`${operation} ${told.failure === undefined ? 'succeeded' : 'finished'} but its line could not be added to ${this.backupDir}/history.jsonl: ${describeError(error)}`, {
-        hint: 'Check the backup folder (space, permissions): `advanced-backup check` reads that file.',
-        cause: error,
-      })
+      const why = mapFilesystemError(error, 'l’historique')?.message ?? describeError(error)
+      this.#options.onWarning?.(`${operation} ${told.failure === undefined ? 'a réussi' : 'est terminé'}, mais sa ligne manque dans ${this.backupDir}/history.jsonl (${why}) : \`advanced-backup check\` le signalera`)
     }
     return result
   }

@@ -32,6 +32,7 @@ export async function serverRestoreTarget({ db, artefact, existingObjects, load 
     exists: existing.length > 0,
     plannedSafetyCopy: null,
     scratchName: artefact,
+    lockFile: null,
     rehearsal: { safetyDetail: 'simulation', replaceDetail: `simulation: ${artefact} extrait et vérifié, cible intacte`, checks: false },
     async assertReplaceable(context) {
       const expected = context.prismaSchemaSha256

@@ -66,6 +66,8 @@ export interface RestoreTarget {
   readonly plannedSafetyCopy: string | null
   /** The file name the artefact gets when a dry run rebuilds it in a scratch folder. */
   readonly scratchName: string
+  /** The file a restore locks (`<file>.restore-lock`) for its whole run; null for a server. */
+  readonly lockFile: string | null
   /** What a dry run says of steps 2 and 3, and whether it can check the rebuilt artefact (step 4). */
   readonly rehearsal: { safetyDetail: string; replaceDetail: string; checks: boolean }
   /** Refuses (ToolkitError) a target this backup must not replace: other schema, in use, not empty without --force. */

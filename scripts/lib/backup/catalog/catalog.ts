@@ -10,7 +10,7 @@
  */
 import { mapFilesystemError } from '../../fs/errors.ts'
 import { existsSync } from 'node:fs'
-import { mkdir, readdir, rm, stat } from 'node:fs/promises'
+import { lstat, mkdir, readdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { TEMPORARY_MARKER } from '../../fs/atomic.ts'
 import { ToolkitError, describeError } from '../../errors.ts'
@@ -26,6 +26,8 @@ export interface BackupEntry {
   /** False when the metadata file was edited after it was written. */
   sealValid: boolean
   problem?: string
+  /** Set when the archive or the metadata is not a regular file (a FIFO would block every reader): never opened. */
+  notAFile?: string
 }
 
 /** Throws unless `backupDir` is a directory (a missing one is fine when `allowMissing`). */
@@ -65,6 +67,9 @@ export async function findBackupEntry(backupDir: string, id: string): Promise<Ba
   assertBackupId(id)
   await assertBackupDir(backupDir, { allowMissing: true })
   const entry = await readEntry(backupDir, id)
+  if (entry?.notAFile !== undefined) {
+    throw new ToolkitError(entry.notAFile, { hint: 'Remplacez-le par le vrai fichier de la sauvegarde, ou choisissez une autre sauvegarde (`advanced-backup list`).' })
+  }
   if (entry === undefined) {
     throw new ToolkitError(`no backup "${id}" in ${backupDir}`, { hint: 'List the backups with `advanced-backup list` (or check --dir).' })
   }
@@ -76,6 +81,13 @@ async function readEntry(backupDir: string, id: string): Promise<BackupEntry | u
   // When both forms exist (an archive unpacked in place), the archive with its metadata is the backup.
   const form = existsSync(paths.sidecar) ? 'archive' : existsSync(join(paths.directory, METADATA_FILE)) ? 'directory' : undefined
   if (form === undefined) return undefined
+  for (const path of form === 'archive' ? [paths.sidecar, paths.archive] : [join(paths.directory, METADATA_FILE)]) {
+    const kind = await nonRegularKind(path)
+    if (kind !== undefined) {
+      const notAFile = `${path} est ${kind}, pas un fichier ordinaire : la sauvegarde ${id} est refusée sans être ouverte`
+      return { id, form, paths, sealValid: false, problem: notAFile, notAFile }
+    }
+  }
   try {
     const { metadata, sealValid } = await readMetadata(form === 'archive' ? paths.sidecar : join(paths.directory, METADATA_FILE))
     if (metadata.id !== id) return { id, form, paths, sealValid: false, problem: `its metadata names another backup (${metadata.id})` }
@@ -83,6 +95,26 @@ async function readEntry(backupDir: string, id: string): Promise<BackupEntry | u
   } catch (error) {
     return { id, form, paths, sealValid: false, problem: describeError(error) }
   }
+}
+
+/**
+ * What `path` is when it is not a regular file (a link is judged by its target), from lstat/stat
+ * only: opening a FIFO blocks until a writer comes, so a backup folder's files are typed first.
+ */
+async function nonRegularKind(path: string): Promise<string | undefined> {
+  let info
+  try {
+    info = await lstat(path)
+    if (info.isSymbolicLink()) info = await stat(path)
+  } catch {
+    return undefined
+  }
+  if (info.isFile()) return undefined
+  if (info.isFIFO()) return 'un tube nommé (FIFO)'
+  if (info.isDirectory()) return 'un dossier'
+  if (info.isSocket()) return 'une socket'
+  if (info.isCharacterDevice() || info.isBlockDevice()) return 'un périphérique'
+  return 'un fichier spécial'
 }
 
 /** True while a process with this pid exists (on this machine). */

@@ -25,6 +25,7 @@ import { createBackup } from '../create/create.ts'
 import { GzipPool } from '../archive/gzip-blocks.ts'
 import { materializeDatabase } from '../create/incremental.ts'
 import { restoreStepRunner, type RestorePlan, type RestoreResult, type RestoreStepName, type RestoreStepResult } from './steps.ts'
+import { lockRestoreTarget, type TargetLock } from './target-lock.ts'
 import { verifyChain } from './verify-chain.ts'
 
 export interface RestoreBackupOptions {
@@ -69,7 +70,10 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
   const scratchDir = await mkdtemp(join(tmpdir(), 'ipm-restore-'))
   try {
     const target = await engine.openRestoreTarget(location, { environment: options.environment, dryRun: options.dryRun ?? false, redactedUrl: redactUrl(url) })
+    let lock: TargetLock | undefined
     try {
+      // Held from before the verification to the end: a second restore of the same file refuses.
+      if (!options.dryRun && target.lockFile !== null) lock = lockRestoreTarget(target.lockFile)
       let context!: RestoreContext
       // 1. Verification
       const { chain, metadata } = await timed(1, 'verify', async () => {
@@ -163,6 +167,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
       return { ...base, dryRun: false, restored: true, ...check, size, durationMs: Math.round(performance.now() - startedAt) }
     } finally {
       await target.close()
+      lock?.release()
     }
   } finally {
     await rm(scratchDir, { recursive: true, force: true })

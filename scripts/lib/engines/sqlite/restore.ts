@@ -2,7 +2,9 @@
  * Restoring into a SQLite file: the SQLite steps of the one restore flow (backup/restore/flow.ts).
  *   verify   — engine and schema compared with the target's, the target not in use;
  *   safety   — the current database copied to `<db>.before-restore` under a write lock after a
- *              WAL checkpoint (a consistent copy, not a raw copy of a live file), atomically;
+ *              WAL checkpoint (a consistent copy, not a raw copy of a live file), atomically; an
+ *              existing `<db>.before-restore` (an earlier run's) is never overwritten: this run's
+ *              copy is then `<db>.before-restore-<UTC time>`;
  *   replace  — the backup's database written beside the target (`<db>.tmp-<pid>-…`), hash-checked,
  *              fsynced; stale `-wal`/`-shm`/`-journal` removed; renamed over the target; dir fsynced;
  *   check    — opened through Prisma, `PRAGMA integrity_check`, `PRAGMA foreign_key_check`, row
@@ -12,7 +14,7 @@
  * connection leaves that process writing into the old, unlinked inode (its writes vanish) or
  * corrupting the new one through a stale -wal.
  */
-import { chmodSync, chownSync, existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs'
+import { chmodSync, chownSync, existsSync, linkSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync } from 'node:fs'
 import { copyFile, rm, stat } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import Database from 'better-sqlite3'
@@ -24,6 +26,7 @@ import type { DatabaseLocation } from '../../db/url.ts'
 import { ToolkitError, describeError } from '../../errors.ts'
 import { TEMPORARY_MARKER, commitRename, fsyncPath, temporaryPathFor } from '../../fs/atomic.ts'
 import { processIsAlive } from '../../backup/catalog/catalog.ts'
+import { RESTORE_LOCK_SUFFIX } from '../../backup/restore/target-lock.ts'
 import { isDiskFull } from '../../fs/errors.ts'
 import type { RestoredCheck, RestoreTarget } from '../engine.ts'
 import { checkRowCounts } from '../_row-counts.ts'
@@ -45,13 +48,14 @@ export async function openSqliteRestoreTarget(location: DatabaseLocation, option
   if (existsSync(target) && statSync(target).isDirectory()) throw new ToolkitError(`cannot restore to ${target}: it is a directory`, { hint: 'Give the path of a database file (--to <file>).' })
   const targetExists = existsSync(target)
   if (!options.dryRun) await removeRestoreLeftovers(target)
-  const safetyCopy = targetExists ? `${target}${SAFETY_SUFFIX}` : null
+  const safetyCopy = targetExists ? freeSafetyCopyName(target) : null
   return {
     display: target,
     noun: 'file',
     exists: targetExists,
     plannedSafetyCopy: safetyCopy,
     scratchName: basename(target),
+    lockFile: target,
     rehearsal: {
       safetyDetail: 'simulation: rien n’est copié',
       replaceDetail: `simulation: reconstruite dans un dossier temporaire, ${basename(target)} intact`,
@@ -63,8 +67,10 @@ export async function openSqliteRestoreTarget(location: DatabaseLocation, option
     },
     async safetyCopy() {
       if (safetyCopy === null) return { path: null, detail: `${basename(target)} n’existe pas: rien à sauvegarder` }
-      await consistentCopy(target, safetyCopy)
-      return { path: safetyCopy, detail: `${basename(target)} -> ${basename(safetyCopy)}` }
+      // Named again now, under the restore's lock: the planned name may have been taken since.
+      const kept = freeSafetyCopyName(target)
+      await consistentCopy(target, kept)
+      return { path: kept, detail: `${basename(target)} -> ${basename(kept)}` }
     },
     async replace(materialize, context) {
       const staged = temporaryPathFor(target)
@@ -86,6 +92,19 @@ export async function openSqliteRestoreTarget(location: DatabaseLocation, option
     size: async (path) => (await stat(path ?? target)).size,
     async close() {},
   }
+}
+
+/**
+ * `<db>.before-restore` when free, else `<db>.before-restore-<UTC time>` (`-2`, `-3`… within the
+ * same second): an earlier run's copy may be the only one of the database as it was.
+ */
+export function freeSafetyCopyName(target: string, now = new Date()): string {
+  const first = `${target}${SAFETY_SUFFIX}`
+  if (!existsSync(first)) return first
+  const stamped = `${first}-${now.toISOString().slice(0, 19).replaceAll(/[-:]/g, '')}Z`
+  let name = stamped
+  for (let n = 2; existsSync(name); n++) name = `${stamped}-${n}`
+  return name
 }
 
 /** The restored file gets the previous one's permissions and, when allowed, its owner (the app's user must still write it). */
@@ -222,7 +241,7 @@ export function assertNotInUse(target: string): void {
 
 /**
  * A consistent copy of a SQLite file nobody else is using: WAL checkpointed into the file, the
- * write lock held while the bytes are copied, then fsync and rename into place.
+ * write lock held while the bytes are copied, then fsync and link into place (never over an existing file).
  */
 async function consistentCopy(source: string, dest: string): Promise<void> {
   const db = new Database(source, { fileMustExist: true, timeout: 0 })
@@ -240,15 +259,25 @@ async function consistentCopy(source: string, dest: string): Promise<void> {
     }
     fsyncPath(temporary)
     db.exec('ROLLBACK')
-    commitRename(temporary, dest)
+    commitLink(temporary, dest)
   } catch (error) {
     await rm(temporary, { force: true })
     if (error instanceof ToolkitError) throw error
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new ToolkitError(`${dest} est apparu pendant la copie de sécurité : il n’a pas été écrasé, rien n’a été remplacé`, { hint: 'Relancez la restauration (une autre copie de sécurité sera nommée).' })
+    }
     throw diskFull(error, dirname(dest), `the safety copy (${formatSize(statSync(source).size)})`) ?? new ToolkitError(`safety copy of ${source} failed: ${describeError(error)}`, { cause: error })
   } finally {
     if (db.inTransaction) db.exec('ROLLBACK')
     db.close()
   }
+}
+
+/** Links a complete, fsynced file to `dest` (failing with EEXIST when `dest` exists), then drops the temporary name. */
+function commitLink(temporary: string, dest: string): void {
+  linkSync(temporary, dest)
+  rmSync(temporary)
+  fsyncPath(dirname(dest))
 }
 
 /**
@@ -270,9 +299,9 @@ async function removeSidecars(target: string): Promise<void> {
  */
 export async function removeRestoreLeftovers(target: string): Promise<string[]> {
   const removed: string[] = []
-  const prefixes = [`${basename(target)}${TEMPORARY_MARKER}`, `${basename(target)}${SAFETY_SUFFIX}${TEMPORARY_MARKER}`]
+  const prefixes = [`${basename(target)}${TEMPORARY_MARKER}`, `${basename(target)}${SAFETY_SUFFIX}`, `${basename(target)}${RESTORE_LOCK_SUFFIX}${TEMPORARY_MARKER}`]
   for (const name of readdirSync(dirname(target))) {
-    if (!prefixes.some((prefix) => name.startsWith(prefix))) continue
+    if (!prefixes.some((prefix) => name.startsWith(prefix)) || !name.includes(TEMPORARY_MARKER)) continue
     const pid = ownerOfTemporaryName(name)
     if (pid === undefined || pid === process.pid || processIsAlive(pid)) continue
     await rm(join(dirname(target), name), { force: true })

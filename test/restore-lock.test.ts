@@ -1,0 +1,109 @@
+/**
+ * Two restores of the same SQLite file started at once: one runs, the other refuses (the target's
+ * lock), and the database as it was before exists on disk afterwards, every time. Child processes
+ * load first, then start together on one signal, so their runs overlap.
+ */
+import { describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { copyFileSync, cpSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { backupSystem, steppingClock } from './helpers/backup.ts'
+import { openTestDatabase, suiteCleanup, tempDir } from './helpers/databases.ts'
+import { REPO_ROOT } from './helpers/cli.ts'
+import { lockRestoreTarget } from '../scripts/lib/backup/restore/target-lock.ts'
+import { ToolkitError } from '../scripts/lib/errors.ts'
+
+const TRIALS = 10
+const sha256File = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex')
+
+/** A restore in a child process that waits for "go" on stdin; resolves to its exit code and stderr. */
+function restoreChild(root: string, backups: string, live: string, id: string): { ready: Promise<void>; go(): void; done: Promise<{ status: number | null; stderr: string }> } {
+  const program = `
+    import { AdvancedBackupSystem } from ${JSON.stringify(join(REPO_ROOT, 'scripts/lib/backup/backup-system.ts'))}
+    import { resolveEnvironment } from ${JSON.stringify(join(REPO_ROOT, 'scripts/lib/environment.ts'))}
+    const system = new AdvancedBackupSystem({ backupDir: ${JSON.stringify(backups)}, databaseUrl: ${JSON.stringify(`file:${live}`)}, environment: resolveEnvironment({}) })
+    process.stdout.write('ready\\n')
+    process.stdin.once('data', async () => {
+      try { await system.restore(${JSON.stringify(id)}, { yes: true }); process.exit(0) }
+      catch (error: any) { process.stderr.write(String(error.message) + '\\n'); process.exit(1) }
+    })`
+  // A file, not `-e`: the gzip worker threads need a module URL of their own.
+  const file = join(root, 'restore-child.ts')
+  writeFileSync(file, program)
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), file], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
+  let stderr = ''
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+  const ready = new Promise<void>((resolve) => child.stdout.once('data', () => resolve()))
+  return {
+    ready,
+    go: () => child.stdin.write('go\n'),
+    done: new Promise((resolve) => child.on('close', (status) => resolve({ status, stderr }))),
+  }
+}
+
+describe('restore lock', () => {
+  const suite = suiteCleanup()
+
+  test(`two restores of one file started at once: exactly one runs, the previous database stays on disk (${TRIALS} trials)`, async () => {
+    const db = await openTestDatabase(suite, 'sqlite')
+    const root = tempDir(suite, 'ipm-restore-lock-')
+    const source = join(root, 'source.db')
+    await db.sql.query('VACUUM INTO ?', [source])
+    const pristine = join(root, 'backups')
+    const { metadata } = await backupSystem(suite, { databaseUrl: `file:${source}`, backupDir: pristine, now: steppingClock() }).create()
+    for (let trial = 0; trial < TRIALS; trial++) {
+      const dir = join(root, `trial-${trial}`)
+      cpSync(pristine, join(dir, 'backups'), { recursive: true })
+      const live = join(dir, 'dev.db')
+      copyFileSync(source, live)
+      // The live database differs from the backup, so its safety copy is recognisable.
+      const handle = new Database(live)
+      handle.exec(`DELETE FROM "Dossier" WHERE rowid = (SELECT max(rowid) FROM "Dossier")`)
+      handle.close()
+      const before = sha256File(live)
+      const children = [restoreChild(root, join(dir, 'backups'), live, metadata.id), restoreChild(root, join(dir, 'backups'), live, metadata.id)]
+      await Promise.all(children.map((c) => c.ready))
+      for (const c of children) c.go()
+      const outcomes = await Promise.all(children.map((c) => c.done))
+      const kept = readdirSync(dir).filter((name) => name.startsWith('dev.db.before-restore'))
+      assert.ok(kept.some((name) => sha256File(join(dir, name)) === before), `trial ${trial}: the database as it was before is kept (${kept.join(', ') || 'no safety copy'}); ${outcomes.map((o) => o.stderr.trim()).join(' | ')}`)
+      assert.equal(outcomes.filter((o) => o.status === 0).length, 1, `trial ${trial}: exactly one restore ran: ${outcomes.map((o) => `${o.status} ${o.stderr.trim()}`).join(' | ')}`)
+      assert.equal(existsSync(`${live}.restore-lock`), false, `trial ${trial}: the lock is released`)
+    }
+  })
+
+  test('a second restore never overwrites the first one’s <db>.before-restore: its copy is named per run and said', async (t) => {
+    const db = await openTestDatabase(t, 'sqlite')
+    const dir = tempDir(t, 'ipm-restore-twice-')
+    const live = join(dir, 'dev.db')
+    await db.sql.query('VACUUM INTO ?', [live])
+    const system = backupSystem(t, { databaseUrl: `file:${live}`, backupDir: join(dir, 'backups'), now: steppingClock() })
+    const { metadata } = await system.create()
+    const handle = new Database(live)
+    handle.exec(`DELETE FROM "Dossier" WHERE rowid = (SELECT max(rowid) FROM "Dossier")`)
+    handle.close()
+    const original = sha256File(live)
+    const first = await system.restore(metadata.id, { yes: true })
+    assert.equal(first.safetyCopy, `${live}.before-restore`)
+    const second = await system.restore(metadata.id, { yes: true })
+    assert.match(second.safetyCopy ?? '', /dev\.db\.before-restore-\d{8}T\d{6}Z$/)
+    assert.equal(sha256File(`${live}.before-restore`), original, 'the first run’s copy is still the database as it was')
+    assert.equal(sha256File(second.safetyCopy!), sha256File(live), 'the second run kept what it replaced')
+  })
+
+  test('a live holder refuses a second lock with its pid; a dead holder’s lock is taken over', (t) => {
+    const dir = tempDir(t)
+    const target = join(dir, 'dev.db')
+    const first = lockRestoreTarget(target)
+    assert.throws(() => lockRestoreTarget(target, { pid: process.pid + 1 }), (error: unknown) => error instanceof ToolkitError && error.message.includes(`(pid ${process.pid})`))
+    first.release()
+    assert.equal(existsSync(`${target}.restore-lock`), false)
+    writeFileSync(`${target}.restore-lock`, '999999\n')
+    const second = lockRestoreTarget(target, { isAlive: () => false })
+    assert.equal(readFileSync(`${target}.restore-lock`, 'utf8'), `${process.pid}\n`)
+    second.release()
+  })
+})
