@@ -34,8 +34,21 @@ export interface TableInfo {
  */
 export type RowValue = bigint | number | string | Buffer | null
 
+/** How one column's values are written in data.json and the CSV files (the rules: values.ts). */
+export interface ValueCodec {
+  /** The value as a JSON token. */
+  json(value: RowValue): string
+  /** The value as CSV field text, or null for SQL NULL. */
+  text(value: RowValue): string | null
+}
+
+/** Picks the codec of a column once, so the per-value work is a switch on the runtime type. */
+export type ValueCodecFor = (column: TableColumn) => ValueCodec
+
 export interface TableReader {
   readonly engine: EngineName
+  /** How this engine's values are written in the exports. */
+  readonly valueCodec: ValueCodecFor
   /** Every user table (including Prisma's `_prisma_migrations`), sorted by name. */
   tables(): Promise<TableInfo[]>
   /** The rows of one table as arrays in `table.columns` order, in primary-key (or storage) order. */

@@ -13,6 +13,7 @@ import type { StatementSnapshotResult } from './postgres/statements.ts'
 import type { DatabaseHandle, SqlConnection, SqlDialect } from '../db/connection.ts'
 import type { DatabaseLocation, EngineName } from '../db/url.ts'
 import type { ToolkitEnvironment } from '../environment.ts'
+import type { ValueCodecFor } from '../db/table-reader.ts'
 import type { MetricsEngine } from '../metrics/engine.ts'
 
 export interface UrlContext {
@@ -101,6 +102,8 @@ export interface Engine {
   missingCredentials(location: DatabaseLocation, environment: ToolkitEnvironment): { reason: string; hint: string } | undefined
   /** One instant of the database captured into a staging folder (backup/create). */
   snapshot(db: DatabaseHandle, options: SnapshotOptions): Promise<Snapshot>
+  /** How a column's values are written in data.json and the CSV files (db/values.ts). */
+  readonly valueCodec: ValueCodecFor
   /** The dashboard's probes: catalog, plans, cache, connections, storage. */
   readonly metrics: MetricsEngine
   /** Where index advice is proven: a scratch copy (`scratch`) or, to apply one, the database itself. */

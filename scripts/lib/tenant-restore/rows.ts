@@ -3,9 +3,9 @@
  * order-independent content checksum of such a set of rows.
  */
 import { createHash } from 'node:crypto'
-import { codecFor } from '../backup/exporters/_values.ts'
 import type { RowValue, TableColumn } from '../db/table-reader.ts'
 import type { EngineName } from '../db/url.ts'
+import { engineNamed } from '../engines/index.ts'
 import type { ValueKind } from '../migration/conversion.ts'
 import { copyTextLine } from '../migration/checksum.ts'
 import { canonicalValue, columnKind } from './canonical.ts'
@@ -39,7 +39,7 @@ export function addRow(table: CanonicalTable, row: CanonicalRow): void {
 
 /** Turns rows read from an engine (RowValue, the table reader's convention) into canonical rows: exported text first, as the backup's exports hold it, then canonical. */
 export function canonicalizer(columns: readonly TableColumn[], engine: EngineName): (row: readonly RowValue[]) => CanonicalRow {
-  const codecs = columns.map((c) => codecFor(c, engine))
+  const codecs = columns.map(engineNamed(engine).valueCodec)
   const kinds = columns.map((c) => columnKind(c.declaredType))
   return (row) => row.map((value, i) => canonicalValue(kinds[i]!, codecs[i]!.text(value ?? null)))
 }

@@ -113,7 +113,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
       publish(snapshot.artefact.name, snapshot.artefact.digest)
 
       await writeExports(
-        { engine: snapshot.engine, tables, rows: (table) => snapshot.rows(table), ...(snapshot.sqliteFile ? { sqliteFile: snapshot.sqliteFile } : {}) },
+        { engine: snapshot.engine, valueCodec: snapshot.reader.valueCodec, tables, rows: (table) => snapshot.rows(table), ...(snapshot.sqliteFile ? { sqliteFile: snapshot.sqliteFile } : {}) },
         { formats: options.formats, dir: staging, engine: snapshot.engine, backupId: id, timestamp: started.toISOString(), durable: !options.compress, counts },
         {
           onFile(name, written) {

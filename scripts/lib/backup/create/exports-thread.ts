@@ -13,7 +13,7 @@ const snapshot = sqliteFileSnapshot(plan.engine, sqliteFile, [])
 let lastProgress = 0
 try {
   await writeExportsHere(
-    { engine: plan.engine, tables: await snapshot.reader.tables(), rows: (table) => snapshot.rows(table), sqliteFile },
+    { engine: plan.engine, valueCodec: snapshot.reader.valueCodec, tables: await snapshot.reader.tables(), rows: (table) => snapshot.rows(table), sqliteFile },
     { ...plan, counts: new Map(plan.counts) },
     {
       onFile: (name, written) => post({ type: 'file', name, written }),

@@ -12,7 +12,7 @@
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
-import type { TableInfo } from '../../db/table-reader.ts'
+import type { TableInfo, ValueCodecFor } from '../../db/table-reader.ts'
 import type { EngineName } from '../../db/url.ts'
 import { ToolkitError, describeError } from '../../errors.ts'
 import type { ProgressEvent, ProgressListener } from '../../progress.ts'
@@ -45,6 +45,8 @@ export interface ExportCallbacks {
 /** What the exports read: the snapshot's tables and rows; `sqliteFile` when it is a SQLite file. */
 export interface ExportSource {
   engine: EngineName
+  /** How the source's values are written (its table reader's `valueCodec`). */
+  valueCodec: ValueCodecFor
   tables: readonly TableInfo[]
   rows(table: TableInfo): RowSource
   sqliteFile?: string
@@ -103,7 +105,7 @@ export async function writeExportsHere(source: ExportSource, plan: ExportPlan, c
   if (json) {
     const onRows = tracker(JSON_EXPORT_FILE)
     await exportFile(JSON_EXPORT_FILE, async (out) => {
-      const options = { engine: source.engine, backupId: plan.backupId, timestamp: plan.timestamp, onRows }
+      const options = { engine: source.engine, valueCodec: source.valueCodec, backupId: plan.backupId, timestamp: plan.timestamp, onRows }
       expectCounts(JSON_EXPORT_FILE, await exportJsonDocument((table) => source.rows(table), source.tables, out, options))
     })
   }
@@ -112,7 +114,7 @@ export async function writeExportsHere(source: ExportSource, plan: ExportPlan, c
     for (const table of source.tables) {
       const name = csvFileFor(table.name)
       await exportFile(name, async (out) => {
-        const stats = await exportCsv(source.rows(table), table.columns, out, { engine: source.engine, onRows: (rows) => onRows(table.name, rows) })
+        const stats = await exportCsv(source.rows(table), table.columns, out, { valueCodec: source.valueCodec, onRows: (rows) => onRows(table.name, rows) })
         expectCounts(name, new Map([[table.name, stats.rows]]))
       })
     }
@@ -144,8 +146,8 @@ async function writeJsonAndCsv(
       })
       try {
         const csvSink = new TextSink(csvOut)
-        const toJson = jsonRowFormatter(table.columns, source.engine, jsonDocument.indent)
-        const toCsv = csvRowFormatter(table.columns, source.engine)
+        const toJson = jsonRowFormatter(table.columns, source.valueCodec, jsonDocument.indent)
+        const toCsv = csvRowFormatter(table.columns, source.valueCodec)
         jsonSink.push(jsonDocument.tableHead(table, index === 0))
         csvSink.push(csvHeader(table.columns))
         const count = await writeRows(

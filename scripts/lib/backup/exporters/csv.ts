@@ -5,16 +5,14 @@
  * NULL and the empty string are told apart the way PostgreSQL's `COPY … CSV` does it: NULL is an
  * empty field without quotes (`a,,b`), the empty string is a quoted empty field (`a,"",b`). So
  * `COPY t FROM 'x.csv' CSV HEADER` and Python ≥ 3.13's `csv.reader(f, quoting=csv.QUOTE_NOTNULL)`
- * read NULLs back as NULL/None; other readers see both as empty. Values follow `_values.ts`.
+ * read NULLs back as NULL/None; other readers see both as empty. Values follow `db/values.ts`.
  *
  * Written by hand rather than with csv-stringify: it writes NULL and '' the same way once empty
  * strings are quoted (`quoted_empty`), and it ran at a third of this speed here (346k vs 920k rows/s).
  */
 import type { Writable } from 'node:stream'
-import type { RowValue, TableColumn } from '../../db/table-reader.ts'
-import type { EngineName } from '../../db/url.ts'
+import type { RowValue, TableColumn, ValueCodecFor } from '../../db/table-reader.ts'
 import { TextSink } from '../create/hashed-file.ts'
-import { codecFor } from './_values.ts'
 import { writeRows, type RowSource } from './_rows.ts'
 
 export interface ExportStats {
@@ -22,7 +20,8 @@ export interface ExportStats {
 }
 
 export interface ExportOptions {
-  engine: EngineName
+  /** The source engine's value codec (the table reader's `valueCodec`). */
+  valueCodec: ValueCodecFor
   /** Called with the rows written so far, every few thousand rows and at the end. */
   onRows?: (rows: number) => void
 }
@@ -41,8 +40,8 @@ export function csvHeader(columns: readonly TableColumn[]): string {
 }
 
 /** Formats one row as a CSV record (with its CRLF). */
-export function csvRowFormatter(columns: readonly TableColumn[], engine: EngineName): (row: RowValue[]) => string {
-  const codecs = columns.map((column) => codecFor(column, engine))
+export function csvRowFormatter(columns: readonly TableColumn[], valueCodec: ValueCodecFor): (row: RowValue[]) => string {
+  const codecs = columns.map(valueCodec)
   return (row) => {
     let line = ''
     for (let i = 0; i < codecs.length; i++) {
@@ -55,11 +54,11 @@ export function csvRowFormatter(columns: readonly TableColumn[], engine: EngineN
 
 /**
  * Streams rows into `out` as CSV.
- * @example await exportCsv(reader.rows(table), table.columns, file, { engine: 'sqlite' })
+ * @example await exportCsv(reader.rows(table), table.columns, file, { valueCodec: reader.valueCodec })
  */
 export async function exportCsv(rows: RowSource, columns: readonly TableColumn[], out: Writable, options: ExportOptions): Promise<ExportStats> {
   const sink = new TextSink(out)
-  const format = csvRowFormatter(columns, options.engine)
+  const format = csvRowFormatter(columns, options.valueCodec)
   sink.push(csvHeader(columns))
   const count = await writeRows(rows, [sink], (row) => sink.push(format(row)), options.onRows)
   await sink.flush()

@@ -5,24 +5,23 @@
  *     "tables": { "Plan": { "columns": [{ "name": "id", "type": "TEXT" }, …],
  *                           "rows": [ { "id": "plan-solo", … }, … ], "rowCount": 6 }, … } }
  *
- * Values follow `_values.ts`. Integers and PostgreSQL numerics are JSON numbers with all their
+ * Values follow `db/values.ts`. Integers and PostgreSQL numerics are JSON numbers with all their
  * digits, so nothing is rounded in the file: Python's `json` reads integers exactly (and decimals
  * exactly with `parse_float=decimal.Decimal`); JavaScript's `JSON.parse` rounds integers beyond
  * 2^53, so read those with a big-number-aware parser.
  */
 import type { Writable } from 'node:stream'
-import type { RowValue, TableColumn, TableInfo } from '../../db/table-reader.ts'
+import type { RowValue, TableColumn, TableInfo, ValueCodecFor } from '../../db/table-reader.ts'
 import type { EngineName } from '../../db/url.ts'
 import { TextSink } from '../create/hashed-file.ts'
-import { codecFor } from './_values.ts'
 import { writeRows, type RowSource } from './_rows.ts'
 import type { ExportOptions, ExportStats } from './csv.ts'
 
 export const DATA_JSON_FORMAT_VERSION = 1
 
 /** Formats one row as a JSON object, preceded by the separator (none before the first row). */
-export function jsonRowFormatter(columns: readonly TableColumn[], engine: EngineName, indent: string): (row: RowValue[], first: boolean) => string {
-  const codecs = columns.map((column) => codecFor(column, engine))
+export function jsonRowFormatter(columns: readonly TableColumn[], valueCodec: ValueCodecFor, indent: string): (row: RowValue[], first: boolean) => string {
+  const codecs = columns.map(valueCodec)
   const keys = columns.map((column) => `${JSON.stringify(column.name)}: `)
   return (row, first) => {
     let text = first ? `\n${indent}  {` : `,\n${indent}  {`
@@ -36,12 +35,12 @@ export function jsonRowFormatter(columns: readonly TableColumn[], engine: Engine
 
 /**
  * Streams rows as a JSON array of objects keyed by column name (the `rows` array of one table).
- * @example await exportJsonRows(reader.rows(table), table.columns, out, { engine: 'sqlite' })
+ * @example await exportJsonRows(reader.rows(table), table.columns, out, { valueCodec: reader.valueCodec })
  */
 export async function exportJsonRows(rows: RowSource, columns: readonly TableColumn[], out: Writable, options: ExportOptions & { indent?: string }): Promise<ExportStats> {
   const sink = new TextSink(out)
   const indent = options.indent ?? ''
-  const format = jsonRowFormatter(columns, options.engine, indent)
+  const format = jsonRowFormatter(columns, options.valueCodec, indent)
   sink.push('[')
   const count = await writeRows(rows, [sink], (row, index) => sink.push(format(row, index === 0)), options.onRows)
   sink.push(count === 0 ? ']' : `\n${indent}]`)
@@ -50,6 +49,7 @@ export async function exportJsonRows(rows: RowSource, columns: readonly TableCol
 }
 
 export interface JsonDocumentOptions extends Omit<ExportOptions, 'onRows'> {
+  engine: EngineName
   backupId: string
   timestamp: string
   onRows?: (table: string, rows: number) => void
@@ -79,7 +79,7 @@ export async function exportJsonDocument(rows: (table: TableInfo) => RowSource, 
   sink.push(jsonDocument.head(options))
   for (const [index, table] of tables.entries()) {
     sink.push(jsonDocument.tableHead(table, index === 0))
-    const format = jsonRowFormatter(table.columns, options.engine, jsonDocument.indent)
+    const format = jsonRowFormatter(table.columns, options.valueCodec, jsonDocument.indent)
     const count = await writeRows(rows(table), [sink], (row, rowIndex) => sink.push(format(row, rowIndex === 0)), (n) => options.onRows?.(table.name, n))
     counts.set(table.name, count)
     sink.push(jsonDocument.tableTail(count))

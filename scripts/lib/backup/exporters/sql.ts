@@ -11,9 +11,9 @@ import type { Writable } from 'node:stream'
 import Database from 'better-sqlite3'
 import { quoteIdentifier } from '../../db/connection.ts'
 import type { RowValue, TableColumn } from '../../db/table-reader.ts'
+import { realText } from '../../db/values.ts'
 import { TextSink } from '../create/hashed-file.ts'
 import type { ExportStats } from './csv.ts'
-import { realText } from './_values.ts'
 import { writeRows, type RowSource } from './_rows.ts'
 
 /** A value as a SQLite literal that reads back as the same value and type. */

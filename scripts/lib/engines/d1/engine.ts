@@ -5,6 +5,7 @@ import { d1Metrics } from './metrics.ts'
 import { D1_RESTORE_ARTEFACT, openD1RestoreTarget } from './restore.ts'
 import { d1Snapshot } from './snapshot.ts'
 import { ownsD1Url, parseD1Url } from './url.ts'
+import { sqliteValueCodec } from '../sqlite/values.ts'
 
 export const d1Engine: Engine = {
   name: 'd1',
@@ -27,6 +28,8 @@ export const d1Engine: Engine = {
     return { reason: 'needs an API token: CLOUDFLARE_D1_TOKEN is not set', hint: 'Set CLOUDFLARE_D1_TOKEN, or check the local D1 with --d1 d1://local.' }
   },
   snapshot: d1Snapshot,
+  // D1 stores SQLite's values.
+  valueCodec: sqliteValueCodec,
   openIndexLab: (db, options) => openSqliteIndexLab(db, { ...options, snapshot: d1Snapshot }),
   metrics: d1Metrics,
   restoreArtefact: D1_RESTORE_ARTEFACT,

@@ -6,6 +6,7 @@
  */
 import { quoteIdentifier, type SqlConnection } from '../../db/connection.ts'
 import type { RowValue, TableInfo, TableReader } from '../../db/table-reader.ts'
+import { sqliteValueCodec } from '../sqlite/values.ts'
 
 interface ColumnRow {
   name: string
@@ -25,6 +26,7 @@ interface ForeignKeyRow {
 export function d1TableReader(sql: SqlConnection): TableReader {
   return {
     engine: 'd1',
+    valueCodec: sqliteValueCodec,
     async tables() {
       const names = await sql.query<{ name: string }>(
         // D1 keeps its own bookkeeping in _cf_* tables, which it does not let us read.

@@ -7,6 +7,7 @@ import { postgresMetrics } from './metrics.ts'
 import { POSTGRES_RESTORE_ARTEFACT, openPostgresRestoreTarget } from './restore.ts'
 import { postgresSnapshot } from './snapshot.ts'
 import { ownsPostgresUrl, parsePostgresUrl } from './url.ts'
+import { postgresValueCodec } from './values.ts'
 
 export const postgresEngine: Engine = {
   name: 'postgres',
@@ -21,6 +22,7 @@ export const postgresEngine: Engine = {
   localState: () => undefined,
   missingCredentials: () => undefined,
   snapshot: postgresSnapshot,
+  valueCodec: postgresValueCodec,
   openIndexLab: (db) => openPostgresIndexLab(db),
   snapshotStatements,
   metrics: postgresMetrics,

@@ -7,6 +7,7 @@ import type pg from 'pg'
 import Cursor from 'pg-cursor'
 import { to as copyTo } from 'pg-copy-streams'
 import type { RowValue, TableInfo, TableReader } from '../../db/table-reader.ts'
+import { postgresValueCodec } from './values.ts'
 import { quoteIdentifier } from '../../db/connection.ts'
 
 // Every type as its text form: exact for numeric, int8, timestamps (µs) and bytea.
@@ -89,6 +90,7 @@ export async function openPostgresTableReader(pool: pg.Pool): Promise<PostgresTa
   }
   return {
     engine: 'postgres',
+    valueCodec: postgresValueCodec,
     async tables() {
       tables ??= await describe()
       return tables

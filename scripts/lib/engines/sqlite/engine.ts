@@ -6,6 +6,7 @@ import { sqliteMetrics } from './metrics.ts'
 import { SQLITE_RESTORE_ARTEFACT, openSqliteRestoreTarget } from './restore.ts'
 import { sqliteSnapshot } from './snapshot.ts'
 import { ownsSqliteUrl, parseSqliteUrl } from './url.ts'
+import { sqliteValueCodec } from './values.ts'
 
 export const sqliteEngine: Engine = {
   name: 'sqlite',
@@ -20,6 +21,7 @@ export const sqliteEngine: Engine = {
   localState: () => undefined,
   missingCredentials: () => undefined,
   snapshot: sqliteSnapshot,
+  valueCodec: sqliteValueCodec,
   openIndexLab: (db, options) => openSqliteIndexLab(db, { ...options, snapshot: sqliteSnapshot }),
   metrics: sqliteMetrics,
   restoreArtefact: SQLITE_RESTORE_ARTEFACT,

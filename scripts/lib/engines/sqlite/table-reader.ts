@@ -5,6 +5,7 @@
 import Database from 'better-sqlite3'
 import { quoteIdentifier } from '../../db/connection.ts'
 import type { RowValue, TableInfo, TableReader } from '../../db/table-reader.ts'
+import { sqliteValueCodec } from './values.ts'
 
 interface TableXInfoRow {
   name: string
@@ -31,6 +32,7 @@ export function openSqliteTableReader(path: string): TableReader {
 export function sqliteTableReader(db: Database.Database): TableReader {
   return {
     engine: 'sqlite',
+    valueCodec: sqliteValueCodec,
     async tables() {
       const names = db
         .prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name`)

@@ -1,47 +1,14 @@
 /**
- * How one stored value becomes text in the logical exports (data.json and the CSV files), the same
- * rules for every engine:
- *
- * | stored value                       | JSON                            | CSV                 |
- * | ---------------------------------- | ------------------------------- | ------------------- |
- * | NULL                               | null                            | empty, unquoted     |
- * | integer (any size, exact)          | number, all its digits          | its digits          |
- * | real                               | number (`3.0` for 3), or "NaN" / "Infinity" / "-Infinity" strings | same text |
- * | PostgreSQL numeric                 | number with its exact digits    | its digits          |
- * | boolean (BOOLEAN column)           | true / false                    | true / false        |
- * | PostgreSQL timestamp/timestamptz   | ISO 8601 string                 | ISO 8601            |
- * | blob / bytea                       | base64 string                   | base64              |
- * | text, enums, uuid, json…           | string                          | the text            |
- *
- * An export carries the stored value exactly. SQLite has no date type: whatever a DATE or DATETIME
- * column holds (Prisma's `2026-01-21T15:30:00.000+00:00`, `CURRENT_TIMESTAMP`'s `2026-01-21 15:30:00`,
- * `2021-13-45 99:99:99`) is text or a number and is written unchanged. Only PostgreSQL's own
- * `timestamp` and `timestamptz` values are normalised, by parsing the server's ISO output (the
- * snapshot sets DateStyle ISO and TimeZone UTC): `timestamp` (UTC under Prisma) becomes `…T…Z`,
- * `timestamptz` keeps its offset as `+HH:MM`, microseconds kept; what does not parse as a date
- * (`infinity`, BC dates) is written as the server printed it.
+ * PostgreSQL values in the exports (the rules are in db/values.ts): every value arrives as the
+ * server's own text (exact digits, ISO timestamps, `\x…` bytea), read by the column's declared type.
  */
-import type { RowValue, TableColumn } from '../../db/table-reader.ts'
-import type { EngineName } from '../../db/url.ts'
-
-export interface ValueCodec {
-  /** The value as a JSON token. */
-  json(value: RowValue): string
-  /** The value as CSV field text, or null for SQL NULL. */
-  text(value: RowValue): string | null
-}
+import type { TableColumn, ValueCodec } from '../../db/table-reader.ts'
 
 type Kind = 'integer' | 'real' | 'numeric' | 'boolean' | 'timestamp' | 'timestamptz' | 'blob' | 'json' | 'text'
 
-/** Picks the codec of a column once, so the per-value work is a switch on the runtime type. */
-export function codecFor(column: TableColumn, engine: EngineName): ValueCodec {
-  return engine === 'postgres' ? postgresCodec(postgresKind(column.declaredType)) : sqliteCodec(sqliteKind(column.declaredType))
-}
-
-function sqliteKind(declaredType: string): Kind {
-  const type = declaredType.toUpperCase()
-  if (/^BOOL(EAN)?\b/.test(type)) return 'boolean'
-  return 'text'
+/** @example postgresValueCodec({ name: 'cree', declaredType: 'timestamp(3) without time zone', nullable: false, primaryKeyPosition: 0 }).text('2026-01-21 15:30:00') // '2026-01-21T15:30:00Z' */
+export function postgresValueCodec(column: TableColumn): ValueCodec {
+  return postgresCodec(postgresKind(column.declaredType))
 }
 
 function postgresKind(declaredType: string): Kind {
@@ -56,45 +23,6 @@ function postgresKind(declaredType: string): Kind {
   if (type === 'bytea') return 'blob'
   if (type === 'json' || type === 'jsonb') return 'json'
   return 'text'
-}
-
-/** Real numbers: shortest text that reads back to the same double, never mistaken for an integer. */
-export function realText(value: number): string {
-  if (Number.isNaN(value)) return 'NaN'
-  if (value === Infinity) return 'Infinity'
-  if (value === -Infinity) return '-Infinity'
-  if (Object.is(value, -0)) return '-0.0'
-  const text = String(value)
-  return /^-?\d+$/.test(text) ? `${text}.0` : text
-}
-
-function realJson(value: number): string {
-  return Number.isFinite(value) ? realText(value) : JSON.stringify(realText(value))
-}
-
-function sqliteCodec(kind: Kind): ValueCodec {
-  const text = (value: RowValue): string | null => {
-    if (value === null) return null
-    if (typeof value === 'bigint') {
-      if (kind === 'boolean' && (value === 0n || value === 1n)) return value === 1n ? 'true' : 'false'
-      return value.toString()
-    }
-    if (typeof value === 'number') return realText(value)
-    if (typeof value === 'string') return value
-    return value.toString('base64')
-  }
-  return {
-    text,
-    json(value) {
-      if (value === null) return 'null'
-      if (typeof value === 'bigint') {
-        if (kind === 'boolean' && (value === 0n || value === 1n)) return value === 1n ? 'true' : 'false'
-        return value.toString()
-      }
-      if (typeof value === 'number') return realJson(value)
-      return JSON.stringify(text(value))
-    },
-  }
 }
 
 interface PostgresTimestamp {
