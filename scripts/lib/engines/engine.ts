@@ -12,6 +12,7 @@ import type { DatabaseHandle, SqlDialect } from '../db/connection.ts'
 import type { DatabaseLocation, EngineName } from '../db/url.ts'
 import type { ToolkitEnvironment } from '../environment.ts'
 import type { MetricsEngine } from '../metrics/engine.ts'
+import type { TenantSession } from '../tenant-restore/session.ts'
 
 export interface UrlContext {
   /** Base of relative paths (SQLite files, D1 state folders). */
@@ -103,4 +104,6 @@ export interface Engine {
   readonly restoreArtefact: string
   /** Opens a restore target (path or URL already parsed). */
   openRestoreTarget(location: DatabaseLocation, options: { environment: ToolkitEnvironment; dryRun: boolean; redactedUrl: string }): Promise<RestoreTarget>
+  /** Exact reads of a tenant's rows and one write transaction (tenant-restore/, engines/<engine>/tenant-restore.ts). */
+  openTenantSession(db: DatabaseHandle): Promise<TenantSession>
 }

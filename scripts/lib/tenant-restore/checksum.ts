@@ -7,7 +7,7 @@ import { ToolkitError } from '../errors.ts'
 import { tenantGraph } from './graph.ts'
 import { catalogTables, readTenantRows, tenantChecksumOf } from './plan.ts'
 import { canonicalizer, RowSetChecksum, type TableChecksum, type TenantChecksum } from './rows.ts'
-import { openTenantSession } from './_engines.ts'
+import { engineNamed } from '../engines/index.ts'
 
 /**
  * The content checksum of one tenant in a live database: per owned table, the order-independent
@@ -16,7 +16,7 @@ import { openTenantSession } from './_engines.ts'
  */
 export async function tenantChecksum(options: { db: DatabaseHandle; tenantId: string; tenantTable?: string }): Promise<TenantChecksum> {
   const graph = tenantGraph(await catalogTables(options.db), options.tenantTable)
-  const session = await openTenantSession(options.db)
+  const session = await engineNamed(options.db.engine).openTenantSession(options.db)
   try {
     const tables = []
     for (const entry of graph.owned) tables.push(await readTenantRows(session, options.db, graph, entry, options.tenantId))

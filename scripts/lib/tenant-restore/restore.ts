@@ -13,7 +13,7 @@ import { ownershipCondition } from './graph.ts'
 import { prepareTenantRestore, readTenantRows, tenantChecksumOf, type PlanTenantRestoreOptions, type TenantRestorePlan } from './plan.ts'
 import type { TenantChecksum } from './rows.ts'
 import { writeSafetyExport, type SafetyExport } from './safety-export.ts'
-import { openTenantSession } from './_engines.ts'
+import { engineNamed } from '../engines/index.ts'
 
 /** The steps restoreTenant announces through `onStep`, in order (crash tests kill the process at one of them). */
 export const TENANT_RESTORE_STEPS = [
@@ -61,7 +61,7 @@ export interface RestoreTenantResult {
 export async function restoreTenant(options: RestoreTenantOptions): Promise<RestoreTenantResult> {
   const now = options.now ?? (() => new Date())
   const step = options.onStep ?? (() => {})
-  const session = await openTenantSession(options.target)
+  const session = await engineNamed(options.target.engine).openTenantSession(options.target)
   try {
     const { plan, graph, backupRows } = await prepareTenantRestore(options, session)
     if (options.dryRun) return { plan, dryRun: true, deleted: 0, inserted: 0 }
