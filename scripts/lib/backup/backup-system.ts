@@ -27,7 +27,9 @@ import { DEFAULT_MAX_AGE_MS, DEFAULT_MAX_SHRINK_PERCENT, alertText, evaluateBack
 import { createBackup } from './create/create.ts'
 import { NoParentError, createIncrementalBackup } from './create/incremental.ts'
 import type { RestorePlan, RestoreResult, RestoreStepName } from './restore/steps.ts'
-import { restoreBackup } from './restore/flow.ts'
+import { restoreBackup, restoreTargetUrl } from './restore/flow.ts'
+import { restoreTenant, type RestoreTenantResult } from '../tenant-restore/restore.ts'
+import type { TenantRestorePlan } from '../tenant-restore/plan.ts'
 import type { DatabaseHandle } from '../db/connection.ts'
 import { EXPORT_FORMATS, type ExportFormat } from './layout.ts'
 import { sha256Hex } from './manifest.ts'
@@ -86,6 +88,18 @@ export interface RestoreCommandOptions {
   force?: boolean
   confirm?: (plan: RestorePlan) => Promise<boolean>
   step?: (name: RestoreStepName) => void | Promise<void>
+}
+
+export interface RestoreTenantCommandOptions {
+  /** The tenant's id, or its name (or slug) as the backup knows it. */
+  tenant: string
+  /** The live database whose tenant is restored instead of the configured one. */
+  to?: string
+  /** Print the plan (per table: rows to delete, to insert, unchanged) and write nothing. */
+  dryRun?: boolean
+  yes?: boolean
+  /** Asks the operator once the plan is known (a TTY); without it and without `yes` the restore refuses. */
+  confirm?: (plan: TenantRestorePlan) => Promise<boolean>
 }
 
 export interface ListResult {
@@ -353,6 +367,42 @@ export class AdvancedBackupSystem {
       }),
       (result) => ({ bytes: result.size }),
     )
+  }
+
+  /**
+   * Restores one tenant (cabinet) of backup `id` into the live database (tenant-restore/): its rows
+   * become exactly the backup's, in one transaction, after a safety export written beside the backups;
+   * every other tenant and the shared rows stay as they are.
+   * @example await backup.restoreTenant('backup-2026-01-21T15-30-00', { tenant: 'Cabinet Demo', yes: true })
+   */
+  restoreTenant(id: string, options: RestoreTenantCommandOptions): Promise<RestoreTenantResult> {
+    const work = async () => {
+      if (!options.dryRun && !options.yes && options.confirm === undefined) {
+        throw new ToolkitError(`la restauration du cabinet « ${options.tenant} » remplace ses lignes dans la base et demande une confirmation, mais il n'y a pas de terminal pour la demander`, {
+          hint: '--yes (après `restore <id> --tenant … --dry-run` en cas de doute)',
+        })
+      }
+      const environment = this.#options.environment!
+      const url = restoreTargetUrl(options.to ?? this.#databaseUrl, this.#options.cwd ?? environment.cwd)
+      const db = await openDatabase(url, { cwd: this.#options.cwd, environment })
+      try {
+        return await restoreTenant({
+          backup: { backupDir: this.backupDir, id },
+          target: db,
+          tenant: options.tenant,
+          dryRun: options.dryRun,
+          now: this.#now,
+          onStep: (step) => this.#onStep(step),
+          ...(options.yes || options.confirm === undefined ? {} : { confirm: options.confirm }),
+          onProgress: this.#options.onProgress,
+        })
+      } finally {
+        await db.close()
+      }
+    }
+    // A dry run changes nothing: it is not an operation of the history.
+    if (options.dryRun) return work()
+    return this.#recorded('restore', id, work, (result) => ({ bytes: result.safetyExport?.bytes ?? 0 }))
   }
 }
 
