@@ -13,7 +13,7 @@
  * })
  * const { metadata, rotation } = await backup.create()
  */
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { openDatabase } from '../db/open.ts'
@@ -22,7 +22,10 @@ import { resolveEnvironment, type ToolkitEnvironment } from '../environment.ts'
 import { sendAlert } from '../alerts.ts'
 import { ToolkitError, describeError } from '../errors.ts'
 import type { ProgressListener } from '../progress.ts'
-import { listBackupEntries, type BackupEntry } from './catalog/catalog.ts'
+import { findBackupEntry, listBackupEntries, type BackupEntry } from './catalog/catalog.ts'
+import { chooseDrillBackup, drillBackup, type DrillOptions, type DrillResult } from './drill/drill.ts'
+import { alertChannelsFromEnvironment } from '../alerts/config.ts'
+import { notifyAlerts, type NotifyAlertsResult } from '../alerts/notify.ts'
 import { DEFAULT_MAX_AGE_MS, DEFAULT_MAX_SHRINK_PERCENT, alertText, evaluateBackups, withAlertOutcome, type CheckResult, type CheckThresholds } from './catalog/check.ts'
 import { createBackup } from './create/create.ts'
 import { NoParentError, createIncrementalBackup } from './create/incremental.ts'
@@ -102,6 +105,14 @@ export interface RestoreTenantCommandOptions {
   confirm?: (plan: TenantRestorePlan) => Promise<boolean>
 }
 
+export interface DrillCommandResult extends DrillResult {
+  /** What the alert module did (a failed drill fires `backup:drill:<dir>`, a successful one clears it). */
+  alert: Pick<NotifyAlertsResult, 'firing' | 'resolved' | 'deliveries' | 'warnings'>
+}
+
+/** The alert state of the drills, beside the backups. */
+export const ALERT_STATE_FILE = '.alert-state.json'
+
 export interface ListResult {
   backupDir: string
   backups: BackupSummary[]
@@ -126,6 +137,7 @@ interface Outcome {
   id?: string
   bytes?: number
   failure?: string
+  rtoMs?: number
 }
 
 export class AdvancedBackupSystem {
@@ -313,6 +325,7 @@ export class AdvancedBackupSystem {
         bytes: outcome.bytes ?? 0,
         result: outcome.failure === undefined ? 'success' : 'failure',
         ...(outcome.failure !== undefined ? { error: outcome.failure } : {}),
+        ...(outcome.rtoMs !== undefined ? { rtoMs: outcome.rtoMs } : {}),
       })
     } catch (error) {
       if (options.required) throw error
@@ -345,8 +358,11 @@ export class AdvancedBackupSystem {
    * @example await backup.restore('backup-2026-01-21T15-30-00', { yes: true })
    */
   restore(id: string, options: RestoreCommandOptions = {}): Promise<RestoreResult> {
-    return this.#recorded('restore', id, () =>
-      restoreBackup({
+    return this.#recorded('restore', id, () => this.#restore(id, options), (result) => ({ bytes: result.size }))
+  }
+
+  #restore(id: string, options: RestoreCommandOptions): Promise<RestoreResult> {
+    return restoreBackup({
         backupDir: this.backupDir,
         id,
         target: options.to ?? this.#databaseUrl,
@@ -364,9 +380,72 @@ export class AdvancedBackupSystem {
         environment: this.#options.environment!,
         onProgress: this.#options.onProgress,
         threads: this.#options.threads,
+      })
+  }
+
+  /**
+   * A restore drill (backup/drill/): backup `id` (default: the newest not yet drilled) restored
+   * through the same restore as `restore` into a scratch database of its engine, then checked;
+   * recorded in history.jsonl with its RTO. A failed drill raises an alert (alerts/, the channels
+   * of the environment); a successful one clears it. Never touches the configured database.
+   * @example const result = await backup.drill(); if (!result.ok) …
+   */
+  drill(options: { id?: string; scratchRoot?: string; step?: DrillOptions['step'] } = {}): Promise<DrillCommandResult> {
+    return this.#recorded(
+      'drill',
+      options.id,
+      async () => {
+        let chosen: Pick<DrillOptions, 'metadata' | 'chosenBecause'>
+        if (options.id !== undefined) {
+          const entry = await findBackupEntry(this.backupDir, options.id)
+          if (entry.metadata === undefined) throw new ToolkitError(`le backup ${options.id} n'a pas de métadonnées lisibles : ${entry.problem ?? 'inconnu'}`, { hint: `\`advanced-backup verify ${options.id}\`` })
+          chosen = { metadata: entry.metadata, chosenBecause: 'asked' }
+        } else {
+          chosen = chooseDrillBackup(await listBackupEntries(this.backupDir), (await readHistory(this.backupDir)).records)
+        }
+        const dialect = engineNamed(chosen.metadata.engine).dialect
+        const result = await drillBackup({
+          ...chosen,
+          restore: (to) => this.#restore(chosen.metadata.id, { to, yes: true }),
+          serverUrl: this.#databaseUrl,
+          environment: this.#options.environment!,
+          committedMigrations: committedMigrations(dialect),
+          ...(options.scratchRoot !== undefined ? { scratchRoot: options.scratchRoot } : {}),
+          ...(options.step !== undefined ? { step: options.step } : {}),
+        })
+        return { ...result, alert: await this.#drillAlert(result) }
+      },
+      (result) => ({
+        id: result.id,
+        bytes: 0,
+        ...(result.rtoMs !== null ? { rtoMs: result.rtoMs } : {}),
+        ...(result.ok ? {} : { failure: `exercice de restauration échoué : ${result.checks.filter((c) => c.status === 'failed').map((c) => c.detail).join(' ; ')}` }),
       }),
-      (result) => ({ bytes: result.size }),
     )
+  }
+
+  async #drillAlert(result: DrillResult): Promise<DrillCommandResult['alert']> {
+    let channels
+    try {
+      channels = alertChannelsFromEnvironment(this.#options.environment!.alertChannels)
+    } catch (error) {
+      return { firing: [], resolved: [], deliveries: [], warnings: [describeError(error)] }
+    }
+    const failed = result.checks.filter((c) => c.status === 'failed')
+    return notifyAlerts({
+      source: 'advanced-backup drill',
+      statePath: join(this.backupDir, ALERT_STATE_FILE),
+      channels,
+      now: this.#now,
+      firing: result.ok
+        ? []
+        : [{
+            key: `backup:drill:${this.backupDir}`,
+            severity: 'critical',
+            title: `L'exercice de restauration du backup ${result.id} a échoué`,
+            details: [...failed.map((c) => `${c.name} : ${c.detail}`), `Dossier des backups : ${this.backupDir}`, `Relancez : advanced-backup drill ${result.id}`],
+          }],
+    })
   }
 
   /**
@@ -404,6 +483,13 @@ export class AdvancedBackupSystem {
     if (options.dryRun) return work()
     return this.#recorded('restore', id, work, (result) => ({ bytes: result.safetyExport?.bytes ?? 0 }))
   }
+}
+
+/** The migrations committed in the toolkit for a dialect (prisma/<dialect>/migrations/<name>/), oldest first. */
+export function committedMigrations(dialect: 'sqlite' | 'postgres'): string[] {
+  const dir = join(REPO_ROOT, 'prisma', dialect, 'migrations')
+  if (!existsSync(dir)) return []
+  return readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory() && /^\d+_/.test(e.name)).map((e) => e.name).sort()
 }
 
 function summary(entry: BackupEntry): BackupSummary {

@@ -1,6 +1,7 @@
 /** Cloudflare D1: SQLite behind a binding, local (Miniflare) or remote (Cloudflare's HTTP API). */
 import type { Engine } from '../engine.ts'
 import { openTenantSession } from './tenant-restore.ts'
+import { d1Scratch } from './scratch.ts'
 import { d1Metrics } from './metrics.ts'
 import { D1_RESTORE_ARTEFACT, openD1RestoreTarget } from './restore.ts'
 import { d1Snapshot } from './snapshot.ts'
@@ -31,4 +32,5 @@ export const d1Engine: Engine = {
   restoreArtefact: D1_RESTORE_ARTEFACT,
   openRestoreTarget: openD1RestoreTarget,
   openTenantSession,
+  scratch: d1Scratch,
 }

@@ -1,6 +1,7 @@
 /** PostgreSQL: a server, reached through one `pg` pool shared with Prisma's pg adapter. */
 import type { Engine } from '../engine.ts'
 import { openTenantSession } from './tenant-restore.ts'
+import { postgresScratch } from './scratch.ts'
 import { openPostgres } from './connection.ts'
 import { postgresMetrics } from './metrics.ts'
 import { POSTGRES_RESTORE_ARTEFACT, openPostgresRestoreTarget } from './restore.ts'
@@ -24,4 +25,5 @@ export const postgresEngine: Engine = {
   restoreArtefact: POSTGRES_RESTORE_ARTEFACT,
   openRestoreTarget: openPostgresRestoreTarget,
   openTenantSession,
+  scratch: postgresScratch,
 }

@@ -1,6 +1,7 @@
 /** SQLite: a file, opened through better-sqlite3 and Prisma's better-sqlite3 adapter. */
 import type { Engine } from '../engine.ts'
 import { openTenantSession } from './tenant-restore.ts'
+import { sqliteScratch } from './scratch.ts'
 import { openSqlite } from './connection.ts'
 import { sqliteMetrics } from './metrics.ts'
 import { SQLITE_RESTORE_ARTEFACT, openSqliteRestoreTarget } from './restore.ts'
@@ -24,4 +25,5 @@ export const sqliteEngine: Engine = {
   restoreArtefact: SQLITE_RESTORE_ARTEFACT,
   openRestoreTarget: openSqliteRestoreTarget,
   openTenantSession,
+  scratch: sqliteScratch,
 }
