@@ -1,6 +1,6 @@
 /**
  * Backups of the app database: create (default), list, verify <id>, restore <id>, stats, prune,
- * check, monitor — or the spec's numbers 1…7. Declares the global options; each verb lives in
+ * check, monitor, drill [<id>] — or the spec's numbers 1…7. Declares the global options; each verb lives in
  * scripts/backup-verbs/<verb>.ts (parse its arguments, call scripts/lib/backup, print text or --json).
  */
 import { Command, InvalidArgumentError } from 'commander'
@@ -18,6 +18,7 @@ import { registerStats } from './backup-verbs/stats.ts'
 import { registerPrune } from './backup-verbs/prune.ts'
 import { registerCheck } from './backup-verbs/check.ts'
 import { registerMonitor } from './backup-verbs/monitor.ts'
+import { registerDrill } from './backup-verbs/drill.ts'
 
 const keepCount = (value: string) => {
   const n = Number(value)
@@ -47,7 +48,7 @@ const program = new Command('advanced-backup')
   .addHelpText('after', '\nNumeric aliases (the spec\'s menu): 1 create, 2 list, 3 verify <id>, 4 restore <id>, 5 stats, 6 prune, 7 check\nCron (nightly backup, hourly check): see docs/cron.md\nExit codes: 0 success, 1 failure (or a backup that fails verification), 2 usage error')
 
 const cli: BackupCli = { environment, choose: (verb) => (chosen = verb), system }
-for (const register of [registerCreate, registerList, registerVerify, registerRestore, registerStats, registerPrune, registerCheck, registerMonitor]) register(program, cli)
+for (const register of [registerCreate, registerList, registerVerify, registerRestore, registerStats, registerPrune, registerCheck, registerMonitor, registerDrill]) register(program, cli)
 
 function system(options: GlobalOptions, onProgress?: ProgressListener): AdvancedBackupSystem {
   return new AdvancedBackupSystem({

@@ -27,6 +27,8 @@ export interface ToolkitEnvironment {
   /** The D1 database `test-all-databases` checks (`d1://local[/<dir>]` or `d1://<account>/<database>`); unset means `d1://local`. */
   d1Url: string | undefined
   alertWebhookUrl: string | undefined
+  /** The alert channels' variables (alerts/config.ts: SLACK_WEBHOOK_URL, ALERT_WEBHOOK_URL, SMTP_URL, ALERT_EMAIL_TO, ALERT_EMAIL_FROM). */
+  alertChannels: { SLACK_WEBHOOK_URL?: string; ALERT_WEBHOOK_URL?: string; SMTP_URL?: string; ALERT_EMAIL_TO?: string; ALERT_EMAIL_FROM?: string }
   /** The variables that say whether there is a graphical session to open a document in. */
   display: { DISPLAY?: string; WAYLAND_DISPLAY?: string }
   /** Print stack traces. */
@@ -56,6 +58,9 @@ export function resolveEnvironment(
     cloudflareD1Token: nonEmpty(env.CLOUDFLARE_D1_TOKEN),
     d1Url: nonEmpty(env.D1_URL),
     alertWebhookUrl: nonEmpty(env.ALERT_WEBHOOK_URL),
+    alertChannels: Object.fromEntries(
+      (['SLACK_WEBHOOK_URL', 'ALERT_WEBHOOK_URL', 'SMTP_URL', 'ALERT_EMAIL_TO', 'ALERT_EMAIL_FROM'] as const).flatMap((name) => (nonEmpty(env[name]) === undefined ? [] : [[name, nonEmpty(env[name])!]])),
+    ),
     display: { ...(nonEmpty(env.DISPLAY) ? { DISPLAY: env.DISPLAY } : {}), ...(nonEmpty(env.WAYLAND_DISPLAY) ? { WAYLAND_DISPLAY: env.WAYLAND_DISPLAY } : {}) },
     debug: nonEmpty(env.DEBUG) !== undefined,
     noColor: nonEmpty(env.NO_COLOR) !== undefined,

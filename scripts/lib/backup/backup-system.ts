@@ -13,7 +13,7 @@
  * })
  * const { metadata, rotation } = await backup.create()
  */
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { openDatabase } from '../db/open.ts'
@@ -22,12 +22,17 @@ import { resolveEnvironment, type ToolkitEnvironment } from '../environment.ts'
 import { sendAlert } from '../alerts.ts'
 import { ToolkitError, describeError } from '../errors.ts'
 import type { ProgressListener } from '../progress.ts'
-import { listBackupEntries, type BackupEntry } from './catalog/catalog.ts'
+import { findBackupEntry, listBackupEntries, type BackupEntry } from './catalog/catalog.ts'
+import { chooseDrillBackup, drillBackup, type DrillOptions, type DrillResult } from './drill/drill.ts'
+import { alertChannelsFromEnvironment } from '../alerts/config.ts'
+import { notifyAlerts, type NotifyAlertsResult } from '../alerts/notify.ts'
 import { DEFAULT_MAX_AGE_MS, DEFAULT_MAX_SHRINK_PERCENT, alertText, evaluateBackups, withAlertOutcome, type CheckResult, type CheckThresholds } from './catalog/check.ts'
 import { createBackup } from './create/create.ts'
 import { NoParentError, createIncrementalBackup } from './create/incremental.ts'
 import type { RestorePlan, RestoreResult, RestoreStepName } from './restore/steps.ts'
-import { restoreBackup } from './restore/flow.ts'
+import { restoreBackup, restoreTargetUrl } from './restore/flow.ts'
+import { restoreTenant, type RestoreTenantResult } from '../tenant-restore/restore.ts'
+import type { TenantRestorePlan } from '../tenant-restore/plan.ts'
 import type { DatabaseHandle } from '../db/connection.ts'
 import { EXPORT_FORMATS, type ExportFormat } from './layout.ts'
 import { sha256Hex } from './manifest.ts'
@@ -91,6 +96,26 @@ export interface RestoreCommandOptions {
   step?: (name: RestoreStepName) => void | Promise<void>
 }
 
+export interface RestoreTenantCommandOptions {
+  /** The tenant's id, or its name (or slug) as the backup knows it. */
+  tenant: string
+  /** The live database whose tenant is restored instead of the configured one. */
+  to?: string
+  /** Print the plan (per table: rows to delete, to insert, unchanged) and write nothing. */
+  dryRun?: boolean
+  yes?: boolean
+  /** Asks the operator once the plan is known (a TTY); without it and without `yes` the restore refuses. */
+  confirm?: (plan: TenantRestorePlan) => Promise<boolean>
+}
+
+export interface DrillCommandResult extends DrillResult {
+  /** What the alert module did (a failed drill fires `backup:drill:<dir>`, a successful one clears it). */
+  alert: Pick<NotifyAlertsResult, 'firing' | 'resolved' | 'deliveries' | 'warnings'>
+}
+
+/** The alert state of the drills, beside the backups. */
+export const ALERT_STATE_FILE = '.alert-state.json'
+
 export interface ListResult {
   backupDir: string
   backups: BackupSummary[]
@@ -115,6 +140,7 @@ interface Outcome {
   id?: string
   bytes?: number
   failure?: string
+  rtoMs?: number
 }
 
 export class AdvancedBackupSystem {
@@ -301,6 +327,7 @@ export class AdvancedBackupSystem {
         bytes: outcome.bytes ?? 0,
         result: outcome.failure === undefined ? 'success' : 'failure',
         ...(outcome.failure !== undefined ? { error: outcome.failure } : {}),
+        ...(outcome.rtoMs !== undefined ? { rtoMs: outcome.rtoMs } : {}),
       })
     } catch (error) {
       if (options.required) throw error
@@ -333,8 +360,11 @@ export class AdvancedBackupSystem {
    * @example await backup.restore('backup-2026-01-21T15-30-00', { yes: true })
    */
   restore(id: string, options: RestoreCommandOptions = {}): Promise<RestoreResult> {
-    return this.#recorded('restore', id, () =>
-      restoreBackup({
+    return this.#recorded('restore', id, () => this.#restore(id, options), (result) => ({ bytes: result.size }))
+  }
+
+  #restore(id: string, options: RestoreCommandOptions): Promise<RestoreResult> {
+    return restoreBackup({
         backupDir: this.backupDir,
         id,
         target: options.to ?? this.#databaseUrl,
@@ -352,10 +382,116 @@ export class AdvancedBackupSystem {
         environment: this.#options.environment!,
         onProgress: this.#options.onProgress,
         threads: this.#options.threads,
+      })
+  }
+
+  /**
+   * A restore drill (backup/drill/): backup `id` (default: the newest not yet drilled) restored
+   * through the same restore as `restore` into a scratch database of its engine, then checked;
+   * recorded in history.jsonl with its RTO. A failed drill raises an alert (alerts/, the channels
+   * of the environment); a successful one clears it. Never touches the configured database.
+   * @example const result = await backup.drill(); if (!result.ok) …
+   */
+  drill(options: { id?: string; scratchRoot?: string; step?: DrillOptions['step'] } = {}): Promise<DrillCommandResult> {
+    return this.#recorded(
+      'drill',
+      options.id,
+      async () => {
+        let chosen: Pick<DrillOptions, 'metadata' | 'chosenBecause'>
+        if (options.id !== undefined) {
+          const entry = await findBackupEntry(this.backupDir, options.id)
+          if (entry.metadata === undefined) throw new ToolkitError(`le backup ${options.id} n'a pas de métadonnées lisibles : ${entry.problem ?? 'inconnu'}`, { hint: `\`advanced-backup verify ${options.id}\`` })
+          chosen = { metadata: entry.metadata, chosenBecause: 'asked' }
+        } else {
+          chosen = chooseDrillBackup(await listBackupEntries(this.backupDir), (await readHistory(this.backupDir)).records)
+        }
+        const dialect = engineNamed(chosen.metadata.engine).dialect
+        const result = await drillBackup({
+          ...chosen,
+          restore: (to) => this.#restore(chosen.metadata.id, { to, yes: true }),
+          serverUrl: this.#databaseUrl,
+          environment: this.#options.environment!,
+          committedMigrations: committedMigrations(dialect),
+          ...(options.scratchRoot !== undefined ? { scratchRoot: options.scratchRoot } : {}),
+          ...(options.step !== undefined ? { step: options.step } : {}),
+        })
+        return { ...result, alert: await this.#drillAlert(result) }
+      },
+      (result) => ({
+        id: result.id,
+        bytes: 0,
+        ...(result.rtoMs !== null ? { rtoMs: result.rtoMs } : {}),
+        ...(result.ok ? {} : { failure: `exercice de restauration échoué : ${result.checks.filter((c) => c.status === 'failed').map((c) => c.detail).join(' ; ')}` }),
       }),
-      (result) => ({ bytes: result.size }),
     )
   }
+
+  async #drillAlert(result: DrillResult): Promise<DrillCommandResult['alert']> {
+    let channels
+    try {
+      channels = alertChannelsFromEnvironment(this.#options.environment!.alertChannels)
+    } catch (error) {
+      return { firing: [], resolved: [], deliveries: [], warnings: [describeError(error)] }
+    }
+    const failed = result.checks.filter((c) => c.status === 'failed')
+    return notifyAlerts({
+      source: 'advanced-backup drill',
+      statePath: join(this.backupDir, ALERT_STATE_FILE),
+      channels,
+      now: this.#now,
+      firing: result.ok
+        ? []
+        : [{
+            key: `backup:drill:${this.backupDir}`,
+            severity: 'critical',
+            title: `L'exercice de restauration du backup ${result.id} a échoué`,
+            details: [...failed.map((c) => `${c.name} : ${c.detail}`), `Dossier des backups : ${this.backupDir}`, `Relancez : advanced-backup drill ${result.id}`],
+          }],
+    })
+  }
+
+  /**
+   * Restores one tenant (cabinet) of backup `id` into the live database (tenant-restore/): its rows
+   * become exactly the backup's, in one transaction, after a safety export written beside the backups;
+   * every other tenant and the shared rows stay as they are.
+   * @example await backup.restoreTenant('backup-2026-01-21T15-30-00', { tenant: 'Cabinet Demo', yes: true })
+   */
+  restoreTenant(id: string, options: RestoreTenantCommandOptions): Promise<RestoreTenantResult> {
+    const work = async () => {
+      if (!options.dryRun && !options.yes && options.confirm === undefined) {
+        throw new ToolkitError(`la restauration du cabinet « ${options.tenant} » remplace ses lignes dans la base et demande une confirmation, mais il n'y a pas de terminal pour la demander`, {
+          hint: '--yes (après `restore <id> --tenant … --dry-run` en cas de doute)',
+        })
+      }
+      const environment = this.#options.environment!
+      const url = restoreTargetUrl(options.to ?? this.#databaseUrl, this.#options.cwd ?? environment.cwd)
+      const db = await openDatabase(url, { cwd: this.#options.cwd, environment })
+      try {
+        return await restoreTenant({
+          backup: { backupDir: this.backupDir, id },
+          target: db,
+          tenant: options.tenant,
+          dryRun: options.dryRun,
+          now: this.#now,
+          onStep: (step) => this.#onStep(step),
+          ...(options.yes || options.confirm === undefined ? {} : { confirm: options.confirm }),
+          onProgress: this.#options.onProgress,
+        })
+      } finally {
+        await db.close()
+      }
+    }
+    // A dry run changes nothing: it is not an operation of the history.
+    if (options.dryRun) return work()
+    return this.#recorded('restore', id, work, (result) => ({ bytes: result.safetyExport?.bytes ?? 0 }))
+  }
+}
+
+/** The migrations committed in the toolkit for a dialect (prisma/<dialect>/migrations/<name>/), oldest first. */
+export function committedMigrations(dialect: 'sqlite' | 'postgres'): string[] {
+  const dir = join(REPO_ROOT, 'prisma', dialect, 'migrations')
+  if (!existsSync(dir)) return []
+  return readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory() && /^\d+_/.test(e.name)).map((e) => e.name).sort()
 }
 
 function summary(entry: BackupEntry): BackupSummary {

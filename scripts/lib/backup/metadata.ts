@@ -24,10 +24,23 @@ import type { EngineName } from '../db/url.ts'
 import { EXPORT_FORMATS, isBackupId, type ExportFormat } from './layout.ts'
 import { sha256Hex, type FileDigest } from './manifest.ts'
 
-export const METADATA_FORMAT_VERSION = 1
+/**
+ * Version 2 adds `contents` (per table: rows and order-independent content checksum, what a restore
+ * drill compares). Version 1 (no `contents`) is still read; incremental backups still write it.
+ */
+export const METADATA_FORMAT_VERSION = 2
+export const READABLE_METADATA_VERSIONS: readonly number[] = [1, 2]
+
+/** One table's content as create read it from the snapshot (tenant-restore/rows.ts: checksumRowSource). */
+export interface TableContent {
+  name: string
+  rows: number
+  /** `sum256:<hex>`: order-independent, after the migration assistant's normalisation. */
+  checksum: string
+}
 
 export interface BackupMetadata {
-  formatVersion: typeof METADATA_FORMAT_VERSION
+  formatVersion: 1 | 2
   /** `backup-2026-01-21T15-30-00` */
   id: string
   /** When the snapshot was taken (ISO 8601, UTC). */
@@ -54,6 +67,8 @@ export interface BackupMetadata {
   contentSize: number
   /** Rows per table as read from the snapshot, the same in database.db and every export. */
   tables: { name: string; rows: number }[]
+  /** Version 2, full backups: every table's row count and content checksum (what a drill compares). */
+  contents?: TableContent[]
   /** What a restore checks before replacing a database. */
   schema: {
     /** SHA-256 of the Prisma schema of the source's engine in this toolkit (prisma/<engine>/schema.prisma). */
@@ -132,8 +147,8 @@ function validateMetadata(value: unknown, where: string): BackupMetadata {
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return bad('(root)', 'an object')
   const m = value as Record<string, unknown>
-  if (m.formatVersion !== METADATA_FORMAT_VERSION) {
-    throw new ToolkitError(`${where}: metadata format version ${JSON.stringify(m.formatVersion)} is not supported (this tool reads version ${METADATA_FORMAT_VERSION})`, {
+  if (!READABLE_METADATA_VERSIONS.includes(m.formatVersion as number)) {
+    throw new ToolkitError(`${where}: metadata format version ${JSON.stringify(m.formatVersion)} is not supported (this tool reads versions ${READABLE_METADATA_VERSIONS.join(', ')})`, {
       hint: 'Use the toolkit version that wrote this backup.',
     })
   }
@@ -156,6 +171,9 @@ function validateMetadata(value: unknown, where: string): BackupMetadata {
   if (!isCount(m.durationMs)) bad('durationMs', 'a number of milliseconds')
   if (!isCount(m.contentSize)) bad('contentSize', 'a byte count')
   if (!Array.isArray(m.tables) || !m.tables.every((t) => typeof t === 'object' && t !== null && isString(t.name) && isCount(t.rows))) bad('tables', 'a list of { name, rows }')
+  if (m.contents !== undefined && (m.formatVersion === 1 || !Array.isArray(m.contents) || !m.contents.every((t) => typeof t === 'object' && t !== null && isString(t.name) && isCount(t.rows) && typeof t.checksum === 'string' && /^sum256:[0-9a-f]{64}$/.test(t.checksum)))) {
+    bad('contents', 'absent (version 1) or a list of { name, rows, checksum }')
+  }
   const schema = m.schema as Record<string, unknown> | null
   if (typeof schema !== 'object' || schema === null) bad('schema', 'an object')
   if (schema!.prismaSchemaSha256 !== null && !isHash(schema!.prismaSchemaSha256)) bad('schema.prismaSchemaSha256', 'null or a SHA-256')

@@ -15,6 +15,7 @@ import type { DatabaseLocation, EngineName } from '../db/url.ts'
 import type { ToolkitEnvironment } from '../environment.ts'
 import type { ValueCodecFor } from '../db/table-reader.ts'
 import type { MetricsEngine } from '../metrics/engine.ts'
+import type { TenantSession } from '../tenant-restore/session.ts'
 
 export interface UrlContext {
   /** Base of relative paths (SQLite files, D1 state folders). */
@@ -86,6 +87,37 @@ export interface RestoreTarget {
   close(): Promise<void>
 }
 
+/** One result of an engine's integrity checks on a restored database. */
+export interface IntegrityFinding {
+  /** `integrity`, `foreign-keys`, `amcheck`. */
+  name: string
+  status: 'ok' | 'failed' | 'skipped'
+  /** French, no data values. */
+  detail: string
+}
+
+/** A throwaway database of this engine (restore drills), and how to drop it. */
+export interface ScratchDatabase {
+  /** What a restore targets (may hold a password: never print it). */
+  url: string
+  /** As printed. */
+  display: string
+  /** Drops it (a file engine's database goes with the drill's folder). */
+  drop(): Promise<void>
+}
+
+export interface ScratchDatabases {
+  /**
+   * A new empty database for a drill: a file in `workDir`, a local D1 in `workDir`, a temporary
+   * PostgreSQL database on the server of `serverUrl`.
+   */
+  create(options: { workDir: string; serverUrl?: string }): Promise<ScratchDatabase>
+  /** Drops the scratch databases of drills whose process is gone (killed); returns their names. */
+  cleanLeftovers(options: { serverUrl?: string }): Promise<string[]>
+  /** The engine's own integrity checks of a restored database (integrity_check, foreign keys, amcheck). */
+  integrity(db: DatabaseHandle): Promise<IntegrityFinding[]>
+}
+
 export interface Engine {
   readonly name: EngineName
   /** How the engine is named to a person: `SQLite`, `PostgreSQL`, `D1`. */
@@ -114,4 +146,8 @@ export interface Engine {
   readonly restoreArtefact: string
   /** Opens a restore target (path or URL already parsed). */
   openRestoreTarget(location: DatabaseLocation, options: { environment: ToolkitEnvironment; dryRun: boolean; redactedUrl: string }): Promise<RestoreTarget>
+  /** Exact reads of a tenant's rows and one write transaction (tenant-restore/, engines/<engine>/tenant-restore.ts). */
+  openTenantSession(db: DatabaseHandle): Promise<TenantSession>
+  /** Scratch databases of restore drills (backup/drill/). */
+  readonly scratch: ScratchDatabases
 }

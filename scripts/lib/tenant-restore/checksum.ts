@@ -6,8 +6,8 @@ import type { DatabaseHandle } from '../db/connection.ts'
 import { ToolkitError } from '../errors.ts'
 import { tenantGraph } from './graph.ts'
 import { catalogTables, readTenantRows, tenantChecksumOf } from './plan.ts'
-import { canonicalizer, RowSetChecksum, type TableChecksum, type TenantChecksum } from './rows.ts'
-import { openTenantSession } from './_engines.ts'
+import { checksumRowSource, type TableChecksum, type TenantChecksum } from './rows.ts'
+import { engineNamed } from '../engines/index.ts'
 
 /**
  * The content checksum of one tenant in a live database: per owned table, the order-independent
@@ -16,7 +16,7 @@ import { openTenantSession } from './_engines.ts'
  */
 export async function tenantChecksum(options: { db: DatabaseHandle; tenantId: string; tenantTable?: string }): Promise<TenantChecksum> {
   const graph = tenantGraph(await catalogTables(options.db), options.tenantTable)
-  const session = await openTenantSession(options.db)
+  const session = await engineNamed(options.db.engine).openTenantSession(options.db)
   try {
     const tables = []
     for (const entry of graph.owned) tables.push(await readTenantRows(session, options.db, graph, entry, options.tenantId))
@@ -35,10 +35,7 @@ export async function tableContentChecksum(options: { db: DatabaseHandle; table:
   try {
     const table = (await reader.tables()).find((t) => t.name === options.table)
     if (table === undefined) throw new ToolkitError(`la table ${options.table} n'existe pas dans ${options.db.redactedUrl}`)
-    const canonical = canonicalizer(table.columns, options.db.engine)
-    const sum = new RowSetChecksum(table.columns.map((c) => c.name))
-    for await (const row of reader.rows(table)) sum.add(canonical(row))
-    return sum.result()
+    return await checksumRowSource(table.columns, options.db.engine, reader.rows(table))
   } finally {
     await reader.close()
   }

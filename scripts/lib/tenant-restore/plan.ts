@@ -20,7 +20,7 @@ import { parseRowLine, scanDataJson, type DataJsonColumn } from './data-json.ts'
 import { DEFAULT_TENANT_TABLE, ownershipCondition, tenantGraph, type OwnedTable, type TenantGraph } from './graph.ts'
 import { addRow, canonicalizer, checksumRows, combineChecksums, emptyCanonicalTable, reorder, type CanonicalRow, type CanonicalTable, type TenantChecksum } from './rows.ts'
 import type { TenantSession } from './session.ts'
-import { openTenantSession } from './_engines.ts'
+import { engineNamed } from '../engines/index.ts'
 
 export interface TenantRestoreBackup {
   backupDir: string
@@ -201,7 +201,7 @@ function schemaDifferences(graph: TenantGraph, backupTables: Map<string, DataJso
  * @example const plan = await planTenantRestore({ backup: { backupDir: 'backups', id }, target: db, tenant: 'Cabinet Demo' })
  */
 export async function planTenantRestore(options: PlanTenantRestoreOptions): Promise<TenantRestorePlan> {
-  const session = await openTenantSession(options.target)
+  const session = await engineNamed(options.target.engine).openTenantSession(options.target)
   try {
     return (await prepareTenantRestore(options, session)).plan
   } finally {

@@ -13,7 +13,7 @@ import { ownershipCondition } from './graph.ts'
 import { prepareTenantRestore, readTenantRows, tenantChecksumOf, type PlanTenantRestoreOptions, type TenantRestorePlan } from './plan.ts'
 import type { TenantChecksum } from './rows.ts'
 import { writeSafetyExport, type SafetyExport } from './safety-export.ts'
-import { openTenantSession } from './_engines.ts'
+import { engineNamed } from '../engines/index.ts'
 
 /** The steps restoreTenant announces through `onStep`, in order (crash tests kill the process at one of them). */
 export const TENANT_RESTORE_STEPS = [
@@ -40,6 +40,11 @@ export interface RestoreTenantOptions extends PlanTenantRestoreOptions {
   /** Folder of the safety export. Default: the backup folder. */
   safetyDir?: string
   onStep?: (step: TenantRestoreStep) => void | Promise<void>
+  /**
+   * Asked once the plan is known and found conflict-free, before anything is written; `false`
+   * cancels (nothing changed). Absent: no question (the caller already has the consent).
+   */
+  confirm?: (plan: TenantRestorePlan) => Promise<boolean>
 }
 
 export interface RestoreTenantResult {
@@ -61,7 +66,7 @@ export interface RestoreTenantResult {
 export async function restoreTenant(options: RestoreTenantOptions): Promise<RestoreTenantResult> {
   const now = options.now ?? (() => new Date())
   const step = options.onStep ?? (() => {})
-  const session = await openTenantSession(options.target)
+  const session = await engineNamed(options.target.engine).openTenantSession(options.target)
   try {
     const { plan, graph, backupRows } = await prepareTenantRestore(options, session)
     if (options.dryRun) return { plan, dryRun: true, deleted: 0, inserted: 0 }
@@ -70,6 +75,9 @@ export async function restoreTenant(options: RestoreTenantOptions): Promise<Rest
       throw new ToolkitError(`restauration du cabinet ${label} refusée avant toute écriture (${plan.conflicts.length} problème${plan.conflicts.length > 1 ? 's' : ''}) :\n${plan.conflicts.map((c) => `  - ${c.message}`).join('\n')}`, {
         hint: 'Réglez ces conflits dans la base cible (ou recréez les lignes partagées manquantes), puis relancez ; --dry-run les liste sans rien écrire.',
       })
+    }
+    if (options.confirm !== undefined && !(await options.confirm(plan))) {
+      throw new ToolkitError(`restauration du cabinet ${label} annulée : rien n'a changé`)
     }
     await step('tenant-restore:planned')
     const tenantId = plan.tenant.id

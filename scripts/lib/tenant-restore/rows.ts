@@ -3,6 +3,7 @@
  * order-independent content checksum of such a set of rows.
  */
 import { createHash } from 'node:crypto'
+import type { RowSource } from '../backup/exporters/_rows.ts'
 import type { RowValue, TableColumn } from '../db/table-reader.ts'
 import type { EngineName } from '../db/url.ts'
 import { engineNamed } from '../engines/index.ts'
@@ -94,6 +95,19 @@ export class RowSetChecksum {
   result(): TableChecksum {
     return { rows: this.count, checksum: `sum256:${this.sum.toString(16).padStart(64, '0')}` }
   }
+}
+
+/**
+ * The content checksum of a whole table streamed from a reader (a live database or a backup's
+ * snapshot): what metadata records at create and a drill compares.
+ * @example const { rows, checksum } = await checksumRowSource(table.columns, 'sqlite', reader.rows(table))
+ */
+export async function checksumRowSource(columns: readonly TableColumn[], engine: EngineName, rows: RowSource): Promise<TableChecksum> {
+  const canonical = canonicalizer(columns, engine)
+  const sum = new RowSetChecksum(columns.map((c) => c.name))
+  if (Symbol.iterator in rows) for (const row of rows) sum.add(canonical(row))
+  else for await (const row of rows) sum.add(canonical(row))
+  return sum.result()
 }
 
 export interface TenantChecksum {

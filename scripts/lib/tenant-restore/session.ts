@@ -1,9 +1,9 @@
 /**
  * What a tenant restore needs from an engine, and nothing more: exact reads of a subset of rows,
  * the unique indexes of a table, and one write transaction. Each engine folder implements it in
- * `engines/<engine>/tenant-restore.ts` (same file name, same export); `openTenantSession` picks one.
+ * `engines/<engine>/tenant-restore.ts`, the `Engine`'s `openTenantSession` member.
  */
-import type { DatabaseHandle, SqlValue } from '../db/connection.ts'
+import type { SqlValue } from '../db/connection.ts'
 import type { RowValue, TableInfo } from '../db/table-reader.ts'
 import type { ValueKind } from '../migration/conversion.ts'
 
@@ -39,8 +39,4 @@ export interface TenantSession {
   close(): Promise<void>
   /** How many bound values one statement may carry. */
   readonly maxParameters: number
-}
-
-export interface TenantSessionEngine {
-  openTenantSession(db: DatabaseHandle): Promise<TenantSession>
 }

@@ -1,5 +1,5 @@
 /**
- * history.jsonl: one JSON line per backup operation (create, verify, restore, prune), success or
+ * history.jsonl: one JSON line per backup operation (create, verify, restore, prune, drill), success or
  * failure, in `<backupDir>/history.jsonl` — what `advanced-backup check` reads.
  *
  * Each line is appended with one write() on a file opened O_APPEND, then fsynced: concurrent runs
@@ -19,7 +19,7 @@ import { isBackupId } from '../layout.ts'
 export const HISTORY_FILE = 'history.jsonl'
 export const HISTORY_FORMAT_VERSION = 1
 
-export const HISTORY_OPERATIONS = ['create', 'verify', 'restore', 'prune'] as const
+export const HISTORY_OPERATIONS = ['create', 'verify', 'restore', 'prune', 'drill'] as const
 export type HistoryOperation = (typeof HISTORY_OPERATIONS)[number]
 
 export interface HistoryRecord {
@@ -36,6 +36,8 @@ export interface HistoryRecord {
   result: 'success' | 'failure'
   /** The error's one-line message (failures only). */
   error?: string
+  /** Drills: the measured time to restore (the restore alone, without the drill's checks). */
+  rtoMs?: number
 }
 
 export interface HistoryRead {
@@ -139,6 +141,7 @@ export function historyRecordProblem(value: unknown): string | undefined {
   if (!isCount(r.bytes)) return '"bytes" should be a byte count'
   if (r.result !== 'success' && r.result !== 'failure') return '"result" should be success or failure'
   if (r.error !== undefined && typeof r.error !== 'string') return '"error" should be a string'
+  if (r.rtoMs !== undefined && !isCount(r.rtoMs)) return '"rtoMs" should be a number of milliseconds'
   if (r.result === 'failure' && r.error === undefined) return 'a failure should carry "error"'
   return undefined
 }

@@ -24,7 +24,8 @@ import type { WrittenFile } from './hashed-file.ts'
 import { ARCHIVE_SUFFIX, CSV_DIR, METADATA_FILE, SIDECAR_SUFFIX, SQL_EXPORT_FILE, backupIdFor, backupPaths, idOfTemporaryName, stagingNameFor, type ExportFormat } from '../layout.ts'
 import type { StepListener } from '../kill-points.ts'
 import { hashFile, manifestHash, sortDigests, type FileDigest } from '../manifest.ts'
-import { serializeMetadata, type BackupMetadata, type MetadataDraft } from '../metadata.ts'
+import { METADATA_FORMAT_VERSION, serializeMetadata, type BackupMetadata, type MetadataDraft, type TableContent } from '../metadata.ts'
+import { checksumRowSource } from '../../tenant-restore/rows.ts'
 import { engineNamed } from '../../engines/index.ts'
 import { newestMigration } from './snapshot.ts'
 import { checkArchive, checkDirectory, type FileCheck } from '../catalog/verify.ts'
@@ -129,12 +130,19 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
         },
       )
 
+      // Read once more from the same snapshot: what a restore drill must find again (metadata `contents`).
+      const contents: TableContent[] = []
+      for (const table of tables) {
+        const sum = await checksumRowSource(table.columns, snapshot.engine, snapshot.rows(table))
+        if (sum.rows !== counts.get(table.name)) throw new Error(`the snapshot has ${counts.get(table.name)} rows of "${table.name}" but its checksum pass read ${sum.rows}`)
+        contents.push({ name: table.name, rows: sum.rows, checksum: sum.checksum })
+      }
       const digests: FileDigest[] = []
       for (const [path, digest] of files) if (digest) digests.push({ path, ...(await digest) })
       const sorted = sortDigests(digests)
       const contentSize = sorted.reduce((sum, file) => sum + file.size, 0)
       const draft: MetadataDraft = {
-        formatVersion: 1,
+        formatVersion: METADATA_FORMAT_VERSION,
         id,
         timestamp: started.toISOString(),
         // A file is named by its path, a server by its URL (password masked).
@@ -152,6 +160,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
         durationMs: 0,
         contentSize,
         tables: tables.map((table) => ({ name: table.name, rows: counts.get(table.name)! })),
+        contents,
         schema: { prismaSchemaSha256: options.prismaSchemaSha256, newestMigration: await newestMigration(snapshot.reader, tables) },
         files: sorted,
         archive: null,

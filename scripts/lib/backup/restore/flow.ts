@@ -53,15 +53,23 @@ export interface RestoreBackupOptions {
 }
 
 /**
+ * The URL of a restore target given as a SQLite path (relative to `cwd`) or as a URL.
+ * @example restoreTargetUrl('restored.db', '/srv') // 'file:/srv/restored.db'
+ */
+export function restoreTargetUrl(target: string, cwd: string): string {
+  // A URL has a scheme; `C:\\…` (a Windows path) does not count as one.
+  const isUrl = /^[a-z][a-z0-9+.-]*:/i.test(target) && !/^[a-z]:[\\/]/i.test(target)
+  return isUrl ? target : `file:${resolve(cwd, target)}`
+}
+
+/**
  * Restores backup `id` into `target`, whatever its engine.
  * @example await restoreBackup({ backupDir: 'backups', id, target: 'postgresql://…/app', yes: true, force: false, prismaSchemaSha256, tool, environment })
  */
 export async function restoreBackup(options: RestoreBackupOptions): Promise<RestoreResult> {
   const startedAt = performance.now()
   const cwd = options.cwd ?? options.environment.cwd
-  // A URL has a scheme; `C:\\…` (a Windows path) does not count as one.
-  const isUrl = /^[a-z][a-z0-9+.-]*:/i.test(options.target) && !/^[a-z]:[\\/]/i.test(options.target)
-  const url = isUrl ? options.target : `file:${resolve(cwd, options.target)}`
+  const url = restoreTargetUrl(options.target, cwd)
   const engine = engineForUrl(url)
   const location = engine.parseUrl(url, { cwd, d1PersistDir: options.environment.d1PersistDir })
   const steps: RestoreStepResult[] = []

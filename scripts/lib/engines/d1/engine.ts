@@ -1,6 +1,8 @@
 /** Cloudflare D1: SQLite behind a binding, local (Miniflare) or remote (Cloudflare's HTTP API). */
 import type { Engine } from '../engine.ts'
 import { openSqliteIndexLab } from '../sqlite/index-advice.ts'
+import { openTenantSession } from './tenant-restore.ts'
+import { d1Scratch } from './scratch.ts'
 import { d1Metrics } from './metrics.ts'
 import { D1_RESTORE_ARTEFACT, openD1RestoreTarget } from './restore.ts'
 import { d1Snapshot } from './snapshot.ts'
@@ -34,4 +36,6 @@ export const d1Engine: Engine = {
   metrics: d1Metrics,
   restoreArtefact: D1_RESTORE_ARTEFACT,
   openRestoreTarget: openD1RestoreTarget,
+  openTenantSession,
+  scratch: d1Scratch,
 }

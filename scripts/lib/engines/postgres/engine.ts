@@ -2,6 +2,8 @@
 import type { Engine } from '../engine.ts'
 import { openPostgresIndexLab } from './index-advice.ts'
 import { snapshotStatements } from './statements.ts'
+import { openTenantSession } from './tenant-restore.ts'
+import { postgresScratch } from './scratch.ts'
 import { openPostgres } from './connection.ts'
 import { postgresMetrics } from './metrics.ts'
 import { POSTGRES_RESTORE_ARTEFACT, openPostgresRestoreTarget } from './restore.ts'
@@ -28,4 +30,6 @@ export const postgresEngine: Engine = {
   metrics: postgresMetrics,
   restoreArtefact: POSTGRES_RESTORE_ARTEFACT,
   openRestoreTarget: openPostgresRestoreTarget,
+  openTenantSession,
+  scratch: postgresScratch,
 }

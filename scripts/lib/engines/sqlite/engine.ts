@@ -1,6 +1,8 @@
 /** SQLite: a file, opened through better-sqlite3 and Prisma's better-sqlite3 adapter. */
 import type { Engine } from '../engine.ts'
 import { openSqliteIndexLab } from './index-advice.ts'
+import { openTenantSession } from './tenant-restore.ts'
+import { sqliteScratch } from './scratch.ts'
 import { openSqlite } from './connection.ts'
 import { sqliteMetrics } from './metrics.ts'
 import { SQLITE_RESTORE_ARTEFACT, openSqliteRestoreTarget } from './restore.ts'
@@ -26,4 +28,6 @@ export const sqliteEngine: Engine = {
   metrics: sqliteMetrics,
   restoreArtefact: SQLITE_RESTORE_ARTEFACT,
   openRestoreTarget: openSqliteRestoreTarget,
+  openTenantSession,
+  scratch: sqliteScratch,
 }

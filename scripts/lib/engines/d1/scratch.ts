@@ -1,0 +1,13 @@
+/** Restore drills on D1: a local D1 (Miniflare) whose state lives in the drill's private folder. */
+import { join } from 'node:path'
+import type { ScratchDatabases } from '../engine.ts'
+import { sqliteIntegrity } from '../_scratch.ts'
+
+export const d1Scratch: ScratchDatabases = {
+  async create({ workDir }) {
+    const dir = join(workDir, 'd1-state')
+    return { url: `d1://local/${dir}`, display: `D1 local (${dir})`, drop: async () => {} }
+  },
+  cleanLeftovers: async () => [],
+  integrity: sqliteIntegrity,
+}
