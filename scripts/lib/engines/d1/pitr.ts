@@ -7,7 +7,7 @@
  * The token only ever goes into the Authorization header: no error or result carries it.
  */
 import { ToolkitError } from '../../errors.ts'
-import { formatInstant, formatRange } from '../../replication/pitr-time.ts'
+import { formatInstant, formatRange } from '../../replication/instant.ts'
 
 export const CLOUDFLARE_API_BASE = 'https://api.cloudflare.com/client/v4'
 

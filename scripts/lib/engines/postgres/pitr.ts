@@ -16,7 +16,7 @@ import pg from 'pg'
 import { ToolkitError } from '../../errors.ts'
 import { commitRename, fsyncPath, temporaryPathFor } from '../../fs/atomic.ts'
 import { redactUrl } from '../../db/url.ts'
-import { formatInstant, formatRange } from '../../replication/pitr-time.ts'
+import { formatInstant, formatRange } from '../../replication/instant.ts'
 
 export const PGBACKREST_INSTALL_HINT = 'Installez pgBackRest : apt-get install pgbackrest'
 
