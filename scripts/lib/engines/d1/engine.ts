@@ -1,5 +1,6 @@
 /** Cloudflare D1: SQLite behind a binding, local (Miniflare) or remote (Cloudflare's HTTP API). */
 import type { Engine } from '../engine.ts'
+import { d1Pitr } from './pitr.ts'
 import { d1Metrics } from './metrics.ts'
 import { D1_RESTORE_ARTEFACT, openD1RestoreTarget } from './restore.ts'
 import { d1Snapshot } from './snapshot.ts'
@@ -29,4 +30,5 @@ export const d1Engine: Engine = {
   metrics: d1Metrics,
   restoreArtefact: D1_RESTORE_ARTEFACT,
   openRestoreTarget: openD1RestoreTarget,
+  pitr: d1Pitr,
 }

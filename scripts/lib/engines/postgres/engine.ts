@@ -1,5 +1,6 @@
 /** PostgreSQL: a server, reached through one `pg` pool shared with Prisma's pg adapter. */
 import type { Engine } from '../engine.ts'
+import { postgresPitr } from './pitr.ts'
 import { openPostgres } from './connection.ts'
 import { postgresMetrics } from './metrics.ts'
 import { POSTGRES_RESTORE_ARTEFACT, openPostgresRestoreTarget } from './restore.ts'
@@ -22,4 +23,5 @@ export const postgresEngine: Engine = {
   metrics: postgresMetrics,
   restoreArtefact: POSTGRES_RESTORE_ARTEFACT,
   openRestoreTarget: openPostgresRestoreTarget,
+  pitr: postgresPitr,
 }

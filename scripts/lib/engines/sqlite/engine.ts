@@ -1,5 +1,6 @@
 /** SQLite: a file, opened through better-sqlite3 and Prisma's better-sqlite3 adapter. */
 import type { Engine } from '../engine.ts'
+import { sqlitePitr } from './pitr.ts'
 import { openSqlite } from './connection.ts'
 import { sqliteMetrics } from './metrics.ts'
 import { SQLITE_RESTORE_ARTEFACT, openSqliteRestoreTarget } from './restore.ts'
@@ -22,4 +23,5 @@ export const sqliteEngine: Engine = {
   metrics: sqliteMetrics,
   restoreArtefact: SQLITE_RESTORE_ARTEFACT,
   openRestoreTarget: openSqliteRestoreTarget,
+  pitr: sqlitePitr,
 }
