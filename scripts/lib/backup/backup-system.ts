@@ -28,6 +28,7 @@ import { createBackup } from './create/create.ts'
 import { NoParentError, createIncrementalBackup } from './create/incremental.ts'
 import type { RestorePlan, RestoreResult, RestoreStepName } from './restore/steps.ts'
 import { restoreBackup } from './restore/flow.ts'
+import { restoreAtTime, type RestoreAtTimeOptions, type RestoreAtTimeResult } from './restore/at-time.ts'
 import type { DatabaseHandle } from '../db/connection.ts'
 import { EXPORT_FORMATS, type ExportFormat } from './layout.ts'
 import { sha256Hex } from './manifest.ts'
@@ -352,6 +353,28 @@ export class AdvancedBackupSystem {
         threads: this.#options.threads,
       }),
       (result) => ({ bytes: result.size }),
+    )
+  }
+
+  /**
+   * Restores the database (or `target`, or one tenant) as it was at `at` (restore/at-time.ts: the
+   * engine's state at T, then the same five steps as a backup's restore).
+   * @example await backup.restoreAt({ at: parseInstant('2026-03-01T14:05:00+01:00'), replica, keepScratch: false, yes: true })
+   */
+  restoreAt(options: Omit<RestoreAtTimeOptions, 'databaseUrl' | 'target' | 'backupDir' | 'environment' | 'cwd' | 'prismaSchemaSha256' | 'tool'> & { to?: string }): Promise<RestoreAtTimeResult> {
+    return this.#recorded('restore', undefined, () =>
+      restoreAtTime({
+        ...options,
+        databaseUrl: this.#databaseUrl,
+        target: options.to ?? this.#databaseUrl,
+        backupDir: this.backupDir,
+        environment: this.#options.environment!,
+        cwd: this.#options.cwd ?? this.#options.environment!.cwd,
+        prismaSchemaSha256: prismaSchemaHash,
+        tool: toolIdentity(),
+        step: (name) => this.#onStep(`restore:${name}`),
+      }),
+      (result) => ({ bytes: result.restore?.size ?? 0 }),
     )
   }
 }
