@@ -19,6 +19,8 @@ import { registerPrune } from './backup-verbs/prune.ts'
 import { registerCheck } from './backup-verbs/check.ts'
 import { registerMonitor } from './backup-verbs/monitor.ts'
 import { registerDrill } from './backup-verbs/drill.ts'
+import { registerReplicate } from './backup-verbs/replicate.ts'
+import { registerPitr } from './backup-verbs/pitr.ts'
 
 const keepCount = (value: string) => {
   const n = Number(value)
@@ -47,8 +49,9 @@ const program = new Command('advanced-backup')
   .option('--quiet', 'print nothing on success (for cron); errors still go to stderr')
   .addHelpText('after', '\nNumeric aliases (the spec\'s menu): 1 create, 2 list, 3 verify <id>, 4 restore <id>, 5 stats, 6 prune, 7 check\nCron (nightly backup, hourly check): see docs/cron.md\nExit codes: 0 success, 1 failure (or a backup that fails verification), 2 usage error')
 
-const cli: BackupCli = { environment, choose: (verb) => (chosen = verb), system }
-for (const register of [registerCreate, registerList, registerVerify, registerRestore, registerStats, registerPrune, registerCheck, registerMonitor, registerDrill]) register(program, cli)
+let interruption: AbortController | undefined
+const cli: BackupCli = { environment, choose: (verb) => (chosen = verb), system, interruptible: () => (interruption ??= new AbortController()).signal }
+for (const register of [registerCreate, registerList, registerVerify, registerRestore, registerStats, registerPrune, registerCheck, registerMonitor, registerDrill, registerReplicate, registerPitr]) register(program, cli)
 
 function system(options: GlobalOptions, onProgress?: ProgressListener): AdvancedBackupSystem {
   return new AdvancedBackupSystem({
@@ -65,6 +68,8 @@ function system(options: GlobalOptions, onProgress?: ProgressListener): Advanced
 
 runCommand<GlobalOptions>(program, (options) => (chosen === undefined ? Promise.resolve(0) : chosen(options)), {
   debug: environment.debug,
+  // Only a verb that asked for a signal (replicate, restore --at) stops cleanly; the others exit 130 at once.
+  onInterrupt: () => (interruption === undefined ? false : (interruption.abort(), true)),
   usage: (error) => {
     // `create` is the default command, so an unknown verb reaches it as an extra argument.
     const stray = program.commands.find((command) => command.name() === 'create')?.args ?? []

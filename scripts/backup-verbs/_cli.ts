@@ -28,6 +28,16 @@ export interface BackupCli {
   choose(verb: Verb): void
   /** The backup system configured by the global options. */
   system(options: GlobalOptions, onProgress?: ProgressListener): AdvancedBackupSystem
+  /** A signal the first Ctrl-C or SIGTERM aborts (the verb stops cleanly); verbs that never call it exit 130 at once. */
+  interruptible(): AbortSignal
+}
+
+/** A duration like 24h, 90m, 7d or 30s (--snapshot-every, --retention). */
+export const duration = (value: string): number => {
+  const match = /^(\d+(?:\.\d+)?)\s*(s|m|h|d)$/i.exec(value.trim())
+  const ms = match === null ? NaN : Number(match[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2]!.toLowerCase() as 's' | 'm' | 'h' | 'd']
+  if (!Number.isFinite(ms) || ms <= 0) throw new InvalidArgumentError('durée attendue, par exemple 30s, 90m, 24h ou 7d')
+  return ms
 }
 
 export const maxAge = (value: string): number => {

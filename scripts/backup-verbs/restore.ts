@@ -8,6 +8,7 @@ import { confirmationQuestion, renderRestore } from '../lib/backup/restore/rende
 import type { TenantRestorePlan } from '../lib/tenant-restore/plan.ts'
 import { renderTenantRestore, tenantConfirmationQuestion } from '../lib/tenant-restore/render.ts'
 import type { BackupCli } from './_cli.ts'
+import { addRestoreAtOptions, runRestoreAt, type RestoreAtOptions } from './restore-at.ts'
 
 interface RestoreFlags {
   to?: string
@@ -18,17 +19,19 @@ interface RestoreFlags {
 }
 
 export function registerRestore(program: Command, cli: BackupCli): void {
-  program
-    .command('restore <id>')
+  addRestoreAtOptions(program
+    .command('restore [id]')
     .alias('4')
-    .description('restaurer un backup : vérifier, garder la base actuelle, remplacer atomiquement, contrôler, rendre compte')
+    .description('restaurer un backup (ou l\'état à un instant avec --at) : vérifier, garder la base actuelle, remplacer atomiquement, contrôler, rendre compte')
     .option('--to <chemin|url>', 'restaurer dans ce fichier SQLite ou cette URL de base au lieu de --database (un autre moteur que celui du backup est accepté)')
     .option('--tenant <id|nom>', "ne restaurer qu'un cabinet (id, nom ou slug) : ses lignes seules sont remplacées, les autres cabinets ne sont pas touchés")
     .option('--dry-run', "vérifier et montrer ce qui serait fait (avec --tenant : par table, lignes à supprimer, à insérer, inchangées) ; ne rien changer")
     .option('--yes', 'ne pas demander de confirmation (obligatoire sans terminal)')
-    .option('--force', "accepter une autre version du schéma ; charger dans une base PostgreSQL/D1 non vide après un export de sécurité")
-    .action((id: string, command: RestoreFlags) => {
+    .option('--force', "accepter une autre version du schéma ; charger dans une base PostgreSQL/D1 non vide après un export de sécurité"))
+    .action((id: string | undefined, command: RestoreFlags & RestoreAtOptions) => {
       cli.choose(async (options) => {
+        if (command.at !== undefined) return runRestoreAt(cli, options, command)
+        if (id === undefined) throw usageError('restore : indiquez l’identifiant de la sauvegarde, ou --at <instant>.', 'Voir `advanced-backup list`, ou `advanced-backup restore --at 2026-03-01T14:05:00+01:00`.')
         if (command.tenant !== undefined && command.force) throw usageError('--force ne s\'applique pas à --tenant', 'La restauration d\'un cabinet refuse toujours un schéma différent sur ses tables ; retirez --force.')
         const progress = terminalProgress({ enabled: !options.quiet && !options.json })
         // Asked on a terminal only; without one, --yes is required (the library refuses).

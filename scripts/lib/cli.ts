@@ -19,8 +19,10 @@ export interface RunCommandOptions {
   /**
    * Ctrl-C: by default the process exits 130 at once. With `onInterrupt`, the first Ctrl-C (or SIGTERM)
    * calls it (the work stops and cleans up, then its error decides the exit code); a second one exits 130.
+   * Returning `false` means "nothing to clean up here": the process exits 130 at once (a script whose
+   * verbs differ, where only some stop cleanly).
    */
-  onInterrupt?: () => void
+  onInterrupt?: () => boolean | void
 }
 
 /**
@@ -35,10 +37,11 @@ export function runCommand<Options>(program: Command, action: (options: Options,
     process.on(signal, () => {
       if (options.onInterrupt !== undefined && !interrupted) {
         interrupted = true
-        options.onInterrupt()
-        return
+        if (options.onInterrupt() !== false) return
+      } else if (interrupted) {
+        process.exit(130)
       }
-      if (options.onInterrupt === undefined) process.stderr.write('\nInterrupted.\n')
+      process.stderr.write('\nInterrupted.\n')
       process.exit(130)
     })
   }

@@ -35,6 +35,12 @@ export interface ToolkitEnvironment {
   debug: boolean
   /** NO_COLOR is set (https://no-color.org): no ANSI colours, whatever FORCE_COLOR says. chalk 5 does not read it. */
   noColor: boolean
+  /** Object storage credentials (S3, Azure) for `--dir s3://…|azure://…` of replicate and restore --at. */
+  storage: { AWS_ACCESS_KEY_ID?: string; AWS_SECRET_ACCESS_KEY?: string; AWS_SESSION_TOKEN?: string; AWS_REGION?: string; AWS_ENDPOINT_URL_S3?: string; AZURE_STORAGE_CONNECTION_STRING?: string }
+  /** PATH, where external tools (pgbackrest) are looked for. */
+  searchPath: string
+  /** CLOUDFLARE_API_BASE: another address for Cloudflare's API (a local stand-in in tests); unset means the real one. */
+  cloudflareApiBase: string | undefined
   /** IPM_BACKUP_KILL_AT: a backup step at which the process SIGKILLs itself (crash-safety tests only; see backup/kill-points.ts). */
   backupKillAt?: string | undefined
 }
@@ -65,6 +71,9 @@ export function resolveEnvironment(
     debug: nonEmpty(env.DEBUG) !== undefined,
     noColor: nonEmpty(env.NO_COLOR) !== undefined,
     backupKillAt: nonEmpty(env.IPM_BACKUP_KILL_AT),
+    storage: Object.fromEntries((['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_REGION', 'AWS_ENDPOINT_URL_S3', 'AZURE_STORAGE_CONNECTION_STRING'] as const).flatMap((name) => (nonEmpty(env[name]) === undefined ? [] : [[name, env[name]!.trim()]]))),
+    searchPath: env.PATH ?? '',
+    cloudflareApiBase: nonEmpty(env.CLOUDFLARE_API_BASE),
   }
 }
 

@@ -31,6 +31,7 @@ import { createBackup } from './create/create.ts'
 import { NoParentError, createIncrementalBackup } from './create/incremental.ts'
 import type { RestorePlan, RestoreResult, RestoreStepName } from './restore/steps.ts'
 import { restoreBackup, restoreTargetUrl } from './restore/flow.ts'
+import { restoreAtTime, type RestoreAtTimeOptions, type RestoreAtTimeResult } from './restore/at-time.ts'
 import { restoreTenant, type RestoreTenantResult } from '../tenant-restore/restore.ts'
 import type { TenantRestorePlan } from '../tenant-restore/plan.ts'
 import type { DatabaseHandle } from '../db/connection.ts'
@@ -484,6 +485,28 @@ export class AdvancedBackupSystem {
     // A dry run changes nothing: it is not an operation of the history.
     if (options.dryRun) return work()
     return this.#recorded('restore', id, work, (result) => ({ bytes: result.safetyExport?.bytes ?? 0 }))
+  }
+
+  /**
+   * Restores the database (or `target`, or one tenant) as it was at `at` (restore/at-time.ts: the
+   * engine's state at T, then the same five steps as a backup's restore).
+   * @example await backup.restoreAt({ at: parseInstant('2026-03-01T14:05:00+01:00'), replica, keepScratch: false, yes: true })
+   */
+  restoreAt(options: Omit<RestoreAtTimeOptions, 'databaseUrl' | 'target' | 'backupDir' | 'environment' | 'cwd' | 'prismaSchemaSha256' | 'tool'> & { to?: string }): Promise<RestoreAtTimeResult> {
+    return this.#recorded('restore', undefined, () =>
+      restoreAtTime({
+        ...options,
+        databaseUrl: this.#databaseUrl,
+        target: options.to ?? this.#databaseUrl,
+        backupDir: this.backupDir,
+        environment: this.#options.environment!,
+        cwd: this.#options.cwd ?? this.#options.environment!.cwd,
+        prismaSchemaSha256: prismaSchemaHash,
+        tool: toolIdentity(),
+        step: (name) => this.#onStep(`restore:${name}`),
+      }),
+      (result) => ({ bytes: result.restore?.size ?? 0 }),
+    )
   }
 }
 

@@ -16,6 +16,7 @@ import type { ToolkitEnvironment } from '../environment.ts'
 import type { ValueCodecFor } from '../db/table-reader.ts'
 import type { MetricsEngine } from '../metrics/engine.ts'
 import type { TenantSession } from '../tenant-restore/session.ts'
+import type { ReplicaStore } from '../replication/store.ts'
 
 export interface UrlContext {
   /** Base of relative paths (SQLite files, D1 state folders). */
@@ -118,6 +119,57 @@ export interface ScratchDatabases {
   integrity(db: DatabaseHandle): Promise<IntegrityFinding[]>
 }
 
+/** Where point-in-time recovery keeps its state and how it runs (one bag for every engine; each reads what it needs). */
+export interface PitrSettings {
+  environment: ToolkitEnvironment
+  /** PostgreSQL: pgbackrest.conf, stanza, PostgreSQL binaries, OS user owning the cluster, scratch folder. */
+  pgbackrestConfig?: string
+  stanza?: string
+  repoPath?: string
+  pgBinDir?: string
+  runAs?: string
+  scratchDir?: string
+  signal?: AbortSignal
+}
+
+/** A PITR result: the JSON object `--json` prints, and its French lines for a person. */
+export interface PitrReport {
+  result: Record<string, unknown>
+  lines: string[]
+}
+
+/**
+ * The database as it was at T. `database`: a copy to read from (a SQLite file rebuilt from the
+ * replica, a PostgreSQL cluster restored on a scratch port), which the restore flow then copies into
+ * the target; `restored-in-place`: the service restored the database itself (D1 Time Travel).
+ */
+export type StateAt =
+  | {
+      kind: 'database'
+      /** The copy's URL, to open with this engine (a private socket or a scratch file). */
+      url: string
+      /** The commit the copy ends with, as exact as the engine knows it. */
+      reachedAt: Date | null
+      report: PitrReport
+      /** Left running for inspection (--keep-scratch): the caller must not copy nor close it. */
+      kept: boolean
+      /** Removes the copy (nothing for a kept one). */
+      close(): Promise<void>
+    }
+  | { kind: 'restored-in-place'; reachedAt: Date; report: PitrReport }
+
+/** Point-in-time recovery: each engine does what it can and refuses the rest with its own way in French. */
+export interface PointInTimeRecovery {
+  /** Continuous replication to `replica` until `signal` aborts (SQLite's WAL); a refusal naming the engine's way otherwise. */
+  replicate(location: DatabaseLocation, options: PitrSettings & { replica: ReplicaStore; snapshotEveryMs?: number; retentionMs?: number; onEvent?: (line: string) => void }): Promise<PitrReport>
+  /** Checks (or with `apply` writes) what archiving needs. */
+  setup(location: DatabaseLocation, options: PitrSettings & { apply: boolean; redactedUrl: string }): Promise<PitrReport>
+  /** One base backup of the archive (pgBackRest). */
+  backup(location: DatabaseLocation, options: PitrSettings): Promise<PitrReport>
+  /** The state at `at` (refused with the reachable range when out of it). `replica`: SQLite's replica. */
+  stateAt(location: DatabaseLocation, options: PitrSettings & { at: Date; replica?: ReplicaStore; keepScratch: boolean }): Promise<StateAt>
+}
+
 export interface Engine {
   readonly name: EngineName
   /** How the engine is named to a person: `SQLite`, `PostgreSQL`, `D1`. */
@@ -150,4 +202,6 @@ export interface Engine {
   openTenantSession(db: DatabaseHandle): Promise<TenantSession>
   /** Scratch databases of restore drills (backup/drill/). */
   readonly scratch: ScratchDatabases
+  /** Point-in-time recovery (replication or archiving, and the state at an instant). */
+  readonly pitr: PointInTimeRecovery
 }

@@ -6,6 +6,7 @@
  * opened to find the exact commit.
  */
 import { ToolkitError } from '../errors.ts'
+import { formatInstant, formatRange } from './instant.ts'
 import { listGenerations, listSnapshots, readSegmentHeader, readSegmentIndex, type GenerationInfo, type SegmentIndexEntry, type SegmentRef, type SnapshotInfo } from './layout.ts'
 import type { ReplicaStore } from './store.ts'
 
@@ -72,8 +73,9 @@ export async function planRestoreToTime<Position>(store: ReplicaStore, at: Date)
   const range = rangeOf(all, store)
   const t = at.getTime()
   if (Number.isNaN(t) || t < range.from.getTime() || t > range.to.getTime()) {
-    throw new ToolkitError(`instant hors de la plage restaurable: ${Number.isNaN(t) ? 'date invalide' : at.toISOString()} (plage: ${range.from.toISOString()} → ${range.to.toISOString()})`, {
-      hint: `Choisissez un instant entre ${range.from.toISOString()} et ${range.to.toISOString()}.`,
+    throw new ToolkitError(`Instant ${Number.isNaN(t) ? '(date invalide)' : formatInstant(at)} hors de la plage restaurable (${formatRange(range.from, range.to)}).`, {
+      hint: `Choisissez un instant ${formatRange(range.from, range.to)}, avec son fuseau horaire.`,
+      exitCode: 2,
     })
   }
   const timeline = all.filter((g) => g.from.getTime() <= t).pop()!

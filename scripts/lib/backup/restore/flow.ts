@@ -30,6 +30,8 @@ import { verifyChain } from './verify-chain.ts'
 
 export interface RestoreBackupOptions {
   backupDir: string
+  /** Where backup `id` is read from when it is not in `backupDir` (a restore to a point in time builds one in a scratch folder); safety exports still go to `backupDir`. */
+  sourceDir?: string
   id: string
   /** A SQLite path (relative to `cwd`), or a database URL (file:, postgresql://, d1://). */
   target: string
@@ -85,7 +87,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
       let context!: RestoreContext
       // 1. Verification
       const { chain, metadata } = await timed(1, 'verify', async () => {
-        const verified = await verifyChain(options.backupDir, options.id, pool, options.onProgress)
+        const verified = await verifyChain(options.sourceDir ?? options.backupDir, options.id, pool, options.onProgress)
         const last = verified.chain.at(-1)!.metadata!
         if (last.engine !== engine.name) {
           throw new ToolkitError(`backup ${options.id} is a ${engineLabel(last.engine)} backup and the target is a ${engine.label} ${target.noun}`, {

@@ -3,6 +3,7 @@ import type { Engine } from '../engine.ts'
 import { openSqliteIndexLab } from '../sqlite/index-advice.ts'
 import { openTenantSession } from './tenant-restore.ts'
 import { d1Scratch } from './scratch.ts'
+import { d1Pitr } from './pitr.ts'
 import { d1Metrics } from './metrics.ts'
 import { D1_RESTORE_ARTEFACT, openD1RestoreTarget } from './restore.ts'
 import { d1Snapshot } from './snapshot.ts'
@@ -38,4 +39,5 @@ export const d1Engine: Engine = {
   openRestoreTarget: openD1RestoreTarget,
   openTenantSession,
   scratch: d1Scratch,
+  pitr: d1Pitr,
 }

@@ -7,7 +7,8 @@
  * The token only ever goes into the Authorization header: no error or result carries it.
  */
 import { ToolkitError } from '../../errors.ts'
-import { formatInstant, formatRange } from '../../replication/pitr-time.ts'
+import { formatInstant, formatRange } from '../../replication/instant.ts'
+import type { PointInTimeRecovery } from '../engine.ts'
 
 export const CLOUDFLARE_API_BASE = 'https://api.cloudflare.com/client/v4'
 
@@ -127,4 +128,44 @@ function errorText(error: unknown): string {
 /** Removes the token from text that came back from the network (an echoing proxy, a verbose error). */
 function scrub(text: string, token: string): string {
   return token.length >= 4 ? text.split(token).join('****') : text
+}
+
+/** The engine's face (Engine.pitr): Time Travel for a remote database; nothing to set up, replicate or back up. */
+export const d1Pitr: PointInTimeRecovery = {
+  async replicate() {
+    throw new ToolkitError('`replicate` concerne SQLite : D1 garde lui-même 30 jours d’historique (Time Travel).', { hint: 'Restaurez directement : `advanced-backup restore --at <instant> --database d1://<compte>/<base>`.', exitCode: 2 })
+  },
+  async setup() {
+    throw new ToolkitError('Rien à configurer pour D1 : Time Travel est toujours actif (30 jours).', { hint: '`pitr setup` concerne PostgreSQL.', exitCode: 2 })
+  },
+  async backup() {
+    throw new ToolkitError('`pitr backup` concerne PostgreSQL : D1 garde lui-même son historique.', { hint: 'Pour une copie hors de Cloudflare : `advanced-backup create --database d1://…`.', exitCode: 2 })
+  },
+  async stateAt(location, options) {
+    if (location.engine !== 'd1') throw new Error(`not a D1 location: ${location.engine}`)
+    if (location.mode !== 'remote') {
+      throw new ToolkitError('Time Travel n’existe que pour une base D1 distante : Miniflare (d1://local) ne garde pas d’historique.', { hint: 'Utilisez d1://<compte>/<base> avec CLOUDFLARE_D1_TOKEN, ou restaurez une sauvegarde (`restore <id>`).', exitCode: 2 })
+    }
+    const token = options.environment.cloudflareD1Token
+    if (token === undefined) throw new ToolkitError('CLOUDFLARE_D1_TOKEN manque pour appeler Time Travel.', { hint: 'Créez un jeton avec le droit « D1 Edit » et exportez CLOUDFLARE_D1_TOKEN.', exitCode: 2 })
+    const restored = await restoreD1At({
+      accountId: location.accountId,
+      databaseId: location.databaseId,
+      token,
+      at: options.at,
+      fetch: globalThis.fetch,
+      ...(options.environment.cloudflareApiBase !== undefined ? { apiBase: options.environment.cloudflareApiBase } : {}),
+    })
+    return {
+      kind: 'restored-in-place',
+      reachedAt: options.at,
+      report: {
+        result: { engine: 'd1', at: options.at.toISOString(), undoBookmark: restored.undoBookmark, restoredBookmark: restored.restoredBookmark ?? null, message: restored.message ?? null },
+        lines: [
+          `Base D1 ${location.databaseId} restaurée par Time Travel à ${formatInstant(options.at)}${restored.restoredBookmark !== undefined ? ` (bookmark ${restored.restoredBookmark})` : ''}.`,
+          `   Pour annuler : restaurez le bookmark d’avant, ${restored.undoBookmark} (npx wrangler d1 time-travel restore <base> --bookmark=${restored.undoBookmark}).`,
+        ],
+      },
+    }
+  },
 }

@@ -4,6 +4,7 @@ import { openPostgresIndexLab } from './index-advice.ts'
 import { snapshotStatements } from './statements.ts'
 import { openTenantSession } from './tenant-restore.ts'
 import { postgresScratch } from './scratch.ts'
+import { postgresPitr } from './pitr.ts'
 import { openPostgres } from './connection.ts'
 import { postgresMetrics } from './metrics.ts'
 import { POSTGRES_RESTORE_ARTEFACT, openPostgresRestoreTarget } from './restore.ts'
@@ -32,4 +33,5 @@ export const postgresEngine: Engine = {
   openRestoreTarget: openPostgresRestoreTarget,
   openTenantSession,
   scratch: postgresScratch,
+  pitr: postgresPitr,
 }

@@ -16,7 +16,9 @@ import pg from 'pg'
 import { ToolkitError } from '../../errors.ts'
 import { commitRename, fsyncPath, temporaryPathFor } from '../../fs/atomic.ts'
 import { redactUrl } from '../../db/url.ts'
-import { formatInstant, formatRange } from '../../replication/pitr-time.ts'
+import { formatInstant, formatRange } from '../../replication/instant.ts'
+import type { DatabaseLocation } from '../../db/url.ts'
+import type { PitrSettings, PointInTimeRecovery } from '../engine.ts'
 
 export const PGBACKREST_INSTALL_HINT = 'Installez pgBackRest : apt-get install pgbackrest'
 
@@ -614,4 +616,98 @@ async function freePort(): Promise<number> {
       server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no free port'))))
     })
   })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The engine's face (Engine.pitr): the CLI's options in, a report out.
+
+const DEFAULT_STANZA = 'main'
+const DEFAULT_CONFIG = '/etc/pgbackrest.conf'
+const DEFAULT_REPO = '/var/lib/pgbackrest'
+const DEFAULT_PG_BIN_DIR = '/usr/lib/postgresql/15/bin'
+
+function toolsFrom(options: PitrSettings): PgBackRestTools {
+  return {
+    pgbackrestPath: findPgBackRest({ searchPath: options.environment.searchPath }),
+    configPath: options.pgbackrestConfig ?? DEFAULT_CONFIG,
+    stanza: options.stanza ?? DEFAULT_STANZA,
+    ...(options.runAs !== undefined ? { runAs: options.runAs } : {}),
+    ...(options.signal !== undefined ? { signal: options.signal } : {}),
+  }
+}
+
+const connectionOf = (location: DatabaseLocation) => {
+  if (location.engine !== 'postgres') throw new Error(`not a PostgreSQL location: ${location.engine}`)
+  return location.connectionString
+}
+
+export const postgresPitr: PointInTimeRecovery = {
+  async replicate() {
+    throw new ToolkitError('`replicate` concerne SQLite : PostgreSQL archive son WAL avec pgBackRest.', { hint: 'Lancez `advanced-backup pitr setup --database postgresql://…` puis `pitr backup` chaque nuit.', exitCode: 2 })
+  },
+  async setup(location, options) {
+    const configPath = options.pgbackrestConfig ?? DEFAULT_CONFIG
+    const plan = await pitrSetup({
+      databaseUrl: connectionOf(location),
+      repoPath: options.repoPath ?? DEFAULT_REPO,
+      stanza: options.stanza ?? DEFAULT_STANZA,
+      configPath,
+      searchPath: options.environment.searchPath,
+      apply: options.apply,
+    })
+    const lines = [
+      `Archivage continu de ${options.redactedUrl} vers pgBackRest (stanza ${options.stanza ?? DEFAULT_STANZA}) :`,
+      plan.changes.length === 0 ? '   postgresql.conf : déjà prêt (archive_mode, archive_command, wal_level).' : `   postgresql.conf : ${plan.changes.length} réglage(s) à changer${plan.restartNeeded ? ' (redémarrage nécessaire)' : ' (rechargement suffisant)'} :`,
+      ...plan.postgresqlConfLines.map((line) => `     ${line}`),
+      `   ${configPath} :`,
+      ...plan.pgbackrestConf.trimEnd().split('\n').map((line) => `     ${line}`),
+      ...(plan.installHint !== undefined ? [`   ⚠ pgBackRest est introuvable : ${plan.installHint}`] : []),
+      ...(plan.written.length > 0 ? [`   Écrit : ${plan.written.join(', ')}`] : options.apply ? [] : ['   Rien n’a été écrit (ajoutez --apply pour l’écrire, sur un serveur dont vous êtes propriétaire).']),
+      'Ensuite :',
+      ...plan.nextSteps.map((step, index) => `   ${index + 1}. ${step}`),
+    ]
+    return { result: { ...plan }, lines }
+  },
+  async backup(location, options) {
+    connectionOf(location)
+    const backup = await pitrBackup(toolsFrom(options))
+    return {
+      result: { ...backup, startedAt: backup.startedAt.toISOString(), stoppedAt: backup.stoppedAt.toISOString() },
+      lines: [`Sauvegarde pgBackRest ${backup.type === 'full' ? 'complète' : backup.type === 'incr' ? 'incrémentale' : 'différentielle'} ${backup.label} : base de ${backup.databaseSizeBytes} octets, ${backup.repositorySizeBytes} octets ajoutés au dépôt (${formatInstant(backup.startedAt)} → ${formatInstant(backup.stoppedAt)}).`],
+    }
+  },
+  async stateAt(location, options) {
+    const wanted = new URL(connectionOf(location)).pathname.replace(/^\//, '') || 'postgres'
+    const cluster = await restoreClusterAt({
+      ...toolsFrom(options),
+      at: options.at,
+      pgBinDir: options.pgBinDir ?? DEFAULT_PG_BIN_DIR,
+      scratchDir: options.scratchDir ?? '/var/tmp',
+      keepScratch: options.keepScratch,
+    })
+    const url = new URL(cluster.url)
+    url.pathname = `/${encodeURIComponent(decodeURIComponent(wanted))}`
+    const reachedAt = cluster.lastAppliedCommit ?? null
+    return {
+      kind: 'database',
+      url: url.toString(),
+      reachedAt,
+      kept: cluster.kept,
+      close: () => cluster.close(),
+      report: {
+        result: {
+          engine: 'postgres', at: options.at.toISOString(), reachedAt: reachedAt?.toISOString() ?? null,
+          stoppedBefore: { xid: cluster.stoppedBefore.xid, time: cluster.stoppedBefore.time.toISOString() },
+          range: { from: cluster.range.earliest.toISOString(), to: cluster.range.latest.toISOString() },
+          scratch: { url: url.toString(), dataDir: cluster.dataDir, kept: cluster.kept, stopCommand: cluster.stopCommand },
+          durationMs: cluster.durationMs,
+        },
+        lines: [
+          `Instant demandé : ${formatInstant(options.at)} ; dernière transaction appliquée : ${reachedAt === null ? 'aucune depuis la sauvegarde' : formatInstant(reachedAt)} (arrêt avant la transaction ${cluster.stoppedBefore.xid}, validée à ${formatInstant(cluster.stoppedBefore.time)}).`,
+          `   Cluster temporaire restauré par pgBackRest en ${(cluster.durationMs / 1000).toFixed(1)} s ; plage restaurable : ${formatRange(cluster.range.earliest, cluster.range.latest)}, fin exclue.`,
+          ...(cluster.kept ? [`   Cluster gardé pour inspection : psql "${url.toString()}"`, `   Pour l’arrêter et le supprimer : ${cluster.stopCommand}`] : []),
+        ],
+      },
+    }
+  },
 }

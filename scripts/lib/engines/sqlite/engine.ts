@@ -3,6 +3,7 @@ import type { Engine } from '../engine.ts'
 import { openSqliteIndexLab } from './index-advice.ts'
 import { openTenantSession } from './tenant-restore.ts'
 import { sqliteScratch } from './scratch.ts'
+import { sqlitePitr } from './pitr.ts'
 import { openSqlite } from './connection.ts'
 import { sqliteMetrics } from './metrics.ts'
 import { SQLITE_RESTORE_ARTEFACT, openSqliteRestoreTarget } from './restore.ts'
@@ -30,4 +31,5 @@ export const sqliteEngine: Engine = {
   openRestoreTarget: openSqliteRestoreTarget,
   openTenantSession,
   scratch: sqliteScratch,
+  pitr: sqlitePitr,
 }

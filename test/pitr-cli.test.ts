@@ -1,0 +1,104 @@
+/**
+ * Point-in-time recovery through the CLI, as an operator runs it: `replicate` spawned as its own
+ * process (SIGTERM stops it cleanly, a restart resumes the same generation), then `restore --at` on
+ * SQLite to a fresh file and in place with the five restore steps; refusals exit 2.
+ */
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { copyFileSync, existsSync, readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import Database from 'better-sqlite3'
+import { REPO_ROOT, runScriptAsync } from './helpers/cli.ts'
+import { tempDir } from './helpers/databases.ts'
+
+function startReplicate(args: string[]) {
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO_ROOT, 'scripts/advanced-backup.ts'), 'replicate', ...args], { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const waitFor = async (pattern: RegExp) => {
+    while (!pattern.test(stdout)) {
+      if (child.exitCode !== null) throw new Error(`replicate exited ${child.exitCode}: ${stdout}${stderr}`)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  }
+  return { child, exited, waitFor, output: () => stdout, errors: () => stderr }
+}
+
+const segmentsIn = (replica: string) => readdirSync(join(replica, 'generations')).flatMap((g) => (existsSync(join(replica, 'generations', g, 'segments')) ? readdirSync(join(replica, 'generations', g, 'segments')) : []))
+
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 50))
+}
+
+test('replicate runs as its own process, stops cleanly on SIGTERM and resumes; restore --at rebuilds the instant into a fresh file and in place through the five steps', async (t) => {
+  const dir = tempDir(t, 'ipm-pitr-cli-')
+  const databasePath = join(dir, 'app.db')
+  const replica = join(dir, 'replica')
+  copyFileSync(join(REPO_ROOT, 'prisma', 'dev.db'), databasePath)
+  const app = new Database(databasePath)
+  t.after(() => { if (app.open) app.close() })
+  app.pragma('journal_mode = WAL')
+  const setMarker = (marker: string) => app.prepare('UPDATE Plan SET name = ? WHERE rowid = (SELECT min(rowid) FROM Plan)').run(marker)
+  const marker = (path: string) => {
+    const db = new Database(path, { readonly: true })
+    try {
+      return (db.prepare('SELECT name FROM Plan WHERE rowid = (SELECT min(rowid) FROM Plan)').get() as { name: string }).name
+    } finally {
+      db.close()
+    }
+  }
+
+  const first = startReplicate(['--database', `file:${databasePath}`, '--dir', replica])
+  t.after(() => first.child.kill('SIGKILL'))
+  await first.waitFor(/snapshot 0 :/)
+  setMarker('avant-T')
+  await until(() => segmentsIn(replica).length >= 1)
+  const at = new Date()
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  setMarker('après-T')
+  await until(() => segmentsIn(replica).length >= 2)
+  first.child.kill('SIGTERM')
+  assert.equal(await first.exited, 0, first.errors())
+  assert.match(first.output(), /Réplication arrêtée proprement/)
+  assert.match(first.output(), /2 transaction\(s\) copiée\(s\) en 2 segment\(s\), 1 snapshot\(s\)/)
+
+  setMarker('pendant-l-arrêt')
+  const second = startReplicate(['--database', `file:${databasePath}`, '--dir', replica])
+  t.after(() => second.child.kill('SIGKILL'))
+  await second.waitFor(/reprise de la génération/)
+  await until(() => segmentsIn(replica).length >= 3)
+  second.child.kill('SIGTERM')
+  assert.equal(await second.exited, 0, second.errors())
+  assert.doesNotMatch(second.output(), /nouvelle génération/)
+
+  const iso = at.toISOString()
+  const fresh = join(dir, 'fresh.db')
+  const toFresh = await runScriptAsync('scripts/advanced-backup.ts', ['--dir', join(dir, 'backups'), '--database', `file:${databasePath}`, 'restore', '--at', iso, '--replica', replica, '--to', fresh, '--yes'])
+  assert.equal(toFresh.status, 0, toFresh.stderr)
+  assert.equal(marker(fresh), 'avant-T')
+  assert.match(toFresh.stdout, new RegExp(`Instant demandé : ${iso} ; atteint : \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z`))
+  assert.match(toFresh.stdout, /1\. Vérification d'intégrité \(SHA-256\) ✓/)
+  assert.match(toFresh.stdout, /5\. Confirmation ✓/)
+
+  // In place, as the docs say: the application is stopped first (the restore refuses a database in use).
+  app.close()
+  const json = await runScriptAsync('scripts/advanced-backup.ts', ['--dir', join(dir, 'backups'), '--database', `file:${databasePath}`, '--json', 'restore', '--at', iso, '--replica', replica, '--yes'])
+  assert.equal(json.status, 0, json.stderr)
+  const result = JSON.parse(json.stdout) as { reachedAt: string; restore: { restored: boolean; steps: { name: string; status: string }[]; safetyCopy: string } }
+  assert.deepEqual(result.restore.steps.map((s) => `${s.name}:${s.status}`), ['verify:ok', 'safety-copy:ok', 'replace:ok', 'check:ok', 'report:ok'])
+  assert.ok(Date.parse(result.reachedAt) <= at.getTime())
+  assert.equal(marker(databasePath), 'avant-T')
+  assert.equal(marker(result.restore.safetyCopy), 'pendant-l-arrêt')
+
+  const noOffset = await runScriptAsync('scripts/advanced-backup.ts', ['--database', `file:${databasePath}`, 'restore', '--at', iso.replace('Z', ''), '--replica', replica, '--yes'])
+  assert.equal(noOffset.status, 2)
+  assert.equal(noOffset.stderr.split('\n')[0], `Error: Instant sans fuseau horaire refusé : "${iso.replace('Z', '')}".`)
+  const tooEarly = await runScriptAsync('scripts/advanced-backup.ts', ['--database', `file:${databasePath}`, 'restore', '--at', '2020-01-01T00:00:00Z', '--replica', replica, '--to', join(dir, 'never.db'), '--yes'])
+  assert.equal(tooEarly.status, 2)
+  assert.match(tooEarly.stderr, /^Error: Instant 2020-01-01T00:00:00\.000Z hors de la plage restaurable \(du \S+Z au \S+Z\)\.\n/)
+  assert.equal(existsSync(join(dir, 'never.db')), false)
+})
