@@ -19,11 +19,13 @@ import { fileURLToPath } from 'node:url'
 import { openDatabase } from '../db/open.ts'
 import { engineNamed } from '../engines/index.ts'
 import { resolveEnvironment, type ToolkitEnvironment } from '../environment.ts'
-import { sendAlert } from '../alerts.ts'
+import { alertChannelsFromEnvironment } from '../alerts/config.ts'
+import type { AlertChannel } from '../alerts/channels.ts'
+import { notifyAlerts } from '../alerts/notify.ts'
 import { ToolkitError, describeError } from '../errors.ts'
 import type { ProgressListener } from '../progress.ts'
 import { listBackupEntries, type BackupEntry } from './catalog/catalog.ts'
-import { DEFAULT_MAX_AGE_MS, DEFAULT_MAX_SHRINK_PERCENT, alertText, evaluateBackups, withAlertOutcome, type CheckResult, type CheckThresholds } from './catalog/check.ts'
+import { BACKUP_ALERT_SOURCE, DEFAULT_MAX_AGE_MS, DEFAULT_MAX_SHRINK_PERCENT, backupAlertConditions, evaluateBackups, type CheckResult, type CheckThresholds } from './catalog/check.ts'
 import { createBackup } from './create/create.ts'
 import { NoParentError, createIncrementalBackup } from './create/incremental.ts'
 import type { RestorePlan, RestoreResult, RestoreStepName } from './restore/steps.ts'
@@ -59,6 +61,12 @@ export interface AdvancedBackupOptions {
   onProgress?: ProgressListener
   /** Compression threads; default one per core. */
   threads?: number
+  /** Where `check` sends its alerts; default the channels the environment configures (alertChannelsFromEnvironment). */
+  alertChannels?: AlertChannel[]
+  /** The alert state file; default ALERT_STATE_FILE, else `<backupDir>/.alert-state.json`. */
+  alertStatePath?: string
+  /** Also told every step of create and restore (e.g. the tracing spans); the kill switch is told first. */
+  onStep?: StepListener
 }
 
 export interface BackupSummary {
@@ -137,7 +145,12 @@ export class AdvancedBackupSystem {
     this.verifyIntegrity = options.verifyIntegrity ?? true
     this.exportFormats = options.exportFormats ?? [...EXPORT_FORMATS]
     this.#now = options.now ?? (() => new Date())
-    this.#onStep = killSwitch(environment.backupKillAt) ?? (() => {})
+    const kill = killSwitch(environment.backupKillAt)
+    const listener = options.onStep
+    this.#onStep = (step) => {
+      kill?.(step)
+      listener?.(step)
+    }
     const unknown = this.exportFormats.filter((format) => !EXPORT_FORMATS.includes(format))
     if (unknown.length > 0) throw new ToolkitError(`unknown export format ${unknown.join(', ')}`, { hint: `Use ${EXPORT_FORMATS.join(', ')}.`, exitCode: 2 })
     if (!Number.isSafeInteger(this.maxBackups) || this.maxBackups < 1) {
@@ -230,8 +243,9 @@ export class AdvancedBackupSystem {
 
   /**
    * Are the backups still working? Problems: no verified backup newer than `maxAgeMs`, a failed last
-   * run (history.jsonl), a size drop beyond `maxShrinkPercent`. With problems and ALERT_WEBHOOK_URL
-   * set, POSTs one alert listing them; a webhook failure is reported in `alert`, never instead of them.
+   * run (history.jsonl), a size drop beyond `maxShrinkPercent`. With alert channels configured, each
+   * problem goes through notifyAlerts (deduplicated, held down, "résolu" when it clears); what the
+   * channels were told is in `alerts`, and a channel failure never changes `ok`.
    * @example const result = await backup.check({ maxAgeMs: 26 * 3_600_000 }); if (!result.ok) …
    */
   async check(thresholds: Partial<CheckThresholds> = {}): Promise<CheckResult> {
@@ -244,14 +258,19 @@ export class AdvancedBackupSystem {
       maxShrinkPercent: thresholds.maxShrinkPercent ?? DEFAULT_MAX_SHRINK_PERCENT,
       warnings: history.warnings,
     })
-    const webhook = this.#options.environment!.alertWebhookUrl
-    if (result.ok || webhook === undefined) return result
+    const environment = this.#options.environment!
+    let channels: AlertChannel[]
     try {
-      await sendAlert(webhook, { source: 'advanced-backup check', text: alertText(result), details: { backupDir: result.backupDir, problems: result.problems } })
-      return withAlertOutcome(result)
+      channels = this.#options.alertChannels ?? alertChannelsFromEnvironment(environment.alerts)
     } catch (error) {
-      return withAlertOutcome(result, error)
+      // A misconfigured channel is reported beside the problems, never instead of them.
+      return { ...result, alerts: { firing: [], resolved: [], deliveries: [], warnings: [describeError(error)] } }
     }
+    if (channels.length === 0) return result
+    const statePath =
+      this.#options.alertStatePath ?? (environment.alertStateFile !== undefined ? resolve(environment.cwd, environment.alertStateFile) : join(this.backupDir, '.alert-state.json'))
+    const alerts = await notifyAlerts({ source: BACKUP_ALERT_SOURCE, firing: backupAlertConditions(result), channels, statePath, now: this.#now })
+    return { ...result, alerts }
   }
 
   /**
