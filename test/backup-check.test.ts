@@ -1,8 +1,9 @@
 /**
  * `advanced-backup check` (alias 7), as cron runs it: exit 0 and silence when backups are healthy;
  * exit 1 and every reason when the newest verified backup is too old (or there is none), the last
- * run failed, or the size dropped; one JSON alert POSTed to ALERT_WEBHOOK_URL (a real node:http
- * server on 127.0.0.1), whose own failure is reported beside the reasons, never instead of them.
+ * run failed, or the size dropped; one alert per problem through notifyAlerts to ALERT_WEBHOOK_URL
+ * (a real node:http server on 127.0.0.1), deduplicated by the state file beside the backups; a
+ * channel's own failure is reported beside the reasons, never instead of them, never in the exit code.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -21,7 +22,7 @@ import { parseMaxAge } from '../scripts/lib/backup/catalog/check.ts'
 function cli(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   return runScriptAsync('scripts/advanced-backup.ts', ['--dir', 'backups', ...args], {
     cwd,
-    env: { TZ: 'UTC', DATABASE_URL: 'file:./app.db', ALERT_WEBHOOK_URL: '', IPM_BACKUP_KILL_AT: '', ...env },
+    env: { TZ: 'UTC', DATABASE_URL: 'file:./app.db', ALERT_WEBHOOK_URL: '', SLACK_WEBHOOK_URL: '', SMTP_URL: '', ALERT_EMAIL_TO: '', ALERT_STATE_FILE: '', IPM_BACKUP_KILL_AT: '', ...env },
   })
 }
 
@@ -184,48 +185,75 @@ test('the newest backup much smaller than the previous one: exit 1 beyond --max-
   assert.equal((await system(false).check()).ok, true)
 })
 
-test('ALERT_WEBHOOK_URL receives one JSON alert listing every reason, with a Slack-compatible text', async (t) => {
+test('ALERT_WEBHOOK_URL receives one JSON alert per reason, with a Slack-compatible text, once: a second check sends nothing new', async (t) => {
   const dir = workspace(t)
   await backupSystem(t, { databaseUrl: `file:${join(dir, 'app.db')}`, backupDir: join(dir, 'backups'), now: steppingClock() }).create()
   assert.equal((await cli(['--quiet', '--database', 'file:./missing.db'], dir)).status, 1)
   const hook = await webhook(t)
   const result = await cli(['check'], dir, { ALERT_WEBHOOK_URL: hook.url })
   assert.equal(result.status, 1, result.stderr)
-  assert.match(result.stdout, /\(2 problèmes\)\n {3}✗ le dernier backup vérifié .*\n {3}✗ la dernière opération a échoué: .*\n {3}Alerte envoyée \(ALERT_WEBHOOK_URL\)\n$/)
-  assert.equal(hook.requests.length, 1)
-  const [request] = hook.requests
-  assert.equal(request!.method, 'POST')
-  assert.equal(request!.path, '/services/T000/B000/secret-token')
-  assert.equal(request!.headers['content-type'], 'application/json')
-  const body = JSON.parse(request!.body)
-  assert.equal(typeof body.text, 'string')
-  assert.match(body.text, /^\[advanced-backup check\] backups en danger \(.*backups\): le dernier backup vérifié \(backup-2026-01-21T15-30-00\) .* ; la dernière opération a échoué: create .*database file not found$/)
-  assert.equal(body.source, 'advanced-backup check')
-  assert.deepEqual(body.details.problems.map((p: { kind: string }) => p.kind), ['stale', 'last-run-failed'])
+  assert.match(result.stdout, /\(2 problèmes\)\n {3}✗ le dernier backup vérifié .*\n {3}✗ la dernière opération a échoué: .*\n {3}Alerte envoyée \(webhook\): backup:last-run-failed:.*backups\n {3}Alerte envoyée \(webhook\): backup:stale:.*backups\n$/)
+  assert.equal(hook.requests.length, 2)
+  for (const request of hook.requests) {
+    assert.equal(request.method, 'POST')
+    assert.equal(request.path, '/services/T000/B000/secret-token')
+    assert.equal(request.headers['content-type'], 'application/json')
+  }
+  const bodies = hook.requests.map((r) => JSON.parse(r.body)).sort((a, b) => a.key.localeCompare(b.key))
+  assert.deepEqual(bodies.map((b) => [b.source, b.status, b.severity, b.key]), [
+    ['advanced-backup check', 'firing', 'critical', `backup:last-run-failed:${join(dir, 'backups')}`],
+    ['advanced-backup check', 'firing', 'critical', `backup:stale:${join(dir, 'backups')}`],
+  ])
+  assert.match(bodies[0].text, /^\[advanced-backup check\] 🔴 Alerte critique — Backups en danger: la dernière opération a échoué: create .*database file not found$/)
+  assert.match(bodies[1].text, /^\[advanced-backup check\] 🔴 Alerte critique — Backups en danger: le dernier backup vérifié \(backup-2026-01-21T15-30-00\) /)
+  const state = JSON.parse(readFileSync(join(dir, 'backups', '.alert-state.json'), 'utf8'))
+  assert.deepEqual(Object.keys(state.alerts).sort(), bodies.map((b) => b.key))
+  const again = await cli(['check'], dir, { ALERT_WEBHOOK_URL: hook.url })
+  assert.equal(again.status, 1)
+  assert.doesNotMatch(again.stdout, /Alerte envoyée/)
+  assert.equal(hook.requests.length, 2, 'still firing: deduplicated on its key')
 })
 
-test('a webhook that fails (HTTP 500, nobody listening) is reported beside the reasons, exit 1, its secret path not shown', async (t) => {
+test('a webhook that fails (HTTP 500, nobody listening) is reported beside the reasons, never in the exit code, its secret path not shown', async (t) => {
   const dir = workspace(t)
   const failing = await webhook(t, 500)
   const cases = [
-    [failing.url, /HTTP 500 Internal Server Error/],
+    [failing.url, /HTTP 500/],
     // Port 9 (discard): nobody listens on it here.
     ['http://127.0.0.1:9/services/T000/B000/secret-token', /fetch failed|ECONNREFUSED/],
   ] as const
+  // Each run retries (1 s, 2 s, 4 s backoff): the four runs go in parallel.
   const runs = await Promise.all(cases.flatMap(([url]) => [cli(['check'], dir, { ALERT_WEBHOOK_URL: url }), cli(['check', '--json'], dir, { ALERT_WEBHOOK_URL: url })]))
   for (const [index, [, why]] of cases.entries()) {
     const [text, json] = [runs[2 * index]!, runs[2 * index + 1]!]
-    assert.equal(text.status, 1)
-    assert.match(text.stdout, /^❌ Backups en danger \(1 problème\)\n {3}✗ aucun backup dans .*\n {3}✗ alerte non envoyée: alert webhook http:\/\/127\.0\.0\.1:\d+\/… failed: /)
+    assert.equal(text.status, 1, 'the problem fails the check, as without a webhook')
+    assert.match(text.stdout, /^❌ Backups en danger \(1 problème\)\n {3}✗ aucun backup dans .*\n {3}✗ alerte non envoyée \(webhook\): webhook http:\/\/127\.0\.0\.1:\d+\/…: /)
     assert.match(text.stdout, why)
     assert.doesNotMatch(text.stdout + text.stderr, /secret-token/)
     const result = JSON.parse(json.stdout)
     assert.equal(json.status, 1)
     assert.equal(result.problems.length, 1)
-    assert.equal(result.alert.sent, false)
-    assert.match(result.alert.error, why)
+    assert.equal(result.alerts.deliveries[0].outcome, 'failed')
+    assert.match(result.alerts.deliveries[0].error, why)
   }
-  assert.equal(failing.requests.length, 2, 'the failing webhook was called, once per run')
+  assert.equal(failing.requests.length, 8, 'the failing webhook was tried 4 times per run')
+})
+
+test('a failing channel never changes the exit code of a healthy check, and a cleared problem is sent as "résolu"', async (t) => {
+  const dir = workspace(t)
+  const hook = await webhook(t)
+  assert.equal((await cli(['check'], dir, { ALERT_WEBHOOK_URL: hook.url })).status, 1, 'no backup yet')
+  assert.equal(hook.requests.length, 1)
+  assert.equal((await cli(['create', '--quiet'], dir)).status, 0)
+  const healthy = await cli(['check'], dir, { ALERT_WEBHOOK_URL: hook.url })
+  assert.equal(healthy.status, 0, healthy.stdout)
+  assert.match(healthy.stdout, /Résolution envoyée \(webhook\): backup:no-verified-backup:/)
+  assert.equal(JSON.parse(hook.requests[1]!.body).status, 'resolved')
+  // SMTP_URL without ALERT_EMAIL_TO: a misconfigured channel is a warning, the healthy check stays 0.
+  const misconfigured = await cli(['check'], dir, { SMTP_URL: 'smtp://alert:secret@127.0.0.1:9' })
+  assert.equal(misconfigured.status, 0, misconfigured.stdout)
+  assert.match(misconfigured.stdout, /⚠ alertes e-mail: SMTP_URL est défini sans ALERT_EMAIL_TO/)
+  assert.doesNotMatch(misconfigured.stdout, /secret/)
 })
 
 test('the hourly crontab line of docs/cron.md, run as cron runs it (env -i, minimal PATH): silent and 0 when healthy, 1 and the reason in the log otherwise', async (t) => {

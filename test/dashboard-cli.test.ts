@@ -87,13 +87,13 @@ describe('database-performance-dashboard CLI', { concurrency: true }, () => {
     assert.ok(existsSync(prom))
     const check = judge('promtool', ['check', 'metrics'], { input: readFileSync(prom) })
     assert.equal(check.status, 0, `${check.stdout}${check.stderr}`)
-    assert.match(readFileSync(prom, 'utf8'), /^ipm_db_operation_threshold_seconds\{engine="sqlite",bound="slow"\} 0\.15$/m)
+    assert.match(readFileSync(prom, 'utf8'), /^ipm_db_slow_threshold_seconds\{engine="sqlite"\} 0\.15$/m)
   })
 
-  test('--watch re-runs, raises an alert on stderr and to ALERT_WEBHOOK_URL, and stops after --iterations', async (t) => {
+  test('--watch re-runs, raises an alert on stderr at each run and to ALERT_WEBHOOK_URL once per rule (state file beside the metrics), and stops after --iterations', async (t) => {
     const db = await openTestDatabase(t, 'sqlite')
     const dir = tempDir(t)
-    const received: { text: string; source: string; details: { rule: string } }[] = []
+    const received: { text: string; source: string; key: string; status: string }[] = []
     const server = createServer(async (request: IncomingMessage, response) => {
       let body = ''
       for await (const chunk of request) body += chunk
@@ -107,7 +107,7 @@ describe('database-performance-dashboard CLI', { concurrency: true }, () => {
     const result = await runScriptAsync(
       SCRIPT,
       ['--database', db.url, '--output', join(dir, 'm.json'), '--json', '--watch', '0.2', '--iterations', '2', '--fast-ms', '0', '--slow-ms', '0', '--alert-slow', '0', '--alert-p95', '0'],
-      { env: { ALERT_WEBHOOK_URL: webhook } },
+      { env: { ALERT_WEBHOOK_URL: webhook, SLACK_WEBHOOK_URL: '', SMTP_URL: '', ALERT_EMAIL_TO: '', ALERT_STATE_FILE: '' } },
     )
     assert.equal(result.status, 0, result.stderr)
     const runs = result.stdout.trim().split('\n').map((line) => validatePerformanceMetrics(JSON.parse(line)))
@@ -117,11 +117,14 @@ describe('database-performance-dashboard CLI', { concurrency: true }, () => {
     assert.equal(alerts.length, 4, result.stderr)
     assert.match(alerts[0]!, /^ALERTE: 10 requêtes lentes \(>0ms\) dépassent le seuil de 0 sur file:/)
     assert.match(alerts[1]!, /^ALERTE: p95 des requêtes \d+\.\dms dépasse le seuil de 0ms sur file:/)
-    assert.deepEqual(received.map((r) => [r.source, r.details.rule]), [
-      ['database-performance-dashboard', 'alert-slow'], ['database-performance-dashboard', 'alert-p95'],
-      ['database-performance-dashboard', 'alert-slow'], ['database-performance-dashboard', 'alert-p95'],
+    // Still firing at the second run: deduplicated on the key, not sent again.
+    assert.deepEqual(received.map((r) => [r.source, r.status, r.key.split(':').slice(0, 2).join(':')]).sort(), [
+      ['database-performance-dashboard', 'firing', 'dashboard:alert-p95'],
+      ['database-performance-dashboard', 'firing', 'dashboard:alert-slow'],
     ])
-    assert.match(received[0]!.text, /^\[database-performance-dashboard\] 10 requêtes lentes/)
+    assert.match(received.find((r) => r.key.startsWith('dashboard:alert-slow'))!.text, /^\[database-performance-dashboard\] 🔴 Alerte avertissement — 10 requêtes lentes/)
+    const state = JSON.parse(readFileSync(join(dir, '.alert-state.json'), 'utf8'))
+    assert.equal(Object.keys(state.alerts).length, 2)
   })
 
   test('a single run fails (exit 1) when an alert threshold is crossed, and passes under it', async (t) => {

@@ -7,12 +7,12 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ENGINES, openTestDatabase, tempDir } from './helpers/databases.ts'
 import { DatabasePerformanceDashboard } from '../scripts/lib/metrics/dashboard.ts'
 import { writePerformanceMetrics } from '../scripts/lib/metrics/performance-metrics.ts'
-import { writePrometheusMetrics } from '../scripts/lib/metrics/prometheus.ts'
+import { renderMetricsExposition } from '../scripts/lib/web/prometheus.ts'
 import { renderDashboard, renderTestResults } from '../scripts/lib/metrics/render.ts'
 
 const EMAIL = 'jean.dupont@example.fr'
@@ -35,7 +35,7 @@ for (const engine of ENGINES) {
 
     const dir = tempDir(t)
     writePerformanceMetrics(join(dir, 'performance-metrics.json'), metrics)
-    await writePrometheusMetrics(join(dir, 'metrics.prom'), metrics)
+    writeFileSync(join(dir, 'metrics.prom'), await renderMetricsExposition(metrics))
     const outputs = {
       'performance-metrics.json': readFileSync(join(dir, 'performance-metrics.json'), 'utf8'),
       'metrics.prom': readFileSync(join(dir, 'metrics.prom'), 'utf8'),

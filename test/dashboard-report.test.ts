@@ -7,7 +7,7 @@ import { ENGINES, createEmptyDatabaseUrl, openTestDatabase, tempDir } from './he
 import { openDatabase } from '../scripts/lib/db/open.ts'
 import { DatabasePerformanceDashboard } from '../scripts/lib/metrics/dashboard.ts'
 import { readPerformanceMetrics, writePerformanceMetrics } from '../scripts/lib/metrics/performance-metrics.ts'
-import { renderPrometheus } from '../scripts/lib/metrics/prometheus.ts'
+import { renderMetricsExposition } from '../scripts/lib/web/prometheus.ts'
 import { judge, requireJudge } from './helpers/judges.ts'
 
 /** Prometheus' own linter is the judge of the exposition format. */
@@ -96,10 +96,10 @@ for (const engine of ENGINES) {
       assert.deepEqual(readPerformanceMetrics(file), JSON.parse(JSON.stringify(metrics)))
       assert.doesNotMatch(readFileSync(file, 'utf8'), /Marker|tenant-demo","OUVERT/, 'bound values are not written')
 
-      const exposition = await renderPrometheus(metrics)
+      const exposition = await renderMetricsExposition(metrics)
       const check = promtoolCheck(exposition)
       assert.equal(check.status, 0, check.output)
-      assert.match(exposition, new RegExp(`^ipm_db_operations\\{engine="${engine}",class="slow"\\} ${g.slowQueriesCount}$`, 'm'))
+      assert.match(exposition, new RegExp(`^ipm_db_slow_operations_total\\{engine="${engine}"\\} ${g.slowQueriesCount}$`, 'm'))
       assert.equal(/^ipm_db_cache_hit_ratio/m.test(exposition), engine === 'postgres', 'no cache gauge where the engine has no counter')
       writeFileSync(join(dir, 'metrics.prom'), exposition)
     })
@@ -115,7 +115,7 @@ for (const engine of ENGINES) {
       assert.match(metrics.notes[0]!, /^tables absentes: Plan, Tenant, User, Client, Dossier/)
       assert.equal(metrics.globalMetrics.totalQueries, 1)
       assert.deepEqual(metrics.tenantMetrics, [])
-      assert.equal(promtoolCheck(await renderPrometheus(metrics)).status, 0)
+      assert.equal(promtoolCheck(await renderMetricsExposition(metrics)).status, 0)
     })
   })
 }

@@ -8,7 +8,7 @@ export function registerCheck(program: Command, cli: BackupCli): void {
   program
     .command('check')
     .alias('7')
-    .description('exit 1 and say why when backups stop working: none verified within --max-age, last run failed, size dropped; alerts ALERT_WEBHOOK_URL')
+    .description("sort 1 et dit pourquoi quand les backups ne marchent plus (aucun vérifié depuis --max-age, dernière opération échouée, taille en chute); alerte SLACK_WEBHOOK_URL, ALERT_WEBHOOK_URL, SMTP_URL")
     .option('--max-age <duration>', 'newest verified backup at most this old (26h, 90m, 2d)', maxAge)
     .option('--max-shrink <percent>', `largest allowed size drop vs the previous backup (default ${DEFAULT_MAX_SHRINK_PERCENT})`, percent)
     .action((options: { maxAge?: number; maxShrink?: number }) => {
@@ -17,7 +17,7 @@ export function registerCheck(program: Command, cli: BackupCli): void {
           ...(options.maxAge !== undefined ? { maxAgeMs: options.maxAge } : {}),
           ...(options.maxShrink !== undefined ? { maxShrinkPercent: options.maxShrink } : {}),
         })
-        const ok = result.ok && result.alert?.error === undefined
+        const ok = result.ok
         print(result, () => renderCheck(result), { ...global, failed: !ok })
         return ok ? 0 : 1
       })

@@ -28,7 +28,7 @@ export function registerMonitor(program: Command, cli: BackupCli): void {
           ...(options.maxAge !== undefined ? { maxAgeMs: options.maxAge } : {}),
           ...(options.maxShrink !== undefined ? { maxShrinkPercent: options.maxShrink } : {}),
         })
-        const ok = check.ok && check.alert?.error === undefined
+        const ok = check.ok
         print(
           { create: created, stats, check },
           () => [renderCreate(created, { cwd: cli.environment.cwd }), renderStats(stats, { cwd: cli.environment.cwd }), renderCheck(check)].join('\n'),

@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import type { AlertEnvironment } from './alerts/config.ts'
 
 /** The project's root folder, found from this file's own location (scripts/lib/), whatever the current directory. */
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
@@ -26,9 +27,14 @@ export interface ToolkitEnvironment {
   cloudflareD1Token: string | undefined
   /** The D1 database `test-all-databases` checks (`d1://local[/<dir>]` or `d1://<account>/<database>`); unset means `d1://local`. */
   d1Url: string | undefined
-  alertWebhookUrl: string | undefined
-  /** The alert channels' variables (alerts/config.ts: SLACK_WEBHOOK_URL, ALERT_WEBHOOK_URL, SMTP_URL, ALERT_EMAIL_TO, ALERT_EMAIL_FROM). */
-  alertChannels: { SLACK_WEBHOOK_URL?: string; ALERT_WEBHOOK_URL?: string; SMTP_URL?: string; ALERT_EMAIL_TO?: string; ALERT_EMAIL_FROM?: string }
+  /** The alert channels' variables (SLACK_WEBHOOK_URL, ALERT_WEBHOOK_URL, SMTP_URL + ALERT_EMAIL_TO, ALERT_EMAIL_FROM), passed to alertChannelsFromEnvironment. */
+  alerts: AlertEnvironment
+  /** ALERT_STATE_FILE: the alert state file; unset, each source keeps it beside its files (backups folder, metrics file). */
+  alertStateFile: string | undefined
+  /** DASHBOARD_TOKEN: the token of the live dashboard (`--serve`), required when it listens beyond 127.0.0.1. */
+  dashboardToken: string | undefined
+  /** The standard OpenTelemetry variables; `endpoint` set turns tracing on (as `--otel` does). */
+  otel: { endpoint: string | undefined; headers: string | undefined; serviceName: string | undefined }
   /** The variables that say whether there is a graphical session to open a document in. */
   display: { DISPLAY?: string; WAYLAND_DISPLAY?: string }
   /** Print stack traces. */
@@ -63,10 +69,16 @@ export function resolveEnvironment(
     d1PersistDir: nonEmpty(env.D1_PERSIST_DIR) ?? join(projectRoot, DEFAULT_D1_PERSIST_DIR),
     cloudflareD1Token: nonEmpty(env.CLOUDFLARE_D1_TOKEN),
     d1Url: nonEmpty(env.D1_URL),
-    alertWebhookUrl: nonEmpty(env.ALERT_WEBHOOK_URL),
-    alertChannels: Object.fromEntries(
-      (['SLACK_WEBHOOK_URL', 'ALERT_WEBHOOK_URL', 'SMTP_URL', 'ALERT_EMAIL_TO', 'ALERT_EMAIL_FROM'] as const).flatMap((name) => (nonEmpty(env[name]) === undefined ? [] : [[name, nonEmpty(env[name])!]])),
-    ),
+    alerts: {
+      SLACK_WEBHOOK_URL: nonEmpty(env.SLACK_WEBHOOK_URL),
+      ALERT_WEBHOOK_URL: nonEmpty(env.ALERT_WEBHOOK_URL),
+      SMTP_URL: nonEmpty(env.SMTP_URL),
+      ALERT_EMAIL_TO: nonEmpty(env.ALERT_EMAIL_TO),
+      ALERT_EMAIL_FROM: nonEmpty(env.ALERT_EMAIL_FROM),
+    },
+    alertStateFile: nonEmpty(env.ALERT_STATE_FILE),
+    dashboardToken: nonEmpty(env.DASHBOARD_TOKEN),
+    otel: { endpoint: nonEmpty(env.OTEL_EXPORTER_OTLP_ENDPOINT), headers: nonEmpty(env.OTEL_EXPORTER_OTLP_HEADERS), serviceName: nonEmpty(env.OTEL_SERVICE_NAME) },
     display: { ...(nonEmpty(env.DISPLAY) ? { DISPLAY: env.DISPLAY } : {}), ...(nonEmpty(env.WAYLAND_DISPLAY) ? { WAYLAND_DISPLAY: env.WAYLAND_DISPLAY } : {}) },
     debug: nonEmpty(env.DEBUG) !== undefined,
     noColor: nonEmpty(env.NO_COLOR) !== undefined,

@@ -161,3 +161,20 @@ async function notifyLocked(options: NotifyAlertsOptions, warnings: string[]): P
   }
   return { firing: [...firingKeys], resolved, deliveries, warnings }
 }
+
+const STATUS_WORDS: Record<AlertStatus, string> = { firing: 'alerte', resolved: 'résolution' }
+
+/**
+ * The French lines a script prints about a notifyAlerts call: one per delivery sent, held back or
+ * failed (secrets already masked), then the warnings.
+ * @example renderDeliveries(result) // ['Alerte envoyée (slack): backup:stale:/var/backups/ipm', '✗ alerte non envoyée (webhook): webhook http://…/…: HTTP 500']
+ */
+export function renderDeliveries(result: NotifyAlertsResult): string[] {
+  const lines = result.deliveries.map((d) => {
+    const what = STATUS_WORDS[d.status]
+    if (d.outcome === 'sent') return `${what[0]!.toUpperCase()}${what.slice(1)} envoyée (${d.channel}): ${d.key}`
+    if (d.outcome === 'held') return `${what[0]!.toUpperCase()}${what.slice(1)} retenue par l'anti-rebond (${d.channel}): ${d.key}`
+    return `✗ ${what} non envoyée (${d.channel}): ${d.error}`
+  })
+  return [...lines, ...result.warnings.map((w) => `⚠ ${w}`)]
+}

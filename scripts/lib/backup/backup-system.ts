@@ -19,14 +19,15 @@ import { fileURLToPath } from 'node:url'
 import { openDatabase } from '../db/open.ts'
 import { engineNamed } from '../engines/index.ts'
 import { resolveEnvironment, type ToolkitEnvironment } from '../environment.ts'
-import { sendAlert } from '../alerts.ts'
+import { alertChannelsFromEnvironment } from '../alerts/config.ts'
+import type { AlertCondition } from '../alerts/alert.ts'
+import type { AlertChannel } from '../alerts/channels.ts'
+import { notifyAlerts, type NotifyAlertsResult } from '../alerts/notify.ts'
 import { ToolkitError, describeError } from '../errors.ts'
 import type { ProgressListener } from '../progress.ts'
 import { findBackupEntry, listBackupEntries, type BackupEntry } from './catalog/catalog.ts'
 import { chooseDrillBackup, drillBackup, type DrillOptions, type DrillResult } from './drill/drill.ts'
-import { alertChannelsFromEnvironment } from '../alerts/config.ts'
-import { notifyAlerts, type NotifyAlertsResult } from '../alerts/notify.ts'
-import { DEFAULT_MAX_AGE_MS, DEFAULT_MAX_SHRINK_PERCENT, alertText, evaluateBackups, withAlertOutcome, type CheckResult, type CheckThresholds } from './catalog/check.ts'
+import { BACKUP_ALERT_SOURCE, DEFAULT_MAX_AGE_MS, DEFAULT_MAX_SHRINK_PERCENT, backupAlertConditions, evaluateBackups, type CheckResult, type CheckThresholds } from './catalog/check.ts'
 import { createBackup } from './create/create.ts'
 import { NoParentError, createIncrementalBackup } from './create/incremental.ts'
 import type { RestorePlan, RestoreResult, RestoreStepName } from './restore/steps.ts'
@@ -68,6 +69,12 @@ export interface AdvancedBackupOptions {
   threads?: number
   /** Told what went wrong beside a finished operation (its history line could not be written); the CLI prints it on stderr. */
   onWarning?: (message: string) => void
+  /** Where `check` sends its alerts; default the channels the environment configures (alertChannelsFromEnvironment). */
+  alertChannels?: AlertChannel[]
+  /** The alert state file; default ALERT_STATE_FILE, else `<backupDir>/.alert-state.json`. */
+  alertStatePath?: string
+  /** Also told every step of create and restore (e.g. the tracing spans); the kill switch is told first. */
+  onStep?: StepListener
 }
 
 export interface BackupSummary {
@@ -167,7 +174,12 @@ export class AdvancedBackupSystem {
     this.verifyIntegrity = options.verifyIntegrity ?? true
     this.exportFormats = options.exportFormats ?? [...EXPORT_FORMATS]
     this.#now = options.now ?? (() => new Date())
-    this.#onStep = killSwitch(environment.backupKillAt) ?? (() => {})
+    const kill = killSwitch(environment.backupKillAt)
+    const listener = options.onStep
+    this.#onStep = (step) => {
+      kill?.(step)
+      listener?.(step)
+    }
     const unknown = this.exportFormats.filter((format) => !EXPORT_FORMATS.includes(format))
     if (unknown.length > 0) throw new ToolkitError(`unknown export format ${unknown.join(', ')}`, { hint: `Use ${EXPORT_FORMATS.join(', ')}.`, exitCode: 2 })
     if (!Number.isSafeInteger(this.maxBackups) || this.maxBackups < 1) {
@@ -260,8 +272,9 @@ export class AdvancedBackupSystem {
 
   /**
    * Are the backups still working? Problems: no verified backup newer than `maxAgeMs`, a failed last
-   * run (history.jsonl), a size drop beyond `maxShrinkPercent`. With problems and ALERT_WEBHOOK_URL
-   * set, POSTs one alert listing them; a webhook failure is reported in `alert`, never instead of them.
+   * run (history.jsonl), a size drop beyond `maxShrinkPercent`. With alert channels configured, each
+   * problem goes through notifyAlerts (deduplicated, held down, "résolu" when it clears); what the
+   * channels were told is in `alerts`, and a channel failure never changes `ok`.
    * @example const result = await backup.check({ maxAgeMs: 26 * 3_600_000 }); if (!result.ok) …
    */
   async check(thresholds: Partial<CheckThresholds> = {}): Promise<CheckResult> {
@@ -274,14 +287,27 @@ export class AdvancedBackupSystem {
       maxShrinkPercent: thresholds.maxShrinkPercent ?? DEFAULT_MAX_SHRINK_PERCENT,
       warnings: history.warnings,
     })
-    const webhook = this.#options.environment!.alertWebhookUrl
-    if (result.ok || webhook === undefined) return result
+    const alerts = await this.#notify(BACKUP_ALERT_SOURCE, backupAlertConditions(result))
+    return alerts === undefined ? result : { ...result, alerts }
+  }
+
+  /**
+   * Sends a source's firing conditions through the configured channels (alerts/), with the state file
+   * that deduplicates across runs; undefined when no channel is configured. A misconfigured channel
+   * is a warning of the result, never a failure of the operation.
+   */
+  async #notify(source: string, firing: AlertCondition[]): Promise<NotifyAlertsResult | undefined> {
+    const environment = this.#options.environment!
+    let channels: AlertChannel[]
     try {
-      await sendAlert(webhook, { source: 'advanced-backup check', text: alertText(result), details: { backupDir: result.backupDir, problems: result.problems } })
-      return withAlertOutcome(result)
+      channels = this.#options.alertChannels ?? alertChannelsFromEnvironment(environment.alerts)
     } catch (error) {
-      return withAlertOutcome(result, error)
+      return { firing: [], resolved: [], deliveries: [], warnings: [describeError(error)] }
     }
+    if (channels.length === 0) return undefined
+    const statePath =
+      this.#options.alertStatePath ?? (environment.alertStateFile !== undefined ? resolve(environment.cwd, environment.alertStateFile) : join(this.backupDir, ALERT_STATE_FILE))
+    return notifyAlerts({ source, firing, channels, statePath, now: this.#now })
   }
 
   /**
@@ -428,27 +454,16 @@ export class AdvancedBackupSystem {
   }
 
   async #drillAlert(result: DrillResult): Promise<DrillCommandResult['alert']> {
-    let channels
-    try {
-      channels = alertChannelsFromEnvironment(this.#options.environment!.alertChannels)
-    } catch (error) {
-      return { firing: [], resolved: [], deliveries: [], warnings: [describeError(error)] }
-    }
     const failed = result.checks.filter((c) => c.status === 'failed')
-    return notifyAlerts({
-      source: 'advanced-backup drill',
-      statePath: join(this.backupDir, ALERT_STATE_FILE),
-      channels,
-      now: this.#now,
-      firing: result.ok
-        ? []
-        : [{
-            key: `backup:drill:${this.backupDir}`,
-            severity: 'critical',
-            title: `L'exercice de restauration du backup ${result.id} a échoué`,
-            details: [...failed.map((c) => `${c.name} : ${c.detail}`), `Dossier des backups : ${this.backupDir}`, `Relancez : advanced-backup drill ${result.id}`],
-          }],
-    })
+    const firing: AlertCondition[] = result.ok
+      ? []
+      : [{
+          key: `backup:drill:${this.backupDir}`,
+          severity: 'critical',
+          title: `L'exercice de restauration du backup ${result.id} a échoué`,
+          details: [...failed.map((c) => `${c.name} : ${c.detail}`), `Dossier des backups : ${this.backupDir}`, `Relancez : advanced-backup drill ${result.id}`],
+        }]
+    return (await this.#notify('advanced-backup drill', firing)) ?? { firing: [], resolved: [], deliveries: [], warnings: [] }
   }
 
   /**

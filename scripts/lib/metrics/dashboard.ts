@@ -6,7 +6,7 @@
  * const dashboard = new DatabasePerformanceDashboard() // DATABASE_URL, or file:./prisma/dev.db
  * setInterval(async () => {
  *   const metrics = await dashboard.analyzePerformance()
- *   if (metrics.slowQueriesCount > 10) await sendAlert(url, { source: 'dashboard', text: 'Trop de requêtes lentes détectées!' })
+ *   if (metrics.slowQueriesCount > 10) console.warn("Trop de requêtes lentes détectées!")
  * }, 60_000)
  */
 import type { AppPrismaClient, DatabaseHandle, SqlConnection } from '../db/connection.ts'

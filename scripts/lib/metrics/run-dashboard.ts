@@ -2,18 +2,24 @@
  * One dashboard run as the command line asks for it: analyse once (a check: an alert or a failed
  * test fails it) or watch (re-run, report, keep going). The caller renders each report through
  * `onReport`; the files are written AFTER it, so a report is never lost to an unwritable `--output`.
- * Alerts go to `onAlert` and, when a webhook is set, to the webhook.
+ * Alerts go to `onAlert` and, when channels are configured, through notifyAlerts (deduplicated across
+ * runs by the state file; a failed channel is reported, it never fails the run by itself).
+ * `--export` writes the live server's exporter (web/prometheus.ts) to a file: same metric names, no
+ * tenant id or SQL text as a label; its counters grow across the runs of a watch.
  */
-import { resolve } from 'node:path'
-import { sendAlert } from '../alerts.ts'
+import { dirname, join, resolve } from 'node:path'
+import { alertChannelsFromEnvironment } from '../alerts/config.ts'
+import type { AlertChannel } from '../alerts/channels.ts'
+import { notifyAlerts, renderDeliveries } from '../alerts/notify.ts'
 import type { ToolkitEnvironment } from '../environment.ts'
 import { describeError } from '../errors.ts'
 import type { ProgressListener } from '../progress.ts'
+import { writeFileAtomic } from '../fs/atomic.ts'
 import { mapFilesystemError } from '../fs/errors.ts'
+import { createPrometheusExporter, renderMetricsExposition } from '../web/prometheus.ts'
 import { DatabasePerformanceDashboard, type DashboardOptions } from './dashboard.ts'
 import { writePerformanceMetrics, type PerformanceMetrics } from './performance-metrics.ts'
-import { writePrometheusMetrics } from './prometheus.ts'
-import { checkAlerts, watchPerformance, type AlertRules } from './watch.ts'
+import { ALERT_SOURCE, checkAlerts, watchPerformance, type AlertRules } from './watch.ts'
 
 export interface RunDashboardOptions {
   database?: string
@@ -36,8 +42,10 @@ export interface RunDashboardOptions {
   onAlert(text: string): void
   /** Test seam: the dashboard to run (default: one over `database`). */
   dashboard?: Pick<DatabasePerformanceDashboard, 'analyzePerformance' | 'close'>
-  /** Test seam: how an alert reaches the webhook. */
-  send?: typeof sendAlert
+  /** Where alerts go; default the channels the environment configures. */
+  alertChannels?: AlertChannel[]
+  /** The alert state file; default ALERT_STATE_FILE, else `.alert-state.json` beside `output`. */
+  alertStatePath?: string
 }
 
 /** @example const { exitCode } = await runDashboard({ output: 'performance-metrics.json', rules: {}, thresholds: {}, environment, onReport, onError, onAlert }) */
@@ -45,9 +53,15 @@ export async function runDashboard(options: RunDashboardOptions): Promise<{ exit
   const dashboard =
     options.dashboard ??
     new DatabasePerformanceDashboard({ database: options.database, environment: options.environment, tenant: options.tenant, thresholds: options.thresholds, onProgress: options.onProgress })
-  const send = options.send ?? sendAlert
-  const output = resolve(options.environment.cwd, options.output)
-  const prometheus = options.prometheusOutput === undefined ? undefined : resolve(options.environment.cwd, options.prometheusOutput)
+  const environment = options.environment
+  const output = resolve(environment.cwd, options.output)
+  const prometheus = options.prometheusOutput === undefined ? undefined : resolve(environment.cwd, options.prometheusOutput)
+  const exporter = prometheus === undefined ? undefined : createPrometheusExporter()
+  const rulesSet = options.rules.slowQueries !== undefined || options.rules.p95Ms !== undefined
+  // Only read when a rule is set: a dashboard without thresholds never needs the alert configuration.
+  const channels = rulesSet ? (options.alertChannels ?? alertChannelsFromEnvironment(environment.alerts)) : []
+  const statePath =
+    options.alertStatePath ?? (environment.alertStateFile !== undefined ? resolve(environment.cwd, environment.alertStateFile) : join(dirname(output), '.alert-state.json'))
   let failed = false
   // A single run is a check (cron, CI): an alert fails it. A watch keeps going and only reports.
   let alerted = false
@@ -65,18 +79,19 @@ export async function runDashboard(options: RunDashboardOptions): Promise<{ exit
       }
     }
     await write(output, () => writePerformanceMetrics(output, metrics))
-    if (prometheus !== undefined) await write(prometheus, () => writePrometheusMetrics(prometheus, metrics))
+    if (prometheus !== undefined && exporter !== undefined) {
+      const exposition = await renderMetricsExposition(metrics, exporter)
+      await write(prometheus, () => writeFileAtomic(prometheus, exposition))
+    }
     if (metrics.tests.some((t) => t.status === 'failed')) failed = true
-    for (const alert of checkAlerts(metrics, options.rules)) {
+    const firing = checkAlerts(metrics, options.rules)
+    for (const alert of firing) {
       alerted = true
-      options.onAlert(alert.text)
-      if (options.environment.alertWebhookUrl === undefined) continue
-      try {
-        await send(options.environment.alertWebhookUrl, alert)
-      } catch (error) {
-        failed = true
-        options.onError(describeError(error))
-      }
+      options.onAlert(alert.title)
+    }
+    if (channels.length > 0) {
+      const told = await notifyAlerts({ source: ALERT_SOURCE, firing, channels, statePath })
+      for (const line of renderDeliveries(told)) if (line.startsWith('✗') || line.startsWith('⚠')) options.onError(line.replace(/^[✗⚠] /, ''))
     }
   }
 

@@ -3,7 +3,7 @@
  * the alert rules (`--alert-slow N`, `--alert-p95 ms`) that each analysis is checked against.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { Alert } from '../alerts.ts'
+import type { AlertCondition } from '../alerts/alert.ts'
 import type { PerformanceMetrics } from './performance-metrics.ts'
 
 export interface AlertRules {
@@ -16,25 +16,28 @@ export interface AlertRules {
 export const ALERT_SOURCE = 'database-performance-dashboard'
 
 /**
- * The alerts an analysis raises; empty when every rule holds.
- * @example checkAlerts(metrics, { slowQueries: 10 }) // [{ source, text: '12 requêtes lentes (>100ms) dépassent le seuil de 10', details }]
+ * The alert conditions an analysis raises; empty when every rule holds. Keys are stable per rule and
+ * database, so notifyAlerts deduplicates a threshold that stays crossed and resolves it when it clears.
+ * @example checkAlerts(metrics, { slowQueries: 10 }) // [{ key: 'dashboard:alert-slow:file:…', severity: 'warning', title: '12 requêtes lentes (>100ms) dépassent le seuil de 10 sur file:…' }]
  */
-export function checkAlerts(metrics: PerformanceMetrics, rules: AlertRules): Alert[] {
-  const alerts: Alert[] = []
+export function checkAlerts(metrics: PerformanceMetrics, rules: AlertRules): AlertCondition[] {
+  const alerts: AlertCondition[] = []
   const g = metrics.globalMetrics
-  const details = { database: metrics.database, timestamp: metrics.timestamp, slowQueriesCount: g.slowQueriesCount, p95Ms: g.p95Duration }
+  const where = [`Base: ${metrics.database}`, `Analyse du ${metrics.timestamp}`]
   if (rules.slowQueries !== undefined && g.slowQueriesCount > rules.slowQueries) {
     alerts.push({
-      source: ALERT_SOURCE,
-      text: `${g.slowQueriesCount} requêtes lentes (>${metrics.thresholds.slowMs}ms) dépassent le seuil de ${rules.slowQueries} sur ${metrics.database}`,
-      details: { ...details, rule: 'alert-slow', threshold: rules.slowQueries },
+      key: `dashboard:alert-slow:${metrics.database}`,
+      severity: 'warning',
+      title: `${g.slowQueriesCount} requêtes lentes (>${metrics.thresholds.slowMs}ms) dépassent le seuil de ${rules.slowQueries} sur ${metrics.database}`,
+      details: [...where, `Règle: --alert-slow ${rules.slowQueries}`],
     })
   }
   if (rules.p95Ms !== undefined && g.p95Duration > rules.p95Ms) {
     alerts.push({
-      source: ALERT_SOURCE,
-      text: `p95 des requêtes ${g.p95Duration.toFixed(1)}ms dépasse le seuil de ${rules.p95Ms}ms sur ${metrics.database}`,
-      details: { ...details, rule: 'alert-p95', threshold: rules.p95Ms },
+      key: `dashboard:alert-p95:${metrics.database}`,
+      severity: 'warning',
+      title: `p95 des requêtes ${g.p95Duration.toFixed(1)}ms dépasse le seuil de ${rules.p95Ms}ms sur ${metrics.database}`,
+      details: [...where, `Règle: --alert-p95 ${rules.p95Ms}`],
     })
   }
   return alerts

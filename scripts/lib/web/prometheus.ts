@@ -125,3 +125,14 @@ function setOrRemove<L extends string>(gauge: Gauge<L>, labels: Partial<Record<L
   if (value === null) gauge.remove(labels)
   else gauge.set(labels, value)
 }
+
+/**
+ * The exposition of one analysis, as `--export` writes it beside performance-metrics.json: the
+ * live server's metric names, from one snapshot (no backup gauges). Pass the same exporter again
+ * (a watch) and its counters keep growing.
+ * @example writeFileAtomic('performance-metrics.prom', await renderMetricsExposition(metrics))
+ */
+export async function renderMetricsExposition(metrics: DashboardSnapshot['metrics'], exporter: PrometheusExporter = createPrometheusExporter()): Promise<string> {
+  exporter.update({ collectedAt: metrics.timestamp, metrics, backup: null })
+  return exporter.render()
+}

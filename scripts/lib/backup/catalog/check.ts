@@ -9,7 +9,8 @@
  * `verify` of it succeeded (history). Sizes compared are the uncompressed content sizes, so
  * switching compression on or off is not a drop.
  */
-import { describeError } from '../../errors.ts'
+import type { AlertCondition } from '../../alerts/alert.ts'
+import { renderDeliveries, type NotifyAlertsResult } from '../../alerts/notify.ts'
 import { formatBytes, formatDuration } from '../../format.ts'
 import type { BackupEntry } from './catalog.ts'
 import type { HistoryRecord } from './history.ts'
@@ -43,8 +44,8 @@ export interface CheckResult extends CheckThresholds {
   sizeChange: { newest: { id: string; contentSize: number }; previous: { id: string; contentSize: number }; percent: number } | null
   /** Skipped history lines and unreadable backups: shown, never a failure by themselves. */
   warnings: string[]
-  /** Only when problems were found and ALERT_WEBHOOK_URL is set. */
-  alert?: { sent: boolean; error?: string }
+  /** What the alert channels were told (notifyAlerts); absent when no channel is configured. Never changes `ok`. */
+  alerts?: NotifyAlertsResult
 }
 
 /**
@@ -132,14 +133,20 @@ export function evaluateBackups(
   }
 }
 
-/** The alert's one line: every problem, joined. */
-export function alertText(result: CheckResult): string {
-  return `backups en danger (${result.backupDir}): ${result.problems.map((p) => p.message).join(' ; ')}`
-}
+export const BACKUP_ALERT_SOURCE = 'advanced-backup check'
 
-/** Records the webhook's outcome in the result (a failure never replaces the problems). */
-export function withAlertOutcome(result: CheckResult, error?: unknown): CheckResult {
-  return { ...result, alert: error === undefined ? { sent: true } : { sent: false, error: describeError(error) } }
+/**
+ * One alert condition per problem, keyed on its kind and the folder (stable across runs: the
+ * state file deduplicates it, and sends "résolu" when it clears).
+ * @example backupAlertConditions(result) // [{ key: 'backup:stale:/var/backups/ipm', severity: 'critical', title: 'Backups en danger: …' }]
+ */
+export function backupAlertConditions(result: CheckResult): AlertCondition[] {
+  return result.problems.map((problem) => ({
+    key: `backup:${problem.kind}:${result.backupDir}`,
+    severity: problem.kind === 'size-drop' ? 'warning' : 'critical',
+    title: `Backups en danger: ${problem.message}`,
+    details: [`Dossier des backups: ${result.backupDir}`, 'Vérifier: npm run backup:check -- --dir <dossier>'],
+  }))
 }
 
 /** The human form of a check: one line when healthy, one line per problem otherwise. */
@@ -154,7 +161,6 @@ export function renderCheck(result: CheckResult): string {
     for (const problem of result.problems) lines.push(`   ✗ ${problem.message}`)
   }
   for (const warning of result.warnings) lines.push(`   ⚠ ${warning}`)
-  if (result.alert?.sent) lines.push('   Alerte envoyée (ALERT_WEBHOOK_URL)')
-  else if (result.alert) lines.push(`   ✗ alerte non envoyée: ${result.alert.error}`)
+  if (result.alerts !== undefined) for (const line of renderDeliveries(result.alerts)) lines.push(`   ${line}`)
   return lines.join('\n') + '\n'
 }
