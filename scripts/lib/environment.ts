@@ -35,6 +35,13 @@ export interface ToolkitEnvironment {
   noColor: boolean
   /** IPM_BACKUP_KILL_AT: a backup step at which the process SIGKILLs itself (crash-safety tests only; see backup/kill-points.ts). */
   backupKillAt?: string | undefined
+  /** Credentials and endpoints of the object storages (`--dir`/`--offsite` URLs), each ecosystem's standard variables; passed to `openStorage`. */
+  storage: { AWS_ACCESS_KEY_ID?: string; AWS_SECRET_ACCESS_KEY?: string; AWS_SESSION_TOKEN?: string; AWS_REGION?: string; AWS_ENDPOINT_URL_S3?: string; AZURE_STORAGE_CONNECTION_STRING?: string }
+  /** BACKUP_OFFSITE_URL: where `create` copies each backup once verified (same as `--offsite`). */
+  backupOffsiteUrl?: string | undefined
+  /** BACKUP_ENCRYPTION_KEY (base64 key) and BACKUP_PASSPHRASE: key sources of `--encrypt`, restore and verify. Never printed. */
+  backupEncryptionKey?: string | undefined
+  backupPassphrase?: string | undefined
 }
 
 export const DEFAULT_D1_PERSIST_DIR = '.wrangler/state/d1'
@@ -60,6 +67,13 @@ export function resolveEnvironment(
     debug: nonEmpty(env.DEBUG) !== undefined,
     noColor: nonEmpty(env.NO_COLOR) !== undefined,
     backupKillAt: nonEmpty(env.IPM_BACKUP_KILL_AT),
+    storage: Object.fromEntries(
+      (['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_REGION', 'AWS_ENDPOINT_URL_S3', 'AZURE_STORAGE_CONNECTION_STRING'] as const).flatMap((name) => (nonEmpty(env[name]) === undefined ? [] : [[name, nonEmpty(env[name])!]])),
+    ),
+    backupOffsiteUrl: nonEmpty(env.BACKUP_OFFSITE_URL),
+    backupEncryptionKey: nonEmpty(env.BACKUP_ENCRYPTION_KEY),
+    // A passphrase is taken as typed: spaces may be part of it.
+    backupPassphrase: env.BACKUP_PASSPHRASE === undefined || env.BACKUP_PASSPHRASE === '' ? undefined : env.BACKUP_PASSPHRASE,
   }
 }
 

@@ -29,6 +29,8 @@ import { verifyChain } from './verify-chain.ts'
 
 export interface RestoreBackupOptions {
   backupDir: string
+  /** Where a server target's safety export goes (default `backupDir`): a remote restore reads from a scratch copy. */
+  safetyDir?: string
   id: string
   /** A SQLite path (relative to `cwd`), or a database URL (file:, postgresql://, d1://). */
   target: string
@@ -86,7 +88,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
           prismaSchemaSha256: options.prismaSchemaSha256(engine.dialect),
           scratchDir,
           exportDatabase: async (db) => {
-            const safety = await createBackup({ db, backupDir: options.backupDir, formats: ['sql', 'json', 'csv'], compress: true, verify: true, tool: options.tool, prismaSchemaSha256: options.prismaSchemaSha256(engine.dialect) })
+            const safety = await createBackup({ db, backupDir: options.safetyDir ?? options.backupDir, formats: ['sql', 'json', 'csv'], compress: true, verify: true, tool: options.tool, prismaSchemaSha256: options.prismaSchemaSha256(engine.dialect) })
             return { id: safety.metadata.id, path: safety.path }
           },
         }
