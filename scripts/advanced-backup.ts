@@ -9,7 +9,9 @@ import { resolveEnvironment } from './lib/environment.ts'
 import { AdvancedBackupSystem } from './lib/backup/backup-system.ts'
 import { EXPORT_FORMATS, type ExportFormat } from './lib/backup/layout.ts'
 import type { ProgressListener } from './lib/progress.ts'
-import type { BackupCli, GlobalOptions, Verb } from './backup-verbs/_cli.ts'
+import { retentionCount, type BackupCli, type GlobalOptions, type Verb } from './backup-verbs/_cli.ts'
+import { registerKeygen } from './backup-verbs/keygen.ts'
+import { registerRekey } from './backup-verbs/rekey.ts'
 import { registerCreate } from './backup-verbs/create.ts'
 import { registerList } from './backup-verbs/list.ts'
 import { registerVerify } from './backup-verbs/verify.ts'
@@ -40,21 +42,32 @@ let chosen: Verb | undefined
 
 const program = new Command('advanced-backup')
   .description('Backups of the IA Poste Manager database: consistent snapshot, SQL/JSON/CSV exports, tar.gz, SHA-256, rotation')
-  .option('--dir <path>', 'backup directory (default: backups/ in the project)')
+  .option('--dir <path|url>', 'dossier des backups (défaut : backups/ du projet), ou s3://<bucket>/<préfixe>, azure://<conteneur>/<préfixe>')
+  .option('--offsite <url>', 'copie hors site de chaque backup vérifié (s3://…, azure://… ou un dossier) ; défaut BACKUP_OFFSITE_URL')
+  .option('--key-file <path>', 'fichier de clé de chiffrement (sinon BACKUP_ENCRYPTION_KEY ou BACKUP_PASSPHRASE)')
+  .option('--keep-last <n>', 'rétention : les N plus récents de chaque source', retentionCount)
+  .option('--keep-daily <n>', 'rétention : le plus récent de chacun des N derniers jours ayant un backup, par source', retentionCount)
+  .option('--keep-weekly <n>', 'rétention : le plus récent de chacune des N dernières semaines, par source', retentionCount)
+  .option('--keep-monthly <n>', 'rétention : le plus récent de chacun des N derniers mois, par source', retentionCount)
   .option('--database <url>', 'database URL (default: DATABASE_URL or file:./prisma/dev.db)')
   .option('--keep <n>', 'rotation: complete backups to keep (default 10)', keepCount)
   .option('--no-compress', 'keep a backup-<ts>/ folder instead of backup-<ts>.tar.gz')
   .option('--formats <list>', `export formats, comma-separated (default ${EXPORT_FORMATS.join(',')})`, formatList)
   .option('--json', 'print the result as JSON on stdout')
   .option('--quiet', 'print nothing on success (for cron); errors still go to stderr')
-  .addHelpText('after', '\nNumeric aliases (the spec\'s menu): 1 create, 2 list, 3 verify <id>, 4 restore <id>, 5 stats, 6 prune, 7 check\nCron (nightly backup, hourly check): see docs/cron.md\nExit codes: 0 success, 1 failure (or a backup that fails verification), 2 usage error')
+  .addHelpText('after', '\nNumeric aliases (the spec\'s menu): 1 create, 2 list, 3 verify <id>, 4 restore <id>, 5 stats, 6 prune, 7 check\nChiffrement et copie hors site : docs/ADVANCED_FEATURES_DATABASES.md (keygen, create --encrypt --offsite, restore --dir <url>)\nCron (nightly backup, hourly check): see docs/cron.md\nExit codes: 0 success, 1 failure (or a backup that fails verification), 2 usage error')
 
 let interruption: AbortController | undefined
 const cli: BackupCli = { environment, choose: (verb) => (chosen = verb), system, interruptible: () => (interruption ??= new AbortController()).signal }
-for (const register of [registerCreate, registerList, registerVerify, registerRestore, registerStats, registerPrune, registerCheck, registerMonitor, registerDrill, registerReplicate, registerPitr]) register(program, cli)
+for (const register of [registerCreate, registerList, registerVerify, registerRestore, registerStats, registerPrune, registerCheck, registerMonitor, registerDrill, registerReplicate, registerPitr, registerKeygen, registerRekey]) register(program, cli)
 
-function system(options: GlobalOptions, onProgress?: ProgressListener): AdvancedBackupSystem {
+function system(options: GlobalOptions, onProgress?: ProgressListener, extra: { encrypt?: boolean } = {}): AdvancedBackupSystem {
+  const retention = { keepLast: options.keepLast, keepDaily: options.keepDaily, keepWeekly: options.keepWeekly, keepMonthly: options.keepMonthly }
   return new AdvancedBackupSystem({
+    ...(Object.values(retention).some((n) => n !== undefined) ? { retention } : {}),
+    ...(options.offsite !== undefined ? { offsiteUrl: options.offsite } : {}),
+    ...(options.keyFile !== undefined ? { keyFile: options.keyFile } : {}),
+    ...(extra.encrypt ? { encrypt: true } : {}),
     databaseUrl: options.database ?? environment.databaseUrl,
     ...(options.dir !== undefined ? { backupDir: options.dir } : {}),
     ...(options.keep !== undefined ? { maxBackups: options.keep } : {}),

@@ -12,6 +12,12 @@ import type { ProgressListener } from '../lib/progress.ts'
 
 export interface GlobalOptions {
   dir?: string
+  offsite?: string
+  keyFile?: string
+  keepLast?: number
+  keepDaily?: number
+  keepWeekly?: number
+  keepMonthly?: number
   database?: string
   keep?: number
   compress: boolean
@@ -27,7 +33,7 @@ export interface BackupCli {
   /** Records the verb the arguments chose; it runs once parsing succeeded. */
   choose(verb: Verb): void
   /** The backup system configured by the global options. */
-  system(options: GlobalOptions, onProgress?: ProgressListener): AdvancedBackupSystem
+  system(options: GlobalOptions, onProgress?: ProgressListener, extra?: { encrypt?: boolean }): AdvancedBackupSystem
   /** A signal the first Ctrl-C or SIGTERM aborts (the verb stops cleanly); verbs that never call it exit 130 at once. */
   interruptible(): AbortSignal
 }
@@ -44,6 +50,13 @@ export const maxAge = (value: string): number => {
   const ms = parseMaxAge(value)
   if (ms === undefined) throw new InvalidArgumentError('expected a duration like 26h, 90m or 2d')
   return ms
+}
+
+/** `--keep-daily 7` and its siblings: a whole number ≥ 0. */
+export const retentionCount = (value: string): number => {
+  const n = Number(value)
+  if (value.trim() === '' || !Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError('nombre entier ≥ 0 attendu')
+  return n
 }
 
 export const percent = (value: string): number => {

@@ -11,11 +11,12 @@ export function registerCreate(program: Command, cli: BackupCli): void {
     .alias('1')
     .description('back the database up (the default)')
     .option('--incremental', 'SQLite: store only the rows changed since the newest backup (a full backup when there is none)')
-    .action((command: { incremental?: boolean }) => {
+    .option('--encrypt', 'chiffrer le backup (AES-256-GCM) avec --key-file, BACKUP_ENCRYPTION_KEY ou BACKUP_PASSPHRASE ; sans clé, rien n’est écrit')
+    .action((command: { incremental?: boolean; encrypt?: boolean }) => {
       cli.choose(async (options) => {
         const progress = terminalProgress({ enabled: !options.quiet && !options.json })
         try {
-          const result = await cli.system(options, progress.onProgress).create({ incremental: command.incremental ?? false })
+          const result = await cli.system(options, progress.onProgress, { encrypt: command.encrypt ?? false }).create({ incremental: command.incremental ?? false })
           progress.stop()
           print(result, () => renderCreate(result, { cwd: cli.environment.cwd }), options)
           return 0

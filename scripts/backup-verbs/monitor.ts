@@ -11,12 +11,13 @@ export function registerMonitor(program: Command, cli: BackupCli): void {
     .command('monitor')
     .description('create, then stats, then check, in one run with every option applied (npm run backup:monitor)')
     .option('--incremental', 'SQLite: store only the rows changed since the newest backup')
+    .option('--encrypt', 'chiffrer le backup (AES-256-GCM) avec --key-file, BACKUP_ENCRYPTION_KEY ou BACKUP_PASSPHRASE')
     .option('--max-age <duration>', 'newest verified backup at most this old (26h, 90m, 2d)', maxAge)
     .option('--max-shrink <percent>', `largest allowed size drop vs the previous backup (default ${DEFAULT_MAX_SHRINK_PERCENT})`, percent)
-    .action((options: { incremental?: boolean; maxAge?: number; maxShrink?: number }) => {
+    .action((options: { incremental?: boolean; encrypt?: boolean; maxAge?: number; maxShrink?: number }) => {
       cli.choose(async (global) => {
         const progress = terminalProgress({ enabled: !global.quiet && !global.json })
-        const backups = cli.system(global, progress.onProgress)
+        const backups = cli.system(global, progress.onProgress, { encrypt: options.encrypt ?? false })
         let created
         try {
           created = await backups.create({ incremental: options.incremental ?? false })

@@ -41,7 +41,7 @@ export interface ToolkitEnvironment {
   debug: boolean
   /** NO_COLOR is set (https://no-color.org): no ANSI colours, whatever FORCE_COLOR says. chalk 5 does not read it. */
   noColor: boolean
-  /** Object storage credentials (S3, Azure) for `--dir s3://…|azure://…` of replicate and restore --at. */
+  /** Credentials and endpoints of the object storages (`--dir`/`--offsite` URLs of every verb), each ecosystem's standard variables; passed to `openStorage`. */
   storage: { AWS_ACCESS_KEY_ID?: string; AWS_SECRET_ACCESS_KEY?: string; AWS_SESSION_TOKEN?: string; AWS_REGION?: string; AWS_ENDPOINT_URL_S3?: string; AZURE_STORAGE_CONNECTION_STRING?: string }
   /** PATH, where external tools (pgbackrest) are looked for. */
   searchPath: string
@@ -49,6 +49,11 @@ export interface ToolkitEnvironment {
   cloudflareApiBase: string | undefined
   /** IPM_BACKUP_KILL_AT: a backup step at which the process SIGKILLs itself (crash-safety tests only; see backup/kill-points.ts). */
   backupKillAt?: string | undefined
+  /** BACKUP_OFFSITE_URL: where `create` copies each backup once verified (same as `--offsite`). */
+  backupOffsiteUrl?: string | undefined
+  /** BACKUP_ENCRYPTION_KEY (base64 key) and BACKUP_PASSPHRASE: key sources of `--encrypt`, restore and verify. Never printed. */
+  backupEncryptionKey?: string | undefined
+  backupPassphrase?: string | undefined
 }
 
 export const DEFAULT_D1_PERSIST_DIR = '.wrangler/state/d1'
@@ -86,6 +91,10 @@ export function resolveEnvironment(
     storage: Object.fromEntries((['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_REGION', 'AWS_ENDPOINT_URL_S3', 'AZURE_STORAGE_CONNECTION_STRING'] as const).flatMap((name) => (nonEmpty(env[name]) === undefined ? [] : [[name, env[name]!.trim()]]))),
     searchPath: env.PATH ?? '',
     cloudflareApiBase: nonEmpty(env.CLOUDFLARE_API_BASE),
+    backupOffsiteUrl: nonEmpty(env.BACKUP_OFFSITE_URL),
+    backupEncryptionKey: nonEmpty(env.BACKUP_ENCRYPTION_KEY),
+    // A passphrase is taken as typed: spaces may be part of it.
+    backupPassphrase: env.BACKUP_PASSPHRASE === undefined || env.BACKUP_PASSPHRASE === '' ? undefined : env.BACKUP_PASSPHRASE,
   }
 }
 

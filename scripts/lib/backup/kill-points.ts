@@ -34,6 +34,10 @@ export const CREATE_STEPS = [
   'create:after-publish',
   /** Rotation is about to delete an old backup (only when there is one to delete). */
   'create:before-rotation-delete',
+  /** Off-site copy: the archive's first part is on its way, the upload not finished (multipart when large). */
+  'offsite:mid-upload',
+  /** Off-site copy: the archive object is confirmed, its metadata object not written yet. */
+  'offsite:before-metadata',
   /** Everything done but the history line. */
   'create:before-history',
 ] as const

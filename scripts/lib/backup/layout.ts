@@ -25,6 +25,8 @@ export const JSON_EXPORT_FILE = 'data.json'
 export const CSV_DIR = 'exports'
 export const ARCHIVE_SUFFIX = '.tar.gz'
 export const SIDECAR_SUFFIX = '.metadata.json'
+/** An encrypted backup: the `.tar.gz` sealed in the chunked format of docs/ENCRYPTION_FORMAT.md. */
+export const ENCRYPTED_SUFFIX = '.tar.gz.enc'
 
 const ID_PATTERN = /^backup-(\d{4})-(\d{2})-(\d{2})T(\d{2})-(\d{2})-(\d{2})(?:-(\d{1,4}))?$/
 
@@ -87,6 +89,6 @@ export function ownerOfTemporaryName(name: string): number | undefined {
 
 /** The backup id a temporary name belongs to (`backup-….tmp-1-x`, `backup-….metadata.json.tmp-1-x`). */
 export function idOfTemporaryName(name: string): string | undefined {
-  const id = name.slice(0, name.indexOf(TEMPORARY_MARKER)).replace(/(\.tar\.gz|\.metadata\.json)$/, '')
+  const id = name.slice(0, name.indexOf(TEMPORARY_MARKER)).replace(/(\.tar\.gz\.enc|\.tar\.gz|\.metadata\.json)$/, '')
   return isBackupId(id) ? id : undefined
 }

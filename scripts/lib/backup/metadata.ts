@@ -21,6 +21,7 @@
 import { readFile } from 'node:fs/promises'
 import { ToolkitError, describeError } from '../errors.ts'
 import type { EngineName } from '../db/url.ts'
+import { parseWrappedKeyRecord, type WrappedKeyRecord } from '../encryption/keys.ts'
 import { EXPORT_FORMATS, isBackupId, type ExportFormat } from './layout.ts'
 import { sha256Hex, type FileDigest } from './manifest.ts'
 
@@ -81,6 +82,13 @@ export interface BackupMetadata {
   archive: { path: string; size: number; sha256: string } | null
   /** What the backup omits or could not guarantee (e.g. D1 reads are not one snapshot). */
   warnings: string[]
+  /**
+   * Encrypted backups only (absent otherwise), in the metadata beside the archive: the data key
+   * wrapped under the key-encryption key (`rekey` rewrites only this), and size and SHA-256 of the
+   * stored ciphertext `<id>.tar.gz.enc`, which `verify` checks without the key. `archive` then
+   * describes the plaintext `.tar.gz` that decryption must give back.
+   */
+  encryption?: { key: WrappedKeyRecord; ciphertext: { path: string; size: number; sha256: string } }
   /** Seal over this file (see the top of this file). */
   metadataSha256: string
 }
@@ -184,6 +192,13 @@ function validateMetadata(value: unknown, where: string): BackupMetadata {
   const archive = m.archive as Record<string, unknown> | null
   if (archive !== null && (typeof archive !== 'object' || !isString(archive.path) || !isCount(archive.size) || !isHash(archive.sha256))) bad('archive', 'null or { path, size, sha256 }')
   if (!Array.isArray(m.warnings) || !m.warnings.every(isString)) bad('warnings', 'a list of strings')
+  if (m.encryption !== undefined) {
+    const encryption = m.encryption as Record<string, unknown> | null
+    const ciphertext = encryption?.ciphertext as Record<string, unknown> | undefined
+    if (typeof encryption !== 'object' || encryption === null || typeof ciphertext !== 'object' || ciphertext === null || !isString(ciphertext.path) || !isCount(ciphertext.size) || !isHash(ciphertext.sha256)) bad('encryption', '{ key, ciphertext: { path, size, sha256 } }')
+    if (m.archive === null) bad('archive', 'the plaintext archive of an encrypted backup')
+    parseWrappedKeyRecord(encryption!.key)
+  }
   if (!isString(m.metadataSha256)) bad('metadataSha256', 'a SHA-256 in hex')
   return m as unknown as BackupMetadata
 }

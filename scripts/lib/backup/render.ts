@@ -5,7 +5,7 @@
 import { isAbsolute, relative } from 'node:path'
 import { formatBytes, formatDuration } from '../format.ts'
 import { engineLabel } from '../engines/index.ts'
-import type { CreateResult, ListResult, PruneResult, StatsResult } from './backup-system.ts'
+import type { CreateResult, ListResult, PruneResult, RekeyResult, StatsResult } from './backup-system.ts'
 import type { FileCheck, VerifyReport } from './catalog/verify.ts'
 
 export interface RenderOptions {
@@ -20,6 +20,7 @@ export function formatDate(iso: string, options: Pick<RenderOptions, 'timeZone'>
 }
 
 function shown(path: string, options: RenderOptions): string {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path)) return path.replace(/\/$/, '')
   const rel = relative(options.cwd, path)
   return rel === '' ? '.' : rel.startsWith('..') || isAbsolute(rel) ? path : rel
 }
@@ -37,17 +38,30 @@ export function renderCreate(result: CreateResult, options: RenderOptions): stri
     `   Tables: ${m.tables.map((t) => `${t.name} ${t.rows.toLocaleString('fr-FR')}`).join(', ')}`,
     m.incremental ? `   Incrémental: changements depuis ${m.parentId} (pas d'exports)` : `   Formats: ${m.exportFormats.join(', ')}`,
     `   Vérifié: ${yes(m.verified)}`,
+    ...(m.encryption ? [`   Chiffré: oui (AES-256-GCM, clé ${m.encryption.key.kekId})`] : []),
     `   Durée: ${formatDuration(m.durationMs)}`,
     `   ${renderRotationLine(result.rotation)}`,
   ]
+  if (result.offsite) {
+    lines.push(`   Copie hors site: ${result.offsite.location.replace(/\/$/, '')}/${result.offsite.archive.key} (${formatBytes(result.offsite.archive.size)}, SHA-256 confirmé) puis ${result.offsite.metadata.key}`)
+    lines.push(`   ${renderRotationLine(result.offsite.rotation).replace('Rotation', 'Rotation hors site')}`)
+    if (result.offsite.swept.length > 0) lines.push(`   Envois interrompus supprimés hors site: ${result.offsite.swept.join(', ')}`)
+  }
   if (result.cleaned.length > 0) lines.push(`   Restes d'une exécution interrompue supprimés: ${result.cleaned.join(', ')}`)
   for (const warning of m.warnings) lines.push(`⚠️  ${warning}`)
   return lines.join('\n') + '\n'
 }
 
+/** `garder 10` or `garder last 3, daily 7, weekly 4, monthly 12` (per source). */
+function policyText(result: PruneResult): string {
+  const p = result.policy
+  const parts = [p.keepLast ? `${p.keepLast} derniers` : '', p.keepDaily ? `${p.keepDaily} jours` : '', p.keepWeekly ? `${p.keepWeekly} semaines` : '', p.keepMonthly ? `${p.keepMonthly} mois` : ''].filter(Boolean)
+  return `garder ${parts.join(', ')} par source`
+}
+
 function renderRotationLine(rotation: PruneResult): string {
   const removed = rotation.removed.length === 0 ? 'aucun supprimé' : `${rotation.removed.length} supprimé(s): ${rotation.removed.join(', ')}`
-  return `Rotation (garder ${rotation.maxBackups}): ${rotation.kept.length} conservé(s), ${removed}`
+  return `Rotation (${policyText(rotation)}): ${rotation.kept.length} conservé(s), ${removed}`
 }
 
 export function renderList(result: ListResult, options: RenderOptions): string {
@@ -56,14 +70,16 @@ export function renderList(result: ListResult, options: RenderOptions): string {
     const m = b.metadata
     if (m === undefined) return [b.id, `⚠️  métadonnées illisibles: ${b.problem ?? '?'}`]
     const formats = m.incremental ? `incrémental ← ${m.parentId}` : m.exportFormats.join(',')
-    const row = [b.id, formatDate(m.timestamp, options), formatBytes(m.size), yes(m.compressed), yes(m.verified), formats]
+    const where = { local: 'local', 'off-site': 'hors site', both: 'les deux' }
+    const row = [b.id, formatDate(m.timestamp, options), engineLabel(m.engine), m.databasePath, formatBytes(m.size), yes(m.compressed), yes(b.encrypted), yes(m.verified), ...(result.offsite ? [where[b.where ?? 'local']] : []), formats]
     if (b.problem) row.push(`⚠️  ${b.problem}`)
     return row
   })
-  const header = ['ID', 'Date', 'Taille', 'Compressé', 'Vérifié', 'Formats']
+  const header = ['ID', 'Date', 'Moteur', 'Source', 'Taille', 'Compressé', 'Chiffré', 'Vérifié', ...(result.offsite ? ['Où'] : []), 'Formats']
   const widths = header.map((h, i) => Math.max(h.length, ...rows.filter((r) => r.length > 2).map((r) => r[i]!.length)))
   const line = (cells: string[]) => '  ' + cells.map((c, i) => (i < widths.length - 1 && cells.length > 2 ? c.padEnd(widths[i]!) : c)).join('  ').trimEnd()
-  return [`${result.backups.length} backup(s) dans ${shown(result.backupDir, options)}/ (du plus récent au plus ancien):`, line(header), ...rows.map(line)].join('\n') + '\n'
+  const title = `${result.backups.length} backup(s) dans ${shown(result.backupDir, options)}/${result.offsite ? ` et hors site sur ${shown(result.offsite, options)}` : ''} (du plus récent au plus ancien):`
+  return [title, line(header), ...rows.map(line)].join('\n') + '\n'
 }
 
 function checkLine(check: FileCheck): string {
@@ -93,6 +109,7 @@ export function renderVerify(report: VerifyReport, options: RenderOptions): stri
     lines.push(`   Taille: ${formatBytes(m.size)}`)
     lines.push(`   Date: ${formatDate(m.timestamp, options)}`)
   }
+  if (report.contentVerified === false) lines.push('   Contenu non déchiffré (pas de clé) : seuls la métadonnée et le chiffré stocké (taille, SHA-256) sont vérifiés ; ajoutez --key-file pour tout vérifier')
   lines.push('   Fichiers:')
   lines.push(...report.checks.map(checkLine))
   return lines.join('\n') + '\n'
@@ -124,10 +141,21 @@ export function renderStats(stats: StatsResult, options: RenderOptions): string 
 
 export function renderPrune(result: PruneResult): string {
   const head = result.dryRun
-    ? `Rotation (garder ${result.maxBackups}), simulation: ${result.removed.length} backup(s) seraient supprimés`
-    : `Rotation (garder ${result.maxBackups}): ${result.removed.length} backup(s) supprimé(s)`
-  const lines = [head, ...result.removed.map((id) => `  - ${id}`), `Conservés: ${result.kept.length}`]
-  if (result.keptBecauseVerified) lines.push(`  dont ${result.keptBecauseVerified}: le plus récent backup vérifié, jamais supprimé`)
-  if (result.keptForChain) lines.push(`  dont ${result.keptForChain.join(', ')}: nécessaire(s) à un backup incrémental conservé`)
+    ? `Rotation (${policyText(result)}), simulation: ${result.removed.length} backup(s) seraient supprimés`
+    : `Rotation (${policyText(result)}): ${result.removed.length} backup(s) supprimé(s)`
+  const lines = [head, ...result.removed.map((id) => `  - ${id} (${result.sources[id] ?? '?'}) : hors de la politique de rétention`), `Conservés: ${result.kept.length}`]
+  for (const id of result.kept) lines.push(`  + ${id} (${result.sources[id] ?? '?'}) : ${(result.reasons[id] ?? []).join(' ; ')}`)
+  return lines.join('\n') + '\n'
+}
+
+export function renderKeygen(result: { path: string; keyId: string }): string {
+  return [`🔑 Clé créée: ${result.path} (mode 0600, identifiant ${result.keyId})`, '   Gardez une copie de ce fichier hors de cette machine : sans lui, les backups chiffrés sont illisibles.'].join('\n') + '\n'
+}
+
+export function renderRekey(result: RekeyResult): string {
+  const lines = [`🔑 Clés re-chiffrées sous la clé ${result.newKeyId}: ${result.rekeyed.length} backup(s) (archives inchangées)`]
+  if (result.rekeyed.length > 0) lines.push(...result.rekeyed.map((id) => `  - ${id}`))
+  if (result.unchanged.length > 0) lines.push(`Déjà sous cette clé: ${result.unchanged.join(', ')}`)
+  if (result.plain.length > 0) lines.push(`Non chiffrés (rien à faire): ${result.plain.join(', ')}`)
   return lines.join('\n') + '\n'
 }

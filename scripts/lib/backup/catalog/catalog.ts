@@ -14,7 +14,7 @@ import { lstat, mkdir, readdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { TEMPORARY_MARKER } from '../../fs/atomic.ts'
 import { ToolkitError, describeError } from '../../errors.ts'
-import { ARCHIVE_SUFFIX, METADATA_FILE, SIDECAR_SUFFIX, assertBackupId, backupPaths, idOfTemporaryName, isBackupId, ownerOfTemporaryName, type BackupPaths } from '../layout.ts'
+import { ARCHIVE_SUFFIX, ENCRYPTED_SUFFIX, METADATA_FILE, SIDECAR_SUFFIX, assertBackupId, backupPaths, idOfTemporaryName, isBackupId, ownerOfTemporaryName, type BackupPaths } from '../layout.ts'
 import { readMetadata, type BackupMetadata } from '../metadata.ts'
 
 export interface BackupEntry {
@@ -91,6 +91,8 @@ async function readEntry(backupDir: string, id: string): Promise<BackupEntry | u
   try {
     const { metadata, sealValid } = await readMetadata(form === 'archive' ? paths.sidecar : join(paths.directory, METADATA_FILE))
     if (metadata.id !== id) return { id, form, paths, sealValid: false, problem: `its metadata names another backup (${metadata.id})` }
+    // An encrypted backup's stored object is the ciphertext beside its metadata.
+    if (metadata.encryption !== undefined) paths.archive = join(backupDir, `${id}${ENCRYPTED_SUFFIX}`)
     return { id, form, paths, metadata, sealValid }
   } catch (error) {
     return { id, form, paths, sealValid: false, problem: describeError(error) }
@@ -150,8 +152,9 @@ export async function removeLeftovers(backupDir: string, options: { isAlive?: (p
     removed.push(name)
   }
   for (const name of names) {
-    if (!name.endsWith(ARCHIVE_SUFFIX)) continue
-    const id = name.slice(0, -ARCHIVE_SUFFIX.length)
+    const suffix = [ARCHIVE_SUFFIX, ENCRYPTED_SUFFIX].find((candidate) => name.endsWith(candidate))
+    if (suffix === undefined) continue
+    const id = name.slice(0, -suffix.length)
     if (!isBackupId(id) || busyIds.has(id) || existsSync(join(backupDir, `${id}${SIDECAR_SUFFIX}`))) continue
     await rm(join(backupDir, name), { force: true })
     removed.push(name)

@@ -15,7 +15,7 @@ import { formatBytes, formatDuration } from '../../format.ts'
 import type { BackupEntry } from './catalog.ts'
 import type { HistoryRecord } from './history.ts'
 
-export type CheckProblemKind = 'no-verified-backup' | 'stale' | 'last-run-failed' | 'size-drop'
+export type CheckProblemKind = 'no-verified-backup' | 'stale' | 'last-run-failed' | 'size-drop' | 'offsite-missing' | 'offsite-stale'
 
 export interface CheckProblem {
   kind: CheckProblemKind
@@ -46,6 +46,8 @@ export interface CheckResult extends CheckThresholds {
   warnings: string[]
   /** What the alert channels were told (notifyAlerts); absent when no channel is configured. Never changes `ok`. */
   alerts?: NotifyAlertsResult
+  /** The newest complete off-site copy, when an off-site storage is configured (null: none). */
+  offsite?: { location: string; newest: { id: string; timestamp: string; ageMs: number } | null }
 }
 
 /**
@@ -67,7 +69,7 @@ export function parseMaxAge(text: string): number | undefined {
 export function evaluateBackups(
   entries: readonly BackupEntry[],
   history: readonly HistoryRecord[],
-  options: CheckThresholds & { backupDir: string; now: Date; warnings?: string[] },
+  options: CheckThresholds & { backupDir: string; now: Date; warnings?: string[]; offsite?: { location: string; entries: readonly BackupEntry[] } },
 ): CheckResult {
   const problems: CheckProblem[] = []
   const warnings = [...(options.warnings ?? [])]
@@ -119,8 +121,24 @@ export function evaluateBackups(
     }
   }
 
+  // Off-site configured: its newest whole copy (metadata sound, archive present) must be fresh too.
+  let offsite: CheckResult['offsite']
+  if (options.offsite !== undefined) {
+    const copies = options.offsite.entries.filter((entry) => entry.metadata !== undefined && entry.sealValid && entry.problem === undefined).map((entry) => entry.metadata!)
+    const newestCopy = copies.sort((a, b) => (a.timestamp < b.timestamp ? 1 : -1))[0]
+    if (newestCopy === undefined) {
+      offsite = { location: options.offsite.location, newest: null }
+      problems.push({ kind: 'offsite-missing', message: `aucune copie hors site complète sur ${options.offsite.location}` })
+    } else {
+      const ageMs = Math.max(0, now - Date.parse(newestCopy.timestamp))
+      offsite = { location: options.offsite.location, newest: { id: newestCopy.id, timestamp: newestCopy.timestamp, ageMs } }
+      if (ageMs > options.maxAgeMs) problems.push({ kind: 'offsite-stale', message: `la dernière copie hors site (${newestCopy.id} sur ${options.offsite.location}) date de ${formatDuration(ageMs)}, plus que --max-age ${formatDuration(options.maxAgeMs)}` })
+    }
+  }
+
   return {
     ok: problems.length === 0,
+    ...(offsite !== undefined ? { offsite } : {}),
     backupDir: options.backupDir,
     checkedAt: options.now.toISOString(),
     maxAgeMs: options.maxAgeMs,

@@ -19,7 +19,7 @@ import { isBackupId } from '../layout.ts'
 export const HISTORY_FILE = 'history.jsonl'
 export const HISTORY_FORMAT_VERSION = 1
 
-export const HISTORY_OPERATIONS = ['create', 'verify', 'restore', 'prune', 'drill'] as const
+export const HISTORY_OPERATIONS = ['create', 'verify', 'restore', 'prune', 'drill', 'rekey'] as const
 export type HistoryOperation = (typeof HISTORY_OPERATIONS)[number]
 
 export interface HistoryRecord {

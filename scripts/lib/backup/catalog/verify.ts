@@ -33,6 +33,8 @@ export interface VerifyReport {
   checks: FileCheck[]
   /** The metadata as read (absent when it could not be read at all). */
   metadata?: BackupMetadata
+  /** False when an encrypted backup was checked without its key: only the ciphertext's size and SHA-256 and the metadata were. */
+  contentVerified?: boolean
 }
 
 export interface VerifyOptions {
@@ -81,7 +83,7 @@ async function parentCheck(backupDir: string, metadata: BackupMetadata, options:
   return { path, status: 'invalid', detail: `the parent fails verification: ${bad.join('; ')}` }
 }
 
-function metadataCheck(path: string, metadata: BackupMetadata, sealValid: boolean, form: 'directory' | 'archive'): FileCheck {
+export function metadataCheck(path: string, metadata: BackupMetadata, sealValid: boolean, form: 'directory' | 'archive'): FileCheck {
   const faults: string[] = []
   if (!sealValid) faults.push('its content does not match its seal (metadataSha256): it was edited')
   if (manifestHash(metadata.files) !== metadata.hash) faults.push('"hash" is not the SHA-256 of its files\' manifest')
@@ -145,7 +147,7 @@ export async function checkDirectory(dir: string, files: readonly FileDigest[], 
 }
 
 /** Fields that differ between the metadata inside an archive and the copy beside it. */
-const OUTSIDE_ONLY = ['archive', 'size', 'durationMs', 'metadataSha256'] as const
+const OUTSIDE_ONLY = ['archive', 'size', 'durationMs', 'encryption', 'metadataSha256'] as const
 
 /** The metadata inside the archive must be the one beside it, but for what only the outside can know. */
 export function sameBackupDescription(inside: BackupMetadata, outside: BackupMetadata): boolean {

@@ -21,7 +21,7 @@ import { prepareBackupDir } from '../catalog/catalog.ts'
 import { writeExports } from './exports.ts'
 import { GzipPool } from '../archive/gzip-blocks.ts'
 import type { WrittenFile } from './hashed-file.ts'
-import { ARCHIVE_SUFFIX, CSV_DIR, METADATA_FILE, SIDECAR_SUFFIX, SQL_EXPORT_FILE, backupIdFor, backupPaths, idOfTemporaryName, stagingNameFor, type ExportFormat } from '../layout.ts'
+import { ARCHIVE_SUFFIX, CSV_DIR, ENCRYPTED_SUFFIX, METADATA_FILE, SIDECAR_SUFFIX, SQL_EXPORT_FILE, backupIdFor, backupPaths, idOfTemporaryName, stagingNameFor, type ExportFormat } from '../layout.ts'
 import type { StepListener } from '../kill-points.ts'
 import { hashFile, manifestHash, sortDigests, type FileDigest } from '../manifest.ts'
 import { METADATA_FORMAT_VERSION, serializeMetadata, type BackupMetadata, type MetadataDraft, type TableContent } from '../metadata.ts'
@@ -29,6 +29,8 @@ import { checksumRowSource } from '../../tenant-restore/rows.ts'
 import { engineNamed } from '../../engines/index.ts'
 import { newestMigration } from './snapshot.ts'
 import { checkArchive, checkDirectory, type FileCheck } from '../catalog/verify.ts'
+import type { WrappedKeyRecord } from '../../encryption/keys.ts'
+import { assertOpensTo, sealFile } from '../archive/sealed.ts'
 
 export interface CreateBackupOptions {
   db: DatabaseHandle
@@ -45,6 +47,11 @@ export interface CreateBackupOptions {
   threads?: number
   /** Called at each named step (kill-points.ts: CREATE_STEPS), for crash tests. */
   onStep?: StepListener
+  /**
+   * Seal the archive with this per-backup data key (compressed backups only): `<id>.tar.gz.enc` is
+   * published instead of `<id>.tar.gz`, `record` goes into the metadata beside it.
+   */
+  encryption?: { dataKey: Buffer; record: WrappedKeyRecord }
 }
 
 export interface CreateBackupResult {
@@ -60,6 +67,9 @@ export interface CreateBackupResult {
  * @example const { metadata } = await createBackup({ db, backupDir: 'backups', formats: ['sql', 'json', 'csv'], compress: true, verify: true, tool, prismaSchemaSha256: null })
  */
 export async function createBackup(options: CreateBackupOptions): Promise<CreateBackupResult> {
+  if (options.encryption !== undefined && !options.compress) {
+    throw new ToolkitError('une sauvegarde chiffrée doit être compressée', { hint: 'retirez --no-compress : le chiffrement scelle l’archive .tar.gz en un seul objet', exitCode: 2 })
+  }
   const now = options.now ?? (() => new Date())
   const started = now()
   const startedAt = performance.now()
@@ -72,6 +82,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
   let pool: GzipPool | undefined
   let archive: ArchiveWriter | undefined
   let linkedArchive = false
+  let published = paths.archive
   try {
     await mkdir(staging)
     step('create:start')
@@ -199,10 +210,22 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
         const parsedOuter = JSON.parse(serializeMetadata(outer)) as BackupMetadata
         assertVerified(await checkArchive(archiveFile, id, parsedOuter, { pool, onProgress: progress }))
       }
+      let storedFile = archiveFile
+      if (options.encryption !== undefined) {
+        // Sealed after the plaintext archive verified, proven to open back to it, and the plaintext removed before anything is published.
+        const sealedName = `${id}${ENCRYPTED_SUFFIX}`
+        storedFile = join(staging, sealedName)
+        const ciphertext = await sealFile(archiveFile, storedFile, options.encryption.dataKey)
+        if (options.verify) await assertOpensTo(storedFile, options.encryption.dataKey, written)
+        await rm(archiveFile, { force: true })
+        outer.encryption = { key: options.encryption.record, ciphertext: { path: sealedName, ...ciphertext } }
+        outer.size = ciphertext.size
+        published = join(options.backupDir, sealedName)
+      }
       outer.durationMs = Math.round(performance.now() - startedAt)
       step('create:before-publish')
-      await link(archiveFile, paths.archive).catch((error: NodeJS.ErrnoException) => {
-        throw error.code === 'EEXIST' ? new ToolkitError(`${paths.archive} appeared while the backup was being written`) : error
+      await link(storedFile, published).catch((error: NodeJS.ErrnoException) => {
+        throw error.code === 'EEXIST' ? new ToolkitError(`${published} appeared while the backup was being written`) : error
       })
       linkedArchive = true
       fsyncPath(options.backupDir)
@@ -211,14 +234,14 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
       writeFileAtomic(paths.sidecar, text)
       step('create:after-publish')
       await rm(staging, { recursive: true, force: true })
-      return { metadata: JSON.parse(text) as BackupMetadata, path: paths.archive, cleaned }
+      return { metadata: JSON.parse(text) as BackupMetadata, path: published, cleaned }
     } finally {
       await closeSnapshot().catch(() => {})
     }
   } catch (error) {
     await archive?.abort()
     await rm(staging, { recursive: true, force: true }).catch(() => {})
-    if (linkedArchive && !existsSync(paths.sidecar)) await rm(paths.archive, { force: true }).catch(() => {})
+    if (linkedArchive && !existsSync(paths.sidecar)) await rm(published, { force: true }).catch(() => {})
     throw explainFailure(error, options.backupDir)
   } finally {
     await pool?.close()
@@ -236,7 +259,7 @@ export async function freeId(backupDir: string, date: Date): Promise<string> {
   const taken = new Set([...names].map((name) => idOfTemporaryName(name)).filter(Boolean))
   for (let sequence = 1; ; sequence++) {
     const id = backupIdFor(date, sequence)
-    if (taken.has(id) || names.has(id) || names.has(`${id}${ARCHIVE_SUFFIX}`) || names.has(`${id}${SIDECAR_SUFFIX}`)) continue
+    if (taken.has(id) || names.has(id) || names.has(`${id}${ARCHIVE_SUFFIX}`) || names.has(`${id}${ENCRYPTED_SUFFIX}`) || names.has(`${id}${SIDECAR_SUFFIX}`)) continue
     return id
   }
 }

@@ -89,8 +89,8 @@ export async function restoreAtTime(options: RestoreAtTimeOptions): Promise<Rest
       }
     }
     const restore = await restoreBackup({
-      backupDir: options.backupDir,
-      sourceDir: scratch,
+      backupDir: scratch,
+      safetyDir: options.backupDir,
       id,
       target: options.target,
       yes: true,

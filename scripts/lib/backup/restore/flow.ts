@@ -30,8 +30,8 @@ import { verifyChain } from './verify-chain.ts'
 
 export interface RestoreBackupOptions {
   backupDir: string
-  /** Where backup `id` is read from when it is not in `backupDir` (a restore to a point in time builds one in a scratch folder); safety exports still go to `backupDir`. */
-  sourceDir?: string
+  /** Where a server target's safety export goes (default `backupDir`): a remote restore or a restore to a point in time reads from a scratch folder. */
+  safetyDir?: string
   id: string
   /** A SQLite path (relative to `cwd`), or a database URL (file:, postgresql://, d1://). */
   target: string
@@ -87,7 +87,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
       let context!: RestoreContext
       // 1. Verification
       const { chain, metadata } = await timed(1, 'verify', async () => {
-        const verified = await verifyChain(options.sourceDir ?? options.backupDir, options.id, pool, options.onProgress)
+        const verified = await verifyChain(options.backupDir, options.id, pool, options.onProgress)
         const last = verified.chain.at(-1)!.metadata!
         if (last.engine !== engine.name) {
           throw new ToolkitError(`backup ${options.id} is a ${engineLabel(last.engine)} backup and the target is a ${engine.label} ${target.noun}`, {
@@ -100,7 +100,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
           prismaSchemaSha256: options.prismaSchemaSha256(engine.dialect),
           scratchDir,
           exportDatabase: async (db) => {
-            const safety = await createBackup({ db, backupDir: options.backupDir, formats: ['sql', 'json', 'csv'], compress: true, verify: true, tool: options.tool, prismaSchemaSha256: options.prismaSchemaSha256(engine.dialect) })
+            const safety = await createBackup({ db, backupDir: options.safetyDir ?? options.backupDir, formats: ['sql', 'json', 'csv'], compress: true, verify: true, tool: options.tool, prismaSchemaSha256: options.prismaSchemaSha256(engine.dialect) })
             return { id: safety.metadata.id, path: safety.path }
           },
         }
