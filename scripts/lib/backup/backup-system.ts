@@ -26,7 +26,7 @@ import { findBackupEntry, listBackupEntries, type BackupEntry } from './catalog/
 import { chooseDrillBackup, drillBackup, type DrillOptions, type DrillResult } from './drill/drill.ts'
 import { alertChannelsFromEnvironment } from '../alerts/config.ts'
 import { notifyAlerts, type NotifyAlertsResult } from '../alerts/notify.ts'
-import { DEFAULT_MAX_AGE_MS, DEFAULT_MAX_SHRINK_PERCENT, alertText, evaluateBackups, withAlertOutcome, type CheckResult, type CheckThresholds } from './catalog/check.ts'
+import { DEFAULT_MAX_AGE_MS, DEFAULT_MAX_DRILL_AGE_MS, DEFAULT_MAX_SHRINK_PERCENT, alertText, evaluateBackups, withAlertOutcome, type CheckResult, type CheckThresholds } from './catalog/check.ts'
 import { createBackup } from './create/create.ts'
 import { NoParentError, createIncrementalBackup } from './create/incremental.ts'
 import type { RestorePlan, RestoreResult, RestoreStepName } from './restore/steps.ts'
@@ -268,6 +268,7 @@ export class AdvancedBackupSystem {
       now: this.#now(),
       maxAgeMs: thresholds.maxAgeMs ?? DEFAULT_MAX_AGE_MS,
       maxShrinkPercent: thresholds.maxShrinkPercent ?? DEFAULT_MAX_SHRINK_PERCENT,
+      maxDrillAgeMs: thresholds.maxDrillAgeMs ?? DEFAULT_MAX_DRILL_AGE_MS,
       warnings: history.warnings,
     })
     const webhook = this.#options.environment!.alertWebhookUrl
@@ -411,7 +412,10 @@ export class AdvancedBackupSystem {
           environment: this.#options.environment!,
           committedMigrations: committedMigrations(dialect),
           ...(options.scratchRoot !== undefined ? { scratchRoot: options.scratchRoot } : {}),
-          ...(options.step !== undefined ? { step: options.step } : {}),
+          step: (name) => {
+            this.#onStep(name)
+            options.step?.(name)
+          },
         })
         return { ...result, alert: await this.#drillAlert(result) }
       },
