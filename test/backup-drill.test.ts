@@ -96,7 +96,7 @@ test('check: no successful drill within --max-drill-age is a problem once the fo
   assert.match(text.stdout, /\n   Dernier exercice de restauration réussi: backup-\S+, il y a \S+, RTO mesuré \S+\n$/)
   const old = await runScriptAsync('scripts/advanced-backup.ts', ['check', '--dir', backupDir, '--max-age', '30d', '--max-drill-age', '1s'], { env: { DATABASE_URL: db.url } })
   assert.equal(old.status, 1)
-  assert.match(old.stdout, /✗ le dernier exercice de restauration réussi \(backup-\S+, RTO \S+\) date de \S+, plus que --max-drill-age 1\.0s\n)
+  assert.match(old.stdout, /✗ le dernier exercice de restauration réussi \(backup-\S+, RTO \S+\) date de \S+, plus que --max-drill-age 1\.0s\n/)
 })
 
 test('a drill of a damaged backup fails, exits 1, records the failure and alerts the webhook once; the next good drill resolves it', async (t) => {
