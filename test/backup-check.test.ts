@@ -98,7 +98,8 @@ test('no backup, or only old ones: exit 1 with the reason; --max-age accepts 26h
   const system = backupSystem(t, { databaseUrl: `file:${join(dir, 'app.db')}`, backupDir: join(dir, 'backups'), now: steppingClock() })
   await system.create()
   const days = Math.ceil((Date.now() - Date.parse('2026-01-21T15:30:00Z')) / 86_400_000)
-  const [old, enough] = await Promise.all([cli(['check'], dir), cli(['check', '--max-age', `${days}d`], dir)])
+  // A folder that old also needs a recent restore drill: allowed as old here.
+  const [old, enough] = await Promise.all([cli(['check'], dir), cli(['check', '--max-age', `${days}d`, '--max-drill-age', `${days}d`], dir)])
   assert.equal(old.status, 1)
   assert.match(old.stdout, /✗ le dernier backup vérifié \(backup-2026-01-21T15-30-00\) date de \d+h\d\dm, plus que --max-age 26h00m\n/)
   assert.equal(enough.status, 0, enough.stdout)

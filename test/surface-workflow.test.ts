@@ -61,13 +61,13 @@ test('the workflow runs every 6 hours and on demand, on ubuntu-latest with a Pos
   assert.equal(node?.with?.cache, 'npm')
 })
 
-test('every step calls npm scripts that exist, in the order: npm ci, prepare PostgreSQL, test:db, dashboard, backup, verify, check, restore rehearsal', () => {
+test('every step calls npm scripts that exist, in the order: npm ci, prepare PostgreSQL, test:db, dashboard, backup, verify, check, drill, restore rehearsal', () => {
   const names = runSteps.flatMap((step) => npmRunNames(step.run!))
   assert.ok(names.length >= 6)
   for (const name of names) assert.ok(npmScripts[name] !== undefined, `npm run ${name}: no such script in package.json`)
   for (const step of runSteps) assert.doesNotMatch(step.run!, /\bnpx tsx\b|\btsx scripts\//, `"${step.name}" calls a script directly, not through npm`)
   const all = runSteps.map((step) => step.run!).join('\n')
-  const order = ['npm ci', 'npm run db:migrate -- --database "$POSTGRES_URL"', 'npm run db:seed -- --database "$POSTGRES_URL"', 'npm run test:db', 'npm run dashboard -- ', 'npm run backup -- --quiet', 'npm run backup:verify -- ', 'npm run backup:check -- ', 'npm run backup:restore -- ']
+  const order = ['npm ci', 'npm run db:migrate -- --database "$POSTGRES_URL"', 'npm run db:seed -- --database "$POSTGRES_URL"', 'npm run test:db', 'npm run dashboard -- ', 'npm run backup -- --quiet', 'npm run backup:verify -- ', 'npm run backup:check -- ', 'npm run backup:drill -- ', 'npm run backup:restore -- ']
   let at = -1
   for (const fragment of order) {
     const next = all.indexOf(fragment, at + 1)
@@ -76,6 +76,8 @@ test('every step calls npm scripts that exist, in the order: npm ci, prepare Pos
   }
   assert.match(all, /npm run dashboard -- .*--alert-slow \d+/)
   assert.match(all, /npm run backup:restore -- .*--dry-run/, 'the restore in CI is a rehearsal')
+  assert.match(all, /npm run backup:drill -- --dir backups\/sqlite\n/, 'CI drills the SQLite backup it made')
+  assert.match(all, /npm run backup:drill -- --dir backups\/postgres --database "\$POSTGRES_URL"/, 'CI drills the PostgreSQL backup it made, on its server')
 })
 
 test('no check can fail silently: no continue-on-error, and every run script is valid bash', () => {

@@ -11,11 +11,13 @@ export function registerCheck(program: Command, cli: BackupCli): void {
     .description("sort 1 et dit pourquoi quand les backups ne marchent plus (aucun vérifié depuis --max-age, dernière opération échouée, taille en chute); alerte SLACK_WEBHOOK_URL, ALERT_WEBHOOK_URL, SMTP_URL")
     .option('--max-age <duration>', 'newest verified backup at most this old (26h, 90m, 2d)', maxAge)
     .option('--max-shrink <percent>', `largest allowed size drop vs the previous backup (default ${DEFAULT_MAX_SHRINK_PERCENT})`, percent)
-    .action((options: { maxAge?: number; maxShrink?: number }) => {
+    .option('--max-drill-age <durée>', 'dernier exercice de restauration réussi (advanced-backup drill) au plus aussi ancien (défaut 7d)', maxAge)
+    .action((options: { maxAge?: number; maxShrink?: number; maxDrillAge?: number }) => {
       cli.choose(async (global) => {
         const result = await cli.system(global).check({
           ...(options.maxAge !== undefined ? { maxAgeMs: options.maxAge } : {}),
           ...(options.maxShrink !== undefined ? { maxShrinkPercent: options.maxShrink } : {}),
+          ...(options.maxDrillAge !== undefined ? { maxDrillAgeMs: options.maxDrillAge } : {}),
         })
         const ok = result.ok
         print(result, () => renderCheck(result), { ...global, failed: !ok })

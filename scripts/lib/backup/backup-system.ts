@@ -38,7 +38,7 @@ import { ToolkitError, describeError } from '../errors.ts'
 import type { ProgressListener } from '../progress.ts'
 import type { BackupEntry } from './catalog/catalog.ts'
 import { chooseDrillBackup, drillBackup, type DrillOptions, type DrillResult } from './drill/drill.ts'
-import { BACKUP_ALERT_SOURCE, DEFAULT_MAX_AGE_MS, DEFAULT_MAX_SHRINK_PERCENT, backupAlertConditions, evaluateBackups, type CheckResult, type CheckThresholds } from './catalog/check.ts'
+import { BACKUP_ALERT_SOURCE, DEFAULT_MAX_AGE_MS, DEFAULT_MAX_DRILL_AGE_MS, DEFAULT_MAX_SHRINK_PERCENT, backupAlertConditions, evaluateBackups, type CheckResult, type CheckThresholds } from './catalog/check.ts'
 import { createBackup, type CreateBackupOptions } from './create/create.ts'
 import { NoParentError, createIncrementalBackup } from './create/incremental.ts'
 import type { RestorePlan, RestoreResult, RestoreStepName } from './restore/steps.ts'
@@ -469,6 +469,7 @@ export class AdvancedBackupSystem {
       now: this.#now(),
       maxAgeMs: thresholds.maxAgeMs ?? DEFAULT_MAX_AGE_MS,
       maxShrinkPercent: thresholds.maxShrinkPercent ?? DEFAULT_MAX_SHRINK_PERCENT,
+      maxDrillAgeMs: thresholds.maxDrillAgeMs ?? DEFAULT_MAX_DRILL_AGE_MS,
       warnings: history.warnings,
     })
     const alerts = await this.#notify(BACKUP_ALERT_SOURCE, backupAlertConditions(result))
@@ -638,7 +639,10 @@ export class AdvancedBackupSystem {
           environment: this.#options.environment!,
           committedMigrations: committedMigrations(dialect),
           ...(options.scratchRoot !== undefined ? { scratchRoot: options.scratchRoot } : {}),
-          ...(options.step !== undefined ? { step: options.step } : {}),
+          step: (name) => {
+            this.#onStep(name)
+            options.step?.(name)
+          },
         })
         return { ...result, alert: await this.#drillAlert(result) }
       },

@@ -50,11 +50,14 @@ export const CREATE_STEPS = [
  */
 export const RESTORE_STEPS: readonly string[] = RESTORE_STEP_NAMES.map((name) => `restore:${name}`)
 
+/** The steps of `drill` (backup/drill/drill.ts): its scratch database made; the backup restored into it, not yet checked. */
+export const DRILL_STEPS = ['drill:scratch-created', 'drill:restored'] as const
+
 export type StepListener = (step: string) => void
 
 /** Every step a kill can be asked at. */
 export function knownKillPoints(): string[] {
-  return [...CREATE_STEPS, ...RESTORE_STEPS]
+  return [...CREATE_STEPS, ...RESTORE_STEPS, ...DRILL_STEPS]
 }
 
 /**

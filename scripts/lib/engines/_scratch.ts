@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { DatabaseHandle } from '../db/connection.ts'
+import { describeError } from '../errors.ts'
 import type { IntegrityFinding } from './engine.ts'
 
 /** `<prefix><pid>_<random>`: the drill's process id is part of the name. */
@@ -28,13 +29,23 @@ export function processAlive(pid: number): boolean {
   }
 }
 
-/** SQLite and D1: `PRAGMA integrity_check` and `PRAGMA foreign_key_check`. */
-export async function sqliteIntegrity(db: DatabaseHandle): Promise<IntegrityFinding[]> {
-  const integrity = await db.sql.query<{ integrity_check: string }>('PRAGMA integrity_check')
-  const text = integrity.map((r) => Object.values(r)[0]).join('; ')
-  const violations = await db.sql.query('PRAGMA foreign_key_check')
-  return [
-    { name: 'integrity', status: text === 'ok' ? 'ok' : 'failed', detail: `PRAGMA integrity_check : ${text.slice(0, 200)}` },
-    { name: 'foreign-keys', status: violations.length === 0 ? 'ok' : 'failed', detail: `PRAGMA foreign_key_check : ${violations.length} violation(s)` },
-  ]
+/**
+ * SQLite and D1: `PRAGMA <check>` (integrity_check; D1 only authorises quick_check) and
+ * `PRAGMA foreign_key_check`. A pragma the engine refuses is reported as skipped, with its reason.
+ */
+export async function sqliteIntegrity(db: DatabaseHandle, check: 'integrity_check' | 'quick_check' = 'integrity_check'): Promise<IntegrityFinding[]> {
+  const findings: IntegrityFinding[] = []
+  try {
+    const text = (await db.sql.query(`PRAGMA ${check}`)).map((r) => String(Object.values(r)[0])).join('; ')
+    findings.push({ name: 'integrity', status: text === 'ok' ? 'ok' : 'failed', detail: `PRAGMA ${check} : ${text.slice(0, 200)}` })
+  } catch (error) {
+    findings.push({ name: 'integrity', status: 'skipped', detail: `PRAGMA ${check} refusé : ${describeError(error)}` })
+  }
+  try {
+    const violations = await db.sql.query('PRAGMA foreign_key_check')
+    findings.push({ name: 'foreign-keys', status: violations.length === 0 ? 'ok' : 'failed', detail: `PRAGMA foreign_key_check : ${violations.length} violation(s)` })
+  } catch (error) {
+    findings.push({ name: 'foreign-keys', status: 'skipped', detail: `PRAGMA foreign_key_check refusé : ${describeError(error)}` })
+  }
+  return findings
 }

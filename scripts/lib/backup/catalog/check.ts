@@ -4,7 +4,8 @@
  * - stale: no verified backup, or the newest verified one is older than `maxAgeMs`;
  * - last run failed: the newest line of history.jsonl records a failure;
  * - size drop: the newest full backup's content is more than `maxShrinkPercent` % smaller than the
- *   previous full backup's (incremental backups are small by design and not compared).
+ *   previous full backup's (incremental backups are small by design and not compared);
+ * - no recent drill: no successful restore drill of a listed backup within `maxDrillAgeMs`.
  * A backup counts as verified when `create` verified it (metadata `verified`, seal intact) or a later
  * `verify` of it succeeded (history). Sizes compared are the uncompressed content sizes, so
  * switching compression on or off is not a drop.
@@ -15,7 +16,7 @@ import { formatBytes, formatDuration } from '../../format.ts'
 import type { BackupEntry } from './catalog.ts'
 import type { HistoryRecord } from './history.ts'
 
-export type CheckProblemKind = 'no-verified-backup' | 'stale' | 'last-run-failed' | 'size-drop' | 'offsite-missing' | 'offsite-stale'
+export type CheckProblemKind = 'no-verified-backup' | 'stale' | 'last-run-failed' | 'size-drop' | 'offsite-missing' | 'offsite-stale' | 'no-recent-drill'
 
 export interface CheckProblem {
   kind: CheckProblemKind
@@ -28,10 +29,16 @@ export interface CheckThresholds {
   maxAgeMs: number
   /** Default 50 (%). */
   maxShrinkPercent: number
+  /**
+   * Default 7 days: a successful restore drill of a listed backup at most this old. The clock starts
+   * at the oldest listed backup, so a backup folder younger than this is not yet late. Undefined: not checked.
+   */
+  maxDrillAgeMs?: number
 }
 
 export const DEFAULT_MAX_AGE_MS = 26 * 3_600_000
 export const DEFAULT_MAX_SHRINK_PERCENT = 50
+export const DEFAULT_MAX_DRILL_AGE_MS = 7 * 86_400_000
 
 export interface CheckResult extends CheckThresholds {
   ok: boolean
@@ -42,6 +49,8 @@ export interface CheckResult extends CheckThresholds {
   lastRun: HistoryRecord | null
   /** The newest full backup against the previous one (null with fewer than two). */
   sizeChange: { newest: { id: string; contentSize: number }; previous: { id: string; contentSize: number }; percent: number } | null
+  /** The newest successful drill of a listed backup, with its measured time to restore. */
+  lastDrill: { id: string; at: string; ageMs: number; rtoMs: number | null } | null
   /** Skipped history lines and unreadable backups: shown, never a failure by themselves. */
   warnings: string[]
   /** What the alert channels were told (notifyAlerts); absent when no channel is configured. Never changes `ok`. */
@@ -136,6 +145,21 @@ export function evaluateBackups(
     }
   }
 
+  const listed = new Set(sorted.map((m) => m.id))
+  const drill = [...history].reverse().find((r) => r.operation === 'drill' && r.result === 'success' && r.id !== undefined && listed.has(r.id))
+  const lastDrill = drill === undefined ? null : { id: drill.id!, at: drill.end, ageMs: Math.max(0, now - Date.parse(drill.end)), rtoMs: drill.rtoMs ?? null }
+  if (options.maxDrillAgeMs !== undefined && sorted.length > 0 && (lastDrill === null || lastDrill.ageMs > options.maxDrillAgeMs)) {
+    const oldest = Date.parse(sorted.at(-1)!.timestamp)
+    if (now - oldest > options.maxDrillAgeMs) {
+      problems.push({
+        kind: 'no-recent-drill',
+        message: lastDrill === null
+          ? `aucun exercice de restauration réussi depuis plus de --max-drill-age ${formatDuration(options.maxDrillAgeMs)} (advanced-backup drill)`
+          : `le dernier exercice de restauration réussi (${lastDrill.id}, RTO ${lastDrill.rtoMs === null ? 'inconnu' : formatDuration(lastDrill.rtoMs)}) date de ${formatDuration(lastDrill.ageMs)}, plus que --max-drill-age ${formatDuration(options.maxDrillAgeMs)}`,
+      })
+    }
+  }
+
   return {
     ok: problems.length === 0,
     ...(offsite !== undefined ? { offsite } : {}),
@@ -143,6 +167,8 @@ export function evaluateBackups(
     checkedAt: options.now.toISOString(),
     maxAgeMs: options.maxAgeMs,
     maxShrinkPercent: options.maxShrinkPercent,
+    ...(options.maxDrillAgeMs !== undefined ? { maxDrillAgeMs: options.maxDrillAgeMs } : {}),
+    lastDrill,
     problems,
     newestVerified,
     lastRun,
@@ -177,6 +203,9 @@ export function renderCheck(result: CheckResult): string {
   } else {
     lines.push(`❌ Backups en danger (${result.problems.length} problème${result.problems.length > 1 ? 's' : ''})`)
     for (const problem of result.problems) lines.push(`   ✗ ${problem.message}`)
+  }
+  if (result.lastDrill !== null) {
+    lines.push(`   Dernier exercice de restauration réussi: ${result.lastDrill.id}, il y a ${formatDuration(result.lastDrill.ageMs)}, RTO mesuré ${result.lastDrill.rtoMs === null ? 'inconnu' : formatDuration(result.lastDrill.rtoMs)}`)
   }
   for (const warning of result.warnings) lines.push(`   ⚠ ${warning}`)
   if (result.alerts !== undefined) for (const line of renderDeliveries(result.alerts)) lines.push(`   ${line}`)

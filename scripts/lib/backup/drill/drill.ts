@@ -26,6 +26,7 @@ import type { BackupEntry } from '../catalog/catalog.ts'
 import type { HistoryRecord } from '../catalog/history.ts'
 import type { BackupMetadata } from '../metadata.ts'
 import type { RestoreResult } from '../restore/steps.ts'
+import type { DRILL_STEPS } from '../kill-points.ts'
 
 export type DrillCheckName = 'restore' | 'integrity' | 'foreign-keys' | 'amcheck' | 'row-counts' | 'checksums' | 'migrations' | 'queries'
 
@@ -76,8 +77,8 @@ export interface DrillOptions {
   committedMigrations: readonly string[]
   /** Where drill folders live. Default: `<tmp>/ipm-drills`. */
   scratchRoot?: string
-  /** Kill points (tests): `drill:restored` once the scratch database holds the backup. */
-  step?: (name: 'drill:scratch-created' | 'drill:restored') => void
+  /** Kill points (backup/kill-points.ts: DRILL_STEPS). */
+  step?: (name: (typeof DRILL_STEPS)[number]) => void
 }
 
 /** The drill folder root: one sub-folder `<pid>-<random>` per running drill. */

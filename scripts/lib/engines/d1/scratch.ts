@@ -9,5 +9,6 @@ export const d1Scratch: ScratchDatabases = {
     return { url: `d1://local/${dir}`, display: `D1 local (${dir})`, drop: async () => {} }
   },
   cleanLeftovers: async () => [],
-  integrity: sqliteIntegrity,
+  // D1 refuses PRAGMA integrity_check (SQLITE_AUTH); quick_check is authorised.
+  integrity: (db) => sqliteIntegrity(db, 'quick_check'),
 }

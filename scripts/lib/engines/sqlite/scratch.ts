@@ -10,5 +10,5 @@ export const sqliteScratch: ScratchDatabases = {
     return { url: `file:${path}`, display: path, drop: async () => {} }
   },
   cleanLeftovers: async () => [],
-  integrity: sqliteIntegrity,
+  integrity: (db) => sqliteIntegrity(db),
 }
