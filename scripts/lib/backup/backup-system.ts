@@ -20,7 +20,7 @@ import { openDatabase } from '../db/open.ts'
 import { engineNamed } from '../engines/index.ts'
 import { resolveEnvironment, type ToolkitEnvironment } from '../environment.ts'
 import { sendAlert } from '../alerts.ts'
-import { ToolkitError, describeError } from '../errors.ts'
+import { ToolkitError, USAGE_EXIT_CODE, describeError } from '../errors.ts'
 import type { ProgressListener } from '../progress.ts'
 import { listBackupEntries, type BackupEntry } from './catalog/catalog.ts'
 import { DEFAULT_MAX_AGE_MS, DEFAULT_MAX_SHRINK_PERCENT, alertText, evaluateBackups, withAlertOutcome, type CheckResult, type CheckThresholds } from './catalog/check.ts'
@@ -273,7 +273,10 @@ export class AdvancedBackupSystem {
       result = await work()
       told = outcome(result)
     } catch (error) {
-      this.#appendHistory(operation, { ...(id !== undefined ? { id } : {}), failure: describeError(error) }, start, startedAt)
+      // A usage error (a mistyped id, a missing --yes) means the operation never started: not a failure for `check` to alert on.
+      if (!(error instanceof ToolkitError && error.exitCode === USAGE_EXIT_CODE)) {
+        this.#appendHistory(operation, { ...(id !== undefined ? { id } : {}), failure: describeError(error) }, start, startedAt)
+      }
       throw error
     }
     try {
