@@ -146,8 +146,8 @@ test('bad input gives one clear error line and exit 1 (2 for usage), and writes 
   writeFileSync(join(dir, 'a-file'), 'x')
   const before = readdirSync(join(dir, 'backups')).sort()
   const cases: [string[], number, RegExp][] = [
-    [['verify', 'backup-2020-01-01T00-00-00'], 1, /^Error: no backup "backup-2020-01-01T00-00-00" in .*backups$/],
-    [['verify', '../../etc'], 1, /^Error: "\.\.\/\.\.\/etc" is not a backup id$/],
+    [['verify', 'backup-2020-01-01T00-00-00'], 2, /^Error: no backup "backup-2020-01-01T00-00-00" in .*backups$/],
+    [['verify', '../../etc'], 2, /^Error: "\.\.\/\.\.\/etc" is not a backup id$/],
     [['--database', 'file:./missing.db'], 1, /^Error: SQLite file:\.\/missing\.db: database file not found$/],
     [['--database', 'file:./not-sqlite.db'], 1, /^Error: SQLite file:\.\/not-sqlite\.db: cannot open: file is not a database$/],
     [['--database', url, '--dir', 'a-file'], 1, /^Error: backup directory .*a-file is not a directory$/],
@@ -174,7 +174,7 @@ test('restore without a terminal and without --yes refuses and says how (test/ba
   await cli(['--database', url, '--quiet'], dir)
   const id = readdirSync(join(dir, 'backups'))[0]!.replace(/\..*/, '')
   const result = await cli(['--database', url, '4', id], dir)
-  assert.equal(result.status, 1)
+  assert.equal(result.status, 2)
   assert.match(result.stderr, /^Error: restore replaces .* and needs a confirmation, but there is no terminal to ask on\nTry: --yes/)
 })
 

@@ -196,3 +196,20 @@ test('a create killed midway leaves nothing that list shows, and the next create
   assert.deepEqual(readdirSync(backupDir).sort(), [`${metadata.id}.metadata.json`, `${metadata.id}.tar.gz`, 'history.jsonl'])
   assert.equal((await system.verify(metadata.id)).ok, true)
 })
+
+test('the archive progress is over the input: every event has a total, never below what was read, and it ends at 100 % of the files handed over', async (t) => {
+  const db = await openTestDatabase(t, 'sqlite')
+  const backupDir = join(tempDir(t), 'backups')
+  const events: { done: number; total?: number }[] = []
+  const { metadata } = await backupSystem(t, { databaseUrl: db.url, backupDir, now: steppingClock(), onProgress: (event) => void (event.label === 'archive' && events.push(event)) }).create()
+  assert.ok(events.length > 0)
+  for (const event of events) {
+    assert.ok(event.total !== undefined, 'a total, so the bar is not a constant 100 %')
+    assert.ok(event.done <= event.total, JSON.stringify(event))
+  }
+  const last = events.at(-1)!
+  assert.equal(last.done, last.total)
+  // The input is every content file of the backup (and the metadata.json inside the archive).
+  const content = metadata.files.reduce((sum, file) => sum + file.size, 0)
+  assert.ok(last.total! > content, `${last.total} input bytes for ${content} bytes of content files plus metadata.json`)
+})

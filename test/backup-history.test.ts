@@ -23,7 +23,7 @@ function assertTimes(record: HistoryRecord): void {
   assert.ok(Math.abs(Date.now() - Date.parse(record.end)) < 60_000, 'wall-clock times, not the backup clock')
 }
 
-test('create, verify and prune append exactly one line each, failures included; rotation inside create and dry runs add none', async (t) => {
+test('create, verify and prune append exactly one line each, failures included; rotation inside create, dry runs and usage errors add none', async (t) => {
   const db = await openTestDatabase(t, 'sqlite')
   const backupDir = join(tempDir(t), 'backups')
   const clock = steppingClock()
@@ -33,6 +33,8 @@ test('create, verify and prune append exactly one line each, failures included; 
   assert.deepEqual(second.rotation.removed, [first.metadata.id])
   const verified = await system.verify(second.metadata.id)
   assert.ok(verified.ok)
+  // A usage error never starts an operation: a restore without --yes and no terminal adds no line (nor the others below).
+  await assert.rejects(system.restore(second.metadata.id, { to: join(tempDir(t), 'restored.db') }), /needs a confirmation/)
   await system.prune({ dryRun: true })
   await system.prune()
   // A verify that finds a fault does not throw: it is still a failure in the history.
@@ -41,7 +43,10 @@ test('create, verify and prune append exactly one line each, failures included; 
   bytes[bytes.length - 100]! ^= 0xff
   writeFileSync(archive, bytes)
   assert.equal((await system.verify(second.metadata.id)).ok, false)
+  // Nor a mistyped or an invalid id.
   await assert.rejects(system.verify('backup-2020-01-01T00-00-00'), /no backup "backup-2020-01-01T00-00-00"/)
+  await assert.rejects(system.verify('../../etc'), /is not a backup id/)
+  await assert.rejects(system.restore('backup-2020-01-01T00-00-00', { yes: true }), /no backup "backup-2020-01-01T00-00-00"/)
   const broken = backupSystem(t, { databaseUrl: `file:${join(tempDir(t), 'missing.db')}`, backupDir })
   await assert.rejects(broken.create(), /database file not found/)
 
@@ -54,7 +59,6 @@ test('create, verify and prune append exactly one line each, failures included; 
       ['verify', second.metadata.id, 'success'],
       ['prune', null, 'success'],
       ['verify', second.metadata.id, 'failure'],
-      ['verify', 'backup-2020-01-01T00-00-00', 'failure'],
       ['create', null, 'failure'],
     ],
   )
@@ -69,8 +73,7 @@ test('create, verify and prune append exactly one line each, failures included; 
   assert.equal(records[2]!.bytes, second.metadata.size)
   assert.equal(records[3]!.bytes, 0)
   assert.match(records[4]!.error!, /^verification failed: .*backup-2026-01-21T15-31-00\.tar\.gz (modified|invalid)/)
-  assert.match(records[5]!.error!, /^no backup "backup-2020-01-01T00-00-00" in /)
-  assert.match(records[6]!.error!, /^SQLite file:.*missing\.db: database file not found$/)
+  assert.match(records[5]!.error!, /^SQLite file:.*missing\.db: database file not found$/)
   assert.deepEqual(await readHistory(backupDir), { records, warnings: [] })
 })
 

@@ -298,7 +298,7 @@ describe('restore (SQLite)', { skip: requireJudge('sqlite3') }, () => {
     const s = scene(t)
     const base = ['--dir', s.backups, '--database', `file:${s.live}`]
     const refused = runScript('scripts/advanced-backup.ts', [...base, 'restore', FIRST])
-    assert.equal(refused.status, 1)
+    assert.equal(refused.status, 2)
     assert.match(refused.stderr, /^Error: restore replaces .*dev\.db and needs a confirmation, but there is no terminal to ask on\nTry: --yes/)
     assert.equal(sha256File(s.live), s.liveSha)
     const done = runScript('scripts/advanced-backup.ts', [...base, '4', FIRST, '--yes'])

@@ -14,6 +14,7 @@ import { serializeMetadata, type BackupMetadata } from '../scripts/lib/backup/me
 import type { VerifyReport } from '../scripts/lib/backup/catalog/verify.ts'
 import { resolveEnvironment } from '../scripts/lib/environment.ts'
 import { requireJudge } from './helpers/judges.ts'
+import { blockLength } from '../scripts/lib/backup/archive/gzip-blocks.ts'
 import { runScriptAsync } from './helpers/cli.ts'
 
 const ID = 'backup-2026-01-21T15-30-00'
@@ -112,7 +113,7 @@ describe('verify', () => {
     }
   })
 
-  test('a truncated archive is reported as truncated, with the files it lost', async (t) => {
+  test('a truncated archive is reported as truncated where it stops, and nothing is said of its files', async (t) => {
     for (const keep of [0.5, 0.99]) {
       const dir = copy(t, 'archive')
       const archive = join(dir, `${ID}.tar.gz`)
@@ -120,9 +121,32 @@ describe('verify', () => {
       const report = await systemOver(dir).verify(ID)
       const check = report.checks.find((c) => c.path === `${ID}.tar.gz`)!
       assert.equal(check.status, 'modified')
-      assert.match(check.detail ?? '', /truncated|unexpected end/)
-      assert.equal(faults(report)['metadata.json'], 'missing')
+      assert.match(check.detail ?? '', /archive tronquée/)
+      assert.ok(check.damage !== undefined, 'the damage is located')
+      assert.deepEqual(report.checks.map((c) => c.path), ['backup-2026-01-21T15-30-00.metadata.json', `${ID}.tar.gz`])
     }
+  })
+
+  test('a corrupt gzip member: verify says the archive is damaged, which member at which byte, and stops there (no file listed missing, no "Hash vérifié")', async (t) => {
+    const dir = copy(t, 'archive')
+    const archive = join(dir, `${ID}.tar.gz`)
+    const bytes = readFileSync(archive)
+    // The members of the archive (our gzip blocks carry their length): damage the middle of the last one.
+    const starts: number[] = []
+    for (let at = 0; at < bytes.length; at += blockLength(bytes, at)!) starts.push(at)
+    const member = starts.length
+    const start = starts.at(-1)!
+    flipByte(archive, Math.floor((start + 40 + bytes.length - 8) / 2))
+    const report = await systemOver(dir).verify(ID)
+    const check = report.checks.find((c) => c.path === `${ID}.tar.gz`)!
+    assert.deepEqual(check.damage, { offset: start, member })
+    assert.match(check.detail ?? '', new RegExp(`archive endommagée : le membre gzip n° ${member} \\(à l’octet ${start}\\) ne se décompresse pas`))
+    const result = await runScriptAsync('scripts/advanced-backup.ts', ['--dir', dir, 'verify', ID])
+    assert.equal(result.status, 1, result.stderr)
+    const lines = result.stdout.trimEnd().split('\n')
+    assert.equal(lines[0], `❌ Archive endommagée: ${ID}.tar.gz (membre gzip n° ${member}, octet ${start}); ses fichiers ne sont pas lisibles au-delà`)
+    assert.equal(lines.length, 2, result.stdout)
+    assert.doesNotMatch(result.stdout, /Hash vérifié|manquant/)
   })
 
   test('an archive rebuilt by GNU tar with a changed, a missing and an extra file is read and each fault reported', { skip: requireJudge('tar') }, async (t) => {

@@ -108,3 +108,26 @@ test('the verify step reads the id where backup:list --json puts it', (t) => {
   assert.ok(Array.isArray(listing.backups))
   assert.match(source, /jq -r '\.backups\[0\]\.id'/)
 })
+
+test('a windows-latest job runs npm ci, the SQLite tests, a backup + verify + dry-run restore, and the PowerShell menu with scripted input, failing on a non-zero exit', () => {
+  const windows = workflow.jobs.windows!
+  assert.equal(windows['runs-on'], 'windows-latest')
+  const steps = windows.steps.filter((step) => step.run !== undefined).map((step) => step.run!)
+  const all = steps.join('\n')
+  let at = -1
+  for (const fragment of ['npm ci', 'npm run test:db:sqlite', 'npm run backup -- ', 'npm run backup:verify -- ', 'npm run backup:restore -- ', 'pwsh -NoProfile -File ./demo-databases.ps1']) {
+    const next = all.indexOf(fragment, at + 1)
+    assert.ok(next > at, `"${fragment}" comes after the previous step`)
+    at = next
+  }
+  assert.match(all, /npm run backup:restore -- .*--dry-run/)
+  assert.match(all, /"1`n0`n" \| pwsh -NoProfile -File \.\/demo-databases\.ps1/, 'option 1, then 0')
+  for (const name of steps.flatMap(npmRunNames)) assert.ok(npmScripts[name] !== undefined, `npm run ${name}: no such script`)
+  // Every native command's exit code is checked: pwsh does not stop on one by itself.
+  for (const script of steps.filter((s) => s.includes('\n'))) {
+    const commands = script.split('\n').filter((line) => /^\s*(npm run (?!--silent)|"1`n0`n" \| pwsh)/.test(line)).length
+    const checks = script.split('\n').filter((line) => line.includes('if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }')).length
+    assert.equal(checks, commands, script)
+  }
+  assert.ok('workflow_dispatch' in workflow.on)
+})

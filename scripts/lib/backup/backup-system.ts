@@ -34,7 +34,7 @@ import { alertChannelsFromEnvironment } from '../alerts/config.ts'
 import type { AlertCondition } from '../alerts/alert.ts'
 import type { AlertChannel } from '../alerts/channels.ts'
 import { notifyAlerts, type NotifyAlertsResult } from '../alerts/notify.ts'
-import { ToolkitError, describeError } from '../errors.ts'
+import { ToolkitError, USAGE_EXIT_CODE, describeError } from '../errors.ts'
 import type { ProgressListener } from '../progress.ts'
 import type { BackupEntry } from './catalog/catalog.ts'
 import { chooseDrillBackup, drillBackup, type DrillOptions, type DrillResult } from './drill/drill.ts'
@@ -511,7 +511,10 @@ export class AdvancedBackupSystem {
       result = await work()
       told = outcome(result)
     } catch (error) {
-      this.#appendHistory(operation, { ...(id !== undefined ? { id } : {}), failure: describeError(error) }, start, startedAt)
+      // A usage error (a mistyped id, a missing --yes) means the operation never started: not a failure for `check` to alert on.
+      if (!(error instanceof ToolkitError && error.exitCode === USAGE_EXIT_CODE)) {
+        this.#appendHistory(operation, { ...(id !== undefined ? { id } : {}), failure: describeError(error) }, start, startedAt)
+      }
       throw error
     }
     try {

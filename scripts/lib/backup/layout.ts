@@ -10,7 +10,7 @@
  */
 import { join } from 'node:path'
 import { TEMPORARY_MARKER } from '../fs/atomic.ts'
-import { ToolkitError } from '../errors.ts'
+import { ToolkitError, USAGE_EXIT_CODE } from '../errors.ts'
 
 export type ExportFormat = 'sql' | 'json' | 'csv'
 export const EXPORT_FORMATS: readonly ExportFormat[] = ['sql', 'json', 'csv']
@@ -48,6 +48,7 @@ export function assertBackupId(id: string): string {
   if (!isBackupId(id)) {
     throw new ToolkitError(`"${id}" is not a backup id`, {
       hint: 'Backup ids look like backup-2026-01-21T15-30-00; `advanced-backup list` shows them.',
+      exitCode: USAGE_EXIT_CODE,
     })
   }
   return id

@@ -103,9 +103,15 @@ function checkLine(check: FileCheck): string {
 export function renderVerify(report: VerifyReport, options: RenderOptions): string {
   const m = report.metadata
   const faults = report.checks.filter((c) => c.status !== 'ok').length
+  const damaged = report.checks.find((c) => c.damage !== undefined)
+  if (damaged !== undefined) {
+    // The archive itself is damaged: that one line, where it is, and nothing about its files.
+    const where = damaged.damage!.member !== undefined ? `membre gzip n° ${damaged.damage!.member}, octet ${damaged.damage!.offset}` : `octet ${damaged.damage!.offset}`
+    return `❌ Archive endommagée: ${damaged.path} (${where}); ses fichiers ne sont pas lisibles au-delà\n   ${damaged.detail}\n`
+  }
   const lines = report.ok ? ['✅ Backup intègre'] : [`❌ Backup corrompu: ${report.id} (${faults} problème${faults > 1 ? 's' : ''})`]
   if (m !== undefined) {
-    lines.push(`   Hash vérifié: ${m.hash}`)
+    lines.push(report.ok ? `   Hash vérifié: ${m.hash}` : `   Hash attendu: ${m.hash}`)
     lines.push(`   Taille: ${formatBytes(m.size)}`)
     lines.push(`   Date: ${formatDate(m.timestamp, options)}`)
   }

@@ -9,7 +9,7 @@
  * where a tar archive ends (a truncated or corrupted archive is reported, never half-read silently).
  */
 import { createHash, type Hash } from 'node:crypto'
-import { createReadStream } from 'node:fs'
+import { createReadStream, statSync } from 'node:fs'
 import { open, stat, type FileHandle } from 'node:fs/promises'
 import { createGunzip } from 'node:zlib'
 import { Header, Pax } from 'tar'
@@ -20,8 +20,11 @@ const RECORD = 512
 
 export interface ArchiveWriterOptions {
   pool: GzipPool
-  /** Called with the uncompressed bytes added so far. */
-  onBytes?: (bytes: number) => void
+  /**
+   * Called with the input bytes read so far and the input handed over so far (the sizes of the
+   * files added): a progress bar over the input, which grows as files are added, never stuck at 100 %.
+   */
+  onBytes?: (done: number, total: number) => void
 }
 
 /**
@@ -43,8 +46,9 @@ export class ArchiveWriter {
   #maxInflight: number
   #queue: Promise<unknown> = Promise.resolve()
   #added = 0
+  #input = 0
   #failure: Error | undefined
-  #onBytes: ((bytes: number) => void) | undefined
+  #onBytes: ((done: number, total: number) => void) | undefined
 
   private constructor(handle: FileHandle, options: ArchiveWriterOptions) {
     this.#handle = handle
@@ -72,6 +76,8 @@ export class ArchiveWriter {
    */
   addFile(name: string, source: string, mtime: Date, options: { hash?: boolean; onBytes?: (bytes: number) => void } = {}): Promise<WrittenFile> {
     const hashing = options.hash ?? true
+    // A file is handed over complete: its size joins the input total now, before it is read.
+    this.#input += statSync(source, { throwIfNoEntry: false })?.size ?? 0
     return this.#enqueue(async () => {
       const handle = await open(source, 'r')
       try {
@@ -132,7 +138,7 @@ export class ArchiveWriter {
 
   #progress(bytes: number): void {
     this.#added += bytes
-    this.#onBytes?.(this.#added)
+    this.#onBytes?.(this.#added, Math.max(this.#input, this.#added))
   }
 
   async #header(data: { path: string; type: 'File' | 'Directory'; mode: number; size: number; mtime: Date }): Promise<void> {
@@ -197,6 +203,15 @@ export interface ArchiveReport {
   entries: ArchiveEntry[]
   /** Why the archive could not be read to its end: truncated, not gzip, corrupted data, not tar. */
   problems: string[]
+  /** Where the archive itself is damaged (its bytes, not an entry): a gzip member that does not inflate, or a cut. */
+  damage?: ArchiveDamage
+}
+
+export interface ArchiveDamage {
+  /** Byte offset in the archive file where the damaged part starts. */
+  offset: number
+  /** 1-based number of the gzip member (block) that is damaged, when the archive is made of ours. */
+  member?: number
 }
 
 export interface ReadArchiveOptions {
@@ -217,18 +232,22 @@ export async function readArchive(path: string, options: ReadArchiveOptions = {}
   const archiveHash = createHash('sha256')
   const problems: string[] = []
   const members = new BufferPool(MAX_MEMBER_SIZE, pool.size * 2 + 2)
-  const inflight: Promise<BlockResult>[] = []
+  // Each member in flight with where it starts, so a data error can say which one and where.
+  const inflight: { result: Promise<BlockResult>; member: number; offset: number }[] = []
+  let damage: ArchiveDamage | undefined
   let position = 0
+  let memberCount = 0
   const handle = await open(path, 'r')
   try {
     const total = (await handle.stat()).size
     const drain = async (limit: number) => {
       while (inflight.length > limit) {
+        const next = inflight.shift()!
         let result: BlockResult
         try {
-          result = await inflight.shift()!
+          result = await next.result
         } catch (error) {
-          throw new ArchiveDataError(error)
+          throw new ArchiveDataError(error, { offset: next.offset, member: next.member })
         }
         members.give(result.input)
         tar.write(result.data)
@@ -243,34 +262,42 @@ export async function readArchive(path: string, options: ReadArchiveOptions = {}
       const member = members.take()
       const { bytesRead: got } = await handle.read(member, 0, Math.min(length, total - position), position)
       archiveHash.update(member.subarray(0, got))
+      const start = position
       position += got
+      memberCount += 1
       options.onBytes?.(position)
       if (got < length) {
         members.give(member)
-        problems.push(`archive truncated: its last gzip block is incomplete (${got} of ${length} bytes)`)
+        damage = { offset: start, member: memberCount }
+        problems.push(`archive tronquée : le membre gzip n° ${memberCount} (à l’octet ${start}) s’arrête après ${got} octets sur ${length}`)
         break
       }
       const inflated = pool.gunzip(member.subarray(0, length))
       inflated.catch(() => {})
-      inflight.push(inflated)
+      inflight.push({ result: inflated, member: memberCount, offset: start })
       await drain(pool.size * 2)
     }
     await drain(0)
     if (problems.length === 0 && position < total) {
       // Not one of our members (an archive made by another tool, or damage): ordinary gzip from here.
+      const start = position
       const failure = await gunzipRest(path, position, (chunk) => {
         archiveHash.update(chunk)
         position += chunk.length
         options.onBytes?.(position)
       }, (data) => tar.write(data))
-      if (failure) problems.push(`archive cannot be decompressed: ${gzipMessage(failure)}`)
+      if (failure) {
+        damage = { offset: failure.offset }
+        problems.push(`archive endommagée ${start === 0 ? '' : `après l’octet ${start} `}: le flux gzip ne se décompresse plus vers l’octet ${failure.offset} (${gzipMessage(failure.error)})`)
+      }
     }
-    if (total === 0) problems.push('archive is empty')
+    if (total === 0) problems.push('archive vide (0 octet)')
   } catch (error) {
     if (!(error instanceof ArchiveDataError)) throw error
-    problems.push(`archive cannot be decompressed: ${gzipMessage(error.cause)}`)
+    damage = error.where
+    problems.push(`archive endommagée : le membre gzip n° ${error.where.member} (à l’octet ${error.where.offset}) ne se décompresse pas (${gzipMessage(error.cause)})`)
   } finally {
-    await Promise.allSettled(inflight)
+    await Promise.allSettled(inflight.map((entry) => entry.result))
     await handle.close()
     if (options.pool === undefined) await pool.close()
   }
@@ -278,17 +305,18 @@ export async function readArchive(path: string, options: ReadArchiveOptions = {}
   if (problems.length > 0) await hashRest(path, position, (chunk) => archiveHash.update(chunk))
   if (problems.length === 0) problems.push(...tar.end())
   else tar.end()
-  return { size: (await stat(path)).size, sha256: archiveHash.digest('hex'), entries: tar.entries, problems }
+  return { size: (await stat(path)).size, sha256: archiveHash.digest('hex'), entries: tar.entries, problems, ...(damage ? { damage } : {}) }
 }
 
 /** Streams `path` from `start` through gunzip; returns the gzip error, if any. */
-async function gunzipRest(path: string, start: number, onRead: (chunk: Buffer) => void, onData: (data: Buffer) => void): Promise<Error | undefined> {
+async function gunzipRest(path: string, start: number, onRead: (chunk: Buffer) => void, onData: (data: Buffer) => void): Promise<{ error: Error; offset: number } | undefined> {
   const gunzip = createGunzip()
-  let failure: Error | undefined
+  let failure: { error: Error; offset: number } | undefined
   gunzip.on('data', onData)
   const done = new Promise<void>((resolve) => {
     gunzip.on('error', (error) => {
-      failure ??= error
+      // bytesWritten: the compressed bytes zlib had consumed when it failed.
+      failure ??= { error, offset: start + gunzip.bytesWritten }
       resolve()
     })
     gunzip.on('end', () => resolve())
@@ -324,14 +352,26 @@ function drained(stream: NodeJS.WritableStream & NodeJS.EventEmitter): Promise<v
 }
 
 class ArchiveDataError extends Error {
-  constructor(cause: unknown) {
+  constructor(
+    cause: unknown,
+    readonly where: { offset: number; member: number },
+  ) {
     super('gzip data error', { cause })
   }
 }
 
 function gzipMessage(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error)
-  return message === 'unexpected end of file' ? 'unexpected end of file (truncated)' : message
+  // zlib's own words, in French: what a person reads.
+  const known: Record<string, string> = {
+    'unexpected end of file': 'fin de fichier inattendue : archive tronquée',
+    'incorrect header check': 'en-tête gzip invalide',
+    'incorrect data check': 'somme de contrôle des données fausse',
+    'invalid block type': 'type de bloc invalide',
+    'invalid distance too far back': 'distance invalide dans les données',
+    'invalid stored block lengths': 'longueurs de bloc invalides',
+  }
+  return known[message] ?? `erreur zlib : ${message}`
 }
 
 const TYPES: Record<string, ArchiveEntryType> = { File: 'File', OldFile: 'File', ContiguousFile: 'File', Directory: 'Directory', SymbolicLink: 'SymbolicLink', Link: 'Link' }
@@ -360,7 +400,7 @@ class TarReader {
     while (offset < data.length && this.#state !== 'failed') {
       if (this.#state === 'end') {
         // Only zero padding may follow the end of the archive.
-        if (data.subarray(offset).some((byte) => byte !== 0)) this.#fail('data after the end of the tar archive')
+        if (data.subarray(offset).some((byte) => byte !== 0)) this.#fail('des données suivent la fin de l’archive tar')
         return
       }
       if (this.#state === 'data' || this.#state === 'pax') {
@@ -403,14 +443,14 @@ class TarReader {
       if (++this.#zeroBlocks === 2) this.#state = 'end'
       return
     }
-    if (this.#zeroBlocks > 0) return this.#fail('a zero record in the middle of the tar archive')
+    if (this.#zeroBlocks > 0) return this.#fail('un enregistrement nul au milieu de l’archive tar')
     const header = new Header(record, 0, this.#extended as never)
     this.#extended = undefined
-    if (!header.cksumValid) return this.#fail('a tar header has a bad checksum')
+    if (!header.cksumValid) return this.#fail('un en-tête tar a une somme de contrôle fausse')
     const size = header.size ?? 0
     const typeName = String(header.type)
     if (typeName === 'ExtendedHeader' || typeName === 'GlobalExtendedHeader') {
-      if (size > 1 << 20) return this.#fail('a pax header is larger than 1 MiB')
+      if (size > 1 << 20) return this.#fail('un en-tête pax dépasse 1 Mio')
       this.#pax = { parts: [], global: typeName === 'GlobalExtendedHeader' }
       this.#remaining = size
       this.#padding = (RECORD - (size % RECORD)) % RECORD
@@ -457,9 +497,9 @@ class TarReader {
   /** The problems found, including an archive that stops before its end. */
   end(): string[] {
     if (this.#state === 'data' || this.#state === 'pax' || this.#state === 'padding' || this.#pendingLength > 0) {
-      this.#problems.push(`archive truncated: it stops inside ${this.#current ? `"${this.#current.path}"` : 'a header'}`)
+      this.#problems.push(`archive tronquée : elle s’arrête dans ${this.#current ? `"${this.#current.path}"` : 'un en-tête'}`)
     } else if (this.#state === 'header') {
-      this.#problems.push('archive truncated: the end-of-archive records are missing')
+      this.#problems.push('archive tronquée : les enregistrements de fin d’archive manquent')
     }
     return this.#problems
   }

@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs'
 import { lstat, mkdir, readdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { TEMPORARY_MARKER } from '../../fs/atomic.ts'
-import { ToolkitError, describeError } from '../../errors.ts'
+import { ToolkitError, USAGE_EXIT_CODE, describeError } from '../../errors.ts'
 import { ARCHIVE_SUFFIX, ENCRYPTED_SUFFIX, METADATA_FILE, SIDECAR_SUFFIX, assertBackupId, backupPaths, idOfTemporaryName, isBackupId, ownerOfTemporaryName, type BackupPaths } from '../layout.ts'
 import { readMetadata, type BackupMetadata } from '../metadata.ts'
 
@@ -71,7 +71,8 @@ export async function findBackupEntry(backupDir: string, id: string): Promise<Ba
     throw new ToolkitError(entry.notAFile, { hint: 'Remplacez-le par le vrai fichier de la sauvegarde, ou choisissez une autre sauvegarde (`advanced-backup list`).' })
   }
   if (entry === undefined) {
-    throw new ToolkitError(`no backup "${id}" in ${backupDir}`, { hint: 'List the backups with `advanced-backup list` (or check --dir).' })
+    // A mistyped id is a usage error: the operation never started (and is not written to the history).
+    throw new ToolkitError(`no backup "${id}" in ${backupDir}`, { hint: 'List the backups with `advanced-backup list` (or check --dir).', exitCode: USAGE_EXIT_CODE })
   }
   return entry
 }

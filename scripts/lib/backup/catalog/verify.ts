@@ -8,7 +8,7 @@ import { lstat, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describeError } from '../../errors.ts'
 import type { ProgressListener } from '../../progress.ts'
-import { readArchive } from '../archive/archive.ts'
+import { readArchive, type ArchiveDamage } from '../archive/archive.ts'
 import { findBackupEntry } from './catalog.ts'
 import type { GzipPool } from '../archive/gzip-blocks.ts'
 import { ARCHIVE_SUFFIX, CSV_DIR, METADATA_FILE, SIDECAR_SUFFIX } from '../layout.ts'
@@ -24,6 +24,8 @@ export interface FileCheck {
   expected?: { size: number; sha256: string }
   actual?: { size: number; sha256: string }
   detail?: string
+  /** The archive's own bytes are damaged here (on the archive's check only). */
+  damage?: ArchiveDamage
 }
 
 export interface VerifyReport {
@@ -184,6 +186,12 @@ export async function checkArchive(archivePath: string, id: string, metadata: Ba
     archiveCheck.detail = [archiveCheck.status === 'modified' ? archiveCheck.detail : undefined, ...report.problems].filter(Boolean).join('; ')
   }
   checks.push(archiveCheck)
+  // The archive's own bytes are damaged (a gzip member that does not inflate, a cut): that is the
+  // finding, and where; listing every file after it as missing would only hide it.
+  if (report.damage !== undefined) {
+    archiveCheck.damage = report.damage
+    return checks
+  }
 
   const prefix = `${id}/`
   const expected = new Map(metadata.files.map((file) => [`${prefix}${file.path}`, file]))

@@ -105,8 +105,8 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
         pool = new GzipPool({ threads: options.threads })
         archive = await ArchiveWriter.create(join(staging, `${id}${ARCHIVE_SUFFIX}`), {
           pool,
-          onBytes: (done) => {
-            progress({ label: 'archive', done, unit: 'bytes' })
+          onBytes: (done, total) => {
+            progress({ label: 'archive', done, total, unit: 'bytes' })
             step('create:mid-pack')
           },
         })

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { redactUrl } from '../../db/url.ts'
 import type { ToolkitEnvironment } from '../../environment.ts'
-import { ToolkitError, describeError } from '../../errors.ts'
+import { ToolkitError, USAGE_EXIT_CODE, describeError } from '../../errors.ts'
 import { engineForUrl, engineLabel, engineNamed } from '../../engines/index.ts'
 import type { RestoreContext } from '../../engines/engine.ts'
 import type { ProgressListener } from '../../progress.ts'
@@ -142,7 +142,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
       await options.step?.('confirm')
       if (!options.yes) {
         if (options.confirm === undefined) {
-          throw new ToolkitError(`restore replaces ${target.display} and needs a confirmation, but there is no terminal to ask on`, { hint: '--yes (after `restore <id> --dry-run` if in doubt)' })
+          throw new ToolkitError(`restore replaces ${target.display} and needs a confirmation, but there is no terminal to ask on`, { hint: '--yes (after `restore <id> --dry-run` if in doubt)', exitCode: USAGE_EXIT_CODE })
         }
         if (!(await options.confirm(plan))) throw new ToolkitError('restore cancelled: nothing was changed')
       }
