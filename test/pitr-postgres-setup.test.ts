@@ -17,7 +17,7 @@ const missing = privateClusterUnavailable() ?? (existsSync(PGBACKREST) ? undefin
 if (missing !== undefined && process.env.TEST_REQUIRE_ALL === '1') throw new Error(`TEST_REQUIRE_ALL=1 mais ${missing}`)
 
 test('pitrSetup --apply writes postgresql.conf and pgbackrest.conf; after a restart archiving works and the first backup is full', { skip: missing }, async () => {
-  const cluster = await startPrivateCluster({ confLines: ['wal_level = minimal', 'max_wal_senders = 0'] })
+  const cluster = await startPrivateCluster(undefined, { config: ['wal_level = minimal', 'max_wal_senders = 0'] })
   const workDir = mkdtempSync(join(tmpdir(), 'ipm-pitr-setup-'))
   chownToClusterUser(workDir)
   after(() => {

@@ -64,8 +64,8 @@ describe('PostgreSQL PITR with pgBackRest', { skip: missing }, () => {
     workDir = mkdtempSync(join(tmpdir(), 'ipm-pitr-'))
     chownToClusterUser(workDir)
     const configPath = join(workDir, 'pgbackrest.conf')
-    cluster = await startPrivateCluster({
-      confLines: ['archive_mode = on', `archive_command = '${PGBACKREST} --config=${configPath} --stanza=${STANZA} archive-push %p'`, 'wal_level = replica', 'track_commit_timestamp = on'],
+    cluster = await startPrivateCluster(undefined, {
+      config: ['archive_mode = on', `archive_command = '${PGBACKREST} --config=${configPath} --stanza=${STANZA} archive-push %p'`, 'wal_level = replica', 'track_commit_timestamp = on'],
     })
     const plan = await pitrSetup({
       databaseUrl: cluster.url,
