@@ -26,12 +26,39 @@ function refused(index: number, why: string): ToolkitError {
   })
 }
 
+/**
+ * The last chunk of the stream is marked as such, so a full chunk is handed over only once a
+ * further byte proves it is not the last: this holds the chunk being filled until then.
+ */
+class HeldChunk {
+  readonly buffer: Buffer
+  fill = 0
+
+  constructor(size: number) {
+    this.buffer = Buffer.alloc(size)
+  }
+
+  /** Copies `chunk` from `offset` in; `onFull` takes (and empties) each full chunk that more bytes follow. */
+  push(chunk: Buffer, offset: number, onFull: () => void): void {
+    while (offset < chunk.length) {
+      if (this.fill === this.buffer.length) onFull()
+      const copied = chunk.copy(this.buffer, this.fill, offset)
+      this.fill += copied
+      offset += copied
+    }
+  }
+
+  /** The bytes held so far. */
+  get bytes(): Buffer {
+    return this.buffer.subarray(0, this.fill)
+  }
+}
+
 class EncryptStream extends Transform {
   readonly #dataKey: Buffer
   readonly #header: Buffer
   readonly #noncePrefix: Buffer
-  readonly #pending = Buffer.alloc(CHUNK_SIZE)
-  #fill = 0
+  readonly #pending = new HeldChunk(CHUNK_SIZE)
   #index = 0
   #headerSent = false
 
@@ -45,14 +72,7 @@ class EncryptStream extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     try {
       this.#sendHeader()
-      let offset = 0
-      while (offset < chunk.length) {
-        // A full chunk is sealed only once a further byte proves it is not the last.
-        if (this.#fill === CHUNK_SIZE) this.#seal(false)
-        const copied = chunk.copy(this.#pending, this.#fill, offset)
-        this.#fill += copied
-        offset += copied
-      }
+      this.#pending.push(chunk, 0, () => this.#seal(false))
       callback()
     } catch (error) {
       callback(error as Error)
@@ -63,7 +83,7 @@ class EncryptStream extends Transform {
     try {
       this.#sendHeader()
       this.#seal(true)
-      this.#pending.fill(0)
+      this.#pending.buffer.fill(0)
       callback()
     } catch (error) {
       callback(error as Error)
@@ -80,11 +100,11 @@ class EncryptStream extends Transform {
     if (this.#index >= MAX_CHUNKS) throw tooLong()
     const cipher = createCipheriv('aes-256-gcm', this.#dataKey, chunkNonce(this.#noncePrefix, this.#index), { authTagLength: TAG_SIZE })
     cipher.setAAD(chunkAad(this.#header, last))
-    const body = cipher.update(this.#pending.subarray(0, this.#fill))
+    const body = cipher.update(this.#pending.bytes)
     const final = cipher.final()
     this.push(Buffer.concat([body, final, cipher.getAuthTag()]))
     this.#index += 1
-    this.#fill = 0
+    this.#pending.fill = 0
   }
 }
 
@@ -93,8 +113,7 @@ class DecryptStream extends Transform {
   readonly #header = Buffer.alloc(HEADER_SIZE)
   #headerFill = 0
   #noncePrefix: Buffer | undefined
-  readonly #sealed = Buffer.alloc(SEALED_CHUNK_SIZE)
-  #fill = 0
+  readonly #sealed = new HeldChunk(SEALED_CHUNK_SIZE)
   #index = 0
 
   constructor(dataKey: Buffer) {
@@ -113,13 +132,7 @@ class DecryptStream extends Transform {
         if ('problem' in decoded) throw new ToolkitError(`déchiffrement refusé : ${decoded.problem}`, { hint: 'vérifiez que ce fichier est bien l’archive chiffrée de cette sauvegarde' })
         this.#noncePrefix = decoded.noncePrefix
       }
-      while (offset < chunk.length) {
-        // A full sealed chunk is opened as "not last" only once a further byte follows it.
-        if (this.#fill === SEALED_CHUNK_SIZE) this.#open(false)
-        const copied = chunk.copy(this.#sealed, this.#fill, offset)
-        this.#fill += copied
-        offset += copied
-      }
+      this.#sealed.push(chunk, offset, () => this.#open(false))
       callback()
     } catch (error) {
       callback(error as Error)
@@ -129,7 +142,7 @@ class DecryptStream extends Transform {
   override _flush(callback: TransformCallback): void {
     try {
       if (this.#noncePrefix === undefined) throw refused(0, 'en-tête incomplet (fichier tronqué)')
-      if (this.#fill < TAG_SIZE) throw refused(this.#index, 'le dernier bloc manque (fichier tronqué)')
+      if (this.#sealed.fill < TAG_SIZE) throw refused(this.#index, 'le dernier bloc manque (fichier tronqué)')
       this.#open(true)
       callback()
     } catch (error) {
@@ -141,8 +154,8 @@ class DecryptStream extends Transform {
     if (this.#index >= MAX_CHUNKS) throw tooLong()
     const decipher = createDecipheriv('aes-256-gcm', this.#dataKey, chunkNonce(this.#noncePrefix!, this.#index), { authTagLength: TAG_SIZE })
     decipher.setAAD(chunkAad(this.#header, last))
-    decipher.setAuthTag(this.#sealed.subarray(this.#fill - TAG_SIZE, this.#fill))
-    const plaintext = decipher.update(this.#sealed.subarray(0, this.#fill - TAG_SIZE))
+    decipher.setAuthTag(this.#sealed.bytes.subarray(-TAG_SIZE))
+    const plaintext = decipher.update(this.#sealed.bytes.subarray(0, -TAG_SIZE))
     try {
       decipher.final()
     } catch {
@@ -151,7 +164,7 @@ class DecryptStream extends Transform {
     }
     this.push(plaintext)
     this.#index += 1
-    this.#fill = 0
+    this.#sealed.fill = 0
   }
 }
 

@@ -12,8 +12,9 @@ import { describeError } from '../errors.ts'
 import { createIndexStatement, filteredColumns } from '../engines/_index-sql.ts'
 import { fingerprintId, fingerprintSql } from './fingerprint.ts'
 import type { FingerprintSample, FingerprintStats, Thresholds } from './analysis.ts'
-import type { IndexDefinition, IndexTrial, MetricsEngine } from './engine.ts'
+import type { IndexTrial, MetricsEngine } from './engine.ts'
 import type { OperationRecord } from './instrumentation.ts'
+import { indexName, memoize } from './index-advice.ts'
 
 interface BaseRecommendation {
   severity: 'warning' | 'info'
@@ -210,28 +211,11 @@ function adviseCaching({ fingerprints }: AdviseInput, options: AdvisorOptions): 
   return recommendations
 }
 
-/** Prisma's index name (`<Table>_<columns>_idx`), made unique among the table's indexes. */
-function indexName(table: string, columns: readonly string[], existing: readonly IndexDefinition[]): string {
-  const base = `${table}_${columns.join('_')}_idx`
-  let name = base
-  for (let n = 2; existing.some((index) => index.name === name); n++) name = `${base}${n}`
-  return name
-}
-
 function parseParams(params: string): unknown[] {
   try {
     const parsed: unknown = JSON.parse(params)
     return Array.isArray(parsed) ? parsed : []
   } catch {
     return []
-  }
-}
-
-function memoize<T>(load: (key: string) => Promise<T>): (key: string) => Promise<T> {
-  const cache = new Map<string, Promise<T>>()
-  return (key) => {
-    let value = cache.get(key)
-    if (value === undefined) cache.set(key, (value = load(key)))
-    return value
   }
 }

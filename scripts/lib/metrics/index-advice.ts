@@ -401,7 +401,7 @@ export function duplicateIndexes(table: string, indexes: readonly IndexDefinitio
 }
 
 /** Prisma's index name (`<Table>_<columns>_idx`), unique among the table's indexes. */
-function indexName(table: string, columns: readonly string[], existing: readonly IndexDefinition[]): string {
+export function indexName(table: string, columns: readonly string[], existing: readonly IndexDefinition[]): string {
   const base = `${table}_${columns.join('_')}_idx`
   let name = base
   for (let n = 2; existing.some((index) => index.name === name); n++) name = `${base}${n}`
@@ -410,7 +410,8 @@ function indexName(table: string, columns: readonly string[], existing: readonly
 
 const round = (value: number) => (Number.isFinite(value) ? Math.round(value * 1000) / 1000 : value)
 
-function memoize<T>(load: (key: string) => Promise<T>): (key: string) => Promise<T> {
+/** One load per key, however often it is asked for. */
+export function memoize<T>(load: (key: string) => Promise<T>): (key: string) => Promise<T> {
   const cache = new Map<string, Promise<T>>()
   return (key) => {
     let value = cache.get(key)

@@ -77,7 +77,8 @@ export function d1TableReader(sql: SqlConnection): TableReader {
   }
 }
 
-function fromD1(type: string, value: unknown): RowValue {
+/** A value as D1's binding returns it (with its SQLite type) as a RowValue: integers exact, blobs as Buffer. */
+export function fromD1(type: string, value: unknown): RowValue {
   switch (type) {
     case 'null':
       return null

@@ -7,7 +7,7 @@
  */
 import { quoteIdentifier, type DatabaseHandle, type SqlValue } from '../../db/connection.ts'
 import { toSqliteValue } from '../sqlite/connection.ts'
-import type { RowValue } from '../../db/table-reader.ts'
+import { fromD1 } from './table-reader.ts'
 import { ToolkitError } from '../../errors.ts'
 import type { TenantSession, UniqueIndex } from '../../tenant-restore/session.ts'
 import { NEWEST_MIGRATION_SQL, sqliteBindValue } from '../sqlite/tenant-restore.ts'
@@ -36,19 +36,6 @@ function literal(value: SqlValue): string {
 function inlineParameters(sql: string, params: readonly SqlValue[]): string {
   let index = 0
   return sql.replace(/'(?:[^']|'')*'|"(?:[^"]|"")*"|\?/g, (match) => (match === '?' ? literal(params[index++] ?? null) : match))
-}
-
-function fromD1(type: string, value: unknown): RowValue {
-  switch (type) {
-    case 'null':
-      return null
-    case 'integer':
-      return BigInt(value as string)
-    case 'blob':
-      return Buffer.from(value instanceof ArrayBuffer ? new Uint8Array(value) : (value as number[]))
-    default:
-      return value as string | number
-  }
 }
 
 export async function openTenantSession(db: DatabaseHandle): Promise<TenantSession> {

@@ -16,28 +16,10 @@ import type { DatabaseHandle } from '../../db/connection.ts'
 import { ToolkitError } from '../../errors.ts'
 import { isReadStatement } from '../../metrics/fingerprint.ts'
 import { duplicateIndexes, redactPlanLine, type CandidateIndex, type ColumnStatistics, type IndexFinding, type IndexLab, type LabPlan, type PlanScan } from '../../metrics/index-advice.ts'
-import { postgresMetrics } from './metrics.ts'
+import { postgresMetrics, type PostgresPlanNode } from './metrics.ts'
 import { percentile } from '../../metrics/statistics.ts'
 
 export const HYPOPG_INSTALL = 'apt-get install postgresql-15-hypopg'
-
-interface PlanNode {
-  'Node Type': string
-  'Relation Name'?: string
-  'Index Name'?: string
-  Filter?: string
-  'Index Cond'?: string
-  'Recheck Cond'?: string
-  'Hash Cond'?: string
-  'Join Filter'?: string
-  'Sort Key'?: string[]
-  'Plan Rows'?: number
-  'Actual Rows'?: number
-  'Actual Loops'?: number
-  'Rows Removed by Filter'?: number
-  'Rows Removed by Index Recheck'?: number
-  Plans?: PlanNode[]
-}
 
 const SCAN_NODES = new Set(['Seq Scan', 'Index Scan', 'Index Only Scan', 'Bitmap Heap Scan'])
 
@@ -57,7 +39,7 @@ export async function openPostgresIndexLab(db: DatabaseHandle, options: Postgres
   const q = (name: string) => `"${name.replace(/"/g, '""')}"`
   const query = async <Row extends object>(text: string, params: readonly unknown[] = []) => (await client.query(text, params as unknown[])).rows as Row[]
   const explainJson = async (options: string, statement: string, params: readonly unknown[]) => {
-    const [row] = await query<{ 'QUERY PLAN': { Plan: PlanNode; 'Execution Time'?: number }[] }>(`EXPLAIN (${options}, FORMAT JSON) ${dollarPlaceholders(statement)}`, params)
+    const [row] = await query<{ 'QUERY PLAN': { Plan: PostgresPlanNode; 'Execution Time'?: number }[] }>(`EXPLAIN (${options}, FORMAT JSON) ${dollarPlaceholders(statement)}`, params)
     return row!['QUERY PLAN'][0]!
   }
   const guardRead = (statement: string) => {
@@ -192,11 +174,11 @@ function createIndex(index: CandidateIndex, q: (name: string) => string): string
 }
 
 /** The plan as lines (values redacted), its scans with the rows each really read, and whether it sorts. */
-function planOf(root: PlanNode): LabPlan {
+function planOf(root: PostgresPlanNode): LabPlan {
   const lines: string[] = []
   const scans: PlanScan[] = []
   let sorts = false
-  const walk = (node: PlanNode, depth: number) => {
+  const walk = (node: PostgresPlanNode, depth: number) => {
     let line = node['Node Type']
     const index = node['Index Name'] ?? (node['Node Type'] === 'Bitmap Heap Scan' ? node.Plans?.find((p) => p['Index Name'] !== undefined)?.['Index Name'] : undefined)
     if (node['Index Name'] !== undefined) line += ` using ${node['Index Name']}`

@@ -8,15 +8,23 @@ import { quoteIdentifier, type SqlConnection, type SqlValue } from '../../db/con
 import type { MetricsEngine, QueryPlan } from '../../metrics/engine.ts'
 import { redactLiterals } from '../../metrics/fingerprint.ts'
 
-interface PlanNode {
+/** One node of `EXPLAIN (FORMAT JSON)`: the fields the metrics and the index lab read. */
+export interface PostgresPlanNode {
   'Node Type': string
   'Relation Name'?: string
   'Index Name'?: string
   Filter?: string
   'Index Cond'?: string
-  'Join Filter'?: string
+  'Recheck Cond'?: string
   'Hash Cond'?: string
-  Plans?: PlanNode[]
+  'Join Filter'?: string
+  'Sort Key'?: string[]
+  'Plan Rows'?: number
+  'Actual Rows'?: number
+  'Actual Loops'?: number
+  'Rows Removed by Filter'?: number
+  'Rows Removed by Index Recheck'?: number
+  Plans?: PostgresPlanNode[]
 }
 
 const STORAGE_METHOD =
@@ -118,11 +126,11 @@ export const postgresMetrics: MetricsEngine = {
 }
 
 async function explainPostgres(sql: SqlConnection, statement: string, params: unknown[]): Promise<QueryPlan> {
-  const rows = await sql.query<{ 'QUERY PLAN': { Plan: PlanNode }[] }>(`EXPLAIN (FORMAT JSON) ${statement}`, params as SqlValue[])
+  const rows = await sql.query<{ 'QUERY PLAN': { Plan: PostgresPlanNode }[] }>(`EXPLAIN (FORMAT JSON) ${statement}`, params as SqlValue[])
   const root = rows[0]?.['QUERY PLAN']?.[0]?.Plan
   const lines: string[] = []
   const fullScans = new Set<string>()
-  const walk = (node: PlanNode, depth: number) => {
+  const walk = (node: PostgresPlanNode, depth: number) => {
     let line = node['Node Type']
     if (node['Index Name'] !== undefined) line += ` using ${node['Index Name']}`
     if (node['Relation Name'] !== undefined) line += ` on ${node['Relation Name']}`
