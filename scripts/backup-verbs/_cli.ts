@@ -18,6 +18,7 @@ export interface GlobalOptions {
   formats?: ExportFormat[]
   json?: boolean
   quiet?: boolean
+  otel?: boolean
 }
 
 export type Verb = (options: GlobalOptions) => Promise<number>
