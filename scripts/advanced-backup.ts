@@ -5,6 +5,7 @@
  */
 import { Command, InvalidArgumentError } from 'commander'
 import { runCommand, usageError, warn } from './lib/cli.ts'
+import { describeError } from './lib/errors.ts'
 import { resolveEnvironment } from './lib/environment.ts'
 import { AdvancedBackupSystem } from './lib/backup/backup-system.ts'
 import { EXPORT_FORMATS, type ExportFormat } from './lib/backup/layout.ts'
@@ -12,6 +13,8 @@ import type { ProgressListener } from './lib/progress.ts'
 import { retentionCount, type BackupCli, type GlobalOptions, type Verb } from './backup-verbs/_cli.ts'
 import { registerKeygen } from './backup-verbs/keygen.ts'
 import { registerRekey } from './backup-verbs/rekey.ts'
+import { stepSpans } from './lib/telemetry/step-spans.ts'
+import { startTracing, withSpan } from './lib/telemetry/tracing.ts'
 import { registerCreate } from './backup-verbs/create.ts'
 import { registerList } from './backup-verbs/list.ts'
 import { registerVerify } from './backup-verbs/verify.ts'
@@ -55,7 +58,13 @@ const program = new Command('advanced-backup')
   .option('--formats <list>', `export formats, comma-separated (default ${EXPORT_FORMATS.join(',')})`, formatList)
   .option('--json', 'print the result as JSON on stdout')
   .option('--quiet', 'print nothing on success (for cron); errors still go to stderr')
+  .option('--otel', "envoie les traces OpenTelemetry du run (étapes de create et restore; OTLP/HTTP, aussi quand OTEL_EXPORTER_OTLP_ENDPOINT est défini)")
   .addHelpText('after', '\nNumeric aliases (the spec\'s menu): 1 create, 2 list, 3 verify <id>, 4 restore <id>, 5 stats, 6 prune, 7 check\nChiffrement et copie hors site : docs/ADVANCED_FEATURES_DATABASES.md (keygen, create --encrypt --offsite, restore --dir <url>)\nCron (nightly backup, hourly check): see docs/cron.md\nExit codes: 0 success, 1 failure (or a backup that fails verification), 2 usage error')
+
+// --otel: one span per command, one child span per create/restore step (the kill-point events).
+const steps = stepSpans()
+let verbName = 'create'
+program.hook('preAction', (_program, action) => void (verbName = action.name()))
 
 let interruption: AbortController | undefined
 const cli: BackupCli = { environment, choose: (verb) => (chosen = verb), system, interruptible: () => (interruption ??= new AbortController()).signal }
@@ -76,10 +85,27 @@ function system(options: GlobalOptions, onProgress?: ProgressListener, extra: { 
     environment,
     ...(onProgress ? { onProgress } : {}),
     onWarning: warn,
+    onStep: (step) => steps.mark(step),
   })
 }
 
-runCommand<GlobalOptions>(program, (options) => (chosen === undefined ? Promise.resolve(0) : chosen(options)), {
+async function traced(verb: Verb, options: GlobalOptions): Promise<number> {
+  const tracing = startTracing({ enabled: options.otel === true || environment.otel.endpoint !== undefined, ...environment.otel })
+  try {
+    return await withSpan(`advanced-backup ${verbName}`, { 'ipm.command': verbName }, async () => {
+      try {
+        return await verb(options)
+      } finally {
+        steps.end()
+      }
+    })
+  } finally {
+    // An unreachable collector never changes the outcome of a backup or a restore.
+    await tracing.shutdown().catch((error: unknown) => process.stderr.write(`⚠ traces OpenTelemetry non envoyées: ${describeError(error)}\n`))
+  }
+}
+
+runCommand<GlobalOptions>(program, (options) => (chosen === undefined ? Promise.resolve(0) : traced(chosen, options)), {
   debug: environment.debug,
   // Only a verb that asked for a signal (replicate, restore --at) stops cleanly; the others exit 130 at once.
   onInterrupt: () => (interruption === undefined ? false : (interruption.abort(), true)),

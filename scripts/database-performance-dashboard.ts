@@ -2,7 +2,8 @@
  * Performance dashboard of IA Poste Manager: runs the spec's six tests through a measured Prisma
  * Client, prints what every query cost and why, and writes performance-metrics.json.
  * One run | --watch [seconds] | --export (adds a Prometheus file) | --json | --source app|pg_stat_statements (the
- * app's real statements and proven index advice) | --apply <id>. Exit: 0 ok, 1 failure, 2 usage.
+ * app's real statements and proven index advice) | --apply <id> | --serve (live web page and /metrics until Ctrl-C,
+ * which stops it cleanly with exit 0). --otel traces the runs. Exit: 0 ok, 1 failure, 2 usage.
  */
 import { realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
@@ -12,6 +13,10 @@ import { resolveEnvironment } from './lib/environment.ts'
 import { DatabasePerformanceDashboard } from './lib/metrics/dashboard.ts'
 import { renderDashboard, renderTestResults } from './lib/metrics/render.ts'
 import { runDashboard } from './lib/metrics/run-dashboard.ts'
+import { serveDashboard } from './lib/metrics/serve-dashboard.ts'
+import { startTracing } from './lib/telemetry/tracing.ts'
+import { describeError } from './lib/errors.ts'
+import { join, resolve } from 'node:path'
 import { terminalProgress } from './lib/progress.ts'
 import { confirm } from '@inquirer/prompts'
 import { openDatabase } from './lib/db/open.ts'
@@ -41,6 +46,13 @@ export interface Options {
   window?: number
   apply?: string
   yes?: boolean
+  serve?: boolean
+  port?: number
+  host?: string
+  token?: string
+  interval?: number
+  backupDir?: string
+  otel?: boolean
 }
 
 /** `5m`, `30s`, `1h`, `250ms` → milliseconds. */
@@ -78,6 +90,13 @@ function program(): Command {
     .option('--window <duration>', 'avec --source: la fenêtre observée (30s, 5m, 1h; défaut 5m)', duration)
     .option('--apply <id>', "crée l'index prouvé de cette recommandation, puis mesure le gain réel")
     .option('--yes', "avec --apply: sans demander confirmation (scripts)")
+    .option('--serve', 'sert le dashboard en direct (page web, /api/snapshot, /metrics) jusqu\'à Ctrl-C (npm run dashboard:web)')
+    .option('--port <port>', 'avec --serve: port d\'écoute (défaut 4319; 0: un port libre)', number('integer', 0))
+    .option('--host <adresse>', 'avec --serve: adresse d\'écoute (défaut 127.0.0.1; toute autre exige --token)')
+    .option('--token <jeton>', 'avec --serve: jeton exigé à chaque requête (défaut: DASHBOARD_TOKEN)')
+    .option('--interval <secondes>', 'avec --serve: secondes entre deux analyses (défaut 5)', number('number', 0.1))
+    .option('--backup-dir <dossier>', 'avec --serve: dossier des backups dont l\'état est affiché (défaut: backups/ du projet)')
+    .option('--otel', 'envoie les traces OpenTelemetry de l\'analyse (OTLP/HTTP; aussi quand OTEL_EXPORTER_OTLP_ENDPOINT est défini)')
 }
 
 /** The command line as options, or 'help' when help was printed; a usage error (exit code 2) otherwise. */
@@ -105,12 +124,50 @@ function validated(options: Options, args: readonly string[]): Options {
   if ((options.sink !== undefined || options.window !== undefined || options.apply !== undefined) && (options.source === undefined || options.source === 'tests')) {
     throw usageError('--sink, --window et --apply portent sur les requêtes de l\'app', 'Ajoutez --source app ou --source pg_stat_statements.')
   }
+  const serveOnly = (['port', 'host', 'token', 'interval', 'backupDir'] as const).find((key) => options[key] !== undefined)
+  if (!options.serve && serveOnly !== undefined) throw usageError(`--${serveOnly.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} ne s'emploie qu'avec --serve`, 'Ajoutez --serve.')
+  const notWithServe = (['watch', 'export', 'json', 'alertSlow', 'alertP95'] as const).find((key) => options[key] !== undefined)
+  if (options.serve && notWithServe !== undefined) throw usageError(`--serve ne se combine pas avec --${notWithServe.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, 'Le serveur analyse en continu (--interval) et sert /metrics; lancez l\'autre mode séparément.')
   return options
 }
 
-/** Arguments → one library call (runDashboard, or analyzeAppTraffic for --source app|pg_stat_statements) → rendering. */
+/** Ctrl-C (or SIGTERM) while serving: the server stops cleanly (a second one exits 130). */
+const stopServing = new AbortController()
+
+/** Tracing around the whole run (`--otel` or OTEL_EXPORTER_OTLP_ENDPOINT); spans are flushed before exit. */
 async function main(options: Options): Promise<number> {
-  if (options.source !== undefined && options.source !== 'tests') return appTraffic(options, options.source, environment.databaseUrl)
+  const tracing = startTracing({ enabled: options.otel === true || environment.otel.endpoint !== undefined, ...environment.otel })
+  try {
+    if (options.source !== undefined && options.source !== 'tests') return await appTraffic(options, options.source, environment.databaseUrl)
+    return await (options.serve ? serve(options) : runOnce(options))
+  } finally {
+    // An unreachable collector never changes the outcome of the analysis.
+    await tracing.shutdown().catch((error: unknown) => process.stderr.write(`⚠ traces OpenTelemetry non envoyées: ${describeError(error)}\n`))
+  }
+}
+
+/** --serve: arguments → serveDashboard → the URL on stdout; returns once stopped. */
+async function serve(options: Options): Promise<number> {
+  await serveDashboard({
+    database: options.database,
+    tenant: options.tenant,
+    thresholds: { ...(options.fastMs === undefined ? {} : { fastMs: options.fastMs }), ...(options.slowMs === undefined ? {} : { slowMs: options.slowMs }) },
+    environment,
+    host: options.host,
+    port: options.port,
+    token: options.token ?? environment.dashboardToken,
+    intervalMs: (options.interval ?? 5) * 1000,
+    backupDir: options.backupDir === undefined ? join(environment.projectRoot, 'backups') : resolve(environment.cwd, options.backupDir),
+    signal: stopServing.signal,
+    onListening: (server) => process.stdout.write(`✅ Dashboard en direct: ${server.url}\n   Prometheus: ${server.url}metrics · Ctrl-C pour arrêter\n`),
+    onCollectError: (error) => process.stderr.write(`Error (collecte): ${describeError(error)}\n`),
+  })
+  process.stdout.write('Dashboard arrêté.\n')
+  return 0
+}
+
+/** Arguments → one library call (runDashboard) → rendering. */
+async function runOnce(options: Options): Promise<number> {
   const progress = terminalProgress({ enabled: !options.json })
   const watching = options.watch !== undefined
   try {
@@ -179,5 +236,10 @@ function isEntryPoint(): boolean {
 
 if (isEntryPoint()) {
   const command = program()
-  runCommand<Options>(command, (options) => main(validated(options, command.args)), { debug: environment.debug, usage: (error) => usageError(error.message.replace(/^error: /, ''), 'Run with --help to see the options.') })
+  runCommand<Options>(command, (options) => main(validated(options, command.args)), {
+    debug: environment.debug,
+    usage: (error) => usageError(error.message.replace(/^error: /, ''), 'Run with --help to see the options.'),
+    // Only a server waits for Ctrl-C to end; every other mode keeps the default (exit 130 at once).
+    ...(process.argv.includes('--serve') ? { onInterrupt: () => stopServing.abort() } : {}),
+  })
 }

@@ -39,10 +39,10 @@ function normalise(text: string, dir: string): string {
 }
 
 describe('database-performance-dashboard CLI', { concurrency: true }, () => {
-  test('npm run dev -- --iterations 1 passes the option to the dashboard: one run, then exit 0 (a chained npm run made it --watch 1, forever)', async (t) => {
+  test('npm run dashboard:watch -- --iterations 1 passes the option to the dashboard: one run, then exit 0 (a chained npm run made it --watch 1, forever)', async (t) => {
     const db = await openTestDatabase(t, 'sqlite')
     const dir = tempDir(t)
-    const child = spawn('npm', ['run', '--silent', 'dev', '--', '--iterations', '1', '--json', '--database', db.url, '--output', join(dir, 'm.json')], {
+    const child = spawn('npm', ['run', '--silent', 'dashboard:watch', '--', '--iterations', '1', '--json', '--database', db.url, '--output', join(dir, 'm.json')], {
       cwd: REPO_ROOT,
       env: { ...process.env, NO_COLOR: '1', npm_config_update_notifier: 'false' },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -24,6 +24,7 @@ export interface GlobalOptions {
   formats?: ExportFormat[]
   json?: boolean
   quiet?: boolean
+  otel?: boolean
 }
 
 export type Verb = (options: GlobalOptions) => Promise<number>

@@ -14,6 +14,8 @@ import { notifyAlerts, renderDeliveries } from '../alerts/notify.ts'
 import type { ToolkitEnvironment } from '../environment.ts'
 import { describeError } from '../errors.ts'
 import type { ProgressListener } from '../progress.ts'
+import { testSpans } from '../telemetry/step-spans.ts'
+import { withSpan } from '../telemetry/tracing.ts'
 import { writeFileAtomic } from '../fs/atomic.ts'
 import { mapFilesystemError } from '../fs/errors.ts'
 import { createPrometheusExporter, renderMetricsExposition } from '../web/prometheus.ts'
@@ -52,7 +54,9 @@ export interface RunDashboardOptions {
 export async function runDashboard(options: RunDashboardOptions): Promise<{ exitCode: 0 | 1; runs: number }> {
   const dashboard =
     options.dashboard ??
-    new DatabasePerformanceDashboard({ database: options.database, environment: options.environment, tenant: options.tenant, thresholds: options.thresholds, onProgress: options.onProgress })
+    new DatabasePerformanceDashboard({ database: options.database, environment: options.environment, tenant: options.tenant, thresholds: options.thresholds, onProgress: testSpans(options.onProgress) })
+  // One span per analysis (tests and Prisma queries beneath it) when tracing is on.
+  const analyze = () => withSpan('dashboard.analyze', {}, () => dashboard.analyzePerformance())
   const environment = options.environment
   const output = resolve(environment.cwd, options.output)
   const prometheus = options.prometheusOutput === undefined ? undefined : resolve(environment.cwd, options.prometheusOutput)
@@ -97,11 +101,11 @@ export async function runDashboard(options: RunDashboardOptions): Promise<{ exit
 
   try {
     if (options.watchIntervalMs === undefined) {
-      await report(await dashboard.analyzePerformance())
+      await report(await analyze())
       return { exitCode: failed || alerted ? 1 : 0, runs }
     }
     const result = await watchPerformance({
-      analyze: () => dashboard.analyzePerformance(),
+      analyze,
       intervalMs: options.watchIntervalMs,
       iterations: options.iterations,
       onReport: (metrics) => report(metrics),

@@ -87,7 +87,7 @@ export function startTracing(options: TracingOptions): Tracing {
  * @example const result = await withSpan('restore.replace', { 'ipm.backup.id': id }, () => replaceDatabase(paths))
  */
 export async function withSpan<T>(name: string, attributes: Attributes, fn: (span: Span) => Promise<T> | T): Promise<T> {
-  return trace.getTracer(TRACER_NAME).startActiveSpan(name, { attributes }, async (span) => {
+  return trace.getTracer(TRACER_NAME).startActiveSpan(name, { attributes, startTime: preciseNow() }, async (span) => {
     try {
       return await fn(span)
     } catch (error) {
@@ -95,9 +95,18 @@ export async function withSpan<T>(name: string, attributes: Attributes, fn: (spa
       span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) })
       throw error
     } finally {
-      span.end()
+      span.end(preciseNow())
     }
   })
+}
+
+/**
+ * Epoch milliseconds with the sub-millisecond part. The SDK's default start time is `Date.now()`
+ * (whole milliseconds) while its end times are sub-millisecond: spans that meet (a step ending as
+ * the next starts, the last step ending with its command) must all start from this clock.
+ */
+export function preciseNow(): number {
+  return performance.timeOrigin + performance.now()
 }
 
 /**

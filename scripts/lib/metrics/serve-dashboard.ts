@@ -1,0 +1,98 @@
+/**
+ * `--serve`: the live dashboard with real data. Every `intervalMs` the dashboard's analysis runs again
+ * (the spec's six tests through the measured Prisma Client, or the `dashboard` the caller passes,
+ * e.g. a real-traffic source) and the backup folder is judged as `advanced-backup check` judges it;
+ * web/server.ts serves the result (page, /api/snapshot, /events, /metrics) until `signal` aborts.
+ */
+import type { ToolkitEnvironment } from '../environment.ts'
+import { listBackupEntries } from '../backup/catalog/catalog.ts'
+import { DEFAULT_MAX_AGE_MS, DEFAULT_MAX_SHRINK_PERCENT, evaluateBackups } from '../backup/catalog/check.ts'
+import { readHistory } from '../backup/catalog/history.ts'
+import type { ProgressListener } from '../progress.ts'
+import { testSpans } from '../telemetry/step-spans.ts'
+import { withSpan } from '../telemetry/tracing.ts'
+import { startDashboardServer, type DashboardServer } from '../web/server.ts'
+import { backupStatusFromCheck, type BackupStatus } from '../web/snapshot.ts'
+import { DatabasePerformanceDashboard, type DashboardOptions } from './dashboard.ts'
+
+export interface ServeDashboardOptions {
+  database?: string
+  tenant?: string
+  thresholds: NonNullable<DashboardOptions['thresholds']>
+  environment: ToolkitEnvironment
+  /** Default 127.0.0.1; any other address needs `token`. */
+  host?: string
+  /** Default 4319; 0 picks a free port. */
+  port?: number
+  token?: string
+  /** Between two analyses; default 5 s. */
+  intervalMs?: number
+  /** The backup folder whose status is shown (absolute); undefined: no backup status. */
+  backupDir?: string
+  /** Stops the server (Ctrl-C). */
+  signal: AbortSignal
+  onProgress?: ProgressListener
+  /** The server listens (called once, with its URL, before waiting for `signal`). */
+  onListening(server: DashboardServer): void
+  /** One collection failed; the last good snapshot stays served. */
+  onCollectError(error: unknown): void
+  /** Test seam, or another source of metrics: the dashboard to analyse (default: one over `database`). */
+  dashboard?: Pick<DatabasePerformanceDashboard, 'analyzePerformance' | 'close'>
+  now?: () => Date
+}
+
+/**
+ * @example await serveDashboard({ thresholds: {}, environment, signal, onListening: (s) => console.log(s.url), onCollectError: warn })
+ */
+export async function serveDashboard(options: ServeDashboardOptions): Promise<{ collections: number }> {
+  const dashboard =
+    options.dashboard ??
+    new DatabasePerformanceDashboard({ database: options.database, environment: options.environment, tenant: options.tenant, thresholds: options.thresholds, onProgress: testSpans(options.onProgress) })
+  const now = options.now ?? (() => new Date())
+  let collections = 0
+  try {
+    const server = await startDashboardServer({
+      host: options.host,
+      port: options.port,
+      token: options.token,
+      intervalMs: options.intervalMs,
+      now,
+      onCollectError: options.onCollectError,
+      collect: async () => {
+        const metrics = await withSpan('dashboard.analyze', {}, () => dashboard.analyzePerformance())
+        const backup = options.backupDir === undefined ? null : await backupStatus(options.backupDir, now())
+        collections++
+        return { collectedAt: now().toISOString(), metrics, backup }
+      },
+    })
+    try {
+      options.onListening(server)
+      await new Promise<void>((resolve) => {
+        if (options.signal.aborted) resolve()
+        else options.signal.addEventListener('abort', () => resolve(), { once: true })
+      })
+    } finally {
+      await server.close()
+    }
+  } finally {
+    await dashboard.close()
+  }
+  return { collections }
+}
+
+/**
+ * The backup status of a folder, judged with `advanced-backup check`'s default thresholds.
+ * @example await backupStatus('/var/backups/ipm', new Date())
+ */
+export async function backupStatus(backupDir: string, now: Date): Promise<BackupStatus> {
+  const entries = await listBackupEntries(backupDir)
+  const history = await readHistory(backupDir)
+  const check = evaluateBackups(entries, history.records, {
+    backupDir,
+    now,
+    maxAgeMs: DEFAULT_MAX_AGE_MS,
+    maxShrinkPercent: DEFAULT_MAX_SHRINK_PERCENT,
+    warnings: history.warnings,
+  })
+  return backupStatusFromCheck(check, entries)
+}
