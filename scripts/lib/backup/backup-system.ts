@@ -186,7 +186,7 @@ export class AdvancedBackupSystem {
     this.backupDir = options.backupDir === undefined ? localDefault : remote ? options.backupDir : resolve(options.cwd ?? environment.cwd, options.backupDir)
     this.#remoteStorage = remote ? openStorage(this.backupDir, { env: environment.storage }) : undefined
     this.#store = this.#remoteStorage ? objectStore(this.#remoteStorage) : folderStore(this.backupDir)
-    this.#historyDir = remote ? localDefault : this.backupDir
+    this.#historyDir = remote ? (environment.backupHistoryDir !== undefined ? resolve(environment.cwd, environment.backupHistoryDir) : localDefault) : this.backupDir
     this.#offsiteUrl = options.offsiteUrl ?? environment.backupOffsiteUrl
     this.maxBackups = options.maxBackups ?? 10
     this.compressionEnabled = options.compressionEnabled ?? true
@@ -254,7 +254,11 @@ export class AdvancedBackupSystem {
       if (!this.#store.remote) return await this.#createIn(this.backupDir, options, encryption, offsite, runStart)
       if (!this.compressionEnabled) throw new ToolkitError('une sauvegarde sur un stockage objet doit être compressée', { hint: 'retirez --no-compress', exitCode: 2 })
       // --dir <url>: the backup is made and verified in a private scratch folder, then copied like an off-site copy.
-      return await this.#withScratch((scratch) => this.#createIn(scratch, options, encryption, offsite, runStart))
+      return await this.#withScratch(async (scratch) => {
+        // The scratch folder shows the storage's ids as taken, so a second backup of the same second gets its own id.
+        for (const entry of await this.#store.list()) mkdirSync(join(scratch, entry.id))
+        return this.#createIn(scratch, options, encryption, offsite, runStart)
+      })
     } finally {
       encryption?.dataKey.fill(0)
     }
