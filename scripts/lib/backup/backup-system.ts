@@ -286,16 +286,17 @@ export class AdvancedBackupSystem {
     } finally {
       await db.close()
     }
-    const metadataText = readFileSync(join(dir, `${created.metadata.id}${SIDECAR_SUFFIX}`), 'utf8')
+    // Only copies (compressed backups, checked before) need the metadata's exact text.
+    const metadataText = () => readFileSync(join(dir, `${created.metadata.id}${SIDECAR_SUFFIX}`), 'utf8')
     let path = created.path
     if (this.#remoteStorage !== undefined) {
-      await copyBackup(this.#remoteStorage, { archivePath: created.path, metadataText }, { startedBefore: runStart, onStep: this.#onStep })
+      await copyBackup(this.#remoteStorage, { archivePath: created.path, metadataText: metadataText() }, { startedBefore: runStart, onStep: this.#onStep })
       path = `${this.backupDir.replace(/\/?$/, '/')}${storedArchiveName(created.metadata)}`
     }
     const rotation = await this.#prune({})
     let offsiteResult: CreateResult['offsite']
     if (offsite !== undefined) {
-      const copy = await copyBackup(offsite, { archivePath: created.path, metadataText }, { startedBefore: runStart, onStep: this.#onStep })
+      const copy = await copyBackup(offsite, { archivePath: created.path, metadataText: metadataText() }, { startedBefore: runStart, onStep: this.#onStep })
       offsiteResult = { ...copy, rotation: await this.#pruneStore(objectStore(offsite), {}) }
     }
     this.#onStep('create:before-history')
