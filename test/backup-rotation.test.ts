@@ -89,7 +89,11 @@ test('the newest verified backup survives rotation by unverified ones; prune --d
   assert.deepEqual(listed, [['15-34-00', false], ['15-33-00', false], ['15-31-00', true]])
 
   const dryRun = await make(false, 1).prune({ dryRun: true })
-  assert.deepEqual(dryRun, { dryRun: true, maxBackups: 1, kept: ['backup-2026-01-21T15-34-00', 'backup-2026-01-21T15-31-00'], removed: ['backup-2026-01-21T15-33-00'], keptBecauseVerified: 'backup-2026-01-21T15-31-00' })
+  const { policy, reasons, sources, ...plan } = dryRun
+  assert.deepEqual(plan, { dryRun: true, maxBackups: 1, kept: ['backup-2026-01-21T15-34-00', 'backup-2026-01-21T15-31-00'], removed: ['backup-2026-01-21T15-33-00'], keptBecauseVerified: 'backup-2026-01-21T15-31-00' })
+  assert.deepEqual(policy, { keepLast: 1 })
+  assert.deepEqual(reasons, { 'backup-2026-01-21T15-34-00': ['parmi les 1 plus récents (--keep-last)'], 'backup-2026-01-21T15-31-00': ['le plus récent backup vérifié de cette source, jamais supprimé'] })
+  assert.equal(new Set(Object.values(sources)).size, 1, 'one source')
   assert.equal(readdirSync(backupDir).length, 4, 'three backups and history.jsonl')
   const pruned = await make(false, 1).prune()
   assert.deepEqual(pruned.removed, ['backup-2026-01-21T15-33-00'])

@@ -239,7 +239,8 @@ export class AdvancedBackupSystem {
   }
 
   async #create(options: { incremental?: boolean } = {}): Promise<CreateResult> {
-    const runStart = this.#now()
+    // Real time, not the injected clock: it is compared with the storage's own dates of killed uploads.
+    const runStart = new Date()
     // Fail closed: the key and the off-site storage are resolved before anything is written.
     let encryption: { dataKey: Buffer; record: Awaited<ReturnType<typeof createDataKey>>['record'] } | undefined
     if (this.#options.encrypt) {
