@@ -53,7 +53,7 @@ test('create, list (2), verify, stats (5) and prune --dry-run print the spec\'s 
    Formats: sql, json, csv
    Vérifié: oui
    Durée: <DURATION>
-   Rotation (garder 10): 1 conservé(s), aucun supprimé
+   Rotation (garder 10 derniers par source): 1 conservé(s), aucun supprimé
 `,
   )
   const id = /backup-\S+(?=\.tar\.gz)/.exec(created.stdout)![0]
@@ -108,7 +108,7 @@ test('create, list (2), verify, stats (5) and prune --dry-run print the spec\'s 
    Dernière vérification: ✅ backup-<TS> vérifié à la création
 `,
   )
-  assert.equal(normalise(prune.stdout, dir), 'Rotation (garder 1), simulation: 0 backup(s) seraient supprimés\nConservés: 1\n')
+  assert.equal(normalise(prune.stdout, dir), 'Rotation (garder 1 derniers par source), simulation: 0 backup(s) seraient supprimés\nConservés: 1\n  + backup-<TS> (sqlite <DIR>/app.db) : parmi les 1 plus récents (--keep-last)\n')
   const help = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO_ROOT, 'scripts/advanced-backup.ts'), '--help'], { encoding: 'utf8' })
   assert.match(help.stdout, /create\|1 [\s\S]*list\|2 [\s\S]*verify\|3 <id>[\s\S]*restore\|4 \[options\] <id>[\s\S]*stats\|5 [\s\S]*prune\|6/)
   assert.match(help.stdout, /^Numeric aliases \(the spec's menu\): 1 create, 2 list, 3 verify <id>, 4 restore <id>, 5 stats, 6 prune, 7 check$/m)

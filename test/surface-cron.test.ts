@@ -4,6 +4,7 @@
  * cron's (`env -i`, HOME, a minimal PATH, DATABASE_URL; stdin from /dev/null, no terminal).
  */
 import { test } from 'node:test'
+import { randomBytes } from 'node:crypto'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs'
@@ -56,9 +57,9 @@ function place(command: string, root: string): Placed {
 }
 
 /** Runs a command the way cron does: /bin/sh -c, an empty environment but what is given, no terminal. */
-function runLikeCron(command: string, env: { HOME: string; DATABASE_URL: string }) {
+function runLikeCron(command: string, env: { HOME: string; DATABASE_URL: string } & Record<string, string>) {
   const path = `${dirname(process.execPath)}:/usr/bin:/bin`
-  const result = spawnSync('env', ['-i', `HOME=${env.HOME}`, `PATH=${path}`, `DATABASE_URL=${env.DATABASE_URL}`, '/bin/sh', '-c', command], {
+  const result = spawnSync('env', ['-i', `PATH=${path}`, ...Object.entries(env).map(([name, value]) => `${name}=${value}`), '/bin/sh', '-c', command], {
     stdio: ['ignore', 'pipe', 'pipe'],
     encoding: 'utf8',
     timeout: 60_000,
@@ -66,7 +67,7 @@ function runLikeCron(command: string, env: { HOME: string; DATABASE_URL: string 
   return { status: result.status, stdout: result.stdout, stderr: result.stderr }
 }
 
-const backupsIn = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((name) => /^backup-[\dT-]+(\.tar\.gz)?$/.test(name)) : [])
+const backupsIn = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((name) => /^backup-[\dT-]+(\.tar\.gz(\.enc)?)?$/.test(name)) : [])
 
 test('the crontab is documented in one place (docs/cron.md), with a PATH line that cron needs for node', () => {
   const { lines } = documentedCrontab()
@@ -88,22 +89,27 @@ test('the documented nightly backup line succeeds silently in a bare cron-like s
   mkdirSync(home)
   const placed = place(jobCommand(documentedCrontab().lines, 'backup'), root)
 
-  const ok = runLikeCron(placed.command, { HOME: home, DATABASE_URL: db.url })
+  // The .env of an installation holds the key and the off-site URL (docs/cron.md); here, a key and a folder as off-site storage.
+  const offsite = join(root, 'offsite')
+  const secrets = { BACKUP_ENCRYPTION_KEY: randomBytes(32).toString('base64'), BACKUP_OFFSITE_URL: offsite }
+  const ok = runLikeCron(placed.command, { HOME: home, DATABASE_URL: db.url, ...secrets })
   assert.equal(ok.status, 0, `${ok.stdout}${ok.stderr}${existsSync(placed.log) ? readFileSync(placed.log, 'utf8') : ''}`)
   assert.equal(ok.stdout, '', 'nothing on stdout: cron sends no mail')
   assert.equal(ok.stderr, '', 'nothing on stderr: cron sends no mail')
   assert.ok(existsSync(placed.log), 'the log file exists')
   assert.equal(readFileSync(placed.log, 'utf8'), '', 'nothing logged on success')
-  assert.equal(backupsIn(placed.backupDir).filter((name) => name.endsWith('.tar.gz')).length, 1, 'a backup appeared in the backup directory')
+  assert.equal(backupsIn(placed.backupDir).filter((name) => name.endsWith('.tar.gz.enc')).length, 1, 'an encrypted backup appeared in the backup directory')
+  assert.equal(backupsIn(placed.backupDir).filter((name) => name.endsWith('.tar.gz')).length, 0, 'no plaintext archive')
+  assert.equal(backupsIn(offsite).filter((name) => name.endsWith('.tar.gz.enc')).length, 1, 'and its copy off-site')
 
-  const failed = runLikeCron(placed.command, { HOME: home, DATABASE_URL: `file:${join(root, 'missing.db')}` })
+  const failed = runLikeCron(placed.command, { HOME: home, DATABASE_URL: `file:${join(root, 'missing.db')}`, ...secrets })
   assert.notEqual(failed.status, 0)
   assert.equal(failed.stdout + failed.stderr, '')
   const log = readFileSync(placed.log, 'utf8')
   const errors = log.split('\n').filter((line) => line.startsWith('Error:'))
   assert.equal(errors.length, 1, log)
   assert.match(errors[0]!, /missing\.db/)
-  assert.equal(backupsIn(placed.backupDir).filter((name) => name.endsWith('.tar.gz')).length, 1, 'no new backup')
+  assert.equal(backupsIn(placed.backupDir).filter((name) => name.endsWith('.tar.gz.enc')).length, 1, 'no new backup')
 })
 
 test('the documented freshness check line passes silently after the nightly backup', { skip: npmScripts['backup:check'] === undefined && 'backup:check is not an npm script yet' }, async (t) => {

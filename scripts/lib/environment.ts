@@ -54,6 +54,8 @@ export interface ToolkitEnvironment {
   /** BACKUP_ENCRYPTION_KEY (base64 key) and BACKUP_PASSPHRASE: key sources of `--encrypt`, restore and verify. Never printed. */
   backupEncryptionKey?: string | undefined
   backupPassphrase?: string | undefined
+  /** BACKUP_HISTORY_DIR: where history.jsonl goes when --dir is a storage URL (default backups/ of the project). */
+  backupHistoryDir?: string | undefined
 }
 
 export const DEFAULT_D1_PERSIST_DIR = '.wrangler/state/d1'
@@ -92,6 +94,7 @@ export function resolveEnvironment(
     searchPath: env.PATH ?? '',
     cloudflareApiBase: nonEmpty(env.CLOUDFLARE_API_BASE),
     backupOffsiteUrl: nonEmpty(env.BACKUP_OFFSITE_URL),
+    backupHistoryDir: nonEmpty(env.BACKUP_HISTORY_DIR),
     backupEncryptionKey: nonEmpty(env.BACKUP_ENCRYPTION_KEY),
     // A passphrase is taken as typed: spaces may be part of it.
     backupPassphrase: env.BACKUP_PASSPHRASE === undefined || env.BACKUP_PASSPHRASE === '' ? undefined : env.BACKUP_PASSPHRASE,

@@ -223,7 +223,7 @@ export class AdvancedBackupSystem {
     this.backupDir = options.backupDir === undefined ? localDefault : remote ? options.backupDir : resolve(options.cwd ?? environment.cwd, options.backupDir)
     this.#remoteStorage = remote ? openStorage(this.backupDir, { env: environment.storage }) : undefined
     this.#store = this.#remoteStorage ? objectStore(this.#remoteStorage) : folderStore(this.backupDir)
-    this.#historyDir = remote ? localDefault : this.backupDir
+    this.#historyDir = remote ? (environment.backupHistoryDir !== undefined ? resolve(environment.cwd, environment.backupHistoryDir) : localDefault) : this.backupDir
     this.#offsiteUrl = options.offsiteUrl ?? environment.backupOffsiteUrl
     this.maxBackups = options.maxBackups ?? 10
     this.compressionEnabled = options.compressionEnabled ?? true
@@ -281,7 +281,8 @@ export class AdvancedBackupSystem {
   }
 
   async #create(options: { incremental?: boolean } = {}): Promise<CreateResult> {
-    const runStart = this.#now()
+    // Real time, not the injected clock: it is compared with the storage's own dates of killed uploads.
+    const runStart = new Date()
     // Fail closed: the key and the off-site storage are resolved before anything is written.
     let encryption: { dataKey: Buffer; record: Awaited<ReturnType<typeof createDataKey>>['record'] } | undefined
     if (this.#options.encrypt) {
@@ -296,7 +297,11 @@ export class AdvancedBackupSystem {
       if (!this.#store.remote) return await this.#createIn(this.backupDir, options, encryption, offsite, runStart)
       if (!this.compressionEnabled) throw new ToolkitError('une sauvegarde sur un stockage objet doit être compressée', { hint: 'retirez --no-compress', exitCode: 2 })
       // --dir <url>: the backup is made and verified in a private scratch folder, then copied like an off-site copy.
-      return await this.#withScratch((scratch) => this.#createIn(scratch, options, encryption, offsite, runStart))
+      return await this.#withScratch(async (scratch) => {
+        // The scratch folder shows the storage's ids as taken, so a second backup of the same second gets its own id.
+        for (const entry of await this.#store.list()) mkdirSync(join(scratch, entry.id))
+        return this.#createIn(scratch, options, encryption, offsite, runStart)
+      })
     } finally {
       encryption?.dataKey.fill(0)
     }
@@ -324,16 +329,17 @@ export class AdvancedBackupSystem {
     } finally {
       await db.close()
     }
-    const metadataText = readFileSync(join(dir, `${created.metadata.id}${SIDECAR_SUFFIX}`), 'utf8')
+    // Only copies (compressed backups, checked before) need the metadata's exact text.
+    const metadataText = () => readFileSync(join(dir, `${created.metadata.id}${SIDECAR_SUFFIX}`), 'utf8')
     let path = created.path
     if (this.#remoteStorage !== undefined) {
-      await copyBackup(this.#remoteStorage, { archivePath: created.path, metadataText }, { startedBefore: runStart, onStep: this.#onStep })
+      await copyBackup(this.#remoteStorage, { archivePath: created.path, metadataText: metadataText() }, { startedBefore: runStart, onStep: this.#onStep })
       path = `${this.backupDir.replace(/\/?$/, '/')}${storedArchiveName(created.metadata)}`
     }
     const rotation = await this.#prune({})
     let offsiteResult: CreateResult['offsite']
     if (offsite !== undefined) {
-      const copy = await copyBackup(offsite, { archivePath: created.path, metadataText }, { startedBefore: runStart, onStep: this.#onStep })
+      const copy = await copyBackup(offsite, { archivePath: created.path, metadataText: metadataText() }, { startedBefore: runStart, onStep: this.#onStep })
       offsiteResult = { ...copy, rotation: await this.#pruneStore(objectStore(offsite), {}) }
     }
     this.#onStep('create:before-history')

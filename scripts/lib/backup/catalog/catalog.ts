@@ -93,7 +93,8 @@ async function readEntry(backupDir: string, id: string): Promise<BackupEntry | u
     const { metadata, sealValid } = await readMetadata(form === 'archive' ? paths.sidecar : join(paths.directory, METADATA_FILE))
     if (metadata.id !== id) return { id, form, paths, sealValid: false, problem: `its metadata names another backup (${metadata.id})` }
     // An encrypted backup's stored object is the ciphertext beside its metadata.
-    if (metadata.encryption !== undefined) paths.archive = join(backupDir, `${id}${ENCRYPTED_SUFFIX}`)
+    // (A decrypted copy — `<id>.tar.gz` and no ciphertext, as restore stages it — is read as the plain archive it is.)
+    if (metadata.encryption !== undefined && !(existsSync(paths.archive) && !existsSync(join(backupDir, `${id}${ENCRYPTED_SUFFIX}`)))) paths.archive = join(backupDir, `${id}${ENCRYPTED_SUFFIX}`)
     return { id, form, paths, metadata, sealValid }
   } catch (error) {
     return { id, form, paths, sealValid: false, problem: describeError(error) }
