@@ -86,6 +86,8 @@ export interface IndexLab {
   readonly createIndexVerb: string
   /** Whether `explain`/`time` may run an UPDATE or DELETE: its effects are rolled back (PostgreSQL, a scratch copy), never kept. */
   readonly measuresWrites: boolean
+  /** Whether `time` measures the statement itself; false where round trips dwarf it (D1 through its API or Miniflare): measure on a scratch copy. */
+  readonly timesStatements: boolean
   tableColumns(table: string): Promise<string[]>
   tableIndexes(table: string): Promise<IndexDefinition[]>
   columnStatistics(table: string, columns: readonly string[]): Promise<Map<string, ColumnStatistics>>
@@ -303,8 +305,9 @@ export interface AppliedRecommendation {
 /**
  * Builds one proven index on the database (`lab` over the live database), timing the statement it
  * was proved on just before and just after: the real gain next to the predicted one. A write is
- * never run on a database that cannot roll it back (SQLite, D1): `measureOn` then opens a scratch
- * copy of the database as it is at that moment, once before and once after the build.
+ * never run on a database that cannot roll it back (SQLite, D1), and D1's round trips dwarf a
+ * statement's time: `measureOn` then opens a scratch copy of the database as it is at that moment,
+ * once before and once after the build.
  * @example const applied = await applyRecommendation(await openSqliteIndexLab(db, { scratch: false }), recommendation, statement)
  */
 export async function applyRecommendation(
@@ -314,8 +317,8 @@ export async function applyRecommendation(
   options: { runs?: number; measureOn?: () => Promise<IndexLab> } = {},
 ): Promise<AppliedRecommendation> {
   const runs = options.runs ?? recommendation.evidence.runs
-  const onScratch = !lab.measuresWrites && isFilteredWrite(statement.sql)
-  if (onScratch && options.measureOn === undefined) throw new Error(`${recommendation.id}: a write is measured on a scratch copy, none was given`)
+  const onScratch = !lab.timesStatements || (!lab.measuresWrites && isFilteredWrite(statement.sql))
+  if (onScratch && options.measureOn === undefined) throw new Error(`${recommendation.id}: a write (or any statement on D1) is measured on a scratch copy, none was given`)
   const measure = async () => {
     const on = onScratch ? await options.measureOn!() : lab
     try {

@@ -90,6 +90,7 @@ export async function openPostgresIndexLab(db: DatabaseHandle, options: Postgres
     noLimit: null,
     createIndexVerb: 'CREATE INDEX CONCURRENTLY',
     measuresWrites: true,
+    timesStatements: true,
     tableColumns: (table) => postgresMetrics.listColumns(db.sql, table),
     tableIndexes: (table) => postgresMetrics.listIndexes(db.sql, table),
     async columnStatistics(table, columns) {
