@@ -20,7 +20,7 @@ import { join, resolve } from 'node:path'
 import { terminalProgress } from './lib/progress.ts'
 import { confirm } from '@inquirer/prompts'
 import { openDatabase } from './lib/db/open.ts'
-import { analyzeAppTraffic, applyIndexRecommendation, type TrafficSource } from './lib/metrics/app-traffic.ts'
+import { applyIndexRecommendation, trafficReportPath, watchAppTraffic, type TrafficSource } from './lib/metrics/app-traffic.ts'
 import { renderApplied, renderAppTraffic } from './lib/metrics/render-traffic.ts'
 
 // The spec imports the class from this script: `import { DatabasePerformanceDashboard } from './scripts/database-performance-dashboard'`.
@@ -87,7 +87,7 @@ function program(): Command {
     .option('--tenant <id-or-slug>', 'tenant of test 4 (default: the demo cabinet, else the first tenant)')
     .addOption(new Option('--source <source>', "les requêtes mesurées: les six tests, celles de l'app (collecteur) ou pg_stat_statements").choices(['tests', 'app', 'pg_stat_statements']))
     .option('--sink <path>', "avec --source app: le fichier du collecteur (défaut: <base SQLite>.metrics.ndjson)")
-    .option('--window <duration>', 'avec --source: la fenêtre observée (30s, 5m, 1h; défaut 5m)', duration)
+    .option('--window <duration>', 'avec --source: la fenêtre observée (30s, 5m, 1h; défaut 5m, ou N s avec --watch N); chaque fenêtre est écrite dans <--output>.traffic.json', duration)
     .option('--apply <id>', "crée l'index prouvé de cette recommandation, puis mesure le gain réel")
     .option('--yes', "avec --apply: sans demander confirmation (scripts)")
     .option('--serve', 'sert le dashboard en direct (page web, /api/snapshot, /metrics) jusqu\'à Ctrl-C (npm run dashboard:web)')
@@ -128,6 +128,7 @@ function validated(options: Options, args: readonly string[]): Options {
   if (!options.serve && serveOnly !== undefined) throw usageError(`--${serveOnly.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} ne s'emploie qu'avec --serve`, 'Ajoutez --serve.')
   const notWithServe = (['watch', 'export', 'json', 'alertSlow', 'alertP95'] as const).find((key) => options[key] !== undefined)
   if (options.serve && notWithServe !== undefined) throw usageError(`--serve ne se combine pas avec --${notWithServe.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, 'Le serveur analyse en continu (--interval) et sert /metrics; lancez l\'autre mode séparément.')
+  if (options.apply !== undefined && options.watch !== undefined) throw usageError('--apply crée un index une fois: il ne se combine pas avec --watch', 'Retirez --watch.')
   return options
 }
 
@@ -218,9 +219,18 @@ async function appTraffic(options: Options, source: TrafficSource, defaultUrl: s
       process.stdout.write(options.json ? `${JSON.stringify(applied, null, 2)}\n` : renderApplied(applied))
       return 0
     }
-    const report = await analyzeAppTraffic(traffic)
-    process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : renderAppTraffic(report))
-    return 0
+    const watching = options.watch !== undefined
+    const { exitCode } = await watchAppTraffic({
+      ...traffic,
+      // --watch N without --window: windows of N seconds.
+      windowMs: options.window ?? (typeof options.watch === 'number' ? options.watch * 1000 : undefined),
+      iterations: watching ? options.iterations : 1,
+      output: trafficReportPath(options.output),
+      cwd: environment.cwd,
+      onReport: (report) => process.stdout.write(options.json ? `${watching ? JSON.stringify(report) : JSON.stringify(report, null, 2)}\n` : renderAppTraffic(report)),
+      onError: (message, window) => process.stderr.write(`Erreur (fenêtre ${window}): ${message}\n`),
+    })
+    return exitCode
   } finally {
     await db.close()
   }

@@ -16,7 +16,7 @@ async function addTenants(db: Awaited<ReturnType<typeof openTestDatabase>>) {
 
 const SHAPES = ['where tenantId', 'relation filter', 'create with tenant connect', 'nested create under tenant', 'OR of two relation filters'] as const
 
-for (const engine of ENGINES.filter((e) => e !== 'd1')) {
+for (const engine of ENGINES) {
   describe(`app-side collector on ${engine}`, () => {
     test('50 concurrent operations over 10 tenants, relation filters and nested writes included: 100 % attributed, 0 wrong; fingerprints only', async (t) => {
       const db = await openTestDatabase(t, engine)

@@ -242,10 +242,10 @@ export interface SinkWindow {
 }
 
 /**
- * Reads the sink (the rotated file first), keeping executions at or after `since`.
+ * Reads the sink (the rotated file first), keeping executions at or after `since` and before `until`.
  * @example const window = await readCollectorSink('prisma/dev.db.metrics.ndjson', { since: Date.now() - 5 * 60_000 })
  */
-export async function readCollectorSink(path: string, options: { since?: number } = {}): Promise<SinkWindow> {
+export async function readCollectorSink(path: string, options: { since?: number; until?: number } = {}): Promise<SinkWindow> {
   const byId = new Map<string, SinkFingerprint>()
   let droppedEvents = 0
   let undefinedEvents = 0
@@ -268,7 +268,7 @@ export async function readCollectorSink(path: string, options: { since?: number 
       }
       if (Array.isArray(value)) {
         const [at, id, tenant, ms, rows, failed] = value as Event
-        if (options.since !== undefined && at < options.since) continue
+        if ((options.since !== undefined && at < options.since) || (options.until !== undefined && at >= options.until)) continue
         const entry = byId.get(id)
         if (entry === undefined) {
           undefinedEvents++

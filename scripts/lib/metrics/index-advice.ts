@@ -7,6 +7,11 @@
  * hypopg what-if first (PostgreSQL): plan and median time before and after, index size. Nothing
  * whose measured gain is under `minGain` is proposed, nor any index an existing one covers.
  *
+ * UPDATE and DELETE statements that filter scan like reads and are advised too, measured by
+ * running them where nothing is kept: in a transaction rolled back (PostgreSQL) or on the scratch
+ * copy, each run rolled back to a savepoint (SQLite, D1). Their timing includes the upkeep of the
+ * new index, so an index that slows a write down more than it speeds its filter is not proposed.
+ *
  * Plans and SQL in the results carry `?` where the statement had values: they come from
  * fingerprints, and plan lines go through `fingerprintSql`.
  */
@@ -79,6 +84,10 @@ export interface IndexLab {
   readonly noLimit: unknown
   /** Prefix of the proposed statement: `CREATE INDEX CONCURRENTLY` on PostgreSQL. */
   readonly createIndexVerb: string
+  /** Whether `explain`/`time` may run an UPDATE or DELETE: its effects are rolled back (PostgreSQL, a scratch copy), never kept. */
+  readonly measuresWrites: boolean
+  /** Whether `time` measures the statement itself; false where round trips dwarf it (D1 through its API or Miniflare): measure on a scratch copy. */
+  readonly timesStatements: boolean
   tableColumns(table: string): Promise<string[]>
   tableIndexes(table: string): Promise<IndexDefinition[]>
   columnStatistics(table: string, columns: readonly string[]): Promise<Map<string, ColumnStatistics>>
@@ -177,7 +186,7 @@ export async function adviseIndexes(lab: IndexLab, statements: readonly Observed
   const indexesOf = memoize((table: string) => lab.tableIndexes(table))
   const byId = new Map<string, IndexRecommendation>()
   const rejected: RejectedCandidate[] = []
-  const eligible = statements.filter((s) => s.calls >= settings.minCalls && /^\s*(?:SELECT|WITH)\b/i.test(s.sql))
+  const eligible = statements.filter((s) => s.calls >= settings.minCalls && (/^\s*(?:SELECT|WITH)\b/i.test(s.sql) || (lab.measuresWrites && isFilteredWrite(s.sql))))
   for (const statement of [...eligible].sort((a, b) => b.calls - a.calls)) {
     const tables = tablesRead(statement.sql)
     const columns = new Map<string, string[]>()
@@ -277,6 +286,11 @@ export async function adviseIndexes(lab: IndexLab, statements: readonly Observed
   return { recommendations, rejected, findings: await lab.indexFindings() }
 }
 
+/** An UPDATE or DELETE with a WHERE: it finds its rows the way a read does. */
+export function isFilteredWrite(sql: string): boolean {
+  return /^\s*(?:UPDATE|DELETE)\b[\s\S]*\bWHERE\b/i.test(sql)
+}
+
 export interface AppliedRecommendation {
   id: string
   statement: string
@@ -290,24 +304,35 @@ export interface AppliedRecommendation {
 
 /**
  * Builds one proven index on the database (`lab` over the live database), timing the statement it
- * was proved on just before and just after: the real gain next to the predicted one.
+ * was proved on just before and just after: the real gain next to the predicted one. A write is
+ * never run on a database that cannot roll it back (SQLite, D1), and D1's round trips dwarf a
+ * statement's time: `measureOn` then opens a scratch copy of the database as it is at that moment,
+ * once before and once after the build.
  * @example const applied = await applyRecommendation(await openSqliteIndexLab(db, { scratch: false }), recommendation, statement)
  */
 export async function applyRecommendation(
   lab: IndexLab,
   recommendation: IndexRecommendation,
   statement: ObservedStatement,
-  options: { runs?: number } = {},
+  options: { runs?: number; measureOn?: () => Promise<IndexLab> } = {},
 ): Promise<AppliedRecommendation> {
   const runs = options.runs ?? recommendation.evidence.runs
-  const columns = new Map<string, string[]>()
-  for (const table of tablesRead(statement.sql)) columns.set(table, await lab.tableColumns(table))
-  const params = statement.params ?? (await representativeParams(lab, statement.sql, columns))
-  const beforePlan = await lab.explain(statement.sql, params)
-  const beforeMs = await lab.time(statement.sql, params, runs)
+  const onScratch = !lab.timesStatements || (!lab.measuresWrites && isFilteredWrite(statement.sql))
+  if (onScratch && options.measureOn === undefined) throw new Error(`${recommendation.id}: a write (or any statement on D1) is measured on a scratch copy, none was given`)
+  const measure = async () => {
+    const on = onScratch ? await options.measureOn!() : lab
+    try {
+      const columns = new Map<string, string[]>()
+      for (const table of tablesRead(statement.sql)) columns.set(table, await on.tableColumns(table))
+      const params = statement.params ?? (await representativeParams(on, statement.sql, columns))
+      return { plan: await on.explain(statement.sql, params), ms: await on.time(statement.sql, params, runs) }
+    } finally {
+      if (on !== lab) await on.close()
+    }
+  }
+  const { plan: beforePlan, ms: beforeMs } = await measure()
   await lab.apply(recommendation.statement, { name: recommendation.name, table: recommendation.table, columns: recommendation.columns })
-  const afterPlan = await lab.explain(statement.sql, params)
-  const afterMs = await lab.time(statement.sql, params, runs)
+  const { plan: afterPlan, ms: afterMs } = await measure()
   return {
     id: recommendation.id,
     statement: recommendation.statement,

@@ -7,7 +7,9 @@
  *   so the build gives up after `lock_timeout` rather than queue behind the app, and the
  *   measurement is kept short (a few EXPLAIN ANALYZE runs);
  * - times are the server's own execution times (`EXPLAIN (ANALYZE, TIMING OFF)`), which also count
- *   the rows each scan really read; only read statements are ever run;
+ *   the rows each scan really read; an UPDATE or DELETE that filters runs inside a transaction (or
+ *   a savepoint of the measuring one) that is rolled back at once, with the same `lock_timeout`:
+ *   its row locks last one execution, and nothing it wrote is kept;
  * - column order uses pg_stats (n_distinct, null_frac, most_common_vals, histogram_bounds).
  * An applied recommendation is built with `CREATE INDEX CONCURRENTLY` (no write lock).
  */
@@ -15,7 +17,7 @@ import pg from 'pg'
 import type { DatabaseHandle } from '../../db/connection.ts'
 import { ToolkitError } from '../../errors.ts'
 import { isReadStatement } from '../../metrics/fingerprint.ts'
-import { duplicateIndexes, redactPlanLine, type CandidateIndex, type ColumnStatistics, type IndexFinding, type IndexLab, type LabPlan, type PlanScan } from '../../metrics/index-advice.ts'
+import { duplicateIndexes, isFilteredWrite, redactPlanLine, type CandidateIndex, type ColumnStatistics, type IndexFinding, type IndexLab, type LabPlan, type PlanScan } from '../../metrics/index-advice.ts'
 import { postgresMetrics, type PostgresPlanNode } from './metrics.ts'
 import { percentile } from '../../metrics/statistics.ts'
 
@@ -42,8 +44,19 @@ export async function openPostgresIndexLab(db: DatabaseHandle, options: Postgres
     const [row] = await query<{ 'QUERY PLAN': { Plan: PostgresPlanNode; 'Execution Time'?: number }[] }>(`EXPLAIN (${options}, FORMAT JSON) ${dollarPlaceholders(statement)}`, params)
     return row!['QUERY PLAN'][0]!
   }
-  const guardRead = (statement: string) => {
-    if (!isReadStatement(statement)) throw new ToolkitError('seules les lectures sont exécutées pour mesurer un index')
+  /** Whether a transaction is open (the measuring one of `withIndex`, or hypopg's). */
+  let inTransaction = false
+  /** EXPLAIN ANALYZE runs the statement: a write's effects are rolled back right after. */
+  const analyzed = async (statement: string, params: readonly unknown[]) => {
+    if (isReadStatement(statement)) return explainJson('ANALYZE, TIMING OFF', statement, params)
+    if (!isFilteredWrite(statement)) throw new ToolkitError('seules les lectures, et les UPDATE/DELETE filtrés (annulés aussitôt), sont exécutés pour mesurer un index')
+    await client.query(inTransaction ? 'SAVEPOINT ipm_index_lab' : 'BEGIN')
+    try {
+      await client.query(`SET LOCAL lock_timeout = '${lockTimeout}'`)
+      return await explainJson('ANALYZE, TIMING OFF', statement, params)
+    } finally {
+      await client.query(inTransaction ? 'ROLLBACK TO SAVEPOINT ipm_index_lab' : 'ROLLBACK')
+    }
   }
   const stats = async (table: string, column: string) => {
     const [row] = await query<{ n_distinct: number; null_frac: number; reltuples: number; mcv: string[] | null; bounds: string[] | null }>(
@@ -58,6 +71,8 @@ export async function openPostgresIndexLab(db: DatabaseHandle, options: Postgres
   const lab: IndexLab = {
     noLimit: null,
     createIndexVerb: 'CREATE INDEX CONCURRENTLY',
+    measuresWrites: true,
+    timesStatements: true,
     tableColumns: (table) => postgresMetrics.listColumns(db.sql, table),
     tableIndexes: (table) => postgresMetrics.listIndexes(db.sql, table),
     async columnStatistics(table, columns) {
@@ -89,20 +104,19 @@ export async function openPostgresIndexLab(db: DatabaseHandle, options: Postgres
       return value?.v ?? null
     },
     async explain(statement, params) {
-      guardRead(statement)
-      return planOf((await explainJson('ANALYZE, TIMING OFF', statement, params)).Plan)
+      return planOf((await analyzed(statement, params)).Plan)
     },
     async time(statement, params, runs) {
-      guardRead(statement)
-      await explainJson('ANALYZE, TIMING OFF', statement, params)
+      await analyzed(statement, params)
       const samples: number[] = []
-      for (let i = 0; i < runs; i++) samples.push((await explainJson('ANALYZE, TIMING OFF', statement, params))['Execution Time'] ?? 0)
+      for (let i = 0; i < runs; i++) samples.push((await analyzed(statement, params))['Execution Time'] ?? 0)
       return percentile(samples.sort((a, b) => a - b), 50)
     },
     async hypotheticalPlan(index, statement, params) {
       const [available] = await query(`SELECT 1 FROM pg_available_extensions WHERE name = 'hypopg'`)
       if (available === undefined) return { unavailable: `hypopg n'est pas installé sur le serveur (${HYPOPG_INSTALL})` }
       await client.query('BEGIN')
+      inTransaction = true
       try {
         await client.query('CREATE EXTENSION IF NOT EXISTS hypopg')
         await client.query('SELECT * FROM hypopg_create_index($1)', [createIndex(index, q)])
@@ -110,17 +124,20 @@ export async function openPostgresIndexLab(db: DatabaseHandle, options: Postgres
       } catch (error) {
         return { unavailable: `hypopg: ${(error as Error).message}` }
       } finally {
+        inTransaction = false
         await client.query('ROLLBACK')
       }
     },
     async withIndex(index, measure) {
       await client.query('BEGIN')
+      inTransaction = true
       try {
         await client.query(`SET LOCAL lock_timeout = '${lockTimeout}'`)
         await client.query(createIndex(index, q))
         const [size] = await query<{ bytes: string }>(`SELECT pg_relation_size(to_regclass($1)) AS bytes`, [q(index.name)])
         return { value: await measure(), bytes: Number(size?.bytes ?? 0) }
       } finally {
+        inTransaction = false
         await client.query('ROLLBACK')
       }
     },

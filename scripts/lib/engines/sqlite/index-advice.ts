@@ -3,6 +3,8 @@
  * backup's snapshot: `VACUUM INTO` for SQLite, rebuilt from D1), ANALYZEd so the planner sees the
  * statistics it would see after `ANALYZE` in production; the copy is deleted when the lab closes.
  * The same lab over the live connection (`scratch: false`) measures an applied index for real.
+ * UPDATE and DELETE statements run on the scratch copy only, each run rolled back to a savepoint
+ * (the copy keeps an in-memory journal for that); the live lab never runs them.
  * Column statistics: distinct values and NULL share over the first 200 000 rows of the copy.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -13,8 +15,9 @@ import type { Snapshot, SnapshotOptions } from '../../backup/create/snapshot.ts'
 import { quoteIdentifier, type DatabaseHandle, type SqlConnection, type SqlValue } from '../../db/connection.ts'
 import { sqliteConnection } from './connection.ts'
 import { listSqliteColumns, listSqliteIndexes, listSqliteTables } from '../_sqlite-metrics.ts'
+import { ToolkitError } from '../../errors.ts'
 import { isReadStatement } from '../../metrics/fingerprint.ts'
-import { duplicateIndexes, type ColumnStatistics, type IndexFinding, type IndexLab, type LabPlan, type PlanScan } from '../../metrics/index-advice.ts'
+import { duplicateIndexes, isFilteredWrite, type ColumnStatistics, type IndexFinding, type IndexLab, type LabPlan, type PlanScan } from '../../metrics/index-advice.ts'
 import { tableShape } from '../../metrics/statement-shape.ts'
 import { percentile } from '../../metrics/statistics.ts'
 
@@ -25,6 +28,8 @@ export interface SqliteIndexLabOptions {
   scratch?: boolean
   /** Where the scratch copy goes; default the system's temp folder. */
   dir?: string
+  /** Whether timing a statement on the live database measures it (false for D1: its round trips dwarf it). Default true. */
+  timesLive?: boolean
   /** How the engine takes a consistent copy (SQLite's or D1's snapshot: both give a SQLite file). */
   snapshot: (db: DatabaseHandle, options: SnapshotOptions) => Promise<Snapshot>
 }
@@ -33,16 +38,19 @@ export interface SqliteIndexLabOptions {
  * @example const lab = await openSqliteIndexLab(db, { snapshot: sqliteSnapshot }); try { await adviseIndexes(lab, statements) } finally { await lab.close() }
  */
 export async function openSqliteIndexLab(db: DatabaseHandle, options: SqliteIndexLabOptions): Promise<IndexLab> {
-  if (options.scratch === false) return sqliteIndexLab(db.sql, async () => {})
+  if (options.scratch === false) return sqliteIndexLab(db.sql, false, options.timesLive ?? true, async () => {})
   const dir = mkdtempSync(join(options.dir ?? tmpdir(), 'ipm-index-lab-'))
   try {
     const snapshot = await options.snapshot(db, { dir, durable: false })
     const file = snapshot.sqliteFile!
     await snapshot.close()
     const scratch = new Database(file)
-    scratch.pragma('journal_mode = OFF')
+    // An in-memory journal: no journal file, but a write measured on the copy can still be rolled back.
+    scratch.pragma('journal_mode = MEMORY')
+    // Sampled statistics (about 1 000 rows per index), as `PRAGMA optimize` gathers them: a full ANALYZE of a 1M-row copy takes minutes.
+    scratch.pragma('analysis_limit = 1000')
     scratch.exec('ANALYZE')
-    return sqliteIndexLab(sqliteConnection(scratch), async () => {
+    return sqliteIndexLab(sqliteConnection(scratch), true, true, async () => {
       scratch.close()
       rmSync(dir, { recursive: true, force: true })
     })
@@ -52,7 +60,7 @@ export async function openSqliteIndexLab(db: DatabaseHandle, options: SqliteInde
   }
 }
 
-function sqliteIndexLab(sql: SqlConnection, dispose: () => Promise<void>): IndexLab {
+function sqliteIndexLab(sql: SqlConnection, scratch: boolean, timesStatements: boolean, dispose: () => Promise<void>): IndexLab {
   const rowCounts = new Map<string, number>()
   const tableRows = async (table: string) => {
     let rows = rowCounts.get(table)
@@ -65,6 +73,8 @@ function sqliteIndexLab(sql: SqlConnection, dispose: () => Promise<void>): Index
   const lab: IndexLab = {
     noLimit: -1,
     createIndexVerb: 'CREATE INDEX',
+    measuresWrites: scratch,
+    timesStatements,
     tableColumns: (table) => listSqliteColumns(sql, table),
     tableIndexes: (table) => listSqliteIndexes(sql, table),
     async columnStatistics(table, columns) {
@@ -120,14 +130,25 @@ function sqliteIndexLab(sql: SqlConnection, dispose: () => Promise<void>): Index
       return { lines, scans, sorts: rows.some((row) => /^USE TEMP B-TREE FOR (?:ORDER BY|RIGHT PART OF ORDER BY|LAST TERM OF ORDER BY)/.test(row.detail)) } satisfies LabPlan
     },
     async time(statement, params, runs) {
-      if (!isReadStatement(statement)) throw new Error('only reads are timed')
-      await sql.query(statement, params as SqlValue[])
-      const samples: number[] = []
-      for (let i = 0; i < runs; i++) {
+      const write = !isReadStatement(statement)
+      if (write && !(scratch && isFilteredWrite(statement))) throw new ToolkitError('seules les lectures sont mesurées sur la base elle-même; UPDATE et DELETE le sont sur sa copie')
+      // A write runs between a savepoint and its rollback: every run finds the same rows, and the copy keeps none of it.
+      const run = async () => {
+        if (write) await sql.query('SAVEPOINT ipm_index_lab')
         const started = performance.now()
-        await sql.query(statement, params as SqlValue[])
-        samples.push(performance.now() - started)
+        try {
+          await sql.query(statement, params as SqlValue[])
+          return performance.now() - started
+        } finally {
+          if (write) {
+            await sql.query('ROLLBACK TO ipm_index_lab')
+            await sql.query('RELEASE ipm_index_lab')
+          }
+        }
       }
+      await run()
+      const samples: number[] = []
+      for (let i = 0; i < runs; i++) samples.push(await run())
       return percentile(samples.sort((a, b) => a - b), 50)
     },
     async hypotheticalPlan() {
