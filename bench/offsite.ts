@@ -45,7 +45,7 @@ runCommand<{ dossiers: number }>(program, async (options) => {
       const t0 = performance.now()
       const result = await spawnAsync('/usr/bin/time', ['-f', '%M', process.execPath, '--import', 'tsx', 'scripts/advanced-backup.ts', '--quiet', '--formats', 'sql', ...args])
       const ms = performance.now() - t0
-      if (result.status !== 0) throw new Error(`${label}: ${result.stderr}`)
+      if (result.status !== 0) throw new Error(`${label}: ${result.stderr.split("\n").filter((line) => /^(Error|Try)/.test(line)).join(" ")}`)
       const rssMb = Number(result.stderr.trim().split('\n').at(-1)) / 1024
       console.log(`${label.padEnd(44)} ${(ms / 1000).toFixed(2).padStart(7)} s   peak RSS ${rssMb.toFixed(0).padStart(4)} MB`)
       return { ms, rssMb }

@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { copyFileSync, existsSync, readdirSync, statSync } from 'node:fs'
+import { copyFileSync, existsSync, readFileSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { openTestDatabase, tempDir } from './helpers/databases.ts'
 import { runScriptAsync, type CliResult } from './helpers/cli.ts'
@@ -176,3 +176,51 @@ async function readObject(storage: StorageUnderTest, key: string): Promise<Buffe
   return Buffer.concat(parts)
 }
 
+
+test('no key, passphrase or data key in any output, metadata, history or stored object; --encrypt without a key writes nothing', async (t) => {
+  const { dir } = await workspace(t)
+  const key = readFileSync(join(dir, 'backup.key'), 'utf8').trim()
+  const passphrase = 'phrase-secrète-du-cabinet-Ωmega-42'
+  const offsite = join(dir, 'offsite')
+  const outputs: CliResult[] = []
+  const go = async (args: string[], env: NodeJS.ProcessEnv = {}) => {
+    const result = await cli(['--dir', 'backups', '--offsite', offsite, ...args], { cwd: dir, env })
+    outputs.push(result)
+    return result
+  }
+  const refused = await go(['create', '--encrypt'])
+  assert.equal(refused.status, 2)
+  assert.equal(existsSync(join(dir, 'backups')), false, 'nothing written locally')
+  assert.equal(existsSync(offsite), false, 'nothing written off-site')
+  assert.equal((await go(['create', '--encrypt'], { BACKUP_PASSPHRASE: passphrase })).status, 0)
+  assert.equal((await go(['create', '--encrypt'], { BACKUP_ENCRYPTION_KEY: key })).status, 0)
+  assert.equal((await go(['create', '--encrypt', '--key-file', 'backup.key', '--json'])).status, 0)
+  await go(['list', '--json'], { BACKUP_ENCRYPTION_KEY: key })
+  const wrong = await go(['verify', JSON.parse(outputs.at(-2)!.stdout).metadata.id, '--json'], { BACKUP_PASSPHRASE: passphrase })
+  assert.equal(wrong.status, 1, 'a passphrase does not open a key-encrypted backup')
+  await go(['check', '--json'], { BACKUP_PASSPHRASE: passphrase })
+  const files = (root: string): string[] => readdirSync(root, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(root, e.name)) : [join(root, e.name)]))
+  const everything = [...outputs.flatMap((o) => [o.stdout, o.stderr]), ...[join(dir, 'backups'), offsite, join(dir, 'history')].filter(existsSync).flatMap(files).map((path) => readFileSync(path).toString('latin1'))]
+  const base64url = Buffer.from(key, 'base64').toString('hex')
+  for (const secret of [key, passphrase, base64url, Buffer.from(passphrase).toString('latin1')]) {
+    assert.equal(everything.filter((text) => text.includes(secret)).length, 0, 'a secret leaked')
+  }
+})
+
+test('SIGKILL during an off-site upload: the next create leaves no incomplete upload on any storage', async (t) => {
+  for (const entry of STORAGES.filter((e) => e.name !== 'folder')) {
+    const storage = await entry.start(t)
+    const dir = tempDir(t, 'ipm-kill-')
+    // 24 MiB of random blobs: the archive is larger than one part (8 MiB), so the upload is multipart.
+    run('sqlite3', [join(dir, 'app.db')], { input: 'CREATE TABLE Attachment (id INTEGER PRIMARY KEY, content BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 24) INSERT INTO Attachment SELECT i, randomblob(1048576) FROM n;' })
+    const args = ['--dir', 'backups', '--offsite', storage.url, 'create', '--formats', 'sql']
+    const killed = await runScriptAsync('scripts/advanced-backup.ts', args, { cwd: dir, env: { ...storage.env, DATABASE_URL: 'file:./app.db', IPM_BACKUP_KILL_AT: 'offsite:mid-upload' } }).catch((error: Error) => error)
+    assert.ok(killed instanceof Error && /SIGKILL/.test(killed.message), `${entry.name}: killed mid-upload`)
+    assert.equal((await objectKeys(storage)).filter((key) => key.endsWith('.metadata.json')).length, 0, `${entry.name}: no complete backup visible`)
+    await new Promise((resolve) => setTimeout(resolve, 1100))
+    const next = await runScriptAsync('scripts/advanced-backup.ts', args, { cwd: dir, env: { ...storage.env, DATABASE_URL: 'file:./app.db' } })
+    assert.equal(next.status, 0, next.stderr)
+    assert.deepEqual(await storage.incompleteUploads(), [], `${entry.name}: the killed upload was swept`)
+    assert.equal((await objectKeys(storage)).filter((key) => key.endsWith('.metadata.json')).length, 1)
+  }
+})

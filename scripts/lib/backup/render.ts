@@ -45,6 +45,7 @@ export function renderCreate(result: CreateResult, options: RenderOptions): stri
   if (result.offsite) {
     lines.push(`   Copie hors site: ${result.offsite.location.replace(/\/$/, '')}/${result.offsite.archive.key} (${formatBytes(result.offsite.archive.size)}, SHA-256 confirmé) puis ${result.offsite.metadata.key}`)
     lines.push(`   ${renderRotationLine(result.offsite.rotation).replace('Rotation', 'Rotation hors site')}`)
+    if (result.offsite.sweepWarning) lines.push(`⚠️  ${result.offsite.sweepWarning}`)
     if (result.offsite.swept.length > 0) lines.push(`   Envois interrompus supprimés hors site: ${result.offsite.swept.join(', ')}`)
   }
   if (result.cleaned.length > 0) lines.push(`   Restes d'une exécution interrompue supprimés: ${result.cleaned.join(', ')}`)

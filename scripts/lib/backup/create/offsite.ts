@@ -20,14 +20,24 @@ export interface OffsiteCopy {
   metadata: PutResult
   /** Leftovers of killed runs removed first. */
   swept: string[]
+  /** Why incomplete uploads could not be swept (a service without ListMultipartUploads): the copy is still made. */
+  sweepWarning?: string
 }
 
 /**
  * Removes incomplete uploads and metadata-less archives under the storage's `backup-` names that
  * started before `startedBefore` (another process's live upload is newer and is spared).
  */
-export async function sweepStorage(storage: ObjectStorage, startedBefore: Date): Promise<string[]> {
-  const { removed } = await storage.sweepIncompleteUploads('backup-', { startedBefore })
+export async function sweepStorage(storage: ObjectStorage, startedBefore: Date): Promise<{ removed: string[]; warning?: string }> {
+  let removed: string[] = []
+  let warning: string | undefined
+  try {
+    removed = (await storage.sweepIncompleteUploads('backup-', { startedBefore })).removed
+  } catch (error) {
+    // Some S3-compatible services cannot list incomplete uploads; their lifecycle rule does it. The copy matters more.
+    if (!(error instanceof ToolkitError)) throw error
+    warning = `${error.message}${error.hint ? ` (${error.hint})` : ''}`
+  }
   const names = new Map<string, Date>()
   for await (const object of storage.list('backup-')) if (!object.key.includes('/')) names.set(object.key, object.lastModified)
   for (const [name, modified] of names) {
@@ -38,7 +48,7 @@ export async function sweepStorage(storage: ObjectStorage, startedBefore: Date):
     await storage.delete(name)
     removed.push(name)
   }
-  return removed
+  return { removed, ...(warning !== undefined ? { warning } : {}) }
 }
 
 /**
@@ -51,7 +61,7 @@ export async function copyBackup(storage: ObjectStorage, backup: { archivePath: 
   const stored = metadata.encryption?.ciphertext ?? metadata.archive
   if (stored === null) throw new ToolkitError('une sauvegarde non compressée ne peut pas être copiée hors site', { hint: 'retirez --no-compress : hors site, une sauvegarde est une archive et sa métadonnée', exitCode: 2 })
   const step = options.onStep ?? (() => {})
-  const swept = await sweepStorage(storage, options.startedBefore)
+  const sweep = await sweepStorage(storage, options.startedBefore)
   const info = await lstat(backup.archivePath)
   if (!info.isFile() || info.size !== stored.size) throw new ToolkitError(`${backup.archivePath} ne correspond plus à sa métadonnée (${info.size} octets au lieu de ${stored.size})`, { hint: 'vérifiez la sauvegarde locale (« verify ») avant de la copier' })
   let sent = 0
@@ -71,5 +81,5 @@ export async function copyBackup(storage: ObjectStorage, backup: { archivePath: 
   step('offsite:before-metadata')
   const text = Buffer.from(backup.metadataText, 'utf8')
   const metadataPut = await storage.put(`${metadata.id}${SIDECAR_SUFFIX}`, Readable.from([text]), { size: text.length })
-  return { location: storage.location, archive, metadata: metadataPut, swept }
+  return { location: storage.location, archive, metadata: metadataPut, swept: sweep.removed, ...(sweep.warning !== undefined ? { sweepWarning: sweep.warning } : {}) }
 }
