@@ -3,10 +3,11 @@
  * Client, prints what every query cost and why, and writes performance-metrics.json.
  * One run | --watch [seconds] | --export (adds a Prometheus file) | --json. Exit: 0 ok, 1 failure, 2 usage.
  */
+import './lib/node-floor.ts'
 import { realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
-import { runCommand, usageError } from './lib/cli.ts'
+import { runCommand, usageError, frenchCommanderMessage } from './lib/cli.ts'
 import { resolveEnvironment } from './lib/environment.ts'
 import { DatabasePerformanceDashboard } from './lib/metrics/dashboard.ts'
 import { renderDashboard, renderTestResults } from './lib/metrics/render.ts'
@@ -36,7 +37,7 @@ export interface Options {
 const number = (kind: 'integer' | 'number', min: number) => (value: string) => {
   const n = Number(value.replaceAll('_', ''))
   if (value.trim() === '' || !Number.isFinite(n) || n < min || (kind === 'integer' && !Number.isInteger(n))) {
-    throw new InvalidArgumentError(`expected ${kind === 'integer' ? 'an integer' : 'a number'} ≥ ${min}`)
+    throw new InvalidArgumentError(`${kind === 'integer' ? 'un entier' : 'un nombre'} ≥ ${min} est attendu`)
   }
   return n
 }
@@ -130,5 +131,5 @@ function isEntryPoint(): boolean {
 
 if (isEntryPoint()) {
   const command = program()
-  runCommand<Options>(command, (options) => main(validated(options, command.args)), { debug: environment.debug, usage: (error) => usageError(error.message.replace(/^error: /, ''), 'Run with --help to see the options.') })
+  runCommand<Options>(command, (options) => main(validated(options, command.args)), { debug: environment.debug, usage: (error) => usageError(frenchCommanderMessage(error), 'Lancez avec --help pour voir les options.') })
 }
