@@ -67,7 +67,7 @@ export function parseOptions(argv: readonly string[]): Options | 'help' {
   } catch (error) {
     if (error instanceof CommanderError) {
       if (error.exitCode === 0) return 'help'
-      throw usageError(error.message.replace(/^error: /, ''), 'Run with --help to see the options.')
+      throw usageError(frenchCommanderMessage(error), 'Lancez avec --help pour voir les options.')
     }
     throw error
   }
