@@ -2,6 +2,7 @@
  * Writes one Prisma schema per engine from prisma/models.prisma, the single source of truth
  * for the models. Run: `npm run schema:compose`. `--check` exits 1 when a committed schema differs.
  */
+import '../scripts/lib/node-floor.ts'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { Command } from 'commander'

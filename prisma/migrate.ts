@@ -2,6 +2,7 @@
  * Applies the committed migrations to DATABASE_URL or --database, on any engine, recording them in
  * `_prisma_migrations` as Prisma does. For SQLite, `npx prisma migrate deploy` does the same.
  */
+import '../scripts/lib/node-floor.ts'
 import { Command } from 'commander'
 import { openDatabase } from '../scripts/lib/db/open.ts'
 import { applyMigrations, migrationStatus } from '../scripts/lib/db/migrations.ts'

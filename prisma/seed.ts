@@ -2,6 +2,7 @@
  * Seeds the demo data (idempotent) into DATABASE_URL or --database; `--scale N` adds about N
  * dossiers of realistic data for benchmarks. Works on SQLite, PostgreSQL and D1.
  */
+import '../scripts/lib/node-floor.ts'
 import { Command, InvalidArgumentError } from 'commander'
 import { openDatabase } from '../scripts/lib/db/open.ts'
 import { resolveEnvironment } from '../scripts/lib/environment.ts'

@@ -3,6 +3,7 @@
  * check, monitor, drill [<id>] — or the spec's numbers 1…7. Declares the global options; each verb lives in
  * scripts/backup-verbs/<verb>.ts (parse its arguments, call scripts/lib/backup, print text or --json).
  */
+import './lib/node-floor.ts'
 import { Command, InvalidArgumentError } from 'commander'
 import { runCommand, usageError, warn } from './lib/cli.ts'
 import { describeError } from './lib/errors.ts'
@@ -29,14 +30,14 @@ import { registerPitr } from './backup-verbs/pitr.ts'
 
 const keepCount = (value: string) => {
   const n = Number(value)
-  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number ≥ 1')
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('un nombre entier ≥ 1 est attendu')
   return n
 }
 
 const formatList = (value: string) => {
   const formats = value.split(',').map((f) => f.trim().toLowerCase()).filter(Boolean)
   const unknown = formats.filter((f) => !EXPORT_FORMATS.includes(f as ExportFormat))
-  if (formats.length === 0 || unknown.length > 0) throw new InvalidArgumentError(`expected a list of ${EXPORT_FORMATS.join(', ')}`)
+  if (formats.length === 0 || unknown.length > 0) throw new InvalidArgumentError(`une liste parmi ${EXPORT_FORMATS.join(', ')} est attendue`)
   return [...new Set(formats)] as ExportFormat[]
 }
 
@@ -114,6 +115,6 @@ runCommand<GlobalOptions>(program, (options) => (chosen === undefined ? Promise.
     const stray = program.commands.find((command) => command.name() === 'create')?.args ?? []
     if (error.code !== 'commander.excessArguments' || stray.length === 0) return undefined
     const verbs = program.commands.map((command) => command.name()).filter((name) => name !== 'help')
-    return usageError(`unknown command "${stray[0]}"`, `Use one of: ${verbs.join(', ')} (or the numbers 1 to 7); see \`advanced-backup --help\`.`)
+    return usageError(`commande inconnue : "${stray[0]}"`, `Une de : ${verbs.join(', ')} (ou les numéros 1 à 7) ; voir \`advanced-backup --help\`.`)
   },
 })

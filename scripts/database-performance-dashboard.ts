@@ -5,10 +5,11 @@
  * app's real statements and proven index advice) | --apply <id> | --serve (live web page and /metrics until Ctrl-C,
  * which stops it cleanly with exit 0). --otel traces the runs. Exit: 0 ok, 1 failure, 2 usage.
  */
+import './lib/node-floor.ts'
 import { realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
-import { runCommand, usageError } from './lib/cli.ts'
+import { runCommand, usageError, frenchCommanderMessage } from './lib/cli.ts'
 import { resolveEnvironment } from './lib/environment.ts'
 import { DatabasePerformanceDashboard } from './lib/metrics/dashboard.ts'
 import { renderDashboard, renderTestResults } from './lib/metrics/render.ts'
@@ -65,7 +66,7 @@ const duration = (value: string) => {
 const number = (kind: 'integer' | 'number', min: number) => (value: string) => {
   const n = Number(value.replaceAll('_', ''))
   if (value.trim() === '' || !Number.isFinite(n) || n < min || (kind === 'integer' && !Number.isInteger(n))) {
-    throw new InvalidArgumentError(`expected ${kind === 'integer' ? 'an integer' : 'a number'} ≥ ${min}`)
+    throw new InvalidArgumentError(`${kind === 'integer' ? 'un entier' : 'un nombre'} ≥ ${min} est attendu`)
   }
   return n
 }
@@ -107,7 +108,7 @@ export function parseOptions(argv: readonly string[]): Options | 'help' {
   } catch (error) {
     if (error instanceof CommanderError) {
       if (error.exitCode === 0) return 'help'
-      throw usageError(error.message.replace(/^error: /, ''), 'Run with --help to see the options.')
+      throw usageError(frenchCommanderMessage(error), 'Lancez avec --help pour voir les options.')
     }
     throw error
   }
@@ -248,7 +249,7 @@ if (isEntryPoint()) {
   const command = program()
   runCommand<Options>(command, (options) => main(validated(options, command.args)), {
     debug: environment.debug,
-    usage: (error) => usageError(error.message.replace(/^error: /, ''), 'Run with --help to see the options.'),
+    usage: (error) => usageError(frenchCommanderMessage(error), 'Lancez avec --help pour voir les options.'),
     // Only a server waits for Ctrl-C to end; every other mode keeps the default (exit 130 at once).
     ...(process.argv.includes('--serve') ? { onInterrupt: () => stopServing.abort() } : {}),
   })

@@ -2,6 +2,7 @@
  * `npm run menu`: the demo-databases.ps1 menu for Linux and macOS users without PowerShell,
  * from the same option list (scripts/menu-options.json).
  */
+import './lib/node-floor.ts'
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { input } from '@inquirer/prompts'

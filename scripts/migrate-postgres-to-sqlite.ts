@@ -5,9 +5,10 @@
  * interrupted (Ctrl-C: the temporary file is removed first; a second Ctrl-C exits 130 at once),
  * 2 on a bad command line or when it would have to prompt without a terminal.
  */
+import './lib/node-floor.ts'
 import { confirm } from '@inquirer/prompts'
 import { Command, InvalidArgumentError, Option } from 'commander'
-import { runCommand, usageError } from './lib/cli.ts'
+import { runCommand, usageError, frenchCommanderMessage } from './lib/cli.ts'
 import { ToolkitError } from './lib/errors.ts'
 import { resolveEnvironment } from './lib/environment.ts'
 import { terminalProgress } from './lib/progress.ts'
@@ -20,12 +21,12 @@ const DEFAULT_TARGET = 'prisma/from-postgres.db'
 
 const tableList = (value: string, previous: string[]): string[] => {
   const names = value.split(',').map((name) => name.trim()).filter((name) => name !== '')
-  if (names.length === 0) throw new InvalidArgumentError('expected table names, comma-separated')
+  if (names.length === 0) throw new InvalidArgumentError('des noms de tables séparés par des virgules sont attendus')
   return [...previous, ...names]
 }
 
 const postgresUrl = (value: string) => {
-  if (!/^postgres(ql)?:\/\/\S+$/i.test(value.trim())) throw new InvalidArgumentError('expected a PostgreSQL URL: postgresql://user[:password]@host[:port]/database')
+  if (!/^postgres(ql)?:\/\/\S+$/i.test(value.trim())) throw new InvalidArgumentError('une URL PostgreSQL est attendue : postgresql://utilisateur[:mot-de-passe]@hôte[:port]/base')
   return value.trim()
 }
 
@@ -107,7 +108,7 @@ runCommand<Options>(program, async (options) => {
   }
 }, {
   debug: environment.debug,
-  usage: (error) => usageError(error.message.replace(/^error: /, '').trim(), 'npx tsx scripts/migrate-postgres-to-sqlite.ts --help'),
+  usage: (error) => usageError(frenchCommanderMessage(error), 'npx tsx scripts/migrate-postgres-to-sqlite.ts --help'),
   onInterrupt: () => {
     process.stderr.write('\nInterrupted: stopping and removing the temporary file… (Ctrl-C again to quit at once)\n')
     interrupt.abort()

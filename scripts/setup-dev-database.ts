@@ -2,6 +2,7 @@
  * Run by `npm ci` / `npm install`: creates prisma/dev.db (migrations + demo seed) when it is missing.
  * An existing database is never touched.
  */
+import './lib/node-floor.ts'
 import { join } from 'node:path'
 import { Command } from 'commander'
 import { ensureDevDatabase } from './lib/seed/dev-database.ts'

@@ -2,6 +2,7 @@
  * `npm run docs`: the documentation index (path and title of each document); `--open` also opens the
  * main document with the platform's opener, and only prints its path on a server without a desktop.
  */
+import './lib/node-floor.ts'
 import { join } from 'node:path'
 import { Command } from 'commander'
 import { runCommand } from './lib/cli.ts'

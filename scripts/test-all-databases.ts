@@ -3,10 +3,11 @@
  * each, a table on the terminal, and the report RESULTATS_TESTS_DATABASES.md with its JSON twin.
  * Exit 0 when everything that ran passed, 1 on any failure, 2 on a bad command line. `--show-report` prints the last report.
  */
+import './lib/node-floor.ts'
 import { relative, resolve } from 'node:path'
 import chalk, { Chalk } from 'chalk'
 import { Command, InvalidArgumentError, Option } from 'commander'
-import { runCommand, usageError } from './lib/cli.ts'
+import { runCommand, usageError, frenchCommanderMessage } from './lib/cli.ts'
 import { resolveEnvironment } from './lib/environment.ts'
 import { terminalProgress } from './lib/progress.ts'
 import type { EngineName } from './lib/db/url.ts'
@@ -20,9 +21,9 @@ const ENGINE_ALIASES: Record<string, EngineName> = { sqlite: 'sqlite', postgres:
 
 const collectEngines = (value: string, previous: EngineName[]): EngineName[] => {
   const engines = value.split(',').map((name) => name.trim().toLowerCase()).filter((name) => name !== '')
-  if (engines.length === 0) throw new InvalidArgumentError('expected sqlite, postgres or d1')
+  if (engines.length === 0) throw new InvalidArgumentError('sqlite, postgres ou d1 est attendu')
   for (const name of engines) {
-    if (ENGINE_ALIASES[name] === undefined) throw new InvalidArgumentError(`expected sqlite, postgres or d1, got "${name}"`)
+    if (ENGINE_ALIASES[name] === undefined) throw new InvalidArgumentError(`sqlite, postgres ou d1 est attendu, reçu "${name}"`)
   }
   return [...previous, ...engines.map((name) => ENGINE_ALIASES[name]!)]
 }
@@ -32,7 +33,7 @@ const environment = resolveEnvironment()
 const urlOf = (engine: EngineName | undefined) => (value: string) => {
   try {
     const location = parseDatabaseUrl(value, { cwd: environment.cwd, d1PersistDir: '.' })
-    if (engine !== undefined && location.engine !== engine) throw new InvalidArgumentError(`not a ${engineLabel(engine)} URL`)
+    if (engine !== undefined && location.engine !== engine) throw new InvalidArgumentError(`pas une URL ${engineLabel(engine)}`)
   } catch (error) {
     if (error instanceof InvalidArgumentError) throw error
     throw new InvalidArgumentError(error instanceof Error ? error.message : String(error))
@@ -97,5 +98,5 @@ runCommand<Options>(program, async (options) => {
   return report.summary.ok ? 0 : 1
 }, {
   debug: environment.debug,
-  usage: (error) => usageError(error.message.replace(/^error: /, '').trim(), 'npx tsx scripts/test-all-databases.ts --help'),
+  usage: (error) => usageError(frenchCommanderMessage(error), 'npx tsx scripts/test-all-databases.ts --help'),
 })

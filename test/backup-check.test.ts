@@ -107,7 +107,7 @@ test('no backup, or only old ones: exit 1 with the reason; --max-age accepts 26h
   assert.equal((await system.check({ maxAgeMs: parseMaxAge('90m') })).ok, true)
   assert.deepEqual((await system.check({ maxAgeMs: parseMaxAge('1m') })).problems.map((p) => p.kind), ['stale'])
   assert.equal(bad.status, 2)
-  assert.match(bad.stderr, /^Error: option '--max-age <duration>' argument 'soon' is invalid. expected a duration like 26h, 90m or 2d\n/)
+  assert.match(bad.stderr, /^Erreur : l’option --max-age <duration> refuse la valeur 'soon' : une durée comme 26h, 90m ou 2d est attendue\n/)
 
   assert.equal(parseMaxAge('26h'), 93_600_000)
   assert.equal(parseMaxAge('90m'), 5_400_000)

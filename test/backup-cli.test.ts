@@ -146,15 +146,15 @@ test('bad input gives one clear error line and exit 1 (2 for usage), and writes 
   writeFileSync(join(dir, 'a-file'), 'x')
   const before = readdirSync(join(dir, 'backups')).sort()
   const cases: [string[], number, RegExp][] = [
-    [['verify', 'backup-2020-01-01T00-00-00'], 2, /^Error: no backup "backup-2020-01-01T00-00-00" in .*backups$/],
-    [['verify', '../../etc'], 2, /^Error: "\.\.\/\.\.\/etc" is not a backup id$/],
-    [['--database', 'file:./missing.db'], 1, /^Error: SQLite file:\.\/missing\.db: database file not found$/],
-    [['--database', 'file:./not-sqlite.db'], 1, /^Error: SQLite file:\.\/not-sqlite\.db: cannot open: file is not a database$/],
-    [['--database', url, '--dir', 'a-file'], 1, /^Error: backup directory .*a-file is not a directory$/],
-    [['list', '--dir', 'a-file'], 1, /^Error: backup directory .*a-file is not a directory$/],
-    [['--formats', 'xml'], 2, /^Error: option '--formats <list>' argument 'xml' is invalid/],
-    [['--bogus'], 2, /^Error: unknown option '--bogus'$/],
-    [['frobnicate'], 2, /^Error: unknown command "frobnicate"$/],
+    [['verify', 'backup-2020-01-01T00-00-00'], 2, /^Erreur : no backup "backup-2020-01-01T00-00-00" in .*backups$/],
+    [['verify', '../../etc'], 2, /^Erreur : "\.\.\/\.\.\/etc" is not a backup id$/],
+    [['--database', 'file:./missing.db'], 1, /^Erreur : SQLite file:\.\/missing\.db: database file not found$/],
+    [['--database', 'file:./not-sqlite.db'], 1, /^Erreur : SQLite file:\.\/not-sqlite\.db: cannot open: file is not a database$/],
+    [['--database', url, '--dir', 'a-file'], 1, /^Erreur : backup directory .*a-file is not a directory$/],
+    [['list', '--dir', 'a-file'], 1, /^Erreur : backup directory .*a-file is not a directory$/],
+    [['--formats', 'xml'], 2, /^Erreur : l’option --formats <list> refuse la valeur 'xml'/],
+    [['--bogus'], 2, /^Erreur : option inconnue : --bogus$/],
+    [['frobnicate'], 2, /^Erreur : commande inconnue : "frobnicate"$/],
   ]
   const results = await Promise.all(cases.map(([args]) => cli(args, dir)))
   for (const [index, [args, status, message]] of cases.entries()) {
@@ -175,7 +175,7 @@ test('restore without a terminal and without --yes refuses and says how (test/ba
   const id = readdirSync(join(dir, 'backups'))[0]!.replace(/\..*/, '')
   const result = await cli(['--database', url, '4', id], dir)
   assert.equal(result.status, 2)
-  assert.match(result.stderr, /^Error: restore replaces .* and needs a confirmation, but there is no terminal to ask on\nTry: --yes/)
+  assert.match(result.stderr, /^Erreur : restore replaces .* and needs a confirmation, but there is no terminal to ask on\nEssayez : --yes/)
 })
 
 test('no space left on the backup disk: exit 1, one line, the partial backup removed and nothing else touched', async (t) => {
@@ -194,7 +194,7 @@ test('no space left on the backup disk: exit 1, one line, the partial backup rem
     for (const args of [[], ['--no-compress']]) {
       const result = await cli(['--database', url, '--dir', mountPoint, ...args], dir)
       assert.equal(result.status, 1, result.stdout)
-      assert.match(result.stderr, /^Error: no space left in .*small-disk-\d+k: the backup was abandoned and its partial files removed(: [^\n]*)?\nTry: /)
+      assert.match(result.stderr, /^Erreur : no space left in .*small-disk-\d+k: the backup was abandoned and its partial files removed(: [^\n]*)?\nEssayez : /)
       // Only the failure's line in history.jsonl (for `check`) is added.
       assert.deepEqual(readdirSync(mountPoint).sort(), ['history.jsonl', 'keep.txt'])
       assert.match(readFileSync(join(mountPoint, 'history.jsonl'), 'utf8').trim().split('\n').at(-1)!, /"operation":"create".*"result":"failure","error":"no space left/)

@@ -72,7 +72,7 @@ for (const entry of STORAGES) {
 
     const noKey = await on(['restore', id, '--to', 'fresh-nokey.db', '--yes'])
     assert.equal(noKey.status, 1)
-    assert.deepEqual(noKey.stderr.split('\n').filter((line) => line.startsWith('Error:')), [`Error: la sauvegarde ${id} est chiffrée et aucune clé n’est fournie`])
+    assert.deepEqual(noKey.stderr.split('\n').filter((line) => line.startsWith('Erreur :')), [`Erreur : la sauvegarde ${id} est chiffrée et aucune clé n’est fournie`])
     assert.equal(existsSync(join(dir, 'fresh-nokey.db')), false)
     await cli(['keygen', '--key-file', 'other.key'], { cwd: dir })
     const wrong = await on(['restore', id, '--to', 'fresh-wrong.db', '--yes', '--key-file', 'other.key'])

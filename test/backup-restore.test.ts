@@ -299,7 +299,7 @@ describe('restore (SQLite)', { skip: requireJudge('sqlite3') }, () => {
     const base = ['--dir', s.backups, '--database', `file:${s.live}`]
     const refused = runScript('scripts/advanced-backup.ts', [...base, 'restore', FIRST])
     assert.equal(refused.status, 2)
-    assert.match(refused.stderr, /^Error: restore replaces .*dev\.db and needs a confirmation, but there is no terminal to ask on\nTry: --yes/)
+    assert.match(refused.stderr, /^Erreur : restore replaces .*dev\.db and needs a confirmation, but there is no terminal to ask on\nEssayez : --yes/)
     assert.equal(sha256File(s.live), s.liveSha)
     const done = runScript('scripts/advanced-backup.ts', [...base, '4', FIRST, '--yes'])
     assert.equal(done.status, 0, done.stderr)

@@ -142,7 +142,7 @@ describe('database-performance-dashboard CLI', { concurrency: true }, () => {
     const result = await runScriptAsync(SCRIPT, ['--database', 'postgresql://postgres:s3cret@127.0.0.1:1/nowhere', '--output', '/nonexistent/m.json'])
     assert.equal(result.status, 1)
     assert.equal(result.stdout, '')
-    assert.match(result.stderr, /^Error: PostgreSQL postgresql:\/\/postgres:\*\*\*\*@127\.0\.0\.1:1\/nowhere: cannot connect: .*ECONNREFUSED.*\nTry: /)
+    assert.match(result.stderr, /^Erreur : PostgreSQL postgresql:\/\/postgres:\*\*\*\*@127\.0\.0\.1:1\/nowhere: cannot connect: .*ECONNREFUSED.*\nEssayez : /)
     assert.doesNotMatch(result.stderr, /s3cret/)
   })
 
@@ -157,7 +157,7 @@ describe('database-performance-dashboard CLI', { concurrency: true }, () => {
       runScriptAsync(SCRIPT, ['--database', db.url, '--output', join(dir, 'c.json'), '--tenant', 'cabinet-inconnu']),
     ])
     assert.equal(missing.status, 1)
-    assert.match(missing.stderr, /^Error: SQLite file:.*nope\.db: database file not found\n/)
+    assert.match(missing.stderr, /^Erreur : SQLite file:.*nope\.db: database file not found\n/)
     assert.equal(emptyRun.status, 0, emptyRun.stderr)
     assert.match(emptyRun.stdout, /Test 1: Connexion simple\n  ✓ Durée: /)
     assert.equal(emptyRun.stdout.match(/– Ignoré: la base n'a pas les tables d'IA Poste Manager/g)?.length, 5)
@@ -171,7 +171,7 @@ describe('database-performance-dashboard CLI', { concurrency: true }, () => {
     const result = await runScriptAsync(SCRIPT, ['--watch', 'soon'])
     assert.equal(result.status, 2)
     assert.equal(result.stdout, '')
-    assert.equal(result.stderr, "Error: option '--watch [seconds]' argument 'soon' is invalid. expected a number ≥ 0.01\nTry: Run with --help to see the options.\n")
+    assert.equal(result.stderr, "Erreur : l’option --watch [seconds] refuse la valeur 'soon' : un nombre ≥ 0.01 est attendu\nEssayez : Lancez avec --help pour voir les options.\n")
     const usage = (...args: string[]) => {
       try {
         parseOptions(['node', SCRIPT, ...args])
@@ -183,9 +183,9 @@ describe('database-performance-dashboard CLI', { concurrency: true }, () => {
     }
     assert.equal(usage('--iterations', '2'), '2 --iterations needs --watch')
     assert.equal(usage('--fast-ms', '200', '--slow-ms', '100'), '2 --fast-ms (200) is above --slow-ms (100)')
-    assert.equal(usage('--alert-slow', '1.5'), "2 option '--alert-slow <n>' argument '1.5' is invalid. expected an integer ≥ 0")
-    assert.equal(usage('extra'), '2 too many arguments. Expected 0 arguments but got 1.')
-    assert.equal(usage('--bogus'), "2 unknown option '--bogus'")
+    assert.equal(usage('--alert-slow', '1.5'), "2 l’option --alert-slow <n> refuse la valeur '1.5' : un entier ≥ 0 est attendu")
+    assert.equal(usage('extra'), '2 trop d’arguments : 0 attendu(s), 1 donné(s)')
+    assert.equal(usage('--bogus'), "2 option inconnue : --bogus")
     assert.equal(usage('--watch', '--iterations', '3', '--export', '--json'), 'accepted')
     assert.deepEqual(parseOptions(['node', SCRIPT, '--watch']), { output: 'performance-metrics.json', watch: true })
   })

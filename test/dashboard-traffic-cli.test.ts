@@ -107,7 +107,7 @@ describe('--source app (SQLite, the collector\'s sink)', () => {
     const refused = await runScriptAsync(SCRIPT, [...base, '--apply', recommendation!.id])
     assert.equal(refused.status, 2)
     assert.equal(refused.stdout, '')
-    assert.equal(refused.stderr, `Error: --apply ${recommendation!.id} crée un index sur la base\nTry: Ajoutez --yes pour confirmer sans terminal interactif.\n`)
+    assert.equal(refused.stderr, `Erreur : --apply ${recommendation!.id} crée un index sur la base\nEssayez : Ajoutez --yes pour confirmer sans terminal interactif.\n`)
     const [untouched] = await db.sql.query<{ n: number }>(`SELECT COUNT(*) AS n FROM sqlite_master WHERE name = 'Dossier_tenantId_statut_dateEcheance_idx'`)
     assert.equal(untouched!.n, 0)
 
@@ -127,7 +127,7 @@ describe('--source app (SQLite, the collector\'s sink)', () => {
 
     const unknown = await runScriptAsync(SCRIPT, [...base, '--apply', 'idx-0000000000', '--yes'])
     assert.equal(unknown.status, 1)
-    assert.match(unknown.stderr, /^Error: aucune recommandation prouvée "idx-0000000000" dans cette fenêtre\nTry: recommandations actuelles: aucune;/)
+    assert.match(unknown.stderr, /^Erreur : aucune recommandation prouvée "idx-0000000000" dans cette fenêtre\nEssayez : recommandations actuelles: aucune;/)
   })
 
   test('--watch --iterations 2: two consecutive windows, one JSON line each, the file rewritten; --apply with --watch is a usage error', async (t) => {
@@ -145,7 +145,7 @@ describe('--source app (SQLite, the collector\'s sink)', () => {
 
     const usage = await runScriptAsync(SCRIPT, ['--database', db.url, '--source', 'app', '--watch', '--apply', 'idx-0000000000', '--yes'])
     assert.equal(usage.status, 2)
-    assert.equal(usage.stderr, 'Error: --apply crée un index une fois: il ne se combine pas avec --watch\nTry: Retirez --watch.\n')
+    assert.equal(usage.stderr, 'Erreur : --apply crée un index une fois: il ne se combine pas avec --watch\nEssayez : Retirez --watch.\n')
   })
 })
 

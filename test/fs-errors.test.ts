@@ -30,7 +30,7 @@ test('a read-only --dir: exit 1, one French line naming the folder and what to d
   for (const backups of [mountPoint, join(mountPoint, 'sub', 'folder')]) {
     const result = await runScriptAsync('scripts/advanced-backup.ts', ['--dir', backups, '--database', 'file:./app.db'], { cwd: dir, env: { ALERT_WEBHOOK_URL: '', IPM_BACKUP_KILL_AT: '' } })
     assert.equal(result.status, 1, result.stdout)
-    assert.match(result.stderr, /^Error: impossible d’écrire (le backup|le dossier des backups): \S*read-only\S* est sur un système de fichiers en lecture seule\nTry: Choisissez un dossier inscriptible/)
+    assert.match(result.stderr, /^Erreur : impossible d’écrire (le backup|le dossier des backups): \S*read-only\S* est sur un système de fichiers en lecture seule\nEssayez : Choisissez un dossier inscriptible/)
     assert.doesNotMatch(result.stderr, /EROFS/)
   }
   assert.deepEqual(readdirSync(mountPoint), [])

@@ -215,7 +215,7 @@ rollback – skipped
     assert.equal(missing.stdout, '')
     assert.equal(
       missing.stderr,
-      `Error: no test report yet: ${join(dir, 'elsewhere', 'report.json')} does not exist\nTry: Run the tests first: npm run test:db (or npx tsx scripts/test-all-databases.ts).\n`,
+      `Erreur : no test report yet: ${join(dir, 'elsewhere', 'report.json')} does not exist\nEssayez : Run the tests first: npm run test:db (or npx tsx scripts/test-all-databases.ts).\n`,
     )
   })
 
@@ -225,22 +225,22 @@ rollback – skipped
     const result = await runScriptAsync(SCRIPT, ['--only', 'sqlite', '--report', 'missing/health.md'], { cwd: dir, env: cleanEnv({ DATABASE_URL: sqlite }) })
     assert.equal(result.status, 1)
     assert.match(result.stdout, /\n✓ SQLite 6\/6 OK\n$/)
-    assert.match(result.stderr, /^Error: cannot write the test report .*\/missing\/health\.md: .*ENOENT.*\nTry: Choose a writable place with --report <path>, or skip the files with --no-report\.\n$/)
+    assert.match(result.stderr, /^Erreur : cannot write the test report .*\/missing\/health\.md: .*ENOENT.*\nEssayez : Choose a writable place with --report <path>, or skip the files with --no-report\.\n$/)
     assert.deepEqual(readdirSync(dir), [])
   })
 
   test('a command line it cannot understand exits 2 with Error: and Try:', async () => {
     const cases: [string[], string][] = [
-      [['--only', 'mysql'], `Error: option '--only <engines>' argument 'mysql' is invalid. expected sqlite, postgres or d1, got "mysql"`],
-      [['--frobnicate'], `Error: unknown option '--frobnicate'`],
-      [['--show-report', '--only', 'sqlite'], `Error: option '--show-report' cannot be used with option '--only <engines>'`],
-      [['--postgres', 'file:./x.db'], `Error: option '--postgres <url>' argument 'file:./x.db' is invalid. not a PostgreSQL URL`],
+      [['--only', 'mysql'], `Erreur : l’option --only <engines> refuse la valeur 'mysql' : sqlite, postgres ou d1 est attendu, reçu "mysql"`],
+      [['--frobnicate'], `Erreur : option inconnue : --frobnicate`],
+      [['--show-report', '--only', 'sqlite'], `Erreur : les options --show-report et --only <engines> s’excluent`],
+      [['--postgres', 'file:./x.db'], `Erreur : l’option --postgres <url> refuse la valeur 'file:./x.db' : pas une URL PostgreSQL`],
     ]
     const results = await Promise.all(cases.map(([args]) => runScriptAsync(SCRIPT, args, { env: cleanEnv() })))
     results.forEach((result, i) => {
       assert.equal(result.status, 2, `${cases[i]![0].join(' ')}: ${result.stderr}`)
       assert.equal(result.stdout, '')
-      assert.equal(result.stderr, `${cases[i]![1]}\nTry: npx tsx scripts/test-all-databases.ts --help\n`)
+      assert.equal(result.stderr, `${cases[i]![1]}\nEssayez : npx tsx scripts/test-all-databases.ts --help\n`)
     })
   })
 })

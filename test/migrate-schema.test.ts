@@ -150,7 +150,7 @@ test('a column type SQLite cannot hold (a range, an enum array) is refused by na
   assert.equal(dryRun.status, 1, dryRun.stderr)
   assert.match(dryRun.stdout, /✗ booking\.during: cannot be converted: tstzrange is a range: SQLite has no range type/)
   assert.match(dryRun.stdout, /✗ booking\.moods: cannot be converted: _mood is an array of the enum mood/)
-  assert.match(dryRun.stderr, /^Error: the migration cannot run: 2 problems \(listed above\); nothing was written\nTry: .*--tables/m)
+  assert.match(dryRun.stderr, /^Erreur : the migration cannot run: 2 problems \(listed above\); nothing was written\nEssayez : .*--tables/m)
   const run = runScript('scripts/migrate-postgres-to-sqlite.ts', ['--from', url, '--to', target, '--yes'])
   assert.equal(run.status, 1)
   assert.deepEqual(filesIn(dir), [])

@@ -53,15 +53,15 @@ test('each engine refuses what it cannot open with a message naming the engine a
 test('a script given a bad URL prints one clear line, no stack, and exits non-zero', (t) => {
   const dir = tempDir(t)
   for (const [url, expected] of [
-    ['mysql://root:topsecret@localhost/app', /^Error: unknown URL scheme "mysql:": mysql:\/\/root:\*\*\*\*@localhost\/app$/],
-    [`file:${join(dir, 'nope', 'x.db')}`, /^Error: SQLite .*: directory .* does not exist$/],
-    ['postgresql://u:topsecret@127.0.0.1:1/db', /^Error: PostgreSQL postgresql:\/\/u:\*\*\*\*@127\.0\.0\.1:1\/db: cannot connect/],
+    ['mysql://root:topsecret@localhost/app', /^Erreur : unknown URL scheme "mysql:": mysql:\/\/root:\*\*\*\*@localhost\/app$/],
+    [`file:${join(dir, 'nope', 'x.db')}`, /^Erreur : SQLite .*: directory .* does not exist$/],
+    ['postgresql://u:topsecret@127.0.0.1:1/db', /^Erreur : PostgreSQL postgresql:\/\/u:\*\*\*\*@127\.0\.0\.1:1\/db: cannot connect/],
   ] as const) {
     const result = runScript('prisma/seed.ts', ['--database', url], { env: { DEBUG: '' } })
     assert.equal(result.status, 1, result.stderr)
     const lines = result.stderr.trim().split('\n')
     assert.match(lines[0]!, expected)
-    assert.match(lines[1] ?? '', /^Try: /)
+    assert.match(lines[1] ?? '', /^Essayez : /)
     assert.equal(lines.length, 2, result.stderr)
     assert.doesNotMatch(result.stderr + result.stdout, /topsecret|    at /)
   }

@@ -96,9 +96,9 @@ test('replicate runs as its own process, stops cleanly on SIGTERM and resumes; r
 
   const noOffset = await runScriptAsync('scripts/advanced-backup.ts', ['--database', `file:${databasePath}`, 'restore', '--at', iso.replace('Z', ''), '--replica', replica, '--yes'])
   assert.equal(noOffset.status, 2)
-  assert.equal(noOffset.stderr.split('\n')[0], `Error: Instant sans fuseau horaire refusé : "${iso.replace('Z', '')}".`)
+  assert.equal(noOffset.stderr.split('\n')[0], `Erreur : Instant sans fuseau horaire refusé : "${iso.replace('Z', '')}".`)
   const tooEarly = await runScriptAsync('scripts/advanced-backup.ts', ['--database', `file:${databasePath}`, 'restore', '--at', '2020-01-01T00:00:00Z', '--replica', replica, '--to', join(dir, 'never.db'), '--yes'])
   assert.equal(tooEarly.status, 2)
-  assert.match(tooEarly.stderr, /^Error: Instant 2020-01-01T00:00:00\.000Z hors de la plage restaurable \(du \S+Z au \S+Z\)\.\n/)
+  assert.match(tooEarly.stderr, /^Erreur : Instant 2020-01-01T00:00:00\.000Z hors de la plage restaurable \(du \S+Z au \S+Z\)\.\n/)
   assert.equal(existsSync(join(dir, 'never.db')), false)
 })

@@ -106,7 +106,7 @@ test('the documented nightly backup line succeeds silently in a bare cron-like s
   assert.notEqual(failed.status, 0)
   assert.equal(failed.stdout + failed.stderr, '')
   const log = readFileSync(placed.log, 'utf8')
-  const errors = log.split('\n').filter((line) => line.startsWith('Error:'))
+  const errors = log.split('\n').filter((line) => line.startsWith('Erreur : '))
   assert.equal(errors.length, 1, log)
   assert.match(errors[0]!, /missing\.db/)
   assert.equal(backupsIn(placed.backupDir).filter((name) => name.endsWith('.tar.gz.enc')).length, 1, 'no new backup')

@@ -70,7 +70,7 @@ test('restore --tenant: dry run per table, refusal without --yes, restore naming
   const refused = await cli(['restore', id, '--tenant', 'tenant-demo'], dir)
   assert.equal(refused.status, 1)
   assert.equal(refused.stdout, '')
-  assert.match(refused.stderr, /^Error: la restauration du cabinet « tenant-demo » remplace ses lignes dans la base et demande une confirmation, mais il n'y a pas de terminal pour la demander\nTry: --yes/)
+  assert.match(refused.stderr, /^Erreur : la restauration du cabinet « tenant-demo » remplace ses lignes dans la base et demande une confirmation, mais il n'y a pas de terminal pour la demander\nEssayez : --yes/)
   assert.equal(dossierCount(dir, 'tenant-demo'), 5)
 
   const restored = await cli(['restore', id, '--tenant', 'Cabinet Demo', '--yes'], dir)
@@ -91,7 +91,7 @@ test('restore --tenant: dry run per table, refusal without --yes, restore naming
 
   const unknown = await cli(['restore', id, '--tenant', 'Inconnu', '--dry-run'], dir)
   assert.equal(unknown.status, 1)
-  assert.match(unknown.stderr, /^Error: aucun cabinet « Inconnu » dans la sauvegarde backup-\S+ ; cabinets présents : "Cabinet Demo" \(tenant-demo\)/)
+  assert.match(unknown.stderr, /^Erreur : aucun cabinet « Inconnu » dans la sauvegarde backup-\S+ ; cabinets présents : "Cabinet Demo" \(tenant-demo\)/)
 
   const forced = await cli(['restore', id, '--tenant', 'tenant-demo', '--force', '--yes'], dir)
   assert.equal(forced.status, 2)

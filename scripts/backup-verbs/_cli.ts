@@ -49,7 +49,7 @@ export const duration = (value: string): number => {
 
 export const maxAge = (value: string): number => {
   const ms = parseMaxAge(value)
-  if (ms === undefined) throw new InvalidArgumentError('expected a duration like 26h, 90m or 2d')
+  if (ms === undefined) throw new InvalidArgumentError('une durée comme 26h, 90m ou 2d est attendue')
   return ms
 }
 
@@ -62,6 +62,6 @@ export const retentionCount = (value: string): number => {
 
 export const percent = (value: string): number => {
   const n = Number(value)
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 100) throw new InvalidArgumentError('expected a percentage between 0 and 100')
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 100) throw new InvalidArgumentError('un pourcentage entre 0 et 100 est attendu')
   return n
 }

@@ -1,7 +1,8 @@
 /**
  * The one CLI skeleton, and the only place where a process exits. A script declares its commander
  * program and hands it to `runCommand` with the action to run once the arguments are parsed:
- * - a command-line error (unknown option, bad value, missing argument) → `Error: …` / `Try: <cmd> --help`, exit 2;
+ * - a command-line error (unknown option, bad value, missing argument) → `Erreur : …` / `Essayez : <cmd> --help`, exit 2
+ *   (commander's own messages and help headings are put in French here: one language per line);
  * - a `ToolkitError` → its message, hint and exit code; any other error → exit 1 (stack only with DEBUG);
  * - Ctrl-C → exit 130 (a script that must clean up first passes an AbortSignal handler instead);
  * every line written to stderr has its passwords masked, whatever produced it.
@@ -31,6 +32,7 @@ export interface RunCommandOptions {
  */
 export function runCommand<Options>(program: Command, action: (options: Options, program: Command) => Promise<number | void>, options: RunCommandOptions = {}): void {
   quietCommander(program)
+  frenchCommander(program)
   let interrupted = false
   // With onInterrupt, SIGTERM (a service manager, a container stop) gets the same chance to clean up.
   for (const signal of options.onInterrupt === undefined ? (['SIGINT'] as const) : (['SIGINT', 'SIGTERM'] as const)) {
@@ -41,7 +43,7 @@ export function runCommand<Options>(program: Command, action: (options: Options,
       } else if (interrupted) {
         process.exit(130)
       }
-      process.stderr.write('\nInterrupted.\n')
+      process.stderr.write('\nInterrompu.\n')
       process.exit(130)
     })
   }
@@ -51,7 +53,7 @@ export function runCommand<Options>(program: Command, action: (options: Options,
     } catch (error) {
       if (!(error instanceof CommanderError)) throw error
       if (error.exitCode === 0) return 0
-      throw options.usage?.(error) ?? usageError(error.message.replace(/^error: /, ''), `See \`${program.name()} --help\`.`)
+      throw options.usage?.(error) ?? usageError(frenchCommanderMessage(error), `\`${program.name()} --help\``)
     }
     return action(program.opts<Options & object>() as Options, program)
   }
@@ -68,6 +70,69 @@ export function runCommand<Options>(program: Command, action: (options: Options,
 function quietCommander(command: Command): void {
   command.exitOverride().configureOutput({ writeErr: () => {}, outputError: () => {} })
   for (const sub of command.commands) quietCommander(sub)
+}
+
+const HELP_TITLES: Record<string, string> = {
+  'Usage:': 'Utilisation :',
+  'Options:': 'Options :',
+  'Commands:': 'Commandes :',
+  'Arguments:': 'Arguments :',
+  'Global Options:': 'Options globales :',
+}
+
+/**
+ * `--help` in French, on the program and every subcommand: headings, the help option and command,
+ * and the `(default: …)`/`(choices: …)` notes commander adds to descriptions.
+ */
+function frenchCommander(command: Command): void {
+  command.helpOption('-h, --help', 'afficher cette aide')
+  if (command.commands.length > 0) command.helpCommand('help [commande]', 'afficher l’aide d’une commande')
+  command.configureHelp({
+    styleTitle: (title) => HELP_TITLES[title] ?? title,
+    optionDescription: (option) => withNotes(option.description, option.argChoices, option.required || option.optional || (option.isBoolean() && typeof option.defaultValue === 'boolean') ? (option.defaultValueDescription ?? (option.defaultValue === undefined ? undefined : JSON.stringify(option.defaultValue))) : undefined),
+    argumentDescription: (argument) => withNotes(argument.description, argument.argChoices, argument.defaultValueDescription ?? (argument.defaultValue === undefined ? undefined : JSON.stringify(argument.defaultValue))),
+  })
+  for (const sub of command.commands) frenchCommander(sub)
+}
+
+function withNotes(description: string, choices: readonly string[] | undefined, byDefault: string | undefined): string {
+  const notes = [...(choices ? [`choix : ${choices.map((c) => JSON.stringify(c)).join(', ')}`] : []), ...(byDefault !== undefined ? [`par défaut : ${byDefault}`] : [])]
+  return notes.length === 0 ? description : `${description} (${notes.join(' ; ')})`.trim()
+}
+
+/** Commander's error, in French, by its code; the option or argument named as the user typed it. */
+export function frenchCommanderMessage(error: CommanderError): string {
+  const message = error.message.replace(/^error: /, '')
+  const quoted = [...message.matchAll(/'([^']*)'/g)].map((m) => m[1]!)
+  const suggestion = /\(Did you mean ([^?]+)\?\)/.exec(message)?.[1]
+  const didYouMean = suggestion ? ` (vouliez-vous dire ${suggestion} ?)` : ''
+  switch (error.code) {
+    case 'commander.unknownOption':
+      return `option inconnue : ${quoted[0]}${didYouMean}`
+    case 'commander.unknownCommand':
+      return `commande inconnue : ${quoted[0]}${didYouMean}`
+    case 'commander.missingArgument':
+      return `argument obligatoire manquant : ${quoted[0]}`
+    case 'commander.optionMissingArgument':
+      return `l’option ${quoted[0]} attend une valeur`
+    case 'commander.missingMandatoryOptionValue':
+      return `option obligatoire absente : ${quoted[0]}`
+    case 'commander.conflictingOption':
+      return `les options ${quoted[0]} et ${quoted[1]} s’excluent`
+    case 'commander.excessArguments': {
+      const counts = /Expected (\d+) arguments? but got (\d+)/.exec(message)
+      return `trop d’arguments${quoted[0] ? ` pour ${quoted[0]}` : ''}${counts ? ` : ${counts[1]} attendu(s), ${counts[2]} donné(s)` : ''}`
+    }
+    case 'commander.invalidArgument': {
+      // "option '--x <v>' argument 'v' is invalid. <reason>" or "command-argument value 'v' is invalid for argument 'a'. <reason>"
+      const reason = message.split(/is invalid(?: for argument '[^']*')?\. ?/)[1]?.trim()
+      const what = message.startsWith('option') ? `l’option ${quoted[0]}` : `l’argument ${quoted[1]}`
+      const value = message.startsWith('option') ? quoted[1] : quoted[0]
+      return `${what} refuse la valeur '${value}'${reason ? ` : ${reason}` : ''}`
+    }
+    default:
+      return message
+  }
 }
 
 /**
@@ -87,8 +152,8 @@ export function warn(message: string): void {
 
 /** The text shown for a failure: one line, a hint when there is one, the stack only in debug mode. */
 export function renderError(error: unknown, debug: boolean): string {
-  let text = `Error: ${describeError(error)}\n`
-  if (error instanceof ToolkitError && error.hint) text += `Try: ${error.hint}\n`
+  let text = `Erreur : ${describeError(error)}\n`
+  if (error instanceof ToolkitError && error.hint) text += `Essayez : ${error.hint}\n`
   if (debug && error instanceof Error && error.stack) text += `${error.stack}\n`
   return text
 }
