@@ -69,8 +69,8 @@ test('create, list (2), verify, stats (5) and prune --dry-run print the spec\'s 
   assert.equal(
     normalise(list.stdout, dir),
     `1 backup(s) dans backups/ (du plus récent au plus ancien):
-  ID                          Date                 Taille    Compressé  Vérifié  Formats
-  backup-<TS>  <DATE>  <SIZE>  oui        oui      sql,json,csv
+  ID                          Date                 Moteur  Source                      Taille    Compressé  Chiffré  Vérifié  Formats
+  backup-<TS>  <DATE>  SQLite  <DIR>/app.db  <SIZE>  oui        non      oui      sql,json,csv
 `,
   )
   assert.equal(verify.status, 0)
