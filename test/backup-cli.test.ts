@@ -110,7 +110,7 @@ test('create, list (2), verify, stats (5) and prune --dry-run print the spec\'s 
   )
   assert.equal(normalise(prune.stdout, dir), 'Rotation (garder 1 derniers par source), simulation: 0 backup(s) seraient supprimés\nConservés: 1\n  + backup-<TS> (sqlite <DIR>/app.db) : parmi les 1 plus récents (--keep-last)\n')
   const help = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO_ROOT, 'scripts/advanced-backup.ts'), '--help'], { encoding: 'utf8' })
-  assert.match(help.stdout, /create\|1 [\s\S]*list\|2 [\s\S]*verify\|3 <id>[\s\S]*restore\|4 \[options\] <id>[\s\S]*stats\|5 [\s\S]*prune\|6/)
+  assert.match(help.stdout, /create\|1 [\s\S]*list\|2 [\s\S]*verify\|3 <id>[\s\S]*restore\|4 \[options\] \[id\][\s\S]*stats\|5 [\s\S]*prune\|6/)
   assert.match(help.stdout, /^Numeric aliases \(the spec's menu\): 1 create, 2 list, 3 verify <id>, 4 restore <id>, 5 stats, 6 prune, 7 check$/m)
 })
 

@@ -15,7 +15,7 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { tempDir } from './helpers/databases.ts'
 import { REPO_ROOT } from './helpers/cli.ts'
-import { backupSystem, run, sqliteDump } from './helpers/backup.ts'
+import { backupSystem, run, sqliteDump, steppingClock } from './helpers/backup.ts'
 import { CREATE_STEPS, RESTORE_STEPS } from '../scripts/lib/backup/kill-points.ts'
 import { sha256Hex } from '../scripts/lib/backup/manifest.ts'
 import { readHistory } from '../scripts/lib/backup/catalog/history.ts'
@@ -94,6 +94,18 @@ function workspace(t: import('node:test').TestContext, from: string): string {
   return dir
 }
 
+/**
+ * A copy of the template's database with an earlier backup of its own (dated 2026-01-21): rotation
+ * is per source, so the backup must come from this folder's database for `--keep 1` to delete it.
+ */
+async function createWorkspace(t: import('node:test').TestContext, from: string): Promise<{ dir: string; before: { digest: string; ids: string[]; names: Set<string> } }> {
+  const dir = tempDir(t, 'ipm-crash-')
+  cpSync(join(from, 'app.db'), join(dir, 'app.db'))
+  const earlier = await backupSystem(t, { databaseUrl: `file:${join(dir, 'app.db')}`, backupDir: join(dir, 'backups'), maxBackups: 1, now: steppingClock() }).create()
+  assert.ok(earlier.metadata.verified)
+  return { dir, before: { digest: liveDigest(dir), ids: [earlier.metadata.id], names: new Set(readdirSync(join(dir, 'backups'))) } }
+}
+
 const liveDigest = (dir: string) => sha256Hex(readFileSync(join(dir, 'app.db')))
 
 /** The assertions after a death: nothing partial listed, live database sound and unchanged, next create cleans up (returns what it removed). */
@@ -128,24 +140,23 @@ async function assertRecovered(t: import('node:test').TestContext, dir: string, 
 
 test('create killed by SIGKILL at every named step: nothing partial listed, live database sound, the next create cleans up', { skip: requireJudge('sqlite3') }, async (t) => {
   const from = await template()
-  const ids = readdirSync(join(from, 'backups')).filter((n) => n.endsWith('.metadata.json')).map((n) => n.replace('.metadata.json', ''))
-  const before = { digest: liveDigest(from), ids, names: new Set(readdirSync(join(from, 'backups'))) }
   // Every step compressed; uncompressed, the steps whose code differs (a folder renamed into place).
   const uncompressed = ['create:after-snapshot', 'create:before-metadata', 'create:before-verify', 'create:before-publish', 'create:after-publish']
-  const cases = [...CREATE_STEPS.map((step) => ({ step, compress: true })), ...uncompressed.map((step) => ({ step, compress: false }))]
+  // The off-site steps run only with --offsite: backup-offsite.test.ts kills at them.
+  const cases = [...CREATE_STEPS.filter((step) => step.startsWith('create:')).map((step) => ({ step, compress: true })), ...uncompressed.map((step) => ({ step, compress: false }))]
   assert.equal(cases.length, 17)
   // Two at a time: each run has its own folder.
-  const deaths = new Map<string, { dir: string; death: Death }>()
+  const deaths = new Map<string, { dir: string; before: Awaited<ReturnType<typeof createWorkspace>>['before']; death: Death }>()
   for (let i = 0; i < cases.length; i += 2) {
     await Promise.all(
       cases.slice(i, i + 2).map(async ({ step, compress }) => {
-        const dir = workspace(t, from)
+        const { dir, before } = await createWorkspace(t, from)
         const death = await cli(['--quiet', '--keep', '1', ...(compress ? [] : ['--no-compress'])], dir, { env: { IPM_BACKUP_KILL_AT: step } })
-        deaths.set(`${step}${compress ? '' : ' --no-compress'}`, { dir, death })
+        deaths.set(`${step}${compress ? '' : ' --no-compress'}`, { dir, before, death })
       }),
     )
   }
-  for (const [what, { dir, death }] of deaths) {
+  for (const [what, { dir, before, death }] of deaths) {
     assert.deepEqual([death.status, death.signal], [null, 'SIGKILL'], `${what} died by SIGKILL: ${death.stderr}`)
     // What the dead run left: its temporary names, and an archive whose metadata was never written.
     const backupDir = join(dir, 'backups')
@@ -164,15 +175,13 @@ test('create killed by SIGKILL at every named step: nothing partial listed, live
 
 test('create killed by a timer at random instants, 10 times: the same guarantees', { skip: requireJudge('sqlite3') }, async (t) => {
   const from = await template()
-  const ids = readdirSync(join(from, 'backups')).filter((n) => n.endsWith('.metadata.json')).map((n) => n.replace('.metadata.json', ''))
-  const before = { digest: liveDigest(from), ids }
-  const measure = await cli(['--quiet', '--keep', '1'], workspace(t, from))
+  const measure = await cli(['--quiet', '--keep', '1'], (await createWorkspace(t, from)).dir)
   assert.equal(measure.status, 0, measure.stderr)
   let killed = 0
   for (let i = 0; i < 10; i++) {
     // Spread over the run's length (80 % of it: a later run may be a little faster): each tenth, at a random point inside.
     const delay = Math.round(((i + Math.random()) / 10) * measure.ms * 0.8)
-    const dir = workspace(t, from)
+    const { dir, before } = await createWorkspace(t, from)
     const death = await cli(['--quiet', '--keep', '1'], dir, { killAfterMs: delay })
     const what = `killed after ${delay} ms of ~${Math.round(measure.ms)} ms`
     if (death.signal === 'SIGKILL') killed++

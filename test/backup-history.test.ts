@@ -166,7 +166,7 @@ test('lines of another version or shape are skipped with a warning naming them',
   assert.deepEqual(read.records, [good])
   assert.deepEqual(read.warnings, [
     'history.jsonl line 2: version 2 is not supported (this tool reads version 1); skipped',
-    'history.jsonl line 3: "operation" should be one of create, verify, restore, prune; skipped',
+    'history.jsonl line 3: "operation" should be one of create, verify, restore, prune, drill, rekey; skipped',
     'history.jsonl line 4: "id" should be a backup id; skipped',
     'history.jsonl line 5: "bytes" should be a byte count; skipped',
     'history.jsonl line 6: a failure should carry "error"; skipped',

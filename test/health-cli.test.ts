@@ -27,13 +27,15 @@ function normalise(text: string, replacements: [string, string][] = []): string 
 }
 
 describe('test-all-databases', { concurrency: true }, () => {
-  test('checks SQLite, PostgreSQL and a fresh local D1, prints the table and writes RESULTATS_TESTS_DATABASES.md in the working directory', {
+  // The default report lives at the project's root; these runs name it in their own folder (--report),
+  // so the suite never writes into the checkout.
+  test('checks SQLite, PostgreSQL and a fresh local D1, prints the table and writes RESULTATS_TESTS_DATABASES.md where --report says', {
     skip: !(ENGINES.includes('postgres') && ENGINES.includes('d1')) && 'needs every engine',
   }, async (t) => {
     const dir = tempDir(t)
     const sqlite = await databaseUrl(t, 'sqlite')
     const postgres = await databaseUrl(t, 'postgres')
-    const result = await runScriptAsync(SCRIPT, [], {
+    const result = await runScriptAsync(SCRIPT, ['--report', 'RESULTATS_TESTS_DATABASES.md'], {
       cwd: dir,
       env: cleanEnv({ DATABASE_URL: sqlite, POSTGRES_URL: postgres, D1_PERSIST_DIR: join(dir, 'd1') }),
     })
@@ -194,15 +196,16 @@ rollback – skipped
     const dir = tempDir(t)
     const sqlite = await databaseUrl(t, 'sqlite')
     const env = cleanEnv({ DATABASE_URL: sqlite })
-    const first = await runScriptAsync(SCRIPT, ['--only', 'sqlite'], { cwd: dir, env })
+    const here = ['--report', 'RESULTATS_TESTS_DATABASES.md']
+    const first = await runScriptAsync(SCRIPT, ['--only', 'sqlite', ...here], { cwd: dir, env })
     assert.equal(first.status, 0, first.stdout + first.stderr)
     assert.ok(existsSync(join(dir, 'RESULTATS_TESTS_DATABASES.json')))
 
     const [shown, json, coloured, noColor, missing] = await Promise.all([
-      runScriptAsync(SCRIPT, ['--show-report'], { cwd: dir, env }),
-      runScriptAsync(SCRIPT, ['--show-report', '--json'], { cwd: dir, env }),
-      runScriptAsync(SCRIPT, ['--show-report'], { cwd: dir, env: { ...env, NO_COLOR: '', FORCE_COLOR: '1' } }),
-      runScriptAsync(SCRIPT, ['--show-report'], { cwd: dir, env: { ...env, NO_COLOR: '1', FORCE_COLOR: '1' } }),
+      runScriptAsync(SCRIPT, ['--show-report', ...here], { cwd: dir, env }),
+      runScriptAsync(SCRIPT, ['--show-report', '--json', ...here], { cwd: dir, env }),
+      runScriptAsync(SCRIPT, ['--show-report', ...here], { cwd: dir, env: { ...env, NO_COLOR: '', FORCE_COLOR: '1' } }),
+      runScriptAsync(SCRIPT, ['--show-report', ...here], { cwd: dir, env: { ...env, NO_COLOR: '1', FORCE_COLOR: '1' } }),
       runScriptAsync(SCRIPT, ['--show-report', '--report', 'elsewhere/report.md'], { cwd: dir, env }),
     ])
     assert.equal(shown.status, 0, shown.stderr)

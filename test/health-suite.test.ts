@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { ENGINES, POSTGRES_SERVER_URL, tempDir } from './helpers/databases.ts'
 import { databaseUrl, snapshotTables } from './helpers/health.ts'
-import { resolveEnvironment } from '../scripts/lib/environment.ts'
+import { PROJECT_ROOT, resolveEnvironment } from '../scripts/lib/environment.ts'
 import { openDatabase } from '../scripts/lib/db/open.ts'
 import type { EngineName } from '../scripts/lib/db/url.ts'
 import { runHealthSuite, type RunHealthSuiteOptions } from '../scripts/lib/health/suite.ts'
@@ -168,7 +168,7 @@ describe('which databases are checked', () => {
 
   test('by default: SQLite prisma/dev.db, the local D1, and PostgreSQL skipped as not configured', () => {
     assert.deepEqual(targets({}), [
-      { engine: 'sqlite', kind: 'configured', url: 'file:./prisma/dev.db', source: 'default' },
+      { engine: 'sqlite', kind: 'configured', url: `file:${join(PROJECT_ROOT, 'prisma', 'dev.db')}`, source: 'default' },
       { engine: 'postgres', kind: 'not-configured', reason: 'not configured: POSTGRES_URL is not set', hint: 'Set POSTGRES_URL (or pass --postgres <url>) to check a PostgreSQL database.' },
       { engine: 'd1', kind: 'configured', url: 'd1://local', source: 'default' },
     ])

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { openDatabase } from '../scripts/lib/db/open.ts'
-import { resolveEnvironment } from '../scripts/lib/environment.ts'
+import { PROJECT_ROOT, resolveEnvironment } from '../scripts/lib/environment.ts'
 import { ToolkitError } from '../scripts/lib/errors.ts'
 import { runScript } from './helpers/cli.ts'
 import { tempDir } from './helpers/databases.ts'
@@ -21,8 +21,8 @@ async function refusal(url: string, options: { create?: boolean } = {}): Promise
   assert.fail(`${url} opened`)
 }
 
-test('the default database is prisma/dev.db', () => {
-  assert.equal(resolveEnvironment({}).databaseUrl, 'file:./prisma/dev.db')
+test('the default database is the project\'s prisma/dev.db, wherever the command runs from', () => {
+  assert.equal(resolveEnvironment({}, { cwd: '/elsewhere' }).databaseUrl, `file:${join(PROJECT_ROOT, 'prisma', 'dev.db')}`)
   assert.equal(resolveEnvironment({ DATABASE_URL: 'postgresql://db/app' }).databaseUrl, 'postgresql://db/app')
 })
 

@@ -67,6 +67,11 @@ function runLikeCron(command: string, env: { HOME: string; DATABASE_URL: string 
   return { status: result.status, stdout: result.stdout, stderr: result.stderr }
 }
 
+/** The .env of an installation holds the key and the off-site URL (docs/cron.md); here, a key and a folder as off-site storage. */
+function installationSecrets(root: string) {
+  return { BACKUP_ENCRYPTION_KEY: randomBytes(32).toString('base64'), BACKUP_OFFSITE_URL: join(root, 'offsite') }
+}
+
 const backupsIn = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((name) => /^backup-[\dT-]+(\.tar\.gz(\.enc)?)?$/.test(name)) : [])
 
 test('the crontab is documented in one place (docs/cron.md), with a PATH line that cron needs for node', () => {
@@ -89,9 +94,8 @@ test('the documented nightly backup line succeeds silently in a bare cron-like s
   mkdirSync(home)
   const placed = place(jobCommand(documentedCrontab().lines, 'backup'), root)
 
-  // The .env of an installation holds the key and the off-site URL (docs/cron.md); here, a key and a folder as off-site storage.
-  const offsite = join(root, 'offsite')
-  const secrets = { BACKUP_ENCRYPTION_KEY: randomBytes(32).toString('base64'), BACKUP_OFFSITE_URL: offsite }
+  const secrets = installationSecrets(root)
+  const offsite = secrets.BACKUP_OFFSITE_URL
   const ok = runLikeCron(placed.command, { HOME: home, DATABASE_URL: db.url, ...secrets })
   assert.equal(ok.status, 0, `${ok.stdout}${ok.stderr}${existsSync(placed.log) ? readFileSync(placed.log, 'utf8') : ''}`)
   assert.equal(ok.stdout, '', 'nothing on stdout: cron sends no mail')
@@ -120,8 +124,9 @@ test('the documented freshness check line passes silently after the nightly back
   const { lines } = documentedCrontab()
   const backup = place(jobCommand(lines, 'backup'), root)
   const check = place(jobCommand(lines, 'backup:check'), root)
-  assert.equal(runLikeCron(backup.command, { HOME: home, DATABASE_URL: db.url }).status, 0)
-  const result = runLikeCron(check.command, { HOME: home, DATABASE_URL: db.url })
+  const env = { HOME: home, DATABASE_URL: db.url, ...installationSecrets(root) }
+  assert.equal(runLikeCron(backup.command, env).status, 0, readFileSync(backup.log, 'utf8'))
+  const result = runLikeCron(check.command, env)
   assert.equal(result.status, 0, readFileSync(check.log, 'utf8'))
   assert.equal(result.stdout + result.stderr, '')
   assert.equal(readFileSync(check.log, 'utf8'), '')
@@ -136,8 +141,9 @@ test('the documented weekly drill line restores the nightly backup into a scratc
   const backup = place(jobCommand(lines, 'backup'), root)
   const drill = place(jobCommand(lines, 'backup:drill'), root)
   assert.match(lines.find((line) => line.includes('backup:drill'))!, /^\S+\s+\S+\s+\*\s+\*\s+0\s/, 'weekly (on Sundays)')
-  assert.equal(runLikeCron(backup.command, { HOME: home, DATABASE_URL: db.url }).status, 0)
-  const result = runLikeCron(drill.command, { HOME: home, DATABASE_URL: db.url })
+  const env = { HOME: home, DATABASE_URL: db.url, ...installationSecrets(root) }
+  assert.equal(runLikeCron(backup.command, env).status, 0, readFileSync(backup.log, 'utf8'))
+  const result = runLikeCron(drill.command, env)
   assert.equal(result.status, 0, readFileSync(drill.log, 'utf8'))
   assert.equal(result.stdout + result.stderr, '')
   assert.equal(readFileSync(drill.log, 'utf8'), '')

@@ -1,16 +1,18 @@
 /**
  * The one CLI skeleton, and the only place where a process exits. A script declares its commander
  * program and hands it to `runCommand` with the action to run once the arguments are parsed:
- * - a command-line error (unknown option, bad value, missing argument) → `Erreur : …` / `Essayez : <cmd> --help`, exit 2
+ * - a command-line error (unknown option, bad value, missing argument) → `Erreur : …` / `Essayez : npx tsx <script> --help`, exit 2
  *   (commander's own messages and help headings are put in French here: one language per line);
  * - a `ToolkitError` → its message, hint and exit code; any other error → exit 1 (stack only with DEBUG);
  * - Ctrl-C → exit 130 (a script that must clean up first passes an AbortSignal handler instead);
  * every line written to stderr has its passwords masked, whatever produced it.
  * Results go out through `print(result, render, { json, quiet })`: JSON or text from the same object.
  */
+import { relative } from 'node:path'
 import { Command, CommanderError } from 'commander'
 import { ToolkitError, USAGE_EXIT_CODE, describeError } from './errors.ts'
 import { redactSecrets } from './db/url.ts'
+import { PROJECT_ROOT } from './environment.ts'
 
 export interface RunCommandOptions {
   /** Print stacks (DEBUG is set). */
@@ -53,7 +55,7 @@ export function runCommand<Options>(program: Command, action: (options: Options,
     } catch (error) {
       if (!(error instanceof CommanderError)) throw error
       if (error.exitCode === 0) return 0
-      throw options.usage?.(error) ?? usageError(frenchCommanderMessage(error), `\`${program.name()} --help\``)
+      throw options.usage?.(error) ?? usageError(frenchCommanderMessage(error), `${helpCommandOf(program)} --help`)
     }
     return action(program.opts<Options & object>() as Options, program)
   }
@@ -64,6 +66,12 @@ export function runCommand<Options>(program: Command, action: (options: Options,
       process.exit(error instanceof ToolkitError ? error.exitCode : 1)
     },
   )
+}
+
+/** The command line that runs this script again from the project's root, as the docs write it (the program's name is not a command). */
+function helpCommandOf(program: Command): string {
+  const script = process.argv[1]
+  return script === undefined ? program.name() : `npx tsx ${relative(PROJECT_ROOT, script)}`
 }
 
 /** Commander prints nothing itself and throws instead of exiting, on the program and every subcommand. */

@@ -11,7 +11,7 @@
 import { mapFilesystemError } from '../../fs/errors.ts'
 import { existsSync } from 'node:fs'
 import { lstat, mkdir, readdir, rm, stat } from 'node:fs/promises'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { TEMPORARY_MARKER } from '../../fs/atomic.ts'
 import { ToolkitError, USAGE_EXIT_CODE, describeError } from '../../errors.ts'
 import { ARCHIVE_SUFFIX, ENCRYPTED_SUFFIX, METADATA_FILE, SIDECAR_SUFFIX, assertBackupId, backupPaths, idOfTemporaryName, isBackupId, ownerOfTemporaryName, type BackupPaths } from '../layout.ts'
@@ -95,6 +95,8 @@ async function readEntry(backupDir: string, id: string): Promise<BackupEntry | u
     // An encrypted backup's stored object is the ciphertext beside its metadata.
     // (A decrypted copy — `<id>.tar.gz` and no ciphertext, as restore stages it — is read as the plain archive it is.)
     if (metadata.encryption !== undefined && !(existsSync(paths.archive) && !existsSync(join(backupDir, `${id}${ENCRYPTED_SUFFIX}`)))) paths.archive = join(backupDir, `${id}${ENCRYPTED_SUFFIX}`)
+    // Metadata without its archive (deleted by hand, a lost disk sync): listed with the reason, never restorable.
+    if (form === 'archive' && !existsSync(paths.archive)) return { id, form, paths, metadata, sealValid, problem: `archive ${basename(paths.archive)} absente du dossier` }
     return { id, form, paths, metadata, sealValid }
   } catch (error) {
     return { id, form, paths, sealValid: false, problem: describeError(error) }
