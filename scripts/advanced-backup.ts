@@ -91,7 +91,7 @@ function system(options: GlobalOptions, onProgress?: ProgressListener, extra: { 
 }
 
 async function traced(verb: Verb, options: GlobalOptions): Promise<number> {
-  const tracing = startTracing({ enabled: options.otel === true || environment.otel.endpoint !== undefined, ...environment.otel })
+  const tracing = await startTracing({ enabled: options.otel === true || environment.otel.endpoint !== undefined, ...environment.otel })
   try {
     return await withSpan(`advanced-backup ${verbName}`, { 'ipm.command': verbName }, async () => {
       try {

@@ -138,7 +138,7 @@ const stopServing = new AbortController()
 
 /** Tracing around the whole run (`--otel` or OTEL_EXPORTER_OTLP_ENDPOINT); spans are flushed before exit. */
 async function main(options: Options): Promise<number> {
-  const tracing = startTracing({ enabled: options.otel === true || environment.otel.endpoint !== undefined, ...environment.otel })
+  const tracing = await startTracing({ enabled: options.otel === true || environment.otel.endpoint !== undefined, ...environment.otel })
   try {
     if (options.source !== undefined && options.source !== 'tests') return await appTraffic(options, options.source, environment.databaseUrl)
     return await (options.serve ? serve(options) : runOnce(options))

@@ -193,8 +193,9 @@ test('ALERT_WEBHOOK_URL receives one JSON alert per reason, with a Slack-compati
   const hook = await webhook(t)
   const result = await cli(['check'], dir, { ALERT_WEBHOOK_URL: hook.url })
   assert.equal(result.status, 1, result.stderr)
-  assert.match(result.stdout, /\(2 problèmes\)\n {3}✗ le dernier backup vérifié .*\n {3}✗ la dernière opération a échoué: .*\n {3}Alerte envoyée \(webhook\): backup:last-run-failed:.*backups\n {3}Alerte envoyée \(webhook\): backup:stale:.*backups\n$/)
-  assert.equal(hook.requests.length, 2)
+  // The backup dates from January and was never drilled: the drill age is a third reason.
+  assert.match(result.stdout, /\(3 problèmes\)\n {3}✗ le dernier backup vérifié .*\n {3}✗ la dernière opération a échoué: .*\n {3}✗ aucun exercice de restauration réussi depuis plus de --max-drill-age .*\n {3}Alerte envoyée \(webhook\): backup:last-run-failed:.*backups\n {3}Alerte envoyée \(webhook\): backup:no-recent-drill:.*backups\n {3}Alerte envoyée \(webhook\): backup:stale:.*backups\n$/)
+  assert.equal(hook.requests.length, 3)
   for (const request of hook.requests) {
     assert.equal(request.method, 'POST')
     assert.equal(request.path, '/services/T000/B000/secret-token')
@@ -203,16 +204,18 @@ test('ALERT_WEBHOOK_URL receives one JSON alert per reason, with a Slack-compati
   const bodies = hook.requests.map((r) => JSON.parse(r.body)).sort((a, b) => a.key.localeCompare(b.key))
   assert.deepEqual(bodies.map((b) => [b.source, b.status, b.severity, b.key]), [
     ['advanced-backup check', 'firing', 'critical', `backup:last-run-failed:${join(dir, 'backups')}`],
+    ['advanced-backup check', 'firing', 'critical', `backup:no-recent-drill:${join(dir, 'backups')}`],
     ['advanced-backup check', 'firing', 'critical', `backup:stale:${join(dir, 'backups')}`],
   ])
   assert.match(bodies[0].text, /^\[advanced-backup check\] 🔴 Alerte critique — Backups en danger: la dernière opération a échoué: create .*database file not found$/)
-  assert.match(bodies[1].text, /^\[advanced-backup check\] 🔴 Alerte critique — Backups en danger: le dernier backup vérifié \(backup-2026-01-21T15-30-00\) /)
+  assert.match(bodies[1].text, /^\[advanced-backup check\] 🔴 Alerte critique — Backups en danger: aucun exercice de restauration réussi /)
+  assert.match(bodies[2].text, /^\[advanced-backup check\] 🔴 Alerte critique — Backups en danger: le dernier backup vérifié \(backup-2026-01-21T15-30-00\) /)
   const state = JSON.parse(readFileSync(join(dir, 'backups', '.alert-state.json'), 'utf8'))
   assert.deepEqual(Object.keys(state.alerts).sort(), bodies.map((b) => b.key))
   const again = await cli(['check'], dir, { ALERT_WEBHOOK_URL: hook.url })
   assert.equal(again.status, 1)
   assert.doesNotMatch(again.stdout, /Alerte envoyée/)
-  assert.equal(hook.requests.length, 2, 'still firing: deduplicated on its key')
+  assert.equal(hook.requests.length, 3, 'still firing: deduplicated on its key')
 })
 
 test('a webhook that fails (HTTP 500, nobody listening) is reported beside the reasons, never in the exit code, its secret path not shown', async (t) => {

@@ -28,7 +28,7 @@ describe('OpenTelemetry tracing', () => {
     const dbPath = join(tempDir(t), 'dev.db')
     copyFileSync(join(REPO_ROOT, 'prisma', 'dev.db'), dbPath)
 
-    const tracing = startTracing({ enabled: true, endpoint: `${receiver.url}/`, headers: 'x-api-key=cl%C3%A9%3D1,x-scope=ops', serviceName: 'ipm-test' })
+    const tracing = await startTracing({ enabled: true, endpoint: `${receiver.url}/`, headers: 'x-api-key=cl%C3%A9%3D1,x-scope=ops', serviceName: 'ipm-test' })
     assert.equal(tracing.endpoint, `${receiver.url}/v1/traces`)
     try {
       const db = await openDatabase(`file:${dbPath}`)
@@ -93,7 +93,7 @@ describe('OpenTelemetry tracing', () => {
   })
 
   it('disabled tracing is a no-op; withSpan still runs the work', async () => {
-    const tracing = startTracing({ enabled: false })
+    const tracing = await startTracing({ enabled: false })
     assert.equal(tracing.endpoint, null)
     assert.equal(await withSpan('step', {}, () => 42), 42)
     await tracing.shutdown()

@@ -5,19 +5,11 @@
  * The standard variables are passed in by the caller (this module never reads process.env).
  * SQL leaves the process fingerprinted: every SQL-bearing attribute has its literals replaced by `?`.
  */
-import { context, propagation, SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api'
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
-import { resourceFromAttributes } from '@opentelemetry/resources'
-import { BatchSpanProcessor, NodeTracerProvider, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace-node'
-import { PrismaInstrumentation, registerInstrumentations } from '@prisma/instrumentation'
+import { SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api'
 import { ToolkitError } from '../errors.ts'
-import { fingerprintSql } from '../metrics/fingerprint.ts'
 
 export const TRACER_NAME = 'ia-poste-manager'
 export const DEFAULT_SERVICE_NAME = 'ia-poste-manager-db-toolkit'
-
-/** Span attributes that may hold SQL (current and older semantic conventions, Prisma's). */
-const SQL_ATTRIBUTES = ['db.query.text', 'db.statement', 'db.query.summary']
 
 export interface TracingOptions {
   /** `--otel` or OTEL_EXPORTER_OTLP_ENDPOINT set; false returns a no-op handle. */
@@ -41,11 +33,13 @@ export interface Tracing {
 }
 
 /**
+ * Tracing on (`enabled`) loads the OpenTelemetry SDK and the Prisma instrumentation; off, nothing
+ * heavy is loaded (every script starts with this call: the SDK costs a quarter of a second to load).
  * @example
- * const tracing = startTracing({ enabled: true, endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT, headers: env.OTEL_EXPORTER_OTLP_HEADERS, serviceName: env.OTEL_SERVICE_NAME })
+ * const tracing = await startTracing({ enabled: true, endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT, headers: env.OTEL_EXPORTER_OTLP_HEADERS, serviceName: env.OTEL_SERVICE_NAME })
  * try { await withSpan('backup.create', { 'ipm.engine': 'sqlite' }, () => createBackup(options)) } finally { await tracing.shutdown() }
  */
-export function startTracing(options: TracingOptions): Tracing {
+export async function startTracing(options: TracingOptions): Promise<Tracing> {
   if (!options.enabled) return { enabled: false, endpoint: null, shutdown: async () => {} }
   const base = (options.endpoint ?? 'http://localhost:4318').replace(/\/+$/, '')
   let url: URL
@@ -54,31 +48,8 @@ export function startTracing(options: TracingOptions): Tracing {
   } catch {
     throw new ToolkitError(`OTEL_EXPORTER_OTLP_ENDPOINT n'est pas une URL lisible`, { hint: 'Exemple: OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318' })
   }
-  const exporter = new OTLPTraceExporter({ url: url.href, headers: parseHeaders(options.headers), timeoutMillis: options.timeoutMs ?? 10_000 })
-  const provider = new NodeTracerProvider({
-    resource: resourceFromAttributes({ 'service.name': options.serviceName || DEFAULT_SERVICE_NAME }),
-    spanProcessors: [new FingerprintSqlProcessor(), new BatchSpanProcessor(exporter)],
-  })
-  provider.register()
-  const prisma = new PrismaInstrumentation()
-  const unregister = registerInstrumentations({ tracerProvider: provider, instrumentations: [prisma] })
-  let stopped: Promise<void> | undefined
-  return {
-    enabled: true,
-    endpoint: url.origin + url.pathname,
-    shutdown: () =>
-      (stopped ??= (async () => {
-        try {
-          await provider.forceFlush()
-          await provider.shutdown()
-        } finally {
-          unregister()
-          trace.disable()
-          context.disable()
-          propagation.disable()
-        }
-      })()),
-  }
+  const { startExporting } = await import('./exporter.ts')
+  return startExporting(url, { headers: parseHeaders(options.headers), serviceName: options.serviceName || DEFAULT_SERVICE_NAME, timeoutMs: options.timeoutMs ?? 10_000 })
 }
 
 /**
@@ -124,22 +95,4 @@ export function parseHeaders(headers: string | Record<string, string> | undefine
     parsed[decodeURIComponent(pair.slice(0, at).trim())] = decodeURIComponent(pair.slice(at + 1).trim())
   }
   return parsed
-}
-
-// Runs before the exporter's processor: the span is ended and not yet serialised.
-class FingerprintSqlProcessor implements SpanProcessor {
-  onStart(): void {}
-  onEnd(span: ReadableSpan): void {
-    const attributes = span.attributes as Record<string, unknown>
-    for (const key of SQL_ATTRIBUTES) {
-      const value = attributes[key]
-      if (typeof value === 'string') attributes[key] = fingerprintSql(value)
-    }
-  }
-  forceFlush(): Promise<void> {
-    return Promise.resolve()
-  }
-  shutdown(): Promise<void> {
-    return Promise.resolve()
-  }
 }
