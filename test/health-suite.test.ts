@@ -45,15 +45,15 @@ for (const engine of ENGINES) {
       assert.deepEqual(report.summary, { passed: 6, failed: 0, skipped: 0, ok: true })
       assert.deepEqual(result.notes, [])
       assert.match(result.serverVersion ?? '', { sqlite: /^SQLite 3\.\d+\.\d+$/, postgres: /^PostgreSQL \d+\.\d+/, d1: /^workerd 1\.\d+\.\d+ \(Miniflare 4\.\d+\.\d+\)$/ }[engine])
-      assert.equal(check(result, 'migrations').detail, '1 migration applied, none pending (newest: 20260121153000_init)')
+      assert.equal(check(result, 'migrations').detail, '1 migration appliquée, aucune en attente (dernière : 20260121153000_init)')
       assert.equal(check(result, 'read-plans').detail, '6 plans: business, cabinet, decouverte, entreprise, pro, solo')
-      assert.equal(check(result, 'relation-query').detail, '6 tenants with plan and counts (8 users), 9 dossiers with client and tenant')
+      assert.equal(check(result, 'relation-query').detail, '6 cabinets avec plan et compteurs (8 utilisateurs), 9 dossiers avec client et cabinet')
       if (engine === 'd1') {
         assert.match(check(result, 'write-read-delete').detail!, /as separate statements \(D1 has no interactive transactions\)$/)
         assert.match(check(result, 'rollback').detail!, /checked with batch\(\)/)
       } else {
-        assert.equal(check(result, 'write-read-delete').detail, 'wrote 5 related rows, read them back, deleted them, in one transaction')
-        assert.equal(check(result, 'rollback').detail, 'an aborted transaction left nothing behind')
+        assert.equal(check(result, 'write-read-delete').detail, '5 lignes liées écrites, relues, supprimées, en une transaction')
+        assert.equal(check(result, 'rollback').detail, 'une transaction annulée ne laisse rien derrière elle')
       }
       for (const c of result.checks) assert.ok(c.ms > 0 && Number.isFinite(c.ms), `${c.check} took ${c.ms} ms`)
       assert.deepEqual(await snapshotTables(url), before, 'every row of every table is as it was')
@@ -69,10 +69,10 @@ for (const engine of ENGINES) {
       })
       assert.equal(report.summary.ok, false)
       const migrations = check(result, 'migrations')
-      assert.equal(migrations.error, 'no migration applied; 1 pending (20260121153000_init)')
+      assert.equal(migrations.error, 'aucune migration appliquée ; 1 en attente (20260121153000_init)')
       assert.match(migrations.hint!, /^Apply the committed migrations.*npm run db:migrate -- --database "/)
       assert.match(check(result, 'read-plans').error!, /The table `[a-z]+\.Plan` does not exist in the current database\. \(P2021\)$/)
-      assert.equal(check(result, 'rollback').detail, 'not run: the schema is not up to date (see migrations), so no test rows are written')
+      assert.equal(check(result, 'rollback').detail, 'non lancé : le schéma n’est pas à jour (voir migrations), aucune ligne de test n’est écrite')
       const db = await openDatabase(url)
       try {
         assert.equal(await hasNoSchema(db.sql), true, 'the health check created nothing')
@@ -148,7 +148,7 @@ test('a configured PostgreSQL that is unreachable fails its connect check, and s
   assert.deepEqual(statuses(unreachable), {
     connect: 'failed', migrations: 'skipped', 'read-plans': 'skipped', 'relation-query': 'skipped', 'write-read-delete': 'skipped', rollback: 'skipped',
   })
-  assert.match(check(unreachable, 'connect').error!, /^unreachable: PostgreSQL postgresql:\/\/someone:\*\*\*\*@127\.0\.0\.1:1\/app: cannot connect: .*ECONNREFUSED/)
+  assert.match(check(unreachable, 'connect').error!, /^injoignable : PostgreSQL postgresql:\/\/someone:\*\*\*\*@127\.0\.0\.1:1\/app : connexion impossible : .*ECONNREFUSED/)
   assert.doesNotMatch(JSON.stringify(unreachable), /topsecret/)
 
   const missing = new URL(POSTGRES_SERVER_URL)
@@ -193,13 +193,13 @@ describe('which databases are checked', () => {
     const [remote] = targets({ D1_URL: 'd1://account-1/database-1' }, { only: ['d1'] })
     assert.deepEqual(remote, {
       engine: 'd1', kind: 'not-configured',
-      reason: 'remote D1 d1://account-1/database-1 (D1_URL) needs an API token: CLOUDFLARE_D1_TOKEN is not set',
-      hint: 'Set CLOUDFLARE_D1_TOKEN, or check the local D1 with --d1 d1://local.',
+      reason: 'D1 distant d1://account-1/database-1 (D1_URL) : jeton d’API requis : CLOUDFLARE_D1_TOKEN n’est pas défini',
+      hint: 'Définissez CLOUDFLARE_D1_TOKEN, ou vérifiez le D1 local avec --d1 d1://local.',
     })
     assert.deepEqual(targets({ D1_URL: 'd1://account-1/database-1', CLOUDFLARE_D1_TOKEN: 't' }, { only: ['d1'] })[0]!.kind, 'configured')
 
     const wrong = targets({ POSTGRES_URL: 'file:./other.db' }, { only: ['postgres'] })
-    assert.deepEqual(wrong, [{ engine: 'postgres', kind: 'invalid', source: 'POSTGRES_URL', error: 'POSTGRES_URL is not a PostgreSQL URL: file:./other.db', hint: 'Use postgresql://user@host:5432/db.' }])
+    assert.deepEqual(wrong, [{ engine: 'postgres', kind: 'invalid', source: 'POSTGRES_URL', error: 'POSTGRES_URL n’est pas une URL PostgreSQL : file:./other.db', hint: 'Utilisez postgresql://user@host:5432/db.' }])
     const report = await runHealthSuite({ targets: [...wrong, ...targets({}, { only: ['postgres'] }), remote!], environment, cwd })
     assert.deepEqual(report.engines.map((engine) => [engine.label, engine.status, check(engine, 'connect').status]), [
       ['PostgreSQL', 'failed', 'failed'],
