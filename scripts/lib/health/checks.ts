@@ -137,7 +137,7 @@ export async function writeReadDelete(db: DatabaseHandle, options: { marker: str
     await client.tenant.delete({ where: { id: marker } })
     await client.plan.delete({ where: { id: marker } })
     const remaining = await countTemporaryRows(client, [marker])
-    if (remaining > 0) throw new ToolkitError(`${plural(remaining, 'row')} still there after deleting their tenant: ON DELETE CASCADE did not remove them`)
+    if (remaining > 0) throw new ToolkitError(`${plural(remaining, 'ligne')} encore là après la suppression de leur cabinet : ON DELETE CASCADE ne les a pas supprimées`)
   }
   const interactive = TRANSACTIONS[db.engine] === 'interactive'
   await withCleanup(db, marker, async () => {
