@@ -194,7 +194,7 @@ test('no space left on the backup disk: exit 1, one line, the partial backup rem
     for (const args of [[], ['--no-compress']]) {
       const result = await cli(['--database', url, '--dir', mountPoint, ...args], dir)
       assert.equal(result.status, 1, result.stdout)
-      assert.match(result.stderr, /^Erreur : plus de place dans .*small-disk-\d+k : backup abandonné, fichiers partiels supprimés( : [^\n]*)?\nEssayez : /)
+      assert.match(result.stderr, /^Erreur : plus de place dans .*small-disk-\d+k : backup abandonné, fichiers partiels supprimés(: [^\n]*)?\nEssayez : /)
       // Only the failure's line in history.jsonl (for `check`) is added.
       assert.deepEqual(readdirSync(mountPoint).sort(), ['history.jsonl', 'keep.txt'])
       assert.match(readFileSync(join(mountPoint, 'history.jsonl'), 'utf8').trim().split('\n').at(-1)!, /"operation":"create".*"result":"failure","error":"plus de place/)
