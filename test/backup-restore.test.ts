@@ -129,7 +129,7 @@ describe('restore (SQLite)', { skip: requireJudge('sqlite3') }, () => {
     const s = scene(t)
     const refused = await rejects(s.system.restore(FIRST), /demande une confirmation/)
     assert.match(refused.hint ?? '', /--yes/)
-    await rejects(s.system.restore(FIRST, { confirm: async () => false }), /cancelled/)
+    await rejects(s.system.restore(FIRST, { confirm: async () => false }), /restauration annulée : rien n’a été modifié/)
     assert.equal(sha256File(s.live), s.liveSha)
     assert.deepEqual(readdirSync(s.dir).sort(), ['backups', 'dev.db'])
   })

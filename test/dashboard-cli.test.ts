@@ -268,13 +268,13 @@ MÉTRIQUES PAR TENANT:
     - Dossiers: 9
     - Clients: 3
     - Stockage: 2.44 KB
-  Stockage calculé: sum over the tenant's rows (Tenant, User, Client, Dossier) of the stored size of
-    each value: UTF-8 bytes of text, bytes of blobs, 8 bytes per number, 0 for NULL; page overhead
-    and indexes not included
+  Stockage calculé: somme, sur les lignes du cabinet (Tenant, User, Client, Dossier), de la taille
+    stockée de chaque valeur : octets UTF-8 du texte, octets des blobs, 8 octets par nombre, 0 pour
+    NULL ; hors surcoût des pages et des index
 
 STATISTIQUES DE CACHE:
-  Taux de succès du cache: n/a: SQLite counts page-cache hits per connection (sqlite3_db_status),
-    which better-sqlite3 does not expose
+  Taux de succès du cache: n/a : SQLite compte les succès du cache de pages par connexion
+    (sqlite3_db_status), que better-sqlite3 n’expose pas
     Mesuré: cache de pages 15.63 MB, taille de la base N
   Lectures identiques répétées: 1 sur 14 (7.1%)
 
@@ -283,7 +283,7 @@ RECOMMANDATIONS D'OPTIMISATION:
 
 STATISTIQUES SYSTÈME:
   Uptime: N
-  Connexions actives: n/a (SQLite has no server: the connections of other processes cannot be counted)
+  Connexions actives: n/a (SQLite n’a pas de serveur : les connexions des autres processus ne peuvent pas être comptées)
   Pool size: 1
 
 ======================================================================

@@ -152,8 +152,8 @@ rollback – non lancé
 ✗ SQLite 1/6 ÉCHEC (migrations, lecture des plans, requête avec relations), 2 non lancé(s)
     migrations : aucune migration appliquée ; 1 en attente (20260121153000_init)
     Essayez : Appliquez les migrations du dépôt : npm run db:migrate -- --database "<sqlite>" (le contrôle de santé ne migre jamais cette base).
-    lecture des plans : The table \`main.Plan\` does not exist in the current database. (P2021)
-    requête avec relations : The table \`main.Tenant\` does not exist in the current database. (P2021)
+    lecture des plans : La table \`main.Plan\` n’existe pas dans la base. (P2021)
+    requête avec relations : La table \`main.Tenant\` n’existe pas dans la base. (P2021)
     écriture/lecture/suppression, rollback : non lancé : le schéma n’est pas à jour (voir migrations), aucune ligne de test n’est écrite
 `)
     assert.deepEqual(readdirSync(dir), [], '--no-report writes nothing')

@@ -15,7 +15,7 @@
  * The one database the suite may change beyond its temporary rows is an empty local D1 (Miniflare,
  * a development emulator): it is given the schema and the demo data (`prepareLocalD1`).
  */
-import { ToolkitError, describeError } from '../errors.ts'
+import { ToolkitError, describeError, frenchErrorText } from '../errors.ts'
 import type { ToolkitEnvironment } from '../environment.ts'
 import type { ProgressListener } from '../progress.ts'
 import type { DatabaseHandle } from '../db/connection.ts'
@@ -208,7 +208,7 @@ export function isUnreachable(error: unknown): boolean {
  */
 function describeCheckError(error: unknown): string {
   if (error instanceof Error && /^\s*Invalid `[^`]*` invocation/.test(error.message)) {
-    const reason = error.message.trim().split('\n').at(-1)!.trim()
+    const reason = frenchErrorText(error.message.trim().split('\n').at(-1)!.trim())
     const code = (error as { code?: unknown }).code
     return typeof code === 'string' ? `${reason} (${code})` : reason
   }
