@@ -49,8 +49,8 @@ for (const engine of ENGINES) {
       assert.equal(check(result, 'read-plans').detail, '6 plans: business, cabinet, decouverte, entreprise, pro, solo')
       assert.equal(check(result, 'relation-query').detail, '6 cabinets avec plan et compteurs (8 utilisateurs), 9 dossiers avec client et cabinet')
       if (engine === 'd1') {
-        assert.match(check(result, 'write-read-delete').detail!, /as separate statements \(D1 has no interactive transactions\)$/)
-        assert.match(check(result, 'rollback').detail!, /checked with batch\(\)/)
+        assert.match(check(result, 'write-read-delete').detail!, /en instructions séparées \(D1 n’a pas de transactions interactives\)$/)
+        assert.match(check(result, 'rollback').detail!, /vérifié avec batch\(\)/)
       } else {
         assert.equal(check(result, 'write-read-delete').detail, '5 lignes liées écrites, relues, supprimées, en une transaction')
         assert.equal(check(result, 'rollback').detail, 'une transaction annulée ne laisse rien derrière elle')
