@@ -133,7 +133,7 @@ describe('performance-metrics.json', () => {
     const dir = tempDir(t)
     const broken = join(dir, 'broken.json')
     writeFileSync(broken, JSON.stringify({ version: 1, timestamp: 'yesterday' }))
-    assert.throws(() => readPerformanceMetrics(broken), /broken\.json is not a valid performance-metrics file: \$\.timestamp: expected an ISO date/)
+    assert.throws(() => readPerformanceMetrics(broken), /broken\.json n’est pas un fichier performance-metrics valide : \$\.timestamp : date ISO attendue/)
     writeFileSync(broken, JSON.stringify({ version: 2 }))
     assert.throws(() => readPerformanceMetrics(broken), /\$\.version: expected 1, got 2/)
     writeFileSync(broken, '{')

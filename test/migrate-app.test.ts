@@ -64,17 +64,17 @@ test('--tables copies the selection plus the tables its foreign keys point to, a
   const result = await migratePostgresToSqlite({ from: source.url, to: path, tables: ['Dossier'] })
   assert.equal(result.status, 'migrated')
   assert.deepEqual(result.plan.tables.map((table) => [table.name, table.reason]), [
-    ['Plan', 'referenced by Tenant'],
-    ['Tenant', 'referenced by Client'],
-    ['Client', 'referenced by Dossier'],
-    ['Dossier', 'selected'],
+    ['Plan', 'référencée par Tenant'],
+    ['Tenant', 'référencée par Client'],
+    ['Client', 'référencée par Dossier'],
+    ['Dossier', 'choisie'],
   ])
   const target = await openDatabase(`file:${path}`)
   defer(t, () => target.close())
   assert.equal(await target.prisma.dossier.count(), 10)
   assert.equal(await target.prisma.user.count(), 0)
   await assert.rejects(migratePostgresToSqlite({ from: source.url, to: path, tables: ['dossier'], dryRun: true }), (error: Error & { exitCode?: number }) => {
-    assert.match(error.message, /no table "dossier"/)
+    assert.match(error.message, /pas de table "dossier"/)
     assert.equal(error.exitCode, 2)
     return true
   })
@@ -128,7 +128,7 @@ test("a source whose migration history differs from the committed migrations is 
   const dir = tempDir(t)
   const refused = await migratePostgresToSqlite({ from: source.url, to: join(dir, 'x.db') })
   assert.equal(refused.status, 'refused')
-  assert.match(refused.plan.problems[0]!.message, /applied migrations \[20250101000000_older\] differ from prisma\/sqlite\/migrations \[20260121153000_init\].*--schema derive/)
+  assert.match(refused.plan.problems[0]!.message, /migrations appliquées de la source \[20250101000000_older\] diffèrent de prisma\/sqlite\/migrations \[20260121153000_init\].*--schema derive/)
   assert.equal(existsSync(join(dir, 'x.db')), false)
   const derived = await migratePostgresToSqlite({ from: source.url, to: join(dir, 'x.db'), schema: 'derive' })
   assert.equal(derived.status, 'migrated')

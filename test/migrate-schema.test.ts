@@ -75,8 +75,8 @@ test('an arbitrary PostgreSQL schema is derived from the catalog: types, NOT NUL
   assert.deepEqual([...new Set(progress)], ['author 0/2', 'author 2/2', 'book 0/2', 'book 2/2', 'node 0/3', 'node 3/3'])
   assert.deepEqual(result.tables.map((table) => [table.table, table.targetRows, table.ok]), [['author', 2, true], ['book', 2, true], ['node', 3, true]])
   const book = result.plan.tables.find((table) => table.name === 'book')!
-  assert.deepEqual(book.notCarried.sort(), ['generated column title_length', 'index book_big_key (a partial index)', 'index book_lower_title_idx (an expression index)'])
-  assert.deepEqual(result.plan.tables.find((table) => table.name === 'author')!.notCarried, ['CHECK author_name_check', 'foreign key (country) to elsewhere.country, which is not copied'])
+  assert.deepEqual(book.notCarried.sort(), ['colonne générée title_length', 'index book_big_key (un index partiel)', 'index book_lower_title_idx (un index sur expression)'])
+  assert.deepEqual(result.plan.tables.find((table) => table.name === 'author')!.notCarried, ['CHECK author_name_check', 'clé étrangère (country) vers elsewhere.country, qui n’est pas copiée'])
 
   // The sqlite3 tool judges the schema…
   assert.equal(
@@ -148,9 +148,9 @@ test('a column type SQLite cannot hold (a range, an enum array) is refused by na
   const target = join(dir, 'booking.db')
   const dryRun = runScript('scripts/migrate-postgres-to-sqlite.ts', ['--from', url, '--to', target, '--dry-run'])
   assert.equal(dryRun.status, 1, dryRun.stderr)
-  assert.match(dryRun.stdout, /✗ booking\.during: cannot be converted: tstzrange is a range: SQLite has no range type/)
-  assert.match(dryRun.stdout, /✗ booking\.moods: cannot be converted: _mood is an array of the enum mood/)
-  assert.match(dryRun.stderr, /^Erreur : the migration cannot run: 2 problems \(listed above\); nothing was written\nEssayez : .*--tables/m)
+  assert.match(dryRun.stdout, /✗ booking\.during : conversion impossible : tstzrange est un range : SQLite n’a pas de type range/)
+  assert.match(dryRun.stdout, /✗ booking\.moods : conversion impossible : _mood est un tableau de type enum mood/)
+  assert.match(dryRun.stderr, /^Erreur : la migration ne peut pas se faire : 2 problèmes \(listés ci-dessus\) ; rien n’a été écrit\nEssayez : .*--tables/m)
   const run = runScript('scripts/migrate-postgres-to-sqlite.ts', ['--from', url, '--to', target, '--yes'])
   assert.equal(run.status, 1)
   assert.deepEqual(filesIn(dir), [])
@@ -169,9 +169,9 @@ test('values SQLite cannot hold exactly are listed by the dry run with their key
   const result = await migratePostgresToSqlite({ from: url, to: join(dir, 'invoice.db') })
   assert.equal(result.status, 'refused')
   assert.deepEqual(result.plan.problems.map((p) => `${p.table}.${p.column}: ${p.message}`), [
-    'invoice.amount: 2 rows with numbers SQLite cannot hold exactly (more than ~15 significant digits, NaN or infinite), e.g. id=huge; id=long',
-    "invoice.due: 1 row with dates Prisma's DateTime cannot hold (infinity, before year 1, after 9999), e.g. id=never",
-    'invoice.ratio: 1 row with NaN values (SQLite stores NaN as NULL), e.g. id=nan',
+    'invoice.amount: 2 lignes avec des nombres que SQLite ne conserve pas exactement (plus de ~15 chiffres significatifs, NaN ou infini), par exemple id=huge; id=long',
+    "invoice.due: 1 ligne avec des dates hors de portée du DateTime de Prisma (infini, avant l’an 1, après 9999), par exemple id=never",
+    'invoice.ratio: 1 ligne avec des valeurs NaN (SQLite stocke NaN comme NULL), par exemple id=nan',
   ])
   assert.deepEqual(filesIn(dir), [])
 })

@@ -55,7 +55,7 @@ import { killSwitch, type StepListener } from './kill-points.ts'
 import type { BackupMetadata } from './metadata.ts'
 import { normalisePolicy, planRotation, type RetentionPolicy } from './catalog/rotation.ts'
 import { backupStats, type BackupStats } from './catalog/stats.ts'
-import { verifyBackup, type VerifyReport } from './catalog/verify.ts'
+import { CHECK_STATUS_LABELS, verifyBackup, type VerifyReport } from './catalog/verify.ts'
 
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 
@@ -237,9 +237,9 @@ export class AdvancedBackupSystem {
       listener?.(step)
     }
     const unknown = this.exportFormats.filter((format) => !EXPORT_FORMATS.includes(format))
-    if (unknown.length > 0) throw new ToolkitError(`unknown export format ${unknown.join(', ')}`, { hint: `Use ${EXPORT_FORMATS.join(', ')}.`, exitCode: 2 })
+    if (unknown.length > 0) throw new ToolkitError(`format d’export inconnu : ${unknown.join(', ')}`, { hint: `Formats possibles : ${EXPORT_FORMATS.join(', ')}.`, exitCode: 2 })
     if (!Number.isSafeInteger(this.maxBackups) || this.maxBackups < 1) {
-      throw new ToolkitError(`maxBackups must be a whole number ≥ 1, got ${this.maxBackups}`, { hint: 'Use --keep 1 or more.', exitCode: 2 })
+      throw new ToolkitError(`maxBackups doit être un nombre entier ≥ 1, reçu ${this.maxBackups}`, { hint: '--keep 1 ou plus.', exitCode: 2 })
     }
     this.#retention = normalisePolicy(options.retention !== undefined && Object.values(options.retention).some((n) => n !== undefined) ? { ...(options.maxBackups !== undefined ? { keepLast: options.maxBackups } : {}), ...options.retention } : this.maxBackups)
     if (options.encrypt && !this.compressionEnabled) {
@@ -370,7 +370,7 @@ export class AdvancedBackupSystem {
       () => this.#verify(id),
       (report) => ({
         bytes: report.metadata?.size ?? 0,
-        ...(report.ok ? {} : { failure: `verification failed: ${report.checks.filter((c) => c.status !== 'ok').map((c) => `${c.path} ${c.status}`).join(', ')}` }),
+        ...(report.ok ? {} : { failure: `vérification échouée : ${report.checks.filter((c) => c.status !== 'ok').map((c) => `${c.path} ${CHECK_STATUS_LABELS[c.status]}`).join(', ')}` }),
       }),
     )
   }
@@ -757,7 +757,7 @@ function summary(entry: BackupEntry, where?: BackupSummary['where']): BackupSumm
     ...(where ? { where } : {}),
     encrypted: entry.metadata?.encryption !== undefined,
     ...(entry.metadata ? { metadata: entry.metadata } : {}),
-    ...(entry.problem ? { problem: entry.problem } : !entry.sealValid ? { problem: 'its metadata was edited after it was written' } : {}),
+    ...(entry.problem ? { problem: entry.problem } : !entry.sealValid ? { problem: 'ses métadonnées ont été modifiées après leur écriture' } : {}),
   }
 }
 

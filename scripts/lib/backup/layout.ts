@@ -46,8 +46,8 @@ export function isBackupId(id: string): boolean {
  */
 export function assertBackupId(id: string): string {
   if (!isBackupId(id)) {
-    throw new ToolkitError(`"${id}" is not a backup id`, {
-      hint: 'Backup ids look like backup-2026-01-21T15-30-00; `advanced-backup list` shows them.',
+    throw new ToolkitError(`"${id}" n’est pas un identifiant de backup`, {
+      hint: 'Un identifiant ressemble à backup-2026-01-21T15-30-00 ; `advanced-backup list` les affiche.',
       exitCode: USAGE_EXIT_CODE,
     })
   }

@@ -135,7 +135,7 @@ export class DatabasePerformanceDashboard {
     const storageMethod = tenantMetrics.method
     progress(3)
 
-    const cache = await attempt<CacheStatistics>('statistiques de cache', () => engine.cacheStatistics(db.sql), { hitRate: null, source: 'n/a: the cache counters could not be read' })
+    const cache = await attempt<CacheStatistics>('statistiques de cache', () => engine.cacheStatistics(db.sql), { hitRate: null, source: 'n/a : les compteurs du cache sont illisibles' })
     const connections = await attempt<ConnectionStatistics>('connexions', () => engine.connectionStatistics(db.sql, { poolSize: db.poolSize }), {
       active: null,
       open: null,
@@ -280,7 +280,7 @@ function emptyTenants(operations: readonly OperationRecord[]): { rows: TenantMet
     totalClients: null,
     storageUsed: null,
   }))
-  return { rows, method: 'n/a: the tenant tables could not be read' }
+  return { rows, method: 'n/a : les tables des cabinets sont illisibles' }
 }
 
 function rawOperation(operation: OperationRecord): RawOperation {

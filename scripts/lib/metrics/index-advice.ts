@@ -318,7 +318,7 @@ export async function applyRecommendation(
 ): Promise<AppliedRecommendation> {
   const runs = options.runs ?? recommendation.evidence.runs
   const onScratch = !lab.timesStatements || (!lab.measuresWrites && isFilteredWrite(statement.sql))
-  if (onScratch && options.measureOn === undefined) throw new Error(`${recommendation.id}: a write (or any statement on D1) is measured on a scratch copy, none was given`)
+  if (onScratch && options.measureOn === undefined) throw new Error(`${recommendation.id} : une écriture (ou toute instruction sur D1) se mesure sur une copie jetable, aucune n’a été fournie`)
   const measure = async () => {
     const on = onScratch ? await options.measureOn!() : lab
     try {

@@ -216,11 +216,11 @@ async function createSchema(db: Database.Database, plan: MigrationPlan, work: Ta
 
 /** A failure after the temporary file was removed: says so, and what to do for the usual causes. */
 function failed(error: unknown, target: string): ToolkitError {
-  if (error instanceof ToolkitError && /nothing was written/.test(error.message)) return error
+  if (error instanceof ToolkitError && /rien n’a été écrit/.test(error.message)) return error
   const message = describeError(error)
   const code = (error as { code?: string }).code
-  const full = isDiskFull(error) || /disk is full|no space/i.test(message)
-  const readOnly = code === 'EROFS' || code === 'EACCES' || code === 'SQLITE_READONLY' || /read-only|permission denied/i.test(message)
-  const hint = full ? `Free space on the disk of ${target}, or choose another --to.` : readOnly ? 'Choose a writable --to path.' : error instanceof ToolkitError ? error.hint : undefined
-  return new ToolkitError(`${message}; nothing was written (${target} is unchanged)`, { hint, cause: error })
+  const full = isDiskFull(error) || /disque plein|plus de place/i.test(message)
+  const readOnly = code === 'EROFS' || code === 'EACCES' || code === 'SQLITE_READONLY' || /lecture seule|permission refusée/i.test(message)
+  const hint = full ? `Libérez de la place sur le disque de ${target}, ou choisissez un autre --to.` : readOnly ? 'Choisissez un chemin --to inscriptible.' : error instanceof ToolkitError ? error.hint : undefined
+  return new ToolkitError(`${message} ; rien n’a été écrit (${target} est inchangé)`, { hint, cause: error })
 }

@@ -65,7 +65,7 @@ export function commitTarget(temporary: string, target: string, options: { repla
   fsyncPath(temporary)
   let previous: string | undefined
   if (existsSync(target)) {
-    if (!options.replace) throw new ToolkitError(`the target ${target} appeared during the migration`, { hint: 'Pass --force to replace it.' })
+    if (!options.replace) throw new ToolkitError(`la cible ${target} est apparue pendant la migration`, { hint: 'Passez --force pour la remplacer.' })
     previous = `${target}${BEFORE_MIGRATION_SUFFIX}`
     rmSync(previous, { force: true })
     try {

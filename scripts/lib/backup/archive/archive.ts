@@ -89,14 +89,14 @@ export class ArchiveWriter {
           if (this.#fill === BLOCK_SIZE) await this.#flushBlock()
           const want = Math.min(size - done, BLOCK_SIZE - this.#fill)
           const { bytesRead } = await handle.read(this.#block, this.#fill, want, null)
-          if (bytesRead === 0) throw new Error(`${source} shrank while it was being archived`)
+          if (bytesRead === 0) throw new Error(`${source} a rétréci pendant son archivage`)
           if (hashing) hash.update(this.#block.subarray(this.#fill, this.#fill + bytesRead))
           this.#fill += bytesRead
           done += bytesRead
           options.onBytes?.(done)
           this.#progress(bytesRead)
         }
-        if ((await handle.stat()).size !== size) throw new Error(`${source} changed while it was being archived`)
+        if ((await handle.stat()).size !== size) throw new Error(`${source} a changé pendant son archivage`)
         await this.#append(Buffer.alloc((RECORD - (size % RECORD)) % RECORD))
         return { size, sha256: hashing ? hash.digest('hex') : '' }
       } finally {
@@ -356,7 +356,7 @@ class ArchiveDataError extends Error {
     cause: unknown,
     readonly where: { offset: number; member: number },
   ) {
-    super('gzip data error', { cause })
+    super('données gzip erronées', { cause })
   }
 }
 

@@ -114,7 +114,7 @@ export class GzipPool {
     worker.unref()
     this.#idle.push(worker)
     const view = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength)
-    if (message.error !== undefined || message.data === undefined) pending?.reject(new Error(message.error ?? 'no data'))
+    if (message.error !== undefined || message.data === undefined) pending?.reject(new Error(message.error ?? 'aucune donnée'))
     else pending?.resolve({ data: view(message.data), input: view(message.input) })
     this.#dispatch()
   }

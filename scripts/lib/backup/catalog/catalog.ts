@@ -35,7 +35,7 @@ export async function assertBackupDir(backupDir: string, options: { allowMissing
   try {
     const info = await stat(backupDir)
     if (!info.isDirectory()) {
-      throw new ToolkitError(`backup directory ${backupDir} is not a directory`, { hint: 'Point --dir at a directory (it is created when missing).' })
+      throw new ToolkitError(`le dossier des backups ${backupDir} n’est pas un dossier`, { hint: 'Donnez à --dir un dossier (il est créé s’il manque).' })
     }
     return true
   } catch (error) {
@@ -72,7 +72,7 @@ export async function findBackupEntry(backupDir: string, id: string): Promise<Ba
   }
   if (entry === undefined) {
     // A mistyped id is a usage error: the operation never started (and is not written to the history).
-    throw new ToolkitError(`no backup "${id}" in ${backupDir}`, { hint: 'List the backups with `advanced-backup list` (or check --dir).', exitCode: USAGE_EXIT_CODE })
+    throw new ToolkitError(`aucun backup « ${id} » dans ${backupDir}`, { hint: 'Listez les backups avec `advanced-backup list` (ou vérifiez --dir).', exitCode: USAGE_EXIT_CODE })
   }
   return entry
 }
@@ -91,7 +91,7 @@ async function readEntry(backupDir: string, id: string): Promise<BackupEntry | u
   }
   try {
     const { metadata, sealValid } = await readMetadata(form === 'archive' ? paths.sidecar : join(paths.directory, METADATA_FILE))
-    if (metadata.id !== id) return { id, form, paths, sealValid: false, problem: `its metadata names another backup (${metadata.id})` }
+    if (metadata.id !== id) return { id, form, paths, sealValid: false, problem: `ses métadonnées nomment un autre backup (${metadata.id})` }
     // An encrypted backup's stored object is the ciphertext beside its metadata.
     // (A decrypted copy — `<id>.tar.gz` and no ciphertext, as restore stages it — is read as the plain archive it is.)
     if (metadata.encryption !== undefined && !(existsSync(paths.archive) && !existsSync(join(backupDir, `${id}${ENCRYPTED_SUFFIX}`)))) paths.archive = join(backupDir, `${id}${ENCRYPTED_SUFFIX}`)

@@ -13,7 +13,7 @@ export const d1Metrics: MetricsEngine = {
   explain: explainSqlite,
   tryIndex: trySqliteIndex,
   async cacheStatistics() {
-    return { hitRate: null, source: 'n/a: D1 exposes no cache counters (PRAGMA cache_size and page_count are not authorized)' }
+    return { hitRate: null, source: 'n/a : D1 n’expose pas de compteurs de cache (PRAGMA cache_size et page_count ne sont pas autorisés)' }
   },
   async connectionStatistics() {
     return {
@@ -21,7 +21,7 @@ export const d1Metrics: MetricsEngine = {
       open: null,
       poolSize: null,
       serverUptimeMs: null,
-      note: 'D1 is reached through a binding: no connections or pool to count',
+      note: 'D1 est atteint par un binding : pas de connexions ni de pool à compter',
     }
   },
   tenantStorage: sqliteTenantStorage,

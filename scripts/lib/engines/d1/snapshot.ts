@@ -22,7 +22,7 @@ interface SchemaRow {
 }
 
 export const D1_SNAPSHOT_WARNING =
-  'D1 is read page by page, not in one transaction: rows written during the backup may be missing or partly included (stop writers for an exact point-in-time copy).'
+  'D1 est lu page par page, pas dans une seule transaction : des lignes écrites pendant le backup peuvent manquer ou être en partie incluses (arrêtez les écritures pour une copie exacte à un instant).'
 
 export async function d1Snapshot(db: DatabaseHandle, options: SnapshotOptions): Promise<Snapshot> {
   const path = join(options.dir, DATABASE_FILE)

@@ -91,12 +91,12 @@ export async function loadPostgresScript(connectionString: string, script: strin
         statement = ''
       }
     }
-    if (copy !== undefined) throw new ToolkitError('database.sql ends inside a COPY block')
+    if (copy !== undefined) throw new ToolkitError('database.sql se termine au milieu d’un bloc COPY')
     if (statement.trim() !== '' && !/^(\s*--.*\n)*\s*$/.test(statement)) await client.query(statement)
     await client.query('COMMIT')
   } catch (error) {
     await client.query('ROLLBACK').catch(() => {})
-    throw new ToolkitError(`loading database.sql failed, the target was left as it was: ${describeError(error)}`, { cause: error })
+    throw new ToolkitError(`le chargement de database.sql a échoué, la cible est restée telle quelle : ${describeError(error)}`, { cause: error })
   } finally {
     await client.end()
   }
