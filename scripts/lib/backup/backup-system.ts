@@ -13,7 +13,7 @@
  * })
  * const { metadata, rotation } = await backup.create()
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -25,7 +25,7 @@ import { folderStore, objectStore, storedArchiveName, type BackupStore } from '.
 import { stageChain, verifyStoredBackup } from './catalog/staged.ts'
 import { copyBackup, type OffsiteCopy } from './create/offsite.ts'
 import { parseMetadata, serializeMetadata } from './metadata.ts'
-import { processIsAlive } from './catalog/catalog.ts'
+import { removeDeadLeftovers } from '../fs/leftovers.ts'
 import { fileURLToPath } from 'node:url'
 import { openDatabase } from '../db/open.ts'
 import { engineNamed } from '../engines/index.ts'
@@ -263,10 +263,10 @@ export class AdvancedBackupSystem {
    */
   async #withScratch<T>(work: (dir: string) => Promise<T>): Promise<T> {
     const base = tmpdir()
-    for (const name of readdirSync(base)) {
+    removeDeadLeftovers(base, (name) => {
       const pid = Number(/^ipm-stage-(\d+)-/.exec(name)?.[1])
-      if (pid > 0 && pid !== process.pid && !processIsAlive(pid)) rmSync(join(base, name), { recursive: true, force: true })
-    }
+      return pid > 0 ? pid : undefined
+    })
     const dir = await mkdtemp(join(base, `ipm-stage-${process.pid}-`))
     try {
       return await work(dir)

@@ -80,14 +80,6 @@ export function stagingNameFor(id: string, pid = process.pid): string {
   return `${id}${TEMPORARY_MARKER}${pid}-${Math.random().toString(36).slice(2, 8)}`
 }
 
-/** The pid that owns a temporary name, or undefined when the name is not one of ours. */
-export function ownerOfTemporaryName(name: string): number | undefined {
-  const at = name.indexOf(TEMPORARY_MARKER)
-  if (at < 0) return undefined
-  const pid = Number(/^(\d+)-/.exec(name.slice(at + TEMPORARY_MARKER.length))?.[1])
-  return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined
-}
-
 /** The backup id a temporary name belongs to (`backup-….tmp-1-x`, `backup-….metadata.json.tmp-1-x`). */
 export function idOfTemporaryName(name: string): string | undefined {
   const id = name.slice(0, name.indexOf(TEMPORARY_MARKER)).replace(/(\.tar\.gz\.enc|\.tar\.gz|\.metadata\.json)$/, '')

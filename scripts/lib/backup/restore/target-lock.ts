@@ -8,7 +8,7 @@
 import { linkSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { temporaryPathFor } from '../../fs/atomic.ts'
 import { ToolkitError } from '../../errors.ts'
-import { processIsAlive } from '../catalog/catalog.ts'
+import { processIsAlive } from '../../fs/leftovers.ts'
 
 export const RESTORE_LOCK_SUFFIX = '.restore-lock'
 

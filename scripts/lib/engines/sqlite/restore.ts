@@ -16,16 +16,16 @@
  */
 import { chmodSync, chownSync, existsSync, linkSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync } from 'node:fs'
 import { copyFile, rm, stat } from 'node:fs/promises'
-import { basename, dirname, join, resolve } from 'node:path'
+import { basename, dirname, resolve } from 'node:path'
 import Database from 'better-sqlite3'
-import { DATABASE_FILE, ownerOfTemporaryName } from '../../backup/layout.ts'
+import { DATABASE_FILE } from '../../backup/layout.ts'
 import type { BackupMetadata } from '../../backup/metadata.ts'
 import { MIGRATIONS_DIRS, readMigrations } from '../../db/migrations.ts'
 import { quoteIdentifier } from '../../db/connection.ts'
 import type { DatabaseLocation } from '../../db/url.ts'
 import { ToolkitError, describeError } from '../../errors.ts'
 import { TEMPORARY_MARKER, commitRename, fsyncPath, temporaryPathFor } from '../../fs/atomic.ts'
-import { processIsAlive } from '../../backup/catalog/catalog.ts'
+import { ownerOfTemporaryName, removeDeadLeftovers } from '../../fs/leftovers.ts'
 import { RESTORE_LOCK_SUFFIX } from '../../backup/restore/target-lock.ts'
 import { isDiskFull } from '../../fs/errors.ts'
 import type { RestoredCheck, RestoreTarget } from '../engine.ts'
@@ -47,7 +47,7 @@ export async function openSqliteRestoreTarget(location: DatabaseLocation, option
   }
   if (existsSync(target) && statSync(target).isDirectory()) throw new ToolkitError(`cannot restore to ${target}: it is a directory`, { hint: 'Give the path of a database file (--to <file>).' })
   const targetExists = existsSync(target)
-  if (!options.dryRun) await removeRestoreLeftovers(target)
+  if (!options.dryRun) removeRestoreLeftovers(target)
   const safetyCopy = targetExists ? freeSafetyCopyName(target) : null
   return {
     display: target,
@@ -297,17 +297,9 @@ async function removeSidecars(target: string): Promise<void> {
  * Removes what a killed restore left beside the target (`<db>.tmp-<pid>-…`, `<db>.before-restore.tmp-<pid>-…`,
  * `…-changes`), when the process that made it is gone.
  */
-export async function removeRestoreLeftovers(target: string): Promise<string[]> {
-  const removed: string[] = []
+export function removeRestoreLeftovers(target: string): string[] {
   const prefixes = [`${basename(target)}${TEMPORARY_MARKER}`, `${basename(target)}${SAFETY_SUFFIX}`, `${basename(target)}${RESTORE_LOCK_SUFFIX}${TEMPORARY_MARKER}`]
-  for (const name of readdirSync(dirname(target))) {
-    if (!prefixes.some((prefix) => name.startsWith(prefix)) || !name.includes(TEMPORARY_MARKER)) continue
-    const pid = ownerOfTemporaryName(name)
-    if (pid === undefined || pid === process.pid || processIsAlive(pid)) continue
-    await rm(join(dirname(target), name), { force: true })
-    removed.push(name)
-  }
-  return removed
+  return removeDeadLeftovers(dirname(target), (name) => (prefixes.some((prefix) => name.startsWith(prefix)) ? ownerOfTemporaryName(name) : undefined))
 }
 
 /** Puts the safety copy back over a restored database that failed its check (or removes it when there was none). */
