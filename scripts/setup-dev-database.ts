@@ -12,6 +12,6 @@ import { resolveEnvironment } from './lib/environment.ts'
 const environment = resolveEnvironment()
 
 runCommand(new Command('setup-dev-database').description('Create prisma/dev.db (migrations + demo data) when it is missing'), async () => {
-  const { path, created } = await ensureDevDatabase({ path: join(environment.projectRoot, 'prisma', 'dev.db') })
+  const { path, created } = await ensureDevDatabase({ environment: environment, path: join(environment.projectRoot, 'prisma', 'dev.db') })
   console.log(created ? `Created ${path} with the demo data.` : `${path} exists: left as it is.`)
 })

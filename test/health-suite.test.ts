@@ -73,7 +73,7 @@ for (const engine of ENGINES) {
       assert.match(migrations.hint!, /^Apply the committed migrations.*npm run db:migrate -- --database "/)
       assert.match(check(result, 'read-plans').error!, /The table `[a-z]+\.Plan` does not exist in the current database\. \(P2021\)$/)
       assert.equal(check(result, 'rollback').detail, 'not run: the schema is not up to date (see migrations), so no test rows are written')
-      const db = await openDatabase(url)
+      const db = await openDatabase(url, { environment: resolveEnvironment() })
       try {
         assert.equal(await hasNoSchema(db.sql), true, 'the health check created nothing')
       } finally {
@@ -96,7 +96,7 @@ test('a fresh local D1 is given the schema and the demo data once; a later run o
 
 test('a dossier whose client belongs to another cabinet fails the relation query', async (t) => {
   const url = await databaseUrl(t, 'sqlite')
-  const db = await openDatabase(url)
+  const db = await openDatabase(url, { environment: resolveEnvironment() })
   await db.sql.query(`INSERT INTO "Client" (id, "tenantId", "firstName", "lastName") VALUES ('client-martin-x', 'tenant-martin', 'Paul', 'Autre')`)
   await db.sql.query(`UPDATE "Dossier" SET "clientId" = 'client-martin-x' WHERE id = 'dossier-demo-1'`)
   await db.close()
@@ -130,7 +130,7 @@ test('the rows of a run killed more than 10 minutes ago are removed; a recent ru
   const now = new Date('2026-01-21T15:30:00Z')
   const old = newMarker(new Date(now.getTime() - 11 * 60_000))
   const recent = newMarker(new Date(now.getTime() - 60_000))
-  const db = await openDatabase(url)
+  const db = await openDatabase(url, { environment: resolveEnvironment() })
   await createTemporaryRows(db.prisma, old)
   await createTemporaryRows(db.prisma, recent)
   await db.close()
