@@ -10,7 +10,7 @@
 import type { SqlConnection } from '../db/connection.ts'
 import { describeError } from '../errors.ts'
 import { createIndexStatement, filteredColumns } from '../engines/_index-sql.ts'
-import { fingerprintId, fingerprintSql } from './fingerprint.ts'
+import { fingerprintId, fingerprintSql } from '../db/fingerprint.ts'
 import type { FingerprintSample, FingerprintStats, Thresholds } from './analysis.ts'
 import type { IndexTrial, MetricsEngine } from './engine.ts'
 import type { OperationRecord } from './instrumentation.ts'

@@ -5,7 +5,7 @@
  * snapshot only, or whose call count went down (evicted then re-created, or reset by someone
  * else), counts from zero: its second-snapshot counters are the window's, never a negative number.
  */
-import { displaySql, fingerprintId, fingerprintSql, isReadStatement } from './fingerprint.ts'
+import { displaySql, fingerprintId, fingerprintSql, isReadStatement } from '../db/fingerprint.ts'
 import { roundMs } from './statistics.ts'
 
 /** One entry of the server's cumulative counters. */

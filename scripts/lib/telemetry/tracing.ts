@@ -11,7 +11,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources'
 import { BatchSpanProcessor, NodeTracerProvider, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace-node'
 import { PrismaInstrumentation, registerInstrumentations } from '@prisma/instrumentation'
 import { ToolkitError } from '../errors.ts'
-import { fingerprintSql } from '../metrics/fingerprint.ts'
+import { fingerprintSql } from '../db/fingerprint.ts'
 
 export const TRACER_NAME = 'ia-poste-manager'
 export const DEFAULT_SERVICE_NAME = 'ia-poste-manager-db-toolkit'

@@ -7,7 +7,7 @@
  */
 import type { CheckResult } from '../backup/catalog/check.ts'
 import type { BackupEntry } from '../backup/catalog/catalog.ts'
-import { redactLiterals } from '../metrics/fingerprint.ts'
+import { redactLiterals } from '../db/fingerprint.ts'
 import type { PerformanceMetrics } from '../metrics/performance-metrics.ts'
 
 export interface OffsiteCopy {

@@ -16,7 +16,7 @@
 import pg from 'pg'
 import type { DatabaseHandle } from '../../db/connection.ts'
 import { ToolkitError } from '../../errors.ts'
-import { isReadStatement } from '../../metrics/fingerprint.ts'
+import { isReadStatement } from '../../db/fingerprint.ts'
 import { duplicateIndexes, isFilteredWrite, redactPlanLine, type CandidateIndex, type ColumnStatistics, type IndexFinding, type IndexLab, type LabPlan, type PlanScan } from '../../metrics/index-advice.ts'
 import { postgresMetrics, type PostgresPlanNode } from './metrics.ts'
 import { percentile } from '../../metrics/statistics.ts'

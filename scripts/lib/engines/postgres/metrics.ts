@@ -6,7 +6,7 @@
  */
 import { quoteIdentifier, type SqlConnection, type SqlValue } from '../../db/connection.ts'
 import type { MetricsEngine, QueryPlan } from '../../metrics/engine.ts'
-import { redactLiterals } from '../../metrics/fingerprint.ts'
+import { redactLiterals } from '../../db/fingerprint.ts'
 
 /** One node of `EXPLAIN (FORMAT JSON)`: the fields the metrics and the index lab read. */
 export interface PostgresPlanNode {

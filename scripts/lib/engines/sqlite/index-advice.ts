@@ -16,7 +16,7 @@ import { quoteIdentifier, type DatabaseHandle, type SqlConnection, type SqlValue
 import { sqliteConnection } from './connection.ts'
 import { listSqliteColumns, listSqliteIndexes, listSqliteTables } from '../_sqlite-metrics.ts'
 import { ToolkitError } from '../../errors.ts'
-import { isReadStatement } from '../../metrics/fingerprint.ts'
+import { isReadStatement } from '../../db/fingerprint.ts'
 import { duplicateIndexes, isFilteredWrite, type ColumnStatistics, type IndexFinding, type IndexLab, type LabPlan, type PlanScan } from '../../metrics/index-advice.ts'
 import { tableShape } from '../../metrics/statement-shape.ts'
 import { percentile } from '../../metrics/statistics.ts'
