@@ -25,7 +25,7 @@ import { instrumentDatabase } from '../scripts/lib/metrics/instrumentation.ts'
 import { collectorOf, instrument } from '../scripts/lib/metrics/collector.ts'
 import { PERFORMANCE_TESTS } from '../scripts/lib/metrics/performance-tests.ts'
 import { DatabasePerformanceDashboard } from '../scripts/lib/metrics/dashboard.ts'
-import { percentile } from '../scripts/lib/metrics/statistics.ts'
+import { percentile } from '../scripts/lib/statistics.ts'
 import { resolveEnvironment } from '../scripts/lib/environment.ts'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')

@@ -8,13 +8,13 @@
  */
 import type { BackupMetadata } from '../backup/metadata.ts'
 import type { Snapshot, SnapshotOptions } from '../backup/create/snapshot.ts'
-import type { IndexLab } from '../metrics/index-advice.ts'
+import type { IndexLab } from './index-lab.ts'
 import type { StatementSnapshotResult } from './postgres/statements.ts'
 import type { DatabaseHandle, SqlConnection, SqlDialect } from '../db/connection.ts'
 import type { DatabaseLocation, EngineName } from '../db/url.ts'
 import type { ToolkitEnvironment } from '../environment.ts'
 import type { ValueCodecFor } from '../db/table-reader.ts'
-import type { MetricsEngine } from '../metrics/engine.ts'
+import type { MetricsEngine } from './metrics-engine.ts'
 import type { TenantSession } from '../tenant-restore/session.ts'
 import type { ReplicaStore } from '../replication/store.ts'
 

@@ -4,7 +4,7 @@
  */
 import { displaySql, fingerprintId, fingerprintSql, isReadStatement } from '../db/fingerprint.ts'
 import type { OperationRecord, SqlRecord } from './instrumentation.ts'
-import { roundMs, summarizeDurations, type DurationSummary } from './statistics.ts'
+import { roundMs, summarizeDurations, type DurationSummary } from '../statistics.ts'
 import { databaseTimeBuckets, operationKind, topByDatabaseTime, type OperationKind, type TimeBuckets } from './operation-kind.ts'
 
 export interface Thresholds {

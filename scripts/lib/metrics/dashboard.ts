@@ -19,12 +19,12 @@ import { DEMO_TENANT_SLUG } from '../seed/demo.ts'
 import { advise, type AdvisorOptions, type Recommendation } from './advisor.ts'
 import { DEFAULT_THRESHOLDS, aggregateFingerprints, repeatedReads, summarizeOperations, tenantActivity, type Thresholds } from './analysis.ts'
 import { engineNamed } from '../engines/index.ts'
-import { type CacheStatistics, type ConnectionStatistics, type MetricsEngine, type TenantTable } from './engine.ts'
+import { type CacheStatistics, type ConnectionStatistics, type MetricsEngine, type TenantTable } from '../engines/metrics-engine.ts'
 import { fingerprintId, fingerprintSql } from '../db/fingerprint.ts'
 import { instrumentDatabase, type Instrumentation, type OperationRecord } from './instrumentation.ts'
 import { PERFORMANCE_METRICS_VERSION, type PerformanceMetrics, type RawOperation, type TenantMetrics } from './performance-metrics.ts'
 import { runPerformanceTests, type PerformanceTestResult } from './performance-tests.ts'
-import { roundMs } from './statistics.ts'
+import { roundMs } from '../statistics.ts'
 
 export interface DashboardOptions {
   /** A database URL, or an open handle (left open by close()). Default: the environment's DATABASE_URL. */

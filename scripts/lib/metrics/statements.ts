@@ -6,27 +6,8 @@
  * else), counts from zero: its second-snapshot counters are the window's, never a negative number.
  */
 import { displaySql, fingerprintId, fingerprintSql, isReadStatement } from '../db/fingerprint.ts'
-import { roundMs } from './statistics.ts'
-
-/** One entry of the server's cumulative counters. */
-export interface StatementCounters {
-  userid: string
-  dbid: string
-  queryid: string
-  /** The statement as the server normalised it (`$1` for each constant). */
-  query: string
-  calls: number
-  totalExecTimeMs: number
-  rows: number
-  sharedBlksHit: number
-  sharedBlksRead: number
-}
-
-export interface StatementSnapshot {
-  /** Epoch milliseconds when the view was read. */
-  takenAt: number
-  entries: StatementCounters[]
-}
+import { roundMs } from '../statistics.ts'
+import type { StatementCounters, StatementSnapshot } from '../engines/metrics-engine.ts'
 
 /** What a normalised statement did during the window. */
 export interface StatementStats {

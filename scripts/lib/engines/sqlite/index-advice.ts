@@ -17,9 +17,9 @@ import { sqliteConnection } from './connection.ts'
 import { listSqliteColumns, listSqliteIndexes, listSqliteTables } from '../_sqlite-metrics.ts'
 import { ToolkitError } from '../../errors.ts'
 import { isReadStatement } from '../../db/fingerprint.ts'
-import { duplicateIndexes, isFilteredWrite, type ColumnStatistics, type IndexFinding, type IndexLab, type LabPlan, type PlanScan } from '../../metrics/index-advice.ts'
-import { tableShape } from '../../metrics/statement-shape.ts'
-import { percentile } from '../../metrics/statistics.ts'
+import { duplicateIndexes, isFilteredWrite, type ColumnStatistics, type IndexFinding, type IndexLab, type LabPlan, type PlanScan } from '../index-lab.ts'
+import { tableShape } from '../statement-shape.ts'
+import { percentile } from '../../statistics.ts'
 
 const STATISTICS_SAMPLE = 200_000
 
