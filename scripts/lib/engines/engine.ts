@@ -7,7 +7,7 @@
  * here and one more file in every engine folder, wired in that folder's `engine.ts`.
  */
 import type { BackupMetadata } from '../backup/metadata.ts'
-import type { Snapshot, SnapshotOptions } from '../backup/create/snapshot.ts'
+import type { Snapshot, SnapshotOptions } from './snapshot.ts'
 import type { IndexLab } from './index-lab.ts'
 import type { StatementSnapshotResult } from './postgres/statements.ts'
 import type { DatabaseHandle, SqlConnection, SqlDialect } from '../db/connection.ts'

@@ -13,7 +13,7 @@ import { createReadStream, statSync } from 'node:fs'
 import { open, stat, type FileHandle } from 'node:fs/promises'
 import { Header, Pax } from 'tar'
 import { BLOCK_SIZE, BufferPool, GzipPool, inflateFile, memberHeader, type BlockResult, type GzipDamage, type InflatedFile } from './gzip-blocks.ts'
-import type { WrittenFile } from '../create/hashed-file.ts'
+import type { WrittenFile } from '../../fs/hashed-file.ts'
 
 const RECORD = 512
 

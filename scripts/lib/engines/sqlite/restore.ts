@@ -18,7 +18,7 @@ import { chmodSync, chownSync, existsSync, linkSync, readFileSync, readdirSync, 
 import { copyFile, rm, stat } from 'node:fs/promises'
 import { basename, dirname, resolve } from 'node:path'
 import Database from 'better-sqlite3'
-import { DATABASE_FILE } from '../../backup/layout.ts'
+import { DATABASE_FILE } from '../snapshot.ts'
 import type { BackupMetadata } from '../../backup/metadata.ts'
 import { MIGRATIONS_DIRS, readMigrations } from '../../db/migrations.ts'
 import { quoteIdentifier } from '../../db/connection.ts'
