@@ -207,7 +207,7 @@ async function runOnce(options: Options): Promise<number> {
 
 /** --source app|pg_stat_statements [--apply <id>]: the app's statements, the proven indexes, and building one. */
 async function appTraffic(options: Options, source: TrafficSource, defaultUrl: string): Promise<number> {
-  const db = await openDatabase(options.database ?? defaultUrl)
+  const db = await openDatabase(options.database ?? defaultUrl, { environment: environment })
   try {
     const sink = options.sink ?? ('path' in db.location ? `${db.location.path}.metrics.ndjson` : undefined)
     const traffic = { database: db, source, sink, windowMs: options.window }

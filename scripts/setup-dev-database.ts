@@ -12,6 +12,6 @@ import { resolveEnvironment } from './lib/environment.ts'
 const environment = resolveEnvironment()
 
 runCommand(new Command('setup-dev-database').description('Créer prisma/dev.db (migrations + données de démo) s’il manque'), async () => {
-  const { path, created } = await ensureDevDatabase({ path: join(environment.projectRoot, 'prisma', 'dev.db') })
+  const { path, created } = await ensureDevDatabase({ environment, path: join(environment.projectRoot, 'prisma', 'dev.db') })
   console.log(created ? `${path} créé avec les données de démo.` : `${path} existe : laissé tel quel.`)
 })

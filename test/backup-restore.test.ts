@@ -326,7 +326,7 @@ describe('restore (PostgreSQL, D1)', () => {
     const created = await backupSystem(t, { databaseUrl: db.url, backupDir: backups, exportFormats: ['sql'], now: steppingClock() }).create()
     const id = created.metadata.id
     const snapshot = async (url: string) => {
-      const handle = await openDatabase(url)
+      const handle = await openDatabase(url, { environment: resolveEnvironment() })
       try {
         return JSON.stringify(await handle.sql.query(`SELECT d.*, c."lastName" FROM "Dossier" d JOIN "Client" c ON c.id = d."clientId" ORDER BY d.id`))
       } finally {
@@ -375,7 +375,7 @@ describe('restore (PostgreSQL, D1)', () => {
     const result = await systemOver(backups, targetUrl).restore(created.metadata.id, { yes: true })
     assert.equal(result.restored, true)
     const rows = async (handle: { sql: { query: (sql: string) => Promise<unknown[]> } }) => JSON.stringify(await handle.sql.query(`SELECT * FROM "Dossier" ORDER BY id`))
-    const target = await openDatabase(targetUrl)
+    const target = await openDatabase(targetUrl, { environment: resolveEnvironment() })
     defer(t, () => target.close())
     assert.equal(await rows(target), await rows(db))
     assert.ok(result.counts.every((c) => c.actual === c.expected))

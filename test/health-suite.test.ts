@@ -73,7 +73,7 @@ for (const engine of ENGINES) {
       assert.match(migrations.hint!, /^Appliquez les migrations du dépôt.*npm run db:migrate -- --database "/)
       assert.match(check(result, 'read-plans').error!, /La table `[a-z]+\.Plan` n’existe pas dans la base\. \(P2021\)$/)
       assert.equal(check(result, 'rollback').detail, 'non lancé : le schéma n’est pas à jour (voir migrations), aucune ligne de test n’est écrite')
-      const db = await openDatabase(url)
+      const db = await openDatabase(url, { environment: resolveEnvironment() })
       try {
         assert.equal(await hasNoSchema(db.sql), true, 'the health check created nothing')
       } finally {
@@ -96,7 +96,7 @@ test('a fresh local D1 is given the schema and the demo data once; a later run o
 
 test('a dossier whose client belongs to another cabinet fails the relation query', async (t) => {
   const url = await databaseUrl(t, 'sqlite')
-  const db = await openDatabase(url)
+  const db = await openDatabase(url, { environment: resolveEnvironment() })
   await db.sql.query(`INSERT INTO "Client" (id, "tenantId", "firstName", "lastName") VALUES ('client-martin-x', 'tenant-martin', 'Paul', 'Autre')`)
   await db.sql.query(`UPDATE "Dossier" SET "clientId" = 'client-martin-x' WHERE id = 'dossier-demo-1'`)
   await db.close()
@@ -130,7 +130,7 @@ test('the rows of a run killed more than 10 minutes ago are removed; a recent ru
   const now = new Date('2026-01-21T15:30:00Z')
   const old = newMarker(new Date(now.getTime() - 11 * 60_000))
   const recent = newMarker(new Date(now.getTime() - 60_000))
-  const db = await openDatabase(url)
+  const db = await openDatabase(url, { environment: resolveEnvironment() })
   await createTemporaryRows(db.prisma, old)
   await createTemporaryRows(db.prisma, recent)
   await db.close()

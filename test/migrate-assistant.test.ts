@@ -8,6 +8,7 @@ import { runAssistant } from '../scripts/lib/migration/assistant.ts'
 import { migratePostgresToSqlite } from '../scripts/lib/migration/migrate.ts'
 import { renderPlan } from '../scripts/lib/migration/report.ts'
 import { openTestDatabase, tempDir } from './helpers/databases.ts'
+import { resolveEnvironment } from '../scripts/lib/environment.ts'
 
 /** A fake terminal: what the assistant wrote so far, and a way to type once a text shows up. */
 function terminal() {
@@ -61,7 +62,7 @@ test('the assistant with injected streams: a source it cannot reach is asked aga
     output: term.output,
     preview: async ({ from, to, force }) => {
       previews.push(`${from} ${to} ${force}`)
-      const { plan } = await migratePostgresToSqlite({ from, to, force, dryRun: true })
+      const { plan } = await migratePostgresToSqlite({ environment: resolveEnvironment(), from, to, force, dryRun: true })
       return { text: renderPlan(plan), problems: plan.problems, rows: plan.totalRows, tables: plan.tables.length }
     },
   })

@@ -8,6 +8,7 @@ import { runScript } from './helpers/cli.ts'
 import { tempDir } from './helpers/databases.ts'
 import { filesIn, schemaSource } from './helpers/migration.ts'
 import { requireJudge } from './helpers/judges.ts'
+import { resolveEnvironment } from '../scripts/lib/environment.ts'
 
 const LIBRARY_SCHEMA = `
 CREATE TYPE mood AS ENUM ('happy', 'sad');
@@ -69,7 +70,7 @@ test('an arbitrary PostgreSQL schema is derived from the catalog: types, NOT NUL
   const url = await schemaSource(t, LIBRARY_SCHEMA)
   const path = join(tempDir(t), 'library.db')
   const progress: string[] = []
-  const result = await migratePostgresToSqlite({ from: url, to: path, onProgress: (e) => progress.push(`${e.label} ${e.done}/${e.total}`) })
+  const result = await migratePostgresToSqlite({ environment: resolveEnvironment(), from: url, to: path, onProgress: (e) => progress.push(`${e.label} ${e.done}/${e.total}`) })
   assert.equal(result.status, 'migrated', JSON.stringify(result.plan.problems))
   assert.equal(result.plan.schema.mode, 'derived')
   assert.deepEqual([...new Set(progress)], ['author 0/2', 'author 2/2', 'book 0/2', 'book 2/2', 'node 0/3', 'node 3/3'])
@@ -166,7 +167,7 @@ test('values SQLite cannot hold exactly are listed by the dry run with their key
     INSERT INTO invoice VALUES ('ok', 19.99, '2026-01-21', 0.5), ('long', 12345678901234567.891, '2026-01-21', 0.5),
       ('never', 1, 'infinity', 0.5), ('nan', 1, '2026-01-21', 'NaN'), ('huge', 1e400, '2026-01-21', 1);`)
   const dir = tempDir(t)
-  const result = await migratePostgresToSqlite({ from: url, to: join(dir, 'invoice.db') })
+  const result = await migratePostgresToSqlite({ environment: resolveEnvironment(), from: url, to: join(dir, 'invoice.db') })
   assert.equal(result.status, 'refused')
   assert.deepEqual(result.plan.problems.map((p) => `${p.table}.${p.column}: ${p.message}`), [
     'invoice.amount: 2 lignes avec des nombres que SQLite ne conserve pas exactement (plus de ~15 chiffres significatifs, NaN ou infini), par exemple id=huge; id=long',
@@ -185,7 +186,7 @@ test("a killed run's temporary files are removed by the next run; a live run's a
   const deadFiles = [`notes.db.tmp-${dead}-abc`, `notes.db.tmp-${dead}-abc-wal`]
   const liveFile = `notes.db.tmp-${process.pid}-xyz`
   for (const name of [...deadFiles, liveFile]) writeFileSync(join(dir, name), 'half a database')
-  const result = await migratePostgresToSqlite({ from: url, to: target })
+  const result = await migratePostgresToSqlite({ environment: resolveEnvironment(), from: url, to: target })
   assert.equal(result.status, 'migrated')
   assert.deepEqual(result.removedLeftovers.map((path) => basename(path)).sort(), deadFiles)
   assert.deepEqual(filesIn(dir), ['notes.db', liveFile])

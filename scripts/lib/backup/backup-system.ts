@@ -10,10 +10,11 @@
  *   compressionEnabled: true,
  *   verifyIntegrity: true,
  *   exportFormats: ['sql', 'json', 'csv'],
+ *   environment, // resolved once by the script (environment.ts)
  * })
  * const { metadata, rotation } = await backup.create()
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -25,11 +26,11 @@ import { folderStore, objectStore, storedArchiveName, type BackupStore } from '.
 import { stageChain, verifyStoredBackup } from './catalog/staged.ts'
 import { copyBackup, type OffsiteCopy } from './create/offsite.ts'
 import { parseMetadata, serializeMetadata } from './metadata.ts'
-import { processIsAlive } from './catalog/catalog.ts'
+import { removeDeadLeftovers } from '../fs/leftovers.ts'
 import { fileURLToPath } from 'node:url'
 import { openDatabase } from '../db/open.ts'
 import { engineNamed } from '../engines/index.ts'
-import { resolveEnvironment, type ToolkitEnvironment } from '../environment.ts'
+import type { ToolkitEnvironment } from '../environment.ts'
 import { alertChannelsFromEnvironment } from '../alerts/config.ts'
 import type { AlertCondition } from '../alerts/alert.ts'
 import type { AlertChannel } from '../alerts/channels.ts'
@@ -73,7 +74,8 @@ export interface AdvancedBackupOptions {
   /** Default ['sql', 'json', 'csv']. */
   exportFormats?: ExportFormat[]
   cwd?: string
-  environment?: ToolkitEnvironment
+  /** Resolved once by the script (scripts/lib/environment.ts). */
+  environment: ToolkitEnvironment
   now?: () => Date
   onProgress?: ProgressListener
   /** Compression threads; default one per core. */
@@ -213,9 +215,9 @@ export class AdvancedBackupSystem {
   readonly #retention: RetentionPolicy
   readonly #offsiteUrl: string | undefined
 
-  constructor(options: AdvancedBackupOptions = {}) {
-    const environment = options.environment ?? resolveEnvironment()
-    this.#options = { ...options, environment }
+  constructor(options: AdvancedBackupOptions) {
+    const environment = options.environment
+    this.#options = options
     this.#databaseUrl = options.databaseUrl ?? environment.databaseUrl
     const localDefault = resolve(options.cwd ?? environment.projectRoot, 'backups')
     const remote = options.backupDir !== undefined && parseStorageUrl(options.backupDir).kind !== 'folder'
@@ -249,12 +251,12 @@ export class AdvancedBackupSystem {
 
   /** The key named by --key-file, BACKUP_ENCRYPTION_KEY or BACKUP_PASSPHRASE, or undefined. */
   #keySource(): KeySource | undefined {
-    const environment = this.#options.environment!
+    const environment = this.#options.environment
     return resolveKeySource({ env: { BACKUP_ENCRYPTION_KEY: environment.backupEncryptionKey, BACKUP_PASSPHRASE: environment.backupPassphrase }, keyFile: this.#options.keyFile })
   }
 
   #offsiteStorage() {
-    return this.#offsiteUrl === undefined ? undefined : openStorage(this.#offsiteUrl, { env: this.#options.environment!.storage, cwd: this.#options.cwd ?? this.#options.environment!.cwd })
+    return this.#offsiteUrl === undefined ? undefined : openStorage(this.#offsiteUrl, { env: this.#options.environment.storage, cwd: this.#options.cwd ?? this.#options.environment.cwd })
   }
 
   /**
@@ -263,10 +265,10 @@ export class AdvancedBackupSystem {
    */
   async #withScratch<T>(work: (dir: string) => Promise<T>): Promise<T> {
     const base = tmpdir()
-    for (const name of readdirSync(base)) {
+    removeDeadLeftovers(base, (name) => {
       const pid = Number(/^ipm-stage-(\d+)-/.exec(name)?.[1])
-      if (pid > 0 && pid !== process.pid && !processIsAlive(pid)) rmSync(join(base, name), { recursive: true, force: true })
-    }
+      return pid > 0 ? pid : undefined
+    })
     const dir = await mkdtemp(join(base, `ipm-stage-${process.pid}-`))
     try {
       return await work(dir)
@@ -394,7 +396,7 @@ export class AdvancedBackupSystem {
    */
   rekey(options: { newKeyFile: string }): Promise<RekeyResult> {
     return this.#recorded('rekey', undefined, async () => {
-      const newSource = readKeyFile(resolve(this.#options.cwd ?? this.#options.environment!.cwd, options.newKeyFile))
+      const newSource = readKeyFile(resolve(this.#options.cwd ?? this.#options.environment.cwd, options.newKeyFile))
       const oldSource = this.#keySource()
       const result: RekeyResult = { backupDir: this.backupDir, rekeyed: [], unchanged: [], plain: [], newKeyId: keyIdOfSource(newSource) }
       for (const entry of await this.#store.list()) {
@@ -488,7 +490,7 @@ export class AdvancedBackupSystem {
    * is a warning of the result, never a failure of the operation.
    */
   async #notify(source: string, firing: AlertCondition[]): Promise<NotifyAlertsResult | undefined> {
-    const environment = this.#options.environment!
+    const environment = this.#options.environment
     let channels: AlertChannel[]
     try {
       channels = this.#options.alertChannels ?? alertChannelsFromEnvironment(environment.alerts)
@@ -614,7 +616,7 @@ export class AdvancedBackupSystem {
         prismaSchemaSha256: prismaSchemaHash,
         tool: toolIdentity(),
         cwd: this.#options.cwd,
-        environment: this.#options.environment!,
+        environment: this.#options.environment,
         onProgress: this.#options.onProgress,
         threads: this.#options.threads,
       })
@@ -645,7 +647,7 @@ export class AdvancedBackupSystem {
           ...chosen,
           restore: (to) => this.#restore(chosen.metadata.id, { to, yes: true }),
           serverUrl: this.#databaseUrl,
-          environment: this.#options.environment!,
+          environment: this.#options.environment,
           committedMigrations: committedMigrations(dialect),
           ...(options.scratchRoot !== undefined ? { scratchRoot: options.scratchRoot } : {}),
           step: (name) => {
@@ -690,7 +692,7 @@ export class AdvancedBackupSystem {
           hint: '--yes (après `restore <id> --tenant … --dry-run` en cas de doute)',
         })
       }
-      const environment = this.#options.environment!
+      const environment = this.#options.environment
       const url = restoreTargetUrl(options.to ?? this.#databaseUrl, this.#options.cwd ?? environment.cwd)
       const db = await openDatabase(url, { cwd: this.#options.cwd, environment })
       try {
@@ -725,8 +727,8 @@ export class AdvancedBackupSystem {
         databaseUrl: this.#databaseUrl,
         target: options.to ?? this.#databaseUrl,
         backupDir: this.backupDir,
-        environment: this.#options.environment!,
-        cwd: this.#options.cwd ?? this.#options.environment!.cwd,
+        environment: this.#options.environment,
+        cwd: this.#options.cwd ?? this.#options.environment.cwd,
         prismaSchemaSha256: prismaSchemaHash,
         tool: toolIdentity(),
         step: (name) => this.#onStep(`restore:${name}`),

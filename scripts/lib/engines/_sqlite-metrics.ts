@@ -6,7 +6,7 @@
 import Database from 'better-sqlite3'
 import { quoteIdentifier, type SqlConnection, type SqlValue } from '../db/connection.ts'
 import { toSqliteValue } from './sqlite/connection.ts'
-import type { IndexDefinition, IndexTrial, ProposedIndex, QueryPlan, TenantStorage, TenantTable } from '../metrics/engine.ts'
+import type { IndexDefinition, IndexTrial, ProposedIndex, QueryPlan, TenantStorage, TenantTable } from './metrics-engine.ts'
 import { createIndexStatement } from './_index-sql.ts'
 
 const INTERNAL_TABLE = /^(sqlite_|_cf_)/

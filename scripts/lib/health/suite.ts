@@ -49,7 +49,7 @@ export interface RunHealthSuiteOptions {
 /**
  * Runs the suite on every target and returns the report; never prints, never throws for a database problem.
  * @example
- * const environment = resolveEnvironment()
+ * // environment: resolved once by the script (scripts/lib/environment.ts)
  * const report = await runHealthSuite({ targets: resolveHealthTargets({ environment, cwd }), environment, cwd })
  * report.summary.ok // false when any check failed
  */

@@ -40,7 +40,7 @@ interface Setting {
 
 /**
  * The targets of the selected engines, in the order sqlite, postgres, d1.
- * @example resolveHealthTargets({ environment: resolveEnvironment({}), cwd: '/app', only: ['sqlite'] })
+ * @example resolveHealthTargets({ environment, cwd: '/app', only: ['sqlite'] })
  * // [{ engine: 'sqlite', kind: 'configured', url: 'file:./prisma/dev.db', source: 'default' }]
  */
 export function resolveHealthTargets(options: ResolveHealthTargetsOptions): HealthTarget[] {

@@ -10,7 +10,7 @@ import { ToolkitError, describeError } from '../errors.ts'
 import { writeFileAtomic } from '../fs/atomic.ts'
 import type { FingerprintStats, OperationStatistics, Thresholds } from './analysis.ts'
 import type { Recommendation } from './advisor.ts'
-import type { CacheStatistics } from './engine.ts'
+import type { CacheStatistics } from '../engines/metrics-engine.ts'
 import type { PerformanceTestResult } from './performance-tests.ts'
 
 export const PERFORMANCE_METRICS_VERSION = 1

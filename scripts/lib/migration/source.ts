@@ -117,14 +117,14 @@ const FK_ACTIONS: Record<string, ForeignKeyAction> = { a: 'NO ACTION', r: 'RESTR
 
 export interface OpenSourceOptions {
   cwd?: string
-  environment?: ToolkitEnvironment
+  environment: ToolkitEnvironment
 }
 
 /**
  * Connects, starts the snapshot and reads the catalog and the row count of every table.
  * @example const source = await openPostgresSource('postgresql://postgres@127.0.0.1/app'); … await source.close()
  */
-export async function openPostgresSource(url: string, options: OpenSourceOptions = {}): Promise<PostgresSource> {
+export async function openPostgresSource(url: string, options: OpenSourceOptions): Promise<PostgresSource> {
   let db: DatabaseHandle
   try {
     db = await openDatabase(url, { cwd: options.cwd, environment: options.environment })

@@ -13,11 +13,10 @@ import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { lstat, open, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { createGunzip } from 'node:zlib'
 import { Header, Pax } from 'tar'
 import { ToolkitError, describeError } from '../../errors.ts'
 import type { BackupEntry } from '../catalog/catalog.ts'
-import { BufferPool, GzipPool, MAX_MEMBER_SIZE, blockLength } from './gzip-blocks.ts'
+import { GzipPool, inflateFile } from './gzip-blocks.ts'
 import { CSV_DIR, METADATA_FILE } from '../layout.ts'
 import type { BackupMetadata } from '../metadata.ts'
 import type { FileCheck } from '../catalog/verify.ts'
@@ -181,46 +180,14 @@ async function streamArchiveEntry(archive: string, metadata: BackupMetadata, wan
   }
 
   const pool = sharedPool ?? new GzipPool()
-  const members = new BufferPool(MAX_MEMBER_SIZE, pool.size * 2 + 2)
-  const inflight: Promise<{ data: Buffer; input: Buffer }>[] = []
-  const handle = await open(archive, 'r')
-  let position = 0
   try {
-    const total = (await handle.stat()).size
-    const drain = async (limit: number) => {
-      while (inflight.length > limit) {
-        const result = await inflight.shift()!
-        members.give(result.input)
-        await feedAll(result.data)
-      }
-    }
-    const head = Buffer.alloc(20)
-    while (position < total) {
-      const { bytesRead } = await handle.read(head, 0, 20, position)
-      const length = blockLength(head.subarray(0, bytesRead), 0)
-      if (length === undefined) break
-      const member = members.take()
-      const { bytesRead: got } = await handle.read(member, 0, Math.min(length, total - position), position)
-      if (got < length) throw new Error('l’archive est tronquée')
-      position += got
-      const inflated = pool.gunzip(member.subarray(0, length))
-      inflated.catch(() => {})
-      inflight.push(inflated)
-      await drain(pool.size * 2)
-    }
-    await drain(0)
-    if (position < total) {
-      // Not our block format (another tool's gzip): one ordinary stream from here.
-      const gunzip = createReadStream(archive, { start: position, highWaterMark: 1 << 20 }).pipe(createGunzip())
-      for await (const chunk of gunzip as AsyncIterable<Buffer>) await feedAll(chunk)
-    }
+    const { damage } = await inflateFile(archive, { pool, onData: feedAll })
+    if (damage) throw damage.kind === 'truncated' ? new Error('l’archive est tronquée') : damage.error
     throw new Error(`${wanted} n’est pas dans l’archive`)
   } catch (error) {
     if (error instanceof Found) return
     throw error
   } finally {
-    await Promise.allSettled(inflight)
-    await handle.close()
     if (sharedPool === undefined) await pool.close()
   }
 }

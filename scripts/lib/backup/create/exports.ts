@@ -12,15 +12,15 @@
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
-import type { TableInfo, ValueCodecFor } from '../../db/table-reader.ts'
+import type { RowSource, TableInfo, ValueCodecFor } from '../../db/table-reader.ts'
 import type { EngineName } from '../../db/url.ts'
 import { ToolkitError, describeError } from '../../errors.ts'
 import type { ProgressEvent, ProgressListener } from '../../progress.ts'
 import { csvHeader, csvRowFormatter, exportCsv } from '../exporters/csv.ts'
 import { exportJsonDocument, jsonDocument, jsonRowFormatter } from '../exporters/json.ts'
-import { writeRows, type RowSource } from '../exporters/_rows.ts'
+import { writeRows } from '../exporters/_rows.ts'
 import { writeSqliteScript } from '../exporters/sql.ts'
-import { HashedFile, TextSink, type WrittenFile } from './hashed-file.ts'
+import { HashedFile, TextSink, type WrittenFile } from '../../fs/hashed-file.ts'
 import { CSV_DIR, JSON_EXPORT_FILE, SQL_EXPORT_FILE, csvFileFor, type ExportFormat } from '../layout.ts'
 
 export interface ExportPlan {

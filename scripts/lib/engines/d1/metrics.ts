@@ -3,7 +3,7 @@
  * the catalog pragmas like SQLite, but refuses the pragmas that would describe its cache
  * (cache_size, page_count: SQLITE_AUTH), has no connections to count and no client-side pool.
  */
-import type { MetricsEngine } from '../../metrics/engine.ts'
+import type { MetricsEngine } from '../metrics-engine.ts'
 import { explainSqlite, listSqliteColumns, listSqliteIndexes, listSqliteTables, sqliteTenantStorage, trySqliteIndex } from '../_sqlite-metrics.ts'
 
 export const d1Metrics: MetricsEngine = {

@@ -4,7 +4,7 @@
  * midway leaves a partial database: the error says so, and the safety export (if any) holds the old one.
  */
 import Database from 'better-sqlite3'
-import { DATABASE_FILE } from '../../backup/layout.ts'
+import { DATABASE_FILE } from '../snapshot.ts'
 import { quoteIdentifier, type DatabaseHandle } from '../../db/connection.ts'
 import { tablesInDependencyOrder } from '../../db/table-reader.ts'
 import type { DatabaseLocation } from '../../db/url.ts'

@@ -8,11 +8,9 @@
  */
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
-import type { DatabaseHandle } from '../../db/connection.ts'
-import { quoteIdentifier } from '../../db/connection.ts'
+import { type DatabaseHandle, quoteIdentifier } from '../../db/connection.ts'
 import { fsyncPath } from '../../fs/atomic.ts'
-import { DATABASE_FILE } from '../../backup/layout.ts'
-import type { Snapshot, SnapshotOptions } from '../../backup/create/snapshot.ts'
+import { DATABASE_FILE, type Snapshot, type SnapshotOptions } from '../snapshot.ts'
 import { SCAN_CACHE_KIB, sqliteFileSnapshot } from '../sqlite/snapshot.ts'
 
 interface SchemaRow {

@@ -14,9 +14,8 @@ import { join } from 'node:path'
 import pg from 'pg'
 import type { DatabaseHandle } from '../../db/connection.ts'
 import { isPostgresTableReader, type PostgresTableReader } from './table-reader.ts'
-import { DATABASE_SQL_FILE } from '../../backup/layout.ts'
-import { HashedFile, TextSink } from '../../backup/create/hashed-file.ts'
-import type { Snapshot, SnapshotOptions } from '../../backup/create/snapshot.ts'
+import { DATABASE_SQL_FILE, type Snapshot, type SnapshotOptions } from '../snapshot.ts'
+import { HashedFile, TextSink } from '../../fs/hashed-file.ts'
 
 // The text forms the dump and the exports rely on, whatever the server's defaults are (for this transaction only).
 const SESSION_SETTINGS = [

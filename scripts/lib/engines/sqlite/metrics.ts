@@ -4,7 +4,7 @@
  * unavailable; the cache size and database size are measured. There is no server: connections of
  * other processes cannot be seen.
  */
-import type { MetricsEngine } from '../../metrics/engine.ts'
+import type { MetricsEngine } from '../metrics-engine.ts'
 import { explainSqlite, listSqliteColumns, listSqliteIndexes, listSqliteTables, sqliteTenantStorage, trySqliteIndex } from '../_sqlite-metrics.ts'
 
 export const sqliteMetrics: MetricsEngine = {

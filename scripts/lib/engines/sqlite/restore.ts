@@ -16,19 +16,17 @@
  */
 import { chmodSync, chownSync, existsSync, linkSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync } from 'node:fs'
 import { copyFile, rm, stat } from 'node:fs/promises'
-import { basename, dirname, join, resolve } from 'node:path'
+import { basename, dirname, resolve } from 'node:path'
 import Database from 'better-sqlite3'
-import { DATABASE_FILE, ownerOfTemporaryName } from '../../backup/layout.ts'
-import type { BackupMetadata } from '../../backup/metadata.ts'
+import { DATABASE_FILE } from '../snapshot.ts'
 import { MIGRATIONS_DIRS, readMigrations } from '../../db/migrations.ts'
 import { quoteIdentifier } from '../../db/connection.ts'
 import type { DatabaseLocation } from '../../db/url.ts'
 import { ToolkitError, describeError } from '../../errors.ts'
 import { TEMPORARY_MARKER, commitRename, fsyncPath, temporaryPathFor } from '../../fs/atomic.ts'
-import { processIsAlive } from '../../backup/catalog/catalog.ts'
-import { RESTORE_LOCK_SUFFIX } from '../../backup/restore/target-lock.ts'
+import { ownerOfTemporaryName, removeDeadLeftovers } from '../../fs/leftovers.ts'
 import { isDiskFull } from '../../fs/errors.ts'
-import type { RestoredCheck, RestoreTarget } from '../engine.ts'
+import type { RestoredBackupMetadata, RestoredCheck, RestoreTarget } from '../engine.ts'
 import { checkRowCounts } from '../_row-counts.ts'
 import { openSqlite } from './connection.ts'
 
@@ -47,7 +45,7 @@ export async function openSqliteRestoreTarget(location: DatabaseLocation, option
   }
   if (existsSync(target) && statSync(target).isDirectory()) throw new ToolkitError(`restauration impossible vers ${target} : c’est un dossier`, { hint: 'Donnez le chemin d’un fichier de base (--to <fichier>).' })
   const targetExists = existsSync(target)
-  if (!options.dryRun) await removeRestoreLeftovers(target)
+  if (!options.dryRun) removeRestoreLeftovers(target)
   const safetyCopy = targetExists ? freeSafetyCopyName(target) : null
   return {
     display: target,
@@ -129,7 +127,7 @@ function formatSize(bytes: number): string {
 }
 
 /** Refuses (unless --force) a backup whose Prisma schema or newest migration is not the target's. */
-async function assertSameSchema(metadata: BackupMetadata, target: string, targetExists: boolean, toolkitSchema: string | null): Promise<void> {
+async function assertSameSchema(metadata: RestoredBackupMetadata, target: string, targetExists: boolean, toolkitSchema: string | null): Promise<void> {
   const differences: string[] = []
   const backupSchema = metadata.schema.prismaSchemaSha256
   if (backupSchema !== null && toolkitSchema !== null && backupSchema !== toolkitSchema) {
@@ -295,19 +293,11 @@ async function removeSidecars(target: string): Promise<void> {
 
 /**
  * Removes what a killed restore left beside the target (`<db>.tmp-<pid>-…`, `<db>.before-restore.tmp-<pid>-…`,
- * `…-changes`), when the process that made it is gone.
+ * `…-changes`), when the process that made it is gone (the lock's own leftovers are the lock's: backup/restore/target-lock.ts).
  */
-export async function removeRestoreLeftovers(target: string): Promise<string[]> {
-  const removed: string[] = []
-  const prefixes = [`${basename(target)}${TEMPORARY_MARKER}`, `${basename(target)}${SAFETY_SUFFIX}`, `${basename(target)}${RESTORE_LOCK_SUFFIX}${TEMPORARY_MARKER}`]
-  for (const name of readdirSync(dirname(target))) {
-    if (!prefixes.some((prefix) => name.startsWith(prefix)) || !name.includes(TEMPORARY_MARKER)) continue
-    const pid = ownerOfTemporaryName(name)
-    if (pid === undefined || pid === process.pid || processIsAlive(pid)) continue
-    await rm(join(dirname(target), name), { force: true })
-    removed.push(name)
-  }
-  return removed
+export function removeRestoreLeftovers(target: string): string[] {
+  const prefixes = [`${basename(target)}${TEMPORARY_MARKER}`, `${basename(target)}${SAFETY_SUFFIX}`]
+  return removeDeadLeftovers(dirname(target), (name) => (prefixes.some((prefix) => name.startsWith(prefix)) ? ownerOfTemporaryName(name) : undefined))
 }
 
 /** Puts the safety copy back over a restored database that failed its check (or removes it when there was none). */
@@ -330,7 +320,7 @@ async function putPreviousBack(target: string, safetyCopy: string | null): Promi
 }
 
 /** Step 4: open through Prisma, integrity_check, foreign_key_check, row counts against the metadata. */
-async function checkRestored(path: string, metadata: BackupMetadata): Promise<{ value: RestoredCheck; detail: string }> {
+async function checkRestored(path: string, metadata: RestoredBackupMetadata): Promise<{ value: RestoredCheck; detail: string }> {
   const db = await openSqlite({ path, redactedUrl: `file:${path}`, create: false })
   try {
     await db.prisma.$queryRawUnsafe('SELECT count(*) FROM sqlite_master')
