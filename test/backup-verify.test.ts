@@ -198,6 +198,6 @@ describe('verify', () => {
     rmSync(join(dir, `${ID}.tar.gz`))
     assert.deepEqual(faults(await systemOver(dir).verify(ID)), { [`${ID}.tar.gz`]: 'missing' })
     rmSync(join(dir, `${ID}.metadata.json`))
-    await assert.rejects(systemOver(dir).verify(ID), /no backup "backup-2026-01-21T15-30-00"/)
+    await assert.rejects(systemOver(dir).verify(ID), /aucun backup « backup-2026-01-21T15-30-00 »/)
   })
 })
