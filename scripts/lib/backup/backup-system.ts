@@ -15,8 +15,7 @@
  * const { metadata, rotation } = await backup.create()
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { rm } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { createDataKey, keyIdOf, resolveKeySource, rewrapDataKey, readKeyFile, type KeySource } from '../encryption/keys.ts'
 import { openStorage, parseStorageUrl } from '../storage/url.ts'
@@ -26,7 +25,7 @@ import { folderStore, objectStore, storedArchiveName, type BackupStore } from '.
 import { stageChain, verifyStoredBackup } from './catalog/staged.ts'
 import { copyBackup, type OffsiteCopy } from './create/offsite.ts'
 import { parseMetadata, serializeMetadata } from './metadata.ts'
-import { removeDeadLeftovers } from '../fs/leftovers.ts'
+import { privateScratchDir } from '../fs/leftovers.ts'
 import { fileURLToPath } from 'node:url'
 import { openDatabase } from '../db/open.ts'
 import { engineNamed } from '../engines/index.ts'
@@ -264,12 +263,7 @@ export class AdvancedBackupSystem {
    * a killed run's scratch folders (their pid is gone) are removed first.
    */
   async #withScratch<T>(work: (dir: string) => Promise<T>): Promise<T> {
-    const base = tmpdir()
-    removeDeadLeftovers(base, (name) => {
-      const pid = Number(/^ipm-stage-(\d+)-/.exec(name)?.[1])
-      return pid > 0 ? pid : undefined
-    })
-    const dir = await mkdtemp(join(base, `ipm-stage-${process.pid}-`))
+    const dir = await privateScratchDir('ipm-stage-')
     try {
       return await work(dir)
     } finally {

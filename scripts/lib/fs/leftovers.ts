@@ -4,6 +4,8 @@
  * is gone. Work of a live process, this one included, is never touched.
  */
 import { readdirSync, rmSync } from 'node:fs'
+import { mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { TEMPORARY_MARKER } from './atomic.ts'
 
@@ -59,4 +61,18 @@ export function removeDeadLeftovers(dir: string, ownerOf: (name: string) => numb
     }
   }
   return removed
+}
+
+/**
+ * A new private folder (mode 0700) `<prefix><pid>-XXXXXX` in `base` (the system's temporary folder by
+ * default), after removing the folders of this prefix whose process is gone: a run killed before its
+ * `finally` leaves its scratch behind, and the next run of any verb using the prefix takes it away.
+ * @example const dir = await privateScratchDir('ipm-restore-'); try { … } finally { await rm(dir, { recursive: true, force: true }) }
+ */
+export async function privateScratchDir(prefix: string, base: string = tmpdir()): Promise<string> {
+  removeDeadLeftovers(base, (name) => {
+    const pid = name.startsWith(prefix) ? Number(/^(\d+)-/.exec(name.slice(prefix.length))?.[1]) : Number.NaN
+    return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined
+  }, { bestEffort: true })
+  return mkdtemp(join(base, `${prefix}${process.pid}-`))
 }

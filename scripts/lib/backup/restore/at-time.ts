@@ -6,9 +6,8 @@
  * replace, check, report) puts it into the target — or, with `tenant`, the tenant restore replaces one
  * cabinet's rows from that same backup. Nothing of the restore flow is copied here.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { rm } from 'node:fs/promises'
+import { privateScratchDir } from '../../fs/leftovers.ts'
 import { redactUrl } from '../../db/url.ts'
 import type { ToolkitEnvironment } from '../../environment.ts'
 import { ToolkitError } from '../../errors.ts'
@@ -66,7 +65,7 @@ export async function restoreAtTime(options: RestoreAtTimeOptions): Promise<Rest
   }
   const base = { at: options.at.toISOString(), reachedAt: state.reachedAt?.toISOString() ?? null, pointInTime: state.report }
   if (state.kind === 'restored-in-place' || state.kept) return base
-  const scratch = await mkdtemp(join(options.scratchDir ?? tmpdir(), 'ipm-pitr-copy-'))
+  const scratch = await privateScratchDir('ipm-pitr-copy-', options.scratchDir)
   try {
     const copyEngine = engineForUrl(state.url)
     const db = await copyEngine.open(copyEngine.parseUrl(state.url, { cwd: options.cwd, d1PersistDir: options.environment.d1PersistDir }), { redactedUrl: redactUrl(state.url), create: false, environment: options.environment })

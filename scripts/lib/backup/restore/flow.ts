@@ -12,8 +12,8 @@
  * `dryRun` rebuilds the database in a scratch folder, checks it when the engine can, and touches
  * nothing else. Each step is announced through `step(name)` before it runs (history, kill points).
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { rm } from 'node:fs/promises'
+import { privateScratchDir } from '../../fs/leftovers.ts'
 import { join, resolve } from 'node:path'
 import { redactUrl } from '../../db/url.ts'
 import type { ToolkitEnvironment } from '../../environment.ts'
@@ -77,7 +77,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
   const steps: RestoreStepResult[] = []
   const timed = restoreStepRunner(steps, options.step)
   const pool = new GzipPool({ threads: options.threads })
-  const scratchDir = await mkdtemp(join(tmpdir(), 'ipm-restore-'))
+  const scratchDir = await privateScratchDir('ipm-restore-')
   try {
     const target = await engine.openRestoreTarget(location, { environment: options.environment, dryRun: options.dryRun ?? false, redactedUrl: redactUrl(url) })
     let lock: TargetLock | undefined
