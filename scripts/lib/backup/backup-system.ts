@@ -40,7 +40,7 @@ import type { ProgressListener } from '../progress.ts'
 import type { BackupEntry } from './catalog/catalog.ts'
 import type { DrillOptions, DrillResult } from './drill/drill.ts'
 import { BACKUP_ALERT_SOURCE, DEFAULT_MAX_AGE_MS, DEFAULT_MAX_DRILL_AGE_MS, DEFAULT_MAX_SHRINK_PERCENT, backupAlertConditions, evaluateBackups, type CheckResult, type CheckThresholds } from './catalog/check.ts'
-import { createBackup, type CreateBackupOptions } from './create/create.ts'
+import type { CreateBackupOptions } from './create/create.ts'
 import type { RestorePlan, RestoreResult, RestoreStepName } from './restore/steps.ts'
 import type { RestoreAtTimeOptions, RestoreAtTimeResult } from './restore/at-time.ts'
 import type { RestoreTenantResult } from '../tenant-restore/restore.ts'
@@ -310,6 +310,7 @@ export class AdvancedBackupSystem {
     const db = await openDatabase(this.#databaseUrl, { cwd: this.#options.cwd, environment: this.#options.environment })
     let created
     try {
+      const { createBackup } = await import('./create/create.ts')
       // --incremental: only what changed since the newest backup of this database (a full one when there is none).
       created = (options.incremental ? await this.#createIncremental(db, dir) : undefined) ?? await createBackup({
         db,
