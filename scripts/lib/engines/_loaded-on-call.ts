@@ -11,7 +11,7 @@ type AsyncMethods<T> = { [K in keyof T]: (...args: never[]) => Promise<unknown> 
 /**
  * An object standing for the one `load` resolves to: each of its (async) methods loads it on the
  * first call and forwards. `methods` names every member, which the compiler checks.
- * @example metrics: loadedOnCall(() => import('./metrics.ts').then((m) => m.sqliteMetrics), { listTables: true, explain: true, … })
+ * @example metrics: loadedOnCall(() => import('./metrics.ts').then((m) => m.sqliteMetrics), METRICS_METHODS)
  */
 export function loadedOnCall<T extends AsyncMethods<T>>(load: () => Promise<T>, methods: { readonly [K in keyof T]-?: true }): T {
   const forwarding: Partial<Record<keyof T, unknown>> = {}
