@@ -10,6 +10,7 @@ import { applyMigrations } from '../scripts/lib/db/migrations.ts'
 import { seedDemo } from '../scripts/lib/seed/demo.ts'
 import { seedScale } from '../scripts/lib/seed/scale.ts'
 import { commitRename, fsyncPath, temporaryPathFor } from '../scripts/lib/fs/atomic.ts'
+import { resolveEnvironment } from '../scripts/lib/environment.ts'
 
 export const BENCH_DATA_DIR = join(dirname(fileURLToPath(import.meta.url)), '.data')
 
@@ -25,7 +26,7 @@ export async function scaleSqliteDatabase(dossiers: number, options: { log?: (li
   const temporary = temporaryPathFor(path)
   options.log?.(`Seeding ${path} with ${dossiers.toLocaleString('en')} dossiers (once; reused afterwards)…`)
   try {
-    const db = await openDatabase(`file:${temporary}`, { create: true })
+    const db = await openDatabase(`file:${temporary}`, { environment: resolveEnvironment(), create: true })
     try {
       await db.sql.query('PRAGMA journal_mode = DELETE')
       await applyMigrations(db.sql)

@@ -23,6 +23,7 @@ import { collectorOf, instrument } from '../scripts/lib/metrics/collector.ts'
 import { analyzeAppTraffic, applyIndexRecommendation, type AppTrafficOptions } from '../scripts/lib/metrics/app-traffic.ts'
 import { engineNamed } from '../scripts/lib/engines/index.ts'
 import { BENCH_DATA_DIR, scaleSqliteDatabase } from './_data.ts'
+import { resolveEnvironment } from '../scripts/lib/environment.ts'
 
 const integer = (min: number) => (value: string) => {
   const n = Number(value.replaceAll('_', ''))
@@ -75,7 +76,7 @@ runCommand<{ scale: number; database?: string; rounds: number }>(program, async 
     copyFileSync(source, copy)
     url = `file:${copy}`
   }
-  const db = await openDatabase(url)
+  const db = await openDatabase(url, { environment: resolveEnvironment() })
   try {
     const [{ n } = { n: 0 }] = await db.sql.query<{ n: number }>(`SELECT COUNT(*) AS n FROM "Dossier"`)
     console.log(`Database: ${db.redactedUrl} (${db.engine}), ${Number(n).toLocaleString('en')} dossiers; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} on this machine.`)

@@ -25,7 +25,8 @@ import { instrumentDatabase } from '../scripts/lib/metrics/instrumentation.ts'
 import { collectorOf, instrument } from '../scripts/lib/metrics/collector.ts'
 import { PERFORMANCE_TESTS } from '../scripts/lib/metrics/performance-tests.ts'
 import { DatabasePerformanceDashboard } from '../scripts/lib/metrics/dashboard.ts'
-import { percentile } from '../scripts/lib/metrics/statistics.ts'
+import { percentile } from '../scripts/lib/statistics.ts'
+import { resolveEnvironment } from '../scripts/lib/environment.ts'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 const DEFAULT_DATABASE = join(ROOT, 'bench', '.data', 'dashboard-1m.db')
@@ -49,7 +50,7 @@ async function ensureDatabase(path: string): Promise<void> {
   const partial = `${path}.partial`
   rmSync(partial, { force: true })
   const started = performance.now()
-  const db = await openDatabase(`file:${partial}`, { create: true })
+  const db = await openDatabase(`file:${partial}`, { environment: resolveEnvironment(), create: true })
   try {
     await applyMigrations(db.sql)
     await seedDemo(db.prisma)
@@ -70,7 +71,7 @@ async function ensureDatabase(path: string): Promise<void> {
 runCommand<{ rounds: number; database?: string }>(program, async (options) => {
   const url = options.database ?? `file:${DEFAULT_DATABASE}`
   if (options.database === undefined) await ensureDatabase(DEFAULT_DATABASE)
-  const db = await openDatabase(url)
+  const db = await openDatabase(url, { environment: resolveEnvironment() })
   try {
     const metrics = instrumentDatabase(db)
     const sink = join(ROOT, 'bench', '.data', 'collector-bench.metrics.ndjson')
@@ -152,7 +153,7 @@ runCommand<{ rounds: number; database?: string }>(program, async (options) => {
 
   // A whole dashboard run: open, six tests, analysis (catalog, plans, tenants, storage, cache), close.
   const started = performance.now()
-  const dashboard = new DatabasePerformanceDashboard({ database: url })
+  const dashboard = new DatabasePerformanceDashboard({ environment: resolveEnvironment(), database: url })
   const report = await dashboard.analyzePerformance()
   const firstRun = performance.now() - started
   const warmStarted = performance.now()

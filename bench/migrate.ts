@@ -23,6 +23,7 @@ import { redactUrl } from '../scripts/lib/db/url.ts'
 import { ToolkitError } from '../scripts/lib/errors.ts'
 import { formatDuration } from '../scripts/lib/format.ts'
 import type { MigrationReportJson } from '../scripts/lib/migration/report.ts'
+import { resolveEnvironment } from '../scripts/lib/environment.ts'
 
 const ROOT = join(import.meta.dirname, '..')
 const WORK_DIR = join(ROOT, 'bench', '.data', 'migrate')
@@ -122,7 +123,7 @@ async function ensureBenchDatabase(url: string, scale: number): Promise<number> 
   } finally {
     await admin.end()
   }
-  const db = await openDatabase(url)
+  const db = await openDatabase(url, { environment: resolveEnvironment() })
   try {
     await applyMigrations(db.sql)
   } finally {

@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url'
 import { Command, InvalidArgumentError } from 'commander'
 import { runCommand } from '../scripts/lib/cli.ts'
 import { BENCH_DATA_DIR } from './_data.ts'
-import { percentile } from '../scripts/lib/metrics/statistics.ts'
+import { percentile } from '../scripts/lib/statistics.ts'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 const DEMO_DATABASE = join(ROOT, 'prisma', 'dev.db')

@@ -55,7 +55,7 @@ try {
   console.log(`Cabinet ${chosen.id}: ${chosen.n} dossiers, ${deleted} deleted; ${others.length} other cabinets checked (${others.reduce((s, o) => s + o.n, 0)} dossiers)`)
 
   let tenantMs = 0
-  const db = await openDatabase(`file:${live}`)
+  const db = await openDatabase(`file:${live}`, { environment: resolveEnvironment() })
   try {
     const before = new Map<string, string>()
     for (const other of others) before.set(other.id, (await tenantChecksum({ db, tenantId: other.id })).checksum)

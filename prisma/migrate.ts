@@ -10,10 +10,10 @@ import { resolveEnvironment } from '../scripts/lib/environment.ts'
 import { runCommand } from '../scripts/lib/cli.ts'
 
 const program = new Command('migrate')
-  .description('Apply the committed Prisma migrations (SQLite, PostgreSQL, D1)')
-  .option('--database <url>', 'database URL (default: DATABASE_URL or file:./prisma/dev.db)')
-  .option('--create', 'create the SQLite file if it does not exist')
-  .option('--status', 'only report which migrations are applied or pending (exit 1 when not up to date)')
+  .description('Appliquer les migrations Prisma du dépôt (SQLite, PostgreSQL, D1)')
+  .option('--database <url>', 'URL de la base (défaut : DATABASE_URL, sinon file:./prisma/dev.db)')
+  .option('--create', 'créer le fichier SQLite s’il n’existe pas')
+  .option('--status', 'dire seulement quelles migrations sont appliquées ou en attente (sortie 1 si la base n’est pas à jour)')
 
 const environment = resolveEnvironment()
 
@@ -22,14 +22,14 @@ runCommand<{ database?: string; create?: boolean; status?: boolean }>(program, a
   try {
     if (options.status) {
       const status = await migrationStatus(db.sql)
-      console.log(`${db.redactedUrl}: ${status.applied.length} applied, ${status.pending.length} pending${status.pending.length ? ` (${status.pending.join(', ')})` : ''}`)
-      for (const [label, names] of [['modified since applied', status.modified], ['not in prisma/ migrations', status.unknown], ['failed', status.failed]] as const) {
-        if (names.length > 0) console.log(`  ${label}: ${names.join(', ')}`)
+      console.log(`${db.redactedUrl} : ${status.applied.length} appliquée(s), ${status.pending.length} en attente${status.pending.length ? ` (${status.pending.join(', ')})` : ''}`)
+      for (const [label, names] of [['modifiées depuis leur application', status.modified], ['absentes des migrations de prisma/', status.unknown], ['en échec', status.failed]] as const) {
+        if (names.length > 0) console.log(`  ${label} : ${names.join(', ')}`)
       }
       return status.upToDate ? 0 : 1
     }
     const { applied } = await applyMigrations(db.sql)
-    console.log(applied.length === 0 ? `${db.redactedUrl}: already up to date.` : `${db.redactedUrl}: applied ${applied.join(', ')}.`)
+    console.log(applied.length === 0 ? `${db.redactedUrl} : déjà à jour.` : `${db.redactedUrl} : appliquée(s) : ${applied.join(', ')}.`)
   } finally {
     await db.close()
   }

@@ -12,15 +12,15 @@ import { seedScale } from '../scripts/lib/seed/scale.ts'
 
 const positiveInteger = (value: string) => {
   const n = Number(value.replaceAll('_', ''))
-  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer')
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('un entier positif est attendu')
   return n
 }
 
 const program = new Command('seed')
-  .description('Seed the IA Poste Manager demo data set')
-  .option('--database <url>', 'database URL (default: DATABASE_URL or file:./prisma/dev.db)')
-  .option('--scale <dossiers>', 'also add about this many dossiers over many cabinets', positiveInteger)
-  .option('--seed <n>', 'random seed of the scale data set', positiveInteger)
+  .description('Charger les données de démo d’IA Poste Manager')
+  .option('--database <url>', 'URL de la base (défaut : DATABASE_URL, sinon file:./prisma/dev.db)')
+  .option('--scale <dossiers>', 'ajouter aussi environ ce nombre de dossiers répartis sur de nombreux cabinets', positiveInteger)
+  .option('--seed <n>', 'graine aléatoire du jeu de données de volume', positiveInteger)
 
 const environment = resolveEnvironment()
 
@@ -28,19 +28,19 @@ runCommand<{ database?: string; scale?: number; seed?: number }>(program, async 
   const db = await openDatabase(options.database ?? environment.databaseUrl, { environment })
   try {
     const demo = await seedDemo(db.prisma)
-    console.log(`Demo data on ${db.redactedUrl}: ${demo.plans} plans, ${demo.tenants} tenants, ${demo.users} users, ${demo.clients} clients, ${demo.dossiers} dossiers.`)
+    console.log(`Données de démo sur ${db.redactedUrl} : ${demo.plans} plans, ${demo.tenants} cabinets, ${demo.users} utilisateurs, ${demo.clients} clients, ${demo.dossiers} dossiers.`)
     if (options.scale !== undefined) {
       const started = performance.now()
       const scale = await seedScale(db.sql, {
         dossiers: options.scale,
         seed: options.seed,
         onProgress: ({ table, rows }) => {
-          if (process.stderr.isTTY) process.stderr.write(`\r  ${table}: ${rows.toLocaleString('en')} rows`.padEnd(40))
+          if (process.stderr.isTTY) process.stderr.write(`\r  ${table} : ${rows.toLocaleString('fr-FR')} lignes`.padEnd(40))
         },
       })
       if (process.stderr.isTTY) process.stderr.write('\n')
       const seconds = (performance.now() - started) / 1000
-      console.log(`Scale data: ${scale.tenants} tenants, ${scale.users} users, ${scale.clients} clients, ${scale.dossiers} dossiers in ${seconds.toFixed(1)} s.`)
+      console.log(`Données de volume : ${scale.tenants} cabinets, ${scale.users} utilisateurs, ${scale.clients} clients, ${scale.dossiers} dossiers en ${seconds.toFixed(1)} s.`)
     }
   } finally {
     await db.close()

@@ -71,31 +71,31 @@ const number = (kind: 'integer' | 'number', min: number) => (value: string) => {
 
 function program(): Command {
   return new Command('database-performance-dashboard')
-    .description("Measure the database's queries: the spec's six tests, slow queries, tenants, cache, recommendations")
-    .option('--database <url>', 'database URL (default: DATABASE_URL or file:./prisma/dev.db)')
-    .option('--output <path>', 'where the metrics JSON is written, on every run', 'performance-metrics.json')
-    .option('--export', 'also write the metrics in Prometheus text format (for external monitoring)')
-    .option('--prometheus-output <path>', 'where --export writes the Prometheus file (default: the --output path with .prom)')
-    .option('--json', 'print the metrics object as JSON on stdout (one line per run with --watch)')
-    .addOption(new Option('--watch [seconds]', 're-run every N seconds (default 60) until interrupted').argParser(number('number', 0.01)))
-    .option('--iterations <n>', 'with --watch: stop after N runs', number('integer', 1))
-    .option('--fast-ms <ms>', 'operations faster than this are "fast" (default 50)', number('number', 0))
-    .option('--slow-ms <ms>', 'operations slower than this are "slow" (default 100)', number('number', 0))
-    .option('--alert-slow <n>', 'alert when more than N operations are slow (a single run then exits 1)', number('integer', 0))
-    .option('--alert-p95 <ms>', 'alert when the p95 operation time exceeds this (a single run then exits 1)', number('number', 0))
-    .option('--tenant <id-or-slug>', 'tenant of test 4 (default: the demo cabinet, else the first tenant)')
-    .addOption(new Option('--source <source>', "les requêtes mesurées: les six tests, celles de l'app (collecteur) ou pg_stat_statements").choices(['tests', 'app', 'pg_stat_statements']))
-    .option('--sink <path>', "avec --source app: le fichier du collecteur (défaut: <base SQLite>.metrics.ndjson)")
-    .option('--window <duration>', 'avec --source: la fenêtre observée (30s, 5m, 1h; défaut 5m, ou N s avec --watch N); chaque fenêtre est écrite dans <--output>.traffic.json', duration)
+    .description("Mesurer les requêtes de la base : les six tests de la spécification, requêtes lentes, cabinets, cache, recommandations")
+    .option('--database <url>', 'URL de la base (défaut : DATABASE_URL, sinon file:./prisma/dev.db)')
+    .option('--output <path>', 'où écrire le JSON des métriques, à chaque analyse', 'performance-metrics.json')
+    .option('--export', 'écrire aussi les métriques au format texte Prometheus (supervision externe)')
+    .option('--prometheus-output <path>', 'où --export écrit le fichier Prometheus (défaut : le chemin de --output avec .prom)')
+    .option('--json', 'écrire les métriques en JSON sur stdout (une ligne par analyse avec --watch)')
+    .addOption(new Option('--watch [seconds]', 'relancer toutes les N secondes (défaut 60) jusqu’à interruption').argParser(number('number', 0.01)))
+    .option('--iterations <n>', 'avec --watch : s’arrêter après N analyses', number('integer', 1))
+    .option('--fast-ms <ms>', 'opérations plus rapides que ce seuil : « rapides » (défaut 50)', number('number', 0))
+    .option('--slow-ms <ms>', 'opérations plus lentes que ce seuil : « lentes » (défaut 100)', number('number', 0))
+    .option('--alert-slow <n>', 'alerter quand plus de N opérations sont lentes (une analyse unique sort alors avec 1)', number('integer', 0))
+    .option('--alert-p95 <ms>', 'alerter quand le p95 des opérations dépasse ce temps (une analyse unique sort alors avec 1)', number('number', 0))
+    .option('--tenant <id-or-slug>', 'cabinet du test 4 (défaut : le cabinet de démo, sinon le premier cabinet)')
+    .addOption(new Option('--source <source>', "les requêtes mesurées : les six tests, celles de l'app (collecteur) ou pg_stat_statements").choices(['tests', 'app', 'pg_stat_statements']))
+    .option('--sink <path>', "avec --source app : le fichier du collecteur (défaut : <base SQLite>.metrics.ndjson)")
+    .option('--window <duration>', 'avec --source : la fenêtre observée (30s, 5m, 1h ; défaut 5m, ou N s avec --watch N) ; chaque fenêtre est écrite dans <--output>.traffic.json', duration)
     .option('--apply <id>', "crée l'index prouvé de cette recommandation, puis mesure le gain réel")
-    .option('--yes', "avec --apply: sans demander confirmation (scripts)")
-    .option('--serve', 'sert le dashboard en direct (page web, /api/snapshot, /metrics) jusqu\'à Ctrl-C (npm run dashboard:web)')
-    .option('--port <port>', 'avec --serve: port d\'écoute (défaut 4319; 0: un port libre)', number('integer', 0))
-    .option('--host <adresse>', 'avec --serve: adresse d\'écoute (défaut 127.0.0.1; toute autre exige --token)')
-    .option('--token <jeton>', 'avec --serve: jeton exigé à chaque requête (défaut: DASHBOARD_TOKEN)')
-    .option('--interval <secondes>', 'avec --serve: secondes entre deux analyses (défaut 5)', number('number', 0.1))
-    .option('--backup-dir <dossier>', 'avec --serve: dossier des backups dont l\'état est affiché (défaut: backups/ du projet)')
-    .option('--otel', 'envoie les traces OpenTelemetry de l\'analyse (OTLP/HTTP; aussi quand OTEL_EXPORTER_OTLP_ENDPOINT est défini)')
+    .option('--yes', "avec --apply : sans demander de confirmation (scripts)")
+    .option('--serve', 'servir le dashboard en direct (page web, /api/snapshot, /metrics) jusqu\'à Ctrl-C (npm run dashboard:web)')
+    .option('--port <port>', 'avec --serve : port d\'écoute (défaut 4319 ; 0 : un port libre)', number('integer', 0))
+    .option('--host <adresse>', 'avec --serve : adresse d\'écoute (défaut 127.0.0.1 ; toute autre exige --token)')
+    .option('--token <jeton>', 'avec --serve : jeton exigé à chaque requête (défaut : DASHBOARD_TOKEN)')
+    .option('--interval <secondes>', 'avec --serve : secondes entre deux analyses (défaut 5)', number('number', 0.1))
+    .option('--backup-dir <dossier>', 'avec --serve : dossier des backups dont l\'état est affiché (défaut : backups/ du projet)')
+    .option('--otel', 'envoyer les traces OpenTelemetry de l\'analyse (OTLP/HTTP ; aussi quand OTEL_EXPORTER_OTLP_ENDPOINT est défini)')
 }
 
 /** The command line as options, or 'help' when help was printed; a usage error (exit code 2) otherwise. */
@@ -115,11 +115,11 @@ export function parseOptions(argv: readonly string[]): Options | 'help' {
 
 /** The checks commander cannot make: no stray argument, --iterations only with --watch, fast ≤ slow. */
 function validated(options: Options, args: readonly string[]): Options {
-  if (args.length > 0) throw usageError(`unexpected argument "${args[0]}"`, 'Run with --help to see the options.')
-  if (options.iterations !== undefined && options.watch === undefined) throw usageError('--iterations needs --watch', 'Add --watch [seconds].')
+  if (args.length > 0) throw usageError(`argument inattendu "${args[0]}"`, 'Lancez avec --help pour voir les options.')
+  if (options.iterations !== undefined && options.watch === undefined) throw usageError('--iterations demande --watch', 'Ajoutez --watch [secondes].')
   const fast = options.fastMs ?? 50
   const slow = options.slowMs ?? 100
-  if (fast > slow) throw usageError(`--fast-ms (${fast}) is above --slow-ms (${slow})`, 'Give a fast threshold at or below the slow one.')
+  if (fast > slow) throw usageError(`--fast-ms (${fast}) dépasse --slow-ms (${slow})`, 'Donnez un seuil rapide inférieur ou égal au seuil lent.')
   if ((options.sink !== undefined || options.window !== undefined || options.apply !== undefined) && (options.source === undefined || options.source === 'tests')) {
     throw usageError('--sink, --window et --apply portent sur les requêtes de l\'app', 'Ajoutez --source app ou --source pg_stat_statements.')
   }
@@ -162,7 +162,7 @@ async function serve(options: Options): Promise<number> {
     backupDir: options.backupDir === undefined ? join(environment.projectRoot, 'backups') : resolve(environment.cwd, options.backupDir),
     signal: stopServing.signal,
     onListening: (server) => process.stdout.write(`✅ Dashboard en direct: ${server.url}\n   Prometheus: ${server.url}metrics · Ctrl-C pour arrêter\n`),
-    onCollectError: (error) => process.stderr.write(`Error (collecte): ${describeError(error)}\n`),
+    onCollectError: (error) => process.stderr.write(`Erreur (collecte) : ${describeError(error)}\n`),
   })
   process.stdout.write('Dashboard arrêté.\n')
   return 0
@@ -196,7 +196,7 @@ async function runOnce(options: Options): Promise<number> {
       onAlert: (text) => process.stderr.write(`ALERTE: ${text}\n`),
       onError: (message, iteration) => {
         progress.stop()
-        process.stderr.write(`Error${iteration === undefined ? '' : ` (analyse ${iteration})`}: ${message}\n`)
+        process.stderr.write(`Erreur${iteration === undefined ? '' : ` (analyse ${iteration})`} : ${message}\n`)
       },
     })
     return exitCode
@@ -207,7 +207,7 @@ async function runOnce(options: Options): Promise<number> {
 
 /** --source app|pg_stat_statements [--apply <id>]: the app's statements, the proven indexes, and building one. */
 async function appTraffic(options: Options, source: TrafficSource, defaultUrl: string): Promise<number> {
-  const db = await openDatabase(options.database ?? defaultUrl)
+  const db = await openDatabase(options.database ?? defaultUrl, { environment: environment })
   try {
     const sink = options.sink ?? ('path' in db.location ? `${db.location.path}.metrics.ndjson` : undefined)
     const traffic = { database: db, source, sink, windowMs: options.window }
@@ -231,7 +231,7 @@ async function appTraffic(options: Options, source: TrafficSource, defaultUrl: s
       output: trafficReportPath(options.output),
       cwd: environment.cwd,
       onReport: (report) => process.stdout.write(options.json ? `${watching ? JSON.stringify(report) : JSON.stringify(report, null, 2)}\n` : renderAppTraffic(report)),
-      onError: (message, window) => process.stderr.write(`Erreur (fenêtre ${window}): ${message}\n`),
+      onError: (message, window) => process.stderr.write(`Erreur (fenêtre ${window}) : ${message}\n`),
     })
     return exitCode
   } finally {

@@ -14,9 +14,9 @@ import { ToolkitError } from './lib/errors.ts'
 
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
 
-runCommand(new Command('menu').description('The menu of the toolkit (the scripts of package.json)'), async () => {
+runCommand(new Command('menu').description('Le menu de l’outil (les scripts de package.json)'), async () => {
   if (!process.stdin.isTTY) {
-    throw new ToolkitError('the menu needs an interactive terminal', { hint: 'Run the npm scripts directly, e.g. `npm run backup` (see README).' })
+    throw new ToolkitError('le menu demande un terminal interactif', { hint: 'Lancez directement les scripts npm, par exemple `npm run backup` (voir README).' })
   }
   const packageJson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> }
   const menu = loadMenu(packageJson.scripts)

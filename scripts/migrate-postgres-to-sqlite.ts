@@ -29,21 +29,21 @@ const postgresUrl = (value: string) => {
 }
 
 const program = new Command('migrate-postgres-to-sqlite')
-  .description('Copy a PostgreSQL database into a new SQLite file: dry run, copy in foreign-key order, verification, atomic replace')
-  .option('--from <url>', 'the PostgreSQL source (default: POSTGRES_URL)', postgresUrl)
-  .option('--to <path>', 'the SQLite file to create', DEFAULT_TARGET)
-  .addOption(new Option('--tables <names>', 'copy only these tables (comma-separated or repeated); the tables their foreign keys point to are added').argParser(tableList).default([], 'all'))
-  .addOption(new Option('--schema <mode>', "target schema: the app's migrations, derived from the PostgreSQL catalog, or auto").choices(['auto', 'app', 'derive']).default('auto'))
-  .option('--dry-run', 'connect, list tables with row counts, check every column and value, write nothing')
-  .option('--yes', 'do not ask for confirmation (needed without a terminal)')
-  .option('--force', 'replace an existing target, keeping it as <target>.before-migration')
-  .option('--json', 'print the plan or result as JSON')
+  .description('Copier une base PostgreSQL dans un nouveau fichier SQLite : simulation, copie dans l’ordre des clés étrangères, vérification, remplacement atomique')
+  .option('--from <url>', 'la source PostgreSQL (défaut : POSTGRES_URL)', postgresUrl)
+  .option('--to <path>', 'le fichier SQLite à créer', DEFAULT_TARGET)
+  .addOption(new Option('--tables <names>', 'ne copier que ces tables (séparées par des virgules ou option répétée) ; les tables visées par leurs clés étrangères sont ajoutées').argParser(tableList).default([], 'toutes'))
+  .addOption(new Option('--schema <mode>', "schéma cible : les migrations de l’application (app), déduit du catalogue PostgreSQL (derive), ou auto").choices(['auto', 'app', 'derive']).default('auto'))
+  .option('--dry-run', 'se connecter, lister les tables et leurs lignes, vérifier chaque colonne et valeur, ne rien écrire')
+  .option('--yes', 'ne pas demander de confirmation (obligatoire sans terminal)')
+  .option('--force', 'remplacer une cible existante, gardée sous <cible>.before-migration')
+  .option('--json', 'écrire le plan ou le résultat en JSON')
   .addHelpText(
     'after',
     `
-With no arguments on a terminal, an assistant asks for the source and the target, shows the dry run and asks before copying.
-Exit codes: 0 migrated (or a dry run without problems); 1 refused, failed, verification mismatch or interrupted (Ctrl-C),
-nothing written in every case; 2 bad command line, or a confirmation needed without a terminal (pass --yes).`,
+Sans argument, dans un terminal, un assistant demande la source et la cible, montre la simulation et demande avant de copier.
+Codes de sortie : 0 migré (ou simulation sans problème) ; 1 refus, échec, écart à la vérification ou interruption (Ctrl-C),
+rien d’écrit dans tous les cas ; 2 ligne de commande erronée, ou confirmation nécessaire sans terminal (passez --yes).`,
   )
 
 type Options = { from?: string; to: string; tables: string[]; schema: SchemaChoice; dryRun?: boolean; yes?: boolean; force?: boolean; json?: boolean }
@@ -62,8 +62,8 @@ runCommand<Options>(program, async (options) => {
   if (noArguments) {
     if (!interactive) {
       throw usageError(
-        'no arguments and no terminal to ask on',
-        'Pass --from <postgresql-url> --to <file.db> --yes (add --force to replace an existing file), or --dry-run to only check.',
+        'aucun argument et aucun terminal pour poser les questions',
+        'Passez --from <url-postgresql> --to <fichier.db> --yes (et --force pour remplacer un fichier existant), ou --dry-run pour seulement vérifier.',
       )
     }
     const { runAssistant } = await import('./lib/migration/assistant.ts')
@@ -79,18 +79,18 @@ runCommand<Options>(program, async (options) => {
     run = { ...answers, tables: [], schema: 'auto' }
   } else {
     const from = options.from ?? environment.postgresUrl
-    if (from === undefined) throw usageError('no source database', 'Pass --from postgresql://user@host:5432/db or set POSTGRES_URL.')
+    if (from === undefined) throw usageError('aucune base source', 'Passez --from postgresql://user@host:5432/db ou définissez POSTGRES_URL.')
     run = { from, to: options.to, force: options.force ?? false, tables: options.tables, schema: options.schema, dryRun: options.dryRun ?? false }
     if (!run.dryRun && !options.yes) {
       if (!interactive || options.json) {
-        throw usageError(`the migration needs a confirmation and ${options.json ? '--json leaves no room for a question' : 'there is no terminal to ask on'}`, 'Pass --yes (and --force to replace an existing file).')
+        throw usageError(`la migration demande une confirmation et ${options.json ? '--json ne laisse pas de place à une question' : 'aucun terminal ne permet de la demander'}`, 'Passez --yes (et --force pour remplacer un fichier existant).')
       }
       const { plan } = await migratePostgresToSqlite({ ...run, cwd, environment, dryRun: true, signal: interrupt.signal })
       process.stdout.write(`${renderPlan(plan)}\n`)
       if (plan.problems.length > 0) throw refused(plan.problems)
       const { confirm } = await import('@inquirer/prompts')
-      const go = await confirm({ message: `Copy ${plan.totalRows.toLocaleString('en')} rows into ${plan.target.path}?`, default: !plan.target.exists }).catch(() => false)
-      if (!go) throw new ToolkitError('cancelled: nothing was written')
+      const go = await confirm({ message: `Copier ${plan.totalRows.toLocaleString('fr-FR')} lignes dans ${plan.target.path} ?`, default: !plan.target.exists }).catch(() => false)
+      if (!go) throw new ToolkitError('annulé : rien n’a été écrit')
     }
   }
 
@@ -104,22 +104,22 @@ runCommand<Options>(program, async (options) => {
   process.stdout.write(options.json ? `${JSON.stringify(migrationReportJson(result), null, 2)}\n` : renderResult(result))
   if (result.status === 'refused' || (result.status === 'planned' && result.plan.problems.length > 0)) throw refused(result.plan.problems)
   if (result.status === 'mismatch') {
-    throw new ToolkitError(`the verification found differences between the source and the copy (tables marked ✗ above); nothing was written`, {
-      hint: 'This is a bug in the conversion of one of their columns: please report it with the --dry-run output of those tables.',
+    throw new ToolkitError(`la vérification a trouvé des différences entre la source et la copie (tables marquées ✗ ci-dessus) ; rien n’a été écrit`, {
+      hint: 'C’est un défaut de conversion d’une de leurs colonnes : signalez-le avec la sortie --dry-run de ces tables.',
     })
   }
 }, {
   debug: environment.debug,
   usage: (error) => usageError(frenchCommanderMessage(error), 'npx tsx scripts/migrate-postgres-to-sqlite.ts --help'),
   onInterrupt: () => {
-    process.stderr.write('\nInterrupted: stopping and removing the temporary file… (Ctrl-C again to quit at once)\n')
+    process.stderr.write('\nInterrompu : arrêt et suppression du fichier temporaire… (Ctrl-C encore pour quitter tout de suite)\n')
     interrupt.abort()
   },
 })
 
 
 function refused(problems: readonly PlanProblem[]): ToolkitError {
-  return new ToolkitError(`the migration cannot run: ${problems.length} problem${problems.length === 1 ? '' : 's'} (listed above); nothing was written`, {
+  return new ToolkitError(`la migration ne peut pas se faire : ${problems.length} problème${problems.length === 1 ? '' : 's'} (listés ci-dessus) ; rien n’a été écrit`, {
     hint: refusalHint(problems),
   })
 }

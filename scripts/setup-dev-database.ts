@@ -11,7 +11,7 @@ import { resolveEnvironment } from './lib/environment.ts'
 
 const environment = resolveEnvironment()
 
-runCommand(new Command('setup-dev-database').description('Create prisma/dev.db (migrations + demo data) when it is missing'), async () => {
-  const { path, created } = await ensureDevDatabase({ path: join(environment.projectRoot, 'prisma', 'dev.db') })
-  console.log(created ? `Created ${path} with the demo data.` : `${path} exists: left as it is.`)
+runCommand(new Command('setup-dev-database').description('Créer prisma/dev.db (migrations + données de démo) s’il manque'), async () => {
+  const { path, created } = await ensureDevDatabase({ environment, path: join(environment.projectRoot, 'prisma', 'dev.db') })
+  console.log(created ? `${path} créé avec les données de démo.` : `${path} existe : laissé tel quel.`)
 })

@@ -10,9 +10,9 @@ import { resolveEnvironment } from './lib/environment.ts'
 import { MAIN_DOC, docIndex, openDocument } from './lib/docs.ts'
 
 const program = new Command('show-docs')
-  .description('List the documentation (path and title); --open opens the overview')
-  .option('--open', `open ${MAIN_DOC} with the desktop's default application (xdg-open, open, start)`)
-  .option('--json', 'print the index as JSON')
+  .description('Lister la documentation (chemin et titre) ; --open ouvre la vue d’ensemble')
+  .option('--open', `ouvrir ${MAIN_DOC} avec l’application par défaut du bureau (xdg-open, open, start)`)
+  .option('--json', 'écrire l’index en JSON')
 
 async function main(options: { open?: boolean; json?: boolean }): Promise<number> {
   const environment = resolveEnvironment()
@@ -23,11 +23,11 @@ async function main(options: { open?: boolean; json?: boolean }): Promise<number
   } else {
     const width = Math.max(...docs.map((doc) => doc.path.length))
     process.stdout.write('Documentation:\n')
-    for (const doc of docs) process.stdout.write(`  ${doc.path.padEnd(width)}  ${doc.exists ? doc.title : '(missing)'}\n`)
+    for (const doc of docs) process.stdout.write(`  ${doc.path.padEnd(width)}  ${doc.exists ? doc.title : '(manquant)'}\n`)
   }
   if (!options.open) return 0
   const result = await openDocument(join(root, MAIN_DOC), { env: environment.display })
-  const message = result.opened ? `Opened ${MAIN_DOC} (${result.command}).` : `Not opened: ${result.reason}. Read ${join(root, MAIN_DOC)}`
+  const message = result.opened ? `${MAIN_DOC} ouvert (${result.command}).` : `Non ouvert : ${result.reason}. Lisez ${join(root, MAIN_DOC)}`
   process.stderr.write(`${message}\n`)
   return 0
 }

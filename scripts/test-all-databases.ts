@@ -44,16 +44,16 @@ const urlOf = (engine: EngineName | undefined) => (value: string) => {
 const RUN_OPTIONS = ['only', 'database', 'postgres', 'd1', 'readOnly']
 
 const program = new Command('test-all-databases')
-  .description('Check SQLite, PostgreSQL and D1: connect, migrations, read plans, relation query, write/read/delete, rollback')
-  .option('--only <engines>', 'check only these engines: sqlite, postgres, d1 (comma-separated or repeated)', collectEngines, [])
-  .option('--database <url>', 'the app database (default: DATABASE_URL or file:./prisma/dev.db)', urlOf(undefined))
-  .option('--postgres <url>', 'the PostgreSQL database to check (default: POSTGRES_URL)', urlOf('postgres'))
-  .option('--d1 <url>', 'd1://local[/<dir>] or d1://<account-id>/<database-id> (default: D1_URL, else d1://local)', urlOf('d1'))
-  .option('--read-only', 'do not run the checks that write (temporary rows)')
-  .option('--report <path>', `where to write the Markdown report, its .json twin beside it (default: ${DEFAULT_REPORT_FILE})`)
-  .option('--no-report', 'do not write the report files')
-  .addOption(new Option('--show-report', 'print the last report and exit').conflicts(RUN_OPTIONS))
-  .option('--json', 'print the report as JSON instead of the table')
+  .description('Contrôler SQLite, PostgreSQL et D1 : connexion, migrations, lecture des plans, requête avec relations, écriture/lecture/suppression, rollback')
+  .option('--only <engines>', 'ne contrôler que ces moteurs : sqlite, postgres, d1 (séparés par des virgules ou option répétée)', collectEngines, [])
+  .option('--database <url>', 'la base de l’application (défaut : DATABASE_URL, sinon file:./prisma/dev.db)', urlOf(undefined))
+  .option('--postgres <url>', 'la base PostgreSQL à contrôler (défaut : POSTGRES_URL)', urlOf('postgres'))
+  .option('--d1 <url>', 'd1://local[/<dossier>] ou d1://<account-id>/<database-id> (défaut : D1_URL, sinon d1://local)', urlOf('d1'))
+  .option('--read-only', 'ne pas lancer les contrôles qui écrivent (lignes temporaires)')
+  .option('--report <path>', `où écrire le rapport Markdown, son jumeau .json à côté (défaut : ${DEFAULT_REPORT_FILE})`)
+  .option('--no-report', 'ne pas écrire les fichiers du rapport')
+  .addOption(new Option('--show-report', 'afficher le dernier rapport et quitter').conflicts(RUN_OPTIONS))
+  .option('--json', 'écrire le rapport en JSON au lieu du tableau')
 
 interface Options {
   only: EngineName[]
@@ -76,7 +76,7 @@ runCommand<Options>(program, async (options) => {
   if (options.showReport) {
     const report = readHealthReport(reportPath)
     if (options.json) console.log(JSON.stringify(report, null, 2))
-    else process.stdout.write(`${renderHealthText(report, { chalk: colors })}\nReport: ${shown(reportPath)} (${shown(reportJsonPath(reportPath))})\n`)
+    else process.stdout.write(`${renderHealthText(report, { chalk: colors })}\nRapport : ${shown(reportPath)} (${shown(reportJsonPath(reportPath))})\n`)
     return 0
   }
 
@@ -93,7 +93,7 @@ runCommand<Options>(program, async (options) => {
   process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : renderHealthText(report, { chalk: colors }))
   if (options.report !== false) {
     const written = writeHealthReport(report, reportPath)
-    if (!options.json) process.stdout.write(`\nReport: ${shown(written.markdownPath)} (${shown(written.jsonPath)})\n`)
+    if (!options.json) process.stdout.write(`\nRapport : ${shown(written.markdownPath)} (${shown(written.jsonPath)})\n`)
   }
   return report.summary.ok ? 0 : 1
 }, {

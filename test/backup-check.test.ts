@@ -134,7 +134,7 @@ test('a backup counts as verified when create verified it or a later verify succ
   assert.equal((await system(true).verify(metadata.id)).ok, false)
   result = await system(false).check()
   assert.deepEqual(result.problems.map((p) => p.kind), ['no-verified-backup', 'last-run-failed'])
-  assert.match(result.problems[1]!.message, new RegExp(`^la dernière opération a échoué: verify ${metadata.id} du .*: verification failed: exports/dossier\\.csv modified$`))
+  assert.match(result.problems[1]!.message, new RegExp(`^la dernière opération a échoué: verify ${metadata.id} du .*: vérification échouée : exports/dossier\\.csv modifié$`))
 
   // Verified at creation, damaged since: a failed verify takes precedence over the creation's verification.
   const other = join(dir, 'other-backups')
@@ -156,7 +156,7 @@ test('the last run failed: exit 1 with its error, until a run succeeds', async (
   const check = await cli(['check', '--quiet'], dir)
   assert.equal(check.status, 1)
   assert.equal(check.stdout, '')
-  assert.match(check.stderr, /^❌ Backups en danger \(1 problème\)\n {3}✗ la dernière opération a échoué: create du \d{4}-\d\d-\d\dT[\d:.]+Z: SQLite file:\/.*\/missing\.db: database file not found\n$/)
+  assert.match(check.stderr, /^❌ Backups en danger \(1 problème\)\n {3}✗ la dernière opération a échoué: create du \d{4}-\d\d-\d\dT[\d:.]+Z: SQLite file:\/.*\/missing\.db : fichier de base introuvable\n$/)
   await system('app.db').create()
   assert.equal((await cli(['check', '--quiet'], dir)).status, 0)
 })
@@ -207,7 +207,7 @@ test('ALERT_WEBHOOK_URL receives one JSON alert per reason, with a Slack-compati
     ['advanced-backup check', 'firing', 'critical', `backup:no-recent-drill:${join(dir, 'backups')}`],
     ['advanced-backup check', 'firing', 'critical', `backup:stale:${join(dir, 'backups')}`],
   ])
-  assert.match(bodies[0].text, /^\[advanced-backup check\] 🔴 Alerte critique — Backups en danger: la dernière opération a échoué: create .*database file not found$/)
+  assert.match(bodies[0].text, /^\[advanced-backup check\] 🔴 Alerte critique — Backups en danger: la dernière opération a échoué: create .*fichier de base introuvable$/)
   assert.match(bodies[1].text, /^\[advanced-backup check\] 🔴 Alerte critique — Backups en danger: aucun exercice de restauration réussi /)
   assert.match(bodies[2].text, /^\[advanced-backup check\] 🔴 Alerte critique — Backups en danger: le dernier backup vérifié \(backup-2026-01-21T15-30-00\) /)
   const state = JSON.parse(readFileSync(join(dir, 'backups', '.alert-state.json'), 'utf8'))
@@ -289,7 +289,7 @@ test('a history line torn by a crash never breaks check: it is skipped with a wa
   appendFileSync(join(backupDir, 'history.jsonl'), '{"version":1,"operation":"create","start":"2026-')
   const [text, quiet] = await Promise.all([cli(['check'], dir), cli(['check', '--quiet'], dir)])
   assert.equal(text.status, 0, text.stdout + text.stderr)
-  assert.match(text.stdout, /^✅ Backups en bonne santé: .*\n {3}⚠ history\.jsonl: last line is incomplete \(a run was cut off while writing it\); skipped\n$/)
+  assert.match(text.stdout, /^✅ Backups en bonne santé: .*\n {3}⚠ history\.jsonl : dernière ligne incomplète \(une exécution a été coupée en l’écrivant\) ; ignorée\n$/)
   assert.deepEqual([quiet.status, quiet.stdout, quiet.stderr], [0, '', ''])
   // The next run's line starts on a fresh line, and it is what check reads as the last run.
   await assert.rejects(backupSystem(t, { databaseUrl: `file:${join(dir, 'missing.db')}`, backupDir }).create())
@@ -297,5 +297,5 @@ test('a history line torn by a crash never breaks check: it is skipped with a wa
   const result = JSON.parse(after.stdout)
   assert.equal(after.status, 1)
   assert.deepEqual(result.problems.map((p: { kind: string }) => p.kind), ['last-run-failed'])
-  assert.deepEqual(result.warnings, ['history.jsonl line 2 is not JSON (cut off by a crash?); skipped'])
+  assert.deepEqual(result.warnings, ['history.jsonl ligne 2 : pas du JSON (coupée par un arrêt brutal ?) ; ignorée'])
 })

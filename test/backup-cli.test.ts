@@ -92,7 +92,7 @@ test('create, list (2), verify, stats (5) and prune --dry-run print the spec\'s 
      ✓ exports/Tenant.csv (<SIZE>)
      ✓ exports/User.csv (<SIZE>)
      ✓ exports/_prisma_migrations.csv (<SIZE>)
-     ✓ metadata.json (in the archive)
+     ✓ metadata.json (dans l’archive)
 `,
   )
   assert.equal(stats.stdout, stats5.stdout)
@@ -111,7 +111,7 @@ test('create, list (2), verify, stats (5) and prune --dry-run print the spec\'s 
   assert.equal(normalise(prune.stdout, dir), 'Rotation (garder 1 derniers par source), simulation: 0 backup(s) seraient supprimés\nConservés: 1\n  + backup-<TS> (sqlite <DIR>/app.db) : parmi les 1 plus récents (--keep-last)\n')
   const help = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO_ROOT, 'scripts/advanced-backup.ts'), '--help'], { encoding: 'utf8' })
   assert.match(help.stdout, /create\|1 [\s\S]*list\|2 [\s\S]*verify\|3 <id>[\s\S]*restore\|4 \[options\] \[id\][\s\S]*stats\|5 [\s\S]*prune\|6/)
-  assert.match(help.stdout, /^Numeric aliases \(the spec's menu\): 1 create, 2 list, 3 verify <id>, 4 restore <id>, 5 stats, 6 prune, 7 check$/m)
+  assert.match(help.stdout, /^Alias numériques \(menu de la spécification\) : 1 create, 2 list, 3 verify <id>, 4 restore <id>, 5 stats, 6 prune, 7 check$/m)
 })
 
 test('--json prints the result object, --quiet prints nothing on success, and a corrupted backup exits 1 with its faults', async (t) => {
@@ -146,12 +146,12 @@ test('bad input gives one clear error line and exit 1 (2 for usage), and writes 
   writeFileSync(join(dir, 'a-file'), 'x')
   const before = readdirSync(join(dir, 'backups')).sort()
   const cases: [string[], number, RegExp][] = [
-    [['verify', 'backup-2020-01-01T00-00-00'], 2, /^Erreur : no backup "backup-2020-01-01T00-00-00" in .*backups$/],
-    [['verify', '../../etc'], 2, /^Erreur : "\.\.\/\.\.\/etc" is not a backup id$/],
-    [['--database', 'file:./missing.db'], 1, /^Erreur : SQLite file:\.\/missing\.db: database file not found$/],
-    [['--database', 'file:./not-sqlite.db'], 1, /^Erreur : SQLite file:\.\/not-sqlite\.db: cannot open: file is not a database$/],
-    [['--database', url, '--dir', 'a-file'], 1, /^Erreur : backup directory .*a-file is not a directory$/],
-    [['list', '--dir', 'a-file'], 1, /^Erreur : backup directory .*a-file is not a directory$/],
+    [['verify', 'backup-2020-01-01T00-00-00'], 2, /^Erreur : aucun backup « backup-2020-01-01T00-00-00 » dans .*backups$/],
+    [['verify', '../../etc'], 2, /^Erreur : "\.\.\/\.\.\/etc" n’est pas un identifiant de backup$/],
+    [['--database', 'file:./missing.db'], 1, /^Erreur : SQLite file:\.\/missing\.db : fichier de base introuvable$/],
+    [['--database', 'file:./not-sqlite.db'], 1, /^Erreur : SQLite file:\.\/not-sqlite\.db : ouverture impossible : ce fichier n’est pas une base SQLite$/],
+    [['--database', url, '--dir', 'a-file'], 1, /^Erreur : le dossier des backups .*a-file n’est pas un dossier$/],
+    [['list', '--dir', 'a-file'], 1, /^Erreur : le dossier des backups .*a-file n’est pas un dossier$/],
     [['--formats', 'xml'], 2, /^Erreur : l’option --formats <list> refuse la valeur 'xml'/],
     [['--bogus'], 2, /^Erreur : option inconnue : --bogus$/],
     [['frobnicate'], 2, /^Erreur : commande inconnue : "frobnicate"$/],
@@ -175,7 +175,7 @@ test('restore without a terminal and without --yes refuses and says how (test/ba
   const id = readdirSync(join(dir, 'backups'))[0]!.replace(/\..*/, '')
   const result = await cli(['--database', url, '4', id], dir)
   assert.equal(result.status, 2)
-  assert.match(result.stderr, /^Erreur : restore replaces .* and needs a confirmation, but there is no terminal to ask on\nEssayez : --yes/)
+  assert.match(result.stderr, /^Erreur : restore remplace .* et demande une confirmation, mais aucun terminal ne permet de la demander\nEssayez : --yes/)
 })
 
 test('no space left on the backup disk: exit 1, one line, the partial backup removed and nothing else touched', async (t) => {
@@ -194,10 +194,10 @@ test('no space left on the backup disk: exit 1, one line, the partial backup rem
     for (const args of [[], ['--no-compress']]) {
       const result = await cli(['--database', url, '--dir', mountPoint, ...args], dir)
       assert.equal(result.status, 1, result.stdout)
-      assert.match(result.stderr, /^Erreur : no space left in .*small-disk-\d+k: the backup was abandoned and its partial files removed(: [^\n]*)?\nEssayez : /)
+      assert.match(result.stderr, /^Erreur : plus de place dans .*small-disk-\d+k : backup abandonné, fichiers partiels supprimés(: [^\n]*)?\nEssayez : /)
       // Only the failure's line in history.jsonl (for `check`) is added.
       assert.deepEqual(readdirSync(mountPoint).sort(), ['history.jsonl', 'keep.txt'])
-      assert.match(readFileSync(join(mountPoint, 'history.jsonl'), 'utf8').trim().split('\n').at(-1)!, /"operation":"create".*"result":"failure","error":"no space left/)
+      assert.match(readFileSync(join(mountPoint, 'history.jsonl'), 'utf8').trim().split('\n').at(-1)!, /"operation":"create".*"result":"failure","error":"plus de place/)
     }
   }
 })

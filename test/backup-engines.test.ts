@@ -55,7 +55,7 @@ test('a PostgreSQL backup\'s database.sql restores with psql into an empty datab
   assert.equal(metadata.engine, 'postgres')
   assert.equal(metadata.databasePath, metadata.source)
   assert.deepEqual(readdirSync(path).sort(), ['data.json', 'database.sql', 'exports', 'metadata.json'])
-  assert.deepEqual(metadata.warnings, ['database.sql does not include the view or materialized view "extra_view"'])
+  assert.deepEqual(metadata.warnings, ['database.sql n’inclut pas la vue ou vue matérialisée "extra_view"'])
   assert.equal(metadata.schema.newestMigration, '20260121153000_init')
   run('sha256sum', ['-c', '--strict', '--quiet'], { cwd: path, input: checksumLines(metadata) })
 

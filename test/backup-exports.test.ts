@@ -14,6 +14,7 @@ import { sqliteLiteral } from '../scripts/lib/backup/exporters/sql.ts'
 import { requireJudge } from './helpers/judges.ts'
 import { createBackup } from '../scripts/lib/backup/create/create.ts'
 import { openDatabase } from '../scripts/lib/db/open.ts'
+import { resolveEnvironment } from '../scripts/lib/environment.ts'
 
 async function awkwardBackup(t: import('node:test').TestContext) {
   const dir = tempDir(t)
@@ -163,7 +164,7 @@ test('a SQLite file\'s exports are the same written by the helper thread (large 
   const dir = tempDir(t)
   const source = join(dir, 'awkward.db')
   createAwkwardDatabase(source)
-  const db = await openDatabase(`file:${source}`)
+  const db = await openDatabase(`file:${source}`, { environment: resolveEnvironment() })
   t.after(() => db.close())
   const files = async (exportThreadFromBytes: number) => {
     const backupDir = join(dir, exportThreadFromBytes === 0 ? 'thread' : 'here')

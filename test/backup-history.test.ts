@@ -34,7 +34,7 @@ test('create, verify and prune append exactly one line each, failures included; 
   const verified = await system.verify(second.metadata.id)
   assert.ok(verified.ok)
   // A usage error never starts an operation: a restore without --yes and no terminal adds no line (nor the others below).
-  await assert.rejects(system.restore(second.metadata.id, { to: join(tempDir(t), 'restored.db') }), /needs a confirmation/)
+  await assert.rejects(system.restore(second.metadata.id, { to: join(tempDir(t), 'restored.db') }), /demande une confirmation/)
   await system.prune({ dryRun: true })
   await system.prune()
   // A verify that finds a fault does not throw: it is still a failure in the history.
@@ -44,11 +44,11 @@ test('create, verify and prune append exactly one line each, failures included; 
   writeFileSync(archive, bytes)
   assert.equal((await system.verify(second.metadata.id)).ok, false)
   // Nor a mistyped or an invalid id.
-  await assert.rejects(system.verify('backup-2020-01-01T00-00-00'), /no backup "backup-2020-01-01T00-00-00"/)
-  await assert.rejects(system.verify('../../etc'), /is not a backup id/)
-  await assert.rejects(system.restore('backup-2020-01-01T00-00-00', { yes: true }), /no backup "backup-2020-01-01T00-00-00"/)
+  await assert.rejects(system.verify('backup-2020-01-01T00-00-00'), /aucun backup « backup-2020-01-01T00-00-00 »/)
+  await assert.rejects(system.verify('../../etc'), /n’est pas un identifiant de backup/)
+  await assert.rejects(system.restore('backup-2020-01-01T00-00-00', { yes: true }), /aucun backup « backup-2020-01-01T00-00-00 »/)
   const broken = backupSystem(t, { databaseUrl: `file:${join(tempDir(t), 'missing.db')}`, backupDir })
-  await assert.rejects(broken.create(), /database file not found/)
+  await assert.rejects(broken.create(), /fichier de base introuvable/)
 
   const records = lines(backupDir)
   assert.deepEqual(
@@ -72,8 +72,8 @@ test('create, verify and prune append exactly one line each, failures included; 
   assert.equal(records[1]!.bytes, second.metadata.size)
   assert.equal(records[2]!.bytes, second.metadata.size)
   assert.equal(records[3]!.bytes, 0)
-  assert.match(records[4]!.error!, /^verification failed: .*backup-2026-01-21T15-31-00\.tar\.gz (modified|invalid)/)
-  assert.match(records[5]!.error!, /^SQLite file:.*missing\.db: database file not found$/)
+  assert.match(records[4]!.error!, /^vérification échouée : .*backup-2026-01-21T15-31-00\.tar\.gz (modifié|illisible)/)
+  assert.match(records[5]!.error!, /^SQLite file:.*missing\.db : fichier de base introuvable$/)
   assert.deepEqual(await readHistory(backupDir), { records, warnings: [] })
 })
 
@@ -96,7 +96,7 @@ test('a history line that cannot be written is a warning: the operation\'s resul
   assert.equal(warnings.length, 1)
   assert.match(warnings[0]!, /^create a réussi, mais sa ligne manque dans .*history\.jsonl \(.*\) : `advanced-backup check` le signalera$/)
   assert.equal((await system.list()).backups.length, 1, 'the backup itself is there')
-  await assert.rejects(system.verify('backup-2020-01-01T00-00-00'), /^ToolkitError: no backup /)
+  await assert.rejects(system.verify('backup-2020-01-01T00-00-00'), /^ToolkitError: aucun backup /)
 })
 
 test('a read-only backup folder: verify, a restore elsewhere and prune succeed (exit 0) with one warning each on stderr', async (t) => {
@@ -138,13 +138,13 @@ test('a line torn by a crash is skipped with a warning, and the next append star
   appendFileSync(join(backupDir, HISTORY_FILE), whole.slice(0, 40))
   let read = await readHistory(backupDir)
   assert.equal(read.records.length, 1)
-  assert.deepEqual(read.warnings, ['history.jsonl: last line is incomplete (a run was cut off while writing it); skipped'])
+  assert.deepEqual(read.warnings, ['history.jsonl : dernière ligne incomplète (une exécution a été coupée en l’écrivant) ; ignorée'])
 
   appendHistory(backupDir, record('prune', 'failure'))
   read = await readHistory(backupDir)
   assert.deepEqual(read.records.map((r) => r.operation), ['create', 'prune'])
   assert.equal(read.records[1]!.error, 'disk on fire second line', 'errors are kept on one line')
-  assert.deepEqual(read.warnings, ['history.jsonl line 2 is not JSON (cut off by a crash?); skipped'])
+  assert.deepEqual(read.warnings, ['history.jsonl ligne 2 : pas du JSON (coupée par un arrêt brutal ?) ; ignorée'])
   assert.equal(readFileSync(join(backupDir, HISTORY_FILE), 'utf8').split('\n').length, 4, 'three lines and the final newline')
 })
 
@@ -165,13 +165,13 @@ test('lines of another version or shape are skipped with a warning naming them',
   const read = parseHistory(text)
   assert.deepEqual(read.records, [good])
   assert.deepEqual(read.warnings, [
-    'history.jsonl line 2: version 2 is not supported (this tool reads version 1); skipped',
-    'history.jsonl line 3: "operation" should be one of create, verify, restore, prune, drill, rekey; skipped',
-    'history.jsonl line 4: "id" should be a backup id; skipped',
-    'history.jsonl line 5: "bytes" should be a byte count; skipped',
-    'history.jsonl line 6: a failure should carry "error"; skipped',
-    'history.jsonl line 7: "start" should be an ISO 8601 date; skipped',
-    'history.jsonl line 8: not an object; skipped',
+    'history.jsonl ligne 2 : version 2 non prise en charge (cet outil lit la version 1) ; ignorée',
+    'history.jsonl ligne 3 : "operation" devrait valoir create, verify, restore, prune, drill, rekey ; ignorée',
+    'history.jsonl ligne 4 : "id" devrait être un identifiant de backup ; ignorée',
+    'history.jsonl ligne 5 : "bytes" devrait être un nombre d’octets ; ignorée',
+    'history.jsonl ligne 6 : un échec devrait porter "error" ; ignorée',
+    'history.jsonl ligne 7 : "start" devrait être une date ISO 8601 ; ignorée',
+    'history.jsonl ligne 8 : pas un objet ; ignorée',
   ])
 })
 

@@ -78,7 +78,7 @@ test('incrementals capture inserts, updates and deletes; restoring each link of 
   assert.deepEqual([m2.incremental, m2.parentId, m2.compressed], [true, m1.id, false])
   assert.deepEqual(m1.files.map((f) => f.path), ['changes.db'])
   assert.deepEqual(m2.exportFormats, [])
-  assert.match(m2.warnings[0]!, /59 rows inserted or updated, 0 deleted/, "27 person scores (4 stay NULL), rowid 300 reused by p020, 31 trigger rows in log")
+  assert.match(m2.warnings[0]!, /59 lignes insérées ou modifiées, 0 supprimées/, "27 person scores (4 stay NULL), rowid 300 reused by p020, 31 trigger rows in log")
   assert.ok(m1.size < full.metadata.size / 2, `${m1.size} vs ${full.metadata.size}`)
   const listed = renderList(await system(true).list(), { cwd: dir })
   assert.match(listed, new RegExp(`${m2.id} .* incrémental ← ${m1.id}\n.*${m1.id} .* incrémental ← ${full.metadata.id}\n.*${full.metadata.id} .* sql,json,csv\n`))
@@ -107,7 +107,7 @@ test('incrementals capture inserts, updates and deletes; restoring each link of 
   const broken = await backupSystem(t, { databaseUrl: `file:${source}`, backupDir }).verify(m2.id)
   assert.equal(broken.ok, false)
   assert.deepEqual(broken.checks.filter((c) => c.status !== 'ok').map((c) => c.path), [`parent ${m1.id}`])
-  await assert.rejects(restoreInto(m2.id), (error: unknown) => error instanceof ToolkitError && /backup backup-.*, which .* needs, fails verification/.test(error.message))
+  await assert.rejects(restoreInto(m2.id), (error: unknown) => error instanceof ToolkitError && /le backup backup-.*, dont .* a besoin, échoue à la vérification/.test(error.message))
 })
 
 test('an incremental taken while another process writes is one instant of the database', async (t) => {
@@ -173,7 +173,7 @@ test('no parent: --incremental takes a full backup; a schema change refuses the 
   const db = new Database(source)
   db.exec('ALTER TABLE person ADD COLUMN email TEXT')
   db.close()
-  await assert.rejects(system.create({ incremental: true }), /schema changed since the parent backup/)
+  await assert.rejects(system.create({ incremental: true }), /schéma de la base a changé depuis le backup parent/)
   assert.equal((await system.list()).backups.length, 1)
 })
 

@@ -68,7 +68,7 @@ for (const entry of STORAGES) {
     const full = await on(['verify', id, '--key-file', 'backup.key'])
     assert.equal(full.status, 0, full.stderr + full.stdout)
     assert.match(full.stdout, /✓ database\.db/)
-    assert.match(full.stdout, /✓ metadata\.json \(in the archive\)/)
+    assert.match(full.stdout, /✓ metadata\.json \(dans l’archive\)/)
 
     const noKey = await on(['restore', id, '--to', 'fresh-nokey.db', '--yes'])
     assert.equal(noKey.status, 1)

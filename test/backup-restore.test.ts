@@ -127,37 +127,37 @@ describe('restore (SQLite)', { skip: requireJudge('sqlite3') }, () => {
 
   test('without --yes and without a terminal restore refuses; a "no" at the prompt changes nothing', async (t) => {
     const s = scene(t)
-    const refused = await rejects(s.system.restore(FIRST), /needs a confirmation/)
+    const refused = await rejects(s.system.restore(FIRST), /demande une confirmation/)
     assert.match(refused.hint ?? '', /--yes/)
-    await rejects(s.system.restore(FIRST, { confirm: async () => false }), /cancelled/)
+    await rejects(s.system.restore(FIRST, { confirm: async () => false }), /restauration annulée : rien n’a été modifié/)
     assert.equal(sha256File(s.live), s.liveSha)
     assert.deepEqual(readdirSync(s.dir).sort(), ['backups', 'dev.db'])
   })
 
   test('bad input: a clear error, and the live database unchanged', async (t) => {
     const cases: [string, (s: ReturnType<typeof scene>) => Promise<unknown>, RegExp][] = [
-      ['unknown id', (s) => s.system.restore('backup-2020-01-01T00-00-00', { yes: true }), /no backup "backup-2020-01-01T00-00-00"/],
-      ['unsafe id', (s) => s.system.restore('../../etc', { yes: true }), /is not a backup id/],
+      ['unknown id', (s) => s.system.restore('backup-2020-01-01T00-00-00', { yes: true }), /aucun backup « backup-2020-01-01T00-00-00 »/],
+      ['unsafe id', (s) => s.system.restore('../../etc', { yes: true }), /n’est pas un identifiant de backup/],
       ['corrupted archive', async (s) => {
         const archive = join(s.backups, `${FIRST}.tar.gz`)
         const data = readFileSync(archive)
         data[Math.floor(data.length / 2)]! ^= 0xff
         writeFileSync(archive, data)
         return s.system.restore(FIRST, { yes: true })
-      }, /fails verification; nothing was written/],
+      }, /échoue à la vérification ; rien n’a été écrit/],
       ['truncated archive', async (s) => {
         const archive = join(s.backups, `${FIRST}.tar.gz`)
         writeFileSync(archive, readFileSync(archive).subarray(0, 5000))
         return s.system.restore(FIRST, { yes: true })
-      }, /fails verification/],
-      ['target in a missing directory', (s) => s.system.restore(FIRST, { yes: true, to: join(s.dir, 'missing', 'dev.db') }), /directory .*missing does not exist/],
+      }, /échoue à la vérification/],
+      ['target in a missing directory', (s) => s.system.restore(FIRST, { yes: true, to: join(s.dir, 'missing', 'dev.db') }), /le dossier .*missing n’existe pas/],
       ['schema of another version', async (s) => {
         const db = new Database(s.live)
         db.exec(`UPDATE "_prisma_migrations" SET migration_name = '20990101000000_future'`)
         db.close()
         s.liveSha = sha256File(s.live)
         return s.system.restore(FIRST, { yes: true })
-      }, /another schema than the target's: newest migration 20260121153000_init in the backup, 20990101000000_future in dev\.db/],
+      }, /autre schéma que celui de la cible : dernière migration 20260121153000_init dans le backup, 20990101000000_future dans dev\.db/],
     ]
     for (const [name, act, message] of cases) {
       const s = scene(t)
@@ -175,10 +175,10 @@ describe('restore (SQLite)', { skip: requireJudge('sqlite3') }, () => {
     writer.stdin.write(`BEGIN IMMEDIATE; INSERT INTO "Plan" (id, name, "displayName", "priceMonthly", "maxUsers", "maxDossiers", "maxStorageBytes") VALUES ('p', 'p', 'p', 1, 1, 1, 1);\n`)
     for (let i = 0; i < 500 && !existsSync(`${s.live}-wal`); i++) await new Promise((r) => setTimeout(r, 20))
     assert.ok(existsSync(`${s.live}-wal`), 'the sqlite3 shell started writing')
-    await rejects(s.system.restore(FIRST, { yes: true }), /is open by another process \(pid \d+ sqlite3/)
+    await rejects(s.system.restore(FIRST, { yes: true }), /est ouvert par un autre processus \(pid \d+ sqlite3/)
     // …also when the path given goes through a symbolic link.
     symlinkSync(s.dir, join(s.dir, 'via-link'))
-    await rejects(s.system.restore(FIRST, { yes: true, to: join(s.dir, 'via-link', 'dev.db') }), /is open by another process/)
+    await rejects(s.system.restore(FIRST, { yes: true, to: join(s.dir, 'via-link', 'dev.db') }), /est ouvert par un autre processus/)
     rmSync(join(s.dir, 'via-link'))
     writer.stdin.end('ROLLBACK;\n')
     await new Promise((resolve) => writer.once('exit', resolve))
@@ -204,7 +204,7 @@ describe('restore (SQLite)', { skip: requireJudge('sqlite3') }, () => {
     defer(t, () => spawnSync('umount', [mountPoint]))
     const live = join(mountPoint, 'dev.db')
     copyFileSync(s.live, live)
-    await rejects(s.system.restore(FIRST, { yes: true, to: live }), /^no space left in .*small-disk for the safety copy \(.*\): nothing was replaced$/)
+    await rejects(s.system.restore(FIRST, { yes: true, to: live }), /^plus de place dans .*small-disk pour la copie de sécurité \(.*\) : rien n’a été remplacé$/)
     assert.equal(sha256File(live), s.liveSha)
     assert.deepEqual(readdirSync(mountPoint), ['dev.db'])
   })
@@ -221,7 +221,7 @@ describe('restore (SQLite)', { skip: requireJudge('sqlite3') }, () => {
       m.hash = manifestHash(m.files)
     })
     assert.equal((await s.system.verify(FIRST)).ok, true)
-    const error = await rejects(s.system.restore(FIRST, { yes: true }), /failed its check \(row counts differ from the metadata: Dossier (\d+) instead of (\d+)\); the previous database was put back/)
+    const error = await rejects(s.system.restore(FIRST, { yes: true }), /a échoué au contrôle \(les nombres de lignes diffèrent des métadonnées : Dossier (\d+) au lieu de (\d+)\) ; la base précédente a été remise en place/)
     assert.equal(error.exitCode, 1)
     assert.equal(sha256File(s.live), s.liveSha)
     assert.equal(run('sqlite3', [s.live, 'PRAGMA integrity_check']).trim(), 'ok')
@@ -232,27 +232,27 @@ describe('restore (SQLite)', { skip: requireJudge('sqlite3') }, () => {
       ['a .. path', (work) => {
         writeFileSync(join(work, 'evil'), 'x')
         return ['-P', '--transform', `s,^evil,${FIRST}/../../evil,`, 'evil']
-      }, /"backup-2026-01-21T15-30-00\/\.\.\/\.\.\/evil": a path that climbs out/],
+      }, /"backup-2026-01-21T15-30-00\/\.\.\/\.\.\/evil": un chemin qui sort du backup/],
       ['an absolute path', (work) => {
         writeFileSync(join(work, 'evil'), 'x')
         return ['-P', '--transform', `s,^evil,/tmp/ipm-evil-${process.pid},`, 'evil']
-      }, /"\/tmp\/ipm-evil-\d+": an absolute path/],
+      }, /"\/tmp\/ipm-evil-\d+": un chemin absolu/],
       ['a symbolic link', (work) => {
         run('ln', ['-s', '/etc/passwd', join(work, FIRST, 'link')])
         return []
-      }, /link": a symbolic link \(SymbolicLink → \/etc\/passwd\)/],
+      }, /link": un lien symbolique \(SymbolicLink → \/etc\/passwd\)/],
       ['a hard link', (work) => {
         run('ln', [join(work, FIRST, 'database.db'), join(work, FIRST, 'hard.db')])
         return []
-      }, /: a hard link/],
+      }, /: un lien physique/],
       ['a FIFO', (work) => {
         run('mkfifo', [join(work, FIRST, 'fifo')])
         return []
-      }, /fifo": a device, FIFO or other special file/],
+      }, /fifo": un périphérique, une FIFO ou un autre fichier spécial/],
       ['a file the metadata does not list', (work) => {
         writeFileSync(join(work, FIRST, 'exports', 'extra.csv'), 'a\n')
         return []
-      }, /exports\/extra\.csv": a file the metadata does not list/],
+      }, /exports\/extra\.csv": un fichier que les métadonnées ne listent pas/],
     ]
     for (const [name, attack, message] of attacks) {
       const s = scene(t)
@@ -276,7 +276,7 @@ describe('restore (SQLite)', { skip: requireJudge('sqlite3') }, () => {
     rmSync(join(s.backups, `${FIRST}.tar.gz`))
     run('tar', ['-czf', join(s.backups, `${FIRST}.tar.gz`), '-C', work, FIRST])
     resealArchive(s.backups, FIRST)
-    await rejects(s.system.restore(FIRST, { yes: true }), /export\.sql: modified \(size \d+ instead of \d+\)/)
+    await rejects(s.system.restore(FIRST, { yes: true }), /export\.sql : modifié \(taille \d+ au lieu de \d+\)/)
     assert.equal(sha256File(s.live), s.liveSha)
   })
 
@@ -299,7 +299,7 @@ describe('restore (SQLite)', { skip: requireJudge('sqlite3') }, () => {
     const base = ['--dir', s.backups, '--database', `file:${s.live}`]
     const refused = runScript('scripts/advanced-backup.ts', [...base, 'restore', FIRST])
     assert.equal(refused.status, 2)
-    assert.match(refused.stderr, /^Erreur : restore replaces .*dev\.db and needs a confirmation, but there is no terminal to ask on\nEssayez : --yes/)
+    assert.match(refused.stderr, /^Erreur : restore remplace .*dev\.db et demande une confirmation, mais aucun terminal ne permet de la demander\nEssayez : --yes/)
     assert.equal(sha256File(s.live), s.liveSha)
     const done = runScript('scripts/advanced-backup.ts', [...base, '4', FIRST, '--yes'])
     assert.equal(done.status, 0, done.stderr)
@@ -326,7 +326,7 @@ describe('restore (PostgreSQL, D1)', () => {
     const created = await backupSystem(t, { databaseUrl: db.url, backupDir: backups, exportFormats: ['sql'], now: steppingClock() }).create()
     const id = created.metadata.id
     const snapshot = async (url: string) => {
-      const handle = await openDatabase(url)
+      const handle = await openDatabase(url, { environment: resolveEnvironment() })
       try {
         return JSON.stringify(await handle.sql.query(`SELECT d.*, c."lastName" FROM "Dossier" d JOIN "Client" c ON c.id = d."clientId" ORDER BY d.id`))
       } finally {
@@ -345,18 +345,18 @@ describe('restore (PostgreSQL, D1)', () => {
     const target = await openTestDatabase(t, 'postgres')
     await target.sql.query(`DELETE FROM "Dossier" WHERE id IN (SELECT id FROM "Dossier" ORDER BY id LIMIT 2)`)
     const before = await snapshot(target.url)
-    await rejects(systemOver(backups, target.url).restore(id, { yes: true }), /is not empty \(/)
+    await rejects(systemOver(backups, target.url).restore(id, { yes: true }), /n’est pas vide \(/)
     assert.equal(await snapshot(target.url), before)
     // SQLite backups are refused by a PostgreSQL target.
     const sqliteDb = await openTestDatabase(t, 'sqlite')
     const sqliteBackups = join(tempDir(t), 'backups')
     const sqliteBackup = await backupSystem(t, { databaseUrl: sqliteDb.url, backupDir: sqliteBackups, exportFormats: ['sql'], now: steppingClock() }).create()
-    await rejects(systemOver(sqliteBackups, target.url).restore(sqliteBackup.metadata.id, { yes: true, force: true }), /is a SQLite backup and the target is a PostgreSQL database/)
+    await rejects(systemOver(sqliteBackups, target.url).restore(sqliteBackup.metadata.id, { yes: true, force: true }), /vient de SQLite et la cible est une base PostgreSQL/)
     assert.equal(await snapshot(target.url), before)
 
     // …and a PostgreSQL backup by a SQLite target.
     const sqliteTarget = join(tempDir(t), 'dev.db')
-    await rejects(systemOver(backups, `file:${sqliteTarget}`).restore(id, { yes: true }), /is a PostgreSQL backup and the target is a SQLite file/)
+    await rejects(systemOver(backups, `file:${sqliteTarget}`).restore(id, { yes: true }), /vient de PostgreSQL et la cible est un fichier SQLite/)
     assert.equal(existsSync(sqliteTarget), false)
 
     const forced = await systemOver(backups, target.url).restore(id, { yes: true, force: true })
@@ -375,12 +375,12 @@ describe('restore (PostgreSQL, D1)', () => {
     const result = await systemOver(backups, targetUrl).restore(created.metadata.id, { yes: true })
     assert.equal(result.restored, true)
     const rows = async (handle: { sql: { query: (sql: string) => Promise<unknown[]> } }) => JSON.stringify(await handle.sql.query(`SELECT * FROM "Dossier" ORDER BY id`))
-    const target = await openDatabase(targetUrl)
+    const target = await openDatabase(targetUrl, { environment: resolveEnvironment() })
     defer(t, () => target.close())
     assert.equal(await rows(target), await rows(db))
     assert.ok(result.counts.every((c) => c.actual === c.expected))
     // Into the same (now non-empty) D1 again: refused without --force.
-    await rejects(systemOver(backups, targetUrl).restore(created.metadata.id, { yes: true }), /is not empty/)
+    await rejects(systemOver(backups, targetUrl).restore(created.metadata.id, { yes: true }), /n’est pas vide/)
     await target.sql.query(`DELETE FROM "Dossier" WHERE id = 'dossier-demo-1'`)
     const forced = await systemOver(backups, targetUrl).restore(created.metadata.id, { yes: true, force: true })
     assert.equal(forced.restored, true)

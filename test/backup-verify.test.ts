@@ -170,10 +170,10 @@ describe('verify', () => {
     const dir = copy(t, 'archive')
     const sidecar = join(dir, `${ID}.metadata.json`)
     writeFileSync(sidecar, readFileSync(sidecar, 'utf8').replace('"rows": 9', '"rows": 10'))
-    assert.deepEqual(faults(await systemOver(dir).verify(ID)), { [`${ID}.metadata.json`]: 'modified', 'metadata.json (in the archive)': 'modified' })
+    assert.deepEqual(faults(await systemOver(dir).verify(ID)), { [`${ID}.metadata.json`]: 'modified', 'metadata.json (dans l’archive)': 'modified' })
     const { metadataSha256: _, ...edited } = JSON.parse(readFileSync(sidecar, 'utf8')) as BackupMetadata
     writeFileSync(sidecar, serializeMetadata(edited))
-    assert.deepEqual(faults(await systemOver(dir).verify(ID)), { 'metadata.json (in the archive)': 'modified' })
+    assert.deepEqual(faults(await systemOver(dir).verify(ID)), { 'metadata.json (dans l’archive)': 'modified' })
   })
 
   test('a FIFO named like the archive or its metadata is refused at once by verify and restore, with one line, never opened', async (t) => {
@@ -198,6 +198,6 @@ describe('verify', () => {
     rmSync(join(dir, `${ID}.tar.gz`))
     assert.deepEqual(faults(await systemOver(dir).verify(ID)), { [`${ID}.tar.gz`]: 'missing' })
     rmSync(join(dir, `${ID}.metadata.json`))
-    await assert.rejects(systemOver(dir).verify(ID), /no backup "backup-2026-01-21T15-30-00"/)
+    await assert.rejects(systemOver(dir).verify(ID), /aucun backup « backup-2026-01-21T15-30-00 »/)
   })
 })

@@ -142,7 +142,7 @@ describe('database-performance-dashboard CLI', { concurrency: true }, () => {
     const result = await runScriptAsync(SCRIPT, ['--database', 'postgresql://postgres:s3cret@127.0.0.1:1/nowhere', '--output', '/nonexistent/m.json'])
     assert.equal(result.status, 1)
     assert.equal(result.stdout, '')
-    assert.match(result.stderr, /^Erreur : PostgreSQL postgresql:\/\/postgres:\*\*\*\*@127\.0\.0\.1:1\/nowhere: cannot connect: .*ECONNREFUSED.*\nEssayez : /)
+    assert.match(result.stderr, /^Erreur : PostgreSQL postgresql:\/\/postgres:\*\*\*\*@127\.0\.0\.1:1\/nowhere : connexion impossible : .*ECONNREFUSED.*\nEssayez : /)
     assert.doesNotMatch(result.stderr, /s3cret/)
   })
 
@@ -157,7 +157,7 @@ describe('database-performance-dashboard CLI', { concurrency: true }, () => {
       runScriptAsync(SCRIPT, ['--database', db.url, '--output', join(dir, 'c.json'), '--tenant', 'cabinet-inconnu']),
     ])
     assert.equal(missing.status, 1)
-    assert.match(missing.stderr, /^Erreur : SQLite file:.*nope\.db: database file not found\n/)
+    assert.match(missing.stderr, /^Erreur : SQLite file:.*nope\.db : fichier de base introuvable\n/)
     assert.equal(emptyRun.status, 0, emptyRun.stderr)
     assert.match(emptyRun.stdout, /Test 1: Connexion simple\n  ✓ Durée: /)
     assert.equal(emptyRun.stdout.match(/– Ignoré: la base n'a pas les tables d'IA Poste Manager/g)?.length, 5)
@@ -181,8 +181,8 @@ describe('database-performance-dashboard CLI', { concurrency: true }, () => {
         return `${error.exitCode} ${error.message}`
       }
     }
-    assert.equal(usage('--iterations', '2'), '2 --iterations needs --watch')
-    assert.equal(usage('--fast-ms', '200', '--slow-ms', '100'), '2 --fast-ms (200) is above --slow-ms (100)')
+    assert.equal(usage('--iterations', '2'), '2 --iterations demande --watch')
+    assert.equal(usage('--fast-ms', '200', '--slow-ms', '100'), '2 --fast-ms (200) dépasse --slow-ms (100)')
     assert.equal(usage('--alert-slow', '1.5'), "2 l’option --alert-slow <n> refuse la valeur '1.5' : un entier ≥ 0 est attendu")
     assert.equal(usage('extra'), '2 trop d’arguments : 0 attendu(s), 1 donné(s)')
     assert.equal(usage('--bogus'), "2 option inconnue : --bogus")
@@ -268,13 +268,13 @@ MÉTRIQUES PAR TENANT:
     - Dossiers: 9
     - Clients: 3
     - Stockage: 2.44 KB
-  Stockage calculé: sum over the tenant's rows (Tenant, User, Client, Dossier) of the stored size of
-    each value: UTF-8 bytes of text, bytes of blobs, 8 bytes per number, 0 for NULL; page overhead
-    and indexes not included
+  Stockage calculé: somme, sur les lignes du cabinet (Tenant, User, Client, Dossier), de la taille
+    stockée de chaque valeur : octets UTF-8 du texte, octets des blobs, 8 octets par nombre, 0 pour
+    NULL ; hors surcoût des pages et des index
 
 STATISTIQUES DE CACHE:
-  Taux de succès du cache: n/a: SQLite counts page-cache hits per connection (sqlite3_db_status),
-    which better-sqlite3 does not expose
+  Taux de succès du cache: n/a : SQLite compte les succès du cache de pages par connexion
+    (sqlite3_db_status), que better-sqlite3 n’expose pas
     Mesuré: cache de pages 15.63 MB, taille de la base N
   Lectures identiques répétées: 1 sur 14 (7.1%)
 
@@ -283,7 +283,7 @@ RECOMMANDATIONS D'OPTIMISATION:
 
 STATISTIQUES SYSTÈME:
   Uptime: N
-  Connexions actives: n/a (SQLite has no server: the connections of other processes cannot be counted)
+  Connexions actives: n/a (SQLite n’a pas de serveur : les connexions des autres processus ne peuvent pas être comptées)
   Pool size: 1
 
 ======================================================================

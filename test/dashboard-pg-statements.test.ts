@@ -8,8 +8,10 @@ import { openDatabase } from '../scripts/lib/db/open.ts'
 import { applyMigrations } from '../scripts/lib/db/migrations.ts'
 import { seedDemo } from '../scripts/lib/seed/demo.ts'
 import { PG_STAT_STATEMENTS_HOWTO, snapshotStatements } from '../scripts/lib/engines/postgres/statements.ts'
-import { diffStatementSnapshots, type StatementCounters, type StatementSnapshot } from '../scripts/lib/metrics/statements.ts'
+import { diffStatementSnapshots } from '../scripts/lib/metrics/statements.ts'
+import { type StatementCounters, type StatementSnapshot } from '../scripts/lib/engines/metrics-engine.ts'
 import { defer, openTestDatabase } from './helpers/databases.ts'
+import { resolveEnvironment } from '../scripts/lib/environment.ts'
 
 const ROOT = join(import.meta.dirname, '..')
 const unavailable = privateClusterUnavailable()
@@ -36,7 +38,7 @@ describe('pg_stat_statements as the source of the app\'s real statements', { ski
   test('a workload replayed by another process: the window\'s numbers equal pg_stat_statements read by psql', async (t) => {
     const cluster = await startPrivateCluster(t, { config: ["shared_preload_libraries = 'pg_stat_statements'", 'pg_stat_statements.track = top'] })
     cluster.psql('postgres', 'CREATE DATABASE app')
-    const db = await openDatabase(cluster.urlOf('app'))
+    const db = await openDatabase(cluster.urlOf('app'), { environment: resolveEnvironment() })
     defer(t, () => db.close())
     await applyMigrations(db.sql)
     await seedDemo(db.prisma)
@@ -74,7 +76,7 @@ describe('pg_stat_statements as the source of the app\'s real statements', { ski
     const client = new pg.Client({ connectionString: cluster.urlOf('app') })
     await client.connect()
     defer(t, () => client.end())
-    const db = await openDatabase(cluster.urlOf('app'))
+    const db = await openDatabase(cluster.urlOf('app'), { environment: resolveEnvironment() })
     defer(t, () => db.close())
     for (let i = 0; i < 5; i++) await client.query('SELECT count(*) FROM t WHERE id = $1', [i])
     const first = await snapshotStatements(db.sql)

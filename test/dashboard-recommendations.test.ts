@@ -5,6 +5,7 @@ import { addBulkDossiers } from './helpers/dashboard.ts'
 import { DatabasePerformanceDashboard } from '../scripts/lib/metrics/dashboard.ts'
 import type { Recommendation } from '../scripts/lib/metrics/advisor.ts'
 import type { AppPrismaClient } from '../scripts/lib/db/connection.ts'
+import { resolveEnvironment } from '../scripts/lib/environment.ts'
 
 const of = <K extends Recommendation['kind']>(list: readonly Recommendation[], kind: K) => list.filter((r): r is Extract<Recommendation, { kind: K }> => r.kind === kind)
 
@@ -18,7 +19,7 @@ for (const engine of ENGINES) {
       await db.sql.executeScript('DROP INDEX "Dossier_clientId_idx"')
       if (engine === 'postgres') await db.sql.query('ANALYZE')
       // Every fingerprint counts as slow, so every one is explained: the verdicts depend on plans, not on timings.
-      const dashboard = new DatabasePerformanceDashboard({ database: db, runTests: false, thresholds: { fastMs: 0, slowMs: 0 } })
+      const dashboard = new DatabasePerformanceDashboard({ environment: resolveEnvironment(), database: db, runTests: false, thresholds: { fastMs: 0, slowMs: 0 } })
       t.after(() => dashboard.close())
       const prisma = await dashboard.client()
       const ids = clientIds.slice(0, 5)
@@ -58,7 +59,7 @@ for (const engine of ENGINES) {
       await db.sql.insertRows('Client', ['id', 'tenantId', 'firstName', 'lastName'], Array.from({ length: 12 }, (_, i) => [`n1-${i}`, 'tenant-demo', 'N', `Plus ${i}`]))
       // An unbounded window: the 12 lookups are one burst however loaded the machine. No statement
       // counts as slow (a slow one would add a recommendation): the verdicts depend on repetitions only.
-      const dashboard = new DatabasePerformanceDashboard({
+      const dashboard = new DatabasePerformanceDashboard({ environment: resolveEnvironment(),
         database: db,
         runTests: false,
         thresholds: { fastMs: Number.MAX_SAFE_INTEGER, slowMs: Number.MAX_SAFE_INTEGER },

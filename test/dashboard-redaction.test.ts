@@ -14,6 +14,7 @@ import { DatabasePerformanceDashboard } from '../scripts/lib/metrics/dashboard.t
 import { writePerformanceMetrics } from '../scripts/lib/metrics/performance-metrics.ts'
 import { renderMetricsExposition } from '../scripts/lib/web/prometheus.ts'
 import { renderDashboard, renderTestResults } from '../scripts/lib/metrics/render.ts'
+import { resolveEnvironment } from '../scripts/lib/environment.ts'
 
 const EMAIL = 'jean.dupont@example.fr'
 const TENANT = 'tenant-secret-4242'
@@ -24,7 +25,7 @@ for (const engine of ENGINES) {
   test(`${engine}: plans, SQL and recommendations in every output show placeholders, never the e-mail or tenant id filtered on`, async (t) => {
     const db = await openTestDatabase(t, engine)
     // Every fingerprint counts as slow, so every one is explained and recommended.
-    const dashboard = new DatabasePerformanceDashboard({ database: db, runTests: false, thresholds: { fastMs: 0, slowMs: 0 } })
+    const dashboard = new DatabasePerformanceDashboard({ environment: resolveEnvironment(), database: db, runTests: false, thresholds: { fastMs: 0, slowMs: 0 } })
     t.after(() => dashboard.close())
     const prisma = await dashboard.client()
     await prisma.user.findMany({ where: { email: EMAIL } })

@@ -9,6 +9,7 @@ import { DatabasePerformanceDashboard } from '../scripts/lib/metrics/dashboard.t
 import { readPerformanceMetrics, writePerformanceMetrics } from '../scripts/lib/metrics/performance-metrics.ts'
 import { renderMetricsExposition } from '../scripts/lib/web/prometheus.ts'
 import { judge, requireJudge } from './helpers/judges.ts'
+import { resolveEnvironment } from '../scripts/lib/environment.ts'
 
 /** Prometheus' own linter is the judge of the exposition format. */
 function promtoolCheck(text: string): { status: number; output: string } {
@@ -20,7 +21,7 @@ for (const engine of ENGINES) {
   describe(`dashboard report on ${engine}`, () => {
     test("the six tests, the spec's JSON shape, real engine numbers and computed tenant storage", { skip: requireJudge('promtool') }, async (t) => {
       const db = await openTestDatabase(t, engine)
-      const dashboard = new DatabasePerformanceDashboard({ database: db })
+      const dashboard = new DatabasePerformanceDashboard({ environment: resolveEnvironment(), database: db })
       t.after(() => dashboard.close())
       const metrics = await dashboard.analyzePerformance()
 
@@ -106,9 +107,9 @@ for (const engine of ENGINES) {
 
     test('an empty database: the connection test and the engine counters, the rest explained', { skip: requireJudge('promtool') }, async (t) => {
       const url = await createEmptyDatabaseUrl(t, engine)
-      const db = await openDatabase(url, { create: true })
+      const db = await openDatabase(url, { environment: resolveEnvironment(), create: true })
       t.after(() => db.close())
-      const dashboard = new DatabasePerformanceDashboard({ database: db })
+      const dashboard = new DatabasePerformanceDashboard({ environment: resolveEnvironment(), database: db })
       const metrics = await dashboard.analyzePerformance()
       assert.deepEqual(metrics.tests.map((r) => r.status), ['passed', 'skipped', 'skipped', 'skipped', 'skipped', 'skipped'])
       assert.match(metrics.tests[1]!.reason!, /pas les tables d'IA Poste Manager/)
@@ -123,7 +124,7 @@ for (const engine of ENGINES) {
 test("the spec's monitoring snippet: the class imports from the script without running it", async (t) => {
   const db = await openTestDatabase(t, 'sqlite')
   const { DatabasePerformanceDashboard: FromScript } = await import('../scripts/database-performance-dashboard.ts')
-  const dashboard = new FromScript({ database: db.url, tenant: 'cabinet-demo' })
+  const dashboard = new FromScript({ environment: resolveEnvironment(), database: db.url, tenant: 'cabinet-demo' })
   t.after(() => dashboard.close())
   const metrics = await dashboard.analyzePerformance()
   assert.equal(typeof metrics.slowQueriesCount, 'number')

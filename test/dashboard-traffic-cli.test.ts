@@ -18,6 +18,7 @@ import { openDatabase } from '../scripts/lib/db/open.ts'
 import { applyMigrations } from '../scripts/lib/db/migrations.ts'
 import { seedDemo } from '../scripts/lib/seed/demo.ts'
 import type { DatabaseHandle } from '../scripts/lib/db/connection.ts'
+import { resolveEnvironment } from '../scripts/lib/environment.ts'
 
 const SCRIPT = 'scripts/database-performance-dashboard.ts'
 const TENANT = 'tenant-demo'
@@ -196,7 +197,7 @@ describe('--source pg_stat_statements (a private cluster with the extension prel
   test('--watch --iterations 2: consecutive windows whose calls add up to the workload replayed by another process, as psql counts them', async (t) => {
     const cluster = await startPrivateCluster(t, { config: ["shared_preload_libraries = 'pg_stat_statements'", 'pg_stat_statements.track = top'] })
     cluster.psql('postgres', 'CREATE DATABASE app')
-    const db = await openDatabase(cluster.urlOf('app'))
+    const db = await openDatabase(cluster.urlOf('app'), { environment: resolveEnvironment() })
     defer(t, () => db.close())
     await applyMigrations(db.sql)
     await seedDemo(db.prisma)

@@ -2,8 +2,8 @@ import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { displaySql, fingerprintId, fingerprintSql, isReadStatement } from '../scripts/lib/metrics/fingerprint.ts'
-import { percentile, summarizeDurations } from '../scripts/lib/metrics/statistics.ts'
+import { displaySql, fingerprintId, fingerprintSql, isReadStatement } from '../scripts/lib/db/fingerprint.ts'
+import { percentile, summarizeDurations } from '../scripts/lib/statistics.ts'
 import { tenantFromArgs } from '../scripts/lib/metrics/tenant.ts'
 import { filteredColumns } from '../scripts/lib/engines/_index-sql.ts'
 import { aggregateFingerprints, summarizeOperations } from '../scripts/lib/metrics/analysis.ts'
@@ -133,7 +133,7 @@ describe('performance-metrics.json', () => {
     const dir = tempDir(t)
     const broken = join(dir, 'broken.json')
     writeFileSync(broken, JSON.stringify({ version: 1, timestamp: 'yesterday' }))
-    assert.throws(() => readPerformanceMetrics(broken), /broken\.json is not a valid performance-metrics file: \$\.timestamp: expected an ISO date/)
+    assert.throws(() => readPerformanceMetrics(broken), /broken\.json n’est pas un fichier performance-metrics valide : \$\.timestamp : date ISO attendue/)
     writeFileSync(broken, JSON.stringify({ version: 2 }))
     assert.throws(() => readPerformanceMetrics(broken), /\$\.version: expected 1, got 2/)
     writeFileSync(broken, '{')

@@ -12,14 +12,14 @@ for (const engine of ENGINES.filter((name) => name !== 'd1')) {
     const create = engine === 'sqlite' ? ['--create'] : []
     const before = runScript('prisma/migrate.ts', ['--database', url, '--status', ...create])
     assert.equal(before.status, 1, before.stderr)
-    assert.match(before.stdout, /0 applied, 1 pending \(20260121153000_init\)/)
+    assert.match(before.stdout, /0 appliquée\(s\), 1 en attente \(20260121153000_init\)/)
     const first = runScript('prisma/migrate.ts', ['--database', url, ...create])
     assert.equal(first.status, 0, first.stderr)
-    assert.match(first.stdout, /applied 20260121153000_init\.$/m)
+    assert.match(first.stdout, /appliquée\(s\) : 20260121153000_init\.$/m)
     const second = runScript('prisma/migrate.ts', ['--database', url])
-    assert.match(second.stdout, /already up to date\.$/m)
+    assert.match(second.stdout, /déjà à jour\.$/m)
     const after = runScript('prisma/migrate.ts', ['--database', url, '--status'])
     assert.equal(after.status, 0)
-    assert.match(after.stdout, /1 applied, 0 pending$/m)
+    assert.match(after.stdout, /1 appliquée\(s\), 0 en attente$/m)
   })
 }

@@ -93,7 +93,7 @@ for (const engine of ENGINES) {
       const sample = await db.prisma.dossier.findFirstOrThrow({ where: { tenant: { slug: 'scale-00001' } }, include: { client: true } })
       assert.equal(sample.client.tenantId, sample.tenantId, 'a dossier belongs to a client of its own tenant')
       assert.ok(sample.createdAt <= new Date('2026-01-21T15:30:00Z'))
-      await assert.rejects(seedScale(db.sql, { dossiers: 10 }), /already holds a scale data set/)
+      await assert.rejects(seedScale(db.sql, { dossiers: 10 }), /contient déjà un jeu de données de volume/)
     })
   })
 }

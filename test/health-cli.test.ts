@@ -42,95 +42,95 @@ describe('test-all-databases', { concurrency: true }, () => {
     assert.equal(result.status, 0, result.stdout + result.stderr)
     assert.equal(result.stderr, '')
     const replacements: [string, string][] = [[postgres, '<postgres>'], [sqlite, '<sqlite>'], [dir, '<dir>']]
-    assert.equal(normalise(result.stdout, replacements), `Database health — <date>
+    assert.equal(normalise(result.stdout, replacements), `Santé des bases — <date>
 
-check SQLite PostgreSQL D1
-connect ✓ <t> ✓ <t> ✓ <t>
+contrôle SQLite PostgreSQL D1
+connexion ✓ <t> ✓ <t> ✓ <t>
 migrations ✓ <t> ✓ <t> ✓ <t>
-read plans ✓ <t> ✓ <t> ✓ <t>
-relation query ✓ <t> ✓ <t> ✓ <t>
-write/read/delete ✓ <t> ✓ <t> ✓ <t>
+lecture des plans ✓ <t> ✓ <t> ✓ <t>
+requête avec relations ✓ <t> ✓ <t> ✓ <t>
+écriture/lecture/suppression ✓ <t> ✓ <t> ✓ <t>
 rollback ✓ <t> ✓ <t> ✓ <t>
 
 ✓ SQLite 6/6 OK
 ✓ PostgreSQL 6/6 OK
 ✓ D1 6/6 OK
-    Note: the local D1 in <dir>/d1 had no schema: applied 1 migration and the demo data (6 plans, 6 cabinets, 9 dossiers)
+    Note : le D1 local de <dir>/d1 n’avait pas de schéma : 1 migration appliquée et données de démo chargées (6 plans, 6 cabinets, 9 dossiers)
 
-Report: RESULTATS_TESTS_DATABASES.md (RESULTATS_TESTS_DATABASES.json)
+Rapport : RESULTATS_TESTS_DATABASES.md (RESULTATS_TESTS_DATABASES.json)
 `)
     assert.deepEqual(readdirSync(dir).sort(), ['RESULTATS_TESTS_DATABASES.json', 'RESULTATS_TESTS_DATABASES.md', 'd1'])
     const report = parseHealthReport(JSON.parse(readFileSync(join(dir, 'RESULTATS_TESTS_DATABASES.json'), 'utf8')))
     assert.deepEqual(report.summary, { passed: 18, failed: 0, skipped: 0, ok: true })
     assert.deepEqual(report.engines.map((engine) => engine.source), ['DATABASE_URL', 'POSTGRES_URL', 'default'])
-    assert.equal(normalise(readFileSync(join(dir, 'RESULTATS_TESTS_DATABASES.md'), 'utf8'), replacements), `# Database test results — IA Poste Manager
+    assert.equal(normalise(readFileSync(join(dir, 'RESULTATS_TESTS_DATABASES.md'), 'utf8'), replacements), `# Résultats des tests des bases — IA Poste Manager
 
-Written by \`npx tsx scripts/test-all-databases.ts\`; the same results as JSON are in the \`.json\` file beside this one.
+Écrit par \`npx tsx scripts/test-all-databases.ts\` ; les mêmes résultats en JSON sont dans le fichier \`.json\` à côté de celui-ci.
 
 | | |
 | --- | --- |
 | Date | <date> |
-| Duration | <t> |
-| Result | ✓ no failure (18 passed, 0 skipped) |
-| Toolkit | ia-poste-manager-db-toolkit <v> |
+| Durée | <t> |
+| Résultat | ✓ aucun échec (18 réussi(s), 0 non lancé(s)) |
+| Outil | ia-poste-manager-db-toolkit <v> |
 | Node.js | <v> |
 | Prisma | <v> |
 
-## Summary
+## Résumé
 
 - SQLite 6/6 OK
 - PostgreSQL 6/6 OK
 - D1 6/6 OK
 
-## Engines
+## Moteurs
 
-| Engine | Database | From | Server | Result |
+| Moteur | Base | Origine | Serveur | Résultat |
 | --- | --- | --- | --- | --- |
 | SQLite | \`<sqlite>\` | DATABASE_URL | SQLite <v> | ✓ 6/6 |
 | PostgreSQL | \`<postgres>\` | POSTGRES_URL | PostgreSQL <v> | ✓ 6/6 |
 | D1 | \`d1://local\` | default | workerd <v> (Miniflare <v>) | ✓ 6/6 |
 
-## Results
+## Résultats
 
-| Check | SQLite | PostgreSQL | D1 |
+| Contrôle | SQLite | PostgreSQL | D1 |
 | --- | --- | --- | --- |
-| connect | ✓ <t> | ✓ <t> | ✓ <t> |
+| connexion | ✓ <t> | ✓ <t> | ✓ <t> |
 | migrations | ✓ <t> | ✓ <t> | ✓ <t> |
-| read plans | ✓ <t> | ✓ <t> | ✓ <t> |
-| relation query | ✓ <t> | ✓ <t> | ✓ <t> |
-| write/read/delete | ✓ <t> | ✓ <t> | ✓ <t> |
+| lecture des plans | ✓ <t> | ✓ <t> | ✓ <t> |
+| requête avec relations | ✓ <t> | ✓ <t> | ✓ <t> |
+| écriture/lecture/suppression | ✓ <t> | ✓ <t> | ✓ <t> |
 | rollback | ✓ <t> | ✓ <t> | ✓ <t> |
 
-## Details
+## Détails
 
 ### SQLite
 
-- ✓ **connect** (<t>): SQLite <v>
-- ✓ **migrations** (<t>): 1 migration applied, none pending (newest: 20260121153000_init)
-- ✓ **read plans** (<t>): 6 plans: business, cabinet, decouverte, entreprise, pro, solo
-- ✓ **relation query** (<t>): 6 tenants with plan and counts (8 users), 9 dossiers with client and tenant
-- ✓ **write/read/delete** (<t>): wrote 5 related rows, read them back, deleted them, in one transaction
-- ✓ **rollback** (<t>): an aborted transaction left nothing behind
+- ✓ **connexion** (<t>) : SQLite <v>
+- ✓ **migrations** (<t>) : 1 migration appliquée, aucune en attente (dernière : 20260121153000_init)
+- ✓ **lecture des plans** (<t>) : 6 plans: business, cabinet, decouverte, entreprise, pro, solo
+- ✓ **requête avec relations** (<t>) : 6 cabinets avec plan et compteurs (8 utilisateurs), 9 dossiers avec client et cabinet
+- ✓ **écriture/lecture/suppression** (<t>) : 5 lignes liées écrites, relues, supprimées, en une transaction
+- ✓ **rollback** (<t>) : une transaction annulée ne laisse rien derrière elle
 
 ### PostgreSQL
 
-- ✓ **connect** (<t>): PostgreSQL <v>
-- ✓ **migrations** (<t>): 1 migration applied, none pending (newest: 20260121153000_init)
-- ✓ **read plans** (<t>): 6 plans: business, cabinet, decouverte, entreprise, pro, solo
-- ✓ **relation query** (<t>): 6 tenants with plan and counts (8 users), 9 dossiers with client and tenant
-- ✓ **write/read/delete** (<t>): wrote 5 related rows, read them back, deleted them, in one transaction
-- ✓ **rollback** (<t>): an aborted transaction left nothing behind
+- ✓ **connexion** (<t>) : PostgreSQL <v>
+- ✓ **migrations** (<t>) : 1 migration appliquée, aucune en attente (dernière : 20260121153000_init)
+- ✓ **lecture des plans** (<t>) : 6 plans: business, cabinet, decouverte, entreprise, pro, solo
+- ✓ **requête avec relations** (<t>) : 6 cabinets avec plan et compteurs (8 utilisateurs), 9 dossiers avec client et cabinet
+- ✓ **écriture/lecture/suppression** (<t>) : 5 lignes liées écrites, relues, supprimées, en une transaction
+- ✓ **rollback** (<t>) : une transaction annulée ne laisse rien derrière elle
 
 ### D1
 
-- ✓ **connect** (<t>): workerd <v> (Miniflare <v>), state in <dir>/d1
-- ✓ **migrations** (<t>): 1 migration applied, none pending (newest: 20260121153000_init)
-- ✓ **read plans** (<t>): 6 plans: business, cabinet, decouverte, entreprise, pro, solo
-- ✓ **relation query** (<t>): 6 tenants with plan and counts (8 users), 9 dossiers with client and tenant
-- ✓ **write/read/delete** (<t>): wrote 5 related rows, read them back, deleted them, as separate statements (D1 has no interactive transactions)
-- ✓ **rollback** (<t>): an atomic batch that failed on its second statement left nothing behind (D1 has no interactive transactions: checked with batch())
+- ✓ **connexion** (<t>) : workerd <v> (Miniflare <v>), état dans <dir>/d1
+- ✓ **migrations** (<t>) : 1 migration appliquée, aucune en attente (dernière : 20260121153000_init)
+- ✓ **lecture des plans** (<t>) : 6 plans: business, cabinet, decouverte, entreprise, pro, solo
+- ✓ **requête avec relations** (<t>) : 6 cabinets avec plan et compteurs (8 utilisateurs), 9 dossiers avec client et cabinet
+- ✓ **écriture/lecture/suppression** (<t>) : 5 lignes liées écrites, relues, supprimées, en instructions séparées (D1 n’a pas de transactions interactives)
+- ✓ **rollback** (<t>) : un lot atomique en échec sur sa deuxième instruction ne laisse rien (D1 n’a pas de transactions interactives : vérifié avec batch())
 
-Note: the local D1 in <dir>/d1 had no schema: applied 1 migration and the demo data (6 plans, 6 cabinets, 9 dossiers).
+Note : le D1 local de <dir>/d1 n’avait pas de schéma : 1 migration appliquée et données de démo chargées (6 plans, 6 cabinets, 9 dossiers).
 `)
   })
 
@@ -139,22 +139,22 @@ Note: the local D1 in <dir>/d1 had no schema: applied 1 migration and the demo d
     const url = await databaseUrl(t, 'sqlite', { migrate: false })
     const result = await runScriptAsync(SCRIPT, ['--only', 'sqlite', '--no-report'], { cwd: dir, env: cleanEnv({ DATABASE_URL: url }) })
     assert.equal(result.status, 1, result.stdout + result.stderr)
-    assert.equal(normalise(result.stdout, [[url, '<sqlite>']]), `Database health — <date>
+    assert.equal(normalise(result.stdout, [[url, '<sqlite>']]), `Santé des bases — <date>
 
-check SQLite
-connect ✓ <t>
+contrôle SQLite
+connexion ✓ <t>
 migrations ✗ <t>
-read plans ✗ <t>
-relation query ✗ <t>
-write/read/delete – skipped
-rollback – skipped
+lecture des plans ✗ <t>
+requête avec relations ✗ <t>
+écriture/lecture/suppression – non lancé
+rollback – non lancé
 
-✗ SQLite 1/6 FAILED (migrations, read plans, relation query), 2 skipped
-    migrations: no migration applied; 1 pending (20260121153000_init)
-    Try: Apply the committed migrations: npm run db:migrate -- --database "<sqlite>" (the health check never migrates this database).
-    read plans: The table \`main.Plan\` does not exist in the current database. (P2021)
-    relation query: The table \`main.Tenant\` does not exist in the current database. (P2021)
-    skipped write/read/delete, rollback: not run: the schema is not up to date (see migrations), so no test rows are written
+✗ SQLite 1/6 ÉCHEC (migrations, lecture des plans, requête avec relations), 2 non lancé(s)
+    migrations : aucune migration appliquée ; 1 en attente (20260121153000_init)
+    Essayez : Appliquez les migrations du dépôt : npm run db:migrate -- --database "<sqlite>" (le contrôle de santé ne migre jamais cette base).
+    lecture des plans : La table \`main.Plan\` n’existe pas dans la base. (P2021)
+    requête avec relations : La table \`main.Tenant\` n’existe pas dans la base. (P2021)
+    écriture/lecture/suppression, rollback : non lancé : le schéma n’est pas à jour (voir migrations), aucune ligne de test n’est écrite
 `)
     assert.deepEqual(readdirSync(dir), [], '--no-report writes nothing')
   })
@@ -170,15 +170,15 @@ rollback – skipped
     for (const [result, source] of [[byFlag, '--postgres'], [byEnv, 'POSTGRES_URL']] as const) {
       assert.equal(result.status, 1, result.stdout + result.stderr)
       const lines = normalise(result.stdout).split('\n')
-      assert.equal(lines[2], 'check SQLite PostgreSQL')
-      assert.equal(lines[3], 'connect ✓ <t> ✗ <t>')
+      assert.equal(lines[2], 'contrôle SQLite PostgreSQL')
+      assert.equal(lines[3], 'connexion ✓ <t> ✗ <t>')
       assert.ok(lines.includes('✓ SQLite 6/6 OK'), result.stdout)
-      assert.ok(result.stdout.includes('\n    connect: unreachable: PostgreSQL postgresql://app:****@127.0.0.1:1/app: cannot connect: connect ECONNREFUSED 127.0.0.1:1\n'), result.stdout)
-      assert.ok(result.stdout.includes(`\n    Try: Démarrez le serveur, ou retirez ${source} pour ne pas tester PostgreSQL.\n`), result.stdout)
+      assert.ok(result.stdout.includes('\n    connexion : injoignable : PostgreSQL postgresql://app:****@127.0.0.1:1/app : connexion impossible : connect ECONNREFUSED 127.0.0.1:1\n'), result.stdout)
+      assert.ok(result.stdout.includes(`\n    Essayez : Démarrez le serveur, ou retirez ${source} pour ne pas tester PostgreSQL.\n`), result.stdout)
       assert.doesNotMatch(result.stdout + result.stderr, /topsecret/)
     }
     assert.equal(unset.status, 0, unset.stdout + unset.stderr)
-    assert.ok(unset.stdout.includes('\n– PostgreSQL skipped: not configured: POSTGRES_URL is not set\n'), unset.stdout)
+    assert.ok(unset.stdout.includes('\n– PostgreSQL non lancé : non configuré : POSTGRES_URL n’est pas défini\n'), unset.stdout)
   })
 
   test('--json prints the report object, and --only with D1 checks just that engine', { skip: !ENGINES.includes('d1') }, async (t) => {
@@ -210,7 +210,7 @@ rollback – skipped
     ])
     assert.equal(shown.status, 0, shown.stderr)
     assert.equal(shown.stdout, first.stdout, 'the same table as the run, and where the report is')
-    assert.match(shown.stdout, /\n✓ SQLite 6\/6 OK\n\nReport: RESULTATS_TESTS_DATABASES\.md \(RESULTATS_TESTS_DATABASES\.json\)\n$/)
+    assert.match(shown.stdout, /\n✓ SQLite 6\/6 OK\n\nRapport : RESULTATS_TESTS_DATABASES\.md \(RESULTATS_TESTS_DATABASES\.json\)\n$/)
     assert.deepEqual(JSON.parse(json.stdout), JSON.parse(readFileSync(join(dir, 'RESULTATS_TESTS_DATABASES.json'), 'utf8')))
     assert.match(coloured.stdout, /\u001b\[32m✓ SQLite 6\/6 OK\u001b\[39m/)
     assert.doesNotMatch(noColor.stdout, /\u001b\[/)
@@ -218,7 +218,7 @@ rollback – skipped
     assert.equal(missing.stdout, '')
     assert.equal(
       missing.stderr,
-      `Erreur : no test report yet: ${join(dir, 'elsewhere', 'report.json')} does not exist\nEssayez : Run the tests first: npm run test:db (or npx tsx scripts/test-all-databases.ts).\n`,
+      `Erreur : pas encore de rapport de tests : ${join(dir, 'elsewhere', 'report.json')} n’existe pas\nEssayez : Lancez d’abord les tests : npm run test:db (ou npx tsx scripts/test-all-databases.ts).\n`,
     )
   })
 
@@ -228,7 +228,7 @@ rollback – skipped
     const result = await runScriptAsync(SCRIPT, ['--only', 'sqlite', '--report', 'missing/health.md'], { cwd: dir, env: cleanEnv({ DATABASE_URL: sqlite }) })
     assert.equal(result.status, 1)
     assert.match(result.stdout, /\n✓ SQLite 6\/6 OK\n$/)
-    assert.match(result.stderr, /^Erreur : cannot write the test report .*\/missing\/health\.md: .*ENOENT.*\nEssayez : Choose a writable place with --report <path>, or skip the files with --no-report\.\n$/)
+    assert.match(result.stderr, /^Erreur : écriture du rapport de tests .*\/missing\/health\.md impossible : .*ENOENT.*\nEssayez : Choisissez un emplacement inscriptible avec --report <chemin>, ou renoncez aux fichiers avec --no-report\.\n$/)
     assert.deepEqual(readdirSync(dir), [])
   })
 

@@ -26,11 +26,11 @@ function sampleReport(): HealthReport {
         engine: 'sqlite', label: 'SQLite', target: 'file:./prisma/dev.db', source: 'default', serverVersion: 'SQLite 3.50.2', status: 'passed', notes: [],
         checks: [
           passed('connect', 12.3, 'SQLite 3.50.2'),
-          passed('migrations', 1.2, '1 migration applied, none pending (newest: 20260121153000_init)'),
+          passed('migrations', 1.2, '1 migration appliquée, aucune en attente (dernière : 20260121153000_init)'),
           passed('read-plans', 8, '6 plans: business, cabinet, decouverte, entreprise, pro, solo'),
-          passed('relation-query', 45.6, '6 tenants with plan and counts (8 users), 9 dossiers with client and tenant'),
-          passed('write-read-delete', 20, 'wrote 5 related rows, read them back, deleted them, in one transaction'),
-          passed('rollback', 3.4, 'an aborted transaction left nothing behind'),
+          passed('relation-query', 45.6, '6 cabinets avec plan et compteurs (8 utilisateurs), 9 dossiers avec client et cabinet'),
+          passed('write-read-delete', 20, '5 lignes liées écrites, relues, supprimées, en une transaction'),
+          passed('rollback', 3.4, 'une transaction annulée ne laisse rien derrière elle'),
         ],
       },
       {
@@ -38,19 +38,19 @@ function sampleReport(): HealthReport {
         checks: [
           { engine: 'postgres', check: 'connect', status: 'passed', ms: 25, detail: 'PostgreSQL 15.14' },
           {
-            engine: 'postgres', check: 'migrations', status: 'failed', ms: 2, error: 'no migration applied; 1 pending (20260121153000_init)',
-            hint: 'Apply the committed migrations: npm run db:migrate -- --database "postgresql://app:****@db:5432/app" (the health check never migrates this database).',
+            engine: 'postgres', check: 'migrations', status: 'failed', ms: 2, error: 'aucune migration appliquée ; 1 en attente (20260121153000_init)',
+            hint: 'Appliquez les migrations du dépôt : npm run db:migrate -- --database "postgresql://app:****@db:5432/app" (le contrôle de santé ne migre jamais cette base).',
           },
           { engine: 'postgres', check: 'read-plans', status: 'failed', ms: 3, error: 'The table `public.Plan` does not exist in the current database. (P2021)' },
           { engine: 'postgres', check: 'relation-query', status: 'failed', ms: 2.5, error: 'The table `public.Tenant` | does not exist' },
-          ...skippedChecks('postgres', 'not run: the schema is not up to date (see migrations), so no test rows are written', ['write-read-delete', 'rollback']),
+          ...skippedChecks('postgres', 'non lancé : le schéma n’est pas à jour (voir migrations), aucune ligne de test n’est écrite', ['write-read-delete', 'rollback']),
         ],
       },
       {
         engine: 'd1', label: 'D1', status: 'skipped', notes: [],
-        reason: 'remote D1 d1://acc/db (D1_URL) needs an API token: CLOUDFLARE_D1_TOKEN is not set',
-        hint: 'Set CLOUDFLARE_D1_TOKEN, or check the local D1 with --d1 d1://local.',
-        checks: skippedChecks('d1', 'remote D1 d1://acc/db (D1_URL) needs an API token: CLOUDFLARE_D1_TOKEN is not set'),
+        reason: 'D1 distant d1://acc/db (D1_URL) : jeton d’API requis : CLOUDFLARE_D1_TOKEN n’est pas défini',
+        hint: 'Définissez CLOUDFLARE_D1_TOKEN, ou vérifiez le D1 local avec --d1 d1://local.',
+        checks: skippedChecks('d1', 'D1 distant d1://acc/db (D1_URL) : jeton d’API requis : CLOUDFLARE_D1_TOKEN n’est pas défini'),
       },
     ],
     summary: { passed: 7, failed: 3, skipped: 8, ok: false },
@@ -58,93 +58,93 @@ function sampleReport(): HealthReport {
 }
 
 test('the Markdown report: date, versions, summary lines, an engine table and a check × engine table', () => {
-  assert.equal(renderHealthMarkdown(sampleReport()), `# Database test results — IA Poste Manager
+  assert.equal(renderHealthMarkdown(sampleReport()), `# Résultats des tests des bases — IA Poste Manager
 
-Written by \`npx tsx scripts/test-all-databases.ts\`; the same results as JSON are in the \`.json\` file beside this one.
+Écrit par \`npx tsx scripts/test-all-databases.ts\` ; les mêmes résultats en JSON sont dans le fichier \`.json\` à côté de celui-ci.
 
 | | |
 | --- | --- |
 | Date | 2026-01-21T15:30:00.000Z |
-| Duration | 1.2s |
-| Result | ✗ 3 failed (7 passed, 8 skipped) |
-| Toolkit | ia-poste-manager-db-toolkit 2.0.0 |
+| Durée | 1.2s |
+| Résultat | ✗ 3 échec(s) (7 réussi(s), 8 non lancé(s)) |
+| Outil | ia-poste-manager-db-toolkit 2.0.0 |
 | Node.js | v20.20.2 |
 | Prisma | 6.19.3 |
 
-## Summary
+## Résumé
 
 - SQLite 6/6 OK
-- PostgreSQL 1/6 FAILED (migrations, read plans, relation query), 2 skipped
-- D1 skipped: remote D1 d1://acc/db (D1_URL) needs an API token: CLOUDFLARE_D1_TOKEN is not set
+- PostgreSQL 1/6 ÉCHEC (migrations, lecture des plans, requête avec relations), 2 non lancé(s)
+- D1 non lancé : D1 distant d1://acc/db (D1_URL) : jeton d’API requis : CLOUDFLARE_D1_TOKEN n’est pas défini
 
-## Engines
+## Moteurs
 
-| Engine | Database | From | Server | Result |
+| Moteur | Base | Origine | Serveur | Résultat |
 | --- | --- | --- | --- | --- |
 | SQLite | \`file:./prisma/dev.db\` | default | SQLite 3.50.2 | ✓ 6/6 |
 | PostgreSQL | \`postgresql://app:****@db:5432/app\` | POSTGRES_URL | PostgreSQL 15.14 | ✗ 1/6 |
-| D1 | — | — | — | skipped |
+| D1 | — | — | — | non lancé |
 
-## Results
+## Résultats
 
-| Check | SQLite | PostgreSQL | D1 |
+| Contrôle | SQLite | PostgreSQL | D1 |
 | --- | --- | --- | --- |
-| connect | ✓ 12ms | ✓ 25ms | skipped |
-| migrations | ✓ 1ms | ✗ 2ms | skipped |
-| read plans | ✓ 8ms | ✗ 3ms | skipped |
-| relation query | ✓ 46ms | ✗ 3ms | skipped |
-| write/read/delete | ✓ 20ms | skipped | skipped |
-| rollback | ✓ 3ms | skipped | skipped |
+| connexion | ✓ 12ms | ✓ 25ms | non lancé |
+| migrations | ✓ 1ms | ✗ 2ms | non lancé |
+| lecture des plans | ✓ 8ms | ✗ 3ms | non lancé |
+| requête avec relations | ✓ 46ms | ✗ 3ms | non lancé |
+| écriture/lecture/suppression | ✓ 20ms | non lancé | non lancé |
+| rollback | ✓ 3ms | non lancé | non lancé |
 
-## Details
+## Détails
 
 ### SQLite
 
-- ✓ **connect** (12ms): SQLite 3.50.2
-- ✓ **migrations** (1ms): 1 migration applied, none pending (newest: 20260121153000_init)
-- ✓ **read plans** (8ms): 6 plans: business, cabinet, decouverte, entreprise, pro, solo
-- ✓ **relation query** (46ms): 6 tenants with plan and counts (8 users), 9 dossiers with client and tenant
-- ✓ **write/read/delete** (20ms): wrote 5 related rows, read them back, deleted them, in one transaction
-- ✓ **rollback** (3ms): an aborted transaction left nothing behind
+- ✓ **connexion** (12ms) : SQLite 3.50.2
+- ✓ **migrations** (1ms) : 1 migration appliquée, aucune en attente (dernière : 20260121153000_init)
+- ✓ **lecture des plans** (8ms) : 6 plans: business, cabinet, decouverte, entreprise, pro, solo
+- ✓ **requête avec relations** (46ms) : 6 cabinets avec plan et compteurs (8 utilisateurs), 9 dossiers avec client et cabinet
+- ✓ **écriture/lecture/suppression** (20ms) : 5 lignes liées écrites, relues, supprimées, en une transaction
+- ✓ **rollback** (3ms) : une transaction annulée ne laisse rien derrière elle
 
 ### PostgreSQL
 
-- ✓ **connect** (25ms): PostgreSQL 15.14
-- ✗ **migrations** (2ms): no migration applied; 1 pending (20260121153000_init)  
-  Try: Apply the committed migrations: npm run db:migrate -- --database "postgresql://app:****@db:5432/app" (the health check never migrates this database).
-- ✗ **read plans** (3ms): The table \`public.Plan\` does not exist in the current database. (P2021)
-- ✗ **relation query** (3ms): The table \`public.Tenant\` | does not exist
-- – **write/read/delete**: not run: the schema is not up to date (see migrations), so no test rows are written
-- – **rollback**: not run: the schema is not up to date (see migrations), so no test rows are written
+- ✓ **connexion** (25ms) : PostgreSQL 15.14
+- ✗ **migrations** (2ms) : aucune migration appliquée ; 1 en attente (20260121153000_init)  
+  Essayez : Appliquez les migrations du dépôt : npm run db:migrate -- --database "postgresql://app:****@db:5432/app" (le contrôle de santé ne migre jamais cette base).
+- ✗ **lecture des plans** (3ms) : The table \`public.Plan\` does not exist in the current database. (P2021)
+- ✗ **requête avec relations** (3ms) : The table \`public.Tenant\` | does not exist
+- – **écriture/lecture/suppression** : non lancé : le schéma n’est pas à jour (voir migrations), aucune ligne de test n’est écrite
+- – **rollback** : non lancé : le schéma n’est pas à jour (voir migrations), aucune ligne de test n’est écrite
 
 ### D1
 
-Skipped: remote D1 d1://acc/db (D1_URL) needs an API token: CLOUDFLARE_D1_TOKEN is not set.
+Non lancé : D1 distant d1://acc/db (D1_URL) : jeton d’API requis : CLOUDFLARE_D1_TOKEN n’est pas défini.
 
-Try: Set CLOUDFLARE_D1_TOKEN, or check the local D1 with --d1 d1://local.
+Essayez : Définissez CLOUDFLARE_D1_TOKEN, ou vérifiez le D1 local avec --d1 d1://local.
 `)
 })
 
 test('the terminal table: checks × engines, one summary line per engine, failures with their hint, skips with their reason', () => {
-  assert.equal(renderHealthText(sampleReport()), `Database health — 2026-01-21T15:30:00.000Z
+  assert.equal(renderHealthText(sampleReport()), `Santé des bases — 2026-01-21T15:30:00.000Z
 
-check              SQLite   PostgreSQL   D1
-connect            ✓ 12ms   ✓ 25ms       – skipped
-migrations         ✓ 1ms    ✗ 2ms        – skipped
-read plans         ✓ 8ms    ✗ 3ms        – skipped
-relation query     ✓ 46ms   ✗ 3ms        – skipped
-write/read/delete  ✓ 20ms   – skipped    – skipped
-rollback           ✓ 3ms    – skipped    – skipped
+contrôle                      SQLite   PostgreSQL    D1
+connexion                     ✓ 12ms   ✓ 25ms        – non lancé
+migrations                    ✓ 1ms    ✗ 2ms         – non lancé
+lecture des plans             ✓ 8ms    ✗ 3ms         – non lancé
+requête avec relations        ✓ 46ms   ✗ 3ms         – non lancé
+écriture/lecture/suppression  ✓ 20ms   – non lancé   – non lancé
+rollback                      ✓ 3ms    – non lancé   – non lancé
 
 ✓ SQLite 6/6 OK
-✗ PostgreSQL 1/6 FAILED (migrations, read plans, relation query), 2 skipped
-    migrations: no migration applied; 1 pending (20260121153000_init)
-    Try: Apply the committed migrations: npm run db:migrate -- --database "postgresql://app:****@db:5432/app" (the health check never migrates this database).
-    read plans: The table \`public.Plan\` does not exist in the current database. (P2021)
-    relation query: The table \`public.Tenant\` | does not exist
-    skipped write/read/delete, rollback: not run: the schema is not up to date (see migrations), so no test rows are written
-– D1 skipped: remote D1 d1://acc/db (D1_URL) needs an API token: CLOUDFLARE_D1_TOKEN is not set
-    Try: Set CLOUDFLARE_D1_TOKEN, or check the local D1 with --d1 d1://local.
+✗ PostgreSQL 1/6 ÉCHEC (migrations, lecture des plans, requête avec relations), 2 non lancé(s)
+    migrations : aucune migration appliquée ; 1 en attente (20260121153000_init)
+    Essayez : Appliquez les migrations du dépôt : npm run db:migrate -- --database "postgresql://app:****@db:5432/app" (le contrôle de santé ne migre jamais cette base).
+    lecture des plans : The table \`public.Plan\` does not exist in the current database. (P2021)
+    requête avec relations : The table \`public.Tenant\` | does not exist
+    écriture/lecture/suppression, rollback : non lancé : le schéma n’est pas à jour (voir migrations), aucune ligne de test n’est écrite
+– D1 non lancé : D1 distant d1://acc/db (D1_URL) : jeton d’API requis : CLOUDFLARE_D1_TOKEN n’est pas défini
+    Essayez : Définissez CLOUDFLARE_D1_TOKEN, ou vérifiez le D1 local avec --d1 d1://local.
 `)
 })
 
@@ -172,8 +172,8 @@ test('a report that cannot be written fails with the path and a hint, and leaves
   const path = join(dir, 'missing', 'report.md')
   assert.throws(() => writeHealthReport(sampleReport(), path), (error: unknown) => {
     assert.ok(error instanceof ToolkitError)
-    assert.match(error.message, /^cannot write the test report .*missing\/report\.md: .*ENOENT/)
-    assert.match(error.hint!, /--report <path>/)
+    assert.match(error.message, /^écriture du rapport de tests .*missing\/report\.md impossible : .*ENOENT/)
+    assert.match(error.hint!, /--report <chemin>/)
     return true
   })
   assert.deepEqual(readdirSync(dir), [])
@@ -192,26 +192,26 @@ test('reading a missing, corrupt, newer or malformed report fails with a message
     assert.fail('read')
   }
   let error = refusal()
-  assert.equal(error.message, `no test report yet: ${join(dir, 'r.json')} does not exist`)
-  assert.equal(error.hint, 'Run the tests first: npm run test:db (or npx tsx scripts/test-all-databases.ts).')
+  assert.equal(error.message, `pas encore de rapport de tests : ${join(dir, 'r.json')} n’existe pas`)
+  assert.equal(error.hint, 'Lancez d’abord les tests : npm run test:db (ou npx tsx scripts/test-all-databases.ts).')
 
   writeFileSync(join(dir, 'r.json'), '{"format": ')
-  assert.match(refusal().message, /r\.json is not a valid test report: .*JSON/)
+  assert.match(refusal().message, /r\.json n’est pas un rapport de tests valide : .*JSON/)
 
   const cases: [(report: Record<string, any>) => void, string][] = [
-    [(r) => (r.version = 2), 'version 2 was written by a newer toolkit (this one reads version 1)'],
-    [(r) => (r.format = 'something-else'), 'format is "something-else", expected "ia-poste-manager/database-health-report"'],
-    [(r) => (r.engines[1].checks[1].status = 'ok'), 'engines[1].checks[1].status must be one of passed, failed, skipped, got "ok"'],
-    [(r) => delete r.summary.ok, 'summary.ok must be true or false'],
-    [(r) => (r.engines[0].checks[0].ms = '12'), 'engines[0].checks[0].ms must be a number'],
-    [(r) => (r.startedAt = 'yesterday'), 'startedAt is not a date'],
+    [(r) => (r.version = 2), 'la version 2 vient d’un outil plus récent (celui-ci lit la version 1)'],
+    [(r) => (r.format = 'something-else'), 'format "something-else", attendu "ia-poste-manager/database-health-report"'],
+    [(r) => (r.engines[1].checks[1].status = 'ok'), 'engines[1].checks[1].status doit valoir passed, failed, skipped, reçu "ok"'],
+    [(r) => delete r.summary.ok, 'summary.ok doit valoir true ou false'],
+    [(r) => (r.engines[0].checks[0].ms = '12'), 'engines[0].checks[0].ms doit être un nombre'],
+    [(r) => (r.startedAt = 'yesterday'), 'startedAt n’est pas une date'],
   ]
   for (const [spoil, expected] of cases) {
     const report = structuredClone(sampleReport()) as unknown as Record<string, any>
     spoil(report)
     writeFileSync(join(dir, 'r.json'), JSON.stringify(report))
     error = refusal()
-    assert.equal(error.message, `${join(dir, 'r.json')} is not a valid test report: ${expected}`)
+    assert.equal(error.message, `${join(dir, 'r.json')} n’est pas un rapport de tests valide : ${expected}`)
     assert.throws(() => parseHealthReport(report), { message: expected })
   }
 })

@@ -52,7 +52,7 @@ test('a menu naming a missing npm script is refused', (t) => {
   const menu = JSON.parse(readFileSync(MENU_OPTIONS_PATH, 'utf8'))
   menu.options[0].npmScript = 'no-such-script'
   writeFileSync(path, JSON.stringify(menu))
-  assert.throws(() => loadMenu(npmScripts, path), (error: unknown) => error instanceof ToolkitError && /option 1 names a missing npm script "no-such-script"/.test(error.message))
+  assert.throws(() => loadMenu(npmScripts, path), (error: unknown) => error instanceof ToolkitError && /l’option 1 nomme un script npm absent : "no-such-script"/.test(error.message))
 })
 
 function scriptedEffects(answers: (string | 'CTRL-C')[], exitCodes: Record<string, number> = {}) {

@@ -10,6 +10,7 @@ import { defer, tempDir } from './helpers/databases.ts'
 import { REPO_ROOT } from './helpers/cli.ts'
 import { appSourceWithEdgeValues, filesIn } from './helpers/migration.ts'
 import { requireJudge } from './helpers/judges.ts'
+import { resolveEnvironment } from '../scripts/lib/environment.ts'
 
 const MODELS = ['plan', 'tenant', 'user', 'client', 'dossier'] as const
 
@@ -17,7 +18,7 @@ test('app schema: the SQLite Prisma client reads every row exactly as the Postgr
   const source = await appSourceWithEdgeValues(t)
   const dir = tempDir(t)
   const path = join(dir, 'app.db')
-  const result = await migratePostgresToSqlite({ from: source.url, to: path })
+  const result = await migratePostgresToSqlite({ environment: resolveEnvironment(), from: source.url, to: path })
   assert.equal(result.status, 'migrated', JSON.stringify(result.plan.problems))
   assert.equal(result.plan.schema.mode, 'app')
   assert.deepEqual(result.tables.map((table) => [table.table, table.sourceRows, table.targetRows, table.ok]), [
@@ -29,7 +30,7 @@ test('app schema: the SQLite Prisma client reads every row exactly as the Postgr
   ])
   assert.deepEqual(filesIn(dir), ['app.db'])
 
-  const target = await openDatabase(`file:${path}`)
+  const target = await openDatabase(`file:${path}`, { environment: resolveEnvironment() })
   defer(t, () => target.close())
   for (const model of MODELS) {
     const delegate = (client: typeof target.prisma) => client[model] as unknown as { findMany(args: object): Promise<unknown[]> }
@@ -61,20 +62,20 @@ test('app schema: the SQLite Prisma client reads every row exactly as the Postgr
 test('--tables copies the selection plus the tables its foreign keys point to, and nothing else', async (t) => {
   const source = await appSourceWithEdgeValues(t)
   const path = join(tempDir(t), 'subset.db')
-  const result = await migratePostgresToSqlite({ from: source.url, to: path, tables: ['Dossier'] })
+  const result = await migratePostgresToSqlite({ environment: resolveEnvironment(), from: source.url, to: path, tables: ['Dossier'] })
   assert.equal(result.status, 'migrated')
   assert.deepEqual(result.plan.tables.map((table) => [table.name, table.reason]), [
-    ['Plan', 'referenced by Tenant'],
-    ['Tenant', 'referenced by Client'],
-    ['Client', 'referenced by Dossier'],
-    ['Dossier', 'selected'],
+    ['Plan', 'référencée par Tenant'],
+    ['Tenant', 'référencée par Client'],
+    ['Client', 'référencée par Dossier'],
+    ['Dossier', 'choisie'],
   ])
-  const target = await openDatabase(`file:${path}`)
+  const target = await openDatabase(`file:${path}`, { environment: resolveEnvironment() })
   defer(t, () => target.close())
   assert.equal(await target.prisma.dossier.count(), 10)
   assert.equal(await target.prisma.user.count(), 0)
-  await assert.rejects(migratePostgresToSqlite({ from: source.url, to: path, tables: ['dossier'], dryRun: true }), (error: Error & { exitCode?: number }) => {
-    assert.match(error.message, /no table "dossier"/)
+  await assert.rejects(migratePostgresToSqlite({ environment: resolveEnvironment(), from: source.url, to: path, tables: ['dossier'], dryRun: true }), (error: Error & { exitCode?: number }) => {
+    assert.match(error.message, /pas de table "dossier"/)
     assert.equal(error.exitCode, 2)
     return true
   })
@@ -84,7 +85,7 @@ test('the copy reads one snapshot: rows the app commits during the copy are not 
   const source = await appSourceWithEdgeValues(t)
   const path = join(tempDir(t), 'snapshot.db')
   let written = false
-  const result = await migratePostgresToSqlite({
+  const result = await migratePostgresToSqlite({ environment: resolveEnvironment(),
     from: source.url,
     to: path,
     onProgress: () => {
@@ -105,7 +106,7 @@ test('the verification catches a conversion that drops milliseconds, and nothing
   const source = await appSourceWithEdgeValues(t)
   const dir = tempDir(t)
   const correct = converterFor('datetime')
-  const result = await migratePostgresToSqlite({
+  const result = await migratePostgresToSqlite({ environment: resolveEnvironment(),
     from: source.url,
     to: join(dir, 'broken.db'),
     // A classic bug: timestamps cut to the second.
@@ -126,11 +127,11 @@ test("a source whose migration history differs from the committed migrations is 
   const source = await appSourceWithEdgeValues(t)
   await source.sql.query(`UPDATE "_prisma_migrations" SET migration_name = '20250101000000_older'`)
   const dir = tempDir(t)
-  const refused = await migratePostgresToSqlite({ from: source.url, to: join(dir, 'x.db') })
+  const refused = await migratePostgresToSqlite({ environment: resolveEnvironment(), from: source.url, to: join(dir, 'x.db') })
   assert.equal(refused.status, 'refused')
-  assert.match(refused.plan.problems[0]!.message, /applied migrations \[20250101000000_older\] differ from prisma\/sqlite\/migrations \[20260121153000_init\].*--schema derive/)
+  assert.match(refused.plan.problems[0]!.message, /migrations appliquées de la source \[20250101000000_older\] diffèrent de prisma\/sqlite\/migrations \[20260121153000_init\].*--schema derive/)
   assert.equal(existsSync(join(dir, 'x.db')), false)
-  const derived = await migratePostgresToSqlite({ from: source.url, to: join(dir, 'x.db'), schema: 'derive' })
+  const derived = await migratePostgresToSqlite({ environment: resolveEnvironment(), from: source.url, to: join(dir, 'x.db'), schema: 'derive' })
   assert.equal(derived.status, 'migrated')
   assert.equal(derived.tables.length, 6)
 })

@@ -8,6 +8,7 @@ import { runAssistant } from '../scripts/lib/migration/assistant.ts'
 import { migratePostgresToSqlite } from '../scripts/lib/migration/migrate.ts'
 import { renderPlan } from '../scripts/lib/migration/report.ts'
 import { openTestDatabase, tempDir } from './helpers/databases.ts'
+import { resolveEnvironment } from '../scripts/lib/environment.ts'
 
 /** A fake terminal: what the assistant wrote so far, and a way to type once a text shows up. */
 function terminal() {
@@ -61,18 +62,18 @@ test('the assistant with injected streams: a source it cannot reach is asked aga
     output: term.output,
     preview: async ({ from, to, force }) => {
       previews.push(`${from} ${to} ${force}`)
-      const { plan } = await migratePostgresToSqlite({ from, to, force, dryRun: true })
+      const { plan } = await migratePostgresToSqlite({ environment: resolveEnvironment(), from, to, force, dryRun: true })
       return { text: renderPlan(plan), problems: plan.problems, rows: plan.totalRows, tables: plan.tables.length }
     },
   })
-  await term.answer('Source PostgreSQL URL: (postgresql://nobody_here:****@127.0.0.1:5432/postgres)', '\r')
-  await term.answer('Target SQLite file', `${fresh}\r`)
-  await term.answer(/✗ PostgreSQL postgresql:\/\/nobody_here:\*\*\*\*@.*cannot connect/, '')
-  await term.answer('Source PostgreSQL URL:', `\x15${source.url}\r`)
-  await term.answer('Target SQLite file', `${existing}\r`)
-  await term.answer('exists. Replace it', 'n\r')
-  await term.answer('Target SQLite file', `${fresh}\r`)
-  await term.answer('Copy 32 rows in 5 tables into', 'y\r')
+  await term.answer('URL PostgreSQL de la source : (postgresql://nobody_here:****@127.0.0.1:5432/postgres)', '\r')
+  await term.answer('Fichier SQLite cible', `${fresh}\r`)
+  await term.answer(/✗ PostgreSQL postgresql:\/\/nobody_here:\*\*\*\*@.*connexion impossible/, '')
+  await term.answer('URL PostgreSQL de la source :', `\x15${source.url}\r`)
+  await term.answer('Fichier SQLite cible', `${existing}\r`)
+  await term.answer('existe. Le remplacer', 'n\r')
+  await term.answer('Fichier SQLite cible', `${fresh}\r`)
+  await term.answer('Copier 32 lignes de 5 tables dans', 'y\r')
   assert.deepEqual(await answers, { from: source.url, to: fresh, force: false })
   assert.match(term.screen(), /Dossier +9 +app +all/)
   assert.doesNotMatch(term.screen(), /hunter2/)

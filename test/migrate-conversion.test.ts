@@ -37,7 +37,7 @@ test('decimals: exact integers up to 64 bits, exact floats, and a clear refusal 
   assert.equal(decimal.toSqlite('0.000000000000000000000000000001'), 1e-30)
   assert.equal(decimal.toSqlite('1e+30'), 1e30)
   assert.throws(() => decimal.toSqlite('12345678901234567.891'), UnconvertibleValueError)
-  assert.throws(() => decimal.toSqlite('9223372036854775808.5'), /cannot be held exactly/)
+  assert.throws(() => decimal.toSqlite('9223372036854775808.5'), /ne peut pas être conservé exactement/)
   assert.throws(() => decimal.toSqlite('NaN'), /NaN/)
   assert.equal(canonicalDecimal('19.9900'), canonicalDecimal('19.99'))
   assert.equal(canonicalDecimal('-0.000'), '0')
@@ -70,7 +70,7 @@ test('arrays of base types become JSON; ranges, composites and arrays of enums a
   assert.equal(converterFor('array', arrayOf('text')).toSqlite('{a,"b c",NULL}'), '["a","b c",null]')
   assert.equal(converterFor('array', arrayOf('int8')).toSqlite('{{1,2},{3,-4}}'), '[[1,2],[3,-4]]')
   assert.equal(converterFor('array', arrayOf('bool')).toSqlite('{t,f,NULL}'), '[true,false,null]')
-  assert.throws(() => converterFor('array', arrayOf('text')).toSqlite('[0:1]={a,b}'), /explicit bounds/)
+  assert.throws(() => converterFor('array', arrayOf('text')).toSqlite('[0:1]={a,b}'), /bornes explicites/)
   assert.deepEqual(conversionFor({ kind: 'array', name: '_text', element: text, delimiter: ',' }), { kind: 'array', sqliteType: 'JSONB' })
   const refusals = [
     conversionFor({ kind: 'range', name: 'int4range' }),

@@ -8,6 +8,7 @@ import { runScript } from './helpers/cli.ts'
 import { tempDir } from './helpers/databases.ts'
 import { filesIn, schemaSource } from './helpers/migration.ts'
 import { requireJudge } from './helpers/judges.ts'
+import { resolveEnvironment } from '../scripts/lib/environment.ts'
 
 const LIBRARY_SCHEMA = `
 CREATE TYPE mood AS ENUM ('happy', 'sad');
@@ -69,14 +70,14 @@ test('an arbitrary PostgreSQL schema is derived from the catalog: types, NOT NUL
   const url = await schemaSource(t, LIBRARY_SCHEMA)
   const path = join(tempDir(t), 'library.db')
   const progress: string[] = []
-  const result = await migratePostgresToSqlite({ from: url, to: path, onProgress: (e) => progress.push(`${e.label} ${e.done}/${e.total}`) })
+  const result = await migratePostgresToSqlite({ environment: resolveEnvironment(), from: url, to: path, onProgress: (e) => progress.push(`${e.label} ${e.done}/${e.total}`) })
   assert.equal(result.status, 'migrated', JSON.stringify(result.plan.problems))
   assert.equal(result.plan.schema.mode, 'derived')
   assert.deepEqual([...new Set(progress)], ['author 0/2', 'author 2/2', 'book 0/2', 'book 2/2', 'node 0/3', 'node 3/3'])
   assert.deepEqual(result.tables.map((table) => [table.table, table.targetRows, table.ok]), [['author', 2, true], ['book', 2, true], ['node', 3, true]])
   const book = result.plan.tables.find((table) => table.name === 'book')!
-  assert.deepEqual(book.notCarried.sort(), ['generated column title_length', 'index book_big_key (a partial index)', 'index book_lower_title_idx (an expression index)'])
-  assert.deepEqual(result.plan.tables.find((table) => table.name === 'author')!.notCarried, ['CHECK author_name_check', 'foreign key (country) to elsewhere.country, which is not copied'])
+  assert.deepEqual(book.notCarried.sort(), ['colonne générée title_length', 'index book_big_key (un index partiel)', 'index book_lower_title_idx (un index sur expression)'])
+  assert.deepEqual(result.plan.tables.find((table) => table.name === 'author')!.notCarried, ['CHECK author_name_check', 'clé étrangère (country) vers elsewhere.country, qui n’est pas copiée'])
 
   // The sqlite3 tool judges the schema…
   assert.equal(
@@ -148,9 +149,9 @@ test('a column type SQLite cannot hold (a range, an enum array) is refused by na
   const target = join(dir, 'booking.db')
   const dryRun = runScript('scripts/migrate-postgres-to-sqlite.ts', ['--from', url, '--to', target, '--dry-run'])
   assert.equal(dryRun.status, 1, dryRun.stderr)
-  assert.match(dryRun.stdout, /✗ booking\.during: cannot be converted: tstzrange is a range: SQLite has no range type/)
-  assert.match(dryRun.stdout, /✗ booking\.moods: cannot be converted: _mood is an array of the enum mood/)
-  assert.match(dryRun.stderr, /^Erreur : the migration cannot run: 2 problems \(listed above\); nothing was written\nEssayez : .*--tables/m)
+  assert.match(dryRun.stdout, /✗ booking\.during : conversion impossible : tstzrange est un range : SQLite n’a pas de type range/)
+  assert.match(dryRun.stdout, /✗ booking\.moods : conversion impossible : _mood est un tableau de type enum mood/)
+  assert.match(dryRun.stderr, /^Erreur : la migration ne peut pas se faire : 2 problèmes \(listés ci-dessus\) ; rien n’a été écrit\nEssayez : .*--tables/m)
   const run = runScript('scripts/migrate-postgres-to-sqlite.ts', ['--from', url, '--to', target, '--yes'])
   assert.equal(run.status, 1)
   assert.deepEqual(filesIn(dir), [])
@@ -166,12 +167,12 @@ test('values SQLite cannot hold exactly are listed by the dry run with their key
     INSERT INTO invoice VALUES ('ok', 19.99, '2026-01-21', 0.5), ('long', 12345678901234567.891, '2026-01-21', 0.5),
       ('never', 1, 'infinity', 0.5), ('nan', 1, '2026-01-21', 'NaN'), ('huge', 1e400, '2026-01-21', 1);`)
   const dir = tempDir(t)
-  const result = await migratePostgresToSqlite({ from: url, to: join(dir, 'invoice.db') })
+  const result = await migratePostgresToSqlite({ environment: resolveEnvironment(), from: url, to: join(dir, 'invoice.db') })
   assert.equal(result.status, 'refused')
   assert.deepEqual(result.plan.problems.map((p) => `${p.table}.${p.column}: ${p.message}`), [
-    'invoice.amount: 2 rows with numbers SQLite cannot hold exactly (more than ~15 significant digits, NaN or infinite), e.g. id=huge; id=long',
-    "invoice.due: 1 row with dates Prisma's DateTime cannot hold (infinity, before year 1, after 9999), e.g. id=never",
-    'invoice.ratio: 1 row with NaN values (SQLite stores NaN as NULL), e.g. id=nan',
+    'invoice.amount: 2 lignes avec des nombres que SQLite ne conserve pas exactement (plus de ~15 chiffres significatifs, NaN ou infini), par exemple id=huge; id=long',
+    "invoice.due: 1 ligne avec des dates hors de portée du DateTime de Prisma (infini, avant l’an 1, après 9999), par exemple id=never",
+    'invoice.ratio: 1 ligne avec des valeurs NaN (SQLite stocke NaN comme NULL), par exemple id=nan',
   ])
   assert.deepEqual(filesIn(dir), [])
 })
@@ -185,7 +186,7 @@ test("a killed run's temporary files are removed by the next run; a live run's a
   const deadFiles = [`notes.db.tmp-${dead}-abc`, `notes.db.tmp-${dead}-abc-wal`]
   const liveFile = `notes.db.tmp-${process.pid}-xyz`
   for (const name of [...deadFiles, liveFile]) writeFileSync(join(dir, name), 'half a database')
-  const result = await migratePostgresToSqlite({ from: url, to: target })
+  const result = await migratePostgresToSqlite({ environment: resolveEnvironment(), from: url, to: target })
   assert.equal(result.status, 'migrated')
   assert.deepEqual(result.removedLeftovers.map((path) => basename(path)).sort(), deadFiles)
   assert.deepEqual(filesIn(dir), ['notes.db', liveFile])

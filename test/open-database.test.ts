@@ -29,33 +29,33 @@ test('the default database is the project\'s prisma/dev.db, wherever the command
 test('each engine refuses what it cannot open with a message naming the engine and the redacted URL', async (t) => {
   const dir = tempDir(t)
   let error = await refusal(`file:${join(dir, 'missing-dir', 'dev.db')}`, { create: true })
-  assert.match(error.message, /^SQLite file:.*missing-dir\/dev\.db: directory .* does not exist$/)
+  assert.match(error.message, /^SQLite file:.*missing-dir\/dev\.db : le dossier .* n’existe pas$/)
   error = await refusal(`file:${join(dir, 'absent.db')}`)
-  assert.match(error.message, /^SQLite .*absent\.db: database file not found$/)
+  assert.match(error.message, /^SQLite .*absent\.db : fichier de base introuvable$/)
   writeFileSync(join(dir, 'text.db'), 'this is not a database, just some text that is long enough to fill a header.'.repeat(10))
   error = await refusal(`file:${join(dir, 'text.db')}`)
-  assert.match(error.message, /^SQLite .*text\.db: cannot open: file is not a database$/)
+  assert.match(error.message, /^SQLite .*text\.db : ouverture impossible : ce fichier n’est pas une base SQLite$/)
   mkdirSync(join(dir, 'folder.db'))
   error = await refusal(`file:${join(dir, 'folder.db')}`)
-  assert.match(error.message, /is a directory/)
+  assert.match(error.message, /le chemin est un dossier/)
 
   error = await refusal('postgresql://postgres:hunter2@127.0.0.1:1/nowhere')
-  assert.match(error.message, /^PostgreSQL postgresql:\/\/postgres:\*\*\*\*@127\.0\.0\.1:1\/nowhere: cannot connect: .*ECONNREFUSED/)
+  assert.match(error.message, /^PostgreSQL postgresql:\/\/postgres:\*\*\*\*@127\.0\.0\.1:1\/nowhere : connexion impossible : .*ECONNREFUSED/)
   assert.doesNotMatch(error.message, /hunter2/)
   error = await refusal('postgresql://no_such_role_x@127.0.0.1:5432/postgres')
-  assert.match(error.message, /cannot connect: .*no_such_role_x/)
+  assert.match(error.message, /connexion impossible : .*no_such_role_x/)
 
   error = await refusal('d1://account-1/database-1')
-  assert.match(error.message, /^D1 d1:\/\/account-1\/database-1: no API token for remote D1$/)
+  assert.match(error.message, /^D1 d1:\/\/account-1\/database-1 : pas de jeton d’API pour le D1 distant$/)
   assert.match(error.hint ?? '', /CLOUDFLARE_D1_TOKEN/)
 })
 
 test('a script given a bad URL prints one clear line, no stack, and exits non-zero', (t) => {
   const dir = tempDir(t)
   for (const [url, expected] of [
-    ['mysql://root:topsecret@localhost/app', /^Erreur : unknown URL scheme "mysql:": mysql:\/\/root:\*\*\*\*@localhost\/app$/],
-    [`file:${join(dir, 'nope', 'x.db')}`, /^Erreur : SQLite .*: directory .* does not exist$/],
-    ['postgresql://u:topsecret@127.0.0.1:1/db', /^Erreur : PostgreSQL postgresql:\/\/u:\*\*\*\*@127\.0\.0\.1:1\/db: cannot connect/],
+    ['mysql://root:topsecret@localhost/app', /^Erreur : schéma d’URL inconnu « mysql: » : mysql:\/\/root:\*\*\*\*@localhost\/app$/],
+    [`file:${join(dir, 'nope', 'x.db')}`, /^Erreur : SQLite .* : le dossier .* n’existe pas$/],
+    ['postgresql://u:topsecret@127.0.0.1:1/db', /^Erreur : PostgreSQL postgresql:\/\/u:\*\*\*\*@127\.0\.0\.1:1\/db : connexion impossible/],
   ] as const) {
     const result = runScript('prisma/seed.ts', ['--database', url], { env: { DEBUG: '' } })
     assert.equal(result.status, 1, result.stderr)

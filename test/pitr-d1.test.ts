@@ -7,7 +7,11 @@ import assert from 'node:assert/strict'
 import { createServer, type IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, test } from 'node:test'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { ToolkitError } from '../scripts/lib/errors.ts'
+import { runScriptAsync } from './helpers/cli.ts'
 import { getD1Bookmark, restoreD1At, restoreD1ToBookmark } from '../scripts/lib/engines/d1/pitr.ts'
 
 const ACCOUNT = '0123456789abcdef0123456789abcdef'
@@ -102,5 +106,31 @@ describe('D1 Time Travel API calls', () => {
     await assert.rejects(restoreD1At({ ...base(), databaseId: '../../zones', at: new Date('2026-02-28T00:00:00Z') }), /Identifiant de base D1 invalide/)
     await assert.rejects(restoreD1At({ ...base(), token: '', at: new Date('2026-02-28T00:00:00Z') }), /Jeton Cloudflare absent/)
     assert.deepEqual(seen, [])
+  })
+
+  test('advanced-backup restore --at on a remote D1: a confirmation first, then the same two calls, the undo bookmark printed, the token nowhere', async () => {
+    seen.length = 0
+    answer = (request) => (request.url.includes('/time_travel/bookmark') ? ok({ bookmark: BEFORE_RESTORE }) : ok({ bookmark: AFTER_RESTORE, previous_bookmark: BEFORE_RESTORE, message: 'Database restored successfully' }))
+    // Within D1's 30 days of Time Travel, whenever the test runs.
+    const at = new Date(Date.now() - 3_600_000)
+    const env = { CLOUDFLARE_API_BASE: apiBase, CLOUDFLARE_D1_TOKEN: TOKEN }
+    const args = ['--dir', 'backups', '--database', `d1://${ACCOUNT}/${DATABASE}`, 'restore', '--at', at.toISOString()]
+    const dir = mkdtempSync(join(tmpdir(), 'ipm-d1-pitr-'))
+    try {
+      const unconfirmed = await runScriptAsync('scripts/advanced-backup.ts', args, { cwd: dir, env })
+      assert.equal(unconfirmed.status, 2, unconfirmed.stderr)
+      assert.equal(seen.length, 0, 'nothing sent without --yes')
+      const restored = await runScriptAsync('scripts/advanced-backup.ts', [...args, '--yes'], { cwd: dir, env })
+      assert.equal(restored.status, 0, restored.stdout + restored.stderr)
+      assert.deepEqual(seen.map((s) => [s.method, s.url.replace(/\?.*/, '')]), [
+        ['GET', `/client/v4/accounts/${ACCOUNT}/d1/database/${DATABASE}/time_travel/bookmark`],
+        ['POST', `/client/v4/accounts/${ACCOUNT}/d1/database/${DATABASE}/time_travel/restore`],
+      ])
+      assert.equal(new URL(seen[1]!.url, 'http://x').searchParams.get('timestamp'), at.toISOString())
+      assert.ok(restored.stdout.includes(BEFORE_RESTORE), `the bookmark to undo the restore is printed: ${restored.stdout}`)
+      for (const text of [unconfirmed.stdout, unconfirmed.stderr, restored.stdout, restored.stderr]) assert.ok(!text.includes(TOKEN))
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })

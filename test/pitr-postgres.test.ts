@@ -13,6 +13,7 @@ import pg from 'pg'
 import { ToolkitError } from '../scripts/lib/errors.ts'
 import { pitrBackup, pitrSetup, readPitrRange, restoreClusterAt, type PgBackRestTools, type PitrRange } from '../scripts/lib/engines/postgres/pitr.ts'
 import { CLUSTER_OS_USER, chownToClusterUser, PG_BIN_DIR, privateClusterUnavailable, startPrivateCluster, type PrivateCluster } from './helpers/pg-private-cluster.ts'
+import { runScriptAsync } from './helpers/cli.ts'
 
 const PGBACKREST = '/usr/bin/pgbackrest'
 const STANZA = 'test'
@@ -183,6 +184,26 @@ describe('PostgreSQL PITR with pgBackRest', { skip: missing }, () => {
       }
       assert.equal(existsSync(scratch.scratchDir), false, 'the scratch cluster is removed')
     }
+  })
+
+  test('advanced-backup restore --at on the command line puts the state at T into another database, through the five steps', async () => {
+    const firstMs = Math.max(range.earliest.getTime(), Number(commits[0]!.micros / 1000n))
+    const ms = Math.floor((firstMs + Number(commits.at(-1)!.micros / 1000n)) / 2)
+    const at = new Date(ms).toISOString()
+    const target = cluster.urlOf('ledger_at_t')
+    // The target database exists (as for any restore --to on a server): its content is replaced.
+    cluster.psql('postgres', 'CREATE DATABASE ledger_at_t')
+    const pgbackrest = ['--stanza', STANZA, '--pgbackrest-config', tools.configPath!, '--pg-bin-dir', PG_BIN_DIR, ...(CLUSTER_OS_USER === undefined ? [] : ['--run-as', CLUSTER_OS_USER]), '--scratch-dir', workDir]
+    const result = await runScriptAsync('scripts/advanced-backup.ts', ['--dir', join(workDir, 'backups'), '--database', cluster.url, 'restore', '--at', at, '--to', target, '--yes', ...pgbackrest], { cwd: workDir })
+    assert.equal(result.status, 0, result.stdout + result.stderr)
+    const expected = commits.filter((c) => c.micros <= BigInt(ms) * 1000n).map((c) => c.n)
+    const restored = await withClient(target, async (client) => (await client.query<{ n: number }>('SELECT n FROM ledger ORDER BY n')).rows.map((r) => r.n))
+    assert.deepEqual(restored, expected, `T=${at}`)
+    assert.doesNotMatch(result.stdout + result.stderr, /dossier \d+/, 'no data value printed')
+    // The live database is untouched, and the scratch cluster is gone.
+    const live = await withClient(cluster.url, async (client) => (await client.query<{ count: string }>('SELECT count(*) AS count FROM ledger')).rows[0]!.count)
+    assert.equal(Number(live), commits.length)
+    assert.deepEqual(readdirSync(workDir).filter((name) => name.startsWith('pitr-')), [])
   })
 
   test('an instant outside the reachable range is refused with the range, and nothing is left behind', async () => {

@@ -9,6 +9,7 @@ import { applyMigrations } from '../scripts/lib/db/migrations.ts'
 import { REPO_ROOT, runScript } from './helpers/cli.ts'
 import { createPostgresDatabase, tempDir } from './helpers/databases.ts'
 import { requireJudge } from './helpers/judges.ts'
+import { resolveEnvironment } from '../scripts/lib/environment.ts'
 
 /** What the models in the schema file say the database should be, as Prisma would create it. */
 function schemaScript(provider: SchemaProvider): string {
@@ -27,10 +28,10 @@ test('both engine schemas are exactly what prisma/models.prisma composes', () =>
 
 test('the committed SQLite migrations build the schema the models describe', { skip: requireJudge('sqlite3') }, async (t) => {
   const dir = tempDir(t)
-  const fromMigrations = await openDatabase(`file:${join(dir, 'migrated.db')}`, { create: true })
+  const fromMigrations = await openDatabase(`file:${join(dir, 'migrated.db')}`, { environment: resolveEnvironment(), create: true })
   await applyMigrations(fromMigrations.sql)
   await fromMigrations.close()
-  const fromModels = await openDatabase(`file:${join(dir, 'models.db')}`, { create: true })
+  const fromModels = await openDatabase(`file:${join(dir, 'models.db')}`, { environment: resolveEnvironment(), create: true })
   await fromModels.sql.executeScript(schemaScript('sqlite'))
   await fromModels.close()
   const schemaOf = (file: string) =>
@@ -42,10 +43,10 @@ test('the committed SQLite migrations build the schema the models describe', { s
 test('the committed PostgreSQL migrations build the schema the models describe', { skip: requireJudge('pg_dump') }, async (t) => {
   const migratedUrl = await createPostgresDatabase(t)
   const modelsUrl = await createPostgresDatabase(t)
-  const migrated = await openDatabase(migratedUrl)
+  const migrated = await openDatabase(migratedUrl, { environment: resolveEnvironment() })
   await applyMigrations(migrated.sql)
   await migrated.close()
-  const models = await openDatabase(modelsUrl)
+  const models = await openDatabase(modelsUrl, { environment: resolveEnvironment() })
   await models.sql.executeScript(schemaScript('postgresql'))
   await models.close()
   const schemaOf = (url: string) =>

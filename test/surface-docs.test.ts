@@ -183,7 +183,7 @@ test('npm run docs lists every doc with its title and, on a server without a des
     const title = /^# (.+)$/m.exec(read(doc))![1]!
     assert.match(result.stdout, new RegExp(`^  ${doc.replaceAll('.', '\\.')}\\s+${title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'))
   }
-  assert.match(result.stderr, /^Not opened: no graphical session .*Read .*docs\/SYNTHESE_GESTION_DATABASES\.md$/m)
+  assert.match(result.stderr, /^Non ouvert : pas de session graphique .*Lisez .*docs\/SYNTHESE_GESTION_DATABASES\.md$/m)
   assert.deepEqual(openerFor('/a b/x.md', 'darwin', {}), { command: 'open', args: ['/a b/x.md'] })
   assert.deepEqual(openerFor('C:\\a b\\x.md', 'win32', {}), { command: 'cmd', args: ['/c', 'start', '""', '"C:\\a b\\x.md"'] })
   assert.deepEqual(openerFor('/x.md', 'linux', { DISPLAY: ':0' }), { command: 'xdg-open', args: ['/x.md'] })

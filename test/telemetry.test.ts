@@ -8,6 +8,7 @@ import { parseHeaders, startTracing, withSpan } from '../scripts/lib/telemetry/t
 import { REPO_ROOT } from './helpers/cli.ts'
 import { tempDir } from './helpers/databases.ts'
 import { startRecordingServer } from './helpers/http-recorder.ts'
+import { resolveEnvironment } from '../scripts/lib/environment.ts'
 
 interface OtlpSpan {
   traceId: string
@@ -31,7 +32,7 @@ describe('OpenTelemetry tracing', () => {
     const tracing = await startTracing({ enabled: true, endpoint: `${receiver.url}/`, headers: 'x-api-key=cl%C3%A9%3D1,x-scope=ops', serviceName: 'ipm-test' })
     assert.equal(tracing.endpoint, `${receiver.url}/v1/traces`)
     try {
-      const db = await openDatabase(`file:${dbPath}`)
+      const db = await openDatabase(`file:${dbPath}`, { environment: resolveEnvironment() })
       try {
         await withSpan('backup.create', { 'ipm.engine': 'sqlite' }, async () => {
           await withSpan('backup.snapshot', { 'ipm.step': 1 }, async () => {

@@ -40,5 +40,5 @@ test('bad URLs are refused with the engine forms to use, never with the password
       },
     )
   }
-  assert.throws(() => parseDatabaseUrl('mysql://x/y', context), /unknown URL scheme "mysql:"/)
+  assert.throws(() => parseDatabaseUrl('mysql://x/y', context), /schéma d’URL inconnu « mysql: »/)
 })

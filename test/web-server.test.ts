@@ -2,7 +2,8 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { ToolkitError } from '../scripts/lib/errors.ts'
 import { startDashboardServer, type DashboardServer, type HistoryPoint } from '../scripts/lib/web/server.ts'
-import { maskLiterals, type DashboardSnapshot } from '../scripts/lib/web/snapshot.ts'
+import { redactLiterals } from '../scripts/lib/db/fingerprint.ts'
+import type { DashboardSnapshot } from '../scripts/lib/web/snapshot.ts'
 import { defer } from './helpers/databases.ts'
 import { LITERAL_IN_PLAN, sampleSnapshot } from './helpers/web.ts'
 
@@ -87,8 +88,9 @@ describe('web dashboard server', () => {
   })
 
   it('masks quoted strings and compared numbers in plans and messages', () => {
-    assert.equal(maskLiterals(`Index Scan using x on Client (Index Cond: (id = 'abc'::text)) rows=3`), 'Index Scan using x on Client (Index Cond: (id = ?::text)) rows=?', 'a number after = may be a value: masked too')
-    assert.equal(maskLiterals('SEARCH Dossier USING INDEX i (tenantId=? AND priorite>?)'), 'SEARCH Dossier USING INDEX i (tenantId=? AND priorite>?)')
-    assert.equal(maskLiterals('(montant >= 1500.5) AND (b <> -2)'), '(montant >= ?) AND (b <> ?)')
+    assert.equal(redactLiterals(`Index Scan using x on Client (Index Cond: (id = 'abc'::text)) rows=3`), 'Index Scan using x on Client (Index Cond: (id = ?::text)) rows=?', 'a number after = may be a value: masked too')
+    assert.equal(redactLiterals('SEARCH Dossier USING INDEX i (tenantId=? AND priorite>?)'), 'SEARCH Dossier USING INDEX i (tenantId=? AND priorite>?)')
+    assert.equal(redactLiterals('(montant >= 1500.5) AND (b <> -2)'), '(montant >= ?) AND (b <> ?)')
+    assert.equal(redactLiterals('(x = 1.5e3) AND (y = 5"z") LIMIT 20'), '(x = ?) AND (y = ?"z") LIMIT ?', 'an exponent, a number touching a quote, a bare number')
   })
 })

@@ -9,8 +9,8 @@ export function registerCreate(program: Command, cli: BackupCli): void {
   program
     .command('create', { isDefault: true })
     .alias('1')
-    .description('back the database up (the default)')
-    .option('--incremental', 'SQLite: store only the rows changed since the newest backup (a full backup when there is none)')
+    .description('sauvegarder la base (la commande par défaut)')
+    .option('--incremental', 'SQLite : ne stocker que les lignes modifiées depuis le dernier backup (un backup complet s’il n’y en a aucun)')
     .option('--encrypt', 'chiffrer le backup (AES-256-GCM) avec --key-file, BACKUP_ENCRYPTION_KEY ou BACKUP_PASSPHRASE ; sans clé, rien n’est écrit')
     .action((command: { incremental?: boolean; encrypt?: boolean }) => {
       cli.choose(async (options) => {

@@ -8,7 +8,7 @@ export function registerList(program: Command, cli: BackupCli): void {
   program
     .command('list')
     .alias('2')
-    .description('list the complete backups, newest first')
+    .description('lister les backups complets, du plus récent au plus ancien')
     .action(() => {
       cli.choose(async (options) => {
         const result = await cli.system(options).list()

@@ -9,11 +9,11 @@ import { maxAge, percent, type BackupCli } from './_cli.ts'
 export function registerMonitor(program: Command, cli: BackupCli): void {
   program
     .command('monitor')
-    .description('create, then stats, then check, in one run with every option applied (npm run backup:monitor)')
-    .option('--incremental', 'SQLite: store only the rows changed since the newest backup')
+    .description('create, puis stats, puis check, en une seule exécution avec toutes les options (npm run backup:monitor)')
+    .option('--incremental', 'SQLite : ne stocker que les lignes modifiées depuis le dernier backup')
     .option('--encrypt', 'chiffrer le backup (AES-256-GCM) avec --key-file, BACKUP_ENCRYPTION_KEY ou BACKUP_PASSPHRASE')
-    .option('--max-age <duration>', 'newest verified backup at most this old (26h, 90m, 2d)', maxAge)
-    .option('--max-shrink <percent>', `largest allowed size drop vs the previous backup (default ${DEFAULT_MAX_SHRINK_PERCENT})`, percent)
+    .option('--max-age <duration>', 'âge maximal du dernier backup vérifié (26h, 90m, 2d)', maxAge)
+    .option('--max-shrink <percent>', `baisse de taille maximale admise par rapport au backup précédent, en % (défaut ${DEFAULT_MAX_SHRINK_PERCENT})`, percent)
     .action((options: { incremental?: boolean; encrypt?: boolean; maxAge?: number; maxShrink?: number }) => {
       cli.choose(async (global) => {
         const progress = terminalProgress({ enabled: !global.quiet && !global.json })

@@ -8,8 +8,8 @@ export function registerPrune(program: Command, cli: BackupCli): void {
   program
     .command('prune')
     .alias('6')
-    .description('apply the rotation now (--keep N, default 10); --dry-run only shows what would go')
-    .option('--dry-run', 'show what would be deleted, delete nothing')
+    .description('appliquer la rotation maintenant (--keep N, défaut 10) ; --dry-run montre seulement ce qui partirait')
+    .option('--dry-run', 'montrer ce qui serait supprimé, ne rien supprimer')
     .action((options: { dryRun?: boolean }) => {
       cli.choose(async (global) => {
         const result = await cli.system(global).prune({ dryRun: options.dryRun ?? false })

@@ -8,7 +8,7 @@ export function registerStats(program: Command, cli: BackupCli): void {
   program
     .command('stats')
     .alias('5')
-    .description('count, sizes, ages, durations, compression, last verification')
+    .description('nombre, tailles, âges, durées, compression, dernière vérification')
     .action(() => {
       cli.choose(async (options) => {
         const result = await cli.system(options).stats()

@@ -9,7 +9,7 @@ export function registerVerify(program: Command, cli: BackupCli): void {
   program
     .command('verify <id>')
     .alias('3')
-    .description('recompute every hash of a backup; exit 1 on any fault')
+    .description('recalculer chaque empreinte d’un backup ; sortie 1 au moindre défaut')
     .action((id: string) => {
       cli.choose(async (options) => {
         const progress = terminalProgress({ enabled: !options.quiet && !options.json })

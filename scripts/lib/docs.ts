@@ -67,7 +67,7 @@ export function openerFor(file: string, platform: NodeJS.Platform, env: DisplayV
   // `start` takes its first quoted argument as a window title: give an empty one, then the quoted path.
   if (platform === 'win32') return { command: 'cmd', args: ['/c', 'start', '""', `"${file}"`] }
   if (platform === 'darwin') return { command: 'open', args: [file] }
-  if (!env.DISPLAY && !env.WAYLAND_DISPLAY) return { reason: 'no graphical session (DISPLAY and WAYLAND_DISPLAY are unset)' }
+  if (!env.DISPLAY && !env.WAYLAND_DISPLAY) return { reason: 'pas de session graphique (DISPLAY et WAYLAND_DISPLAY ne sont pas définis)' }
   return { command: 'xdg-open', args: [file] }
 }
 

@@ -9,7 +9,7 @@ import Database from 'better-sqlite3'
 import type { TestContext } from 'node:test'
 import { AdvancedBackupSystem, type AdvancedBackupOptions } from '../../scripts/lib/backup/backup-system.ts'
 import type { BackupMetadata } from '../../scripts/lib/backup/metadata.ts'
-import { resolveEnvironment } from '../../scripts/lib/environment.ts'
+import { resolveEnvironment, type ToolkitEnvironment } from '../../scripts/lib/environment.ts'
 import { defer, tempDir } from './databases.ts'
 import { judge } from './judges.ts'
 
@@ -36,7 +36,7 @@ export function python<T = unknown>(program: string, args: string[] = []): T {
 }
 
 /** A quiet backup system over a folder of the test, with a fixed clock unless one is given. */
-export function backupSystem(t: Pick<TestContext, 'after'>, options: AdvancedBackupOptions & { databaseUrl: string }): AdvancedBackupSystem {
+export function backupSystem(t: Pick<TestContext, 'after'>, options: Omit<AdvancedBackupOptions, 'environment'> & { databaseUrl: string; environment?: ToolkitEnvironment }): AdvancedBackupSystem {
   return new AdvancedBackupSystem({
     backupDir: options.backupDir ?? join(tempDir(t, 'ipm-backups-'), 'backups'),
     environment: { ...resolveEnvironment({}), databaseUrl: options.databaseUrl },

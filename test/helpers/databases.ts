@@ -14,6 +14,7 @@ import { applyMigrations } from '../../scripts/lib/db/migrations.ts'
 import { seedDemo } from '../../scripts/lib/seed/demo.ts'
 import type { DatabaseHandle } from '../../scripts/lib/db/connection.ts'
 import type { EngineName } from '../../scripts/lib/db/url.ts'
+import { resolveEnvironment } from '../../scripts/lib/environment.ts'
 
 export const POSTGRES_SERVER_URL = process.env.TEST_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres'
 
@@ -92,7 +93,7 @@ export async function createEmptyDatabaseUrl(t: Cleanup, engine: EngineName): Pr
 /** An open, migrated database of the given engine, with the demo data unless `seed: false`; closed after the test. */
 export async function openTestDatabase(t: Cleanup, engine: EngineName, options: { seed?: boolean } = {}): Promise<DatabaseHandle & { url: string }> {
   const url = await createEmptyDatabaseUrl(t, engine)
-  const db = await openDatabase(url, { create: true })
+  const db = await openDatabase(url, { environment: resolveEnvironment(), create: true })
   defer(t, () => db.close())
   await applyMigrations(db.sql)
   if (options.seed ?? true) await seedDemo(db.prisma)

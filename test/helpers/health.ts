@@ -10,13 +10,14 @@ import { seedDemo } from '../../scripts/lib/seed/demo.ts'
 import type { EngineName } from '../../scripts/lib/db/url.ts'
 import type { RowValue } from '../../scripts/lib/db/table-reader.ts'
 import { createEmptyDatabaseUrl } from './databases.ts'
+import { resolveEnvironment } from '../../scripts/lib/environment.ts'
 
 type Cleanup = Pick<TestContext, 'after'>
 
 /** A database URL: migrated and seeded by default; `migrate: false` leaves it empty (SQLite: an empty file). */
 export async function databaseUrl(t: Cleanup, engine: EngineName, options: { migrate?: boolean; seed?: boolean } = {}): Promise<string> {
   const url = await createEmptyDatabaseUrl(t, engine)
-  const db = await openDatabase(url, { create: true })
+  const db = await openDatabase(url, { environment: resolveEnvironment(), create: true })
   try {
     if (options.migrate ?? true) {
       await applyMigrations(db.sql)
@@ -30,7 +31,7 @@ export async function databaseUrl(t: Cleanup, engine: EngineName, options: { mig
 
 /** Every row of every table (Prisma's `_prisma_migrations` included), by table name. */
 export async function snapshotTables(url: string): Promise<Record<string, RowValue[][]>> {
-  const db = await openDatabase(url)
+  const db = await openDatabase(url, { environment: resolveEnvironment() })
   try {
     const reader = await db.openTableReader()
     try {

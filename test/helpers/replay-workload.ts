@@ -4,10 +4,11 @@
  *   node --import tsx test/helpers/replay-workload.ts <database url> <rounds>
  */
 import { openDatabase } from '../../scripts/lib/db/open.ts'
+import { resolveEnvironment } from '../../scripts/lib/environment.ts'
 
 const [url, roundsArg] = process.argv.slice(2)
 const rounds = Number(roundsArg ?? 10)
-const db = await openDatabase(url!)
+const db = await openDatabase(url!, { environment: resolveEnvironment() })
 try {
   const prisma = db.prisma
   for (let round = 0; round < rounds; round++) {

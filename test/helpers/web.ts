@@ -4,9 +4,9 @@
  * a PostgreSQL-style plan quoting a literal (which must never reach the page), and a backup status.
  */
 import { operationKind } from '../../scripts/lib/metrics/operation-kind.ts'
-import { fingerprintId } from '../../scripts/lib/metrics/fingerprint.ts'
+import { fingerprintId } from '../../scripts/lib/db/fingerprint.ts'
 import { validatePerformanceMetrics, type PerformanceMetrics, type RawOperation } from '../../scripts/lib/metrics/performance-metrics.ts'
-import { summarizeDurations } from '../../scripts/lib/metrics/statistics.ts'
+import { summarizeDurations } from '../../scripts/lib/statistics.ts'
 import type { DashboardSnapshot } from '../../scripts/lib/web/snapshot.ts'
 
 export const LITERAL_IN_PLAN = 'tenant-secret-literal'

@@ -1,6 +1,6 @@
 /**
  * The channels the environment asks for. The caller passes the values (the script's environment
- * resolver reads `process.env`, never this module).
+ * resolver reads the variables, never this module).
  */
 import { ToolkitError } from '../errors.ts'
 import { createEmailChannel, createSlackChannel, createWebhookChannel, type AlertChannel, type HttpChannelOptions } from './channels.ts'

@@ -10,13 +10,14 @@
  *   compressionEnabled: true,
  *   verifyIntegrity: true,
  *   exportFormats: ['sql', 'json', 'csv'],
+ *   environment, // resolved once by the script (environment.ts)
  * })
  * const { metadata, rotation } = await backup.create()
  *
  * Each verb imports its own implementation (restore, drill, verify, alerts, off-site copy…) when it
  * runs: every script start would otherwise load all of them (bench/startup.ts).
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -27,11 +28,11 @@ import { SIDECAR_SUFFIX } from './layout.ts'
 import { folderStore, objectStore, storedArchiveName, type BackupStore } from './catalog/store.ts'
 import type { OffsiteCopy } from './create/offsite.ts'
 import { parseMetadata, serializeMetadata } from './metadata.ts'
-import { processIsAlive } from './catalog/catalog.ts'
+import { removeDeadLeftovers } from '../fs/leftovers.ts'
 import { fileURLToPath } from 'node:url'
 import { openDatabase } from '../db/open.ts'
 import { engineNamed } from '../engines/index.ts'
-import { resolveEnvironment, type ToolkitEnvironment } from '../environment.ts'
+import type { ToolkitEnvironment } from '../environment.ts'
 import type { AlertCondition } from '../alerts/alert.ts'
 import type { AlertChannel } from '../alerts/channels.ts'
 import type { NotifyAlertsResult } from '../alerts/notify.ts'
@@ -54,7 +55,7 @@ import { killSwitch, type StepListener } from './kill-points.ts'
 import type { BackupMetadata } from './metadata.ts'
 import { normalisePolicy, planRotation, type RetentionPolicy } from './catalog/rotation.ts'
 import { backupStats, type BackupStats } from './catalog/stats.ts'
-import type { VerifyReport } from './catalog/verify.ts'
+import { CHECK_STATUS_LABELS, type VerifyReport } from './catalog/verify.ts'
 
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 
@@ -72,7 +73,8 @@ export interface AdvancedBackupOptions {
   /** Default ['sql', 'json', 'csv']. */
   exportFormats?: ExportFormat[]
   cwd?: string
-  environment?: ToolkitEnvironment
+  /** Resolved once by the script (scripts/lib/environment.ts). */
+  environment: ToolkitEnvironment
   now?: () => Date
   onProgress?: ProgressListener
   /** Compression threads; default one per core. */
@@ -212,9 +214,9 @@ export class AdvancedBackupSystem {
   readonly #retention: RetentionPolicy
   readonly #offsiteUrl: string | undefined
 
-  constructor(options: AdvancedBackupOptions = {}) {
-    const environment = options.environment ?? resolveEnvironment()
-    this.#options = { ...options, environment }
+  constructor(options: AdvancedBackupOptions) {
+    const environment = options.environment
+    this.#options = options
     this.#databaseUrl = options.databaseUrl ?? environment.databaseUrl
     const localDefault = resolve(options.cwd ?? environment.projectRoot, 'backups')
     const remote = options.backupDir !== undefined && parseStorageUrl(options.backupDir).kind !== 'folder'
@@ -236,9 +238,9 @@ export class AdvancedBackupSystem {
       listener?.(step)
     }
     const unknown = this.exportFormats.filter((format) => !EXPORT_FORMATS.includes(format))
-    if (unknown.length > 0) throw new ToolkitError(`unknown export format ${unknown.join(', ')}`, { hint: `Use ${EXPORT_FORMATS.join(', ')}.`, exitCode: 2 })
+    if (unknown.length > 0) throw new ToolkitError(`format d’export inconnu : ${unknown.join(', ')}`, { hint: `Formats possibles : ${EXPORT_FORMATS.join(', ')}.`, exitCode: 2 })
     if (!Number.isSafeInteger(this.maxBackups) || this.maxBackups < 1) {
-      throw new ToolkitError(`maxBackups must be a whole number ≥ 1, got ${this.maxBackups}`, { hint: 'Use --keep 1 or more.', exitCode: 2 })
+      throw new ToolkitError(`maxBackups doit être un nombre entier ≥ 1, reçu ${this.maxBackups}`, { hint: '--keep 1 ou plus.', exitCode: 2 })
     }
     this.#retention = normalisePolicy(options.retention !== undefined && Object.values(options.retention).some((n) => n !== undefined) ? { ...(options.maxBackups !== undefined ? { keepLast: options.maxBackups } : {}), ...options.retention } : this.maxBackups)
     if (options.encrypt && !this.compressionEnabled) {
@@ -248,12 +250,12 @@ export class AdvancedBackupSystem {
 
   /** The key named by --key-file, BACKUP_ENCRYPTION_KEY or BACKUP_PASSPHRASE, or undefined. */
   #keySource(): KeySource | undefined {
-    const environment = this.#options.environment!
+    const environment = this.#options.environment
     return resolveKeySource({ env: { BACKUP_ENCRYPTION_KEY: environment.backupEncryptionKey, BACKUP_PASSPHRASE: environment.backupPassphrase }, keyFile: this.#options.keyFile })
   }
 
   #offsiteStorage() {
-    return this.#offsiteUrl === undefined ? undefined : openStorage(this.#offsiteUrl, { env: this.#options.environment!.storage, cwd: this.#options.cwd ?? this.#options.environment!.cwd })
+    return this.#offsiteUrl === undefined ? undefined : openStorage(this.#offsiteUrl, { env: this.#options.environment.storage, cwd: this.#options.cwd ?? this.#options.environment.cwd })
   }
 
   /**
@@ -262,10 +264,10 @@ export class AdvancedBackupSystem {
    */
   async #withScratch<T>(work: (dir: string) => Promise<T>): Promise<T> {
     const base = tmpdir()
-    for (const name of readdirSync(base)) {
+    removeDeadLeftovers(base, (name) => {
       const pid = Number(/^ipm-stage-(\d+)-/.exec(name)?.[1])
-      if (pid > 0 && pid !== process.pid && !processIsAlive(pid)) rmSync(join(base, name), { recursive: true, force: true })
-    }
+      return pid > 0 ? pid : undefined
+    })
     const dir = await mkdtemp(join(base, `ipm-stage-${process.pid}-`))
     try {
       return await work(dir)
@@ -372,7 +374,7 @@ export class AdvancedBackupSystem {
       () => this.#verify(id),
       (report) => ({
         bytes: report.metadata?.size ?? 0,
-        ...(report.ok ? {} : { failure: `verification failed: ${report.checks.filter((c) => c.status !== 'ok').map((c) => `${c.path} ${c.status}`).join(', ')}` }),
+        ...(report.ok ? {} : { failure: `vérification échouée : ${report.checks.filter((c) => c.status !== 'ok').map((c) => `${c.path} ${CHECK_STATUS_LABELS[c.status]}`).join(', ')}` }),
       }),
     )
   }
@@ -397,7 +399,7 @@ export class AdvancedBackupSystem {
    */
   rekey(options: { newKeyFile: string }): Promise<RekeyResult> {
     return this.#recorded('rekey', undefined, async () => {
-      const newSource = readKeyFile(resolve(this.#options.cwd ?? this.#options.environment!.cwd, options.newKeyFile))
+      const newSource = readKeyFile(resolve(this.#options.cwd ?? this.#options.environment.cwd, options.newKeyFile))
       const oldSource = this.#keySource()
       const result: RekeyResult = { backupDir: this.backupDir, rekeyed: [], unchanged: [], plain: [], newKeyId: keyIdOfSource(newSource) }
       for (const entry of await this.#store.list()) {
@@ -491,7 +493,7 @@ export class AdvancedBackupSystem {
    * is a warning of the result, never a failure of the operation.
    */
   async #notify(source: string, firing: AlertCondition[]): Promise<NotifyAlertsResult | undefined> {
-    const environment = this.#options.environment!
+    const environment = this.#options.environment
     let channels: AlertChannel[]
     try {
       channels = this.#options.alertChannels ?? (await import('../alerts/config.ts')).alertChannelsFromEnvironment(environment.alerts)
@@ -621,7 +623,7 @@ export class AdvancedBackupSystem {
         prismaSchemaSha256: prismaSchemaHash,
         tool: toolIdentity(),
         cwd: this.#options.cwd,
-        environment: this.#options.environment!,
+        environment: this.#options.environment,
         onProgress: this.#options.onProgress,
         threads: this.#options.threads,
       })
@@ -653,7 +655,7 @@ export class AdvancedBackupSystem {
           ...chosen,
           restore: (to) => this.#restore(chosen.metadata.id, { to, yes: true }),
           serverUrl: this.#databaseUrl,
-          environment: this.#options.environment!,
+          environment: this.#options.environment,
           committedMigrations: committedMigrations(dialect),
           ...(options.scratchRoot !== undefined ? { scratchRoot: options.scratchRoot } : {}),
           step: (name) => {
@@ -698,7 +700,7 @@ export class AdvancedBackupSystem {
           hint: '--yes (après `restore <id> --tenant … --dry-run` en cas de doute)',
         })
       }
-      const environment = this.#options.environment!
+      const environment = this.#options.environment
       const [{ restoreTargetUrl }, { restoreTenant }] = await Promise.all([import('./restore/flow.ts'), import('../tenant-restore/restore.ts')])
       const url = restoreTargetUrl(options.to ?? this.#databaseUrl, this.#options.cwd ?? environment.cwd)
       const db = await openDatabase(url, { cwd: this.#options.cwd, environment })
@@ -734,8 +736,8 @@ export class AdvancedBackupSystem {
         databaseUrl: this.#databaseUrl,
         target: options.to ?? this.#databaseUrl,
         backupDir: this.backupDir,
-        environment: this.#options.environment!,
-        cwd: this.#options.cwd ?? this.#options.environment!.cwd,
+        environment: this.#options.environment,
+        cwd: this.#options.cwd ?? this.#options.environment.cwd,
         prismaSchemaSha256: prismaSchemaHash,
         tool: toolIdentity(),
         step: (name) => this.#onStep(`restore:${name}`),
@@ -766,7 +768,7 @@ function summary(entry: BackupEntry, where?: BackupSummary['where']): BackupSumm
     ...(where ? { where } : {}),
     encrypted: entry.metadata?.encryption !== undefined,
     ...(entry.metadata ? { metadata: entry.metadata } : {}),
-    ...(entry.problem ? { problem: entry.problem } : !entry.sealValid ? { problem: 'its metadata was edited after it was written' } : {}),
+    ...(entry.problem ? { problem: entry.problem } : !entry.sealValid ? { problem: 'ses métadonnées ont été modifiées après leur écriture' } : {}),
   }
 }
 

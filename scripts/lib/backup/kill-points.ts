@@ -67,7 +67,7 @@ export function knownKillPoints(): string[] {
 export function killSwitch(killAt: string | undefined): StepListener | undefined {
   if (killAt === undefined) return undefined
   if (!knownKillPoints().includes(killAt)) {
-    throw new ToolkitError(`IPM_BACKUP_KILL_AT names no step: "${killAt}"`, { hint: `Use one of ${knownKillPoints().join(', ')} (or unset it).`, exitCode: 2 })
+    throw new ToolkitError(`IPM_BACKUP_KILL_AT ne nomme aucune étape : "${killAt}"`, { hint: `Valeurs possibles : ${knownKillPoints().join(', ')} (ou retirez la variable).`, exitCode: 2 })
   }
   return (step) => {
     if (step === killAt) process.kill(process.pid, 'SIGKILL')

@@ -7,6 +7,7 @@
  *   <backupDir>/backup-2026-01-21T15-30-00.metadata.json   its metadata, outside the archive too
  *
  * Anything whose name contains TEMPORARY_MARKER is work in progress (or a killed run's leftover).
+ * The database artefact's names (database.db, database.sql) are the engines' (engines/snapshot.ts).
  */
 import { join } from 'node:path'
 import { TEMPORARY_MARKER } from '../fs/atomic.ts'
@@ -16,10 +17,6 @@ export type ExportFormat = 'sql' | 'json' | 'csv'
 export const EXPORT_FORMATS: readonly ExportFormat[] = ['sql', 'json', 'csv']
 
 export const METADATA_FILE = 'metadata.json'
-/** The database itself: a SQLite file (SQLite and D1 sources)… */
-export const DATABASE_FILE = 'database.db'
-/** …or a script `psql` restores into an empty database (PostgreSQL sources). */
-export const DATABASE_SQL_FILE = 'database.sql'
 export const SQL_EXPORT_FILE = 'export.sql'
 export const JSON_EXPORT_FILE = 'data.json'
 export const CSV_DIR = 'exports'
@@ -46,8 +43,8 @@ export function isBackupId(id: string): boolean {
  */
 export function assertBackupId(id: string): string {
   if (!isBackupId(id)) {
-    throw new ToolkitError(`"${id}" is not a backup id`, {
-      hint: 'Backup ids look like backup-2026-01-21T15-30-00; `advanced-backup list` shows them.',
+    throw new ToolkitError(`"${id}" n’est pas un identifiant de backup`, {
+      hint: 'Un identifiant ressemble à backup-2026-01-21T15-30-00 ; `advanced-backup list` les affiche.',
       exitCode: USAGE_EXIT_CODE,
     })
   }
@@ -78,14 +75,6 @@ export function backupPaths(backupDir: string, id: string): BackupPaths {
 /** The work-in-progress name of a backup: `<id>.tmp-<pid>-<random>`. */
 export function stagingNameFor(id: string, pid = process.pid): string {
   return `${id}${TEMPORARY_MARKER}${pid}-${Math.random().toString(36).slice(2, 8)}`
-}
-
-/** The pid that owns a temporary name, or undefined when the name is not one of ours. */
-export function ownerOfTemporaryName(name: string): number | undefined {
-  const at = name.indexOf(TEMPORARY_MARKER)
-  if (at < 0) return undefined
-  const pid = Number(/^(\d+)-/.exec(name.slice(at + TEMPORARY_MARKER.length))?.[1])
-  return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined
 }
 
 /** The backup id a temporary name belongs to (`backup-….tmp-1-x`, `backup-….metadata.json.tmp-1-x`). */

@@ -129,7 +129,7 @@ export function parseMetadata(text: string, where: string): ParsedMetadata {
   try {
     value = JSON.parse(text)
   } catch (error) {
-    throw new ToolkitError(`${where} is not valid JSON: ${describeError(error)}`)
+    throw new ToolkitError(`${where} n’est pas du JSON valide : ${describeError(error)}`)
   }
   const metadata = validateMetadata(value, where)
   const seal = expectedSeal(text)
@@ -142,61 +142,61 @@ export async function readMetadata(path: string): Promise<ParsedMetadata> {
   try {
     text = await readFile(path, 'utf8')
   } catch (error) {
-    throw new ToolkitError(`cannot read ${path}: ${describeError(error)}`, { cause: error })
+    throw new ToolkitError(`lecture de ${path} impossible : ${describeError(error)}`, { cause: error })
   }
   return parseMetadata(text, path)
 }
 
 function validateMetadata(value: unknown, where: string): BackupMetadata {
   const bad = (field: string, expected: string): never => {
-    throw new ToolkitError(`${where}: "${field}" should be ${expected}`, {
-      hint: 'The metadata was edited or comes from another tool; `advanced-backup verify <id>` reports what is wrong.',
+    throw new ToolkitError(`${where} : "${field}" devrait être ${expected}`, {
+      hint: 'Les métadonnées ont été modifiées ou viennent d’un autre outil ; `advanced-backup verify <id>` dit ce qui ne va pas.',
     })
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return bad('(root)', 'an object')
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return bad('(racine)', 'un objet')
   const m = value as Record<string, unknown>
   if (!READABLE_METADATA_VERSIONS.includes(m.formatVersion as number)) {
-    throw new ToolkitError(`${where}: metadata format version ${JSON.stringify(m.formatVersion)} is not supported (this tool reads versions ${READABLE_METADATA_VERSIONS.join(', ')})`, {
-      hint: 'Use the toolkit version that wrote this backup.',
+    throw new ToolkitError(`${where} : version de format ${JSON.stringify(m.formatVersion)} non prise en charge (cet outil lit les versions ${READABLE_METADATA_VERSIONS.join(', ')})`, {
+      hint: 'Utilisez la version de l’outil qui a écrit ce backup.',
     })
   }
   const isString = (v: unknown) => typeof v === 'string'
   const isCount = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
   const isHash = (v: unknown) => typeof v === 'string' && /^[0-9a-f]{64}$/.test(v)
   const isSafePath = (v: unknown) => typeof v === 'string' && v !== '' && !v.startsWith('/') && !v.split('/').some((part) => part === '' || part === '.' || part === '..')
-  if (!isString(m.id) || !isBackupId(m.id as string)) bad('id', 'a backup id')
-  if (!isString(m.timestamp) || Number.isNaN(Date.parse(m.timestamp as string))) bad('timestamp', 'an ISO 8601 date')
-  if (!isString(m.databasePath)) bad('databasePath', 'a string')
-  if (!isCount(m.size)) bad('size', 'a byte count')
-  if (!isHash(m.hash)) bad('hash', 'a SHA-256 in hex')
-  for (const flag of ['compressed', 'incremental', 'verified'] as const) if (typeof m[flag] !== 'boolean') bad(flag, 'true or false')
-  if (m.parentId !== null && (!isString(m.parentId) || !isBackupId(m.parentId as string))) bad('parentId', 'null or a backup id')
-  if (!Array.isArray(m.exportFormats) || !m.exportFormats.every((f) => EXPORT_FORMATS.includes(f))) bad('exportFormats', `a list of ${EXPORT_FORMATS.join(', ')}`)
-  if (!['sqlite', 'postgres', 'd1'].includes(m.engine as string)) bad('engine', 'sqlite, postgres or d1')
-  if (!isString(m.source)) bad('source', 'a string')
+  if (!isString(m.id) || !isBackupId(m.id as string)) bad('id', 'un identifiant de backup')
+  if (!isString(m.timestamp) || Number.isNaN(Date.parse(m.timestamp as string))) bad('timestamp', 'une date ISO 8601')
+  if (!isString(m.databasePath)) bad('databasePath', 'une chaîne')
+  if (!isCount(m.size)) bad('size', 'un nombre d’octets')
+  if (!isHash(m.hash)) bad('hash', 'un SHA-256 en hexadécimal')
+  for (const flag of ['compressed', 'incremental', 'verified'] as const) if (typeof m[flag] !== 'boolean') bad(flag, 'true ou false')
+  if (m.parentId !== null && (!isString(m.parentId) || !isBackupId(m.parentId as string))) bad('parentId', 'null ou un identifiant de backup')
+  if (!Array.isArray(m.exportFormats) || !m.exportFormats.every((f) => EXPORT_FORMATS.includes(f))) bad('exportFormats', `une liste parmi ${EXPORT_FORMATS.join(', ')}`)
+  if (!['sqlite', 'postgres', 'd1'].includes(m.engine as string)) bad('engine', 'sqlite, postgres ou d1')
+  if (!isString(m.source)) bad('source', 'une chaîne')
   const tool = m.tool as Record<string, unknown> | null
   if (typeof tool !== 'object' || tool === null || !isString(tool.name) || !isString(tool.version)) bad('tool', '{ name, version }')
-  if (!isCount(m.durationMs)) bad('durationMs', 'a number of milliseconds')
-  if (!isCount(m.contentSize)) bad('contentSize', 'a byte count')
-  if (!Array.isArray(m.tables) || !m.tables.every((t) => typeof t === 'object' && t !== null && isString(t.name) && isCount(t.rows))) bad('tables', 'a list of { name, rows }')
+  if (!isCount(m.durationMs)) bad('durationMs', 'un nombre de millisecondes')
+  if (!isCount(m.contentSize)) bad('contentSize', 'un nombre d’octets')
+  if (!Array.isArray(m.tables) || !m.tables.every((t) => typeof t === 'object' && t !== null && isString(t.name) && isCount(t.rows))) bad('tables', 'une liste de { name, rows }')
   if (m.contents !== undefined && (m.formatVersion === 1 || !Array.isArray(m.contents) || !m.contents.every((t) => typeof t === 'object' && t !== null && isString(t.name) && isCount(t.rows) && typeof t.checksum === 'string' && /^sum256:[0-9a-f]{64}$/.test(t.checksum)))) {
-    bad('contents', 'absent (version 1) or a list of { name, rows, checksum }')
+    bad('contents', 'absent (version 1) ou une liste de { name, rows, checksum }')
   }
   const schema = m.schema as Record<string, unknown> | null
-  if (typeof schema !== 'object' || schema === null) bad('schema', 'an object')
-  if (schema!.prismaSchemaSha256 !== null && !isHash(schema!.prismaSchemaSha256)) bad('schema.prismaSchemaSha256', 'null or a SHA-256')
-  if (schema!.newestMigration !== null && !isString(schema!.newestMigration)) bad('schema.newestMigration', 'null or a string')
+  if (typeof schema !== 'object' || schema === null) bad('schema', 'un objet')
+  if (schema!.prismaSchemaSha256 !== null && !isHash(schema!.prismaSchemaSha256)) bad('schema.prismaSchemaSha256', 'null ou un SHA-256')
+  if (schema!.newestMigration !== null && !isString(schema!.newestMigration)) bad('schema.newestMigration', 'null ou une chaîne')
   if (!Array.isArray(m.files) || !m.files.every((f) => typeof f === 'object' && f !== null && isSafePath(f.path) && isCount(f.size) && isHash(f.sha256))) {
-    bad('files', 'a list of { path, size, sha256 } with relative paths')
+    bad('files', 'une liste de { path, size, sha256 } aux chemins relatifs')
   }
   const archive = m.archive as Record<string, unknown> | null
-  if (archive !== null && (typeof archive !== 'object' || !isString(archive.path) || !isCount(archive.size) || !isHash(archive.sha256))) bad('archive', 'null or { path, size, sha256 }')
-  if (!Array.isArray(m.warnings) || !m.warnings.every(isString)) bad('warnings', 'a list of strings')
+  if (archive !== null && (typeof archive !== 'object' || !isString(archive.path) || !isCount(archive.size) || !isHash(archive.sha256))) bad('archive', 'null ou { path, size, sha256 }')
+  if (!Array.isArray(m.warnings) || !m.warnings.every(isString)) bad('warnings', 'une liste de chaînes')
   if (m.encryption !== undefined) {
     const encryption = m.encryption as Record<string, unknown> | null
     const ciphertext = encryption?.ciphertext as Record<string, unknown> | undefined
     if (typeof encryption !== 'object' || encryption === null || typeof ciphertext !== 'object' || ciphertext === null || !isString(ciphertext.path) || !isCount(ciphertext.size) || !isHash(ciphertext.sha256)) bad('encryption', '{ key, ciphertext: { path, size, sha256 } }')
-    if (m.archive === null) bad('archive', 'the plaintext archive of an encrypted backup')
+    if (m.archive === null) bad('archive', 'l’archive en clair d’un backup chiffré')
     parseWrappedKeyRecord(encryption!.key)
   }
   if (!isString(m.metadataSha256)) bad('metadataSha256', 'a SHA-256 in hex')

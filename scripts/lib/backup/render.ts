@@ -6,7 +6,7 @@ import { isAbsolute, relative } from 'node:path'
 import { formatBytes, formatDuration } from '../format.ts'
 import { engineLabel } from '../engines/index.ts'
 import type { CreateResult, ListResult, PruneResult, RekeyResult, StatsResult } from './backup-system.ts'
-import type { FileCheck, VerifyReport } from './catalog/verify.ts'
+import { CHECK_STATUS_LABELS, type FileCheck, type VerifyReport } from './catalog/verify.ts'
 
 export interface RenderOptions {
   /** Paths are shown relative to this folder when they are inside it. */
@@ -85,12 +85,7 @@ export function renderList(result: ListResult, options: RenderOptions): string {
 
 function checkLine(check: FileCheck): string {
   if (check.status === 'ok') return `     ✓ ${check.path}${check.actual ? ` (${formatBytes(check.actual.size)})` : ''}`
-  const what = {
-    modified: 'modifié',
-    missing: 'manquant',
-    extra: 'en trop',
-    invalid: 'illisible',
-  }[check.status]
+  const what = CHECK_STATUS_LABELS[check.status]
   let detail = check.detail ?? ''
   if (check.status === 'modified' && check.expected && check.actual) {
     detail =

@@ -65,7 +65,7 @@ export interface MigrationStatus {
 
 /** The migrations of a folder, oldest first. */
 export function readMigrations(dir: string): MigrationFile[] {
-  if (!existsSync(dir)) throw new ToolkitError(`migrations folder not found: ${dir}`)
+  if (!existsSync(dir)) throw new ToolkitError(`dossier des migrations introuvable : ${dir}`)
   return readdirSync(dir, { withFileTypes: true })
     .filter((entry) => entry.isDirectory() && existsSync(join(dir, entry.name, 'migration.sql')))
     .map((entry) => entry.name)
@@ -123,8 +123,8 @@ export async function applyMigrations(
   await sql.executeScript(MIGRATIONS_TABLE_DDL[sql.dialect])
   const status = await migrationStatus(sql, dir)
   if (status.failed.length > 0 || status.modified.length > 0) {
-    throw new ToolkitError(`migration history needs attention: failed [${status.failed.join(', ')}], modified [${status.modified.join(', ')}]`, {
-      hint: 'Resolve it with `npx prisma migrate resolve` before applying new migrations.',
+    throw new ToolkitError(`l’historique des migrations demande votre attention : en échec [${status.failed.join(', ')}], modifiées [${status.modified.join(', ')}]`, {
+      hint: 'Réglez-le avec `npx prisma migrate resolve` avant d’appliquer de nouvelles migrations.',
     })
   }
   const applied: string[] = []

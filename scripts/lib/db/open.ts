@@ -6,7 +6,7 @@
  * console.log(db.engine, db.redactedUrl, await db.prisma.plan.count())
  * await db.close()
  */
-import { resolveEnvironment, type ToolkitEnvironment } from '../environment.ts'
+import type { ToolkitEnvironment } from '../environment.ts'
 import { engineForUrl } from '../engines/index.ts'
 import type { DatabaseHandle } from './connection.ts'
 import { redactUrl } from './url.ts'
@@ -16,11 +16,12 @@ export interface OpenDatabaseOptions {
   create?: boolean
   /** Base of relative SQLite and D1 paths. Default: the environment's working directory. */
   cwd?: string
-  environment?: ToolkitEnvironment
+  /** Resolved once by the script (scripts/lib/environment.ts); the library never reads the process's own. */
+  environment: ToolkitEnvironment
 }
 
-export async function openDatabase(url: string, options: OpenDatabaseOptions = {}): Promise<DatabaseHandle> {
-  const environment = options.environment ?? resolveEnvironment()
+export async function openDatabase(url: string, options: OpenDatabaseOptions): Promise<DatabaseHandle> {
+  const environment = options.environment
   const engine = engineForUrl(url)
   const location = engine.parseUrl(url, { cwd: options.cwd ?? environment.cwd, d1PersistDir: environment.d1PersistDir })
   return engine.open(location, { redactedUrl: redactUrl(url), create: options.create ?? false, environment })

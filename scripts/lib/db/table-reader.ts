@@ -82,3 +82,5 @@ export function tablesInDependencyOrder(tables: readonly TableInfo[]): TableInfo
   for (const table of [...tables].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) visit(table)
   return ordered
 }
+
+export type RowSource = AsyncIterable<RowValue[]> | Iterable<RowValue[]>

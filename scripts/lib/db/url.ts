@@ -17,7 +17,7 @@ export type DatabaseLocation =
   | { engine: 'd1'; mode: 'local'; persistDir: string }
   | { engine: 'd1'; mode: 'remote'; accountId: string; databaseId: string }
 
-const SUPPORTED_FORMS = 'file:<path> (SQLite), postgresql://user@host:5432/db (PostgreSQL), d1://local[/<dir>] (D1)'
+const SUPPORTED_FORMS = 'file:<chemin> (SQLite), postgresql://user@host:5432/db (PostgreSQL), d1://local[/<dossier>] (D1)'
 
 /** Masks the password of a URL (and any password-like query parameter), so it can be printed or logged. */
 export function redactUrl(url: string): string {
@@ -35,5 +35,5 @@ export function redactSecrets(text: string): string {
 
 /** The error for a URL no engine can use, naming the forms that work. */
 export function badUrl(url: string, reason: string): ToolkitError {
-  return new ToolkitError(`${reason}: ${redactUrl(url)}`, { hint: `Use ${SUPPORTED_FORMS}.` })
+  return new ToolkitError(`${reason} : ${redactUrl(url)}`, { hint: `Formes acceptées : ${SUPPORTED_FORMS}.` })
 }

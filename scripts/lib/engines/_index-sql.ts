@@ -1,6 +1,6 @@
 /** SQL text helpers of the advisor: which columns a statement filters on, and the index statement it proposes. */
 import { quoteIdentifier } from '../db/connection.ts'
-import type { ProposedIndex } from '../metrics/engine.ts'
+import type { ProposedIndex } from './metrics-engine.ts'
 
 export interface ColumnFilter {
   column: string

@@ -10,6 +10,6 @@ export async function checkRowCounts(tables: readonly { name: string; rows: numb
   const counts: RowCount[] = []
   for (const table of tables) counts.push({ name: table.name, expected: table.rows, actual: await countRows(table.name) })
   const wrong = counts.filter((c) => c.actual !== c.expected)
-  if (wrong.length > 0) throw new ToolkitError(`row counts differ from the metadata: ${wrong.map((c) => `${c.name} ${c.actual ?? 'missing'} instead of ${c.expected}`).join(', ')}`)
+  if (wrong.length > 0) throw new ToolkitError(`les nombres de lignes diffèrent des métadonnées : ${wrong.map((c) => `${c.name} ${c.actual ?? 'absente'} au lieu de ${c.expected}`).join(', ')}`)
   return counts
 }

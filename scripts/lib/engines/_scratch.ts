@@ -19,16 +19,6 @@ export function scratchOwner(name: string, prefix: string): number | undefined {
   return match ? Number(match[1]) : undefined
 }
 
-/** Whether a process of this machine with that id is alive. */
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
 /**
  * SQLite and D1: `PRAGMA <check>` (integrity_check; D1 only authorises quick_check) and
  * `PRAGMA foreign_key_check`. A pragma the engine refuses is reported as skipped, with its reason.

@@ -28,7 +28,7 @@ export async function serverRestoreTarget({ db, artefact, existingObjects, load 
   }
   return {
     display: db.redactedUrl,
-    noun: 'database',
+    noun: 'une base',
     exists: existing.length > 0,
     plannedSafetyCopy: null,
     scratchName: artefact,
@@ -38,13 +38,13 @@ export async function serverRestoreTarget({ db, artefact, existingObjects, load 
       const expected = context.prismaSchemaSha256
       const m = context.metadata
       if (!context.force && m.schema.prismaSchemaSha256 !== null && expected !== null && m.schema.prismaSchemaSha256 !== expected) {
-        throw new ToolkitError(`backup ${m.id} was made with another Prisma schema (${m.schema.prismaSchemaSha256.slice(0, 12)}…) than this toolkit's (${expected.slice(0, 12)}…)`, {
-          hint: 'Restore a backup of the same schema version, or --force.',
+        throw new ToolkitError(`le backup ${m.id} a été fait avec un autre schéma Prisma (${m.schema.prismaSchemaSha256.slice(0, 12)}…) que celui de cet outil (${expected.slice(0, 12)}…)`, {
+          hint: 'Restaurez un backup de la même version du schéma, ou --force.',
         })
       }
       if (existing.length > 0 && !context.force) {
-        throw new ToolkitError(`the target ${db.redactedUrl} is not empty (${existing.slice(0, 5).join(', ')}${existing.length > 5 ? ', …' : ''}): restore loads into an empty database`, {
-          hint: '--force (a full backup of the target is taken into the backup folder first), or restore into a new empty database.',
+        throw new ToolkitError(`la cible ${db.redactedUrl} n’est pas vide (${existing.slice(0, 5).join(', ')}${existing.length > 5 ? ', …' : ''}) : restore charge dans une base vide`, {
+          hint: '--force (un backup complet de la cible est d’abord fait dans le dossier des backups), ou restaurez dans une nouvelle base vide.',
         })
       }
     },

@@ -6,7 +6,7 @@
 import Database from 'better-sqlite3'
 import { quoteIdentifier, type SqlConnection, type SqlValue } from '../db/connection.ts'
 import { toSqliteValue } from './sqlite/connection.ts'
-import type { IndexDefinition, IndexTrial, ProposedIndex, QueryPlan, TenantStorage, TenantTable } from '../metrics/engine.ts'
+import type { IndexDefinition, IndexTrial, ProposedIndex, QueryPlan, TenantStorage, TenantTable } from './metrics-engine.ts'
 import { createIndexStatement } from './_index-sql.ts'
 
 const INTERNAL_TABLE = /^(sqlite_|_cf_)/
@@ -81,17 +81,17 @@ export async function trySqliteIndex(sql: SqlConnection, statement: string, para
     const plan = planFromRows(rows, schema.filter((s) => s.type === 'table').map((s) => s.name))
     const used = plan.lines.some((line) => line.includes(`INDEX ${index.name}`))
     return used
-      ? { verdict: 'used', detail: `with the index, SQLite's planner chooses it (${stats.length > 0 ? 'with' : 'without'} sqlite_stat1 statistics)`, plan: plan.lines }
-      : { verdict: 'not-used', detail: 'even with the index, SQLite\'s planner does not choose it', plan: plan.lines }
+      ? { verdict: 'used', detail: `avec l’index, le planificateur de SQLite le choisit (${stats.length > 0 ? 'avec' : 'sans'} statistiques sqlite_stat1)`, plan: plan.lines }
+      : { verdict: 'not-used', detail: 'même avec l’index, le planificateur de SQLite ne le choisit pas', plan: plan.lines }
   } catch (error) {
-    return { verdict: 'unverified', detail: `the what-if copy of the schema failed: ${(error as Error).message}` }
+    return { verdict: 'unverified', detail: `la copie hypothétique du schéma a échoué : ${(error as Error).message}` }
   } finally {
     scratch.close()
   }
 }
 
 export const SQLITE_STORAGE_METHOD =
-  'sum over the tenant\'s rows (Tenant, User, Client, Dossier) of the stored size of each value: UTF-8 bytes of text, bytes of blobs, 8 bytes per number, 0 for NULL; page overhead and indexes not included'
+  'somme, sur les lignes du cabinet (Tenant, User, Client, Dossier), de la taille stockée de chaque valeur : octets UTF-8 du texte, octets des blobs, 8 octets par nombre, 0 pour NULL ; hors surcoût des pages et des index'
 
 export async function sqliteTenantStorage(sql: SqlConnection, tenantIds: readonly string[], tables: readonly TenantTable[]): Promise<TenantStorage> {
   const bytes = new Map<string, number>(tenantIds.map((id) => [id, 0]))

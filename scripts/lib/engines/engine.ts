@@ -6,15 +6,14 @@
  * A new capability (tenant restore, point-in-time recovery, index advice…) is one more member
  * here and one more file in every engine folder, wired in that folder's `engine.ts`.
  */
-import type { BackupMetadata } from '../backup/metadata.ts'
-import type { Snapshot, SnapshotOptions } from '../backup/create/snapshot.ts'
-import type { IndexLab } from '../metrics/index-advice.ts'
+import type { Snapshot, SnapshotOptions } from './snapshot.ts'
+import type { IndexLab } from './index-lab.ts'
 import type { StatementSnapshotResult } from './postgres/statements.ts'
 import type { DatabaseHandle, SqlConnection, SqlDialect } from '../db/connection.ts'
 import type { DatabaseLocation, EngineName } from '../db/url.ts'
 import type { ToolkitEnvironment } from '../environment.ts'
 import type { ValueCodecFor } from '../db/table-reader.ts'
-import type { MetricsEngine } from '../metrics/engine.ts'
+import type { MetricsEngine } from './metrics-engine.ts'
 import type { TenantSession } from '../tenant-restore/session.ts'
 import type { ReplicaStore } from '../replication/store.ts'
 
@@ -45,9 +44,20 @@ export interface RestoredCheck {
   foreignKeyViolations: number
 }
 
+/** What an engine's restore reads of the backup's metadata.json (backup/metadata.ts's `BackupMetadata` has it all). */
+export interface RestoredBackupMetadata {
+  id: string
+  /** Rows per table, as the snapshot had them: step 4 compares them. */
+  tables: readonly { name: string; rows: number }[]
+  schema: { prismaSchemaSha256: string | null; newestMigration: string | null }
+  files: readonly { path: string; size: number }[]
+  /** Sum of the content files' sizes. */
+  contentSize: number
+}
+
 /** What the restore flow hands an engine: the parts of the flow the engine cannot know. */
 export interface RestoreContext {
-  metadata: BackupMetadata
+  metadata: RestoredBackupMetadata
   /** Accept another schema (--force); on a server, also accept a non-empty target. */
   force: boolean
   /** A full backup of an open database into the backup folder (a server's safety copy); returns its id and path. */

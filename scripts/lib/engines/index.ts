@@ -20,7 +20,7 @@ export const ENGINES: readonly Engine[] = [sqliteEngine, postgresEngine, d1Engin
 /** The engine of a name recorded in metadata, a handle or a location. */
 export function engineNamed(name: EngineName): Engine {
   const engine = ENGINES.find((e) => e.name === name)
-  if (engine === undefined) throw new Error(`unknown engine ${String(name)}`)
+  if (engine === undefined) throw new Error(`moteur inconnu : ${String(name)}`)
   return engine
 }
 
@@ -29,7 +29,7 @@ export function engineForUrl(url: string): Engine {
   const engine = ENGINES.find((e) => e.ownsUrl(url))
   if (engine !== undefined) return engine
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url.trim())?.[1]
-  throw badUrl(url, scheme ? `unknown URL scheme "${scheme}:"` : 'not a database URL')
+  throw badUrl(url, scheme ? `schéma d’URL inconnu « ${scheme}: »` : 'pas une URL de base de données')
 }
 
 /**

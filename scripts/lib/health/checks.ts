@@ -36,30 +36,30 @@ export async function checkMigrations(db: DatabaseHandle): Promise<string> {
   const status = await migrationStatus(db.sql)
   if (status.upToDate) {
     const newest = status.applied.at(-1)
-    return `${plural(status.applied.length, 'migration')} applied, none pending${newest === undefined ? '' : ` (newest: ${newest})`}`
+    return `${plural(status.applied.length, 'migration appliquée', 'migrations appliquées')}, aucune en attente${newest === undefined ? '' : ` (dernière : ${newest})`}`
   }
   throw new ToolkitError(describeMigrationProblems(status), { hint: migrationHint(db) })
 }
 
 function describeMigrationProblems(status: MigrationStatus): string {
   const parts: string[] = []
-  if (status.applied.length === 0) parts.push('no migration applied')
+  if (status.applied.length === 0) parts.push('aucune migration appliquée')
   const list = (names: string[], what: string) => {
     if (names.length > 0) parts.push(`${names.length} ${what} (${names.join(', ')})`)
   }
-  list(status.pending, 'pending')
-  list(status.failed, 'failed')
-  list(status.modified, 'modified since applied')
-  list(status.unknown, 'applied but not in the migrations folder')
-  return parts.join('; ')
+  list(status.pending, 'en attente')
+  list(status.failed, 'en échec')
+  list(status.modified, 'modifiée(s) depuis leur application')
+  list(status.unknown, 'appliquée(s) mais absente(s) du dossier des migrations')
+  return parts.join(' ; ')
 }
 
 function migrationHint(db: DatabaseHandle): string {
   const apply = `npm run db:migrate -- --database "${db.redactedUrl}"`
   const localState = engineNamed(db.engine).localState(db.location)
   return localState !== undefined
-    ? `Apply the committed migrations (${apply}), or delete ${localState} so that the next check recreates this local ${engineLabel(db.engine)}.`
-    : `Apply the committed migrations: ${apply} (the health check never migrates this database).`
+    ? `Appliquez les migrations du dépôt (${apply}), ou supprimez ${localState} pour que le prochain contrôle recrée ce ${engineLabel(db.engine)} local.`
+    : `Appliquez les migrations du dépôt : ${apply} (le contrôle de santé ne migre jamais cette base).`
 }
 
 /** True when the database has no table at all (D1 keeps its own `_cf_*` tables). @example await hasNoSchema(db.sql) // true for a new local D1 */
@@ -76,15 +76,15 @@ export async function prepareLocalD1(db: DatabaseHandle, now: () => Date): Promi
   if (db.location.engine !== 'd1' || db.location.mode !== 'local') throw new Error('prepareLocalD1 is only for a local D1')
   const { applied } = await applyMigrations(db.sql, { now })
   const seeded = await seedDemo(db.prisma)
-  return `the local D1 in ${db.location.persistDir} had no schema: applied ${plural(applied.length, 'migration')} and the demo data (${seeded.plans} plans, ${seeded.tenants} cabinets, ${seeded.dossiers} dossiers)`
+  return `le D1 local de ${db.location.persistDir} n’avait pas de schéma : ${plural(applied.length, 'migration appliquée', 'migrations appliquées')} et données de démo chargées (${seeded.plans} plans, ${seeded.tenants} cabinets, ${seeded.dossiers} dossiers)`
 }
 
 /** @example await readPlans(db) // '6 plans: business, cabinet, decouverte, entreprise, pro, solo' */
 export async function readPlans(db: DatabaseHandle): Promise<string> {
   const plans = (await db.prisma.plan.findMany({ orderBy: { name: 'asc' } })).filter((plan) => !isTemporaryId(plan.id))
   if (plans.length === 0) {
-    throw new ToolkitError('no plans: the Plan table is empty', {
-      hint: `The app needs its plans; \`npm run db:seed -- --database "${db.redactedUrl}"\` loads the demo ones (with demo cabinets).`,
+    throw new ToolkitError('aucun plan : la table Plan est vide', {
+      hint: `L’application a besoin de ses plans ; \`npm run db:seed -- --database "${db.redactedUrl}"\` charge ceux de démo (avec des cabinets de démo).`,
     })
   }
   const names = plans.map((plan) => plan.name)
@@ -105,20 +105,20 @@ export async function queryRelations(db: DatabaseHandle): Promise<string> {
     })
   ).filter((tenant) => !isTemporaryId(tenant.id))
   for (const tenant of tenants) {
-    if (tenant.plan.id !== tenant.planId) throw new ToolkitError(`tenant ${tenant.id} came back with plan ${tenant.plan.id} instead of ${tenant.planId}`)
+    if (tenant.plan.id !== tenant.planId) throw new ToolkitError(`le cabinet ${tenant.id} revient avec le plan ${tenant.plan.id} au lieu de ${tenant.planId}`)
   }
   const dossiers = (
     await db.prisma.dossier.findMany({ take: 50, orderBy: { id: 'asc' }, include: { client: true, tenant: { include: { plan: true } } } })
   ).filter((dossier) => !isTemporaryId(dossier.id))
   for (const dossier of dossiers) {
     if (dossier.client.tenantId !== dossier.tenantId) {
-      throw new ToolkitError(`dossier ${dossier.id} belongs to tenant ${dossier.tenantId} but its client ${dossier.client.id} to tenant ${dossier.client.tenantId}`, {
-        hint: 'A dossier and its client must belong to the same cabinet: fix the row, it leaks data between tenants.',
+      throw new ToolkitError(`le dossier ${dossier.id} appartient au cabinet ${dossier.tenantId} mais son client ${dossier.client.id} au cabinet ${dossier.client.tenantId}`, {
+        hint: 'Un dossier et son client doivent appartenir au même cabinet : corrigez la ligne, elle fait fuir des données entre cabinets.',
       })
     }
   }
   const users = tenants.reduce((sum, tenant) => sum + tenant._count.users, 0)
-  return `${plural(tenants.length, 'tenant')} with plan and counts (${plural(users, 'user')}), ${plural(dossiers.length, 'dossier')} with client and tenant`
+  return `${plural(tenants.length, 'cabinet')} avec plan et compteurs (${plural(users, 'utilisateur')}), ${plural(dossiers.length, 'dossier')} avec client et cabinet`
 }
 
 /**
@@ -130,14 +130,14 @@ export async function writeReadDelete(db: DatabaseHandle, options: { marker: str
   const { marker } = options
   const notes: string[] = []
   const leftovers = await removeLeftovers(db.prisma, options.now())
-  if (leftovers > 0) notes.push(`removed ${plural(leftovers, 'leftover row')} of an interrupted run`)
+  if (leftovers > 0) notes.push(`${plural(leftovers, 'ligne restée', 'lignes restées')} d’une exécution interrompue supprimée(s)`)
   const work = async (client: WriteClient) => {
     await createTemporaryRows(client, marker)
     await verifyReadBack(client, marker)
     await client.tenant.delete({ where: { id: marker } })
     await client.plan.delete({ where: { id: marker } })
     const remaining = await countTemporaryRows(client, [marker])
-    if (remaining > 0) throw new ToolkitError(`${plural(remaining, 'row')} still there after deleting their tenant: ON DELETE CASCADE did not remove them`)
+    if (remaining > 0) throw new ToolkitError(`${plural(remaining, 'ligne')} encore là après la suppression de leur cabinet : ON DELETE CASCADE ne les a pas supprimées`)
   }
   const interactive = TRANSACTIONS[db.engine] === 'interactive'
   await withCleanup(db, marker, async () => {
@@ -146,8 +146,8 @@ export async function writeReadDelete(db: DatabaseHandle, options: { marker: str
   })
   notes.unshift(
     interactive
-      ? 'wrote 5 related rows, read them back, deleted them, in one transaction'
-      : 'wrote 5 related rows, read them back, deleted them, as separate statements (D1 has no interactive transactions)',
+      ? '5 lignes liées écrites, relues, supprimées, en une transaction'
+      : '5 lignes liées écrites, relues, supprimées, en instructions séparées (D1 n’a pas de transactions interactives)',
   )
   return notes.join('; ')
 }
@@ -155,7 +155,7 @@ export async function writeReadDelete(db: DatabaseHandle, options: { marker: str
 async function verifyReadBack(client: WriteClient, marker: string): Promise<void> {
   const v = TEMPORARY_VALUES
   const dossier = await client.dossier.findUnique({ where: { id: marker }, include: { client: true, tenant: { include: { plan: true, users: true } } } })
-  if (dossier === null) throw new ToolkitError('the dossier just written cannot be read back')
+  if (dossier === null) throw new ToolkitError('le dossier qui vient d’être écrit ne se relit pas')
   const plan = dossier.tenant.plan
   const features = plan.features as { healthCheck?: unknown; note?: unknown } | null
   const comparisons: [string, unknown, unknown][] = [
@@ -171,7 +171,7 @@ async function verifyReadBack(client: WriteClient, marker: string): Promise<void
     ['Plan.active', plan.active, false],
   ]
   for (const [field, actual, expected] of comparisons) {
-    if (actual !== expected) throw new ToolkitError(`read back ${field}: expected ${String(expected)}, got ${String(actual)}`)
+    if (actual !== expected) throw new ToolkitError(`relecture de ${field} : attendu ${String(expected)}, lu ${String(actual)}`)
   }
 }
 
@@ -186,7 +186,7 @@ export async function checkRollback(db: DatabaseHandle, options: { marker: strin
   await withCleanup(db, marker, async () => {
     if (interactive) {
       let seenInside = 0
-      const abort = new Error('health check: abort on purpose')
+      const abort = new Error('contrôle de santé : annulation voulue')
       try {
         await db.prisma.$transaction(async (tx) => {
           await tx.plan.create({
@@ -198,7 +198,7 @@ export async function checkRollback(db: DatabaseHandle, options: { marker: strin
       } catch (error) {
         if (error !== abort) throw error
       }
-      if (seenInside !== 1) throw new ToolkitError('the row written in the transaction was not visible inside it')
+      if (seenInside !== 1) throw new ToolkitError('la ligne écrite dans la transaction n’y était pas visible')
     } else {
       const insert = `INSERT INTO "Plan" ("id", "name", "displayName", "priceMonthly", "maxUsers", "maxDossiers", "maxStorageBytes", "active") VALUES ('${marker}', '${marker}', 'Health check (temporary row, safe to delete)', 0, 0, 0, 0, 0);`
       let failure: unknown
@@ -207,15 +207,15 @@ export async function checkRollback(db: DatabaseHandle, options: { marker: strin
       } catch (error) {
         failure = error
       }
-      if (failure === undefined) throw new ToolkitError('a batch inserting the same key twice did not fail')
-      if (!/UNIQUE|constraint/i.test(describeError(failure))) throw new ToolkitError(`the rollback batch failed for another reason: ${describeError(failure)}`)
+      if (failure === undefined) throw new ToolkitError('un lot insérant deux fois la même clé n’a pas échoué')
+      if (!/UNIQUE|constraint/i.test(describeError(failure))) throw new ToolkitError(`le lot d’annulation a échoué pour une autre raison : ${describeError(failure)}`)
     }
     const after = await db.prisma.plan.count({ where: { id: marker } })
-    if (after !== 0) throw new ToolkitError('the row of the aborted transaction is still there')
+    if (after !== 0) throw new ToolkitError('la ligne de la transaction annulée est toujours là')
   })
   return interactive
-    ? 'an aborted transaction left nothing behind'
-    : 'an atomic batch that failed on its second statement left nothing behind (D1 has no interactive transactions: checked with batch())'
+    ? 'une transaction annulée ne laisse rien derrière elle'
+    : 'un lot atomique en échec sur sa deuxième instruction ne laisse rien (D1 n’a pas de transactions interactives : vérifié avec batch())'
 }
 
 /**
@@ -234,14 +234,14 @@ async function withCleanup(db: DatabaseHandle, marker: string, work: () => Promi
     removed = await removeTemporaryRows(db.prisma, [marker])
   } catch (error) {
     throw new ToolkitError(
-      `could not remove the temporary rows with id ${marker}: ${describeError(error)}${failure === undefined ? '' : ` (after: ${describeError(failure)})`}`,
-      { hint: `Delete the rows whose id starts with ${MARKER_PREFIX} (Dossier, Client, User, Tenant, then Plan); the next run also removes them after 10 minutes.`, cause: error },
+      `suppression impossible des lignes temporaires d’id ${marker} : ${describeError(error)}${failure === undefined ? '' : ` (après : ${describeError(failure)})`}`,
+      { hint: `Supprimez les lignes dont l’id commence par ${MARKER_PREFIX} (Dossier, Client, User, Tenant, puis Plan) ; la prochaine exécution les supprime aussi après 10 minutes.`, cause: error },
     )
   }
   if (failure !== undefined) throw failure
-  if (removed > 0) throw new ToolkitError(`${plural(removed, 'temporary row')} were still there at the end of the check (removed)`)
+  if (removed > 0) throw new ToolkitError(`${plural(removed, 'ligne temporaire', 'lignes temporaires')} encore là à la fin du contrôle (supprimée(s))`)
 }
 
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`
+function plural(n: number, word: string, words = `${word}s`): string {
+  return `${n} ${n === 1 ? word : words}`
 }

@@ -34,8 +34,8 @@ export function writeHealthReport(report: HealthReport, markdownPath: string): {
     try {
       writeFileAtomic(path, content)
     } catch (error) {
-      throw new ToolkitError(`cannot write the test report ${path}: ${describeError(error)}`, {
-        hint: 'Choose a writable place with --report <path>, or skip the files with --no-report.',
+      throw new ToolkitError(`écriture du rapport de tests ${path} impossible : ${describeError(error)}`, {
+        hint: 'Choisissez un emplacement inscriptible avec --report <chemin>, ou renoncez aux fichiers avec --no-report.',
         cause: error,
       })
     }
@@ -50,20 +50,20 @@ export function writeHealthReport(report: HealthReport, markdownPath: string): {
 export function readHealthReport(markdownPath: string): HealthReport {
   const jsonPath = reportJsonPath(markdownPath)
   if (!existsSync(jsonPath)) {
-    throw new ToolkitError(`no test report yet: ${jsonPath} does not exist`, {
-      hint: 'Run the tests first: npm run test:db (or npx tsx scripts/test-all-databases.ts).',
+    throw new ToolkitError(`pas encore de rapport de tests : ${jsonPath} n’existe pas`, {
+      hint: 'Lancez d’abord les tests : npm run test:db (ou npx tsx scripts/test-all-databases.ts).',
     })
   }
   let value: unknown
   try {
     value = JSON.parse(readFileSync(jsonPath, 'utf8'))
   } catch (error) {
-    throw new ToolkitError(`${jsonPath} is not a valid test report: ${describeError(error)}`, { hint: 'Run the tests again to rewrite it: npm run test:db.', cause: error })
+    throw new ToolkitError(`${jsonPath} n’est pas un rapport de tests valide : ${describeError(error)}`, { hint: 'Relancez les tests pour le réécrire : npm run test:db.', cause: error })
   }
   try {
     return parseHealthReport(value)
   } catch (error) {
-    throw new ToolkitError(`${jsonPath} is not a valid test report: ${describeError(error)}`, { hint: 'Run the tests again to rewrite it: npm run test:db.', cause: error })
+    throw new ToolkitError(`${jsonPath} n’est pas un rapport de tests valide : ${describeError(error)}`, { hint: 'Relancez les tests pour le réécrire : npm run test:db.', cause: error })
   }
 }
 
@@ -72,17 +72,17 @@ const STATUSES: readonly string[] = ['passed', 'failed', 'skipped']
 
 /** Checks that a parsed JSON value is a HealthReport of this version; throws naming the first bad field. */
 export function parseHealthReport(value: unknown): HealthReport {
-  const report = object(value, 'the report')
-  if (report.format !== HEALTH_REPORT_FORMAT) throw new Error(`format is ${JSON.stringify(report.format)}, expected "${HEALTH_REPORT_FORMAT}"`)
+  const report = object(value, 'le rapport')
+  if (report.format !== HEALTH_REPORT_FORMAT) throw new Error(`format ${JSON.stringify(report.format)}, attendu "${HEALTH_REPORT_FORMAT}"`)
   if (report.version !== HEALTH_REPORT_VERSION) {
     throw new Error(
       typeof report.version === 'number' && report.version > HEALTH_REPORT_VERSION
-        ? `version ${report.version} was written by a newer toolkit (this one reads version ${HEALTH_REPORT_VERSION})`
-        : `version is ${JSON.stringify(report.version)}, expected ${HEALTH_REPORT_VERSION}`,
+        ? `la version ${report.version} vient d’un outil plus récent (celui-ci lit la version ${HEALTH_REPORT_VERSION})`
+        : `version ${JSON.stringify(report.version)}, attendu ${HEALTH_REPORT_VERSION}`,
     )
   }
   string(report, 'startedAt')
-  if (Number.isNaN(Date.parse(report.startedAt as string))) throw new Error('startedAt is not a date')
+  if (Number.isNaN(Date.parse(report.startedAt as string))) throw new Error('startedAt n’est pas une date')
   number(report, 'durationMs')
   const versions = object(report.versions, 'versions')
   for (const key of ['tool', 'node', 'prisma']) string(versions, key, 'versions.')
@@ -103,7 +103,7 @@ function parseEngine(value: unknown, path: string): void {
   oneOf(engine.status, STATUSES, `${path}.status`)
   for (const key of ['target', 'source', 'serverVersion', 'reason', 'hint']) optionalString(engine, key, `${path}.`)
   array(engine.notes, `${path}.notes`).forEach((note, i) => {
-    if (typeof note !== 'string') throw new Error(`${path}.notes[${i}] must be a string`)
+    if (typeof note !== 'string') throw new Error(`${path}.notes[${i}] doit être une chaîne`)
   })
   array(engine.checks, `${path}.checks`).forEach((check, i) => parseCheck(check, `${path}.checks[${i}]`))
 }
@@ -118,25 +118,25 @@ function parseCheck(value: unknown, path: string): void {
 }
 
 function object(value: unknown, path: string): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${path} must be an object`)
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${path} doit être un objet`)
   return value as Record<string, unknown>
 }
 function array(value: unknown, path: string): unknown[] {
-  if (!Array.isArray(value)) throw new Error(`${path} must be an array`)
+  if (!Array.isArray(value)) throw new Error(`${path} doit être un tableau`)
   return value
 }
 function string(parent: Record<string, unknown>, key: string, prefix = ''): void {
-  if (typeof parent[key] !== 'string') throw new Error(`${prefix}${key} must be a string`)
+  if (typeof parent[key] !== 'string') throw new Error(`${prefix}${key} doit être une chaîne`)
 }
 function optionalString(parent: Record<string, unknown>, key: string, prefix = ''): void {
   if (parent[key] !== undefined) string(parent, key, prefix)
 }
 function number(parent: Record<string, unknown>, key: string, prefix = ''): void {
-  if (typeof parent[key] !== 'number' || !Number.isFinite(parent[key])) throw new Error(`${prefix}${key} must be a number`)
+  if (typeof parent[key] !== 'number' || !Number.isFinite(parent[key])) throw new Error(`${prefix}${key} doit être un nombre`)
 }
 function boolean(parent: Record<string, unknown>, key: string, prefix = ''): void {
-  if (typeof parent[key] !== 'boolean') throw new Error(`${prefix}${key} must be true or false`)
+  if (typeof parent[key] !== 'boolean') throw new Error(`${prefix}${key} doit valoir true ou false`)
 }
 function oneOf(value: unknown, allowed: readonly string[], path: string): void {
-  if (typeof value !== 'string' || !allowed.includes(value)) throw new Error(`${path} must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`)
+  if (typeof value !== 'string' || !allowed.includes(value)) throw new Error(`${path} doit valoir ${allowed.join(', ')}, reçu ${JSON.stringify(value)}`)
 }

@@ -12,11 +12,11 @@ export const HEALTH_CHECKS = ['connect', 'migrations', 'read-plans', 'relation-q
 export type HealthCheckName = (typeof HEALTH_CHECKS)[number]
 
 export const CHECK_LABELS: Record<HealthCheckName, string> = {
-  connect: 'connect',
+  connect: 'connexion',
   migrations: 'migrations',
-  'read-plans': 'read plans',
-  'relation-query': 'relation query',
-  'write-read-delete': 'write/read/delete',
+  'read-plans': 'lecture des plans',
+  'relation-query': 'requête avec relations',
+  'write-read-delete': 'écriture/lecture/suppression',
   rollback: 'rollback',
 }
 
@@ -82,12 +82,12 @@ export function engineStatus(checks: readonly CheckResult[]): CheckStatus {
 export function summaryLine(result: EngineResult): string {
   const tally = tallyChecks(result.checks)
   const label = result.label || engineLabel(result.engine)
-  if (result.status === 'skipped' && tally.passed === 0 && tally.failed === 0) return `${label} skipped: ${result.reason ?? 'not run'}`
+  if (result.status === 'skipped' && tally.passed === 0 && tally.failed === 0) return `${label} non lancé : ${result.reason ?? 'non lancé'}`
   const score = `${label} ${tally.passed}/${tally.total}`
-  const skipped = tally.skipped > 0 ? `, ${tally.skipped} skipped` : ''
+  const skipped = tally.skipped > 0 ? `, ${tally.skipped} non lancé(s)` : ''
   if (tally.failed === 0) return `${score} OK${skipped}`
   const failed = result.checks.filter((check) => check.status === 'failed').map((check) => CHECK_LABELS[check.check])
-  return `${score} FAILED (${failed.join(', ')})${skipped}`
+  return `${score} ÉCHEC (${failed.join(', ')})${skipped}`
 }
 
 /** Every check of an engine that could not run, with the same reason. @example skippedChecks('postgres', 'not configured: POSTGRES_URL is not set') */

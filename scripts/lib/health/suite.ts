@@ -15,7 +15,7 @@
  * The one database the suite may change beyond its temporary rows is an empty local D1 (Miniflare,
  * a development emulator): it is given the schema and the demo data (`prepareLocalD1`).
  */
-import { ToolkitError, describeError } from '../errors.ts'
+import { ToolkitError, describeError, frenchErrorText } from '../errors.ts'
 import type { ToolkitEnvironment } from '../environment.ts'
 import type { ProgressListener } from '../progress.ts'
 import type { DatabaseHandle } from '../db/connection.ts'
@@ -49,7 +49,7 @@ export interface RunHealthSuiteOptions {
 /**
  * Runs the suite on every target and returns the report; never prints, never throws for a database problem.
  * @example
- * const environment = resolveEnvironment()
+ * // environment: resolved once by the script (scripts/lib/environment.ts)
  * const report = await runHealthSuite({ targets: resolveHealthTargets({ environment, cwd }), environment, cwd })
  * report.summary.ok // false when any check failed
  */
@@ -93,7 +93,7 @@ async function checkEngine(target: HealthTarget, options: EngineOptions): Promis
   }
   if (target.kind === 'invalid') {
     results.push({ engine, check: 'connect', status: 'failed', ms: 0, error: target.error, ...(target.hint ? { hint: target.hint } : {}) })
-    results.push(...skippedChecks(engine, 'not run: cannot connect', rest()))
+    results.push(...skippedChecks(engine, 'non lancé : connexion impossible', rest()))
     return finish({ engine, label, source: target.source })
   }
 
@@ -111,15 +111,15 @@ async function checkEngine(target: HealthTarget, options: EngineOptions): Promis
     await db?.close().catch(() => {})
     // The database was asked for (a flag, a variable, DATABASE_URL): not reaching it is a failure.
     const unreachable = isUnreachable(error)
-    const message = unreachable ? `unreachable: ${describeError(error)}` : describeError(error)
+    const message = unreachable ? `injoignable : ${describeError(error)}` : describeError(error)
     const hint = unreachable ? `Démarrez le serveur, ou retirez ${target.source} pour ne pas tester ${label}.` : error instanceof ToolkitError ? error.hint : undefined
     results.push({ engine, check: 'connect', status: 'failed', ms: round(performance.now() - connectStarted), error: message, ...(hint ? { hint } : {}) })
-    results.push(...skippedChecks(engine, 'not run: cannot connect', rest()))
+    results.push(...skippedChecks(engine, 'non lancé : connexion impossible', rest()))
     return finish(base)
   }
   const location = db.location
   const localState = engineNamed(location.engine).localState(location)
-  const where = localState !== undefined ? `, state in ${localState}` : ''
+  const where = localState !== undefined ? `, état dans ${localState}` : ''
   results.push({ engine, check: 'connect', status: 'passed', ms: round(performance.now() - connectStarted), detail: `${version}${where}` })
   progress()
 
@@ -156,13 +156,13 @@ async function checkEngine(target: HealthTarget, options: EngineOptions): Promis
     const migrations =
       preparation === undefined
         ? await run('migrations', () => checkMigrations(opened))
-        : await run('migrations', () => Promise.reject(new ToolkitError(`preparing the empty local D1 failed: ${describeError(preparation)}`, { cause: preparation })))
+        : await run('migrations', () => Promise.reject(new ToolkitError(`la préparation du D1 local vide a échoué : ${describeError(preparation)}`, { cause: preparation })))
     await run('read-plans', () => readPlans(opened))
     await run('relation-query', () => queryRelations(opened))
     const writeSkip = options.readOnly
-      ? 'not run: read-only (--read-only)'
+      ? 'non lancé : lecture seule (--read-only)'
       : migrations.status !== 'passed'
-        ? 'not run: the schema is not up to date (see migrations), so no test rows are written'
+        ? 'non lancé : le schéma n’est pas à jour (voir migrations), aucune ligne de test n’est écrite'
         : undefined
     if (writeSkip !== undefined) {
       skip('write-read-delete', writeSkip)
@@ -172,7 +172,7 @@ async function checkEngine(target: HealthTarget, options: EngineOptions): Promis
       await run('rollback', () => checkRollback(opened, { marker: newMarker(options.now()) }))
     }
   } finally {
-    await opened.close().catch((error: unknown) => notes.push(`closing the connection failed: ${describeError(error)}`))
+    await opened.close().catch((error: unknown) => notes.push(`la fermeture de la connexion a échoué : ${describeError(error)}`))
   }
   return finish({ ...base, serverVersion: version, notes })
 }
@@ -208,7 +208,7 @@ export function isUnreachable(error: unknown): boolean {
  */
 function describeCheckError(error: unknown): string {
   if (error instanceof Error && /^\s*Invalid `[^`]*` invocation/.test(error.message)) {
-    const reason = error.message.trim().split('\n').at(-1)!.trim()
+    const reason = frenchErrorText(error.message.trim().split('\n').at(-1)!.trim())
     const code = (error as { code?: unknown }).code
     return typeof code === 'string' ? `${reason} (${code})` : reason
   }

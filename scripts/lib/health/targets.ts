@@ -40,7 +40,7 @@ interface Setting {
 
 /**
  * The targets of the selected engines, in the order sqlite, postgres, d1.
- * @example resolveHealthTargets({ environment: resolveEnvironment({}), cwd: '/app', only: ['sqlite'] })
+ * @example resolveHealthTargets({ environment, cwd: '/app', only: ['sqlite'] })
  * // [{ engine: 'sqlite', kind: 'configured', url: 'file:./prisma/dev.db', source: 'default' }]
  */
 export function resolveHealthTargets(options: ResolveHealthTargetsOptions): HealthTarget[] {
@@ -67,13 +67,13 @@ export function resolveHealthTargets(options: ResolveHealthTargetsOptions): Heal
         engine,
         kind: 'invalid',
         source: setting.source,
-        error: `${setting.source} is not a ${engineLabel(engine)} URL: ${redactUrl(setting.url)}`,
+        error: `${setting.source} n’est pas une URL ${engineLabel(engine)} : ${redactUrl(setting.url)}`,
         hint: EXAMPLE_URLS[engine],
       }
     }
     const missing = engineNamed(engine).missingCredentials(location, environment)
     if (missing !== undefined) {
-      return { engine, kind: 'not-configured', reason: `remote ${engineLabel(engine)} ${redactUrl(setting.url)} (${setting.source}) ${missing.reason}`, hint: missing.hint }
+      return { engine, kind: 'not-configured', reason: `${engineLabel(engine)} distant ${redactUrl(setting.url)} (${setting.source}) : ${missing.reason}`, hint: missing.hint }
     }
     return { engine, kind: 'configured', url: setting.url, source: setting.source }
   }
@@ -85,8 +85,8 @@ export function resolveHealthTargets(options: ResolveHealthTargetsOptions): Heal
       return {
         engine: 'sqlite',
         kind: 'not-configured',
-        reason: `not configured: ${app.source} names ${engineLabel(appLocation.engine)}, not a SQLite file`,
-        hint: 'Pass --database file:<path> to check a SQLite database.',
+        reason: `non configuré : ${app.source} désigne ${engineLabel(appLocation.engine)}, pas un fichier SQLite`,
+        hint: 'Passez --database file:<chemin> pour contrôler une base SQLite.',
       }
     },
     postgres: () => {
@@ -96,8 +96,8 @@ export function resolveHealthTargets(options: ResolveHealthTargetsOptions): Heal
       return {
         engine: 'postgres',
         kind: 'not-configured',
-        reason: 'not configured: POSTGRES_URL is not set',
-        hint: 'Set POSTGRES_URL (or pass --postgres <url>) to check a PostgreSQL database.',
+        reason: 'non configuré : POSTGRES_URL n’est pas défini',
+        hint: 'Définissez POSTGRES_URL (ou passez --postgres <url>) pour contrôler une base PostgreSQL.',
       }
     },
     d1: () => {
@@ -112,9 +112,9 @@ export function resolveHealthTargets(options: ResolveHealthTargetsOptions): Heal
 }
 
 const EXAMPLE_URLS: Record<EngineName, string> = {
-  sqlite: 'Use file:<path>, e.g. file:./prisma/dev.db.',
-  postgres: 'Use postgresql://user@host:5432/db.',
-  d1: 'Use d1://local[/<dir>] (Miniflare) or d1://<account-id>/<database-id> (remote).',
+  sqlite: 'Utilisez file:<chemin>, par exemple file:./prisma/dev.db.',
+  postgres: 'Utilisez postgresql://user@host:5432/db.',
+  d1: 'Utilisez d1://local[/<dossier>] (Miniflare) ou d1://<account-id>/<database-id> (distant).',
 }
 
 function setting(url: string | undefined, source: string): Setting | undefined {

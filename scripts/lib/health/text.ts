@@ -17,13 +17,13 @@ const SYMBOLS: Record<CheckStatus, string> = { passed: '✓', failed: '✗', ski
 export function renderHealthText(report: HealthReport, options: RenderHealthTextOptions = {}): string {
   const chalk = options.chalk ?? new Chalk({ level: 0 })
   const paint: Record<CheckStatus, (text: string) => string> = { passed: chalk.green, failed: chalk.red, skipped: chalk.yellow }
-  const lines: string[] = [chalk.bold(`Database health — ${report.startedAt}${report.readOnly ? ' (read-only)' : ''}`), '']
+  const lines: string[] = [chalk.bold(`Santé des bases — ${report.startedAt}${report.readOnly ? ' (lecture seule)' : ''}`), '']
 
   const cells = report.engines.map((engine) => HEALTH_CHECKS.map((check) => cellFor(engine.checks.find((result) => result.check === check))))
   const firstWidth = Math.max(5, ...HEALTH_CHECKS.map((check) => CHECK_LABELS[check].length)) + 2
   const widths = report.engines.map((engine, i) => Math.max(engine.label.length, ...cells[i]!.map((c) => c.text.length)) + 3)
   if (report.engines.length > 0) {
-    lines.push(chalk.dim('check'.padEnd(firstWidth)) + report.engines.map((engine, i) => chalk.bold(engine.label.padEnd(widths[i]!))).join('').trimEnd())
+    lines.push(chalk.dim('contrôle'.padEnd(firstWidth)) + report.engines.map((engine, i) => chalk.bold(engine.label.padEnd(widths[i]!))).join('').trimEnd())
     HEALTH_CHECKS.forEach((check, row) => {
       const line = CHECK_LABELS[check].padEnd(firstWidth) + report.engines.map((_, i) => {
         const c = cells[i]![row]!
@@ -33,7 +33,7 @@ export function renderHealthText(report: HealthReport, options: RenderHealthText
     })
     lines.push('')
   } else {
-    lines.push('No engine selected.', '')
+    lines.push('Aucun moteur choisi.', '')
   }
 
   for (const engine of report.engines) {
@@ -44,7 +44,7 @@ export function renderHealthText(report: HealthReport, options: RenderHealthText
 }
 
 function cellFor(result: CheckResult | undefined): { status: CheckStatus; text: string } {
-  if (result === undefined || result.status === 'skipped') return { status: 'skipped', text: `${SYMBOLS.skipped} skipped` }
+  if (result === undefined || result.status === 'skipped') return { status: 'skipped', text: `${SYMBOLS.skipped} non lancé` }
   return { status: result.status, text: `${SYMBOLS[result.status]} ${formatDuration(result.ms)}` }
 }
 
@@ -53,19 +53,19 @@ function explain(engine: EngineResult, chalk: ChalkInstance): string[] {
   const lines: string[] = []
   const indent = '    '
   if (engine.reason !== undefined) {
-    if (engine.hint) lines.push(`${indent}${chalk.dim('Try:')} ${engine.hint}`)
+    if (engine.hint) lines.push(`${indent}${chalk.dim('Essayez :')} ${engine.hint}`)
     return lines
   }
   for (const result of engine.checks.filter((check) => check.status === 'failed')) {
-    lines.push(`${indent}${CHECK_LABELS[result.check]}: ${result.error ?? 'failed'}`)
-    if (result.hint) lines.push(`${indent}${chalk.dim('Try:')} ${result.hint}`)
+    lines.push(`${indent}${CHECK_LABELS[result.check]} : ${result.error ?? 'échec'}`)
+    if (result.hint) lines.push(`${indent}${chalk.dim('Essayez :')} ${result.hint}`)
   }
   const skippedByReason = new Map<string, string[]>()
   for (const result of engine.checks.filter((check) => check.status === 'skipped')) {
-    const reason = result.detail ?? 'not run'
+    const reason = result.detail ?? 'non lancé'
     skippedByReason.set(reason, [...(skippedByReason.get(reason) ?? []), CHECK_LABELS[result.check]])
   }
-  for (const [reason, checks] of skippedByReason) lines.push(`${indent}skipped ${checks.join(', ')}: ${reason}`)
-  for (const note of engine.notes) lines.push(`${indent}${chalk.dim('Note:')} ${note}`)
+  for (const [reason, checks] of skippedByReason) lines.push(`${indent}${checks.join(', ')} : ${reason}`)
+  for (const note of engine.notes) lines.push(`${indent}${chalk.dim('Note :')} ${note}`)
   return lines
 }

@@ -29,15 +29,15 @@ export const MENU_OPTIONS_PATH = join(dirname(fileURLToPath(import.meta.url)), '
 export function loadMenu(npmScripts: Record<string, string>, path = MENU_OPTIONS_PATH): Menu {
   const menu = JSON.parse(readFileSync(path, 'utf8')) as Menu
   const problems: string[] = []
-  if (menu.version !== 1) problems.push(`unsupported version ${String(menu.version)}`)
+  if (menu.version !== 1) problems.push(`version non prise en charge : ${String(menu.version)}`)
   const keys = new Set<string>()
   for (const option of menu.options ?? []) {
-    if (keys.has(option.key)) problems.push(`duplicate key ${option.key}`)
+    if (keys.has(option.key)) problems.push(`clé en double : ${option.key}`)
     keys.add(option.key)
-    if (option.npmScript === undefined && option.key !== '0') problems.push(`option ${option.key} runs nothing`)
-    if (option.npmScript !== undefined && !(option.npmScript in npmScripts)) problems.push(`option ${option.key} names a missing npm script "${option.npmScript}"`)
+    if (option.npmScript === undefined && option.key !== '0') problems.push(`l’option ${option.key} ne lance rien`)
+    if (option.npmScript !== undefined && !(option.npmScript in npmScripts)) problems.push(`l’option ${option.key} nomme un script npm absent : "${option.npmScript}"`)
   }
-  if (!keys.has('0')) problems.push('no option 0 to quit')
-  if (problems.length > 0) throw new ToolkitError(`invalid menu ${path}: ${problems.join('; ')}`)
+  if (!keys.has('0')) problems.push('pas d’option 0 pour quitter')
+  if (problems.length > 0) throw new ToolkitError(`menu invalide ${path} : ${problems.join(' ; ')}`)
   return menu
 }

@@ -10,9 +10,9 @@
 import type { SqlConnection } from '../db/connection.ts'
 import { describeError } from '../errors.ts'
 import { createIndexStatement, filteredColumns } from '../engines/_index-sql.ts'
-import { fingerprintId, fingerprintSql } from './fingerprint.ts'
+import { fingerprintId, fingerprintSql } from '../db/fingerprint.ts'
 import type { FingerprintSample, FingerprintStats, Thresholds } from './analysis.ts'
-import type { IndexTrial, MetricsEngine } from './engine.ts'
+import type { IndexTrial, MetricsEngine } from '../engines/metrics-engine.ts'
 import type { OperationRecord } from './instrumentation.ts'
 import { indexName, memoize } from './index-advice.ts'
 

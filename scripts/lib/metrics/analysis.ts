@@ -2,9 +2,9 @@
  * Turns a recorded window into numbers: operations classed fast / medium / slow by wall time,
  * SQL aggregated per fingerprint (database time), activity per tenant, identical repeated reads.
  */
-import { displaySql, fingerprintId, fingerprintSql, isReadStatement } from './fingerprint.ts'
+import { displaySql, fingerprintId, fingerprintSql, isReadStatement } from '../db/fingerprint.ts'
 import type { OperationRecord, SqlRecord } from './instrumentation.ts'
-import { roundMs, summarizeDurations, type DurationSummary } from './statistics.ts'
+import { roundMs, summarizeDurations, type DurationSummary } from '../statistics.ts'
 import { databaseTimeBuckets, operationKind, topByDatabaseTime, type OperationKind, type TimeBuckets } from './operation-kind.ts'
 
 export interface Thresholds {

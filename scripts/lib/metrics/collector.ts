@@ -22,7 +22,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { appendFile, readFile, rename, stat } from 'node:fs/promises'
 import { ToolkitError } from '../errors.ts'
-import { fingerprintId, fingerprintSql } from './fingerprint.ts'
+import { fingerprintId, fingerprintSql } from '../db/fingerprint.ts'
 import { tenantFromArgs } from './tenant.ts'
 
 export interface CollectorOptions {

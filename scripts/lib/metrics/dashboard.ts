@@ -3,7 +3,7 @@
  * and turns each window of recorded queries into the metrics object of performance-metrics.json.
  *
  * @example
- * const dashboard = new DatabasePerformanceDashboard() // DATABASE_URL, or file:./prisma/dev.db
+ * const dashboard = new DatabasePerformanceDashboard({ environment }) // DATABASE_URL, or the project's prisma/dev.db
  * setInterval(async () => {
  *   const metrics = await dashboard.analyzePerformance()
  *   if (metrics.slowQueriesCount > 10) console.warn("Trop de requêtes lentes détectées!")
@@ -12,19 +12,19 @@
 import type { AppPrismaClient, DatabaseHandle, SqlConnection } from '../db/connection.ts'
 import { quoteIdentifier } from '../db/connection.ts'
 import { openDatabase } from '../db/open.ts'
-import { resolveEnvironment, type ToolkitEnvironment } from '../environment.ts'
+import type { ToolkitEnvironment } from '../environment.ts'
 import { describeError } from '../errors.ts'
 import type { ProgressListener } from '../progress.ts'
 import { DEMO_TENANT_SLUG } from '../seed/demo.ts'
 import { advise, type AdvisorOptions, type Recommendation } from './advisor.ts'
 import { DEFAULT_THRESHOLDS, aggregateFingerprints, repeatedReads, summarizeOperations, tenantActivity, type Thresholds } from './analysis.ts'
 import { engineNamed } from '../engines/index.ts'
-import { type CacheStatistics, type ConnectionStatistics, type MetricsEngine, type TenantTable } from './engine.ts'
-import { fingerprintId, fingerprintSql } from './fingerprint.ts'
+import { type CacheStatistics, type ConnectionStatistics, type MetricsEngine, type TenantTable } from '../engines/metrics-engine.ts'
+import { fingerprintId, fingerprintSql } from '../db/fingerprint.ts'
 import { instrumentDatabase, type Instrumentation, type OperationRecord } from './instrumentation.ts'
 import { PERFORMANCE_METRICS_VERSION, type PerformanceMetrics, type RawOperation, type TenantMetrics } from './performance-metrics.ts'
 import { runPerformanceTests, type PerformanceTestResult } from './performance-tests.ts'
-import { roundMs } from './statistics.ts'
+import { roundMs } from '../statistics.ts'
 
 export interface DashboardOptions {
   /** A database URL, or an open handle (left open by close()). Default: the environment's DATABASE_URL. */
@@ -36,7 +36,8 @@ export interface DashboardOptions {
   /** Run the six tests in each analysis (default true); false analyzes only what the client recorded. */
   runTests?: boolean
   advisor?: Partial<AdvisorOptions>
-  environment?: ToolkitEnvironment
+  /** Resolved once by the script (scripts/lib/environment.ts): the default database and where relative paths start. */
+  environment: ToolkitEnvironment
   cwd?: string
   onProgress?: ProgressListener
   /** Epoch milliseconds. */
@@ -68,7 +69,7 @@ export class DatabasePerformanceDashboard {
   private readonly startedAt: number
   private opened: Promise<Opened> | undefined
 
-  constructor(options: DashboardOptions = {}) {
+  constructor(options: DashboardOptions) {
     this.options = options
     this.now = options.now ?? (() => Date.now())
     this.startedAt = this.now()
@@ -135,7 +136,7 @@ export class DatabasePerformanceDashboard {
     const storageMethod = tenantMetrics.method
     progress(3)
 
-    const cache = await attempt<CacheStatistics>('statistiques de cache', () => engine.cacheStatistics(db.sql), { hitRate: null, source: 'n/a: the cache counters could not be read' })
+    const cache = await attempt<CacheStatistics>('statistiques de cache', () => engine.cacheStatistics(db.sql), { hitRate: null, source: 'n/a : les compteurs du cache sont illisibles' })
     const connections = await attempt<ConnectionStatistics>('connexions', () => engine.connectionStatistics(db.sql, { poolSize: db.poolSize }), {
       active: null,
       open: null,
@@ -201,7 +202,7 @@ export class DatabasePerformanceDashboard {
       const db =
         typeof database === 'object'
           ? database
-          : await openDatabase(database ?? (this.options.environment ?? resolveEnvironment()).databaseUrl, { environment: this.options.environment, cwd: this.options.cwd })
+          : await openDatabase(database ?? this.options.environment.databaseUrl, { environment: this.options.environment, cwd: this.options.cwd })
       try {
         return { db, instrumentation: instrumentDatabase(db), engine: engineNamed(db.engine).metrics }
       } catch (error) {
@@ -280,7 +281,7 @@ function emptyTenants(operations: readonly OperationRecord[]): { rows: TenantMet
     totalClients: null,
     storageUsed: null,
   }))
-  return { rows, method: 'n/a: the tenant tables could not be read' }
+  return { rows, method: 'n/a : les tables des cabinets sont illisibles' }
 }
 
 function rawOperation(operation: OperationRecord): RawOperation {

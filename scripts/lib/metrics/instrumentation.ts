@@ -90,7 +90,7 @@ export interface InstrumentOptions {
  */
 export function instrumentDatabase(db: Pick<DatabaseHandle, 'createQueryEventClient' | 'redactedUrl'>, options: InstrumentOptions = {}): Instrumentation {
   if (db.createQueryEventClient === undefined) {
-    throw new ToolkitError(`${db.redactedUrl}: this database handle cannot create a query-event client, so its queries cannot be measured`)
+    throw new ToolkitError(`${db.redactedUrl} : cette connexion ne sait pas créer de client à événements de requêtes, ses requêtes ne peuvent pas être mesurées`)
   }
   return instrumentClient(db.createQueryEventClient(), options)
 }

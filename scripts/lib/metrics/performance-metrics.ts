@@ -10,7 +10,7 @@ import { ToolkitError, describeError } from '../errors.ts'
 import { writeFileAtomic } from '../fs/atomic.ts'
 import type { FingerprintStats, OperationStatistics, Thresholds } from './analysis.ts'
 import type { Recommendation } from './advisor.ts'
-import type { CacheStatistics } from './engine.ts'
+import type { CacheStatistics } from '../engines/metrics-engine.ts'
 import type { PerformanceTestResult } from './performance-tests.ts'
 
 export const PERFORMANCE_METRICS_VERSION = 1
@@ -96,13 +96,13 @@ export function readPerformanceMetrics(path: string): PerformanceMetrics {
   try {
     value = JSON.parse(readFileSync(path, 'utf8'))
   } catch (error) {
-    throw new ToolkitError(`cannot read ${path}: ${describeError(error)}`, { cause: error })
+    throw new ToolkitError(`lecture de ${path} impossible : ${describeError(error)}`, { cause: error })
   }
   try {
     return validatePerformanceMetrics(value)
   } catch (error) {
-    throw new ToolkitError(`${path} is not a valid performance-metrics file: ${describeError(error)}`, {
-      hint: 'Write it again with `npm run dashboard -- --output <path>`.',
+    throw new ToolkitError(`${path} n’est pas un fichier performance-metrics valide : ${describeError(error)}`, {
+      hint: 'Réécrivez-le avec `npm run dashboard -- --output <chemin>`.',
       cause: error,
     })
   }
@@ -111,11 +111,11 @@ export function readPerformanceMetrics(path: string): PerformanceMetrics {
 /** Checks the shape of a metrics object and returns it typed; throws on the first mismatch. */
 export function validatePerformanceMetrics(value: unknown): PerformanceMetrics {
   const root = object(value, '$')
-  if (root.version !== PERFORMANCE_METRICS_VERSION) throw new Error(`$.version: expected ${PERFORMANCE_METRICS_VERSION}, got ${JSON.stringify(root.version)}`)
+  if (root.version !== PERFORMANCE_METRICS_VERSION) throw new Error(`$.version : attendu ${PERFORMANCE_METRICS_VERSION}, reçu ${JSON.stringify(root.version)}`)
   isoDate(root.timestamp, '$.timestamp')
   number(root.uptime, '$.uptime')
   number(root.slowQueriesCount, '$.slowQueriesCount')
-  if (!['sqlite', 'postgres', 'd1'].includes(root.engine as string)) throw new Error(`$.engine: unknown engine ${JSON.stringify(root.engine)}`)
+  if (!['sqlite', 'postgres', 'd1'].includes(root.engine as string)) throw new Error(`$.engine : moteur inconnu ${JSON.stringify(root.engine)}`)
   string(root.database, '$.database')
   const window = object(root.window, '$.window')
   isoDate(window.startedAt, '$.window.startedAt')
@@ -137,7 +137,7 @@ export function validatePerformanceMetrics(value: unknown): PerformanceMetrics {
   for (const key of ['cacheHitRate', 'connectionPoolSize', 'activeConnections']) nullableNumber(global[key], `$.globalMetrics.${key}`)
   array(global.slowQueries, '$.globalMetrics.slowQueries')
   array(global.topOperations, '$.globalMetrics.topOperations')
-  if (global.slowQueriesCount !== root.slowQueriesCount) throw new Error('$.slowQueriesCount differs from $.globalMetrics.slowQueriesCount')
+  if (global.slowQueriesCount !== root.slowQueriesCount) throw new Error('$.slowQueriesCount diffère de $.globalMetrics.slowQueriesCount')
   array(root.fingerprints, '$.fingerprints').forEach((f, i) => {
     const fingerprint = object(f, `$.fingerprints[${i}]`)
     string(fingerprint.id, `$.fingerprints[${i}].id`)
@@ -173,26 +173,26 @@ export function validatePerformanceMetrics(value: unknown): PerformanceMetrics {
 }
 
 function object(value: unknown, path: string): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${path}: expected an object`)
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${path} : objet attendu`)
   return value as Record<string, unknown>
 }
 function array(value: unknown, path: string): unknown[] {
-  if (!Array.isArray(value)) throw new Error(`${path}: expected an array`)
+  if (!Array.isArray(value)) throw new Error(`${path} : tableau attendu`)
   return value
 }
 function number(value: unknown, path: string): void {
-  if (typeof value !== 'number' || !Number.isFinite(value)) throw new Error(`${path}: expected a number, got ${JSON.stringify(value)}`)
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw new Error(`${path} : nombre attendu, reçu ${JSON.stringify(value)}`)
 }
 function nullableNumber(value: unknown, path: string): void {
   if (value !== null) number(value, path)
 }
 function string(value: unknown, path: string): void {
-  if (typeof value !== 'string') throw new Error(`${path}: expected a string`)
+  if (typeof value !== 'string') throw new Error(`${path} : chaîne attendue`)
 }
 function isoDate(value: unknown, path: string): void {
   string(value, path)
-  if (Number.isNaN(Date.parse(value as string))) throw new Error(`${path}: expected an ISO date`)
+  if (Number.isNaN(Date.parse(value as string))) throw new Error(`${path} : date ISO attendue`)
 }
 function oneOf(value: unknown, allowed: readonly string[], path: string): void {
-  if (!allowed.includes(value as string)) throw new Error(`${path}: expected one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`)
+  if (!allowed.includes(value as string)) throw new Error(`${path} : valeur attendue parmi ${allowed.join(', ')}, reçu ${JSON.stringify(value)}`)
 }

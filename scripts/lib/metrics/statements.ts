@@ -5,28 +5,9 @@
  * snapshot only, or whose call count went down (evicted then re-created, or reset by someone
  * else), counts from zero: its second-snapshot counters are the window's, never a negative number.
  */
-import { displaySql, fingerprintId, fingerprintSql, isReadStatement } from './fingerprint.ts'
-import { roundMs } from './statistics.ts'
-
-/** One entry of the server's cumulative counters. */
-export interface StatementCounters {
-  userid: string
-  dbid: string
-  queryid: string
-  /** The statement as the server normalised it (`$1` for each constant). */
-  query: string
-  calls: number
-  totalExecTimeMs: number
-  rows: number
-  sharedBlksHit: number
-  sharedBlksRead: number
-}
-
-export interface StatementSnapshot {
-  /** Epoch milliseconds when the view was read. */
-  takenAt: number
-  entries: StatementCounters[]
-}
+import { displaySql, fingerprintId, fingerprintSql, isReadStatement } from '../db/fingerprint.ts'
+import { roundMs } from '../statistics.ts'
+import type { StatementCounters, StatementSnapshot } from '../engines/metrics-engine.ts'
 
 /** What a normalised statement did during the window. */
 export interface StatementStats {

@@ -25,7 +25,7 @@ export async function* copyTextRows(chunks: AsyncIterable<Buffer>): AsyncGenerat
     pending = last + 1 < chunk.length ? chunk.subarray(last + 1) : undefined
     yield { rows: parseLines(raw.toString('utf8', 0, raw.length - 1)), raw }
   }
-  if (pending !== undefined && pending.length > 0) throw new Error('COPY output ended in the middle of a row')
+  if (pending !== undefined && pending.length > 0) throw new Error('la sortie de COPY s’arrête au milieu d’une ligne')
 }
 
 function parseLines(text: string): (string | null)[][] {

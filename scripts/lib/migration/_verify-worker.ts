@@ -21,7 +21,7 @@ parentPort!.on('message', (message: VerifierMessage) => {
     else if (message.type === 'committed') verifiers.get(message.index)?.readUpTo(message.rows)
     else {
       const verifier = verifiers.get(message.index)
-      if (verifier === undefined) throw new Error(`no table ${message.index}`)
+      if (verifier === undefined) throw new Error(`pas de table ${message.index}`)
       verifiers.delete(message.index)
       reply({ type: 'verified', index: message.index, ...verifier.result() })
     }

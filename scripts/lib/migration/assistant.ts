@@ -38,7 +38,7 @@ export async function runAssistant(options: AssistantOptions): Promise<Assistant
   const context = { input: options.input, output: options.output, clearPromptOnDone: false }
   const write = (text: string) => (options.output ?? process.stdout).write(text)
   try {
-    write('PostgreSQL → SQLite migration assistant. Nothing is written before you confirm.\n\n')
+    write('Assistant de migration PostgreSQL → SQLite. Rien n’est écrit avant votre confirmation.\n\n')
     let source = options.defaultSource
     let from = ''
     let to = ''
@@ -47,13 +47,13 @@ export async function runAssistant(options: AssistantOptions): Promise<Assistant
     for (;;) {
       from = await askSource(source, context)
       ;({ to, force } = await askTarget(options, context))
-      write('\nChecking the source (dry run)…\n')
+      write('\nVérification de la source (simulation)…\n')
       try {
         preview = await options.preview({ from, to, force })
         break
       } catch (error) {
         // Cannot connect, no such database…: say why and ask again (Ctrl-C leaves).
-        if (!(error instanceof ToolkitError) || /^interrupted/.test(error.message)) throw error
+        if (!(error instanceof ToolkitError) || /^interrompu/.test(error.message)) throw error
         write(`✗ ${describeError(error)}\n${error.hint ? `  ${error.hint}\n` : ''}\n`)
         source = from
       }
@@ -61,18 +61,18 @@ export async function runAssistant(options: AssistantOptions): Promise<Assistant
     write(`\n${preview.text}\n`)
     const problems = preview.problems.length
     if (problems > 0) {
-      throw new ToolkitError(`the migration cannot run: ${problems} problem${problems === 1 ? '' : 's'} (listed above); nothing was written`, {
+      throw new ToolkitError(`la migration ne peut pas se faire : ${problems} problème${problems === 1 ? '' : 's'} (listés ci-dessus) ; rien n’a été écrit`, {
         hint: refusalHint(preview.problems),
       })
     }
     const go = await confirm(
-      { message: `Copy ${preview.rows.toLocaleString('en')} rows in ${preview.tables} tables into ${to}${force ? ', replacing it' : ''}?`, default: !force },
+      { message: `Copier ${preview.rows.toLocaleString('fr-FR')} lignes de ${preview.tables} tables dans ${to}${force ? ', en le remplaçant' : ''} ?`, default: !force },
       context,
     )
-    if (!go) throw new ToolkitError('cancelled: nothing was written')
+    if (!go) throw new ToolkitError('annulé : rien n’a été écrit')
     return { from, to, force }
   } catch (error) {
-    if (error instanceof Error && error.name === 'ExitPromptError') throw new ToolkitError('interrupted (Ctrl-C): nothing was written')
+    if (error instanceof Error && error.name === 'ExitPromptError') throw new ToolkitError('interrompu (Ctrl-C) : rien n’a été écrit')
     throw error
   }
 }
@@ -84,11 +84,11 @@ async function askSource(defaultSource: string | undefined, context: PromptConte
   const shown = defaultSource === undefined ? undefined : redactUrl(defaultSource)
   const typed = await input(
     {
-      message: 'Source PostgreSQL URL:',
+      message: 'URL PostgreSQL de la source :',
       ...(shown ? { default: shown } : {}),
       required: true,
       transformer: (value, { isFinal }) => (isFinal ? redactUrl(value) : value),
-      validate: (value) => /^postgres(ql)?:\/\/\S+$/i.test(value.trim()) || 'Expected postgresql://user[:password]@host[:port]/database',
+      validate: (value) => /^postgres(ql)?:\/\/\S+$/i.test(value.trim()) || 'Attendu : postgresql://utilisateur[:mot-de-passe]@hôte[:port]/base',
     },
     context,
   )
@@ -100,13 +100,13 @@ async function askTarget(options: AssistantOptions, context: PromptContext): Pro
   for (;;) {
     const answer = await input(
       {
-        message: 'Target SQLite file (a new file):',
+        message: 'Fichier SQLite cible (un nouveau fichier) :',
         default: options.defaultTarget,
         required: true,
         validate: (value) => {
           const path = resolve(options.cwd, value.trim().replace(/^file:/, ''))
-          if (!existsSync(dirname(path))) return `The directory ${dirname(path)} does not exist`
-          if (existsSync(path) && statSync(path).isDirectory()) return `${path} is a directory`
+          if (!existsSync(dirname(path))) return `Le dossier ${dirname(path)} n’existe pas`
+          if (existsSync(path) && statSync(path).isDirectory()) return `${path} est un dossier`
           return true
         },
       },
@@ -114,6 +114,6 @@ async function askTarget(options: AssistantOptions, context: PromptContext): Pro
     )
     const to = resolve(options.cwd, answer.trim().replace(/^file:/, ''))
     if (!existsSync(to)) return { to, force: false }
-    if (await confirm({ message: `${to} exists. Replace it (the current file is kept as ${to}${BEFORE_MIGRATION_SUFFIX})?`, default: false }, context)) return { to, force: true }
+    if (await confirm({ message: `${to} existe. Le remplacer (le fichier actuel est gardé sous ${to}${BEFORE_MIGRATION_SUFFIX}) ?`, default: false }, context)) return { to, force: true }
   }
 }

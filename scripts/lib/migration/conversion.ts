@@ -58,24 +58,24 @@ const DATETIME_TYPES = new Set(['timestamp', 'timestamptz', 'date'])
  * @example conversionFor({ kind: 'base', name: 'numeric' }) // { kind: 'decimal', sqliteType: 'DECIMAL' }
  */
 export function conversionFor(type: PostgresType): ConversionChoice {
-  const label = type.domain ? `${type.domain} (a domain over ${type.name})` : type.name
+  const label = type.domain ? `${type.domain} (un domaine sur ${type.name})` : type.name
   switch (type.kind) {
     case 'enum':
       return { kind: 'text', sqliteType: 'TEXT' }
     case 'range':
     case 'multirange':
-      return { unsupported: `${label} is a ${type.kind}: SQLite has no ${type.kind} type and Prisma no scalar for it. Store its bounds as two columns (lower(…), upper(…)) first, or leave the table out with --tables` }
+      return { unsupported: `${label} est un ${type.kind} : SQLite n’a pas de type ${type.kind} ni Prisma de scalaire pour lui. Stockez d’abord ses bornes en deux colonnes (lower(…), upper(…)), ou laissez la table de côté avec --tables` }
     case 'composite':
-      return { unsupported: `${label} is a composite type: SQLite has no row type. Split it into columns first, or leave the table out with --tables` }
+      return { unsupported: `${label} est un type composite : SQLite n’a pas de type ligne. Éclatez-le d’abord en colonnes, ou laissez la table de côté avec --tables` }
     case 'pseudo':
-      return { unsupported: `${label} is a pseudo-type that holds no storable value` }
+      return { unsupported: `${label} est un pseudo-type sans valeur stockable` }
     case 'array': {
       const element = type.element
       if (element === undefined || element.kind !== 'base' || element.domain !== undefined) {
-        const what = element === undefined ? 'an unknown type' : element.domain ? `the domain ${element.domain}` : `the ${element.kind} ${element.name}`
-        return { unsupported: `${label} is an array of ${what}: SQLite has no arrays, and a JSON copy would lose the element type (only arrays of base types such as text[] or int4[] become JSON)` }
+        const what = element === undefined ? 'type inconnu' : element.domain ? `domaine ${element.domain}` : `type ${element.kind} ${element.name}`
+        return { unsupported: `${label} est un tableau de ${what} : SQLite n’a pas de tableaux, et une copie JSON perdrait le type des éléments (seuls les tableaux de types de base comme text[] ou int4[] deviennent du JSON)` }
       }
-      if (type.delimiter !== undefined && type.delimiter !== ',') return { unsupported: `${label}: arrays of ${element.name} are not supported` }
+      if (type.delimiter !== undefined && type.delimiter !== ',') return { unsupported: `${label} : les tableaux de ${element.name} ne sont pas pris en charge` }
       return { kind: 'array', sqliteType: 'JSONB' }
     }
     case 'base':
@@ -120,7 +120,7 @@ export function sqliteTypeAccepts(declaredType: string, kind: ValueKind): boolea
 
 /** A value that cannot be stored so that it reads back the same; carries where it was found. */
 export class UnconvertibleValueError extends ToolkitError {
-  constructor(message: string, hint = 'Fix the value in PostgreSQL, or leave the table out with --tables; `--dry-run` lists every such value.') {
+  constructor(message: string, hint = 'Corrigez la valeur dans PostgreSQL, ou laissez la table de côté avec --tables ; `--dry-run` liste toutes ces valeurs.') {
     super(message, { hint })
     this.name = 'UnconvertibleValueError'
   }
@@ -165,7 +165,7 @@ const CONVERTERS: Record<Exclude<ValueKind, 'datetime' | 'array'>, Converter> = 
   decimal: {
     toSqlite(text) {
       const parts = decimalParts(text)
-      if (parts === undefined) throw new UnconvertibleValueError(`numeric ${text} has no SQLite equivalent (SQLite stores NaN as NULL and Prisma reads no infinite Decimal)`)
+      if (parts === undefined) throw new UnconvertibleValueError(`numeric ${text} n’a pas d’équivalent SQLite (SQLite stocke NaN comme NULL et Prisma ne lit aucun Decimal infini)`)
       if (parts.digits === '0') return 0
       if (parts.exponent >= 0 && parts.digits.length + parts.exponent <= 19) {
         const integer = BigInt(`${parts.negative ? '-' : ''}${parts.digits}${'0'.repeat(parts.exponent)}`)
@@ -174,8 +174,8 @@ const CONVERTERS: Record<Exclude<ValueKind, 'datetime' | 'array'>, Converter> = 
       const number = Number(text)
       if (canonicalDecimal(String(number)) !== canonicalDecimal(text)) {
         throw new UnconvertibleValueError(
-          `numeric ${text} cannot be held exactly: SQLite's DECIMAL is a 64-bit float (about 15 significant digits), which would read back as ${String(number)}`,
-          'Round the value in PostgreSQL (e.g. to 15 significant digits) if that is acceptable, or keep this database on PostgreSQL; `--dry-run` lists every such value.',
+          `numeric ${text} ne peut pas être conservé exactement : le DECIMAL de SQLite est un flottant 64 bits (environ 15 chiffres significatifs), relu comme ${String(number)}`,
+          'Arrondissez la valeur dans PostgreSQL (par exemple à 15 chiffres significatifs) si c’est acceptable, ou gardez cette base sur PostgreSQL ; `--dry-run` liste toutes ces valeurs.',
         )
       }
       return number
@@ -187,7 +187,7 @@ const CONVERTERS: Record<Exclude<ValueKind, 'datetime' | 'array'>, Converter> = 
   real: {
     toSqlite(text) {
       const number = Number(text)
-      if (Number.isNaN(number)) throw new UnconvertibleValueError(`float NaN has no SQLite equivalent (SQLite stores NaN as NULL)`)
+      if (Number.isNaN(number)) throw new UnconvertibleValueError(`le flottant NaN n’a pas d’équivalent SQLite (SQLite stocke NaN comme NULL)`)
       return number
     },
     identity: false,
@@ -209,7 +209,7 @@ const CONVERTERS: Record<Exclude<ValueKind, 'datetime' | 'array'>, Converter> = 
   },
   bytes: {
     toSqlite(text) {
-      if (!text.startsWith('\\x')) throw new UnconvertibleValueError('bytea arrived in escape format; expected hex')
+      if (!text.startsWith('\\x')) throw new UnconvertibleValueError('bytea reçu au format escape ; hex attendu')
       return Buffer.from(text.slice(2), 'hex')
     },
     identity: true,
@@ -271,7 +271,7 @@ function arrayConverter(element: PostgresType): Converter {
   const encode = (value: string | null): string => {
     if (value === null) return 'null'
     if (numeric) {
-      if (!/^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/.test(value)) throw new UnconvertibleValueError(`array element ${value} is not a finite number, which JSON cannot hold`)
+      if (!/^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/.test(value)) throw new UnconvertibleValueError(`l’élément de tableau ${value} n’est pas un nombre fini, ce que JSON ne peut pas contenir`)
       return value
     }
     if (elementKind === 'bool') return value === 't' ? 'true' : 'false'
@@ -352,10 +352,10 @@ export function parsePostgresDateTime(text: string): ParsedDateTime | string {
   if (isDate(text) && (end === 10 || (text.charCodeAt(10) === 0x20 && isTime(text, 11) && (end === 19 || (text.charCodeAt(19) === 0x2e && end > 20 && end <= 26 && isDigits(text, 20, end)))))) {
     return { date: text.slice(0, 10), time: end === 10 ? '00:00:00' : text.slice(11, 19), fraction: end > 20 ? text.slice(20, end) : '' }
   }
-  if (text === 'infinity' || text === '-infinity') return `timestamp ${text} has no equivalent in Prisma's DateTime`
-  if (text.endsWith(' BC')) return `timestamp ${text} is before year 1, which Prisma's DateTime cannot hold`
-  if (/^\d{5,}-/.test(text)) return `timestamp ${text} is after year 9999, which Prisma's DateTime cannot hold`
-  return `timestamp ${text} is not in the expected ISO form`
+  if (text === 'infinity' || text === '-infinity') return `le timestamp ${text} n’a pas d’équivalent dans le DateTime de Prisma`
+  if (text.endsWith(' BC')) return `le timestamp ${text} est avant l’an 1, hors de portée du DateTime de Prisma`
+  if (/^\d{5,}-/.test(text)) return `le timestamp ${text} est après l’an 9999, hors de portée du DateTime de Prisma`
+  return `le timestamp ${text} n’est pas dans la forme ISO attendue`
 }
 
 /** Parses what the copy writes in a DATETIME column, and nothing else: `2026-01-21T15:30:00.123+00:00` (3 or 6 fraction digits). */
@@ -388,9 +388,9 @@ type ArrayNode = string | null | ArrayNode[]
 
 /** Parses a PostgreSQL array literal (`{a,"b c",NULL,{1,2}}`); returns a reason when unsupported. */
 export function parsePostgresArray(text: string): ArrayNode[] | string {
-  if (text.startsWith('[')) return `array ${text.slice(0, 40)} has explicit bounds (not starting at 1), which JSON cannot hold`
+  if (text.startsWith('[')) return `le tableau ${text.slice(0, 40)} a des bornes explicites (ne commençant pas à 1), que JSON ne peut pas contenir`
   let position = 0
-  const fail = () => `array literal ${text.slice(0, 40)} cannot be parsed`
+  const fail = () => `le littéral de tableau ${text.slice(0, 40)} est illisible`
   const parseList = (): ArrayNode[] | string => {
     if (text[position] !== '{') return fail()
     position++

@@ -33,8 +33,8 @@ export interface CopiedTable {
 
 /** The error of a run stopped by its AbortSignal (Ctrl-C). */
 export function interruptedError(): ToolkitError {
-  return new ToolkitError('interrupted: the migration was stopped before it finished; nothing was written', {
-    hint: 'Run it again; it starts from scratch.',
+  return new ToolkitError('interrompu : la migration a été arrêtée avant la fin ; rien n’a été écrit', {
+    hint: 'Relancez-la : elle repart de zéro.',
   })
 }
 
@@ -104,7 +104,7 @@ export async function copyTable(source: PostgresSource, work: TableWork, db: Dat
       if (options.signal?.aborted) throw interruptedError()
       if (identity) checksum.addRaw(batch.raw, batch.rows.length)
       for (const row of batch.rows) {
-        if (row.length !== width) throw new ToolkitError(`table "${table.name}": COPY returned ${row.length} values for ${width} columns`)
+        if (row.length !== width) throw new ToolkitError(`table "${table.name}" : COPY a rendu ${row.length} valeurs pour ${width} colonnes`)
         const offset = pendingRows.length * width
         let column = 0
         try {
@@ -138,10 +138,10 @@ export async function copyTable(source: PostgresSource, work: TableWork, db: Dat
       } catch {}
     }
     if (error instanceof ToolkitError) throw error
-    throw new ToolkitError(`copying table "${table.name}" failed: ${describeError(error)}`, { cause: error })
+    throw new ToolkitError(`la copie de la table "${table.name}" a échoué : ${describeError(error)}`, { cause: error })
   }
   report(true)
-  if (checksum.rows !== rows) throw new ToolkitError(`table "${table.name}": ${rows} rows copied but ${checksum.rows} checksummed`)
+  if (checksum.rows !== rows) throw new ToolkitError(`table "${table.name}" : ${rows} lignes copiées mais ${checksum.rows} passées à l’empreinte`)
   return { name: table.name, rows, checksum: checksum.digest(), ms: performance.now() - started }
 }
 
@@ -149,8 +149,8 @@ export async function copyTable(source: PostgresSource, work: TableWork, db: Dat
 function locate(error: unknown, work: TableWork, row: (string | null)[], column: number | undefined): ToolkitError {
   const table = work.source
   const keys = table.columns.map((c, i) => [c, row[i]] as const).filter(([c]) => c.primaryKeyPosition > 0)
-  const where = keys.length > 0 ? ` row ${keys.map(([c, v]) => `${c.name}=${v ?? 'NULL'}`).join(',')}` : ''
-  const place = column === undefined ? `table "${table.name}"${where}` : `table "${table.name}", column "${table.columns[column]!.name}",${where}`
-  if (error instanceof UnconvertibleValueError) return new ToolkitError(`${place}: ${error.message}`, { hint: error.hint, cause: error })
-  return new ToolkitError(`${place}: ${describeError(error)}`, { cause: error })
+  const where = keys.length > 0 ? ` ligne ${keys.map(([c, v]) => `${c.name}=${v ?? 'NULL'}`).join(',')}` : ''
+  const place = column === undefined ? `table "${table.name}"${where}` : `table "${table.name}", colonne "${table.columns[column]!.name}",${where}`
+  if (error instanceof UnconvertibleValueError) return new ToolkitError(`${place} : ${error.message}`, { hint: error.hint, cause: error })
+  return new ToolkitError(`${place} : ${describeError(error)}`, { cause: error })
 }

@@ -7,7 +7,7 @@ import { resolve } from 'node:path'
 import Database from 'better-sqlite3'
 import { sqliteConnection } from '../engines/sqlite/connection.ts'
 import { applyMigrations } from '../db/migrations.ts'
-import { resolveEnvironment, type ToolkitEnvironment } from '../environment.ts'
+import type { ToolkitEnvironment } from '../environment.ts'
 import { isDiskFull } from '../fs/errors.ts'
 import { ToolkitError, describeError } from '../errors.ts'
 import type { ProgressListener } from '../progress.ts'
@@ -25,7 +25,8 @@ export interface MigrateOptions {
   /** Path of the SQLite file to create (`file:` prefix accepted), relative to `cwd`. */
   to: string
   cwd?: string
-  environment?: ToolkitEnvironment
+  /** Resolved once by the script (scripts/lib/environment.ts). */
+  environment: ToolkitEnvironment
   /** `auto` (default): the app's schema when the source has the app's tables, else derived from the catalog. */
   schema?: SchemaChoice
   /** Copy only these tables (plus the tables their foreign keys need). */
@@ -69,13 +70,12 @@ export interface MigrationResult {
 /**
  * Migrates (or, with `dryRun`, plans the migration of) a PostgreSQL database into a new SQLite file.
  * @example
- * const result = await migratePostgresToSqlite({ from: 'postgresql://postgres@127.0.0.1/app', to: 'prisma/from-postgres.db' })
+ * const result = await migratePostgresToSqlite({ from: 'postgresql://postgres@127.0.0.1/app', to: 'prisma/from-postgres.db', environment })
  * if (result.status !== 'migrated') console.error(result.plan.problems, result.tables.filter((t) => !t.ok))
  */
 export async function migratePostgresToSqlite(options: MigrateOptions): Promise<MigrationResult> {
   const started = performance.now()
-  const environment = options.environment ?? resolveEnvironment()
-  const cwd = options.cwd ?? environment.cwd
+  const cwd = options.cwd ?? options.environment.cwd
   const target = resolve(cwd, options.to.replace(/^file:/, ''))
   const phases: Record<string, number> = {}
   let phaseStart = started
@@ -216,11 +216,11 @@ async function createSchema(db: Database.Database, plan: MigrationPlan, work: Ta
 
 /** A failure after the temporary file was removed: says so, and what to do for the usual causes. */
 function failed(error: unknown, target: string): ToolkitError {
-  if (error instanceof ToolkitError && /nothing was written/.test(error.message)) return error
+  if (error instanceof ToolkitError && /rien n’a été écrit/.test(error.message)) return error
   const message = describeError(error)
   const code = (error as { code?: string }).code
-  const full = isDiskFull(error) || /disk is full|no space/i.test(message)
-  const readOnly = code === 'EROFS' || code === 'EACCES' || code === 'SQLITE_READONLY' || /read-only|permission denied/i.test(message)
-  const hint = full ? `Free space on the disk of ${target}, or choose another --to.` : readOnly ? 'Choose a writable --to path.' : error instanceof ToolkitError ? error.hint : undefined
-  return new ToolkitError(`${message}; nothing was written (${target} is unchanged)`, { hint, cause: error })
+  const full = isDiskFull(error) || /disque plein|plus de place/i.test(message)
+  const readOnly = code === 'EROFS' || code === 'EACCES' || code === 'SQLITE_READONLY' || /lecture seule|permission refusée/i.test(message)
+  const hint = full ? `Libérez de la place sur le disque de ${target}, ou choisissez un autre --to.` : readOnly ? 'Choisissez un chemin --to inscriptible.' : error instanceof ToolkitError ? error.hint : undefined
+  return new ToolkitError(`${message} ; rien n’a été écrit (${target} est inchangé)`, { hint, cause: error })
 }

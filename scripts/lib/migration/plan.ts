@@ -101,33 +101,33 @@ export async function planMigration(source: PostgresSource, options: PlanOptions
   const mode: 'app' | 'derived' = choice === 'app' || (choice === 'auto' && hasAppTables) ? 'app' : 'derived'
   let reason: string
   if (mode === 'app') {
-    reason = choice === 'app' ? 'asked for with --schema app' : `the source has the app's tables and ${MIGRATIONS_TABLE}`
+    reason = choice === 'app' ? 'demandé par --schema app' : `la source a les tables de l’application et ${MIGRATIONS_TABLE}`
     if (!hasAppTables) {
       const missing = [...appTableNames].filter((name) => !byName.has(name))
-      problems.push({ about: 'source', message: `--schema app: the source lacks the app's tables ${missing.join(', ')}` })
+      problems.push({ about: 'source', message: `--schema app : il manque à la source les tables de l’application ${missing.join(', ')}` })
     } else {
       const applied = source.appliedMigrations ?? []
       if (applied.join('\n') !== appSchema.migrations.join('\n')) {
         problems.push({
           about: 'source',
           table: MIGRATIONS_TABLE,
-          message: `the source's applied migrations [${applied.join(', ') || 'none'}] differ from prisma/sqlite/migrations [${appSchema.migrations.join(', ')}]: the app's SQLite schema would not match its data. Deploy the pending PostgreSQL migrations first, or copy it as it is with --schema derive`,
+          message: `les migrations appliquées de la source [${applied.join(', ') || 'aucune'}] diffèrent de prisma/sqlite/migrations [${appSchema.migrations.join(', ')}] : le schéma SQLite de l’application ne correspondrait pas aux données. Déployez d’abord les migrations PostgreSQL en attente, ou copiez telle quelle avec --schema derive`,
         })
       }
     }
   } else {
-    reason = choice === 'derive' ? 'asked for with --schema derive' : `the source lacks the app's tables (${[...appTableNames].filter((n) => !byName.has(n)).join(', ')})`
+    reason = choice === 'derive' ? 'demandé par --schema derive' : `il manque à la source les tables de l’application (${[...appTableNames].filter((n) => !byName.has(n)).join(', ')})`
   }
 
   // Which tables: the selection plus, transitively, every table its foreign keys point to.
   const reasons = new Map<string, string>()
   if (options.tables === undefined || options.tables.length === 0) {
-    for (const table of source.tables) reasons.set(table.name, 'all')
+    for (const table of source.tables) reasons.set(table.name, 'toutes')
   } else {
     const unknown = options.tables.filter((name) => !byName.has(name))
     if (unknown.length > 0) {
-      throw new ToolkitError(`--tables: no table ${unknown.map((n) => `"${n}"`).join(', ')} in the source`, {
-        hint: `The source's tables: ${source.tables.map((t) => t.name).join(', ')} (names are case-sensitive).`,
+      throw new ToolkitError(`--tables : pas de table ${unknown.map((n) => `"${n}"`).join(', ')} dans la source`, {
+        hint: `Tables de la source : ${source.tables.map((t) => t.name).join(', ')} (la casse compte).`,
         exitCode: USAGE_EXIT_CODE,
       })
     }
@@ -136,17 +136,17 @@ export async function planMigration(source: PostgresSource, options: PlanOptions
       reasons.set(name, why)
       for (const fk of byName.get(name)?.foreignKeys ?? []) {
         // Tables of other schemas are not copied (their keys are reported as not carried).
-        if (fk.referencedTable !== name && byName.has(fk.referencedTable)) visit(fk.referencedTable, `referenced by ${name}`)
+        if (fk.referencedTable !== name && byName.has(fk.referencedTable)) visit(fk.referencedTable, `référencée par ${name}`)
       }
     }
-    for (const name of options.tables) visit(name, 'selected')
-    for (const name of options.tables) reasons.set(name, 'selected')
+    for (const name of options.tables) visit(name, 'choisie')
+    for (const name of options.tables) reasons.set(name, 'choisie')
   }
   const skipped: MigrationPlan['skipped'] = []
-  for (const table of source.tables) if (!reasons.has(table.name)) skipped.push({ name: table.name, reason: 'not selected with --tables' })
+  for (const table of source.tables) if (!reasons.has(table.name)) skipped.push({ name: table.name, reason: 'non choisie par --tables' })
   if (mode === 'app' && reasons.has(MIGRATIONS_TABLE)) {
     reasons.delete(MIGRATIONS_TABLE)
-    skipped.push({ name: MIGRATIONS_TABLE, reason: "rewritten by the SQLite migrations (the PostgreSQL history's checksums are not SQLite's)" })
+    skipped.push({ name: MIGRATIONS_TABLE, reason: "réécrite par les migrations SQLite (les empreintes de l’historique PostgreSQL ne sont pas celles de SQLite)" })
   }
 
   const appTables = new Map(appSchema.tables.map((t) => [t.name, t]))
@@ -159,7 +159,7 @@ export async function planMigration(source: PostgresSource, options: PlanOptions
     const appTable = mode === 'app' ? appTables.get(table.name) : undefined
     work.push(planTable(table, reasons.get(table.name)!, appTable, overrides, problems, copied))
   }
-  if (selected.length === 0) problems.push({ about: 'source', message: 'the source has no tables to copy' })
+  if (selected.length === 0) problems.push({ about: 'source', message: 'la source n’a aucune table à copier' })
 
   problems.push(...(await checkValues(source, work)))
   const target = checkTarget(options.target, options.force ?? false, problems)
@@ -186,13 +186,13 @@ function planTable(
   const conversions = new Map<string, ColumnConversion>()
   const tableConverters: Converter[] = []
   const columns: PlannedColumn[] = []
-  if (table.columns.length === 0) problems.push({ about: 'source', table: table.name, message: 'the table has no columns' })
+  if (table.columns.length === 0) problems.push({ about: 'source', table: table.name, message: 'la table n’a pas de colonnes' })
   for (const column of table.columns) {
     const choice = conversionFor(column.type)
     const planned: PlannedColumn = { name: column.name, sourceType: column.declaredType }
     columns.push(planned)
     if ('unsupported' in choice) {
-      problems.push({ about: 'source', table: table.name, column: column.name, message: `cannot be converted: ${choice.unsupported}` })
+      problems.push({ about: 'source', table: table.name, column: column.name, message: `conversion impossible : ${choice.unsupported}` })
       tableConverters.push(converterFor('text'))
       continue
     }
@@ -205,19 +205,19 @@ function planTable(
     }
     const target = appTable.columns.find((c) => c.name === column.name)
     if (target === undefined) {
-      problems.push({ about: 'source', table: table.name, column: column.name, message: `the app's SQLite schema has no column "${column.name}" in "${table.name}": its values would be lost` })
+      problems.push({ about: 'source', table: table.name, column: column.name, message: `le schéma SQLite de l’application n’a pas de colonne "${column.name}" dans "${table.name}" : ses valeurs seraient perdues` })
       continue
     }
     planned.targetType = target.declaredType
     if (!sqliteTypeAccepts(target.declaredType, choice.kind)) {
-      problems.push({ about: 'source', table: table.name, column: column.name, message: `PostgreSQL ${column.declaredType} (${choice.kind}) cannot be held by the app's SQLite ${target.declaredType} column` })
+      problems.push({ about: 'source', table: table.name, column: column.name, message: `PostgreSQL ${column.declaredType} (${choice.kind}) ne tient pas dans la colonne SQLite ${target.declaredType} de l’application` })
     }
   }
   if (appTable !== undefined) {
-    if (appTable.withoutRowid) problems.push({ about: 'source', table: table.name, message: 'WITHOUT ROWID tables are not supported (the verification reads rows in insertion order)' })
+    if (appTable.withoutRowid) problems.push({ about: 'source', table: table.name, message: 'les tables WITHOUT ROWID ne sont pas prises en charge (la vérification lit les lignes dans l’ordre d’insertion)' })
     for (const target of appTable.columns) {
       if (target.notNull && !target.hasDefault && !table.columns.some((c) => c.name === target.name)) {
-        problems.push({ about: 'source', table: table.name, column: target.name, message: `the app's SQLite schema requires "${target.name}" (NOT NULL, no default) but the source has no such column` })
+        problems.push({ about: 'source', table: table.name, column: target.name, message: `le schéma SQLite de l’application exige "${target.name}" (NOT NULL, sans défaut) mais la source n’a pas cette colonne` })
       }
     }
   }
@@ -235,14 +235,14 @@ function planTable(
 function checkNames(tables: SourceTable[], appTables: TargetTable[], problems: PlanProblem[]): void {
   const seen = new Map<string, string>(appTables.map((t) => [t.name.toLowerCase(), t.name]))
   for (const table of tables) {
-    if (/^sqlite_/i.test(table.name)) problems.push({ about: 'source', table: table.name, message: 'SQLite reserves table names that start with "sqlite_"' })
+    if (/^sqlite_/i.test(table.name)) problems.push({ about: 'source', table: table.name, message: 'SQLite réserve les noms de table commençant par "sqlite_"' })
     const other = seen.get(table.name.toLowerCase())
-    if (other !== undefined && other !== table.name) problems.push({ about: 'source', table: table.name, message: `SQLite table names ignore case: "${table.name}" and "${other}" would be the same table` })
+    if (other !== undefined && other !== table.name) problems.push({ about: 'source', table: table.name, message: `SQLite ignore la casse des noms de table : "${table.name}" et "${other}" seraient la même table` })
     seen.set(table.name.toLowerCase(), table.name)
     const columns = new Map<string, string>()
     for (const column of table.columns) {
       const clash = columns.get(column.name.toLowerCase())
-      if (clash !== undefined) problems.push({ about: 'source', table: table.name, column: column.name, message: `SQLite column names ignore case: "${column.name}" and "${clash}" would be the same column` })
+      if (clash !== undefined) problems.push({ about: 'source', table: table.name, column: column.name, message: `SQLite ignore la casse des noms de colonne : "${column.name}" et "${clash}" seraient la même colonne` })
       columns.set(column.name.toLowerCase(), column.name)
     }
   }
@@ -257,7 +257,7 @@ function valueChecks(table: TableWork): { column: SourceColumn; condition: strin
     if (kind === 'decimal') {
       checks.push({
         column,
-        what: 'numbers SQLite cannot hold exactly (more than ~15 significant digits, NaN or infinite)',
+        what: 'des nombres que SQLite ne conserve pas exactement (plus de ~15 chiffres significatifs, NaN ou infini)',
         condition: `${c} IS NOT NULL AND NOT CASE
           WHEN ${c}::text IN ('NaN', 'Infinity', '-Infinity') THEN false
           WHEN ${c} = trunc(${c}) AND ${c} BETWEEN -9223372036854775808 AND 9223372036854775807 THEN true
@@ -265,15 +265,15 @@ function valueChecks(table: TableWork): { column: SourceColumn; condition: strin
           ELSE ${c}::float8::text::numeric = ${c} END`,
       })
     } else if (kind === 'real') {
-      checks.push({ column, what: 'NaN values (SQLite stores NaN as NULL)', condition: `${c} = 'NaN'` })
+      checks.push({ column, what: 'des valeurs NaN (SQLite stocke NaN comme NULL)', condition: `${c} = 'NaN'` })
     } else if (kind === 'datetime') {
-      checks.push({ column, what: "dates Prisma's DateTime cannot hold (infinity, before year 1, after 9999)", condition: `${c} IS NOT NULL AND (NOT isfinite(${c}) OR extract(year FROM ${c}) < 1 OR extract(year FROM ${c}) > 9999)` })
+      checks.push({ column, what: "des dates hors de portée du DateTime de Prisma (infini, avant l’an 1, après 9999)", condition: `${c} IS NOT NULL AND (NOT isfinite(${c}) OR extract(year FROM ${c}) < 1 OR extract(year FROM ${c}) > 9999)` })
     } else if (kind === 'array') {
-      checks.push({ column, what: 'arrays with bounds not starting at 1', condition: `${c} IS NOT NULL AND array_dims(${c}) ~ '\\[(-|0|[2-9]|1[0-9])'` })
+      checks.push({ column, what: 'des tableaux dont les bornes ne commencent pas à 1', condition: `${c} IS NOT NULL AND array_dims(${c}) ~ '\\[(-|0|[2-9]|1[0-9])'` })
     }
     if (column.nullable && table.notNull.has(column.name)) {
       // A nullable PostgreSQL column feeding a NOT NULL SQLite one is fine until a NULL shows up.
-      checks.push({ column, what: 'NULLs, but the SQLite column is NOT NULL', condition: `${c} IS NULL` })
+      checks.push({ column, what: 'des NULL, alors que la colonne SQLite est NOT NULL', condition: `${c} IS NULL` })
     }
   })
   return checks
@@ -290,7 +290,7 @@ async function checkValues(source: PostgresSource, work: TableWork[]): Promise<P
     try {
       row = (await source.query(counts))[0] ?? {}
     } catch (error) {
-      problems.push({ about: 'source', table: table.source.name, message: `checking the values failed: ${describeError(error)}` })
+      problems.push({ about: 'source', table: table.source.name, message: `la vérification des valeurs a échoué : ${describeError(error)}` })
       continue
     }
     for (const [i, check] of checks.entries()) {
@@ -301,7 +301,7 @@ async function checkValues(source: PostgresSource, work: TableWork[]): Promise<P
         about: 'source',
         table: table.source.name,
         column: check.column.name,
-        message: `${count} row${count === 1 ? '' : 's'} with ${check.what}${examples ? `, e.g. ${examples}` : ''}`,
+        message: `${count} ligne${count === 1 ? '' : 's'} avec ${check.what}${examples ? `, par exemple ${examples}` : ''}`,
       })
     }
   }
@@ -319,19 +319,19 @@ function checkTarget(path: string, force: boolean, problems: PlanProblem[]): Mig
   const exists = existsSync(path)
   const dir = dirname(path)
   if (!existsSync(dir)) {
-    problems.push({ about: 'target', message: `the target's directory ${dir} does not exist` })
+    problems.push({ about: 'target', message: `le dossier de la cible ${dir} n’existe pas` })
   } else {
     try {
       accessSync(dir, constants.W_OK)
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code
-      problems.push({ about: 'target', message: `cannot write in ${dir}: ${code === 'EROFS' ? 'read-only file system' : code === 'EACCES' ? 'permission denied' : describeError(error)}` })
+      problems.push({ about: 'target', message: `écriture impossible dans ${dir} : ${code === 'EROFS' ? 'système de fichiers en lecture seule' : code === 'EACCES' ? 'permission refusée' : describeError(error)}` })
     }
   }
-  if (exists && statSync(path).isDirectory()) problems.push({ about: 'target', message: `the target ${path} is a directory` })
-  else if (exists && !force) problems.push({ about: 'target', message: `the target ${path} exists: pass --force to replace it (the current file is kept as ${path}${BEFORE_MIGRATION_SUFFIX})` })
+  if (exists && statSync(path).isDirectory()) problems.push({ about: 'target', message: `la cible ${path} est un dossier` })
+  else if (exists && !force) problems.push({ about: 'target', message: `la cible ${path} existe : passez --force pour la remplacer (le fichier actuel est gardé sous ${path}${BEFORE_MIGRATION_SUFFIX})` })
   if (existsSync(`${path}-wal`) || existsSync(`${path}-journal`)) {
-    problems.push({ about: 'target', message: `the target ${path} is in use or was not closed cleanly (a -wal or -journal file is beside it): stop the app first` })
+    problems.push({ about: 'target', message: `la cible ${path} est utilisée ou n’a pas été fermée proprement (un fichier -wal ou -journal est à côté) : arrêtez d’abord l’application` })
   }
   return { path, exists, ...(exists && force ? { previousKeptAs: `${path}${BEFORE_MIGRATION_SUFFIX}` } : {}) }
 }

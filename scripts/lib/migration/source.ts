@@ -117,24 +117,24 @@ const FK_ACTIONS: Record<string, ForeignKeyAction> = { a: 'NO ACTION', r: 'RESTR
 
 export interface OpenSourceOptions {
   cwd?: string
-  environment?: ToolkitEnvironment
+  environment: ToolkitEnvironment
 }
 
 /**
  * Connects, starts the snapshot and reads the catalog and the row count of every table.
  * @example const source = await openPostgresSource('postgresql://postgres@127.0.0.1/app'); … await source.close()
  */
-export async function openPostgresSource(url: string, options: OpenSourceOptions = {}): Promise<PostgresSource> {
+export async function openPostgresSource(url: string, options: OpenSourceOptions): Promise<PostgresSource> {
   let db: DatabaseHandle
   try {
     db = await openDatabase(url, { cwd: options.cwd, environment: options.environment })
   } catch (error) {
     if (error instanceof ToolkitError) throw error
-    throw new ToolkitError(`cannot open the source: ${(error as Error).message}`, { cause: error })
+    throw new ToolkitError(`ouverture de la source impossible : ${(error as Error).message}`, { cause: error })
   }
   if (db.engine !== 'postgres') {
     await db.close()
-    throw new ToolkitError(`the source must be a PostgreSQL database, not ${db.redactedUrl}`, { hint: 'Pass --from postgresql://user@host:5432/db (or set POSTGRES_URL).', exitCode: 2 })
+    throw new ToolkitError(`la source doit être une base PostgreSQL, pas ${db.redactedUrl}`, { hint: 'Passez --from postgresql://user@host:5432/db (ou définissez POSTGRES_URL).', exitCode: 2 })
   }
   try {
     const reader = await db.openTableReader()
@@ -160,7 +160,7 @@ export async function openPostgresSource(url: string, options: OpenSourceOptions
     }
   } catch (error) {
     await db.close().catch(() => {})
-    throw new ToolkitError(`reading the catalog of ${db.redactedUrl} failed`, { cause: error })
+    throw new ToolkitError(`la lecture du catalogue de ${db.redactedUrl} a échoué`, { cause: error })
   }
 }
 
@@ -218,9 +218,9 @@ async function describeTables(reader: PostgresTableReader): Promise<SourceTable[
           const names = parseTextArray(index.columns)
           const descending = parseTextArray(index.descending)
           const notPortable =
-            index.expressions === 'true' ? 'an expression index'
-            : index.partial === 'true' ? 'a partial index'
-            : index.method !== 'btree' ? `a ${index.method} index`
+            index.expressions === 'true' ? 'un index sur expression'
+            : index.partial === 'true' ? 'un index partiel'
+            : index.method !== 'btree' ? `un index ${index.method}`
             : undefined
           return {
             name: index.name,
@@ -232,7 +232,7 @@ async function describeTables(reader: PostgresTableReader): Promise<SourceTable[
       otherConstraints: [
         ...others.filter((c) => c.table === info.name).map((c) => `${c.type === 'c' ? 'CHECK' : 'EXCLUDE'} ${c.name}`),
         // The table reader leaves generated columns out: nothing of theirs is stored to copy.
-        ...catalogColumns.filter((c) => c.table === info.name && c.generated === 'true').map((c) => `generated column ${c.column}`),
+        ...catalogColumns.filter((c) => c.table === info.name && c.generated === 'true').map((c) => `colonne générée ${c.column}`),
       ],
       rows: await reader.count(info),
     })

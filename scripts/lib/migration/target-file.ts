@@ -5,9 +5,10 @@
  * hard-linked (or copied) to `<target>.before-migration`. A killed run's temporary file is removed
  * by the next run once its process is gone.
  */
-import { copyFileSync, existsSync, linkSync, readdirSync, rmSync } from 'node:fs'
+import { copyFileSync, existsSync, linkSync, rmSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { TEMPORARY_MARKER, commitRename, fsyncPath, temporaryPathFor } from '../fs/atomic.ts'
+import { ownerOfTemporaryName, removeDeadLeftovers } from '../fs/leftovers.ts'
 import { ToolkitError } from '../errors.ts'
 import { BEFORE_MIGRATION_SUFFIX } from './plan.ts'
 
@@ -30,30 +31,9 @@ export function removeTemporary(path: string): void {
 export function removeStaleTemporaries(target: string): string[] {
   const dir = dirname(target)
   const prefix = `${basename(target)}${TEMPORARY_MARKER}`
-  if (!existsSync(dir)) return []
-  const removed: string[] = []
-  for (const name of readdirSync(dir)) {
-    if (!name.startsWith(prefix)) continue
-    const pid = Number(/^(\d+)-/.exec(name.slice(prefix.length))?.[1])
-    if (!Number.isInteger(pid) || isAlive(pid)) continue
-    const path = join(dir, name)
-    try {
-      rmSync(path, { force: true })
-      removed.push(path)
-    } catch {
-      // Not ours to insist on: a read-only directory is reported by the plan.
-    }
-  }
-  return removed
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
+  const ownerOf = (name: string) => (name.startsWith(prefix) ? ownerOfTemporaryName(name.slice(basename(target).length)) : undefined)
+  // Best effort: a read-only directory is reported by the plan.
+  return removeDeadLeftovers(dir, ownerOf, { bestEffort: true }).map((name) => join(dir, name))
 }
 
 /**
@@ -65,7 +45,7 @@ export function commitTarget(temporary: string, target: string, options: { repla
   fsyncPath(temporary)
   let previous: string | undefined
   if (existsSync(target)) {
-    if (!options.replace) throw new ToolkitError(`the target ${target} appeared during the migration`, { hint: 'Pass --force to replace it.' })
+    if (!options.replace) throw new ToolkitError(`la cible ${target} est apparue pendant la migration`, { hint: 'Passez --force pour la remplacer.' })
     previous = `${target}${BEFORE_MIGRATION_SUFFIX}`
     rmSync(previous, { force: true })
     try {

@@ -83,7 +83,7 @@ export function deriveTable(table: SourceTable, conversions: ReadonlyMap<string,
   for (const fk of table.foreignKeys) {
     // A table of another schema is not copied; SQLite would refuse every write that checks the key.
     if (copiedTables.has(fk.referencedTable)) lines.push(`    ${foreignKeyClause(fk)}`)
-    else notCarried.push(`foreign key (${fk.columns.join(', ')}) to ${fk.referencedTable}, which is not copied`)
+    else notCarried.push(`clé étrangère (${fk.columns.join(', ')}) vers ${fk.referencedTable}, qui n’est pas copiée`)
   }
   const createIndexes: string[] = []
   for (const index of table.indexes) {

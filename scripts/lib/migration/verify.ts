@@ -136,12 +136,12 @@ export function startVerifier(path: string): BackgroundVerifier {
   }
   worker.on('message', (reply: VerifierReply) => {
     const pending = waiting.get(reply.index)
-    if (reply.type === 'error') return failAll(new Error(`verifying the target failed: ${reply.message}`))
+    if (reply.type === 'error') return failAll(new Error(`la vérification de la cible a échoué : ${reply.message}`))
     waiting.delete(reply.index)
     pending?.resolve({ rows: reply.rows, checksum: reply.checksum })
   })
   worker.on('error', (error) => failAll(error))
-  worker.on('exit', (code) => failAll(new Error(`the verification worker stopped (exit code ${code})`)))
+  worker.on('exit', (code) => failAll(new Error(`le thread de vérification s’est arrêté (code ${code})`)))
   const send = (message: VerifierMessage) => {
     if (failure === undefined) worker.postMessage(message)
   }

@@ -5,6 +5,7 @@
  */
 import { existsSync, rmSync } from 'node:fs'
 import { openDatabase } from '../db/open.ts'
+import type { ToolkitEnvironment } from '../environment.ts'
 import { applyMigrations } from '../db/migrations.ts'
 import { commitRename, fsyncPath, temporaryPathFor } from '../fs/atomic.ts'
 import { seedDemo } from './demo.ts'
@@ -14,12 +15,12 @@ export interface EnsureDevDatabaseResult {
   created: boolean
 }
 
-/** @example await ensureDevDatabase({ path: 'prisma/dev.db' }) // { path, created: true } the first time */
-export async function ensureDevDatabase({ path, now }: { path: string; now?: () => Date }): Promise<EnsureDevDatabaseResult> {
+/** @example await ensureDevDatabase({ path: 'prisma/dev.db', environment }) // { path, created: true } the first time */
+export async function ensureDevDatabase({ path, environment, now }: { path: string; environment: ToolkitEnvironment; now?: () => Date }): Promise<EnsureDevDatabaseResult> {
   if (existsSync(path)) return { path, created: false }
   const temporary = temporaryPathFor(path)
   try {
-    const db = await openDatabase(`file:${temporary}`, { create: true })
+    const db = await openDatabase(`file:${temporary}`, { create: true, environment })
     try {
       await db.sql.query('PRAGMA journal_mode = WAL')
       await applyMigrations(db.sql, { now })

@@ -53,13 +53,13 @@ const SENTENCES = [
  */
 export async function seedScale(sql: SqlConnection, options: ScaleSeedOptions): Promise<ScaleSeedResult> {
   const total = Math.floor(options.dossiers)
-  if (!Number.isFinite(total) || total < 1) throw new ToolkitError(`--scale must be a positive number of dossiers, got ${options.dossiers}`)
+  if (!Number.isFinite(total) || total < 1) throw new ToolkitError(`--scale doit être un nombre positif de dossiers, reçu ${options.dossiers}`)
   const existing = await sql.query<{ n: number }>(`SELECT COUNT(*) AS n FROM "Tenant" WHERE slug LIKE ?`, [`${SCALE_TENANT_SLUG_PREFIX}%`])
   if (Number(existing[0]?.n ?? 0) > 0) {
-    throw new ToolkitError('this database already holds a scale data set', { hint: 'Seed the scale data set into a fresh database.' })
+    throw new ToolkitError('cette base contient déjà un jeu de données de volume', { hint: 'Chargez le jeu de volume dans une base neuve.' })
   }
   const plans = await sql.query(`SELECT id FROM "Plan" WHERE id IN (${PLAN_IDS.map(() => '?').join(', ')})`, PLAN_IDS)
-  if (plans.length !== PLAN_IDS.length) throw new ToolkitError('the demo plans are missing', { hint: 'Run the demo seed first (npm run db:seed).' })
+  if (plans.length !== PLAN_IDS.length) throw new ToolkitError('les plans de démo manquent', { hint: 'Chargez d’abord les données de démo (npm run db:seed).' })
 
   const random = mulberry32(options.seed ?? 20260121)
   const now = (options.now ?? (() => new Date()))().getTime()

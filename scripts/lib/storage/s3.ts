@@ -18,7 +18,7 @@ import { checkKey, confirmHead, hashedBody, notFound, partSizeFor, type ByteRang
 /** CopyObject copies at most 5 GiB in one call. */
 const MAX_SELF_COPY = 5 * 1024 ** 3
 
-/** The standard variables, passed in by the caller (this module never reads process.env). */
+/** The standard variables, passed in by the caller (this module never reads the variables itself). */
 export interface S3Environment {
   AWS_ACCESS_KEY_ID?: string | undefined
   AWS_SECRET_ACCESS_KEY?: string | undefined

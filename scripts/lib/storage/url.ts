@@ -1,7 +1,7 @@
 /**
  * From a `--dir` value to a storage: `./backups` or any path → a local folder,
  * `s3://<bucket>/<prefix>` → S3, `azure://<container>/<prefix>` → Azure Blob. The caller passes the
- * environment values in; nothing here reads process.env.
+ * environment values in; nothing here reads the variables itself.
  */
 import { ToolkitError } from '../errors.ts'
 import { AzureBlobStorage, type AzureEnvironment } from './azure.ts'

@@ -8,7 +8,7 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
 import { resourceFromAttributes } from '@opentelemetry/resources'
 import { BatchSpanProcessor, NodeTracerProvider, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace-node'
 import { PrismaInstrumentation, registerInstrumentations } from '@prisma/instrumentation'
-import { fingerprintSql } from '../metrics/fingerprint.ts'
+import { fingerprintSql } from '../db/fingerprint.ts'
 
 /** Span attributes that may hold SQL (current and older semantic conventions, Prisma's). */
 const SQL_ATTRIBUTES = ['db.query.text', 'db.statement', 'db.query.summary']

@@ -2,7 +2,7 @@
  * OpenTelemetry tracing of the toolkit's own runs: spans of its steps (`withSpan`) and of every
  * Prisma query (`@prisma/instrumentation`, which works with driver adapters and `engineType = "client"`),
  * sent over OTLP/HTTP (JSON) to `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/traces`.
- * The standard variables are passed in by the caller (this module never reads process.env).
+ * The standard variables are passed in by the caller (this module never reads the variables itself).
  * SQL leaves the process fingerprinted: every SQL-bearing attribute has its literals replaced by `?`.
  */
 import type { Attributes } from '@opentelemetry/api'

@@ -10,7 +10,7 @@ import { findBackupEntry } from '../backup/catalog/catalog.ts'
 import { extractBackupFile } from '../backup/archive/extract.ts'
 import { JSON_EXPORT_FILE } from '../backup/layout.ts'
 import type { BackupMetadata } from '../backup/metadata.ts'
-import { verifyBackup } from '../backup/catalog/verify.ts'
+import { CHECK_STATUS_LABELS, verifyBackup } from '../backup/catalog/verify.ts'
 import { quoteIdentifier, type DatabaseHandle, type SqlValue } from '../db/connection.ts'
 import type { TableInfo } from '../db/table-reader.ts'
 import { ToolkitError } from '../errors.ts'
@@ -130,7 +130,7 @@ function describeKey(values: readonly (string | null)[]): string {
 async function openDataJson(backup: TenantRestoreBackup, workDir: string | undefined): Promise<{ metadata: BackupMetadata; path: string; sha256: string; release(): Promise<void> }> {
   const report = await verifyBackup(backup.backupDir, backup.id)
   if (!report.ok || report.metadata === undefined) {
-    const bad = report.checks.filter((c) => c.status !== 'ok').map((c) => `${c.path} : ${c.status}${c.detail ? ` (${c.detail})` : ''}`)
+    const bad = report.checks.filter((c) => c.status !== 'ok').map((c) => `${c.path} : ${CHECK_STATUS_LABELS[c.status]}${c.detail ? ` (${c.detail})` : ''}`)
     throw new ToolkitError(`la sauvegarde ${backup.id} ne passe pas la vérification : ${bad.join(' ; ')}`, { hint: `Lancez \`advanced-backup verify ${backup.id}\` ; restaurez depuis une autre sauvegarde.` })
   }
   const metadata = report.metadata

@@ -3,8 +3,7 @@
  * order-independent content checksum of such a set of rows.
  */
 import { createHash } from 'node:crypto'
-import type { RowSource } from '../backup/exporters/_rows.ts'
-import type { RowValue, TableColumn } from '../db/table-reader.ts'
+import type { RowSource, RowValue, TableColumn } from '../db/table-reader.ts'
 import type { EngineName } from '../db/url.ts'
 import { engineNamed } from '../engines/index.ts'
 import type { ValueKind } from '../migration/conversion.ts'

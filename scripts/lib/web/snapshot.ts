@@ -7,7 +7,7 @@
  */
 import type { CheckResult } from '../backup/catalog/check.ts'
 import type { BackupEntry } from '../backup/catalog/catalog.ts'
-import { redactLiterals } from '../metrics/fingerprint.ts'
+import { redactLiterals } from '../db/fingerprint.ts'
 import type { PerformanceMetrics } from '../metrics/performance-metrics.ts'
 
 export interface OffsiteCopy {
@@ -90,19 +90,7 @@ export function backupStatusFromCheck(
   }
 }
 
-/**
- * Replaces quoted strings and numbers compared in a condition by `?`, for recommendation messages:
- * unlike `redactLiterals` (plans), it keeps the measurements a message states ("p95 260 ms sur 12
- * exécutions") while masking a plan condition quoted inside it.
- * @example maskLiterals(`Seq Scan on Dossier (Filter: ("tenantId" = 'c1'::text AND priorite > 3))`) // `Seq Scan on Dossier (Filter: ("tenantId" = ?::text AND priorite > ?))`
- */
-export function maskLiterals(text: string): string {
-  return text
-    .replace(/'(?:[^']|'')*'/g, '?')
-    .replace(/((?:=|<>|!=|<=|>=|<|>|\bLIKE|\bIN)\s*\(?\s*)-?\d+(?:\.\d+)?\b/gi, '$1?')
-}
-
-/** The snapshot with every plan line through `redactLiterals` (as the engines' EXPLAIN output already is) and every message through `maskLiterals`. */
+/** The snapshot with every plan line (as the engines' EXPLAIN output already is) and every message through `redactLiterals`. */
 export function sanitizeSnapshot(snapshot: DashboardSnapshot): DashboardSnapshot {
   const metrics = snapshot.metrics
   return {
@@ -110,7 +98,7 @@ export function sanitizeSnapshot(snapshot: DashboardSnapshot): DashboardSnapshot
     metrics: {
       ...metrics,
       recommendations: metrics.recommendations.map((r) => {
-        const masked = { ...r, message: maskLiterals(r.message) }
+        const masked = { ...r, message: redactLiterals(r.message) }
         if ('plan' in masked.evidence) masked.evidence = { ...masked.evidence, plan: masked.evidence.plan.map(redactLiterals) }
         return masked as typeof r
       }),

@@ -11,10 +11,9 @@
 import { createHash, type Hash } from 'node:crypto'
 import { createReadStream, statSync } from 'node:fs'
 import { open, stat, type FileHandle } from 'node:fs/promises'
-import { createGunzip } from 'node:zlib'
 import { Header, Pax } from 'tar'
-import { BLOCK_SIZE, BufferPool, GzipPool, MAX_MEMBER_SIZE, blockLength, memberHeader, type BlockResult } from './gzip-blocks.ts'
-import type { WrittenFile } from '../create/hashed-file.ts'
+import { BLOCK_SIZE, BufferPool, GzipPool, inflateFile, memberHeader, type BlockResult, type GzipDamage, type InflatedFile } from './gzip-blocks.ts'
+import type { WrittenFile } from '../../fs/hashed-file.ts'
 
 const RECORD = 512
 
@@ -89,14 +88,14 @@ export class ArchiveWriter {
           if (this.#fill === BLOCK_SIZE) await this.#flushBlock()
           const want = Math.min(size - done, BLOCK_SIZE - this.#fill)
           const { bytesRead } = await handle.read(this.#block, this.#fill, want, null)
-          if (bytesRead === 0) throw new Error(`${source} shrank while it was being archived`)
+          if (bytesRead === 0) throw new Error(`${source} a rétréci pendant son archivage`)
           if (hashing) hash.update(this.#block.subarray(this.#fill, this.#fill + bytesRead))
           this.#fill += bytesRead
           done += bytesRead
           options.onBytes?.(done)
           this.#progress(bytesRead)
         }
-        if ((await handle.stat()).size !== size) throw new Error(`${source} changed while it was being archived`)
+        if ((await handle.stat()).size !== size) throw new Error(`${source} a changé pendant son archivage`)
         await this.#append(Buffer.alloc((RECORD - (size % RECORD)) % RECORD))
         return { size, sha256: hashing ? hash.digest('hex') : '' }
       } finally {
@@ -231,133 +230,39 @@ export async function readArchive(path: string, options: ReadArchiveOptions = {}
   const tar = new TarReader(options.keepContent ?? (() => false))
   const archiveHash = createHash('sha256')
   const problems: string[] = []
-  const members = new BufferPool(MAX_MEMBER_SIZE, pool.size * 2 + 2)
-  // Each member in flight with where it starts, so a data error can say which one and where.
-  const inflight: { result: Promise<BlockResult>; member: number; offset: number }[] = []
-  let damage: ArchiveDamage | undefined
-  let position = 0
-  let memberCount = 0
-  const handle = await open(path, 'r')
+  let inflated: InflatedFile
   try {
-    const total = (await handle.stat()).size
-    const drain = async (limit: number) => {
-      while (inflight.length > limit) {
-        const next = inflight.shift()!
-        let result: BlockResult
-        try {
-          result = await next.result
-        } catch (error) {
-          throw new ArchiveDataError(error, { offset: next.offset, member: next.member })
-        }
-        members.give(result.input)
-        tar.write(result.data)
-      }
-    }
-    const head = Buffer.alloc(20)
-    // Our members, one by one: the length in each header says where the next one starts.
-    while (position < total) {
-      const { bytesRead } = await handle.read(head, 0, 20, position)
-      const length = blockLength(head.subarray(0, bytesRead), 0)
-      if (length === undefined) break
-      const member = members.take()
-      const { bytesRead: got } = await handle.read(member, 0, Math.min(length, total - position), position)
-      archiveHash.update(member.subarray(0, got))
-      const start = position
-      position += got
-      memberCount += 1
-      options.onBytes?.(position)
-      if (got < length) {
-        members.give(member)
-        damage = { offset: start, member: memberCount }
-        problems.push(`archive tronquée : le membre gzip n° ${memberCount} (à l’octet ${start}) s’arrête après ${got} octets sur ${length}`)
-        break
-      }
-      const inflated = pool.gunzip(member.subarray(0, length))
-      inflated.catch(() => {})
-      inflight.push({ result: inflated, member: memberCount, offset: start })
-      await drain(pool.size * 2)
-    }
-    await drain(0)
-    if (problems.length === 0 && position < total) {
-      // Not one of our members (an archive made by another tool, or damage): ordinary gzip from here.
-      const start = position
-      const failure = await gunzipRest(path, position, (chunk) => {
+    inflated = await inflateFile(path, {
+      pool,
+      onRead: (chunk, position) => {
         archiveHash.update(chunk)
-        position += chunk.length
         options.onBytes?.(position)
-      }, (data) => tar.write(data))
-      if (failure) {
-        damage = { offset: failure.offset }
-        problems.push(`archive endommagée ${start === 0 ? '' : `après l’octet ${start} `}: le flux gzip ne se décompresse plus vers l’octet ${failure.offset} (${gzipMessage(failure.error)})`)
-      }
-    }
-    if (total === 0) problems.push('archive vide (0 octet)')
-  } catch (error) {
-    if (!(error instanceof ArchiveDataError)) throw error
-    damage = error.where
-    problems.push(`archive endommagée : le membre gzip n° ${error.where.member} (à l’octet ${error.where.offset}) ne se décompresse pas (${gzipMessage(error.cause)})`)
+      },
+      onData: (data) => tar.write(data),
+    })
   } finally {
-    await Promise.allSettled(inflight.map((entry) => entry.result))
-    await handle.close()
     if (options.pool === undefined) await pool.close()
   }
+  const { damage } = inflated
+  if (damage?.kind === 'truncated') problems.push(`archive tronquée : le membre gzip n° ${damage.member} (à l’octet ${damage.offset}) s’arrête après ${damage.got} octets sur ${damage.length}`)
+  if (damage?.kind === 'member') problems.push(`archive endommagée : le membre gzip n° ${damage.member} (à l’octet ${damage.offset}) ne se décompresse pas (${gzipMessage(damage.error)})`)
+  if (damage?.kind === 'stream') problems.push(`archive endommagée ${damage.start === 0 ? '' : `après l’octet ${damage.start} `}: le flux gzip ne se décompresse plus vers l’octet ${damage.offset} (${gzipMessage(damage.error)})`)
+  if (inflated.size === 0) problems.push('archive vide (0 octet)')
   // Whatever was not read yet still counts in the archive's hash.
-  if (problems.length > 0) await hashRest(path, position, (chunk) => archiveHash.update(chunk))
+  if (problems.length > 0) await hashRest(path, inflated.end, (chunk) => archiveHash.update(chunk))
   if (problems.length === 0) problems.push(...tar.end())
   else tar.end()
-  return { size: (await stat(path)).size, sha256: archiveHash.digest('hex'), entries: tar.entries, problems, ...(damage ? { damage } : {}) }
+  return { size: (await stat(path)).size, sha256: archiveHash.digest('hex'), entries: tar.entries, problems, ...(damage ? { damage: damageWhere(damage) } : {}) }
 }
 
-/** Streams `path` from `start` through gunzip; returns the gzip error, if any. */
-async function gunzipRest(path: string, start: number, onRead: (chunk: Buffer) => void, onData: (data: Buffer) => void): Promise<{ error: Error; offset: number } | undefined> {
-  const gunzip = createGunzip()
-  let failure: { error: Error; offset: number } | undefined
-  gunzip.on('data', onData)
-  const done = new Promise<void>((resolve) => {
-    gunzip.on('error', (error) => {
-      // bytesWritten: the compressed bytes zlib had consumed when it failed.
-      failure ??= { error, offset: start + gunzip.bytesWritten }
-      resolve()
-    })
-    gunzip.on('end', () => resolve())
-  })
-  for await (const chunk of createReadStream(path, { start, highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
-    onRead(chunk)
-    if (failure) continue
-    if (!gunzip.write(chunk)) await drained(gunzip)
-  }
-  if (!failure) gunzip.end()
-  await done
-  return failure
+/** Where the archive is damaged, as the verification report says it. */
+function damageWhere(damage: GzipDamage): ArchiveDamage {
+  return damage.kind === 'stream' ? { offset: damage.offset } : { offset: damage.offset, member: damage.member }
 }
 
 async function hashRest(path: string, start: number, onRead: (chunk: Buffer) => void): Promise<void> {
   if (start >= (await stat(path)).size) return
   for await (const chunk of createReadStream(path, { start, highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) onRead(chunk)
-}
-
-/** Waits until a stream can take more, or has failed (its error is reported elsewhere). */
-function drained(stream: NodeJS.WritableStream & NodeJS.EventEmitter): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      stream.off('drain', done)
-      stream.off('error', done)
-      stream.off('close', done)
-      resolve()
-    }
-    stream.on('drain', done)
-    stream.on('error', done)
-    stream.on('close', done)
-  })
-}
-
-class ArchiveDataError extends Error {
-  constructor(
-    cause: unknown,
-    readonly where: { offset: number; member: number },
-  ) {
-    super('gzip data error', { cause })
-  }
 }
 
 function gzipMessage(error: unknown): string {

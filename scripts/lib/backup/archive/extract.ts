@@ -13,11 +13,10 @@ import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { lstat, open, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { createGunzip } from 'node:zlib'
 import { Header, Pax } from 'tar'
 import { ToolkitError, describeError } from '../../errors.ts'
 import type { BackupEntry } from '../catalog/catalog.ts'
-import { BufferPool, GzipPool, MAX_MEMBER_SIZE, blockLength } from './gzip-blocks.ts'
+import { GzipPool, inflateFile } from './gzip-blocks.ts'
 import { CSV_DIR, METADATA_FILE } from '../layout.ts'
 import type { BackupMetadata } from '../metadata.ts'
 import type { FileCheck } from '../catalog/verify.ts'
@@ -28,15 +27,15 @@ const RECORD = 512
 export function unsafeReason(check: FileCheck, id: string): string | undefined {
   const path = check.path
   const inside = path.startsWith(`${id}/`) ? path.slice(id.length + 1) : path
-  if (path.startsWith('/') || /^[A-Za-z]:[\\/]/.test(path)) return 'an absolute path'
-  if (path.split(/[\\/]/).includes('..')) return 'a path that climbs out of the backup (..)'
+  if (path.startsWith('/') || /^[A-Za-z]:[\\/]/.test(path)) return 'un chemin absolu'
+  if (path.split(/[\\/]/).includes('..')) return 'un chemin qui sort du backup (..)'
   if (check.status !== 'extra') return undefined
   const detail = check.detail ?? ''
-  if (detail.startsWith('SymbolicLink')) return `a symbolic link (${detail.replace(/, not in the metadata$/, '')})`
-  if (detail.startsWith('Link')) return `a hard link (${detail.replace(/, not in the metadata$/, '')})`
-  if (detail.startsWith('Other') || detail.includes('special file')) return 'a device, FIFO or other special file'
-  if (detail.startsWith('Directory') || detail.includes('directory')) return 'a directory the backup layout does not have'
-  return inside === METADATA_FILE ? 'a second metadata.json' : 'a file the metadata does not list'
+  if (detail.startsWith('SymbolicLink')) return `un lien symbolique (${detail.replace(/, absent des métadonnées$/, '')})`
+  if (detail.startsWith('Link')) return `un lien physique (${detail.replace(/, absent des métadonnées$/, '')})`
+  if (detail.startsWith('Other') || detail.includes('fichier spécial')) return 'un périphérique, une FIFO ou un autre fichier spécial'
+  if (detail.startsWith('Directory') || detail.includes('dossier')) return 'un dossier que la structure d’un backup ne prévoit pas'
+  return inside === METADATA_FILE ? 'un second metadata.json' : 'un fichier que les métadonnées ne listent pas'
 }
 
 /** The refusals of a verification report: one line per unsafe or unlisted entry. */
@@ -61,7 +60,7 @@ export interface ExtractOptions {
  */
 export async function extractBackupFile(entry: BackupEntry, metadata: BackupMetadata, path: string, dest: string, options: ExtractOptions = {}): Promise<void> {
   const digest = metadata.files.find((file) => file.path === path)
-  if (digest === undefined) throw new ToolkitError(`backup ${metadata.id} has no ${path}`)
+  if (digest === undefined) throw new ToolkitError(`le backup ${metadata.id} n’a pas de ${path}`)
   const out = await open(dest, 'wx')
   const hash = createHash('sha256')
   let size = 0
@@ -76,15 +75,15 @@ export async function extractBackupFile(entry: BackupEntry, metadata: BackupMeta
     if (entry.form === 'directory') {
       const source = join(entry.paths.directory, path)
       const info = await lstat(source)
-      if (!info.isFile()) throw new ToolkitError(`${source} is not a regular file`)
+      if (!info.isFile()) throw new ToolkitError(`${source} n’est pas un fichier ordinaire`)
       for await (const chunk of createReadStream(source, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) await sink(chunk)
     } else {
       await streamArchiveEntry(entry.paths.archive, metadata, `${metadata.id}/${path}`, sink, options.pool)
     }
     const sha256 = hash.digest('hex')
     if (size !== digest.size || sha256 !== digest.sha256) {
-      throw new ToolkitError(`${path} of backup ${metadata.id} does not match its metadata (${size} bytes, SHA-256 ${sha256.slice(0, 12)}… instead of ${digest.size} bytes, ${digest.sha256.slice(0, 12)}…)`, {
-        hint: `Run \`advanced-backup verify ${metadata.id}\`; restore another backup.`,
+      throw new ToolkitError(`${path} du backup ${metadata.id} ne correspond pas à ses métadonnées (${size} octets, SHA-256 ${sha256.slice(0, 12)}… au lieu de ${digest.size} octets, ${digest.sha256.slice(0, 12)}…)`, {
+        hint: `Lancez \`advanced-backup verify ${metadata.id}\` ; restaurez un autre backup.`,
       })
     }
     await out.sync()
@@ -93,7 +92,7 @@ export async function extractBackupFile(entry: BackupEntry, metadata: BackupMeta
     await out.close().catch(() => {})
     await rm(dest, { force: true })
     if (error instanceof ToolkitError) throw error
-    throw new ToolkitError(`cannot read ${path} from backup ${metadata.id}: ${describeError(error)}`, { cause: error, hint: `Run \`advanced-backup verify ${metadata.id}\`.` })
+    throw new ToolkitError(`lecture de ${path} impossible dans le backup ${metadata.id} : ${describeError(error)}`, { cause: error, hint: `Lancez \`advanced-backup verify ${metadata.id}\`.` })
   }
 }
 
@@ -149,15 +148,15 @@ async function streamArchiveEntry(archive: string, metadata: BackupMetadata, wan
       const record = Buffer.concat(pending)
       pending = []
       pendingLength = 0
-      if (record.every((b) => b === 0)) throw new Error(`the archive ends before ${wanted}`)
+      if (record.every((b) => b === 0)) throw new Error(`l’archive se termine avant ${wanted}`)
       const header = new Header(record, 0, extended as never)
       extended = undefined
-      if (!header.cksumValid) throw new Error('a tar header has a bad checksum')
+      if (!header.cksumValid) throw new Error('un en-tête tar a une somme de contrôle fausse')
       const type = String(header.type)
       const path = header.path ?? ''
       remaining = header.size ?? 0
       if (type === 'ExtendedHeader') {
-        if (remaining > 1 << 20) throw new Error('a pax header is larger than 1 MiB')
+        if (remaining > 1 << 20) throw new Error('un en-tête pax dépasse 1 Mio')
         pax = []
         state = 'pax'
       } else if (type === 'Directory' && directories.has(path.endsWith('/') ? path : `${path}/`)) {
@@ -181,46 +180,14 @@ async function streamArchiveEntry(archive: string, metadata: BackupMetadata, wan
   }
 
   const pool = sharedPool ?? new GzipPool()
-  const members = new BufferPool(MAX_MEMBER_SIZE, pool.size * 2 + 2)
-  const inflight: Promise<{ data: Buffer; input: Buffer }>[] = []
-  const handle = await open(archive, 'r')
-  let position = 0
   try {
-    const total = (await handle.stat()).size
-    const drain = async (limit: number) => {
-      while (inflight.length > limit) {
-        const result = await inflight.shift()!
-        members.give(result.input)
-        await feedAll(result.data)
-      }
-    }
-    const head = Buffer.alloc(20)
-    while (position < total) {
-      const { bytesRead } = await handle.read(head, 0, 20, position)
-      const length = blockLength(head.subarray(0, bytesRead), 0)
-      if (length === undefined) break
-      const member = members.take()
-      const { bytesRead: got } = await handle.read(member, 0, Math.min(length, total - position), position)
-      if (got < length) throw new Error('the archive is truncated')
-      position += got
-      const inflated = pool.gunzip(member.subarray(0, length))
-      inflated.catch(() => {})
-      inflight.push(inflated)
-      await drain(pool.size * 2)
-    }
-    await drain(0)
-    if (position < total) {
-      // Not our block format (another tool's gzip): one ordinary stream from here.
-      const gunzip = createReadStream(archive, { start: position, highWaterMark: 1 << 20 }).pipe(createGunzip())
-      for await (const chunk of gunzip as AsyncIterable<Buffer>) await feedAll(chunk)
-    }
-    throw new Error(`${wanted} is not in the archive`)
+    const { damage } = await inflateFile(archive, { pool, onData: feedAll })
+    if (damage) throw damage.kind === 'truncated' ? new Error('l’archive est tronquée') : damage.error
+    throw new Error(`${wanted} n’est pas dans l’archive`)
   } catch (error) {
     if (error instanceof Found) return
     throw error
   } finally {
-    await Promise.allSettled(inflight)
-    await handle.close()
     if (sharedPool === undefined) await pool.close()
   }
 }

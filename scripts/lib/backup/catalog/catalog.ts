@@ -13,8 +13,9 @@ import { existsSync } from 'node:fs'
 import { lstat, mkdir, readdir, rm, stat } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { TEMPORARY_MARKER } from '../../fs/atomic.ts'
+import { ownerOfTemporaryName, removeDeadLeftovers } from '../../fs/leftovers.ts'
 import { ToolkitError, USAGE_EXIT_CODE, describeError } from '../../errors.ts'
-import { ARCHIVE_SUFFIX, ENCRYPTED_SUFFIX, METADATA_FILE, SIDECAR_SUFFIX, assertBackupId, backupPaths, idOfTemporaryName, isBackupId, ownerOfTemporaryName, type BackupPaths } from '../layout.ts'
+import { ARCHIVE_SUFFIX, ENCRYPTED_SUFFIX, METADATA_FILE, SIDECAR_SUFFIX, assertBackupId, backupPaths, idOfTemporaryName, isBackupId, type BackupPaths } from '../layout.ts'
 import { readMetadata, type BackupMetadata } from '../metadata.ts'
 
 export interface BackupEntry {
@@ -35,7 +36,7 @@ export async function assertBackupDir(backupDir: string, options: { allowMissing
   try {
     const info = await stat(backupDir)
     if (!info.isDirectory()) {
-      throw new ToolkitError(`backup directory ${backupDir} is not a directory`, { hint: 'Point --dir at a directory (it is created when missing).' })
+      throw new ToolkitError(`le dossier des backups ${backupDir} n’est pas un dossier`, { hint: 'Donnez à --dir un dossier (il est créé s’il manque).' })
     }
     return true
   } catch (error) {
@@ -72,7 +73,7 @@ export async function findBackupEntry(backupDir: string, id: string): Promise<Ba
   }
   if (entry === undefined) {
     // A mistyped id is a usage error: the operation never started (and is not written to the history).
-    throw new ToolkitError(`no backup "${id}" in ${backupDir}`, { hint: 'List the backups with `advanced-backup list` (or check --dir).', exitCode: USAGE_EXIT_CODE })
+    throw new ToolkitError(`aucun backup « ${id} » dans ${backupDir}`, { hint: 'Listez les backups avec `advanced-backup list` (ou vérifiez --dir).', exitCode: USAGE_EXIT_CODE })
   }
   return entry
 }
@@ -91,7 +92,7 @@ async function readEntry(backupDir: string, id: string): Promise<BackupEntry | u
   }
   try {
     const { metadata, sealValid } = await readMetadata(form === 'archive' ? paths.sidecar : join(paths.directory, METADATA_FILE))
-    if (metadata.id !== id) return { id, form, paths, sealValid: false, problem: `its metadata names another backup (${metadata.id})` }
+    if (metadata.id !== id) return { id, form, paths, sealValid: false, problem: `ses métadonnées nomment un autre backup (${metadata.id})` }
     // An encrypted backup's stored object is the ciphertext beside its metadata.
     // (A decrypted copy — `<id>.tar.gz` and no ciphertext, as restore stages it — is read as the plain archive it is.)
     if (metadata.encryption !== undefined && !(existsSync(paths.archive) && !existsSync(join(backupDir, `${id}${ENCRYPTED_SUFFIX}`)))) paths.archive = join(backupDir, `${id}${ENCRYPTED_SUFFIX}`)
@@ -123,38 +124,17 @@ async function nonRegularKind(path: string): Promise<string | undefined> {
   return 'un fichier spécial'
 }
 
-/** True while a process with this pid exists (on this machine). */
-export function processIsAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
 /**
  * Removes what killed runs left: temporary names whose process is gone, and archives whose
  * metadata was never written (unless a live run is still finishing that very backup).
  * Work of a running process (its pid is alive) is never touched.
  */
 export async function removeLeftovers(backupDir: string, options: { isAlive?: (pid: number) => boolean } = {}): Promise<string[]> {
-  const isAlive = options.isAlive ?? processIsAlive
   const names = await readdir(backupDir)
-  const removed: string[] = []
-  const busyIds = new Set<string>()
-  for (const name of names) {
-    const pid = ownerOfTemporaryName(name)
-    if (pid === undefined) continue
-    const id = idOfTemporaryName(name)
-    if (pid === process.pid || isAlive(pid)) {
-      if (id) busyIds.add(id)
-      continue
-    }
-    if (id === undefined) continue
-    await rm(join(backupDir, name), { recursive: true, force: true })
-    removed.push(name)
-  }
+  const removed = removeDeadLeftovers(backupDir, (name) => (idOfTemporaryName(name) === undefined ? undefined : ownerOfTemporaryName(name)), options)
+  const gone = new Set(removed)
+  // A live run's temporaries: its archive may still be waiting for its metadata.
+  const busyIds = new Set(names.filter((name) => ownerOfTemporaryName(name) !== undefined && !gone.has(name)).map(idOfTemporaryName))
   for (const name of names) {
     const suffix = [ARCHIVE_SUFFIX, ENCRYPTED_SUFFIX].find((candidate) => name.endsWith(candidate))
     if (suffix === undefined) continue

@@ -85,7 +85,7 @@ export function evaluateBackups(
   const now = options.now.getTime()
   for (const entry of entries) {
     if (entry.metadata === undefined) warnings.push(`${entry.id}: ${entry.problem ?? 'unreadable metadata'}`)
-    else if (!entry.sealValid) warnings.push(`${entry.id}: its metadata was edited after it was written`)
+    else if (!entry.sealValid) warnings.push(`${entry.id} : ses métadonnées ont été modifiées après leur écriture`)
   }
   const sound = entries.filter((entry) => entry.metadata !== undefined && entry.sealValid).map((entry) => entry.metadata!)
   const sorted = [...sound].sort((a, b) => (a.timestamp < b.timestamp ? 1 : a.timestamp > b.timestamp ? -1 : 0))

@@ -67,7 +67,7 @@ export function appendHistory(backupDir: string, record: HistoryRecord): void {
     if (!endsWithNewline(fd)) line = '\n' + line
     const bytes = Buffer.from(line, 'utf8')
     const written = writeSync(fd, bytes)
-    if (written !== bytes.length) throw new Error(`short write to ${HISTORY_FILE} (${written} of ${bytes.length} bytes)`)
+    if (written !== bytes.length) throw new Error(`écriture incomplète dans ${HISTORY_FILE} (${written} octets sur ${bytes.length})`)
     fsyncSync(fd)
   } finally {
     closeSync(fd)
@@ -97,7 +97,7 @@ export async function readHistory(backupDir: string): Promise<HistoryRead> {
     text = await readFile(historyPath(backupDir), 'utf8')
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { records: [], warnings: [] }
-    return { records: [], warnings: [`${HISTORY_FILE} cannot be read: ${describeError(error)}`] }
+    return { records: [], warnings: [`${HISTORY_FILE} est illisible : ${describeError(error)}`] }
   }
   return parseHistory(text)
 }
@@ -109,18 +109,18 @@ export function parseHistory(text: string): HistoryRead {
   const lines = text.split('\n')
   // The text after the last newline is a line cut by a crash (or nothing).
   const tail = lines.pop()!
-  if (tail.trim() !== '') warnings.push(`${HISTORY_FILE}: last line is incomplete (a run was cut off while writing it); skipped`)
+  if (tail.trim() !== '') warnings.push(`${HISTORY_FILE} : dernière ligne incomplète (une exécution a été coupée en l’écrivant) ; ignorée`)
   lines.forEach((line, index) => {
     if (line.trim() === '') return
     let value: unknown
     try {
       value = JSON.parse(line)
     } catch {
-      warnings.push(`${HISTORY_FILE} line ${index + 1} is not JSON (cut off by a crash?); skipped`)
+      warnings.push(`${HISTORY_FILE} ligne ${index + 1} : pas du JSON (coupée par un arrêt brutal ?) ; ignorée`)
       return
     }
     const problem = historyRecordProblem(value)
-    if (problem !== undefined) warnings.push(`${HISTORY_FILE} line ${index + 1}: ${problem}; skipped`)
+    if (problem !== undefined) warnings.push(`${HISTORY_FILE} ligne ${index + 1} : ${problem} ; ignorée`)
     else records.push(value as HistoryRecord)
   })
   return { records, warnings }
@@ -128,20 +128,20 @@ export function parseHistory(text: string): HistoryRead {
 
 /** Why a parsed line is not a HistoryRecord of this version, or undefined when it is one. */
 export function historyRecordProblem(value: unknown): string | undefined {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not an object'
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'pas un objet'
   const r = value as Record<string, unknown>
-  if (r.version !== HISTORY_FORMAT_VERSION) return `version ${JSON.stringify(r.version)} is not supported (this tool reads version ${HISTORY_FORMAT_VERSION})`
+  if (r.version !== HISTORY_FORMAT_VERSION) return `version ${JSON.stringify(r.version)} non prise en charge (cet outil lit la version ${HISTORY_FORMAT_VERSION})`
   const isDate = (v: unknown) => typeof v === 'string' && !Number.isNaN(Date.parse(v))
   const isCount = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
-  if (!HISTORY_OPERATIONS.includes(r.operation as HistoryOperation)) return `"operation" should be one of ${HISTORY_OPERATIONS.join(', ')}`
-  if (r.id !== undefined && (typeof r.id !== 'string' || !isBackupId(r.id))) return '"id" should be a backup id'
-  if (!isDate(r.start)) return '"start" should be an ISO 8601 date'
-  if (!isDate(r.end)) return '"end" should be an ISO 8601 date'
-  if (!isCount(r.durationMs)) return '"durationMs" should be a number of milliseconds'
-  if (!isCount(r.bytes)) return '"bytes" should be a byte count'
-  if (r.result !== 'success' && r.result !== 'failure') return '"result" should be success or failure'
-  if (r.error !== undefined && typeof r.error !== 'string') return '"error" should be a string'
-  if (r.rtoMs !== undefined && !isCount(r.rtoMs)) return '"rtoMs" should be a number of milliseconds'
-  if (r.result === 'failure' && r.error === undefined) return 'a failure should carry "error"'
+  if (!HISTORY_OPERATIONS.includes(r.operation as HistoryOperation)) return `"operation" devrait valoir ${HISTORY_OPERATIONS.join(', ')}`
+  if (r.id !== undefined && (typeof r.id !== 'string' || !isBackupId(r.id))) return '"id" devrait être un identifiant de backup'
+  if (!isDate(r.start)) return '"start" devrait être une date ISO 8601'
+  if (!isDate(r.end)) return '"end" devrait être une date ISO 8601'
+  if (!isCount(r.durationMs)) return '"durationMs" devrait être un nombre de millisecondes'
+  if (!isCount(r.bytes)) return '"bytes" devrait être un nombre d’octets'
+  if (r.result !== 'success' && r.result !== 'failure') return '"result" devrait valoir success ou failure'
+  if (r.error !== undefined && typeof r.error !== 'string') return '"error" devrait être une chaîne'
+  if (r.rtoMs !== undefined && !isCount(r.rtoMs)) return '"rtoMs" devrait être un nombre de millisecondes'
+  if (r.result === 'failure' && r.error === undefined) return 'un échec devrait porter "error"'
   return undefined
 }

@@ -47,7 +47,7 @@ export function normalisePolicy(policy: number | RetentionPolicy): RetentionPoli
     if (value !== undefined && (!Number.isSafeInteger(value) || value < 0)) throw new ToolkitError(`${name} doit être un nombre entier ≥ 0, reçu ${value}`, { hint: 'par exemple --keep-daily 7', exitCode: 2 })
   }
   if (!Object.values(rules).some((value) => value !== undefined && value >= 1)) {
-    throw new ToolkitError('the number of backups to keep must be a whole number ≥ 1 (la politique de rétention ne garderait rien)', { hint: 'Use --keep 1 or more, ou --keep-daily/--keep-weekly/--keep-monthly.', exitCode: 2 })
+    throw new ToolkitError('le nombre de backups à garder doit être un entier ≥ 1 (la politique de rétention ne garderait rien)', { hint: '--keep 1 ou plus, ou --keep-daily/--keep-weekly/--keep-monthly.', exitCode: 2 })
   }
   return rules
 }

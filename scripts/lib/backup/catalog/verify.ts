@@ -17,6 +17,9 @@ import { parseMetadata, type BackupMetadata } from '../metadata.ts'
 
 export type CheckStatus = 'ok' | 'modified' | 'missing' | 'extra' | 'invalid'
 
+/** How a status reads on the terminal (the JSON keeps the identifier). */
+export const CHECK_STATUS_LABELS: Record<CheckStatus, string> = { ok: 'ok', modified: 'modifié', missing: 'manquant', extra: 'en trop', invalid: 'illisible' }
+
 export interface FileCheck {
   /** Path inside the backup (`database.db`, `exports/Plan.csv`), or the file name of the archive / its metadata. */
   path: string
@@ -55,7 +58,7 @@ export async function verifyBackup(backupDir: string, id: string, options: Verif
   const metadataName = entry.form === 'archive' ? `${id}${SIDECAR_SUFFIX}` : METADATA_FILE
   const checks: FileCheck[] = []
   if (entry.metadata === undefined) {
-    checks.push({ path: metadataName, status: 'invalid', detail: entry.problem ?? 'unreadable' })
+    checks.push({ path: metadataName, status: 'invalid', detail: entry.problem ?? 'illisible' })
     return { id, form: entry.form, ok: false, checks }
   }
   const metadata = entry.metadata
@@ -71,9 +74,9 @@ export async function verifyBackup(backupDir: string, id: string, options: Verif
 }
 
 async function parentCheck(backupDir: string, metadata: BackupMetadata, options: VerifyOptions): Promise<FileCheck> {
-  const path = `parent ${metadata.parentId ?? '(none)'}`
-  if (metadata.parentId === null) return { path, status: 'invalid', detail: 'an incremental backup without a parent' }
-  if (metadata.parentId >= metadata.id) return { path, status: 'invalid', detail: 'the parent is not older than the backup' }
+  const path = `parent ${metadata.parentId ?? '(aucun)'}`
+  if (metadata.parentId === null) return { path, status: 'invalid', detail: 'un backup incrémental sans parent' }
+  if (metadata.parentId >= metadata.id) return { path, status: 'invalid', detail: 'le parent n’est pas plus ancien que le backup' }
   let report: VerifyReport
   try {
     report = await verifyBackup(backupDir, metadata.parentId, options)
@@ -81,23 +84,23 @@ async function parentCheck(backupDir: string, metadata: BackupMetadata, options:
     return { path, status: 'missing', detail: describeError(error) }
   }
   if (report.ok) return { path, status: 'ok' }
-  const bad = report.checks.filter((c) => c.status !== 'ok').map((c) => `${c.path} ${c.status}`)
-  return { path, status: 'invalid', detail: `the parent fails verification: ${bad.join('; ')}` }
+  const bad = report.checks.filter((c) => c.status !== 'ok').map((c) => `${c.path} ${CHECK_STATUS_LABELS[c.status]}`)
+  return { path, status: 'invalid', detail: `le parent échoue à la vérification : ${bad.join(' ; ')}` }
 }
 
 export function metadataCheck(path: string, metadata: BackupMetadata, sealValid: boolean, form: 'directory' | 'archive'): FileCheck {
   const faults: string[] = []
-  if (!sealValid) faults.push('its content does not match its seal (metadataSha256): it was edited')
-  if (manifestHash(metadata.files) !== metadata.hash) faults.push('"hash" is not the SHA-256 of its files\' manifest')
-  if (metadata.compressed !== (form === 'archive')) faults.push(`"compressed" says ${metadata.compressed} but the backup is ${form === 'archive' ? 'an archive' : 'a folder'}`)
-  if (form === 'archive' && metadata.archive === null) faults.push('"archive" is missing')
-  return faults.length === 0 ? { path, status: 'ok' } : { path, status: 'modified', detail: faults.join('; ') }
+  if (!sealValid) faults.push('son contenu ne correspond pas à son sceau (metadataSha256) : il a été modifié')
+  if (manifestHash(metadata.files) !== metadata.hash) faults.push('"hash" n’est pas le SHA-256 du manifeste de ses fichiers')
+  if (metadata.compressed !== (form === 'archive')) faults.push(`"compressed" vaut ${metadata.compressed} mais le backup est ${form === 'archive' ? 'une archive' : 'un dossier'}`)
+  if (form === 'archive' && metadata.archive === null) faults.push('"archive" manque')
+  return faults.length === 0 ? { path, status: 'ok' } : { path, status: 'modified', detail: faults.join(' ; ') }
 }
 
 function compare(path: string, expected: FileDigest, actual: { size: number; sha256: string }): FileCheck {
   const want = { size: expected.size, sha256: expected.sha256 }
   if (actual.size === expected.size && actual.sha256 === expected.sha256) return { path, status: 'ok', expected: want, actual }
-  const detail = actual.size !== expected.size ? `size ${actual.size} instead of ${expected.size}` : 'SHA-256 differs'
+  const detail = actual.size !== expected.size ? `taille ${actual.size} au lieu de ${expected.size}` : 'SHA-256 différent'
   return { path, status: 'modified', expected: want, actual, detail }
 }
 
@@ -114,9 +117,9 @@ export async function checkDirectory(dir: string, files: readonly FileDigest[], 
       const info = await lstat(join(dir, path))
       if (info.isDirectory()) {
         if (path === CSV_DIR) await walk(path)
-        else found.set(path, 'directory')
+        else found.set(path, 'dossier')
       } else {
-        found.set(path, info.isFile() ? 'file' : info.isSymbolicLink() ? 'symbolic link' : 'special file')
+        found.set(path, info.isFile() ? 'file' : info.isSymbolicLink() ? 'lien symbolique' : 'fichier spécial')
       }
     }
   }
@@ -131,7 +134,7 @@ export async function checkDirectory(dir: string, files: readonly FileDigest[], 
       continue
     }
     if (kind !== 'file') {
-      checks.push({ path: file.path, status: 'modified', detail: `a ${kind}, not a file` })
+      checks.push({ path: file.path, status: 'modified', detail: `${kind}, pas un fichier` })
       continue
     }
     try {
@@ -144,7 +147,7 @@ export async function checkDirectory(dir: string, files: readonly FileDigest[], 
     }
   }
   found.delete(METADATA_FILE)
-  for (const [path, kind] of found) checks.push({ path, status: 'extra', detail: kind === 'file' ? 'not in the metadata' : `${kind}, not in the metadata` })
+  for (const [path, kind] of found) checks.push({ path, status: 'extra', detail: kind === 'file' ? 'absent des métadonnées' : `${kind}, absent des métadonnées` })
   return checks
 }
 
@@ -206,14 +209,14 @@ export async function checkArchive(archivePath: string, id: string, metadata: Ba
     }
     const file = entry.type === 'File' ? expected.get(entry.path) : undefined
     if (file === undefined) {
-      const kind = entry.type === 'File' ? 'not in the metadata' : `${entry.type}${entry.linkpath ? ` → ${entry.linkpath}` : ''}, not in the metadata`
+      const kind = entry.type === 'File' ? 'absent des métadonnées' : `${entry.type}${entry.linkpath ? ` → ${entry.linkpath}` : ''}, absent des métadonnées`
       checks.push({ path: entry.path, status: 'extra', detail: kind })
       continue
     }
     expected.delete(entry.path)
     checks.push(compare(file.path, file, entry))
   }
-  if (!innerSeen) checks.push({ path: METADATA_FILE, status: 'missing', detail: 'no metadata.json inside the archive' })
+  if (!innerSeen) checks.push({ path: METADATA_FILE, status: 'missing', detail: 'pas de metadata.json dans l’archive' })
   for (const file of expected.values()) checks.push({ path: file.path, status: 'missing', expected: { size: file.size, sha256: file.sha256 } })
   // One line per file in the metadata's order (whatever order the archive holds them in), then the rest.
   const order = new Map(metadata.files.map((file, index) => [file.path, index]))
@@ -222,12 +225,12 @@ export async function checkArchive(archivePath: string, id: string, metadata: Ba
 }
 
 function innerMetadataCheck(content: Buffer | undefined, outside: BackupMetadata): FileCheck {
-  const path = `${METADATA_FILE} (in the archive)`
-  if (content === undefined) return { path, status: 'invalid', detail: 'larger than 16 MiB' }
+  const path = `${METADATA_FILE} (dans l’archive)`
+  if (content === undefined) return { path, status: 'invalid', detail: 'plus de 16 Mio' }
   try {
     const { metadata, sealValid } = parseMetadata(content.toString('utf8'), path)
-    if (!sealValid) return { path, status: 'modified', detail: 'its content does not match its seal (metadataSha256)' }
-    if (!sameBackupDescription(metadata, outside)) return { path, status: 'modified', detail: 'differs from the metadata beside the archive' }
+    if (!sealValid) return { path, status: 'modified', detail: 'son contenu ne correspond pas à son sceau (metadataSha256)' }
+    if (!sameBackupDescription(metadata, outside)) return { path, status: 'modified', detail: 'diffère des métadonnées posées à côté de l’archive' }
     return { path, status: 'ok' }
   } catch (error) {
     return { path, status: 'invalid', detail: describeError(error) }

@@ -20,15 +20,15 @@ import { ArchiveWriter } from '../archive/archive.ts'
 import { prepareBackupDir } from '../catalog/catalog.ts'
 import { writeExports } from './exports.ts'
 import { GzipPool } from '../archive/gzip-blocks.ts'
-import type { WrittenFile } from './hashed-file.ts'
+import type { WrittenFile } from '../../fs/hashed-file.ts'
 import { ARCHIVE_SUFFIX, CSV_DIR, ENCRYPTED_SUFFIX, METADATA_FILE, SIDECAR_SUFFIX, SQL_EXPORT_FILE, backupIdFor, backupPaths, idOfTemporaryName, stagingNameFor, type ExportFormat } from '../layout.ts'
 import type { StepListener } from '../kill-points.ts'
 import { hashFile, manifestHash, sortDigests, type FileDigest } from '../manifest.ts'
 import { METADATA_FORMAT_VERSION, serializeMetadata, type BackupMetadata, type MetadataDraft, type TableContent } from '../metadata.ts'
 import { checksumRowSource } from '../../tenant-restore/rows.ts'
 import { engineNamed } from '../../engines/index.ts'
-import { newestMigration } from './snapshot.ts'
-import { checkArchive, checkDirectory, type FileCheck } from '../catalog/verify.ts'
+import { newestMigration } from '../../engines/snapshot.ts'
+import { CHECK_STATUS_LABELS, checkArchive, checkDirectory, type FileCheck } from '../catalog/verify.ts'
 import type { WrappedKeyRecord } from '../../encryption/keys.ts'
 import { assertOpensTo, sealFile } from '../archive/sealed.ts'
 
@@ -148,7 +148,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
       const contents: TableContent[] = []
       for (const table of tables) {
         const sum = await checksumRowSource(table.columns, snapshot.engine, snapshot.rows(table))
-        if (sum.rows !== counts.get(table.name)) throw new Error(`the snapshot has ${counts.get(table.name)} rows of "${table.name}" but its checksum pass read ${sum.rows}`)
+        if (sum.rows !== counts.get(table.name)) throw new Error(`l’instantané a ${counts.get(table.name)} lignes dans "${table.name}" mais le calcul d’empreinte en a lu ${sum.rows}`)
         contents.push({ name: table.name, rows: sum.rows, checksum: sum.checksum })
       }
       const digests: FileDigest[] = []
@@ -192,7 +192,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
         fsyncPath(join(staging, METADATA_FILE))
         if (options.formats.includes('csv')) fsyncPath(join(staging, CSV_DIR))
         fsyncPath(staging)
-        if (existsSync(paths.directory)) throw new ToolkitError(`${paths.directory} appeared while the backup was being written`)
+        if (existsSync(paths.directory)) throw new ToolkitError(`${paths.directory} est apparu pendant l’écriture du backup`)
         step('create:before-publish')
         commitRename(staging, paths.directory)
         step('create:after-publish')
@@ -228,7 +228,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
       outer.durationMs = Math.round(performance.now() - startedAt)
       step('create:before-publish')
       await link(storedFile, published).catch((error: NodeJS.ErrnoException) => {
-        throw error.code === 'EEXIST' ? new ToolkitError(`${published} appeared while the backup was being written`) : error
+        throw error.code === 'EEXIST' ? new ToolkitError(`${published} est apparu pendant l’écriture du backup`) : error
       })
       linkedArchive = true
       fsyncPath(options.backupDir)
@@ -252,7 +252,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
 }
 
 function sizeMatches(name: string, packed: number, written: number): number {
-  if (packed !== written) throw new Error(`${name} changed on disk between writing and packing (${written} bytes written, ${packed} packed)`)
+  if (packed !== written) throw new Error(`${name} a changé sur le disque entre l’écriture et l’archivage (${written} octets écrits, ${packed} archivés)`)
   return written
 }
 
@@ -271,19 +271,19 @@ export async function freeId(backupDir: string, date: Date): Promise<string> {
 export function assertVerified(checks: FileCheck[]): void {
   const bad = checks.filter((check) => check.status !== 'ok')
   if (bad.length > 0) {
-    throw new ToolkitError(`the backup failed its own verification: ${bad.map((c) => `${c.path} ${c.status}${c.detail ? ` (${c.detail})` : ''}`).join('; ')}`, {
-      hint: 'Nothing was kept. Check the disk (dmesg, SMART) and run the backup again.',
+    throw new ToolkitError(`le backup a échoué à sa propre vérification : ${bad.map((c) => `${c.path} ${CHECK_STATUS_LABELS[c.status]}${c.detail ? ` (${c.detail})` : ''}`).join(' ; ')}`, {
+      hint: 'Rien n’a été gardé. Vérifiez le disque (dmesg, SMART) et relancez le backup.',
     })
   }
 }
 
 function explainFailure(error: unknown, backupDir: string): unknown {
   if (isDiskFull(error)) {
-    return new ToolkitError(`no space left in ${backupDir}: the backup was abandoned and its partial files removed`, {
-      hint: 'Free some space, prune old backups (`advanced-backup prune`) or point --dir at a larger disk.',
+    return new ToolkitError(`plus de place dans ${backupDir} : backup abandonné, fichiers partiels supprimés`, {
+      hint: 'Libérez de la place, supprimez d’anciens backups (`advanced-backup prune`) ou donnez à --dir un disque plus grand.',
       cause: error,
     })
   }
   if (error instanceof ToolkitError) return error
-  return mapFilesystemError(error, 'le backup', backupDir) ?? new ToolkitError(`backup failed: ${describeError(error)}`, { cause: error })
+  return mapFilesystemError(error, 'le backup', backupDir) ?? new ToolkitError(`échec du backup : ${describeError(error)}`, { cause: error })
 }

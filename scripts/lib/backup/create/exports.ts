@@ -13,15 +13,15 @@
 import { mkdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
-import type { TableInfo, ValueCodecFor } from '../../db/table-reader.ts'
+import type { RowSource, TableInfo, ValueCodecFor } from '../../db/table-reader.ts'
 import type { EngineName } from '../../db/url.ts'
 import { ToolkitError, describeError } from '../../errors.ts'
 import type { ProgressEvent, ProgressListener } from '../../progress.ts'
 import { csvHeader, csvRowFormatter, exportCsv } from '../exporters/csv.ts'
 import { exportJsonDocument, jsonDocument, jsonRowFormatter } from '../exporters/json.ts'
-import { writeRows, type RowSource } from '../exporters/_rows.ts'
+import { writeRows } from '../exporters/_rows.ts'
 import { writeSqliteScript } from '../exporters/sql.ts'
-import { HashedFile, TextSink, type WrittenFile } from './hashed-file.ts'
+import { HashedFile, TextSink, type WrittenFile } from '../../fs/hashed-file.ts'
 import { CSV_DIR, JSON_EXPORT_FILE, SQL_EXPORT_FILE, csvFileFor, type ExportFormat } from '../layout.ts'
 
 export interface ExportPlan {
@@ -77,13 +77,13 @@ export async function writeExportsHere(source: ExportSource, plan: ExportPlan, c
       callbacks.onFile(name, await out.commit({ durable: plan.durable }))
     } catch (error) {
       await out.abort()
-      throw new ToolkitError(`export ${name} failed: ${describeError(error)}`, { cause: error })
+      throw new ToolkitError(`échec de l’export ${name} : ${describeError(error)}`, { cause: error })
     }
   }
   const expectCounts = (what: string, written: ReadonlyMap<string, number>) => {
     for (const [table, rows] of written) {
       const expected = plan.counts.get(table)
-      if (expected !== undefined && expected !== rows) throw new Error(`${what} has ${rows} rows of "${table}", the snapshot ${expected}`)
+      if (expected !== undefined && expected !== rows) throw new Error(`${what} a ${rows} lignes dans "${table}", l’instantané ${expected}`)
     }
   }
   /** Progress over all tables of one file: `rows` so far in `table`. */
@@ -138,7 +138,7 @@ async function writeJsonAndCsv(
   tracker: (label: string) => (table: string, rows: number) => void,
   expectCounts: (what: string, written: ReadonlyMap<string, number>) => void,
 ): Promise<void> {
-  const fail = (name: string, error: unknown) => new ToolkitError(`export ${name} failed: ${describeError(error)}`, { cause: error })
+  const fail = (name: string, error: unknown) => new ToolkitError(`échec de l’export ${name} : ${describeError(error)}`, { cause: error })
   const jsonOut = await HashedFile.create(join(plan.dir, JSON_EXPORT_FILE))
   const jsonRows = new Map<string, number>()
   try {
@@ -241,7 +241,7 @@ export function writeExportsOnThread(sqliteFile: string, plan: ExportPlan, callb
         finish(error)
       }
     })
-    worker.on('error', (error) => finish(new ToolkitError(`the export thread failed: ${describeError(error)}`, { cause: error })))
-    worker.on('exit', (code) => finish(new ToolkitError(`the export thread stopped (exit code ${code}) before it finished`)))
+    worker.on('error', (error) => finish(new ToolkitError(`le thread d’export a échoué : ${describeError(error)}`, { cause: error })))
+    worker.on('exit', (code) => finish(new ToolkitError(`le thread d’export s’est arrêté (code ${code}) avant la fin`)))
   })
 }

@@ -40,7 +40,8 @@ import { findBackupEntry, listBackupEntries, prepareBackupDir, type BackupEntry 
 import { assertVerified, freeId, type CreateBackupResult } from './create.ts'
 import { extractBackupFile } from '../archive/extract.ts'
 import { GzipPool } from '../archive/gzip-blocks.ts'
-import { ARCHIVE_SUFFIX, DATABASE_FILE, METADATA_FILE, backupPaths, stagingNameFor } from '../layout.ts'
+import { ARCHIVE_SUFFIX, METADATA_FILE, backupPaths, stagingNameFor } from '../layout.ts'
+import { DATABASE_FILE } from '../../engines/snapshot.ts'
 import { hashFile, manifestHash } from '../manifest.ts'
 import { serializeMetadata, type BackupMetadata, type MetadataDraft } from '../metadata.ts'
 import { checkArchive, checkDirectory } from '../catalog/verify.ts'
@@ -72,8 +73,8 @@ export async function findParent(backupDir: string, db: DatabaseHandle): Promise
     if (m === undefined || !entry.sealValid || m.engine !== 'sqlite' || m.source !== db.redactedUrl) continue
     if (m.incremental || m.files.some((file) => file.path === DATABASE_FILE)) return entry
   }
-  throw new NoParentError(`no backup of ${db.redactedUrl} in ${backupDir} to build an incremental backup on`, {
-    hint: 'Take a full backup first: `advanced-backup create`.',
+  throw new NoParentError(`aucun backup de ${db.redactedUrl} dans ${backupDir} sur lequel bâtir un backup incrémental`, {
+    hint: 'Faites d’abord un backup complet : `advanced-backup create`.',
   })
 }
 
@@ -85,16 +86,16 @@ export async function backupChain(backupDir: string, id: string): Promise<Backup
   const chain: BackupEntry[] = []
   let entry = await findBackupEntry(backupDir, id)
   for (;;) {
-    if (entry.metadata === undefined) throw new ToolkitError(`backup ${entry.id} cannot be read: ${entry.problem ?? 'invalid metadata'}`, { hint: `Run \`advanced-backup verify ${entry.id}\`.` })
+    if (entry.metadata === undefined) throw new ToolkitError(`le backup ${entry.id} est illisible : ${entry.problem ?? 'métadonnées invalides'}`, { hint: `Lancez \`advanced-backup verify ${entry.id}\`.` })
     chain.unshift(entry)
     const parentId = entry.metadata.incremental ? entry.metadata.parentId : null
     if (parentId === null) break
-    if (parentId >= entry.id) throw new ToolkitError(`backup ${entry.id} names a parent (${parentId}) that is not older than itself`)
+    if (parentId >= entry.id) throw new ToolkitError(`le backup ${entry.id} nomme un parent (${parentId}) qui n’est pas plus ancien que lui`)
     try {
       entry = await findBackupEntry(backupDir, parentId)
     } catch (error) {
-      throw new ToolkitError(`backup ${chain[0]!.id} is incremental and needs its parent ${parentId}, which is missing from ${backupDir}`, {
-        hint: 'Restore a full backup, or put the parent back into the backup folder.',
+      throw new ToolkitError(`le backup ${chain[0]!.id} est incrémental et il lui faut son parent ${parentId}, absent de ${backupDir}`, {
+        hint: 'Restaurez un backup complet, ou remettez le parent dans le dossier des backups.',
         cause: error,
       })
     }
@@ -108,12 +109,12 @@ export async function backupChain(backupDir: string, id: string): Promise<Backup
  */
 export async function materializeDatabase(chain: readonly BackupEntry[], dest: string, options: { artefact?: string; pool?: GzipPool; onProgress?: ProgressListener } = {}): Promise<void> {
   const [root, ...incrementals] = chain
-  if (root === undefined) throw new ToolkitError('empty backup chain')
+  if (root === undefined) throw new ToolkitError('chaîne de backups vide')
   const rootMetadata = root.metadata!
   const artefact = options.artefact ?? DATABASE_FILE
   const file = rootMetadata.files.find((f) => f.path === artefact)
   if (file === undefined) {
-    throw new ToolkitError(`backup ${root.id} holds no ${artefact === DATABASE_FILE ? 'SQLite database' : artefact} (${rootMetadata.engine} backup)`)
+    throw new ToolkitError(`le backup ${root.id} ne contient pas de ${artefact === DATABASE_FILE ? 'base SQLite' : artefact} (backup ${rootMetadata.engine})`)
   }
   const total = file.size
   await extractBackupFile(root, rootMetadata, artefact, dest, {
@@ -166,7 +167,7 @@ export function applyChangeSet(target: string, changes: string): void {
     )
     const schemaOf = (schema: string) => db.prepare(`SELECT type, name, tbl_name, sql FROM ${schema} WHERE name NOT LIKE 'sqlite\\_autoindex%' ESCAPE '\\' ORDER BY type, name`).all()
     if (JSON.stringify(schemaOf('main.sqlite_master')) !== JSON.stringify(schemaOf('ch.__schema'))) {
-      throw new ToolkitError('the change set was made against another schema than the database it is applied to')
+      throw new ToolkitError('les changements ont été pris sur un autre schéma que celui de la base où ils s’appliquent')
     }
     const triggers = db.prepare(`SELECT name, sql FROM main.sqlite_master WHERE type = 'trigger'`).all() as { name: string; sql: string }[]
     db.exec('BEGIN')
@@ -229,8 +230,8 @@ export function diffDatabases(parent: string, source: string, changes: string): 
     const schemaOf = (schema: string) => db.prepare(`SELECT type, name, tbl_name, sql FROM ${schema}.sqlite_master WHERE name NOT LIKE 'sqlite\\_autoindex%' ESCAPE '\\' ORDER BY type, name`).all()
     const sourceSchema = schemaOf('src')
     if (JSON.stringify(sourceSchema) !== JSON.stringify(schemaOf('main'))) {
-      throw new ToolkitError('the database schema changed since the parent backup (a migration ran): an incremental backup cannot describe that', {
-        hint: 'Take a full backup: `advanced-backup create` (without --incremental).',
+      throw new ToolkitError('le schéma de la base a changé depuis le backup parent (une migration a eu lieu) : un backup incrémental ne peut pas le décrire', {
+        hint: 'Faites un backup complet : `advanced-backup create` (sans --incremental).',
       })
     }
     db.exec(`CREATE TABLE ch.__schema (type TEXT, name TEXT, tbl_name TEXT, sql TEXT)`)
@@ -286,7 +287,7 @@ export function diffDatabases(parent: string, source: string, changes: string): 
  */
 export async function createIncrementalBackup(options: IncrementalOptions): Promise<CreateBackupResult> {
   if (options.db.location.engine !== 'sqlite') {
-    throw new ToolkitError(`incremental backups are for SQLite databases; ${options.db.redactedUrl} is ${options.db.engine}`, { hint: 'Take a full backup (without --incremental).' })
+    throw new ToolkitError(`les backups incrémentaux sont réservés aux bases SQLite ; ${options.db.redactedUrl} est ${options.db.engine}`, { hint: 'Faites un backup complet (sans --incremental).' })
   }
   const sourcePath = options.db.location.path
   const now = options.now ?? (() => new Date())
@@ -333,7 +334,7 @@ export async function createIncrementalBackup(options: IncrementalOptions): Prom
       schema: { prismaSchemaSha256: options.prismaSchemaSha256, newestMigration: diff.newestMigration },
       files,
       archive: null,
-      warnings: [`incremental (${diff.upserts} rows inserted or updated, ${diff.deletes} deleted since ${parent.id}): restoring it needs ${chain.map((e) => e.id).join(', ')}`],
+      warnings: [`incrémental (${diff.upserts} lignes insérées ou modifiées, ${diff.deletes} supprimées depuis ${parent.id}) : sa restauration demande ${chain.map((e) => e.id).join(', ')}`],
     }
     if (!options.compress) {
       if (options.verify) assertVerified(await checkDirectory(staging, files))
@@ -342,7 +343,7 @@ export async function createIncrementalBackup(options: IncrementalOptions): Prom
       await writeFile(join(staging, METADATA_FILE), text, { flag: 'wx' })
       fsyncPath(join(staging, METADATA_FILE))
       fsyncPath(staging)
-      if (existsSync(paths.directory)) throw new ToolkitError(`${paths.directory} appeared while the backup was being written`)
+      if (existsSync(paths.directory)) throw new ToolkitError(`${paths.directory} est apparu pendant l’écriture du backup`)
       commitRename(staging, paths.directory)
       return { metadata: JSON.parse(text) as BackupMetadata, path: paths.directory, cleaned }
     }
@@ -372,7 +373,7 @@ export async function createIncrementalBackup(options: IncrementalOptions): Prom
     await rm(base, { force: true }).catch(() => {})
     if (linkedArchive && !existsSync(paths.sidecar)) await rm(paths.archive, { force: true }).catch(() => {})
     if (error instanceof ToolkitError) throw error
-    throw new ToolkitError(`incremental backup failed: ${describeError(error)}`, { cause: error })
+    throw new ToolkitError(`échec du backup incrémental : ${describeError(error)}`, { cause: error })
   } finally {
     await pool.close()
   }

@@ -10,7 +10,7 @@
  * drill removes every leftover whose process is gone (folders here, databases through the engine).
  */
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, readdirSync, rmSync } from 'node:fs'
+import { mkdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { openDatabase } from '../../db/open.ts'
@@ -19,7 +19,7 @@ import type { ToolkitEnvironment } from '../../environment.ts'
 import { ToolkitError, describeError } from '../../errors.ts'
 import { engineNamed } from '../../engines/index.ts'
 import type { IntegrityFinding } from '../../engines/engine.ts'
-import { processAlive } from '../../engines/_scratch.ts'
+import { removeDeadLeftovers } from '../../fs/leftovers.ts'
 import { runPerformanceTests, type PerformanceTestResult } from '../../metrics/performance-tests.ts'
 import { checksumRowSource } from '../../tenant-restore/rows.ts'
 import type { BackupEntry } from '../catalog/catalog.ts'
@@ -102,20 +102,11 @@ export function chooseDrillBackup(entries: readonly BackupEntry[], history: read
 
 /** Removes the drill folders whose process is gone; returns their paths. */
 function cleanFolderLeftovers(root: string): string[] {
-  const removed: string[] = []
-  let names: string[] = []
-  try {
-    names = readdirSync(root)
-  } catch {
-    return removed
-  }
-  for (const name of names) {
+  const ownerOf = (name: string) => {
     const pid = /^(\d+)-[0-9a-f]+$/.exec(name)?.[1]
-    if (pid === undefined || processAlive(Number(pid))) continue
-    rmSync(join(root, name), { recursive: true, force: true })
-    removed.push(join(root, name))
+    return pid === undefined ? undefined : Number(pid)
   }
-  return removed
+  return removeDeadLeftovers(root, ownerOf, { bestEffort: true }).map((name) => join(root, name))
 }
 
 /**

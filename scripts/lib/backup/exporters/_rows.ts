@@ -1,8 +1,6 @@
 /** Row sources of the exporters: a table reader's async rows, or a SQLite statement's rows. */
 import type { RowValue } from '../../db/table-reader.ts'
-import type { TextSink } from '../create/hashed-file.ts'
-
-export type RowSource = AsyncIterable<RowValue[]> | Iterable<RowValue[]>
+import type { TextSink } from '../../fs/hashed-file.ts'
 
 /**
  * Calls `each` for every row and awaits `pause()` whenever `each` returns true (its output is full).

@@ -11,10 +11,10 @@
  * 2^53, so read those with a big-number-aware parser.
  */
 import type { Writable } from 'node:stream'
-import type { RowValue, TableColumn, TableInfo, ValueCodecFor } from '../../db/table-reader.ts'
+import type { RowSource, RowValue, TableColumn, TableInfo, ValueCodecFor } from '../../db/table-reader.ts'
 import type { EngineName } from '../../db/url.ts'
-import { TextSink } from '../create/hashed-file.ts'
-import { writeRows, type RowSource } from './_rows.ts'
+import { TextSink } from '../../fs/hashed-file.ts'
+import { writeRows } from './_rows.ts'
 import type { ExportOptions, ExportStats } from './csv.ts'
 
 export const DATA_JSON_FORMAT_VERSION = 1

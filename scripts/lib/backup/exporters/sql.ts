@@ -10,11 +10,12 @@
 import type { Writable } from 'node:stream'
 import Database from 'better-sqlite3'
 import { quoteIdentifier } from '../../db/connection.ts'
-import type { RowValue, TableColumn } from '../../db/table-reader.ts'
+import type { RowSource, RowValue, TableColumn } from '../../db/table-reader.ts'
 import { realText } from '../../db/values.ts'
-import { TextSink } from '../create/hashed-file.ts'
+import { TextSink } from '../../fs/hashed-file.ts'
 import type { ExportStats } from './csv.ts'
-import { writeRows, type RowSource } from './_rows.ts'
+import { writeRows } from './_rows.ts'
+import { rowOrder } from '../../engines/sqlite/table-reader.ts'
 
 /** A value as a SQLite literal that reads back as the same value and type. */
 export function sqliteLiteral(value: RowValue): string {
@@ -82,14 +83,6 @@ const LINE_BREAK = /\r\n|\r|\n/g
  */
 function spellLineBreaks(text: string): string {
   return text.replace(LINE_BREAK, (eol) => `'||char(${eol === '\r\n' ? '13,10' : eol === '\r' ? '13' : '10'})||'`)
-}
-
-/** `ORDER BY rowid` (or an unshadowed alias of it): the order `.dump` reads a rowid table in. */
-export function rowOrder(table: string, columns: readonly string[], withoutRowid: ReadonlySet<string>): string {
-  if (withoutRowid.has(table)) return ''
-  const names = new Set(columns.map((c) => c.toLowerCase()))
-  const alias = ['rowid', '_rowid_', 'oid'].find((a) => !names.has(a))
-  return alias ? ` ORDER BY ${alias}` : ''
 }
 
 async function writeLines(lines: Iterable<string>, out: Writable, onRows: (rows: number) => void): Promise<ExportStats> {

@@ -90,8 +90,8 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
         const verified = await verifyChain(options.backupDir, options.id, pool, options.onProgress)
         const last = verified.chain.at(-1)!.metadata!
         if (last.engine !== engine.name) {
-          throw new ToolkitError(`backup ${options.id} is a ${engineLabel(last.engine)} backup and the target is a ${engine.label} ${target.noun}`, {
-            hint: `Restore it into a ${engineLabel(last.engine)} database (--database <url>), or pick a ${engine.label} backup (\`advanced-backup list\`).`,
+          throw new ToolkitError(`le backup ${options.id} vient de ${engineLabel(last.engine)} et la cible est ${target.noun} ${engine.label}`, {
+            hint: `Restaurez-le dans une base ${engineLabel(last.engine)} (--database <url>), ou choisissez un backup ${engine.label} (\`advanced-backup list\`).`,
           })
         }
         context = {
@@ -131,7 +131,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
         await materialize(scratch)
         steps.push({ step: 3, name: 'replace', status: 'skipped', detail: target.rehearsal.replaceDetail, durationMs: 0 })
         if (!target.rehearsal.checks) {
-          return { ...base, dryRun: true, restored: false, counts: metadata.tables.map((t) => ({ name: t.name, expected: t.rows, actual: null })), integrity: 'not checked (dry run)', foreignKeyViolations: 0, size: 0, durationMs: Math.round(performance.now() - startedAt) }
+          return { ...base, dryRun: true, restored: false, counts: metadata.tables.map((t) => ({ name: t.name, expected: t.rows, actual: null })), integrity: 'non vérifiée (simulation)', foreignKeyViolations: 0, size: 0, durationMs: Math.round(performance.now() - startedAt) }
         }
         const check = await timed(4, 'check', async () => target.check(scratch, restoreContext))
         const size = await target.size(scratch, restoreContext)
@@ -142,9 +142,9 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
       await options.step?.('confirm')
       if (!options.yes) {
         if (options.confirm === undefined) {
-          throw new ToolkitError(`restore replaces ${target.display} and needs a confirmation, but there is no terminal to ask on`, { hint: '--yes (after `restore <id> --dry-run` if in doubt)', exitCode: USAGE_EXIT_CODE })
+          throw new ToolkitError(`restore remplace ${target.display} et demande une confirmation, mais aucun terminal ne permet de la demander`, { hint: '--yes (après `restore <id> --dry-run` en cas de doute)', exitCode: USAGE_EXIT_CODE })
         }
-        if (!(await options.confirm(plan))) throw new ToolkitError('restore cancelled: nothing was changed')
+        if (!(await options.confirm(plan))) throw new ToolkitError('restauration annulée : rien n’a été modifié')
       }
 
       // 2. Safety copy
@@ -165,8 +165,8 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
       } catch (error) {
         const putBack = await target.undo(safetyCopy)
         if (putBack === undefined) throw error
-        throw new ToolkitError(`the restored database failed its check (${describeError(error)}); ${putBack}`, {
-          hint: `Run \`advanced-backup verify ${options.id}\` and restore another backup.`,
+        throw new ToolkitError(`la base restaurée a échoué au contrôle (${describeError(error)}) ; ${putBack}`, {
+          hint: `Lancez \`advanced-backup verify ${options.id}\` et restaurez un autre backup.`,
           cause: error,
         })
       }

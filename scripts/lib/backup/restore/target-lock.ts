@@ -3,12 +3,14 @@
  * (O_EXCL: a link that fails when the name exists) and holding the pid, from before the verification
  * until the end of the run. A second restore of the same file refuses instead of taking a safety
  * copy of a half-restored database.
- * A lock whose pid is gone (a killed restore) is stale and taken over, like the other leftovers.
+ * A lock whose pid is gone (a killed restore) is stale and taken over, and the half-made locks a
+ * killed restore left (`<db>.restore-lock.tmp-<pid>-…`) are removed, like the other leftovers.
  */
 import { linkSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
-import { temporaryPathFor } from '../../fs/atomic.ts'
+import { basename, dirname } from 'node:path'
+import { TEMPORARY_MARKER, temporaryPathFor } from '../../fs/atomic.ts'
 import { ToolkitError } from '../../errors.ts'
-import { processIsAlive } from '../catalog/catalog.ts'
+import { ownerOfTemporaryName, processIsAlive, removeDeadLeftovers } from '../../fs/leftovers.ts'
 
 export const RESTORE_LOCK_SUFFIX = '.restore-lock'
 
@@ -25,6 +27,8 @@ export function lockRestoreTarget(target: string, options: { pid?: number; isAli
   const pid = options.pid ?? process.pid
   const isAlive = options.isAlive ?? processIsAlive
   const path = `${target}${RESTORE_LOCK_SUFFIX}`
+  const temporaryPrefix = `${basename(path)}${TEMPORARY_MARKER}`
+  removeDeadLeftovers(dirname(path), (name) => (name.startsWith(temporaryPrefix) ? ownerOfTemporaryName(name) : undefined), { isAlive })
   for (let attempt = 0; attempt < 3; attempt++) {
     // Written whole under a temporary name, then linked into place (link fails if the lock exists):
     // a lock file is never seen empty, so an unreadable one is garbage, not a lock being written.

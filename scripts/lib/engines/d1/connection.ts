@@ -50,8 +50,8 @@ export async function openLocalD1({ persistDir, redactedUrl }: OpenLocalD1Option
     await binding.prepare('SELECT 1').all()
   } catch (error) {
     await miniflare?.dispose().catch(() => {})
-    throw new ToolkitError(`D1 ${redactedUrl}: cannot start the local D1 (Miniflare): ${describeError(error)}`, {
-      hint: 'Check that the persist directory is writable (D1_PERSIST_DIR or d1://local/<dir>).',
+    throw new ToolkitError(`D1 ${redactedUrl} : démarrage du D1 local (Miniflare) impossible : ${describeError(error)}`, {
+      hint: 'Vérifiez que le dossier de persistance est inscriptible (D1_PERSIST_DIR ou d1://local/<dossier>).',
       cause: error,
     })
   }
@@ -73,16 +73,16 @@ export interface OpenRemoteD1Options {
 
 export async function openRemoteD1({ accountId, databaseId, token, redactedUrl }: OpenRemoteD1Options): Promise<DatabaseHandle> {
   if (token === undefined) {
-    throw new ToolkitError(`D1 ${redactedUrl}: no API token for remote D1`, {
-      hint: 'Set CLOUDFLARE_D1_TOKEN (an API token with D1 edit rights), or use d1://local for the local D1.',
+    throw new ToolkitError(`D1 ${redactedUrl} : pas de jeton d’API pour le D1 distant`, {
+      hint: 'Définissez CLOUDFLARE_D1_TOKEN (un jeton d’API avec les droits d’édition D1), ou utilisez d1://local pour le D1 local.',
     })
   }
   const binding = d1HttpBinding(accountId, databaseId, token)
   try {
     await binding.prepare('SELECT 1').all()
   } catch (error) {
-    throw new ToolkitError(`D1 ${redactedUrl}: cannot reach Cloudflare's D1 API: ${describeError(error)}`, {
-      hint: 'Check the network, the account and database ids, and CLOUDFLARE_D1_TOKEN.',
+    throw new ToolkitError(`D1 ${redactedUrl} : l’API D1 de Cloudflare est injoignable : ${describeError(error)}`, {
+      hint: 'Vérifiez le réseau, les identifiants du compte et de la base, et CLOUDFLARE_D1_TOKEN.',
       cause: error,
     })
   }

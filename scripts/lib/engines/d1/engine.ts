@@ -4,7 +4,7 @@
  * imported by the members that use them (../_loaded-on-call.ts says why).
  */
 import type { Engine } from '../engine.ts'
-import { DATABASE_FILE } from '../../backup/layout.ts'
+import { DATABASE_FILE } from '../snapshot.ts'
 import { METRICS_METHODS, PITR_METHODS, loadedOnCall } from '../_loaded-on-call.ts'
 import { d1Scratch } from './scratch.ts'
 import { ownsD1Url, parseD1Url } from './url.ts'
@@ -29,7 +29,7 @@ export const d1Engine: Engine = {
   localState: (location) => (location.engine === 'd1' && location.mode === 'local' ? location.persistDir : undefined),
   missingCredentials(location, environment) {
     if (location.engine !== 'd1' || location.mode !== 'remote' || environment.cloudflareD1Token !== undefined) return undefined
-    return { reason: 'needs an API token: CLOUDFLARE_D1_TOKEN is not set', hint: 'Set CLOUDFLARE_D1_TOKEN, or check the local D1 with --d1 d1://local.' }
+    return { reason: 'jeton d’API requis : CLOUDFLARE_D1_TOKEN n’est pas défini', hint: 'Définissez CLOUDFLARE_D1_TOKEN, ou vérifiez le D1 local avec --d1 d1://local.' }
   },
   snapshot,
   // D1 stores SQLite's values.

@@ -3,7 +3,7 @@
  * the catalog pragmas like SQLite, but refuses the pragmas that would describe its cache
  * (cache_size, page_count: SQLITE_AUTH), has no connections to count and no client-side pool.
  */
-import type { MetricsEngine } from '../../metrics/engine.ts'
+import type { MetricsEngine } from '../metrics-engine.ts'
 import { explainSqlite, listSqliteColumns, listSqliteIndexes, listSqliteTables, sqliteTenantStorage, trySqliteIndex } from '../_sqlite-metrics.ts'
 
 export const d1Metrics: MetricsEngine = {
@@ -13,7 +13,7 @@ export const d1Metrics: MetricsEngine = {
   explain: explainSqlite,
   tryIndex: trySqliteIndex,
   async cacheStatistics() {
-    return { hitRate: null, source: 'n/a: D1 exposes no cache counters (PRAGMA cache_size and page_count are not authorized)' }
+    return { hitRate: null, source: 'n/a : D1 n’expose pas de compteurs de cache (PRAGMA cache_size et page_count ne sont pas autorisés)' }
   },
   async connectionStatistics() {
     return {
@@ -21,7 +21,7 @@ export const d1Metrics: MetricsEngine = {
       open: null,
       poolSize: null,
       serverUptimeMs: null,
-      note: 'D1 is reached through a binding: no connections or pool to count',
+      note: 'D1 est atteint par un binding : pas de connexions ni de pool à compter',
     }
   },
   tenantStorage: sqliteTenantStorage,

@@ -4,7 +4,7 @@
  * midway leaves a partial database: the error says so, and the safety export (if any) holds the old one.
  */
 import Database from 'better-sqlite3'
-import { DATABASE_FILE } from '../../backup/layout.ts'
+import { DATABASE_FILE } from '../snapshot.ts'
 import { quoteIdentifier, type DatabaseHandle } from '../../db/connection.ts'
 import { tablesInDependencyOrder } from '../../db/table-reader.ts'
 import type { DatabaseLocation } from '../../db/url.ts'
@@ -65,8 +65,8 @@ async function loadIntoD1(db: DatabaseHandle, file: string, replace: boolean): P
     const rest = schema.filter((s) => s.type !== 'table')
     if (rest.length > 0) await db.sql.executeScript(rest.map((s) => `${s.sql};`).join('\n'))
   } catch (error) {
-    throw new ToolkitError(`loading into D1 failed midway (D1 has no transaction across requests: the target may hold part of the backup): ${describeError(error)}`, {
-      hint: 'Empty the target and restore again (--force keeps a safety export first).',
+    throw new ToolkitError(`le chargement dans D1 a échoué en cours de route (D1 n’a pas de transaction entre requêtes : la cible peut contenir une partie du backup) : ${describeError(error)}`, {
+      hint: 'Videz la cible et relancez la restauration (--force fait d’abord un export de sécurité).',
       cause: error,
     })
   } finally {

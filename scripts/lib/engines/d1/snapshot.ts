@@ -8,11 +8,9 @@
  */
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
-import type { DatabaseHandle } from '../../db/connection.ts'
-import { quoteIdentifier } from '../../db/connection.ts'
+import { type DatabaseHandle, quoteIdentifier } from '../../db/connection.ts'
 import { fsyncPath } from '../../fs/atomic.ts'
-import { DATABASE_FILE } from '../../backup/layout.ts'
-import type { Snapshot, SnapshotOptions } from '../../backup/create/snapshot.ts'
+import { DATABASE_FILE, type Snapshot, type SnapshotOptions } from '../snapshot.ts'
 import { SCAN_CACHE_KIB, sqliteFileSnapshot } from '../sqlite/snapshot.ts'
 
 interface SchemaRow {
@@ -22,7 +20,7 @@ interface SchemaRow {
 }
 
 export const D1_SNAPSHOT_WARNING =
-  'D1 is read page by page, not in one transaction: rows written during the backup may be missing or partly included (stop writers for an exact point-in-time copy).'
+  'D1 est lu page par page, pas dans une seule transaction : des lignes écrites pendant le backup peuvent manquer ou être en partie incluses (arrêtez les écritures pour une copie exacte à un instant).'
 
 export async function d1Snapshot(db: DatabaseHandle, options: SnapshotOptions): Promise<Snapshot> {
   const path = join(options.dir, DATABASE_FILE)

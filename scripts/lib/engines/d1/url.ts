@@ -17,6 +17,6 @@ export function parseD1Url(url: string, context: UrlContext): DatabaseLocation {
     const dir = path === '' ? context.d1PersistDir : path
     return { engine: 'd1', mode: 'local', persistDir: isAbsolute(dir) ? dir : resolve(context.cwd, dir) }
   }
-  if (host === '' || path === '' || path.includes('/')) throw badUrl(url, 'a remote D1 URL is d1://<account-id>/<database-id>')
+  if (host === '' || path === '' || path.includes('/')) throw badUrl(url, 'une URL D1 distante s’écrit d1://<account-id>/<database-id>')
   return { engine: 'd1', mode: 'remote', accountId: host, databaseId: path }
 }

@@ -27,8 +27,8 @@ export async function openPostgres({ connectionString, redactedUrl }: OpenPostgr
     await pool.query('SELECT 1')
   } catch (error) {
     await pool.end().catch(() => {})
-    throw new ToolkitError(`PostgreSQL ${redactedUrl}: cannot connect: ${describeError(error)}`, {
-      hint: 'Check that the server is running and that POSTGRES_URL / --database has the right host, port, user and password.',
+    throw new ToolkitError(`PostgreSQL ${redactedUrl} : connexion impossible : ${describeError(error)}`, {
+      hint: 'Vérifiez que le serveur tourne et que POSTGRES_URL / --database donne les bons hôte, port, utilisateur et mot de passe.',
       cause: error,
     })
   }

@@ -4,7 +4,7 @@
  * (../_loaded-on-call.ts says why).
  */
 import type { Engine } from '../engine.ts'
-import { DATABASE_SQL_FILE } from '../../backup/layout.ts'
+import { DATABASE_SQL_FILE } from '../snapshot.ts'
 import { METRICS_METHODS, PITR_METHODS, SCRATCH_METHODS, loadedOnCall } from '../_loaded-on-call.ts'
 import { snapshotStatements } from './statements.ts'
 import { ownsPostgresUrl, parsePostgresUrl } from './url.ts'

@@ -16,10 +16,10 @@
 import pg from 'pg'
 import type { DatabaseHandle } from '../../db/connection.ts'
 import { ToolkitError } from '../../errors.ts'
-import { isReadStatement } from '../../metrics/fingerprint.ts'
-import { duplicateIndexes, isFilteredWrite, redactPlanLine, type CandidateIndex, type ColumnStatistics, type IndexFinding, type IndexLab, type LabPlan, type PlanScan } from '../../metrics/index-advice.ts'
+import { isReadStatement } from '../../db/fingerprint.ts'
+import { duplicateIndexes, isFilteredWrite, redactPlanLine, type CandidateIndex, type ColumnStatistics, type IndexFinding, type IndexLab, type LabPlan, type PlanScan } from '../index-lab.ts'
 import { postgresMetrics, type PostgresPlanNode } from './metrics.ts'
-import { percentile } from '../../metrics/statistics.ts'
+import { percentile } from '../../statistics.ts'
 
 export const HYPOPG_INSTALL = 'apt-get install postgresql-15-hypopg'
 

@@ -5,8 +5,8 @@
  * from pg_stat_activity, and row sizes from pg_column_size.
  */
 import { quoteIdentifier, type SqlConnection, type SqlValue } from '../../db/connection.ts'
-import type { MetricsEngine, QueryPlan } from '../../metrics/engine.ts'
-import { redactLiterals } from '../../metrics/fingerprint.ts'
+import type { MetricsEngine, QueryPlan } from '../metrics-engine.ts'
+import { redactLiterals } from '../../db/fingerprint.ts'
 
 /** One node of `EXPLAIN (FORMAT JSON)`: the fields the metrics and the index lab read. */
 export interface PostgresPlanNode {
@@ -28,7 +28,7 @@ export interface PostgresPlanNode {
 }
 
 const STORAGE_METHOD =
-  'sum of pg_column_size(row) over the tenant\'s rows (Tenant, User, Client, Dossier): each row\'s data as stored, compressed values at their compressed size; page overhead and indexes not included'
+  'somme de pg_column_size(row) sur les lignes du cabinet (Tenant, User, Client, Dossier) : les données de chaque ligne telles que stockées, valeurs compressées à leur taille compressée ; hors surcoût des pages et des index'
 
 const ratio = (hit: number, read: number) => (hit + read === 0 ? null : hit / (hit + read))
 
@@ -69,7 +69,7 @@ export const postgresMetrics: MetricsEngine = {
   async tryIndex() {
     return {
       verdict: 'unverified',
-      detail: 'PostgreSQL cannot plan with an index that is not built (that needs the hypopg extension); the evidence is the sequential scan',
+      detail: 'PostgreSQL ne planifie pas avec un index non construit (il faut l’extension hypopg) ; la preuve est le parcours séquentiel',
     }
   },
   async cacheStatistics(sql) {
@@ -90,8 +90,8 @@ export const postgresMetrics: MetricsEngine = {
       hitRate,
       source:
         hitRate === null
-          ? 'n/a: pg_stat_database has counted no block reads for this database yet'
-          : 'pg_stat_database: blks_hit / (blks_hit + blks_read) since the statistics were last reset',
+          ? 'n/a : pg_stat_database n’a encore compté aucune lecture de bloc pour cette base'
+          : 'pg_stat_database : blks_hit / (blks_hit + blks_read) depuis la dernière remise à zéro des statistiques',
       blocksHit: hit,
       blocksRead: read,
       tables: { hitRate: ratio(tableHit, tableRead), blocksHit: tableHit, blocksRead: tableRead },

@@ -9,7 +9,7 @@ import { pipeline } from 'node:stream/promises'
 import { Readable } from 'node:stream'
 import pg from 'pg'
 import copyStreams from 'pg-copy-streams'
-import { DATABASE_SQL_FILE } from '../../backup/layout.ts'
+import { DATABASE_SQL_FILE } from '../snapshot.ts'
 import type { DatabaseHandle } from '../../db/connection.ts'
 import type { DatabaseLocation } from '../../db/url.ts'
 import { ToolkitError, describeError } from '../../errors.ts'
@@ -91,12 +91,12 @@ export async function loadPostgresScript(connectionString: string, script: strin
         statement = ''
       }
     }
-    if (copy !== undefined) throw new ToolkitError('database.sql ends inside a COPY block')
+    if (copy !== undefined) throw new ToolkitError('database.sql se termine au milieu d’un bloc COPY')
     if (statement.trim() !== '' && !/^(\s*--.*\n)*\s*$/.test(statement)) await client.query(statement)
     await client.query('COMMIT')
   } catch (error) {
     await client.query('ROLLBACK').catch(() => {})
-    throw new ToolkitError(`loading database.sql failed, the target was left as it was: ${describeError(error)}`, { cause: error })
+    throw new ToolkitError(`le chargement de database.sql a échoué, la cible est restée telle quelle : ${describeError(error)}`, { cause: error })
   } finally {
     await client.end()
   }

@@ -6,7 +6,8 @@
 import pg from 'pg'
 import { ToolkitError, describeError } from '../../errors.ts'
 import type { IntegrityFinding, ScratchDatabases } from '../engine.ts'
-import { processAlive, scratchName, scratchOwner } from '../_scratch.ts'
+import { processIsAlive } from '../../fs/leftovers.ts'
+import { scratchName, scratchOwner } from '../_scratch.ts'
 
 const PREFIX = 'ipm_drill_'
 
@@ -57,7 +58,7 @@ export const postgresScratch: ScratchDatabases = {
       const dropped: string[] = []
       for (const { datname } of rows) {
         const pid = scratchOwner(datname, PREFIX)
-        if (pid === undefined || processAlive(pid)) continue
+        if (pid === undefined || processIsAlive(pid)) continue
         await client.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`)
         dropped.push(datname)
       }

@@ -14,9 +14,8 @@ import { join } from 'node:path'
 import pg from 'pg'
 import type { DatabaseHandle } from '../../db/connection.ts'
 import { isPostgresTableReader, type PostgresTableReader } from './table-reader.ts'
-import { DATABASE_SQL_FILE } from '../../backup/layout.ts'
-import { HashedFile, TextSink } from '../../backup/create/hashed-file.ts'
-import type { Snapshot, SnapshotOptions } from '../../backup/create/snapshot.ts'
+import { DATABASE_SQL_FILE, type Snapshot, type SnapshotOptions } from '../snapshot.ts'
+import { HashedFile, TextSink } from '../../fs/hashed-file.ts'
 
 // The text forms the dump and the exports rely on, whatever the server's defaults are (for this transaction only).
 const SESSION_SETTINGS = [
@@ -100,13 +99,13 @@ WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r' AND a.
 ORDER BY c.relname, a.attnum`
 
 const OMITTED_SQL = `
-SELECT 'view or materialized view "' || relname || '"' AS what FROM pg_class WHERE relnamespace = current_schema()::regnamespace AND relkind IN ('v', 'm')
-UNION ALL SELECT 'partitioned table "' || relname || '"' FROM pg_class WHERE relnamespace = current_schema()::regnamespace AND relkind = 'p'
-UNION ALL SELECT 'function "' || p.proname || '"' FROM pg_proc p WHERE p.pronamespace = current_schema()::regnamespace
+SELECT 'la vue ou vue matérialisée "' || relname || '"' AS what FROM pg_class WHERE relnamespace = current_schema()::regnamespace AND relkind IN ('v', 'm')
+UNION ALL SELECT 'la table partitionnée "' || relname || '"' FROM pg_class WHERE relnamespace = current_schema()::regnamespace AND relkind = 'p'
+UNION ALL SELECT 'la fonction "' || p.proname || '"' FROM pg_proc p WHERE p.pronamespace = current_schema()::regnamespace
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')
-UNION ALL SELECT 'trigger "' || tgname || '"' FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relnamespace = current_schema()::regnamespace AND NOT t.tgisinternal
-UNION ALL SELECT 'extension "' || extname || '"' FROM pg_extension WHERE extname <> 'plpgsql'
-UNION ALL SELECT 'schema "' || nspname || '" with tables' FROM pg_namespace n WHERE n.oid <> current_schema()::regnamespace
+UNION ALL SELECT 'le déclencheur "' || tgname || '"' FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relnamespace = current_schema()::regnamespace AND NOT t.tgisinternal
+UNION ALL SELECT 'l''extension "' || extname || '"' FROM pg_extension WHERE extname <> 'plpgsql'
+UNION ALL SELECT 'le schéma "' || nspname || '" et ses tables' FROM pg_namespace n WHERE n.oid <> current_schema()::regnamespace
   AND nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND nspname NOT LIKE 'pg\\_temp\\_%' AND nspname NOT LIKE 'pg\\_toast\\_temp\\_%'
   AND EXISTS (SELECT 1 FROM pg_class c WHERE c.relnamespace = n.oid AND c.relkind IN ('r', 'p'))`
 
@@ -137,7 +136,7 @@ async function writePostgresScript(reader: PostgresTableReader, path: string, re
     counts.set(table.name, Number((await rows<{ n: string }>(`SELECT count(*) AS n FROM ${pg.escapeIdentifier(table.name)}`))[0]!.n))
   }
   const total = [...counts.values()].reduce((a, b) => a + b, 0)
-  const warnings = (await rows<{ what: string }>(OMITTED_SQL)).map(({ what }) => `database.sql does not include the ${what}`)
+  const warnings = (await rows<{ what: string }>(OMITTED_SQL)).map(({ what }) => `database.sql n’inclut pas ${what}`)
 
   const out = await HashedFile.create(path)
   try {
@@ -171,7 +170,7 @@ async function writePostgresScript(reader: PostgresTableReader, path: string, re
         options.onProgress?.({ label: 'database.sql', done: done + tableRows, total, unit: 'rows' })
       }
       if (tableRows !== counts.get(table.name)) {
-        throw new Error(`COPY of "${table.name}" gave ${tableRows} rows where the snapshot counts ${counts.get(table.name)}`)
+        throw new Error(`le COPY de "${table.name}" a donné ${tableRows} lignes là où l’instantané en compte ${counts.get(table.name)}`)
       }
       done += tableRows
       sink.push('\\.\n')

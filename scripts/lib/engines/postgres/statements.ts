@@ -5,7 +5,7 @@
  * caller gets one French line saying how to enable it, and the rest of the dashboard goes on.
  */
 import type { SqlConnection } from '../../db/connection.ts'
-import type { StatementSnapshot } from '../../metrics/statements.ts'
+import type { StatementSnapshot } from '../metrics-engine.ts'
 
 export type StatementSnapshotResult = { available: true; snapshot: StatementSnapshot } | { available: false; reason: string }
 

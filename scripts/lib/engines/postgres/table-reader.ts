@@ -132,7 +132,7 @@ export async function openPostgresTableReader(pool: pg.Pool): Promise<PostgresTa
     },
     async close() {
       if (broken) {
-        client.release(new Error('connection discarded after an unfinished COPY'))
+        client.release(new Error('connexion abandonnée après un COPY inachevé'))
         return
       }
       try {

@@ -11,7 +11,7 @@ export function parsePostgresUrl(url: string, _context: UrlContext): DatabaseLoc
   try {
     new URL(trimmed)
   } catch {
-    throw badUrl(url, 'the PostgreSQL URL cannot be parsed')
+    throw badUrl(url, 'URL PostgreSQL illisible')
   }
   return { engine: 'postgres', connectionString: trimmed }
 }

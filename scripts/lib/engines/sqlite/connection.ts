@@ -30,10 +30,10 @@ export interface OpenSqliteOptions {
 
 export async function openSqlite({ path, redactedUrl, create }: OpenSqliteOptions): Promise<DatabaseHandle> {
   const fail = (message: string, hint?: string, cause?: unknown) =>
-    new ToolkitError(`SQLite ${redactedUrl}: ${message}`, { hint, cause })
-  if (!existsSync(dirname(path))) throw fail(`directory ${dirname(path)} does not exist`, 'Create the directory or fix DATABASE_URL / --database.')
-  if (existsSync(path) && statSync(path).isDirectory()) throw fail('the path is a directory, not a database file')
-  if (!create && !existsSync(path)) throw fail('database file not found', 'Run `npm ci` (creates prisma/dev.db) or check DATABASE_URL / --database.')
+    new ToolkitError(`SQLite ${redactedUrl} : ${message}`, { hint, cause })
+  if (!existsSync(dirname(path))) throw fail(`le dossier ${dirname(path)} n’existe pas`, 'Créez le dossier ou corrigez DATABASE_URL / --database.')
+  if (existsSync(path) && statSync(path).isDirectory()) throw fail('le chemin est un dossier, pas un fichier de base')
+  if (!create && !existsSync(path)) throw fail('fichier de base introuvable', 'Lancez `npm ci` (crée prisma/dev.db) ou vérifiez DATABASE_URL / --database.')
 
   let db: Database.Database
   try {
@@ -41,7 +41,7 @@ export async function openSqlite({ path, redactedUrl, create }: OpenSqliteOption
     // Reading the header makes a non-SQLite file fail here rather than in the middle of a command.
     db.pragma('schema_version')
   } catch (error) {
-    throw fail(`cannot open: ${describeError(error)}`, 'Is it a SQLite database file?', error)
+    throw fail(`ouverture impossible : ${describeError(error)}`, 'Est-ce bien un fichier de base SQLite ?', error)
   }
   const clients = prismaClients(
     new PrismaBetterSQLite3({ url: `file:${path}`, timeout: SQLITE_BUSY_TIMEOUT_MS }),

@@ -4,7 +4,7 @@
  * (../_loaded-on-call.ts says why).
  */
 import type { Engine } from '../engine.ts'
-import { DATABASE_FILE } from '../../backup/layout.ts'
+import { DATABASE_FILE } from '../snapshot.ts'
 import { METRICS_METHODS, PITR_METHODS, loadedOnCall } from '../_loaded-on-call.ts'
 import { sqliteScratch } from './scratch.ts'
 import { ownsSqliteUrl, parseSqliteUrl } from './url.ts'

@@ -4,7 +4,7 @@
  * unavailable; the cache size and database size are measured. There is no server: connections of
  * other processes cannot be seen.
  */
-import type { MetricsEngine } from '../../metrics/engine.ts'
+import type { MetricsEngine } from '../metrics-engine.ts'
 import { explainSqlite, listSqliteColumns, listSqliteIndexes, listSqliteTables, sqliteTenantStorage, trySqliteIndex } from '../_sqlite-metrics.ts'
 
 export const sqliteMetrics: MetricsEngine = {
@@ -18,7 +18,7 @@ export const sqliteMetrics: MetricsEngine = {
     const [cacheSize, pageSize, pageCount] = [await pragma('cache_size'), await pragma('page_size'), await pragma('page_count')]
     return {
       hitRate: null,
-      source: 'n/a: SQLite counts page-cache hits per connection (sqlite3_db_status), which better-sqlite3 does not expose',
+      source: 'n/a : SQLite compte les succès du cache de pages par connexion (sqlite3_db_status), que better-sqlite3 n’expose pas',
       measured: {
         // A negative cache_size is a size in KiB, a positive one a number of pages.
         pageCacheBytes: cacheSize < 0 ? -cacheSize * 1024 : cacheSize * pageSize,
@@ -32,7 +32,7 @@ export const sqliteMetrics: MetricsEngine = {
       open: null,
       poolSize: facts.poolSize ?? null,
       serverUptimeMs: null,
-      note: 'SQLite has no server: the connections of other processes cannot be counted',
+      note: 'SQLite n’a pas de serveur : les connexions des autres processus ne peuvent pas être comptées',
     }
   },
   tenantStorage: sqliteTenantStorage,

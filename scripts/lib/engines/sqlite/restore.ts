@@ -16,19 +16,17 @@
  */
 import { chmodSync, chownSync, existsSync, linkSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync } from 'node:fs'
 import { copyFile, rm, stat } from 'node:fs/promises'
-import { basename, dirname, join, resolve } from 'node:path'
+import { basename, dirname, resolve } from 'node:path'
 import Database from 'better-sqlite3'
-import { DATABASE_FILE, ownerOfTemporaryName } from '../../backup/layout.ts'
-import type { BackupMetadata } from '../../backup/metadata.ts'
+import { DATABASE_FILE } from '../snapshot.ts'
 import { MIGRATIONS_DIRS, readMigrations } from '../../db/migrations.ts'
 import { quoteIdentifier } from '../../db/connection.ts'
 import type { DatabaseLocation } from '../../db/url.ts'
 import { ToolkitError, describeError } from '../../errors.ts'
 import { TEMPORARY_MARKER, commitRename, fsyncPath, temporaryPathFor } from '../../fs/atomic.ts'
-import { processIsAlive } from '../../backup/catalog/catalog.ts'
-import { RESTORE_LOCK_SUFFIX } from '../../backup/restore/target-lock.ts'
+import { ownerOfTemporaryName, removeDeadLeftovers } from '../../fs/leftovers.ts'
 import { isDiskFull } from '../../fs/errors.ts'
-import type { RestoredCheck, RestoreTarget } from '../engine.ts'
+import type { RestoredBackupMetadata, RestoredCheck, RestoreTarget } from '../engine.ts'
 import { checkRowCounts } from '../_row-counts.ts'
 import { openSqlite } from './connection.ts'
 
@@ -43,15 +41,15 @@ export async function openSqliteRestoreTarget(location: DatabaseLocation, option
   const target = existsSync(resolve(location.path)) ? realpathSync(resolve(location.path)) : resolve(location.path)
   // Before anything: a target we can write beside, not a directory, not in use.
   if (!existsSync(dirname(target))) {
-    throw new ToolkitError(`cannot restore to ${target}: directory ${dirname(target)} does not exist`, { hint: 'Create the directory first, or choose another --to path.' })
+    throw new ToolkitError(`restauration impossible vers ${target} : le dossier ${dirname(target)} n’existe pas`, { hint: 'Créez d’abord le dossier, ou choisissez un autre chemin --to.' })
   }
-  if (existsSync(target) && statSync(target).isDirectory()) throw new ToolkitError(`cannot restore to ${target}: it is a directory`, { hint: 'Give the path of a database file (--to <file>).' })
+  if (existsSync(target) && statSync(target).isDirectory()) throw new ToolkitError(`restauration impossible vers ${target} : c’est un dossier`, { hint: 'Donnez le chemin d’un fichier de base (--to <fichier>).' })
   const targetExists = existsSync(target)
-  if (!options.dryRun) await removeRestoreLeftovers(target)
+  if (!options.dryRun) removeRestoreLeftovers(target)
   const safetyCopy = targetExists ? freeSafetyCopyName(target) : null
   return {
     display: target,
-    noun: 'file',
+    noun: 'un fichier',
     exists: targetExists,
     plannedSafetyCopy: safetyCopy,
     scratchName: basename(target),
@@ -83,7 +81,7 @@ export async function openSqliteRestoreTarget(location: DatabaseLocation, option
         commitRename(staged, target)
       } catch (error) {
         await rm(staged, { force: true })
-        throw diskFull(error, dirname(target), `the restored database (${formatSize(context.metadata.files.find((f) => f.path === DATABASE_FILE)?.size ?? 0)})`) ?? error
+        throw diskFull(error, dirname(target), `la base restaurée (${formatSize(context.metadata.files.find((f) => f.path === DATABASE_FILE)?.size ?? 0)})`) ?? error
       }
       return `${context.metadata.id} -> ${basename(target)} (${formatSize((await stat(target)).size)})`
     },
@@ -121,7 +119,7 @@ function keepOwnership(previous: string, next: string): void {
 /** A "no space left" ToolkitError when the disk is full (anywhere in the cause chain), else undefined. */
 function diskFull(error: unknown, dir: string, what: string): ToolkitError | undefined {
   if (!isDiskFull(error)) return undefined
-  return new ToolkitError(`no space left in ${dir} for ${what}: nothing was replaced`, { hint: 'Free space beside the database (a restore needs room for the safety copy and the new file), then restore again.', cause: error })
+  return new ToolkitError(`plus de place dans ${dir} pour ${what} : rien n’a été remplacé`, { hint: 'Libérez de la place près de la base (il faut la copie de sécurité et le nouveau fichier), puis relancez.', cause: error })
 }
 
 function formatSize(bytes: number): string {
@@ -129,11 +127,11 @@ function formatSize(bytes: number): string {
 }
 
 /** Refuses (unless --force) a backup whose Prisma schema or newest migration is not the target's. */
-async function assertSameSchema(metadata: BackupMetadata, target: string, targetExists: boolean, toolkitSchema: string | null): Promise<void> {
+async function assertSameSchema(metadata: RestoredBackupMetadata, target: string, targetExists: boolean, toolkitSchema: string | null): Promise<void> {
   const differences: string[] = []
   const backupSchema = metadata.schema.prismaSchemaSha256
   if (backupSchema !== null && toolkitSchema !== null && backupSchema !== toolkitSchema) {
-    differences.push(`Prisma schema ${backupSchema.slice(0, 12)}… in the backup, ${toolkitSchema.slice(0, 12)}… expected by this toolkit`)
+    differences.push(`schéma Prisma ${backupSchema.slice(0, 12)}… dans le backup, ${toolkitSchema.slice(0, 12)}… attendu par cet outil`)
   }
   // The target's own history when it has one; otherwise (new or empty file) this toolkit's newest migration.
   let expected = targetExists ? newestMigrationOf(target) : null
@@ -143,11 +141,11 @@ async function assertSameSchema(metadata: BackupMetadata, target: string, target
     expected = existsSync(dir) ? (readMigrations(dir).at(-1)?.name ?? null) : null
   }
   if ((metadata.schema.newestMigration ?? null) !== expected) {
-    differences.push(`newest migration ${metadata.schema.newestMigration ?? '(none)'} in the backup, ${expected ?? '(none)'} ${fromTarget ? `in ${basename(target)}` : 'in this toolkit'}`)
+    differences.push(`dernière migration ${metadata.schema.newestMigration ?? '(aucune)'} dans le backup, ${expected ?? '(aucune)'} ${fromTarget ? `dans ${basename(target)}` : 'dans cet outil'}`)
   }
   if (differences.length > 0) {
-    throw new ToolkitError(`backup ${metadata.id} was made with another schema than the target's: ${differences.join('; ')}`, {
-      hint: 'Restore a backup of the same schema version, or --force and then migrate (`npx prisma migrate deploy`).',
+    throw new ToolkitError(`le backup ${metadata.id} a été fait avec un autre schéma que celui de la cible : ${differences.join(' ; ')}`, {
+      hint: 'Restaurez un backup de la même version du schéma, ou --force puis migrez (`npx prisma migrate deploy`).',
     })
   }
 }
@@ -161,7 +159,7 @@ function newestMigrationOf(path: string): string | null {
     const row = db.prepare(`SELECT migration_name AS name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL ORDER BY migration_name DESC, started_at DESC LIMIT 1`).get() as { name: string } | undefined
     return row?.name ?? null
   } catch (error) {
-    throw new ToolkitError(`cannot read the target ${path}: ${describeError(error)}`, { hint: 'Is it a SQLite database? Use --to another path, or --force.', cause: error })
+    throw new ToolkitError(`lecture de la cible ${path} impossible : ${describeError(error)}`, { hint: 'Est-ce bien une base SQLite ? Choisissez un autre --to, ou --force.', cause: error })
   } finally {
     db.close()
   }
@@ -217,8 +215,8 @@ function readFileSyncSafe(path: string): string {
 export function assertNotInUse(target: string): void {
   const users = processesUsing(target)
   if (users.length > 0) {
-    throw new ToolkitError(`${target} is open by another process (${users.map((u) => `pid ${u.pid}${u.command ? ` ${u.command}` : ''}`).join(', ')}): restoring now would lose its writes`, {
-      hint: 'Stop the application (and any sqlite3 shell) using the database, then run the restore again; or restore elsewhere with --to <path>.',
+    throw new ToolkitError(`${target} est ouvert par un autre processus (${users.map((u) => `pid ${u.pid}${u.command ? ` ${u.command}` : ''}`).join(', ')}) : restaurer maintenant perdrait ses écritures`, {
+      hint: 'Arrêtez l’application (et tout shell sqlite3) qui utilise la base, puis relancez ; ou restaurez ailleurs avec --to <chemin>.',
     })
   }
   let db: Database.Database | undefined
@@ -229,11 +227,11 @@ export function assertNotInUse(target: string): void {
   } catch (error) {
     const code = (error as { code?: string }).code ?? ''
     if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
-      throw new ToolkitError(`${target} is being written by another process (its write lock is taken): restoring now would lose its writes`, {
-        hint: 'Stop the application using the database, then run the restore again; or restore elsewhere with --to <path>.',
+      throw new ToolkitError(`${target} est en cours d’écriture par un autre processus (verrou d’écriture pris) : restaurer maintenant perdrait ses écritures`, {
+        hint: 'Arrêtez l’application qui utilise la base, puis relancez ; ou restaurez ailleurs avec --to <chemin>.',
       })
     }
-    throw new ToolkitError(`cannot open the target ${target}: ${describeError(error)}`, { hint: 'Is it a SQLite database? Restore elsewhere with --to <path>.', cause: error })
+    throw new ToolkitError(`ouverture de la cible ${target} impossible : ${describeError(error)}`, { hint: 'Est-ce bien une base SQLite ? Restaurez ailleurs avec --to <chemin>.', cause: error })
   } finally {
     db?.close()
   }
@@ -250,12 +248,12 @@ async function consistentCopy(source: string, dest: string): Promise<void> {
     const mode = String(db.pragma('journal_mode', { simple: true }))
     if (mode === 'wal') {
       const [result] = db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[]
-      if (result && result.busy !== 0) throw new ToolkitError(`${source}: its WAL could not be checkpointed (another connection is reading or writing)`)
+      if (result && result.busy !== 0) throw new ToolkitError(`${source} : son WAL n’a pas pu être reporté (une autre connexion lit ou écrit)`)
     }
     db.exec('BEGIN IMMEDIATE')
     await copyFile(source, temporary)
     if (mode === 'wal' && existsSync(`${source}-wal`) && statSync(`${source}-wal`).size > 0) {
-      throw new ToolkitError(`${source}: its WAL grew while it was being copied`)
+      throw new ToolkitError(`${source} : son WAL a grossi pendant la copie`)
     }
     fsyncPath(temporary)
     db.exec('ROLLBACK')
@@ -266,7 +264,7 @@ async function consistentCopy(source: string, dest: string): Promise<void> {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
       throw new ToolkitError(`${dest} est apparu pendant la copie de sécurité : il n’a pas été écrasé, rien n’a été remplacé`, { hint: 'Relancez la restauration (une autre copie de sécurité sera nommée).' })
     }
-    throw diskFull(error, dirname(dest), `the safety copy (${formatSize(statSync(source).size)})`) ?? new ToolkitError(`safety copy of ${source} failed: ${describeError(error)}`, { cause: error })
+    throw diskFull(error, dirname(dest), `la copie de sécurité (${formatSize(statSync(source).size)})`) ?? new ToolkitError(`échec de la copie de sécurité de ${source} : ${describeError(error)}`, { cause: error })
   } finally {
     if (db.inTransaction) db.exec('ROLLBACK')
     db.close()
@@ -287,7 +285,7 @@ function commitLink(temporary: string, dest: string): void {
 async function removeSidecars(target: string): Promise<void> {
   const wal = `${target}-wal`
   if (existsSync(wal) && statSync(wal).size > 0) {
-    throw new ToolkitError(`${wal} still holds changes that are not in ${basename(target)}`, { hint: 'Open the database once with sqlite3 (it checkpoints) with the app stopped, then restore again.' })
+    throw new ToolkitError(`${wal} contient encore des changements absents de ${basename(target)}`, { hint: 'Ouvrez une fois la base avec sqlite3 (qui reporte le WAL), application arrêtée, puis relancez.' })
   }
   for (const suffix of ['-wal', '-shm', '-journal']) await rm(`${target}${suffix}`, { force: true })
   fsyncPath(dirname(target))
@@ -295,19 +293,11 @@ async function removeSidecars(target: string): Promise<void> {
 
 /**
  * Removes what a killed restore left beside the target (`<db>.tmp-<pid>-…`, `<db>.before-restore.tmp-<pid>-…`,
- * `…-changes`), when the process that made it is gone.
+ * `…-changes`), when the process that made it is gone (the lock's own leftovers are the lock's: backup/restore/target-lock.ts).
  */
-export async function removeRestoreLeftovers(target: string): Promise<string[]> {
-  const removed: string[] = []
-  const prefixes = [`${basename(target)}${TEMPORARY_MARKER}`, `${basename(target)}${SAFETY_SUFFIX}`, `${basename(target)}${RESTORE_LOCK_SUFFIX}${TEMPORARY_MARKER}`]
-  for (const name of readdirSync(dirname(target))) {
-    if (!prefixes.some((prefix) => name.startsWith(prefix)) || !name.includes(TEMPORARY_MARKER)) continue
-    const pid = ownerOfTemporaryName(name)
-    if (pid === undefined || pid === process.pid || processIsAlive(pid)) continue
-    await rm(join(dirname(target), name), { force: true })
-    removed.push(name)
-  }
-  return removed
+export function removeRestoreLeftovers(target: string): string[] {
+  const prefixes = [`${basename(target)}${TEMPORARY_MARKER}`, `${basename(target)}${SAFETY_SUFFIX}`]
+  return removeDeadLeftovers(dirname(target), (name) => (prefixes.some((prefix) => name.startsWith(prefix)) ? ownerOfTemporaryName(name) : undefined))
 }
 
 /** Puts the safety copy back over a restored database that failed its check (or removes it when there was none). */
@@ -317,20 +307,20 @@ async function putPreviousBack(target: string, safetyCopy: string | null): Promi
     if (safetyCopy === null) {
       await rm(target, { force: true })
       fsyncPath(dirname(target))
-      return `${basename(target)} was removed (there was no database before)`
+      return `${basename(target)} a été supprimé (il n’y avait pas de base avant)`
     }
     const temporary = temporaryPathFor(target)
     await copyFile(safetyCopy, temporary)
     fsyncPath(temporary)
     commitRename(temporary, target)
-    return `the previous database was put back (from ${basename(safetyCopy)})`
+    return `la base précédente a été remise en place (depuis ${basename(safetyCopy)})`
   } catch (error) {
-    return `putting the previous database back FAILED (${describeError(error)}): copy ${safetyCopy} over ${target} by hand`
+    return `la remise en place de la base précédente a ÉCHOUÉ (${describeError(error)}) : copiez ${safetyCopy} sur ${target} à la main`
   }
 }
 
 /** Step 4: open through Prisma, integrity_check, foreign_key_check, row counts against the metadata. */
-async function checkRestored(path: string, metadata: BackupMetadata): Promise<{ value: RestoredCheck; detail: string }> {
+async function checkRestored(path: string, metadata: RestoredBackupMetadata): Promise<{ value: RestoredCheck; detail: string }> {
   const db = await openSqlite({ path, redactedUrl: `file:${path}`, create: false })
   try {
     await db.prisma.$queryRawUnsafe('SELECT count(*) FROM sqlite_master')

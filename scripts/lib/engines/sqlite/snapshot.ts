@@ -9,11 +9,9 @@ import Database from 'better-sqlite3'
 import type { EngineName } from '../../db/url.ts'
 import { quoteIdentifier, type DatabaseHandle } from '../../db/connection.ts'
 import type { RowValue } from '../../db/table-reader.ts'
-import { rowOrder } from '../../backup/exporters/sql.ts'
-import { openSqliteTableReader } from './table-reader.ts'
+import { openSqliteTableReader, rowOrder } from './table-reader.ts'
 import { fsyncPath } from '../../fs/atomic.ts'
-import { DATABASE_FILE } from '../../backup/layout.ts'
-import type { Snapshot, SnapshotOptions } from '../../backup/create/snapshot.ts'
+import { DATABASE_FILE, type Snapshot, type SnapshotOptions } from '../snapshot.ts'
 
 export async function sqliteSnapshot(db: DatabaseHandle, options: SnapshotOptions): Promise<Snapshot> {
   const path = join(options.dir, DATABASE_FILE)

@@ -69,3 +69,11 @@ function describeTable(db: Database.Database, name: string): TableInfo {
   }))
   return { name, columns, foreignKeys }
 }
+
+/** `ORDER BY rowid` (or an unshadowed alias of it): the order `.dump` reads a rowid table in. */
+export function rowOrder(table: string, columns: readonly string[], withoutRowid: ReadonlySet<string>): string {
+  if (withoutRowid.has(table)) return ''
+  const names = new Set(columns.map((c) => c.toLowerCase()))
+  const alias = ['rowid', '_rowid_', 'oid'].find((a) => !names.has(a))
+  return alias ? ` ORDER BY ${alias}` : ''
+}

@@ -9,6 +9,6 @@ export function ownsSqliteUrl(url: string): boolean {
 
 export function parseSqliteUrl(url: string, context: UrlContext): DatabaseLocation {
   const withoutScheme = url.trim().slice('file:'.length).replace(/^\/\/(?=\/)/, '').split('?')[0] ?? ''
-  if (withoutScheme === '') throw badUrl(url, 'the SQLite URL has no path')
+  if (withoutScheme === '') throw badUrl(url, 'l’URL SQLite n’a pas de chemin')
   return { engine: 'sqlite', path: resolve(context.cwd, decodeURIComponent(withoutScheme)) }
 }

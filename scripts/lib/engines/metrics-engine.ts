@@ -82,3 +82,23 @@ export interface MetricsEngine {
   connectionStatistics(sql: SqlConnection, facts: { poolSize?: number }): Promise<ConnectionStatistics>
   tenantStorage(sql: SqlConnection, tenantIds: readonly string[], tables: readonly TenantTable[]): Promise<TenantStorage>
 }
+
+/** One entry of the server's cumulative counters. */
+export interface StatementCounters {
+  userid: string
+  dbid: string
+  queryid: string
+  /** The statement as the server normalised it (`$1` for each constant). */
+  query: string
+  calls: number
+  totalExecTimeMs: number
+  rows: number
+  sharedBlksHit: number
+  sharedBlksRead: number
+}
+
+export interface StatementSnapshot {
+  /** Epoch milliseconds when the view was read. */
+  takenAt: number
+  entries: StatementCounters[]
+}

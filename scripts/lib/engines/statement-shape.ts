@@ -3,7 +3,7 @@
  * by range, and sorts by (the three parts of a composite index, in that order), and which column
  * each placeholder stands for (to replay a normalised statement with representative values).
  */
-import { filteredColumns } from '../engines/_index-sql.ts'
+import { filteredColumns } from './_index-sql.ts'
 
 export interface TableShape {
   table: string

@@ -8,11 +8,15 @@
  * | PostgreSQL | database.sql  | one REPEATABLE READ READ ONLY transaction (DDL from the catalog + COPY) | the same transaction |
  * | D1         | database.db   | rebuilt from D1, page by page (not one instant)    | database.db (read-only) |
  */
-import type { TableInfo, TableReader } from '../../db/table-reader.ts'
-import type { EngineName } from '../../db/url.ts'
-import type { ProgressListener } from '../../progress.ts'
-import type { WrittenFile } from './hashed-file.ts'
-import type { RowSource } from '../exporters/_rows.ts'
+import type { RowSource, TableInfo, TableReader } from '../db/table-reader.ts'
+import type { EngineName } from '../db/url.ts'
+import type { ProgressListener } from '../progress.ts'
+import type { WrittenFile } from '../fs/hashed-file.ts'
+
+/** The database itself: a SQLite file (SQLite and D1 sources)… */
+export const DATABASE_FILE = 'database.db'
+/** …or a script `psql` restores into an empty database (PostgreSQL sources). */
+export const DATABASE_SQL_FILE = 'database.sql'
 
 export interface Snapshot {
   engine: EngineName

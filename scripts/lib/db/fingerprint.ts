@@ -19,12 +19,17 @@ export function fingerprintSql(sql: string): string {
 }
 
 /**
- * SQL text (a statement, or a condition of a plan) with every string and number literal replaced by
- * `?`: what leaves the process shows the query's shape, never a value from the data.
+ * Text that may quote SQL (a statement, a plan line, a message citing a plan condition) with every
+ * string and number literal replaced by `?`: what leaves the process shows the query's shape,
+ * never a value from the data. A number compared in a condition is masked whatever touches it
+ * (`= 5"`), and so is every number standing alone (`LIMIT 20`, `IN (1, 2)`, `rows=3`, `1.5e3`).
  * @example redactLiterals(`(email = 'jean@example.fr'::text) AND (n > 42)`) // '(email = ?::text) AND (n > ?)'
  */
-export function redactLiterals(sql: string): string {
-  return sql.replace(/'(?:[^']|'')*'/g, '?').replace(/(?<![\w"`$.?])-?\d+(?:\.\d+)?(?:e[+-]?\d+)?(?![\w"`])/gi, '?')
+export function redactLiterals(text: string): string {
+  return text
+    .replace(/'(?:[^']|'')*'/g, '?')
+    .replace(/((?:=|<>|!=|<=|>=|<|>|\bLIKE|\bIN)\s*\(?\s*)-?\d+(?:\.\d+)?(?:e[+-]?\d+)?\b/gi, '$1?')
+    .replace(/(?<![\w"`$.?])-?\d+(?:\.\d+)?(?:e[+-]?\d+)?(?![\w"`])/gi, '?')
 }
 
 /** A short stable id of a fingerprint, for labels and file names. */
