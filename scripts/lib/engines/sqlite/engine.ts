@@ -29,7 +29,7 @@ export const sqliteEngine: Engine = {
   valueCodec: sqliteValueCodec,
   openIndexLab: async (db, options) => (await import('./index-advice.ts')).openSqliteIndexLab(db, { ...options, snapshot }),
   metrics: loadedOnCall(() => import('./metrics.ts').then((m) => m.sqliteMetrics), METRICS_METHODS),
-  // restore.ts's SQLITE_RESTORE_ARTEFACT, without loading the restore steps.
+  // Named here, not in restore.ts: reading it must not load the restore steps.
   restoreArtefact: DATABASE_FILE,
   openRestoreTarget: async (location, options) => (await import('./restore.ts')).openSqliteRestoreTarget(location, options),
   openTenantSession: async (db) => (await import('./tenant-restore.ts')).openTenantSession(db),
