@@ -14,12 +14,10 @@ import { resolveEnvironment } from './lib/environment.ts'
 import { DatabasePerformanceDashboard } from './lib/metrics/dashboard.ts'
 import { renderDashboard, renderTestResults } from './lib/metrics/render.ts'
 import { runDashboard } from './lib/metrics/run-dashboard.ts'
-import { serveDashboard } from './lib/metrics/serve-dashboard.ts'
 import { startTracing } from './lib/telemetry/tracing.ts'
 import { describeError } from './lib/errors.ts'
 import { join, resolve } from 'node:path'
 import { terminalProgress } from './lib/progress.ts'
-import { confirm } from '@inquirer/prompts'
 import { openDatabase } from './lib/db/open.ts'
 import { applyIndexRecommendation, trafficReportPath, watchAppTraffic, type TrafficSource } from './lib/metrics/app-traffic.ts'
 import { renderApplied, renderAppTraffic } from './lib/metrics/render-traffic.ts'
@@ -150,6 +148,8 @@ async function main(options: Options): Promise<number> {
 
 /** --serve: arguments → serveDashboard → the URL on stdout; returns once stopped. */
 async function serve(options: Options): Promise<number> {
+  // The web server (hono, prom-client) is loaded by --serve only.
+  const { serveDashboard } = await import('./lib/metrics/serve-dashboard.ts')
   await serveDashboard({
     database: options.database,
     tenant: options.tenant,
@@ -214,6 +214,8 @@ async function appTraffic(options: Options, source: TrafficSource, defaultUrl: s
     if (options.apply !== undefined) {
       if (!options.yes) {
         if (!process.stdin.isTTY) throw usageError(`--apply ${options.apply} crée un index sur la base`, 'Ajoutez --yes pour confirmer sans terminal interactif.')
+        // Loaded for the question only (~0.1 s of start-up otherwise).
+        const { confirm } = await import('@inquirer/prompts')
         if (!(await confirm({ message: `Créer l'index de la recommandation ${options.apply} sur ${db.redactedUrl} ?`, default: false }))) return 1
       }
       const applied = await applyIndexRecommendation({ ...traffic, id: options.apply })

@@ -6,14 +6,12 @@
  * 2 on a bad command line or when it would have to prompt without a terminal.
  */
 import './lib/node-floor.ts'
-import { confirm } from '@inquirer/prompts'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { runCommand, usageError, frenchCommanderMessage } from './lib/cli.ts'
 import { ToolkitError } from './lib/errors.ts'
 import { resolveEnvironment } from './lib/environment.ts'
 import { terminalProgress } from './lib/progress.ts'
-import { runAssistant } from './lib/migration/assistant.ts'
-import { migratePostgresToSqlite, type MigrateOptions } from './lib/migration/migrate.ts'
+import type { MigrateOptions } from './lib/migration/migrate.ts'
 import { migrationReportJson, refusalHint, renderPlan, renderResult } from './lib/migration/report.ts'
 import type { PlanProblem, SchemaChoice } from './lib/migration/plan.ts'
 
@@ -55,6 +53,8 @@ const environment = resolveEnvironment()
 const interrupt = new AbortController()
 
 runCommand<Options>(program, async (options) => {
+  // Loaded when the command runs, not by --help: the migration loads both drivers and Prisma (the prompts, @inquirer, when asked).
+  const { migratePostgresToSqlite } = await import('./lib/migration/migrate.ts')
   const cwd = environment.cwd
   const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY)
 
@@ -66,6 +66,7 @@ runCommand<Options>(program, async (options) => {
         'Passez --from <url-postgresql> --to <fichier.db> --yes (et --force pour remplacer un fichier existant), ou --dry-run pour seulement vérifier.',
       )
     }
+    const { runAssistant } = await import('./lib/migration/assistant.ts')
     const answers = await runAssistant({
       defaultSource: environment.postgresUrl,
       defaultTarget: DEFAULT_TARGET,
@@ -87,6 +88,7 @@ runCommand<Options>(program, async (options) => {
       const { plan } = await migratePostgresToSqlite({ ...run, cwd, environment, dryRun: true, signal: interrupt.signal })
       process.stdout.write(`${renderPlan(plan)}\n`)
       if (plan.problems.length > 0) throw refused(plan.problems)
+      const { confirm } = await import('@inquirer/prompts')
       const go = await confirm({ message: `Copier ${plan.totalRows.toLocaleString('fr-FR')} lignes dans ${plan.target.path} ?`, default: !plan.target.exists }).catch(() => false)
       if (!go) throw new ToolkitError('annulé : rien n’a été écrit')
     }

@@ -12,6 +12,9 @@ import { AWKWARD_ROWS, BEYOND_2_53, BIG, SMALL, backupSystem, createAwkwardDatab
 import { csvField } from '../scripts/lib/backup/exporters/csv.ts'
 import { sqliteLiteral } from '../scripts/lib/backup/exporters/sql.ts'
 import { requireJudge } from './helpers/judges.ts'
+import { createBackup } from '../scripts/lib/backup/create/create.ts'
+import { openDatabase } from '../scripts/lib/db/open.ts'
+import { resolveEnvironment } from '../scripts/lib/environment.ts'
 
 async function awkwardBackup(t: import('node:test').TestContext) {
   const dir = tempDir(t)
@@ -155,4 +158,22 @@ test('CSV files tell NULL from the empty string the way PostgreSQL COPY … CSV 
     const rows = JSON.parse(run(modern, ['-c', `import csv, json, sys\nwith open(sys.argv[1], newline='') as f: print(json.dumps(list(csv.reader(f, quoting=csv.QUOTE_NOTNULL))[1:]))`, join(path, 'exports', 'Edge.csv')]))
     assert.deepEqual(rows, expectedEdgeRows().csv)
   }
+})
+
+test('a SQLite file\'s exports are the same written by the helper thread (large files) or by this thread (small ones)', async (t) => {
+  const dir = tempDir(t)
+  const source = join(dir, 'awkward.db')
+  createAwkwardDatabase(source)
+  const db = await openDatabase(`file:${source}`, { environment: resolveEnvironment() })
+  t.after(() => db.close())
+  const files = async (exportThreadFromBytes: number) => {
+    const backupDir = join(dir, exportThreadFromBytes === 0 ? 'thread' : 'here')
+    const tool = { name: 'ia-poste-manager-test', version: '0.0.0' }
+    const { metadata } = await createBackup({ db, backupDir, formats: ['sql', 'json', 'csv'], compress: false, verify: true, tool, prismaSchemaSha256: null, now: () => new Date('2026-01-21T15:30:00Z'), exportThreadFromBytes })
+    return metadata.files
+  }
+  const onThread = await files(0)
+  assert.deepEqual(onThread.filter((f) => !f.path.startsWith('exports/')).map((f) => f.path).sort(), ['data.json', 'database.db', 'export.sql'])
+  assert.ok(onThread.some((f) => f.path.startsWith('exports/')))
+  assert.deepEqual(await files(Number.POSITIVE_INFINITY), onThread)
 })

@@ -3,7 +3,8 @@
  * never draws; scripts turn them into bars on a terminal with `terminalProgress`, and into nothing
  * when stderr is not a TTY or the user asked for quiet.
  */
-import cliProgress from 'cli-progress'
+import { createRequire } from 'node:module'
+import type { MultiBar, SingleBar } from 'cli-progress'
 import { formatBytes } from './format.ts'
 
 export interface ProgressEvent {
@@ -27,7 +28,9 @@ export interface TerminalProgress {
 export function terminalProgress(options: { stream?: NodeJS.WriteStream; enabled?: boolean } = {}): TerminalProgress {
   const stream = options.stream ?? process.stderr
   if (!(options.enabled ?? true) || !stream.isTTY) return { onProgress: () => {}, stop: () => {} }
-  const bars = new cliProgress.MultiBar(
+  // Loaded for a terminal only: its CommonJS files cost every start (pipes, --json, cron) otherwise.
+  const cliProgress = createRequire(import.meta.url)('cli-progress') as typeof import('cli-progress')
+  const bars: MultiBar = new cliProgress.MultiBar(
     {
       stream,
       clearOnComplete: true,
@@ -37,7 +40,7 @@ export function terminalProgress(options: { stream?: NodeJS.WriteStream; enabled
     },
     cliProgress.Presets.shades_classic,
   )
-  const byLabel = new Map<string, cliProgress.SingleBar>()
+  const byLabel = new Map<string, SingleBar>()
   return {
     onProgress(event) {
       const total = event.total ?? Math.max(event.done, 1)

@@ -7,7 +7,7 @@
  * HTTP channels retry (429 with Retry-After, 5xx, network errors); SMTP retries transient failures.
  * Messages name where they point with the secret masked (webhook origin only, SMTP password hidden).
  */
-import nodemailer from 'nodemailer'
+import type { Transporter } from 'nodemailer'
 import { redactUrl } from '../db/url.ts'
 import { describeError } from '../errors.ts'
 import { notificationHeadline, notificationLines, type AlertNotification } from './alert.ts'
@@ -105,7 +105,12 @@ export function createEmailChannel(options: EmailChannelOptions): AlertChannel {
   const target = redactUrl(options.smtpUrl)
   const retry = { ...DEFAULT_RETRY_POLICY, ...options.retry }
   const sleep = options.sleep ?? realSleep
-  const transport = nodemailer.createTransport({ url: options.smtpUrl, connectionTimeout: retry.timeoutMs, greetingTimeout: retry.timeoutMs, socketTimeout: retry.timeoutMs })
+  // nodemailer (~0.1 s to load) is loaded by the first e-mail, not by every process that reads the alert configuration.
+  let transport: Promise<Transporter> | undefined
+  const connect = () =>
+    (transport ??= import('nodemailer').then(({ default: nodemailer }) =>
+      nodemailer.createTransport({ url: options.smtpUrl, connectionTimeout: retry.timeoutMs, greetingTimeout: retry.timeoutMs, socketTimeout: retry.timeoutMs }),
+    ))
   return {
     name: 'email',
     target,
@@ -120,7 +125,7 @@ export function createEmailChannel(options: EmailChannelOptions): AlertChannel {
       let lastFailure = ''
       for (let attempt = 1; attempt <= retry.attempts; attempt++) {
         try {
-          await transport.sendMail(message)
+          await (await connect()).sendMail(message)
           return
         } catch (error) {
           lastFailure = maskSecret(describeError(error), options.smtpUrl)

@@ -13,6 +13,9 @@
  *   environment, // resolved once by the script (environment.ts)
  * })
  * const { metadata, rotation } = await backup.create()
+ *
+ * Each verb imports its own implementation (restore, drill, verify, alerts, off-site copy…) when it
+ * runs: every script start would otherwise load all of them (bench/startup.ts).
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
@@ -22,29 +25,25 @@ import { openStorage, parseStorageUrl } from '../storage/url.ts'
 import type { ObjectStorage } from '../storage/storage.ts'
 import { SIDECAR_SUFFIX } from './layout.ts'
 import { folderStore, objectStore, storedArchiveName, type BackupStore } from './catalog/store.ts'
-import { stageChain, verifyStoredBackup } from './catalog/staged.ts'
-import { copyBackup, type OffsiteCopy } from './create/offsite.ts'
+import type { OffsiteCopy } from './create/offsite.ts'
 import { parseMetadata, serializeMetadata } from './metadata.ts'
 import { privateScratchDir } from '../fs/leftovers.ts'
 import { fileURLToPath } from 'node:url'
 import { openDatabase } from '../db/open.ts'
 import { engineNamed } from '../engines/index.ts'
 import type { ToolkitEnvironment } from '../environment.ts'
-import { alertChannelsFromEnvironment } from '../alerts/config.ts'
 import type { AlertCondition } from '../alerts/alert.ts'
 import type { AlertChannel } from '../alerts/channels.ts'
-import { notifyAlerts, type NotifyAlertsResult } from '../alerts/notify.ts'
+import type { NotifyAlertsResult } from '../alerts/notify.ts'
 import { ToolkitError, USAGE_EXIT_CODE, describeError } from '../errors.ts'
 import type { ProgressListener } from '../progress.ts'
 import type { BackupEntry } from './catalog/catalog.ts'
-import { chooseDrillBackup, drillBackup, type DrillOptions, type DrillResult } from './drill/drill.ts'
+import type { DrillOptions, DrillResult } from './drill/drill.ts'
 import { BACKUP_ALERT_SOURCE, DEFAULT_MAX_AGE_MS, DEFAULT_MAX_DRILL_AGE_MS, DEFAULT_MAX_SHRINK_PERCENT, backupAlertConditions, evaluateBackups, type CheckResult, type CheckThresholds } from './catalog/check.ts'
-import { createBackup, type CreateBackupOptions } from './create/create.ts'
-import { NoParentError, createIncrementalBackup } from './create/incremental.ts'
+import type { CreateBackupOptions } from './create/create.ts'
 import type { RestorePlan, RestoreResult, RestoreStepName } from './restore/steps.ts'
-import { restoreBackup, restoreTargetUrl } from './restore/flow.ts'
-import { restoreAtTime, type RestoreAtTimeOptions, type RestoreAtTimeResult } from './restore/at-time.ts'
-import { restoreTenant, type RestoreTenantResult } from '../tenant-restore/restore.ts'
+import type { RestoreAtTimeOptions, RestoreAtTimeResult } from './restore/at-time.ts'
+import type { RestoreTenantResult } from '../tenant-restore/restore.ts'
 import type { TenantRestorePlan } from '../tenant-restore/plan.ts'
 import type { DatabaseHandle } from '../db/connection.ts'
 import { EXPORT_FORMATS, type ExportFormat } from './layout.ts'
@@ -55,7 +54,7 @@ import { killSwitch, type StepListener } from './kill-points.ts'
 import type { BackupMetadata } from './metadata.ts'
 import { normalisePolicy, planRotation, type RetentionPolicy } from './catalog/rotation.ts'
 import { backupStats, type BackupStats } from './catalog/stats.ts'
-import { CHECK_STATUS_LABELS, verifyBackup, type VerifyReport } from './catalog/verify.ts'
+import { CHECK_STATUS_LABELS, type VerifyReport } from './catalog/verify.ts'
 
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 
@@ -307,6 +306,7 @@ export class AdvancedBackupSystem {
     const db = await openDatabase(this.#databaseUrl, { cwd: this.#options.cwd, environment: this.#options.environment })
     let created
     try {
+      const { createBackup } = await import('./create/create.ts')
       // --incremental: only what changed since the newest backup of this database (a full one when there is none).
       created = (options.incremental ? await this.#createIncremental(db, dir) : undefined) ?? await createBackup({
         db,
@@ -329,12 +329,14 @@ export class AdvancedBackupSystem {
     const metadataText = () => readFileSync(join(dir, `${created.metadata.id}${SIDECAR_SUFFIX}`), 'utf8')
     let path = created.path
     if (this.#remoteStorage !== undefined) {
+      const { copyBackup } = await import('./create/offsite.ts')
       await copyBackup(this.#remoteStorage, { archivePath: created.path, metadataText: metadataText() }, { startedBefore: runStart, onStep: this.#onStep })
       path = `${this.backupDir.replace(/\/?$/, '/')}${storedArchiveName(created.metadata)}`
     }
     const rotation = await this.#prune({})
     let offsiteResult: CreateResult['offsite']
     if (offsite !== undefined) {
+      const { copyBackup } = await import('./create/offsite.ts')
       const copy = await copyBackup(offsite, { archivePath: created.path, metadataText: metadataText() }, { startedBefore: runStart, onStep: this.#onStep })
       offsiteResult = { ...copy, rotation: await this.#pruneStore(objectStore(offsite), {}) }
     }
@@ -373,8 +375,9 @@ export class AdvancedBackupSystem {
 
   async #verify(id: string): Promise<VerifyReport> {
     const entry = await this.#store.find(id)
-    if (!this.#store.remote && entry.metadata?.encryption === undefined) return verifyBackup(this.backupDir, id, { onProgress: this.#options.onProgress })
+    if (!this.#store.remote && entry.metadata?.encryption === undefined) return (await import('./catalog/verify.ts')).verifyBackup(this.backupDir, id, { onProgress: this.#options.onProgress })
     const keySource = this.#keySource()
+    const { verifyStoredBackup } = await import('./catalog/staged.ts')
     return this.#withScratch((scratchDir) => verifyStoredBackup(this.#store, id, { scratchDir, keySource, ...(this.#options.onProgress ? { onProgress: this.#options.onProgress } : {}) }))
   }
 
@@ -487,13 +490,14 @@ export class AdvancedBackupSystem {
     const environment = this.#options.environment
     let channels: AlertChannel[]
     try {
-      channels = this.#options.alertChannels ?? alertChannelsFromEnvironment(environment.alerts)
+      channels = this.#options.alertChannels ?? (await import('../alerts/config.ts')).alertChannelsFromEnvironment(environment.alerts)
     } catch (error) {
       return { firing: [], resolved: [], deliveries: [], warnings: [describeError(error)] }
     }
     if (channels.length === 0) return undefined
     const statePath =
       this.#options.alertStatePath ?? (environment.alertStateFile !== undefined ? resolve(environment.cwd, environment.alertStateFile) : join(this.#historyDir, ALERT_STATE_FILE))
+    const { notifyAlerts } = await import('../alerts/notify.ts')
     return notifyAlerts({ source, firing, channels, statePath, now: this.#now })
   }
 
@@ -554,6 +558,7 @@ export class AdvancedBackupSystem {
 
   async #createIncremental(db: DatabaseHandle, dir: string): Promise<Omit<CreateResult, 'rotation'> | undefined> {
     if (this.#store.remote) throw new ToolkitError('--incremental n’est pas possible avec --dir <url> (le parent doit être local)', { hint: 'sauvegardez en local avec --offsite <url>', exitCode: 2 })
+    const { NoParentError, createIncrementalBackup } = await import('./create/incremental.ts')
     try {
       return await createIncrementalBackup({
         db,
@@ -586,13 +591,15 @@ export class AdvancedBackupSystem {
     if (!this.#store.remote && entry.metadata?.encryption === undefined) return this.#restoreFrom(this.backupDir, id, options)
     const keySource = this.#keySource()
     // Copied (and decrypted) chunk by chunk, each checked, into a private folder; then the local restore runs there.
+    const { stageChain } = await import('./catalog/staged.ts')
     return this.#withScratch(async (scratch) => {
       await stageChain(this.#store, id, scratch, keySource)
       return this.#restoreFrom(scratch, id, options)
     })
   }
 
-  #restoreFrom(backupDir: string, id: string, options: RestoreCommandOptions): Promise<RestoreResult> {
+  async #restoreFrom(backupDir: string, id: string, options: RestoreCommandOptions): Promise<RestoreResult> {
+    const { restoreBackup } = await import('./restore/flow.ts')
     return restoreBackup({
         backupDir,
         // A server's safety export goes where backups live on this machine, never into a scratch folder.
@@ -628,6 +635,7 @@ export class AdvancedBackupSystem {
       'drill',
       options.id,
       async () => {
+        const { chooseDrillBackup, drillBackup } = await import('./drill/drill.ts')
         let chosen: Pick<DrillOptions, 'metadata' | 'chosenBecause'>
         if (options.id !== undefined) {
           const entry = await this.#store.find(options.id)
@@ -687,6 +695,7 @@ export class AdvancedBackupSystem {
         })
       }
       const environment = this.#options.environment
+      const [{ restoreTargetUrl }, { restoreTenant }] = await Promise.all([import('./restore/flow.ts'), import('../tenant-restore/restore.ts')])
       const url = restoreTargetUrl(options.to ?? this.#databaseUrl, this.#options.cwd ?? environment.cwd)
       const db = await openDatabase(url, { cwd: this.#options.cwd, environment })
       try {
@@ -715,8 +724,8 @@ export class AdvancedBackupSystem {
    * @example await backup.restoreAt({ at: parseInstant('2026-03-01T14:05:00+01:00'), replica, keepScratch: false, yes: true })
    */
   restoreAt(options: Omit<RestoreAtTimeOptions, 'databaseUrl' | 'target' | 'backupDir' | 'environment' | 'cwd' | 'prismaSchemaSha256' | 'tool'> & { to?: string }): Promise<RestoreAtTimeResult> {
-    return this.#recorded('restore', undefined, () =>
-      restoreAtTime({
+    return this.#recorded('restore', undefined, async () =>
+      (await import('./restore/at-time.ts')).restoreAtTime({
         ...options,
         databaseUrl: this.#databaseUrl,
         target: options.to ?? this.#databaseUrl,

@@ -18,7 +18,6 @@ import { testSpans } from '../telemetry/step-spans.ts'
 import { withSpan } from '../telemetry/tracing.ts'
 import { writeFileAtomic } from '../fs/atomic.ts'
 import { mapFilesystemError } from '../fs/errors.ts'
-import { createPrometheusExporter, renderMetricsExposition } from '../web/prometheus.ts'
 import { DatabasePerformanceDashboard, type DashboardOptions } from './dashboard.ts'
 import { writePerformanceMetrics, type PerformanceMetrics } from './performance-metrics.ts'
 import { ALERT_SOURCE, checkAlerts, watchPerformance, type AlertRules } from './watch.ts'
@@ -60,7 +59,14 @@ export async function runDashboard(options: RunDashboardOptions): Promise<{ exit
   const environment = options.environment
   const output = resolve(environment.cwd, options.output)
   const prometheus = options.prometheusOutput === undefined ? undefined : resolve(environment.cwd, options.prometheusOutput)
-  const exporter = prometheus === undefined ? undefined : createPrometheusExporter()
+  // prom-client is loaded by --export only.
+  const exposeMetrics =
+    prometheus === undefined
+      ? undefined
+      : await import('../web/prometheus.ts').then(({ createPrometheusExporter, renderMetricsExposition }) => {
+          const exporter = createPrometheusExporter()
+          return (metrics: PerformanceMetrics) => renderMetricsExposition(metrics, exporter)
+        })
   const rulesSet = options.rules.slowQueries !== undefined || options.rules.p95Ms !== undefined
   // Only read when a rule is set: a dashboard without thresholds never needs the alert configuration.
   const channels = rulesSet ? (options.alertChannels ?? alertChannelsFromEnvironment(environment.alerts)) : []
@@ -83,8 +89,8 @@ export async function runDashboard(options: RunDashboardOptions): Promise<{ exit
       }
     }
     await write(output, () => writePerformanceMetrics(output, metrics))
-    if (prometheus !== undefined && exporter !== undefined) {
-      const exposition = await renderMetricsExposition(metrics, exporter)
+    if (prometheus !== undefined && exposeMetrics !== undefined) {
+      const exposition = await exposeMetrics(metrics)
       await write(prometheus, () => writeFileAtomic(prometheus, exposition))
     }
     if (metrics.tests.some((t) => t.status === 'failed')) failed = true

@@ -3,8 +3,14 @@
  * of partSizeFor(size) (two in flight) and commits the block list only after the last one, with
  * our SHA-256 as the blob's `sha256` metadata: until that commit nothing is visible, and a killed put
  * leaves only uncommitted blocks (Azure drops them after 7 days; sweepIncompleteUploads sooner).
+ *
+ * The SDK (~0.6 s of CPU to load) is loaded when the first Azure storage is built, not by this
+ * module. Its own parser checks the connection string then, and openStorage is synchronous, so its
+ * CommonJS build is required rather than imported.
  */
-import { BlobServiceClient, RestError, type BlockBlobClient, type ContainerClient } from '@azure/storage-blob'
+import { createRequire } from 'node:module'
+import type * as AzureBlobSdk from '@azure/storage-blob'
+import type { BlobServiceClient, BlockBlobClient, ContainerClient } from '@azure/storage-blob'
 import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { ToolkitError } from '../errors.ts'
@@ -47,8 +53,11 @@ function secretsOf(connectionString: string): string[] {
   return secrets
 }
 
+const requireAzureSdk = (): typeof AzureBlobSdk => createRequire(import.meta.url)('@azure/storage-blob')
+
 export class AzureBlobStorage implements ObjectStorage {
   readonly location: string
+  readonly #sdk: typeof AzureBlobSdk
   readonly #container: ContainerClient
   readonly #prefix: string
   readonly #secrets: string[]
@@ -62,9 +71,10 @@ export class AzureBlobStorage implements ObjectStorage {
     this.#secrets = secretsOf(connectionString)
     this.#prefix = options.prefix
     this.#partSize = options.partSize
+    this.#sdk = requireAzureSdk()
     let service: BlobServiceClient
     try {
-      service = BlobServiceClient.fromConnectionString(connectionString, { retryOptions: { maxTries: options.maxTries ?? 3 } })
+      service = this.#sdk.BlobServiceClient.fromConnectionString(connectionString, { retryOptions: { maxTries: options.maxTries ?? 3 } })
     } catch (error) {
       throw new ToolkitError(`AZURE_STORAGE_CONNECTION_STRING invalide : ${maskSecrets(String((error as Error).message ?? error), this.#secrets)}`, { hint: 'copiez la chaîne de connexion entière depuis le portail Azure (AccountName=…;AccountKey=…;EndpointSuffix=…)' })
     }
@@ -145,7 +155,7 @@ export class AzureBlobStorage implements ObjectStorage {
       const properties = await this.#container.getBlobClient(this.#name(key)).getProperties()
       return { key, size: properties.contentLength ?? 0, lastModified: properties.lastModified ?? new Date(0), sha256: properties.metadata?.sha256 }
     } catch (error) {
-      if (error instanceof RestError && error.statusCode === 404 && error.code !== 'ContainerNotFound') return undefined
+      if (error instanceof this.#sdk.RestError && error.statusCode === 404 && error.code !== 'ContainerNotFound') return undefined
       throw this.#failure(`lecture des propriétés de « ${key} »`, error)
     }
   }

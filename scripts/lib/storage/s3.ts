@@ -4,9 +4,12 @@
  * partSizeFor(size), two in flight, aborted on any failure. Our SHA-256 is the object's
  * `x-amz-meta-sha256`: set at creation when the caller knows it, otherwise by a metadata-only
  * self-copy after the upload; put returns once a HEAD shows that size and hash.
+ *
+ * The SDK (~0.15 s of CPU to load) is imported by the first request, not by this module: the
+ * credentials are checked when the storage is built, and a process that never reaches S3 never
+ * loads it.
  */
-import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, AbortMultipartUploadCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3'
-import { Upload } from '@aws-sdk/lib-storage'
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3'
 import { Readable } from 'node:stream'
 import { ToolkitError } from '../errors.ts'
 import { failureKind, storageFailure } from './_errors.ts'
@@ -43,9 +46,16 @@ function hintFor(error: unknown, endpoint: string | undefined): string {
   return 'relancez la commande ; si l’erreur persiste, vérifiez le service S3'
 }
 
+/** The loaded SDK (its command classes) and a client built from this storage's configuration. */
+interface S3Connection {
+  s3: typeof import('@aws-sdk/client-s3')
+  client: S3Client
+}
+
 export class S3Storage implements ObjectStorage {
   readonly location: string
-  readonly #client: S3Client
+  readonly #config: S3ClientConfig
+  #connection: Promise<S3Connection> | undefined
   readonly #bucket: string
   readonly #prefix: string
   readonly #secrets: string[]
@@ -76,7 +86,12 @@ export class S3Storage implements ObjectStorage {
       // store the aws-chunked framing inside the object, or reject the trailer).
       Object.assign(config, { endpoint, forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' })
     }
-    this.#client = new S3Client(config)
+    this.#config = config
+  }
+
+  /** The SDK and this storage's client, loaded and built by the first request. */
+  #connect(): Promise<S3Connection> {
+    return (this.#connection ??= import('@aws-sdk/client-s3').then((s3) => ({ s3, client: new s3.S3Client(this.#config) })))
   }
 
   #key(key: string): string {
@@ -92,8 +107,9 @@ export class S3Storage implements ObjectStorage {
     const objectKey = this.#key(key)
     const streamed = { size: 0, sha256: '' }
     try {
+      const [{ s3, client }, { Upload }] = await Promise.all([this.#connect(), import('@aws-sdk/lib-storage')])
       const upload = new Upload({
-        client: this.#client,
+        client,
         params: { Bucket: this.#bucket, Key: objectKey, Body: Readable.from(hashedBody(key, body, options, streamed)), ContentType: 'application/octet-stream', ...(options.sha256 ? { Metadata: { sha256: options.sha256 } } : {}) },
         partSize: this.#partSize ?? partSizeFor(options.size),
         queueSize: 2,
@@ -105,7 +121,7 @@ export class S3Storage implements ObjectStorage {
           await this.delete(key)
           throw new ToolkitError(`envoi de « ${key} » : au-delà de 5 Gio, le SHA-256 doit être connu avant l’envoi`, { hint: 'passez sha256 (calculé sur le fichier local) à put()' })
         }
-        await this.#client.send(new CopyObjectCommand({ Bucket: this.#bucket, Key: objectKey, CopySource: `${this.#bucket}/${encodeURIComponent(objectKey).replace(/%2F/g, '/')}`, MetadataDirective: 'REPLACE', Metadata: { sha256: streamed.sha256 }, ContentType: 'application/octet-stream' }))
+        await client.send(new s3.CopyObjectCommand({ Bucket: this.#bucket, Key: objectKey, CopySource: `${this.#bucket}/${encodeURIComponent(objectKey).replace(/%2F/g, '/')}`, MetadataDirective: 'REPLACE', Metadata: { sha256: streamed.sha256 }, ContentType: 'application/octet-stream' }))
       }
     } catch (error) {
       throw this.#failure(`envoi de « ${key} »`, error)
@@ -121,7 +137,8 @@ export class S3Storage implements ObjectStorage {
     }
     const header = range === undefined ? undefined : `bytes=${range.offset}-${range.length === undefined ? '' : range.offset + range.length - 1}`
     try {
-      const response = await this.#client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: objectKey, ...(header ? { Range: header } : {}) }))
+      const { s3, client } = await this.#connect()
+      const response = await client.send(new s3.GetObjectCommand({ Bucket: this.#bucket, Key: objectKey, ...(header ? { Range: header } : {}) }))
       const stream = response.Body as Readable
       // A connection cut mid-body surfaces as the stream's error: give it our wording too.
       const secrets = this.#secrets
@@ -144,7 +161,8 @@ export class S3Storage implements ObjectStorage {
 
   async head(key: string): Promise<ObjectHead | undefined> {
     try {
-      const response = await this.#client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: this.#key(key) }))
+      const { s3, client } = await this.#connect()
+      const response = await client.send(new s3.HeadObjectCommand({ Bucket: this.#bucket, Key: this.#key(key) }))
       return { key, size: response.ContentLength ?? 0, lastModified: response.LastModified ?? new Date(0), sha256: response.Metadata?.sha256 }
     } catch (error) {
       if (failureKind(error).status === 404 && failureKind(error).code !== 'NoSuchBucket') return undefined
@@ -157,7 +175,8 @@ export class S3Storage implements ObjectStorage {
     do {
       let response
       try {
-        response = await this.#client.send(new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: `${this.#prefix}${prefix}`, ContinuationToken: token }))
+        const { s3, client } = await this.#connect()
+        response = await client.send(new s3.ListObjectsV2Command({ Bucket: this.#bucket, Prefix: `${this.#prefix}${prefix}`, ContinuationToken: token }))
       } catch (error) {
         throw this.#failure('liste des objets', error)
       }
@@ -170,7 +189,8 @@ export class S3Storage implements ObjectStorage {
 
   async delete(key: string): Promise<void> {
     try {
-      await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: this.#key(key) }))
+      const { s3, client } = await this.#connect()
+      await client.send(new s3.DeleteObjectCommand({ Bucket: this.#bucket, Key: this.#key(key) }))
     } catch (error) {
       if (failureKind(error).status === 404 && failureKind(error).code !== 'NoSuchBucket') return
       throw this.#failure(`suppression de « ${key} »`, error)
@@ -179,12 +199,13 @@ export class S3Storage implements ObjectStorage {
 
   async sweepIncompleteUploads(prefix: string, options: { startedBefore: Date }): Promise<{ removed: string[] }> {
     const removed: string[] = []
+    const { s3, client } = await this.#connect()
     let keyMarker: string | undefined
     let uploadIdMarker: string | undefined
     do {
       let response
       try {
-        response = await this.#client.send(new ListMultipartUploadsCommand({ Bucket: this.#bucket, Prefix: `${this.#prefix}${prefix}`, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }))
+        response = await client.send(new s3.ListMultipartUploadsCommand({ Bucket: this.#bucket, Prefix: `${this.#prefix}${prefix}`, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }))
       } catch (error) {
         const { status } = failureKind(error)
         if (status === 501 || status === 405) throw new ToolkitError(`le service S3 de ${this.location} ne sait pas lister les envois inachevés`, { hint: 'configurez sur le bucket une règle de cycle de vie AbortIncompleteMultipartUpload (1 jour)', cause: new Error(`HTTP ${status}`) })
@@ -193,7 +214,7 @@ export class S3Storage implements ObjectStorage {
       for (const upload of response.Uploads ?? []) {
         if (upload.Initiated !== undefined && upload.Initiated >= options.startedBefore) continue
         try {
-          await this.#client.send(new AbortMultipartUploadCommand({ Bucket: this.#bucket, Key: upload.Key!, UploadId: upload.UploadId! }))
+          await client.send(new s3.AbortMultipartUploadCommand({ Bucket: this.#bucket, Key: upload.Key!, UploadId: upload.UploadId! }))
         } catch (error) {
           if (failureKind(error).status !== 404) throw this.#failure(`abandon de l’envoi inachevé de « ${upload.Key!.slice(this.#prefix.length)} »`, error)
         }

@@ -2,11 +2,11 @@
  * Spans drawn from the events the libraries already emit, so the backup and dashboard code stays
  * free of tracing: a step event (the kill-point listener of create/restore, the dashboard's test
  * progress) ends the span of the previous step and opens the next one, as a child of the span active
- * where the event fires (the command's span). Without `startTracing` every span is a no-op.
+ * where the event fires (the command's span). Without `startTracing` nothing is drawn.
  */
-import { context, trace, type Span } from '@opentelemetry/api'
+import type { Span } from '@opentelemetry/api'
 import type { ProgressListener } from '../progress.ts'
-import { TRACER_NAME, preciseNow } from './tracing.ts'
+import { TRACER_NAME, preciseNow, tracingApi } from './tracing.ts'
 
 export interface StepSpans {
   /**
@@ -32,13 +32,14 @@ export function stepSpans(): StepSpans {
   }
   return {
     mark(name) {
-      if (seen.has(name)) return
+      const api = tracingApi()
+      if (api === undefined || seen.has(name)) return
       seen.add(name)
       const at = preciseNow()
       end(at)
       // The parent is the span active where the event fires; the step span itself is never made
       // active (the event is a callback, not a scope), so work inside it nests under that parent.
-      current = trace.getTracer(TRACER_NAME).startSpan(name, { attributes: { 'ipm.step': name }, startTime: at }, context.active())
+      current = api.trace.getTracer(TRACER_NAME).startSpan(name, { attributes: { 'ipm.step': name }, startTime: at }, api.context.active())
     },
     end: () => {
       end()

@@ -5,8 +5,17 @@
  * The standard variables are passed in by the caller (this module never reads the variables itself).
  * SQL leaves the process fingerprinted: every SQL-bearing attribute has its literals replaced by `?`.
  */
-import { SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api'
+import type { Attributes } from '@opentelemetry/api'
 import { ToolkitError } from '../errors.ts'
+
+// The API is loaded by startTracing when tracing is on. Off, nothing of OpenTelemetry is loaded:
+// its dozens of CommonJS files cost every start ~0.05 s (bench/startup.ts), for no-op spans.
+let api: typeof import('@opentelemetry/api') | undefined
+
+/** The OpenTelemetry API once tracing is on (step-spans.ts draws its spans with it); undefined when off. */
+export function tracingApi(): typeof import('@opentelemetry/api') | undefined {
+  return api
+}
 
 export const TRACER_NAME = 'ia-poste-manager'
 export const DEFAULT_SERVICE_NAME = 'ia-poste-manager-db-toolkit'
@@ -48,19 +57,22 @@ export async function startTracing(options: TracingOptions): Promise<Tracing> {
   } catch {
     throw new ToolkitError(`OTEL_EXPORTER_OTLP_ENDPOINT n'est pas une URL lisible`, { hint: 'Exemple: OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318' })
   }
+  api = await import('@opentelemetry/api')
   const { startExporting } = await import('./exporter.ts')
   return startExporting(url, { headers: parseHeaders(options.headers), serviceName: options.serviceName || DEFAULT_SERVICE_NAME, timeoutMs: options.timeoutMs ?? 10_000 })
 }
 
 /**
  * Runs `fn` inside a span (a child of the current one); an error marks the span and is rethrown.
- * Without `startTracing` it costs a no-op span.
+ * Without `startTracing` it only runs `fn`.
  * @example const result = await withSpan('restore.replace', { 'ipm.backup.id': id }, () => replaceDatabase(paths))
  */
-export async function withSpan<T>(name: string, attributes: Attributes, fn: (span: Span) => Promise<T> | T): Promise<T> {
+export async function withSpan<T>(name: string, attributes: Attributes, fn: () => Promise<T> | T): Promise<T> {
+  if (api === undefined) return fn()
+  const { SpanStatusCode, trace } = api
   return trace.getTracer(TRACER_NAME).startActiveSpan(name, { attributes, startTime: preciseNow() }, async (span) => {
     try {
-      return await fn(span)
+      return await fn()
     } catch (error) {
       span.recordException(error instanceof Error ? { name: error.name, message: error.message } : String(error))
       span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) })

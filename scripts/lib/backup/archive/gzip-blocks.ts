@@ -57,7 +57,7 @@ interface Pending {
 
 const movable = (buffer: Buffer) => buffer.byteLength > 0 && buffer.buffer.byteLength > Buffer.poolSize
 
-/** A fixed set of worker threads that gzip or gunzip whole blocks. */
+/** Up to `threads` worker threads that gzip or gunzip whole blocks, started as blocks arrive (a small backup starts one). */
 export class GzipPool {
   #workers: Worker[] = []
   #idle: Worker[] = []
@@ -71,15 +71,17 @@ export class GzipPool {
   constructor(options: { threads?: number; level?: number } = {}) {
     this.size = Math.max(1, options.threads ?? availableParallelism())
     this.level = options.level ?? COMPRESSION_LEVEL
-    for (let i = 0; i < this.size; i++) {
-      const worker = new Worker(WORKER_SOURCE, { eval: true })
-      worker.on('message', (message: { id: number; data?: Uint8Array; input: Uint8Array; error?: string }) => this.#settle(worker, message))
-      worker.on('error', (error) => this.#fail(error))
-      // Idle workers do not keep the process alive; busy ones do (see #dispatch / #settle).
-      worker.unref()
-      this.#workers.push(worker)
-      this.#idle.push(worker)
-    }
+  }
+
+  /** One more worker, idle. Each costs ~30 ms of CPU and ~10 MB to start: started when a block waits for one. */
+  #start(): void {
+    const worker = new Worker(WORKER_SOURCE, { eval: true })
+    worker.on('message', (message: { id: number; data?: Uint8Array; input: Uint8Array; error?: string }) => this.#settle(worker, message))
+    worker.on('error', (error) => this.#fail(error))
+    // Idle workers do not keep the process alive; busy ones do (see #dispatch / #settle).
+    worker.unref()
+    this.#workers.push(worker)
+    this.#idle.push(worker)
   }
 
   /** Gzips one block (at most BLOCK_SIZE bytes) into one member, without our FEXTRA (see `memberHeader`). */
@@ -101,6 +103,7 @@ export class GzipPool {
   }
 
   #dispatch(): void {
+    while (this.#queue.length > this.#idle.length && this.#workers.length < this.size) this.#start()
     while (this.#idle.length > 0 && this.#queue.length > 0) {
       const worker = this.#idle.pop()!
       const job = this.#queue.shift()!

@@ -45,6 +45,8 @@ export interface CreateBackupOptions {
   onProgress?: ProgressListener
   /** Compression threads; defaults to one per core. */
   threads?: number
+  /** A SQLite snapshot of at least this size is exported by a helper thread (exports.ts: EXPORT_THREAD_FROM_BYTES by default). */
+  exportThreadFromBytes?: number
   /** Called at each named step (kill-points.ts: CREATE_STEPS), for crash tests. */
   onStep?: StepListener
   /**
@@ -139,6 +141,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
           },
           onProgress: progress,
         },
+        { threadFromBytes: options.exportThreadFromBytes },
       )
 
       // Read once more from the same snapshot: what a restore drill must find again (metadata `contents`).

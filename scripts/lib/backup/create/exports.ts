@@ -7,9 +7,10 @@
  * stays free to feed the compression threads (measured on the 1M-dossier backup, formatting on the
  * main thread starved them), and the helper's young generation is capped, which keeps the heap of
  * gigabytes of short-lived strings small (uncapped, V8 grew it by ~80 MB). A PostgreSQL snapshot
- * lives in a transaction of this thread, so it is exported here.
+ * lives in a transaction of this thread, so it is exported here. So is a small SQLite file: the
+ * thread costs ~0.25 s of CPU and ~30 MB to start (it boots tsx), more than its exports take.
  */
-import { mkdir } from 'node:fs/promises'
+import { mkdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
 import type { RowSource, TableInfo, ValueCodecFor } from '../../db/table-reader.ts'
@@ -52,12 +53,17 @@ export interface ExportSource {
   sqliteFile?: string
 }
 
+/** The size from which a SQLite file's exports are written by the helper thread. */
+export const EXPORT_THREAD_FROM_BYTES = 32 * 1024 ** 2
+
 /**
- * Writes every requested export of `source`, on a helper thread when it is a SQLite file.
+ * Writes every requested export of `source`, on a helper thread when it is a SQLite file of at
+ * least `threadFromBytes` (default EXPORT_THREAD_FROM_BYTES).
  * @example await writeExports(source, plan, { onFile: (name, digest) => archive.add(name) })
  */
-export function writeExports(source: ExportSource, plan: ExportPlan, callbacks: ExportCallbacks): Promise<void> {
-  return source.sqliteFile !== undefined ? writeExportsOnThread(source.sqliteFile, plan, callbacks) : writeExportsHere(source, plan, callbacks)
+export async function writeExports(source: ExportSource, plan: ExportPlan, callbacks: ExportCallbacks, options: { threadFromBytes?: number } = {}): Promise<void> {
+  const onThread = source.sqliteFile !== undefined && (await stat(source.sqliteFile)).size >= (options.threadFromBytes ?? EXPORT_THREAD_FROM_BYTES)
+  return onThread ? writeExportsOnThread(source.sqliteFile!, plan, callbacks) : writeExportsHere(source, plan, callbacks)
 }
 
 /** The exports, written by this thread. */

@@ -1,14 +1,16 @@
-/** Cloudflare D1: SQLite behind a binding, local (Miniflare) or remote (Cloudflare's HTTP API). */
+/**
+ * Cloudflare D1: SQLite behind a binding, local (Miniflare) or remote (Cloudflare's HTTP API).
+ * Miniflare (~0.6 s of CPU and ~120 MB to load), the Prisma client and the SQLite driver are
+ * imported by the members that use them (../_loaded-on-call.ts says why).
+ */
 import type { Engine } from '../engine.ts'
-import { openSqliteIndexLab } from '../sqlite/index-advice.ts'
-import { openTenantSession } from './tenant-restore.ts'
+import { DATABASE_FILE } from '../snapshot.ts'
+import { METRICS_METHODS, PITR_METHODS, loadedOnCall } from '../_loaded-on-call.ts'
 import { d1Scratch } from './scratch.ts'
-import { d1Pitr } from './pitr.ts'
-import { d1Metrics } from './metrics.ts'
-import { D1_RESTORE_ARTEFACT, openD1RestoreTarget } from './restore.ts'
-import { d1Snapshot } from './snapshot.ts'
 import { ownsD1Url, parseD1Url } from './url.ts'
 import { sqliteValueCodec } from '../sqlite/values.ts'
+
+const snapshot: Engine['snapshot'] = async (db, options) => (await import('./snapshot.ts')).d1Snapshot(db, options)
 
 export const d1Engine: Engine = {
   name: 'd1',
@@ -19,7 +21,6 @@ export const d1Engine: Engine = {
   parseUrl: parseD1Url,
   async open(location, options) {
     if (location.engine !== 'd1') throw new Error(`not a D1 location: ${location.engine}`)
-    // Loaded on demand: Miniflare alone adds ~120 MB of memory to every process that imports it.
     const { openLocalD1, openRemoteD1 } = await import('./connection.ts')
     return location.mode === 'local'
       ? openLocalD1({ persistDir: location.persistDir, redactedUrl: options.redactedUrl })
@@ -30,15 +31,16 @@ export const d1Engine: Engine = {
     if (location.engine !== 'd1' || location.mode !== 'remote' || environment.cloudflareD1Token !== undefined) return undefined
     return { reason: 'jeton d’API requis : CLOUDFLARE_D1_TOKEN n’est pas défini', hint: 'Définissez CLOUDFLARE_D1_TOKEN, ou vérifiez le D1 local avec --d1 d1://local.' }
   },
-  snapshot: d1Snapshot,
+  snapshot,
   // D1 stores SQLite's values.
   valueCodec: sqliteValueCodec,
   // D1's round trips (Miniflare, the HTTP API) dwarf a statement's time: an applied index is measured on a copy.
-  openIndexLab: (db, options) => openSqliteIndexLab(db, { ...options, timesLive: false, snapshot: d1Snapshot }),
-  metrics: d1Metrics,
-  restoreArtefact: D1_RESTORE_ARTEFACT,
-  openRestoreTarget: openD1RestoreTarget,
-  openTenantSession,
+  openIndexLab: async (db, options) => (await import('../sqlite/index-advice.ts')).openSqliteIndexLab(db, { ...options, timesLive: false, snapshot }),
+  metrics: loadedOnCall(() => import('./metrics.ts').then((m) => m.d1Metrics), METRICS_METHODS),
+  // restore.ts's D1_RESTORE_ARTEFACT, without loading the restore steps.
+  restoreArtefact: DATABASE_FILE,
+  openRestoreTarget: async (location, options) => (await import('./restore.ts')).openD1RestoreTarget(location, options),
+  openTenantSession: async (db) => (await import('./tenant-restore.ts')).openTenantSession(db),
   scratch: d1Scratch,
-  pitr: d1Pitr,
+  pitr: loadedOnCall(() => import('./pitr.ts').then((m) => m.d1Pitr), PITR_METHODS),
 }

@@ -1,14 +1,12 @@
-/** PostgreSQL: a server, reached through one `pg` pool shared with Prisma's pg adapter. */
+/**
+ * PostgreSQL: a server, reached through one `pg` pool shared with Prisma's pg adapter. `pg`, the
+ * Prisma client and pgBackRest's driving are imported by the members that use them
+ * (../_loaded-on-call.ts says why).
+ */
 import type { Engine } from '../engine.ts'
-import { openPostgresIndexLab } from './index-advice.ts'
+import { DATABASE_SQL_FILE } from '../snapshot.ts'
+import { METRICS_METHODS, PITR_METHODS, SCRATCH_METHODS, loadedOnCall } from '../_loaded-on-call.ts'
 import { snapshotStatements } from './statements.ts'
-import { openTenantSession } from './tenant-restore.ts'
-import { postgresScratch } from './scratch.ts'
-import { postgresPitr } from './pitr.ts'
-import { openPostgres } from './connection.ts'
-import { postgresMetrics } from './metrics.ts'
-import { POSTGRES_RESTORE_ARTEFACT, openPostgresRestoreTarget } from './restore.ts'
-import { postgresSnapshot } from './snapshot.ts'
 import { ownsPostgresUrl, parsePostgresUrl } from './url.ts'
 import { postgresValueCodec } from './values.ts'
 
@@ -18,20 +16,22 @@ export const postgresEngine: Engine = {
   dialect: 'postgres',
   ownsUrl: ownsPostgresUrl,
   parseUrl: parsePostgresUrl,
-  open(location, options) {
+  async open(location, options) {
     if (location.engine !== 'postgres') throw new Error(`not a PostgreSQL location: ${location.engine}`)
+    const { openPostgres } = await import('./connection.ts')
     return openPostgres({ connectionString: location.connectionString, redactedUrl: options.redactedUrl })
   },
   localState: () => undefined,
   missingCredentials: () => undefined,
-  snapshot: postgresSnapshot,
+  snapshot: async (db, options) => (await import('./snapshot.ts')).postgresSnapshot(db, options),
   valueCodec: postgresValueCodec,
-  openIndexLab: (db) => openPostgresIndexLab(db),
+  openIndexLab: async (db) => (await import('./index-advice.ts')).openPostgresIndexLab(db),
   snapshotStatements,
-  metrics: postgresMetrics,
-  restoreArtefact: POSTGRES_RESTORE_ARTEFACT,
-  openRestoreTarget: openPostgresRestoreTarget,
-  openTenantSession,
-  scratch: postgresScratch,
-  pitr: postgresPitr,
+  metrics: loadedOnCall(() => import('./metrics.ts').then((m) => m.postgresMetrics), METRICS_METHODS),
+  // restore.ts's POSTGRES_RESTORE_ARTEFACT, without loading the restore steps.
+  restoreArtefact: DATABASE_SQL_FILE,
+  openRestoreTarget: async (location, options) => (await import('./restore.ts')).openPostgresRestoreTarget(location, options),
+  openTenantSession: async (db) => (await import('./tenant-restore.ts')).openTenantSession(db),
+  scratch: loadedOnCall(() => import('./scratch.ts').then((m) => m.postgresScratch), SCRATCH_METHODS),
+  pitr: loadedOnCall(() => import('./pitr.ts').then((m) => m.postgresPitr), PITR_METHODS),
 }

@@ -1,15 +1,16 @@
-/** SQLite: a file, opened through better-sqlite3 and Prisma's better-sqlite3 adapter. */
+/**
+ * SQLite: a file, opened through better-sqlite3 and Prisma's better-sqlite3 adapter. The driver,
+ * the Prisma client and the WAL replication are imported by the members that use them
+ * (../_loaded-on-call.ts says why).
+ */
 import type { Engine } from '../engine.ts'
-import { openSqliteIndexLab } from './index-advice.ts'
-import { openTenantSession } from './tenant-restore.ts'
+import { DATABASE_FILE } from '../snapshot.ts'
+import { METRICS_METHODS, PITR_METHODS, loadedOnCall } from '../_loaded-on-call.ts'
 import { sqliteScratch } from './scratch.ts'
-import { sqlitePitr } from './pitr.ts'
-import { openSqlite } from './connection.ts'
-import { sqliteMetrics } from './metrics.ts'
-import { SQLITE_RESTORE_ARTEFACT, openSqliteRestoreTarget } from './restore.ts'
-import { sqliteSnapshot } from './snapshot.ts'
 import { ownsSqliteUrl, parseSqliteUrl } from './url.ts'
 import { sqliteValueCodec } from './values.ts'
+
+const snapshot: Engine['snapshot'] = async (db, options) => (await import('./snapshot.ts')).sqliteSnapshot(db, options)
 
 export const sqliteEngine: Engine = {
   name: 'sqlite',
@@ -17,19 +18,21 @@ export const sqliteEngine: Engine = {
   dialect: 'sqlite',
   ownsUrl: ownsSqliteUrl,
   parseUrl: parseSqliteUrl,
-  open(location, options) {
+  async open(location, options) {
     if (location.engine !== 'sqlite') throw new Error(`not a SQLite location: ${location.engine}`)
+    const { openSqlite } = await import('./connection.ts')
     return openSqlite({ path: location.path, redactedUrl: options.redactedUrl, create: options.create })
   },
   localState: () => undefined,
   missingCredentials: () => undefined,
-  snapshot: sqliteSnapshot,
+  snapshot,
   valueCodec: sqliteValueCodec,
-  openIndexLab: (db, options) => openSqliteIndexLab(db, { ...options, snapshot: sqliteSnapshot }),
-  metrics: sqliteMetrics,
-  restoreArtefact: SQLITE_RESTORE_ARTEFACT,
-  openRestoreTarget: openSqliteRestoreTarget,
-  openTenantSession,
+  openIndexLab: async (db, options) => (await import('./index-advice.ts')).openSqliteIndexLab(db, { ...options, snapshot }),
+  metrics: loadedOnCall(() => import('./metrics.ts').then((m) => m.sqliteMetrics), METRICS_METHODS),
+  // Named here, not in restore.ts: reading it must not load the restore steps.
+  restoreArtefact: DATABASE_FILE,
+  openRestoreTarget: async (location, options) => (await import('./restore.ts')).openSqliteRestoreTarget(location, options),
+  openTenantSession: async (db) => (await import('./tenant-restore.ts')).openTenantSession(db),
   scratch: sqliteScratch,
-  pitr: sqlitePitr,
+  pitr: loadedOnCall(() => import('./pitr.ts').then((m) => m.sqlitePitr), PITR_METHODS),
 }

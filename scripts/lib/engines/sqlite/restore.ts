@@ -30,8 +30,6 @@ import type { RestoredBackupMetadata, RestoredCheck, RestoreTarget } from '../en
 import { checkRowCounts } from '../_row-counts.ts'
 import { openSqlite } from './connection.ts'
 
-export const SQLITE_RESTORE_ARTEFACT = DATABASE_FILE
-
 export const SAFETY_SUFFIX = '.before-restore'
 
 /** The SQLite file `location` names, ready to be replaced by a backup. */

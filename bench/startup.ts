@@ -1,0 +1,126 @@
+/**
+ * What a script costs before it does anything: median wall time, CPU (user + sys) and peak RSS of
+ * spawned children over N runs, measured by `/usr/bin/time`, for `advanced-backup --help`,
+ * `advanced-backup create` of a copy of the 90 KB demo database (prisma/dev.db) into a temp folder,
+ * `database-performance-dashboard --help` and `test-all-databases --help`; each beside
+ * `node --import tsx -e 0` (tsx's own start) and `node -e 0`. Target (issue #17): the demo backup in
+ * ≤ 0.4 s and ≤ 100 MB. CPU is the figure to compare on a busy machine; wall time follows the load.
+ * The last rows run the same two commands precompiled (esbuild, one chunk per dynamic import, packages
+ * left to node_modules) under plain `node`: what start-up costs without tsx, which no run uses today.
+ *
+ *   npx tsx bench/startup.ts [--runs 7]
+ */
+import { execFileSync, spawnSync } from 'node:child_process'
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { loadavg, tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Command, InvalidArgumentError } from 'commander'
+import { runCommand } from '../scripts/lib/cli.ts'
+import { BENCH_DATA_DIR } from './_data.ts'
+import { percentile } from '../scripts/lib/statistics.ts'
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
+const DEMO_DATABASE = join(ROOT, 'prisma', 'dev.db')
+const TARGET = { cpuS: 0.4, rssMb: 100 }
+
+interface Run {
+  wallS: number
+  cpuS: number
+  rssMb: number
+}
+
+interface Case {
+  name: string
+  args: string[]
+  /** Runs before each measured spawn (outside the measure): a fresh copy of the demo database. */
+  prepare?: () => void
+}
+
+const program = new Command('bench-startup').option('--runs <n>', 'spawns per command (median reported)', (v) => {
+  const n = Number(v)
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected an integer ≥ 1')
+  return n
+}, 7)
+
+/** One spawn under `/usr/bin/time`, which waits for the child and reports its rusage. */
+function measure(args: string[], timeFile: string): Run {
+  const child = spawnSync('/usr/bin/time', ['-o', timeFile, '-f', '%e %U %S %M', ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } })
+  if (child.status !== 0) throw new Error(`${args.join(' ')} exited ${child.status}: ${child.stderr.slice(-2000)}`)
+  const fields = readFileSync(timeFile, 'utf8').trim().split('\n').at(-1)!.split(' ').map(Number)
+  const [wall = NaN, user = NaN, sys = NaN, rssKb = NaN] = fields
+  return { wallS: wall, cpuS: user + sys, rssMb: rssKb / 1024 }
+}
+
+const median = (values: number[]) => percentile([...values].sort((a, b) => a - b), 50)
+
+/**
+ * advanced-backup.ts bundled into bench/.data/startup-bundle/ (three levels below the root, like
+ * scripts/lib/<room>/, so the paths the code derives from import.meta.url still land on the root).
+ */
+function precompiledBackupScript(): string {
+  const dir = join(BENCH_DATA_DIR, 'startup-bundle')
+  rmSync(dir, { recursive: true, force: true })
+  mkdirSync(dir, { recursive: true })
+  const esbuild = join(ROOT, 'node_modules', '.bin', 'esbuild')
+  execFileSync(esbuild, ['scripts/advanced-backup.ts', '--bundle', '--splitting', '--format=esm', '--platform=node', '--packages=external', `--outdir=${dir}`, '--log-level=warning'], { cwd: ROOT })
+  return join(dir, 'advanced-backup.js')
+}
+
+runCommand<{ runs: number }>(program, async (options) => {
+  const work = mkdtempSync(join(tmpdir(), 'bench-startup-'))
+  try {
+    const database = join(work, 'dev.db')
+    const backups = join(work, 'backups')
+    const tsx = ['node', '--import', 'tsx']
+    const precompiled = precompiledBackupScript()
+    const freshDemoCopy = () => {
+      rmSync(backups, { recursive: true, force: true })
+      copyFileSync(DEMO_DATABASE, database)
+    }
+    const cases: Case[] = [
+      { name: 'node -e 0', args: ['node', '-e', '0'] },
+      { name: 'node --import tsx -e 0', args: [...tsx, '-e', '0'] },
+      { name: 'advanced-backup --help', args: [...tsx, 'scripts/advanced-backup.ts', '--help'] },
+      {
+        name: 'advanced-backup create (demo db)',
+        args: [...tsx, 'scripts/advanced-backup.ts', 'create', '--quiet', '--database', `file:${database}`, '--dir', backups],
+        prepare: freshDemoCopy,
+      },
+      { name: 'database-performance-dashboard --help', args: [...tsx, 'scripts/database-performance-dashboard.ts', '--help'] },
+      { name: 'test-all-databases --help', args: [...tsx, 'scripts/test-all-databases.ts', '--help'] },
+      { name: 'precompiled advanced-backup --help', args: ['node', precompiled, '--help'] },
+      { name: 'precompiled advanced-backup create', args: ['node', precompiled, 'create', '--quiet', '--database', `file:${database}`, '--dir', backups], prepare: freshDemoCopy },
+    ]
+    const timeFile = join(work, 'time.txt')
+    const results = new Map<string, Run>()
+    // Rounds interleave the commands, so a load change touches them all alike.
+    const runs = new Map<string, Run[]>(cases.map((c) => [c.name, []]))
+    for (let round = 0; round < options.runs; round++) {
+      for (const c of cases) {
+        c.prepare?.()
+        runs.get(c.name)!.push(measure(c.args, timeFile))
+      }
+    }
+    for (const [name, list] of runs) results.set(name, { wallS: median(list.map((r) => r.wallS)), cpuS: median(list.map((r) => r.cpuS)), rssMb: median(list.map((r) => r.rssMb)) })
+
+    const node = results.get('node -e 0')!
+    const bare = results.get('node --import tsx -e 0')!
+    console.log(`Start-up, median of ${options.runs} runs (load average ${loadavg()[0]!.toFixed(2)} at the end):`)
+    console.log(`${'command'.padEnd(40)} ${'wall'.padStart(7)} ${'CPU'.padStart(7)} ${'RSS'.padStart(8)}   CPU ÷ tsx   CPU ÷ node   RSS ÷ tsx`)
+    for (const [name, r] of results) {
+      console.log(
+        `${name.padEnd(40)} ${`${r.wallS.toFixed(2)} s`.padStart(7)} ${`${r.cpuS.toFixed(2)} s`.padStart(7)} ${`${r.rssMb.toFixed(0)} MB`.padStart(8)}` +
+          `   ${`${(r.cpuS / bare.cpuS).toFixed(2)}×`.padStart(9)}   ${`${(r.cpuS / node.cpuS).toFixed(1)}×`.padStart(10)}   ${`${(r.rssMb / bare.rssMb).toFixed(2)}×`.padStart(9)}`,
+      )
+    }
+    const met = (ok: boolean) => (ok ? 'met' : 'not met')
+    for (const name of ['advanced-backup create (demo db)', 'precompiled advanced-backup create']) {
+      const r = results.get(name)!
+      console.log(`Target (issue #17), ${name}: CPU ${r.cpuS.toFixed(2)} s ≤ ${TARGET.cpuS} s ${met(r.cpuS <= TARGET.cpuS)}, wall ${r.wallS.toFixed(2)} s ≤ ${TARGET.cpuS} s ${met(r.wallS <= TARGET.cpuS)}, RSS ${r.rssMb.toFixed(0)} MB ≤ ${TARGET.rssMb} MB ${met(r.rssMb <= TARGET.rssMb)}`)
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true })
+    rmSync(join(BENCH_DATA_DIR, 'startup-bundle'), { recursive: true, force: true })
+  }
+})
