@@ -347,17 +347,17 @@ describe('restore (PostgreSQL, D1)', () => {
     const before = await snapshot(target.url)
     await rejects(systemOver(backups, target.url).restore(id, { yes: true }), /n’est pas vide \(/)
     assert.equal(await snapshot(target.url), before)
-    // SQLite backups are refused by a PostgreSQL target.
+    // A SQLite backup without data.json is refused by a PostgreSQL target (it is loaded through its logical export).
     const sqliteDb = await openTestDatabase(t, 'sqlite')
     const sqliteBackups = join(tempDir(t), 'backups')
     const sqliteBackup = await backupSystem(t, { databaseUrl: sqliteDb.url, backupDir: sqliteBackups, exportFormats: ['sql'], now: steppingClock() }).create()
-    await rejects(systemOver(sqliteBackups, target.url).restore(sqliteBackup.metadata.id, { yes: true, force: true }), /vient de SQLite et la cible est une base PostgreSQL/)
+    await rejects(systemOver(sqliteBackups, target.url).restore(sqliteBackup.metadata.id, { yes: true, force: true }), /vient de SQLite et ne peut pas être restauré dans une base PostgreSQL : il n’a pas d’export data\.json \(formats : sql\)/)
     assert.equal(await snapshot(target.url), before)
 
-    // …and a PostgreSQL backup by a SQLite target.
+    // A PostgreSQL backup with data.json goes into a SQLite file (cross-engine: backup-cross-engine.test.ts).
     const sqliteTarget = join(tempDir(t), 'dev.db')
-    await rejects(systemOver(backups, `file:${sqliteTarget}`).restore(id, { yes: true }), /vient de PostgreSQL et la cible est un fichier SQLite/)
-    assert.equal(existsSync(sqliteTarget), false)
+    const crossed = await systemOver(backups, `file:${sqliteTarget}`).restore(id, { yes: true })
+    assert.deepEqual(crossed.counts.map((c) => c.actual), crossed.counts.map((c) => c.expected))
 
     const forced = await systemOver(backups, target.url).restore(id, { yes: true, force: true })
     assert.equal(forced.restored, true)

@@ -3,6 +3,7 @@ import type { Engine } from '../engine.ts'
 import { openSqliteIndexLab } from '../sqlite/index-advice.ts'
 import { openTenantSession } from './tenant-restore.ts'
 import { d1Scratch } from './scratch.ts'
+import { sqliteLogicalLoad } from '../sqlite/logical-load.ts'
 import { d1Pitr } from './pitr.ts'
 import { d1Metrics } from './metrics.ts'
 import { D1_RESTORE_ARTEFACT, openD1RestoreTarget } from './restore.ts'
@@ -39,6 +40,8 @@ export const d1Engine: Engine = {
   restoreArtefact: D1_RESTORE_ARTEFACT,
   openRestoreTarget: openD1RestoreTarget,
   openTenantSession,
+  // D1's restore artefact is a SQLite file (database.db): another engine's backup is loaded into one.
+  logicalLoad: sqliteLogicalLoad,
   scratch: d1Scratch,
   pitr: d1Pitr,
 }

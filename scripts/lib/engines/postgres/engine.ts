@@ -4,6 +4,7 @@ import { openPostgresIndexLab } from './index-advice.ts'
 import { snapshotStatements } from './statements.ts'
 import { openTenantSession } from './tenant-restore.ts'
 import { postgresScratch } from './scratch.ts'
+import { postgresLogicalLoad } from './logical-load.ts'
 import { postgresPitr } from './pitr.ts'
 import { openPostgres } from './connection.ts'
 import { postgresMetrics } from './metrics.ts'
@@ -32,6 +33,7 @@ export const postgresEngine: Engine = {
   restoreArtefact: POSTGRES_RESTORE_ARTEFACT,
   openRestoreTarget: openPostgresRestoreTarget,
   openTenantSession,
+  logicalLoad: postgresLogicalLoad,
   scratch: postgresScratch,
   pitr: postgresPitr,
 }

@@ -3,6 +3,7 @@ import type { Engine } from '../engine.ts'
 import { openSqliteIndexLab } from './index-advice.ts'
 import { openTenantSession } from './tenant-restore.ts'
 import { sqliteScratch } from './scratch.ts'
+import { sqliteLogicalLoad } from './logical-load.ts'
 import { sqlitePitr } from './pitr.ts'
 import { openSqlite } from './connection.ts'
 import { sqliteMetrics } from './metrics.ts'
@@ -30,6 +31,7 @@ export const sqliteEngine: Engine = {
   restoreArtefact: SQLITE_RESTORE_ARTEFACT,
   openRestoreTarget: openSqliteRestoreTarget,
   openTenantSession,
+  logicalLoad: sqliteLogicalLoad,
   scratch: sqliteScratch,
   pitr: sqlitePitr,
 }
