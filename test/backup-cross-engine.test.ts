@@ -97,6 +97,20 @@ describe('cross-engine restore', () => {
     assert.deepEqual(await checksums(`file:${targetPath}`), await checksums(source.url))
   })
 
+  test('a PostgreSQL backup restores into an empty local D1 with the same rows', { skip: requireJudge('psql') }, async (t) => {
+    const source = await openTestDatabase(t, 'postgres')
+    const backupDir = join(tempDir(t), 'backups')
+    const { metadata } = await backupSystem(t, { databaseUrl: source.url, backupDir, now: steppingClock() }).create()
+    const target = `d1://local/${join(tempDir(t), 'd1')}`
+
+    const result = restore(backupDir, metadata.id, target)
+    assert.equal(result.status, 0, result.stderr)
+    assert.match(result.stdout, /converti de PostgreSQL vers D1/)
+    const restored = await checksums(target)
+    for (const table of TABLES) assert.equal(restored[table]!.rows, psqlCount(source.url, table), table)
+    assert.deepEqual(restored, await checksums(source.url))
+  })
+
   test('a backup without data.json is refused in one French line naming the format needed, the target untouched', { skip: requireJudge('psql') }, async (t) => {
     const sourcePath = await seededSqliteFile(t)
     const backupDir = join(tempDir(t), 'backups')

@@ -354,10 +354,10 @@ describe('restore (PostgreSQL, D1)', () => {
     await rejects(systemOver(sqliteBackups, target.url).restore(sqliteBackup.metadata.id, { yes: true, force: true }), /vient de SQLite et ne peut pas être restauré dans une base PostgreSQL : il n’a pas d’export data\.json \(formats : sql\)/)
     assert.equal(await snapshot(target.url), before)
 
-    // A PostgreSQL backup with data.json goes into a SQLite file (cross-engine: backup-cross-engine.test.ts).
+    // …and so is this PostgreSQL backup (sql only) by a SQLite target (with data.json it would load: backup-cross-engine.test.ts).
     const sqliteTarget = join(tempDir(t), 'dev.db')
-    const crossed = await systemOver(backups, `file:${sqliteTarget}`).restore(id, { yes: true })
-    assert.deepEqual(crossed.counts.map((c) => c.actual), crossed.counts.map((c) => c.expected))
+    await rejects(systemOver(backups, `file:${sqliteTarget}`).restore(id, { yes: true }), /vient de PostgreSQL et ne peut pas être restauré dans une base SQLite : il n’a pas d’export data\.json \(formats : sql\)/)
+    assert.equal(existsSync(sqliteTarget), false)
 
     const forced = await systemOver(backups, target.url).restore(id, { yes: true, force: true })
     assert.equal(forced.restored, true)

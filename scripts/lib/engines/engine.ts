@@ -63,7 +63,7 @@ export interface RestoreContext {
   force: boolean
   /** A full backup of an open database into the backup folder (a server's safety copy); returns its id and path. */
   exportDatabase(db: DatabaseHandle): Promise<{ id: string; path: string }>
-  /** The toolkit's Prisma schema hash for this engine's dialect. */
+  /** The toolkit's Prisma schema hash for the backup's dialect (this engine's, unless the backup comes from another engine). */
   prismaSchemaSha256: string | null
   /** A private folder of this restore, removed after it. */
   scratchDir: string

@@ -8,6 +8,8 @@
  *   4. check    — the target checked (row counts per table against the metadata, and what the
  *                 engine can check more); on failure the previous database is put back where it can be;
  *   5. report   — the numbers.
+ * A backup of another engine is rebuilt from its logical export in step 1 (logical.ts) as the
+ * target engine's artefact; steps 2–5 are the same, step 4 also comparing content checksums.
  * Consent comes before step 2 (`yes` or `confirm`); without either the restore refuses.
  * `dryRun` rebuilds the database in a scratch folder, checks it when the engine can, and touches
  * nothing else. Each step is announced through `step(name)` before it runs (history, kill points).
