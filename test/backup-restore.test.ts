@@ -347,16 +347,16 @@ describe('restore (PostgreSQL, D1)', () => {
     const before = await snapshot(target.url)
     await rejects(systemOver(backups, target.url).restore(id, { yes: true }), /n’est pas vide \(/)
     assert.equal(await snapshot(target.url), before)
-    // SQLite backups are refused by a PostgreSQL target.
+    // A SQLite backup without data.json is refused by a PostgreSQL target (it is loaded through its logical export).
     const sqliteDb = await openTestDatabase(t, 'sqlite')
     const sqliteBackups = join(tempDir(t), 'backups')
     const sqliteBackup = await backupSystem(t, { databaseUrl: sqliteDb.url, backupDir: sqliteBackups, exportFormats: ['sql'], now: steppingClock() }).create()
-    await rejects(systemOver(sqliteBackups, target.url).restore(sqliteBackup.metadata.id, { yes: true, force: true }), /vient de SQLite et la cible est une base PostgreSQL/)
+    await rejects(systemOver(sqliteBackups, target.url).restore(sqliteBackup.metadata.id, { yes: true, force: true }), /vient de SQLite et ne peut pas être restauré dans une base PostgreSQL : il n’a pas d’export data\.json \(formats : sql\)/)
     assert.equal(await snapshot(target.url), before)
 
-    // …and a PostgreSQL backup by a SQLite target.
+    // …and so is this PostgreSQL backup (sql only) by a SQLite target (with data.json it would load: backup-cross-engine.test.ts).
     const sqliteTarget = join(tempDir(t), 'dev.db')
-    await rejects(systemOver(backups, `file:${sqliteTarget}`).restore(id, { yes: true }), /vient de PostgreSQL et la cible est un fichier SQLite/)
+    await rejects(systemOver(backups, `file:${sqliteTarget}`).restore(id, { yes: true }), /vient de PostgreSQL et ne peut pas être restauré dans une base SQLite : il n’a pas d’export data\.json \(formats : sql\)/)
     assert.equal(existsSync(sqliteTarget), false)
 
     const forced = await systemOver(backups, target.url).restore(id, { yes: true, force: true })

@@ -9,13 +9,14 @@
 import type { Snapshot, SnapshotOptions } from './snapshot.ts'
 import type { IndexLab } from './index-lab.ts'
 import type { StatementSnapshotResult } from './postgres/statements.ts'
-import type { DatabaseHandle, SqlConnection, SqlDialect } from '../db/connection.ts'
+import type { DatabaseHandle, SqlConnection, SqlDialect, SqlValue } from '../db/connection.ts'
 import type { DatabaseLocation, EngineName } from '../db/url.ts'
 import type { ToolkitEnvironment } from '../environment.ts'
 import type { ValueCodecFor } from '../db/table-reader.ts'
 import type { MetricsEngine } from './metrics-engine.ts'
 import type { TenantSession } from '../tenant-restore/session.ts'
 import type { ReplicaStore } from '../replication/store.ts'
+import type { ValueKind } from '../migration/conversion.ts'
 
 export interface UrlContext {
   /** Base of relative paths (SQLite files, D1 state folders). */
@@ -62,7 +63,7 @@ export interface RestoreContext {
   force: boolean
   /** A full backup of an open database into the backup folder (a server's safety copy); returns its id and path. */
   exportDatabase(db: DatabaseHandle): Promise<{ id: string; path: string }>
-  /** The toolkit's Prisma schema hash for this engine's dialect. */
+  /** The toolkit's Prisma schema hash for the backup's dialect (this engine's, unless the backup comes from another engine). */
   prismaSchemaSha256: string | null
   /** A private folder of this restore, removed after it. */
   scratchDir: string
@@ -180,6 +181,28 @@ export interface PointInTimeRecovery {
   stateAt(location: DatabaseLocation, options: PitrSettings & { at: Date; replica?: ReplicaStore; keepScratch: boolean }): Promise<StateAt>
 }
 
+/**
+ * A new database of this engine that a backup of ANOTHER engine is loaded into, from its logical
+ * export (backup/restore/logical.ts applies the committed migrations and inserts the rows), then
+ * turned into this engine's restore artefact for the one restore flow.
+ */
+export interface LogicalScratch {
+  /** Open and empty. */
+  db: DatabaseHandle
+  /** Writes the loaded database as this engine's `restoreArtefact` to `dest` (which must not exist). */
+  writeArtefact(dest: string): Promise<void>
+  /** Closes and removes the scratch database. */
+  drop(): Promise<void>
+}
+
+/** Loading another engine's logical export (cross-engine restore): engines/<engine>/logical-load.ts. */
+export interface LogicalLoad {
+  /** The value to bind for a canonical value (tenant-restore/canonical.ts) of `kind` into a column of this engine. */
+  bindValue(kind: ValueKind, canonical: string, declaredType: string): SqlValue
+  /** A scratch database of this engine: a file in `scratchDir`, or a temporary database on the target's server. */
+  openScratch(options: { target: DatabaseLocation; scratchDir: string; environment: ToolkitEnvironment }): Promise<LogicalScratch>
+}
+
 export interface Engine {
   readonly name: EngineName
   /** How the engine is named to a person: `SQLite`, `PostgreSQL`, `D1`. */
@@ -208,6 +231,8 @@ export interface Engine {
   readonly restoreArtefact: string
   /** Opens a restore target (path or URL already parsed). */
   openRestoreTarget(location: DatabaseLocation, options: { environment: ToolkitEnvironment; dryRun: boolean; redactedUrl: string }): Promise<RestoreTarget>
+  /** Building this engine's restore artefact from another engine's backup (its logical export); its module loads on first use. */
+  logicalLoad(): Promise<LogicalLoad>
   /** Exact reads of a tenant's rows and one write transaction (tenant-restore/, engines/<engine>/tenant-restore.ts). */
   openTenantSession(db: DatabaseHandle): Promise<TenantSession>
   /** Scratch databases of restore drills (backup/drill/). */

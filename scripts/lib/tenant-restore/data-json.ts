@@ -6,8 +6,14 @@
  */
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { join } from 'node:path'
 import { StringDecoder } from 'node:string_decoder'
 import { ToolkitError } from '../errors.ts'
+import { extractBackupFile } from '../backup/archive/extract.ts'
+import type { BackupEntry } from '../backup/catalog/catalog.ts'
+import { JSON_EXPORT_FILE } from '../backup/layout.ts'
+import type { BackupMetadata } from '../backup/metadata.ts'
 
 export interface DataJsonColumn {
   name: string
@@ -43,6 +49,33 @@ async function* lines(path: string, hash: ReturnType<typeof createHash>): AsyncG
   }
   rest += decoder.end()
   if (rest !== '') yield rest
+}
+
+/** A verified backup's data.json on disk, its expected SHA-256, and how to let go of it. */
+export interface BackupDataJson {
+  path: string
+  sha256: string
+  release(): Promise<void>
+}
+
+/**
+ * The data.json of a verified backup that has one: read in place from a folder backup, extracted
+ * (hash-checked) into a temporary folder inside `workDir` from an archive.
+ * @example const source = await backupDataJson(entry, metadata, tmpdir()); try { await scanDataJson(source.path, source.sha256, visit) } finally { await source.release() }
+ */
+export async function backupDataJson(entry: BackupEntry, metadata: BackupMetadata, workDir: string): Promise<BackupDataJson> {
+  const digest = metadata.files.find((f) => f.path === JSON_EXPORT_FILE)
+  if (digest === undefined) throw new ToolkitError(`le backup ${metadata.id} n'a pas de ${JSON_EXPORT_FILE}`)
+  if (entry.form === 'directory') return { path: join(entry.paths.directory, JSON_EXPORT_FILE), sha256: digest.sha256, release: async () => {} }
+  const dir = await mkdtemp(join(workDir, 'ipm-data-json-'))
+  const path = join(dir, JSON_EXPORT_FILE)
+  try {
+    await extractBackupFile(entry, metadata, JSON_EXPORT_FILE, path)
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true })
+    throw error
+  }
+  return { path, sha256: digest.sha256, release: () => rm(dir, { recursive: true, force: true }) }
 }
 
 /**

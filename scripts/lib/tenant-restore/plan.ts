@@ -3,11 +3,8 @@
  * found, its rows read from the backup's data.json and from the live database, compared per table,
  * and every reason to refuse listed (schema, missing shared rows, conflicts with other tenants).
  */
-import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { findBackupEntry } from '../backup/catalog/catalog.ts'
-import { extractBackupFile } from '../backup/archive/extract.ts'
 import { JSON_EXPORT_FILE } from '../backup/layout.ts'
 import type { BackupMetadata } from '../backup/metadata.ts'
 import { CHECK_STATUS_LABELS, verifyBackup } from '../backup/catalog/verify.ts'
@@ -16,7 +13,7 @@ import type { TableInfo } from '../db/table-reader.ts'
 import { ToolkitError } from '../errors.ts'
 import type { ProgressListener } from '../progress.ts'
 import { canonicalValue, columnKind } from './canonical.ts'
-import { parseRowLine, scanDataJson, type DataJsonColumn } from './data-json.ts'
+import { backupDataJson, parseRowLine, scanDataJson, type DataJsonColumn } from './data-json.ts'
 import { DEFAULT_TENANT_TABLE, ownershipCondition, tenantGraph, type OwnedTable, type TenantGraph } from './graph.ts'
 import { addRow, canonicalizer, checksumRows, combineChecksums, emptyCanonicalTable, reorder, type CanonicalRow, type CanonicalTable, type TenantChecksum } from './rows.ts'
 import type { TenantSession } from './session.ts'
@@ -135,21 +132,10 @@ async function openDataJson(backup: TenantRestoreBackup, workDir: string | undef
   }
   const metadata = report.metadata
   if (metadata.incremental) throw new ToolkitError(`la sauvegarde ${backup.id} est incrémentale : la restauration d'un cabinet lit l'export data.json d'une sauvegarde complète`, { hint: 'Choisissez une sauvegarde complète (`advanced-backup list`).' })
-  const digest = metadata.files.find((f) => f.path === JSON_EXPORT_FILE)
-  if (digest === undefined) {
+  if (!metadata.files.some((f) => f.path === JSON_EXPORT_FILE)) {
     throw new ToolkitError(`la sauvegarde ${backup.id} n'a pas d'export data.json (formats : ${metadata.exportFormats.join(', ')})`, { hint: 'Choisissez une sauvegarde faite avec le format json (le format par défaut).' })
   }
-  const entry = await findBackupEntry(backup.backupDir, backup.id)
-  if (entry.form === 'directory') return { metadata, path: join(entry.paths.directory, JSON_EXPORT_FILE), sha256: digest.sha256, release: async () => {} }
-  const dir = await mkdtemp(join(workDir ?? tmpdir(), 'ipm-tenant-restore-'))
-  const path = join(dir, JSON_EXPORT_FILE)
-  try {
-    await extractBackupFile(entry, metadata, JSON_EXPORT_FILE, path)
-  } catch (error) {
-    await rm(dir, { recursive: true, force: true })
-    throw error
-  }
-  return { metadata, path, sha256: digest.sha256, release: () => rm(dir, { recursive: true, force: true }) }
+  return { metadata, ...(await backupDataJson(await findBackupEntry(backup.backupDir, backup.id), metadata, workDir ?? tmpdir())) }
 }
 
 /** Finds the tenant among the backup's root rows: by id, else by exact name or slug, else case-insensitively. */

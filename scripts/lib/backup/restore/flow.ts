@@ -8,18 +8,22 @@
  *   4. check    — the target checked (row counts per table against the metadata, and what the
  *                 engine can check more); on failure the previous database is put back where it can be;
  *   5. report   — the numbers.
+ * A backup of another engine is rebuilt from its logical export in step 1 (logical.ts) as the
+ * target engine's artefact; steps 2–5 are the same, step 4 also comparing content checksums.
  * Consent comes before step 2 (`yes` or `confirm`); without either the restore refuses.
  * `dryRun` rebuilds the database in a scratch folder, checks it when the engine can, and touches
  * nothing else. Each step is announced through `step(name)` before it runs (history, kill points).
  */
-import { rm } from 'node:fs/promises'
+import { constants, copyFile, rm } from 'node:fs/promises'
 import { privateScratchDir } from '../../fs/leftovers.ts'
 import { join, resolve } from 'node:path'
 import { redactUrl } from '../../db/url.ts'
 import type { ToolkitEnvironment } from '../../environment.ts'
 import { ToolkitError, USAGE_EXIT_CODE, describeError } from '../../errors.ts'
 import { engineForUrl, engineLabel, engineNamed } from '../../engines/index.ts'
-import type { RestoreContext } from '../../engines/engine.ts'
+import type { Engine, RestoreContext } from '../../engines/engine.ts'
+import type { DatabaseLocation } from '../../db/url.ts'
+import type { BackupMetadata } from '../metadata.ts'
 import type { ProgressListener } from '../../progress.ts'
 import { createBackup } from '../create/create.ts'
 import { GzipPool } from '../archive/gzip-blocks.ts'
@@ -27,6 +31,7 @@ import { materializeDatabase } from '../create/incremental.ts'
 import { restoreStepRunner, type RestorePlan, type RestoreResult, type RestoreStepName, type RestoreStepResult } from './steps.ts'
 import { lockRestoreTarget, type TargetLock } from './target-lock.ts'
 import { verifyChain } from './verify-chain.ts'
+import { assertLogicalExport, buildCrossEngineArtefact, checkRestoredContents, type CrossEngineArtefact } from './logical.ts'
 
 export interface RestoreBackupOptions {
   backupDir: string
@@ -64,6 +69,16 @@ export function restoreTargetUrl(target: string, cwd: string): string {
   return isUrl ? target : `file:${resolve(cwd, target)}`
 }
 
+/** A cross-engine restore's content checksums, read from the restored target. */
+async function contentsOf(engine: Engine, location: DatabaseLocation, url: string, environment: ToolkitEnvironment, metadata: BackupMetadata): Promise<string> {
+  const db = await engine.open(location, { redactedUrl: redactUrl(url), create: false, environment })
+  try {
+    return await checkRestoredContents(db, metadata)
+  } finally {
+    await db.close()
+  }
+}
+
 /**
  * Restores backup `id` into `target`, whatever its engine.
  * @example await restoreBackup({ backupDir: 'backups', id, target: 'postgresql://…/app', yes: true, force: false, prismaSchemaSha256, tool, environment })
@@ -85,19 +100,19 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
       // Held from before the verification to the end: a second restore of the same file refuses.
       if (!options.dryRun && target.lockFile !== null) lock = lockRestoreTarget(target.lockFile)
       let context!: RestoreContext
+      // Another engine's backup: rebuilt from its logical export as the target engine's artefact (logical.ts).
+      let crossEngine: CrossEngineArtefact | undefined
       // 1. Verification
       const { chain, metadata } = await timed(1, 'verify', async () => {
         const verified = await verifyChain(options.backupDir, options.id, pool, options.onProgress)
         const last = verified.chain.at(-1)!.metadata!
-        if (last.engine !== engine.name) {
-          throw new ToolkitError(`le backup ${options.id} vient de ${engineLabel(last.engine)} et la cible est ${target.noun} ${engine.label}`, {
-            hint: `Restaurez-le dans une base ${engineLabel(last.engine)} (--database <url>), ou choisissez un backup ${engine.label} (\`advanced-backup list\`).`,
-          })
-        }
+        const sameEngine = last.engine === engine.name
+        if (!sameEngine) assertLogicalExport(last, engine)
         context = {
           metadata: last,
           force: options.force ?? false,
-          prismaSchemaSha256: options.prismaSchemaSha256(engine.dialect),
+          // The backup's schema is compared with this toolkit's schema of the backup's own dialect.
+          prismaSchemaSha256: options.prismaSchemaSha256(engineNamed(last.engine).dialect),
           scratchDir,
           exportDatabase: async (db) => {
             const safety = await createBackup({ db, backupDir: options.safetyDir ?? options.backupDir, formats: ['sql', 'json', 'csv'], compress: true, verify: true, tool: options.tool, prismaSchemaSha256: options.prismaSchemaSha256(engine.dialect) })
@@ -105,14 +120,23 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
           },
         }
         await target.assertReplaceable(context)
+        if (!sameEngine) {
+          crossEngine = await buildCrossEngineArtefact({ entry: verified.chain.at(-1)!, metadata: last, engine, target: location, scratchDir, environment: options.environment, onProgress: options.onProgress })
+          // The new database records the target's own migrations, not the backup's `_prisma_migrations` rows.
+          const migrations = crossEngine.migrations
+          context.metadata = { ...last, tables: last.tables.map((t) => (t.name === '_prisma_migrations' ? { ...t, rows: migrations } : t)) }
+        }
         const files = verified.chain.reduce((n, e) => n + e.metadata!.files.length, 0)
+        const converted = crossEngine === undefined ? '' : `, converti de ${engineLabel(last.engine)} vers ${engine.label} depuis data.json (${crossEngine.rows.toLocaleString('fr-FR')} lignes, ${crossEngine.migrations} migration(s) ${engine.label})`
         return {
           value: { chain: verified.chain, metadata: last },
-          detail: `${files} fichier(s) vérifié(s)${verified.chain.length > 1 ? ` sur ${verified.chain.length} backups (chaîne incrémentale)` : ''}, hash ${last.hash.slice(0, 12)}…`,
+          detail: `${files} fichier(s) vérifié(s)${verified.chain.length > 1 ? ` sur ${verified.chain.length} backups (chaîne incrémentale)` : ''}, hash ${last.hash.slice(0, 12)}…${converted}`,
         }
       })
       const restoreContext = context
-      const materialize = (dest: string) => materializeDatabase(chain, dest, { artefact: engineNamed(metadata.engine).restoreArtefact, pool, onProgress: options.onProgress })
+      const built = crossEngine
+      const materialize = (dest: string) =>
+        built === undefined ? materializeDatabase(chain, dest, { artefact: engineNamed(metadata.engine).restoreArtefact, pool, onProgress: options.onProgress }) : copyFile(built.path, dest, constants.COPYFILE_EXCL)
       const plan: RestorePlan = {
         id: options.id,
         chain: chain.map((e) => e.id),
@@ -123,7 +147,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
         timestamp: metadata.timestamp,
         tables: metadata.tables,
       }
-      const base = { ...plan, steps, warnings: metadata.warnings }
+      const base = { ...plan, steps, warnings: [...metadata.warnings, ...(built?.warnings ?? [])] }
 
       if (options.dryRun) {
         const scratch = join(scratchDir, target.scratchName)
@@ -161,7 +185,11 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
       // 4. Check
       let check: Awaited<ReturnType<typeof target.check>>['value']
       try {
-        check = await timed(4, 'check', async () => target.check(null, restoreContext))
+        check = await timed(4, 'check', async () => {
+          const checked = await target.check(null, restoreContext)
+          if (built === undefined) return checked
+          return { ...checked, detail: `${checked.detail}, ${await contentsOf(engine, location, url, options.environment, metadata)}` }
+        })
       } catch (error) {
         const putBack = await target.undo(safetyCopy)
         if (putBack === undefined) throw error

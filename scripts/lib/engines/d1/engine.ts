@@ -41,6 +41,8 @@ export const d1Engine: Engine = {
   restoreArtefact: DATABASE_FILE,
   openRestoreTarget: async (location, options) => (await import('./restore.ts')).openD1RestoreTarget(location, options),
   openTenantSession: async (db) => (await import('./tenant-restore.ts')).openTenantSession(db),
+  // D1's restore artefact is a SQLite file (database.db): another engine's backup is loaded into one.
+  logicalLoad: async () => (await import('../sqlite/logical-load.ts')).sqliteLogicalLoad,
   scratch: d1Scratch,
   pitr: loadedOnCall(() => import('./pitr.ts').then((m) => m.d1Pitr), PITR_METHODS),
 }

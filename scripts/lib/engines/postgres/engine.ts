@@ -32,6 +32,7 @@ export const postgresEngine: Engine = {
   restoreArtefact: DATABASE_SQL_FILE,
   openRestoreTarget: async (location, options) => (await import('./restore.ts')).openPostgresRestoreTarget(location, options),
   openTenantSession: async (db) => (await import('./tenant-restore.ts')).openTenantSession(db),
+  logicalLoad: async () => (await import('./logical-load.ts')).postgresLogicalLoad,
   scratch: loadedOnCall(() => import('./scratch.ts').then((m) => m.postgresScratch), SCRATCH_METHODS),
   pitr: loadedOnCall(() => import('./pitr.ts').then((m) => m.postgresPitr), PITR_METHODS),
 }

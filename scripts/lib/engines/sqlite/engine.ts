@@ -33,6 +33,7 @@ export const sqliteEngine: Engine = {
   restoreArtefact: DATABASE_FILE,
   openRestoreTarget: async (location, options) => (await import('./restore.ts')).openSqliteRestoreTarget(location, options),
   openTenantSession: async (db) => (await import('./tenant-restore.ts')).openTenantSession(db),
+  logicalLoad: async () => (await import('./logical-load.ts')).sqliteLogicalLoad,
   scratch: sqliteScratch,
   pitr: loadedOnCall(() => import('./pitr.ts').then((m) => m.sqlitePitr), PITR_METHODS),
 }
