@@ -38,6 +38,17 @@ test('demo-databases.ps1 takes its options from the shared list, portable to Pow
   assert.doesNotMatch(ps1, /\$IsWindows|\?\?|\?\./, 'no PowerShell 7-only syntax or variables')
 })
 
+test('demo-databases.ps1: Ctrl+C inside an option is handled around the child, so the menu comes back', () => {
+  // PowerShell cannot run here: the structure is pinned. try/finally alone would not do: PowerShell
+  // stops the whole script on Ctrl+C (finally runs, then the stop goes on), so a console handler that
+  // cancels the event is registered only while the child runs, and removed in the finally.
+  const invoke = /function Invoke-MenuOption[^]*?\n\}\n/.exec(ps1)?.[0] ?? ''
+  assert.match(invoke, /\[IpmMenuCtrlC\]::Ignore\(\)\s*\n\s*try \{\s*\n\s*& \$npm run --silent \$script\s*\n\s*\$code = \$LASTEXITCODE\s*\n\s*\}\s*\n\s*finally \{\s*\n\s*\$interrupted = \[IpmMenuCtrlC\]::Restore\(\)/)
+  assert.match(invoke, /if \(\$interrupted\) \{[^}]*INTERROMPU : \[\{0\}\] npm run \{1\} arrete par Ctrl\+C, retour au menu/)
+  assert.match(ps1, /Console\.CancelKeyPress \+= Keep/)
+  assert.match(ps1, /e\.Cancel = true/)
+})
+
 test('the menu has the spec numbering and every option calls an npm script that exists', () => {
   const menu = loadMenu(npmScripts)
   assert.deepEqual(menu.options.map((o) => o.key), ['1', '2', '3', '4', '5', '6', '7', '8', '0'])
@@ -67,7 +78,7 @@ function scriptedEffects(answers: (string | 'CTRL-C')[], exitCodes: Record<strin
     print: (text) => printed.push(text),
     async runNpmScript(script) {
       ran.push(script)
-      return exitCodes[script] ?? 0
+      return exitCodes[script] === 130 ? { exitCode: 130, interrupted: true } : { exitCode: exitCodes[script] ?? 0, interrupted: false }
     },
   }
   return { effects, printed, ran }
@@ -85,6 +96,16 @@ test('the menu loop runs the chosen scripts, reports their exit codes, rejects b
   assert.equal(printed.filter((text) => text === renderMenu(menu)).length, 4, 'the menu is shown again after each choice')
 })
 
+test('an option stopped by Ctrl-C is reported as interrupted and the menu asks again', async () => {
+  const menu = loadMenu(npmScripts)
+  const { effects, printed, ran } = scriptedEffects(['6', '0'], { dev: 130 })
+  await runMenu(menu, effects)
+  assert.deepEqual(ran, ['dev'])
+  assert.ok(printed.includes('INTERROMPU : [6] npm run dev arrêté par Ctrl+C, retour au menu (code 130)'))
+  assert.equal(printed.filter((text) => text === renderMenu(menu)).length, 2)
+  assert.equal(printed.at(-1), 'Au revoir.')
+})
+
 test('Ctrl-C at the prompt ends the menu cleanly', async () => {
   const { effects, printed, ran } = scriptedEffects(['CTRL-C'])
   await runMenu(loadMenu(npmScripts), effects)
@@ -92,26 +113,49 @@ test('Ctrl-C at the prompt ends the menu cleanly', async () => {
   assert.equal(printed.at(-1), 'Interrompu (Ctrl+C). Au revoir.')
 })
 
-test('npm run menu in a real terminal: invalid choice, an option with its exit code, then quit', { skip: requireJudge('tmux') }, async (t) => {
-  const session = `ipm-menu-${process.pid}`
-  const tmux = (...args: string[]) => execFileSync('tmux', args, { encoding: 'utf8' })
-  const screen = () => tmux('capture-pane', '-p', '-t', session, '-S', '-200')
+/** A menu in its own tmux server (other tests' tmux sessions never meet it); the pane stays after the menu ends. */
+function tmuxMenu(t: Parameters<typeof defer>[0], command: string) {
+  const socket = `ipm-menu-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
+  const tmux = (...args: string[]) => execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8' })
+  tmux('new-session', '-d', '-s', 'menu', '-x', '160', '-y', '50', '-c', REPO_ROOT, command)
+  tmux('set-option', '-t', 'menu', 'remain-on-exit', 'on')
+  defer(t, () => tmux('kill-server'))
+  const screen = () => tmux('capture-pane', '-p', '-t', 'menu', '-S', '-400')
   const waitFor = async (pattern: RegExp) => {
-    for (let i = 0; i < 150; i++) {
+    for (let i = 0; i < 600; i++) {
       if (pattern.test(screen())) return
       await new Promise((resolve) => setTimeout(resolve, 100))
     }
     assert.fail(`timed out waiting for ${pattern}:\n${screen()}`)
   }
-  tmux('new-session', '-d', '-s', session, '-x', '120', '-y', '50', '-c', REPO_ROOT, `env NO_COLOR=1 npm run --silent menu; echo MENU-EXIT=$?; sleep 30`)
-  defer(t, () => tmux('kill-session', '-t', session))
+  const keys = (...keys: string[]) => tmux('send-keys', '-t', 'menu', ...keys)
+  return { screen, waitFor, keys }
+}
+
+test('npm run menu in a real terminal: invalid choice, an option with its exit code, then quit', { skip: requireJudge('tmux') }, async (t) => {
+  const { screen, waitFor, keys } = tmuxMenu(t, `env NO_COLOR=1 npm run --silent menu; echo MENU-EXIT=$?`)
   await waitFor(/Votre choix/)
-  tmux('send-keys', '-t', session, '9', 'Enter')
+  keys('9', 'Enter')
   await waitFor(/Choix invalide : "9"/)
-  tmux('send-keys', '-t', session, '5', 'Enter')
+  keys('5', 'Enter')
   await waitFor(/OK: \[5\] terminé \(npm run docs, code 0\)/)
-  tmux('send-keys', '-t', session, '0', 'Enter')
+  keys('0', 'Enter')
   await waitFor(/MENU-EXIT=0/)
   assert.match(screen(), /Au revoir\./)
   assert.match(screen(), /\[8\] Dashboard de performance/)
+})
+
+test('Ctrl-C inside a running option stops only that option: the menu comes back and still answers', { skip: requireJudge('tmux') }, async (t) => {
+  // DASHBOARD_PORT=0: the live dashboard of option 6 listens on a free port, whatever else runs here.
+  const { screen, waitFor, keys } = tmuxMenu(t, `env NO_COLOR=1 DASHBOARD_PORT=0 npm run --silent menu; echo MENU-EXIT=$?`)
+  await waitFor(/Votre choix/)
+  keys('6', 'Enter')
+  await waitFor(/Dashboard en direct: http:\/\/127\.0\.0\.1:\d+\//)
+  keys('C-c')
+  await waitFor(/INTERROMPU : \[6\] npm run dev arrêté par Ctrl\+C, retour au menu/)
+  await waitFor(/INTERROMPU[^]*Votre choix/)
+  assert.doesNotMatch(screen(), /MENU-EXIT/, 'the menu is still running')
+  keys('0', 'Enter')
+  await waitFor(/MENU-EXIT=0/)
+  assert.match(screen(), /Au revoir\./)
 })
