@@ -7,8 +7,9 @@
  * one transaction: enum types, sequences, tables (types, collations, defaults, identity and
  * generated columns, NOT NULL), the rows as `COPY … FROM stdin`, then primary keys, unique, check
  * and exclusion constraints, indexes, foreign keys and sequence positions. It covers the current
- * schema (what Prisma manages); views, functions, triggers, extensions, partitioned tables, other
- * schemas, owners and grants are not included — those present are named in the backup's warnings.
+ * schema (what Prisma manages); views, functions, triggers, rules, extensions, event triggers,
+ * publications, partitioned and foreign tables, other schemas, row-level security, owners and
+ * grants are not included — those present are named, with counts, in the backup's warnings.
  */
 import { join } from 'node:path'
 import pg from 'pg'
@@ -99,16 +100,72 @@ FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
 WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r' AND a.attidentity <> '' AND NOT a.attisdropped
 ORDER BY c.relname, a.attnum`
 
-const OMITTED_SQL = `
-SELECT 'view or materialized view "' || relname || '"' AS what FROM pg_class WHERE relnamespace = current_schema()::regnamespace AND relkind IN ('v', 'm')
-UNION ALL SELECT 'partitioned table "' || relname || '"' FROM pg_class WHERE relnamespace = current_schema()::regnamespace AND relkind = 'p'
-UNION ALL SELECT 'function "' || p.proname || '"' FROM pg_proc p WHERE p.pronamespace = current_schema()::regnamespace
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')
-UNION ALL SELECT 'trigger "' || tgname || '"' FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relnamespace = current_schema()::regnamespace AND NOT t.tgisinternal
-UNION ALL SELECT 'extension "' || extname || '"' FROM pg_extension WHERE extname <> 'plpgsql'
-UNION ALL SELECT 'schema "' || nspname || '" with tables' FROM pg_namespace n WHERE n.oid <> current_schema()::regnamespace
-  AND nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND nspname NOT LIKE 'pg\\_temp\\_%' AND nspname NOT LIKE 'pg\\_toast\\_temp\\_%'
-  AND EXISTS (SELECT 1 FROM pg_class c WHERE c.relnamespace = n.oid AND c.relkind IN ('r', 'p'))`
+// What database.sql does not carry, one line per object or per kind, by name and count (never a
+// value): restored, these are missing or belong to the restoring role. Identifiers and role names
+// only. `kind` names a relation as the warnings do.
+const RELATION_KIND = `CASE c.relkind WHEN 'S' THEN 'sequence' WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view' WHEN 'f' THEN 'foreign table' ELSE 'table' END`
+const ROLE_NAME = (oid: string) => `CASE ${oid} WHEN 0 THEN 'PUBLIC' ELSE pg_get_userbyid(${oid}) END`
+const IN_SCHEMA = 'current_schema()::regnamespace'
+const OMITTED_PARTS = [
+  // Objects
+  `SELECT 'view or materialized view "' || relname || '"' AS what FROM pg_class WHERE relnamespace = ${IN_SCHEMA} AND relkind IN ('v', 'm')`,
+  `SELECT 'partitioned table "' || relname || '"' FROM pg_class WHERE relnamespace = ${IN_SCHEMA} AND relkind = 'p'`,
+  `SELECT 'foreign table "' || relname || '"' FROM pg_class WHERE relnamespace = ${IN_SCHEMA} AND relkind = 'f'`,
+  `SELECT 'function "' || p.proname || '"' FROM pg_proc p WHERE p.pronamespace = ${IN_SCHEMA}
+     AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')`,
+  `SELECT 'trigger "' || tgname || '"' FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relnamespace = ${IN_SCHEMA} AND NOT t.tgisinternal`,
+  `SELECT 'rule "' || r.rulename || '" on table "' || c.relname || '"' FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class WHERE c.relnamespace = ${IN_SCHEMA} AND r.rulename <> '_RETURN'`,
+  `SELECT CASE t.typtype WHEN 'd' THEN 'domain' WHEN 'r' THEN 'range type' ELSE 'composite type' END || ' "' || t.typname || '"' FROM pg_type t WHERE t.typnamespace = ${IN_SCHEMA}
+     AND (t.typtype IN ('d', 'r') OR (t.typtype = 'c' AND (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c'))`,
+  `SELECT 'extension "' || extname || '"' FROM pg_extension WHERE extname <> 'plpgsql'`,
+  `SELECT 'event trigger "' || evtname || '"' FROM pg_event_trigger`,
+  `SELECT 'publication "' || pubname || '"' FROM pg_publication`,
+  `SELECT 'subscription "' || subname || '"' FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+  `SELECT 'schema "' || nspname || '" with tables' FROM pg_namespace n WHERE n.oid <> ${IN_SCHEMA}
+     AND nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND nspname NOT LIKE 'pg\\_temp\\_%' AND nspname NOT LIKE 'pg\\_toast\\_temp\\_%'
+     AND EXISTS (SELECT 1 FROM pg_class c WHERE c.relnamespace = n.oid AND c.relkind IN ('r', 'p'))`,
+  // Properties of the tables it does carry
+  `SELECT 'inheritance of table "' || c.relname || '" from "' || parent.relname || '"' FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class parent ON parent.oid = i.inhparent
+     WHERE c.relnamespace = ${IN_SCHEMA} AND NOT c.relispartition`,
+  `SELECT 'UNLOGGED property of table "' || relname || '"' FROM pg_class WHERE relnamespace = ${IN_SCHEMA} AND relkind = 'r' AND relpersistence = 'u'`,
+  `SELECT 'storage parameters of table "' || relname || '" (' || array_length(reloptions, 1) || ')' FROM pg_class WHERE relnamespace = ${IN_SCHEMA} AND relkind = 'r' AND reloptions IS NOT NULL`,
+  `SELECT count(*) || ' comment(s) on tables, columns and types (COMMENT ON)' FROM pg_description d
+     WHERE (d.classoid = 'pg_class'::regclass AND d.objoid IN (SELECT oid FROM pg_class WHERE relnamespace = ${IN_SCHEMA}))
+        OR (d.classoid = 'pg_type'::regclass AND d.objoid IN (SELECT oid FROM pg_type WHERE typnamespace = ${IN_SCHEMA}))
+     HAVING count(*) > 0`,
+  // Row-level security
+  `SELECT 'row-level security policy "' || p.polname || '" on table "' || c.relname || '"' FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid WHERE c.relnamespace = ${IN_SCHEMA}`,
+  `SELECT 'row-level security setting (' || CASE WHEN relforcerowsecurity THEN 'ENABLE and FORCE' ELSE 'ENABLE' END || ') of table "' || relname || '"' FROM pg_class
+     WHERE relnamespace = ${IN_SCHEMA} AND relrowsecurity`,
+  // Privileges and owners: restored objects belong to the restoring role, with its default privileges
+  `SELECT sum(n) || ' privilege(s) granted on ' || kind || ' "' || relname || '" (' || string_agg(role || ': ' || privileges, '; ' ORDER BY role COLLATE "C") || ')'
+     FROM (SELECT c.relname, ${RELATION_KIND} AS kind, ${ROLE_NAME('a.grantee')} AS role, string_agg(a.privilege_type, ', ' ORDER BY a.privilege_type) AS privileges, count(*) AS n
+           FROM pg_class c, aclexplode(c.relacl) a
+           WHERE c.relnamespace = ${IN_SCHEMA} AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND a.grantee <> c.relowner
+           GROUP BY c.relname, c.relkind, a.grantee) grants
+     GROUP BY relname, kind`,
+  `SELECT sum(n) || ' privilege(s) granted on columns of table "' || relname || '" (' || string_agg(role, ', ' ORDER BY role COLLATE "C") || ')'
+     FROM (SELECT c.relname, ${ROLE_NAME('a.grantee')} AS role, count(*) AS n
+           FROM pg_class c JOIN pg_attribute col ON col.attrelid = c.oid, aclexplode(col.attacl) a
+           WHERE c.relnamespace = ${IN_SCHEMA} AND col.attacl IS NOT NULL AND a.grantee <> c.relowner
+           GROUP BY c.relname, a.grantee) grants
+     GROUP BY relname`,
+  // The public schema's own defaults (PUBLIC may use it; before PostgreSQL 15, also create in it) are not a loss.
+  `SELECT count(*) || ' privilege(s) granted on schema "' || n.nspname || '" (' || string_agg(${ROLE_NAME('a.grantee')} || ': ' || a.privilege_type, ', ' ORDER BY a.privilege_type) || ')'
+     FROM pg_namespace n, aclexplode(n.nspacl) a
+     WHERE n.oid = ${IN_SCHEMA} AND a.grantee <> n.nspowner
+       AND NOT (n.nspname = 'public' AND a.grantee = 0 AND (a.privilege_type = 'USAGE' OR (a.privilege_type = 'CREATE' AND current_setting('server_version_num')::int < 150000)))
+     GROUP BY n.nspname`,
+  `SELECT 'default privileges (ALTER DEFAULT PRIVILEGES) of role "' || pg_get_userbyid(defaclrole) || '" on ' || CASE defaclobjtype WHEN 'r' THEN 'tables' WHEN 'S' THEN 'sequences' WHEN 'f' THEN 'functions' WHEN 'T' THEN 'types' ELSE 'schemas' END
+     FROM pg_default_acl WHERE defaclnamespace IN (0, ${IN_SCHEMA})`,
+  `SELECT 'owner of ' || count(*) || ' object(s) owned by role "' || pg_get_userbyid(owner) || '" (restored, they belong to the restoring role)'
+     FROM (SELECT relowner AS owner FROM pg_class WHERE relnamespace = ${IN_SCHEMA} AND relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+           UNION ALL SELECT typowner FROM pg_type WHERE typnamespace = ${IN_SCHEMA} AND typtype IN ('e', 'd', 'r')
+           UNION ALL SELECT nspowner FROM pg_namespace WHERE oid = ${IN_SCHEMA} AND nspname <> 'public') objects
+     WHERE owner <> (SELECT oid FROM pg_roles WHERE rolname = current_user)
+     GROUP BY owner`,
+]
+const OMITTED_SQL = OMITTED_PARTS.join('\nUNION ALL ')
 
 export async function postgresSnapshot(db: DatabaseHandle, options: SnapshotOptions): Promise<Snapshot> {
   // The reader's transaction is the snapshot: the catalog queries, the COPYs of database.sql and
