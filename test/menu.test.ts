@@ -9,7 +9,8 @@ import { powershellSyntaxProblems } from './helpers/powershell.ts'
 import { REPO_ROOT } from './helpers/cli.ts'
 import { defer, tempDir } from './helpers/databases.ts'
 import { execFileSync } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { existsSync, rmSync, writeFileSync } from 'node:fs'
+import { npmScriptRunner } from '../scripts/lib/menu/npm-script.ts'
 import { requireJudge } from './helpers/judges.ts'
 
 const ps1 = readFileSync(join(REPO_ROOT, 'demo-databases.ps1'), 'utf8')
@@ -111,6 +112,33 @@ test('Ctrl-C at the prompt ends the menu cleanly', async () => {
   await runMenu(loadMenu(npmScripts), effects)
   assert.deepEqual(ran, [])
   assert.equal(printed.at(-1), 'Interrompu (Ctrl+C). Au revoir.')
+})
+
+test('without job control (Windows, no bash) the menu ignores a Ctrl-C while its option runs, and reports the option as interrupted; SIGTERM is passed on and ends the menu', async (t) => {
+  const dir = tempDir(t)
+  // The option: says it started, then stops by SIGINT (as the terminal's Ctrl-C would) when told to, or runs until SIGTERM.
+  const option = "const fs = require('fs'); fs.writeFileSync('started-' + process.argv[2], ''); setInterval(() => { if (fs.existsSync('stop')) process.kill(process.pid, 'SIGINT') }, 20)"
+  writeFileSync(join(dir, 'option.js'), option)
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'menu-test', private: true, scripts: { first: 'node option.js first', second: 'node option.js second' } }))
+  const runner = npmScriptRunner({ windows: process.platform === 'win32', jobControl: false, cwd: dir })
+  const started = async (name: string) => {
+    for (let i = 0; !existsSync(join(dir, `started-${name}`)); i++) {
+      if (i === 3000) assert.fail(`option ${name} did not start`)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+  }
+  assert.equal(runner.onInterrupt('SIGINT'), false, 'no option running: Ctrl-C ends the menu')
+  const first = runner.run('first')
+  await started('first')
+  assert.equal(runner.onInterrupt('SIGINT'), 'ignored', 'an option running: the Ctrl-C is the option’s')
+  writeFileSync(join(dir, 'stop'), '')
+  assert.deepEqual(await first, { exitCode: 130, interrupted: true })
+  assert.equal(runner.onInterrupt('SIGINT'), false)
+  rmSync(join(dir, 'stop'))
+  const second = runner.run('second')
+  await started('second')
+  assert.equal(runner.onInterrupt('SIGTERM'), false, 'SIGTERM ends the menu…')
+  assert.notEqual((await second).exitCode, 0, '…and the option with it')
 })
 
 /** A menu in its own tmux server (other tests' tmux sessions never meet it); the pane stays after the menu ends. */
