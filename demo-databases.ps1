@@ -4,7 +4,8 @@
     Interactive menu of the IA Poste Manager database toolkit.
 .DESCRIPTION
     Shows the options of scripts/menu-options.json (the same list `npm run menu` uses), runs the
-    npm script of the chosen option and reports its exit code, until [0] or Ctrl+C.
+    npm script of the chosen option and reports its exit code, until [0] or Ctrl+C at the prompt;
+    Ctrl+C inside an option stops that option and shows the menu again.
     Works with Windows PowerShell 5.1 and PowerShell 7 on Windows, Linux and macOS.
     This file is kept ASCII-only: Windows PowerShell 5.1 reads a .ps1 without BOM in the ANSI code
     page, so every accented label lives in the UTF-8 JSON file instead.
@@ -43,18 +44,42 @@ function Show-Menu {
     Write-Host ''
 }
 
+# Ctrl+C inside an option must stop the option, not the menu. The console sends Ctrl+C to every
+# process attached to it, so the option (node) stops by itself; but PowerShell stops the whole script
+# too (a finally block runs, then the stop goes on). While an option runs, this handler, registered
+# after PowerShell's own, marks the event as handled, so PowerShell leaves the menu running.
+# (Windows console. On Linux and macOS, `npm run menu` is the menu to use.)
+if (-not ('IpmMenuCtrlC' -as [type])) {
+    Add-Type -TypeDefinition @'
+using System;
+public static class IpmMenuCtrlC {
+    private static bool pressed;
+    private static readonly ConsoleCancelEventHandler Keep = delegate (object sender, ConsoleCancelEventArgs e) { pressed = true; e.Cancel = true; };
+    public static void Ignore() { pressed = false; Console.CancelKeyPress += Keep; }
+    public static bool Restore() { Console.CancelKeyPress -= Keep; return pressed; }
+}
+'@
+}
+
 function Invoke-MenuOption($option) {
     $script = $option.npmScript
     Write-Host ("> npm run {0}" -f $script) -ForegroundColor DarkGray
     Push-Location $root
+    $code = 1
+    $interrupted = $false
+    [IpmMenuCtrlC]::Ignore()
     try {
         & $npm run --silent $script
         $code = $LASTEXITCODE
     }
     finally {
+        $interrupted = [IpmMenuCtrlC]::Restore()
         Pop-Location
     }
-    if ($code -eq 0) {
+    if ($interrupted) {
+        Write-Host ("INTERROMPU : [{0}] npm run {1} arrete par Ctrl+C, retour au menu (code {2})" -f $option.key, $script, $code) -ForegroundColor Yellow
+    }
+    elseif ($code -eq 0) {
         Write-Host ("OK: [{0}] npm run {1} (code 0)" -f $option.key, $script) -ForegroundColor Green
     }
     else {

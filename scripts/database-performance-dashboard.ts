@@ -90,7 +90,7 @@ function program(): Command {
     .option('--apply <id>', "crée l'index prouvé de cette recommandation, puis mesure le gain réel")
     .option('--yes', "avec --apply : sans demander de confirmation (scripts)")
     .option('--serve', 'servir le dashboard en direct (page web, /api/snapshot, /metrics) jusqu\'à Ctrl-C (npm run dashboard:web)')
-    .option('--port <port>', 'avec --serve : port d\'écoute (défaut 4319 ; 0 : un port libre)', number('integer', 0))
+    .option('--port <port>', 'avec --serve : port d\'écoute (défaut DASHBOARD_PORT, sinon 4319 ; 0 : un port libre)', number('integer', 0))
     .option('--host <adresse>', 'avec --serve : adresse d\'écoute (défaut 127.0.0.1 ; toute autre exige --token)')
     .option('--token <jeton>', 'avec --serve : jeton exigé à chaque requête (défaut : DASHBOARD_TOKEN)')
     .option('--interval <secondes>', 'avec --serve : secondes entre deux analyses (défaut 5)', number('number', 0.1))
@@ -156,7 +156,7 @@ async function serve(options: Options): Promise<number> {
     thresholds: { ...(options.fastMs === undefined ? {} : { fastMs: options.fastMs }), ...(options.slowMs === undefined ? {} : { slowMs: options.slowMs }) },
     environment,
     host: options.host,
-    port: options.port,
+    port: options.port ?? portFromEnvironment(environment.dashboardPort),
     token: options.token ?? environment.dashboardToken,
     intervalMs: (options.interval ?? 5) * 1000,
     backupDir: options.backupDir === undefined ? join(environment.projectRoot, 'backups') : resolve(environment.cwd, options.backupDir),
@@ -166,6 +166,13 @@ async function serve(options: Options): Promise<number> {
   })
   process.stdout.write('Dashboard arrêté.\n')
   return 0
+}
+
+/** DASHBOARD_PORT, checked as --port is; undefined keeps the default port. */
+function portFromEnvironment(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined
+  if (!/^\d+$/.test(value) || Number(value) > 65535) throw usageError(`DASHBOARD_PORT doit être un port (un entier de 0 à 65535), pas '${value}'`, 'Corrigez DASHBOARD_PORT ou passez --port <port>.')
+  return Number(value)
 }
 
 /** Arguments → one library call (runDashboard) → rendering. */

@@ -1,18 +1,22 @@
 /**
  * `npm run menu`: the demo-databases.ps1 menu for Linux and macOS users without PowerShell,
- * from the same option list (scripts/menu-options.json).
+ * from the same option list (scripts/menu-options.json). Ctrl-C inside an option stops the option
+ * and shows the menu again (lib/menu/npm-script.ts). package.json runs it with `node --import tsx`,
+ * not the `tsx` command: where the Ctrl-C reaches the menu too, tsx's parent process SIGKILLs its
+ * child when the child is slow (30 ms) to acknowledge it, which a loaded machine can be.
  */
 import './lib/node-floor.ts'
-import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { input } from '@inquirer/prompts'
 import { loadMenu } from './lib/menu/options.ts'
 import { runMenu } from './lib/menu/run-menu.ts'
+import { npmScriptRunner } from './lib/menu/npm-script.ts'
+import { resolveEnvironment } from './lib/environment.ts'
 import { Command } from 'commander'
 import { runCommand } from './lib/cli.ts'
 import { ToolkitError } from './lib/errors.ts'
 
-const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
+const runner = npmScriptRunner({ windows: process.platform === 'win32', jobControl: process.stdin.isTTY === true, cwd: resolveEnvironment().projectRoot })
 
 runCommand(new Command('menu').description('Le menu de l’outil (les scripts de package.json)'), async () => {
   if (!process.stdin.isTTY) {
@@ -23,10 +27,6 @@ runCommand(new Command('menu').description('Le menu de l’outil (les scripts de
   return runMenu(menu, {
     ask: (message) => input({ message }),
     print: (text) => console.log(text),
-    runNpmScript: (script) =>
-      new Promise((resolve) => {
-        const child = spawn(npm, ['run', '--silent', script], { stdio: 'inherit', shell: process.platform === 'win32' })
-        child.on('exit', (code, signal) => resolve(code ?? (signal === 'SIGINT' ? 130 : 1)))
-      }),
+    runNpmScript: (script) => runner.run(script),
   })
-})
+}, { onInterrupt: (signal) => runner.onInterrupt(signal) })

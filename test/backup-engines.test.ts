@@ -25,6 +25,59 @@ function pgDump(url: string, args: string[]): string {
     .join('\n')
 }
 
+test('a PostgreSQL backup lists in its warnings what database.sql does not carry (grants, owners, row-level security, triggers…), by name and count, never a value; a plain database has none', { skip: !ENGINES.includes('postgres') && 'TEST_ENGINES leaves PostgreSQL out' }, async (t) => {
+  const db = await openTestDatabase(t, 'postgres')
+  const system = backupSystem(t, { databaseUrl: db.url, backupDir: join(tempDir(t), 'backups'), compressionEnabled: false, now: steppingClock() })
+  assert.deepEqual((await system.create()).metadata.warnings, [], 'a database as Prisma made it loses nothing')
+
+  // Roles belong to the whole server: unique names, dropped at the end with what they hold here.
+  const role = `ipm_reader_${process.pid}_${Date.now().toString(36)}`
+  const owner = `ipm_owner_${process.pid}_${Date.now().toString(36)}`
+  defer(t, async () => {
+    await db.sql.executeScript(`DROP OWNED BY ${role}, ${owner} CASCADE; DROP ROLE IF EXISTS ${role}; DROP ROLE IF EXISTS ${owner};`).catch(() => {})
+  })
+  await db.sql.executeScript(`
+    CREATE ROLE ${role} NOLOGIN;
+    CREATE ROLE ${owner} NOLOGIN;
+    GRANT SELECT ON "Client" TO ${role};
+    GRANT SELECT, INSERT ON "Dossier" TO ${role}, PUBLIC;
+    GRANT UPDATE ("statut") ON "Dossier" TO ${role};
+    GRANT USAGE ON SCHEMA public TO ${role};
+    ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO ${role};
+    ALTER TABLE "Plan" OWNER TO ${owner};
+    ALTER TABLE "Client" ENABLE ROW LEVEL SECURITY;
+    CREATE POLICY tenant_isolation ON "Client" USING ("tenantId" = current_setting('app.tenant', true));
+    CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+    CREATE TRIGGER client_touch BEFORE UPDATE ON "Client" FOR EACH ROW EXECUTE FUNCTION touch();
+    CREATE FUNCTION on_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN END $$;
+    CREATE EVENT TRIGGER ipm_test_ddl_${process.pid} ON ddl_command_end EXECUTE FUNCTION on_ddl();
+    CREATE PUBLICATION ipm_test_pub FOR TABLE "Dossier";
+    CREATE DOMAIN positive AS integer CHECK (VALUE > 0);
+    COMMENT ON TABLE "Dossier" IS 'secret-comment-value';
+    COMMENT ON COLUMN "Dossier"."statut" IS 'another';
+  `)
+  defer(t, () => db.sql.executeScript(`DROP EVENT TRIGGER IF EXISTS ipm_test_ddl_${process.pid}`).catch(() => {}))
+  const { metadata } = await system.create()
+  assert.deepEqual([...metadata.warnings].sort(), [
+    'database.sql n’inclut pas 1 droit(s) accordé(s) sur des colonnes de la table "Dossier" (' + role + ')',
+    'database.sql n’inclut pas 1 droit(s) accordé(s) sur la table "Client" (' + role + ': SELECT)',
+    'database.sql n’inclut pas 1 droit(s) accordé(s) sur le schéma "public" (' + role + ': USAGE)',
+    'database.sql n’inclut pas 2 commentaire(s) sur les tables, colonnes et types (COMMENT ON)',
+    'database.sql n’inclut pas 4 droit(s) accordé(s) sur la table "Dossier" (PUBLIC: INSERT, SELECT; ' + role + ': INSERT, SELECT)',
+    'database.sql n’inclut pas la fonction "on_ddl"',
+    'database.sql n’inclut pas la fonction "touch"',
+    'database.sql n’inclut pas la politique de sécurité par ligne "tenant_isolation" de la table "Client"',
+    'database.sql n’inclut pas la publication "ipm_test_pub"',
+    'database.sql n’inclut pas le domaine "positive"',
+    'database.sql n’inclut pas le déclencheur "client_touch"',
+    `database.sql n’inclut pas le déclencheur d'événement "ipm_test_ddl_${process.pid}"`,
+    `database.sql n’inclut pas le propriétaire de 1 objet(s), le rôle "${owner}" (restaurés, ils appartiennent au rôle qui restaure)`,
+    'database.sql n’inclut pas le réglage de sécurité par ligne (ENABLE) de la table "Client"',
+    'database.sql n’inclut pas les droits par défaut (ALTER DEFAULT PRIVILEGES) du rôle "postgres" sur les tables',
+  ].sort())
+  assert.doesNotMatch(JSON.stringify(metadata.warnings), /secret-comment-value|app\.tenant/, 'no value, comment text or policy expression')
+})
+
 test('a PostgreSQL backup\'s database.sql restores with psql into an empty database identical in schema and data', { skip: !ENGINES.includes('postgres') && 'TEST_ENGINES leaves PostgreSQL out' || requireJudge('pg_dump', 'psql', 'python3', 'sha256sum') }, async (t) => {
   const db = await openTestDatabase(t, 'postgres')
   await db.sql.executeScript(`

@@ -200,3 +200,32 @@ test('four processes appending 150 long lines each at once: 600 whole lines, non
     assert.deepEqual(mine, Array.from({ length: 150 }, (_, i) => i), `${writer}'s lines are all there, in order`)
   }
 })
+
+test('refusals before the operation starts (no key, a bad key file, a bad --offsite URL) add no line to history.jsonl', async (t) => {
+  const db = await openTestDatabase(t, 'sqlite')
+  const dir = tempDir(t)
+  const backupDir = join(dir, 'backups')
+  const noKeys = { BACKUP_ENCRYPTION_KEY: '', BACKUP_PASSPHRASE: '', BACKUP_OFFSITE_URL: '' }
+  const cli = (...args: string[]) => runScriptAsync('scripts/advanced-backup.ts', ['--dir', backupDir, '--database', db.url, ...args], { env: noKeys })
+  const keyFile = join(dir, 'backup.key')
+  assert.equal((await cli('keygen', '--key-file', keyFile)).status, 0)
+  const created = await cli('create', '--encrypt', '--key-file', keyFile, '--json')
+  assert.equal(created.status, 0, created.stderr)
+  const id = (JSON.parse(created.stdout) as { metadata: { id: string } }).metadata.id
+  const open = join(dir, 'open.key')
+  writeFileSync(open, readFileSync(keyFile), { mode: 0o644 })
+  const refusals: [string[], RegExp][] = [
+    [['create', '--encrypt'], /--encrypt sans clé/],
+    [['create', '--encrypt', '--key-file', join(dir, 'missing.key')], /missing\.key est introuvable/],
+    [['create', '--encrypt', '--key-file', open], /est lisible par d’autres utilisateurs/],
+    [['create', '--offsite', 'ftp://host/x'], /stockage « ftp:\/\/ » inconnu/],
+    [['create', '--offsite', 's3://ab/x'], /nom de bucket S3 invalide « ab »/],
+    [['restore', id, '--yes', '--to', join(dir, 'restored.db'), '--key-file', join(dir, 'missing.key')], /missing\.key est introuvable/],
+  ]
+  for (const [args, message] of refusals) {
+    const result = await cli(...args)
+    assert.equal(result.status, 2, `${args.join(' ')}: a usage refusal (exit 2): ${result.stderr}`)
+    assert.match(result.stderr, new RegExp(`^Erreur : .*${message.source}`), args.join(' '))
+  }
+  assert.deepEqual(lines(backupDir).map((r) => [r.operation, r.id ?? null, r.result]), [['create', id, 'success']])
+})

@@ -1,37 +1,40 @@
 /**
- * Two restores of the same SQLite file started at once: one runs, the other refuses (the target's
- * lock), and the database as it was before exists on disk afterwards, every time. Child processes
- * load first, then start together on one signal, so their runs overlap.
+ * Two restores of the same target started at once: one runs, the other refuses (the target's lock:
+ * a file beside a SQLite database, an advisory lock on a PostgreSQL server), and the target ends
+ * whole, every time. Child processes load first, then start together on one signal, so their runs overlap.
  */
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { copyFileSync, cpSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { backupSystem, steppingClock } from './helpers/backup.ts'
 import { openTestDatabase, suiteCleanup, tempDir } from './helpers/databases.ts'
+import { openDatabase } from '../scripts/lib/db/open.ts'
 import { REPO_ROOT } from './helpers/cli.ts'
 import { lockRestoreTarget } from '../scripts/lib/backup/restore/target-lock.ts'
 import { ToolkitError } from '../scripts/lib/errors.ts'
+import { resolveEnvironment } from '../scripts/lib/environment.ts'
 
 const TRIALS = 10
+const PG_TRIALS = 5
 const sha256File = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex')
 
 /** A restore in a child process that waits for "go" on stdin; resolves to its exit code and stderr. */
-function restoreChild(root: string, backups: string, live: string, id: string): { ready: Promise<void>; go(): void; done: Promise<{ status: number | null; stderr: string }> } {
+function restoreChild(root: string, backups: string, databaseUrl: string, id: string, options: { force?: boolean } = {}): { ready: Promise<void>; go(): void; done: Promise<{ status: number | null; stderr: string }> } {
   const program = `
     import { AdvancedBackupSystem } from ${JSON.stringify(join(REPO_ROOT, 'scripts/lib/backup/backup-system.ts'))}
     import { resolveEnvironment } from ${JSON.stringify(join(REPO_ROOT, 'scripts/lib/environment.ts'))}
-    const system = new AdvancedBackupSystem({ backupDir: ${JSON.stringify(backups)}, databaseUrl: ${JSON.stringify(`file:${live}`)}, environment: resolveEnvironment({}) })
+    const system = new AdvancedBackupSystem({ backupDir: ${JSON.stringify(backups)}, databaseUrl: ${JSON.stringify(databaseUrl)}, environment: resolveEnvironment({}) })
     process.stdout.write('ready\\n')
     process.stdin.once('data', async () => {
-      try { await system.restore(${JSON.stringify(id)}, { yes: true }); process.exit(0) }
+      try { await system.restore(${JSON.stringify(id)}, { yes: true, force: ${options.force === true} }); process.exit(0) }
       catch (error: any) { process.stderr.write(String(error.message) + '\\n'); process.exit(1) }
     })`
   // A file, not `-e`: the gzip worker threads need a module URL of their own.
-  const file = join(root, 'restore-child.ts')
+  const file = join(root, `restore-child-${randomBytes(4).toString('hex')}.ts`)
   writeFileSync(file, program)
   const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), file], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
   let stderr = ''
@@ -64,7 +67,7 @@ describe('restore lock', () => {
       handle.exec(`DELETE FROM "Dossier" WHERE rowid = (SELECT max(rowid) FROM "Dossier")`)
       handle.close()
       const before = sha256File(live)
-      const children = [restoreChild(root, join(dir, 'backups'), live, metadata.id), restoreChild(root, join(dir, 'backups'), live, metadata.id)]
+      const children = [restoreChild(root, join(dir, 'backups'), `file:${live}`, metadata.id), restoreChild(root, join(dir, 'backups'), `file:${live}`, metadata.id)]
       await Promise.all(children.map((c) => c.ready))
       for (const c of children) c.go()
       const outcomes = await Promise.all(children.map((c) => c.done))
@@ -72,6 +75,38 @@ describe('restore lock', () => {
       assert.ok(kept.some((name) => sha256File(join(dir, name)) === before), `trial ${trial}: the database as it was before is kept (${kept.join(', ') || 'no safety copy'}); ${outcomes.map((o) => o.stderr.trim()).join(' | ')}`)
       assert.equal(outcomes.filter((o) => o.status === 0).length, 1, `trial ${trial}: exactly one restore ran: ${outcomes.map((o) => `${o.status} ${o.stderr.trim()}`).join(' | ')}`)
       assert.equal(existsSync(`${live}.restore-lock`), false, `trial ${trial}: the lock is released`)
+    }
+  })
+
+  test(`two restores into one PostgreSQL database started at once: exactly one runs, the other is refused, the target ends whole (${PG_TRIALS} trials)`, async () => {
+    const source = await openTestDatabase(suite, 'postgres')
+    const root = tempDir(suite, 'ipm-restore-lock-pg-')
+    const pristine = join(root, 'backups')
+    const { metadata } = await backupSystem(suite, { databaseUrl: source.url, backupDir: pristine, now: steppingClock() }).create()
+    for (let trial = 0; trial < PG_TRIALS; trial++) {
+      // A non-empty target (so --force): without the lock, the second restore waits on the first's
+      // locks, then drops and loads again, and both report success.
+      const target = await openTestDatabase(suite, 'postgres')
+      await target.sql.query(`DELETE FROM "Dossier" WHERE id = (SELECT max(id) FROM "Dossier")`)
+      const dirs = [0, 1].map((n) => join(root, `trial-${trial}-${n}`))
+      for (const dir of dirs) cpSync(pristine, dir, { recursive: true })
+      const children = dirs.map((dir) => restoreChild(root, dir, target.url, metadata.id, { force: true }))
+      await Promise.all(children.map((c) => c.ready))
+      for (const c of children) c.go()
+      const outcomes = await Promise.all(children.map((c) => c.done))
+      const said = outcomes.map((o) => `${o.status} ${o.stderr.trim()}`).join(' | ')
+      assert.equal(outcomes.filter((o) => o.status === 0).length, 1, `trial ${trial}: exactly one restore ran: ${said}`)
+      const refused = outcomes.find((o) => o.status !== 0)!
+      assert.match(refused.stderr.trim(), new RegExp(`^une autre restauration de postgresql://[^ ]*/${new URL(target.url).pathname.slice(1)} est en cours : rien n’a été modifié$`), `trial ${trial}: ${said}`)
+      const check = await openDatabase(target.url, { environment: resolveEnvironment() })
+      try {
+        for (const table of metadata.tables) {
+          const [row] = await check.sql.query<{ n: string }>(`SELECT count(*)::text AS n FROM "${table.name}"`)
+          assert.equal(Number(row!.n), table.rows, `trial ${trial}: table ${table.name} is whole`)
+        }
+      } finally {
+        await check.close()
+      }
     }
   })
 

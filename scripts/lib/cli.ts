@@ -23,9 +23,11 @@ export interface RunCommandOptions {
    * Ctrl-C: by default the process exits 130 at once. With `onInterrupt`, the first Ctrl-C (or SIGTERM)
    * calls it (the work stops and cleans up, then its error decides the exit code); a second one exits 130.
    * Returning `false` means "nothing to clean up here": the process exits 130 at once (a script whose
-   * verbs differ, where only some stop cleanly).
+   * verbs differ, where only some stop cleanly). Returning `'ignored'` means the signal was not for
+   * this process (a child in the terminal's foreground took the Ctrl-C): it carries on, and the next
+   * signal is handled afresh.
    */
-  onInterrupt?: () => boolean | void
+  onInterrupt?: (signal: 'SIGINT' | 'SIGTERM') => boolean | void | 'ignored'
 }
 
 /**
@@ -40,8 +42,10 @@ export function runCommand<Options>(program: Command, action: (options: Options,
   for (const signal of options.onInterrupt === undefined ? (['SIGINT'] as const) : (['SIGINT', 'SIGTERM'] as const)) {
     process.on(signal, () => {
       if (options.onInterrupt !== undefined && !interrupted) {
+        const outcome = options.onInterrupt(signal)
+        if (outcome === 'ignored') return
         interrupted = true
-        if (options.onInterrupt() !== false) return
+        if (outcome !== false) return
       } else if (interrupted) {
         process.exit(130)
       }

@@ -33,6 +33,8 @@ export interface ToolkitEnvironment {
   alertStateFile: string | undefined
   /** DASHBOARD_TOKEN: the token of the live dashboard (`--serve`), required when it listens beyond 127.0.0.1. */
   dashboardToken: string | undefined
+  /** DASHBOARD_PORT: the port of the live dashboard when `--port` is not given (another one than 4319, e.g. for the menu's option). */
+  dashboardPort: string | undefined
   /** The standard OpenTelemetry variables; `endpoint` set turns tracing on (as `--otel` does). */
   otel: { endpoint: string | undefined; headers: string | undefined; serviceName: string | undefined }
   /** The variables that say whether there is a graphical session to open a document in. */
@@ -85,6 +87,7 @@ export function resolveEnvironment(
     },
     alertStateFile: nonEmpty(env.ALERT_STATE_FILE),
     dashboardToken: nonEmpty(env.DASHBOARD_TOKEN),
+    dashboardPort: nonEmpty(env.DASHBOARD_PORT),
     otel: { endpoint: nonEmpty(env.OTEL_EXPORTER_OTLP_ENDPOINT), headers: nonEmpty(env.OTEL_EXPORTER_OTLP_HEADERS), serviceName: nonEmpty(env.OTEL_SERVICE_NAME) },
     display: { ...(nonEmpty(env.DISPLAY) ? { DISPLAY: env.DISPLAY } : {}), ...(nonEmpty(env.WAYLAND_DISPLAY) ? { WAYLAND_DISPLAY: env.WAYLAND_DISPLAY } : {}) },
     debug: nonEmpty(env.DEBUG) !== undefined,

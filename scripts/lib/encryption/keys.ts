@@ -10,7 +10,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes, scrypt as scryptCallback, type ScryptOptions } from 'node:crypto'
 import { closeSync, fsyncSync, linkSync, lstatSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { ToolkitError } from '../errors.ts'
+import { ToolkitError, USAGE_EXIT_CODE } from '../errors.ts'
 import { fsyncPath, temporaryPathFor } from '../fs/atomic.ts'
 import { STREAM_CIPHER } from './format.ts'
 
@@ -62,6 +62,7 @@ function parseKey(text: string, origin: string): Buffer {
   if (!KEY_BASE64.test(trimmed)) {
     throw new ToolkitError(`${origin} ne contient pas une clé valide (32 octets en base64 attendus)`, {
       hint: 'générez une clé avec « advanced-backup keygen --key-file <chemin> » ou « openssl rand -base64 32 »',
+      exitCode: USAGE_EXIT_CODE,
     })
   }
   return Buffer.from(trimmed, 'base64')
@@ -69,6 +70,7 @@ function parseKey(text: string, origin: string): Buffer {
 
 /**
  * Reads a key file: a regular file (not a link), readable by its owner only, holding 32 bytes in base64.
+ * A key source that cannot be used is a usage error (exit 2): refused before any operation starts.
  * @example const source = readKeyFile('/etc/ipm/backup.key')
  */
 export function readKeyFile(path: string): KeySource {
@@ -77,10 +79,10 @@ export function readKeyFile(path: string): KeySource {
   try {
     stats = lstatSync(path)
   } catch (error) {
-    throw new ToolkitError(`${origin} est introuvable`, { hint: 'vérifiez --key-file, ou créez la clé avec « advanced-backup keygen --key-file <chemin> »', cause: error })
+    throw new ToolkitError(`${origin} est introuvable`, { hint: 'vérifiez --key-file, ou créez la clé avec « advanced-backup keygen --key-file <chemin> »', cause: error, exitCode: USAGE_EXIT_CODE })
   }
-  if (!stats.isFile()) throw new ToolkitError(`${origin} n’est pas un fichier ordinaire`, { hint: 'indiquez le fichier de clé lui-même, pas un lien ni un dossier' })
-  if ((stats.mode & 0o077) !== 0) throw new ToolkitError(`${origin} est lisible par d’autres utilisateurs (mode ${(stats.mode & 0o777).toString(8)})`, { hint: `chmod 600 ${path}` })
+  if (!stats.isFile()) throw new ToolkitError(`${origin} n’est pas un fichier ordinaire`, { hint: 'indiquez le fichier de clé lui-même, pas un lien ni un dossier', exitCode: USAGE_EXIT_CODE })
+  if ((stats.mode & 0o077) !== 0) throw new ToolkitError(`${origin} est lisible par d’autres utilisateurs (mode ${(stats.mode & 0o777).toString(8)})`, { hint: `chmod 600 ${path}`, exitCode: USAGE_EXIT_CODE })
   return { kind: 'key', key: parseKey(readFileSync(path, 'utf8'), origin), origin }
 }
 
@@ -95,7 +97,7 @@ export function resolveKeySource(inputs: KeyInputs): KeySource | undefined {
     inputs.env.BACKUP_ENCRYPTION_KEY ? 'BACKUP_ENCRYPTION_KEY' : undefined,
     inputs.env.BACKUP_PASSPHRASE ? 'BACKUP_PASSPHRASE' : undefined,
   ].filter((name) => name !== undefined)
-  if (given.length > 1) throw new ToolkitError(`plusieurs clés de chiffrement sont fournies (${given.join(', ')})`, { hint: 'gardez une seule source de clé' })
+  if (given.length > 1) throw new ToolkitError(`plusieurs clés de chiffrement sont fournies (${given.join(', ')})`, { hint: 'gardez une seule source de clé', exitCode: USAGE_EXIT_CODE })
   if (inputs.keyFile) return readKeyFile(inputs.keyFile)
   if (inputs.env.BACKUP_ENCRYPTION_KEY) return { kind: 'key', key: parseKey(inputs.env.BACKUP_ENCRYPTION_KEY, 'BACKUP_ENCRYPTION_KEY'), origin: 'BACKUP_ENCRYPTION_KEY' }
   if (inputs.env.BACKUP_PASSPHRASE) return { kind: 'passphrase', passphrase: inputs.env.BACKUP_PASSPHRASE, origin: 'BACKUP_PASSPHRASE' }

@@ -70,7 +70,7 @@ export async function downloadObject(storage: ObjectStorage, key: string, path: 
     await rm(temporary, { force: true })
     if (error instanceof ToolkitError) throw error
     const code = (error as NodeJS.ErrnoException).code
-    if (code === 'ENOSPC') throw new ToolkitError(`disque plein pendant le téléchargement de « ${key} » vers ${dirname(path)}`, { hint: 'libérez de la place ou choisissez un autre dossier de destination', cause: error })
+    if (code === 'ENOSPC') throw new ToolkitError(`disque plein pendant le téléchargement de « ${key} » vers ${dirname(path)}`, { hint: 'libérez de la place ou choisissez un autre dossier de destination' })
     throw new ToolkitError(`téléchargement de « ${key} » vers ${path} impossible (${code ?? (error as Error).message})`, { hint: 'vérifiez le dossier de destination', cause: error })
   }
 }

@@ -74,7 +74,7 @@ export async function fetchArchive(body: Readable, dest: string, stored: Digest,
   } catch (error) {
     await rm(dest, { force: true })
     body.destroy()
-    if ((error as NodeJS.ErrnoException).code === 'ENOSPC') throw new ToolkitError(`disque plein pendant la copie de « ${name} » vers ${dest}`, { hint: 'libérez de la place ou indiquez un autre dossier temporaire (TMPDIR)', cause: error })
+    if ((error as NodeJS.ErrnoException).code === 'ENOSPC') throw new ToolkitError(`disque plein pendant la copie de « ${name} » vers ${dest}`, { hint: 'libérez de la place ou indiquez un autre dossier temporaire (TMPDIR)' })
     if (error instanceof ToolkitError) throw new ToolkitError(`« ${name} » refusé : ${error.message}`, { hint: error.hint, cause: error })
     throw new ToolkitError(`lecture de « ${name} » interrompue : ${describeError(error)}`, { hint: 'vérifiez la connexion au stockage et relancez', cause: error })
   }

@@ -2,6 +2,7 @@
  * Restoring into PostgreSQL: database.sql is streamed (hash-checked) and run in ONE transaction
  * through the pg driver, `COPY … FROM stdin` blocks through pg-copy-streams; with `force` the old
  * objects are dropped inside that same transaction — any failure leaves the target exactly as it was.
+ * A restore holds an advisory lock on the target database for its whole run (lockRestoreTarget).
  */
 import { createReadStream } from 'node:fs'
 import { createInterface } from 'node:readline'
@@ -19,15 +20,64 @@ import { openPostgres } from './connection.ts'
 
 export const POSTGRES_RESTORE_ARTEFACT = DATABASE_SQL_FILE
 
-export async function openPostgresRestoreTarget(location: DatabaseLocation, options: { redactedUrl: string }): Promise<RestoreTarget> {
+export async function openPostgresRestoreTarget(location: DatabaseLocation, options: { redactedUrl: string; dryRun: boolean }): Promise<RestoreTarget> {
   if (location.engine !== 'postgres') throw new Error(`not a PostgreSQL location: ${location.engine}`)
   const db = await openPostgres({ connectionString: location.connectionString, redactedUrl: options.redactedUrl })
-  return serverRestoreTarget({
-    db,
-    artefact: POSTGRES_RESTORE_ARTEFACT,
-    existingObjects: postgresObjects,
-    load: (_db, script, replace) => loadPostgresScript(location.connectionString, script, replace),
-  })
+  let lock: RestoreLock | undefined
+  try {
+    // Taken before the target is looked at, held until close: a dry run changes nothing and needs none.
+    if (!options.dryRun) lock = await lockRestoreTarget(location.connectionString, options.redactedUrl)
+    const target = await serverRestoreTarget({
+      db,
+      artefact: POSTGRES_RESTORE_ARTEFACT,
+      existingObjects: postgresObjects,
+      load: (_db, script, replace) => loadPostgresScript(location.connectionString, script, replace),
+    })
+    const closeTarget = target.close
+    target.close = async () => {
+      try {
+        await closeTarget()
+      } finally {
+        await lock?.release()
+      }
+    }
+    return target
+  } catch (error) {
+    await lock?.release()
+    await db.close()
+    throw error
+  }
+}
+
+interface RestoreLock {
+  release(): Promise<void>
+}
+
+/**
+ * The restore's exclusive lock on a PostgreSQL database (as the SQLite restore's lock file): a
+ * session advisory lock, on a connection of its own held for the whole run, so two overlapping
+ * restores of one database cannot both run. Advisory locks belong to the database they are taken
+ * in, so connecting to the target itself needs no other privilege; the key is derived from the
+ * database's name. A killed restore's session ends, and its lock with it: nothing is left stale.
+ */
+async function lockRestoreTarget(connectionString: string, redactedUrl: string): Promise<RestoreLock> {
+  const client = new pg.Client({ connectionString })
+  // A server that goes away mid-run must not crash the process; the restore's own queries report it.
+  client.on('error', () => {})
+  await client.connect()
+  try {
+    const { rows } = await client.query<{ locked: boolean }>(`SELECT pg_try_advisory_lock(hashtextextended('ipm-restore:' || current_database(), 0)) AS locked`)
+    if (rows[0]?.locked !== true) {
+      throw new ToolkitError(`une autre restauration de ${redactedUrl} est en cours : rien n’a été modifié`, {
+        hint: 'Attendez la fin de cette restauration, puis relancez-la si besoin.',
+      })
+    }
+  } catch (error) {
+    await client.end().catch(() => {})
+    throw error
+  }
+  // Ending the session releases the lock.
+  return { release: () => client.end().catch(() => {}) }
 }
 
 /** The objects of the target's current schema that a restore would collide with. */

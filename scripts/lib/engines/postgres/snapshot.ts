@@ -7,8 +7,9 @@
  * one transaction: enum types, sequences, tables (types, collations, defaults, identity and
  * generated columns, NOT NULL), the rows as `COPY … FROM stdin`, then primary keys, unique, check
  * and exclusion constraints, indexes, foreign keys and sequence positions. It covers the current
- * schema (what Prisma manages); views, functions, triggers, extensions, partitioned tables, other
- * schemas, owners and grants are not included — those present are named in the backup's warnings.
+ * schema (what Prisma manages); views, functions, triggers, rules, extensions, event triggers,
+ * publications, partitioned and foreign tables, other schemas, row-level security, owners and
+ * grants are not included — those present are named, with counts, in the backup's warnings.
  */
 import { join } from 'node:path'
 import pg from 'pg'
@@ -98,16 +99,72 @@ FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
 WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r' AND a.attidentity <> '' AND NOT a.attisdropped
 ORDER BY c.relname, a.attnum`
 
-const OMITTED_SQL = `
-SELECT 'la vue ou vue matérialisée "' || relname || '"' AS what FROM pg_class WHERE relnamespace = current_schema()::regnamespace AND relkind IN ('v', 'm')
-UNION ALL SELECT 'la table partitionnée "' || relname || '"' FROM pg_class WHERE relnamespace = current_schema()::regnamespace AND relkind = 'p'
-UNION ALL SELECT 'la fonction "' || p.proname || '"' FROM pg_proc p WHERE p.pronamespace = current_schema()::regnamespace
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')
-UNION ALL SELECT 'le déclencheur "' || tgname || '"' FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relnamespace = current_schema()::regnamespace AND NOT t.tgisinternal
-UNION ALL SELECT 'l''extension "' || extname || '"' FROM pg_extension WHERE extname <> 'plpgsql'
-UNION ALL SELECT 'le schéma "' || nspname || '" et ses tables' FROM pg_namespace n WHERE n.oid <> current_schema()::regnamespace
-  AND nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND nspname NOT LIKE 'pg\\_temp\\_%' AND nspname NOT LIKE 'pg\\_toast\\_temp\\_%'
-  AND EXISTS (SELECT 1 FROM pg_class c WHERE c.relnamespace = n.oid AND c.relkind IN ('r', 'p'))`
+// What database.sql does not carry, one line per object or per kind, by name and count (never a
+// value): restored, these are missing or belong to the restoring role. Identifiers and role names
+// only. `kind` names a relation as the warnings do.
+const RELATION_KIND = `CASE c.relkind WHEN 'S' THEN 'la séquence' WHEN 'v' THEN 'la vue' WHEN 'm' THEN 'la vue matérialisée' WHEN 'f' THEN 'la table étrangère' ELSE 'la table' END`
+const ROLE_NAME = (oid: string) => `CASE ${oid} WHEN 0 THEN 'PUBLIC' ELSE pg_get_userbyid(${oid}) END`
+const IN_SCHEMA = 'current_schema()::regnamespace'
+const OMITTED_PARTS = [
+  // Objects
+  `SELECT 'la vue ou vue matérialisée "' || relname || '"' AS what FROM pg_class WHERE relnamespace = ${IN_SCHEMA} AND relkind IN ('v', 'm')`,
+  `SELECT 'la table partitionnée "' || relname || '"' FROM pg_class WHERE relnamespace = ${IN_SCHEMA} AND relkind = 'p'`,
+  `SELECT 'la table étrangère "' || relname || '"' FROM pg_class WHERE relnamespace = ${IN_SCHEMA} AND relkind = 'f'`,
+  `SELECT 'la fonction "' || p.proname || '"' FROM pg_proc p WHERE p.pronamespace = ${IN_SCHEMA}
+     AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')`,
+  `SELECT 'le déclencheur "' || tgname || '"' FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relnamespace = ${IN_SCHEMA} AND NOT t.tgisinternal`,
+  `SELECT 'la règle "' || r.rulename || '" de la table "' || c.relname || '"' FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class WHERE c.relnamespace = ${IN_SCHEMA} AND r.rulename <> '_RETURN'`,
+  `SELECT CASE t.typtype WHEN 'd' THEN 'le domaine' WHEN 'r' THEN 'le type intervalle' ELSE 'le type composite' END || ' "' || t.typname || '"' FROM pg_type t WHERE t.typnamespace = ${IN_SCHEMA}
+     AND (t.typtype IN ('d', 'r') OR (t.typtype = 'c' AND (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c'))`,
+  `SELECT 'l''extension "' || extname || '"' FROM pg_extension WHERE extname <> 'plpgsql'`,
+  `SELECT 'le déclencheur d''événement "' || evtname || '"' FROM pg_event_trigger`,
+  `SELECT 'la publication "' || pubname || '"' FROM pg_publication`,
+  `SELECT 'l''abonnement "' || subname || '"' FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+  `SELECT 'le schéma "' || nspname || '" et ses tables' FROM pg_namespace n WHERE n.oid <> ${IN_SCHEMA}
+     AND nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND nspname NOT LIKE 'pg\\_temp\\_%' AND nspname NOT LIKE 'pg\\_toast\\_temp\\_%'
+     AND EXISTS (SELECT 1 FROM pg_class c WHERE c.relnamespace = n.oid AND c.relkind IN ('r', 'p'))`,
+  // Properties of the tables it does carry
+  `SELECT 'l''héritage de la table "' || c.relname || '" depuis "' || parent.relname || '"' FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class parent ON parent.oid = i.inhparent
+     WHERE c.relnamespace = ${IN_SCHEMA} AND NOT c.relispartition`,
+  `SELECT 'la propriété UNLOGGED de la table "' || relname || '"' FROM pg_class WHERE relnamespace = ${IN_SCHEMA} AND relkind = 'r' AND relpersistence = 'u'`,
+  `SELECT 'les paramètres de stockage de la table "' || relname || '" (' || array_length(reloptions, 1) || ')' FROM pg_class WHERE relnamespace = ${IN_SCHEMA} AND relkind = 'r' AND reloptions IS NOT NULL`,
+  `SELECT count(*) || ' commentaire(s) sur les tables, colonnes et types (COMMENT ON)' FROM pg_description d
+     WHERE (d.classoid = 'pg_class'::regclass AND d.objoid IN (SELECT oid FROM pg_class WHERE relnamespace = ${IN_SCHEMA}))
+        OR (d.classoid = 'pg_type'::regclass AND d.objoid IN (SELECT oid FROM pg_type WHERE typnamespace = ${IN_SCHEMA}))
+     HAVING count(*) > 0`,
+  // Row-level security
+  `SELECT 'la politique de sécurité par ligne "' || p.polname || '" de la table "' || c.relname || '"' FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid WHERE c.relnamespace = ${IN_SCHEMA}`,
+  `SELECT 'le réglage de sécurité par ligne (' || CASE WHEN relforcerowsecurity THEN 'ENABLE et FORCE' ELSE 'ENABLE' END || ') de la table "' || relname || '"' FROM pg_class
+     WHERE relnamespace = ${IN_SCHEMA} AND relrowsecurity`,
+  // Privileges and owners: restored objects belong to the restoring role, with its default privileges
+  `SELECT sum(n) || ' droit(s) accordé(s) sur ' || kind || ' "' || relname || '" (' || string_agg(role || ': ' || privileges, '; ' ORDER BY role COLLATE "C") || ')'
+     FROM (SELECT c.relname, ${RELATION_KIND} AS kind, ${ROLE_NAME('a.grantee')} AS role, string_agg(a.privilege_type, ', ' ORDER BY a.privilege_type) AS privileges, count(*) AS n
+           FROM pg_class c, aclexplode(c.relacl) a
+           WHERE c.relnamespace = ${IN_SCHEMA} AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND a.grantee <> c.relowner
+           GROUP BY c.relname, c.relkind, a.grantee) grants
+     GROUP BY relname, kind`,
+  `SELECT sum(n) || ' droit(s) accordé(s) sur des colonnes de la table "' || relname || '" (' || string_agg(role, ', ' ORDER BY role COLLATE "C") || ')'
+     FROM (SELECT c.relname, ${ROLE_NAME('a.grantee')} AS role, count(*) AS n
+           FROM pg_class c JOIN pg_attribute col ON col.attrelid = c.oid, aclexplode(col.attacl) a
+           WHERE c.relnamespace = ${IN_SCHEMA} AND col.attacl IS NOT NULL AND a.grantee <> c.relowner
+           GROUP BY c.relname, a.grantee) grants
+     GROUP BY relname`,
+  // The public schema's own defaults (PUBLIC may use it; before PostgreSQL 15, also create in it) are not a loss.
+  `SELECT count(*) || ' droit(s) accordé(s) sur le schéma "' || n.nspname || '" (' || string_agg(${ROLE_NAME('a.grantee')} || ': ' || a.privilege_type, ', ' ORDER BY a.privilege_type) || ')'
+     FROM pg_namespace n, aclexplode(n.nspacl) a
+     WHERE n.oid = ${IN_SCHEMA} AND a.grantee <> n.nspowner
+       AND NOT (n.nspname = 'public' AND a.grantee = 0 AND (a.privilege_type = 'USAGE' OR (a.privilege_type = 'CREATE' AND current_setting('server_version_num')::int < 150000)))
+     GROUP BY n.nspname`,
+  `SELECT 'les droits par défaut (ALTER DEFAULT PRIVILEGES) du rôle "' || pg_get_userbyid(defaclrole) || '" sur les ' || CASE defaclobjtype WHEN 'r' THEN 'tables' WHEN 'S' THEN 'séquences' WHEN 'f' THEN 'fonctions' WHEN 'T' THEN 'types' ELSE 'schémas' END
+     FROM pg_default_acl WHERE defaclnamespace IN (0, ${IN_SCHEMA})`,
+  `SELECT 'le propriétaire de ' || count(*) || ' objet(s), le rôle "' || pg_get_userbyid(owner) || '" (restaurés, ils appartiennent au rôle qui restaure)'
+     FROM (SELECT relowner AS owner FROM pg_class WHERE relnamespace = ${IN_SCHEMA} AND relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+           UNION ALL SELECT typowner FROM pg_type WHERE typnamespace = ${IN_SCHEMA} AND typtype IN ('e', 'd', 'r')
+           UNION ALL SELECT nspowner FROM pg_namespace WHERE oid = ${IN_SCHEMA} AND nspname <> 'public') objects
+     WHERE owner <> (SELECT oid FROM pg_roles WHERE rolname = current_user)
+     GROUP BY owner`,
+]
+const OMITTED_SQL = OMITTED_PARTS.join('\nUNION ALL ')
 
 export async function postgresSnapshot(db: DatabaseHandle, options: SnapshotOptions): Promise<Snapshot> {
   // The reader's transaction is the snapshot: the catalog queries, the COPYs of database.sql and
