@@ -117,7 +117,7 @@ test('Ctrl-C at the prompt ends the menu cleanly', async () => {
 test('without job control (Windows, no bash) the menu ignores a Ctrl-C while its option runs, and reports the option as interrupted; SIGTERM is passed on and ends the menu', async (t) => {
   const dir = tempDir(t)
   // The option: says it started, then stops by SIGINT (as the terminal's Ctrl-C would) when told to, or runs until SIGTERM.
-  const option = "const fs = require('fs'); fs.writeFileSync('started-' + process.argv[2], ''); setInterval(() => { if (fs.existsSync('stop')) process.kill(process.pid, 'SIGINT') }, 20)"
+  const option = "const fs = require('fs'); fs.writeFileSync('started-' + process.argv[2], String(process.pid)); setInterval(() => { if (fs.existsSync('stop')) process.kill(process.pid, 'SIGINT') }, 20)"
   writeFileSync(join(dir, 'option.js'), option)
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'menu-test', private: true, scripts: { first: 'node option.js first', second: 'node option.js second' } }))
   const runner = npmScriptRunner({ windows: process.platform === 'win32', jobControl: false, cwd: dir })
@@ -137,6 +137,14 @@ test('without job control (Windows, no bash) the menu ignores a Ctrl-C while its
   rmSync(join(dir, 'stop'))
   const second = runner.run('second')
   await started('second')
+  // npm's shell may not pass SIGTERM on to the option's own process: never leave it running (it holds
+  // the test runner's output open, and the suite would wait for it).
+  const optionPid = Number(readFileSync(join(dir, 'started-second'), 'utf8'))
+  t.after(() => {
+    try {
+      process.kill(optionPid, 'SIGKILL')
+    } catch {}
+  })
   assert.equal(runner.onInterrupt('SIGTERM'), false, 'SIGTERM ends the menu…')
   assert.notEqual((await second).exitCode, 0, '…and the option with it')
 })
