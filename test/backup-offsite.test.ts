@@ -95,7 +95,7 @@ for (const entry of STORAGES) {
     assert.match(dry.stdout, /\+ backup-\S+ \(sqlite .*\) : parmi les 1 plus récents \(--keep-last\)/)
     const pruned = await on(['prune', '--keep', '1'])
     assert.equal(pruned.status, 0, pruned.stderr)
-    assert.ok(!(await objectKeys(storage)).some((key) => key.startsWith(id)), 'the pruned backup is gone, metadata and archive')
+    assert.ok(!(await objectKeys(storage)).some((key) => key.startsWith(`${id}.`)), 'the pruned backup is gone, metadata and archive (a backup of the same second is `${id}-1`)')
     assert.deepEqual(await storage.incompleteUploads(), [])
   })
 
@@ -162,7 +162,8 @@ for (const entry of STORAGES) {
     assert.equal((await on(['verify', halved, '--key-file', 'backup.key'])).status, 1)
     // An archive without its metadata is invisible, and the next create removes it.
     await storageClient.delete(`${flipped}.metadata.json`)
-    assert.doesNotMatch((await on(['list'])).stdout, new RegExp(flipped))
+    // (A backup of the same second is `<id>-1`: the id is matched as a whole word.)
+    assert.doesNotMatch((await on(['list'])).stdout, new RegExp(`${flipped}(?![\\w-])`))
     await new Promise((resolve) => setTimeout(resolve, 1100))
     const next = await on(['create', '--encrypt', '--key-file', 'backup.key', '--formats', 'sql'])
     assert.equal(next.status, 0, next.stderr)

@@ -187,7 +187,7 @@ for (const c of CASES) {
       // SQLite and D1 never run a write on the database: it is measured on scratch copies taken before and after the build.
       assert.equal(live.measuresWrites, c.engine === 'postgres')
       const write = statements.find((s) => s.id === recommendation!.fingerprintIds[0])!
-      if (!live.measuresWrites) await assert.rejects(applyRecommendation(live, recommendation!, write, { runs: 3 }), /is measured on a scratch copy, none was given/)
+      if (!live.measuresWrites) await assert.rejects(applyRecommendation(live, recommendation!, write, { runs: 3 }), /se mesure sur une copie jetable, aucune n’a été fournie/)
       const applied = await applyRecommendation(live, recommendation!, write, { runs: 3, measureOn: () => c.openLab(db, false) as Promise<IndexLab> })
       assert.ok(applied.after.medianMs < applied.before.medianMs, JSON.stringify(applied))
       assert.ok(applied.after.plan.some((line) => line.includes(recommendation!.name)), applied.after.plan.join('\n'))

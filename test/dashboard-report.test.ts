@@ -72,7 +72,7 @@ for (const engine of ENGINES) {
         assert.equal(demo!.storageUsed, bytes)
       } else {
         assert.equal(g.cacheHitRate, null, 'never a made-up number')
-        assert.match(metrics.cache.source, /^n\/a: /)
+        assert.match(metrics.cache.source, /^n\/a : /)
         assert.equal(g.activeConnections, null)
         assert.equal(g.connectionPoolSize, engine === 'sqlite' ? 1 : null)
         if (engine === 'sqlite') {

@@ -135,9 +135,9 @@ describe('performance-metrics.json', () => {
     writeFileSync(broken, JSON.stringify({ version: 1, timestamp: 'yesterday' }))
     assert.throws(() => readPerformanceMetrics(broken), /broken\.json n’est pas un fichier performance-metrics valide : \$\.timestamp : date ISO attendue/)
     writeFileSync(broken, JSON.stringify({ version: 2 }))
-    assert.throws(() => readPerformanceMetrics(broken), /\$\.version: expected 1, got 2/)
+    assert.throws(() => readPerformanceMetrics(broken), /\$\.version : attendu 1, reçu 2/)
     writeFileSync(broken, '{')
-    assert.throws(() => readPerformanceMetrics(broken), /cannot read .*broken\.json/)
+    assert.throws(() => readPerformanceMetrics(broken), /lecture de .*broken\.json impossible/)
   })
 })
 

@@ -174,7 +174,7 @@ test('the assistant on a real terminal (tmux): asks, shows the plan, copies afte
   tmux('send-keys', '-t', 'migrate', '-l', target)
   tmux('send-keys', '-t', 'migrate', 'Enter')
   await waitFor(/Copier 32 lignes de 5 tables dans .*assisted\.db \?/)
-  assert.match(screen(), /Dossier +9 +app +all/)
+  assert.match(screen(), /Dossier +9 +app +toutes/)
   tmux('send-keys', '-t', 'migrate', '-l', 'y')
   tmux('send-keys', '-t', 'migrate', 'Enter')
   const deadline = Date.now() + 30_000

@@ -59,7 +59,7 @@ test("dates: Prisma's SQLite form, microseconds kept, PostgreSQL's text rebuilt 
   assert.notEqual(date.canonicalFromSqlite('2026-01-21T00:00:00.001+00:00'), '2026-01-21')
   assert.notEqual(timestamp.canonicalFromSqlite('2026-01-21T15:30:00.000+01:00'), '2026-01-21 15:30:00')
   assert.throws(() => timestamp.toSqlite('infinity'), /infinity/)
-  assert.throws(() => timestamp.toSqlite('0044-03-15 12:00:00 BC'), /before year 1/)
+  assert.throws(() => timestamp.toSqlite('0044-03-15 12:00:00 BC'), /avant l’an 1/)
   assert.throws(() => timestamptz.toSqlite('2026-01-21 15:30:00+01'), /expected ISO form/)
 })
 

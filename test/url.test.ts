@@ -35,7 +35,7 @@ test('bad URLs are refused with the engine forms to use, never with the password
       (error: unknown) => {
         assert.ok(error instanceof ToolkitError, url)
         assert.doesNotMatch(error.message, /topsecret/)
-        assert.match(error.hint ?? '', /file:<path>.*postgresql:\/\/.*d1:\/\/local/)
+        assert.match(error.hint ?? '', /file:<chemin>.*postgresql:\/\/.*d1:\/\/local/)
         return true
       },
     )
