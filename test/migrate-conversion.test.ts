@@ -60,7 +60,7 @@ test("dates: Prisma's SQLite form, microseconds kept, PostgreSQL's text rebuilt 
   assert.notEqual(timestamp.canonicalFromSqlite('2026-01-21T15:30:00.000+01:00'), '2026-01-21 15:30:00')
   assert.throws(() => timestamp.toSqlite('infinity'), /infinity/)
   assert.throws(() => timestamp.toSqlite('0044-03-15 12:00:00 BC'), /avant l’an 1/)
-  assert.throws(() => timestamptz.toSqlite('2026-01-21 15:30:00+01'), /expected ISO form/)
+  assert.throws(() => timestamptz.toSqlite('2026-01-21 15:30:00+01'), /n’est pas dans la forme ISO attendue/)
 })
 
 test('arrays of base types become JSON; ranges, composites and arrays of enums are refused with a reason', () => {
