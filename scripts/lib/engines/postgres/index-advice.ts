@@ -134,6 +134,9 @@ export async function openPostgresIndexLab(db: DatabaseHandle, options: Postgres
       try {
         await client.query(`SET LOCAL lock_timeout = '${lockTimeout}'`)
         await client.query(createIndex(index, q))
+        // As apply() does after its build: the planner then judges with the table's current statistics,
+        // not whatever autovacuum last left (a table loaded recently may have none). Rolled back with the rest.
+        await client.query(`ANALYZE ${q(index.table)}`)
         const [size] = await query<{ bytes: string }>(`SELECT pg_relation_size(to_regclass($1)) AS bytes`, [q(index.name)])
         return { value: await measure(), bytes: Number(size?.bytes ?? 0) }
       } finally {
