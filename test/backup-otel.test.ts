@@ -11,23 +11,9 @@ import { CREATE_STEPS, RESTORE_STEPS } from '../scripts/lib/backup/kill-points.t
 import { runScriptAsync } from './helpers/cli.ts'
 import { tempDir } from './helpers/databases.ts'
 import { closedPort, startRecordingServer } from './helpers/http-recorder.ts'
-
-interface OtlpSpan {
-  traceId: string
-  spanId: string
-  parentSpanId?: string
-  name: string
-  startTimeUnixNano: string
-  endTimeUnixNano: string
-}
+import { spansOf, type OtlpSpan } from './helpers/otlp.ts'
 
 const SECRET = 'Litige confidentiel Durand'
-
-function spansOf(bodies: Buffer[]): OtlpSpan[] {
-  return bodies.flatMap((body) =>
-    (JSON.parse(body.toString('utf8')) as { resourceSpans: { scopeSpans: { spans: OtlpSpan[] }[] }[] }).resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans)),
-  )
-}
 
 /** The command's span and its step spans: the steps in order, each inside the command and before the next. */
 function checkTrace(spans: OtlpSpan[], root: string, expectedSteps: readonly string[]): void {

@@ -19,6 +19,21 @@ import { STORAGES } from './helpers/storage.ts'
 import { RESTORE_STEPS } from '../scripts/lib/backup/kill-points.ts'
 
 const s3 = STORAGES.find((entry) => entry.name === 's3')!
+
+/**
+ * A child process, asynchronously (s3rver answers from this very process, whose event loop must keep
+ * running), with how it ended: its signal too, which runScriptAsync treats as a hang.
+ */
+function spawnAsync(command: string, args: string[], options: { cwd: string; env: NodeJS.ProcessEnv }): Promise<{ status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { cwd: options.cwd, env: { ...process.env, NO_COLOR: '1', ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+    child.on('close', (status, signal) => resolve({ status, signal, stdout, stderr }))
+  })
+}
 const ID = /backup-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}(?:-\d+)?/
 
 /** The demo database in `dir/app.db`, an encrypted backup of it on a fresh s3rver, then the database moved on. */
@@ -40,7 +55,9 @@ async function setUp(t: import('node:test').TestContext) {
   const db = new Database(join(dir, 'app.db'))
   db.exec(`UPDATE "Dossier" SET "titre" = 'modifié après le backup'`)
   db.close()
-  return { dir, tmp, env, cli, id, storageUrl: storage.url, restoredDump, oldDump: sqliteDump(join(dir, 'app.db')) }
+  // The command line of `cli`, for runs that are killed or wrapped.
+  const command = [process.execPath, '--import', import.meta.resolve('tsx'), join(REPO_ROOT, 'scripts/advanced-backup.ts'), '--dir', storage.url]
+  return { dir, tmp, env, cli, command, id, restoredDump, oldDump: sqliteDump(join(dir, 'app.db')) }
 }
 
 test('SIGKILL at each step of a restore from S3: the database is old or new and whole; the next restore succeeds and leaves no temporary file', { skip: requireJudge('sqlite3') }, async (t) => {
@@ -48,16 +65,8 @@ test('SIGKILL at each step of a restore from S3: the database is old or new and 
   const restoreArgs = ['restore', plan.id, '--yes', '--quiet', '--key-file', 'backup.key']
   for (const step of RESTORE_STEPS) {
     const live = join(plan.dir, 'app.db')
-    const death = await new Promise<{ status: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO_ROOT, 'scripts/advanced-backup.ts'), '--dir', plan.storageUrl, ...restoreArgs], {
-        cwd: plan.dir,
-        env: { ...process.env, ...plan.env, IPM_BACKUP_KILL_AT: step },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      })
-      let stderr = ''
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk))
-      child.on('close', (status, signal) => resolve({ status, signal, stderr }))
-    })
+    const [program, ...args] = [...plan.command, ...restoreArgs] as [string, ...string[]]
+    const death = await spawnAsync(program, args, { cwd: plan.dir, env: { ...plan.env, IPM_BACKUP_KILL_AT: step } })
     assert.deepEqual([death.status, death.signal], [null, 'SIGKILL'], `${step}: ${death.stderr}`)
     assert.equal(run('sqlite3', [live, 'PRAGMA integrity_check']).trim(), 'ok', step)
     const dump = sqliteDump(live)
@@ -85,20 +94,11 @@ test('a disk that fills up while a backup comes down from S3: one French line, e
   // A private mount namespace: the 32 KiB tmpfs holding the target and TMPDIR is gone with it.
   const probe = spawnSync('unshare', ['-m', 'sh', '-c', `mount -t tmpfs -o size=32k tmpfs '${small}'`], { encoding: 'utf8' })
   if (probe.status !== 0) return t.skip('cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN)')
-  const node = [process.execPath, '--import', import.meta.resolve('tsx'), join(REPO_ROOT, 'scripts/advanced-backup.ts'), '--dir', plan.storageUrl, 'restore', plan.id, '--yes', '--key-file', join(plan.dir, 'backup.key'), '--to', join(small, 'app.db')]
+  const restore = [...plan.command, 'restore', plan.id, '--yes', '--key-file', join(plan.dir, 'backup.key'), '--to', join(small, 'app.db')]
   const marker = '--- left on the small disk:'
-  // Asynchronous: s3rver answers from this very process, whose event loop must keep running.
-  const result = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn('unshare', ['-m', 'sh', '-c', `mount -t tmpfs -o size=32k tmpfs '${small}' && mkdir '${small}/tmp' && "$@"; code=$?; echo '${marker}'; ls -A '${small}' '${small}/tmp'; exit $code`, 'sh', ...node], {
-      cwd: plan.dir,
-      env: { ...process.env, ...plan.env, TMPDIR: join(small, 'tmp'), NO_COLOR: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk))
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk))
-    child.on('close', (status) => resolve({ status, stdout, stderr }))
+  const result = await spawnAsync('unshare', ['-m', 'sh', '-c', `mount -t tmpfs -o size=32k tmpfs '${small}' && mkdir '${small}/tmp' && "$@"; code=$?; echo '${marker}'; ls -A '${small}' '${small}/tmp'; exit $code`, 'sh', ...restore], {
+    cwd: plan.dir,
+    env: { ...plan.env, TMPDIR: join(small, 'tmp') },
   })
   assert.equal(result.status, 1, result.stdout + result.stderr)
   const errors = result.stderr.split('\n').filter((line) => line.startsWith('Erreur :'))

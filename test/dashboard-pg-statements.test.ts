@@ -3,10 +3,8 @@ import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import pg from 'pg'
-import { privateClusterUnavailable, startPrivateCluster } from './helpers/pg-private-cluster.ts'
+import { privateClusterUnavailable, startPrivateCluster, startStatementsCluster } from './helpers/pg-private-cluster.ts'
 import { openDatabase } from '../scripts/lib/db/open.ts'
-import { applyMigrations } from '../scripts/lib/db/migrations.ts'
-import { seedDemo } from '../scripts/lib/seed/demo.ts'
 import { PG_STAT_STATEMENTS_HOWTO, snapshotStatements } from '../scripts/lib/engines/postgres/statements.ts'
 import { diffStatementSnapshots } from '../scripts/lib/metrics/statements.ts'
 import { type StatementCounters, type StatementSnapshot } from '../scripts/lib/engines/metrics-engine.ts'
@@ -36,13 +34,7 @@ function psqlSnapshot(cluster: { psql(db: string, sql: string, args?: string[]):
 
 describe('pg_stat_statements as the source of the app\'s real statements', { skip: unavailable }, () => {
   test('a workload replayed by another process: the window\'s numbers equal pg_stat_statements read by psql', async (t) => {
-    const cluster = await startPrivateCluster(t, { config: ["shared_preload_libraries = 'pg_stat_statements'", 'pg_stat_statements.track = top'] })
-    cluster.psql('postgres', 'CREATE DATABASE app')
-    const db = await openDatabase(cluster.urlOf('app'), { environment: resolveEnvironment() })
-    defer(t, () => db.close())
-    await applyMigrations(db.sql)
-    await seedDemo(db.prisma)
-    await db.sql.query('CREATE EXTENSION pg_stat_statements')
+    const { cluster, db } = await startStatementsCluster(t)
 
     const psqlBefore = psqlSnapshot(cluster, 'app')
     const before = await snapshotStatements(db.sql)

@@ -11,14 +11,10 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { defer, openTestDatabase, tempDir } from './helpers/databases.ts'
 import { REPO_ROOT, runScriptAsync } from './helpers/cli.ts'
-import { privateClusterUnavailable, startPrivateCluster } from './helpers/pg-private-cluster.ts'
+import { privateClusterUnavailable, startStatementsCluster } from './helpers/pg-private-cluster.ts'
 import { collectorOf, instrument } from '../scripts/lib/metrics/collector.ts'
 import { watchAppTraffic, type AppTrafficReport } from '../scripts/lib/metrics/app-traffic.ts'
-import { openDatabase } from '../scripts/lib/db/open.ts'
-import { applyMigrations } from '../scripts/lib/db/migrations.ts'
-import { seedDemo } from '../scripts/lib/seed/demo.ts'
 import type { DatabaseHandle } from '../scripts/lib/db/connection.ts'
-import { resolveEnvironment } from '../scripts/lib/environment.ts'
 
 const SCRIPT = 'scripts/database-performance-dashboard.ts'
 const TENANT = 'tenant-demo'
@@ -195,13 +191,7 @@ const unavailable = privateClusterUnavailable()
 
 describe('--source pg_stat_statements (a private cluster with the extension preloaded)', { skip: unavailable }, () => {
   test('--watch --iterations 2: consecutive windows whose calls add up to the workload replayed by another process, as psql counts them', async (t) => {
-    const cluster = await startPrivateCluster(t, { config: ["shared_preload_libraries = 'pg_stat_statements'", 'pg_stat_statements.track = top'] })
-    cluster.psql('postgres', 'CREATE DATABASE app')
-    const db = await openDatabase(cluster.urlOf('app'), { environment: resolveEnvironment() })
-    defer(t, () => db.close())
-    await applyMigrations(db.sql)
-    await seedDemo(db.prisma)
-    await db.sql.query('CREATE EXTENSION pg_stat_statements')
+    const { cluster } = await startStatementsCluster(t)
     const dir = tempDir(t)
     // The judge: psql's count of the view's cumulative counters, before and after (the demo seed's inserts are in it too).
     const clientInserts = () => Number(cluster.psql('app', `SELECT COALESCE(SUM(calls), 0) FROM pg_stat_statements WHERE query LIKE 'INSERT INTO "public"."Client"%'`, ['-A', '-t']).trim())

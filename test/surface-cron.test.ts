@@ -116,37 +116,34 @@ test('the documented nightly backup line succeeds silently in a bare cron-like s
   assert.equal(backupsIn(placed.backupDir).filter((name) => name.endsWith('.tar.gz.enc')).length, 1, 'no new backup')
 })
 
-test('the documented freshness check line passes silently after the nightly backup', { skip: npmScripts['backup:check'] === undefined && 'backup:check is not an npm script yet' }, async (t) => {
-  const root = tempDir(t, 'ipm-cron-check-')
+/**
+ * The documented nightly backup line, then the documented line of `job`, both as cron runs them in a
+ * fresh installation: the job must succeed silently (nothing on stdout/stderr, nothing in its log).
+ */
+async function afterNightlyBackup(t: import('node:test').TestContext, job: string) {
+  const root = tempDir(t, 'ipm-cron-job-')
   const db = await openTestDatabase(t, 'sqlite')
   const home = join(root, 'home')
   mkdirSync(home)
   const { lines } = documentedCrontab()
   const backup = place(jobCommand(lines, 'backup'), root)
-  const check = place(jobCommand(lines, 'backup:check'), root)
+  const placed = place(jobCommand(lines, job), root)
   const env = { HOME: home, DATABASE_URL: db.url, ...installationSecrets(root) }
   assert.equal(runLikeCron(backup.command, env).status, 0, readFileSync(backup.log, 'utf8'))
-  const result = runLikeCron(check.command, env)
-  assert.equal(result.status, 0, readFileSync(check.log, 'utf8'))
+  const result = runLikeCron(placed.command, env)
+  assert.equal(result.status, 0, readFileSync(placed.log, 'utf8'))
   assert.equal(result.stdout + result.stderr, '')
-  assert.equal(readFileSync(check.log, 'utf8'), '')
+  assert.equal(readFileSync(placed.log, 'utf8'), '')
+  return { lines, placed }
+}
+
+test('the documented freshness check line passes silently after the nightly backup', { skip: npmScripts['backup:check'] === undefined && 'backup:check is not an npm script yet' }, async (t) => {
+  await afterNightlyBackup(t, 'backup:check')
 })
 
 test('the documented weekly drill line restores the nightly backup into a scratch database, silently', { skip: npmScripts['backup:drill'] === undefined && 'backup:drill is not an npm script yet' }, async (t) => {
-  const root = tempDir(t, 'ipm-cron-drill-')
-  const db = await openTestDatabase(t, 'sqlite')
-  const home = join(root, 'home')
-  mkdirSync(home)
-  const { lines } = documentedCrontab()
-  const backup = place(jobCommand(lines, 'backup'), root)
-  const drill = place(jobCommand(lines, 'backup:drill'), root)
+  const { lines, placed: drill } = await afterNightlyBackup(t, 'backup:drill')
   assert.match(lines.find((line) => line.includes('backup:drill'))!, /^\S+\s+\S+\s+\*\s+\*\s+0\s/, 'weekly (on Sundays)')
-  const env = { HOME: home, DATABASE_URL: db.url, ...installationSecrets(root) }
-  assert.equal(runLikeCron(backup.command, env).status, 0, readFileSync(backup.log, 'utf8'))
-  const result = runLikeCron(drill.command, env)
-  assert.equal(result.status, 0, readFileSync(drill.log, 'utf8'))
-  assert.equal(result.stdout + result.stderr, '')
-  assert.equal(readFileSync(drill.log, 'utf8'), '')
   const history = readFileSync(join(drill.backupDir, 'history.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { operation: string; result: string; rtoMs?: number })
   const last = history.at(-1)!
   assert.equal(last.operation, 'drill')

@@ -8,18 +8,8 @@ import { parseHeaders, startTracing, withSpan } from '../scripts/lib/telemetry/t
 import { REPO_ROOT } from './helpers/cli.ts'
 import { tempDir } from './helpers/databases.ts'
 import { startRecordingServer } from './helpers/http-recorder.ts'
+import { resourceSpansOf, spansOf } from './helpers/otlp.ts'
 import { resolveEnvironment } from '../scripts/lib/environment.ts'
-
-interface OtlpSpan {
-  traceId: string
-  spanId: string
-  parentSpanId?: string
-  name: string
-  startTimeUnixNano: string
-  endTimeUnixNano: string
-  attributes: { key: string; value: { stringValue?: string; intValue?: number | string } }[]
-  status?: { code?: number }
-}
 
 const SECRET_TITLE = 'Litige confidentiel Durand'
 
@@ -57,9 +47,9 @@ describe('OpenTelemetry tracing', () => {
     }
     const payloads = receiver.requests.map((r) => r.body.toString('utf8'))
     assert.ok(!payloads.some((p) => p.includes(SECRET_TITLE) || p.includes('HAUTE')), 'a literal left the process')
-    const resources = payloads.flatMap((p) => (JSON.parse(p) as { resourceSpans: { resource: { attributes: OtlpSpan['attributes'] }; scopeSpans: { spans: OtlpSpan[] }[] }[] }).resourceSpans)
-    assert.ok(resources.every((r) => r.resource.attributes.some((a) => a.key === 'service.name' && a.value.stringValue === 'ipm-test')))
-    const spans = resources.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans))
+    const bodies = receiver.requests.map((r) => r.body)
+    assert.ok(resourceSpansOf(bodies).every((r) => r.resource.attributes.some((a) => a.key === 'service.name' && a.value.stringValue === 'ipm-test')))
+    const spans = spansOf(bodies)
     const byName = (name: string) => spans.filter((s) => s.name === name)
     const [create] = byName('backup.create')
     const [snapshot] = byName('backup.snapshot')

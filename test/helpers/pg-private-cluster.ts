@@ -16,6 +16,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TestContext } from 'node:test'
 import { defer } from './databases.ts'
+import { openDatabase } from '../../scripts/lib/db/open.ts'
+import type { DatabaseHandle } from '../../scripts/lib/db/connection.ts'
+import { applyMigrations } from '../../scripts/lib/db/migrations.ts'
+import { resolveEnvironment } from '../../scripts/lib/environment.ts'
+import { seedDemo } from '../../scripts/lib/seed/demo.ts'
 
 export const PG_BIN_DIR = process.env.TEST_PG_BIN_DIR ?? '/usr/lib/postgresql/15/bin'
 const INSTALL = 'apt-get install postgresql-15 postgresql-contrib'
@@ -135,4 +140,21 @@ export async function freePort(): Promise<number> {
       server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))))
     })
   })
+}
+
+
+/**
+ * A private cluster with pg_stat_statements preloaded (top-level statements tracked), its database
+ * `app` migrated and seeded with the demo data, and the extension created in it: where the
+ * dashboard reads the application's real statements. Stopped and closed after `t`.
+ */
+export async function startStatementsCluster(t: TestContext): Promise<{ cluster: PrivateCluster; db: DatabaseHandle }> {
+  const cluster = await startPrivateCluster(t, { config: ["shared_preload_libraries = 'pg_stat_statements'", 'pg_stat_statements.track = top'] })
+  cluster.psql('postgres', 'CREATE DATABASE app')
+  const db = await openDatabase(cluster.urlOf('app'), { environment: resolveEnvironment() })
+  defer(t, () => db.close())
+  await applyMigrations(db.sql)
+  await seedDemo(db.prisma)
+  await db.sql.query('CREATE EXTENSION pg_stat_statements')
+  return { cluster, db }
 }
