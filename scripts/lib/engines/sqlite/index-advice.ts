@@ -7,9 +7,8 @@
  * (the copy keeps an in-memory journal for that); the live lab never runs them.
  * Column statistics: distinct values and NULL share over the first 200 000 rows of the copy.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { rmSync } from 'node:fs'
+import { privateScratchDir } from '../../fs/leftovers.ts'
 import Database from 'better-sqlite3'
 import type { Snapshot, SnapshotOptions } from '../snapshot.ts'
 import { quoteIdentifier, type DatabaseHandle, type SqlConnection, type SqlValue } from '../../db/connection.ts'
@@ -39,7 +38,8 @@ export interface SqliteIndexLabOptions {
  */
 export async function openSqliteIndexLab(db: DatabaseHandle, options: SqliteIndexLabOptions): Promise<IndexLab> {
   if (options.scratch === false) return sqliteIndexLab(db.sql, false, options.timesLive ?? true, async () => {})
-  const dir = mkdtempSync(join(options.dir ?? tmpdir(), 'ipm-index-lab-'))
+  // Named after this process: a lab killed before close() is swept by the next one.
+  const dir = await privateScratchDir('ipm-index-lab-', options.dir)
   try {
     const snapshot = await options.snapshot(db, { dir, durable: false })
     const file = snapshot.sqliteFile!
