@@ -2,13 +2,14 @@
  * `restore --at <instant>`: the options of a restore to a point in time and its run, kept apart from
  * restore.ts (which restores a backup by id) so both evolve without touching each other.
  */
-import { join } from 'node:path'
+import { rm } from 'node:fs/promises'
 import type { Command } from 'commander'
 import { print } from '../lib/cli.ts'
 import type { ToolkitEnvironment } from '../lib/environment.ts'
 import type { PitrSettings } from '../lib/engines/engine.ts'
 import { renderRestore } from '../lib/backup/restore/render.ts'
 import type { RestoreAtTimeResult } from '../lib/backup/restore/at-time.ts'
+import { privateScratchDir } from '../lib/fs/leftovers.ts'
 import { parseInstant } from '../lib/replication/instant.ts'
 import { openReplicaStore } from '../lib/replication/object-store.ts'
 import type { BackupCli, GlobalOptions } from './_cli.ts'
@@ -72,18 +73,24 @@ export function renderRestoreAt(result: RestoreAtTimeResult): string {
 export async function runRestoreAt(cli: BackupCli, options: GlobalOptions, command: RestoreAtOptions & { to?: string; yes?: boolean; force?: boolean }): Promise<number> {
   const at = parseInstant(command.at!)
   const { environment } = cli
-  const replica = command.replica === undefined ? undefined : openReplicaStore(command.replica, { env: environment.storage, cwd: environment.cwd, stagingDir: join(environment.projectRoot, '.replica-staging') })
-  const result = await cli.system(options).restoreAt({
-    ...pitrSettings(command, environment),
-    at,
-    ...(replica !== undefined ? { replica } : {}),
-    ...(command.to !== undefined ? { to: command.to } : {}),
-    ...(command.tenant !== undefined ? { tenant: command.tenant } : {}),
-    keepScratch: command.keepScratch === true,
-    yes: command.yes === true,
-    force: command.force === true,
-    signal: cli.interruptible(),
-  })
-  print(result, () => renderRestoreAt(result), options)
-  return 0
+  // Remote replica objects are staged in a folder of this process (see `replicate`), never in the project.
+  const stagingDir = await privateScratchDir('ipm-replica-staging-')
+  try {
+    const replica = command.replica === undefined ? undefined : openReplicaStore(command.replica, { env: environment.storage, cwd: environment.cwd, stagingDir })
+    const result = await cli.system(options).restoreAt({
+      ...pitrSettings(command, environment),
+      at,
+      ...(replica !== undefined ? { replica } : {}),
+      ...(command.to !== undefined ? { to: command.to } : {}),
+      ...(command.tenant !== undefined ? { tenant: command.tenant } : {}),
+      keepScratch: command.keepScratch === true,
+      yes: command.yes === true,
+      force: command.force === true,
+      signal: cli.interruptible(),
+    })
+    print(result, () => renderRestoreAt(result), options)
+    return 0
+  } finally {
+    await rm(stagingDir, { recursive: true, force: true })
+  }
 }

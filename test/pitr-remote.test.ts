@@ -1,0 +1,101 @@
+/**
+ * Point-in-time recovery with the replica on object storage (s3rver, Azurite: the non-folder entries
+ * of STORAGES): `replicate --dir s3://…|azure://…` as its own process, stopped by SIGTERM and
+ * resumed, then `restore --at T --replica <url>` into a fresh file on a machine that has only the
+ * URL. The restored file holds exactly the state at T, and neither run leaves anything in the
+ * project's folder (staging copies live in a private scratch folder).
+ */
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { copyFileSync, readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import Database from 'better-sqlite3'
+import { REPO_ROOT, runScriptAsync } from './helpers/cli.ts'
+import { tempDir } from './helpers/databases.ts'
+import { STORAGES } from './helpers/storage.ts'
+import { openStorage } from '../scripts/lib/storage/url.ts'
+
+function startReplicate(args: string[], env: NodeJS.ProcessEnv) {
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO_ROOT, 'scripts/advanced-backup.ts'), 'replicate', ...args], { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const waitFor = async (pattern: RegExp) => {
+    while (!pattern.test(stdout)) {
+      if (child.exitCode !== null) throw new Error(`replicate exited ${child.exitCode}: ${stdout}${stderr}`)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  }
+  return { child, exited, waitFor, output: () => stdout, errors: () => stderr }
+}
+
+for (const entry of STORAGES.filter((e) => e.name !== 'folder')) {
+  test(`${entry.name}: replicate to the storage, stop and resume; restore --at from the URL alone rebuilds the instant, nothing left in the project`, async (t) => {
+    const storage = await entry.start(t)
+    const env: NodeJS.ProcessEnv = { ...storage.env }
+    const projectBefore = readdirSync(REPO_ROOT).sort()
+    const dir = tempDir(t, 'ipm-pitr-remote-')
+    const databasePath = join(dir, 'app.db')
+    copyFileSync(join(REPO_ROOT, 'prisma', 'dev.db'), databasePath)
+    const app = new Database(databasePath)
+    t.after(() => { if (app.open) app.close() })
+    app.pragma('journal_mode = WAL')
+    const setMarker = (marker: string) => app.prepare('UPDATE Plan SET name = ? WHERE rowid = (SELECT min(rowid) FROM Plan)').run(marker)
+    const marker = (path: string) => {
+      const db = new Database(path, { readonly: true })
+      try {
+        return (db.prepare('SELECT name FROM Plan WHERE rowid = (SELECT min(rowid) FROM Plan)').get() as { name: string }).name
+      } finally {
+        db.close()
+      }
+    }
+    const segments = async () => {
+      let count = 0
+      for await (const object of openStorage(storage.url, { env: storage.env }).list('generations/')) if (/\/segments\/[^/]+\.segment$/.test(object.key)) count++
+      return count
+    }
+    const until = async (condition: () => Promise<boolean>) => {
+      while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+
+    const first = startReplicate(['--database', `file:${databasePath}`, '--dir', storage.url], env)
+    t.after(() => first.child.kill('SIGKILL'))
+    await first.waitFor(/snapshot 0 :/)
+    setMarker('avant-T')
+    await until(async () => (await segments()) >= 1)
+    const at = new Date()
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    setMarker('après-T')
+    await until(async () => (await segments()) >= 2)
+    first.child.kill('SIGTERM')
+    assert.equal(await first.exited, 0, first.errors())
+    assert.match(first.output(), /Réplication arrêtée proprement/)
+
+    setMarker('pendant-l-arrêt')
+    const second = startReplicate(['--database', `file:${databasePath}`, '--dir', storage.url], env)
+    t.after(() => second.child.kill('SIGKILL'))
+    await second.waitFor(/reprise de la génération/)
+    await until(async () => (await segments()) >= 3)
+    second.child.kill('SIGTERM')
+    assert.equal(await second.exited, 0, second.errors())
+    assert.doesNotMatch(second.output(), /nouvelle génération/)
+    app.close()
+
+    // Another machine: only the replica's URL and the storage's credentials.
+    const fresh = join(tempDir(t, 'ipm-pitr-remote-target-'), 'fresh.db')
+    const iso = at.toISOString()
+    const restored = await runScriptAsync('scripts/advanced-backup.ts', ['--dir', join(dir, 'backups'), '--database', `file:${fresh}`, 'restore', '--at', iso, '--replica', storage.url, '--to', fresh, '--yes'], { env })
+    assert.equal(restored.status, 0, restored.stderr)
+    assert.equal(marker(fresh), 'avant-T')
+    assert.match(restored.stdout, new RegExp(`Instant demandé : ${iso} ; atteint : \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z`))
+    const latest = await runScriptAsync('scripts/advanced-backup.ts', ['--dir', join(dir, 'backups'), '--database', `file:${fresh}`, 'restore', '--at', new Date().toISOString(), '--replica', storage.url, '--to', join(dir, 'latest.db'), '--yes'], { env })
+    assert.equal(latest.status, 2, 'an instant after the newest commit is refused with the reachable range')
+    assert.match(latest.stderr, /hors de la plage restaurable/)
+
+    assert.deepEqual(await storage.incompleteUploads(), [])
+    assert.deepEqual(readdirSync(REPO_ROOT).sort(), projectBefore, 'replicate and restore --at leave nothing in the project folder')
+  })
+}
