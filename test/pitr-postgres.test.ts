@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test'
 import pg from 'pg'
 import { ToolkitError } from '../scripts/lib/errors.ts'
 import { pitrBackup, pitrSetup, readPitrRange, restoreClusterAt, type PgBackRestTools, type PitrRange } from '../scripts/lib/engines/postgres/pitr.ts'
-import { CLUSTER_OS_USER, chownToClusterUser, PG_BIN_DIR, privateClusterUnavailable, startPrivateCluster, type PrivateCluster } from './helpers/pg-private-cluster.ts'
+import { CLUSTER_OS_USER, chownToClusterUser, PG_BIN_DIR, privateClusterUnavailable, runAsClusterUser, startPrivateCluster, type PrivateCluster } from './helpers/pg-private-cluster.ts'
 import { runScriptAsync } from './helpers/cli.ts'
 
 const PGBACKREST = '/usr/bin/pgbackrest'
@@ -108,7 +108,7 @@ describe('PostgreSQL PITR with pgBackRest', { skip: missing }, () => {
     )
   })
 
-  test('a full backup, then numbered commits for some seconds; the next backup is incremental', async () => {
+  test('a full backup, then numbered commits for some seconds across a crash of the server; the next backup is incremental', async () => {
     const full = await pitrBackup(tools)
     assert.equal(full.type, 'full')
     assert.match(full.label, /^\d{8}-\d{6}F$/)
@@ -116,18 +116,30 @@ describe('PostgreSQL PITR with pgBackRest', { skip: missing }, () => {
 
     const repoArchive = join(workDir, 'repo', 'archive')
     const archiveBefore = directorySize(repoArchive)
-    await withClient(cluster.url, async (client) => {
+    const lsnBefore = await withClient(cluster.url, async (client) => {
       await client.query('CREATE TABLE ledger (n integer PRIMARY KEY, note text NOT NULL)')
-      const lsnBefore = (await client.query<{ lsn: string }>('SELECT pg_current_wal_lsn() AS lsn')).rows[0]!.lsn
-      const startedAt = performance.now()
-      const durationMs = Number(process.env.TEST_PITR_WRITE_MS ?? 6000)
-      let n = 0
-      // ~50 tx/s: one row per transaction, paced by a 20 ms sleep between commits.
-      while (performance.now() - startedAt < durationMs) {
+      return (await client.query<{ lsn: string }>('SELECT pg_current_wal_lsn() AS lsn')).rows[0]!.lsn
+    })
+    const startedAt = performance.now()
+    const durationMs = Number(process.env.TEST_PITR_WRITE_MS ?? 6000)
+    let n = 0
+    // ~50 tx/s: one row per transaction, paced by a 20 ms sleep between commits, until `untilMs`.
+    const writeUntil = (untilMs: number) => withClient(cluster.url, async (client) => {
+      while (performance.now() - startedAt < untilMs) {
+        await client.query('INSERT INTO ledger (n, note) VALUES ($1, $2)', [n + 1, `dossier ${n + 1}`])
         n++
-        await client.query('INSERT INTO ledger (n, note) VALUES ($1, $2)', [n, `dossier ${n}`])
         await new Promise((resolve) => setTimeout(resolve, 20))
       }
+    })
+    await writeUntil(durationMs / 2)
+    // Halfway the server crashes: an immediate stop (SIGQUIT to every server process, no checkpoint,
+    // crash recovery at the next start, as after a kill), then a restart. Archiving must go on with
+    // no gap: the restores below cross this instant.
+    runAsClusterUser(join(PG_BIN_DIR, 'pg_ctl'), ['-D', cluster.dataDir, '-m', 'immediate', '-w', 'stop'], { cwd: cluster.baseDir })
+    runAsClusterUser(join(PG_BIN_DIR, 'pg_ctl'), ['-D', cluster.dataDir, '-l', cluster.logFile, '-w', '-t', '120', 'start'], { cwd: cluster.baseDir })
+    assert.match(readFileSync(cluster.logFile, 'utf8'), /not properly shut down; automatic recovery in progress/, 'the restart went through crash recovery')
+    await writeUntil(durationMs)
+    await withClient(cluster.url, async (client) => {
       const elapsedMinutes = (performance.now() - startedAt) / 60_000
       const walBytes = (await client.query<{ bytes: string }>('SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1) AS bytes', [lsnBefore])).rows[0]!.bytes
       const rows = await client.query<{ n: number; micros: string }>('SELECT n, (extract(epoch FROM pg_xact_commit_timestamp(xmin)) * 1000000)::bigint AS micros FROM ledger ORDER BY n')
