@@ -4,8 +4,8 @@
  * SQLite to a fresh file and in place with the five restore steps; refusals exit 2.
  */
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import { copyFileSync, existsSync, readdirSync } from 'node:fs'
+import { spawn, spawnSync } from 'node:child_process'
+import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import Database from 'better-sqlite3'
@@ -76,10 +76,20 @@ test('replicate runs as its own process, stops cleanly on SIGTERM and resumes; r
   assert.doesNotMatch(second.output(), /nouvelle génération/)
 
   const iso = at.toISOString()
+  // What a restore killed by SIGKILL leaves in the scratch folder: a rebuild named after its dead process.
+  const scratchDir = tempDir(t, 'ipm-pitr-cli-scratch-')
+  const dead = spawnSync('true').pid!
+  mkdirSync(join(scratchDir, `ipm-pitr-${dead}-AbC123`))
+  writeFileSync(join(scratchDir, `ipm-pitr-${dead}-AbC123`, 'database.db'), 'a rebuild cut short')
+  const kept = await runScriptAsync('scripts/advanced-backup.ts', ['--dir', join(dir, 'backups'), '--database', `file:${databasePath}`, '--json', 'restore', '--at', iso, '--replica', replica, '--keep-scratch', '--scratch-dir', scratchDir])
+  assert.equal(kept.status, 0, kept.stderr)
+  const keptPath = (JSON.parse(kept.stdout) as { pointInTime: { result: { keptPath: string } } }).pointInTime.result.keptPath
+  assert.equal(marker(keptPath), 'avant-T')
   const fresh = join(dir, 'fresh.db')
-  const toFresh = await runScriptAsync('scripts/advanced-backup.ts', ['--dir', join(dir, 'backups'), '--database', `file:${databasePath}`, 'restore', '--at', iso, '--replica', replica, '--to', fresh, '--yes'])
+  const toFresh = await runScriptAsync('scripts/advanced-backup.ts', ['--dir', join(dir, 'backups'), '--database', `file:${databasePath}`, 'restore', '--at', iso, '--replica', replica, '--to', fresh, '--yes', '--scratch-dir', scratchDir])
   assert.equal(toFresh.status, 0, toFresh.stderr)
   assert.equal(marker(fresh), 'avant-T')
+  assert.deepEqual(readdirSync(scratchDir), [keptPath.split('/').at(-2)], 'the dead run\'s rebuild is gone, the kept one stays')
   assert.match(toFresh.stdout, new RegExp(`Instant demandé : ${iso} ; atteint : \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z`))
   assert.match(toFresh.stdout, /1\. Vérification d'intégrité \(SHA-256\) ✓/)
   assert.match(toFresh.stdout, /5\. Confirmation ✓/)

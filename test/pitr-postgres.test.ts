@@ -5,6 +5,7 @@
  * transactions committed at or before T.
  */
 import assert from 'node:assert/strict'
+import { execFileSync, spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -13,7 +14,7 @@ import pg from 'pg'
 import { ToolkitError } from '../scripts/lib/errors.ts'
 import { pitrBackup, pitrSetup, readPitrRange, restoreClusterAt, type PgBackRestTools, type PitrRange } from '../scripts/lib/engines/postgres/pitr.ts'
 import { CLUSTER_OS_USER, chownToClusterUser, PG_BIN_DIR, privateClusterUnavailable, runAsClusterUser, startPrivateCluster, type PrivateCluster } from './helpers/pg-private-cluster.ts'
-import { runScriptAsync } from './helpers/cli.ts'
+import { REPO_ROOT, runScriptAsync } from './helpers/cli.ts'
 
 const PGBACKREST = '/usr/bin/pgbackrest'
 const STANZA = 'test'
@@ -229,6 +230,35 @@ describe('PostgreSQL PITR with pgBackRest', { skip: missing }, () => {
       })
     }
     assert.deepEqual(leftovers(), [])
+  })
+
+  test('a restore --at killed by SIGKILL leaves its scratch cluster running; the next restore stops and removes it, and leaves a kept one alone', async () => {
+    const scratchNames = () => readdirSync(workDir).filter((name) => name.startsWith('pitr-'))
+    const at = new Date(Number(commits[Math.floor(commits.length / 2)]!.micros / 1000n)).toISOString()
+    const pgbackrest = ['--stanza', STANZA, '--pgbackrest-config', tools.configPath!, '--pg-bin-dir', PG_BIN_DIR, ...(CLUSTER_OS_USER === undefined ? [] : ['--run-as', CLUSTER_OS_USER]), '--scratch-dir', workDir]
+    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO_ROOT, 'scripts/advanced-backup.ts'), '--dir', join(workDir, 'backups'), '--database', cluster.url, 'restore', '--at', at, '--to', cluster.urlOf('never_written'), '--yes', ...pgbackrest], { cwd: workDir, stdio: 'ignore' })
+    const exited = new Promise((resolve) => child.once('exit', resolve))
+    // Killed once the restored postmaster runs: nothing of the CLI's cleanup can happen.
+    const pidFile = () => scratchNames().map((name) => join(workDir, name, 'data', 'postmaster.pid')).find((path) => existsSync(path) && readFileSync(path, 'utf8').includes('\n'))
+    while (pidFile() === undefined) await new Promise((resolve) => setTimeout(resolve, 10))
+    const orphan = Number(readFileSync(pidFile()!, 'utf8').split('\n')[0])
+    child.kill('SIGKILL')
+    await exited
+    const left = scratchNames()
+    assert.equal(left.length, 1)
+    assert.match(left[0]!, new RegExp(`^pitr-${child.pid}-`), 'the scratch folder is named after its owner')
+    const running = (pid: number) => existsSync(`/proc/${pid}/stat`) && !['Z', 'X'].includes(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0]!)
+    assert.ok(running(orphan), 'the killed restore left its scratch postmaster running')
+
+    const kept = await restoreClusterAt({ ...tools, at: new Date(at), pgBinDir: PG_BIN_DIR, scratchDir: workDir, keepScratch: true })
+    assert.ok(!running(orphan), 'the next restore stopped the orphan postmaster')
+    assert.deepEqual(scratchNames(), [kept.scratchDir.split('/').at(-1)])
+    await kept.close()
+    const keptPid = Number(readFileSync(join(kept.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0])
+    await assert.rejects(restoreClusterAt({ ...tools, at: new Date(range.earliest.getTime() - 3_600_000), pgBinDir: PG_BIN_DIR, scratchDir: workDir }), ToolkitError)
+    assert.ok(running(keptPid) && existsSync(kept.dataDir), 'a cluster kept with --keep-scratch survives the next run')
+    execFileSync('bash', ['-c', kept.stopCommand])
+    assert.deepEqual(scratchNames(), [])
   })
 
   test('an aborted restore (Ctrl-C) stops the scratch cluster and removes it', async () => {

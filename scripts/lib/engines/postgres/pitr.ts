@@ -6,15 +6,17 @@
  *   restoreClusterAt restores the cluster as of T into a NEW data directory under a scratch dir, on its own
  *                    port and a private Unix socket, waits for recovery to stop at T and promote, verifies it.
  * Invariant: nothing here writes into the running server's data directory; the restored cluster lives
- * only under `scratchDir` and is stopped and removed on every failure or abort.
+ * only under `scratchDir` and is stopped and removed on every failure or abort, or by the next restore
+ * when a kill left it running (unless it was kept on purpose).
  */
 import { spawn } from 'node:child_process'
-import { accessSync, chmodSync, chownSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { accessSync, chmodSync, chownSync, constants, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { delimiter, dirname, join } from 'node:path'
 import pg from 'pg'
 import { ToolkitError } from '../../errors.ts'
 import { commitRename, fsyncPath, temporaryPathFor } from '../../fs/atomic.ts'
+import { processIsAlive } from '../../fs/leftovers.ts'
 import { redactUrl } from '../../db/url.ts'
 import { formatInstant, formatRange } from '../../replication/instant.ts'
 import type { DatabaseLocation } from '../../db/url.ts'
@@ -408,7 +410,8 @@ export async function restoreClusterAt(options: PgBackRestTools & {
   const now = options.now ?? Date.now
   const startedAt = now()
   if (!existsSync(options.scratchDir)) throw new ToolkitError(`Le dossier de travail ${options.scratchDir} n'existe pas.`, { hint: 'Créez-le ou choisissez-en un autre (--scratch-dir).', exitCode: 2 })
-  const scratch = mkdtempSync(join(options.scratchDir, 'pitr-'))
+  await removeDeadScratchClusters(options)
+  const scratch = mkdtempSync(join(options.scratchDir, `pitr-${process.pid}-`))
   chmodSync(scratch, 0o700)
   giveTo(options.runAs, scratch)
   const dataDir = join(scratch, 'data')
@@ -457,6 +460,9 @@ export async function restoreClusterAt(options: PgBackRestTools & {
     const applied = /last completed transaction was at log time (\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?)\+00/.exec(log)
     const url = scratchUrl(options.user ?? 'postgres', port, socketDir)
     const kept = options.keepScratch === true
+    const stopCommand = `${options.runAs === undefined ? '' : `runuser -u ${options.runAs} -- `}${pgCtl} -D ${dataDir} -m fast stop && rm -rf ${scratch}`
+    // A kept cluster outlives this process: the marker keeps the next run's sweep away from it.
+    if (kept) writeFileSync(join(scratch, KEPT_MARKER), `${stopCommand}\n`)
     return {
       url,
       port,
@@ -470,7 +476,7 @@ export async function restoreClusterAt(options: PgBackRestTools & {
       lastAppliedCommit: applied === null ? undefined : parsePgUtc(applied[1]!),
       durationMs: now() - startedAt,
       kept,
-      stopCommand: `${options.runAs === undefined ? '' : `runuser -u ${options.runAs} -- `}${pgCtl} -D ${dataDir} -m fast stop && rm -rf ${scratch}`,
+      stopCommand,
       close: async () => {
         if (!kept) await stopAndRemove()
       },
@@ -479,6 +485,26 @@ export async function restoreClusterAt(options: PgBackRestTools & {
     await stopAndRemove()
     if (options.signal?.aborted === true) throw new ToolkitError('Restauration interrompue : le cluster temporaire a été arrêté et supprimé.', { exitCode: 130, cause: error })
     throw error
+  }
+}
+
+/** The file that marks a scratch cluster kept on purpose (`--keep-scratch`); it holds the command that removes it. */
+const KEPT_MARKER = 'KEPT-stop-command.txt'
+
+/**
+ * Scratch clusters (`<scratchDir>/pitr-<pid>-…`) of restores that were killed before their cleanup:
+ * the owner is gone and the cluster was not kept, so its postmaster (still running, on a port of its
+ * own) is stopped and its folder removed. Clusters of live restores and kept ones are left alone.
+ */
+async function removeDeadScratchClusters(options: Pick<PgBackRestTools, 'runAs' | 'runuserPath'> & { scratchDir: string; pgBinDir: string }): Promise<void> {
+  for (const name of readdirSync(options.scratchDir)) {
+    const owner = Number(/^pitr-(\d+)-/.exec(name)?.[1])
+    if (!Number.isSafeInteger(owner) || owner === process.pid || processIsAlive(owner)) continue
+    const scratch = join(options.scratchDir, name)
+    if (existsSync(join(scratch, KEPT_MARKER))) continue
+    const dataDir = join(scratch, 'data')
+    if (existsSync(join(dataDir, 'postmaster.pid'))) await runAs(options, join(options.pgBinDir, 'pg_ctl'), ['-D', dataDir, '-m', 'immediate', '-w', 'stop'], { allowFailure: true, ignoreSignal: true })
+    rmSync(scratch, { recursive: true, force: true })
   }
 }
 

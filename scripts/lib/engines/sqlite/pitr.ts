@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { ToolkitError } from '../../errors.ts'
 import { formatInstant, formatRange } from '../../replication/instant.ts'
 import { formatBytes as formatSize } from '../../format.ts'
+import { privateScratchDir } from '../../fs/leftovers.ts'
 import type { PointInTimeRecovery } from '../engine.ts'
 import { replicate, type ReplicationEvent } from './wal-replicator.ts'
 import { restoreToTime } from './wal-restore.ts'
@@ -64,7 +65,11 @@ export const sqlitePitr: PointInTimeRecovery = {
     if (options.replica === undefined) {
       throw new ToolkitError('restore --at sur SQLite lit le réplica de la réplication continue : indiquez-le.', { hint: 'Ajoutez --replica <dossier|s3://…|azure://…> (le --dir donné à `replicate`).', exitCode: 2 })
     }
-    const scratch = await mkdtemp(join(options.scratchDir ?? tmpdir(), 'ipm-pitr-'))
+    // A kept rebuild is the operator's (never swept); any other is named after this process, so the next
+    // restore removes what a killed one left.
+    const scratch = options.keepScratch
+      ? await mkdtemp(join(options.scratchDir ?? tmpdir(), 'ipm-pitr-kept-'))
+      : await privateScratchDir('ipm-pitr-', options.scratchDir)
     try {
       const rebuilt = await restoreToTime({ replica: options.replica, at: options.at, outputPath: join(scratch, 'database.db') })
       const reachedAt = rebuilt.lastCommitSeenAt ?? rebuilt.stateAt
