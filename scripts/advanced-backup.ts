@@ -11,7 +11,7 @@ import { resolveEnvironment } from './lib/environment.ts'
 import { AdvancedBackupSystem } from './lib/backup/backup-system.ts'
 import { EXPORT_FORMATS, type ExportFormat } from './lib/backup/layout.ts'
 import type { ProgressListener } from './lib/progress.ts'
-import { retentionCount, type BackupCli, type GlobalOptions, type Verb } from './backup-verbs/_cli.ts'
+import { compressionLevel, retentionCount, type BackupCli, type GlobalOptions, type Verb } from './backup-verbs/_cli.ts'
 import { registerKeygen } from './backup-verbs/keygen.ts'
 import { registerRekey } from './backup-verbs/rekey.ts'
 import { stepSpans } from './lib/telemetry/step-spans.ts'
@@ -56,6 +56,7 @@ const program = new Command('advanced-backup')
   .option('--database <url>', 'URL de la base (défaut : DATABASE_URL, sinon file:./prisma/dev.db)')
   .option('--keep <n>', 'rotation : nombre de backups complets gardés (défaut 10)', keepCount)
   .option('--no-compress', 'garder un dossier backup-<ts>/ au lieu de backup-<ts>.tar.gz')
+  .option('--compression-level <n>', 'niveau gzip de l’archive, de 1 (plus rapide) à 9 (plus petite) ; défaut 6', compressionLevel)
   .option('--formats <list>', `formats d’export, séparés par des virgules (défaut ${EXPORT_FORMATS.join(',')})`, formatList)
   .option('--json', 'écrire le résultat en JSON sur stdout')
   .option('--quiet', 'rien afficher en cas de succès (pour cron) ; les erreurs vont toujours sur stderr')
@@ -82,6 +83,7 @@ function system(options: GlobalOptions, onProgress?: ProgressListener, extra: { 
     ...(options.dir !== undefined ? { backupDir: options.dir } : {}),
     ...(options.keep !== undefined ? { maxBackups: options.keep } : {}),
     compressionEnabled: options.compress,
+    ...(options.compressionLevel !== undefined ? { compressionLevel: options.compressionLevel } : {}),
     ...(options.formats ? { exportFormats: options.formats } : {}),
     environment,
     ...(onProgress ? { onProgress } : {}),

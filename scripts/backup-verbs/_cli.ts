@@ -21,6 +21,7 @@ export interface GlobalOptions {
   database?: string
   keep?: number
   compress: boolean
+  compressionLevel?: number
   formats?: ExportFormat[]
   json?: boolean
   quiet?: boolean
@@ -57,6 +58,13 @@ export const maxAge = (value: string): number => {
 export const retentionCount = (value: string): number => {
   const n = Number(value)
   if (value.trim() === '' || !Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError('nombre entier ≥ 0 attendu')
+  return n
+}
+
+/** `--compression-level`: gzip's levels, 1 (fastest) to 9 (smallest). */
+export const compressionLevel = (value: string): number => {
+  const n = Number(value)
+  if (value.trim() === '' || !Number.isInteger(n) || n < 1 || n > 9) throw new InvalidArgumentError('un niveau de 1 (plus rapide) à 9 (plus petit) est attendu')
   return n
 }
 

@@ -78,6 +78,8 @@ export interface AdvancedBackupOptions {
   onProgress?: ProgressListener
   /** Compression threads; default one per core. */
   threads?: number
+  /** gzip level of new archives, 1 (fastest) to 9 (smallest); default 6. */
+  compressionLevel?: number
   /** Told what went wrong beside a finished operation (its history line could not be written); the CLI prints it on stderr. */
   onWarning?: (message: string) => void
   /** Where `check` sends its alerts; default the channels the environment configures (alertChannelsFromEnvironment). */
@@ -320,6 +322,7 @@ export class AdvancedBackupSystem {
         now: this.#now,
         onProgress: this.#options.onProgress,
         threads: this.#options.threads,
+        compressionLevel: this.#options.compressionLevel,
         onStep: this.#onStep,
       })
     } finally {
@@ -570,6 +573,7 @@ export class AdvancedBackupSystem {
         now: this.#now,
         onProgress: this.#options.onProgress,
         threads: this.#options.threads,
+        compressionLevel: this.#options.compressionLevel,
       })
     } catch (error) {
       if (error instanceof NoParentError) return undefined

@@ -45,6 +45,8 @@ export interface CreateBackupOptions {
   onProgress?: ProgressListener
   /** Compression threads; defaults to one per core. */
   threads?: number
+  /** gzip level of the archive, 1 (fastest) to 9 (smallest); default COMPRESSION_LEVEL (6, the spec's tar.gz). */
+  compressionLevel?: number
   /** A SQLite snapshot of at least this size is exported by a helper thread (exports.ts: EXPORT_THREAD_FROM_BYTES by default). */
   exportThreadFromBytes?: number
   /** Called at each named step (kill-points.ts: CREATE_STEPS), for crash tests. */
@@ -104,7 +106,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
       const mtime = new Date(Math.floor(started.getTime() / 1000) * 1000)
 
       if (options.compress) {
-        pool = new GzipPool({ threads: options.threads })
+        pool = new GzipPool({ threads: options.threads, level: options.compressionLevel })
         archive = await ArchiveWriter.create(join(staging, `${id}${ARCHIVE_SUFFIX}`), {
           pool,
           onBytes: (done, total) => {

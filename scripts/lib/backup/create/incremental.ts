@@ -61,6 +61,8 @@ export interface IncrementalOptions {
   now?: () => Date
   onProgress?: ProgressListener
   threads?: number
+  /** gzip level of the archive (see createBackup). */
+  compressionLevel?: number
 }
 
 /** Thrown when there is no backup of this database to build on (the caller may take a full one). */
@@ -301,7 +303,7 @@ export async function createIncrementalBackup(options: IncrementalOptions): Prom
   const base = join(options.backupDir, `${id}${TEMPORARY_MARKER}${process.pid}-base.db`)
   const paths = backupPaths(options.backupDir, id)
   const progress = options.onProgress ?? (() => {})
-  const pool = new GzipPool({ threads: options.threads })
+  const pool = new GzipPool({ threads: options.threads, level: options.compressionLevel })
   let archive: ArchiveWriter | undefined
   let linkedArchive = false
   try {
