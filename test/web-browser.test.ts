@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict'
-import { existsSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { chromium } from 'playwright-core'
 import { startDashboardServer } from '../scripts/lib/web/server.ts'
-import { defer, tempDir } from './helpers/databases.ts'
+import { REPO_ROOT } from './helpers/cli.ts'
+import { defer } from './helpers/databases.ts'
 import { requireJudge } from './helpers/judges.ts'
 import { BASE_QUERIES, LITERAL_IN_PLAN, sampleSnapshot } from './helpers/web.ts'
 
@@ -17,7 +18,11 @@ function valueAt(root: unknown, path: string): unknown {
 describe('web dashboard in Chromium', () => {
   it('shows the JSON numbers, follows new queries over SSE, holds no literal, and screenshots', { skip: requireJudge('chromium') }, async (t) => {
     const executablePath = '/usr/bin/chromium'
-    const outputDir = tempDir(t, 'ipm-web-browser-')
+    // The test's output folder (git-ignored), kept after the run so a person can look at the page.
+    const outputDir = join(REPO_ROOT, 'test-output', 'web-browser')
+    mkdirSync(outputDir, { recursive: true })
+    const screenshot = join(outputDir, 'tableau-de-bord.png')
+    rmSync(screenshot, { force: true })
     let current = sampleSnapshot()
     const server = await startDashboardServer({ port: 0, intervalMs: 500, token: 'jeton-navigateur', collect: async () => current })
     defer(t, () => server.close())
@@ -42,6 +47,13 @@ describe('web dashboard in Chromium', () => {
       assert.equal(value, String(expected), field)
       if (typeof expected === 'number' && field !== 'backup.newest.ageSeconds' && field !== 'metrics.cache.hitRate') assert.equal(text, number.format(expected), field)
     }
+    // Every section of the issue has its numbers on the page: per-fingerprint p50/p95/p99 and calls, slow queries, tenants, cache, connections, backup status.
+    const shown = new Set(fields.map((f) => f.field))
+    for (const field of [
+      'metrics.fingerprints.0.count', 'metrics.fingerprints.0.p50Ms', 'metrics.fingerprints.0.p95Ms', 'metrics.fingerprints.0.p99Ms',
+      'metrics.globalMetrics.slowQueries.0.durationMs', 'metrics.tenantMetrics.0.queryCount', 'metrics.cache.hitRate', 'metrics.system.openConnections',
+      'backup.newest.id', 'backup.newest.ageSeconds', 'backup.newest.verified', 'backup.newest.offsite.target', 'backup.lastDrill.result',
+    ]) assert.ok(shown.has(field), `${field} is not on the page`)
     assert.equal(await page.locator('[data-field="metrics.cache.hitRate"]').textContent(), '97,3\u00a0%')
     assert.equal(await page.locator('[data-field="backup.newest.ageSeconds"]').textContent(), '7 h 0 min')
     assert.equal(await page.locator('#fingerprints tbody tr').count(), 3)
@@ -56,9 +68,9 @@ describe('web dashboard in Chromium', () => {
     assert.equal(await page.locator('#fingerprints tbody tr').count(), 4)
     assert.equal(await page.locator('[data-field="metrics.globalMetrics.totalQueries"]').getAttribute('data-value'), '13')
 
-    const screenshot = join(outputDir, 'tableau-de-bord.png')
     await page.screenshot({ path: screenshot, fullPage: true })
     assert.ok(existsSync(screenshot) && statSync(screenshot).size > 10_000)
+    t.diagnostic(`capture d'écran: ${screenshot}`)
     assert.deepEqual(problems, [])
   })
 })

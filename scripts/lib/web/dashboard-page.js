@@ -111,15 +111,22 @@
     }
     const n = b.newest
     fill('backup', n === null ? [card('Dernière sauvegarde', el('span', 'aucune', { class: 'bad' }))] : [
-      card('Dernière sauvegarde', el('code', n.id)),
+      card('Dernière sauvegarde', el('code', n.id, { 'data-field': 'backup.newest.id', 'data-value': n.id })),
       card('Âge', el('span', duration(n.ageSeconds), { 'data-field': 'backup.newest.ageSeconds', 'data-value': String(n.ageSeconds) })),
       card('Taille (octets)', num('backup.newest.sizeBytes', n.sizeBytes)),
       card('Vérifiée', yesNo('backup.newest.verified', n.verified)),
-      card('Copie hors site', n.offsite ? el('span', n.offsite.target, { class: 'good' }) : el('span', 'non', { class: 'bad' })),
-      card('Dernier exercice de restauration', b.lastDrill ? el('span', `${time.format(new Date(b.lastDrill.at))} — ${b.lastDrill.result === 'success' ? 'réussi' : 'échoué'}`, { class: b.lastDrill.result === 'success' ? 'good' : 'bad' }) : el('span', 'jamais', { class: 'bad' })),
+      card('Copie hors site', n.offsite ? el('span', n.offsite.target, { class: 'good', 'data-field': 'backup.newest.offsite.target', 'data-value': n.offsite.target }) : el('span', 'non', { class: 'bad', 'data-field': 'backup.newest.offsite', 'data-value': 'null' })),
+      card('Dernier exercice de restauration', b.lastDrill ? drillLine(b.lastDrill) : el('span', 'jamais', { class: 'bad', 'data-field': 'backup.lastDrill', 'data-value': 'null' })),
       card('Dernière opération', b.lastRun ? el('span', `${b.lastRun.operation} ${b.lastRun.result === 'success' ? 'réussie' : 'échouée'}`, { class: b.lastRun.result === 'success' ? 'good' : 'bad' }) : el('span', '—')),
     ])
     fill('backup-problems', b.problems.map((p) => el('li', p, { class: 'bad' })))
+  }
+
+  function drillLine(drill) {
+    const ok = drill.result === 'success'
+    const line = el('span', `${time.format(new Date(drill.at))} — ${ok ? 'réussi' : 'échoué'}`, { class: ok ? 'good' : 'bad', 'data-field': 'backup.lastDrill.result', 'data-value': drill.result, 'data-at': drill.at })
+    if (drill.error) line.setAttribute('title', drill.error)
+    return line
   }
 
   function chartData(key) {
