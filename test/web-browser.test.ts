@@ -37,6 +37,7 @@ describe('web dashboard in Chromium', () => {
     await page.goto(`${server.url}?token=jeton-navigateur`)
     await page.locator('#status', { hasText: 'en direct' }).waitFor()
     await page.locator('#chart-p95 .uplot').waitFor()
+    for (const chart of ['p50', 'p95', 'p99', 'calls']) assert.equal(await page.locator(`#chart-${chart} .uplot`).count(), 1, `chart ${chart}`)
 
     const snapshot = await (await fetch(`${server.url}api/snapshot`, { headers: { authorization: 'Bearer jeton-navigateur' } })).json()
     const fields = await page.locator('[data-field]').evaluateAll((nodes) => nodes.map((n) => ({ field: n.getAttribute('data-field')!, value: n.getAttribute('data-value')!, text: n.textContent! })))
@@ -66,6 +67,9 @@ describe('web dashboard in Chromium', () => {
     current = sampleSnapshot({ queries: [...BASE_QUERIES, added], collectedAt: '2025-03-01T10:00:05.000Z', firstId: 12 })
     await page.locator('#fingerprints tbody tr', { hasText: 'SELECT id FROM User WHERE email = ?' }).waitFor({ timeout: 5_000 })
     assert.equal(await page.locator('#fingerprints tbody tr').count(), 4)
+    // …and in the charts over time (a series of its own in each).
+    const addedId = (current.metrics.fingerprints.find((f) => f.display === added.display)!).id
+    for (const chart of ['p50', 'p95', 'p99', 'calls']) await page.locator(`#chart-${chart} .u-legend`, { hasText: addedId }).waitFor({ timeout: 5_000 })
     assert.equal(await page.locator('[data-field="metrics.globalMetrics.totalQueries"]').getAttribute('data-value'), '13')
 
     await page.screenshot({ path: screenshot, fullPage: true })

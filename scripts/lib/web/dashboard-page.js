@@ -142,19 +142,21 @@
     const series = [{ label: 'heure' }, ...ids.map((id, i) => ({ label: id, stroke: COLORS[i % COLORS.length], width: 2 }))]
     return { ids, plot: new uPlot({ title, width: 560, height: 240, series, scales: { x: { time: true } } }, data, target) }
   }
+  // One chart per quantile and one of the calls, per fingerprint, over the collections kept.
+  const CHARTS = [
+    { id: 'chart-p50', title: 'p50 par empreinte (ms)', key: 'p50Ms' },
+    { id: 'chart-p95', title: 'p95 par empreinte (ms)', key: 'p95Ms' },
+    { id: 'chart-p99', title: 'p99 par empreinte (ms)', key: 'p99Ms' },
+    { id: 'chart-calls', title: 'Appels par empreinte (fenêtre)', key: 'count' },
+  ]
   function updateCharts() {
     if (typeof uPlot === 'undefined') return
-    const p95 = chartData('p95Ms')
-    if (charts === null || p95.ids.join() !== charts.ids) {
-      for (const id of ['chart-p95', 'chart-calls']) document.getElementById(id).replaceChildren()
-      charts = {
-        ids: p95.ids.join(),
-        p95: makeChart(document.getElementById('chart-p95'), 'p95 par empreinte (ms)', 'p95Ms').plot,
-        calls: makeChart(document.getElementById('chart-calls'), 'Appels par empreinte (fenêtre)', 'count').plot,
-      }
+    const ids = chartData('count').ids.join()
+    if (charts === null || ids !== charts.ids) {
+      for (const chart of CHARTS) document.getElementById(chart.id).replaceChildren()
+      charts = { ids, plots: CHARTS.map((chart) => makeChart(document.getElementById(chart.id), chart.title, chart.key).plot) }
     } else {
-      charts.p95.setData(p95.data)
-      charts.calls.setData(chartData('count').data)
+      CHARTS.forEach((chart, i) => charts.plots[i].setData(chartData(chart.key).data))
     }
   }
 
