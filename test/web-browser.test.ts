@@ -32,6 +32,9 @@ describe('web dashboard in Chromium', () => {
     const problems: string[] = []
     page.on('console', (message) => void (message.type() === 'error' && problems.push(message.text())))
     page.on('pageerror', (error) => void problems.push(error.message))
+    // Offline: every request of the page goes to the dashboard server itself (no CDN, no font, no analytics).
+    const elsewhere: string[] = []
+    page.on('request', (request) => void (!request.url().startsWith(server.url) && !request.url().startsWith('data:') && elsewhere.push(request.url())))
     page.on('requestfailed', (request) => void problems.push(`${request.url()} ${request.failure()?.errorText}`))
 
     await page.goto(`${server.url}?token=jeton-navigateur`)
@@ -76,5 +79,6 @@ describe('web dashboard in Chromium', () => {
     assert.ok(existsSync(screenshot) && statSync(screenshot).size > 10_000)
     t.diagnostic(`capture d'écran: ${screenshot}`)
     assert.deepEqual(problems, [])
+    assert.deepEqual(elsewhere, [])
   })
 })
