@@ -14,7 +14,7 @@ import { resolveEnvironment } from './lib/environment.ts'
 import { DatabasePerformanceDashboard } from './lib/metrics/dashboard.ts'
 import { renderDashboard, renderTestResults } from './lib/metrics/render.ts'
 import { runDashboard } from './lib/metrics/run-dashboard.ts'
-import { startTracing } from './lib/telemetry/tracing.ts'
+import { startTracing, tracingOptions } from './lib/telemetry/tracing.ts'
 import { describeError } from './lib/errors.ts'
 import { join, resolve } from 'node:path'
 import { terminalProgress } from './lib/progress.ts'
@@ -136,7 +136,7 @@ const stopServing = new AbortController()
 
 /** Tracing around the whole run (`--otel` or OTEL_EXPORTER_OTLP_ENDPOINT); spans are flushed before exit. */
 async function main(options: Options): Promise<number> {
-  const tracing = await startTracing({ enabled: options.otel === true || environment.otel.endpoint !== undefined, ...environment.otel })
+  const tracing = await startTracing(tracingOptions(options.otel, environment.otel))
   try {
     if (options.source !== undefined && options.source !== 'tests') return await appTraffic(options, options.source, environment.databaseUrl)
     return await (options.serve ? serve(options) : runOnce(options))
