@@ -13,6 +13,7 @@ import type { DashboardServer } from '../scripts/lib/web/server.ts'
 import type { DashboardSnapshot } from '../scripts/lib/web/snapshot.ts'
 import { backupSystem } from './helpers/backup.ts'
 import { openTestDatabase, tempDir } from './helpers/databases.ts'
+import { judge, requireJudge } from './helpers/judges.ts'
 import { sampleSnapshot } from './helpers/web.ts'
 
 /** Serves the dashboard over `backupDir` with the given environment; returns what /api/snapshot and /metrics say. */
@@ -90,4 +91,11 @@ test('--serve shows the off-site copy of the newest backup and the last drill, s
   const bad = await served(backupDir, { BACKUP_OFFSITE_URL: offsiteDir })
   assert.deepEqual(bad.snapshot.backup!.lastDrill, { at: failure.end, result: 'failure', error: failure.error })
   assert.equal(gauge(bad.exposition, 'ipm_backup_last_drill_success'), 0)
+  // The exposition of the served status (every backup gauge present) is valid for Prometheus' own checker.
+  const promtool = requireJudge('promtool')
+  if (promtool === false) {
+    const checked = judge('promtool', ['check', 'metrics'], { input: bad.exposition })
+    assert.equal(checked.status, 0, checked.stdout + checked.stderr)
+    assert.equal(checked.stdout + checked.stderr, '')
+  } else t.diagnostic(promtool)
 })
