@@ -15,7 +15,7 @@ import { compressionLevel, retentionCount, type BackupCli, type GlobalOptions, t
 import { registerKeygen } from './backup-verbs/keygen.ts'
 import { registerRekey } from './backup-verbs/rekey.ts'
 import { stepSpans } from './lib/telemetry/step-spans.ts'
-import { startTracing, withSpan } from './lib/telemetry/tracing.ts'
+import { startTracing, tracingOptions, withSpan } from './lib/telemetry/tracing.ts'
 import { registerCreate } from './backup-verbs/create.ts'
 import { registerList } from './backup-verbs/list.ts'
 import { registerVerify } from './backup-verbs/verify.ts'
@@ -93,7 +93,7 @@ function system(options: GlobalOptions, onProgress?: ProgressListener, extra: { 
 }
 
 async function traced(verb: Verb, options: GlobalOptions): Promise<number> {
-  const tracing = await startTracing({ enabled: options.otel === true || environment.otel.endpoint !== undefined, ...environment.otel })
+  const tracing = await startTracing(tracingOptions(options.otel, environment.otel))
   try {
     return await withSpan(`advanced-backup ${verbName}`, { 'ipm.command': verbName }, async () => {
       try {

@@ -14,7 +14,7 @@ import { resolveEnvironment } from './lib/environment.ts'
 import { DatabasePerformanceDashboard } from './lib/metrics/dashboard.ts'
 import { renderDashboard, renderTestResults } from './lib/metrics/render.ts'
 import { runDashboard } from './lib/metrics/run-dashboard.ts'
-import { startTracing } from './lib/telemetry/tracing.ts'
+import { startTracing, tracingOptions } from './lib/telemetry/tracing.ts'
 import { describeError } from './lib/errors.ts'
 import { join, resolve } from 'node:path'
 import { terminalProgress } from './lib/progress.ts'
@@ -126,6 +126,9 @@ function validated(options: Options, args: readonly string[]): Options {
   const serveOnly = (['port', 'host', 'token', 'interval', 'backupDir'] as const).find((key) => options[key] !== undefined)
   if (!options.serve && serveOnly !== undefined) throw usageError(`--${serveOnly.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} ne s'emploie qu'avec --serve`, 'Ajoutez --serve.')
   const notWithServe = (['watch', 'export', 'json', 'alertSlow', 'alertP95'] as const).find((key) => options[key] !== undefined)
+  if (options.serve && options.source !== undefined && options.source !== 'tests') {
+    throw usageError(`--serve ne se combine pas avec --source ${options.source}: la page en direct montre l'analyse des six tests`, 'Lancez --serve sans --source, et --source … --watch dans un autre terminal pour le trafic réel.')
+  }
   if (options.serve && notWithServe !== undefined) throw usageError(`--serve ne se combine pas avec --${notWithServe.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, 'Le serveur analyse en continu (--interval) et sert /metrics; lancez l\'autre mode séparément.')
   if (options.apply !== undefined && options.watch !== undefined) throw usageError('--apply crée un index une fois: il ne se combine pas avec --watch', 'Retirez --watch.')
   return options
@@ -136,7 +139,7 @@ const stopServing = new AbortController()
 
 /** Tracing around the whole run (`--otel` or OTEL_EXPORTER_OTLP_ENDPOINT); spans are flushed before exit. */
 async function main(options: Options): Promise<number> {
-  const tracing = await startTracing({ enabled: options.otel === true || environment.otel.endpoint !== undefined, ...environment.otel })
+  const tracing = await startTracing(tracingOptions(options.otel, environment.otel))
   try {
     if (options.source !== undefined && options.source !== 'tests') return await appTraffic(options, options.source, environment.databaseUrl)
     return await (options.serve ? serve(options) : runOnce(options))

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { readdirSync, readFileSync } from 'node:fs'
+import Database from 'better-sqlite3'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { describe, it, type TestContext } from 'node:test'
@@ -172,6 +173,51 @@ describe('alerts', () => {
     const retry = await notifyAlerts({ source: 'backup', firing: [STALE], channels: [createWebhookChannel(revived.url), createSlackChannel(slack.url)], statePath, now: clock().now })
     assert.deepEqual(retry.deliveries, [{ key: STALE.key, channel: 'webhook', status: 'firing', outcome: 'sent' }])
     assert.equal(slack.requests.length, 1)
+  })
+
+  it('a backup whose alert channels are all unreachable still succeeds and exits 0; the channels are told on the next run', async (t) => {
+    const dir = tempDir(t, 'ipm-alert-backup-')
+    const db = new Database(join(dir, 'app.db'))
+    db.exec("CREATE TABLE dossier (id INTEGER PRIMARY KEY, titre TEXT); INSERT INTO dossier (titre) VALUES ('un'), ('deux')")
+    db.close()
+    const hook = await startRecordingServer(t)
+    const smtp = await startSmtpServer(t)
+    const dead = await closedPort()
+    const backup = (args: string[], channels: Record<string, string>) =>
+      runScriptAsync('scripts/advanced-backup.ts', ['--dir', 'backups', ...args], {
+        cwd: dir,
+        env: { TZ: 'UTC', DATABASE_URL: 'file:./app.db', ALERT_STATE_FILE: '', IPM_BACKUP_KILL_AT: '', SLACK_WEBHOOK_URL: '', ALERT_WEBHOOK_URL: '', SMTP_URL: '', ALERT_EMAIL_TO: '', ...channels },
+      })
+    const working = { ALERT_WEBHOOK_URL: `${hook.url}/hooks/secret`, SMTP_URL: `smtp://alertes:${encodeURIComponent(SMTP_PASSWORD)}@127.0.0.1:${smtp.port}`, ALERT_EMAIL_TO: 'astreinte@cabinet.test' }
+    const unreachable = {
+      ALERT_WEBHOOK_URL: `http://127.0.0.1:${dead}/hooks/secret`,
+      SLACK_WEBHOOK_URL: `http://127.0.0.1:${dead}/services/T000/B000/secret`,
+      SMTP_URL: `smtp://alertes:${encodeURIComponent(SMTP_PASSWORD)}@127.0.0.1:${dead}`,
+      ALERT_EMAIL_TO: 'astreinte@cabinet.test',
+    }
+
+    // No backup yet: the check fires, the webhook and the mailbox are told.
+    const empty = await backup(['check'], working)
+    assert.equal(empty.status, 1, empty.stderr)
+    assert.equal(hook.requests.length, 1)
+    assert.equal(smtp.mails.length, 1)
+
+    // The nightly run (create, then check) while every channel is down: the backup is made, the exit code is 0.
+    const monitor = await backup(['monitor'], unreachable)
+    assert.equal(monitor.status, 0, monitor.stdout + monitor.stderr)
+    assert.match(monitor.stdout, /✅ Backups en bonne santé/)
+    for (const channel of ['webhook', 'email']) assert.match(monitor.stdout, new RegExp(`✗ résolution non envoyée \\(${channel}\\): ${channel} \\S+`))
+    assert.ok(!(monitor.stdout + monitor.stderr).includes(SMTP_PASSWORD) && !(monitor.stdout + monitor.stderr).includes('secret'), 'no secret printed')
+    const listed = await backup(['list', '--json'], {})
+    assert.equal((JSON.parse(listed.stdout) as { backups: unknown[] }).backups.length, 1)
+    const created = await backup(['create', '--quiet'], unreachable)
+    assert.equal(created.status, 0, created.stderr)
+
+    // The channels are back: the next check tells them the problem is resolved, once.
+    const healthy = await backup(['check'], working)
+    assert.equal(healthy.status, 0, healthy.stdout)
+    assert.deepEqual(hook.requests.map((r) => JSON.parse(r.body.toString('utf8')).status), ['firing', 'resolved'])
+    assert.deepEqual(smtp.mails.map((m) => m.headers.get('x-ipm-alert-status')), ['firing', 'resolved'])
   })
 
   it('the state survives between processes (one cron run after another)', async (t) => {

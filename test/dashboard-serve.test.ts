@@ -77,11 +77,20 @@ test('npm run dashboard:web serves the analysis and the backup status; /metrics 
   await assert.rejects(fetch(`${url}api/snapshot`), 'the port is closed')
 })
 
-test('--serve refuses a non-loopback address without a token (exit 2, before any analysis), and --port alone is a usage error', async () => {
-  const [open, portAlone] = await Promise.all([
+test('--serve refuses a non-loopback address without a token (exit 2, before any analysis), accepts it with DASHBOARD_TOKEN, and --port alone is a usage error', async () => {
+  const [open, portAlone, withToken, traffic] = await Promise.all([
     runScriptAsync(SCRIPT, ['--serve', '--host', '0.0.0.0', '--port', '0', '--database', 'file:./nowhere.db'], { env: { DASHBOARD_TOKEN: '' } }),
     runScriptAsync(SCRIPT, ['--port', '4319']),
+    // DASHBOARD_TOKEN stands for --token: the bind is allowed, and the start goes on to the first analysis (which fails here: no database).
+    runScriptAsync(SCRIPT, ['--serve', '--host', '0.0.0.0', '--port', '0', '--database', 'file:./nowhere.db'], { env: { DASHBOARD_TOKEN: 'jeton-env' } }),
+    // The live page shows the six tests' analysis: --source is refused, never silently served as a one-off traffic window.
+    runScriptAsync(SCRIPT, ['--serve', '--source', 'app', '--port', '0', '--database', 'file:./nowhere.db']),
   ])
+  assert.equal(traffic.status, 2, traffic.stderr)
+  assert.match(traffic.stderr, /--serve ne se combine pas avec --source app/)
+  assert.equal(withToken.status, 1, withToken.stderr)
+  assert.match(withToken.stderr, /première collecte des métriques impossible: .*fichier de base introuvable/)
+  assert.doesNotMatch(withToken.stderr, /refus d'écouter/)
   assert.equal(open.status, 2, open.stderr)
   assert.match(open.stderr, /refus d'écouter sur 0\.0\.0\.0 sans jeton/)
   assert.match(open.stderr, /--token <jeton> \(ou DASHBOARD_TOKEN\)/)

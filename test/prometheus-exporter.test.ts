@@ -89,6 +89,20 @@ describe('Prometheus exporter', () => {
     assert.equal(labels.size, 50)
   })
 
+  it('the series do not depend on the tenant count: 5,000 tenants expose exactly the series of one', async () => {
+    const render = async (tenants: number) => {
+      const snapshot = sampleSnapshot()
+      snapshot.metrics.rawMetrics.forEach((operation, i) => (operation.tenantId = `tenant-${i % tenants}`))
+      snapshot.metrics.tenantMetrics = Array.from({ length: tenants }, (_, i) => ({ ...snapshot.metrics.tenantMetrics[0]!, tenantId: `tenant-${i}`, tenantName: `Cabinet ${i}` }))
+      const exporter = createPrometheusExporter()
+      exporter.update(snapshot)
+      return exporter.render()
+    }
+    const [one, many] = [await render(1), await render(5_000)]
+    assert.equal(many, one)
+    assert.ok(!/tenant|Cabinet/.test(many))
+  })
+
   it('promtool check metrics accepts the exposition', { skip: requireJudge('promtool') }, async () => {
     const promtool = 'promtool'
     const exporter = createPrometheusExporter()

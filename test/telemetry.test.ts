@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { openDatabase } from '../scripts/lib/db/open.ts'
 import { ToolkitError } from '../scripts/lib/errors.ts'
-import { parseHeaders, startTracing, withSpan } from '../scripts/lib/telemetry/tracing.ts'
+import { parseHeaders, startTracing, tracingOptions, withSpan } from '../scripts/lib/telemetry/tracing.ts'
 import { REPO_ROOT } from './helpers/cli.ts'
 import { tempDir } from './helpers/databases.ts'
 import { startRecordingServer } from './helpers/http-recorder.ts'
@@ -88,6 +88,39 @@ describe('OpenTelemetry tracing', () => {
     assert.equal(tracing.endpoint, null)
     assert.equal(await withSpan('step', {}, () => 42), 42)
     await tracing.shutdown()
+  })
+
+  it('the standard variables: the traces-specific endpoint is used as is, its headers win, OTEL_SDK_DISABLED leaves only --otel', async (t) => {
+    const otel = (env: Record<string, string>) => resolveEnvironment(env).otel
+    assert.equal(tracingOptions(undefined, otel({})).enabled, false)
+    assert.equal(tracingOptions(true, otel({})).enabled, true)
+    assert.equal(tracingOptions(undefined, otel({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' })).enabled, true)
+    assert.equal(tracingOptions(undefined, otel({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://collector:4318/v1/traces' })).enabled, true)
+    assert.equal(tracingOptions(undefined, otel({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_SDK_DISABLED: 'true' })).enabled, false)
+    assert.equal(tracingOptions(true, otel({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_SDK_DISABLED: 'TRUE' })).enabled, true)
+
+    const receiver = await startRecordingServer(t)
+    const tracing = await startTracing(
+      tracingOptions(
+        undefined,
+        otel({
+          OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9',
+          OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${receiver.url}/otlp/traces`,
+          OTEL_EXPORTER_OTLP_HEADERS: 'x-scope=general,x-api-key=general',
+          OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'x-api-key=traces',
+          OTEL_SERVICE_NAME: 'ipm-traces-endpoint',
+        }),
+      ),
+    )
+    assert.equal(tracing.endpoint, `${receiver.url}/otlp/traces`)
+    await withSpan('backup.create', {}, async () => {})
+    await tracing.shutdown()
+    assert.equal(receiver.requests.length, 1)
+    assert.equal(receiver.requests[0]!.path, '/otlp/traces')
+    assert.equal(receiver.requests[0]!.headers['x-api-key'], 'traces')
+    assert.equal(receiver.requests[0]!.headers['x-scope'], 'general')
+    assert.deepEqual(spansOf(receiver.requests.map((r) => r.body)).map((s) => s.name), ['backup.create'])
+    await assert.rejects(startTracing(tracingOptions(undefined, otel({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'pas une url' }))), (e: unknown) => e instanceof ToolkitError && e.message === "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT n'est pas une URL lisible")
   })
 
   it('reads OTEL_EXPORTER_OTLP_HEADERS and refuses a malformed one in French', () => {

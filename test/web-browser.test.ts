@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict'
-import { existsSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { chromium } from 'playwright-core'
 import { startDashboardServer } from '../scripts/lib/web/server.ts'
-import { defer, tempDir } from './helpers/databases.ts'
+import { REPO_ROOT } from './helpers/cli.ts'
+import { defer } from './helpers/databases.ts'
 import { requireJudge } from './helpers/judges.ts'
 import { BASE_QUERIES, LITERAL_IN_PLAN, sampleSnapshot } from './helpers/web.ts'
 
@@ -17,7 +18,11 @@ function valueAt(root: unknown, path: string): unknown {
 describe('web dashboard in Chromium', () => {
   it('shows the JSON numbers, follows new queries over SSE, holds no literal, and screenshots', { skip: requireJudge('chromium') }, async (t) => {
     const executablePath = '/usr/bin/chromium'
-    const outputDir = tempDir(t, 'ipm-web-browser-')
+    // The test's output folder (git-ignored), kept after the run so a person can look at the page.
+    const outputDir = join(REPO_ROOT, 'test-output', 'web-browser')
+    mkdirSync(outputDir, { recursive: true })
+    const screenshot = join(outputDir, 'tableau-de-bord.png')
+    rmSync(screenshot, { force: true })
     let current = sampleSnapshot()
     const server = await startDashboardServer({ port: 0, intervalMs: 500, token: 'jeton-navigateur', collect: async () => current })
     defer(t, () => server.close())
@@ -27,11 +32,15 @@ describe('web dashboard in Chromium', () => {
     const problems: string[] = []
     page.on('console', (message) => void (message.type() === 'error' && problems.push(message.text())))
     page.on('pageerror', (error) => void problems.push(error.message))
+    // Offline: every request of the page goes to the dashboard server itself (no CDN, no font, no analytics).
+    const elsewhere: string[] = []
+    page.on('request', (request) => void (!request.url().startsWith(server.url) && !request.url().startsWith('data:') && elsewhere.push(request.url())))
     page.on('requestfailed', (request) => void problems.push(`${request.url()} ${request.failure()?.errorText}`))
 
     await page.goto(`${server.url}?token=jeton-navigateur`)
     await page.locator('#status', { hasText: 'en direct' }).waitFor()
     await page.locator('#chart-p95 .uplot').waitFor()
+    for (const chart of ['p50', 'p95', 'p99', 'calls']) assert.equal(await page.locator(`#chart-${chart} .uplot`).count(), 1, `chart ${chart}`)
 
     const snapshot = await (await fetch(`${server.url}api/snapshot`, { headers: { authorization: 'Bearer jeton-navigateur' } })).json()
     const fields = await page.locator('[data-field]').evaluateAll((nodes) => nodes.map((n) => ({ field: n.getAttribute('data-field')!, value: n.getAttribute('data-value')!, text: n.textContent! })))
@@ -42,6 +51,13 @@ describe('web dashboard in Chromium', () => {
       assert.equal(value, String(expected), field)
       if (typeof expected === 'number' && field !== 'backup.newest.ageSeconds' && field !== 'metrics.cache.hitRate') assert.equal(text, number.format(expected), field)
     }
+    // Every section of the issue has its numbers on the page: per-fingerprint p50/p95/p99 and calls, slow queries, tenants, cache, connections, backup status.
+    const shown = new Set(fields.map((f) => f.field))
+    for (const field of [
+      'metrics.fingerprints.0.count', 'metrics.fingerprints.0.p50Ms', 'metrics.fingerprints.0.p95Ms', 'metrics.fingerprints.0.p99Ms',
+      'metrics.globalMetrics.slowQueries.0.durationMs', 'metrics.tenantMetrics.0.queryCount', 'metrics.cache.hitRate', 'metrics.system.openConnections',
+      'backup.newest.id', 'backup.newest.ageSeconds', 'backup.newest.verified', 'backup.newest.offsite.target', 'backup.lastDrill.result',
+    ]) assert.ok(shown.has(field), `${field} is not on the page`)
     assert.equal(await page.locator('[data-field="metrics.cache.hitRate"]').textContent(), '97,3\u00a0%')
     assert.equal(await page.locator('[data-field="backup.newest.ageSeconds"]').textContent(), '7 h 0 min')
     assert.equal(await page.locator('#fingerprints tbody tr').count(), 3)
@@ -54,11 +70,15 @@ describe('web dashboard in Chromium', () => {
     current = sampleSnapshot({ queries: [...BASE_QUERIES, added], collectedAt: '2025-03-01T10:00:05.000Z', firstId: 12 })
     await page.locator('#fingerprints tbody tr', { hasText: 'SELECT id FROM User WHERE email = ?' }).waitFor({ timeout: 5_000 })
     assert.equal(await page.locator('#fingerprints tbody tr').count(), 4)
+    // …and in the charts over time (a series of its own in each).
+    const addedId = (current.metrics.fingerprints.find((f) => f.display === added.display)!).id
+    for (const chart of ['p50', 'p95', 'p99', 'calls']) await page.locator(`#chart-${chart} .u-legend`, { hasText: addedId }).waitFor({ timeout: 5_000 })
     assert.equal(await page.locator('[data-field="metrics.globalMetrics.totalQueries"]').getAttribute('data-value'), '13')
 
-    const screenshot = join(outputDir, 'tableau-de-bord.png')
     await page.screenshot({ path: screenshot, fullPage: true })
     assert.ok(existsSync(screenshot) && statSync(screenshot).size > 10_000)
+    t.diagnostic(`capture d'écran: ${screenshot}`)
     assert.deepEqual(problems, [])
+    assert.deepEqual(elsewhere, [])
   })
 })

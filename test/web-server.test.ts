@@ -64,6 +64,14 @@ describe('web dashboard server', () => {
     assert.match(await page.text(), /src="\/assets\/dashboard\.js\?token=jeton-de-test-42"/)
   })
 
+  it('with a token it listens beyond the loopback (0.0.0.0), and every request still needs the token', async (t) => {
+    const server = await start(t, { host: '0.0.0.0', token: 'jeton-reseau' })
+    assert.equal(server.url, `http://0.0.0.0:${server.port}/`)
+    const local = `http://127.0.0.1:${server.port}/`
+    assert.equal((await fetch(`${local}api/snapshot`)).status, 401)
+    assert.equal((await fetch(`${local}metrics`, { headers: { authorization: 'Bearer jeton-reseau' } })).status, 200)
+  })
+
   it('pushes a new snapshot over Server-Sent Events at each collection', async (t) => {
     let current = sampleSnapshot()
     const server = await start(t, { collect: async () => current })

@@ -35,8 +35,19 @@ export interface ToolkitEnvironment {
   dashboardToken: string | undefined
   /** DASHBOARD_PORT: the port of the live dashboard when `--port` is not given (another one than 4319, e.g. for the menu's option). */
   dashboardPort: string | undefined
-  /** The standard OpenTelemetry variables; `endpoint` set turns tracing on (as `--otel` does). */
-  otel: { endpoint: string | undefined; headers: string | undefined; serviceName: string | undefined }
+  /**
+   * The standard OpenTelemetry variables: OTEL_EXPORTER_OTLP_ENDPOINT (`/v1/traces` appended) or
+   * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (used as is) set turns tracing on, as `--otel` does, unless
+   * OTEL_SDK_DISABLED=true; OTEL_EXPORTER_OTLP_(TRACES_)HEADERS, OTEL_SERVICE_NAME. See telemetry/tracing.ts `tracingOptions`.
+   */
+  otel: {
+    endpoint: string | undefined
+    tracesEndpoint?: string | undefined
+    headers: string | undefined
+    tracesHeaders?: string | undefined
+    serviceName: string | undefined
+    sdkDisabled?: boolean
+  }
   /** The variables that say whether there is a graphical session to open a document in. */
   display: { DISPLAY?: string; WAYLAND_DISPLAY?: string }
   /** Print stack traces. */
@@ -88,7 +99,14 @@ export function resolveEnvironment(
     alertStateFile: nonEmpty(env.ALERT_STATE_FILE),
     dashboardToken: nonEmpty(env.DASHBOARD_TOKEN),
     dashboardPort: nonEmpty(env.DASHBOARD_PORT),
-    otel: { endpoint: nonEmpty(env.OTEL_EXPORTER_OTLP_ENDPOINT), headers: nonEmpty(env.OTEL_EXPORTER_OTLP_HEADERS), serviceName: nonEmpty(env.OTEL_SERVICE_NAME) },
+    otel: {
+      endpoint: nonEmpty(env.OTEL_EXPORTER_OTLP_ENDPOINT),
+      tracesEndpoint: nonEmpty(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT),
+      headers: nonEmpty(env.OTEL_EXPORTER_OTLP_HEADERS),
+      tracesHeaders: nonEmpty(env.OTEL_EXPORTER_OTLP_TRACES_HEADERS),
+      serviceName: nonEmpty(env.OTEL_SERVICE_NAME),
+      sdkDisabled: nonEmpty(env.OTEL_SDK_DISABLED)?.toLowerCase() === 'true',
+    },
     display: { ...(nonEmpty(env.DISPLAY) ? { DISPLAY: env.DISPLAY } : {}), ...(nonEmpty(env.WAYLAND_DISPLAY) ? { WAYLAND_DISPLAY: env.WAYLAND_DISPLAY } : {}) },
     debug: nonEmpty(env.DEBUG) !== undefined,
     noColor: nonEmpty(env.NO_COLOR) !== undefined,

@@ -116,7 +116,7 @@ export function sampleSnapshot(options: { queries?: QueryShape[]; collectedAt?: 
         ? {
             backupDir: '/srv/backups',
             checkedAt: collectedAt,
-            newest: { id: 'backup-2025-03-01T03-00-00', timestamp: '2025-03-01T03:00:00.000Z', ageSeconds: 25_200, sizeBytes: 1_048_576, verified: true, offsite: { target: 's3://ipm-backups/prod', uploadedAt: '2025-03-01T03:05:00.000Z' } },
+            newest: { id: 'backup-2025-03-01T03-00-00', timestamp: '2025-03-01T03:00:00.000Z', ageSeconds: 25_200, sizeBytes: 1_048_576, verified: true, offsite: { target: 's3://ipm-backups/prod' } },
             newestVerified: { id: 'backup-2025-03-01T03-00-00', timestamp: '2025-03-01T03:00:00.000Z', ageSeconds: 25_200 },
             lastRun: { operation: 'create', at: '2025-03-01T03:01:00.000Z', result: 'success' },
             lastDrill: { at: '2025-02-28T04:00:00.000Z', result: 'success' },

@@ -6,8 +6,11 @@
  */
 import type { ToolkitEnvironment } from '../environment.ts'
 import { listBackupEntries } from '../backup/catalog/catalog.ts'
-import { DEFAULT_MAX_AGE_MS, DEFAULT_MAX_SHRINK_PERCENT, evaluateBackups } from '../backup/catalog/check.ts'
+import { DEFAULT_MAX_AGE_MS, DEFAULT_MAX_DRILL_AGE_MS, DEFAULT_MAX_SHRINK_PERCENT, evaluateBackups } from '../backup/catalog/check.ts'
 import { readHistory } from '../backup/catalog/history.ts'
+import { objectStore } from '../backup/catalog/store.ts'
+import type { ObjectStorage } from '../storage/storage.ts'
+import { openStorage } from '../storage/url.ts'
 import type { ProgressListener } from '../progress.ts'
 import { testSpans } from '../telemetry/step-spans.ts'
 import { withSpan } from '../telemetry/tracing.ts'
@@ -29,6 +32,8 @@ export interface ServeDashboardOptions {
   intervalMs?: number
   /** The backup folder whose status is shown (absolute); undefined: no backup status. */
   backupDir?: string
+  /** Where the off-site copies are (default BACKUP_OFFSITE_URL); undefined: none configured. */
+  offsiteUrl?: string
   /** Stops the server (Ctrl-C). */
   signal: AbortSignal
   onProgress?: ProgressListener
@@ -49,6 +54,9 @@ export async function serveDashboard(options: ServeDashboardOptions): Promise<{ 
     options.dashboard ??
     new DatabasePerformanceDashboard({ database: options.database, environment: options.environment, tenant: options.tenant, thresholds: options.thresholds, onProgress: testSpans(options.onProgress) })
   const now = options.now ?? (() => new Date())
+  const env = options.environment
+  const offsiteUrl = options.offsiteUrl ?? env.backupOffsiteUrl
+  const offsite = offsiteUrl === undefined ? undefined : openStorage(offsiteUrl, { env: env.storage, cwd: env.cwd })
   let collections = 0
   try {
     const server = await startDashboardServer({
@@ -60,7 +68,7 @@ export async function serveDashboard(options: ServeDashboardOptions): Promise<{ 
       onCollectError: options.onCollectError,
       collect: async () => {
         const metrics = await withSpan('dashboard.analyze', {}, () => dashboard.analyzePerformance())
-        const backup = options.backupDir === undefined ? null : await backupStatus(options.backupDir, now())
+        const backup = options.backupDir === undefined ? null : await backupStatus(options.backupDir, now(), { offsite })
         collections++
         return { collectedAt: now().toISOString(), metrics, backup }
       },
@@ -81,18 +89,29 @@ export async function serveDashboard(options: ServeDashboardOptions): Promise<{ 
 }
 
 /**
- * The backup status of a folder, judged with `advanced-backup check`'s default thresholds.
- * @example await backupStatus('/var/backups/ipm', new Date())
+ * The backup status of a folder, judged with `advanced-backup check`'s default thresholds: the
+ * newest backup, whether the off-site storage holds a whole copy of it, and the last restore drill
+ * (history.jsonl's newest `drill` line, success or failure).
+ * @example await backupStatus('/var/backups/ipm', new Date(), { offsite: openStorage('s3://ipm/prod', { env }) })
  */
-export async function backupStatus(backupDir: string, now: Date): Promise<BackupStatus> {
+export async function backupStatus(backupDir: string, now: Date, options: { offsite?: ObjectStorage } = {}): Promise<BackupStatus> {
   const entries = await listBackupEntries(backupDir)
   const history = await readHistory(backupDir)
+  const copies = options.offsite === undefined ? undefined : await objectStore(options.offsite).list()
   const check = evaluateBackups(entries, history.records, {
     backupDir,
     now,
     maxAgeMs: DEFAULT_MAX_AGE_MS,
     maxShrinkPercent: DEFAULT_MAX_SHRINK_PERCENT,
+    maxDrillAgeMs: DEFAULT_MAX_DRILL_AGE_MS,
     warnings: history.warnings,
+    ...(options.offsite !== undefined && copies !== undefined ? { offsite: { location: options.offsite.location, entries: copies } } : {}),
   })
-  return backupStatusFromCheck(check, entries)
+  // A whole copy: its metadata sound and its archive present (as `check` counts them).
+  const whole = new Set((copies ?? []).filter((entry) => entry.metadata !== undefined && entry.sealValid && entry.problem === undefined).map((entry) => entry.id))
+  const drill = history.records.findLast((record) => record.operation === 'drill')
+  return backupStatusFromCheck(check, entries, {
+    offsite: (id) => (options.offsite !== undefined && whole.has(id) ? { target: options.offsite.location } : null),
+    lastDrill: drill === undefined ? null : { at: drill.end, result: drill.result, ...(drill.error !== undefined ? { error: drill.error } : {}) },
+  })
 }

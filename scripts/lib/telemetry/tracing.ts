@@ -6,6 +6,7 @@
  * SQL leaves the process fingerprinted: every SQL-bearing attribute has its literals replaced by `?`.
  */
 import type { Attributes } from '@opentelemetry/api'
+import type { ToolkitEnvironment } from '../environment.ts'
 import { ToolkitError } from '../errors.ts'
 
 // The API is loaded by startTracing when tracing is on. Off, nothing of OpenTelemetry is loaded:
@@ -25,8 +26,12 @@ export interface TracingOptions {
   enabled: boolean
   /** OTEL_EXPORTER_OTLP_ENDPOINT, e.g. `http://127.0.0.1:4318` (`/v1/traces` is appended). */
   endpoint?: string
+  /** OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: the full URL of the traces, used as is; wins over `endpoint`. */
+  tracesEndpoint?: string
   /** OTEL_EXPORTER_OTLP_HEADERS, `key=value,key2=value2` (values URL-encoded), or already parsed. */
   headers?: string | Record<string, string>
+  /** OTEL_EXPORTER_OTLP_TRACES_HEADERS: the same form; a header named in both takes this value. */
+  tracesHeaders?: string | Record<string, string>
   /** OTEL_SERVICE_NAME. */
   serviceName?: string
   /** Exporter timeout per request; default 10 s. */
@@ -42,6 +47,23 @@ export interface Tracing {
 }
 
 /**
+ * The options of `startTracing` from `--otel` and the standard variables: on with `--otel`, or when
+ * an endpoint variable is set and OTEL_SDK_DISABLED is not `true`.
+ * @example const tracing = await startTracing(tracingOptions(options.otel, environment.otel))
+ */
+export function tracingOptions(flag: boolean | undefined, otel: ToolkitEnvironment['otel']): TracingOptions {
+  const fromVariables = (otel.endpoint !== undefined || otel.tracesEndpoint !== undefined) && otel.sdkDisabled !== true
+  return {
+    enabled: flag === true || fromVariables,
+    ...(otel.endpoint !== undefined ? { endpoint: otel.endpoint } : {}),
+    ...(otel.tracesEndpoint !== undefined ? { tracesEndpoint: otel.tracesEndpoint } : {}),
+    ...(otel.headers !== undefined ? { headers: otel.headers } : {}),
+    ...(otel.tracesHeaders !== undefined ? { tracesHeaders: otel.tracesHeaders } : {}),
+    ...(otel.serviceName !== undefined ? { serviceName: otel.serviceName } : {}),
+  }
+}
+
+/**
  * Tracing on (`enabled`) loads the OpenTelemetry SDK and the Prisma instrumentation; off, nothing
  * heavy is loaded (every script starts with this call: the SDK costs a quarter of a second to load).
  * @example
@@ -50,16 +72,17 @@ export interface Tracing {
  */
 export async function startTracing(options: TracingOptions): Promise<Tracing> {
   if (!options.enabled) return { enabled: false, endpoint: null, shutdown: async () => {} }
-  const base = (options.endpoint ?? 'http://localhost:4318').replace(/\/+$/, '')
+  const variable = options.tracesEndpoint !== undefined ? 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT' : 'OTEL_EXPORTER_OTLP_ENDPOINT'
   let url: URL
   try {
-    url = new URL(`${base}/v1/traces`)
+    url = new URL(options.tracesEndpoint ?? `${(options.endpoint ?? 'http://localhost:4318').replace(/\/+$/, '')}/v1/traces`)
   } catch {
-    throw new ToolkitError(`OTEL_EXPORTER_OTLP_ENDPOINT n'est pas une URL lisible`, { hint: 'Exemple: OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318' })
+    throw new ToolkitError(`${variable} n'est pas une URL lisible`, { hint: `Exemple: ${variable}=http://127.0.0.1:4318${variable.includes('TRACES') ? '/v1/traces' : ''}` })
   }
+  const headers = { ...parseHeaders(options.headers), ...parseHeaders(options.tracesHeaders, 'OTEL_EXPORTER_OTLP_TRACES_HEADERS') }
   api = await import('@opentelemetry/api')
   const { startExporting } = await import('./exporter.ts')
-  return startExporting(url, { headers: parseHeaders(options.headers), serviceName: options.serviceName || DEFAULT_SERVICE_NAME, timeoutMs: options.timeoutMs ?? 10_000 })
+  return startExporting(url, { headers, serviceName: options.serviceName || DEFAULT_SERVICE_NAME, timeoutMs: options.timeoutMs ?? 10_000 })
 }
 
 /**
@@ -96,14 +119,14 @@ export function preciseNow(): number {
  * OTEL_EXPORTER_OTLP_HEADERS → a record (W3C baggage-like `k=v` pairs, URL-encoded).
  * @example parseHeaders('api-key=abc%3D,x-tenant=ops') // { 'api-key': 'abc=', 'x-tenant': 'ops' }
  */
-export function parseHeaders(headers: string | Record<string, string> | undefined): Record<string, string> {
+export function parseHeaders(headers: string | Record<string, string> | undefined, variable = 'OTEL_EXPORTER_OTLP_HEADERS'): Record<string, string> {
   if (headers === undefined) return {}
   if (typeof headers !== 'string') return { ...headers }
   const parsed: Record<string, string> = {}
   for (const pair of headers.split(',')) {
     const at = pair.indexOf('=')
     if (pair.trim() === '') continue
-    if (at <= 0) throw new ToolkitError(`OTEL_EXPORTER_OTLP_HEADERS: « ${pair.split('=')[0]!.trim()} » n'a pas la forme clé=valeur`, { hint: 'Exemple: OTEL_EXPORTER_OTLP_HEADERS=api-key=…,x-scope=ops' })
+    if (at <= 0) throw new ToolkitError(`${variable}: « ${pair.split('=')[0]!.trim()} » n'a pas la forme clé=valeur`, { hint: `Exemple: ${variable}=api-key=…,x-scope=ops` })
     parsed[decodeURIComponent(pair.slice(0, at).trim())] = decodeURIComponent(pair.slice(at + 1).trim())
   }
   return parsed

@@ -111,15 +111,22 @@
     }
     const n = b.newest
     fill('backup', n === null ? [card('Dernière sauvegarde', el('span', 'aucune', { class: 'bad' }))] : [
-      card('Dernière sauvegarde', el('code', n.id)),
+      card('Dernière sauvegarde', el('code', n.id, { 'data-field': 'backup.newest.id', 'data-value': n.id })),
       card('Âge', el('span', duration(n.ageSeconds), { 'data-field': 'backup.newest.ageSeconds', 'data-value': String(n.ageSeconds) })),
       card('Taille (octets)', num('backup.newest.sizeBytes', n.sizeBytes)),
       card('Vérifiée', yesNo('backup.newest.verified', n.verified)),
-      card('Copie hors site', n.offsite ? el('span', n.offsite.target, { class: 'good' }) : el('span', 'non', { class: 'bad' })),
-      card('Dernier exercice de restauration', b.lastDrill ? el('span', `${time.format(new Date(b.lastDrill.at))} — ${b.lastDrill.result === 'success' ? 'réussi' : 'échoué'}`, { class: b.lastDrill.result === 'success' ? 'good' : 'bad' }) : el('span', 'jamais', { class: 'bad' })),
+      card('Copie hors site', n.offsite ? el('span', n.offsite.target, { class: 'good', 'data-field': 'backup.newest.offsite.target', 'data-value': n.offsite.target }) : el('span', 'non', { class: 'bad', 'data-field': 'backup.newest.offsite', 'data-value': 'null' })),
+      card('Dernier exercice de restauration', b.lastDrill ? drillLine(b.lastDrill) : el('span', 'jamais', { class: 'bad', 'data-field': 'backup.lastDrill', 'data-value': 'null' })),
       card('Dernière opération', b.lastRun ? el('span', `${b.lastRun.operation} ${b.lastRun.result === 'success' ? 'réussie' : 'échouée'}`, { class: b.lastRun.result === 'success' ? 'good' : 'bad' }) : el('span', '—')),
     ])
     fill('backup-problems', b.problems.map((p) => el('li', p, { class: 'bad' })))
+  }
+
+  function drillLine(drill) {
+    const ok = drill.result === 'success'
+    const line = el('span', `${time.format(new Date(drill.at))} — ${ok ? 'réussi' : 'échoué'}`, { class: ok ? 'good' : 'bad', 'data-field': 'backup.lastDrill.result', 'data-value': drill.result, 'data-at': drill.at })
+    if (drill.error) line.setAttribute('title', drill.error)
+    return line
   }
 
   function chartData(key) {
@@ -135,19 +142,21 @@
     const series = [{ label: 'heure' }, ...ids.map((id, i) => ({ label: id, stroke: COLORS[i % COLORS.length], width: 2 }))]
     return { ids, plot: new uPlot({ title, width: 560, height: 240, series, scales: { x: { time: true } } }, data, target) }
   }
+  // One chart per quantile and one of the calls, per fingerprint, over the collections kept.
+  const CHARTS = [
+    { id: 'chart-p50', title: 'p50 par empreinte (ms)', key: 'p50Ms' },
+    { id: 'chart-p95', title: 'p95 par empreinte (ms)', key: 'p95Ms' },
+    { id: 'chart-p99', title: 'p99 par empreinte (ms)', key: 'p99Ms' },
+    { id: 'chart-calls', title: 'Appels par empreinte (fenêtre)', key: 'count' },
+  ]
   function updateCharts() {
     if (typeof uPlot === 'undefined') return
-    const p95 = chartData('p95Ms')
-    if (charts === null || p95.ids.join() !== charts.ids) {
-      for (const id of ['chart-p95', 'chart-calls']) document.getElementById(id).replaceChildren()
-      charts = {
-        ids: p95.ids.join(),
-        p95: makeChart(document.getElementById('chart-p95'), 'p95 par empreinte (ms)', 'p95Ms').plot,
-        calls: makeChart(document.getElementById('chart-calls'), 'Appels par empreinte (fenêtre)', 'count').plot,
-      }
+    const ids = chartData('count').ids.join()
+    if (charts === null || ids !== charts.ids) {
+      for (const chart of CHARTS) document.getElementById(chart.id).replaceChildren()
+      charts = { ids, plots: CHARTS.map((chart) => makeChart(document.getElementById(chart.id), chart.title, chart.key).plot) }
     } else {
-      charts.p95.setData(p95.data)
-      charts.calls.setData(chartData('count').data)
+      CHARTS.forEach((chart, i) => charts.plots[i].setData(chartData(chart.key).data))
     }
   }
 

@@ -43,7 +43,7 @@ export function renderPage(options: { token: string | undefined }): string {
 <div class="cards" id="cache"></div>
 
 <h2>Évolution par empreinte</h2>
-<div class="charts"><div class="chart" id="chart-p95"></div><div class="chart" id="chart-calls"></div></div>
+<div class="charts"><div class="chart" id="chart-p50"></div><div class="chart" id="chart-p95"></div><div class="chart" id="chart-p99"></div><div class="chart" id="chart-calls"></div></div>
 
 <h2>Empreintes de requêtes</h2>
 <table id="fingerprints"><thead><tr><th>Empreinte</th><th>Requête (valeurs remplacées par ?)</th><th>Appels</th><th>p50 (ms)</th><th>p95 (ms)</th><th>p99 (ms)</th><th>Max (ms)</th><th>Total (ms)</th></tr></thead><tbody></tbody></table>

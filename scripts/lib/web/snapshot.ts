@@ -11,17 +11,15 @@ import { redactLiterals } from '../db/fingerprint.ts'
 import type { PerformanceMetrics } from '../metrics/performance-metrics.ts'
 
 export interface OffsiteCopy {
-  /** Where the copy went, credentials masked (`s3://bucket/prefix`). */
+  /** The off-site storage holding a whole copy (archive and metadata), credentials masked (`s3://bucket/prefix`). */
   target: string
-  /** When the upload finished (ISO). */
-  uploadedAt: string
 }
 
 export interface RestoreDrill {
   /** When the drill ran (ISO). */
   at: string
   result: 'success' | 'failure'
-  /** One French line on failure. */
+  /** One French line on failure (written by the drill from its checks: counts and names, no data value). */
   error?: string
 }
 
