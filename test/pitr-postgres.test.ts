@@ -15,6 +15,11 @@ import { ToolkitError } from '../scripts/lib/errors.ts'
 import { pitrBackup, pitrSetup, readPitrRange, restoreClusterAt, type PgBackRestTools, type PitrRange } from '../scripts/lib/engines/postgres/pitr.ts'
 import { CLUSTER_OS_USER, chownToClusterUser, PG_BIN_DIR, privateClusterUnavailable, runAsClusterUser, startPrivateCluster, type PrivateCluster } from './helpers/pg-private-cluster.ts'
 import { REPO_ROOT, runScriptAsync } from './helpers/cli.ts'
+import { everyTenantChecksumAt } from './helpers/tenants.ts'
+import { openDatabase } from '../scripts/lib/db/open.ts'
+import { applyMigrations } from '../scripts/lib/db/migrations.ts'
+import { seedDemo } from '../scripts/lib/seed/demo.ts'
+import { resolveEnvironment } from '../scripts/lib/environment.ts'
 
 const PGBACKREST = '/usr/bin/pgbackrest'
 const STANZA = 'test'
@@ -230,6 +235,45 @@ describe('PostgreSQL PITR with pgBackRest', { skip: missing }, () => {
       })
     }
     assert.deepEqual(leftovers(), [])
+  })
+
+  test('restore --at T --tenant puts one cabinet of the application database back as it was at T; the other cabinets keep their later work', async () => {
+    cluster.psql('postgres', 'CREATE DATABASE app')
+    const appUrl = cluster.urlOf('app')
+    const db = await openDatabase(appUrl, { environment: resolveEnvironment({}), create: true })
+    try {
+      await applyMigrations(db.sql)
+      await seedDemo(db.prisma)
+    } finally {
+      await db.close()
+    }
+    await withClient(appUrl, (client) => client.query(`INSERT INTO "Client" (id, "tenantId", "firstName", "lastName") VALUES ('client-avant-t', 'tenant-demo', 'Avant', 'T')`))
+    const atT = await everyTenantChecksumAt(appUrl)
+    const at = new Date()
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    // After T: Cabinet Demo deletes dossiers by mistake; Cabinet Martin takes a new client.
+    await withClient(appUrl, async (client) => {
+      const deleted = await client.query(`DELETE FROM "Dossier" WHERE id IN (SELECT id FROM "Dossier" WHERE "tenantId" = 'tenant-demo' ORDER BY id LIMIT 4)`)
+      assert.equal(deleted.rowCount, 4)
+      await client.query(`INSERT INTO "Client" (id, "tenantId", "firstName", "lastName") VALUES ('client-apres-t', 'tenant-martin', 'Après', 'T')`)
+      // The WAL holding these commits must be in the repository for T to be inside the reachable range.
+      const switched = (await client.query<{ wal: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS wal')).rows[0]!.wal
+      for (;;) {
+        const archived = (await client.query<{ last: string | null }>('SELECT last_archived_wal AS last FROM pg_stat_archiver')).rows[0]!.last
+        if (archived !== null && archived >= switched) break
+        await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+    })
+    const beforeRestore = await everyTenantChecksumAt(appUrl)
+    const pgbackrest = ['--stanza', STANZA, '--pgbackrest-config', tools.configPath!, '--pg-bin-dir', PG_BIN_DIR, ...(CLUSTER_OS_USER === undefined ? [] : ['--run-as', CLUSTER_OS_USER]), '--scratch-dir', workDir]
+    const result = await runScriptAsync('scripts/advanced-backup.ts', ['--dir', join(workDir, 'backups'), '--database', appUrl, 'restore', '--at', at.toISOString(), '--tenant', 'Cabinet Demo', '--yes', ...pgbackrest], { cwd: workDir })
+    assert.equal(result.status, 0, result.stdout + result.stderr)
+    assert.match(result.stdout, /Cabinet « Cabinet Demo » restauré : \d+ ligne\(s\) retirée\(s\), \d+ insérée\(s\)/)
+    const after = await everyTenantChecksumAt(appUrl)
+    assert.equal(after.get('tenant-demo'), atT.get('tenant-demo'), 'Cabinet Demo is exactly as it was at T')
+    assert.notEqual(beforeRestore.get('tenant-martin'), atT.get('tenant-martin'))
+    for (const [id, sum] of beforeRestore) if (id !== 'tenant-demo') assert.equal(after.get(id), sum, `${id} keeps its state`)
+    assert.deepEqual(readdirSync(workDir).filter((name) => name.startsWith('pitr-')), [], 'no scratch cluster left')
   })
 
   test('a restore --at killed by SIGKILL leaves its scratch cluster running; the next restore stops and removes it, and leaves a kept one alone', async () => {

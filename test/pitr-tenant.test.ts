@@ -12,20 +12,7 @@ import { test } from 'node:test'
 import Database from 'better-sqlite3'
 import { REPO_ROOT, runScriptAsync } from './helpers/cli.ts'
 import { tempDir } from './helpers/databases.ts'
-import { openDatabase } from '../scripts/lib/db/open.ts'
-import { resolveEnvironment } from '../scripts/lib/environment.ts'
-import { tenantChecksum } from '../scripts/lib/tenant-restore/checksum.ts'
-
-async function checksums(url: string, tenants: string[]): Promise<Record<string, string>> {
-  const db = await openDatabase(url, { environment: resolveEnvironment({}) })
-  try {
-    const result: Record<string, string> = {}
-    for (const tenantId of tenants) result[tenantId] = (await tenantChecksum({ db, tenantId })).checksum
-    return result
-  } finally {
-    await db.close()
-  }
-}
+import { everyTenantChecksumAt } from './helpers/tenants.ts'
 
 test('restore --at T --tenant puts one cabinet back as it was at T in the live database; another cabinet keeps its later work', async (t) => {
   const dir = tempDir(t, 'ipm-pitr-tenant-')
@@ -51,7 +38,7 @@ test('restore --at T --tenant puts one cabinet back as it was at T in the live d
   // Before T: both cabinets work.
   app.prepare(`INSERT INTO Client (id, tenantId, firstName, lastName) VALUES ('client-avant-t', 'tenant-demo', 'Avant', 'T')`).run()
   await until(() => segments().length >= 1)
-  const atT = await checksums(url, ['tenant-demo', 'tenant-martin'])
+  const atT = await everyTenantChecksumAt(url)
   const at = new Date()
   await new Promise((resolve) => setTimeout(resolve, 20))
   // After T: Cabinet Demo deletes dossiers by mistake; Cabinet Martin takes a new client.
@@ -59,8 +46,8 @@ test('restore --at T --tenant puts one cabinet back as it was at T in the live d
   assert.equal(deleted, 4)
   app.prepare(`INSERT INTO Client (id, tenantId, firstName, lastName) VALUES ('client-apres-t', 'tenant-martin', 'Après', 'T')`).run()
   await until(() => segments().length >= 3)
-  const martinNow = (await checksums(url, ['tenant-martin']))['tenant-martin']
-  assert.notEqual(martinNow, atT['tenant-martin'])
+  const martinNow = (await everyTenantChecksumAt(url)).get('tenant-martin')
+  assert.notEqual(martinNow, atT.get('tenant-martin'))
   child.kill('SIGTERM')
   assert.equal(await exited, 0)
 
@@ -68,9 +55,10 @@ test('restore --at T --tenant puts one cabinet back as it was at T in the live d
   const restored = await runScriptAsync('scripts/advanced-backup.ts', ['--dir', join(dir, 'backups'), '--database', url, 'restore', '--at', at.toISOString(), '--tenant', 'Cabinet Demo', '--replica', replica, '--yes'])
   assert.equal(restored.status, 0, restored.stderr)
   assert.match(restored.stdout, /Cabinet « Cabinet Demo » restauré : \d+ ligne\(s\) retirée\(s\), \d+ insérée\(s\) ; ses lignes d’avant sont gardées dans \S+/)
-  const after = await checksums(url, ['tenant-demo', 'tenant-martin'])
-  assert.equal(after['tenant-demo'], atT['tenant-demo'], 'Cabinet Demo is exactly as it was at T')
-  assert.equal(after['tenant-martin'], martinNow, 'Cabinet Martin keeps the client it took after T')
+  const after = await everyTenantChecksumAt(url)
+  assert.equal(after.get('tenant-demo'), atT.get('tenant-demo'), 'Cabinet Demo is exactly as it was at T')
+  assert.equal(after.get('tenant-martin'), martinNow, 'Cabinet Martin keeps the client it took after T')
+  for (const [id, sum] of atT) if (id !== 'tenant-demo' && id !== 'tenant-martin') assert.equal(after.get(id), sum, `${id} untouched`)
   assert.equal((app.prepare(`SELECT count(*) AS n FROM Dossier WHERE tenantId = 'tenant-demo'`).get() as { n: number }).n, 9)
   const exportPath = /gardées dans (\S+)\.?\n/.exec(restored.stdout)![1]!.replace(/\.$/, '')
   assert.ok(existsSync(exportPath), `safety export ${exportPath}`)

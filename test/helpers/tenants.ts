@@ -3,6 +3,8 @@
  * demo data, and the content checksum of every cabinet at once.
  */
 import type { DatabaseHandle } from '../../scripts/lib/db/connection.ts'
+import { openDatabase } from '../../scripts/lib/db/open.ts'
+import { resolveEnvironment } from '../../scripts/lib/environment.ts'
 import { tenantChecksum } from '../../scripts/lib/tenant-restore/checksum.ts'
 
 /** Gives `tenantId` `clients` clients with `dossiersPerClient` dossiers each (ids prefixed by the tenant's). */
@@ -34,4 +36,14 @@ export async function everyTenantChecksum(db: DatabaseHandle): Promise<Map<strin
   const sums = new Map<string, string>()
   for (const id of ids) sums.set(id, (await tenantChecksum({ db, tenantId: id })).checksum)
   return sums
+}
+
+/** everyTenantChecksum of the database at `url`, opened and closed for it (a database another process writes). */
+export async function everyTenantChecksumAt(url: string): Promise<Map<string, string>> {
+  const db = await openDatabase(url, { environment: resolveEnvironment({}) })
+  try {
+    return await everyTenantChecksum(db)
+  } finally {
+    await db.close()
+  }
 }
