@@ -11,6 +11,8 @@ import { test } from 'node:test'
 import Database from 'better-sqlite3'
 import { REPO_ROOT, runScriptAsync } from './helpers/cli.ts'
 import { tempDir } from './helpers/databases.ts'
+import { replicaHasSeen } from './helpers/replica.ts'
+import { folderReplicaStore } from '../scripts/lib/replication/store.ts'
 
 function startReplicate(args: string[]) {
   const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO_ROOT, 'scripts/advanced-backup.ts'), 'replicate', ...args], { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] })
@@ -28,11 +30,6 @@ function startReplicate(args: string[]) {
   return { child, exited, waitFor, output: () => stdout, errors: () => stderr }
 }
 
-const segmentsIn = (replica: string) => readdirSync(join(replica, 'generations')).flatMap((g) => (existsSync(join(replica, 'generations', g, 'segments')) ? readdirSync(join(replica, 'generations', g, 'segments')) : []))
-
-async function until(condition: () => boolean): Promise<void> {
-  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 50))
-}
 
 test('replicate runs as its own process, stops cleanly on SIGTERM and resumes; restore --at rebuilds the instant into a fresh file and in place through the five steps', async (t) => {
   const dir = tempDir(t, 'ipm-pitr-cli-')
@@ -55,22 +52,26 @@ test('replicate runs as its own process, stops cleanly on SIGTERM and resumes; r
   const first = startReplicate(['--database', `file:${databasePath}`, '--dir', replica])
   t.after(() => first.child.kill('SIGKILL'))
   await first.waitFor(/snapshot 0 :/)
+  let since = Date.now()
   setMarker('avant-T')
-  await until(() => segmentsIn(replica).length >= 1)
+  await replicaHasSeen(folderReplicaStore(replica), since)
   const at = new Date()
   await new Promise((resolve) => setTimeout(resolve, 20))
+  since = Date.now()
   setMarker('après-T')
-  await until(() => segmentsIn(replica).length >= 2)
+  await replicaHasSeen(folderReplicaStore(replica), since)
   first.child.kill('SIGTERM')
   assert.equal(await first.exited, 0, first.errors())
   assert.match(first.output(), /Réplication arrêtée proprement/)
   assert.match(first.output(), /2 transaction\(s\) copiée\(s\) en 2 segment\(s\), 1 snapshot\(s\)/)
 
   setMarker('pendant-l-arrêt')
+  // Copied by the second run: seen after it started.
+  since = Date.now()
   const second = startReplicate(['--database', `file:${databasePath}`, '--dir', replica])
   t.after(() => second.child.kill('SIGKILL'))
   await second.waitFor(/reprise de la génération/)
-  await until(() => segmentsIn(replica).length >= 3)
+  await replicaHasSeen(folderReplicaStore(replica), since)
   second.child.kill('SIGTERM')
   assert.equal(await second.exited, 0, second.errors())
   assert.doesNotMatch(second.output(), /nouvelle génération/)

@@ -14,7 +14,8 @@ import Database from 'better-sqlite3'
 import { REPO_ROOT, runScriptAsync } from './helpers/cli.ts'
 import { tempDir } from './helpers/databases.ts'
 import { STORAGES } from './helpers/storage.ts'
-import { openStorage } from '../scripts/lib/storage/url.ts'
+import { openReplicaStore } from '../scripts/lib/replication/object-store.ts'
+import { replicaHasSeen } from './helpers/replica.ts'
 
 function startReplicate(args: string[], env: NodeJS.ProcessEnv) {
   const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO_ROOT, 'scripts/advanced-backup.ts'), 'replicate', ...args], { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
@@ -52,33 +53,30 @@ for (const entry of STORAGES.filter((e) => e.name !== 'folder')) {
         db.close()
       }
     }
-    const segments = async () => {
-      let count = 0
-      for await (const object of openStorage(storage.url, { env: storage.env }).list('generations/')) if (/\/segments\/[^/]+\.segment$/.test(object.key)) count++
-      return count
-    }
-    const until = async (condition: () => Promise<boolean>) => {
-      while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 100))
-    }
+    const replicaStore = openReplicaStore(storage.url, { env: storage.env, cwd: dir, stagingDir: join(dir, 'staging') })
 
     const first = startReplicate(['--database', `file:${databasePath}`, '--dir', storage.url], env)
     t.after(() => first.child.kill('SIGKILL'))
     await first.waitFor(/snapshot 0 :/)
+    let since = Date.now()
     setMarker('avant-T')
-    await until(async () => (await segments()) >= 1)
+    await replicaHasSeen(replicaStore, since)
     const at = new Date()
     await new Promise((resolve) => setTimeout(resolve, 20))
+    since = Date.now()
     setMarker('après-T')
-    await until(async () => (await segments()) >= 2)
+    await replicaHasSeen(replicaStore, since)
     first.child.kill('SIGTERM')
     assert.equal(await first.exited, 0, first.errors())
     assert.match(first.output(), /Réplication arrêtée proprement/)
 
     setMarker('pendant-l-arrêt')
+    // Copied by the second run: seen after it started.
+    since = Date.now()
     const second = startReplicate(['--database', `file:${databasePath}`, '--dir', storage.url], env)
     t.after(() => second.child.kill('SIGKILL'))
     await second.waitFor(/reprise de la génération/)
-    await until(async () => (await segments()) >= 3)
+    await replicaHasSeen(replicaStore, since)
     second.child.kill('SIGTERM')
     assert.equal(await second.exited, 0, second.errors())
     assert.doesNotMatch(second.output(), /nouvelle génération/)

@@ -6,13 +6,15 @@
  */
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { copyFileSync, existsSync, readdirSync } from 'node:fs'
+import { copyFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import Database from 'better-sqlite3'
 import { REPO_ROOT, runScriptAsync } from './helpers/cli.ts'
 import { tempDir } from './helpers/databases.ts'
 import { everyTenantChecksumAt } from './helpers/tenants.ts'
+import { replicaHasSeen } from './helpers/replica.ts'
+import { folderReplicaStore } from '../scripts/lib/replication/store.ts'
 
 test('restore --at T --tenant puts one cabinet back as it was at T in the live database; another cabinet keeps its later work', async (t) => {
   const dir = tempDir(t, 'ipm-pitr-tenant-')
@@ -32,20 +34,21 @@ test('restore --at T --tenant puts one cabinet back as it was at T in the live d
   const until = async (condition: () => boolean) => {
     while (!condition()) await new Promise((resolve) => setTimeout(resolve, 50))
   }
-  const segments = () => readdirSync(join(replica, 'generations')).flatMap((g) => (existsSync(join(replica, 'generations', g, 'segments')) ? readdirSync(join(replica, 'generations', g, 'segments')) : []))
   await until(() => /snapshot 0 :/.test(stdout))
 
   // Before T: both cabinets work.
+  let since = Date.now()
   app.prepare(`INSERT INTO Client (id, tenantId, firstName, lastName) VALUES ('client-avant-t', 'tenant-demo', 'Avant', 'T')`).run()
-  await until(() => segments().length >= 1)
+  await replicaHasSeen(folderReplicaStore(replica), since)
   const atT = await everyTenantChecksumAt(url)
   const at = new Date()
   await new Promise((resolve) => setTimeout(resolve, 20))
   // After T: Cabinet Demo deletes dossiers by mistake; Cabinet Martin takes a new client.
+  since = Date.now()
   const deleted = app.prepare(`DELETE FROM Dossier WHERE tenantId = 'tenant-demo' AND rowid IN (SELECT rowid FROM Dossier WHERE tenantId = 'tenant-demo' LIMIT 4)`).run().changes
   assert.equal(deleted, 4)
   app.prepare(`INSERT INTO Client (id, tenantId, firstName, lastName) VALUES ('client-apres-t', 'tenant-martin', 'Après', 'T')`).run()
-  await until(() => segments().length >= 3)
+  await replicaHasSeen(folderReplicaStore(replica), since)
   const martinNow = (await everyTenantChecksumAt(url)).get('tenant-martin')
   assert.notEqual(martinNow, atT.get('tenant-martin'))
   child.kill('SIGTERM')
