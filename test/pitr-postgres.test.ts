@@ -114,7 +114,7 @@ describe('PostgreSQL PITR with pgBackRest', { skip: missing }, () => {
     )
   })
 
-  test('a full backup, then numbered commits for some seconds across a crash of the server; the next backup is incremental', async () => {
+  test('a full backup, then numbered commits for some seconds across a SIGKILL of the archiver and a crash of the server; the next backup is incremental', async () => {
     const full = await pitrBackup(tools)
     assert.equal(full.type, 'full')
     assert.match(full.label, /^\d{8}-\d{6}F$/)
@@ -137,8 +137,20 @@ describe('PostgreSQL PITR with pgBackRest', { skip: missing }, () => {
         await new Promise((resolve) => setTimeout(resolve, 20))
       }
     })
-    await writeUntil(durationMs / 2)
-    // Halfway the server crashes: an immediate stop (SIGQUIT to every server process, no checkpoint,
+    await writeUntil(durationMs / 3)
+    // A third of the way, the archiver (the process that runs archive_command) is killed by SIGKILL;
+    // the postmaster restarts it (after resetting the other server processes). Writes go on once it
+    // accepts connections again.
+    const archiver = await withClient(cluster.url, async (client) => (await client.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE backend_type = 'archiver'`)).rows[0]!.pid)
+    process.kill(archiver, 'SIGKILL')
+    for (;;) {
+      const restarted = await withClient(cluster.url, async (client) => (await client.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE backend_type = 'archiver'`)).rows[0]?.pid).catch(() => undefined)
+      if (restarted !== undefined && restarted !== archiver) break
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    assert.match(readFileSync(cluster.logFile, 'utf8'), new RegExp(`archiver process \\(PID ${archiver}\\) was terminated by signal 9`))
+    await writeUntil((durationMs * 2) / 3)
+    // Two thirds of the way the server crashes: an immediate stop (SIGQUIT to every server process, no checkpoint,
     // crash recovery at the next start, as after a kill), then a restart. Archiving must go on with
     // no gap: the restores below cross this instant.
     runAsClusterUser(join(PG_BIN_DIR, 'pg_ctl'), ['-D', cluster.dataDir, '-m', 'immediate', '-w', 'stop'], { cwd: cluster.baseDir })
