@@ -62,7 +62,7 @@ export function tailCollectorSink(path: string, options: SinkTailOptions = {}): 
   const chunkBytes = options.chunkBytes ?? 1 << 20
   const definitions = new Map<string, { kind: 'op' | 'sql'; fingerprint: string }>()
   // The file being followed and where its unread bytes start; undefined before the first read found it.
-  let current: { ino: number; offset: number } | undefined
+  let current: { ino: string; offset: number } | undefined
   let partial: Buffer = Buffer.alloc(0)
   let since = options.since
 
@@ -117,7 +117,8 @@ export function tailCollectorSink(path: string, options: SinkTailOptions = {}): 
     }
   }
 
-  const inode = (file: string) => stat(file).then((s) => s.ino, () => undefined)
+  // A file is its inode *and* its birth time: ext4 hands a freed inode number to the next new file at once.
+  const inode = (file: string) => stat(file).then((s) => `${s.dev}:${s.ino}:${s.birthtimeMs}`, () => undefined)
 
   return {
     async read(visit) {
