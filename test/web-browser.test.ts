@@ -8,6 +8,10 @@ import { REPO_ROOT } from './helpers/cli.ts'
 import { defer } from './helpers/databases.ts'
 import { requireJudge } from './helpers/judges.ts'
 import { BASE_QUERIES, LITERAL_IN_PLAN, sampleSnapshot } from './helpers/web.ts'
+import { openTestDatabase, tempDir } from './helpers/databases.ts'
+import { collectorOf, instrument } from '../scripts/lib/metrics/collector.ts'
+import { openLiveTraffic } from '../scripts/lib/metrics/live-traffic.ts'
+import type { TrafficSnapshot } from '../scripts/lib/web/snapshot.ts'
 
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
 
@@ -81,4 +85,56 @@ describe('web dashboard in Chromium', () => {
     assert.deepEqual(problems, [])
     assert.deepEqual(elsewhere, [])
   })
+
+  it('real traffic (--source app): the page shows the window\'s numbers exactly as /api/snapshot has them, and a new query shape written by the app appears within 5 s', { skip: requireJudge('chromium') }, async (t) => {
+    const db = await openTestDatabase(t, 'sqlite')
+    const sink = join(tempDir(t), 'app.metrics.ndjson')
+    const prisma = instrument(db.createQueryEventClient!(), { sink, flushIntervalMs: 60_000 })
+    defer(t, () => collectorOf(prisma).close())
+    for (const tenantId of ['tenant-demo', 'tenant-martin', 'tenant-demo']) {
+      await prisma.dossier.count({ where: { tenantId, statut: 'OUVERT' } })
+      await prisma.client.findMany({ where: { tenantId }, take: 5 })
+    }
+    await collectorOf(prisma).flush()
+    const reader = openLiveTraffic({ database: db, source: 'app', sink, firstWindowMs: 3_600_000 })
+    const server = await startDashboardServer({
+      port: 0,
+      intervalMs: 3_600_000,
+      collect: async () => ({ collectedAt: new Date().toISOString(), ...(await reader.collect()), backup: null }),
+    })
+    defer(t, () => server.close())
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS })
+    defer(t, () => browser.close())
+    const page = await browser.newPage({ viewport: { width: 1280, height: 1600 } })
+    const problems: string[] = []
+    page.on('console', (message) => void (message.type() === 'error' && problems.push(message.text())))
+    page.on('pageerror', (error) => void problems.push(error.message))
+    await page.goto(server.url)
+    await page.locator('#status', { hasText: 'en direct' }).waitFor()
+    await page.locator('#traffic-chart-p95 .uplot').waitFor()
+    assert.equal(await page.locator('#tests-view').isHidden(), true)
+
+    const snapshot = (await (await fetch(`${server.url}api/snapshot`)).json()) as TrafficSnapshot
+    assert.equal(snapshot.traffic.totals.operations, 6)
+    const fields = await page.locator('[data-field]').evaluateAll((nodes) => nodes.map((n) => ({ field: n.getAttribute('data-field')!, value: n.getAttribute('data-value')!, text: n.textContent! })))
+    const number = new Intl.NumberFormat('fr-FR', { maximumFractionDigits: 3 })
+    for (const { field, value, text } of fields.filter((f) => f.field.startsWith('traffic.'))) {
+      const expected = valueAt(snapshot, field)
+      assert.equal(value, String(expected), field)
+      if (typeof expected === 'number' && field !== 'traffic.totals.hitRate') assert.equal(text, number.format(expected), field)
+    }
+    const shown = new Set(fields.map((f) => f.field))
+    for (const field of ['traffic.statements.0.calls', 'traffic.statements.0.p50Ms', 'traffic.statements.0.p95Ms', 'traffic.statements.0.p99Ms', 'traffic.topDatabaseTime.0.totalMs', 'traffic.tenants.0.operations', 'traffic.tenants.1.databaseMs', 'traffic.totals.databaseMs']) {
+      assert.ok(shown.has(field), `${field} is not on the page`)
+    }
+    assert.equal(await page.locator('#traffic-statements tbody tr').count(), snapshot.traffic.statements.length)
+    assert.ok(!(await page.locator('body').innerText()).includes('OUVERT'), 'a value reached the page')
+
+    await prisma.user.findMany({ where: { tenantId: 'tenant-demo', role: 'ADMIN' }, select: { id: true } })
+    await collectorOf(prisma).flush()
+    await server.refresh()
+    await page.locator('#traffic-statements tbody tr', { hasText: 'User.findMany {where:{tenantId:?,role:?},select:{id:true}}' }).waitFor({ timeout: 5_000 })
+    assert.deepEqual(problems, [])
+  })
 })
+
