@@ -238,6 +238,11 @@ export function openLiveTraffic(options: LiveTrafficOptions): LiveTrafficReader 
           if (read.missedFiles > 0) notes.push('Le fichier de mesures a tourné plus d\'une fois depuis la collecte précédente : des exécutions manquent (raccourcissez --interval).')
           if (read.backlogBytes > 0) notes.push(`${read.backlogBytes} octets du fichier de mesures restent à lire : ils seront comptés à la prochaine collecte.`)
         } catch (error) {
+          // The position did not move: what was visited is read again next time, so it is not counted now.
+          byId.clear()
+          tenants.clear()
+          observations.sql.clear()
+          observations.operations = { ok: 0, failed: 0, slow: 0 }
           notes.push(`Lecture du fichier de mesures ${sink} impossible : ${describeError(error)}`)
         }
       }
