@@ -119,6 +119,9 @@ describe('Prometheus exporter', () => {
     assert.equal(m.get(`ipm_db_statement_calls_total{engine="sqlite",fingerprint="${first.id}"}`), 2 * first.calls)
     assert.equal(m.get(`ipm_db_query_duration_seconds_count{engine="sqlite",fingerprint="${first.id}"}`), 2 * first.calls)
     assert.equal(m.get('ipm_db_operations_total{engine="sqlite",outcome="ok"}'), 2 * 5_000)
+    // The JSON lists 200 fingerprints; the 4,800 others still count (under "other", past the label cap of 50).
+    assert.equal(m.get(`ipm_db_statement_calls_total{engine="sqlite",fingerprint="${OTHER_FINGERPRINT}"}`), 2 * (5_000 - 49) * 2)
+    assert.equal(m.get(`ipm_db_query_duration_seconds_count{engine="sqlite",fingerprint="${OTHER_FINGERPRINT}"}`), 2 * (5_000 - 49) * 2)
     const result = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' })
     assert.equal(result.status, 0, result.stdout + result.stderr)
     assert.equal(result.stdout + result.stderr, '')

@@ -129,9 +129,13 @@ export function createPrometheusExporter(options: { maxFingerprints?: number } =
       statementTime.inc({ engine, fingerprint }, statement.totalMs / 1000)
     }
     // Every time of the window, also those of fingerprints past the JSON's list (folded or not, none is lost).
+    const listed = new Set(t.statements.map((s) => s.id))
     for (const [id, times] of observations?.sql ?? []) {
       const fingerprint = fingerprintLabel(id)
       for (const ms of times) queryDuration.observe({ engine, fingerprint }, ms / 1000)
+      if (listed.has(id)) continue
+      statementCalls.inc({ engine, fingerprint }, times.length)
+      statementTime.inc({ engine, fingerprint }, times.reduce((sum, ms) => sum + ms, 0) / 1000)
     }
     if (t.totals.operations !== null) {
       operations.inc({ engine, outcome: 'ok' }, observations?.operations.ok ?? t.totals.operations - (t.totals.failedOperations ?? 0))
@@ -145,19 +149,19 @@ export function createPrometheusExporter(options: { maxFingerprints?: number } =
   }
 
   function updateBackup(snapshot: ServedSnapshot): void {
-      const b = snapshot.backup
-      const newest = b?.newest ?? null
-      setOrRemove(backupCount, {}, b === null ? null : newest === null ? 0 : 1)
-      setOrRemove(backupAge, {}, newest?.ageSeconds ?? null)
-      setOrRemove(backupSize, {}, newest?.sizeBytes ?? null)
-      setOrRemove(backupVerified, {}, newest === null ? null : newest.verified ? 1 : 0)
-      setOrRemove(backupOffsite, {}, newest === null ? null : newest.offsite === null ? 0 : 1)
-      setOrRemove(backupVerifiedAge, {}, b?.newestVerified?.ageSeconds ?? null)
-      setOrRemove(lastRunSuccess, {}, b?.lastRun == null ? null : b.lastRun.result === 'success' ? 1 : 0)
-      setOrRemove(lastRunTime, {}, b?.lastRun == null ? null : Date.parse(b.lastRun.at) / 1000)
-      setOrRemove(drillSuccess, {}, b?.lastDrill == null ? null : b.lastDrill.result === 'success' ? 1 : 0)
-      setOrRemove(drillTime, {}, b?.lastDrill == null ? null : Date.parse(b.lastDrill.at) / 1000)
-      setOrRemove(backupProblems, {}, b === null ? null : b.problems.length)
+    const b = snapshot.backup
+    const newest = b?.newest ?? null
+    setOrRemove(backupCount, {}, b === null ? null : newest === null ? 0 : 1)
+    setOrRemove(backupAge, {}, newest?.ageSeconds ?? null)
+    setOrRemove(backupSize, {}, newest?.sizeBytes ?? null)
+    setOrRemove(backupVerified, {}, newest === null ? null : newest.verified ? 1 : 0)
+    setOrRemove(backupOffsite, {}, newest === null ? null : newest.offsite === null ? 0 : 1)
+    setOrRemove(backupVerifiedAge, {}, b?.newestVerified?.ageSeconds ?? null)
+    setOrRemove(lastRunSuccess, {}, b?.lastRun == null ? null : b.lastRun.result === 'success' ? 1 : 0)
+    setOrRemove(lastRunTime, {}, b?.lastRun == null ? null : Date.parse(b.lastRun.at) / 1000)
+    setOrRemove(drillSuccess, {}, b?.lastDrill == null ? null : b.lastDrill.result === 'success' ? 1 : 0)
+    setOrRemove(drillTime, {}, b?.lastDrill == null ? null : Date.parse(b.lastDrill.at) / 1000)
+    setOrRemove(backupProblems, {}, b === null ? null : b.problems.length)
   }
 }
 
