@@ -136,5 +136,41 @@ describe('web dashboard in Chromium', () => {
     await page.locator('#traffic-statements tbody tr', { hasText: 'User.findMany {where:{tenantId:?,role:?},select:{id:true}}' }).waitFor({ timeout: 5_000 })
     assert.deepEqual(problems, [])
   })
+
+  it('pg_stat_statements (sums only): the page says there is no percentile and draws the mean and the calls instead, never a made-up p95', { skip: requireJudge('chromium') }, async (t) => {
+    const statement = { id: 'a1b2c3d4e5f6', kind: 'sql' as const, display: 'SELECT id FROM Dossier WHERE tenantId = ?', calls: 40, totalMs: 52.5, meanMs: 1.313, p50Ms: null, p95Ms: null, p99Ms: null, maxMs: null, rows: 400, failed: null, hitRate: 0.98, queryids: ['-42'] }
+    const note = "pg_stat_statements ne garde que des sommes : appels, temps total et moyen par requête ; pas de p50/p95/p99 ni de cabinet (installez le collecteur de l'app et --source app pour les avoir)."
+    let second = 0
+    const server = await startDashboardServer({
+      port: 0,
+      intervalMs: 3_600_000,
+      collect: async () => ({
+        collectedAt: new Date(Date.UTC(2025, 2, 1, 10, 0, second++)).toISOString(),
+        backup: null,
+        traffic: {
+          source: 'pg_stat_statements', engine: 'postgres', database: 'postgresql://postgres:****@127.0.0.1:5432/ipm',
+          window: { startedAt: '2025-03-01T09:59:55.000Z', endedAt: '2025-03-01T10:00:00.000Z' },
+          measures: { percentiles: false, tenants: false }, thresholds: { slowMs: 100 },
+          totals: { operations: null, failedOperations: null, slowOperations: null, statements: 40, databaseMs: 52.5, hitRate: 0.98 },
+          statements: [statement], topDatabaseTime: [statement], tenants: null, notes: [note],
+        },
+      }),
+    })
+    defer(t, () => server.close())
+    await server.refresh()
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS })
+    defer(t, () => browser.close())
+    const page = await browser.newPage({ viewport: { width: 1280, height: 1600 } })
+    await page.goto(server.url)
+    await page.locator('#traffic-chart-mean .uplot').waitFor()
+    assert.equal(await page.locator('#traffic-chart-calls .uplot').count(), 1)
+    for (const chart of ['p50', 'p95', 'p99']) assert.equal(await page.locator(`#traffic-chart-${chart}`).isHidden(), true, chart)
+    assert.equal(await page.locator('#traffic-notes li').first().textContent(), note)
+    assert.equal(await page.locator('[data-field="traffic.statements.0.p95Ms"]').textContent(), '—')
+    assert.equal(await page.locator('[data-field="traffic.statements.0.p95Ms"]').getAttribute('data-value'), 'null')
+    assert.equal(await page.locator('[data-field="traffic.statements.0.meanMs"]').getAttribute('data-value'), '1.313')
+    assert.equal(await page.locator('#traffic-tenants-missing').isVisible(), true)
+    assert.equal(await page.locator('#traffic-tenants').isHidden(), true)
+  })
 })
 
