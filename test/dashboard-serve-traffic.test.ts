@@ -76,7 +76,8 @@ describe('--serve --source app: the app\'s real traffic, live', () => {
     server.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
     server.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
     const exited = new Promise<number | null>((resolve) => server.on('close', (code) => resolve(code)))
-    while (!stdout.includes('Ctrl-C') && server.exitCode === null) await sleep(100)
+    const startBy = Date.now() + 120_000
+    while (!stdout.includes('Ctrl-C') && server.exitCode === null && Date.now() < startBy) await sleep(100)
     const url = `http://127.0.0.1:${port}/`
     assert.equal(stdout, `✅ Dashboard en direct: ${url}\n   Prometheus: ${url}metrics · Ctrl-C pour arrêter\n`, stderr)
 
