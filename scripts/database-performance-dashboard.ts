@@ -3,7 +3,7 @@
  * Client, prints what every query cost and why, and writes performance-metrics.json.
  * One run | --watch [seconds] | --export (adds a Prometheus file) | --json | --source app|pg_stat_statements (the
  * app's real statements and proven index advice) | --apply <id> | --serve (live web page and /metrics until Ctrl-C,
- * which stops it cleanly with exit 0). --otel traces the runs. Exit: 0 ok, 1 failure, 2 usage.
+ * which stops it cleanly with exit 0; with --source app|pg_stat_statements it serves the app's real traffic). --otel traces the runs. Exit: 0 ok, 1 failure, 2 usage.
  */
 import './lib/node-floor.ts'
 import { realpathSync } from 'node:fs'
@@ -19,7 +19,7 @@ import { describeError } from './lib/errors.ts'
 import { join, resolve } from 'node:path'
 import { terminalProgress } from './lib/progress.ts'
 import { openDatabase } from './lib/db/open.ts'
-import { applyIndexRecommendation, trafficReportPath, watchAppTraffic, type TrafficSource } from './lib/metrics/app-traffic.ts'
+import { applyIndexRecommendation, defaultSinkPath, trafficReportPath, watchAppTraffic, type TrafficSource } from './lib/metrics/app-traffic.ts'
 import { renderApplied, renderAppTraffic } from './lib/metrics/render-traffic.ts'
 
 // The spec imports the class from this script: `import { DatabasePerformanceDashboard } from './scripts/database-performance-dashboard'`.
@@ -89,7 +89,7 @@ function program(): Command {
     .option('--window <duration>', 'avec --source : la fenêtre observée (30s, 5m, 1h ; défaut 5m, ou N s avec --watch N) ; chaque fenêtre est écrite dans <--output>.traffic.json', duration)
     .option('--apply <id>', "crée l'index prouvé de cette recommandation, puis mesure le gain réel")
     .option('--yes', "avec --apply : sans demander de confirmation (scripts)")
-    .option('--serve', 'servir le dashboard en direct (page web, /api/snapshot, /metrics) jusqu\'à Ctrl-C (npm run dashboard:web)')
+    .option('--serve', 'servir le dashboard en direct (page web, /api/snapshot, /metrics) jusqu\'à Ctrl-C (npm run dashboard:web) ; avec --source app|pg_stat_statements : le trafic réel de l\'app')
     .option('--port <port>', 'avec --serve : port d\'écoute (défaut DASHBOARD_PORT, sinon 4319 ; 0 : un port libre)', number('integer', 0))
     .option('--host <adresse>', 'avec --serve : adresse d\'écoute (défaut 127.0.0.1 ; toute autre exige --token)')
     .option('--token <jeton>', 'avec --serve : jeton exigé à chaque requête (défaut : DASHBOARD_TOKEN)')
@@ -126,8 +126,8 @@ function validated(options: Options, args: readonly string[]): Options {
   const serveOnly = (['port', 'host', 'token', 'interval', 'backupDir'] as const).find((key) => options[key] !== undefined)
   if (!options.serve && serveOnly !== undefined) throw usageError(`--${serveOnly.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} ne s'emploie qu'avec --serve`, 'Ajoutez --serve.')
   const notWithServe = (['watch', 'export', 'json', 'alertSlow', 'alertP95'] as const).find((key) => options[key] !== undefined)
-  if (options.serve && options.source !== undefined && options.source !== 'tests') {
-    throw usageError(`--serve ne se combine pas avec --source ${options.source}: la page en direct montre l'analyse des six tests`, 'Lancez --serve sans --source, et --source … --watch dans un autre terminal pour le trafic réel.')
+  if (options.serve && (options.window !== undefined || options.apply !== undefined)) {
+    throw usageError(`--serve ne se combine pas avec --${options.window !== undefined ? 'window' : 'apply'}`, "En direct, chaque collecte lit ce qui est arrivé depuis la précédente (--interval); lancez --source … sans --serve pour une fenêtre ou --apply.")
   }
   if (options.serve && notWithServe !== undefined) throw usageError(`--serve ne se combine pas avec --${notWithServe.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, 'Le serveur analyse en continu (--interval) et sert /metrics; lancez l\'autre mode séparément.')
   if (options.apply !== undefined && options.watch !== undefined) throw usageError('--apply crée un index une fois: il ne se combine pas avec --watch', 'Retirez --watch.')
@@ -141,8 +141,9 @@ const stopServing = new AbortController()
 async function main(options: Options): Promise<number> {
   const tracing = await startTracing(tracingOptions(options.otel, environment.otel))
   try {
+    if (options.serve) return await serve(options)
     if (options.source !== undefined && options.source !== 'tests') return await appTraffic(options, options.source, environment.databaseUrl)
-    return await (options.serve ? serve(options) : runOnce(options))
+    return await runOnce(options)
   } finally {
     // An unreachable collector never changes the outcome of the analysis.
     await tracing.shutdown().catch((error: unknown) => process.stderr.write(`⚠ traces OpenTelemetry non envoyées: ${describeError(error)}\n`))
@@ -163,6 +164,7 @@ async function serve(options: Options): Promise<number> {
     token: options.token ?? environment.dashboardToken,
     intervalMs: (options.interval ?? 5) * 1000,
     backupDir: options.backupDir === undefined ? join(environment.projectRoot, 'backups') : resolve(environment.cwd, options.backupDir),
+    ...(options.source !== undefined && options.source !== 'tests' ? { traffic: { source: options.source, ...(options.sink === undefined ? {} : { sink: resolve(environment.cwd, options.sink) }) } } : {}),
     signal: stopServing.signal,
     onListening: (server) => process.stdout.write(`✅ Dashboard en direct: ${server.url}\n   Prometheus: ${server.url}metrics · Ctrl-C pour arrêter\n`),
     onCollectError: (error) => process.stderr.write(`Erreur (collecte) : ${describeError(error)}\n`),
@@ -219,7 +221,7 @@ async function runOnce(options: Options): Promise<number> {
 async function appTraffic(options: Options, source: TrafficSource, defaultUrl: string): Promise<number> {
   const db = await openDatabase(options.database ?? defaultUrl, { environment: environment })
   try {
-    const sink = options.sink ?? ('path' in db.location ? `${db.location.path}.metrics.ndjson` : undefined)
+    const sink = options.sink ?? defaultSinkPath(db)
     const traffic = { database: db, source, sink, windowMs: options.window }
     if (options.apply !== undefined) {
       if (!options.yes) {

@@ -14,7 +14,7 @@ import { notifyAlerts } from '../scripts/lib/alerts/notify.ts'
 import { ToolkitError } from '../scripts/lib/errors.ts'
 import { runScriptAsync } from './helpers/cli.ts'
 import { defer, tempDir } from './helpers/databases.ts'
-import { closedPort, startRecordingServer } from './helpers/http-recorder.ts'
+import { closedPort, startRecordingServer, startSilentServer } from './helpers/http-recorder.ts'
 
 const STALE: AlertCondition = {
   key: 'backup:stale:/srv/backups',
@@ -218,6 +218,58 @@ describe('alerts', () => {
     assert.equal(healthy.status, 0, healthy.stdout)
     assert.deepEqual(hook.requests.map((r) => JSON.parse(r.body.toString('utf8')).status), ['firing', 'resolved'])
     assert.deepEqual(smtp.mails.map((m) => m.headers.get('x-ipm-alert-status')), ['firing', 'resolved'])
+  })
+
+  it('channels that accept the connection and never answer are cut at the run\'s deadline; the notification stays due and the next run sends it', async (t) => {
+    const silent = await startSilentServer(t)
+    const statePath = join(tempDir(t), 'state.json')
+    // The real retry policy (4 attempts of 10 s) and the real sleep: only the deadline can end this run early.
+    const hanging = [
+      createWebhookChannel(`${silent.url}/hooks/secret`),
+      createSlackChannel(`${silent.url}/services/T/B/secret`),
+      createEmailChannel({ smtpUrl: `smtp://alertes:${encodeURIComponent(SMTP_PASSWORD)}@127.0.0.1:${silent.port}`, to: 'astreinte@cabinet.test' }),
+    ]
+    // nodemailer is loaded by the first e-mail: loaded here, so that every channel has connected well before the deadline.
+    await import('nodemailer')
+    const result = await notifyAlerts({ source: 'backup', firing: [STALE], channels: hanging, statePath, now: clock().now, deadlineMs: 1_500 })
+    assert.deepEqual(result.deliveries.map((d) => [d.channel, d.outcome]).sort(), [['email', 'failed'], ['slack', 'failed'], ['webhook', 'failed']])
+    for (const d of result.deliveries) assert.match(d.error ?? '', /délai des alertes dépassé, nouvel essai au prochain lancement/, d.channel)
+    assert.ok(silent.connections() >= 3, 'each channel connected')
+    assert.ok(!JSON.stringify(result).includes(SMTP_PASSWORD) && !JSON.stringify(result).includes('secret'))
+    const state = JSON.parse(readFileSync(statePath, 'utf8')) as { alerts: Record<string, { channels: Record<string, { notified: string | null }> }> }
+    assert.deepEqual(Object.values(state.alerts[STALE.key]!.channels).map((c) => c.notified), [null, null, null], 'nothing counted as told')
+
+    const hook = await startRecordingServer(t)
+    const next = await notifyAlerts({ source: 'backup', firing: [STALE], channels: [createWebhookChannel(`${hook.url}/hooks/secret`)], statePath, now: clock().now })
+    assert.deepEqual(next.deliveries, [{ key: STALE.key, channel: 'webhook', status: 'firing', outcome: 'sent' }])
+  })
+
+  it('a nightly monitor whose webhook never answers makes its backup and exits 0 at the 15 s deadline (not 47 s of retries); the next check tells the webhook', async (t) => {
+    const dir = tempDir(t, 'ipm-alert-silent-')
+    const db = new Database(join(dir, 'app.db'))
+    db.exec("CREATE TABLE dossier (id INTEGER PRIMARY KEY, titre TEXT); INSERT INTO dossier (titre) VALUES ('un')")
+    db.close()
+    const hook = await startRecordingServer(t)
+    const silent = await startSilentServer(t)
+    const backup = (args: string[], webhook: string) =>
+      runScriptAsync('scripts/advanced-backup.ts', ['--dir', 'backups', ...args], {
+        cwd: dir,
+        env: { TZ: 'UTC', DATABASE_URL: 'file:./app.db', ALERT_STATE_FILE: '', IPM_BACKUP_KILL_AT: '', SLACK_WEBHOOK_URL: '', SMTP_URL: '', ALERT_EMAIL_TO: '', ALERT_WEBHOOK_URL: webhook },
+      })
+    const empty = await backup(['check'], `${hook.url}/hooks/secret`)
+    assert.equal(empty.status, 1, empty.stderr)
+    assert.equal(hook.requests.length, 1)
+
+    const monitor = await backup(['monitor'], `${silent.url}/hooks/secret`)
+    assert.equal(monitor.status, 0, monitor.stdout + monitor.stderr)
+    assert.match(monitor.stdout, /✅ Backups en bonne santé/)
+    // The first attempt's 10 s timeout, 1 s of backoff, then the second attempt is cut by the deadline at 15 s.
+    assert.match(monitor.stdout, /✗ résolution non envoyée \(webhook\): webhook http:\/\/127\.0\.0\.1:\d+\/…: délai des alertes dépassé, nouvel essai au prochain lancement \(/)
+    assert.ok(silent.connections() >= 1)
+
+    const healthy = await backup(['check'], `${hook.url}/hooks/secret`)
+    assert.equal(healthy.status, 0, healthy.stdout)
+    assert.deepEqual(hook.requests.map((r) => JSON.parse(r.body.toString('utf8')).status), ['firing', 'resolved'])
   })
 
   it('the state survives between processes (one cron run after another)', async (t) => {

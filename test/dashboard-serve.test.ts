@@ -83,11 +83,11 @@ test('--serve refuses a non-loopback address without a token (exit 2, before any
     runScriptAsync(SCRIPT, ['--port', '4319']),
     // DASHBOARD_TOKEN stands for --token: the bind is allowed, and the start goes on to the first analysis (which fails here: no database).
     runScriptAsync(SCRIPT, ['--serve', '--host', '0.0.0.0', '--port', '0', '--database', 'file:./nowhere.db'], { env: { DASHBOARD_TOKEN: 'jeton-env' } }),
-    // The live page shows the six tests' analysis: --source is refused, never silently served as a one-off traffic window.
-    runScriptAsync(SCRIPT, ['--serve', '--source', 'app', '--port', '0', '--database', 'file:./nowhere.db']),
+    // --serve --source app serves the live traffic (dashboard-serve-traffic.test.ts); a fixed --window has no meaning there.
+    runScriptAsync(SCRIPT, ['--serve', '--source', 'app', '--window', '5m', '--port', '0', '--database', 'file:./nowhere.db']),
   ])
   assert.equal(traffic.status, 2, traffic.stderr)
-  assert.match(traffic.stderr, /--serve ne se combine pas avec --source app/)
+  assert.equal(traffic.stderr, "Erreur : --serve ne se combine pas avec --window\nEssayez : En direct, chaque collecte lit ce qui est arrivé depuis la précédente (--interval); lancez --source … sans --serve pour une fenêtre ou --apply.\n")
   assert.equal(withToken.status, 1, withToken.stderr)
   assert.match(withToken.stderr, /première collecte des métriques impossible: .*fichier de base introuvable/)
   assert.doesNotMatch(withToken.stderr, /refus d'écouter/)

@@ -8,6 +8,8 @@ import { createPrometheusExporter, OTHER_FINGERPRINT } from '../scripts/lib/web/
 import { REPO_ROOT } from './helpers/cli.ts'
 import { requireJudge } from './helpers/judges.ts'
 import { BASE_QUERIES, sampleSnapshot } from './helpers/web.ts'
+import type { LiveStatement, TrafficObservations } from '../scripts/lib/metrics/live-traffic.ts'
+import type { TrafficSnapshot } from '../scripts/lib/web/snapshot.ts'
 
 /** `name{labels}` → value, from the text exposition format. */
 function samples(text: string): Map<string, number> {
@@ -103,6 +105,28 @@ describe('Prometheus exporter', () => {
     assert.ok(!/tenant|Cabinet/.test(many))
   })
 
+  it('real traffic (--serve --source app): 5,000 fingerprints and 5,000 tenants stay under 1,000 series, no tenant anywhere; the counters add up the windows; promtool accepts it', { skip: requireJudge('promtool') }, async () => {
+    const exporter = createPrometheusExporter()
+    const windows = [trafficSnapshot(5_000, 5_000, '2025-03-01T10:00:00.000Z'), trafficSnapshot(5_000, 5_000, '2025-03-01T10:00:05.000Z')]
+    for (const { snapshot, observations } of windows) exporter.update(snapshot, observations)
+    const text = await exporter.render()
+    const series = text.split('\n').filter((line) => line !== '' && !line.startsWith('#'))
+    assert.ok(series.length <= 1_000, `${series.length} series`)
+    assert.ok(!/tenant/.test(text), 'no tenant id')
+    const m = samples(text)
+    const first = windows[0]!.snapshot.traffic.statements[0]!
+    // Each window adds its calls: two windows, twice the calls of one.
+    assert.equal(m.get(`ipm_db_statement_calls_total{engine="sqlite",fingerprint="${first.id}"}`), 2 * first.calls)
+    assert.equal(m.get(`ipm_db_query_duration_seconds_count{engine="sqlite",fingerprint="${first.id}"}`), 2 * first.calls)
+    assert.equal(m.get('ipm_db_operations_total{engine="sqlite",outcome="ok"}'), 2 * 5_000)
+    // The JSON lists 200 fingerprints; the 4,800 others still count (under "other", past the label cap of 50).
+    assert.equal(m.get(`ipm_db_statement_calls_total{engine="sqlite",fingerprint="${OTHER_FINGERPRINT}"}`), 2 * (5_000 - 49) * 2)
+    assert.equal(m.get(`ipm_db_query_duration_seconds_count{engine="sqlite",fingerprint="${OTHER_FINGERPRINT}"}`), 2 * (5_000 - 49) * 2)
+    const result = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' })
+    assert.equal(result.status, 0, result.stdout + result.stderr)
+    assert.equal(result.stdout + result.stderr, '')
+  })
+
   it('promtool check metrics accepts the exposition', { skip: requireJudge('promtool') }, async () => {
     const promtool = 'promtool'
     const exporter = createPrometheusExporter()
@@ -132,3 +156,30 @@ describe('Prometheus exporter', () => {
     for (const name of used) assert.ok(exposed.has(name), `${name} is not exposed`)
   })
 })
+
+/** A window of real traffic as live-traffic.ts builds it: `fingerprints` SQL statements of 2 calls each, one operation per tenant. */
+function trafficSnapshot(fingerprints: number, tenants: number, collectedAt: string): { snapshot: TrafficSnapshot; observations: TrafficObservations } {
+  const statements: LiveStatement[] = Array.from({ length: fingerprints }, (_, i) => ({
+    id: fingerprintId(`SELECT * FROM "T${i}" WHERE id = ?`), kind: 'sql', display: `SELECT * FROM T${i} WHERE id = ?`,
+    calls: 2, totalMs: 3, meanMs: 1.5, p50Ms: 1, p95Ms: 2, p99Ms: 2, maxMs: 2, rows: 2, failed: null, hitRate: null,
+  }))
+  const observations: TrafficObservations = { sql: new Map(statements.map((s) => [s.id, [1, 2]])), operations: { ok: tenants, failed: 0, slow: 0 } }
+  return {
+    observations,
+    snapshot: {
+      collectedAt,
+      backup: null,
+      traffic: {
+        source: 'app', engine: 'sqlite', database: 'file:/srv/app.db',
+        window: { startedAt: collectedAt, endedAt: collectedAt },
+        measures: { percentiles: true, tenants: true },
+        thresholds: { slowMs: 100 },
+        totals: { operations: tenants, failedOperations: 0, slowOperations: 0, statements: 2 * fingerprints, databaseMs: 3 * fingerprints, hitRate: null },
+        statements: statements.slice(0, 200),
+        topDatabaseTime: statements.slice(0, 10),
+        tenants: Array.from({ length: 100 }, (_, i) => ({ tenantId: `tenant-${i}`, operations: 1, operationMs: 1, meanOperationMs: 1, p95OperationMs: 1, statements: 0, databaseMs: 0 })),
+        notes: [],
+      },
+    },
+  }
+}

@@ -4,7 +4,7 @@
  * 127.0.0.1 on a free port, closed after the test.
  */
 import { createServer, type IncomingHttpHeaders } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net'
 import { defer } from './databases.ts'
 
 type Cleanup = Parameters<typeof defer>[0]
@@ -63,4 +63,27 @@ export async function closedPort(): Promise<number> {
   const { port } = server.address() as AddressInfo
   await new Promise<void>((resolve) => server.close(() => resolve()))
   return port
+}
+
+/**
+ * A TCP server on 127.0.0.1 that accepts every connection and never answers (no HTTP status, no
+ * SMTP greeting): the channel that hangs. `connections` counts what it accepted.
+ */
+export async function startSilentServer(t: Cleanup): Promise<{ url: string; port: number; connections: () => number }> {
+  const sockets = new Set<Socket>()
+  let accepted = 0
+  const server = createNetServer((socket) => {
+    accepted++
+    sockets.add(socket)
+    socket.on('error', () => {})
+    socket.on('close', () => sockets.delete(socket))
+    socket.resume()
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  defer(t, () => new Promise<void>((resolve) => {
+    for (const socket of sockets) socket.destroy()
+    server.close(() => resolve())
+  }))
+  const { port } = server.address() as AddressInfo
+  return { url: `http://127.0.0.1:${port}`, port, connections: () => accepted }
 }

@@ -11,15 +11,18 @@ import type { Transporter } from 'nodemailer'
 import { redactUrl } from '../db/url.ts'
 import { describeError } from '../errors.ts'
 import { notificationHeadline, notificationLines, type AlertNotification } from './alert.ts'
-import { DEFAULT_RETRY_POLICY, postJsonWithRetry, realSleep, urlOrigin, type RetryPolicy, type Sleep } from './_http.ts'
+import { abortableSleep, deadlineMessage, DEFAULT_RETRY_POLICY, postJsonWithRetry, realSleep, urlOrigin, type RetryPolicy, type Sleep } from './_http.ts'
 
 export interface AlertChannel {
   /** The channel's name in the state file and in reports: `slack`, `webhook` or `email`. */
   name: string
   /** Where it sends, secrets masked. */
   target: string
-  /** Resolves once delivered; rejects (after its own retries) with a message free of secrets. */
-  send(notification: AlertNotification): Promise<void>
+  /**
+   * Resolves once delivered; rejects (after its own retries) with a message free of secrets. When
+   * `signal` aborts (the run's deadline) it stops at once: the attempt in flight is cut, no retry.
+   */
+  send(notification: AlertNotification, options?: { signal?: AbortSignal }): Promise<void>
 }
 
 export interface HttpChannelOptions {
@@ -83,7 +86,7 @@ function httpChannel(name: string, url: string, payload: (n: AlertNotification) 
     retry: { ...DEFAULT_RETRY_POLICY, ...options.retry },
     label: `${name} ${target}`,
   }
-  return { name, target, send: async (notification) => void (await postJsonWithRetry(url, payload(notification), post)) }
+  return { name, target, send: async (notification, sendOptions) => void (await postJsonWithRetry(url, payload(notification), { ...post, signal: sendOptions?.signal })) }
 }
 
 export interface EmailChannelOptions {
@@ -114,16 +117,23 @@ export function createEmailChannel(options: EmailChannelOptions): AlertChannel {
   return {
     name: 'email',
     target,
-    async send(notification) {
+    async send(notification, sendOptions) {
+      const signal = sendOptions?.signal
       const message = {
         from: options.from ?? 'IA Poste Manager <alertes@localhost>',
         to: options.to,
         subject: `[IA Poste Manager] ${notificationHeadline(notification)}`,
         text: `${notificationLines(notification).join('\n')}\n`,
         headers: { 'X-IPM-Alert-Key': notification.key, 'X-IPM-Alert-Status': notification.status },
+        // nodemailer closes the SMTP connection in flight when it aborts.
+        ...(signal === undefined ? {} : { signal }),
       }
       let lastFailure = ''
       for (let attempt = 1; attempt <= retry.attempts; attempt++) {
+        if (signal?.aborted) {
+          lastFailure = deadlineMessage(lastFailure)
+          break
+        }
         try {
           await (await connect()).sendMail(message)
           return
@@ -132,7 +142,11 @@ export function createEmailChannel(options: EmailChannelOptions): AlertChannel {
           const code = (error as { responseCode?: number }).responseCode
           if (code !== undefined && code >= 500) break
         }
-        if (attempt < retry.attempts) await sleep(Math.min(retry.baseDelayMs * 2 ** (attempt - 1), retry.maxDelayMs))
+        if (signal?.aborted) {
+          lastFailure = deadlineMessage(lastFailure)
+          break
+        }
+        if (attempt < retry.attempts) await abortableSleep(sleep, Math.min(retry.baseDelayMs * 2 ** (attempt - 1), retry.maxDelayMs), signal)
       }
       throw new Error(`email ${target}: ${lastFailure}`)
     },

@@ -6,15 +6,21 @@
  *   fired get a "résolu" message;
  * - hold-down: per alert and channel, at most `maxPerWindow` messages (default 2) per `windowMs`
  *   (default one hour); a message held back is sent later if the state still differs then;
- * - channels are sent to in parallel and each failure stays in its own channel (retried next run).
+ * - channels are sent to in parallel and each failure stays in its own channel (retried next run);
+ * - deadline: the whole delivery of a run takes at most `deadlineMs` (default 15 s, all channels and
+ *   retries together). A channel that accepts the connection but never answers is cut off then: its
+ *   notification is reported failed, stays due in the state file, and the next run sends it.
  * Never throws for a channel or the state file: problems come back in `deliveries` and `warnings`.
  */
 import { describeError } from '../errors.ts'
 import type { AlertCondition, AlertNotification, AlertStatus } from './alert.ts'
 import type { AlertChannel } from './channels.ts'
+import { deadlineMessage } from './_http.ts'
 import { emptyAlertState, readAlertState, withStateLock, writeAlertState, type AlertRecord, type AlertState, type ChannelState } from './state.ts'
 
 export const DEFAULT_HOLD_DOWN = { maxPerWindow: 2, windowMs: 3_600_000 }
+/** Without it, a webhook that never answers held a backup ~47 s (4 attempts × 10 s + 1 + 2 + 4 s of backoff). */
+export const DEFAULT_ALERT_DEADLINE_MS = 15_000
 
 export interface NotifyAlertsOptions {
   /** The reporting tool, e.g. `advanced-backup check`; only its own alerts can be resolved by this call. */
@@ -27,6 +33,8 @@ export interface NotifyAlertsOptions {
   now?: () => Date
   maxPerWindow?: number
   windowMs?: number
+  /** All deliveries of this call end within this many milliseconds. Default 15 000 (`DEFAULT_ALERT_DEADLINE_MS`). */
+  deadlineMs?: number
 }
 
 export interface AlertDelivery {
@@ -121,9 +129,16 @@ async function notifyLocked(options: NotifyAlertsOptions, warnings: string[]): P
     }
   }
 
-  await Promise.all(
+  const deadline = new AbortController()
+  const deadlineMs = options.deadlineMs ?? DEFAULT_ALERT_DEADLINE_MS
+  const timer = setTimeout(() => deadline.abort(), deadlineMs)
+  const sending = Promise.all(
     [...plan].map(async ([channel, items]) => {
       for (const item of items) {
+        if (deadline.signal.aborted) {
+          deliveries.push({ key: item.key, channel: channel.name, status: item.record.status, outcome: 'failed', error: `${channel.name} ${channel.target}: ${deadlineMessage('')}` })
+          continue
+        }
         const notification: AlertNotification = {
           status: item.record.status,
           source: item.record.source,
@@ -135,7 +150,7 @@ async function notifyLocked(options: NotifyAlertsOptions, warnings: string[]): P
           at,
         }
         try {
-          await channel.send(notification)
+          await channel.send(notification, { signal: deadline.signal })
           item.channel.notified = item.record.status
           item.channel.sentAt.push(at)
           delete item.channel.lastError
@@ -147,6 +162,20 @@ async function notifyLocked(options: NotifyAlertsOptions, warnings: string[]): P
       }
     }),
   )
+  // A channel that ignores the signal is not waited for past the deadline (its late answer changes nothing: the state is written below).
+  const late = new Promise<void>((resolve) => deadline.signal.addEventListener('abort', () => setTimeout(resolve, 100).unref(), { once: true }))
+  try {
+    await Promise.race([sending, late])
+  } finally {
+    clearTimeout(timer)
+  }
+  for (const [channel, items] of plan) {
+    for (const item of items) {
+      if (!deliveries.some((d) => d.key === item.key && d.channel === channel.name)) {
+        deliveries.push({ key: item.key, channel: channel.name, status: item.record.status, outcome: 'failed', error: `${channel.name} ${channel.target}: ${deadlineMessage('')}` })
+      }
+    }
+  }
 
   // A cleared alert is forgotten once no channel still believes it fires and its hold-down has passed.
   for (const [key, record] of Object.entries(state.alerts)) {

@@ -125,6 +125,11 @@ export async function watchAppTraffic(options: WatchAppTrafficOptions): Promise<
 
 const DEFAULT_WINDOW_MS = 300_000
 
+/** Where the collector writes by default: beside a database file (`<file>.metrics.ndjson`); undefined for a server database. */
+export function defaultSinkPath(db: Pick<DatabaseHandle, 'location'>): string | undefined {
+  return 'path' in db.location ? `${db.location.path}.metrics.ndjson` : undefined
+}
+
 /**
  * Where a window's report goes beside the dashboard's `--output`: `performance-metrics.json` →
  * `performance-metrics.traffic.json` (that file keeps its own format for the tools that read it).

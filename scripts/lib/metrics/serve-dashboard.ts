@@ -1,8 +1,10 @@
 /**
  * `--serve`: the live dashboard with real data. Every `intervalMs` the dashboard's analysis runs again
- * (the spec's six tests through the measured Prisma Client, or the `dashboard` the caller passes,
- * e.g. a real-traffic source) and the backup folder is judged as `advanced-backup check` judges it;
- * web/server.ts serves the result (page, /api/snapshot, /events, /metrics) until `signal` aborts.
+ * (the spec's six tests through the measured Prisma Client, or the `dashboard` the caller passes) —
+ * or, with `traffic`, the application's real traffic of the window since the previous collection is
+ * read (live-traffic.ts: the collector's sink, or pg_stat_statements) — and the backup folder is
+ * judged as `advanced-backup check` judges it; web/server.ts serves the result (page,
+ * /api/snapshot, /events, /metrics) until `signal` aborts.
  */
 import type { ToolkitEnvironment } from '../environment.ts'
 import { listBackupEntries } from '../backup/catalog/catalog.ts'
@@ -14,7 +16,11 @@ import { openStorage } from '../storage/url.ts'
 import type { ProgressListener } from '../progress.ts'
 import { testSpans } from '../telemetry/step-spans.ts'
 import { withSpan } from '../telemetry/tracing.ts'
-import { startDashboardServer, type DashboardServer } from '../web/server.ts'
+import { DEFAULT_INTERVAL_MS, startDashboardServer, type DashboardServer } from '../web/server.ts'
+import { openDatabase } from '../db/open.ts'
+import { defaultSinkPath, type TrafficSource } from './app-traffic.ts'
+import { openLiveTraffic, type LiveTraffic, type TrafficObservations } from './live-traffic.ts'
+import type { PerformanceMetrics } from './performance-metrics.ts'
 import { backupStatusFromCheck, type BackupStatus } from '../web/snapshot.ts'
 import { DatabasePerformanceDashboard, type DashboardOptions } from './dashboard.ts'
 
@@ -41,6 +47,8 @@ export interface ServeDashboardOptions {
   onListening(server: DashboardServer): void
   /** One collection failed; the last good snapshot stays served. */
   onCollectError(error: unknown): void
+  /** The app's real traffic instead of the six tests: `app` (the collector's sink, default `<SQLite file>.metrics.ndjson`) or `pg_stat_statements`. */
+  traffic?: { source: TrafficSource; sink?: string }
   /** Test seam, or another source of metrics: the dashboard to analyse (default: one over `database`). */
   dashboard?: Pick<DatabasePerformanceDashboard, 'analyzePerformance' | 'close'>
   now?: () => Date
@@ -50,9 +58,34 @@ export interface ServeDashboardOptions {
  * @example await serveDashboard({ thresholds: {}, environment, signal, onListening: (s) => console.log(s.url), onCollectError: warn })
  */
 export async function serveDashboard(options: ServeDashboardOptions): Promise<{ collections: number }> {
+  if (options.traffic !== undefined) {
+    const db = await openDatabase(options.database ?? options.environment.databaseUrl, { environment: options.environment })
+    const now = options.now ?? (() => new Date())
+    const reader = openLiveTraffic({
+      database: db,
+      source: options.traffic.source,
+      sink: options.traffic.sink ?? defaultSinkPath(db),
+      slowMs: options.thresholds.slowMs,
+      firstWindowMs: options.intervalMs ?? DEFAULT_INTERVAL_MS,
+      now: () => now().getTime(),
+    })
+    return serveWith(options, { close: () => db.close() }, async () => {
+      const { traffic, observations } = await withSpan('dashboard.traffic', {}, () => reader.collect())
+      return { traffic, observations }
+    })
+  }
   const dashboard =
     options.dashboard ??
     new DatabasePerformanceDashboard({ database: options.database, environment: options.environment, tenant: options.tenant, thresholds: options.thresholds, onProgress: testSpans(options.onProgress) })
+  return serveWith(options, dashboard, async () => ({ metrics: await withSpan('dashboard.analyze', {}, () => dashboard.analyzePerformance()) }))
+}
+
+/** The server around one source of numbers; the backup status is added to each collection. */
+async function serveWith(
+  options: ServeDashboardOptions,
+  resource: { close(): Promise<void> },
+  collectSource: () => Promise<{ metrics: PerformanceMetrics } | { traffic: LiveTraffic; observations: TrafficObservations }>,
+): Promise<{ collections: number }> {
   const now = options.now ?? (() => new Date())
   const env = options.environment
   const offsiteUrl = options.offsiteUrl ?? env.backupOffsiteUrl
@@ -67,10 +100,10 @@ export async function serveDashboard(options: ServeDashboardOptions): Promise<{ 
       now,
       onCollectError: options.onCollectError,
       collect: async () => {
-        const metrics = await withSpan('dashboard.analyze', {}, () => dashboard.analyzePerformance())
+        const measured = await collectSource()
         const backup = options.backupDir === undefined ? null : await backupStatus(options.backupDir, now(), { offsite })
         collections++
-        return { collectedAt: now().toISOString(), metrics, backup }
+        return { collectedAt: now().toISOString(), ...measured, backup }
       },
     })
     try {
@@ -83,7 +116,7 @@ export async function serveDashboard(options: ServeDashboardOptions): Promise<{ 
       await server.close()
     }
   } finally {
-    await dashboard.close()
+    await resource.close()
   }
   return { collections }
 }

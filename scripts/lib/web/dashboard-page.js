@@ -57,6 +57,51 @@
   }
 
   function render(snapshot) {
+    const traffic = Boolean(snapshot.traffic)
+    document.getElementById('traffic-view').hidden = !traffic
+    document.getElementById('tests-view').hidden = traffic
+    if (traffic) renderTraffic(snapshot)
+    else renderTests(snapshot)
+    renderBackup(snapshot.backup)
+    updateCharts(traffic ? trafficCharts(snapshot.traffic) : TEST_CHARTS)
+  }
+
+  // The app's real traffic (--source app|pg_stat_statements): the window since the previous collection.
+  function renderTraffic(snapshot) {
+    const t = snapshot.traffic
+    const totals = t.totals
+    document.getElementById('engine').textContent = t.engine
+    document.getElementById('database').textContent = t.database
+    document.getElementById('traffic-source').textContent = t.source
+    document.getElementById('collected-at').textContent = time.format(new Date(snapshot.collectedAt))
+    document.getElementById('collected-at').setAttribute('data-collected-at', snapshot.collectedAt)
+    fill('traffic-notes', t.notes.map((note) => el('li', note)))
+    fill('traffic-overview', [
+      card('Opérations', num('traffic.totals.operations', totals.operations)),
+      card('Lentes', num('traffic.totals.slowOperations', totals.slowOperations)),
+      card('Échecs', num('traffic.totals.failedOperations', totals.failedOperations)),
+      card('Requêtes SQL', num('traffic.totals.statements', totals.statements)),
+      card('Temps base (ms)', num('traffic.totals.databaseMs', totals.databaseMs)),
+      card('Taux de cache', num('traffic.totals.hitRate', totals.hitRate, percent)),
+      card('Seuil lent (ms)', num('traffic.thresholds.slowMs', t.thresholds.slowMs)),
+    ])
+    rows('traffic-top', t.topDatabaseTime, (s, i) => [
+      cell(el('code', s.id)), cell(el('code', s.display)),
+      ...['calls', 'totalMs', 'meanMs', 'p95Ms'].map((key) => cell(num(`traffic.topDatabaseTime.${i}.${key}`, s[key]), 'num')),
+    ])
+    rows('traffic-statements', t.statements, (s, i) => [
+      cell(el('code', s.id)), cell(s.kind === 'sql' ? 'SQL' : 'opération'), cell(el('code', s.display)),
+      ...['calls', 'p50Ms', 'p95Ms', 'p99Ms', 'meanMs', 'maxMs', 'totalMs', 'failed'].map((key) => cell(num(`traffic.statements.${i}.${key}`, s[key]), 'num')),
+    ])
+    document.getElementById('traffic-tenants-missing').hidden = t.tenants !== null
+    document.getElementById('traffic-tenants').hidden = t.tenants === null
+    rows('traffic-tenants', t.tenants || [], (r, i) => [
+      cell(el('code', r.tenantId)),
+      ...['operations', 'operationMs', 'meanOperationMs', 'p95OperationMs', 'statements', 'databaseMs'].map((key) => cell(num(`traffic.tenants.${i}.${key}`, r[key]), 'num')),
+    ])
+  }
+
+  function renderTests(snapshot) {
     const m = snapshot.metrics
     const g = m.globalMetrics
     document.getElementById('engine').textContent = m.engine
@@ -99,8 +144,6 @@
       if (r.evidence && r.evidence.plan) li.append(el('pre', r.evidence.plan.join('\n')))
       return li
     }))
-    renderBackup(snapshot.backup)
-    updateCharts()
   }
 
   function renderBackup(b) {
@@ -143,20 +186,32 @@
     return { ids, plot: new uPlot({ title, width: 560, height: 240, series, scales: { x: { time: true } } }, data, target) }
   }
   // One chart per quantile and one of the calls, per fingerprint, over the collections kept.
-  const CHARTS = [
+  const TEST_CHARTS = [
     { id: 'chart-p50', title: 'p50 par empreinte (ms)', key: 'p50Ms' },
     { id: 'chart-p95', title: 'p95 par empreinte (ms)', key: 'p95Ms' },
     { id: 'chart-p99', title: 'p99 par empreinte (ms)', key: 'p99Ms' },
     { id: 'chart-calls', title: 'Appels par empreinte (fenêtre)', key: 'count' },
   ]
-  function updateCharts() {
+  // Real traffic: the quantiles where the source has them (the sink), the mean where it has only sums (pg_stat_statements).
+  function trafficCharts(t) {
+    const all = [
+      { id: 'traffic-chart-p50', title: 'p50 par empreinte (ms)', key: 'p50Ms', percentile: true },
+      { id: 'traffic-chart-p95', title: 'p95 par empreinte (ms)', key: 'p95Ms', percentile: true },
+      { id: 'traffic-chart-p99', title: 'p99 par empreinte (ms)', key: 'p99Ms', percentile: true },
+      { id: 'traffic-chart-mean', title: 'Moyenne par empreinte (ms)', key: 'meanMs', percentile: false },
+      { id: 'traffic-chart-calls', title: 'Appels par empreinte (fenêtre)', key: 'count', percentile: false },
+    ]
+    for (const chart of all) document.getElementById(chart.id).hidden = chart.percentile && !t.measures.percentiles
+    return all.filter((chart) => !chart.percentile || t.measures.percentiles)
+  }
+  function updateCharts(list) {
     if (typeof uPlot === 'undefined') return
-    const ids = chartData('count').ids.join()
+    const ids = `${list.map((chart) => chart.id).join()}|${chartData('count').ids.join()}`
     if (charts === null || ids !== charts.ids) {
-      for (const chart of CHARTS) document.getElementById(chart.id).replaceChildren()
-      charts = { ids, plots: CHARTS.map((chart) => makeChart(document.getElementById(chart.id), chart.title, chart.key).plot) }
+      if (charts !== null) for (const id of charts.targets) document.getElementById(id).replaceChildren()
+      charts = { ids, targets: list.map((chart) => chart.id), plots: list.map((chart) => makeChart(document.getElementById(chart.id), chart.title, chart.key).plot) }
     } else {
-      CHARTS.forEach((chart, i) => charts.plots[i].setData(chartData(chart.key).data))
+      list.forEach((chart, i) => charts.plots[i].setData(chartData(chart.key).data))
     }
   }
 
@@ -164,7 +219,8 @@
     const t = Date.parse(snapshot.collectedAt) / 1000
     if (history.length > 0 && history[history.length - 1].t >= t) return
     const fingerprints = {}
-    for (const f of snapshot.metrics.fingerprints) fingerprints[f.id] = { count: f.count, p50Ms: f.p50Ms, p95Ms: f.p95Ms, p99Ms: f.p99Ms }
+    if (snapshot.traffic) for (const s of snapshot.traffic.statements) fingerprints[s.id] = { count: s.calls, p50Ms: s.p50Ms, p95Ms: s.p95Ms, p99Ms: s.p99Ms, meanMs: s.meanMs }
+    else for (const f of snapshot.metrics.fingerprints) fingerprints[f.id] = { count: f.count, p50Ms: f.p50Ms, p95Ms: f.p95Ms, p99Ms: f.p99Ms, meanMs: f.meanMs }
     history.push({ t, fingerprints })
     if (history.length > 120) history.shift()
   }

@@ -1,5 +1,6 @@
 /**
- * The page's HTML shell. Everything it shows is filled in by `dashboard-page.js` from
+ * The page's HTML shell, with two views: the six tests' analysis (`#tests-view`) or the app's real
+ * traffic (`#traffic-view`), whichever the snapshot holds. Everything it shows is filled in by `dashboard-page.js` from
  * /api/snapshot, /api/history and /events (with `textContent`, never as HTML), so the page and the
  * JSON cannot disagree. Assets are local (uPlot from node_modules), so it works offline.
  */
@@ -36,6 +37,26 @@ export function renderPage(options: { token: string | undefined }): string {
 <h1>IA Poste Manager — tableau de bord de la base</h1>
 <p class="meta"><span id="engine"></span> · <span id="database"></span> · mise à jour <span id="collected-at"></span> · <span id="status">connexion…</span></p>
 
+<div id="traffic-view" hidden>
+<h2>Trafic réel de l'application (<span id="traffic-source"></span>, fenêtre depuis la collecte précédente)</h2>
+<ul id="traffic-notes"></ul>
+<div class="cards" id="traffic-overview"></div>
+
+<h2>Évolution par empreinte</h2>
+<div class="charts" id="traffic-charts"><div class="chart" id="traffic-chart-p50"></div><div class="chart" id="traffic-chart-p95"></div><div class="chart" id="traffic-chart-p99"></div><div class="chart" id="traffic-chart-mean"></div><div class="chart" id="traffic-chart-calls"></div></div>
+
+<h2>Requêtes les plus coûteuses en temps base</h2>
+<table id="traffic-top"><thead><tr><th>Empreinte</th><th>Requête (valeurs remplacées par ?)</th><th>Appels</th><th>Temps total (ms)</th><th>Moyenne (ms)</th><th>p95 (ms)</th></tr></thead><tbody></tbody></table>
+
+<h2>Empreintes de la fenêtre</h2>
+<table id="traffic-statements"><thead><tr><th>Empreinte</th><th>Type</th><th>Requête ou opération (valeurs remplacées par ?)</th><th>Appels</th><th>p50 (ms)</th><th>p95 (ms)</th><th>p99 (ms)</th><th>Moyenne (ms)</th><th>Max (ms)</th><th>Total (ms)</th><th>Échecs</th></tr></thead><tbody></tbody></table>
+
+<h2>Cabinets</h2>
+<p id="traffic-tenants-missing" hidden>Cette source ne sait pas à quel cabinet appartient une requête : installez le collecteur de l'app et lancez --source app.</p>
+<table id="traffic-tenants"><thead><tr><th>Identifiant</th><th>Opérations</th><th>Temps des opérations (ms)</th><th>Moyenne (ms)</th><th>p95 (ms)</th><th>Requêtes SQL</th><th>Temps base (ms)</th></tr></thead><tbody></tbody></table>
+</div>
+
+<div id="tests-view">
 <h2>Vue d'ensemble</h2>
 <div class="cards" id="overview"></div>
 
@@ -56,6 +77,7 @@ export function renderPage(options: { token: string | undefined }): string {
 
 <h2>Recommandations</h2>
 <ul id="recommendations"></ul>
+</div>
 
 <h2>Sauvegardes</h2>
 <div class="cards" id="backup"></div>

@@ -8,7 +8,8 @@
  * plus a few dozen others (< 1,000). The id → SQL mapping is in `/api/snapshot`.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
-import type { DashboardSnapshot } from './snapshot.ts'
+import type { TrafficObservations } from '../metrics/live-traffic.ts'
+import { isTrafficSnapshot, type DashboardSnapshot, type ServedSnapshot, type TrafficSnapshot } from './snapshot.ts'
 
 /** Database time per SQL statement, in seconds: 0.5 ms … 5 s. */
 export const QUERY_DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
@@ -17,8 +18,12 @@ export const OTHER_FINGERPRINT = 'other'
 
 export interface PrometheusExporter {
   registry: Registry
-  /** Folds a snapshot in: new operations into the counters, the rest into the gauges. */
-  update(snapshot: DashboardSnapshot): void
+  /**
+   * Folds a snapshot in: new operations into the counters, the rest into the gauges. A traffic
+   * snapshot is one window: its calls and times are added, and `observations` (the window's times
+   * per execution, from the collector's sink) feed the histogram.
+   */
+  update(snapshot: ServedSnapshot, observations?: TrafficObservations): void
   /** The text exposition format (`contentType`). */
   render(): Promise<string>
   contentType: string
@@ -43,6 +48,8 @@ export function createPrometheusExporter(options: { maxFingerprints?: number } =
   const cacheHitRatio = new Gauge({ name: 'ipm_db_cache_hit_ratio', help: "Share of block reads served from the engine's cache (0..1).", labelNames: ['engine'], registers })
   const connections = new Gauge({ name: 'ipm_db_connections', help: 'Connections: active (running a statement), open (to the server), pool (the adapter may hold).', labelNames: ['engine', 'state'], registers })
   const snapshotTime = new Gauge({ name: 'ipm_dashboard_snapshot_timestamp_seconds', help: 'When the latest snapshot was collected (Unix time).', registers })
+  const statementCalls = new Counter({ name: 'ipm_db_statement_calls_total', help: "Executions of the app's SQL statements (real traffic: --source app or pg_stat_statements), by fingerprint id.", labelNames: ['engine', 'fingerprint'], registers })
+  const statementTime = new Counter({ name: 'ipm_db_statement_time_seconds_total', help: "Database time of the app's SQL statements (real traffic), by fingerprint id.", labelNames: ['engine', 'fingerprint'], registers })
   const foldedFingerprints = new Gauge({ name: 'ipm_db_fingerprints_folded', help: `Fingerprints counted under fingerprint="${OTHER_FINGERPRINT}" (label cap reached).`, labelNames: ['engine'], registers })
 
   const backupAge = new Gauge({ name: 'ipm_backup_age_seconds', help: 'Age of the newest backup.', registers })
@@ -77,7 +84,13 @@ export function createPrometheusExporter(options: { maxFingerprints?: number } =
     async render() {
       return registry.metrics()
     },
-    update(snapshot) {
+    update(served, observations) {
+      if (isTrafficSnapshot(served)) {
+        updateTraffic(served, observations)
+        updateBackup(served)
+        return
+      }
+      const snapshot = served
       const m = snapshot.metrics
       const engine = m.engine
       // A new window (a restarted dashboard) numbers its operations from the start again.
@@ -102,21 +115,53 @@ export function createPrometheusExporter(options: { maxFingerprints?: number } =
       setOrRemove(connections, { engine, state: 'open' }, m.system.openConnections)
       setOrRemove(connections, { engine, state: 'pool' }, m.system.poolSize)
       snapshotTime.set(Date.parse(snapshot.collectedAt) / 1000)
-
-      const b = snapshot.backup
-      const newest = b?.newest ?? null
-      setOrRemove(backupCount, {}, b === null ? null : newest === null ? 0 : 1)
-      setOrRemove(backupAge, {}, newest?.ageSeconds ?? null)
-      setOrRemove(backupSize, {}, newest?.sizeBytes ?? null)
-      setOrRemove(backupVerified, {}, newest === null ? null : newest.verified ? 1 : 0)
-      setOrRemove(backupOffsite, {}, newest === null ? null : newest.offsite === null ? 0 : 1)
-      setOrRemove(backupVerifiedAge, {}, b?.newestVerified?.ageSeconds ?? null)
-      setOrRemove(lastRunSuccess, {}, b?.lastRun == null ? null : b.lastRun.result === 'success' ? 1 : 0)
-      setOrRemove(lastRunTime, {}, b?.lastRun == null ? null : Date.parse(b.lastRun.at) / 1000)
-      setOrRemove(drillSuccess, {}, b?.lastDrill == null ? null : b.lastDrill.result === 'success' ? 1 : 0)
-      setOrRemove(drillTime, {}, b?.lastDrill == null ? null : Date.parse(b.lastDrill.at) / 1000)
-      setOrRemove(backupProblems, {}, b === null ? null : b.problems.length)
+      updateBackup(snapshot)
     },
+  }
+
+  function updateTraffic(snapshot: TrafficSnapshot, observations: TrafficObservations | undefined): void {
+    const t = snapshot.traffic
+    const engine = t.engine
+    for (const statement of t.statements) {
+      if (statement.kind !== 'sql') continue
+      const fingerprint = fingerprintLabel(statement.id)
+      statementCalls.inc({ engine, fingerprint }, statement.calls)
+      statementTime.inc({ engine, fingerprint }, statement.totalMs / 1000)
+    }
+    // Every time of the window, also those of fingerprints past the JSON's list (folded or not, none is lost).
+    const listed = new Set(t.statements.map((s) => s.id))
+    for (const [id, times] of observations?.sql ?? []) {
+      const fingerprint = fingerprintLabel(id)
+      for (const ms of times) queryDuration.observe({ engine, fingerprint }, ms / 1000)
+      if (listed.has(id)) continue
+      statementCalls.inc({ engine, fingerprint }, times.length)
+      statementTime.inc({ engine, fingerprint }, times.reduce((sum, ms) => sum + ms, 0) / 1000)
+    }
+    if (t.totals.operations !== null) {
+      operations.inc({ engine, outcome: 'ok' }, observations?.operations.ok ?? t.totals.operations - (t.totals.failedOperations ?? 0))
+      operations.inc({ engine, outcome: 'failed' }, observations?.operations.failed ?? t.totals.failedOperations ?? 0)
+      slowOperations.inc({ engine }, observations?.operations.slow ?? t.totals.slowOperations ?? 0)
+    }
+    foldedFingerprints.set({ engine }, folded.size)
+    slowThreshold.set({ engine }, t.thresholds.slowMs / 1000)
+    setOrRemove(cacheHitRatio, { engine }, t.totals.hitRate)
+    snapshotTime.set(Date.parse(snapshot.collectedAt) / 1000)
+  }
+
+  function updateBackup(snapshot: ServedSnapshot): void {
+    const b = snapshot.backup
+    const newest = b?.newest ?? null
+    setOrRemove(backupCount, {}, b === null ? null : newest === null ? 0 : 1)
+    setOrRemove(backupAge, {}, newest?.ageSeconds ?? null)
+    setOrRemove(backupSize, {}, newest?.sizeBytes ?? null)
+    setOrRemove(backupVerified, {}, newest === null ? null : newest.verified ? 1 : 0)
+    setOrRemove(backupOffsite, {}, newest === null ? null : newest.offsite === null ? 0 : 1)
+    setOrRemove(backupVerifiedAge, {}, b?.newestVerified?.ageSeconds ?? null)
+    setOrRemove(lastRunSuccess, {}, b?.lastRun == null ? null : b.lastRun.result === 'success' ? 1 : 0)
+    setOrRemove(lastRunTime, {}, b?.lastRun == null ? null : Date.parse(b.lastRun.at) / 1000)
+    setOrRemove(drillSuccess, {}, b?.lastDrill == null ? null : b.lastDrill.result === 'success' ? 1 : 0)
+    setOrRemove(drillTime, {}, b?.lastDrill == null ? null : Date.parse(b.lastDrill.at) / 1000)
+    setOrRemove(backupProblems, {}, b === null ? null : b.problems.length)
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * The live dashboard server (hono on Node's http):
  *   GET /             the page (French), rendered in the browser from /api/snapshot and /events
- *   GET /api/snapshot the latest snapshot, JSON (sanitised: no literal value)
+ *   GET /api/snapshot the latest snapshot, JSON (sanitised: no literal value): the six tests'
+ *                     analysis (`metrics`), or the app's real traffic of the last window (`traffic`)
  *   GET /api/history  per-fingerprint p50/p95/p99 and calls of the recent snapshots, for the charts
  *   GET /events       Server-Sent Events: a `snapshot` event at each collection
  *   GET /metrics      Prometheus text (prom-client, one registry per server)
@@ -22,7 +23,8 @@ import { streamSSE } from 'hono/streaming'
 import { ToolkitError, describeError } from '../errors.ts'
 import { renderPage } from './page.ts'
 import { createPrometheusExporter, type PrometheusExporter } from './prometheus.ts'
-import { sanitizeSnapshot, type DashboardSnapshot } from './snapshot.ts'
+import { isTrafficSnapshot, sanitizeSnapshot, type ServedSnapshot } from './snapshot.ts'
+import type { TrafficObservations } from '../metrics/live-traffic.ts'
 
 export const DEFAULT_DASHBOARD_PORT = 4319
 export const DEFAULT_INTERVAL_MS = 5_000
@@ -36,8 +38,12 @@ export interface DashboardServerOptions {
   port?: number
   /** `--token` / `DASHBOARD_TOKEN`, resolved by the caller. */
   token?: string
-  /** Produces a fresh snapshot (the dashboard's analysis and the backup status). */
-  collect: () => Promise<DashboardSnapshot>
+  /**
+   * Produces a fresh snapshot (the dashboard's analysis, or the app's traffic of the window since the
+   * last call, and the backup status). `observations` (the window's times, for the histogram) go to
+   * /metrics only and are never served.
+   */
+  collect: () => Promise<ServedSnapshot & { observations?: TrafficObservations }>
   /** Between collections; default 5 s. */
   intervalMs?: number
   now?: () => Date
@@ -50,7 +56,8 @@ export interface DashboardServerOptions {
 export interface HistoryPoint {
   /** Unix seconds. */
   t: number
-  fingerprints: Record<string, { count: number; p50Ms: number; p95Ms: number; p99Ms: number }>
+  /** Per fingerprint: calls and times of the snapshot's window; percentiles null when the source has none (pg_stat_statements). */
+  fingerprints: Record<string, { count: number; p50Ms: number | null; p95Ms: number | null; p99Ms: number | null; meanMs: number }>
 }
 
 export interface DashboardServer {
@@ -61,7 +68,7 @@ export interface DashboardServer {
   exporter: PrometheusExporter
   /** Collects now and pushes the snapshot to every open page (what the timer does). */
   refresh(): Promise<void>
-  latest(): DashboardSnapshot
+  latest(): ServedSnapshot
   /** Stops the timer, ends the event streams, closes the server. */
   close(): Promise<void>
 }
@@ -84,19 +91,16 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
   const now = options.now ?? (() => new Date())
   const intervalMs = options.intervalMs ?? DEFAULT_INTERVAL_MS
   const exporter = createPrometheusExporter({ maxFingerprints: options.maxFingerprints })
-  const listeners = new Set<(snapshot: DashboardSnapshot) => void>()
+  const listeners = new Set<(snapshot: ServedSnapshot) => void>()
   const history: HistoryPoint[] = []
-  let latest: DashboardSnapshot
+  let latest: ServedSnapshot
 
   const collectOnce = async (): Promise<void> => {
-    const collected = await options.collect()
-    const snapshot = sanitizeSnapshot({ ...collected, collectedAt: collected.collectedAt ?? now().toISOString() })
+    const { observations, ...collected } = await options.collect()
+    const snapshot = sanitizeSnapshot({ ...collected, collectedAt: collected.collectedAt ?? now().toISOString() } as ServedSnapshot)
     latest = snapshot
-    exporter.update(snapshot)
-    history.push({
-      t: Date.parse(snapshot.collectedAt) / 1000,
-      fingerprints: Object.fromEntries(snapshot.metrics.fingerprints.map((f) => [f.id, { count: f.count, p50Ms: f.p50Ms, p95Ms: f.p95Ms, p99Ms: f.p99Ms }])),
-    })
+    exporter.update(snapshot, observations)
+    history.push({ t: Date.parse(snapshot.collectedAt) / 1000, fingerprints: historyOf(snapshot) })
     if (history.length > HISTORY_LENGTH) history.shift()
     for (const listener of listeners) listener(snapshot)
   }
@@ -133,7 +137,7 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
   app.get('/events', (c) =>
     streamSSE(c, async (stream) => {
       let queue = Promise.resolve()
-      const push = (snapshot: DashboardSnapshot) => {
+      const push = (snapshot: ServedSnapshot) => {
         queue = queue.then(() => stream.writeSSE({ event: 'snapshot', data: JSON.stringify(snapshot) })).catch(() => undefined)
       }
       listeners.add(push)
@@ -184,6 +188,14 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
       })
     },
   }
+}
+
+/** The chart point of a snapshot: per fingerprint, what its window measured. */
+function historyOf(snapshot: ServedSnapshot): HistoryPoint['fingerprints'] {
+  const rows = isTrafficSnapshot(snapshot)
+    ? snapshot.traffic.statements.map((s) => [s.id, { count: s.calls, p50Ms: s.p50Ms, p95Ms: s.p95Ms, p99Ms: s.p99Ms, meanMs: s.meanMs }] as const)
+    : snapshot.metrics.fingerprints.map((f) => [f.id, { count: f.count, p50Ms: f.p50Ms, p95Ms: f.p95Ms, p99Ms: f.p99Ms, meanMs: f.meanMs }] as const)
+  return Object.fromEntries(rows)
 }
 
 function digest(text: string): Buffer {

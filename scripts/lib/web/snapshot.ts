@@ -8,6 +8,7 @@
 import type { CheckResult } from '../backup/catalog/check.ts'
 import type { BackupEntry } from '../backup/catalog/catalog.ts'
 import { redactLiterals } from '../db/fingerprint.ts'
+import type { LiveTraffic } from '../metrics/live-traffic.ts'
 import type { PerformanceMetrics } from '../metrics/performance-metrics.ts'
 
 export interface OffsiteCopy {
@@ -55,6 +56,20 @@ export interface DashboardSnapshot {
   backup: BackupStatus | null
 }
 
+/** `--serve --source app|pg_stat_statements`: the application's real traffic of the last window instead of the six tests. */
+export interface TrafficSnapshot {
+  collectedAt: string
+  traffic: LiveTraffic
+  backup: BackupStatus | null
+}
+
+/** What /api/snapshot and /events carry: the six tests' analysis, or the app's real traffic. */
+export type ServedSnapshot = DashboardSnapshot | TrafficSnapshot
+
+export function isTrafficSnapshot(snapshot: ServedSnapshot): snapshot is TrafficSnapshot {
+  return 'traffic' in snapshot
+}
+
 /**
  * The backup status from `advanced-backup check`'s result and the catalog; off-site copies and
  * drills come from their own modules.
@@ -88,8 +103,14 @@ export function backupStatusFromCheck(
   }
 }
 
-/** The snapshot with every plan line (as the engines' EXPLAIN output already is) and every message through `redactLiterals`. */
-export function sanitizeSnapshot(snapshot: DashboardSnapshot): DashboardSnapshot {
+/** The snapshot with every plan line (as the engines' EXPLAIN output already is), every message and every statement through `redactLiterals`. */
+export function sanitizeSnapshot<S extends ServedSnapshot>(snapshot: S): S
+export function sanitizeSnapshot(snapshot: ServedSnapshot): ServedSnapshot {
+  if (isTrafficSnapshot(snapshot)) {
+    const t = snapshot.traffic
+    const mask = (s: LiveTraffic['statements'][number]) => ({ ...s, display: redactLiterals(s.display) })
+    return { ...snapshot, traffic: { ...t, statements: t.statements.map(mask), topDatabaseTime: t.topDatabaseTime.map(mask) } }
+  }
   const metrics = snapshot.metrics
   return {
     ...snapshot,
