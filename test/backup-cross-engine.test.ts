@@ -7,11 +7,12 @@ import { describe, test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { createPostgresDatabase, openTestDatabase, tempDir } from './helpers/databases.ts'
-import { backupSystem, run, steppingClock } from './helpers/backup.ts'
-import { runScript } from './helpers/cli.ts'
+import { createEmptyDatabaseUrl, createPostgresDatabase, openTestDatabase, tempDir } from './helpers/databases.ts'
+import { BEYOND_2_53, backupSystem, run, steppingClock } from './helpers/backup.ts'
+import { runScript, runScriptAsync } from './helpers/cli.ts'
 import { requireJudge } from './helpers/judges.ts'
 import { openDatabase } from '../scripts/lib/db/open.ts'
+import type { DatabaseHandle } from '../scripts/lib/db/connection.ts'
 import { applyMigrations } from '../scripts/lib/db/migrations.ts'
 import { seedDemo } from '../scripts/lib/seed/demo.ts'
 import { resolveEnvironment } from '../scripts/lib/environment.ts'
@@ -29,12 +30,44 @@ function psqlCount(url: string, table: string): number {
   return Number(run('psql', [url, '-tAc', `SELECT count(*) FROM "${table}"`]).trim())
 }
 
-async function checksums(url: string): Promise<Record<string, { rows: number; checksum: string }>> {
+type Checksums = Record<string, { rows: number; checksum: string }>
+
+async function checksumsOf(db: DatabaseHandle): Promise<Checksums> {
+  const sums: Checksums = {}
+  for (const table of TABLES) sums[table] = await tableContentChecksum({ db, table })
+  return sums
+}
+
+async function checksums(url: string): Promise<Checksums> {
   const db = await openDatabase(url, { environment: resolveEnvironment({}), create: false })
   try {
-    const sums: Record<string, { rows: number; checksum: string }> = {}
-    for (const table of TABLES) sums[table] = await tableContentChecksum({ db, table })
-    return sums
+    return await checksumsOf(db)
+  } finally {
+    await db.close()
+  }
+}
+
+/** The five restore steps, each printed once, in order, with its mark (✓ done, – skipped in a simulation). */
+function assertFiveSteps(stdout: string, marks = '✓✓✓✓✓'): void {
+  const labels = ["Vérification d'intégrité \\(SHA-256\\)", 'Backup de sécurité', 'Restauration', 'Test de connexion', 'Confirmation']
+  const printed = stdout.split('\n').filter((line) => /^\d\. /.test(line))
+  assert.equal(printed.length, 5, stdout)
+  labels.forEach((label, i) => assert.match(printed[i]!, new RegExp(`^${i + 1}\\. ${label} ${marks[i]} `), stdout))
+}
+
+/**
+ * A local D1 holding the demo data plus awkward values (an integer beyond 2^53, unicode, an empty
+ * string, a NULL), closed (a restore's process opens it through its own Miniflare).
+ */
+async function seededD1(t: TestContext): Promise<{ url: string; checksums: Checksums }> {
+  const url = await createEmptyDatabaseUrl(t, 'd1')
+  const db = await openDatabase(url, { environment: resolveEnvironment({}), create: true })
+  try {
+    await applyMigrations(db.sql)
+    await seedDemo(db.prisma)
+    await db.sql.query('UPDATE "Plan" SET "maxStorageBytes" = ? WHERE id = ?', [BEYOND_2_53, 'plan-solo'])
+    await db.sql.query('UPDATE "Client" SET "lastName" = ?, email = ?, phone = NULL WHERE id = (SELECT min(id) FROM "Client")', ['Élodie 日本語 😀 O\'Brien', ''])
+    return { url, checksums: await checksumsOf(db) }
   } finally {
     await db.close()
   }
@@ -55,6 +88,19 @@ async function seededSqliteFile(t: TestContext): Promise<string> {
 
 function restore(backupDir: string, id: string, to: string, extra: string[] = []) {
   return runScript(SCRIPT, ['restore', id, '--dir', backupDir, '--to', to, '--yes', ...extra])
+}
+
+/** The same restore without blocking this process (a D1 source or target runs Miniflare in it). */
+function restoreAsync(backupDir: string, id: string, to: string, extra: string[] = []) {
+  return runScriptAsync(SCRIPT, ['restore', id, '--dir', backupDir, '--to', to, '--yes', ...extra])
+}
+
+/** The safety export a server target's restore names (`Ancienne base conservée: <archive>`), which must exist in the backup folder. */
+function assertSafetyExport(stdout: string, backupDir: string): string {
+  const kept = /^ {3}Ancienne base conservée: (.+)$/m.exec(stdout)?.[1]
+  assert.ok(kept !== undefined && kept.startsWith(backupDir) && existsSync(kept), `safety export named and present: ${stdout}`)
+  assert.match(stdout, /^2\. Backup de sécurité ✓ export de sécurité de la cible: backup-\S+/m)
+  return kept
 }
 
 describe('cross-engine restore', () => {
@@ -109,6 +155,71 @@ describe('cross-engine restore', () => {
     const restored = await checksums(target)
     for (const table of TABLES) assert.equal(restored[table]!.rows, psqlCount(source.url, table), table)
     assert.deepEqual(restored, await checksums(source.url))
+  })
+
+  test('a D1 backup restores into an existing SQLite file: five steps, the old file kept, integrity sound, same rows and values', { skip: requireJudge('sqlite3') }, async (t) => {
+    const source = await seededD1(t)
+    const backupDir = join(tempDir(t), 'backups')
+    const { metadata } = await backupSystem(t, { databaseUrl: source.url, backupDir, now: steppingClock() }).create()
+    assert.equal(metadata.engine, 'd1')
+    const targetPath = await seededSqliteFile(t)
+    run('sqlite3', [targetPath, `DELETE FROM "Dossier" WHERE id IN (SELECT id FROM "Dossier" ORDER BY id LIMIT 2)`])
+    const before = sqliteCount(targetPath, 'Dossier')
+
+    const result = await restoreAsync(backupDir, metadata.id, targetPath)
+    assert.equal(result.status, 0, result.stderr)
+    assertFiveSteps(result.stdout)
+    assert.match(result.stdout, /converti de D1 vers SQLite depuis data\.json/)
+    assert.match(result.stdout, new RegExp(`Ancienne base conservée: ${targetPath.replaceAll('.', '\\.')}\\.before-restore$`, 'm'))
+    assert.equal(sqliteCount(`${targetPath}.before-restore`, 'Dossier'), before)
+
+    assert.equal(run('sqlite3', [targetPath, 'PRAGMA integrity_check']).trim(), 'ok')
+    assert.equal(run('sqlite3', [targetPath, 'PRAGMA foreign_key_check']).trim(), '')
+    for (const table of TABLES) assert.equal(sqliteCount(targetPath, table), source.checksums[table]!.rows, table)
+    assert.equal(run('sqlite3', [targetPath, `SELECT "maxStorageBytes" FROM "Plan" WHERE id = 'plan-solo'`]).trim(), String(BEYOND_2_53))
+    assert.deepEqual(await checksums(`file:${targetPath}`), source.checksums)
+  })
+
+  test('a D1 backup restores into a non-empty PostgreSQL database with --force: five steps, a safety export named, same rows and values', { skip: requireJudge('psql', 'tar') }, async (t) => {
+    const source = await seededD1(t)
+    const backupDir = join(tempDir(t), 'backups')
+    const { metadata } = await backupSystem(t, { databaseUrl: source.url, backupDir, now: steppingClock() }).create()
+    const target = await openTestDatabase(t, 'postgres')
+    await target.sql.query(`DELETE FROM "Dossier" WHERE id IN (SELECT id FROM "Dossier" ORDER BY id LIMIT 2)`)
+    const targetBefore = await checksumsOf(target)
+
+    const result = await restoreAsync(backupDir, metadata.id, target.url, ['--force'])
+    assert.equal(result.status, 0, result.stderr)
+    assertFiveSteps(result.stdout)
+    assert.match(result.stdout, /converti de D1 vers PostgreSQL depuis data\.json/)
+    const kept = assertSafetyExport(result.stdout, backupDir)
+    assert.equal(run('tar', ['-xOzf', kept, '--wildcards', '*/metadata.json']).includes('"engine": "postgres"'), true)
+    assert.equal(run('tar', ['-xOzf', kept, '--wildcards', '*/data.json']).includes('"Dossier"'), true)
+
+    for (const table of TABLES) assert.equal(psqlCount(target.url, table), source.checksums[table]!.rows, table)
+    assert.equal(run('psql', [target.url, '-tAc', `SELECT "maxStorageBytes" FROM "Plan" WHERE id = 'plan-solo'`]).trim(), String(BEYOND_2_53))
+    assert.deepEqual(await checksums(target.url), source.checksums)
+    assert.notDeepEqual(source.checksums, targetBefore)
+  })
+
+  test('a SQLite backup restores into a non-empty local D1 with --force: five steps, a safety export named, same rows', { skip: requireJudge('sqlite3', 'tar') }, async (t) => {
+    const sourcePath = await seededSqliteFile(t)
+    run('sqlite3', [sourcePath, `UPDATE "Plan" SET "maxStorageBytes" = ${BEYOND_2_53} WHERE id = 'plan-solo'`])
+    const backupDir = join(tempDir(t), 'backups')
+    const { metadata } = await backupSystem(t, { databaseUrl: `file:${sourcePath}`, backupDir, now: steppingClock() }).create()
+    const target = await seededD1(t)
+
+    const result = await restoreAsync(backupDir, metadata.id, target.url, ['--force'])
+    assert.equal(result.status, 0, result.stderr)
+    assertFiveSteps(result.stdout)
+    assert.match(result.stdout, /converti de SQLite vers D1 depuis data\.json/)
+    const kept = assertSafetyExport(result.stdout, backupDir)
+    assert.equal(run('tar', ['-xOzf', kept, '--wildcards', '*/metadata.json']).includes('"engine": "d1"'), true)
+
+    const restored = await checksums(target.url)
+    for (const table of TABLES) assert.equal(restored[table]!.rows, sqliteCount(sourcePath, table), table)
+    assert.deepEqual(restored, await checksums(`file:${sourcePath}`))
+    assert.notDeepEqual(restored, target.checksums)
   })
 
   test('a backup without data.json is refused in one French line naming the format needed, the target untouched', { skip: requireJudge('psql') }, async (t) => {
