@@ -5,8 +5,8 @@
  */
 import { describe, test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync, readdirSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { createEmptyDatabaseUrl, createPostgresDatabase, openTestDatabase, tempDir } from './helpers/databases.ts'
 import { BEYOND_2_53, backupSystem, run, steppingClock } from './helpers/backup.ts'
 import { runScript, runScriptAsync } from './helpers/cli.ts'
@@ -222,6 +222,63 @@ describe('cross-engine restore', () => {
     assert.notDeepEqual(restored, target.checksums)
   })
 
+  test('a backup with a column the target engine’s migrations do not create is refused in one French line before anything is touched', { skip: requireJudge('sqlite3', 'psql') }, async (t) => {
+    const sourcePath = await seededSqliteFile(t)
+    run('sqlite3', [sourcePath, `ALTER TABLE "Dossier" ADD COLUMN "juridiction" TEXT; UPDATE "Dossier" SET "juridiction" = 'TJ Paris'`])
+    const backupDir = join(tempDir(t), 'backups')
+    const { metadata } = await backupSystem(t, { databaseUrl: `file:${sourcePath}`, backupDir, now: steppingClock() }).create()
+    const target = await openTestDatabase(t, 'postgres')
+    const before = await checksumsOf(target)
+    const backupsBefore = readdirSync(backupDir).sort()
+
+    // --force: past the non-empty target's refusal, to the schema comparison.
+    const result = await restoreAsync(backupDir, metadata.id, target.url, ['--force'])
+    assert.equal(result.status, 1, result.stdout)
+    const lines = result.stderr.trim().split('\n')
+    assert.equal(lines.length, 2, result.stderr)
+    assert.match(lines[0]!, new RegExp(`^Erreur : le schéma du backup ${metadata.id} diffère de celui que les migrations PostgreSQL créent \\(migration 20260121153000_init dans le backup, 20260121153000_init dans les migrations PostgreSQL de cet outil\\) : Dossier\\.juridiction n’existe pas dans les migrations de la cible$`))
+    assert.match(lines[1]!, /^Essayez : .*db migrate/)
+    assert.deepEqual(await checksumsOf(target), before)
+    assert.deepEqual(readdirSync(backupDir).sort(), backupsBefore, 'no safety export: nothing was touched')
+  })
+
+  test('a backup with a table the target engine’s migrations do not create is refused, the SQLite target file unchanged and not copied', { skip: requireJudge('sqlite3', 'psql', 'sha256sum') }, async (t) => {
+    const source = await openTestDatabase(t, 'postgres')
+    await source.sql.query(`CREATE TABLE "Audience" (id TEXT PRIMARY KEY, "dossierId" TEXT NOT NULL REFERENCES "Dossier"(id), "date" TIMESTAMP(3) NOT NULL)`)
+    await source.sql.query(`INSERT INTO "Audience" SELECT 'a-' || id, id, now() FROM "Dossier"`)
+    const backupDir = join(tempDir(t), 'backups')
+    const { metadata } = await backupSystem(t, { databaseUrl: source.url, backupDir, now: steppingClock() }).create()
+    const targetPath = await seededSqliteFile(t)
+    const hash = () => run('sha256sum', [targetPath]).split(' ')[0]
+    const before = hash()
+
+    const result = await restoreAsync(backupDir, metadata.id, targetPath)
+    assert.equal(result.status, 1, result.stdout)
+    const lines = result.stderr.trim().split('\n')
+    assert.equal(lines.length, 2, result.stderr)
+    assert.match(lines[0]!, /^Erreur : le schéma du backup \S+ diffère de celui que les migrations SQLite créent \(.*\) : la table Audience n’existe pas dans les migrations de la cible$/)
+    assert.equal(hash(), before)
+    assert.deepEqual(readdirSync(dirname(targetPath)).sort(), ['app.db'])
+  })
+
+  test('a target migrated beyond the backup’s migration is refused without --force, unchanged', { skip: requireJudge('sqlite3', 'psql', 'sha256sum') }, async (t) => {
+    const source = await openTestDatabase(t, 'postgres')
+    const backupDir = join(tempDir(t), 'backups')
+    const { metadata } = await backupSystem(t, { databaseUrl: source.url, backupDir, now: steppingClock() }).create()
+    const targetPath = await seededSqliteFile(t)
+    run('sqlite3', [targetPath, `ALTER TABLE "Dossier" ADD COLUMN "juridiction" TEXT; INSERT INTO "_prisma_migrations" (id, checksum, migration_name, finished_at, applied_steps_count) VALUES ('later', 'x', '20270101000000_juridiction', '2027-01-01', 1)`])
+    const before = run('sha256sum', [targetPath]).split(' ')[0]
+
+    const result = await restoreAsync(backupDir, metadata.id, targetPath)
+    assert.equal(result.status, 1, result.stdout)
+    const lines = result.stderr.trim().split('\n')
+    assert.equal(lines.length, 2, result.stderr)
+    assert.match(lines[0]!, /^Erreur : le backup \S+ a été fait avec un autre schéma que celui de la cible : dernière migration 20260121153000_init dans le backup, 20270101000000_juridiction dans app\.db$/)
+    assert.match(lines[1]!, /^Essayez : .*--force/)
+    assert.equal(run('sha256sum', [targetPath]).split(' ')[0], before)
+    assert.deepEqual(readdirSync(dirname(targetPath)).sort(), ['app.db'])
+  })
+
   test('a backup without data.json is refused in one French line naming the format needed, the target untouched', { skip: requireJudge('psql') }, async (t) => {
     const sourcePath = await seededSqliteFile(t)
     const backupDir = join(tempDir(t), 'backups')
@@ -232,6 +289,38 @@ describe('cross-engine restore', () => {
     const [error, hint] = result.stderr.trim().split('\n')
     assert.match(error!, /^Erreur : le backup backup-\S+ vient de SQLite et ne peut pas être restauré dans une base PostgreSQL : il n’a pas d’export data\.json \(formats : sql\) ; une restauration vers un autre moteur lit l’export json$/)
     assert.match(hint!, /^Essayez : .*--formats json/)
+    assert.equal(run('psql', [target, '-tAc', `SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace`]).trim(), '0')
+  })
+
+  test('a CSV-only backup is refused in one French line whose hint names --formats json, the D1 target untouched', async (t) => {
+    const sourcePath = await seededSqliteFile(t)
+    const backupDir = join(tempDir(t), 'backups')
+    const { metadata } = await backupSystem(t, { databaseUrl: `file:${sourcePath}`, backupDir, exportFormats: ['csv'], now: steppingClock() }).create()
+    const target = await seededD1(t)
+    const backupsBefore = readdirSync(backupDir).sort()
+    const result = await restoreAsync(backupDir, metadata.id, target.url, ['--force'])
+    assert.equal(result.status, 1, result.stdout)
+    const lines = result.stderr.trim().split('\n')
+    assert.equal(lines.length, 2, result.stderr)
+    assert.match(lines[0]!, new RegExp(`^Erreur : le backup ${metadata.id} vient de SQLite et ne peut pas être restauré dans une base D1 : il n’a pas d’export data\\.json \\(formats : csv\\) ; une restauration vers un autre moteur lit l’export json$`))
+    assert.match(lines[1]!, /^Essayez : .*`advanced-backup create --formats json`/)
+    assert.deepEqual(await checksums(target.url), target.checksums)
+    assert.deepEqual(readdirSync(backupDir).sort(), backupsBefore, 'no safety export')
+  })
+
+  test('an incremental backup is refused across engines in one French line, the PostgreSQL target untouched', { skip: requireJudge('psql') }, async (t) => {
+    const sourcePath = await seededSqliteFile(t)
+    const backupDir = join(tempDir(t), 'backups')
+    const system = backupSystem(t, { databaseUrl: `file:${sourcePath}`, backupDir, now: steppingClock() })
+    await system.create()
+    run('sqlite3', [sourcePath, `DELETE FROM "Dossier" WHERE id IN (SELECT id FROM "Dossier" ORDER BY id LIMIT 1)`])
+    const { metadata } = await system.create({ incremental: true })
+    const target = await createPostgresDatabase(t)
+    const result = await restoreAsync(backupDir, metadata.id, target)
+    assert.equal(result.status, 1, result.stdout)
+    const lines = result.stderr.trim().split('\n')
+    assert.equal(lines.length, 2, result.stderr)
+    assert.match(lines[0]!, new RegExp(`^Erreur : le backup ${metadata.id} vient de SQLite et ne peut pas être restauré dans une base PostgreSQL : c’est un backup incrémental, sans export logique ; une restauration vers un autre moteur lit l’export json$`))
     assert.equal(run('psql', [target, '-tAc', `SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace`]).trim(), '0')
   })
 })
