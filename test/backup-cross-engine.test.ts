@@ -222,6 +222,63 @@ describe('cross-engine restore', () => {
     assert.notDeepEqual(restored, target.checksums)
   })
 
+  test('--dry-run into a non-empty PostgreSQL database says what would happen, checks the converted rows and changes nothing', { skip: requireJudge('psql') }, async (t) => {
+    const sourcePath = await seededSqliteFile(t)
+    const backupDir = join(tempDir(t), 'backups')
+    const { metadata } = await backupSystem(t, { databaseUrl: `file:${sourcePath}`, backupDir, now: steppingClock() }).create()
+    const target = await openTestDatabase(t, 'postgres')
+    await target.sql.query(`DELETE FROM "Dossier" WHERE id IN (SELECT id FROM "Dossier" ORDER BY id LIMIT 2)`)
+    const before = await checksumsOf(target)
+    const backupsBefore = readdirSync(backupDir).sort()
+
+    const refused = await restoreAsync(backupDir, metadata.id, target.url, ['--dry-run'])
+    assert.equal(refused.status, 1, refused.stdout)
+    assert.match(refused.stderr, /^Erreur : la cible \S+ n’est pas vide/)
+
+    const result = await restoreAsync(backupDir, metadata.id, target.url, ['--dry-run', '--force'])
+    assert.equal(result.status, 0, result.stderr)
+    assertFiveSteps(result.stdout, '✓––✓✓')
+    assert.match(result.stdout, /^1\. .* converti de SQLite vers PostgreSQL depuis data\.json \(32 lignes, 1 migration\(s\) PostgreSQL\)/m)
+    assert.match(result.stdout, /^2\. Backup de sécurité – simulation: un export de sécurité complet de la cible \(\d+ objets\) serait fait dans le dossier des backups$/m)
+    assert.match(result.stdout, /^3\. Restauration – simulation: database\.sql extrait et vérifié, serait chargé dans la cible à la place de ses \d+ objets ; cible intacte$/m)
+    assert.match(result.stdout, /^4\. Test de connexion ✓ base convertie contrôlée avant d’être supprimée : 6 tables \/ 33 lignes = métadonnées, empreintes de contenu = backup \(5 tables\)/m)
+    assert.match(result.stdout, /Simulation réussie: rien n'a été modifié/)
+    assert.doesNotMatch(result.stdout, /Ancienne base conservée/)
+    assert.deepEqual(await checksumsOf(target), before)
+    assert.deepEqual(readdirSync(backupDir).sort(), backupsBefore, 'no safety export')
+  })
+
+  test('--dry-run into an existing SQLite file checks the rebuilt file, content checksums included, and leaves the target as it was', { skip: requireJudge('psql', 'sha256sum') }, async (t) => {
+    const source = await openTestDatabase(t, 'postgres')
+    const backupDir = join(tempDir(t), 'backups')
+    const { metadata } = await backupSystem(t, { databaseUrl: source.url, backupDir, now: steppingClock() }).create()
+    const targetPath = await seededSqliteFile(t)
+    const before = run('sha256sum', [targetPath]).split(' ')[0]
+
+    const result = await restoreAsync(backupDir, metadata.id, targetPath, ['--dry-run', '--json'])
+    assert.equal(result.status, 0, result.stderr)
+    const json = JSON.parse(result.stdout) as { dryRun: boolean; restored: boolean; safetyCopy: string; steps: { step: number; status: string; detail: string }[]; counts: { name: string; expected: number; actual: number }[] }
+    assert.deepEqual([json.dryRun, json.restored, json.safetyCopy], [true, false, `${targetPath}.before-restore`])
+    assert.deepEqual(json.steps.map((s) => s.status), ['ok', 'skipped', 'skipped', 'ok', 'ok'])
+    assert.equal(json.steps[1]!.detail, 'simulation: app.db serait copié dans app.db.before-restore, rien n’est copié')
+    assert.match(json.steps[3]!.detail, /integrity_check ok, 0 clé étrangère orpheline, .*, empreintes de contenu = backup \(5 tables\)$/)
+    for (const count of json.counts) assert.equal(count.actual, count.expected, count.name)
+    assert.equal(run('sha256sum', [targetPath]).split(' ')[0], before)
+    assert.deepEqual(readdirSync(dirname(targetPath)).sort(), ['app.db'])
+  })
+
+  test('--dry-run into a non-empty local D1 changes nothing in it', { skip: requireJudge('psql') }, async (t) => {
+    const source = await openTestDatabase(t, 'postgres')
+    const backupDir = join(tempDir(t), 'backups')
+    const { metadata } = await backupSystem(t, { databaseUrl: source.url, backupDir, now: steppingClock() }).create()
+    const target = await seededD1(t)
+    const result = await restoreAsync(backupDir, metadata.id, target.url, ['--dry-run', '--force'])
+    assert.equal(result.status, 0, result.stderr)
+    assertFiveSteps(result.stdout, '✓––✓✓')
+    assert.match(result.stdout, /^4\. Test de connexion ✓ base convertie contrôlée avant d’être supprimée : .* empreintes de contenu = backup \(5 tables\)/m)
+    assert.deepEqual(await checksums(target.url), target.checksums)
+  })
+
   test('a backup with a column the target engine’s migrations do not create is refused in one French line before anything is touched', { skip: requireJudge('sqlite3', 'psql') }, async (t) => {
     const sourcePath = await seededSqliteFile(t)
     run('sqlite3', [sourcePath, `ALTER TABLE "Dossier" ADD COLUMN "juridiction" TEXT; UPDATE "Dossier" SET "juridiction" = 'TJ Paris'`])
