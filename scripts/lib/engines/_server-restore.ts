@@ -33,7 +33,11 @@ export async function serverRestoreTarget({ db, artefact, existingObjects, load 
     plannedSafetyCopy: null,
     scratchName: artefact,
     lockFile: null,
-    rehearsal: { safetyDetail: 'simulation', replaceDetail: `simulation: ${artefact} extrait et vérifié, cible intacte`, checks: false },
+    rehearsal: {
+      safetyDetail: existing.length > 0 ? `simulation: un export de sécurité complet de la cible (${existing.length} objets) serait fait dans le dossier des backups` : 'simulation: cible vide, rien à sauvegarder',
+      replaceDetail: `simulation: ${artefact} extrait et vérifié, serait chargé dans la cible${existing.length > 0 ? ` à la place de ses ${existing.length} objets` : ''} ; cible intacte`,
+      checks: false,
+    },
     async assertReplaceable(context) {
       const expected = context.prismaSchemaSha256
       const m = context.metadata

@@ -126,8 +126,12 @@ export interface ScratchDatabases {
   create(options: { workDir: string; serverUrl?: string }): Promise<ScratchDatabase>
   /** Drops the scratch databases of drills whose process is gone (killed); returns their names. */
   cleanLeftovers(options: { serverUrl?: string }): Promise<string[]>
-  /** The engine's own integrity checks of a restored database (integrity_check, foreign keys, amcheck). */
-  integrity(db: DatabaseHandle): Promise<IntegrityFinding[]>
+  /**
+   * The engine's own integrity checks of a restored database (integrity_check, foreign keys,
+   * amcheck). `restored` is what the restore's step 4 found in that same database just before: an
+   * engine whose restore already ran a check reports it instead of running it twice.
+   */
+  integrity(db: DatabaseHandle, restored: RestoredCheck): Promise<IntegrityFinding[]>
 }
 
 /** Where point-in-time recovery keeps its state and how it runs (one bag for every engine; each reads what it needs). */

@@ -2,7 +2,7 @@
  * A tenant's rows of one table in canonical form (canonical.ts), keyed by primary key, and the
  * order-independent content checksum of such a set of rows.
  */
-import { createHash } from 'node:crypto'
+import { createHash, hash as digestOf } from 'node:crypto'
 import type { RowSource, RowValue, TableColumn } from '../db/table-reader.ts'
 import type { EngineName } from '../db/url.ts'
 import { engineNamed } from '../engines/index.ts'
@@ -52,8 +52,6 @@ export function reorder(table: CanonicalTable, row: CanonicalRow, columns: reado
   })
 }
 
-const MODULUS = 1n << 256n
-
 export interface TableChecksum {
   rows: number
   /** `sum256:<hex>`: the sum modulo 2^256 of each row's SHA-256, whatever order the rows come in. */
@@ -72,11 +70,15 @@ export function checksumRows(columns: readonly string[], rows: Iterable<Canonica
   return sum.result()
 }
 
-/** The accumulator behind checksumRows, for rows that arrive one by one (streamed). */
+/**
+ * The accumulator behind checksumRows, for rows that arrive one by one (streamed). The sum modulo
+ * 2^256 is kept as eight 32-bit words, most significant first (a BigInt per row cost a third of a
+ * drill's checksum pass).
+ */
 export class RowSetChecksum {
   private readonly order: number[]
   private readonly header: string
-  private sum = 0n
+  private readonly words = new Uint32Array(8)
   private count = 0
 
   constructor(columns: readonly string[]) {
@@ -86,13 +88,18 @@ export class RowSetChecksum {
   }
 
   add(row: CanonicalRow): void {
-    const digest = createHash('sha256').update(this.header).update(copyTextLine(this.order.map((i) => row[i] ?? null))).digest('hex')
-    this.sum = (this.sum + BigInt(`0x${digest}`)) % MODULUS
+    const digest = digestOf('sha256', this.header + copyTextLine(this.order.map((i) => row[i] ?? null)), 'buffer')
+    let carry = 0
+    for (let i = 7; i >= 0; i--) {
+      const sum = this.words[i]! + digest.readUInt32BE(i * 4) + carry
+      this.words[i] = sum >>> 0
+      carry = sum > 0xffffffff ? 1 : 0
+    }
     this.count++
   }
 
   result(): TableChecksum {
-    return { rows: this.count, checksum: `sum256:${this.sum.toString(16).padStart(64, '0')}` }
+    return { rows: this.count, checksum: `sum256:${[...this.words].map((w) => w.toString(16).padStart(8, '0')).join('')}` }
   }
 }
 

@@ -18,7 +18,7 @@ import type { DatabaseHandle } from '../../db/connection.ts'
 import type { ToolkitEnvironment } from '../../environment.ts'
 import { ToolkitError, describeError } from '../../errors.ts'
 import { engineNamed } from '../../engines/index.ts'
-import type { IntegrityFinding } from '../../engines/engine.ts'
+import type { IntegrityFinding, RestoredCheck } from '../../engines/engine.ts'
 import { removeDeadLeftovers } from '../../fs/leftovers.ts'
 import { runPerformanceTests, type PerformanceTestResult } from '../../metrics/performance-tests.ts'
 import { checksumRowSource } from '../../tenant-restore/rows.ts'
@@ -126,6 +126,7 @@ export async function drillBackup(options: DrillOptions): Promise<DrillResult> {
   const tables: DrillTable[] = []
   let queries: PerformanceTestResult[] = []
   let rtoMs: number | null = null
+  let restoredCheck: RestoredCheck | undefined
   let display = ''
   try {
     const scratch = await engine.scratch.create({ workDir, serverUrl: options.serverUrl })
@@ -135,15 +136,16 @@ export async function drillBackup(options: DrillOptions): Promise<DrillResult> {
       try {
         const restored = await options.restore(scratch.url)
         rtoMs = restored.durationMs
+        restoredCheck = { counts: restored.counts, integrity: restored.integrity, foreignKeyViolations: restored.foreignKeyViolations }
         checks.push({ name: 'restore', status: 'ok', detail: `restauré en ${(restored.durationMs / 1000).toFixed(2)} s (${restored.counts.length} tables)` })
       } catch (error) {
         checks.push({ name: 'restore', status: 'failed', detail: `la restauration a échoué : ${describeError(error)}` })
       }
-      if (rtoMs !== null) {
+      if (restoredCheck !== undefined) {
         options.step?.('drill:restored')
         const db = await openDatabase(scratch.url, { environment: options.environment })
         try {
-          for (const finding of await engine.scratch.integrity(db)) checks.push(integrityCheck(finding))
+          for (const finding of await engine.scratch.integrity(db, restoredCheck)) checks.push(integrityCheck(finding))
           checks.push(...(await compareContents(db, metadata, tables)))
           checks.push(await migrationStatus(db, options.committedMigrations))
           const tenant = await db.prisma.tenant.findFirst({ select: { id: true }, orderBy: { id: 'asc' } }).catch(() => null)

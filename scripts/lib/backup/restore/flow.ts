@@ -12,7 +12,8 @@
  * target engine's artefact; steps 2–5 are the same, step 4 also comparing content checksums.
  * Consent comes before step 2 (`yes` or `confirm`); without either the restore refuses.
  * `dryRun` rebuilds the database in a scratch folder, checks it when the engine can, and touches
- * nothing else. Each step is announced through `step(name)` before it runs (history, kill points).
+ * nothing else; another engine's backup is also checked where it was converted (row counts and
+ * content checksums), so a dry run into a server target, which is never loaded, still checks it. Each step is announced through `step(name)` before it runs (history, kill points).
  */
 import { constants, copyFile, rm } from 'node:fs/promises'
 import { privateScratchDir } from '../../fs/leftovers.ts'
@@ -31,7 +32,7 @@ import { materializeDatabase } from '../create/incremental.ts'
 import { restoreStepRunner, type RestorePlan, type RestoreResult, type RestoreStepName, type RestoreStepResult } from './steps.ts'
 import { lockRestoreTarget, type TargetLock } from './target-lock.ts'
 import { verifyChain } from './verify-chain.ts'
-import { assertLogicalExport, buildCrossEngineArtefact, checkRestoredContents, type CrossEngineArtefact } from './logical.ts'
+import { assertLogicalExport, buildCrossEngineArtefact, checkRestoredContents, rehearsedCheck, type CrossEngineArtefact } from './logical.ts'
 
 export interface RestoreBackupOptions {
   backupDir: string
@@ -121,7 +122,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
         }
         await target.assertReplaceable(context)
         if (!sameEngine) {
-          crossEngine = await buildCrossEngineArtefact({ entry: verified.chain.at(-1)!, metadata: last, engine, target: location, scratchDir, environment: options.environment, onProgress: options.onProgress })
+          crossEngine = await buildCrossEngineArtefact({ entry: verified.chain.at(-1)!, metadata: last, engine, target: location, scratchDir, environment: options.environment, checkContents: options.dryRun ?? false, onProgress: options.onProgress })
           // The new database records the target's own migrations, not the backup's `_prisma_migrations` rows.
           const migrations = crossEngine.migrations
           context.metadata = { ...last, tables: last.tables.map((t) => (t.name === '_prisma_migrations' ? { ...t, rows: migrations } : t)) }
@@ -154,10 +155,22 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
         steps.push({ step: 2, name: 'safety-copy', status: 'skipped', detail: target.rehearsal.safetyDetail, durationMs: 0 })
         await materialize(scratch)
         steps.push({ step: 3, name: 'replace', status: 'skipped', detail: target.rehearsal.replaceDetail, durationMs: 0 })
+        if (!target.rehearsal.checks && built !== undefined) {
+          // The target is not loaded in a dry run: the converted database was checked in its scratch place (logical.ts).
+          const check = await timed(4, 'check', async () => {
+            const checked = rehearsedCheck(built, restoreContext.metadata.tables)
+            return { value: checked.counts, detail: checked.detail }
+          })
+          steps.push({ step: 5, name: 'report', status: 'ok', detail: 'simulation terminée: la restauration réussirait', durationMs: 0 })
+          return { ...base, dryRun: true, restored: false, counts: check, integrity: 'non vérifiée (simulation)', foreignKeyViolations: 0, size: 0, durationMs: Math.round(performance.now() - startedAt) }
+        }
         if (!target.rehearsal.checks) {
           return { ...base, dryRun: true, restored: false, counts: metadata.tables.map((t) => ({ name: t.name, expected: t.rows, actual: null })), integrity: 'non vérifiée (simulation)', foreignKeyViolations: 0, size: 0, durationMs: Math.round(performance.now() - startedAt) }
         }
-        const check = await timed(4, 'check', async () => target.check(scratch, restoreContext))
+        const check = await timed(4, 'check', async () => {
+          const checked = await target.check(scratch, restoreContext)
+          return built?.contents === undefined ? checked : { ...checked, detail: `${checked.detail}, ${built.contents}` }
+        })
         const size = await target.size(scratch, restoreContext)
         steps.push({ step: 5, name: 'report', status: 'ok', detail: 'simulation terminée: la restauration réussirait', durationMs: 0 })
         return { ...base, dryRun: true, restored: false, ...check, size, durationMs: Math.round(performance.now() - startedAt) }

@@ -25,7 +25,7 @@ import type { DatabaseLocation } from '../../db/url.ts'
 import type { ToolkitEnvironment } from '../../environment.ts'
 import { ToolkitError } from '../../errors.ts'
 import { engineLabel, type Engine } from '../../engines/index.ts'
-import type { LogicalLoad } from '../../engines/engine.ts'
+import type { LogicalLoad, RowCount } from '../../engines/engine.ts'
 import type { ProgressListener } from '../../progress.ts'
 import { canonicalValue, columnKind } from '../../tenant-restore/canonical.ts'
 import { backupDataJson, parseRowLine, scanDataJson, type DataJsonColumn } from '../../tenant-restore/data-json.ts'
@@ -45,6 +45,10 @@ export interface CrossEngineArtefact {
   /** The committed migrations the new database records (the row count step 4 expects in `_prisma_migrations`). */
   migrations: number
   rows: number
+  /** Rows loaded per table (`_prisma_migrations` excluded). */
+  tables: { name: string; rows: number }[]
+  /** With `checkContents`: the converted database's content checksums compared with the backup's (the line step 4 prints). */
+  contents?: string
   warnings: string[]
 }
 
@@ -58,6 +62,8 @@ export interface BuildCrossEngineOptions {
   /** The restore's private folder (removed after it). */
   scratchDir: string
   environment: ToolkitEnvironment
+  /** Compare the converted database's content checksums with the backup's before it is dropped (a dry run, whose target is never loaded). */
+  checkContents?: boolean
   onProgress?: ProgressListener
 }
 
@@ -197,15 +203,16 @@ export async function buildCrossEngineArtefact(options: BuildCrossEngineOptions)
         })
       }
       const warnings = metadata.schema.newestMigration === targetMigration ? [] : [`migrations différentes (${migrations}), sans effet sur les tables`]
-      let rows = 0
+      const tables: { name: string; rows: number }[] = []
       const ordered = tablesInDependencyOrder(targetTables).filter((t) => t.name !== MIGRATIONS_TABLE)
       for (const [index, table] of ordered.entries()) {
-        rows += await loadTable(scratch.db, load, table, scan.tables.get(table.name)!, spool.lines(table.name)!)
+        tables.push({ name: table.name, rows: await loadTable(scratch.db, load, table, scan.tables.get(table.name)!, spool.lines(table.name)!) })
         progress({ label: `conversion vers ${engine.label}`, done: index + 1, total: ordered.length, unit: 'steps' })
       }
+      const contents = options.checkContents ? await checkRestoredContents(scratch.db, metadata) : undefined
       const path = join(options.scratchDir, `cross-engine-${engine.restoreArtefact}`)
       await scratch.writeArtefact(path)
-      return { path, migrations: applied.length, rows, warnings }
+      return { path, migrations: applied.length, rows: tables.reduce((n, t) => n + t.rows, 0), tables, contents, warnings }
     } finally {
       await scratch.drop()
     }
@@ -237,4 +244,18 @@ export async function checkRestoredContents(db: DatabaseHandle, metadata: Backup
   }
   if (differing.length > 0) throw new ToolkitError(`contenu restauré différent du backup (empreintes) : ${differing.join(', ')}`)
   return `empreintes de contenu = backup (${expected.length} tables)`
+}
+
+/**
+ * Step 4 of a cross-engine dry run into a target that is never loaded (a server): the converted
+ * database's row counts per table, as loaded in its scratch place, against the metadata (whose
+ * `_prisma_migrations` count is the target engine's migrations), and its content checksums' line.
+ * Throws on a difference.
+ */
+export function rehearsedCheck(built: CrossEngineArtefact, tables: readonly { name: string; rows: number }[]): { counts: RowCount[]; detail: string } {
+  const counts = tables.map((t) => ({ name: t.name, expected: t.rows, actual: t.name === MIGRATIONS_TABLE ? built.migrations : (built.tables.find((b) => b.name === t.name)?.rows ?? null) }))
+  const wrong = counts.filter((c) => c.actual !== c.expected)
+  if (wrong.length > 0) throw new ToolkitError(`les nombres de lignes converties diffèrent des métadonnées : ${wrong.map((c) => `${c.name} ${c.actual ?? 'absente'} au lieu de ${c.expected}`).join(', ')}`)
+  const rows = counts.reduce((n, c) => n + c.expected, 0)
+  return { counts, detail: `base convertie contrôlée avant d’être supprimée : ${counts.length} tables / ${rows.toLocaleString('fr-FR')} lignes = métadonnées, ${built.contents ?? 'empreintes de contenu non comparées'}` }
 }

@@ -48,7 +48,8 @@ async function loadIntoD1(db: DatabaseHandle, file: string, replace: boolean): P
     try {
       for (const table of tablesInDependencyOrder(await reader.tables())) {
         const columns = table.columns.map((c) => c.name)
-        const select = source.prepare(`SELECT ${columns.map(quoteIdentifier).join(', ')} FROM ${quoteIdentifier(table.name)}`).raw(true)
+        // Integers as bigint: a number would round those beyond 2^53 (D1 binds a bigint exactly, as text into the INTEGER column).
+        const select = source.prepare(`SELECT ${columns.map(quoteIdentifier).join(', ')} FROM ${quoteIdentifier(table.name)}`).raw(true).safeIntegers(true)
         let batch: unknown[][] = []
         for (const row of select.iterate() as IterableIterator<unknown[]>) {
           batch.push(row)

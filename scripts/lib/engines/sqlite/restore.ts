@@ -53,7 +53,7 @@ export async function openSqliteRestoreTarget(location: DatabaseLocation, option
     scratchName: basename(target),
     lockFile: target,
     rehearsal: {
-      safetyDetail: 'simulation: rien n’est copié',
+      safetyDetail: safetyCopy === null ? `simulation: ${basename(target)} n’existe pas, rien à sauvegarder` : `simulation: ${basename(target)} serait copié dans ${basename(safetyCopy)}, rien n’est copié`,
       replaceDetail: `simulation: reconstruite dans un dossier temporaire, ${basename(target)} intact`,
       checks: true,
     },
