@@ -241,6 +241,36 @@ export interface SinkWindow {
   undefinedEvents: number
 }
 
+/** One line of the sink, decoded: an execution, a fingerprint's definition, or events dropped under load. */
+export type SinkLine =
+  | { type: 'execution'; at: number; id: string; tenant: string | null; ms: number; rows: number; failed: boolean }
+  | { type: 'definition'; id: string; kind: 'op' | 'sql'; fingerprint: string }
+  | { type: 'dropped'; count: number; at: number }
+
+/**
+ * The one reader of the sink's line format (the writer is above); undefined for an empty line, a line
+ * cut by a crash mid-append, or anything else this version does not know.
+ * @example parseSinkLine('[1767000000000,"f1","tenant-demo",3.2,1,0]') // { type: 'execution', … }
+ */
+export function parseSinkLine(line: string): SinkLine | undefined {
+  if (line === '') return undefined
+  let value: unknown
+  try {
+    value = JSON.parse(line)
+  } catch {
+    return undefined
+  }
+  if (Array.isArray(value)) {
+    const [at, id, tenant, ms, rows, failed] = value as Event
+    return { type: 'execution', at, id, tenant, ms, rows, failed: failed === 1 }
+  }
+  if (typeof value !== 'object' || value === null) return undefined
+  const record = value as { d?: unknown; k?: unknown; f?: unknown; dropped?: unknown; t?: unknown }
+  if (typeof record.d === 'string') return { type: 'definition', id: record.d, kind: record.k === 'sql' ? 'sql' : 'op', fingerprint: typeof record.f === 'string' ? record.f : '' }
+  if (typeof record.dropped === 'number') return { type: 'dropped', count: record.dropped, at: typeof record.t === 'number' ? record.t : 0 }
+  return undefined
+}
+
 /**
  * Reads the sink (the rotated file first), keeping executions at or after `since` and before `until`.
  * @example const window = await readCollectorSink('prisma/dev.db.metrics.ndjson', { since: Date.now() - 5 * 60_000 })
@@ -258,36 +288,26 @@ export async function readCollectorSink(path: string, options: { since?: number;
     } catch {
       continue
     }
-    for (const line of text.split('\n')) {
-      if (line === '') continue
-      let value: unknown
-      try {
-        value = JSON.parse(line)
-      } catch {
-        continue // a line cut by a crash mid-append
-      }
-      if (Array.isArray(value)) {
-        const [at, id, tenant, ms, rows, failed] = value as Event
-        if ((options.since !== undefined && at < options.since) || (options.until !== undefined && at >= options.until)) continue
-        const entry = byId.get(id)
+    for (const raw of text.split('\n')) {
+      const line = parseSinkLine(raw)
+      if (line?.type === 'execution') {
+        if ((options.since !== undefined && line.at < options.since) || (options.until !== undefined && line.at >= options.until)) continue
+        const entry = byId.get(line.id)
         if (entry === undefined) {
           undefinedEvents++
           continue
         }
         entry.count++
-        entry.durations.push(ms)
-        entry.rows += rows
-        entry.failed += failed
-        const perTenant = entry.tenants.get(tenant) ?? { count: 0, totalMs: 0 }
+        entry.durations.push(line.ms)
+        entry.rows += line.rows
+        entry.failed += line.failed ? 1 : 0
+        const perTenant = entry.tenants.get(line.tenant) ?? { count: 0, totalMs: 0 }
         perTenant.count++
-        perTenant.totalMs += ms
-        entry.tenants.set(tenant, perTenant)
-      } else if (typeof value === 'object' && value !== null) {
-        const record = value as { d?: string; k?: 'op' | 'sql'; f?: string; dropped?: number; t?: number }
-        if (typeof record.d === 'string' && !byId.has(record.d)) {
-          byId.set(record.d, { id: record.d, kind: record.k ?? 'op', fingerprint: record.f ?? '', count: 0, failed: 0, rows: 0, durations: [], tenants: new Map() })
-        } else if (typeof record.dropped === 'number' && (options.since === undefined || (record.t ?? 0) >= options.since)) droppedEvents += record.dropped
-      }
+        perTenant.totalMs += line.ms
+        entry.tenants.set(line.tenant, perTenant)
+      } else if (line?.type === 'definition') {
+        if (!byId.has(line.id)) byId.set(line.id, { id: line.id, kind: line.kind, fingerprint: line.fingerprint, count: 0, failed: 0, rows: 0, durations: [], tenants: new Map() })
+      } else if (line?.type === 'dropped' && (options.since === undefined || line.at >= options.since)) droppedEvents += line.count
     }
   }
   if (!found) throw new ToolkitError(`aucun fichier de mesures ${path}`, { hint: "installez le collecteur dans l'app: prisma = instrument(prisma, { sink }) (voir le README)" })

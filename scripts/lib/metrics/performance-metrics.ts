@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs'
 import type { EngineName } from '../db/url.ts'
 import { ToolkitError, describeError } from '../errors.ts'
 import { writeFileAtomic } from '../fs/atomic.ts'
+import { ENGINES } from '../engines/index.ts'
 import type { FingerprintStats, OperationStatistics, Thresholds } from './analysis.ts'
 import type { Recommendation } from './advisor.ts'
 import type { CacheStatistics } from '../engines/metrics-engine.ts'
@@ -108,67 +109,45 @@ export function readPerformanceMetrics(path: string): PerformanceMetrics {
   }
 }
 
+/** Checks one value at `path` (`$.window.startedAt`); throws an Error naming the path on a mismatch. */
+type Check = (value: unknown, path: string) => void
+
+/** The shape of a metrics file, field by field; arrays of records are checked element by element. */
+const METRICS_SHAPE: Check = record({
+  timestamp: isoDate,
+  uptime: number,
+  slowQueriesCount: number,
+  engine: oneOf(ENGINES.map((engine) => engine.name)),
+  database: string,
+  window: record({ startedAt: isoDate, endedAt: isoDate }),
+  thresholds: record({ fastMs: number, slowMs: number }),
+  tests: each(record({ number, name: string, status: oneOf(['passed', 'failed', 'skipped']), durationMs: number })),
+  globalMetrics: record({
+    ...all(['totalQueries', 'averageDuration', 'averageDbDuration', 'p50Duration', 'p95Duration', 'p99Duration', 'maxDuration', 'fastQueries', 'mediumQueries', 'slowQueriesCount', 'totalSqlStatements', 'failedQueries'], number),
+    ...all(['cacheHitRate', 'connectionPoolSize', 'activeConnections'], nullable(number)),
+    slowQueries: array,
+    topOperations: array,
+  }),
+  fingerprints: each(record({ id: string, fingerprint: string, ...all(['count', 'meanMs', 'p50Ms', 'p95Ms', 'p99Ms', 'maxMs', 'totalMs'], number) })),
+  tenantMetrics: each(record({
+    tenantId: string,
+    tenantName: nullable(string),
+    ...all(['queryCount', 'averageDuration', 'averageDbDuration'], number),
+    ...all(['totalDossiers', 'totalClients', 'storageUsed'], nullable(number)),
+  })),
+  cache: record({ hitRate: nullable(number), source: string }),
+  system: record({ uptimeMs: number, storageMethod: string }),
+  recommendations: each(record({ kind: oneOf(['index', 'slow-query', 'n-plus-one', 'cache']), message: string })),
+  notes: each(string),
+  rawMetrics: each(record({ action: string, durationMs: number, sql: array })),
+})
+
 /** Checks the shape of a metrics object and returns it typed; throws on the first mismatch. */
 export function validatePerformanceMetrics(value: unknown): PerformanceMetrics {
   const root = object(value, '$')
   if (root.version !== PERFORMANCE_METRICS_VERSION) throw new Error(`$.version : attendu ${PERFORMANCE_METRICS_VERSION}, reçu ${JSON.stringify(root.version)}`)
-  isoDate(root.timestamp, '$.timestamp')
-  number(root.uptime, '$.uptime')
-  number(root.slowQueriesCount, '$.slowQueriesCount')
-  if (!['sqlite', 'postgres', 'd1'].includes(root.engine as string)) throw new Error(`$.engine : moteur inconnu ${JSON.stringify(root.engine)}`)
-  string(root.database, '$.database')
-  const window = object(root.window, '$.window')
-  isoDate(window.startedAt, '$.window.startedAt')
-  isoDate(window.endedAt, '$.window.endedAt')
-  const thresholds = object(root.thresholds, '$.thresholds')
-  number(thresholds.fastMs, '$.thresholds.fastMs')
-  number(thresholds.slowMs, '$.thresholds.slowMs')
-  array(root.tests, '$.tests').forEach((t, i) => {
-    const test = object(t, `$.tests[${i}]`)
-    number(test.number, `$.tests[${i}].number`)
-    string(test.name, `$.tests[${i}].name`)
-    oneOf(test.status, ['passed', 'failed', 'skipped'], `$.tests[${i}].status`)
-    number(test.durationMs, `$.tests[${i}].durationMs`)
-  })
-  const global = object(root.globalMetrics, '$.globalMetrics')
-  for (const key of ['totalQueries', 'averageDuration', 'averageDbDuration', 'p50Duration', 'p95Duration', 'p99Duration', 'maxDuration', 'fastQueries', 'mediumQueries', 'slowQueriesCount', 'totalSqlStatements', 'failedQueries']) {
-    number(global[key], `$.globalMetrics.${key}`)
-  }
-  for (const key of ['cacheHitRate', 'connectionPoolSize', 'activeConnections']) nullableNumber(global[key], `$.globalMetrics.${key}`)
-  array(global.slowQueries, '$.globalMetrics.slowQueries')
-  array(global.topOperations, '$.globalMetrics.topOperations')
-  if (global.slowQueriesCount !== root.slowQueriesCount) throw new Error('$.slowQueriesCount diffère de $.globalMetrics.slowQueriesCount')
-  array(root.fingerprints, '$.fingerprints').forEach((f, i) => {
-    const fingerprint = object(f, `$.fingerprints[${i}]`)
-    string(fingerprint.id, `$.fingerprints[${i}].id`)
-    string(fingerprint.fingerprint, `$.fingerprints[${i}].fingerprint`)
-    for (const key of ['count', 'meanMs', 'p50Ms', 'p95Ms', 'p99Ms', 'maxMs', 'totalMs']) number(fingerprint[key], `$.fingerprints[${i}].${key}`)
-  })
-  array(root.tenantMetrics, '$.tenantMetrics').forEach((t, i) => {
-    const tenant = object(t, `$.tenantMetrics[${i}]`)
-    string(tenant.tenantId, `$.tenantMetrics[${i}].tenantId`)
-    if (tenant.tenantName !== null) string(tenant.tenantName, `$.tenantMetrics[${i}].tenantName`)
-    for (const key of ['queryCount', 'averageDuration', 'averageDbDuration']) number(tenant[key], `$.tenantMetrics[${i}].${key}`)
-    for (const key of ['totalDossiers', 'totalClients', 'storageUsed']) nullableNumber(tenant[key], `$.tenantMetrics[${i}].${key}`)
-  })
-  const cache = object(root.cache, '$.cache')
-  nullableNumber(cache.hitRate, '$.cache.hitRate')
-  string(cache.source, '$.cache.source')
-  const system = object(root.system, '$.system')
-  number(system.uptimeMs, '$.system.uptimeMs')
-  string(system.storageMethod, '$.system.storageMethod')
-  array(root.recommendations, '$.recommendations').forEach((r, i) => {
-    const recommendation = object(r, `$.recommendations[${i}]`)
-    oneOf(recommendation.kind, ['index', 'slow-query', 'n-plus-one', 'cache'], `$.recommendations[${i}].kind`)
-    string(recommendation.message, `$.recommendations[${i}].message`)
-  })
-  array(root.notes, '$.notes').forEach((n, i) => string(n, `$.notes[${i}]`))
-  array(root.rawMetrics, '$.rawMetrics').forEach((r, i) => {
-    const raw = object(r, `$.rawMetrics[${i}]`)
-    string(raw.action, `$.rawMetrics[${i}].action`)
-    number(raw.durationMs, `$.rawMetrics[${i}].durationMs`)
-    array(raw.sql, `$.rawMetrics[${i}].sql`)
-  })
+  METRICS_SHAPE(root, '$')
+  if ((root.globalMetrics as Record<string, unknown>).slowQueriesCount !== root.slowQueriesCount) throw new Error('$.slowQueriesCount diffère de $.globalMetrics.slowQueriesCount')
   return value as PerformanceMetrics
 }
 
@@ -176,15 +155,27 @@ function object(value: unknown, path: string): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${path} : objet attendu`)
   return value as Record<string, unknown>
 }
+function record(fields: Record<string, Check>): Check {
+  return (value, path) => {
+    const checked = object(value, path)
+    for (const [key, check] of Object.entries(fields)) check(checked[key], `${path}.${key}`)
+  }
+}
 function array(value: unknown, path: string): unknown[] {
   if (!Array.isArray(value)) throw new Error(`${path} : tableau attendu`)
   return value
 }
+function each(check: Check): Check {
+  return (value, path) => array(value, path).forEach((element, i) => check(element, `${path}[${i}]`))
+}
+function all(keys: readonly string[], check: Check): Record<string, Check> {
+  return Object.fromEntries(keys.map((key) => [key, check]))
+}
 function number(value: unknown, path: string): void {
   if (typeof value !== 'number' || !Number.isFinite(value)) throw new Error(`${path} : nombre attendu, reçu ${JSON.stringify(value)}`)
 }
-function nullableNumber(value: unknown, path: string): void {
-  if (value !== null) number(value, path)
+function nullable(check: Check): Check {
+  return (value, path) => { if (value !== null) check(value, path) }
 }
 function string(value: unknown, path: string): void {
   if (typeof value !== 'string') throw new Error(`${path} : chaîne attendue`)
@@ -193,6 +184,8 @@ function isoDate(value: unknown, path: string): void {
   string(value, path)
   if (Number.isNaN(Date.parse(value as string))) throw new Error(`${path} : date ISO attendue`)
 }
-function oneOf(value: unknown, allowed: readonly string[], path: string): void {
-  if (!allowed.includes(value as string)) throw new Error(`${path} : valeur attendue parmi ${allowed.join(', ')}, reçu ${JSON.stringify(value)}`)
+function oneOf(allowed: readonly string[]): Check {
+  return (value, path) => {
+    if (!allowed.includes(value as string)) throw new Error(`${path} : valeur attendue parmi ${allowed.join(', ')}, reçu ${JSON.stringify(value)}`)
+  }
 }

@@ -10,6 +10,7 @@
  * at `since` (the files are scanned, only later executions are kept).
  */
 import { open, stat } from 'node:fs/promises'
+import { parseSinkLine } from './collector.ts'
 
 export interface SinkExecution {
   /** Epoch milliseconds. */
@@ -66,30 +67,20 @@ export function tailCollectorSink(path: string, options: SinkTailOptions = {}): 
   let partial: Buffer = Buffer.alloc(0)
   let since = options.since
 
-  const parseLine = (line: string, visit: (execution: SinkExecution) => void, result: SinkRead) => {
-    if (line === '') return
-    let value: unknown
-    try {
-      value = JSON.parse(line)
-    } catch {
-      return // a line cut by a crash mid-append
-    }
-    if (Array.isArray(value)) {
-      const [at, id, tenant, ms, rows, failed] = value as [number, string, string | null, number, number, 0 | 1]
-      if (since !== undefined && at < since) return
-      const definition = definitions.get(id)
+  const parseLine = (raw: string, visit: (execution: SinkExecution) => void, result: SinkRead) => {
+    const line = parseSinkLine(raw)
+    if (line?.type === 'execution') {
+      if (since !== undefined && line.at < since) return
+      const definition = definitions.get(line.id)
       if (definition === undefined) {
         result.undefinedEvents++
         return
       }
-      visit({ at, id, kind: definition.kind, fingerprint: definition.fingerprint, tenant, ms, rows, failed: failed === 1 })
-    } else if (typeof value === 'object' && value !== null) {
-      const record = value as { d?: unknown; k?: unknown; f?: unknown; dropped?: unknown; t?: unknown }
-      if (typeof record.d === 'string') {
-        if (definitions.size >= MAX_DEFINITIONS && !definitions.has(record.d)) definitions.clear()
-        definitions.set(record.d, { kind: record.k === 'sql' ? 'sql' : 'op', fingerprint: typeof record.f === 'string' ? record.f : '' })
-      } else if (typeof record.dropped === 'number' && (since === undefined || (typeof record.t === 'number' && record.t >= since))) result.droppedEvents += record.dropped
-    }
+      visit({ at: line.at, id: line.id, kind: definition.kind, fingerprint: definition.fingerprint, tenant: line.tenant, ms: line.ms, rows: line.rows, failed: line.failed })
+    } else if (line?.type === 'definition') {
+      if (definitions.size >= MAX_DEFINITIONS && !definitions.has(line.id)) definitions.clear()
+      definitions.set(line.id, { kind: line.kind, fingerprint: line.fingerprint })
+    } else if (line?.type === 'dropped' && (since === undefined || line.at >= since)) result.droppedEvents += line.count
   }
 
   /** Reads `file` from `offset` up to `budget` bytes (whole lines; a cut last line waits in `partial`); returns the new offset. */

@@ -67,14 +67,19 @@
   }
 
   // The app's real traffic (--source app|pg_stat_statements): the window since the previous collection.
+  /** The page's header, the same for both views: engine, database, time of the collection. */
+  function showHeader({ engine, database }, collectedAt) {
+    document.getElementById('engine').textContent = engine
+    document.getElementById('database').textContent = database
+    document.getElementById('collected-at').textContent = time.format(new Date(collectedAt))
+    document.getElementById('collected-at').setAttribute('data-collected-at', collectedAt)
+  }
+
   function renderTraffic(snapshot) {
     const t = snapshot.traffic
     const totals = t.totals
-    document.getElementById('engine').textContent = t.engine
-    document.getElementById('database').textContent = t.database
+    showHeader(t, snapshot.collectedAt)
     document.getElementById('traffic-source').textContent = t.source
-    document.getElementById('collected-at').textContent = time.format(new Date(snapshot.collectedAt))
-    document.getElementById('collected-at').setAttribute('data-collected-at', snapshot.collectedAt)
     fill('traffic-notes', t.notes.map((note) => el('li', note)))
     fill('traffic-overview', [
       card('Opérations', num('traffic.totals.operations', totals.operations)),
@@ -104,10 +109,7 @@
   function renderTests(snapshot) {
     const m = snapshot.metrics
     const g = m.globalMetrics
-    document.getElementById('engine').textContent = m.engine
-    document.getElementById('database').textContent = m.database
-    document.getElementById('collected-at').textContent = time.format(new Date(snapshot.collectedAt))
-    document.getElementById('collected-at').setAttribute('data-collected-at', snapshot.collectedAt)
+    showHeader(m, snapshot.collectedAt)
     fill('overview', [
       card('Opérations', num('metrics.globalMetrics.totalQueries', g.totalQueries)),
       card('p50 (ms)', num('metrics.globalMetrics.p50Duration', g.p50Duration)),
