@@ -24,13 +24,18 @@ import { roundMs, summarizeDurations } from '../statistics.ts'
 
 export type TrafficSource = 'pg_stat_statements' | 'app'
 
-export interface TrafficStatement {
+/** What every source says of one fingerprint over a window. */
+export interface StatementTotals {
   id: string
+  /** `op`: a Prisma operation (wall time in the app); `sql`: a statement (database time). */
   kind: 'op' | 'sql'
   display: string
   calls: number
   totalMs: number
   meanMs: number
+}
+
+export interface TrafficStatement extends StatementTotals {
   p95Ms?: number
   rows?: number
   /** Executions per tenant (from the collector; `null` key: unattributed). */

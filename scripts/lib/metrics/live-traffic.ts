@@ -16,19 +16,12 @@ import { describeError } from '../errors.ts'
 import { engineNamed } from '../engines/index.ts'
 import type { StatementSnapshot } from '../engines/metrics-engine.ts'
 import { roundMs, summarizeDurations } from '../statistics.ts'
-import type { TrafficSource } from './app-traffic.ts'
+import type { StatementTotals, TrafficSource } from './app-traffic.ts'
 import { tailCollectorSink, type SinkTail } from './sink-tail.ts'
 import { diffStatementSnapshots } from './statements.ts'
 
 /** One fingerprint over the window. */
-export interface LiveStatement {
-  id: string
-  /** `op`: a Prisma operation (wall time in the app); `sql`: a statement (database time). */
-  kind: 'op' | 'sql'
-  display: string
-  calls: number
-  totalMs: number
-  meanMs: number
+export interface LiveStatement extends StatementTotals {
   /** Null when the source has no time per execution (pg_stat_statements). */
   p50Ms: number | null
   p95Ms: number | null
