@@ -89,7 +89,7 @@ export async function cuttingProxy(t: Cleanup, target: number, options: { cutAft
  * over all connections, client to server), then holds every later byte until `release()`: a link
  * that stalls mid-upload, without a clock. `holding()` is true once it holds something.
  */
-export async function holdingProxy(t: Cleanup, target: number, options: { holdAfterBytes: number }): Promise<{ port: number; holding: () => boolean; release: () => void }> {
+export async function holdingProxy(t: Cleanup, target: number, options: { holdAfterBytes: number }): Promise<{ port: number; holding: () => boolean; sent: () => number; release: () => void }> {
   let sent = 0
   let released = false
   const held: { upstream: Socket; chunk: Buffer }[] = []
@@ -117,6 +117,7 @@ export async function holdingProxy(t: Cleanup, target: number, options: { holdAf
   return {
     port: (server.address() as { port: number }).port,
     holding: () => held.length > 0,
+    sent: () => sent,
     release() {
       released = true
       for (const { upstream, chunk } of held.splice(0)) upstream.write(chunk)
