@@ -18,7 +18,7 @@
  * Two machines sharing a host name (cloned containers) must not share a prefix: they would judge
  * each other's pids.
  */
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { Readable } from 'node:stream'
@@ -193,8 +193,10 @@ export async function takeUploadLease(storage: ObjectStorage, keys: string[], op
   const key = leaseKeyFor(owner)
   const record: LeaseRecord = { version: 1, host: owner.host, pid: owner.pid, ...(owner.processStart !== undefined ? { processStart: owner.processStart } : {}), startedAt: new Date().toISOString(), keys }
   const text = Buffer.from(`${JSON.stringify(record, null, 2)}\n`, 'utf8')
+  // The hash announced up front: S3 then stores it at creation instead of a self-copy after the upload.
+  const sha256 = createHash('sha256').update(text).digest('hex')
   const write = async () => {
-    await storage.put(key, Readable.from([text]), { size: text.length })
+    await storage.put(key, Readable.from([text]), { size: text.length, sha256 })
     return (await storage.head(key))?.lastModified
   }
   const written = await write()
