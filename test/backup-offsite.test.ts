@@ -14,6 +14,7 @@ import { runScriptAsync, type CliResult } from './helpers/cli.ts'
 import { run, sqliteCount } from './helpers/backup.ts'
 import { STORAGES, type StorageUnderTest } from './helpers/storage.ts'
 import { openStorage } from '../scripts/lib/storage/url.ts'
+import { LEASE_PREFIX } from '../scripts/lib/storage/upload-leases.ts'
 
 const ID = /backup-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}(?:-\d+)?/
 
@@ -218,10 +219,12 @@ test('SIGKILL during an off-site upload: the next create leaves no incomplete up
     const killed = await runScriptAsync('scripts/advanced-backup.ts', args, { cwd: dir, env: { ...storage.env, DATABASE_URL: 'file:./app.db', IPM_BACKUP_KILL_AT: 'offsite:mid-upload' } }).catch((error: Error) => error)
     assert.ok(killed instanceof Error && /SIGKILL/.test(killed.message), `${entry.name}: killed mid-upload`)
     assert.equal((await objectKeys(storage)).filter((key) => key.endsWith('.metadata.json')).length, 0, `${entry.name}: no complete backup visible`)
+    assert.equal((await objectKeys(storage)).filter((key) => key.startsWith(LEASE_PREFIX)).length, 1, `${entry.name}: the killed create's upload lease stays`)
     await new Promise((resolve) => setTimeout(resolve, 1100))
     const next = await runScriptAsync('scripts/advanced-backup.ts', args, { cwd: dir, env: { ...storage.env, DATABASE_URL: 'file:./app.db' } })
     assert.equal(next.status, 0, next.stderr)
     assert.deepEqual(await storage.incompleteUploads(), [], `${entry.name}: the killed upload was swept`)
+    assert.deepEqual((await objectKeys(storage)).filter((key) => key.startsWith(LEASE_PREFIX)), [], `${entry.name}: its lease (a dead pid of this host) too`)
     assert.equal((await objectKeys(storage)).filter((key) => key.endsWith('.metadata.json')).length, 1)
   }
 })

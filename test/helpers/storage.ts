@@ -84,6 +84,47 @@ export async function cuttingProxy(t: Cleanup, target: number, options: { cutAft
   return { port: (server.address() as { port: number }).port, cuts: () => cuts }
 }
 
+/**
+ * A TCP proxy to 127.0.0.1:`target` that forwards the client's first `holdAfterBytes` bytes (counted
+ * over all connections, client to server), then holds every later byte until `release()`: a link
+ * that stalls mid-upload, without a clock. `holding()` is true once it holds something.
+ */
+export async function holdingProxy(t: Cleanup, target: number, options: { holdAfterBytes: number }): Promise<{ port: number; holding: () => boolean; sent: () => number; release: () => void }> {
+  let sent = 0
+  let released = false
+  const held: { upstream: Socket; chunk: Buffer }[] = []
+  const sockets = new Set<Socket>()
+  const server: Server = createServer((client) => {
+    const upstream = connect(target, '127.0.0.1')
+    sockets.add(client).add(upstream)
+    const close = () => (client.destroy(), upstream.destroy())
+    client.on('error', close).on('close', close)
+    upstream.on('error', close).on('close', close)
+    upstream.on('data', (chunk: Buffer) => client.write(chunk))
+    client.on('data', (chunk: Buffer) => {
+      if (released) return void upstream.write(chunk)
+      const room = Math.max(0, options.holdAfterBytes - sent)
+      if (room > 0) upstream.write(chunk.subarray(0, room))
+      sent += Math.min(room, chunk.length)
+      if (chunk.length > room) held.push({ upstream, chunk: chunk.subarray(room) })
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  defer(t, () => new Promise<void>((resolve) => {
+    for (const socket of sockets) socket.destroy()
+    server.close(() => resolve())
+  }))
+  return {
+    port: (server.address() as { port: number }).port,
+    holding: () => held.length > 0,
+    sent: () => sent,
+    release() {
+      released = true
+      for (const { upstream, chunk } of held.splice(0)) upstream.write(chunk)
+    },
+  }
+}
+
 export interface StorageUnderTest {
   url: string
   env: StorageEnvironment

@@ -23,7 +23,7 @@ import { dirname, join, resolve } from 'node:path'
 import { createDataKey, keyIdOf, resolveKeySource, rewrapDataKey, readKeyFile, type KeySource } from '../encryption/keys.ts'
 import { openStorage, parseStorageUrl } from '../storage/url.ts'
 import type { ObjectStorage } from '../storage/storage.ts'
-import { SIDECAR_SUFFIX } from './layout.ts'
+import { SIDECAR_SUFFIX, isBackupId } from './layout.ts'
 import { folderStore, objectStore, storedArchiveName, type BackupStore } from './catalog/store.ts'
 import type { OffsiteCopy } from './create/offsite.ts'
 import { parseMetadata, serializeMetadata } from './metadata.ts'
@@ -279,7 +279,6 @@ export class AdvancedBackupSystem {
 
   async #create(options: { incremental?: boolean } = {}): Promise<CreateResult> {
     // Real time, not the injected clock: it is compared with the storage's own dates of killed uploads.
-    const runStart = new Date()
     // Fail closed: the key and the off-site storage are resolved before anything is written.
     let encryption: { dataKey: Buffer; record: Awaited<ReturnType<typeof createDataKey>>['record'] } | undefined
     if (this.#options.encrypt) {
@@ -291,20 +290,26 @@ export class AdvancedBackupSystem {
     const offsite = this.#offsiteStorage()
     if (offsite !== undefined && !this.compressionEnabled) throw new ToolkitError('--offsite demande une sauvegarde compressée', { hint: 'retirez --no-compress', exitCode: 2 })
     try {
-      if (!this.#store.remote) return await this.#createIn(this.backupDir, options, encryption, offsite, runStart)
+      if (!this.#store.remote) return await this.#createIn(this.backupDir, options, encryption, offsite)
       if (!this.compressionEnabled) throw new ToolkitError('une sauvegarde sur un stockage objet doit être compressée', { hint: 'retirez --no-compress', exitCode: 2 })
       // --dir <url>: the backup is made and verified in a private scratch folder, then copied like an off-site copy.
       return await this.#withScratch(async (scratch) => {
         // The scratch folder shows the storage's ids as taken, so a second backup of the same second gets its own id.
         for (const entry of await this.#store.list()) mkdirSync(join(scratch, entry.id))
-        return this.#createIn(scratch, options, encryption, offsite, runStart)
+        // …and so do the ids another create is uploading right now (its lease names them).
+        const { keysInLeases } = await import('../storage/upload-leases.ts')
+        for (const key of await keysInLeases(this.#remoteStorage!)) {
+          const id = key.endsWith(SIDECAR_SUFFIX) ? key.slice(0, -SIDECAR_SUFFIX.length) : undefined
+          if (id !== undefined && isBackupId(id)) mkdirSync(join(scratch, id), { recursive: true })
+        }
+        return this.#createIn(scratch, options, encryption, offsite)
       })
     } finally {
       encryption?.dataKey.fill(0)
     }
   }
 
-  async #createIn(dir: string, options: { incremental?: boolean }, encryption: CreateBackupOptions['encryption'], offsite: ObjectStorage | undefined, runStart: Date): Promise<CreateResult> {
+  async #createIn(dir: string, options: { incremental?: boolean }, encryption: CreateBackupOptions['encryption'], offsite: ObjectStorage | undefined): Promise<CreateResult> {
     const db = await openDatabase(this.#databaseUrl, { cwd: this.#options.cwd, environment: this.#options.environment })
     let created
     try {
@@ -333,14 +338,14 @@ export class AdvancedBackupSystem {
     let path = created.path
     if (this.#remoteStorage !== undefined) {
       const { copyBackup } = await import('./create/offsite.ts')
-      await copyBackup(this.#remoteStorage, { archivePath: created.path, metadataText: metadataText() }, { startedBefore: runStart, onStep: this.#onStep })
+      await copyBackup(this.#remoteStorage, { archivePath: created.path, metadataText: metadataText() }, { onStep: this.#onStep })
       path = `${this.backupDir.replace(/\/?$/, '/')}${storedArchiveName(created.metadata)}`
     }
     const rotation = await this.#prune({})
     let offsiteResult: CreateResult['offsite']
     if (offsite !== undefined) {
       const { copyBackup } = await import('./create/offsite.ts')
-      const copy = await copyBackup(offsite, { archivePath: created.path, metadataText: metadataText() }, { startedBefore: runStart, onStep: this.#onStep })
+      const copy = await copyBackup(offsite, { archivePath: created.path, metadataText: metadataText() }, { onStep: this.#onStep })
       offsiteResult = { ...copy, rotation: await this.#pruneStore(objectStore(offsite), {}) }
     }
     this.#onStep('create:before-history')

@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { ToolkitError } from '../errors.ts'
 import { failureKind, maskSecrets, storageFailure } from './_errors.ts'
-import { checkKey, confirmHead, hashedBody, notFound, partSizeFor, parts, type ByteRange, type ObjectHead, type ObjectStorage, type PutOptions, type PutResult, type StoredObject } from './storage.ts'
+import { checkKey, confirmHead, hashedBody, notFound, partSizeFor, parts, shouldSweep, type ByteRange, type ObjectHead, type ObjectStorage, type PutOptions, type PutResult, type StoredObject, type SweepOptions } from './storage.ts'
 
 export interface AzureEnvironment {
   AZURE_STORAGE_CONNECTION_STRING?: string | undefined
@@ -178,13 +178,13 @@ export class AzureBlobStorage implements ObjectStorage {
     }
   }
 
-  async sweepIncompleteUploads(prefix: string, options: { startedBefore: Date }): Promise<{ removed: string[] }> {
+  async sweepIncompleteUploads(prefix: string, options: SweepOptions): Promise<{ removed: string[] }> {
     const removed: string[] = []
     try {
       const committed = new Set<string>()
       for await (const item of this.#container.listBlobsFlat({ prefix: `${this.#prefix}${prefix}` })) committed.add(item.name)
       for await (const item of this.#container.listBlobsFlat({ prefix: `${this.#prefix}${prefix}`, includeUncommitedBlobs: true })) {
-        if (committed.has(item.name) || (item.properties.createdOn ?? item.properties.lastModified) >= options.startedBefore) continue
+        if (committed.has(item.name) || !shouldSweep(item.name.slice(this.#prefix.length), item.properties.createdOn ?? item.properties.lastModified, options)) continue
         // A name with only uncommitted blocks: committing an empty list discards them, then the empty blob goes.
         await discardUncommitted(this.#container.getBlockBlobClient(item.name))
         removed.push(item.name.slice(this.#prefix.length))

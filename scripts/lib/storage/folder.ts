@@ -14,7 +14,7 @@ import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { ToolkitError } from '../errors.ts'
 import { TEMPORARY_MARKER, fsyncPath, temporaryPathFor } from '../fs/atomic.ts'
-import { checkKey, hashedBody, notFound, type ByteRange, type ObjectHead, type ObjectStorage, type PutOptions, type PutResult, type StoredObject } from './storage.ts'
+import { checkKey, hashedBody, notFound, shouldSweep, type ByteRange, type ObjectHead, type ObjectStorage, type PutOptions, type PutResult, type StoredObject, type SweepOptions } from './storage.ts'
 
 const HASH_SUFFIX = '.sha256'
 
@@ -175,12 +175,14 @@ export class FolderStorage implements ObjectStorage {
     }
   }
 
-  async sweepIncompleteUploads(prefix: string, options: { startedBefore: Date }): Promise<{ removed: string[] }> {
+  async sweepIncompleteUploads(prefix: string, options: SweepOptions): Promise<{ removed: string[] }> {
     const removed: string[] = []
     const folderPart = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : ''
     await this.#walk(folderPart, prefix, [], async (key, path) => {
       const stats = await lstat(path).catch(() => undefined)
-      if (stats === undefined || !stats.isFile() || stats.mtime >= options.startedBefore) return
+      // The object a leftover belongs to: its key without the temporary marker and the hash suffix.
+      const objectKey = key.split(TEMPORARY_MARKER)[0]!.replace(/\.sha256$/, '')
+      if (stats === undefined || !stats.isFile() || !shouldSweep(objectKey, stats.mtime, options)) return
       const isTemporary = basename(path).includes(TEMPORARY_MARKER)
       // A hash whose object is gone: the put died between the two renames.
       const isOrphanHash = basename(path).endsWith(HASH_SUFFIX) && (await lstat(path.slice(0, -HASH_SUFFIX.length)).catch(() => undefined)) === undefined

@@ -13,7 +13,7 @@ import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3'
 import { Readable } from 'node:stream'
 import { ToolkitError } from '../errors.ts'
 import { failureKind, storageFailure } from './_errors.ts'
-import { checkKey, confirmHead, hashedBody, notFound, partSizeFor, type ByteRange, type ObjectHead, type ObjectStorage, type PutOptions, type PutResult, type StoredObject } from './storage.ts'
+import { checkKey, confirmHead, hashedBody, notFound, partSizeFor, shouldSweep, type ByteRange, type ObjectHead, type ObjectStorage, type PutOptions, type PutResult, type StoredObject, type SweepOptions } from './storage.ts'
 
 /** CopyObject copies at most 5 GiB in one call. */
 const MAX_SELF_COPY = 5 * 1024 ** 3
@@ -197,7 +197,7 @@ export class S3Storage implements ObjectStorage {
     }
   }
 
-  async sweepIncompleteUploads(prefix: string, options: { startedBefore: Date }): Promise<{ removed: string[] }> {
+  async sweepIncompleteUploads(prefix: string, options: SweepOptions): Promise<{ removed: string[] }> {
     const removed: string[] = []
     const { s3, client } = await this.#connect()
     let keyMarker: string | undefined
@@ -212,7 +212,7 @@ export class S3Storage implements ObjectStorage {
         throw this.#failure('liste des envois inachevés', error)
       }
       for (const upload of response.Uploads ?? []) {
-        if (upload.Initiated !== undefined && upload.Initiated >= options.startedBefore) continue
+        if (!shouldSweep(upload.Key!.slice(this.#prefix.length), upload.Initiated, options)) continue
         try {
           await client.send(new s3.AbortMultipartUploadCommand({ Bucket: this.#bucket, Key: upload.Key!, UploadId: upload.UploadId! }))
         } catch (error) {

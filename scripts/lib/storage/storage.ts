@@ -67,11 +67,26 @@ export interface ObjectStorage {
   /** Removes an object; removing a missing object is not an error. */
   delete(key: string): Promise<void>
   /**
-   * Removes the leftovers of puts that were interrupted (killed process, lost network) under `prefix`
-   * and started before `startedBefore`, so that a live upload of another process is spared.
+   * Removes the leftovers of puts that were interrupted (killed process, lost network) under `prefix`:
+   * those `judge` gives up ('remove'), and those it does not know that started before `startedBefore`
+   * (the storage's clock); what it keeps ('keep': a live upload of another process) is never touched.
    * @example await storage.sweepIncompleteUploads('', { startedBefore: new Date(now - 3_600_000) })
    */
-  sweepIncompleteUploads(prefix: string, options: { startedBefore: Date }): Promise<{ removed: string[] }>
+  sweepIncompleteUploads(prefix: string, options: SweepOptions): Promise<{ removed: string[] }>
+}
+
+export interface SweepOptions {
+  /** Leftovers `judge` does not know are removed only if they started before this date. */
+  startedBefore: Date
+  /** Per object key (the key the interrupted put was writing): 'keep', 'remove', or undefined for the date rule. */
+  judge?: (key: string) => 'keep' | 'remove' | undefined
+}
+
+/** The sweep's decision for one leftover of `key` that started at `started`. */
+export function shouldSweep(key: string, started: Date | undefined, options: SweepOptions): boolean {
+  const verdict = options.judge?.(key)
+  if (verdict !== undefined) return verdict === 'remove'
+  return started !== undefined && started < options.startedBefore
 }
 
 const MIB = 1024 * 1024
