@@ -3,6 +3,7 @@
  * text kept from them is masked: every secret the storage was built with is replaced by "****",
  * and only a masked copy of the cause is attached (never the SDK's error object with its request).
  */
+import { Readable } from 'node:stream'
 import { ToolkitError } from '../errors.ts'
 
 /** Replaces each secret (and its URL-encoded form) in `text` by "****". */
@@ -39,4 +40,20 @@ export function storageFailure(action: string, location: string, error: unknown,
 export function failureKind(error: unknown): { status: number | undefined; code: string | undefined } {
   const e = error as { $metadata?: { httpStatusCode?: number }; statusCode?: number; code?: string; name?: string; cause?: { code?: string } }
   return { status: e?.$metadata?.httpStatusCode ?? e?.statusCode, code: e?.code ?? e?.cause?.code ?? e?.name }
+}
+
+/**
+ * The body of a download, whose errors (a connection cut mid-body surfaces as the stream's error)
+ * are given our wording by `reword`.
+ */
+export function rewordStreamErrors(body: Readable, reword: (error: unknown) => Error): Readable {
+  return Readable.from(
+    (async function* () {
+      try {
+        for await (const chunk of body) yield chunk as Buffer
+      } catch (error) {
+        throw reword(error)
+      }
+    })(),
+  )
 }

@@ -14,7 +14,7 @@ import type { BlobServiceClient, BlockBlobClient, ContainerClient } from '@azure
 import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { ToolkitError } from '../errors.ts'
-import { failureKind, maskSecrets, storageFailure } from './_errors.ts'
+import { failureKind, maskSecrets, rewordStreamErrors, storageFailure } from './_errors.ts'
 import { checkKey, confirmHead, hashedBody, notFound, partSizeFor, parts, shouldSweep, type ByteRange, type ObjectHead, type ObjectStorage, type PutOptions, type PutResult, type StoredObject, type SweepOptions } from './storage.ts'
 
 export interface AzureEnvironment {
@@ -132,18 +132,7 @@ export class AzureBlobStorage implements ObjectStorage {
     }
     try {
       const response = await blob.download(range?.offset ?? 0, range?.length)
-      const stream = response.readableStreamBody as Readable
-      const location = this.location
-      const secrets = this.#secrets
-      return Readable.from(
-        (async function* () {
-          try {
-            for await (const chunk of stream) yield chunk as Buffer
-          } catch (error) {
-            throw storageFailure(`lecture de « ${key} »`, location, error, secrets, hintFor(error))
-          }
-        })(),
-      )
+      return rewordStreamErrors(response.readableStreamBody as Readable, (error) => storageFailure(`lecture de « ${key} »`, this.location, error, this.#secrets, hintFor(error)))
     } catch (error) {
       if (failureKind(error).status === 404 && failureKind(error).code !== 'ContainerNotFound') throw notFound(key, this.location)
       throw this.#failure(`lecture de « ${key} »`, error)

@@ -12,7 +12,7 @@
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3'
 import { Readable } from 'node:stream'
 import { ToolkitError } from '../errors.ts'
-import { failureKind, storageFailure } from './_errors.ts'
+import { failureKind, rewordStreamErrors, storageFailure } from './_errors.ts'
 import { checkKey, confirmHead, hashedBody, notFound, partSizeFor, shouldSweep, type ByteRange, type ObjectHead, type ObjectStorage, type PutOptions, type PutResult, type StoredObject, type SweepOptions } from './storage.ts'
 
 /** CopyObject copies at most 5 GiB in one call. */
@@ -139,20 +139,7 @@ export class S3Storage implements ObjectStorage {
     try {
       const { s3, client } = await this.#connect()
       const response = await client.send(new s3.GetObjectCommand({ Bucket: this.#bucket, Key: objectKey, ...(header ? { Range: header } : {}) }))
-      const stream = response.Body as Readable
-      // A connection cut mid-body surfaces as the stream's error: give it our wording too.
-      const secrets = this.#secrets
-      const location = this.location
-      const endpoint = this.#endpoint
-      return Readable.from(
-        (async function* () {
-          try {
-            for await (const chunk of stream) yield chunk as Buffer
-          } catch (error) {
-            throw storageFailure(`lecture de « ${key} »`, location, error, secrets, hintFor(error, endpoint))
-          }
-        })(),
-      )
+      return rewordStreamErrors(response.Body as Readable, (error) => storageFailure(`lecture de « ${key} »`, this.location, error, this.#secrets, hintFor(error, this.#endpoint)))
     } catch (error) {
       if (failureKind(error).code === 'NoSuchKey' || failureKind(error).status === 404) throw notFound(key, this.location)
       throw this.#failure(`lecture de « ${key} »`, error)
