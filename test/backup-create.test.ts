@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { defer, openTestDatabase, tempDir } from './helpers/databases.ts'
+import { ENGINES, defer, openTestDatabase, tempDir } from './helpers/databases.ts'
 import { REPO_ROOT } from './helpers/cli.ts'
 import { backupSystem, checksumLines, python, run, sqliteCount, sqliteLoad, startWriter, steppingClock } from './helpers/backup.ts'
 import { sha256Hex } from '../scripts/lib/backup/manifest.ts'
@@ -134,8 +134,8 @@ test('a backup taken while another process inserts in WAL mode is one instant: t
   assert.equal(run('sqlite3', [join(path, 'database.db'), 'PRAGMA integrity_check']).trim(), 'ok')
 })
 
-test('create cleans up what dead runs left, never a live run\'s work nor files that are not its own', async (t) => {
-  const db = await openTestDatabase(t, 'sqlite')
+for (const engine of ENGINES) test(`${engine}: create cleans up what dead runs left, never a live run's work nor files that are not its own`, async (t) => {
+  const db = await openTestDatabase(t, engine)
   const backupDir = join(tempDir(t), 'backups')
   mkdirSync(backupDir)
   const deadPid = await new Promise<number>((resolve) => {

@@ -100,7 +100,7 @@ describe('restore (SQLite)', { skip: requireJudge('sqlite3') }, () => {
       chmodSync(s.live, 0o640)
       const seen: RestoreStepName[] = []
       const result = await s.system.restore(FIRST, { yes: true, step: (name) => void seen.push(name) })
-      assert.deepEqual(seen, ['verify', 'confirm', 'safety-copy', 'replace', 'check', 'report'])
+      assert.deepEqual(seen, ['verify', 'confirm', 'safety-copy', 'replace', 'mid-replace', 'check', 'report'])
       assert.deepEqual(result.steps.map((step) => [step.step, step.name, step.status]), [
         [1, 'verify', 'ok'], [2, 'safety-copy', 'ok'], [3, 'replace', 'ok'], [4, 'check', 'ok'], [5, 'report', 'ok'],
       ])

@@ -6,7 +6,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { openTestDatabase, tempDir } from './helpers/databases.ts'
+import { ENGINES, openTestDatabase, tempDir } from './helpers/databases.ts'
 import { backupSystem, steppingClock } from './helpers/backup.ts'
 import { planRotation } from '../scripts/lib/backup/catalog/rotation.ts'
 import { backupPaths } from '../scripts/lib/backup/layout.ts'
@@ -54,8 +54,8 @@ test('rotation edge cases: fewer backups than N, N = 1, damaged backups, no back
   assert.throws(() => planRotation([entry(1)], 0), /≥ 1/)
 })
 
-test('create rotates after each backup, folders and archives alike, and leaves other files alone', async (t) => {
-  const db = await openTestDatabase(t, 'sqlite')
+for (const engine of ENGINES) test(`${engine}: create rotates after each backup, folders and archives alike, and leaves other files alone`, async (t) => {
+  const db = await openTestDatabase(t, engine)
   const backupDir = join(tempDir(t), 'backups')
   mkdirSync(backupDir)
   writeFileSync(join(backupDir, 'README.txt'), 'not a backup')

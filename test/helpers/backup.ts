@@ -3,7 +3,8 @@
  * psql), and SQLite databases full of awkward values.
  */
 import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import type { TestContext } from 'node:test'
@@ -158,4 +159,51 @@ export function startWriter(t: Pick<TestContext, 'after'>, path: string, repoRoo
 /** How many rows `sqlite3` counts in a table. */
 export function sqliteCount(path: string, table: string): number {
   return Number(run('sqlite3', [path, `SELECT count(*) FROM "${table}"`]).trim())
+}
+
+/** What a database holds, read by the engine's own standard tool: per table, its row count and an order-independent checksum of its rows. */
+export interface DatabaseContents {
+  tables: Record<string, { rows: number; checksum: string }>
+  /** Tables named by the toolkit for its own work (`_ipm_…`, e.g. a killed D1 restore's staging tables): not in `tables`. */
+  toolkitTables: string[]
+}
+
+/**
+ * The contents of a live database, judged without the toolkit: `psql` for PostgreSQL, the
+ * `sqlite3` shell for a SQLite file and for a local D1 (Miniflare keeps it in a SQLite file of its
+ * state folder; D1's own `_cf_` tables left out). A SQLite file must also pass `integrity_check`.
+ * Each row is hashed (`md5(row::text)`, `sha3(quote(col)||…)`), the hashes sorted, then hashed.
+ */
+export function databaseContents(url: string): DatabaseContents {
+  if (/^postgres(ql)?:/.test(url)) {
+    const psql = (sql: string) => run('psql', ['-X', '-At', '-v', 'ON_ERROR_STOP=1', '-d', url, '-c', sql]).split('\n').filter((line) => line !== '')
+    const tables: DatabaseContents['tables'] = {}
+    const names = psql(`SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY 1`)
+    for (const name of names.filter((n) => !n.startsWith('_ipm_'))) {
+      tables[name] = rowHashes(psql(`SELECT md5(t::text) FROM "${name.replaceAll('"', '""')}" t`))
+    }
+    return { tables, toolkitTables: names.filter((n) => n.startsWith('_ipm_')) }
+  }
+  let path = url.replace(/^file:/, '')
+  if (url.startsWith('d1://local/')) {
+    const state = join(url.slice('d1://local/'.length), 'miniflare-D1DatabaseObject')
+    const files = readdirSync(state).filter((name) => name.endsWith('.sqlite') && name !== 'metadata.sqlite')
+    if (files.length !== 1) throw new Error(`expected one D1 database in ${state}, found ${files.join(', ')}`)
+    path = join(state, files[0]!)
+  }
+  const sqlite = (sql: string) => run('sqlite3', ['-readonly', path, sql]).split('\n').filter((line) => line !== '')
+  const integrity = sqlite('PRAGMA integrity_check').join('; ')
+  if (integrity !== 'ok') throw new Error(`${path}: integrity_check: ${integrity}`)
+  const tables: DatabaseContents['tables'] = {}
+  const names = sqlite(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' ORDER BY 1`)
+  for (const name of names.filter((n) => !n.startsWith('_ipm_'))) {
+    const quoted = `"${name.replaceAll('"', '""')}"`
+    const columns = sqlite(`SELECT name FROM pragma_table_info('${name.replaceAll("'", "''")}')`).map((c) => `quote("${c.replaceAll('"', '""')}")`)
+    tables[name] = rowHashes(sqlite(`SELECT hex(sha3(${columns.join(" || ',' || ")})) FROM ${quoted}`))
+  }
+  return { tables, toolkitTables: names.filter((n) => n.startsWith('_ipm_')) }
+}
+
+function rowHashes(hashes: string[]): { rows: number; checksum: string } {
+  return { rows: hashes.length, checksum: createHash('sha256').update(hashes.sort().join('\n')).digest('hex') }
 }

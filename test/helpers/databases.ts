@@ -3,7 +3,7 @@
  * name (dropped after the test), a Miniflare D1 with its own state dir. Nothing is mocked.
  * TEST_ENGINES=sqlite,postgres narrows the engine matrix; TEST_POSTGRES_URL points at the server.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
+import { cpSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -60,12 +60,12 @@ export function tempDir(t: Cleanup, prefix = 'ipm-test-'): string {
   return dir
 }
 
-/** A URL of a brand-new, empty PostgreSQL database; dropped after the test. */
-export async function createPostgresDatabase(t: Cleanup): Promise<string> {
+/** A URL of a brand-new PostgreSQL database, empty or a copy of `template`; dropped after the test. */
+export async function createPostgresDatabase(t: Cleanup, template?: string): Promise<string> {
   const name = `ipm_test_${randomBytes(6).toString('hex')}`
   const admin = new pg.Client({ connectionString: POSTGRES_SERVER_URL })
   await admin.connect()
-  await admin.query(`CREATE DATABASE ${name}`)
+  await admin.query(`CREATE DATABASE ${name}${template === undefined ? '' : ` TEMPLATE "${template}"`}`)
   await admin.end()
   defer(t, async () => {
     const cleanup = new pg.Client({ connectionString: POSTGRES_SERVER_URL })
@@ -90,12 +90,41 @@ export async function createEmptyDatabaseUrl(t: Cleanup, engine: EngineName): Pr
   }
 }
 
-/** An open, migrated database of the given engine, with the demo data unless `seed: false`; closed after the test. */
+/**
+ * An open, migrated database of the given engine, with the demo data unless `seed: false`; closed
+ * after the test (or before, by the test: closing twice is harmless).
+ */
 export async function openTestDatabase(t: Cleanup, engine: EngineName, options: { seed?: boolean } = {}): Promise<DatabaseHandle & { url: string }> {
   const url = await createEmptyDatabaseUrl(t, engine)
   const db = await openDatabase(url, { environment: resolveEnvironment(), create: true })
+  const close = db.close.bind(db)
+  let closed: Promise<void> | undefined
+  db.close = () => (closed ??= close())
   defer(t, () => db.close())
   await applyMigrations(db.sql)
   if (options.seed ?? true) await seedDemo(db.prisma)
   return Object.assign(db, { url })
+}
+
+/**
+ * A copy of a test database that no connection holds open (a template, closed), removed after the
+ * test: the SQLite file copied, `CREATE DATABASE … TEMPLATE` on PostgreSQL, D1's state folder copied.
+ * @example const db = await openTestDatabase(t, engine); await db.close(); const url = await copyTestDatabase(t, engine, db.url)
+ */
+export async function copyTestDatabase(t: Cleanup, engine: EngineName, url: string): Promise<string> {
+  switch (engine) {
+    case 'sqlite': {
+      const copy = join(tempDir(t), 'test.db')
+      cpSync(url.replace(/^file:/, ''), copy)
+      return `file:${copy}`
+    }
+    case 'postgres': {
+      return createPostgresDatabase(t, new URL(url).pathname.slice(1))
+    }
+    case 'd1': {
+      const copy = join(tempDir(t), 'd1')
+      cpSync(url.replace(/^d1:\/\/local\//, ''), copy, { recursive: true })
+      return `d1://local/${copy}`
+    }
+  }
 }

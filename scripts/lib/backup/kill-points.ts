@@ -43,10 +43,12 @@ export const CREATE_STEPS = [
 ] as const
 
 /**
- * The steps of `restore` (restore.ts announces each before it runs it), as `restore:<step>`:
+ * The steps of `restore` (restore/flow.ts announces each before it runs it), as `restore:<step>`:
  * verify (nothing done yet), confirm (verified), safety-copy (consent given), replace (the safety
- * copy made, the new database not yet written), check (renamed into place, not yet checked),
- * report (checked, the history line not yet written).
+ * copy made, the new database not yet written), mid-replace (announced by the engine: part of the
+ * new database written — a SQLite file staged but not renamed, PostgreSQL's transaction open with
+ * the old objects dropped and a first table loaded, D1's first rows inserted — not yet in place),
+ * check (in place, not yet checked), report (checked, the history line not yet written).
  */
 export const RESTORE_STEPS: readonly string[] = RESTORE_STEP_NAMES.map((name) => `restore:${name}`)
 

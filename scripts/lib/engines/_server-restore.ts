@@ -14,8 +14,11 @@ export interface ServerRestoreParts {
   artefact: string
   /** The objects of the target that a restore would collide with. */
   existingObjects(db: DatabaseHandle): Promise<string[]>
-  /** Loads the artefact into the target; `replace` drops what is there first. */
-  load(db: DatabaseHandle, artefact: string, replace: boolean): Promise<void>
+  /**
+   * Loads the artefact into the target, replacing what is there (`replace`) in one step that cannot
+   * be seen half done; calls `midway` once, when part of it is written and before it takes effect.
+   */
+  load(db: DatabaseHandle, artefact: string, replace: boolean, midway: () => void): Promise<void>
 }
 
 export async function serverRestoreTarget({ db, artefact, existingObjects, load }: ServerRestoreParts): Promise<RestoreTarget> {
@@ -60,7 +63,7 @@ export async function serverRestoreTarget({ db, artefact, existingObjects, load 
     async replace(materialize, context) {
       const local = join(context.scratchDir, artefact)
       await materialize(local)
-      await load(db, local, existing.length > 0)
+      await load(db, local, existing.length > 0, context.midReplace)
       return `${artefact} chargé dans ${db.redactedUrl}`
     },
     async check(_path, context) {

@@ -67,6 +67,11 @@ export interface RestoreContext {
   prismaSchemaSha256: string | null
   /** A private folder of this restore, removed after it. */
   scratchDir: string
+  /**
+   * Called once inside step 3, when part of the new database is written and before it replaces
+   * the old one (the crash tests' `restore:mid-replace` kill point).
+   */
+  midReplace(): void
 }
 
 /** A restore's target, opened by its engine: the engine-specific steps of the one restore flow (backup/restore/flow.ts). */

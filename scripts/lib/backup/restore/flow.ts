@@ -115,6 +115,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
           // The backup's schema is compared with this toolkit's schema of the backup's own dialect.
           prismaSchemaSha256: options.prismaSchemaSha256(engineNamed(last.engine).dialect),
           scratchDir,
+          midReplace: () => void options.step?.('mid-replace'),
           exportDatabase: async (db) => {
             const safety = await createBackup({ db, backupDir: options.safetyDir ?? options.backupDir, formats: ['sql', 'json', 'csv'], compress: true, verify: true, tool: options.tool, prismaSchemaSha256: options.prismaSchemaSha256(engine.dialect) })
             return { id: safety.metadata.id, path: safety.path }

@@ -6,7 +6,11 @@ import { describeError } from '../../errors.ts'
 import type { BackupMetadata } from '../metadata.ts'
 import type { RowCount } from '../../engines/engine.ts'
 
-export const RESTORE_STEPS = ['verify', 'confirm', 'safety-copy', 'replace', 'check', 'report'] as const
+/**
+ * In order. `mid-replace` is announced by the engine inside step 3, once part of the new database
+ * is written and before it is whole (a crash there must leave the old database, untouched).
+ */
+export const RESTORE_STEPS = ['verify', 'confirm', 'safety-copy', 'replace', 'mid-replace', 'check', 'report'] as const
 export type RestoreStepName = (typeof RESTORE_STEPS)[number]
 
 export interface RestorePlan {

@@ -12,7 +12,8 @@ import { PrismaClient } from '../../../../generated/sqlite/client.ts'
 import { ToolkitError, describeError } from '../../errors.ts'
 import { prismaClients, quoteIdentifier, toSqliteTimestamp, type DatabaseHandle, type SqlConnection, type SqlValue } from '../../db/connection.ts'
 import { splitSqlStatements } from '../../db/sql-script.ts'
-import { d1TableReader } from './table-reader.ts'
+import { D1_STAGING_PREFIX, d1TableReader } from './table-reader.ts'
+import { noteWorkerd, reapDeadWorkerds } from './workerd.ts'
 import { listSqliteUserTables } from '../sqlite/connection.ts'
 import type { DatabaseLocation } from '../../db/url.ts'
 import type { SqlDriverAdapterFactory } from '@prisma/driver-adapter-utils'
@@ -38,8 +39,11 @@ export interface OpenLocalD1Options {
 export async function openLocalD1({ persistDir, redactedUrl }: OpenLocalD1Options): Promise<DatabaseHandle> {
   let miniflare: Miniflare | undefined
   let binding: D1Binding
+  let note: { remove(): void } | undefined
   try {
     mkdirSync(persistDir, { recursive: true })
+    // A killed run's workerd still holds this D1's files: stopped before a new one opens them.
+    await reapDeadWorkerds(persistDir)
     miniflare = new Miniflare({
       modules: true,
       script: 'export default { fetch: () => new Response(null, { status: 404 }) }',
@@ -48,6 +52,7 @@ export async function openLocalD1({ persistDir, redactedUrl }: OpenLocalD1Option
     })
     binding = (await miniflare.getD1Database('DB')) as unknown as D1Binding
     await binding.prepare('SELECT 1').all()
+    note = noteWorkerd(persistDir)
   } catch (error) {
     await miniflare?.dispose().catch(() => {})
     throw new ToolkitError(`D1 ${redactedUrl} : démarrage du D1 local (Miniflare) impossible : ${describeError(error)}`, {
@@ -60,7 +65,10 @@ export async function openLocalD1({ persistDir, redactedUrl }: OpenLocalD1Option
     redactedUrl,
     binding,
     adapter: new PrismaD1(binding as never),
-    dispose: () => miniflare.dispose(),
+    dispose: async () => {
+      await miniflare.dispose()
+      note?.remove()
+    },
   })
 }
 
@@ -154,8 +162,8 @@ export function d1Connection(binding: D1Binding): SqlConnection {
   }
   return {
     dialect: 'sqlite',
-    listTables() {
-      return listSqliteUserTables(this)
+    async listTables() {
+      return (await listSqliteUserTables(this)).filter((name) => !name.startsWith(D1_STAGING_PREFIX))
     },
     async executeScript(script) {
       const statements = splitSqlStatements(script).map((sql) => binding.prepare(sql))

@@ -23,14 +23,17 @@ interface ForeignKeyRow {
   to: string | null
 }
 
+/** The name prefix of a restore's staging tables (`_ipm_restore_<pid>_<table>`, restore.ts): not part of the database. */
+export const D1_STAGING_PREFIX = '_ipm_restore_'
+
 export function d1TableReader(sql: SqlConnection): TableReader {
   return {
     engine: 'd1',
     valueCodec: sqliteValueCodec,
     async tables() {
       const names = await sql.query<{ name: string }>(
-        // D1 keeps its own bookkeeping in _cf_* tables, which it does not let us read.
-        `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' ORDER BY name`,
+        // D1 keeps its own bookkeeping in _cf_* tables, which it does not let us read; a killed restore's staging tables are not the database's.
+        `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' AND name NOT LIKE '${D1_STAGING_PREFIX.replaceAll('_', '\\_')}%' ESCAPE '\\' ORDER BY name`,
       )
       const tables: TableInfo[] = []
       for (const { name } of names) {

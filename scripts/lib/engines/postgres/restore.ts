@@ -31,7 +31,7 @@ export async function openPostgresRestoreTarget(location: DatabaseLocation, opti
       db,
       artefact: POSTGRES_RESTORE_ARTEFACT,
       existingObjects: postgresObjects,
-      load: (_db, script, replace) => loadPostgresScript(location.connectionString, script, replace),
+      load: (_db, script, replace, midway) => loadPostgresScript(location.connectionString, script, replace, midway),
     })
     const closeTarget = target.close
     target.close = async () => {
@@ -93,7 +93,7 @@ export async function postgresObjects(db: DatabaseHandle): Promise<string[]> {
  * Runs database.sql in one transaction (its own BEGIN/COMMIT lines are ours), `COPY … FROM stdin`
  * blocks streamed; `replace` drops the current schema's objects first, in the same transaction.
  */
-export async function loadPostgresScript(connectionString: string, script: string, replace: boolean): Promise<void> {
+export async function loadPostgresScript(connectionString: string, script: string, replace: boolean, midway: () => void = () => {}): Promise<void> {
   const client = new pg.Client({ connectionString })
   await client.connect()
   try {
@@ -110,12 +110,18 @@ export async function loadPostgresScript(connectionString: string, script: strin
     let statement = ''
     let copy: string[] | undefined
     let copyHead = ''
+    let midwayCalled = false
     for await (const line of lines) {
       if (copy !== undefined) {
         if (line === '\\.') {
           const stream = client.query(copyStreams.from(copyHead))
           await pipeline(Readable.from(copy.map((l) => `${l}\n`)), stream)
           copy = undefined
+          // A first table loaded (the old objects dropped), nothing committed.
+          if (!midwayCalled) {
+            midwayCalled = true
+            midway()
+          }
         } else {
           copy.push(line)
           if (copy.length >= 10_000) {
@@ -143,6 +149,7 @@ export async function loadPostgresScript(connectionString: string, script: strin
     }
     if (copy !== undefined) throw new ToolkitError('database.sql se termine au milieu d’un bloc COPY')
     if (statement.trim() !== '' && !/^(\s*--.*\n)*\s*$/.test(statement)) await client.query(statement)
+    if (!midwayCalled) midway()
     await client.query('COMMIT')
   } catch (error) {
     await client.query('ROLLBACK').catch(() => {})

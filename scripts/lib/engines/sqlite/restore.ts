@@ -72,6 +72,7 @@ export async function openSqliteRestoreTarget(location: DatabaseLocation, option
       const staged = temporaryPathFor(target)
       try {
         await materialize(staged)
+        context.midReplace()
         if (targetExists) keepOwnership(target, staged)
         fsyncPath(staged)
         if (targetExists) assertNotInUse(target)
