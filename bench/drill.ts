@@ -4,7 +4,8 @@
  * `drill <id>` (the same restore into a scratch file, then integrity, row counts and content
  * checksums of every table, migration status, the six read queries), alternately. The best time
  * of each is compared, in wall time (the target: drill ≤ 1.5× restore) and in this process's CPU
- * time (user + system, every thread), which other work on a shared machine skews less.
+ * time (user + system, every thread), which other work on a shared machine skews less. Each round
+ * also times the content-checksum pass alone on the restored file (as a drill runs it, then on one thread).
  *
  *   npx tsx bench/drill.ts [--dossiers 1000000] [--rounds 1] [--keep-output]
  */
@@ -16,6 +17,8 @@ import { runCommand } from '../scripts/lib/cli.ts'
 import { AdvancedBackupSystem } from '../scripts/lib/backup/backup-system.ts'
 import { resolveEnvironment } from '../scripts/lib/environment.ts'
 import { formatBytes } from '../scripts/lib/format.ts'
+import { openDatabase } from '../scripts/lib/db/open.ts'
+import { checksumRowSource, tableChecksum } from '../scripts/lib/tenant-restore/rows.ts'
 import { BENCH_DATA_DIR, scaleSqliteDatabase } from './_data.ts'
 
 const TARGET_RATIO = 1.5
@@ -58,6 +61,18 @@ runCommand<{ dossiers: number; rounds: number; keepOutput?: boolean }>(program, 
     for (let round = 1; round <= options.rounds; round++) {
       const target = join(work, 'restored.db')
       const [restored, restoreMs, restoreCpu] = await timed(() => system.restore(id, { yes: true, to: target }))
+      // The drill's content-checksum pass alone, on the restored file: as the drill runs it (threads
+      // allowed: nobody writes the file), then streamed on one thread.
+      for (const quiescent of [true, false]) {
+        const db = await openDatabase(`file:${target}`, { environment: resolveEnvironment({}) })
+        const reader = await db.openTableReader({ quiescent })
+        const [, passMs, passCpu] = await timed(async () => {
+          for (const table of await reader.tables()) await (quiescent ? tableChecksum(reader, table) : checksumRowSource(table.columns, db.engine, reader.rows(table)))
+        })
+        await reader.close()
+        await db.close()
+        console.log(`Round ${round}: content-checksum pass ${quiescent ? '(as a drill: threads allowed)' : '(one thread, streamed)'} ${seconds(passMs)}, CPU ${seconds(passCpu)} (load ${load()})`)
+      }
       rmSync(target, { force: true })
       bestRestore = Math.min(bestRestore, restoreMs)
       bestRestoreCpu = Math.min(bestRestoreCpu, restoreCpu)

@@ -39,8 +39,12 @@ export interface DatabaseHandle {
   readonly redactedUrl: string
   readonly prisma: AppPrismaClient
   readonly sql: SqlConnection
-  /** Reads every table; on SQLite and PostgreSQL all reads of one reader see one snapshot. */
-  openTableReader(): Promise<TableReader>
+  /**
+   * Reads every table; on SQLite and PostgreSQL all reads of one reader see one snapshot.
+   * `quiescent`: the caller promises nobody writes the database while the reader is open (a scratch
+   * database), so the engine may read it over several connections (SQLite's threaded checksums).
+   */
+  openTableReader(options?: { quiescent?: boolean }): Promise<TableReader>
   /**
    * Another Prisma Client on this handle's own connection (the very same driver adapter: SQLite
    * connection, pg pool or D1 binding) that emits query events; the metrics attach to it, so

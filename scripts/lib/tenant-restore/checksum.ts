@@ -6,7 +6,7 @@ import type { DatabaseHandle } from '../db/connection.ts'
 import { ToolkitError } from '../errors.ts'
 import { tenantGraph } from './graph.ts'
 import { catalogTables, readTenantRows, tenantChecksumOf } from './plan.ts'
-import { checksumRowSource, type TableChecksum, type TenantChecksum } from './rows.ts'
+import { tableChecksum, type TableChecksum, type TenantChecksum } from './rows.ts'
 import { engineNamed } from '../engines/index.ts'
 
 /**
@@ -35,7 +35,7 @@ export async function tableContentChecksum(options: { db: DatabaseHandle; table:
   try {
     const table = (await reader.tables()).find((t) => t.name === options.table)
     if (table === undefined) throw new ToolkitError(`la table ${options.table} n'existe pas dans ${options.db.redactedUrl}`)
-    return await checksumRowSource(table.columns, options.db.engine, reader.rows(table))
+    return await tableChecksum(reader, table)
   } finally {
     await reader.close()
   }

@@ -2,13 +2,15 @@
  * A tenant's rows of one table in canonical form (canonical.ts), keyed by primary key, and the
  * order-independent content checksum of such a set of rows.
  */
-import { createHash, hash as digestOf } from 'node:crypto'
-import type { RowSource, RowValue, TableColumn } from '../db/table-reader.ts'
+import { createHash } from 'node:crypto'
+import type { RowSource, RowValue, TableColumn, TableInfo, TableReader } from '../db/table-reader.ts'
 import type { EngineName } from '../db/url.ts'
 import { engineNamed } from '../engines/index.ts'
 import type { ValueKind } from '../migration/conversion.ts'
-import { copyTextLine } from '../migration/checksum.ts'
-import { canonicalValue, columnKind } from './canonical.ts'
+import { columnKind } from './canonical.ts'
+import { addRawRows, canonicalColumns, RowSetChecksum, type TableChecksum } from './row-hash.ts'
+
+export { RowSetChecksum, type TableChecksum }
 
 export type CanonicalRow = (string | null)[]
 
@@ -39,9 +41,8 @@ export function addRow(table: CanonicalTable, row: CanonicalRow): void {
 
 /** Turns rows read from an engine (RowValue, the table reader's convention) into canonical rows: exported text first, as the backup's exports hold it, then canonical. */
 export function canonicalizer(columns: readonly TableColumn[], engine: EngineName): (row: readonly RowValue[]) => CanonicalRow {
-  const codecs = columns.map(engineNamed(engine).valueCodec)
-  const kinds = columns.map((c) => columnKind(c.declaredType))
-  return (row) => row.map((value, i) => canonicalValue(kinds[i]!, codecs[i]!.text(value ?? null)))
+  const canonical = canonicalColumns(columns, engineNamed(engine).valueCodec)
+  return (row) => canonical.map((f, i) => f(row[i]))
 }
 
 /** The same row with its values in `columns` order (names); absent columns become null. */
@@ -52,16 +53,10 @@ export function reorder(table: CanonicalTable, row: CanonicalRow, columns: reado
   })
 }
 
-export interface TableChecksum {
-  rows: number
-  /** `sum256:<hex>`: the sum modulo 2^256 of each row's SHA-256, whatever order the rows come in. */
-  checksum: string
-}
-
 /**
  * Order-independent checksum of rows: each row is its canonical values in column-NAME order as a
  * line of COPY text (the migration assistant's line, checksum.ts), hashed with SHA-256; the hashes are
- * added modulo 2^256. Equal row multisets give equal checksums on every engine.
+ * added modulo 2^256 (row-hash.ts). Equal row multisets give equal checksums on every engine.
  * @example const { checksum } = checksumRows(table.columns, table.rows.values())
  */
 export function checksumRows(columns: readonly string[], rows: Iterable<CanonicalRow>): TableChecksum {
@@ -71,49 +66,34 @@ export function checksumRows(columns: readonly string[], rows: Iterable<Canonica
 }
 
 /**
- * The accumulator behind checksumRows, for rows that arrive one by one (streamed). The sum modulo
- * 2^256 is kept as eight 32-bit words, most significant first (a BigInt per row cost a third of a
- * drill's checksum pass).
- */
-export class RowSetChecksum {
-  private readonly order: number[]
-  private readonly header: string
-  private readonly words = new Uint32Array(8)
-  private count = 0
-
-  constructor(columns: readonly string[]) {
-    const sorted = columns.map((name, i) => ({ name, i })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-    this.order = sorted.map((o) => o.i)
-    this.header = `${sorted.map((o) => o.name).join('\t')}\n`
-  }
-
-  add(row: CanonicalRow): void {
-    const digest = digestOf('sha256', this.header + copyTextLine(this.order.map((i) => row[i] ?? null)), 'buffer')
-    let carry = 0
-    for (let i = 7; i >= 0; i--) {
-      const sum = this.words[i]! + digest.readUInt32BE(i * 4) + carry
-      this.words[i] = sum >>> 0
-      carry = sum > 0xffffffff ? 1 : 0
-    }
-    this.count++
-  }
-
-  result(): TableChecksum {
-    return { rows: this.count, checksum: `sum256:${[...this.words].map((w) => w.toString(16).padStart(8, '0')).join('')}` }
-  }
-}
-
-/**
  * The content checksum of a whole table streamed from a reader (a live database or a backup's
- * snapshot): what metadata records at create and a drill compares.
+ * snapshot). Prefer `tableChecksum`, which lets the engine's reader split the work.
  * @example const { rows, checksum } = await checksumRowSource(table.columns, 'sqlite', reader.rows(table))
  */
 export async function checksumRowSource(columns: readonly TableColumn[], engine: EngineName, rows: RowSource): Promise<TableChecksum> {
-  const canonical = canonicalizer(columns, engine)
+  const canonical = canonicalColumns(columns, engineNamed(engine).valueCodec)
   const sum = new RowSetChecksum(columns.map((c) => c.name))
-  if (Symbol.iterator in rows) for (const row of rows) sum.add(canonical(row))
-  else for await (const row of rows) sum.add(canonical(row))
+  if (Symbol.iterator in rows) addRawRows(sum, canonical, rows)
+  else {
+    const values: (string | null)[] = new Array(canonical.length)
+    for await (const row of rows) {
+      for (let i = 0; i < canonical.length; i++) values[i] = canonical[i]!(row[i])
+      sum.add(values)
+    }
+  }
   return sum.result()
+}
+
+/**
+ * The content checksum of every row of `table` as `reader` sees it: what metadata records at create
+ * (`contents`), and what drills, cross-engine restores and tests compare. A reader that can split
+ * the work (a SQLite file nobody writes: several threads over rowid ranges) does; otherwise rows are
+ * streamed through `checksumRowSource`. The value is the same either way.
+ * @example const { rows, checksum } = await tableChecksum(reader, table)
+ */
+export async function tableChecksum(reader: Pick<TableReader, 'engine' | 'rows' | 'contentChecksum'>, table: TableInfo): Promise<TableChecksum> {
+  if (reader.contentChecksum !== undefined) return reader.contentChecksum(table)
+  return checksumRowSource(table.columns, reader.engine, reader.rows(table))
 }
 
 export interface TenantChecksum {

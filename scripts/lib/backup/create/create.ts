@@ -149,7 +149,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
       // Read once more from the same snapshot: what a restore drill must find again (metadata `contents`).
       const contents: TableContent[] = []
       for (const table of tables) {
-        const sum = await checksumRowSource(table.columns, snapshot.engine, snapshot.rows(table))
+        const sum = snapshot.reader.contentChecksum ? await snapshot.reader.contentChecksum(table) : await checksumRowSource(table.columns, snapshot.engine, snapshot.rows(table))
         if (sum.rows !== counts.get(table.name)) throw new Error(`l’instantané a ${counts.get(table.name)} lignes dans "${table.name}" mais le calcul d’empreinte en a lu ${sum.rows}`)
         contents.push({ name: table.name, rows: sum.rows, checksum: sum.checksum })
       }

@@ -8,7 +8,7 @@ import { writeExportsHere, type ExportThreadData, type ExportThreadMessage } fro
 import { sqliteFileSnapshot } from '../../engines/sqlite/snapshot.ts'
 
 const post = (message: ExportThreadMessage) => parentPort!.postMessage(message)
-const { sqliteFile, plan } = workerData as ExportThreadData
+const { sqliteFile, plan } = (workerData as { data: ExportThreadData }).data
 const snapshot = sqliteFileSnapshot(plan.engine, sqliteFile, [])
 let lastProgress = 0
 try {

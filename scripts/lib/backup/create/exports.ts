@@ -12,7 +12,7 @@
  */
 import { mkdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Worker } from 'node:worker_threads'
+import { startTypeScriptThread } from '../../threads.ts'
 import type { RowSource, TableInfo, ValueCodecFor } from '../../db/table-reader.ts'
 import type { EngineName } from '../../db/url.ts'
 import { ToolkitError, describeError } from '../../errors.ts'
@@ -200,26 +200,11 @@ export type ExportThreadMessage =
 // A young generation this small keeps the heap near its live size; more did not make the exports faster here.
 const HELPER_YOUNG_GENERATION_MB = 8
 
-// Node 20 does not run --import loaders in worker threads: the thread registers tsx itself, then
-// loads its TypeScript entry (resolved here, so the working directory does not matter).
-const THREAD_BOOT = `
-const { workerData } = require('node:worker_threads')
-;(async () => {
-  const { register } = await import(workerData.boot.tsx)
-  register()
-  await import(workerData.boot.entry)
-})().catch((error) => setImmediate(() => { throw error }))
-`
-
 /** The exports of a SQLite file, written by a helper thread. */
 export function writeExportsOnThread(sqliteFile: string, plan: ExportPlan, callbacks: ExportCallbacks): Promise<void> {
   const workerData: ExportThreadData = { sqliteFile, plan: { ...plan, counts: [...plan.counts] } }
   return new Promise((resolve, reject) => {
-    const worker = new Worker(THREAD_BOOT, {
-      eval: true,
-      workerData: { ...workerData, boot: { tsx: import.meta.resolve('tsx/esm/api'), entry: new URL('./exports-thread.ts', import.meta.url).href } },
-      resourceLimits: { maxYoungGenerationSizeMb: HELPER_YOUNG_GENERATION_MB },
-    })
+    const worker = startTypeScriptThread(new URL('./exports-thread.ts', import.meta.url), workerData, { resourceLimits: { maxYoungGenerationSizeMb: HELPER_YOUNG_GENERATION_MB } })
     let settled = false
     const finish = (error?: unknown) => {
       if (settled) return

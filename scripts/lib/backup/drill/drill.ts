@@ -21,7 +21,7 @@ import { engineNamed } from '../../engines/index.ts'
 import type { IntegrityFinding, RestoredCheck } from '../../engines/engine.ts'
 import { removeDeadLeftovers } from '../../fs/leftovers.ts'
 import { runPerformanceTests, type PerformanceTestResult } from '../../metrics/performance-tests.ts'
-import { checksumRowSource } from '../../tenant-restore/rows.ts'
+import { tableChecksum } from '../../tenant-restore/rows.ts'
 import type { BackupEntry } from '../catalog/catalog.ts'
 import type { HistoryRecord } from '../catalog/history.ts'
 import type { BackupMetadata } from '../metadata.ts'
@@ -191,12 +191,13 @@ function integrityCheck(finding: IntegrityFinding): DrillCheck {
 /** Row counts and content checksums of every table metadata describes, read from the scratch database. */
 async function compareContents(db: DatabaseHandle, metadata: BackupMetadata, out: DrillTable[]): Promise<DrillCheck[]> {
   const expected = metadata.contents ?? metadata.tables.map((t) => ({ name: t.name, rows: t.rows, checksum: null }))
-  const reader = await db.openTableReader()
+  // The scratch database is the drill's own: nobody writes it.
+  const reader = await db.openTableReader({ quiescent: true })
   try {
     const present = new Map((await reader.tables()).map((t) => [t.name, t]))
     for (const table of expected) {
       const info = present.get(table.name)
-      const sum = info === undefined ? null : await checksumRowSource(info.columns, db.engine, reader.rows(info))
+      const sum = info === undefined ? null : await tableChecksum(reader, info)
       out.push({ name: table.name, expectedRows: table.rows, actualRows: sum?.rows ?? null, expectedChecksum: table.checksum, actualChecksum: sum?.checksum ?? null })
     }
   } finally {

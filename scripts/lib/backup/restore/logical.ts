@@ -29,7 +29,7 @@ import type { LogicalLoad, RowCount } from '../../engines/engine.ts'
 import type { ProgressListener } from '../../progress.ts'
 import { canonicalValue, columnKind } from '../../tenant-restore/canonical.ts'
 import { backupDataJson, parseRowLine, scanDataJson, type DataJsonColumn } from '../../tenant-restore/data-json.ts'
-import { checksumRowSource } from '../../tenant-restore/rows.ts'
+import { tableChecksum } from '../../tenant-restore/rows.ts'
 import type { BackupEntry } from '../catalog/catalog.ts'
 import { JSON_EXPORT_FILE } from '../layout.ts'
 import type { BackupMetadata } from '../metadata.ts'
@@ -209,7 +209,7 @@ export async function buildCrossEngineArtefact(options: BuildCrossEngineOptions)
         tables.push({ name: table.name, rows: await loadTable(scratch.db, load, table, scan.tables.get(table.name)!, spool.lines(table.name)!) })
         progress({ label: `conversion vers ${engine.label}`, done: index + 1, total: ordered.length, unit: 'steps' })
       }
-      const contents = options.checkContents ? await checkRestoredContents(scratch.db, metadata) : undefined
+      const contents = options.checkContents ? await checkRestoredContents(scratch.db, metadata, { quiescent: true }) : undefined
       const path = join(options.scratchDir, `cross-engine-${engine.restoreArtefact}`)
       await scratch.writeArtefact(path)
       return { path, migrations: applied.length, rows: tables.reduce((n, t) => n + t.rows, 0), tables, contents, warnings }
@@ -226,17 +226,18 @@ export async function buildCrossEngineArtefact(options: BuildCrossEngineOptions)
  * Step 4's extra check of a cross-engine restore: every table's content checksum in the restored
  * database equals the one recorded when the backup was made (metadata `contents`, the same
  * canonical form on every engine); `_prisma_migrations` is the target's own. Throws on a difference.
+ * `quiescent`: nobody writes `db` meanwhile (a scratch database): SQLite may read it with several threads.
  */
-export async function checkRestoredContents(db: DatabaseHandle, metadata: BackupMetadata): Promise<string> {
+export async function checkRestoredContents(db: DatabaseHandle, metadata: BackupMetadata, options: { quiescent?: boolean } = {}): Promise<string> {
   if (metadata.contents === undefined) return 'empreintes de contenu non enregistrées dans ce backup (métadonnées version 1)'
   const expected = metadata.contents.filter((t) => t.name !== MIGRATIONS_TABLE)
-  const reader = await db.openTableReader()
+  const reader = await db.openTableReader(options)
   const differing: string[] = []
   try {
     const present = new Map((await reader.tables()).map((t) => [t.name, t]))
     for (const table of expected) {
       const info = present.get(table.name)
-      const sum = info === undefined ? undefined : await checksumRowSource(info.columns, db.engine, reader.rows(info))
+      const sum = info === undefined ? undefined : await tableChecksum(reader, info)
       if (sum === undefined || sum.rows !== table.rows || sum.checksum !== table.checksum) differing.push(table.name)
     }
   } finally {

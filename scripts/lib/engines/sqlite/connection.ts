@@ -54,12 +54,12 @@ export async function openSqlite({ path, redactedUrl, create }: OpenSqliteOption
     redactedUrl,
     prisma,
     sql: sqliteConnection(db),
-    async openTableReader() {
+    async openTableReader(options = {}) {
       // A read transaction on its own connection: in WAL mode it sees one snapshot while others write.
       const reader = new Database(path, { readonly: true, fileMustExist: true, timeout: SQLITE_BUSY_TIMEOUT_MS })
       reader.exec('BEGIN')
       reader.pragma('schema_version')
-      return sqliteTableReader(reader)
+      return sqliteTableReader(reader, options)
     },
     createQueryEventClient: clients.createQueryEventClient,
     // Prisma's better-sqlite3 adapter holds one connection.

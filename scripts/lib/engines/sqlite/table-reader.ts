@@ -6,6 +6,7 @@ import Database from 'better-sqlite3'
 import { quoteIdentifier } from '../../db/connection.ts'
 import type { RowValue, TableInfo, TableReader } from '../../db/table-reader.ts'
 import { sqliteValueCodec } from './values.ts'
+import { checksumOnConnection, sqliteContentChecksum } from './content-checksum.ts'
 
 interface TableXInfoRow {
   name: string
@@ -23,13 +24,21 @@ interface ForeignKeyListRow {
   to: string | null
 }
 
-/** @example const reader = openSqliteTableReader('/backups/b1/database.db'); for (const t of await reader.tables()) … */
+/**
+ * A reader of a file nobody writes (a snapshot, a backup's copy): its content checksums may be
+ * computed by several threads, each with its own connection.
+ * @example const reader = openSqliteTableReader('/backups/b1/database.db'); for (const t of await reader.tables()) …
+ */
 export function openSqliteTableReader(path: string): TableReader {
   const db = new Database(path, { readonly: true, fileMustExist: true })
-  return sqliteTableReader(db)
+  return sqliteTableReader(db, { quiescent: true })
 }
 
-export function sqliteTableReader(db: Database.Database): TableReader {
+/**
+ * `quiescent`: nobody writes the file while the reader is open (other connections then see the
+ * same rows as this one's read transaction), so content checksums may be split across threads.
+ */
+export function sqliteTableReader(db: Database.Database, options: { quiescent?: boolean } = {}): TableReader {
   return {
     engine: 'sqlite',
     valueCodec: sqliteValueCodec,
@@ -43,6 +52,9 @@ export function sqliteTableReader(db: Database.Database): TableReader {
     async *rows(table) {
       const statement = db.prepare(`SELECT ${table.columns.map((c) => quoteIdentifier(c.name)).join(', ')} FROM ${quoteIdentifier(table.name)}`)
       yield* statement.raw(true).safeIntegers(true).iterate() as IterableIterator<RowValue[]>
+    },
+    async contentChecksum(table) {
+      return options.quiescent && !db.memory ? sqliteContentChecksum(db, db.name, table) : checksumOnConnection(db, table).result()
     },
     async count(table) {
       return Number(db.prepare(`SELECT COUNT(*) FROM ${quoteIdentifier(table.name)}`).pluck().get())
