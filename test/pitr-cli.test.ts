@@ -4,50 +4,19 @@
  * SQLite to a fresh file and in place with the five restore steps; refusals exit 2.
  */
 import assert from 'node:assert/strict'
-import { spawn, spawnSync } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import Database from 'better-sqlite3'
-import { REPO_ROOT, runScriptAsync } from './helpers/cli.ts'
+import { runScriptAsync } from './helpers/cli.ts'
 import { tempDir } from './helpers/databases.ts'
-import { replicaHasSeen } from './helpers/replica.ts'
+import { replicaHasSeen, replicatedApp, startReplicate } from './helpers/replica.ts'
 import { folderReplicaStore } from '../scripts/lib/replication/store.ts'
-
-function startReplicate(args: string[]) {
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO_ROOT, 'scripts/advanced-backup.ts'), 'replicate', ...args], { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-  const waitFor = async (pattern: RegExp) => {
-    while (!pattern.test(stdout)) {
-      if (child.exitCode !== null) throw new Error(`replicate exited ${child.exitCode}: ${stdout}${stderr}`)
-      await new Promise((resolve) => setTimeout(resolve, 50))
-    }
-  }
-  return { child, exited, waitFor, output: () => stdout, errors: () => stderr }
-}
-
 
 test('replicate runs as its own process, stops cleanly on SIGTERM and resumes; restore --at rebuilds the instant into a fresh file and in place through the five steps', async (t) => {
   const dir = tempDir(t, 'ipm-pitr-cli-')
-  const databasePath = join(dir, 'app.db')
   const replica = join(dir, 'replica')
-  copyFileSync(join(REPO_ROOT, 'prisma', 'dev.db'), databasePath)
-  const app = new Database(databasePath)
-  t.after(() => { if (app.open) app.close() })
-  app.pragma('journal_mode = WAL')
-  const setMarker = (marker: string) => app.prepare('UPDATE Plan SET name = ? WHERE rowid = (SELECT min(rowid) FROM Plan)').run(marker)
-  const marker = (path: string) => {
-    const db = new Database(path, { readonly: true })
-    try {
-      return (db.prepare('SELECT name FROM Plan WHERE rowid = (SELECT min(rowid) FROM Plan)').get() as { name: string }).name
-    } finally {
-      db.close()
-    }
-  }
+  const { databasePath, app, setMarker, marker } = replicatedApp(t, dir)
 
   const first = startReplicate(['--database', `file:${databasePath}`, '--dir', replica])
   t.after(() => first.child.kill('SIGKILL'))

@@ -6,32 +6,15 @@
  * project's folder (staging copies live in a private scratch folder).
  */
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import { copyFileSync, readdirSync } from 'node:fs'
+import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import Database from 'better-sqlite3'
 import { REPO_ROOT, runScriptAsync } from './helpers/cli.ts'
 import { tempDir } from './helpers/databases.ts'
 import { STORAGES } from './helpers/storage.ts'
 import { openReplicaStore } from '../scripts/lib/replication/object-store.ts'
-import { replicaHasSeen } from './helpers/replica.ts'
+import { replicaHasSeen, replicatedApp, startReplicate } from './helpers/replica.ts'
 
-function startReplicate(args: string[], env: NodeJS.ProcessEnv) {
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO_ROOT, 'scripts/advanced-backup.ts'), 'replicate', ...args], { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-  const waitFor = async (pattern: RegExp) => {
-    while (!pattern.test(stdout)) {
-      if (child.exitCode !== null) throw new Error(`replicate exited ${child.exitCode}: ${stdout}${stderr}`)
-      await new Promise((resolve) => setTimeout(resolve, 50))
-    }
-  }
-  return { child, exited, waitFor, output: () => stdout, errors: () => stderr }
-}
 
 for (const entry of STORAGES.filter((e) => e.name !== 'folder')) {
   test(`${entry.name}: replicate to the storage, stop and resume; restore --at from the URL alone rebuilds the instant, nothing left in the project`, async (t) => {
@@ -39,20 +22,7 @@ for (const entry of STORAGES.filter((e) => e.name !== 'folder')) {
     const env: NodeJS.ProcessEnv = { ...storage.env }
     const projectBefore = readdirSync(REPO_ROOT).sort()
     const dir = tempDir(t, 'ipm-pitr-remote-')
-    const databasePath = join(dir, 'app.db')
-    copyFileSync(join(REPO_ROOT, 'prisma', 'dev.db'), databasePath)
-    const app = new Database(databasePath)
-    t.after(() => { if (app.open) app.close() })
-    app.pragma('journal_mode = WAL')
-    const setMarker = (marker: string) => app.prepare('UPDATE Plan SET name = ? WHERE rowid = (SELECT min(rowid) FROM Plan)').run(marker)
-    const marker = (path: string) => {
-      const db = new Database(path, { readonly: true })
-      try {
-        return (db.prepare('SELECT name FROM Plan WHERE rowid = (SELECT min(rowid) FROM Plan)').get() as { name: string }).name
-      } finally {
-        db.close()
-      }
-    }
+    const { databasePath, app, setMarker, marker } = replicatedApp(t, dir)
     const replicaStore = openReplicaStore(storage.url, { env: storage.env, cwd: dir, stagingDir: join(dir, 'staging') })
 
     const first = startReplicate(['--database', `file:${databasePath}`, '--dir', storage.url], env)
