@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import Database from 'better-sqlite3'
 import { openDatabase } from '../scripts/lib/db/open.ts'
 import { applyMigrations } from '../scripts/lib/db/migrations.ts'
 import { seedDemo } from '../scripts/lib/seed/demo.ts'
@@ -41,4 +42,14 @@ export async function scaleSqliteDatabase(dossiers: number, options: { log?: (li
     for (const suffix of ['', '-journal', '-wal', '-shm']) rmSync(temporary + suffix, { force: true })
   }
   return path
+}
+
+/** The user tables of a SQLite file, by name (the standard tools' pipelines export them one by one). */
+export function userTables(path: string): string[] {
+  const db = new Database(path, { readonly: true })
+  try {
+    return db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name`).pluck().all() as string[]
+  } finally {
+    db.close()
+  }
 }

@@ -13,14 +13,13 @@ import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { availableParallelism, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import Database from 'better-sqlite3'
 import { Command } from 'commander'
 import { runCommand } from '../scripts/lib/cli.ts'
 import { AdvancedBackupSystem } from '../scripts/lib/backup/backup-system.ts'
 import { resolveEnvironment } from '../scripts/lib/environment.ts'
 import { formatBytes } from '../scripts/lib/format.ts'
 import type { ExportFormat } from '../scripts/lib/backup/layout.ts'
-import { BENCH_DATA_DIR, scaleSqliteDatabase } from './_data.ts'
+import { BENCH_DATA_DIR, scaleSqliteDatabase, userTables } from './_data.ts'
 
 const RATIO_TARGET = 1.5
 const FORMATS: readonly ExportFormat[] = ['csv', 'sql', 'json']
@@ -71,14 +70,7 @@ runCommand<BenchOptions>(program, async (options) => {
   }
 
   const database = await scaleSqliteDatabase(options.dossiers, { log: (line) => console.log(line) })
-  const tables = (() => {
-    const db = new Database(database, { readonly: true })
-    try {
-      return db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name`).pluck().all() as string[]
-    } finally {
-      db.close()
-    }
-  })()
+  const tables = userTables(database)
   const work = mkdtempSync(join(BENCH_DATA_DIR, 'exports-run-'))
   const tool: Record<ExportFormat, { label: string; script: string }> = {
     csv: { label: `sqlite3 -header -csv ×${tables.length}`, script: tables.map((t) => `sqlite3 -header -csv "$DB" 'SELECT * FROM "${t}"' > "out/${t}.csv"`).join('\n') },
