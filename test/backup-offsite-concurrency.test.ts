@@ -9,8 +9,7 @@ import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { defer, tempDir } from './helpers/databases.ts'
 import { REPO_ROOT, runScriptAsync } from './helpers/cli.ts'
-import { run } from './helpers/backup.ts'
-import { STORAGES, holdingProxy, type StorageUnderTest } from './helpers/storage.ts'
+import { STORAGES, blobDatabase, holdingProxy, type StorageUnderTest } from './helpers/storage.ts'
 import { openStorage } from '../scripts/lib/storage/url.ts'
 import { LEASE_PREFIX, currentOwner, ownerIsAlive, takeUploadLease } from '../scripts/lib/storage/upload-leases.ts'
 import { sweepStorage } from '../scripts/lib/backup/create/offsite.ts'
@@ -23,11 +22,6 @@ async function objectKeys(storage: StorageUnderTest): Promise<string[]> {
   const keys: string[] = []
   for await (const object of openStorage(storage.url, { env: storage.env }).list('')) keys.push(object.key)
   return keys.sort()
-}
-
-/** A database of `mib` random 1 MiB blobs: its archive is larger than a part, so the upload is multipart. */
-function blobDatabase(dir: string, mib: number): void {
-  run('sqlite3', [join(dir, 'app.db')], { input: `CREATE TABLE Attachment (id INTEGER PRIMARY KEY, content BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${mib}) INSERT INTO Attachment SELECT i, randomblob(1048576) FROM n;` })
 }
 
 test('an upload lease’s owner: same host judged by its pid and process start, another host by the lease’s age', () => {
@@ -59,7 +53,7 @@ for (const entry of STORAGES.filter((e) => e.name !== 'folder')) {
   test(`${entry.name}: two creates to one prefix at the same time both succeed and both verify`, async (t) => {
     const storage = await entry.start(t)
     const dir = tempDir(t, 'ipm-concurrent-')
-    blobDatabase(dir, 16)
+    blobDatabase(join(dir, 'app.db'), 16)
     const env = { DATABASE_URL: 'file:./app.db', BACKUP_HISTORY_DIR: join(dir, 'history'), IPM_BACKUP_KILL_AT: '' }
     // The first create reaches the service through a link that stalls after 20 MiB: its upload is started, not finished.
     const proxy = await holdingProxy(t, storage.servicePort!, { holdAfterBytes: 20 * MIB })
@@ -94,7 +88,7 @@ for (const entry of STORAGES.filter((e) => e.name !== 'folder')) {
   test(`${entry.name}: an upload of a live create on another host is spared by the next creates; once its lease is stale, it is swept`, async (t) => {
     const storage = await entry.start(t)
     const dir = tempDir(t, 'ipm-other-host-')
-    blobDatabase(dir, 1)
+    blobDatabase(join(dir, 'app.db'), 1)
     const env = { ...storage.env, DATABASE_URL: 'file:./app.db', BACKUP_HISTORY_DIR: join(dir, 'history'), IPM_BACKUP_KILL_AT: '' }
     const key = 'backup-2020-01-01T00-00-00.tar.gz'
     const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO_ROOT, 'test/helpers/storage-upload-child.ts'), JSON.stringify({ url: storage.url, env: storage.env, partSize: 5 * MIB, key, stallAfterBytes: 6 * MIB, leaseHost: 'autre-machine' })], { stdio: ['ignore', 'pipe', 'pipe'] })

@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { openTestDatabase, tempDir } from './helpers/databases.ts'
 import { runScriptAsync, type CliResult } from './helpers/cli.ts'
 import { run, sqliteCount } from './helpers/backup.ts'
-import { STORAGES, type StorageUnderTest } from './helpers/storage.ts'
+import { STORAGES, blobDatabase, type StorageUnderTest } from './helpers/storage.ts'
 import { openStorage } from '../scripts/lib/storage/url.ts'
 import { LEASE_PREFIX } from '../scripts/lib/storage/upload-leases.ts'
 
@@ -214,7 +214,7 @@ test('SIGKILL during an off-site upload: the next create leaves no incomplete up
     const storage = await entry.start(t)
     const dir = tempDir(t, 'ipm-kill-')
     // 24 MiB of random blobs: the archive is larger than one part (8 MiB), so the upload is multipart.
-    run('sqlite3', [join(dir, 'app.db')], { input: 'CREATE TABLE Attachment (id INTEGER PRIMARY KEY, content BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 24) INSERT INTO Attachment SELECT i, randomblob(1048576) FROM n;' })
+    blobDatabase(join(dir, 'app.db'), 24)
     const args = ['--dir', 'backups', '--offsite', storage.url, 'create', '--formats', 'sql']
     const killed = await runScriptAsync('scripts/advanced-backup.ts', args, { cwd: dir, env: { ...storage.env, DATABASE_URL: 'file:./app.db', IPM_BACKUP_KILL_AT: 'offsite:mid-upload' } }).catch((error: Error) => error)
     assert.ok(killed instanceof Error && /SIGKILL/.test(killed.message), `${entry.name}: killed mid-upload`)

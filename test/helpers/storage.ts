@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import { S3Client, PutObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3'
 import { BlobServiceClient } from '@azure/storage-blob'
 import S3rver from 's3rver'
+import Database from 'better-sqlite3'
 import { REPO_ROOT } from './cli.ts'
 import { defer, tempDir } from './databases.ts'
 import type { StorageEnvironment } from '../../scripts/lib/storage/url.ts'
@@ -294,3 +295,16 @@ const azureEntry: StorageEntry = {
 
 /** Every backend, narrowed by TEST_STORAGES=folder,s3 (like TEST_ENGINES). */
 export const STORAGES: StorageEntry[] = [folderEntry, s3Entry, azureEntry].filter((entry) => process.env.TEST_STORAGES === undefined || process.env.TEST_STORAGES.split(',').includes(entry.name))
+
+/**
+ * A SQLite database at `path` holding `mib` random 1 MiB blobs: its archive is larger than `mib` - 1
+ * MiB whatever the compression, so an upload of it is multipart beyond one part (8 MiB).
+ */
+export function blobDatabase(path: string, mib: number): void {
+  const db = new Database(path)
+  try {
+    db.exec(`CREATE TABLE Attachment (id INTEGER PRIMARY KEY, content BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${mib}) INSERT INTO Attachment SELECT i, randomblob(1048576) FROM n;`)
+  } finally {
+    db.close()
+  }
+}
