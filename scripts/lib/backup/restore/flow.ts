@@ -6,7 +6,8 @@
  *                 full backup of a server into the backup folder);
  *   3. replace  — the backup's database materialized and made the target's (engine part);
  *   4. check    — the target checked (row counts per table against the metadata, and what the
- *                 engine can check more); on failure the previous database is put back where it can be;
+ *                 engine can check more); on failure the previous database is put back (the safety
+ *                 copy, or the safety export loaded again; a target that was empty is emptied again);
  *   5. report   — the numbers.
  * A backup of another engine is rebuilt from its logical export in step 1 (logical.ts) as the
  * target engine's artefact; steps 2–5 are the same, step 4 also comparing content checksums.
@@ -19,6 +20,7 @@ import { constants, copyFile, rm } from 'node:fs/promises'
 import { privateScratchDir } from '../../fs/leftovers.ts'
 import { join, resolve } from 'node:path'
 import { redactUrl } from '../../db/url.ts'
+import { shellWord } from '../../format.ts'
 import type { ToolkitEnvironment } from '../../environment.ts'
 import { ToolkitError, USAGE_EXIT_CODE, describeError } from '../../errors.ts'
 import { engineForUrl, engineLabel, engineNamed } from '../../engines/index.ts'
@@ -117,8 +119,16 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
           scratchDir,
           midReplace: () => void options.step?.('mid-replace'),
           exportDatabase: async (db) => {
-            const safety = await createBackup({ db, backupDir: options.safetyDir ?? options.backupDir, formats: ['sql', 'json', 'csv'], compress: true, verify: true, tool: options.tool, prismaSchemaSha256: options.prismaSchemaSha256(engine.dialect) })
-            return { id: safety.metadata.id, path: safety.path }
+            const safetyDir = options.safetyDir ?? options.backupDir
+            const safety = await createBackup({ db, backupDir: safetyDir, formats: ['sql', 'json', 'csv'], compress: true, verify: true, tool: options.tool, prismaSchemaSha256: options.prismaSchemaSha256(engine.dialect) })
+            const id = safety.metadata.id
+            return {
+              id,
+              path: safety.path,
+              // Verified again when loaded back: it is read after a restore that has just failed.
+              materialize: async (dest) => materializeDatabase((await verifyChain(safetyDir, id, pool)).chain, dest, { artefact: engine.restoreArtefact, pool }),
+              restoreCommand: `npx tsx scripts/advanced-backup.ts --dir ${shellWord(resolve(safetyDir))} restore ${id} --to ${shellWord(redactUrl(url))} --force --yes`,
+            }
           },
         }
         await target.assertReplaceable(context)
@@ -205,8 +215,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
           return { ...checked, detail: `${checked.detail}, ${await contentsOf(engine, location, url, options.environment, metadata)}` }
         })
       } catch (error) {
-        const putBack = await target.undo(safetyCopy)
-        if (putBack === undefined) throw error
+        const putBack = await target.undo(safetyCopy, restoreContext)
         throw new ToolkitError(`la base restaurée a échoué au contrôle (${describeError(error)}) ; ${putBack}`, {
           hint: `Lancez \`advanced-backup verify ${options.id}\` et restaurez un autre backup.`,
           cause: error,
