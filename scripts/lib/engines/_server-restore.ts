@@ -15,8 +15,6 @@ import { checkRowCounts } from './_row-counts.ts'
 export interface ServerRestoreParts {
   db: DatabaseHandle
   artefact: string
-  /** What a restore locks for its whole run (RestoreTarget.lockFile); null when the engine locks itself or cannot. */
-  lockFile: string | null
   /** The objects of the target that a restore would collide with. */
   existingObjects(db: DatabaseHandle): Promise<string[]>
   /** The statements that drop every object of the target, run as one script (one transaction). */
@@ -30,7 +28,7 @@ export interface ServerRestoreParts {
   load(db: DatabaseHandle, artefact: string, replace: boolean, midway: () => void): Promise<void>
 }
 
-export async function serverRestoreTarget({ db, artefact, lockFile, existingObjects, dropStatements, runByHand, load }: ServerRestoreParts): Promise<RestoreTarget> {
+export async function serverRestoreTarget({ db, artefact, existingObjects, dropStatements, runByHand, load }: ServerRestoreParts): Promise<RestoreTarget> {
   let existing: string[]
   try {
     existing = await existingObjects(db)
@@ -43,20 +41,15 @@ export async function serverRestoreTarget({ db, artefact, lockFile, existingObje
   return {
     display: db.redactedUrl,
     noun: 'une base',
-    get exists() {
-      return existing.length > 0
-    },
+    exists: existing.length > 0,
     plannedSafetyCopy: null,
     scratchName: artefact,
-    lockFile,
     rehearsal: {
       safetyDetail: existing.length > 0 ? `simulation: un export de sécurité complet de la cible (${existing.length} objets) serait fait dans le dossier des backups` : 'simulation: cible vide, rien à sauvegarder',
       replaceDetail: `simulation: ${artefact} extrait et vérifié, serait chargé dans la cible${existing.length > 0 ? ` à la place de ses ${existing.length} objets` : ''} ; cible intacte`,
       checks: false,
     },
     async assertReplaceable(context) {
-      // Looked at again under the restore's lock (taken after the target was opened): another restore may have just loaded it.
-      existing = await existingObjects(db)
       const expected = context.prismaSchemaSha256
       const m = context.metadata
       if (!context.force && m.schema.prismaSchemaSha256 !== null && expected !== null && m.schema.prismaSchemaSha256 !== expected) {

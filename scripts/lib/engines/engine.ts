@@ -95,12 +95,6 @@ export interface RestoreTarget {
   readonly plannedSafetyCopy: string | null
   /** The file name the artefact gets when a dry run rebuilds it in a scratch folder. */
   readonly scratchName: string
-  /**
-   * The file or folder a restore locks (`<path>.restore-lock`, backup/restore/target-lock.ts) for its
-   * whole run: a SQLite file, a local D1's state folder; null when the engine locks otherwise
-   * (PostgreSQL: an advisory lock) or cannot (a remote D1).
-   */
-  readonly lockFile: string | null
   /** What a dry run says of steps 2 and 3, and whether it can check the rebuilt artefact (step 4). */
   readonly rehearsal: { safetyDetail: string; replaceDetail: string; checks: boolean }
   /** Refuses (ToolkitError) a target this backup must not replace: other schema, in use, not empty without --force. */
@@ -256,6 +250,13 @@ export interface Engine {
   readonly snapshotStatements?: (sql: SqlConnection, now: () => number) => Promise<StatementSnapshotResult>
   /** The backup file a restore loads: `database.db` or `database.sql`. */
   readonly restoreArtefact: string
+  /**
+   * The file or folder a restore into `location` locks (`<path>.restore-lock`, backup/restore/target-lock.ts)
+   * from before it opens the target to its end: a SQLite file, a local D1's state folder; null when the
+   * engine locks otherwise (PostgreSQL: an advisory lock, in openRestoreTarget) or cannot (a remote D1),
+   * and when the folder it would sit in does not exist (lockableBeside).
+   */
+  restoreLockFile(location: DatabaseLocation): string | null
   /** Opens a restore target (path or URL already parsed). */
   openRestoreTarget(location: DatabaseLocation, options: { environment: ToolkitEnvironment; dryRun: boolean; redactedUrl: string }): Promise<RestoreTarget>
   /** Building this engine's restore artefact from another engine's backup (its logical export); its module loads on first use. */

@@ -24,7 +24,7 @@ import { shellWord } from '../../format.ts'
 import type { ToolkitEnvironment } from '../../environment.ts'
 import { ToolkitError, USAGE_EXIT_CODE, describeError } from '../../errors.ts'
 import { engineForUrl, engineLabel, engineNamed } from '../../engines/index.ts'
-import type { Engine, RestoreContext } from '../../engines/engine.ts'
+import type { Engine, RestoreContext, RestoreTarget } from '../../engines/engine.ts'
 import type { DatabaseLocation } from '../../db/url.ts'
 import type { BackupMetadata } from '../metadata.ts'
 import type { ProgressListener } from '../../progress.ts'
@@ -97,11 +97,18 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
   const pool = new GzipPool({ threads: options.threads })
   const scratchDir = await privateScratchDir('ipm-restore-')
   try {
-    const target = await engine.openRestoreTarget(location, { environment: options.environment, dryRun: options.dryRun ?? false, redactedUrl: redactUrl(url) })
-    let lock: TargetLock | undefined
+    // Held from before the target is opened to the end: a second restore of the same file or local D1 refuses
+    // (a dry run changes nothing and needs none). PostgreSQL takes its own, an advisory lock.
+    const lockFile = options.dryRun ? null : engine.restoreLockFile(location)
+    const lock: TargetLock | undefined = lockFile === null ? undefined : lockRestoreTarget(lockFile)
+    let target: RestoreTarget
     try {
-      // Held from before the verification to the end: a second restore of the same file refuses.
-      if (!options.dryRun && target.lockFile !== null) lock = lockRestoreTarget(target.lockFile)
+      target = await engine.openRestoreTarget(location, { environment: options.environment, dryRun: options.dryRun ?? false, redactedUrl: redactUrl(url) })
+    } catch (error) {
+      lock?.release()
+      throw error
+    }
+    try {
       let context!: RestoreContext
       // Another engine's backup: rebuilt from its logical export as the target engine's artefact (logical.ts).
       let crossEngine: CrossEngineArtefact | undefined

@@ -6,13 +6,13 @@
  * the staging tables into place and creates the indexes, triggers and views. A restore killed or
  * failing before that batch leaves the target as it was, plus staging tables that readers do not
  * see (table-reader.ts) and that the next restore drops once their process is gone.
- * A local D1 is locked for the whole run by `<state folder>.restore-lock` (backup/restore/target-lock.ts),
- * as a SQLite file is: two restores cannot interleave their staging and swaps. A remote D1 has no
- * lock: Cloudflare's API offers none to take. A restore whose check fails is undone by the same
+ * A local D1 is locked for the whole run by `<state folder>.restore-lock` (engine.ts, taken by
+ * backup/restore/flow.ts), as a SQLite file is: two restores cannot interleave their staging and
+ * swaps. A remote D1 has no lock: Cloudflare's API offers none to take. A restore whose check fails is undone by the same
  * load (_server-restore.ts).
  */
 import { existsSync, readdirSync } from 'node:fs'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { DATABASE_FILE } from '../snapshot.ts'
 import { quoteIdentifier, type DatabaseHandle } from '../../db/connection.ts'
@@ -51,8 +51,6 @@ export async function openD1RestoreTarget(location: DatabaseLocation, options: {
   return serverRestoreTarget({
     db,
     artefact: D1_RESTORE_ARTEFACT,
-    // A local D1 is locked by a file beside its state folder; Cloudflare's API has no lock to take (docs/ADVANCED_FEATURES_DATABASES.md).
-    lockFile: location.mode === 'local' ? resolve(location.persistDir) : null,
     existingObjects: d1Objects,
     dropStatements: d1DropStatements,
     runByHand: (script) => runByHand(location, script),

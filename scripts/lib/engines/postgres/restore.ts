@@ -32,7 +32,6 @@ export async function openPostgresRestoreTarget(location: DatabaseLocation, opti
     const target = await serverRestoreTarget({
       db,
       artefact: POSTGRES_RESTORE_ARTEFACT,
-      lockFile: null,
       existingObjects: postgresObjects,
       dropStatements: postgresDropStatements,
       // One transaction (-1), stopped at the first error; the URL as printed (a password shows as ****).
