@@ -128,4 +128,28 @@ for (const entry of STORAGES.filter((e) => e.name !== 'folder')) {
     assert.deepEqual(await storage.incompleteUploads(), [])
     assert.deepEqual((await objectKeys(storage)).filter((name) => name.startsWith(LEASE_PREFIX)), [], 'the dead lease is gone, ours released')
   })
+
+  test(`${entry.name}: a lease whose own write was killed (never committed) is swept once older than any lease write takes`, async (t) => {
+    const storage = await entry.start(t)
+    const key = `${LEASE_PREFIX}autre-machine-4242-deadbeef.json`
+    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO_ROOT, 'test/helpers/storage-upload-child.ts'), JSON.stringify({ url: storage.url, env: storage.env, partSize: 5 * MIB, key, stallAfterBytes: 6 * MIB })], { stdio: ['ignore', 'pipe', 'pipe'] })
+    defer(t, () => void (child.exitCode === null && child.kill('SIGKILL')))
+    let output = ''
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk))
+    while (!(output.includes('stalled') && (await storage.incompleteUploads()).length > 0)) {
+      assert.equal(child.exitCode, null, `the child started no upload: ${output}`)
+      await sleep(100)
+    }
+    child.kill('SIGKILL')
+    const client = openStorage(storage.url, { env: storage.env })
+    const none = { live: new Set<string>(), dead: new Set<string>(), owners: new Map(), staleLeases: [] }
+    // Started just now: a lease write in flight, left alone.
+    const early = await sweepStorage(client, { startedBefore: new Date(), others: none })
+    assert.deepEqual(early.removed, [])
+    assert.equal((await storage.incompleteUploads()).length, 1)
+    // Seen from a sweep an hour later: no lease write lasts that long.
+    const later = await sweepStorage(client, { startedBefore: new Date(Date.now() + 3_600_000), others: none })
+    assert.deepEqual(later.removed, [key])
+    assert.deepEqual(await storage.incompleteUploads(), [])
+  })
 }

@@ -34,6 +34,8 @@ export const LEASE_REFRESH_MS = 5 * 60_000
 export const FOREIGN_LEASE_STALE_MS = 24 * 3_600_000
 /** Uploads no lease names are swept only when started this long before our lease (clocks of a distributed service). */
 export const LEASE_CLOCK_MARGIN_MS = 1_000
+/** No live lease write lasts this long: an incomplete upload of a lease older than that was killed. */
+export const LEASE_WRITE_GRACE_MS = 10 * 60_000
 /** A lease larger than this is not ours (and is not read into memory). */
 const MAX_LEASE_BYTES = 64 * 1024
 
