@@ -1,13 +1,16 @@
 /**
  * Benchmark of `migrate-postgres-to-sqlite` on a 1M-dossier PostgreSQL database against the standard
  * tools' pipeline for the same tables, in one run: `psql -c "\copy … to stdout csv" | sqlite3 .import`
- * into the same SQLite schema (the committed migrations, indexes included). Target: ≤ 2× the pipeline.
+ * into the same SQLite schema (the committed migrations, indexes included). Prints issue #17's row:
+ * the tool's peak RSS (target ≤ 256 MiB) and its wall and CPU against the pipeline's (target ≤ 1.2× the
+ * wall on one free core: `--one-core` pins both sides to one CPU; otherwise the CPU ratio stands for it).
+ * Each side runs under GNU `/usr/bin/time`, which reports the peak RSS and CPU of the process tree.
  *
  * The pipeline is a floor, not an equal: it copies PostgreSQL's text as it is (booleans as t/f,
  * timestamps Prisma cannot read), checks nothing and writes in place; the tool converts every value,
  * verifies every table against the source and fsyncs before an atomic rename.
  *
- *   npx tsx bench/migrate.ts [--database postgresql://postgres@127.0.0.1:5432/ipm_bench] [--scale 1000000] [--runs 1] [--keep]
+ *   npx tsx bench/migrate.ts [--database postgresql://postgres@127.0.0.1:5432/ipm_bench] [--scale 1000000] [--runs 1] [--one-core] [--keep]
  *
  * The PostgreSQL database is created, migrated and seeded once (about a minute) and reused afterwards.
  */
@@ -27,7 +30,8 @@ import { resolveEnvironment } from '../scripts/lib/environment.ts'
 
 const ROOT = join(import.meta.dirname, '..')
 const WORK_DIR = join(ROOT, 'bench', '.data', 'migrate')
-const TARGET_RATIO = 2
+const RSS_TARGET_MIB = 256
+const RATIO_TARGET = 1.2
 const TABLES = ['Plan', 'Tenant', 'Client', 'Dossier', 'User']
 
 const positive = (value: string) => {
@@ -40,67 +44,72 @@ const program = new Command('bench-migrate')
   .option('--database <url>', 'the PostgreSQL bench database (created and seeded if missing)', 'postgresql://postgres@127.0.0.1:5432/ipm_bench')
   .option('--scale <dossiers>', 'dossiers in the bench database', positive, 1_000_000)
   .option('--runs <n>', 'runs of each side (the median is compared)', positive, 1)
+  .option('--one-core', 'pin both sides to CPU 0 with taskset (the PostgreSQL server is not pinned): the wall ratio on one core')
   .option('--keep', 'keep the SQLite files under bench/.data/migrate/')
 
 const log = (line: string) => process.stderr.write(`${line}\n`)
 
-/** CPU seconds (user + system) of this process's finished children, from /proc (Linux); undefined elsewhere. */
-function childrenCpuSeconds(): number | undefined {
-  if (!existsSync('/proc/self/stat')) return undefined
-  // Fields after the command name: cutime and cstime are the 14th and 15th, in clock ticks (100 per second on Linux).
-  const fields = readFileSync('/proc/self/stat', 'utf8').replace(/^.*\) /, '').split(' ')
-  return (Number(fields[13]) + Number(fields[14])) / 100
+/** What GNU time says of one finished command (its whole process tree): wall, CPU (user + system), peak RSS. */
+interface Measured {
+  ms: number
+  cpu: number
+  rssMib: number
 }
 
-/** Runs `work` and returns its result with the wall time and the CPU time of the processes it waited for. */
-function measured<T>(work: () => T): { value: T; ms: number; cpu: number | undefined } {
-  const cpuBefore = childrenCpuSeconds()
-  const started = performance.now()
-  const value = work()
-  const ms = performance.now() - started
-  const cpuAfter = childrenCpuSeconds()
-  return { value, ms, cpu: cpuBefore === undefined || cpuAfter === undefined ? undefined : cpuAfter - cpuBefore }
+/** The command line that runs `argv` under GNU time (and taskset with --one-core), its report written to `timeFile`. */
+function timed(argv: string[], timeFile: string, oneCore: boolean): [string, string[]] {
+  const pinned = oneCore ? ['taskset', '-c', '0', ...argv] : argv
+  return ['/usr/bin/time', ['-o', timeFile, '-f', '%e %U %S %M', ...pinned]]
 }
 
-runCommand<{ database: string; scale: number; runs: number; keep?: boolean }>(program, async (options) => {
+function readTimeFile(timeFile: string): Measured {
+  // The last line: a command that fails has "Command exited with non-zero status" first.
+  const [wall, user, system, maxKib] = readFileSync(timeFile, 'utf8').trim().split('\n').at(-1)!.split(' ').map(Number)
+  return { ms: wall! * 1000, cpu: user! + system!, rssMib: maxKib! / 1024 }
+}
+
+runCommand<{ database: string; scale: number; runs: number; oneCore?: boolean; keep?: boolean }>(program, async (options) => {
   const rows = await ensureBenchDatabase(options.database, options.scale)
   mkdirSync(WORK_DIR, { recursive: true })
-  const runs: Record<'tool' | 'pipeline', { ms: number; cpu: number | undefined }[]> = { tool: [], pipeline: [] }
+  const oneCore = options.oneCore ?? false
+  const runs: Record<'tool' | 'pipeline', Measured[]> = { tool: [], pipeline: [] }
   let lastReport: MigrationReportJson | undefined
   for (let run = 1; run <= options.runs; run++) {
     // Alternate which side goes first, so neither always meets a warm (or cold) cache.
     const sides = run % 2 === 1 ? (['pipeline', 'tool'] as const) : (['tool', 'pipeline'] as const)
     for (const side of sides) {
       if (side === 'pipeline') {
-        // Its own timing: the schema file and the final counts are not part of the pipeline.
-        const { value: ms, cpu } = measured(() => runPipeline(options.database, join(WORK_DIR, 'pipeline.db'), rows))
-        runs.pipeline.push({ ms, cpu })
-        log(`  pipeline: ${formatDuration(ms)}`)
+        const measured = runPipeline(options.database, join(WORK_DIR, 'pipeline.db'), rows, oneCore)
+        runs.pipeline.push(measured)
+        log(`  pipeline: ${formatDuration(measured.ms)}, CPU ${measured.cpu.toFixed(1)} s, peak RSS ${measured.rssMib.toFixed(0)} MiB`)
       } else {
-        const { value, ms, cpu } = measured(() => runTool(options.database, join(WORK_DIR, 'tool.db'), rows))
-        runs.tool.push({ ms, cpu })
-        lastReport = value
-        log(`  tool: ${formatDuration(ms)}`)
+        const { report, measured } = runTool(options.database, join(WORK_DIR, 'tool.db'), rows, oneCore)
+        runs.tool.push(measured)
+        lastReport = report
+        log(`  tool: ${formatDuration(measured.ms)}, CPU ${measured.cpu.toFixed(1)} s, peak RSS ${measured.rssMib.toFixed(0)} MiB`)
       }
     }
   }
   const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
-  const tool = median(runs.tool.map((r) => r.ms))
-  const pipeline = median(runs.pipeline.map((r) => r.ms))
-  const ratio = tool / pipeline
+  const med = (side: 'tool' | 'pipeline', key: keyof Measured) => median(runs[side].map((r) => r[key]))
+  const wallRatio = med('tool', 'ms') / med('pipeline', 'ms')
+  const cpuRatio = med('tool', 'cpu') / med('pipeline', 'cpu')
+  const rss = med('tool', 'rssMib')
   const perSecond = (ms: number) => Math.round(rows / (ms / 1000)).toLocaleString('en')
-  const cpu = (side: 'tool' | 'pipeline') => {
-    const values = runs[side].map((r) => r.cpu)
-    return values.every((v) => v !== undefined) ? `CPU ${median(values as number[]).toFixed(1)}s` : ''
-  }
+  const line = (label: string, side: 'tool' | 'pipeline') =>
+    `  ${label.padEnd(30)}${formatDuration(med(side, 'ms')).padStart(7)}  ${perSecond(med(side, 'ms')).padStart(9)} rows/s  CPU ${med(side, 'cpu').toFixed(1)} s  peak RSS ${med(side, 'rssMib').toFixed(0)} MiB  [${runs[side].map((r) => formatDuration(r.ms)).join(', ')}]`
   const phases = Object.entries(lastReport?.phases ?? {}).map(([name, ms]) => `${name} ${formatDuration(ms)}`).join(', ')
-  console.log(`PostgreSQL → SQLite, ${rows.toLocaleString('en')} rows (${TABLES.join(', ')}) from ${redactUrl(options.database)}, median of ${options.runs} run(s), load average ${loadAverage()}:`)
-  console.log(`  psql \\copy | sqlite3 .import  ${formatDuration(pipeline).padStart(7)}  ${perSecond(pipeline).padStart(9)} rows/s  ${cpu('pipeline')}  [${runs.pipeline.map((r) => formatDuration(r.ms)).join(', ')}]`)
-  console.log(`  migrate-postgres-to-sqlite    ${formatDuration(tool).padStart(7)}  ${perSecond(tool).padStart(9)} rows/s  ${cpu('tool')}  [${runs.tool.map((r) => formatDuration(r.ms)).join(', ')}]`)
+  const mark = (ok: boolean) => (ok ? 'within' : 'OVER')
+  // On one core the wall is the CPU: without --one-core, the CPU ratio is what the target reads.
+  const oneCoreRatio = oneCore ? wallRatio : cpuRatio
+  console.log(`PostgreSQL → SQLite, ${rows.toLocaleString('en')} rows (${TABLES.join(', ')}) from ${redactUrl(options.database)}, median of ${options.runs} run(s)${oneCore ? ', both pinned to CPU 0' : ''}, load average ${loadAverage()}:`)
+  console.log(line('psql \\copy | sqlite3 .import', 'pipeline'))
+  console.log(line('migrate-postgres-to-sqlite', 'tool'))
   console.log(`  tool phases (last run): ${phases}`)
-  console.log(`  ratio ${ratio.toFixed(2)}× the pipeline: ${ratio <= TARGET_RATIO ? 'within' : 'OVER'} the target (≤ ${TARGET_RATIO}×)`)
+  console.log(`  peak RSS ${rss.toFixed(0)} MiB: ${mark(rss <= RSS_TARGET_MIB)} the target (≤ ${RSS_TARGET_MIB} MiB)`)
+  console.log(`  wall ${wallRatio.toFixed(2)}×, CPU ${cpuRatio.toFixed(2)}× the pipeline; ${oneCore ? 'wall on one core' : 'CPU (the wall on one free core)'} ${oneCoreRatio.toFixed(2)}×: ${mark(oneCoreRatio <= RATIO_TARGET)} the target (≤ ${RATIO_TARGET}×)`)
   if (!options.keep) rmSync(WORK_DIR, { recursive: true, force: true })
-  return ratio <= TARGET_RATIO ? 0 : 1
+  return rss <= RSS_TARGET_MIB && oneCoreRatio <= RATIO_TARGET ? 0 : 1
 })
 
 /** Creates, migrates and seeds the bench database unless it is already complete; returns the rows to copy. */
@@ -160,40 +169,37 @@ async function countRows(url: string): Promise<number> {
   }
 }
 
-/** The standard tools: the SQLite schema from the committed migration, then one psql | sqlite3 pipe per table. */
-function runPipeline(url: string, path: string, rows: number): number {
+/**
+ * The standard tools: the SQLite schema from the committed migration, then one psql | sqlite3 pipe per
+ * table, all in one bash under GNU time (the schema file and the final counts are not part of it).
+ */
+function runPipeline(url: string, path: string, rows: number, oneCore: boolean): Measured {
   for (const suffix of ['', '-journal']) rmSync(path + suffix, { force: true })
   const schema = readMigrations(MIGRATIONS_DIRS.sqlite).map((m) => m.sql).join('\n;\n')
   execFileSync('sqlite3', [path], { input: schema })
-  const started = performance.now()
-  for (const table of TABLES) {
-    const result = spawnSync('bash', ['-o', 'pipefail', '-c', `psql -X -q -v ON_ERROR_STOP=1 "$URL" -c '\\copy "${table}" to stdout csv' | sqlite3 "$DB" '.import --csv /dev/stdin ${table}'`], {
-      env: { ...process.env, URL: url, DB: path },
-      encoding: 'utf8',
-    })
-    if (result.status !== 0) throw new ToolkitError(`the pipeline failed on ${table}: ${result.stderr}`)
-  }
-  const ms = performance.now() - started
+  const script = TABLES.map((table) => `psql -X -q -v ON_ERROR_STOP=1 "$URL" -c '\\copy "${table}" to stdout csv' | sqlite3 "$DB" '.import --csv /dev/stdin ${table}'`).join(' && ')
+  const timeFile = join(WORK_DIR, 'pipeline.time')
+  const [command, args] = timed(['bash', '-o', 'pipefail', '-c', script], timeFile, oneCore)
+  const result = spawnSync(command, args, { env: { ...process.env, URL: url, DB: path }, encoding: 'utf8' })
+  if (result.status !== 0) throw new ToolkitError(`the pipeline failed: ${result.stderr}`)
   const copied = TABLES.reduce((sum, table) => sum + Number(execFileSync('sqlite3', [path, `SELECT count(*) FROM "${table}"`], { encoding: 'utf8' })), 0)
   if (copied !== rows) throw new ToolkitError(`the pipeline copied ${copied} rows, expected ${rows}`)
-  return ms
+  return readTimeFile(timeFile)
 }
 
 /** The tool as a user runs it (a process of its own), with --json to read its own phases and verification. */
-function runTool(url: string, path: string, rows: number): MigrationReportJson {
+function runTool(url: string, path: string, rows: number, oneCore: boolean): { report: MigrationReportJson; measured: Measured } {
   for (const suffix of ['', '.before-migration']) rmSync(path + suffix, { force: true })
-  const result = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts', 'migrate-postgres-to-sqlite.ts'), '--from', url, '--to', path, '--yes', '--json'], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    maxBuffer: 64 * 1024 * 1024,
-  })
+  const timeFile = join(WORK_DIR, 'tool.time')
+  const [command, args] = timed([process.execPath, '--import', 'tsx', join(ROOT, 'scripts', 'migrate-postgres-to-sqlite.ts'), '--from', url, '--to', path, '--yes', '--json'], timeFile, oneCore)
+  const result = spawnSync(command, args, { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })
   if (result.status !== 0) throw new ToolkitError(`migrate-postgres-to-sqlite failed (exit ${result.status}): ${result.stderr}`)
   const report = JSON.parse(result.stdout) as MigrationReportJson
   const copied = report.tables.reduce((sum, table) => sum + table.targetRows, 0)
   if (report.status !== 'migrated' || copied !== rows || !report.tables.every((table) => table.ok)) {
     throw new ToolkitError(`migrate-postgres-to-sqlite copied ${copied} rows (${report.status}), expected ${rows} verified rows`)
   }
-  return report
+  return { report, measured: readTimeFile(timeFile) }
 }
 
 /** The machine's 1-minute load average, to read the timings with (other work slows both sides). */

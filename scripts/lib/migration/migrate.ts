@@ -182,8 +182,11 @@ function openTemporaryTarget(path: string): Database.Database {
   const db = new Database(path)
   db.pragma('journal_mode = WAL')
   db.pragma('synchronous = OFF')
-  // 64 MiB: a bigger cache was not faster (256 MiB measured slower) and costs memory.
-  db.pragma('cache_size = -65536')
+  // 2 MiB, which also bounds each CREATE INDEX sort buffer (SQLite sizes them on the cache). Rows come
+  // in primary-key order, so the key indexes are appended to and a bigger cache only costs memory.
+  // Measured on 1M dossiers (peak RSS, same CPU, wall no shorter): 64 MiB 347–374 MiB, 8 MiB 240–252,
+  // 8 MiB with 2 MiB for the indexes 231–236, 2 MiB 225–229 (256 MiB was slower still).
+  db.pragma('cache_size = -2048')
   db.pragma('wal_autocheckpoint = 0')
   // A helper thread for the sorts of CREATE INDEX.
   db.pragma('threads = 2')
