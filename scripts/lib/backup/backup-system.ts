@@ -708,8 +708,24 @@ export class AdvancedBackupSystem {
       const url = restoreTargetUrl(options.to ?? this.#databaseUrl, this.#options.cwd ?? environment.cwd)
       const db = await openDatabase(url, { cwd: this.#options.cwd, environment })
       try {
+        const entry = await this.#store.find(id)
+        // Off the local folder (object storage) or encrypted, the full path reads a checked, decrypted copy.
+        const staged = this.#store.remote || entry.metadata?.encryption !== undefined
+        const stage = async () => {
+          const dir = await privateScratchDir('ipm-stage-')
+          try {
+            const { stageChain } = await import('./catalog/staged.ts')
+            await stageChain(this.#store, id, dir, this.#keySource())
+          } catch (error) {
+            await rm(dir, { recursive: true, force: true })
+            throw error
+          }
+          return { backupDir: dir, release: () => rm(dir, { recursive: true, force: true }) }
+        }
         return await restoreTenant({
-          backup: { backupDir: this.backupDir, id },
+          backup: { backupDir: this.backupDir, id, store: this.#store, ...(staged ? { stage } : {}) },
+          // A server's safety export goes where backups live on this machine, never into a scratch folder.
+          safetyDir: this.#store.remote ? this.#historyDir : this.backupDir,
           target: db,
           tenant: options.tenant,
           dryRun: options.dryRun,
