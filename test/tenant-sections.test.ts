@@ -27,12 +27,13 @@ import { addTenantData, everyTenantChecksum } from './helpers/tenants.ts'
 const TOOL = { name: 'ia-poste-manager-test', version: '0.0.0' }
 const TENANT = 'tenant-martin'
 
-/** The demo data, three more cabinets (one large enough to span gzip members), backed up compressed. */
+/** The demo data and more cabinets, the archive several gzip members long (one is ~8,000 dossiers), backed up compressed. */
 async function backedUp(t: { after: (fn: () => unknown) => void }, engine: EngineName) {
   const db = await openTestDatabase(t, engine)
   await addTenantData(db, 'tenant-demo', 4, 5)
-  await addTenantData(db, TENANT, 40, 60)
+  await addTenantData(db, TENANT, 20, 30)
   await addTenantData(db, 'tenant-dubois', 2, 3)
+  await addTenantData(db, 'tenant-moreau', 40, 200)
   const backupDir = join(tempDir(t), 'backups')
   const { metadata } = await createBackup({ db, backupDir, formats: ['json', 'csv'], compress: true, verify: true, tool: TOOL, prismaSchemaSha256: null, now: () => new Date('2026-01-21T15:30:00Z') })
   return { db, backupDir, id: metadata.id, sidecar: join(backupDir, `${metadata.id}.metadata.json`), archive: join(backupDir, `${metadata.id}.tar.gz`) }
@@ -160,8 +161,8 @@ for (const engine of ENGINES.filter((e) => e !== 'd1')) {
   test(`s3 (${engine}): the cabinet's sections are read by ranges, the result is the full path's`, async (t) => {
     const storage = await s3.start(t)
     const db = await openTestDatabase(t, engine)
-    await addTenantData(db, 'tenant-demo', 4, 5)
-    await addTenantData(db, TENANT, 40, 60)
+    await addTenantData(db, TENANT, 20, 30)
+    await addTenantData(db, 'tenant-moreau', 40, 200)
     const environment = { ...resolveEnvironment({}), storage: storage.env }
     const history = tempDir(t)
     const system = new AdvancedBackupSystem({ databaseUrl: db.url, backupDir: storage.url, environment: { ...environment, backupHistoryDir: history }, maxBackups: 10 })
