@@ -15,6 +15,7 @@ import { verifyBackup } from '../scripts/lib/backup/catalog/verify.ts'
 import { parseMetadata, serializeMetadata, type BackupMetadata, type TenantIndex } from '../scripts/lib/backup/metadata.ts'
 import type { DatabaseHandle } from '../scripts/lib/db/connection.ts'
 import type { EngineName } from '../scripts/lib/db/url.ts'
+import { generateKeyFile } from '../scripts/lib/encryption/keys.ts'
 import { resolveEnvironment } from '../scripts/lib/environment.ts'
 import { tenantChecksum } from '../scripts/lib/tenant-restore/checksum.ts'
 import { planTenantRestore, type TenantRestorePlan } from '../scripts/lib/tenant-restore/plan.ts'
@@ -153,6 +154,46 @@ for (const engine of ENGINES) {
       assert.equal(Object.keys(index.tenants).length, tenants.length)
       for (const tenant of tenants) for (const value of [tenant.id, tenant.name, tenant.slug]) assert.ok(!text.includes(value), `${value} is in the metadata`)
     })
+  })
+}
+
+for (const engine of ENGINES.filter((e) => e !== 'd1')) {
+  test(`encrypted (${engine}): only the chunks covering the cabinet's members are decrypted, each tag checked; a flipped ciphertext byte there is refused`, async (t) => {
+    const dir = tempDir(t)
+    const keyFile = generateKeyFile(join(dir, 'backup.key')).path
+    const db = await openTestDatabase(t, engine)
+    await addTenantData(db, TENANT, 20, 30)
+    await addTenantData(db, 'tenant-moreau', 40, 200)
+    const backupDir = join(dir, 'backups')
+    const system = new AdvancedBackupSystem({ databaseUrl: db.url, backupDir, environment: resolveEnvironment({}), maxBackups: 10, encrypt: true, keyFile })
+    const { metadata } = await system.create()
+    assert.ok(metadata.encryption && metadata.tenantIndex)
+    const inBackup = await tenantChecksum({ db, tenantId: TENANT })
+    await damage(db)
+
+    const keyless = new AdvancedBackupSystem({ databaseUrl: db.url, backupDir, environment: resolveEnvironment({}), maxBackups: 10 })
+    await assert.rejects(keyless.restoreTenant(metadata.id, { tenant: TENANT, yes: true }), /est chiffrée et aucune clé n’est fournie/)
+
+    // A flipped byte in the middle of the ciphertext of the cabinet's last section.
+    const sealed = join(backupDir, `${metadata.id}.tar.gz.enc`)
+    const original = readFileSync(sealed)
+    const [start, end] = sectionRanges(metadata.tenantIndex, metadata.id, TENANT).at(-1)!
+    const plainAt = Math.floor((start + end) / 2)
+    const flipped = Buffer.from(original)
+    flipped[16 + Math.floor(plainAt / 65_536) * (65_536 + 16) + (plainAt % 65_536)]! ^= 0x01
+    writeFileSync(sealed, flipped)
+    const damaged = await everyTenantChecksum(db)
+    await assert.rejects(system.restoreTenant(metadata.id, { tenant: TENANT, yes: true }), /déchiffrement refusé au bloc \d+ : authentification échouée/)
+    assert.deepEqual(await everyTenantChecksum(db), damaged)
+
+    writeFileSync(sealed, original)
+    const result = await system.restoreTenant(metadata.id, { tenant: TENANT, yes: true })
+    assert.equal(result.plan.backupRead.path, 'sections')
+    // Read: the header, then whole sealed chunks covering the cabinet's members, nothing else.
+    const read = result.plan.backupRead.path === 'sections' ? result.plan.backupRead.bytes : Infinity
+    const chunks = sectionRanges(metadata.tenantIndex, metadata.id, TENANT).reduce((sum, [from, to]) => sum + (Math.floor((to - 1) / 65_536) - Math.floor(from / 65_536) + 1) * (65_536 + 16), 0)
+    assert.ok(read <= 16 + chunks && chunks < metadata.encryption.ciphertext.size, `${read} bytes read, ${16 + chunks} in the cabinet's chunks, ${metadata.encryption.ciphertext.size} stored`)
+    assert.equal((await tenantChecksum({ db, tenantId: TENANT })).checksum, inBackup.checksum)
   })
 }
 

@@ -9,7 +9,7 @@
  *   and bytes, so one value identifies the backup's content, compressed or not.
  * - `archive` (compressed backups, in the copy outside the archive): size and SHA-256 of the
  *   `.tar.gz` file itself.
- * - `tenantIndex` (plain compressed backups, in the copy outside the archive): the SHA-256 of each
+ * - `tenantIndex` (compressed backups, in the copy outside the archive): the SHA-256 of each
  *   gzip member holding data.json, which a tenant restore checks before using any of its bytes
  *   (tenant-restore/sections.ts); it is as trustworthy as this file (its seal, like `archive`).
  * - `metadataSha256`: a seal over this file — the SHA-256 of metadata.json's bytes with this
@@ -111,7 +111,7 @@ export interface BackupMetadata {
    * describes the plaintext `.tar.gz` that decryption must give back.
    */
   encryption?: { key: WrappedKeyRecord; ciphertext: { path: string; size: number; sha256: string } }
-  /** Plain (not encrypted) compressed full backups of a database with tenants, in the metadata beside the archive. */
+  /** Compressed full backups of a database with tenants, in the metadata beside the archive (offsets of the plaintext `.tar.gz`). */
   tenantIndex?: TenantIndex
   /** Seal over this file (see the top of this file). */
   metadataSha256: string

@@ -6,7 +6,7 @@
 import { tmpdir } from 'node:os'
 import { findBackupEntry } from '../backup/catalog/catalog.ts'
 import { JSON_EXPORT_FILE } from '../backup/layout.ts'
-import type { BackupMetadata } from '../backup/metadata.ts'
+import type { BackupMetadata, TenantIndex } from '../backup/metadata.ts'
 import { CHECK_STATUS_LABELS, verifyBackup } from '../backup/catalog/verify.ts'
 import { quoteIdentifier, type DatabaseHandle, type SqlValue } from '../db/connection.ts'
 import type { TableInfo } from '../db/table-reader.ts'
@@ -19,7 +19,8 @@ import { addRow, canonicalizer, checksumRows, combineChecksums, emptyCanonicalTa
 import type { TenantSession } from './session.ts'
 import { engineNamed } from '../engines/index.ts'
 import { folderStore, type BackupStore } from '../backup/catalog/store.ts'
-import { groupingColumns, readTenantRun, tenantKey } from './sections.ts'
+import { groupingColumns, readTenantRun, tenantKey, type ArchiveRangeReader } from './sections.ts'
+import { decryptingRangeReader } from '../encryption/streams.ts'
 
 export interface TenantRestoreBackup {
   /** The local backup folder (the full path verifies and reads the backup there). */
@@ -27,7 +28,9 @@ export interface TenantRestoreBackup {
   id: string
   /** Where the tenant index's byte ranges are read: default, the folder store of `backupDir`. */
   store?: BackupStore
-  /** For a store that is not `backupDir` (object storage): a checked local copy for the full path, and how to remove it. */
+  /** An encrypted backup's data key (its sections are then decrypted chunk by chunk); without it, the full path. Wiped after use. */
+  dataKey?: (metadata: BackupMetadata) => Promise<Buffer>
+  /** For a store that is not `backupDir` (object storage) or an encrypted backup: a checked, decrypted local copy for the full path, and how to remove it. */
   stage?: () => Promise<{ backupDir: string; release(): Promise<void> }>
 }
 
@@ -318,7 +321,7 @@ async function readFromSections(options: PlanTenantRestoreOptions, session: Tena
   const metadata = entry.metadata
   const index = metadata?.tenantIndex
   if (metadata === undefined || entry.problem !== undefined) return 'sauvegarde illisible ou incomplète'
-  if (index === undefined) return metadata.encryption !== undefined ? 'sauvegarde chiffrée (sans index des cabinets)' : 'sauvegarde sans index des cabinets'
+  if (index === undefined) return 'sauvegarde sans index des cabinets'
   // The index is only as good as the metadata that holds it: an edited file is not used.
   if (!entry.sealValid) return 'métadonnées modifiées après leur écriture'
   const grouped = new Map(index.tables.filter((t) => t.groupedBy !== undefined).map((t) => [t.name, t]))
@@ -331,21 +334,39 @@ async function readFromSections(options: PlanTenantRestoreOptions, session: Tena
   if (index.tenants[key] === undefined) return `cabinet ${tenant.id} absent de l'index de la sauvegarde`
 
   let bytes = 0
-  const read = async (offset: number, length: number) => {
+  const stored = async (offset: number, length: number) => {
     bytes += length
     return store.readArchiveRange(entry, offset, length)
   }
+  let read: ArchiveRangeReader = stored
+  let dataKey: Buffer | undefined
+  if (metadata.encryption !== undefined) {
+    if (options.backup.dataKey === undefined) return 'sauvegarde chiffrée, sans clé'
+    dataKey = await options.backup.dataKey(metadata)
+    // The index's offsets are the plaintext archive's (`archive`); each chunk's tag is checked, then each member's SHA-256.
+    read = decryptingRangeReader(stored, dataKey, metadata.archive!.size)
+  }
+  try {
+    return await readSections(metadata, index, graph, tenant, key, read, () => bytes)
+  } finally {
+    dataKey?.fill(0)
+  }
+}
+
+/** The tenant's rows of every owned table, from its runs (all grouped by their direct key to the root: checked by the caller). */
+async function readSections(metadata: BackupMetadata, index: TenantIndex, graph: TenantGraph, tenant: { id: string }, key: string, read: ArchiveRangeReader, bytes: () => number): Promise<BackupTenantRows | string> {
+  const grouping = groupingColumns(graph)
   const tables = new Map(index.tables.map((t) => [t.name, t.columns]))
   const backupRows = new Map<string, CanonicalTable>()
   for (const entry of graph.owned) {
     const name = entry.table.name
     const columns = tables.get(name)!
     const rows = emptyCanonicalTable(name, columns.map((c) => ({ name: c.name, declaredType: c.type })), entry.key)
-    const owner = rows.columns.indexOf(grouped.get(name)!.groupedBy!)
+    const owner = rows.columns.indexOf(grouping.get(name)!)
     for (const line of await readTenantRun(index, key, name, read)) {
       const row = parseRowLine(line).map((v, i) => canonicalValue(rows.kinds[i]!, v))
       // The checked bytes say so already; a run of another tenant would be a wrong index, not data.
-      if (row[owner] !== tenant.id) throw new ToolkitError(`l'index de la sauvegarde ${metadata.id} désigne pour ${name} des lignes d'un autre cabinet : rien n'a été écrit`, { hint: 'Restaurez sans l\'index : signalez cette sauvegarde.' })
+      if (row[owner] !== tenant.id) throw new ToolkitError(`l'index de la sauvegarde ${metadata.id} désigne pour ${name} des lignes d'un autre cabinet : rien n'a été écrit`, { hint: `Lancez \`advanced-backup verify ${metadata.id}\` ; restaurez depuis une autre sauvegarde.` })
       addRow(rows, row)
     }
     backupRows.set(name, rows)
@@ -354,7 +375,7 @@ async function readFromSections(options: PlanTenantRestoreOptions, session: Tena
   if (root.rows.size !== 1) return `cabinet ${tenant.id} absent de la table ${graph.root.table.name} de la sauvegarde`
   const nameAt = root.columns.indexOf('name')
   const backupName = nameAt >= 0 ? ([...root.rows.values()][0]![nameAt] ?? null) : null
-  return { metadata, tables, tenant: { id: tenant.id, name: backupName }, backupRows, read: { path: 'sections', bytes }, release: async () => {} }
+  return { metadata, tables, tenant: { id: tenant.id, name: backupName }, backupRows, read: { path: 'sections', bytes: bytes() }, release: async () => {} }
 }
 
 /** The tenant named by `wanted` in the live database: by id, else by exact name or slug; undefined when none or several. */

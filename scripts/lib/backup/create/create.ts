@@ -104,8 +104,8 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
     try {
       const tables = await snapshot.reader.tables()
       const groupBy = tenantGrouping(tables)
-      // The tenant index of a plain archive: where data.json starts in the tar stream, and its runs.
-      const indexing = options.compress && options.encryption === undefined && groupBy.size > 0 && options.formats.includes('json')
+      // The tenant index of an archive: where data.json starts in the tar stream, and its runs.
+      const indexing = options.compress && groupBy.size > 0 && options.formats.includes('json')
       let dataJson: Promise<ArchivedFile> | undefined
       let runs: DataJsonRun[] = []
       const counts = new Map<string, number>()
