@@ -149,7 +149,9 @@ for (const engine of ENGINES) {
     test('the plaintext metadata beside the archive names no cabinet (neither name, slug nor id)', async (t) => {
       const { db, sidecar } = await backedUp(t, engine)
       const text = readFileSync(sidecar, 'utf8')
-      const { index } = indexOf(sidecar)
+      const { metadata, index } = indexOf(sidecar)
+      // The index adds one field; the rest of the format is as before.
+      for (const file of metadata.files) assert.deepEqual(Object.keys(file), ['path', 'size', 'sha256'])
       const tenants = await db.prisma.tenant.findMany()
       assert.equal(Object.keys(index.tenants).length, tenants.length)
       for (const tenant of tenants) for (const value of [tenant.id, tenant.name, tenant.slug]) assert.ok(!text.includes(value), `${value} is in the metadata`)

@@ -153,7 +153,7 @@ async function openDataJson(backup: TenantRestoreBackup, workDir: string | undef
 
 async function openLocalDataJson(backupDir: string, id: string, workDir: string | undefined): Promise<{ metadata: BackupMetadata; path: string; sha256: string; release(): Promise<void> }> {
   const backup = { backupDir, id }
-  const report = await verifyBackup(backup.backupDir, backup.id)
+  const report = await verifyBackup(backupDir, id)
   if (!report.ok || report.metadata === undefined) {
     const bad = report.checks.filter((c) => c.status !== 'ok').map((c) => `${c.path} : ${CHECK_STATUS_LABELS[c.status]}${c.detail ? ` (${c.detail})` : ''}`)
     throw new ToolkitError(`la sauvegarde ${backup.id} ne passe pas la vérification : ${bad.join(' ; ')}`, { hint: `Lancez \`advanced-backup verify ${backup.id}\` ; restaurez depuis une autre sauvegarde.` })

@@ -132,7 +132,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
         if (indexing && name === JSON_EXPORT_FILE) dataJson = packed
         let digest: Promise<WrittenFile>
         if (written) digest = packed ? packed.then((read) => ({ ...written, size: sizeMatches(name, read.size, written.size) })) : Promise.resolve(written)
-        else digest = packed ?? hashFile(join(staging, name))
+        else digest = packed ? packed.then(({ size, sha256 }) => ({ size, sha256 })) : hashFile(join(staging, name))
         digest.catch(() => {})
         files.set(name, digest)
       }
