@@ -93,7 +93,7 @@ test('restore --tenant: dry run per table, refusal without --yes, restore naming
 
   const unknown = await cli(['restore', id, '--tenant', 'Inconnu', '--dry-run'], dir)
   assert.equal(unknown.status, 1)
-  assert.match(unknown.stderr, /^Erreur : aucun cabinet « Inconnu » dans la sauvegarde backup-\S+ ; cabinets présents : "Cabinet Demo" \(tenant-demo\)/)
+  assert.match(unknown.stderr, /^Erreur : aucun cabinet « Inconnu » dans la sauvegarde backup-\S+ ; cabinets présents : "Bernard Conseil Juridique" \(tenant-bernard\), "Cabinet Demo" \(tenant-demo\)/)
 
   const forced = await cli(['restore', id, '--tenant', 'tenant-demo', '--force', '--yes'], dir)
   assert.equal(forced.status, 2)

@@ -19,7 +19,7 @@ import { addRow, canonicalizer, checksumRows, combineChecksums, emptyCanonicalTa
 import type { TenantSession } from './session.ts'
 import { engineNamed } from '../engines/index.ts'
 import { folderStore, type BackupStore } from '../backup/catalog/store.ts'
-import { groupingColumns, readTenantRun, tenantKey, type ArchiveRangeReader } from './sections.ts'
+import { groupingColumns, readTenantRuns, tenantKey, type ArchiveRangeReader } from './sections.ts'
 import { decryptingRangeReader } from '../encryption/streams.ts'
 
 export interface TenantRestoreBackup {
@@ -170,7 +170,8 @@ async function openLocalDataJson(backupDir: string, id: string, workDir: string 
 function resolveTenant(rootRows: CanonicalTable, wanted: string, backupId: string): { id: string; name: string | null } {
   const at = (name: string) => rootRows.columns.indexOf(name)
   const [idAt, nameAt, slugAt] = [rootRows.keyPositions[0]!, at('name'), at('slug')]
-  const rows = [...rootRows.rows.values()]
+  // Listed by name: data.json's order of the root table (by id, see sections.ts) means nothing to a reader.
+  const rows = [...rootRows.rows.values()].sort((a, b) => (nameAt >= 0 ? String(a[nameAt]).localeCompare(String(b[nameAt]), 'fr') : 0) || String(a[idAt]).localeCompare(String(b[idAt])))
   const label = (row: CanonicalRow) => (nameAt >= 0 ? `"${row[nameAt]}" (${row[idAt]})` : String(row[idAt]))
   const byId = rows.filter((row) => row[idAt] === wanted)
   const exact = rows.filter((row) => (nameAt >= 0 && row[nameAt] === wanted) || (slugAt >= 0 && row[slugAt] === wanted))
@@ -358,12 +359,13 @@ async function readSections(metadata: BackupMetadata, index: TenantIndex, graph:
   const grouping = groupingColumns(graph)
   const tables = new Map(index.tables.map((t) => [t.name, t.columns]))
   const backupRows = new Map<string, CanonicalTable>()
+  const runs = await readTenantRuns(index, key, graph.owned.map((o) => o.table.name), read)
   for (const entry of graph.owned) {
     const name = entry.table.name
     const columns = tables.get(name)!
     const rows = emptyCanonicalTable(name, columns.map((c) => ({ name: c.name, declaredType: c.type })), entry.key)
     const owner = rows.columns.indexOf(grouping.get(name)!)
-    for (const line of await readTenantRun(index, key, name, read)) {
+    for (const line of runs.get(name)!) {
       const row = parseRowLine(line).map((v, i) => canonicalValue(rows.kinds[i]!, v))
       // The checked bytes say so already; a run of another tenant would be a wrong index, not data.
       if (row[owner] !== tenant.id) throw new ToolkitError(`l'index de la sauvegarde ${metadata.id} désigne pour ${name} des lignes d'un autre cabinet : rien n'a été écrit`, { hint: `Lancez \`advanced-backup verify ${metadata.id}\` ; restaurez depuis une autre sauvegarde.` })

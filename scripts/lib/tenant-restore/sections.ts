@@ -71,39 +71,57 @@ export function buildTenantIndex(input: { backupId: string; tables: readonly Tab
 export type ArchiveRangeReader = (offset: number, length: number) => Promise<Buffer>
 
 /**
- * The row lines of `table`'s run of a tenant (`key`), read through `read`: only the members that
- * hold it, each refused unless its SHA-256 is the index's, before it is inflated. No run: no rows.
- * @example const lines = await readTenantRun(index, tenantKey(id, tenantId), 'Dossier', (o, n) => store.readArchiveRange(entry, o, n))
+ * The row lines of each of `tables`' runs of a tenant (`key`), read through `read`: only the members
+ * that hold them, each read once (neighbouring members in one read), each refused unless its SHA-256
+ * is the index's, before it is inflated. A table without a run has no rows of the tenant.
+ * @example const lines = await readTenantRuns(index, tenantKey(id, tenantId), ['Tenant', 'Dossier'], (o, n) => store.readArchiveRange(entry, o, n))
  */
-export async function readTenantRun(index: TenantIndex, key: string, table: string, read: ArchiveRangeReader): Promise<string[]> {
-  const run = index.tenants[key]?.[table]
-  if (run === undefined || run[1] <= run[0]) return []
-  const [from, to] = [index.offset + run[0], index.offset + run[1]]
-  const firstMember = Math.floor(from / index.blockSize)
-  const lastMember = Math.floor((to - 1) / index.blockSize)
-  if (firstMember < index.first || lastMember - index.first >= index.members.length) throw damagedIndex(`la section ${table} sort des membres indexés`)
-  let start = index.memberOffset
-  for (let i = index.first; i < firstMember; i++) start += index.members[i - index.first]![0]
-  const wanted = index.members.slice(firstMember - index.first, lastMember - index.first + 1)
-  const length = wanted.reduce((sum, [size]) => sum + size, 0)
-  const bytes = await read(start, length)
-  if (bytes.length !== length) throw new ToolkitError(`l'archive est plus courte que son index (${bytes.length} octets lus sur ${length} à l'octet ${start}) : rien n'a été écrit`, { hint: 'Lancez `advanced-backup verify <id>` ; restaurez depuis une autre sauvegarde.' })
-  const inflated: Buffer[] = []
-  let at = 0
-  for (const [i, [size, sha256]] of wanted.entries()) {
-    const member = bytes.subarray(at, at + size)
-    // Checked before one byte of it is used.
-    if (createHash('sha256').update(member).digest('hex') !== sha256) {
-      throw new ToolkitError(`le membre gzip n° ${firstMember + i + 1} de l'archive (à l'octet ${start + at}), qui contient des lignes ${table} du cabinet, a changé depuis la sauvegarde (SHA-256 différent de l'index) : rien n'a été écrit`, {
-        hint: 'Lancez `advanced-backup verify <id>` ; restaurez depuis une autre sauvegarde.',
-      })
-    }
-    inflated.push(gunzipSync(member))
-    at += size
+export async function readTenantRuns(index: TenantIndex, key: string, tables: readonly string[], read: ArchiveRangeReader): Promise<Map<string, string[]>> {
+  const runs = index.tenants[key] ?? {}
+  const wanted = new Map<string, [from: number, to: number, first: number, last: number]>()
+  for (const table of tables) {
+    const run = runs[table]
+    if (run === undefined || run[1] <= run[0]) continue
+    const [from, to] = [index.offset + run[0], index.offset + run[1]]
+    const [first, last] = [Math.floor(from / index.blockSize), Math.floor((to - 1) / index.blockSize)]
+    if (first < index.first || last - index.first >= index.members.length) throw damagedIndex(`la section ${table} sort des membres indexés`)
+    wanted.set(table, [from, to, first, last])
   }
-  const text = Buffer.concat(inflated).subarray(from - firstMember * index.blockSize, to - firstMember * index.blockSize).toString('utf8')
-  // A run is `,\n      {…}` per row: its lines are the rows (the first separator line aside).
-  return text.split('\n').filter((line) => line.includes('{'))
+  const members = new Set<number>()
+  for (const [, , first, last] of wanted.values()) for (let m = first; m <= last; m++) members.add(m)
+  const starts = [index.memberOffset]
+  for (const [length] of index.members) starts.push(starts.at(-1)! + length)
+  const inflated = new Map<number, Buffer>()
+  const sorted = [...members].sort((a, b) => a - b)
+  for (let i = 0; i < sorted.length; ) {
+    let j = i
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++
+    const [first, last] = [sorted[i]!, sorted[j]!]
+    const [start, end] = [starts[first - index.first]!, starts[last - index.first + 1]!]
+    const bytes = await read(start, end - start)
+    if (bytes.length !== end - start) throw new ToolkitError(`l'archive est plus courte que son index (${bytes.length} octets lus sur ${end - start} à l'octet ${start}) : rien n'a été écrit`, { hint: 'Lancez `advanced-backup verify <id>` ; restaurez depuis une autre sauvegarde.' })
+    for (let m = first; m <= last; m++) {
+      const [size, sha256] = index.members[m - index.first]!
+      const member = bytes.subarray(starts[m - index.first]! - start, starts[m - index.first]! - start + size)
+      // Checked before one byte of it is used.
+      if (createHash('sha256').update(member).digest('hex') !== sha256) {
+        throw new ToolkitError(`le membre gzip n° ${m + 1} de l'archive (à l'octet ${starts[m - index.first]}), qui contient des lignes du cabinet, a changé depuis la sauvegarde (SHA-256 différent de l'index) : rien n'a été écrit`, {
+          hint: 'Lancez `advanced-backup verify <id>` ; restaurez depuis une autre sauvegarde.',
+        })
+      }
+      inflated.set(m, gunzipSync(member))
+    }
+    i = j + 1
+  }
+  const lines = new Map<string, string[]>(tables.map((table) => [table, []]))
+  for (const [table, [from, to, first, last]] of wanted) {
+    const parts: Buffer[] = []
+    for (let m = first; m <= last; m++) parts.push(inflated.get(m)!)
+    const text = Buffer.concat(parts).subarray(from - first * index.blockSize, to - first * index.blockSize).toString('utf8')
+    // A run is `,\n      {…}` per row: its lines are the rows (the first separator line aside).
+    lines.set(table, text.split('\n').filter((line) => line.includes('{')))
+  }
+  return lines
 }
 
 function damagedIndex(detail: string): ToolkitError {
