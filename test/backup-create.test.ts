@@ -65,10 +65,13 @@ test('a compressed backup is backup-<ts>.tar.gz plus its metadata, and sha256sum
     assert.equal(run('sha256sum', [], { input: unsealed }).split(' ')[0], sealed)
   }
   // The metadata inside describes the same backup as the one beside the archive.
+  // (the tenant index locates the archive's own members: only the copy beside it has one)
   const inside = JSON.parse(readFileSync(join(folder, 'metadata.json'), 'utf8'))
+  assert.equal(inside.tenantIndex, undefined)
+  assert.ok(metadata.tenantIndex)
   for (const key of ['archive', 'size', 'durationMs', 'metadataSha256']) delete inside[key]
   const beside: Record<string, unknown> = { ...metadata }
-  for (const key of ['archive', 'size', 'durationMs', 'metadataSha256']) delete beside[key]
+  for (const key of ['archive', 'size', 'durationMs', 'tenantIndex', 'metadataSha256']) delete beside[key]
   assert.deepEqual(inside, beside)
 
   // database.db is a sound SQLite file with the counted rows.

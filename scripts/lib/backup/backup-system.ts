@@ -20,7 +20,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
-import { createDataKey, keyIdOf, resolveKeySource, rewrapDataKey, readKeyFile, type KeySource } from '../encryption/keys.ts'
+import { createDataKey, keyIdOf, resolveKeySource, rewrapDataKey, readKeyFile, unwrapDataKey, type KeySource } from '../encryption/keys.ts'
 import { openStorage, parseStorageUrl } from '../storage/url.ts'
 import type { ObjectStorage } from '../storage/storage.ts'
 import { SIDECAR_SUFFIX, isBackupId } from './layout.ts'
@@ -708,8 +708,34 @@ export class AdvancedBackupSystem {
       const url = restoreTargetUrl(options.to ?? this.#databaseUrl, this.#options.cwd ?? environment.cwd)
       const db = await openDatabase(url, { cwd: this.#options.cwd, environment })
       try {
+        const entry = await this.#store.find(id)
+        // Off the local folder (object storage) or encrypted, the full path reads a checked, decrypted copy.
+        const staged = this.#store.remote || entry.metadata?.encryption !== undefined
+        const stage = async () => {
+          const dir = await privateScratchDir('ipm-stage-')
+          try {
+            const { stageChain } = await import('./catalog/staged.ts')
+            await stageChain(this.#store, id, dir, this.#keySource())
+          } catch (error) {
+            await rm(dir, { recursive: true, force: true })
+            throw error
+          }
+          return { backupDir: dir, release: () => rm(dir, { recursive: true, force: true }) }
+        }
         return await restoreTenant({
-          backup: { backupDir: this.backupDir, id },
+          backup: {
+            backupDir: this.backupDir,
+            id,
+            store: this.#store,
+            ...(staged ? { stage } : {}),
+            dataKey: async (metadata: BackupMetadata) => {
+              const source = this.#keySource()
+              if (source === undefined || metadata.encryption === undefined) throw (await import('./catalog/staged.ts')).keyMissing(id, metadata.encryption?.key.kekId ?? '?')
+              return unwrapDataKey(metadata.encryption.key, source)
+            },
+          },
+          // A server's safety export goes where backups live on this machine, never into a scratch folder.
+          safetyDir: this.#store.remote ? this.#historyDir : this.backupDir,
           target: db,
           tenant: options.tenant,
           dryRun: options.dryRun,

@@ -9,6 +9,9 @@
  *   and bytes, so one value identifies the backup's content, compressed or not.
  * - `archive` (compressed backups, in the copy outside the archive): size and SHA-256 of the
  *   `.tar.gz` file itself.
+ * - `tenantIndex` (compressed backups, in the copy outside the archive): the SHA-256 of each
+ *   gzip member holding data.json, which a tenant restore checks before using any of its bytes
+ *   (tenant-restore/sections.ts); it is as trustworthy as this file (its seal, like `archive`).
  * - `metadataSha256`: a seal over this file — the SHA-256 of metadata.json's bytes with this
  *   field's value emptied (`"metadataSha256": ""`), so an edited metadata file is detected.
  *
@@ -38,6 +41,25 @@ export interface TableContent {
   rows: number
   /** `sum256:<hex>`: order-independent, after the migration assistant's normalisation. */
   checksum: string
+}
+
+/**
+ * Where each tenant's rows are in a compressed backup (tenant-restore/sections.ts). Offsets `x` of
+ * data.json are at `offset + x` of the uncompressed tar stream, in gzip member
+ * `floor((offset + x) / blockSize)`; member `first` starts at byte `memberOffset` of the archive
+ * file, and `members` lists the compressed length and SHA-256 of each member from `first` on.
+ */
+export interface TenantIndex {
+  version: 1
+  offset: number
+  blockSize: number
+  first: number
+  memberOffset: number
+  members: [length: number, sha256: string][]
+  /** Every table of data.json with its columns as data.json declares them; `groupedBy`: the column its rows are grouped by. */
+  tables: { name: string; columns: { name: string; type: string }[]; groupedBy?: string }[]
+  /** Per tenant (tenantKey: a hash of the backup's and the tenant's ids, never a name), per grouped table: its run [start, end) of data.json. */
+  tenants: Record<string, Record<string, [start: number, end: number]>>
 }
 
 export interface BackupMetadata {
@@ -89,6 +111,8 @@ export interface BackupMetadata {
    * describes the plaintext `.tar.gz` that decryption must give back.
    */
   encryption?: { key: WrappedKeyRecord; ciphertext: { path: string; size: number; sha256: string } }
+  /** Compressed full backups of a database with tenants, in the metadata beside the archive (offsets of the plaintext `.tar.gz`). */
+  tenantIndex?: TenantIndex
   /** Seal over this file (see the top of this file). */
   metadataSha256: string
 }
@@ -199,6 +223,19 @@ function validateMetadata(value: unknown, where: string): BackupMetadata {
     if (m.archive === null) bad('archive', 'l’archive en clair d’un backup chiffré')
     parseWrappedKeyRecord(encryption!.key)
   }
+  if (m.tenantIndex !== undefined && !isTenantIndex(m.tenantIndex)) bad('tenantIndex', 'absent ou un index des cabinets { version: 1, offset, blockSize, first, memberOffset, members, tables, tenants }')
   if (!isString(m.metadataSha256)) bad('metadataSha256', 'a SHA-256 in hex')
   return m as unknown as BackupMetadata
+}
+
+function isTenantIndex(value: unknown): value is TenantIndex {
+  const count = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
+  const record = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+  if (!record(value) || value.version !== 1) return false
+  if (![value.offset, value.blockSize, value.first, value.memberOffset].every(count) || (value.blockSize as number) === 0) return false
+  if (!Array.isArray(value.members) || !value.members.every((m) => Array.isArray(m) && m.length === 2 && count(m[0]) && typeof m[1] === 'string' && /^[0-9a-f]{64}$/.test(m[1]))) return false
+  const column = (c: unknown) => record(c) && typeof c.name === 'string' && typeof c.type === 'string'
+  if (!Array.isArray(value.tables) || !value.tables.every((t) => record(t) && typeof t.name === 'string' && Array.isArray(t.columns) && t.columns.every(column) && (t.groupedBy === undefined || typeof t.groupedBy === 'string'))) return false
+  if (!record(value.tenants)) return false
+  return Object.entries(value.tenants).every(([key, runs]) => /^[0-9a-f]{32}$/.test(key) && record(runs) && Object.values(runs).every((r) => Array.isArray(r) && r.length === 2 && count(r[0]) && count(r[1]) && (r[0] as number) <= (r[1] as number)))
 }

@@ -51,8 +51,11 @@ export interface TableReader {
   readonly valueCodec: ValueCodecFor
   /** Every user table (including Prisma's `_prisma_migrations`), sorted by name. */
   tables(): Promise<TableInfo[]>
-  /** The rows of one table as arrays in `table.columns` order, in primary-key (or storage) order. */
-  rows(table: TableInfo, options?: { batchSize?: number }): AsyncIterable<RowValue[]>
+  /**
+   * The rows of one table as arrays in `table.columns` order, in primary-key (or storage) order;
+   * `groupBy` (where the engine's snapshot uses it: PostgreSQL) puts that column's order first.
+   */
+  rows(table: TableInfo, options?: { batchSize?: number; groupBy?: string }): AsyncIterable<RowValue[]>
   /**
    * The table's content checksum (tenant-restore/row-hash.ts), when this reader can compute it
    * faster than by streaming `rows` (SQLite: several threads over rowid ranges of a file nobody

@@ -151,20 +151,61 @@ class DecryptStream extends Transform {
   }
 
   #open(last: boolean): void {
-    if (this.#index >= MAX_CHUNKS) throw tooLong()
-    const decipher = createDecipheriv('aes-256-gcm', this.#dataKey, chunkNonce(this.#noncePrefix!, this.#index), { authTagLength: TAG_SIZE })
-    decipher.setAAD(chunkAad(this.#header, last))
-    decipher.setAuthTag(this.#sealed.bytes.subarray(-TAG_SIZE))
-    const plaintext = decipher.update(this.#sealed.bytes.subarray(0, -TAG_SIZE))
-    try {
-      decipher.final()
-    } catch {
-      plaintext.fill(0)
-      throw refused(this.#index, 'authentification échouée (octets modifiés, blocs déplacés, tronqués ou ajoutés, ou mauvaise clé)')
-    }
-    this.push(plaintext)
+    this.push(openChunk(this.#dataKey, this.#header, this.#noncePrefix!, this.#index, last, this.#sealed.bytes))
     this.#index += 1
     this.#sealed.fill = 0
+  }
+}
+
+/** The plaintext of sealed chunk `index` (ciphertext ∥ tag), returned only once its tag is checked. */
+function openChunk(dataKey: Buffer, header: Buffer, noncePrefix: Buffer, index: number, last: boolean, sealed: Buffer): Buffer {
+  if (index >= MAX_CHUNKS) throw tooLong()
+  const decipher = createDecipheriv('aes-256-gcm', dataKey, chunkNonce(noncePrefix, index), { authTagLength: TAG_SIZE })
+  decipher.setAAD(chunkAad(header, last))
+  decipher.setAuthTag(sealed.subarray(-TAG_SIZE))
+  const plaintext = decipher.update(sealed.subarray(0, -TAG_SIZE))
+  try {
+    decipher.final()
+  } catch {
+    plaintext.fill(0)
+    throw refused(index, 'authentification échouée (octets modifiés, blocs déplacés, tronqués ou ajoutés, ou mauvaise clé)')
+  }
+  return plaintext
+}
+
+/**
+ * Random access to an encrypted stream of `plainSize` plaintext bytes: `read(offset, length)` gives
+ * stored (ciphertext) bytes; the reader returned gives plaintext bytes, decrypting only the chunks that
+ * cover them, each tag checked (with its index and last flag) before any of its plaintext is returned.
+ * @example const plain = decryptingRangeReader((o, n) => store.readArchiveRange(entry, o, n), dataKey, metadata.archive.size); await plain(5_000_000, 65_536)
+ */
+export function decryptingRangeReader(read: (offset: number, length: number) => Promise<Buffer>, dataKey: Buffer, plainSize: number): (offset: number, length: number) => Promise<Buffer> {
+  checkDataKey(dataKey)
+  const lastChunk = Math.max(0, Math.ceil(plainSize / CHUNK_SIZE) - 1)
+  let opened: Promise<{ header: Buffer; noncePrefix: Buffer }> | undefined
+  const open = async () => {
+    const header = await read(0, HEADER_SIZE)
+    const decoded = decodeHeader(header)
+    if ('problem' in decoded) throw new ToolkitError(`déchiffrement refusé : ${decoded.problem}`, { hint: 'vérifiez que ce fichier est bien l’archive chiffrée de cette sauvegarde' })
+    return { header, noncePrefix: decoded.noncePrefix }
+  }
+  return async (offset, length) => {
+    if (length === 0) return Buffer.alloc(0)
+    const end = Math.min(offset + length, plainSize)
+    if (offset < 0 || offset >= end) throw new ToolkitError(`plage ${offset}+${length} hors de l’archive chiffrée (${plainSize} octets en clair)`)
+    const { header, noncePrefix } = await (opened ??= open())
+    const [first, last] = [Math.floor(offset / CHUNK_SIZE), Math.floor((end - 1) / CHUNK_SIZE)]
+    const sealedEnd = Math.min(HEADER_SIZE + (last + 1) * SEALED_CHUNK_SIZE, HEADER_SIZE + plainSize + (lastChunk + 1) * TAG_SIZE)
+    const sealed = await read(HEADER_SIZE + first * SEALED_CHUNK_SIZE, sealedEnd - HEADER_SIZE - first * SEALED_CHUNK_SIZE)
+    const parts: Buffer[] = []
+    for (let index = first; index <= last; index++) {
+      const at = (index - first) * SEALED_CHUNK_SIZE
+      const chunk = sealed.subarray(at, Math.min(at + SEALED_CHUNK_SIZE, sealed.length))
+      if (chunk.length < TAG_SIZE) throw refused(index, 'le bloc manque (fichier tronqué)')
+      parts.push(openChunk(dataKey, header, noncePrefix, index, index === lastChunk, chunk))
+    }
+    const plain = Buffer.concat(parts)
+    return plain.subarray(offset - first * CHUNK_SIZE, end - first * CHUNK_SIZE)
   }
 }
 

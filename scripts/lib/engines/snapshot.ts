@@ -26,8 +26,12 @@ export interface Snapshot {
   sqliteFile?: string
   /** Reads the snapshot's tables (closed by `close`). */
   reader: TableReader
-  /** The rows of one table of `reader.tables()`, in `table.columns` order (synchronous where the engine allows). */
-  rows(table: TableInfo): RowSource
+  /**
+   * The rows of one table of `reader.tables()`, in `table.columns` order (synchronous where the engine allows):
+   * in the engine's usual order (primary key, or rowid on SQLite), or grouped by the values of the column
+   * `groupBy` first (then the usual order), so that each tenant's rows are one run of data.json.
+   */
+  rows(table: TableInfo, options?: { groupBy?: string }): RowSource
   /** Row count of one table, in the same snapshot. */
   count(table: TableInfo): Promise<number>
   /** What this backup cannot guarantee or leaves out. */

@@ -113,9 +113,21 @@ export class TextSink {
   #out: Writable
   #pending: string[] = []
   #pendingLength = 0
+  #counting: boolean
+  #flushedBytes = 0
 
-  constructor(out: Writable) {
+  /** `countBytes`: keep `bytes` (costs a UTF-8 length per flushed batch, so only for who asks). */
+  constructor(out: Writable, options: { countBytes?: boolean } = {}) {
     this.#out = out
+    this.#counting = options.countBytes ?? false
+  }
+
+  /** UTF-8 bytes pushed so far: the file offset where the next push starts (needs `countBytes`). */
+  get bytes(): number {
+    if (!this.#counting) throw new Error('TextSink built without countBytes')
+    let pending = 0
+    for (const text of this.#pending) pending += Buffer.byteLength(text)
+    return this.#flushedBytes + pending
   }
 
   /** Queues text; call `flushIfFull()` (awaited) regularly. */
@@ -134,6 +146,7 @@ export class TextSink {
     const text = this.#pending.join('')
     this.#pending = []
     this.#pendingLength = 0
+    if (this.#counting) this.#flushedBytes += Buffer.byteLength(text)
     if (!this.#out.write(text)) {
       await new Promise<void>((resolve, reject) => {
         const onDrain = () => (this.#out.off('error', onError), resolve())

@@ -6,7 +6,7 @@
 import { tmpdir } from 'node:os'
 import { findBackupEntry } from '../backup/catalog/catalog.ts'
 import { JSON_EXPORT_FILE } from '../backup/layout.ts'
-import type { BackupMetadata } from '../backup/metadata.ts'
+import type { BackupMetadata, TenantIndex } from '../backup/metadata.ts'
 import { CHECK_STATUS_LABELS, verifyBackup } from '../backup/catalog/verify.ts'
 import { quoteIdentifier, type DatabaseHandle, type SqlValue } from '../db/connection.ts'
 import type { TableInfo } from '../db/table-reader.ts'
@@ -18,11 +18,24 @@ import { DEFAULT_TENANT_TABLE, ownershipCondition, tenantGraph, type OwnedTable,
 import { addRow, canonicalizer, checksumRows, combineChecksums, emptyCanonicalTable, reorder, type CanonicalRow, type CanonicalTable, type TenantChecksum } from './rows.ts'
 import type { TenantSession } from './session.ts'
 import { engineNamed } from '../engines/index.ts'
+import { folderStore, type BackupStore } from '../backup/catalog/store.ts'
+import { groupingColumns, readTenantRuns, tenantKey, type ArchiveRangeReader } from './sections.ts'
+import { decryptingRangeReader } from '../encryption/streams.ts'
 
 export interface TenantRestoreBackup {
+  /** The local backup folder (the full path verifies and reads the backup there). */
   backupDir: string
   id: string
+  /** Where the tenant index's byte ranges are read: default, the folder store of `backupDir`. */
+  store?: BackupStore
+  /** An encrypted backup's data key (its sections are then decrypted chunk by chunk); without it, the full path. Wiped after use. */
+  dataKey?: (metadata: BackupMetadata) => Promise<Buffer>
+  /** For a store that is not `backupDir` (object storage) or an encrypted backup: a checked, decrypted local copy for the full path, and how to remove it. */
+  stage?: () => Promise<{ backupDir: string; release(): Promise<void> }>
 }
+
+/** How the backup's rows were read: only the tenant's sections (and how many stored bytes), or data.json whole. */
+export type BackupRead = { path: 'sections'; bytes: number } | { path: 'full'; reason: string }
 
 export interface PlanTenantRestoreOptions {
   backup: TenantRestoreBackup
@@ -73,6 +86,8 @@ export interface TenantRestorePlan {
   /** Why the restore must not run (one French line each); empty when it may. */
   conflicts: TenantConflict[]
   warnings: string[]
+  /** How the backup was read (sections.ts: the fast path, or why not). */
+  backupRead: BackupRead
   /** The tenant as the backup holds it, and as the live database holds it now. */
   backupChecksum: TenantChecksum
   currentChecksum: TenantChecksum
@@ -125,7 +140,20 @@ function describeKey(values: readonly (string | null)[]): string {
 
 /** The verified backup's data.json on disk, and how to let go of it. */
 async function openDataJson(backup: TenantRestoreBackup, workDir: string | undefined): Promise<{ metadata: BackupMetadata; path: string; sha256: string; release(): Promise<void> }> {
-  const report = await verifyBackup(backup.backupDir, backup.id)
+  if (backup.stage === undefined) return openLocalDataJson(backup.backupDir, backup.id, workDir)
+  const staged = await backup.stage()
+  try {
+    const local = await openLocalDataJson(staged.backupDir, backup.id, workDir)
+    return { ...local, release: async () => (await local.release(), await staged.release()) }
+  } catch (error) {
+    await staged.release()
+    throw error
+  }
+}
+
+async function openLocalDataJson(backupDir: string, id: string, workDir: string | undefined): Promise<{ metadata: BackupMetadata; path: string; sha256: string; release(): Promise<void> }> {
+  const backup = { backupDir, id }
+  const report = await verifyBackup(backupDir, id)
   if (!report.ok || report.metadata === undefined) {
     const bad = report.checks.filter((c) => c.status !== 'ok').map((c) => `${c.path} : ${CHECK_STATUS_LABELS[c.status]}${c.detail ? ` (${c.detail})` : ''}`)
     throw new ToolkitError(`la sauvegarde ${backup.id} ne passe pas la vérification : ${bad.join(' ; ')}`, { hint: `Lancez \`advanced-backup verify ${backup.id}\` ; restaurez depuis une autre sauvegarde.` })
@@ -142,7 +170,8 @@ async function openDataJson(backup: TenantRestoreBackup, workDir: string | undef
 function resolveTenant(rootRows: CanonicalTable, wanted: string, backupId: string): { id: string; name: string | null } {
   const at = (name: string) => rootRows.columns.indexOf(name)
   const [idAt, nameAt, slugAt] = [rootRows.keyPositions[0]!, at('name'), at('slug')]
-  const rows = [...rootRows.rows.values()]
+  // Listed by name: data.json's order of the root table (by id, see sections.ts) means nothing to a reader.
+  const rows = [...rootRows.rows.values()].sort((a, b) => (nameAt >= 0 ? String(a[nameAt]).localeCompare(String(b[nameAt]), 'fr') : 0) || String(a[idAt]).localeCompare(String(b[idAt])))
   const label = (row: CanonicalRow) => (nameAt >= 0 ? `"${row[nameAt]}" (${row[idAt]})` : String(row[idAt]))
   const byId = rows.filter((row) => row[idAt] === wanted)
   const exact = rows.filter((row) => (nameAt >= 0 && row[nameAt] === wanted) || (slugAt >= 0 && row[slugAt] === wanted))
@@ -199,27 +228,17 @@ export async function prepareTenantRestore(options: PlanTenantRestoreOptions, se
   const progress = options.onProgress ?? (() => {})
   const step = (done: number) => progress({ label: 'restauration du cabinet : plan', done, total: 5, unit: 'steps' })
   const { target } = options
-  const source = await openDataJson(options.backup, options.workDir)
+  const targetTables = await catalogTables(target)
+  const graph = tenantGraph(targetTables, options.tenantTable ?? DEFAULT_TENANT_TABLE)
+  const rootName = graph.root.table.name
+  step(1)
+  const sections = await readFromSections(options, session, graph)
+  const source = typeof sections === 'string' ? await readWholeDataJson(options, graph, sections) : sections
+  step(3)
+  const { metadata, tenant, backupRows } = source
   try {
-    step(1)
-    const { metadata } = source
-    const targetTables = await catalogTables(target)
-    const graph = tenantGraph(targetTables, options.tenantTable ?? DEFAULT_TENANT_TABLE)
-    const rootName = graph.root.table.name
-
-    // Pass 1: every table's columns, and the tenants of the backup.
-    let rootRows: CanonicalTable | undefined
-    const first = await scanDataJson(source.path, source.sha256, (table, columns) => {
-      if (table !== rootName) return undefined
-      const rows = (rootRows = emptyCanonicalTable(table, columns.map((c) => ({ name: c.name, declaredType: c.type })), graph.root.key))
-      return (line) => addRow(rows, parseRowLine(line).map((v, i) => canonicalValue(rows.kinds[i]!, v)))
-    })
-    if (rootRows === undefined) throw new ToolkitError(`la sauvegarde ${metadata.id} n'a pas de table ${rootName} dans data.json`)
-    step(2)
-    const tenant = resolveTenant(rootRows, options.tenant, metadata.id)
-
     const targetMigration = await session.newestMigration()
-    const differences = schemaDifferences(graph, first.tables, targetTables)
+    const differences = schemaDifferences(graph, source.tables, targetTables)
     const warnings: string[] = []
     if (differences.length > 0) {
       throw new ToolkitError(
@@ -230,32 +249,6 @@ export async function prepareTenantRestore(options: PlanTenantRestoreOptions, se
     if (metadata.schema.newestMigration !== targetMigration) {
       warnings.push(`migrations différentes (sauvegarde : ${metadata.schema.newestMigration ?? 'aucune'}, base cible : ${targetMigration ?? 'aucune'}), sans effet sur les tables du cabinet`)
     }
-
-    // Pass 2 and on: the tenant's rows, level by level (a level's parents are known after the previous pass).
-    const backupRows = new Map<string, CanonicalTable>([[rootName, keepOnly(rootRows, tenant.id)]])
-    const levels = Math.max(...graph.owned.map((o) => o.depth))
-    for (let depth = 1; depth <= levels; depth++) {
-      const wanted = new Map(graph.owned.filter((o) => o.depth === depth).map((o) => [o.table.name, o]))
-      await scanDataJson(source.path, source.sha256, (name, columns) => {
-        const entry = wanted.get(name)
-        if (entry === undefined) return undefined
-        const rows = emptyCanonicalTable(name, columns.map((c) => ({ name: c.name, declaredType: c.type })), entry.key)
-        backupRows.set(name, rows)
-        const fk = entry.owner!
-        const parent = backupRows.get(fk.referencedTable)!
-        const positions = fk.columns.map((c) => rows.columns.indexOf(c))
-        const parentPositions = fk.referencedColumns.map((c) => parent.columns.indexOf(c))
-        const owners = new Set([...parent.rows.values()].map((row) => parentPositions.map((i) => row[i]).join('\u0000')))
-        // Rows owned through the root carry the tenant's id in their text: skip the others unparsed.
-        const needle = fk.referencedTable === rootName ? JSON.stringify(tenant.id).slice(1, -1) : undefined
-        return (line) => {
-          if (needle !== undefined && !line.includes(needle)) return
-          const row = parseRowLine(line).map((v, i) => canonicalValue(rows.kinds[i]!, v))
-          if (owners.has(positions.map((i) => row[i]).join('\u0000'))) addRow(rows, row)
-        }
-      })
-    }
-    step(3)
 
     // Both sides in the live database's column order.
     const aligned = new Map<string, CanonicalTable>()
@@ -298,12 +291,157 @@ export async function prepareTenantRestore(options: PlanTenantRestoreOptions, se
       tables,
       conflicts,
       warnings,
+      backupRead: source.read,
       backupChecksum: tenantChecksumOf(tenant.id, aligned.values()),
       currentChecksum: tenantChecksumOf(tenant.id, current.values()),
     }
     return { plan, graph, backupRows: aligned, metadata }
   } finally {
     await source.release()
+  }
+}
+
+/** The backup's side of a plan: its tables' columns, the tenant, and the tenant's rows per owned table (backup column order). */
+interface BackupTenantRows {
+  metadata: BackupMetadata
+  tables: Map<string, DataJsonColumn[]>
+  tenant: { id: string; name: string | null }
+  backupRows: Map<string, CanonicalTable>
+  read: BackupRead
+  release(): Promise<void>
+}
+
+/**
+ * The fast path (sections.ts): the tenant found in the live database, then only its runs read from
+ * the archive, every member checked against the sealed metadata's index. Returns why not (a French
+ * reason, for the plan) when the backup or the tenant does not allow it.
+ */
+async function readFromSections(options: PlanTenantRestoreOptions, session: TenantSession, graph: TenantGraph): Promise<BackupTenantRows | string> {
+  const store = options.backup.store ?? folderStore(options.backup.backupDir)
+  const entry = await store.find(options.backup.id)
+  const metadata = entry.metadata
+  const index = metadata?.tenantIndex
+  if (metadata === undefined || entry.problem !== undefined) return 'sauvegarde illisible ou incomplète'
+  if (index === undefined) return 'sauvegarde sans index des cabinets'
+  // The index is only as good as the metadata that holds it: an edited file is not used.
+  if (!entry.sealValid) return 'métadonnées modifiées après leur écriture'
+  const grouped = new Map(index.tables.filter((t) => t.groupedBy !== undefined).map((t) => [t.name, t]))
+  const directColumn = groupingColumns(graph)
+  const uncovered = graph.owned.filter((o) => grouped.get(o.table.name)?.groupedBy !== directColumn.get(o.table.name) || !directColumn.has(o.table.name))
+  if (uncovered.length > 0) return `tables du cabinet hors de l'index : ${uncovered.map((o) => o.table.name).join(', ')}`
+  const tenant = await liveTenant(session, graph, options.tenant)
+  if (tenant === undefined) return `cabinet « ${options.tenant} » introuvable (ou ambigu) dans la base cible`
+  const key = tenantKey(metadata.id, tenant.id)
+  if (index.tenants[key] === undefined) return `cabinet ${tenant.id} absent de l'index de la sauvegarde`
+
+  let bytes = 0
+  const stored = async (offset: number, length: number) => {
+    bytes += length
+    return store.readArchiveRange(entry, offset, length)
+  }
+  let read: ArchiveRangeReader = stored
+  let dataKey: Buffer | undefined
+  if (metadata.encryption !== undefined) {
+    if (options.backup.dataKey === undefined) return 'sauvegarde chiffrée, sans clé'
+    dataKey = await options.backup.dataKey(metadata)
+    // The index's offsets are the plaintext archive's (`archive`); each chunk's tag is checked, then each member's SHA-256.
+    read = decryptingRangeReader(stored, dataKey, metadata.archive!.size)
+  }
+  try {
+    return await readSections(metadata, index, graph, tenant, key, read, () => bytes)
+  } finally {
+    dataKey?.fill(0)
+  }
+}
+
+/** The tenant's rows of every owned table, from its runs (all grouped by their direct key to the root: checked by the caller). */
+async function readSections(metadata: BackupMetadata, index: TenantIndex, graph: TenantGraph, tenant: { id: string }, key: string, read: ArchiveRangeReader, bytes: () => number): Promise<BackupTenantRows | string> {
+  const grouping = groupingColumns(graph)
+  const tables = new Map(index.tables.map((t) => [t.name, t.columns]))
+  const backupRows = new Map<string, CanonicalTable>()
+  const runs = await readTenantRuns(index, key, graph.owned.map((o) => o.table.name), read)
+  for (const entry of graph.owned) {
+    const name = entry.table.name
+    const columns = tables.get(name)!
+    const rows = emptyCanonicalTable(name, columns.map((c) => ({ name: c.name, declaredType: c.type })), entry.key)
+    const owner = rows.columns.indexOf(grouping.get(name)!)
+    for (const line of runs.get(name)!) {
+      const row = parseRowLine(line).map((v, i) => canonicalValue(rows.kinds[i]!, v))
+      // The checked bytes say so already; a run of another tenant would be a wrong index, not data.
+      if (row[owner] !== tenant.id) throw new ToolkitError(`l'index de la sauvegarde ${metadata.id} désigne pour ${name} des lignes d'un autre cabinet : rien n'a été écrit`, { hint: `Lancez \`advanced-backup verify ${metadata.id}\` ; restaurez depuis une autre sauvegarde.` })
+      addRow(rows, row)
+    }
+    backupRows.set(name, rows)
+  }
+  const root = backupRows.get(graph.root.table.name)!
+  if (root.rows.size !== 1) return `cabinet ${tenant.id} absent de la table ${graph.root.table.name} de la sauvegarde`
+  const nameAt = root.columns.indexOf('name')
+  const backupName = nameAt >= 0 ? ([...root.rows.values()][0]![nameAt] ?? null) : null
+  return { metadata, tables, tenant: { id: tenant.id, name: backupName }, backupRows, read: { path: 'sections', bytes: bytes() }, release: async () => {} }
+}
+
+/** The tenant named by `wanted` in the live database: by id, else by exact name or slug; undefined when none or several. */
+async function liveTenant(session: TenantSession, graph: TenantGraph, wanted: string): Promise<{ id: string } | undefined> {
+  const root = graph.root.table
+  const key = root.columns.find((c) => c.name === graph.root.key[0])!
+  const keyAt = root.columns.indexOf(key)
+  const find = async (column: string) => {
+    const info = root.columns.find((c) => c.name === column)
+    if (info === undefined) return []
+    return session.selectRows(root, `${quoteIdentifier(root.name)}.${quoteIdentifier(column)} = ?`, [session.bindValue(columnKind(info.declaredType), wanted, info.declaredType)])
+  }
+  for (const columns of [[key.name], ['name', 'slug']]) {
+    const found = new Map<string, string>()
+    for (const column of columns) for (const row of await find(column)) found.set(String(row[keyAt]), String(row[keyAt]))
+    if (found.size === 1) return { id: [...found.values()][0]! }
+    if (found.size > 1) return undefined
+  }
+  return undefined
+}
+
+/** The full path: the whole backup verified, data.json read through (pass 1: columns and tenants; then level by level). */
+async function readWholeDataJson(options: PlanTenantRestoreOptions, graph: TenantGraph, reason: string): Promise<BackupTenantRows> {
+  const source = await openDataJson(options.backup, options.workDir)
+  try {
+    const { metadata } = source
+    const rootName = graph.root.table.name
+    let rootRows: CanonicalTable | undefined
+    const first = await scanDataJson(source.path, source.sha256, (table, columns) => {
+      if (table !== rootName) return undefined
+      const rows = (rootRows = emptyCanonicalTable(table, columns.map((c) => ({ name: c.name, declaredType: c.type })), graph.root.key))
+      return (line) => addRow(rows, parseRowLine(line).map((v, i) => canonicalValue(rows.kinds[i]!, v)))
+    })
+    if (rootRows === undefined) throw new ToolkitError(`la sauvegarde ${metadata.id} n'a pas de table ${rootName} dans data.json`)
+    const tenant = resolveTenant(rootRows, options.tenant, metadata.id)
+
+    // Pass 2 and on: the tenant's rows, level by level (a level's parents are known after the previous pass).
+    const backupRows = new Map<string, CanonicalTable>([[rootName, keepOnly(rootRows, tenant.id)]])
+    const levels = Math.max(...graph.owned.map((o) => o.depth))
+    for (let depth = 1; depth <= levels; depth++) {
+      const wanted = new Map(graph.owned.filter((o) => o.depth === depth).map((o) => [o.table.name, o]))
+      await scanDataJson(source.path, source.sha256, (name, columns) => {
+        const entry = wanted.get(name)
+        if (entry === undefined) return undefined
+        const rows = emptyCanonicalTable(name, columns.map((c) => ({ name: c.name, declaredType: c.type })), entry.key)
+        backupRows.set(name, rows)
+        const fk = entry.owner!
+        const parent = backupRows.get(fk.referencedTable)!
+        const positions = fk.columns.map((c) => rows.columns.indexOf(c))
+        const parentPositions = fk.referencedColumns.map((c) => parent.columns.indexOf(c))
+        const owners = new Set([...parent.rows.values()].map((row) => parentPositions.map((i) => row[i]).join('\u0000')))
+        // Rows owned through the root carry the tenant's id in their text: skip the others unparsed.
+        const needle = fk.referencedTable === rootName ? JSON.stringify(tenant.id).slice(1, -1) : undefined
+        return (line) => {
+          if (needle !== undefined && !line.includes(needle)) return
+          const row = parseRowLine(line).map((v, i) => canonicalValue(rows.kinds[i]!, v))
+          if (owners.has(positions.map((i) => row[i]).join('\u0000'))) addRow(rows, row)
+        }
+      })
+    }
+    return { metadata, tables: first.tables, tenant, backupRows, read: { path: 'full', reason }, release: () => source.release() }
+  } catch (error) {
+    await source.release()
+    throw error
   }
 }
 

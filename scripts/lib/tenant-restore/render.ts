@@ -30,6 +30,9 @@ export function renderTenantRestore(result: RestoreTenantResult): string {
     `${result.dryRun ? '🔎 Simulation de restauration du cabinet' : '♻️  Restauration du cabinet'} ${tenantLabel(plan)} depuis ${plan.backupId}`,
     `   Cible : ${plan.target}`,
     `   Tables du cabinet : ${plan.ownedTables.join(', ')} ; tables partagées, non touchées : ${plan.sharedTables.join(', ') || 'aucune'}`,
+    plan.backupRead.path === 'sections'
+      ? `   Lu dans la sauvegarde : les seules sections du cabinet (${count(plan.backupRead.bytes)} octets, chacune vérifiée par son SHA-256)`
+      : `   Lu dans la sauvegarde : data.json entier, après vérification de toute la sauvegarde (${plan.backupRead.reason})`,
     '',
     ...renderTenantPlanTable(plan),
   ]

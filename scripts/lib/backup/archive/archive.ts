@@ -26,6 +26,23 @@ export interface ArchiveWriterOptions {
   onBytes?: (done: number, total: number) => void
 }
 
+/** A file's place in the archive: where its data starts in the uncompressed tar stream. */
+export interface ArchivedFile extends WrittenFile {
+  offset: number
+}
+
+/**
+ * The gzip members holding a range of the uncompressed tar stream: the members are numbered from 0
+ * and each holds BLOCK_SIZE uncompressed bytes (the last one fewer), so byte `x` of the tar stream
+ * is in member `floor(x / BLOCK_SIZE)`; `offset` is where member `first` starts in the archive file.
+ */
+export interface MemberSpan {
+  first: number
+  offset: number
+  /** Compressed length and SHA-256 of each member from `first` on. */
+  members: [length: number, sha256: string][]
+}
+
 /**
  * Builds a .tar.gz incrementally.
  * @example
@@ -48,6 +65,12 @@ export class ArchiveWriter {
   #input = 0
   #failure: Error | undefined
   #onBytes: ((done: number, total: number) => void) | undefined
+  /** Blocks handed to the pool so far (all full but the last one `finish` hands over). */
+  #blocksFlushed = 0
+  /** Compressed length of each member written, in order, and the SHA-256 of those in a `#hashed` range. */
+  #memberLengths: number[] = []
+  #memberHashes = new Map<number, string>()
+  #hashed: [start: number, end: number][] = []
 
   private constructor(handle: FileHandle, options: ArchiveWriterOptions) {
     this.#handle = handle
@@ -73,7 +96,7 @@ export class ArchiveWriter {
    * Adds a regular file (mode 0644) read from `source`; resolves with the size and SHA-256 of what
    * was read (`sha256` is '' with `hash: false`, for a file hashed when it was written).
    */
-  addFile(name: string, source: string, mtime: Date, options: { hash?: boolean; onBytes?: (bytes: number) => void } = {}): Promise<WrittenFile> {
+  addFile(name: string, source: string, mtime: Date, options: { hash?: boolean; onBytes?: (bytes: number) => void; members?: boolean } = {}): Promise<ArchivedFile> {
     const hashing = options.hash ?? true
     // A file is handed over complete: its size joins the input total now, before it is read.
     this.#input += statSync(source, { throwIfNoEntry: false })?.size ?? 0
@@ -82,6 +105,9 @@ export class ArchiveWriter {
       try {
         const { size } = await handle.stat()
         await this.#header({ path: name, type: 'File', mode: 0o644, size, mtime })
+        const offset = this.#blocksFlushed * BLOCK_SIZE + this.#fill
+        // `members`: this file's members are hashed as they are written (see `membersOf`).
+        if (options.members) this.#hashed.push([offset, offset + size])
         const hash = createHash('sha256')
         let done = 0
         while (done < size) {
@@ -97,7 +123,7 @@ export class ArchiveWriter {
         }
         if ((await handle.stat()).size !== size) throw new Error(`${source} a changé pendant son archivage`)
         await this.#append(Buffer.alloc((RECORD - (size % RECORD)) % RECORD))
-        return { size, sha256: hashing ? hash.digest('hex') : '' }
+        return { size, sha256: hashing ? hash.digest('hex') : '', offset }
       } finally {
         await handle.close()
       }
@@ -114,6 +140,24 @@ export class ArchiveWriter {
     })
     await this.#handle.close()
     return { size: this.#size, sha256: this.#hash.digest('hex') }
+  }
+
+  /**
+   * After `finish`: the members holding bytes [start, end) of the tar stream of a file added with
+   * `members: true` (a range of a tenant-restore index, see tenant-restore/sections.ts).
+   */
+  membersOf(start: number, end: number): MemberSpan {
+    const first = Math.floor(start / BLOCK_SIZE)
+    const last = Math.floor((Math.max(end, start + 1) - 1) / BLOCK_SIZE)
+    let offset = 0
+    for (let i = 0; i < first; i++) offset += this.#memberLengths[i]!
+    const members: MemberSpan['members'] = []
+    for (let i = first; i <= last; i++) {
+      const sha256 = this.#memberHashes.get(i)
+      if (sha256 === undefined || this.#memberLengths[i] === undefined) throw new Error(`membre gzip n° ${i} non haché`)
+      members.push([this.#memberLengths[i]!, sha256])
+    }
+    return { first, offset, members }
   }
 
   /** Stops after a failure; the caller removes the file. */
@@ -162,6 +206,7 @@ export class ArchiveWriter {
     const member = this.#pool.gzip(block)
     member.catch(() => {})
     this.#inflight.push(member)
+    this.#blocksFlushed += 1
     this.#block = this.#blocks.take()
     this.#fill = 0
     while (this.#inflight.length > this.#maxInflight) await this.#writeOldest()
@@ -173,6 +218,10 @@ export class ArchiveWriter {
     const parts = [memberHeader(z), z.subarray(10)]
     for (const part of parts) this.#hash.update(part)
     const total = parts[0]!.length + parts[1]!.length
+    const index = this.#memberLengths.length
+    this.#memberLengths.push(total)
+    const [from, to] = [index * BLOCK_SIZE, (index + 1) * BLOCK_SIZE]
+    if (this.#hashed.some(([start, end]) => start < to && end > from)) this.#memberHashes.set(index, createHash('sha256').update(parts[0]!).update(parts[1]!).digest('hex'))
     let written = (await this.#handle.writev(parts)).bytesWritten
     while (written < total) {
       const rest = Buffer.concat(parts).subarray(written)

@@ -8,7 +8,7 @@
  * `<id>.metadata.json` written LAST — a backup is complete iff its metadata object exists, as on disk.
  */
 import { createReadStream } from 'node:fs'
-import { lstat, readFile } from 'node:fs/promises'
+import { lstat, open, readFile } from 'node:fs/promises'
 import { Readable } from 'node:stream'
 import { ToolkitError, describeError } from '../../errors.ts'
 import { writeFileAtomic } from '../../fs/atomic.ts'
@@ -32,6 +32,8 @@ export interface BackupStore {
   find(id: string): Promise<BackupEntry>
   /** The stored archive's bytes (the ciphertext when encrypted). */
   openArchive(entry: BackupEntry): Promise<Readable>
+  /** `length` bytes of the stored archive from `offset` (fewer when it ends first): a tenant restore's sections. */
+  readArchiveRange(entry: BackupEntry, offset: number, length: number): Promise<Buffer>
   /** The metadata's exact text (its seal covers these bytes). */
   metadataText(entry: BackupEntry): Promise<string>
   /** Replaces the metadata (rekey), atomically. */
@@ -57,6 +59,21 @@ export function folderStore(backupDir: string): BackupStore {
       if (info === undefined) throw new ToolkitError(`archive ${entry.paths.archive} manquante`, { hint: 'la métadonnée est là sans son archive ; restaurez une autre sauvegarde' })
       if (!info.isFile()) throw new ToolkitError(`${entry.paths.archive} n’est pas un fichier ordinaire : refusé`, { hint: 'retirez ce fichier du dossier des sauvegardes' })
       return createReadStream(entry.paths.archive, { highWaterMark: 1 << 20 })
+    },
+    async readArchiveRange(entry, offset, length) {
+      const handle = await open(entry.paths.archive, 'r')
+      try {
+        const buffer = Buffer.alloc(length)
+        let got = 0
+        while (got < length) {
+          const { bytesRead } = await handle.read(buffer, got, length - got, offset + got)
+          if (bytesRead === 0) break
+          got += bytesRead
+        }
+        return buffer.subarray(0, got)
+      } finally {
+        await handle.close()
+      }
     },
     metadataText: (entry) => readFile(entry.paths.sidecar, 'utf8'),
     writeMetadata: async (entry, text) => writeFileAtomic(entry.paths.sidecar, text),
@@ -107,6 +124,11 @@ export function objectStore(storage: ObjectStorage): BackupStore {
       return entryFor(id, undefined)
     },
     openArchive: (entry) => storage.get(entry.paths.archive),
+    async readArchiveRange(entry, offset, length) {
+      const parts: Buffer[] = []
+      for await (const chunk of await storage.get(entry.paths.archive, { offset, length })) parts.push(chunk as Buffer)
+      return Buffer.concat(parts)
+    },
     metadataText: (entry) => read(entry.paths.sidecar),
     async writeMetadata(entry, text) {
       const bytes = Buffer.from(text, 'utf8')

@@ -152,7 +152,7 @@ export async function checkDirectory(dir: string, files: readonly FileDigest[], 
 }
 
 /** Fields that differ between the metadata inside an archive and the copy beside it. */
-const OUTSIDE_ONLY = ['archive', 'size', 'durationMs', 'encryption', 'metadataSha256'] as const
+const OUTSIDE_ONLY = ['archive', 'size', 'durationMs', 'encryption', 'tenantIndex', 'metadataSha256'] as const
 
 /** The metadata inside the archive must be the one beside it, but for what only the outside can know. */
 export function sameBackupDescription(inside: BackupMetadata, outside: BackupMetadata): boolean {

@@ -16,12 +16,16 @@ import type { DatabaseHandle } from '../../db/connection.ts'
 import { ToolkitError, describeError } from '../../errors.ts'
 import { commitRename, fsyncPath, writeFileAtomic } from '../../fs/atomic.ts'
 import type { ProgressListener } from '../../progress.ts'
-import { ArchiveWriter } from '../archive/archive.ts'
+import { ArchiveWriter, type ArchivedFile } from '../archive/archive.ts'
+import type { DataJsonRun } from '../exporters/json.ts'
+import type { TableInfo } from '../../db/table-reader.ts'
+import { DEFAULT_TENANT_TABLE, tenantGraph } from '../../tenant-restore/graph.ts'
+import { buildTenantIndex, groupingColumns } from '../../tenant-restore/sections.ts'
 import { prepareBackupDir } from '../catalog/catalog.ts'
 import { writeExports } from './exports.ts'
 import { GzipPool } from '../archive/gzip-blocks.ts'
 import type { WrittenFile } from '../../fs/hashed-file.ts'
-import { ARCHIVE_SUFFIX, CSV_DIR, ENCRYPTED_SUFFIX, METADATA_FILE, SIDECAR_SUFFIX, SQL_EXPORT_FILE, backupIdFor, backupPaths, idOfTemporaryName, stagingNameFor, type ExportFormat } from '../layout.ts'
+import { ARCHIVE_SUFFIX, CSV_DIR, ENCRYPTED_SUFFIX, JSON_EXPORT_FILE, METADATA_FILE, SIDECAR_SUFFIX, SQL_EXPORT_FILE, backupIdFor, backupPaths, idOfTemporaryName, stagingNameFor, type ExportFormat } from '../layout.ts'
 import type { StepListener } from '../kill-points.ts'
 import { hashFile, manifestHash, sortDigests, type FileDigest } from '../manifest.ts'
 import { METADATA_FORMAT_VERSION, serializeMetadata, type BackupMetadata, type MetadataDraft, type TableContent } from '../metadata.ts'
@@ -99,6 +103,11 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
     }
     try {
       const tables = await snapshot.reader.tables()
+      const groupBy = tenantGrouping(tables)
+      // The tenant index of an archive: where data.json starts in the tar stream, and its runs.
+      const indexing = options.compress && groupBy.size > 0 && options.formats.includes('json')
+      let dataJson: Promise<ArchivedFile> | undefined
+      let runs: DataJsonRun[] = []
       const counts = new Map<string, number>()
       for (const table of tables) counts.set(table.name, await snapshot.count(table))
       // Content files by path (the CSV folder is marked with no digest once its archive entry is made).
@@ -119,20 +128,22 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
       // A file is handed to the archive as soon as it is complete; packing it overlaps the next export.
       // A file hashed as it was written is not hashed again when packed (verification reads the archive back).
       const publish = (name: string, written?: WrittenFile) => {
-        const packed = archive?.addFile(`${id}/${name}`, join(staging, name), mtime, { hash: written === undefined })
+        const packed = archive?.addFile(`${id}/${name}`, join(staging, name), mtime, { hash: written === undefined, members: indexing && name === JSON_EXPORT_FILE })
+        if (indexing && name === JSON_EXPORT_FILE) dataJson = packed
         let digest: Promise<WrittenFile>
         if (written) digest = packed ? packed.then((read) => ({ ...written, size: sizeMatches(name, read.size, written.size) })) : Promise.resolve(written)
-        else digest = packed ?? hashFile(join(staging, name))
+        else digest = packed ? packed.then(({ size, sha256 }) => ({ size, sha256 })) : hashFile(join(staging, name))
         digest.catch(() => {})
         files.set(name, digest)
       }
       publish(snapshot.artefact.name, snapshot.artefact.digest)
 
       await writeExports(
-        { engine: snapshot.engine, valueCodec: snapshot.reader.valueCodec, tables, rows: (table) => snapshot.rows(table), ...(snapshot.sqliteFile ? { sqliteFile: snapshot.sqliteFile } : {}) },
-        { formats: options.formats, dir: staging, engine: snapshot.engine, backupId: id, timestamp: started.toISOString(), durable: !options.compress, counts },
+        { engine: snapshot.engine, valueCodec: snapshot.reader.valueCodec, tables, rows: (table, rowOptions) => snapshot.rows(table, rowOptions), ...(snapshot.sqliteFile ? { sqliteFile: snapshot.sqliteFile } : {}) },
+        { formats: options.formats, dir: staging, engine: snapshot.engine, backupId: id, timestamp: started.toISOString(), durable: !options.compress, counts, groupBy },
         {
-          onFile(name, written) {
+          onFile(name, written, fileRuns) {
+            if (name === JSON_EXPORT_FILE) runs = fileRuns ?? []
             if (name.startsWith(`${CSV_DIR}/`) && !files.has(CSV_DIR)) {
               archive?.addDirectory(`${id}/${CSV_DIR}`, mtime).catch(() => {})
               files.set(CSV_DIR, undefined)
@@ -207,9 +218,14 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
       await writeFile(join(staging, METADATA_FILE), inner, { flag: 'wx' })
       archive!.addFile(`${id}/${METADATA_FILE}`, join(staging, METADATA_FILE), mtime).catch(() => {})
       const archiveFile = join(staging, `${id}${ARCHIVE_SUFFIX}`)
-      const written = await archive!.finish()
+      const finished = archive!
+      const written = await finished.finish()
       archive = undefined
-      const outer: MetadataDraft = { ...draft, size: written.size, archive: { path: `${id}${ARCHIVE_SUFFIX}`, ...written } }
+      const outer: MetadataDraft = { ...draft, size: written.size, archive: { path: `${id}${ARCHIVE_SUFFIX}`, size: written.size, sha256: written.sha256 } }
+      if (dataJson !== undefined) {
+        const { offset, size } = await dataJson
+        outer.tenantIndex = buildTenantIndex({ backupId: id, tables, groupBy, runs, offset, span: finished.membersOf(offset, offset + size) })
+      }
       step('create:before-verify')
       if (options.verify) {
         const parsedOuter = JSON.parse(serializeMetadata(outer)) as BackupMetadata
@@ -250,6 +266,18 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
     throw explainFailure(error, options.backupDir)
   } finally {
     await pool?.close()
+  }
+}
+
+/** data.json's grouping of the tenants' rows (none for a database without the tenant table). */
+function tenantGrouping(tables: readonly TableInfo[]): Map<string, string> {
+  if (!tables.some((table) => table.name === DEFAULT_TENANT_TABLE)) return new Map()
+  try {
+    return groupingColumns(tenantGraph(tables))
+  } catch (error) {
+    // A tenant table the graph cannot use (no one-column key…): data.json as before, no index.
+    if (error instanceof ToolkitError) return new Map()
+    throw error
   }
 }
 

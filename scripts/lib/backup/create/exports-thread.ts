@@ -13,10 +13,10 @@ const snapshot = sqliteFileSnapshot(plan.engine, sqliteFile, [])
 let lastProgress = 0
 try {
   await writeExportsHere(
-    { engine: plan.engine, valueCodec: snapshot.reader.valueCodec, tables: await snapshot.reader.tables(), rows: (table) => snapshot.rows(table), sqliteFile },
-    { ...plan, counts: new Map(plan.counts) },
+    { engine: plan.engine, valueCodec: snapshot.reader.valueCodec, tables: await snapshot.reader.tables(), rows: (table, options) => snapshot.rows(table, options), sqliteFile },
+    { ...plan, counts: new Map(plan.counts), groupBy: plan.groupBy ? new Map(plan.groupBy) : undefined },
     {
-      onFile: (name, written) => post({ type: 'file', name, written }),
+      onFile: (name, written, runs) => post({ type: 'file', name, written, ...(runs ? { runs } : {}) }),
       onProgress: (event) => {
         // A few updates a second are enough for a progress bar.
         const now = performance.now()

@@ -18,7 +18,7 @@ import type { EngineName } from '../../db/url.ts'
 import { ToolkitError, describeError } from '../../errors.ts'
 import type { ProgressEvent, ProgressListener } from '../../progress.ts'
 import { csvHeader, csvRowFormatter, exportCsv } from '../exporters/csv.ts'
-import { exportJsonDocument, jsonDocument, jsonRowFormatter } from '../exporters/json.ts'
+import { exportJsonDocument, jsonDocument, jsonRowFormatter, runRecorder, type DataJsonRun } from '../exporters/json.ts'
 import { writeRows } from '../exporters/_rows.ts'
 import { writeSqliteScript } from '../exporters/sql.ts'
 import { HashedFile, TextSink, type WrittenFile } from '../../fs/hashed-file.ts'
@@ -35,11 +35,16 @@ export interface ExportPlan {
   durable: boolean
   /** Rows per table in the snapshot: every export must agree. */
   counts: ReadonlyMap<string, number>
+  /**
+   * Tables whose rows data.json (and the CSV files) write grouped by a column (table → column: a
+   * tenant's rows in one run each, see tenant-restore/sections.ts); their runs come with data.json's `onFile`.
+   */
+  groupBy?: ReadonlyMap<string, string>
 }
 
 export interface ExportCallbacks {
-  /** A file is complete (path inside the backup, its size and SHA-256). */
-  onFile(name: string, written: WrittenFile): void
+  /** A file is complete (path inside the backup, its size and SHA-256; data.json's runs of the grouped tables). */
+  onFile(name: string, written: WrittenFile, runs?: DataJsonRun[]): void
   onProgress?: ProgressListener
 }
 
@@ -49,7 +54,7 @@ export interface ExportSource {
   /** How the source's values are written (its table reader's `valueCodec`). */
   valueCodec: ValueCodecFor
   tables: readonly TableInfo[]
-  rows(table: TableInfo): RowSource
+  rows(table: TableInfo, options?: { groupBy?: string }): RowSource
   sqliteFile?: string
 }
 
@@ -70,11 +75,11 @@ export async function writeExports(source: ExportSource, plan: ExportPlan, callb
 export async function writeExportsHere(source: ExportSource, plan: ExportPlan, callbacks: ExportCallbacks): Promise<void> {
   const totalRows = [...plan.counts.values()].reduce((a, b) => a + b, 0)
   const progress = callbacks.onProgress ?? (() => {})
-  const exportFile = async (name: string, write: (out: HashedFile) => Promise<void>) => {
+  const exportFile = async (name: string, write: (out: HashedFile) => Promise<DataJsonRun[] | void>) => {
     const out = await HashedFile.create(join(plan.dir, name))
     try {
-      await write(out)
-      callbacks.onFile(name, await out.commit({ durable: plan.durable }))
+      const runs = await write(out)
+      callbacks.onFile(name, await out.commit({ durable: plan.durable }), runs ?? undefined)
     } catch (error) {
       await out.abort()
       throw new ToolkitError(`échec de l’export ${name} : ${describeError(error)}`, { cause: error })
@@ -111,8 +116,10 @@ export async function writeExportsHere(source: ExportSource, plan: ExportPlan, c
   if (json) {
     const onRows = tracker(JSON_EXPORT_FILE)
     await exportFile(JSON_EXPORT_FILE, async (out) => {
-      const options = { engine: source.engine, valueCodec: source.valueCodec, backupId: plan.backupId, timestamp: plan.timestamp, onRows }
-      expectCounts(JSON_EXPORT_FILE, await exportJsonDocument((table) => source.rows(table), source.tables, out, options))
+      const options = { engine: source.engine, valueCodec: source.valueCodec, backupId: plan.backupId, timestamp: plan.timestamp, onRows, ...(plan.groupBy ? { groupBy: plan.groupBy } : {}) }
+      const { counts, runs } = await exportJsonDocument((table, groupBy) => source.rows(table, { groupBy }), source.tables, out, options)
+      expectCounts(JSON_EXPORT_FILE, counts)
+      return runs
     })
   }
   if (csv) {
@@ -120,7 +127,7 @@ export async function writeExportsHere(source: ExportSource, plan: ExportPlan, c
     for (const table of source.tables) {
       const name = csvFileFor(table.name)
       await exportFile(name, async (out) => {
-        const stats = await exportCsv(source.rows(table), table.columns, out, { valueCodec: source.valueCodec, onRows: (rows) => onRows(table.name, rows) })
+        const stats = await exportCsv(source.rows(table, { groupBy: plan.groupBy?.get(table.name) }), table.columns, out, { valueCodec: source.valueCodec, onRows: (rows) => onRows(table.name, rows) })
         expectCounts(name, new Map([[table.name, stats.rows]]))
       })
     }
@@ -141,8 +148,9 @@ async function writeJsonAndCsv(
   const fail = (name: string, error: unknown) => new ToolkitError(`échec de l’export ${name} : ${describeError(error)}`, { cause: error })
   const jsonOut = await HashedFile.create(join(plan.dir, JSON_EXPORT_FILE))
   const jsonRows = new Map<string, number>()
+  const runs: DataJsonRun[] = []
   try {
-    const jsonSink = new TextSink(jsonOut)
+    const jsonSink = new TextSink(jsonOut, { countBytes: (plan.groupBy?.size ?? 0) > 0 })
     const onRows = tracker('JSON + CSV')
     jsonSink.push(jsonDocument.head({ engine: source.engine, backupId: plan.backupId, timestamp: plan.timestamp }))
     for (const [index, table] of source.tables.entries()) {
@@ -156,10 +164,13 @@ async function writeJsonAndCsv(
         const toCsv = csvRowFormatter(table.columns, source.valueCodec)
         jsonSink.push(jsonDocument.tableHead(table, index === 0))
         csvSink.push(csvHeader(table.columns))
+        const groupBy = plan.groupBy?.get(table.name)
+        const recorder = groupBy === undefined ? undefined : runRecorder(table.name, table.columns.findIndex((c) => c.name === groupBy), jsonSink, runs)
         const count = await writeRows(
-          source.rows(table),
+          source.rows(table, { groupBy }),
           [jsonSink, csvSink],
           (row, rowIndex) => {
+            recorder?.row(row)
             jsonSink.push(toJson(row, rowIndex === 0))
             csvSink.push(toCsv(row))
           },
@@ -169,6 +180,7 @@ async function writeJsonAndCsv(
         expectCounts(name, new Map([[table.name, count]]))
         callbacks.onFile(name, await csvOut.commit({ durable: plan.durable }))
         jsonRows.set(table.name, count)
+        recorder?.end()
         jsonSink.push(jsonDocument.tableTail(count))
       } catch (error) {
         await csvOut.abort()
@@ -178,7 +190,7 @@ async function writeJsonAndCsv(
     jsonSink.push(jsonDocument.tail(source.tables.length))
     await jsonSink.flush()
     expectCounts(JSON_EXPORT_FILE, jsonRows)
-    callbacks.onFile(JSON_EXPORT_FILE, await jsonOut.commit({ durable: plan.durable }))
+    callbacks.onFile(JSON_EXPORT_FILE, await jsonOut.commit({ durable: plan.durable }), runs)
   } catch (error) {
     await jsonOut.abort()
     throw error instanceof ToolkitError ? error : fail(JSON_EXPORT_FILE, error)
@@ -188,11 +200,11 @@ async function writeJsonAndCsv(
 /** What the helper thread is given (exports-thread.ts). */
 export interface ExportThreadData {
   sqliteFile: string
-  plan: Omit<ExportPlan, 'counts'> & { counts: [string, number][] }
+  plan: Omit<ExportPlan, 'counts' | 'groupBy'> & { counts: [string, number][]; groupBy?: [string, string][] }
 }
 
 export type ExportThreadMessage =
-  | { type: 'file'; name: string; written: WrittenFile }
+  | { type: 'file'; name: string; written: WrittenFile; runs?: DataJsonRun[] }
   | { type: 'progress'; event: ProgressEvent }
   | { type: 'done' }
   | { type: 'error'; message: string; code?: string; toolkit: boolean }
@@ -202,7 +214,7 @@ const HELPER_YOUNG_GENERATION_MB = 8
 
 /** The exports of a SQLite file, written by a helper thread. */
 export function writeExportsOnThread(sqliteFile: string, plan: ExportPlan, callbacks: ExportCallbacks): Promise<void> {
-  const workerData: ExportThreadData = { sqliteFile, plan: { ...plan, counts: [...plan.counts] } }
+  const workerData: ExportThreadData = { sqliteFile, plan: { ...plan, counts: [...plan.counts], groupBy: plan.groupBy ? [...plan.groupBy] : undefined } }
   return new Promise((resolve, reject) => {
     const worker = startTypeScriptThread(new URL('./exports-thread.ts', import.meta.url), workerData, { resourceLimits: { maxYoungGenerationSizeMb: HELPER_YOUNG_GENERATION_MB } })
     let settled = false
@@ -215,7 +227,7 @@ export function writeExportsOnThread(sqliteFile: string, plan: ExportPlan, callb
     }
     worker.on('message', (message: ExportThreadMessage) => {
       try {
-        if (message.type === 'file') callbacks.onFile(message.name, message.written)
+        if (message.type === 'file') callbacks.onFile(message.name, message.written, message.runs)
         else if (message.type === 'progress') callbacks.onProgress?.(message.event)
         else if (message.type === 'done') finish()
         else {

@@ -48,11 +48,49 @@ export async function exportJsonRows(rows: RowSource, columns: readonly TableCol
   return { rows: count }
 }
 
+/**
+ * One run of data.json: the rows of `table` whose grouping column holds `owner` (rows written
+ * grouped, see Snapshot.rows' `groupBy`), bytes [start, end) of the file — from the separator
+ * before its first row to the end of its last row.
+ */
+export interface DataJsonRun {
+  table: string
+  owner: string
+  start: number
+  end: number
+}
+
+/**
+ * Watches the rows of one table as they are pushed to `sink` (built with `countBytes`) and appends
+ * to `runs` where each value of the column at `at` starts and stops. Call `row` before pushing a
+ * row's text, `end` before the table's tail. NULLs belong to no run.
+ */
+export function runRecorder(table: string, at: number, sink: TextSink, runs: DataJsonRun[]): { row(row: readonly RowValue[]): void; end(): void } {
+  let open: DataJsonRun | undefined
+  return {
+    row(row) {
+      const value = row[at]
+      const owner = value === null || value === undefined ? undefined : String(value)
+      if (owner === open?.owner) return
+      const here = sink.bytes
+      if (open) open.end = here
+      open = owner === undefined ? undefined : { table, owner, start: here, end: here }
+      if (open) runs.push(open)
+    },
+    end() {
+      if (open) open.end = sink.bytes
+      open = undefined
+    },
+  }
+}
+
 export interface JsonDocumentOptions extends Omit<ExportOptions, 'onRows'> {
   engine: EngineName
   backupId: string
   timestamp: string
   onRows?: (table: string, rows: number) => void
+  /** Tables whose rows come grouped by a column (table → column): their runs are recorded. */
+  groupBy?: ReadonlyMap<string, string>
 }
 
 /** The pieces of data.json around the rows, for writers that produce the rows themselves. */
@@ -72,19 +110,40 @@ export const jsonDocument = {
   tail: (tables: number) => (tables === 0 ? '}\n}\n' : '\n  }\n}\n'),
 }
 
-/** Writes the whole data.json of `tables`, each read from `rows(table)`; returns the rows written per table. */
-export async function exportJsonDocument(rows: (table: TableInfo) => RowSource, tables: readonly TableInfo[], out: Writable, options: JsonDocumentOptions): Promise<Map<string, number>> {
-  const sink = new TextSink(out)
+/**
+ * Writes the whole data.json of `tables`, each read from `rows(table, groupBy)` (the column of
+ * `options.groupBy`, if any); returns the rows written per table and the runs of the grouped tables.
+ */
+export async function exportJsonDocument(
+  rows: (table: TableInfo, groupBy?: string) => RowSource,
+  tables: readonly TableInfo[],
+  out: Writable,
+  options: JsonDocumentOptions,
+): Promise<{ counts: Map<string, number>; runs: DataJsonRun[] }> {
+  const grouped = options.groupBy ?? new Map<string, string>()
+  const sink = new TextSink(out, { countBytes: grouped.size > 0 })
   const counts = new Map<string, number>()
+  const runs: DataJsonRun[] = []
   sink.push(jsonDocument.head(options))
   for (const [index, table] of tables.entries()) {
     sink.push(jsonDocument.tableHead(table, index === 0))
     const format = jsonRowFormatter(table.columns, options.valueCodec, jsonDocument.indent)
-    const count = await writeRows(rows(table), [sink], (row, rowIndex) => sink.push(format(row, rowIndex === 0)), (n) => options.onRows?.(table.name, n))
+    const column = grouped.get(table.name)
+    const recorder = column === undefined ? undefined : runRecorder(table.name, table.columns.findIndex((c) => c.name === column), sink, runs)
+    const count = await writeRows(
+      rows(table, column),
+      [sink],
+      (row, rowIndex) => {
+        recorder?.row(row)
+        sink.push(format(row, rowIndex === 0))
+      },
+      (n) => options.onRows?.(table.name, n),
+    )
+    recorder?.end()
     counts.set(table.name, count)
     sink.push(jsonDocument.tableTail(count))
   }
   sink.push(jsonDocument.tail(tables.length))
   await sink.flush()
-  return counts
+  return { counts, runs }
 }

@@ -175,7 +175,7 @@ export async function postgresSnapshot(db: DatabaseHandle, options: SnapshotOpti
     for (const setting of SESSION_SETTINGS) await reader.query(setting)
     const path = join(options.dir, DATABASE_SQL_FILE)
     const { digest, warnings } = await writePostgresScript(reader, path, db.redactedUrl, options)
-    return { engine: 'postgres', artefact: { name: DATABASE_SQL_FILE, path, digest }, reader, rows: (table) => reader.rows(table), count: (table) => reader.count(table), warnings, close: () => reader.close() }
+    return { engine: 'postgres', artefact: { name: DATABASE_SQL_FILE, path, digest }, reader, rows: (table, options) => reader.rows(table, options), count: (table) => reader.count(table), warnings, close: () => reader.close() }
   } catch (error) {
     await reader.close().catch(() => {})
     throw error

@@ -97,7 +97,8 @@ export async function openPostgresTableReader(pool: pg.Pool): Promise<PostgresTa
     },
     async *rows(table, options = {}) {
       const keyColumns = table.columns.filter((c) => c.primaryKeyPosition > 0).sort((a, b) => a.primaryKeyPosition - b.primaryKeyPosition)
-      const orderBy = keyColumns.length > 0 ? ` ORDER BY ${keyColumns.map((c) => quoteIdentifier(c.name)).join(', ')}` : ''
+      const order = [...(options.groupBy === undefined ? [] : [options.groupBy]), ...keyColumns.map((c) => c.name)]
+      const orderBy = order.length > 0 ? ` ORDER BY ${order.map(quoteIdentifier).join(', ')}` : ''
       const sql = `SELECT ${table.columns.map((c) => quoteIdentifier(c.name)).join(', ')} FROM ${quoteIdentifier(table.name)}${orderBy}`
       const cursor = client.query(new Cursor(sql, [], { rowMode: 'array', types: TEXT_TYPES }))
       try {

@@ -41,9 +41,9 @@ export function sqliteFileSnapshot(engine: EngineName, path: string, warnings: s
     artefact: { name: DATABASE_FILE, path },
     sqliteFile: path,
     reader,
-    rows(table) {
+    rows(table, options = {}) {
       const columns = table.columns.map((c) => c.name)
-      const select = `SELECT ${columns.map(quoteIdentifier).join(', ')} FROM ${quoteIdentifier(table.name)}${rowOrder(table.name, columns, withoutRowid)}`
+      const select = `SELECT ${columns.map(quoteIdentifier).join(', ')} FROM ${quoteIdentifier(table.name)}${rowOrder(table.name, columns, withoutRowid, options.groupBy)}`
       return db.prepare(select).raw(true).safeIntegers(true).iterate() as IterableIterator<RowValue[]>
     },
     async count(table) {
