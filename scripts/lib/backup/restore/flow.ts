@@ -2,9 +2,12 @@
  * Restoring a backup, whatever the target's engine, in the spec's five steps:
  *   1. verify   — every hash of the backup and of its whole chain (incrementals), the archive's
  *                 entries judged safe, the backup's engine and schema compared with the target's;
+ *                 in the same read, the files the restore needs (the engine's artefact, the change
+ *                 sets, or data.json across engines) are copied into the scratch folder;
  *   2. safety   — the current database kept (the engine says how: a consistent file copy, or a
  *                 full backup of a server into the backup folder);
- *   3. replace  — the backup's database materialized and made the target's (engine part);
+ *   3. replace  — the backup's database materialized from those verified copies (moved, not read
+ *                 again from the backup) and made the target's (engine part);
  *   4. check    — the target checked (row counts per table against the metadata, and what the
  *                 engine can check more); on failure the previous database is put back where it can be;
  *   5. report   — the numbers.
@@ -15,7 +18,8 @@
  * nothing else; another engine's backup is also checked where it was converted (row counts and
  * content checksums), so a dry run into a server target, which is never loaded, still checks it. Each step is announced through `step(name)` before it runs (history, kill points).
  */
-import { constants, copyFile, rm } from 'node:fs/promises'
+import { rm } from 'node:fs/promises'
+import { moveFile } from '../../fs/atomic.ts'
 import { privateScratchDir } from '../../fs/leftovers.ts'
 import { join, resolve } from 'node:path'
 import { redactUrl } from '../../db/url.ts'
@@ -25,13 +29,15 @@ import { engineForUrl, engineLabel, engineNamed } from '../../engines/index.ts'
 import type { Engine, RestoreContext } from '../../engines/engine.ts'
 import type { DatabaseLocation } from '../../db/url.ts'
 import type { BackupMetadata } from '../metadata.ts'
+import type { BackupEntry } from '../catalog/catalog.ts'
+import { JSON_EXPORT_FILE } from '../layout.ts'
 import type { ProgressListener } from '../../progress.ts'
 import { createBackup } from '../create/create.ts'
 import { GzipPool } from '../archive/gzip-blocks.ts'
-import { materializeDatabase } from '../create/incremental.ts'
+import { CHANGES_FILE, materializeDatabase } from '../create/incremental.ts'
 import { restoreStepRunner, type RestorePlan, type RestoreResult, type RestoreStepName, type RestoreStepResult } from './steps.ts'
 import { lockRestoreTarget, type TargetLock } from './target-lock.ts'
-import { verifyChain } from './verify-chain.ts'
+import { verifyChain, type VerifiedChain } from './verify-chain.ts'
 import { assertLogicalExport, buildCrossEngineArtefact, checkRestoredContents, rehearsedCheck, type CrossEngineArtefact } from './logical.ts'
 
 export interface RestoreBackupOptions {
@@ -101,11 +107,15 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
       // Held from before the verification to the end: a second restore of the same file refuses.
       if (!options.dryRun && target.lockFile !== null) lock = lockRestoreTarget(target.lockFile)
       let context!: RestoreContext
+      let verified!: VerifiedChain
       // Another engine's backup: rebuilt from its logical export as the target engine's artefact (logical.ts).
       let crossEngine: CrossEngineArtefact | undefined
       // 1. Verification
       const { chain, metadata } = await timed(1, 'verify', async () => {
-        const verified = await verifyChain(options.backupDir, options.id, pool, options.onProgress)
+        // The copies step 3 (or the cross-engine conversion) needs: another engine's backup is read from its data.json.
+        const needed = (entry: BackupEntry, root: boolean) =>
+          entry.metadata!.engine !== engine.name ? [JSON_EXPORT_FILE] : root ? [engineNamed(entry.metadata!.engine).restoreArtefact] : [CHANGES_FILE]
+        verified = await verifyChain(options.backupDir, options.id, { pool, onProgress: options.onProgress, keep: { dir: join(scratchDir, 'verified'), files: needed } })
         const last = verified.chain.at(-1)!.metadata!
         const sameEngine = last.engine === engine.name
         if (!sameEngine) assertLogicalExport(last, engine)
@@ -123,7 +133,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
         }
         await target.assertReplaceable(context)
         if (!sameEngine) {
-          crossEngine = await buildCrossEngineArtefact({ entry: verified.chain.at(-1)!, metadata: last, engine, target: location, scratchDir, environment: options.environment, checkContents: options.dryRun ?? false, onProgress: options.onProgress })
+          crossEngine = await buildCrossEngineArtefact({ metadata: last, dataJson: verified.copies.get(`${last.id}/${JSON_EXPORT_FILE}`)!, engine, target: location, scratchDir, environment: options.environment, checkContents: options.dryRun ?? false, onProgress: options.onProgress })
           // The new database records the target's own migrations, not the backup's `_prisma_migrations` rows.
           const migrations = crossEngine.migrations
           context.metadata = { ...last, tables: last.tables.map((t) => (t.name === '_prisma_migrations' ? { ...t, rows: migrations } : t)) }
@@ -137,8 +147,15 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
       })
       const restoreContext = context
       const built = crossEngine
+      const copies = verified.copies
+      // Step 1's verified copies become the new database: moved (a hard link on the same filesystem), never read from the backup again.
+      const take = async (entry: BackupEntry, path: string, dest: string) => {
+        const copy = copies.get(`${entry.id}/${path}`)
+        if (copy === undefined) throw new ToolkitError(`le backup ${entry.id} n’a pas de ${path}`)
+        await moveFile(copy, dest)
+      }
       const materialize = (dest: string) =>
-        built === undefined ? materializeDatabase(chain, dest, { artefact: engineNamed(metadata.engine).restoreArtefact, pool, onProgress: options.onProgress }) : copyFile(built.path, dest, constants.COPYFILE_EXCL)
+        built === undefined ? materializeDatabase(chain, dest, { artefact: engineNamed(metadata.engine).restoreArtefact, onProgress: options.onProgress, take }) : moveFile(built.path, dest)
       const plan: RestorePlan = {
         id: options.id,
         chain: chain.map((e) => e.id),

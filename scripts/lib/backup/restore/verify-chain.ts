@@ -1,4 +1,10 @@
-/** Step 1 of a restore: the backup and every backup it depends on, verified before anything is written. */
+/**
+ * Step 1 of a restore: the backup and every backup it depends on, verified before anything is
+ * written to the target — in one read of each: the files the restore needs are written to the
+ * restore's scratch folder while they are hashed, and used only once every hash of the chain matched.
+ */
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
 import { ToolkitError } from '../../errors.ts'
 import type { BackupEntry } from '../catalog/catalog.ts'
 import { unsafeEntries } from '../archive/extract.ts'
@@ -7,15 +13,42 @@ import { backupChain } from '../create/incremental.ts'
 import type { ProgressListener } from '../../progress.ts'
 import { CHECK_STATUS_LABELS, verifyBackup, type FileCheck } from '../catalog/verify.ts'
 
+export interface VerifyChainOptions {
+  pool?: GzipPool
+  onProgress?: ProgressListener
+  /** The files to keep a verified copy of, per backup of the chain (`root`: the full backup), written under `dir`. */
+  keep?: { dir: string; files: (entry: BackupEntry, root: boolean) => readonly string[] }
+}
+
+export interface VerifiedChain {
+  /** The full backup first, `id` last. */
+  chain: BackupEntry[]
+  /** The verified copies (`keep`), by `<backup id>/<path>`; only files the backup lists. */
+  copies: ReadonlyMap<string, string>
+}
+
 /**
  * Verifies a backup and every backup it depends on; throws a ToolkitError naming each fault and
  * each unsafe archive entry.
+ * @example const { chain, copies } = await verifyChain('backups', id, { keep: { dir, files: () => ['database.db'] } })
  */
-export async function verifyChain(backupDir: string, id: string, pool?: GzipPool, onProgress?: ProgressListener): Promise<{ chain: BackupEntry[] }> {
+export async function verifyChain(backupDir: string, id: string, options: VerifyChainOptions = {}): Promise<VerifiedChain> {
   const chain = await backupChain(backupDir, id)
+  const copies = new Map<string, string>()
   for (const entry of [...chain].reverse()) {
-    const report = await verifyBackup(backupDir, entry.id, { pool, onProgress, chain: false })
-    if (report.ok) continue
+    const extract = new Map<string, string>()
+    const listed = new Set(entry.metadata!.files.map((file) => file.path))
+    for (const path of options.keep?.files(entry, entry === chain[0]) ?? []) {
+      if (!listed.has(path)) continue
+      const dir = join(options.keep!.dir, entry.id)
+      await mkdir(dir, { recursive: true })
+      extract.set(path, join(dir, path))
+    }
+    const report = await verifyBackup(backupDir, entry.id, { pool: options.pool, onProgress: options.onProgress, chain: false, extract })
+    if (report.ok) {
+      for (const [path, dest] of extract) copies.set(`${entry.id}/${path}`, dest)
+      continue
+    }
     const unsafe = unsafeEntries(report.checks, entry.id)
     const faults = report.checks.filter((c: FileCheck) => c.status !== 'ok').map((c) => `${c.path} : ${CHECK_STATUS_LABELS[c.status]}${c.detail ? ` (${c.detail})` : ''}`)
     const whose = entry.id === id ? `le backup ${id}` : `le backup ${entry.id}, dont ${id} a besoin,`
@@ -24,5 +57,5 @@ export async function verifyChain(backupDir: string, id: string, pool?: GzipPool
     }
     throw new ToolkitError(`${whose} échoue à la vérification ; rien n’a été écrit : ${faults.join(' ; ')}`, { hint: `Voir \`advanced-backup verify ${entry.id}\` ; restaurez un autre backup.` })
   }
-  return { chain }
+  return { chain, copies }
 }
