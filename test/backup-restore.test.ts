@@ -8,6 +8,7 @@ import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { chmodSync, copyFileSync, mkdirSync, symlinkSync, cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { createPostgresDatabase, openTestDatabase, suiteCleanup, tempDir, defer } from './helpers/databases.ts'
@@ -207,6 +208,63 @@ describe('restore (SQLite)', { skip: requireJudge('sqlite3') }, () => {
     await rejects(s.system.restore(FIRST, { yes: true, to: live }), /^plus de place dans .*small-disk pour la copie de sécurité \(.*\) : rien n’a été remplacé$/)
     assert.equal(sha256File(live), s.liveSha)
     assert.deepEqual(readdirSync(mountPoint), ['dev.db'])
+  })
+
+  test('the backup is read once: removed right after step 1, the restore completes from the bytes step 1 verified', async (t) => {
+    for (const form of ['archive', 'folder'] as const) {
+      const s = scene(t, form)
+      const result = await s.system.restore(FIRST, {
+        yes: true,
+        step: (name) => {
+          // A restore that reads the backup again in step 3 (verify, then extract) fails from here on.
+          if (name === 'confirm') for (const name of readdirSync(s.backups)) rmSync(join(s.backups, name), { recursive: true })
+        },
+      })
+      assert.equal(result.restored, true, form)
+      assert.deepEqual(readdirSync(s.backups).filter((name) => name.startsWith(FIRST)), [], form)
+      assert.equal(sqliteDump(s.live), sourceDump, form)
+      assert.deepEqual(readdirSync(s.dir).sort(), ['backups', 'dev.db', 'dev.db.before-restore'], form)
+    }
+  })
+
+  test('a damaged last entry fails step 1 after the database was copied: the target untouched, the copy gone', { skip: requireJudge('tar') }, async (t) => {
+    const s = scene(t)
+    const work = tempDir(t)
+    const archive = join(s.backups, `${FIRST}.tar.gz`)
+    const order = run('tar', ['-tzf', archive]).split('\n').filter((line) => line !== '')
+    run('tar', ['-xzf', archive, '-C', work])
+    // One byte of export.sql changed (same size), and export.sql put last, after database.db and metadata.json.
+    const damaged = `${FIRST}/export.sql`
+    const bytes = readFileSync(join(work, damaged))
+    bytes[bytes.length - 2]! ^= 0x01
+    writeFileSync(join(work, damaged), bytes)
+    assert.ok(order.indexOf(`${FIRST}/database.db`) < order.indexOf(damaged))
+    rmSync(archive)
+    run('tar', ['-czf', archive, '-C', work, '--no-recursion', ...order.filter((path) => path !== damaged), damaged])
+    resealArchive(s.backups, FIRST)
+    const scratch = () => readdirSync(tmpdir()).filter((name) => name.startsWith(`ipm-restore-${process.pid}-`))
+    const before = scratch()
+    await rejects(s.system.restore(FIRST, { yes: true }), /échoue à la vérification ; rien n’a été écrit : export\.sql : modifié \(SHA-256 différent\)/)
+    assert.equal(sha256File(s.live), s.liveSha)
+    assert.deepEqual(readdirSync(s.dir).sort(), ['backups', 'dev.db'])
+    assert.deepEqual(scratch(), before, 'the scratch folder, with its unverified copy of database.db, is removed')
+  })
+
+  test('a target on another filesystem than the scratch folder gets a copy of the verified database', async (t) => {
+    const s = scene(t)
+    const mountPoint = join(s.dir, 'other-disk')
+    mkdirSync(mountPoint)
+    if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', mountPoint]).status !== 0) {
+      t.skip('cannot mount a tmpfs here (needs root): the copy across filesystems is untested')
+      return
+    }
+    defer(t, () => spawnSync('umount', [mountPoint]))
+    const live = join(mountPoint, 'dev.db')
+    copyFileSync(s.live, live)
+    const result = await s.system.restore(FIRST, { yes: true, to: live })
+    assert.equal(result.restored, true)
+    assert.equal(sqliteDump(live), sourceDump)
+    assert.deepEqual(readdirSync(mountPoint).sort(), ['dev.db', 'dev.db.before-restore'])
   })
 
   test('when the restored database fails its check, the previous one is put back and restore fails', { skip: requireJudge('sqlite3') }, async (t) => {
