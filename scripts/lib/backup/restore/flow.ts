@@ -37,7 +37,7 @@ import { GzipPool } from '../archive/gzip-blocks.ts'
 import { CHANGES_FILE, materializeDatabase } from '../create/incremental.ts'
 import { restoreStepRunner, type RestorePlan, type RestoreResult, type RestoreStepName, type RestoreStepResult } from './steps.ts'
 import { lockRestoreTarget, type TargetLock } from './target-lock.ts'
-import { verifyChain, type VerifiedChain } from './verify-chain.ts'
+import { verifyChain } from './verify-chain.ts'
 import { assertLogicalExport, buildCrossEngineArtefact, checkRestoredContents, rehearsedCheck, type CrossEngineArtefact } from './logical.ts'
 
 export interface RestoreBackupOptions {
@@ -107,15 +107,14 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
       // Held from before the verification to the end: a second restore of the same file refuses.
       if (!options.dryRun && target.lockFile !== null) lock = lockRestoreTarget(target.lockFile)
       let context!: RestoreContext
-      let verified!: VerifiedChain
       // Another engine's backup: rebuilt from its logical export as the target engine's artefact (logical.ts).
       let crossEngine: CrossEngineArtefact | undefined
       // 1. Verification
-      const { chain, metadata } = await timed(1, 'verify', async () => {
+      const { chain, metadata, copies } = await timed(1, 'verify', async () => {
         // The copies step 3 (or the cross-engine conversion) needs: another engine's backup is read from its data.json.
         const needed = (entry: BackupEntry, root: boolean) =>
           entry.metadata!.engine !== engine.name ? [JSON_EXPORT_FILE] : root ? [engineNamed(entry.metadata!.engine).restoreArtefact] : [CHANGES_FILE]
-        verified = await verifyChain(options.backupDir, options.id, { pool, onProgress: options.onProgress, keep: { dir: join(scratchDir, 'verified'), files: needed } })
+        const verified = await verifyChain(options.backupDir, options.id, { pool, onProgress: options.onProgress, keep: { dir: join(scratchDir, 'verified'), files: needed } })
         const last = verified.chain.at(-1)!.metadata!
         const sameEngine = last.engine === engine.name
         if (!sameEngine) assertLogicalExport(last, engine)
@@ -141,13 +140,12 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
         const files = verified.chain.reduce((n, e) => n + e.metadata!.files.length, 0)
         const converted = crossEngine === undefined ? '' : `, converti de ${engineLabel(last.engine)} vers ${engine.label} depuis data.json (${crossEngine.rows.toLocaleString('fr-FR')} lignes, ${crossEngine.migrations} migration(s) ${engine.label})`
         return {
-          value: { chain: verified.chain, metadata: last },
+          value: { chain: verified.chain, metadata: last, copies: verified.copies },
           detail: `${files} fichier(s) vérifié(s)${verified.chain.length > 1 ? ` sur ${verified.chain.length} backups (chaîne incrémentale)` : ''}, hash ${last.hash.slice(0, 12)}…${converted}`,
         }
       })
       const restoreContext = context
       const built = crossEngine
-      const copies = verified.copies
       // Step 1's verified copies become the new database: moved (a hard link on the same filesystem), never read from the backup again.
       const take = async (entry: BackupEntry, path: string, dest: string) => {
         const copy = copies.get(`${entry.id}/${path}`)
