@@ -23,6 +23,7 @@ import { openDatabase } from '../scripts/lib/db/open.ts'
 import { ToolkitError } from '../scripts/lib/errors.ts'
 import { findBackupEntry } from '../scripts/lib/backup/catalog/catalog.ts'
 import { extractBackupFile } from '../scripts/lib/backup/archive/extract.ts'
+import { moveFile } from '../scripts/lib/fs/atomic.ts'
 import { requireJudge } from './helpers/judges.ts'
 
 const FIRST = 'backup-2026-01-21T15-30-00'
@@ -205,6 +206,12 @@ describe('restore (SQLite)', { skip: requireJudge('sqlite3') }, () => {
     defer(t, () => spawnSync('umount', [mountPoint]))
     const live = join(mountPoint, 'dev.db')
     copyFileSync(s.live, live)
+    // Room for the database only: step 1's verified copy of the backup's database, written beside it, does not fit.
+    await rejects(s.system.restore(FIRST, { yes: true, to: live }), /^plus de place dans .*small-disk pour la copie vérifiée de backup-2026-01-21T15-30-00\/database\.db : rien n’a été remplacé$/)
+    assert.equal(sha256File(live), s.liveSha)
+    assert.deepEqual(readdirSync(mountPoint), ['dev.db'])
+    // Room for the database and the verified copy, not for the safety copy.
+    spawnSync('mount', ['-o', `remount,size=${Math.ceil((size * 2.5) / 4096) * 4096}`, mountPoint])
     await rejects(s.system.restore(FIRST, { yes: true, to: live }), /^plus de place dans .*small-disk pour la copie de sécurité \(.*\) : rien n’a été remplacé$/)
     assert.equal(sha256File(live), s.liveSha)
     assert.deepEqual(readdirSync(mountPoint), ['dev.db'])
@@ -250,21 +257,42 @@ describe('restore (SQLite)', { skip: requireJudge('sqlite3') }, () => {
     assert.deepEqual(scratch(), before, 'the scratch folder, with its unverified copy of database.db, is removed')
   })
 
-  test('a target on another filesystem than the scratch folder gets a copy of the verified database', async (t) => {
+  test('a target on another filesystem than the temporary folder: step 1 writes its verified copy beside the target, which step 3 renames', async (t) => {
     const s = scene(t)
     const mountPoint = join(s.dir, 'other-disk')
     mkdirSync(mountPoint)
     if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', mountPoint]).status !== 0) {
-      t.skip('cannot mount a tmpfs here (needs root): the copy across filesystems is untested')
+      t.skip('cannot mount a tmpfs here (needs root): restoring onto another filesystem is untested')
       return
     }
     defer(t, () => spawnSync('umount', [mountPoint]))
     const live = join(mountPoint, 'dev.db')
     copyFileSync(s.live, live)
-    const result = await s.system.restore(FIRST, { yes: true, to: live })
+    const database = (await findBackupEntry(s.backups, FIRST)).metadata!.files.find((f) => f.path === 'database.db')!
+    let staged: { name: string; size: number; inode: number }[] = []
+    const result = await s.system.restore(FIRST, {
+      yes: true,
+      to: live,
+      step: (name) => {
+        if (name !== 'confirm') return
+        staged = readdirSync(mountPoint).filter((n) => n.endsWith('-verified')).map((n) => ({ name: n, size: statSync(join(mountPoint, n)).size, inode: statSync(join(mountPoint, n)).ino }))
+      },
+    })
     assert.equal(result.restored, true)
+    assert.equal(staged.length, 1, 'one verified copy beside the target after step 1')
+    assert.match(staged[0]!.name, /^dev\.db\.tmp-\d+-[a-z0-9]+-verified$/)
+    assert.equal(staged[0]!.size, database.size)
+    assert.equal(statSync(live).ino, staged[0]!.inode, 'the verified copy is the restored file (renamed, not copied)')
     assert.equal(sqliteDump(live), sourceDump)
     assert.deepEqual(readdirSync(mountPoint).sort(), ['dev.db', 'dev.db.before-restore'])
+
+    // moveFile (a cross-engine artefact built in the temporary folder): a copy across filesystems, then the source removed.
+    const built = join(tempDir(t), 'built.db')
+    copyFileSync(source, built)
+    await moveFile(built, join(mountPoint, 'moved.db'))
+    assert.equal(existsSync(built), false)
+    assert.equal(sha256File(join(mountPoint, 'moved.db')), sha256File(source))
+    await assert.rejects(moveFile(join(mountPoint, 'moved.db'), live), /EEXIST/)
   })
 
   test('when the restored database fails its check, the previous one is put back and restore fails', { skip: requireJudge('sqlite3') }, async (t) => {

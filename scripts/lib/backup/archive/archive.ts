@@ -252,7 +252,7 @@ export async function readArchive(path: string, options: ReadArchiveOptions = {}
       onData: async (data) => {
         tar.write(data)
         // Written before the next block is handed over: the parts are views of this one.
-        for (const { dest, data: part } of tar.takeCopies()) await copies.write(dest, part)
+        for (const { dest, data: part, name } of tar.takeCopies()) await copies.write(dest, part, name)
       },
     })
   } finally {
@@ -309,7 +309,7 @@ class TarReader {
   #current: (ArchiveEntry & { hash: Hash; parts?: Buffer[] }) | undefined
   #extract: ReadonlyMap<string, string>
   #copied = new Set<string>()
-  #copies: { dest: string; data: Buffer }[] = []
+  #copies: { dest: string; data: Buffer; name: string }[] = []
   #pax: { parts: Buffer[]; global: boolean } | undefined
   #extended: Record<string, unknown> | undefined
   #zeroBlocks = 0
@@ -321,7 +321,7 @@ class TarReader {
   }
 
   /** The bytes to write to the `extract` files since the last call (views of the data written in). */
-  takeCopies(): { dest: string; data: Buffer }[] {
+  takeCopies(): { dest: string; data: Buffer; name: string }[] {
     return this.#copies.splice(0)
   }
 
@@ -339,7 +339,7 @@ class TarReader {
         if (this.#state === 'data') {
           this.#current!.hash.update(part)
           this.#current!.parts?.push(Buffer.from(part))
-          if (this.#current!.copiedTo !== undefined) this.#copies.push({ dest: this.#current!.copiedTo, data: part })
+          if (this.#current!.copiedTo !== undefined) this.#copies.push({ dest: this.#current!.copiedTo, data: part, name: this.#current!.path })
         } else {
           this.#pax!.parts.push(Buffer.from(part))
         }
@@ -396,7 +396,7 @@ class TarReader {
     if (copyTo !== undefined) {
       this.#copied.add(path)
       // Created now, so that an empty entry has its (empty) file too.
-      this.#copies.push({ dest: copyTo, data: Buffer.alloc(0) })
+      this.#copies.push({ dest: copyTo, data: Buffer.alloc(0), name: path })
     }
     this.#current = {
       path,

@@ -5,8 +5,9 @@
  * the whole backup has been verified, and throws it away otherwise.
  */
 import { open, type FileHandle } from 'node:fs/promises'
+import { dirname } from 'node:path'
 import { ToolkitError, describeError } from '../../errors.ts'
-import { mapFilesystemError } from '../../fs/errors.ts'
+import { isDiskFull, mapFilesystemError } from '../../fs/errors.ts'
 
 /** Writing a copy failed (a full disk, a forbidden folder): the machine's fault, not the backup's. */
 export class CopyWriteError extends ToolkitError {}
@@ -18,8 +19,8 @@ export class CopyWriteError extends ToolkitError {}
 export class VerifiedCopies {
   #handles = new Map<string, FileHandle>()
 
-  /** Appends `data` to `dest`; an empty `data` only creates the file (an empty entry). */
-  async write(dest: string, data: Buffer): Promise<void> {
+  /** Appends `data` (of the backup's file `name`) to `dest`; an empty `data` only creates the file (an empty entry). */
+  async write(dest: string, data: Buffer, name: string): Promise<void> {
     try {
       let handle = this.#handles.get(dest)
       if (handle === undefined) {
@@ -30,11 +31,15 @@ export class VerifiedCopies {
       let offset = 0
       while (offset < data.length) offset += (await handle.write(data, offset, data.length - offset, null)).bytesWritten
     } catch (error) {
-      const mapped = mapFilesystemError(error, 'la copie vérifiée du backup', dest)
-      throw new CopyWriteError(mapped?.message ?? `écriture de ${dest} impossible : ${describeError(error)}`, {
-        hint: mapped?.hint ?? 'Vérifiez le dossier temporaire (TMPDIR), puis relancez.',
-        cause: error,
-      })
+      const what = `la copie vérifiée de ${name}`
+      if (isDiskFull(error)) {
+        throw new CopyWriteError(`plus de place dans ${dirname(dest)} pour ${what} : rien n’a été remplacé`, {
+          hint: 'Libérez de la place sur ce disque (près d’une base SQLite, il faut la base restaurée et sa copie de sécurité ; ailleurs, le dossier temporaire : TMPDIR), puis relancez.',
+          cause: error,
+        })
+      }
+      const mapped = mapFilesystemError(error, what, dest)
+      throw new CopyWriteError(mapped?.message ?? `écriture de ${what} impossible (${dest}) : ${describeError(error)}`, { hint: mapped?.hint ?? 'Vérifiez ce dossier, puis relancez.', cause: error })
     }
   }
 

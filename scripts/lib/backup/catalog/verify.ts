@@ -150,8 +150,8 @@ export async function checkDirectory(dir: string, files: readonly FileDigest[], 
       try {
         const base = done
         const dest = options.extract?.get(file.path)
-        const copy = dest === undefined ? undefined : (chunk: Buffer) => copies.write(dest, chunk)
-        if (dest !== undefined) await copies.write(dest, Buffer.alloc(0))
+        const copy = dest === undefined ? undefined : (chunk: Buffer) => copies.write(dest, chunk, file.path)
+        if (dest !== undefined) await copies.write(dest, Buffer.alloc(0), file.path)
         const actual = await hashFile(join(dir, file.path), (n) => options.onProgress?.({ label: 'verify', done: (done = base + n), total, unit: 'bytes' }), copy)
         done = base + file.size
         checks.push(compare(file.path, file, actual))

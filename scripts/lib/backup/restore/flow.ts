@@ -18,7 +18,7 @@
  * nothing else; another engine's backup is also checked where it was converted (row counts and
  * content checksums), so a dry run into a server target, which is never loaded, still checks it. Each step is announced through `step(name)` before it runs (history, kill points).
  */
-import { rm } from 'node:fs/promises'
+import { mkdir, rm } from 'node:fs/promises'
 import { moveFile } from '../../fs/atomic.ts'
 import { privateScratchDir } from '../../fs/leftovers.ts'
 import { join, resolve } from 'node:path'
@@ -103,6 +103,8 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
   try {
     const target = await engine.openRestoreTarget(location, { environment: options.environment, dryRun: options.dryRun ?? false, redactedUrl: redactUrl(url) })
     let lock: TargetLock | undefined
+    // Step 1's copies (the database's may be beside a file target, outside the scratch folder): removed unless step 3 took them.
+    const staged: string[] = []
     try {
       // Held from before the verification to the end: a second restore of the same file refuses.
       if (!options.dryRun && target.lockFile !== null) lock = lockRestoreTarget(target.lockFile)
@@ -111,10 +113,18 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
       let crossEngine: CrossEngineArtefact | undefined
       // 1. Verification
       const { chain, metadata, copies } = await timed(1, 'verify', async () => {
-        // The copies step 3 (or the cross-engine conversion) needs: another engine's backup is read from its data.json.
-        const needed = (entry: BackupEntry, root: boolean) =>
-          entry.metadata!.engine !== engine.name ? [JSON_EXPORT_FILE] : root ? [engineNamed(entry.metadata!.engine).restoreArtefact] : [CHANGES_FILE]
-        const verified = await verifyChain(options.backupDir, options.id, { pool, onProgress: options.onProgress, keep: { dir: join(scratchDir, 'verified'), files: needed } })
+        // The copies step 3 (or the cross-engine conversion) needs, another engine's backup being read from its
+        // data.json; the database's where the target wants it staged (beside a file target), the rest in the scratch folder.
+        const verifiedDir = join(scratchDir, 'verified')
+        await mkdir(verifiedDir)
+        const keep = (entry: BackupEntry, root: boolean) => {
+          const m = entry.metadata!
+          const path = m.engine !== engine.name ? JSON_EXPORT_FILE : root ? engineNamed(m.engine).restoreArtefact : CHANGES_FILE
+          const dest = (m.engine === engine.name && root ? target.stagingPath() : null) ?? join(verifiedDir, `${entry.id}.${path}`)
+          staged.push(dest)
+          return new Map([[path, dest]])
+        }
+        const verified = await verifyChain(options.backupDir, options.id, { pool, onProgress: options.onProgress, keep })
         const last = verified.chain.at(-1)!.metadata!
         const sameEngine = last.engine === engine.name
         if (!sameEngine) assertLogicalExport(last, engine)
@@ -233,6 +243,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
       steps.push({ step: 5, name: 'report', status: 'ok', detail: `base restaurée: ${check.counts.length} tables, ${total.toLocaleString('fr-FR')} lignes`, durationMs: 0 })
       return { ...base, dryRun: false, restored: true, ...check, size, durationMs: Math.round(performance.now() - startedAt) }
     } finally {
+      for (const path of staged) await rm(path, { force: true })
       await target.close()
       lock?.release()
     }

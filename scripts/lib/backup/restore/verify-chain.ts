@@ -3,8 +3,6 @@
  * written to the target — in one read of each: the files the restore needs are written to the
  * restore's scratch folder while they are hashed, and used only once every hash of the chain matched.
  */
-import { mkdir } from 'node:fs/promises'
-import { join } from 'node:path'
 import { ToolkitError } from '../../errors.ts'
 import type { BackupEntry } from '../catalog/catalog.ts'
 import { unsafeEntries } from '../archive/extract.ts'
@@ -16,8 +14,11 @@ import { CHECK_STATUS_LABELS, verifyBackup, type FileCheck } from '../catalog/ve
 export interface VerifyChainOptions {
   pool?: GzipPool
   onProgress?: ProgressListener
-  /** The files to keep a verified copy of, per backup of the chain (`root`: the full backup), written under `dir`. */
-  keep?: { dir: string; files: (entry: BackupEntry, root: boolean) => readonly string[] }
+  /**
+   * The files to keep a verified copy of, per backup of the chain (`root`: the full backup): path in
+   * the backup → where to write it (created; it must not exist). Files the backup does not list are passed over.
+   */
+  keep?: (entry: BackupEntry, root: boolean) => ReadonlyMap<string, string>
 }
 
 export interface VerifiedChain {
@@ -30,20 +31,14 @@ export interface VerifiedChain {
 /**
  * Verifies a backup and every backup it depends on; throws a ToolkitError naming each fault and
  * each unsafe archive entry.
- * @example const { chain, copies } = await verifyChain('backups', id, { keep: { dir, files: () => ['database.db'] } })
+ * @example const { chain, copies } = await verifyChain('backups', id, { keep: (entry) => new Map([['database.db', `/tmp/x/${entry.id}.db`]]) })
  */
 export async function verifyChain(backupDir: string, id: string, options: VerifyChainOptions = {}): Promise<VerifiedChain> {
   const chain = await backupChain(backupDir, id)
   const copies = new Map<string, string>()
   for (const entry of [...chain].reverse()) {
-    const extract = new Map<string, string>()
     const listed = new Set(entry.metadata!.files.map((file) => file.path))
-    for (const path of options.keep?.files(entry, entry === chain[0]) ?? []) {
-      if (!listed.has(path)) continue
-      const dir = join(options.keep!.dir, entry.id)
-      await mkdir(dir, { recursive: true })
-      extract.set(path, join(dir, path))
-    }
+    const extract = new Map([...(options.keep?.(entry, entry === chain[0]) ?? [])].filter(([path]) => listed.has(path)))
     const report = await verifyBackup(backupDir, entry.id, { pool: options.pool, onProgress: options.onProgress, chain: false, extract })
     if (report.ok) {
       for (const [path, dest] of extract) copies.set(`${entry.id}/${path}`, dest)
