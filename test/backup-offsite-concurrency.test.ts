@@ -24,19 +24,25 @@ async function objectKeys(storage: StorageUnderTest): Promise<string[]> {
   return keys.sort()
 }
 
-test('an upload lease’s owner: same host judged by its pid and process start, another host by the lease’s age', () => {
-  const here = { host: 'cabinet-1', pid: 100, processStart: 'boot-a:5000' }
+test('an upload lease’s owner: same host and pid space judged by its pid and process start, another host or pid space by the lease’s age', () => {
+  const here = { host: 'cabinet-1', pid: 100, processStart: 'boot-a:5000', pidSpace: 'boot-a:pid:[1]' }
   const alive = (pid: number) => pid === 100 || pid === 200
   const startOf = (pid: number) => (pid === 100 ? 'boot-a:5000' : pid === 200 ? 'boot-a:7000' : undefined)
-  const judge = (owner: { host: string; pid: number; processStart?: string }, age: number) => ownerIsAlive(owner, here, age, { isAlive: alive, startOf, staleAfterMs: 24 * 3_600_000 })
+  const judge = (owner: { host: string; pid: number; processStart?: string; pidSpace?: string }, age: number) => ownerIsAlive(owner, here, age, { isAlive: alive, startOf, staleAfterMs: 24 * 3_600_000 })
   assert.equal(judge({ host: 'cabinet-1', pid: 100, processStart: 'boot-a:5000' }, 0), true, 'a live pid')
   assert.equal(judge({ host: 'cabinet-1', pid: 300 }, 0), false, 'a dead pid, however young the lease')
   assert.equal(judge({ host: 'cabinet-1', pid: 200, processStart: 'boot-a:5000' }, 0), false, 'a reused pid: another process start')
   assert.equal(judge({ host: 'cabinet-1', pid: 200, processStart: 'boot-b:5000' }, 0), false, 'a reused pid after a reboot')
   assert.equal(judge({ host: 'cabinet-2', pid: 300 }, 23 * 3_600_000), true, 'another host, refreshed within 24 h')
   assert.equal(judge({ host: 'cabinet-2', pid: 100 }, 25 * 3_600_000), false, 'another host, silent for more than 24 h (its pid means nothing here)')
+  // A cloned container with the same host name: its pid 300 is not ours to judge (dead here, maybe alive there).
+  assert.equal(judge({ host: 'cabinet-1', pid: 300, pidSpace: 'boot-c:pid:[1]' }, 0), true, 'same host name, another pid space: judged as another host')
+  assert.equal(judge({ host: 'cabinet-1', pid: 300, pidSpace: 'boot-a:pid:[2]' }, 23 * 3_600_000), true, 'same host name and boot, another pid namespace')
+  assert.equal(judge({ host: 'cabinet-1', pid: 300, pidSpace: 'boot-c:pid:[1]' }, 25 * 3_600_000), false, 'another pid space, silent for more than 24 h')
+  assert.equal(judge({ host: 'cabinet-1', pid: 300, pidSpace: 'boot-a:pid:[1]' }, 0), false, 'same pid space: a dead pid is dead at once')
   const me = currentOwner()
   assert.equal(me.pid, process.pid)
+  assert.match(me.pidSpace ?? '', /^[0-9a-f-]{36}:pid:\[\d+\]$/, 'on Linux, the boot id and the pid namespace')
   assert.equal(ownerIsAlive(me, me, 0), true)
 })
 
@@ -121,5 +127,29 @@ for (const entry of STORAGES.filter((e) => e.name !== 'folder')) {
     assert.deepEqual(swept.removed, [key])
     assert.deepEqual(await storage.incompleteUploads(), [])
     assert.deepEqual((await objectKeys(storage)).filter((name) => name.startsWith(LEASE_PREFIX)), [], 'the dead lease is gone, ours released')
+  })
+
+  test(`${entry.name}: a lease whose own write was killed (never committed) is swept once older than any lease write takes`, async (t) => {
+    const storage = await entry.start(t)
+    const key = `${LEASE_PREFIX}autre-machine-4242-deadbeef.json`
+    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO_ROOT, 'test/helpers/storage-upload-child.ts'), JSON.stringify({ url: storage.url, env: storage.env, partSize: 5 * MIB, key, stallAfterBytes: 6 * MIB })], { stdio: ['ignore', 'pipe', 'pipe'] })
+    defer(t, () => void (child.exitCode === null && child.kill('SIGKILL')))
+    let output = ''
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk))
+    while (!(output.includes('stalled') && (await storage.incompleteUploads()).length > 0)) {
+      assert.equal(child.exitCode, null, `the child started no upload: ${output}`)
+      await sleep(100)
+    }
+    child.kill('SIGKILL')
+    const client = openStorage(storage.url, { env: storage.env })
+    const none = { live: new Set<string>(), dead: new Set<string>(), owners: new Map(), staleLeases: [] }
+    // Started just now: a lease write in flight, left alone.
+    const early = await sweepStorage(client, { startedBefore: new Date(), others: none })
+    assert.deepEqual(early.removed, [])
+    assert.equal((await storage.incompleteUploads()).length, 1)
+    // Seen from a sweep an hour later: no lease write lasts that long.
+    const later = await sweepStorage(client, { startedBefore: new Date(Date.now() + 3_600_000), others: none })
+    assert.deepEqual(later.removed, [key])
+    assert.deepEqual(await storage.incompleteUploads(), [])
   })
 }

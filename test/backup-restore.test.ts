@@ -7,13 +7,13 @@ import { before, describe, test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { chmodSync, copyFileSync, mkdirSync, symlinkSync, cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, copyFileSync, mkdirSync, symlinkSync, cpSync, existsSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { createPostgresDatabase, openTestDatabase, suiteCleanup, tempDir, defer } from './helpers/databases.ts'
-import { backupSystem, run, sqliteDump, steppingClock } from './helpers/backup.ts'
-import { runScript } from './helpers/cli.ts'
+import { backupSystem, databaseContents, run, sqliteDump, steppingClock } from './helpers/backup.ts'
+import { REPO_ROOT, runScript } from './helpers/cli.ts'
 import { AdvancedBackupSystem } from '../scripts/lib/backup/backup-system.ts'
 import { serializeMetadata, type BackupMetadata } from '../scripts/lib/backup/metadata.ts'
 import { manifestHash } from '../scripts/lib/backup/manifest.ts'
@@ -405,6 +405,32 @@ describe('restore (SQLite)', { skip: requireJudge('sqlite3') }, () => {
   })
 })
 
+/**
+ * Makes a folder backup's database lose its first Dossier row, every hash re-sealed: verify passes,
+ * the restore loads it, and its check (row counts against the metadata) fails for real.
+ */
+function loseOneDossier(backups: string, id: string, artefact: 'database.sql' | 'database.db'): void {
+  const folder = join(backups, id)
+  const path = join(folder, artefact)
+  if (artefact === 'database.sql') {
+    const lines = readFileSync(path, 'utf8').split('\n')
+    const copy = lines.findIndex((line) => /^COPY (\S+\.)?"Dossier" .* FROM stdin;$/.test(line))
+    assert.ok(copy >= 0 && lines[copy + 1] !== '\\.', 'database.sql has Dossier rows')
+    lines.splice(copy + 1, 1)
+    writeFileSync(path, lines.join('\n'))
+  } else {
+    const db = new Database(path)
+    db.exec(`DELETE FROM "Dossier" WHERE rowid = (SELECT max(rowid) FROM "Dossier")`)
+    db.close()
+  }
+  reseal(join(folder, 'metadata.json'), (m) => {
+    m.files = m.files.map((f) => (f.path === artefact ? { ...f, size: statSync(path).size, sha256: sha256File(path) } : f))
+    m.hash = manifestHash(m.files)
+  })
+}
+
+const FAILED_CHECK = 'a échoué au contrôle \\(les nombres de lignes diffèrent des métadonnées : Dossier \\d+ au lieu de \\d+\\) ; '
+
 describe('restore (PostgreSQL, D1)', () => {
   test('a PostgreSQL backup loads into an empty database; a non-empty one needs --force and gets a safety export first', async (t) => {
     const db = await openTestDatabase(t, 'postgres')
@@ -473,6 +499,82 @@ describe('restore (PostgreSQL, D1)', () => {
     assert.equal(await rows(target), await rows(db))
     assert.equal((await systemOver(backups).list()).backups.length, 2, 'a safety export of the D1 target was taken first')
   })
+
+  test('PostgreSQL: a restored database that fails its check is undone — a non-empty target gets its safety export back, an empty one is emptied again (judged by psql)', { skip: requireJudge('psql') }, async (t) => {
+    const source = await openTestDatabase(t, 'postgres')
+    const backups = join(tempDir(t), 'backups')
+    const { metadata } = await backupSystem(t, { databaseUrl: source.url, backupDir: backups, compressionEnabled: false, exportFormats: ['sql'], now: steppingClock() }).create()
+    loseOneDossier(backups, metadata.id, 'database.sql')
+    assert.equal((await systemOver(backups).verify(metadata.id)).ok, true, 'verify does not see it')
+
+    const target = await openTestDatabase(t, 'postgres')
+    await target.sql.query(`DELETE FROM "Dossier" WHERE id = (SELECT max(id) FROM "Dossier")`)
+    await target.close()
+    const before = databaseContents(target.url)
+    const error = await rejects(
+      systemOver(backups, target.url).restore(metadata.id, { yes: true, force: true }),
+      new RegExp(`${FAILED_CHECK}l’export de sécurité (backup-\\S+) a été rechargé : postgresql://\\S+ est revenue à son état d’avant la restauration$`),
+    )
+    assert.equal(error.exitCode, 1)
+    assert.deepEqual(databaseContents(target.url), before)
+    const safety = /l’export de sécurité (backup-\S+) a été rechargé/.exec(error.message)![1]
+    assert.ok((await systemOver(backups).list()).backups.some((b) => b.id === safety), 'the safety export it names is in the backup folder')
+
+    const empty = await createPostgresDatabase(t)
+    await rejects(systemOver(backups, empty).restore(metadata.id, { yes: true }), new RegExp(`${FAILED_CHECK}postgresql://\\S+ a été vidée à nouveau : ce que la restauration y avait créé est supprimé, elle était vide avant$`))
+    assert.deepEqual(databaseContents(empty), { tables: {}, toolkitTables: [] })
+    assert.equal(run('psql', ['-X', '-At', '-d', empty, '-c', `SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public'`]).trim(), '0', 'no sequence or index left either')
+  })
+
+  test('PostgreSQL: when loading the safety export back fails too, the line gives the exact command, and that command puts the target back', { skip: requireJudge('psql') }, async (t) => {
+    const source = await openTestDatabase(t, 'postgres')
+    const backups = join(tempDir(t), 'backups')
+    const { metadata } = await backupSystem(t, { databaseUrl: source.url, backupDir: backups, compressionEnabled: false, exportFormats: ['sql'], now: steppingClock() }).create()
+    loseOneDossier(backups, metadata.id, 'database.sql')
+    const target = await openTestDatabase(t, 'postgres')
+    await target.sql.query(`DELETE FROM "Dossier" WHERE id = (SELECT max(id) FROM "Dossier")`)
+    await target.close()
+    const before = databaseContents(target.url)
+    // Once the safety export is made (step 4 about to run), it is taken out of the backup folder: loading it back fails.
+    const aside = tempDir(t)
+    const safetyFiles = () => readdirSync(backups).filter((name) => !name.startsWith(metadata.id))
+    const system = new AdvancedBackupSystem({
+      backupDir: backups,
+      databaseUrl: target.url,
+      environment: resolveEnvironment({}),
+      onStep: (step) => {
+        if (step === 'restore:check') for (const name of safetyFiles()) renameSync(join(backups, name), join(aside, name))
+      },
+    })
+    const error = await rejects(system.restore(metadata.id, { yes: true, force: true }), new RegExp(`${FAILED_CHECK}le rechargement de l’export de sécurité backup-\\S+ a ÉCHOUÉ \\(.+\\) : rechargez-le à la main : npx tsx scripts/advanced-backup\\.ts --dir \\S+ restore backup-\\S+ --to \\S+ --force --yes$`))
+    assert.notDeepEqual(databaseContents(target.url), before, 'the failed restore is still there')
+    for (const name of readdirSync(aside)) renameSync(join(aside, name), join(backups, name))
+    const command = /rechargez-le à la main : (.*)$/.exec(error.message)![1]!
+    const byHand = spawnSync('sh', ['-c', command], { cwd: REPO_ROOT, encoding: 'utf8' })
+    assert.equal(byHand.status, 0, byHand.stderr)
+    assert.deepEqual(databaseContents(target.url), before)
+  })
+
+  test('D1: a restored database that fails its check is undone — a non-empty target gets its safety export back, an empty one is emptied again (judged by sqlite3)', { skip: requireJudge('sqlite3') }, async (t) => {
+    const source = await openTestDatabase(t, 'd1')
+    const backups = join(tempDir(t), 'backups')
+    const { metadata } = await backupSystem(t, { databaseUrl: source.url, backupDir: backups, compressionEnabled: false, exportFormats: ['sql'], now: steppingClock() }).create()
+    await source.close()
+    loseOneDossier(backups, metadata.id, 'database.db')
+    assert.equal((await systemOver(backups).verify(metadata.id)).ok, true, 'verify does not see it')
+
+    const target = await openTestDatabase(t, 'd1')
+    await target.sql.query(`DELETE FROM "Dossier" WHERE id = 'dossier-demo-1'`)
+    await target.close()
+    const before = databaseContents(target.url)
+    await rejects(
+      systemOver(backups, target.url).restore(metadata.id, { yes: true, force: true }),
+      new RegExp(`${FAILED_CHECK}l’export de sécurité backup-\\S+ a été rechargé : d1://local/\\S+ est revenue à son état d’avant la restauration$`),
+    )
+    assert.deepEqual(databaseContents(target.url), before)
+
+    const empty = `d1://local/${join(tempDir(t), 'd1')}`
+    await rejects(systemOver(backups, empty).restore(metadata.id, { yes: true }), new RegExp(`${FAILED_CHECK}d1://local/\\S+ a été vidée à nouveau : ce que la restauration y avait créé est supprimé, elle était vide avant$`))
+    assert.deepEqual(databaseContents(empty), { tables: {}, toolkitTables: [] })
+  })
 })
-
-

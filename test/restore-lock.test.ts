@@ -1,6 +1,6 @@
 /**
  * Two restores of the same target started at once: one runs, the other refuses (the target's lock:
- * a file beside a SQLite database, an advisory lock on a PostgreSQL server), and the target ends
+ * a file beside a SQLite database or a local D1's state folder, an advisory lock on a PostgreSQL server), and the target ends
  * whole, every time. Child processes load first, then start together on one signal, so their runs overlap.
  */
 import { describe, test } from 'node:test'
@@ -10,7 +10,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { copyFileSync, cpSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
-import { backupSystem, steppingClock } from './helpers/backup.ts'
+import { backupSystem, databaseContents, steppingClock } from './helpers/backup.ts'
 import { openTestDatabase, suiteCleanup, tempDir } from './helpers/databases.ts'
 import { openDatabase } from '../scripts/lib/db/open.ts'
 import { REPO_ROOT } from './helpers/cli.ts'
@@ -20,6 +20,7 @@ import { resolveEnvironment } from '../scripts/lib/environment.ts'
 
 const TRIALS = 10
 const PG_TRIALS = 5
+const D1_TRIALS = 3
 const sha256File = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex')
 
 /** Epoch milliseconds at which a successful restore announced its first step and its report: both inside its lock. */
@@ -132,6 +133,40 @@ describe('restore lock', () => {
       } finally {
         await check.close()
       }
+    }
+  })
+
+  test(`two restores into one local D1 started at once: exactly one holds it at a time, through the lock file beside its state folder, and the target ends whole (${D1_TRIALS} trials)`, async () => {
+    const source = await openTestDatabase(suite, 'd1')
+    const root = tempDir(suite, 'ipm-restore-lock-d1-')
+    const pristine = join(root, 'backups')
+    const { metadata } = await backupSystem(suite, { databaseUrl: source.url, backupDir: pristine, now: steppingClock() }).create()
+    await source.close()
+    const expected = databaseContents(source.url)
+    for (let trial = 0; trial < D1_TRIALS; trial++) {
+      // A non-empty target (so --force): without the lock both restores stage, swap and report success, their runs overlapping.
+      const target = await openTestDatabase(suite, 'd1')
+      await target.sql.query(`DELETE FROM "Dossier" WHERE id = 'dossier-demo-1'`)
+      await target.close()
+      const dirs = [0, 1].map((n) => join(root, `trial-${trial}-${n}`))
+      for (const dir of dirs) cpSync(pristine, dir, { recursive: true })
+      const children = dirs.map((dir) => restoreChild(root, dir, target.url, metadata.id, { force: true }))
+      await Promise.all(children.map((c) => c.ready))
+      for (const c of children) c.go()
+      const outcomes = await Promise.all(children.map((c) => c.done))
+      const said = outcomes.map((o) => `${o.status} ${o.stderr.trim()}`).join(' | ')
+      const succeeded = outcomes.filter((o) => o.status === 0)
+      if (succeeded.length === 2) {
+        // Under load the second may reach the lock only once the first released it: one after the other is right.
+        const [a, b] = succeeded.map((o) => o.ran!).sort((x, y) => x.locked - y.locked) as [LockedSpan, LockedSpan]
+        assert.ok(b.locked >= a.report, `trial ${trial}: both restores held the D1 at once (${a.locked}–${a.report}, ${b.locked}–${b.report})`)
+      } else {
+        assert.equal(succeeded.length, 1, `trial ${trial}: exactly one restore ran: ${said}`)
+        const persistDir = target.url.slice('d1://local/'.length)
+        assert.match(outcomes.find((o) => o.status !== 0)!.stderr.trim(), new RegExp(`^une autre restauration de ${persistDir.replaceAll(/[.*+?^${}()|[\]\\]/g, '\\$&')} est en cours \\(pid \\d+\\) : rien n’a été modifié$`), `trial ${trial}: ${said}`)
+      }
+      assert.deepEqual(databaseContents(target.url), expected, `trial ${trial}: the target is the backup, whole`)
+      assert.equal(existsSync(`${target.url.slice('d1://local/'.length)}.restore-lock`), false, `trial ${trial}: the lock is released`)
     }
   })
 

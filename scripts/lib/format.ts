@@ -20,3 +20,11 @@ export function formatDuration(ms: number): string {
   if (minutes < 60) return `${minutes}m${String(Math.round((ms % 60_000) / 1_000)).padStart(2, '0')}s`
   return `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, '0')}m`
 }
+
+/**
+ * A word of a shell command printed for a person to run (POSIX quoting, only when needed).
+ * @example shellWord('/srv/backups') // /srv/backups — shellWord("l'an") // 'l'\''an'
+ */
+export function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`
+}

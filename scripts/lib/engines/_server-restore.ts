@@ -1,12 +1,15 @@
 /**
  * Restoring into a database server (PostgreSQL, D1): the target must be empty; a non-empty one
  * only with `force`, and then a full backup of it is taken into the backup folder first (the
- * safety export). The engine brings how to list its objects and how to load the artefact.
+ * safety export). When the restored database fails its check (step 4), the target is put back as
+ * it was: the safety export loaded again by the same one-step replace, or, when the target was
+ * empty, everything dropped again in one transaction. The engine brings how to list its objects,
+ * how to drop them, how to load the artefact, and the command that runs a script by hand.
  */
 import { join } from 'node:path'
 import type { DatabaseHandle } from '../db/connection.ts'
-import { ToolkitError } from '../errors.ts'
-import type { RestoreTarget } from './engine.ts'
+import { ToolkitError, describeError } from '../errors.ts'
+import type { RestoreTarget, SafetyExport } from './engine.ts'
 import { checkRowCounts } from './_row-counts.ts'
 
 export interface ServerRestoreParts {
@@ -14,6 +17,10 @@ export interface ServerRestoreParts {
   artefact: string
   /** The objects of the target that a restore would collide with. */
   existingObjects(db: DatabaseHandle): Promise<string[]>
+  /** The statements that drop every object of the target, run as one script (one transaction). */
+  dropStatements(db: DatabaseHandle): Promise<string[]>
+  /** The exact command that runs `script` in the target by hand (no password in it). */
+  runByHand(script: string): string
   /**
    * Loads the artefact into the target, replacing what is there (`replace`) in one step that cannot
    * be seen half done; calls `midway` once, when part of it is written and before it takes effect.
@@ -21,7 +28,7 @@ export interface ServerRestoreParts {
   load(db: DatabaseHandle, artefact: string, replace: boolean, midway: () => void): Promise<void>
 }
 
-export async function serverRestoreTarget({ db, artefact, existingObjects, load }: ServerRestoreParts): Promise<RestoreTarget> {
+export async function serverRestoreTarget({ db, artefact, existingObjects, dropStatements, runByHand, load }: ServerRestoreParts): Promise<RestoreTarget> {
   let existing: string[]
   try {
     existing = await existingObjects(db)
@@ -29,13 +36,14 @@ export async function serverRestoreTarget({ db, artefact, existingObjects, load 
     await db.close()
     throw error
   }
+  // Taken in step 2, loaded back by undo.
+  let safety: SafetyExport | undefined
   return {
     display: db.redactedUrl,
     noun: 'une base',
     exists: existing.length > 0,
     plannedSafetyCopy: null,
     scratchName: artefact,
-    lockFile: null,
     rehearsal: {
       safetyDetail: existing.length > 0 ? `simulation: un export de sécurité complet de la cible (${existing.length} objets) serait fait dans le dossier des backups` : 'simulation: cible vide, rien à sauvegarder',
       replaceDetail: `simulation: ${artefact} extrait et vérifié, serait chargé dans la cible${existing.length > 0 ? ` à la place de ses ${existing.length} objets` : ''} ; cible intacte`,
@@ -59,7 +67,7 @@ export async function serverRestoreTarget({ db, artefact, existingObjects, load 
     },
     async safetyCopy(context) {
       if (existing.length === 0) return { path: null, detail: 'cible vide: rien à sauvegarder' }
-      const safety = await context.exportDatabase(db)
+      safety = await context.exportDatabase(db)
       return { path: safety.path, detail: `export de sécurité de la cible: ${safety.id}` }
     },
     async replace(materialize, context) {
@@ -84,8 +92,29 @@ export async function serverRestoreTarget({ db, artefact, existingObjects, load 
         await reader.close()
       }
     },
-    async undo() {
-      return undefined
+    async undo(_safetyCopy, context) {
+      if (safety !== undefined) {
+        const kept = safety
+        try {
+          const local = join(context.scratchDir, `undo-${artefact}`)
+          await kept.materialize(local)
+          await load(db, local, true, () => {})
+          return `l’export de sécurité ${kept.id} a été rechargé : ${db.redactedUrl} est revenue à son état d’avant la restauration`
+        } catch (error) {
+          return `le rechargement de l’export de sécurité ${kept.id} a ÉCHOUÉ (${describeError(error)}) : rechargez-le à la main : ${kept.restoreCommand}`
+        }
+      }
+      // The target was empty: what is there now is what this restore created.
+      let script: string | undefined
+      try {
+        const statements = await dropStatements(db)
+        script = statements.join('\n')
+        await db.sql.executeScript(script)
+        return `${db.redactedUrl} a été vidée à nouveau : ce que la restauration y avait créé est supprimé, elle était vide avant`
+      } catch (error) {
+        const byHand = script === undefined ? `supprimez-y les tables ${context.metadata.tables.map((t) => t.name).join(', ')}` : runByHand(script)
+        return `la remise à vide de ${db.redactedUrl} (vide avant la restauration) a ÉCHOUÉ (${describeError(error)}) : videz-la à la main : ${byHand}`
+      }
     },
     async size(path, context) {
       return path === null ? context.metadata.contentSize : 0

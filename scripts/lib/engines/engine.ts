@@ -61,8 +61,8 @@ export interface RestoreContext {
   metadata: RestoredBackupMetadata
   /** Accept another schema (--force); on a server, also accept a non-empty target. */
   force: boolean
-  /** A full backup of an open database into the backup folder (a server's safety copy); returns its id and path. */
-  exportDatabase(db: DatabaseHandle): Promise<{ id: string; path: string }>
+  /** A full backup of an open database into the backup folder (a server's safety copy). */
+  exportDatabase(db: DatabaseHandle): Promise<SafetyExport>
   /** The toolkit's Prisma schema hash for the backup's dialect (this engine's, unless the backup comes from another engine). */
   prismaSchemaSha256: string | null
   /** A private folder of this restore, removed after it. */
@@ -72,6 +72,16 @@ export interface RestoreContext {
    * the old one (the crash tests' `restore:mid-replace` kill point).
    */
   midReplace(): void
+}
+
+/** A server's safety copy (step 2): a full backup of the target, in the backup folder. */
+export interface SafetyExport {
+  id: string
+  path: string
+  /** Writes this backup's restore artefact, its hashes checked again, to `dest`: how a failed step 4 loads it back. */
+  materialize(dest: string): Promise<void>
+  /** The command that loads it back by hand, for when that fails (the target's URL redacted). */
+  restoreCommand: string
 }
 
 /** A restore's target, opened by its engine: the engine-specific steps of the one restore flow (backup/restore/flow.ts). */
@@ -85,8 +95,6 @@ export interface RestoreTarget {
   readonly plannedSafetyCopy: string | null
   /** The file name the artefact gets when a dry run rebuilds it in a scratch folder. */
   readonly scratchName: string
-  /** The file a restore locks (`<file>.restore-lock`) for its whole run; null for a server. */
-  readonly lockFile: string | null
   /** What a dry run says of steps 2 and 3, and whether it can check the rebuilt artefact (step 4). */
   readonly rehearsal: { safetyDetail: string; replaceDetail: string; checks: boolean }
   /** Refuses (ToolkitError) a target this backup must not replace: other schema, in use, not empty without --force. */
@@ -103,8 +111,12 @@ export interface RestoreTarget {
   replace(materialize: (dest: string) => Promise<void>, context: RestoreContext): Promise<string>
   /** Step 4: the database (or, in a dry run, the rebuilt artefact at `path`) checked against the metadata. */
   check(path: string | null, context: RestoreContext): Promise<{ value: RestoredCheck; detail: string }>
-  /** After a failed check: puts the previous database back where the engine can; undefined when it cannot. */
-  undo(safetyCopy: string | null): Promise<string | undefined>
+  /**
+   * After a failed check: puts the previous database back (the safety copy of step 2), or empties
+   * the target again when it had none. Never throws: returns one French line saying what was put
+   * back, or, when that failed, the exact command that does it by hand.
+   */
+  undo(safetyCopy: string | null, context: RestoreContext): Promise<string>
   /** Bytes of the restored database (of the rebuilt artefact at `path` in a dry run). */
   size(path: string | null, context: RestoreContext): Promise<number>
   close(): Promise<void>
@@ -244,6 +256,13 @@ export interface Engine {
   readonly snapshotStatements?: (sql: SqlConnection, now: () => number) => Promise<StatementSnapshotResult>
   /** The backup file a restore loads: `database.db` or `database.sql`. */
   readonly restoreArtefact: string
+  /**
+   * The file or folder a restore into `location` locks (`<path>.restore-lock`, backup/restore/target-lock.ts)
+   * from before it opens the target to its end: a SQLite file, a local D1's state folder; null when the
+   * engine locks otherwise (PostgreSQL: an advisory lock, in openRestoreTarget) or cannot (a remote D1),
+   * and when the folder it would sit in does not exist (lockableBeside).
+   */
+  restoreLockFile(location: DatabaseLocation): string | null
   /** Opens a restore target (path or URL already parsed). */
   openRestoreTarget(location: DatabaseLocation, options: { environment: ToolkitEnvironment; dryRun: boolean; redactedUrl: string }): Promise<RestoreTarget>
   /** Building this engine's restore artefact from another engine's backup (its logical export); its module loads on first use. */

@@ -5,21 +5,21 @@
  * deletes it when done. A sweep of incomplete uploads (killed runs) spares the keys of live leases.
  *
  * When is a lease's owner dead? As restic judges its locks:
- * - same host name: when its pid no longer exists, or exists but started at another time (a
- *   reused pid; Linux's /proc tells it, with the boot id);
- * - another host: only once the lease has not been refreshed for `staleAfterMs` (24 h by default,
- *   measured on the storage's own clock: our lease's date against theirs, so host clocks do not
- *   matter). A machine that died mid-upload therefore keeps its leftovers a day at most, unless it
- *   runs again first (then its dead pid frees them at once).
+ * - same host name and same pid space (Linux: the kernel's boot id and the pid namespace, so two
+ *   cloned containers with one host name are not taken for one machine): when its pid no longer
+ *   exists, or exists but started at another time (a reused pid; Linux's /proc tells it);
+ * - another host, or another pid space (a clone, or this machine before a reboot): only once the
+ *   lease has not been refreshed for `staleAfterMs` (24 h by default, measured on the storage's own
+ *   clock: our lease's date against theirs, so host clocks do not matter). A machine that died
+ *   mid-upload therefore keeps its leftovers a day at most, unless it runs again before rebooting
+ *   (then its dead pid frees them at once).
  * An incomplete upload that no lease names (older versions, foreign tools) is removed when it
  * started before our own lease was written (the storage's clock, minus `LEASE_CLOCK_MARGIN_MS`):
  * an uploader writes its lease before it starts, and we list the leases after writing ours, so
  * an upload started earlier than ours has a lease we see.
- * Two machines sharing a host name (cloned containers) must not share a prefix: they would judge
- * each other's pids.
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { readFileSync, readlinkSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { Readable } from 'node:stream'
 import { ToolkitError } from '../errors.ts'
@@ -34,6 +34,8 @@ export const LEASE_REFRESH_MS = 5 * 60_000
 export const FOREIGN_LEASE_STALE_MS = 24 * 3_600_000
 /** Uploads no lease names are swept only when started this long before our lease (clocks of a distributed service). */
 export const LEASE_CLOCK_MARGIN_MS = 1_000
+/** No live lease write lasts this long: an incomplete upload of a lease older than that was killed. */
+export const LEASE_WRITE_GRACE_MS = 10 * 60_000
 /** A lease larger than this is not ours (and is not read into memory). */
 const MAX_LEASE_BYTES = 64 * 1024
 
@@ -42,6 +44,8 @@ export interface UploadOwner {
   pid: number
   /** The process's start on its host (Linux: boot id + start time in clock ticks); undefined elsewhere. */
   processStart?: string | undefined
+  /** Where its pid means something (Linux: boot id + pid namespace); undefined elsewhere. */
+  pidSpace?: string | undefined
 }
 
 export interface LeaseRecord extends UploadOwner {
@@ -65,9 +69,18 @@ export function processStartOf(pid: number): string | undefined {
   }
 }
 
+/** The pid space of this process: the kernel's boot id and the pid namespace (`pid:[4026531836]`), or undefined off Linux. */
+export function currentPidSpace(): string | undefined {
+  try {
+    return `${readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()}:${readlinkSync('/proc/self/ns/pid')}`
+  } catch {
+    return undefined
+  }
+}
+
 /** This process as an uploader. */
 export function currentOwner(): UploadOwner {
-  return { host: hostname(), pid: process.pid, processStart: processStartOf(process.pid) }
+  return { host: hostname(), pid: process.pid, processStart: processStartOf(process.pid), pidSpace: currentPidSpace() }
 }
 
 export interface LeaseJudgement {
@@ -134,7 +147,9 @@ async function readLease(storage: ObjectStorage, key: string, size: number): Pro
  * @example ownerIsAlive(lease, currentOwner(), 3_600_000)
  */
 export function ownerIsAlive(owner: UploadOwner, here: UploadOwner, age: number, options: Pick<UploadLeaseOptions, 'staleAfterMs' | 'isAlive' | 'startOf'> = {}): boolean {
-  if (owner.host !== here.host) return age <= (options.staleAfterMs ?? FOREIGN_LEASE_STALE_MS)
+  // A pid is judged only in the pid space it belongs to; a lease without one (another system, an older version) by its host name.
+  const samePidSpace = owner.host === here.host && (owner.pidSpace === undefined || owner.pidSpace === here.pidSpace)
+  if (!samePidSpace) return age <= (options.staleAfterMs ?? FOREIGN_LEASE_STALE_MS)
   if (!(options.isAlive ?? processIsAlive)(owner.pid)) return false
   if (owner.processStart === undefined) return true
   const start = (options.startOf ?? processStartOf)(owner.pid)
@@ -191,7 +206,15 @@ export async function keysInLeases(storage: ObjectStorage): Promise<string[]> {
 export async function takeUploadLease(storage: ObjectStorage, keys: string[], options: UploadLeaseOptions = {}): Promise<UploadLease> {
   const owner = options.owner ?? currentOwner()
   const key = leaseKeyFor(owner)
-  const record: LeaseRecord = { version: 1, host: owner.host, pid: owner.pid, ...(owner.processStart !== undefined ? { processStart: owner.processStart } : {}), startedAt: new Date().toISOString(), keys }
+  const record: LeaseRecord = {
+    version: 1,
+    host: owner.host,
+    pid: owner.pid,
+    ...(owner.processStart !== undefined ? { processStart: owner.processStart } : {}),
+    ...(owner.pidSpace !== undefined ? { pidSpace: owner.pidSpace } : {}),
+    startedAt: new Date().toISOString(),
+    keys,
+  }
   const text = Buffer.from(`${JSON.stringify(record, null, 2)}\n`, 'utf8')
   // The hash announced up front: S3 then stores it at creation instead of a self-copy after the upload.
   const sha256 = createHash('sha256').update(text).digest('hex')

@@ -11,7 +11,7 @@ import { lstat } from 'node:fs/promises'
 import { Readable } from 'node:stream'
 import { ToolkitError } from '../../errors.ts'
 import { partSizeFor, shouldSweep, type ObjectStorage, type PutResult } from '../../storage/storage.ts'
-import { takeUploadLease, type UploadLease, type UploadLeaseOptions } from '../../storage/upload-leases.ts'
+import { LEASE_PREFIX, LEASE_WRITE_GRACE_MS, takeUploadLease, type UploadLease, type UploadLeaseOptions } from '../../storage/upload-leases.ts'
 import type { StepListener } from '../kill-points.ts'
 import { ARCHIVE_SUFFIX, ENCRYPTED_SUFFIX, SIDECAR_SUFFIX, isBackupId } from '../layout.ts'
 import type { BackupMetadata } from '../metadata.ts'
@@ -28,7 +28,7 @@ export interface OffsiteCopy {
 
 /**
  * Removes what killed runs left under the storage's `backup-` names — incomplete uploads and
- * archives whose metadata never came — sparing every key a live lease names (another create, on
+ * archives whose metadata never came — and lease writes killed before they completed, sparing every key a live lease names (another create, on
  * this host or another, still uploading it): those of dead owners go whatever their age, those no
  * lease names only if older than `lease.startedBefore`. Then the dead owners' leases go.
  */
@@ -39,6 +39,10 @@ export async function sweepStorage(storage: ObjectStorage, lease: Pick<UploadLea
   let warning: string | undefined
   try {
     removed = (await storage.sweepIncompleteUploads('backup-', { startedBefore: lease.startedBefore, judge })).removed
+    // A lease whose own write was killed (Azure keeps its uncommitted blocks a week): no lease names it,
+    // and no live write of one lasts LEASE_WRITE_GRACE_MS.
+    const leaseWritesBefore = new Date(lease.startedBefore.getTime() - LEASE_WRITE_GRACE_MS)
+    removed.push(...(await storage.sweepIncompleteUploads(LEASE_PREFIX, { startedBefore: leaseWritesBefore, judge: () => undefined })).removed)
   } catch (error) {
     // Some S3-compatible services cannot list incomplete uploads; their lifecycle rule does it. The copy matters more.
     if (!(error instanceof ToolkitError)) throw error

@@ -9,7 +9,8 @@
  *   3. replace  — the backup's database materialized from those verified copies (moved, not read
  *                 again from the backup) and made the target's (engine part);
  *   4. check    — the target checked (row counts per table against the metadata, and what the
- *                 engine can check more); on failure the previous database is put back where it can be;
+ *                 engine can check more); on failure the previous database is put back (the safety
+ *                 copy, or the safety export loaded again; a target that was empty is emptied again);
  *   5. report   — the numbers.
  * A backup of another engine is rebuilt from its logical export in step 1 (logical.ts) as the
  * target engine's artefact; steps 2–5 are the same, step 4 also comparing content checksums.
@@ -23,10 +24,11 @@ import { moveFile } from '../../fs/atomic.ts'
 import { privateScratchDir } from '../../fs/leftovers.ts'
 import { join, resolve } from 'node:path'
 import { redactUrl } from '../../db/url.ts'
+import { shellWord } from '../../format.ts'
 import type { ToolkitEnvironment } from '../../environment.ts'
 import { ToolkitError, USAGE_EXIT_CODE, describeError } from '../../errors.ts'
 import { engineForUrl, engineLabel, engineNamed } from '../../engines/index.ts'
-import type { Engine, RestoreContext } from '../../engines/engine.ts'
+import type { Engine, RestoreContext, RestoreTarget } from '../../engines/engine.ts'
 import type { DatabaseLocation } from '../../db/url.ts'
 import type { BackupMetadata } from '../metadata.ts'
 import type { BackupEntry } from '../catalog/catalog.ts'
@@ -76,6 +78,18 @@ export function restoreTargetUrl(target: string, cwd: string): string {
   return isUrl ? target : `file:${resolve(cwd, target)}`
 }
 
+/**
+ * Step 3's way to a file of a backup: the copy its verification wrote (verify-chain.ts), moved — a
+ * hard link on the same filesystem — never read from the backup again.
+ */
+function takeVerified(copies: ReadonlyMap<string, string>): (entry: BackupEntry, path: string, dest: string) => Promise<void> {
+  return async (entry, path, dest) => {
+    const copy = copies.get(`${entry.id}/${path}`)
+    if (copy === undefined) throw new ToolkitError(`le backup ${entry.id} n’a pas de ${path}`)
+    await moveFile(copy, dest)
+  }
+}
+
 /** A cross-engine restore's content checksums, read from the restored target. */
 async function contentsOf(engine: Engine, location: DatabaseLocation, url: string, environment: ToolkitEnvironment, metadata: BackupMetadata): Promise<string> {
   const db = await engine.open(location, { redactedUrl: redactUrl(url), create: false, environment })
@@ -100,14 +114,24 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
   const timed = restoreStepRunner(steps, options.step)
   const pool = new GzipPool({ threads: options.threads })
   const scratchDir = await privateScratchDir('ipm-restore-')
+  // Where verified copies go when the target stages none (servers, dry runs, change sets, data.json, a safety export loaded back).
+  const verifiedDir = join(scratchDir, 'verified')
   try {
-    const target = await engine.openRestoreTarget(location, { environment: options.environment, dryRun: options.dryRun ?? false, redactedUrl: redactUrl(url) })
-    let lock: TargetLock | undefined
+    await mkdir(verifiedDir)
+    // Held from before the target is opened to the end: a second restore of the same file or local D1 refuses
+    // (a dry run changes nothing and needs none). PostgreSQL takes its own, an advisory lock.
+    const lockFile = options.dryRun ? null : engine.restoreLockFile(location)
+    const lock: TargetLock | undefined = lockFile === null ? undefined : lockRestoreTarget(lockFile)
+    let target: RestoreTarget
+    try {
+      target = await engine.openRestoreTarget(location, { environment: options.environment, dryRun: options.dryRun ?? false, redactedUrl: redactUrl(url) })
+    } catch (error) {
+      lock?.release()
+      throw error
+    }
     // Step 1's copies (the database's may be beside a file target, outside the scratch folder): removed unless step 3 took them.
     const staged: string[] = []
     try {
-      // Held from before the verification to the end: a second restore of the same file refuses.
-      if (!options.dryRun && target.lockFile !== null) lock = lockRestoreTarget(target.lockFile)
       let context!: RestoreContext
       // Another engine's backup: rebuilt from its logical export as the target engine's artefact (logical.ts).
       let crossEngine: CrossEngineArtefact | undefined
@@ -115,8 +139,6 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
       const { chain, metadata, copies } = await timed(1, 'verify', async () => {
         // The copies step 3 (or the cross-engine conversion) needs, another engine's backup being read from its
         // data.json; the database's where the target wants it staged (beside a file target), the rest in the scratch folder.
-        const verifiedDir = join(scratchDir, 'verified')
-        await mkdir(verifiedDir)
         const keep = (entry: BackupEntry, root: boolean) => {
           const m = entry.metadata!
           const path = m.engine !== engine.name ? JSON_EXPORT_FILE : root ? engineNamed(m.engine).restoreArtefact : CHANGES_FILE
@@ -136,8 +158,20 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
           scratchDir,
           midReplace: () => void options.step?.('mid-replace'),
           exportDatabase: async (db) => {
-            const safety = await createBackup({ db, backupDir: options.safetyDir ?? options.backupDir, formats: ['sql', 'json', 'csv'], compress: true, verify: true, tool: options.tool, prismaSchemaSha256: options.prismaSchemaSha256(engine.dialect) })
-            return { id: safety.metadata.id, path: safety.path }
+            const safetyDir = options.safetyDir ?? options.backupDir
+            const safety = await createBackup({ db, backupDir: safetyDir, formats: ['sql', 'json', 'csv'], compress: true, verify: true, tool: options.tool, prismaSchemaSha256: options.prismaSchemaSha256(engine.dialect) })
+            const id = safety.metadata.id
+            return {
+              id,
+              path: safety.path,
+              // Verified again when loaded back: it is read after a restore that has just failed.
+              materialize: async (dest) => {
+                const keep = () => new Map([[engine.restoreArtefact, join(verifiedDir, `${id}.${engine.restoreArtefact}`)]])
+                const verified = await verifyChain(safetyDir, id, { pool, keep })
+                await materializeDatabase(verified.chain, dest, { artefact: engine.restoreArtefact, take: takeVerified(verified.copies) })
+              },
+              restoreCommand: `npx tsx scripts/advanced-backup.ts --dir ${shellWord(resolve(safetyDir))} restore ${id} --to ${shellWord(redactUrl(url))} --force --yes`,
+            }
           },
         }
         await target.assertReplaceable(context)
@@ -156,14 +190,8 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
       })
       const restoreContext = context
       const built = crossEngine
-      // Step 1's verified copies become the new database: moved (a hard link on the same filesystem), never read from the backup again.
-      const take = async (entry: BackupEntry, path: string, dest: string) => {
-        const copy = copies.get(`${entry.id}/${path}`)
-        if (copy === undefined) throw new ToolkitError(`le backup ${entry.id} n’a pas de ${path}`)
-        await moveFile(copy, dest)
-      }
       const materialize = (dest: string) =>
-        built === undefined ? materializeDatabase(chain, dest, { artefact: engineNamed(metadata.engine).restoreArtefact, onProgress: options.onProgress, take }) : moveFile(built.path, dest)
+        built === undefined ? materializeDatabase(chain, dest, { artefact: engineNamed(metadata.engine).restoreArtefact, onProgress: options.onProgress, take: takeVerified(copies) }) : moveFile(built.path, dest)
       const plan: RestorePlan = {
         id: options.id,
         chain: chain.map((e) => e.id),
@@ -230,8 +258,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
           return { ...checked, detail: `${checked.detail}, ${await contentsOf(engine, location, url, options.environment, metadata)}` }
         })
       } catch (error) {
-        const putBack = await target.undo(safetyCopy)
-        if (putBack === undefined) throw error
+        const putBack = await target.undo(safetyCopy, restoreContext)
         throw new ToolkitError(`la base restaurée a échoué au contrôle (${describeError(error)}) ; ${putBack}`, {
           hint: `Lancez \`advanced-backup verify ${options.id}\` et restaurez un autre backup.`,
           cause: error,

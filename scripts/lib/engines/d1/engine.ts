@@ -3,9 +3,11 @@
  * Miniflare (~0.6 s of CPU and ~120 MB to load), the Prisma client and the SQLite driver are
  * imported by the members that use them (../_loaded-on-call.ts says why).
  */
+import { resolve } from 'node:path'
 import type { Engine } from '../engine.ts'
 import { DATABASE_FILE } from '../snapshot.ts'
 import { METRICS_METHODS, PITR_METHODS, loadedOnCall } from '../_loaded-on-call.ts'
+import { lockableBeside } from '../_restore-lock.ts'
 import { d1Scratch } from './scratch.ts'
 import { ownsD1Url, parseD1Url } from './url.ts'
 import { sqliteValueCodec } from '../sqlite/values.ts'
@@ -39,6 +41,9 @@ export const d1Engine: Engine = {
   metrics: loadedOnCall(() => import('./metrics.ts').then((m) => m.d1Metrics), METRICS_METHODS),
   // restore.ts's D1_RESTORE_ARTEFACT, without loading the restore steps.
   restoreArtefact: DATABASE_FILE,
+  // A file beside a local D1's state folder, taken before Miniflare opens it (a second workerd on the same
+  // files gets SQLITE_BUSY); Cloudflare's API offers no lock for a remote D1.
+  restoreLockFile: (location) => (location.engine === 'd1' && location.mode === 'local' ? lockableBeside(resolve(location.persistDir)) : null),
   openRestoreTarget: async (location, options) => (await import('./restore.ts')).openD1RestoreTarget(location, options),
   openTenantSession: async (db) => (await import('./tenant-restore.ts')).openTenantSession(db),
   // D1's restore artefact is a SQLite file (database.db): another engine's backup is loaded into one.

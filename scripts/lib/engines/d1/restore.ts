@@ -6,7 +6,13 @@
  * the staging tables into place and creates the indexes, triggers and views. A restore killed or
  * failing before that batch leaves the target as it was, plus staging tables that readers do not
  * see (table-reader.ts) and that the next restore drops once their process is gone.
+ * A local D1 is locked for the whole run by `<state folder>.restore-lock` (engine.ts, taken by
+ * backup/restore/flow.ts), as a SQLite file is: two restores cannot interleave their staging and
+ * swaps. A remote D1 has no lock: Cloudflare's API offers none to take. A restore whose check fails is undone by the same
+ * load (_server-restore.ts).
  */
+import { existsSync, readdirSync } from 'node:fs'
+import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { DATABASE_FILE } from '../snapshot.ts'
 import { quoteIdentifier, type DatabaseHandle } from '../../db/connection.ts'
@@ -14,6 +20,7 @@ import { tablesInDependencyOrder } from '../../db/table-reader.ts'
 import type { DatabaseLocation } from '../../db/url.ts'
 import type { ToolkitEnvironment } from '../../environment.ts'
 import { ToolkitError, describeError } from '../../errors.ts'
+import { shellWord } from '../../format.ts'
 import { processIsAlive } from '../../fs/leftovers.ts'
 import type { RestoreTarget } from '../engine.ts'
 import { serverRestoreTarget } from '../_server-restore.ts'
@@ -21,6 +28,9 @@ import { openSqliteTableReader } from '../sqlite/table-reader.ts'
 import { D1_STAGING_PREFIX } from './table-reader.ts'
 
 export const D1_RESTORE_ARTEFACT = DATABASE_FILE
+
+/** Where Miniflare keeps a local D1's SQLite file, inside the state folder (its own layout, not ours). */
+const MINIFLARE_D1_FOLDER = 'miniflare-D1DatabaseObject'
 
 export async function openD1RestoreTarget(location: DatabaseLocation, options: { environment: ToolkitEnvironment; redactedUrl: string; dryRun: boolean }): Promise<RestoreTarget> {
   if (location.engine !== 'd1') throw new Error(`not a D1 location: ${location.engine}`)
@@ -38,7 +48,14 @@ export async function openD1RestoreTarget(location: DatabaseLocation, options: {
       throw error
     }
   }
-  return serverRestoreTarget({ db, artefact: D1_RESTORE_ARTEFACT, existingObjects: d1Objects, load: loadIntoD1 })
+  return serverRestoreTarget({
+    db,
+    artefact: D1_RESTORE_ARTEFACT,
+    existingObjects: d1Objects,
+    dropStatements: d1DropStatements,
+    runByHand: (script) => runByHand(location, script),
+    load: loadIntoD1,
+  })
 }
 
 /** The tables and views of the target that a restore would collide with (D1's own `_cf_` tables and restores' staging tables left out). */
@@ -64,6 +81,34 @@ export async function dropDeadStagingTables(db: DatabaseHandle, isAlive: (pid: n
   })
   if (dead.length > 0) await db.sql.executeScript(['PRAGMA defer_foreign_keys = on;', ...(await childrenFirst(db, dead)).map((name) => `DROP TABLE IF EXISTS ${quoteIdentifier(name)};`)].join('\n'))
   return dead
+}
+
+/** The statements that drop every table and view of the target, run as one batch (a restore into an empty D1 undone). */
+export async function d1DropStatements(db: DatabaseHandle): Promise<string[]> {
+  return dropStatements(db, await d1Objects(db))
+}
+
+/** The statements that drop `names` (tables and views of the target): views first, then tables children first. */
+async function dropStatements(db: DatabaseHandle, names: string[]): Promise<string[]> {
+  const views = new Set((await db.sql.query<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'view'`)).map((v) => v.name))
+  const tables = await childrenFirst(db, names.filter((name) => !views.has(name)))
+  return [
+    'PRAGMA defer_foreign_keys = on;',
+    ...names.filter((name) => views.has(name)).map((name) => `DROP VIEW IF EXISTS ${quoteIdentifier(name)};`),
+    ...tables.map((name) => `DROP TABLE IF EXISTS ${quoteIdentifier(name)};`),
+  ]
+}
+
+/**
+ * The command that runs `script` in a D1 by hand: a local D1 is a SQLite file in Miniflare's state
+ * folder (the sqlite3 shell, toolkit stopped); a remote one through Cloudflare's wrangler.
+ */
+function runByHand(location: DatabaseLocation & { engine: 'd1' }, script: string): string {
+  const oneLine = script.replaceAll('\n', ' ')
+  if (location.mode === 'remote') return `npx wrangler d1 execute <nom de la base ${location.databaseId}> --remote --command ${shellWord(oneLine)}`
+  const state = join(location.persistDir, MINIFLARE_D1_FOLDER)
+  const file = existsSync(state) ? readdirSync(state).find((name) => name.endsWith('.sqlite') && name !== 'metadata.sqlite') : undefined
+  return `sqlite3 ${shellWord(file === undefined ? join(state, '<base>.sqlite') : join(state, file))} ${shellWord(`BEGIN; ${oneLine} COMMIT;`)}`
 }
 
 /**
@@ -129,14 +174,9 @@ async function loadIntoD1(db: DatabaseHandle, file: string, replace: boolean, mi
     }
     if (!midwayCalled) midway()
     // The swap, one batch: D1 runs it as one transaction.
-    const existing = replace ? await d1Objects(db) : []
-    const views = new Set((await db.sql.query<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'view'`)).map((v) => v.name))
-    const oldTables = await childrenFirst(db, existing.filter((name) => !views.has(name)))
     await db.sql.executeScript(
       [
-        'PRAGMA defer_foreign_keys = on;',
-        ...existing.filter((name) => views.has(name)).map((name) => `DROP VIEW IF EXISTS ${quoteIdentifier(name)};`),
-        ...oldTables.map((name) => `DROP TABLE IF EXISTS ${quoteIdentifier(name)};`),
+        ...(await dropStatements(db, replace ? await d1Objects(db) : [])),
         ...tables.map(({ name }) => `ALTER TABLE ${quoteIdentifier(staged.get(name)!)} RENAME TO ${quoteIdentifier(name)};`),
         ...schema.filter((s) => s.type !== 'table').map((s) => `${s.sql};`),
       ].join('\n'),

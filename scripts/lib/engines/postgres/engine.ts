@@ -30,6 +30,8 @@ export const postgresEngine: Engine = {
   metrics: loadedOnCall(() => import('./metrics.ts').then((m) => m.postgresMetrics), METRICS_METHODS),
   // restore.ts's POSTGRES_RESTORE_ARTEFACT, without loading the restore steps.
   restoreArtefact: DATABASE_SQL_FILE,
+  // Locked by an advisory lock on the server, taken in openRestoreTarget (restore.ts).
+  restoreLockFile: () => null,
   openRestoreTarget: async (location, options) => (await import('./restore.ts')).openPostgresRestoreTarget(location, options),
   openTenantSession: async (db) => (await import('./tenant-restore.ts')).openTenantSession(db),
   logicalLoad: async () => (await import('./logical-load.ts')).postgresLogicalLoad,

@@ -3,6 +3,7 @@
  * through the pg driver, `COPY … FROM stdin` blocks through pg-copy-streams; with `force` the old
  * objects are dropped inside that same transaction — any failure leaves the target exactly as it was.
  * A restore holds an advisory lock on the target database for its whole run (lockRestoreTarget).
+ * A restore whose check fails is undone by the same load (_server-restore.ts).
  */
 import { createReadStream } from 'node:fs'
 import { createInterface } from 'node:readline'
@@ -14,6 +15,7 @@ import { DATABASE_SQL_FILE } from '../snapshot.ts'
 import type { DatabaseHandle } from '../../db/connection.ts'
 import type { DatabaseLocation } from '../../db/url.ts'
 import { ToolkitError, describeError } from '../../errors.ts'
+import { shellWord } from '../../format.ts'
 import type { RestoreTarget } from '../engine.ts'
 import { serverRestoreTarget } from '../_server-restore.ts'
 import { openPostgres } from './connection.ts'
@@ -31,6 +33,9 @@ export async function openPostgresRestoreTarget(location: DatabaseLocation, opti
       db,
       artefact: POSTGRES_RESTORE_ARTEFACT,
       existingObjects: postgresObjects,
+      dropStatements: postgresDropStatements,
+      // One transaction (-1), stopped at the first error; the URL as printed (a password shows as ****).
+      runByHand: (script) => `psql ${shellWord(options.redactedUrl)} -1 -v ON_ERROR_STOP=1 -c ${shellWord(script.replaceAll('\n', ' '))}`,
       load: (_db, script, replace, midway) => loadPostgresScript(location.connectionString, script, replace, midway),
     })
     const closeTarget = target.close
@@ -89,6 +94,16 @@ export async function postgresObjects(db: DatabaseHandle): Promise<string[]> {
   return rows.map((r) => r.name)
 }
 
+/** One `DROP … CASCADE` per object of the current schema that postgresObjects lists (column `ddl`). */
+const DROP_STATEMENTS_SQL = `SELECT format('DROP %s IF EXISTS %I CASCADE;', CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE' WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END, c.relname) AS ddl
+  FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+  UNION ALL SELECT format('DROP TYPE IF EXISTS %I CASCADE;', t.typname) FROM pg_type t WHERE t.typnamespace = current_schema()::regnamespace AND t.typtype = 'e'`
+
+/** The statements that drop every object of the target's current schema (a restore into an empty database undone). */
+export async function postgresDropStatements(db: DatabaseHandle): Promise<string[]> {
+  return (await db.sql.query<{ ddl: string }>(DROP_STATEMENTS_SQL)).map((r) => r.ddl)
+}
+
 /**
  * Runs database.sql in one transaction (its own BEGIN/COMMIT lines are ours), `COPY … FROM stdin`
  * blocks streamed; `replace` drops the current schema's objects first, in the same transaction.
@@ -99,11 +114,7 @@ export async function loadPostgresScript(connectionString: string, script: strin
   try {
     await client.query('BEGIN')
     if (replace) {
-      const { rows } = await client.query<{ ddl: string }>(
-        `SELECT format('DROP %s IF EXISTS %I CASCADE', CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE' WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END, c.relname) AS ddl
-         FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
-         UNION ALL SELECT format('DROP TYPE IF EXISTS %I CASCADE', t.typname) FROM pg_type t WHERE t.typnamespace = current_schema()::regnamespace AND t.typtype = 'e'`,
-      )
+      const { rows } = await client.query<{ ddl: string }>(DROP_STATEMENTS_SQL)
       for (const { ddl } of rows) await client.query(ddl)
     }
     const lines = createInterface({ input: createReadStream(script, { encoding: 'utf8', highWaterMark: 1 << 20 }), crlfDelay: Infinity })

@@ -6,8 +6,9 @@
 import type { Engine } from '../engine.ts'
 import { DATABASE_FILE } from '../snapshot.ts'
 import { METRICS_METHODS, PITR_METHODS, loadedOnCall } from '../_loaded-on-call.ts'
+import { lockableBeside } from '../_restore-lock.ts'
 import { sqliteScratch } from './scratch.ts'
-import { ownsSqliteUrl, parseSqliteUrl } from './url.ts'
+import { ownsSqliteUrl, parseSqliteUrl, sqliteRealPath } from './url.ts'
 import { sqliteValueCodec } from './values.ts'
 
 const snapshot: Engine['snapshot'] = async (db, options) => (await import('./snapshot.ts')).sqliteSnapshot(db, options)
@@ -31,6 +32,7 @@ export const sqliteEngine: Engine = {
   metrics: loadedOnCall(() => import('./metrics.ts').then((m) => m.sqliteMetrics), METRICS_METHODS),
   // Named here, not in restore.ts: reading it must not load the restore steps.
   restoreArtefact: DATABASE_FILE,
+  restoreLockFile: (location) => (location.engine === 'sqlite' ? lockableBeside(sqliteRealPath(location.path)) : null),
   openRestoreTarget: async (location, options) => (await import('./restore.ts')).openSqliteRestoreTarget(location, options),
   openTenantSession: async (db) => (await import('./tenant-restore.ts')).openTenantSession(db),
   logicalLoad: async () => (await import('./logical-load.ts')).sqliteLogicalLoad,

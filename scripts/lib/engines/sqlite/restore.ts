@@ -18,7 +18,7 @@
  */
 import { chmodSync, chownSync, existsSync, linkSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync } from 'node:fs'
 import { copyFile, rm, stat } from 'node:fs/promises'
-import { basename, dirname, resolve } from 'node:path'
+import { basename, dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { DATABASE_FILE } from '../snapshot.ts'
 import { MIGRATIONS_DIRS, readMigrations } from '../../db/migrations.ts'
@@ -31,6 +31,7 @@ import { isDiskFull } from '../../fs/errors.ts'
 import type { RestoredBackupMetadata, RestoredCheck, RestoreTarget } from '../engine.ts'
 import { checkRowCounts } from '../_row-counts.ts'
 import { openSqlite } from './connection.ts'
+import { sqliteRealPath } from './url.ts'
 
 export const SAFETY_SUFFIX = '.before-restore'
 
@@ -38,7 +39,7 @@ export const SAFETY_SUFFIX = '.before-restore'
 export async function openSqliteRestoreTarget(location: DatabaseLocation, options: { dryRun: boolean }): Promise<RestoreTarget> {
   if (location.engine !== 'sqlite') throw new Error(`not a SQLite location: ${location.engine}`)
   // A symbolic link (to the file or a folder on its way) is followed: the real file is what gets replaced.
-  const target = existsSync(resolve(location.path)) ? realpathSync(resolve(location.path)) : resolve(location.path)
+  const target = sqliteRealPath(location.path)
   // Before anything: a target we can write beside, not a directory, not in use.
   if (!existsSync(dirname(target))) {
     throw new ToolkitError(`restauration impossible vers ${target} : le dossier ${dirname(target)} n’existe pas`, { hint: 'Créez d’abord le dossier, ou choisissez un autre chemin --to.' })
@@ -53,7 +54,6 @@ export async function openSqliteRestoreTarget(location: DatabaseLocation, option
     exists: targetExists,
     plannedSafetyCopy: safetyCopy,
     scratchName: basename(target),
-    lockFile: target,
     rehearsal: {
       safetyDetail: safetyCopy === null ? `simulation: ${basename(target)} n’existe pas, rien à sauvegarder` : `simulation: ${basename(target)} serait copié dans ${basename(safetyCopy)}, rien n’est copié`,
       replaceDetail: `simulation: reconstruite dans un dossier temporaire, ${basename(target)} intact`,
