@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { cpSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { spawn } from 'node:child_process'
@@ -95,6 +95,17 @@ test('incrementals capture inserts, updates and deletes; restoring each link of 
   assert.equal(sqliteDump(atSecond.target), dumpAtSecond)
   assert.equal(sqliteDump((await restoreInto(m1.id)).target), dumpAtFirst)
   assert.equal(run('sqlite3', [atSecond.target, 'PRAGMA integrity_check']).trim(), 'ok')
+  // Each backup of the chain is read once: all of them removed right after step 1, the chain still
+  // restores, from the copies step 1 verified (a restore that extracts again in step 3 fails).
+  const copy = join(tempDir(t), 'backups')
+  cpSync(backupDir, copy, { recursive: true })
+  const once = join(tempDir(t), 'restored.db')
+  const removeChain = (step: string) => {
+    if (step === 'confirm') for (const name of readdirSync(copy)) if (name.startsWith('backup-')) rmSync(join(copy, name), { recursive: true })
+  }
+  await backupSystem(t, { databaseUrl: `file:${source}`, backupDir: copy }).restore(m2.id, { yes: true, to: once, step: removeChain })
+  assert.deepEqual(readdirSync(copy).filter((name) => name.startsWith('backup-')), [])
+  assert.equal(sqliteDump(once), dumpAtSecond)
 
   // verify checks the chain: a broken full backup fails both incrementals.
   const ok = await backupSystem(t, { databaseUrl: `file:${source}`, backupDir }).verify(m2.id)

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { chmodSync, copyFileSync, mkdirSync, symlinkSync, cpSync, existsSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { createPostgresDatabase, openTestDatabase, suiteCleanup, tempDir, defer } from './helpers/databases.ts'
@@ -22,6 +23,7 @@ import { openDatabase } from '../scripts/lib/db/open.ts'
 import { ToolkitError } from '../scripts/lib/errors.ts'
 import { findBackupEntry } from '../scripts/lib/backup/catalog/catalog.ts'
 import { extractBackupFile } from '../scripts/lib/backup/archive/extract.ts'
+import { moveFile } from '../scripts/lib/fs/atomic.ts'
 import { requireJudge } from './helpers/judges.ts'
 
 const FIRST = 'backup-2026-01-21T15-30-00'
@@ -204,9 +206,93 @@ describe('restore (SQLite)', { skip: requireJudge('sqlite3') }, () => {
     defer(t, () => spawnSync('umount', [mountPoint]))
     const live = join(mountPoint, 'dev.db')
     copyFileSync(s.live, live)
+    // Room for the database only: step 1's verified copy of the backup's database, written beside it, does not fit.
+    await rejects(s.system.restore(FIRST, { yes: true, to: live }), /^plus de place dans .*small-disk pour la copie vérifiée de backup-2026-01-21T15-30-00\/database\.db : rien n’a été remplacé$/)
+    assert.equal(sha256File(live), s.liveSha)
+    assert.deepEqual(readdirSync(mountPoint), ['dev.db'])
+    // Room for the database and the verified copy, not for the safety copy.
+    spawnSync('mount', ['-o', `remount,size=${Math.ceil((size * 2.5) / 4096) * 4096}`, mountPoint])
     await rejects(s.system.restore(FIRST, { yes: true, to: live }), /^plus de place dans .*small-disk pour la copie de sécurité \(.*\) : rien n’a été remplacé$/)
     assert.equal(sha256File(live), s.liveSha)
     assert.deepEqual(readdirSync(mountPoint), ['dev.db'])
+  })
+
+  test('the backup is read once: removed right after step 1, the restore completes from the bytes step 1 verified', async (t) => {
+    for (const form of ['archive', 'folder'] as const) {
+      const s = scene(t, form)
+      const result = await s.system.restore(FIRST, {
+        yes: true,
+        step: (name) => {
+          // A restore that reads the backup again in step 3 (verify, then extract) fails from here on.
+          if (name === 'confirm') for (const name of readdirSync(s.backups)) rmSync(join(s.backups, name), { recursive: true })
+        },
+      })
+      assert.equal(result.restored, true, form)
+      assert.deepEqual(readdirSync(s.backups).filter((name) => name.startsWith(FIRST)), [], form)
+      assert.equal(sqliteDump(s.live), sourceDump, form)
+      assert.deepEqual(readdirSync(s.dir).sort(), ['backups', 'dev.db', 'dev.db.before-restore'], form)
+    }
+  })
+
+  test('a damaged last entry fails step 1 after the database was copied: the target untouched, the copy gone', { skip: requireJudge('tar') }, async (t) => {
+    const s = scene(t)
+    const work = tempDir(t)
+    const archive = join(s.backups, `${FIRST}.tar.gz`)
+    const order = run('tar', ['-tzf', archive]).split('\n').filter((line) => line !== '')
+    run('tar', ['-xzf', archive, '-C', work])
+    // One byte of export.sql changed (same size), and export.sql put last, after database.db and metadata.json.
+    const damaged = `${FIRST}/export.sql`
+    const bytes = readFileSync(join(work, damaged))
+    bytes[bytes.length - 2]! ^= 0x01
+    writeFileSync(join(work, damaged), bytes)
+    assert.ok(order.indexOf(`${FIRST}/database.db`) < order.indexOf(damaged))
+    rmSync(archive)
+    run('tar', ['-czf', archive, '-C', work, '--no-recursion', ...order.filter((path) => path !== damaged), damaged])
+    resealArchive(s.backups, FIRST)
+    const scratch = () => readdirSync(tmpdir()).filter((name) => name.startsWith(`ipm-restore-${process.pid}-`))
+    const before = scratch()
+    await rejects(s.system.restore(FIRST, { yes: true }), /échoue à la vérification ; rien n’a été écrit : export\.sql : modifié \(SHA-256 différent\)/)
+    assert.equal(sha256File(s.live), s.liveSha)
+    assert.deepEqual(readdirSync(s.dir).sort(), ['backups', 'dev.db'])
+    assert.deepEqual(scratch(), before, 'the scratch folder, with its unverified copy of database.db, is removed')
+  })
+
+  test('a target on another filesystem than the temporary folder: step 1 writes its verified copy beside the target, which step 3 renames', async (t) => {
+    const s = scene(t)
+    const mountPoint = join(s.dir, 'other-disk')
+    mkdirSync(mountPoint)
+    if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', mountPoint]).status !== 0) {
+      t.skip('cannot mount a tmpfs here (needs root): restoring onto another filesystem is untested')
+      return
+    }
+    defer(t, () => spawnSync('umount', [mountPoint]))
+    const live = join(mountPoint, 'dev.db')
+    copyFileSync(s.live, live)
+    const database = (await findBackupEntry(s.backups, FIRST)).metadata!.files.find((f) => f.path === 'database.db')!
+    let staged: { name: string; size: number; inode: number }[] = []
+    const result = await s.system.restore(FIRST, {
+      yes: true,
+      to: live,
+      step: (name) => {
+        if (name !== 'confirm') return
+        staged = readdirSync(mountPoint).filter((n) => n.endsWith('-verified')).map((n) => ({ name: n, size: statSync(join(mountPoint, n)).size, inode: statSync(join(mountPoint, n)).ino }))
+      },
+    })
+    assert.equal(result.restored, true)
+    assert.equal(staged.length, 1, 'one verified copy beside the target after step 1')
+    assert.match(staged[0]!.name, /^dev\.db\.tmp-\d+-[a-z0-9]+-verified$/)
+    assert.equal(staged[0]!.size, database.size)
+    assert.equal(statSync(live).ino, staged[0]!.inode, 'the verified copy is the restored file (renamed, not copied)')
+    assert.equal(sqliteDump(live), sourceDump)
+    assert.deepEqual(readdirSync(mountPoint).sort(), ['dev.db', 'dev.db.before-restore'])
+
+    // moveFile (a cross-engine artefact built in the temporary folder): a copy across filesystems, then the source removed.
+    const built = join(tempDir(t), 'built.db')
+    copyFileSync(source, built)
+    await moveFile(built, join(mountPoint, 'moved.db'))
+    assert.equal(existsSync(built), false)
+    assert.equal(sha256File(join(mountPoint, 'moved.db')), sha256File(source))
+    await assert.rejects(moveFile(join(mountPoint, 'moved.db'), live), /EEXIST/)
   })
 
   test('when the restored database fails its check, the previous one is put back and restore fails', { skip: requireJudge('sqlite3') }, async (t) => {

@@ -41,10 +41,11 @@ export function sha256Hex(data: string | Uint8Array): string {
 const READ_CHUNK = 1 << 20
 
 /**
- * Streams a file through SHA-256.
+ * Streams a file through SHA-256; `copy` gets each chunk read, in order, before the next read
+ * (restore's one pass writes the file elsewhere as it is hashed).
  * @example const { size, sha256 } = await hashFile('backups/b/database.db')
  */
-export async function hashFile(path: string, onBytes?: (bytes: number) => void): Promise<{ size: number; sha256: string }> {
+export async function hashFile(path: string, onBytes?: (bytes: number) => void, copy?: (chunk: Buffer) => Promise<void>): Promise<{ size: number; sha256: string }> {
   const hash = createHash('sha256')
   const handle = await open(path, 'r')
   let size = 0
@@ -54,6 +55,7 @@ export async function hashFile(path: string, onBytes?: (bytes: number) => void):
       const { bytesRead } = await handle.read(buffer, 0, buffer.length, null)
       if (bytesRead === 0) break
       hash.update(buffer.subarray(0, bytesRead))
+      await copy?.(buffer.subarray(0, bytesRead))
       size += bytesRead
       onBytes?.(bytesRead)
     }

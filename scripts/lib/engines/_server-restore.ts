@@ -49,6 +49,8 @@ export async function serverRestoreTarget({ db, artefact, existingObjects, dropS
       replaceDetail: `simulation: ${artefact} extrait et vérifié, serait chargé dans la cible${existing.length > 0 ? ` à la place de ses ${existing.length} objets` : ''} ; cible intacte`,
       checks: false,
     },
+    // The artefact is loaded from the restore's scratch folder.
+    stagingPath: () => null,
     async assertReplaceable(context) {
       const expected = context.prismaSchemaSha256
       const m = context.metadata

@@ -101,6 +101,12 @@ export interface RestoreTarget {
   assertReplaceable(context: RestoreContext): Promise<void>
   /** Step 2: keeps the current database; returns where, or null when there was nothing to keep. */
   safetyCopy(context: RestoreContext): Promise<{ path: string | null; detail: string }>
+  /**
+   * Where step 1 writes its verified copy of the artefact (restore reads a backup once): a new name
+   * beside a file target, on its filesystem, so that step 3 only renames it (a killed run's copy is a
+   * leftover the next restore removes); null for the restore's scratch folder (a server, a dry run).
+   */
+  stagingPath(): string | null
   /** Step 3: `materialize` writes the backup's artefact to a path the engine chooses, which then becomes the database. */
   replace(materialize: (dest: string) => Promise<void>, context: RestoreContext): Promise<string>
   /** Step 4: the database (or, in a dry run, the rebuilt artefact at `path`) checked against the metadata. */

@@ -7,6 +7,7 @@
  * Reading: `readArchive` checks the archive the way `sha256sum` + `tar -tvzf` would, in one pass:
  * the archive's SHA-256, every entry's type, path, size and SHA-256, and whether the archive ends
  * where a tar archive ends (a truncated or corrupted archive is reported, never half-read silently).
+ * The same pass can write chosen entries to files (`extract`, restore's one pass: copies.ts).
  */
 import { createHash, type Hash } from 'node:crypto'
 import { createReadStream, statSync } from 'node:fs'
@@ -14,6 +15,7 @@ import { open, stat, type FileHandle } from 'node:fs/promises'
 import { Header, Pax } from 'tar'
 import { BLOCK_SIZE, BufferPool, GzipPool, inflateFile, memberHeader, type BlockResult, type GzipDamage, type InflatedFile } from './gzip-blocks.ts'
 import type { WrittenFile } from '../../fs/hashed-file.ts'
+import { VerifiedCopies } from './copies.ts'
 
 const RECORD = 512
 
@@ -242,6 +244,8 @@ export interface ArchiveEntry {
   sha256: string
   /** The content, for the entries `keepContent` asked for (small files such as metadata.json). */
   content?: Buffer
+  /** Where its bytes were written (`extract`): whole when the archive was read without problems. */
+  copiedTo?: string
 }
 
 export interface ArchiveReport {
@@ -265,6 +269,12 @@ export interface ArchiveDamage {
 export interface ReadArchiveOptions {
   pool?: GzipPool
   keepContent?: (path: string) => boolean
+  /**
+   * Entries written to a file while they are hashed: archive path → destination (created; it must
+   * not exist). Only the first regular-file entry of a path; any other entry is only hashed.
+   * A write that fails throws a CopyWriteError (copies.ts).
+   */
+  extract?: ReadonlyMap<string, string>
   /** Called with the archive bytes read so far. */
   onBytes?: (bytes: number) => void
 }
@@ -276,7 +286,8 @@ export interface ReadArchiveOptions {
  */
 export async function readArchive(path: string, options: ReadArchiveOptions = {}): Promise<ArchiveReport> {
   const pool = options.pool ?? new GzipPool()
-  const tar = new TarReader(options.keepContent ?? (() => false))
+  const tar = new TarReader(options.keepContent ?? (() => false), options.extract ?? new Map())
+  const copies = new VerifiedCopies()
   const archiveHash = createHash('sha256')
   const problems: string[] = []
   let inflated: InflatedFile
@@ -287,9 +298,14 @@ export async function readArchive(path: string, options: ReadArchiveOptions = {}
         archiveHash.update(chunk)
         options.onBytes?.(position)
       },
-      onData: (data) => tar.write(data),
+      onData: async (data) => {
+        tar.write(data)
+        // Written before the next block is handed over: the parts are views of this one.
+        for (const { dest, data: part, name } of tar.takeCopies()) await copies.write(dest, part, name)
+      },
     })
   } finally {
+    await copies.close()
     if (options.pool === undefined) await pool.close()
   }
   const { damage } = inflated
@@ -340,13 +356,22 @@ class TarReader {
   #remaining = 0
   #padding = 0
   #current: (ArchiveEntry & { hash: Hash; parts?: Buffer[] }) | undefined
+  #extract: ReadonlyMap<string, string>
+  #copied = new Set<string>()
+  #copies: { dest: string; data: Buffer; name: string }[] = []
   #pax: { parts: Buffer[]; global: boolean } | undefined
   #extended: Record<string, unknown> | undefined
   #zeroBlocks = 0
   #keep: (path: string) => boolean
 
-  constructor(keep: (path: string) => boolean) {
+  constructor(keep: (path: string) => boolean, extract: ReadonlyMap<string, string>) {
     this.#keep = keep
+    this.#extract = extract
+  }
+
+  /** The bytes to write to the `extract` files since the last call (views of the data written in). */
+  takeCopies(): { dest: string; data: Buffer; name: string }[] {
+    return this.#copies.splice(0)
   }
 
   write(data: Buffer): void {
@@ -363,6 +388,7 @@ class TarReader {
         if (this.#state === 'data') {
           this.#current!.hash.update(part)
           this.#current!.parts?.push(Buffer.from(part))
+          if (this.#current!.copiedTo !== undefined) this.#copies.push({ dest: this.#current!.copiedTo, data: part, name: this.#current!.path })
         } else {
           this.#pax!.parts.push(Buffer.from(part))
         }
@@ -414,15 +440,23 @@ class TarReader {
     }
     const type = TYPES[typeName] ?? 'Other'
     const dataSize = type === 'File' || type === 'Other' ? size : 0
+    const path = header.path ?? ''
+    const copyTo = type === 'File' && !this.#copied.has(path) ? this.#extract.get(path) : undefined
+    if (copyTo !== undefined) {
+      this.#copied.add(path)
+      // Created now, so that an empty entry has its (empty) file too.
+      this.#copies.push({ dest: copyTo, data: Buffer.alloc(0), name: path })
+    }
     this.#current = {
-      path: header.path ?? '',
+      path,
       type,
       size: dataSize,
       mode: header.mode ?? 0,
       ...(header.linkpath ? { linkpath: header.linkpath } : {}),
       sha256: '',
       hash: createHash('sha256'),
-      ...(type === 'File' && this.#keep(header.path ?? '') && dataSize <= 16 << 20 ? { parts: [] } : {}),
+      ...(type === 'File' && this.#keep(path) && dataSize <= 16 << 20 ? { parts: [] } : {}),
+      ...(copyTo !== undefined ? { copiedTo: copyTo } : {}),
     }
     this.#remaining = dataSize
     this.#padding = (RECORD - (dataSize % RECORD)) % RECORD

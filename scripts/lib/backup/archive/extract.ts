@@ -1,13 +1,14 @@
 /**
- * Taking one file out of a backup, safely. Restore never unpacks an archive as a whole and never
- * writes where an entry's name points: it streams the one entry it needs (database.db, changes.db,
- * database.sql) into a path of its own choosing, hashing it on the way, and fails unless the
- * bytes are exactly the ones the metadata lists.
+ * Taking one file out of a backup, safely. Nothing here unpacks an archive as a whole or writes
+ * where an entry's name points: `extractBackupFile` streams the one entry it needs (database.db,
+ * changes.db, data.json) into a path of its own choosing, hashing it on the way, and fails unless
+ * the bytes are exactly the ones the metadata lists; every header before it must be a listed file.
+ * (Incremental create and the tenant restore use it; a full restore instead keeps the copies its
+ * verification wrote, archive/copies.ts, and never reads the backup a second time.)
  *
- * Before that (restore's step 1) the whole archive is verified (verify.ts) and its entries are
- * judged by `unsafeEntries`: `..` or absolute paths, symbolic or hard links, device files and
- * anything the metadata does not list are refused before anything is written. The extraction pass
- * checks every header again, so an archive swapped between the two passes is refused too.
+ * A restore's verification (verify.ts) judges the entries with `unsafeEntries`: `..` or absolute
+ * paths, symbolic or hard links, device files and anything the metadata does not list refuse the
+ * restore before anything of the target is touched.
  */
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'

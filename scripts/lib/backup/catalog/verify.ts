@@ -3,12 +3,15 @@
  * file — ok, modified (a changed byte or size), missing, extra (not in the metadata: a stray file,
  * a link, anything outside the backup folder), invalid (unreadable metadata, a truncated or
  * corrupted archive) — and never stops at the first fault.
+ * Restore's step 1 also has the files it needs written elsewhere as they are hashed (`extract`):
+ * one read of the backup; the copies are usable only when the whole report is ok.
  */
 import { lstat, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describeError } from '../../errors.ts'
 import type { ProgressListener } from '../../progress.ts'
 import { readArchive, type ArchiveDamage } from '../archive/archive.ts'
+import { CopyWriteError, VerifiedCopies } from '../archive/copies.ts'
 import { findBackupEntry } from './catalog.ts'
 import type { GzipPool } from '../archive/gzip-blocks.ts'
 import { ARCHIVE_SUFFIX, CSV_DIR, METADATA_FILE, SIDECAR_SUFFIX } from '../layout.ts'
@@ -47,6 +50,11 @@ export interface VerifyOptions {
   onProgress?: ProgressListener
   /** Incremental backups: verify every backup of the chain too (default true). */
   chain?: boolean
+  /**
+   * Files of the backup (paths as its metadata lists them) written to a destination (created; it
+   * must not exist) while they are hashed. Not passed on to the parents of an incremental.
+   */
+  extract?: ReadonlyMap<string, string>
 }
 
 /**
@@ -69,7 +77,7 @@ export async function verifyBackup(backupDir: string, id: string, options: Verif
     checks.push(...(await checkArchive(entry.paths.archive, id, metadata, options)))
   }
   // An incremental is only as good as the backups it builds on: a broken parent fails the child.
-  if (metadata.incremental && (options.chain ?? true)) checks.push(await parentCheck(backupDir, metadata, options))
+  if (metadata.incremental && (options.chain ?? true)) checks.push(await parentCheck(backupDir, metadata, { ...options, extract: undefined }))
   return { id, form: entry.form, ok: checks.every((check) => check.status === 'ok'), checks, metadata }
 }
 
@@ -126,25 +134,34 @@ export async function checkDirectory(dir: string, files: readonly FileDigest[], 
   await walk('')
   const total = files.reduce((sum, file) => sum + file.size, 0)
   let done = 0
-  for (const file of files) {
-    const kind = found.get(file.path)
-    found.delete(file.path)
-    if (kind === undefined) {
-      checks.push({ path: file.path, status: 'missing', expected: { size: file.size, sha256: file.sha256 } })
-      continue
+  const copies = new VerifiedCopies()
+  try {
+    for (const file of files) {
+      const kind = found.get(file.path)
+      found.delete(file.path)
+      if (kind === undefined) {
+        checks.push({ path: file.path, status: 'missing', expected: { size: file.size, sha256: file.sha256 } })
+        continue
+      }
+      if (kind !== 'file') {
+        checks.push({ path: file.path, status: 'modified', detail: `${kind}, pas un fichier` })
+        continue
+      }
+      try {
+        const base = done
+        const dest = options.extract?.get(file.path)
+        const copy = dest === undefined ? undefined : (chunk: Buffer) => copies.write(dest, chunk, file.path)
+        if (dest !== undefined) await copies.write(dest, Buffer.alloc(0), file.path)
+        const actual = await hashFile(join(dir, file.path), (n) => options.onProgress?.({ label: 'verify', done: (done = base + n), total, unit: 'bytes' }), copy)
+        done = base + file.size
+        checks.push(compare(file.path, file, actual))
+      } catch (error) {
+        if (error instanceof CopyWriteError) throw error
+        checks.push({ path: file.path, status: 'invalid', detail: describeError(error) })
+      }
     }
-    if (kind !== 'file') {
-      checks.push({ path: file.path, status: 'modified', detail: `${kind}, pas un fichier` })
-      continue
-    }
-    try {
-      const base = done
-      const actual = await hashFile(join(dir, file.path), (n) => options.onProgress?.({ label: 'verify', done: (done = base + n), total, unit: 'bytes' }))
-      done = base + file.size
-      checks.push(compare(file.path, file, actual))
-    } catch (error) {
-      checks.push({ path: file.path, status: 'invalid', detail: describeError(error) })
-    }
+  } finally {
+    await copies.close()
   }
   found.delete(METADATA_FILE)
   for (const [path, kind] of found) checks.push({ path, status: 'extra', detail: kind === 'file' ? 'absent des métadonnées' : `${kind}, absent des métadonnées` })
@@ -176,9 +193,11 @@ export async function checkArchive(archivePath: string, id: string, metadata: Ba
     report = await readArchive(archivePath, {
       pool: options.pool,
       keepContent: (path) => path === `${id}/${METADATA_FILE}`,
+      extract: new Map([...(options.extract ?? [])].map(([path, dest]) => [`${id}/${path}`, dest])),
       onBytes: (done) => options.onProgress?.({ label: 'verify', done, total: metadata.archive?.size, unit: 'bytes' }),
     })
   } catch (error) {
+    if (error instanceof CopyWriteError) throw error
     const missing = (error as NodeJS.ErrnoException).code === 'ENOENT'
     return [{ path: archiveName, status: missing ? 'missing' : 'invalid', detail: missing ? undefined : describeError(error) }]
   }

@@ -105,11 +105,22 @@ export async function backupChain(backupDir: string, id: string): Promise<Backup
   return chain
 }
 
+export interface MaterializeOptions {
+  artefact?: string
+  pool?: GzipPool
+  onProgress?: ProgressListener
+  /**
+   * How a file of a backup of the chain reaches `dest` (which must not exist): by default extracted
+   * and hash-checked; a restore moves the copy its verification already wrote (restore/verify-chain.ts).
+   */
+  take?: (entry: BackupEntry, path: string, dest: string) => Promise<void>
+}
+
 /**
  * Rebuilds the database of backup `id` (a full backup's database.db, or a chain's root with every
  * change set applied in order) into `dest`, which must not exist; every file is hash-checked.
  */
-export async function materializeDatabase(chain: readonly BackupEntry[], dest: string, options: { artefact?: string; pool?: GzipPool; onProgress?: ProgressListener } = {}): Promise<void> {
+export async function materializeDatabase(chain: readonly BackupEntry[], dest: string, options: MaterializeOptions = {}): Promise<void> {
   const [root, ...incrementals] = chain
   if (root === undefined) throw new ToolkitError('chaîne de backups vide')
   const rootMetadata = root.metadata!
@@ -119,15 +130,19 @@ export async function materializeDatabase(chain: readonly BackupEntry[], dest: s
     throw new ToolkitError(`le backup ${root.id} ne contient pas de ${artefact === DATABASE_FILE ? 'base SQLite' : artefact} (backup ${rootMetadata.engine})`)
   }
   const total = file.size
-  await extractBackupFile(root, rootMetadata, artefact, dest, {
-    pool: options.pool,
-    onBytes: (done) => options.onProgress?.({ label: 'extract', done, total, unit: 'bytes' }),
-  })
+  const take =
+    options.take ??
+    ((entry: BackupEntry, path: string, to: string) =>
+      extractBackupFile(entry, entry.metadata!, path, to, {
+        pool: options.pool,
+        ...(entry === root ? { onBytes: (done: number) => options.onProgress?.({ label: 'extract', done, total, unit: 'bytes' }) } : {}),
+      }))
+  await take(root, artefact, dest)
   try {
     for (const entry of incrementals) {
       const changes = `${dest}-changes`
       await rm(changes, { force: true })
-      await extractBackupFile(entry, entry.metadata!, CHANGES_FILE, changes, { pool: options.pool })
+      await take(entry, CHANGES_FILE, changes)
       try {
         applyChangeSet(dest, changes)
       } finally {

@@ -2,9 +2,12 @@
  * Restoring a backup, whatever the target's engine, in the spec's five steps:
  *   1. verify   — every hash of the backup and of its whole chain (incrementals), the archive's
  *                 entries judged safe, the backup's engine and schema compared with the target's;
+ *                 in the same read, the files the restore needs (the engine's artefact, the change
+ *                 sets, or data.json across engines) are copied into the scratch folder;
  *   2. safety   — the current database kept (the engine says how: a consistent file copy, or a
  *                 full backup of a server into the backup folder);
- *   3. replace  — the backup's database materialized and made the target's (engine part);
+ *   3. replace  — the backup's database materialized from those verified copies (moved, not read
+ *                 again from the backup) and made the target's (engine part);
  *   4. check    — the target checked (row counts per table against the metadata, and what the
  *                 engine can check more); on failure the previous database is put back (the safety
  *                 copy, or the safety export loaded again; a target that was empty is emptied again);
@@ -16,7 +19,8 @@
  * nothing else; another engine's backup is also checked where it was converted (row counts and
  * content checksums), so a dry run into a server target, which is never loaded, still checks it. Each step is announced through `step(name)` before it runs (history, kill points).
  */
-import { constants, copyFile, rm } from 'node:fs/promises'
+import { mkdir, rm } from 'node:fs/promises'
+import { moveFile } from '../../fs/atomic.ts'
 import { privateScratchDir } from '../../fs/leftovers.ts'
 import { join, resolve } from 'node:path'
 import { redactUrl } from '../../db/url.ts'
@@ -27,10 +31,12 @@ import { engineForUrl, engineLabel, engineNamed } from '../../engines/index.ts'
 import type { Engine, RestoreContext, RestoreTarget } from '../../engines/engine.ts'
 import type { DatabaseLocation } from '../../db/url.ts'
 import type { BackupMetadata } from '../metadata.ts'
+import type { BackupEntry } from '../catalog/catalog.ts'
+import { JSON_EXPORT_FILE } from '../layout.ts'
 import type { ProgressListener } from '../../progress.ts'
 import { createBackup } from '../create/create.ts'
 import { GzipPool } from '../archive/gzip-blocks.ts'
-import { materializeDatabase } from '../create/incremental.ts'
+import { CHANGES_FILE, materializeDatabase } from '../create/incremental.ts'
 import { restoreStepRunner, type RestorePlan, type RestoreResult, type RestoreStepName, type RestoreStepResult } from './steps.ts'
 import { lockRestoreTarget, type TargetLock } from './target-lock.ts'
 import { verifyChain } from './verify-chain.ts'
@@ -72,6 +78,18 @@ export function restoreTargetUrl(target: string, cwd: string): string {
   return isUrl ? target : `file:${resolve(cwd, target)}`
 }
 
+/**
+ * Step 3's way to a file of a backup: the copy its verification wrote (verify-chain.ts), moved — a
+ * hard link on the same filesystem — never read from the backup again.
+ */
+function takeVerified(copies: ReadonlyMap<string, string>): (entry: BackupEntry, path: string, dest: string) => Promise<void> {
+  return async (entry, path, dest) => {
+    const copy = copies.get(`${entry.id}/${path}`)
+    if (copy === undefined) throw new ToolkitError(`le backup ${entry.id} n’a pas de ${path}`)
+    await moveFile(copy, dest)
+  }
+}
+
 /** A cross-engine restore's content checksums, read from the restored target. */
 async function contentsOf(engine: Engine, location: DatabaseLocation, url: string, environment: ToolkitEnvironment, metadata: BackupMetadata): Promise<string> {
   const db = await engine.open(location, { redactedUrl: redactUrl(url), create: false, environment })
@@ -96,7 +114,10 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
   const timed = restoreStepRunner(steps, options.step)
   const pool = new GzipPool({ threads: options.threads })
   const scratchDir = await privateScratchDir('ipm-restore-')
+  // Where verified copies go when the target stages none (servers, dry runs, change sets, data.json, a safety export loaded back).
+  const verifiedDir = join(scratchDir, 'verified')
   try {
+    await mkdir(verifiedDir)
     // Held from before the target is opened to the end: a second restore of the same file or local D1 refuses
     // (a dry run changes nothing and needs none). PostgreSQL takes its own, an advisory lock.
     const lockFile = options.dryRun ? null : engine.restoreLockFile(location)
@@ -108,13 +129,24 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
       lock?.release()
       throw error
     }
+    // Step 1's copies (the database's may be beside a file target, outside the scratch folder): removed unless step 3 took them.
+    const staged: string[] = []
     try {
       let context!: RestoreContext
       // Another engine's backup: rebuilt from its logical export as the target engine's artefact (logical.ts).
       let crossEngine: CrossEngineArtefact | undefined
       // 1. Verification
-      const { chain, metadata } = await timed(1, 'verify', async () => {
-        const verified = await verifyChain(options.backupDir, options.id, pool, options.onProgress)
+      const { chain, metadata, copies } = await timed(1, 'verify', async () => {
+        // The copies step 3 (or the cross-engine conversion) needs, another engine's backup being read from its
+        // data.json; the database's where the target wants it staged (beside a file target), the rest in the scratch folder.
+        const keep = (entry: BackupEntry, root: boolean) => {
+          const m = entry.metadata!
+          const path = m.engine !== engine.name ? JSON_EXPORT_FILE : root ? engineNamed(m.engine).restoreArtefact : CHANGES_FILE
+          const dest = (m.engine === engine.name && root ? target.stagingPath() : null) ?? join(verifiedDir, `${entry.id}.${path}`)
+          staged.push(dest)
+          return new Map([[path, dest]])
+        }
+        const verified = await verifyChain(options.backupDir, options.id, { pool, onProgress: options.onProgress, keep })
         const last = verified.chain.at(-1)!.metadata!
         const sameEngine = last.engine === engine.name
         if (!sameEngine) assertLogicalExport(last, engine)
@@ -133,14 +165,18 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
               id,
               path: safety.path,
               // Verified again when loaded back: it is read after a restore that has just failed.
-              materialize: async (dest) => materializeDatabase((await verifyChain(safetyDir, id, pool)).chain, dest, { artefact: engine.restoreArtefact, pool }),
+              materialize: async (dest) => {
+                const keep = () => new Map([[engine.restoreArtefact, join(verifiedDir, `${id}.${engine.restoreArtefact}`)]])
+                const verified = await verifyChain(safetyDir, id, { pool, keep })
+                await materializeDatabase(verified.chain, dest, { artefact: engine.restoreArtefact, take: takeVerified(verified.copies) })
+              },
               restoreCommand: `npx tsx scripts/advanced-backup.ts --dir ${shellWord(resolve(safetyDir))} restore ${id} --to ${shellWord(redactUrl(url))} --force --yes`,
             }
           },
         }
         await target.assertReplaceable(context)
         if (!sameEngine) {
-          crossEngine = await buildCrossEngineArtefact({ entry: verified.chain.at(-1)!, metadata: last, engine, target: location, scratchDir, environment: options.environment, checkContents: options.dryRun ?? false, onProgress: options.onProgress })
+          crossEngine = await buildCrossEngineArtefact({ metadata: last, dataJson: verified.copies.get(`${last.id}/${JSON_EXPORT_FILE}`)!, engine, target: location, scratchDir, environment: options.environment, checkContents: options.dryRun ?? false, onProgress: options.onProgress })
           // The new database records the target's own migrations, not the backup's `_prisma_migrations` rows.
           const migrations = crossEngine.migrations
           context.metadata = { ...last, tables: last.tables.map((t) => (t.name === '_prisma_migrations' ? { ...t, rows: migrations } : t)) }
@@ -148,14 +184,14 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
         const files = verified.chain.reduce((n, e) => n + e.metadata!.files.length, 0)
         const converted = crossEngine === undefined ? '' : `, converti de ${engineLabel(last.engine)} vers ${engine.label} depuis data.json (${crossEngine.rows.toLocaleString('fr-FR')} lignes, ${crossEngine.migrations} migration(s) ${engine.label})`
         return {
-          value: { chain: verified.chain, metadata: last },
+          value: { chain: verified.chain, metadata: last, copies: verified.copies },
           detail: `${files} fichier(s) vérifié(s)${verified.chain.length > 1 ? ` sur ${verified.chain.length} backups (chaîne incrémentale)` : ''}, hash ${last.hash.slice(0, 12)}…${converted}`,
         }
       })
       const restoreContext = context
       const built = crossEngine
       const materialize = (dest: string) =>
-        built === undefined ? materializeDatabase(chain, dest, { artefact: engineNamed(metadata.engine).restoreArtefact, pool, onProgress: options.onProgress }) : copyFile(built.path, dest, constants.COPYFILE_EXCL)
+        built === undefined ? materializeDatabase(chain, dest, { artefact: engineNamed(metadata.engine).restoreArtefact, onProgress: options.onProgress, take: takeVerified(copies) }) : moveFile(built.path, dest)
       const plan: RestorePlan = {
         id: options.id,
         chain: chain.map((e) => e.id),
@@ -234,6 +270,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
       steps.push({ step: 5, name: 'report', status: 'ok', detail: `base restaurée: ${check.counts.length} tables, ${total.toLocaleString('fr-FR')} lignes`, durationMs: 0 })
       return { ...base, dryRun: false, restored: true, ...check, size, durationMs: Math.round(performance.now() - startedAt) }
     } finally {
+      for (const path of staged) await rm(path, { force: true })
       await target.close()
       lock?.release()
     }

@@ -28,9 +28,8 @@ import { engineLabel, type Engine } from '../../engines/index.ts'
 import type { LogicalLoad, RowCount } from '../../engines/engine.ts'
 import type { ProgressListener } from '../../progress.ts'
 import { canonicalValue, columnKind } from '../../tenant-restore/canonical.ts'
-import { backupDataJson, parseRowLine, scanDataJson, type DataJsonColumn } from '../../tenant-restore/data-json.ts'
+import { parseRowLine, scanDataJson, type DataJsonColumn } from '../../tenant-restore/data-json.ts'
 import { tableChecksum } from '../../tenant-restore/rows.ts'
-import type { BackupEntry } from '../catalog/catalog.ts'
 import { JSON_EXPORT_FILE } from '../layout.ts'
 import type { BackupMetadata } from '../metadata.ts'
 
@@ -53,9 +52,9 @@ export interface CrossEngineArtefact {
 }
 
 export interface BuildCrossEngineOptions {
-  /** The backup restored: a full backup (the last of its chain). */
-  entry: BackupEntry
   metadata: BackupMetadata
+  /** The backup's data.json as step 1 verified it (its copy in the scratch folder), read instead of the backup. */
+  dataJson: string
   /** The target's engine and location (a PostgreSQL target's server hosts the scratch database). */
   engine: Engine
   target: DatabaseLocation
@@ -166,14 +165,14 @@ async function loadTable(db: DatabaseHandle, load: LogicalLoad, table: TableInfo
  * Builds the target engine's restore artefact from the backup's data.json, in `scratchDir`.
  * Throws (French line + hint, before anything of the target is touched) when the backup's tables
  * differ from the ones the target's committed migrations create.
- * @example const built = await buildCrossEngineArtefact({ entry, metadata, engine: postgresEngine, target, scratchDir, environment })
+ * @example const built = await buildCrossEngineArtefact({ metadata, dataJson, engine: postgresEngine, target, scratchDir, environment })
  */
 export async function buildCrossEngineArtefact(options: BuildCrossEngineOptions): Promise<CrossEngineArtefact> {
   const { metadata, engine } = options
   assertLogicalExport(metadata, engine)
   const progress = options.onProgress ?? (() => {})
+  const digest = metadata.files.find((f) => f.path === JSON_EXPORT_FILE)!
   const work = await mkdtemp(join(options.scratchDir, 'cross-engine-'))
-  const source = await backupDataJson(options.entry, metadata, work)
   try {
     const load = await engine.logicalLoad()
     const scratch = await load.openScratch({ target: options.target, scratchDir: work, environment: options.environment })
@@ -190,7 +189,7 @@ export async function buildCrossEngineArtefact(options: BuildCrossEngineOptions)
       const spool = new TableSpool(work)
       let scan
       try {
-        scan = await scanDataJson(source.path, source.sha256, (table) => (table === MIGRATIONS_TABLE ? undefined : spool.writer(table)))
+        scan = await scanDataJson(options.dataJson, digest.sha256, (table) => (table === MIGRATIONS_TABLE ? undefined : spool.writer(table)))
       } finally {
         spool.finish()
       }
@@ -217,7 +216,6 @@ export async function buildCrossEngineArtefact(options: BuildCrossEngineOptions)
       await scratch.drop()
     }
   } finally {
-    await source.release()
     await rm(work, { recursive: true, force: true })
   }
 }

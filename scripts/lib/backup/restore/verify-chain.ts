@@ -1,4 +1,8 @@
-/** Step 1 of a restore: the backup and every backup it depends on, verified before anything is written. */
+/**
+ * Step 1 of a restore: the backup and every backup it depends on, verified before anything is
+ * written to the target — in one read of each: the files the restore needs are written to the
+ * restore's scratch folder while they are hashed, and used only once every hash of the chain matched.
+ */
 import { ToolkitError } from '../../errors.ts'
 import type { BackupEntry } from '../catalog/catalog.ts'
 import { unsafeEntries } from '../archive/extract.ts'
@@ -7,15 +11,39 @@ import { backupChain } from '../create/incremental.ts'
 import type { ProgressListener } from '../../progress.ts'
 import { CHECK_STATUS_LABELS, verifyBackup, type FileCheck } from '../catalog/verify.ts'
 
+export interface VerifyChainOptions {
+  pool?: GzipPool
+  onProgress?: ProgressListener
+  /**
+   * The files to keep a verified copy of, per backup of the chain (`root`: the full backup): path in
+   * the backup → where to write it (created; it must not exist). Files the backup does not list are passed over.
+   */
+  keep?: (entry: BackupEntry, root: boolean) => ReadonlyMap<string, string>
+}
+
+export interface VerifiedChain {
+  /** The full backup first, `id` last. */
+  chain: BackupEntry[]
+  /** The verified copies (`keep`), by `<backup id>/<path>`; only files the backup lists. */
+  copies: ReadonlyMap<string, string>
+}
+
 /**
  * Verifies a backup and every backup it depends on; throws a ToolkitError naming each fault and
  * each unsafe archive entry.
+ * @example const { chain, copies } = await verifyChain('backups', id, { keep: (entry) => new Map([['database.db', `/tmp/x/${entry.id}.db`]]) })
  */
-export async function verifyChain(backupDir: string, id: string, pool?: GzipPool, onProgress?: ProgressListener): Promise<{ chain: BackupEntry[] }> {
+export async function verifyChain(backupDir: string, id: string, options: VerifyChainOptions = {}): Promise<VerifiedChain> {
   const chain = await backupChain(backupDir, id)
+  const copies = new Map<string, string>()
   for (const entry of [...chain].reverse()) {
-    const report = await verifyBackup(backupDir, entry.id, { pool, onProgress, chain: false })
-    if (report.ok) continue
+    const listed = new Set(entry.metadata!.files.map((file) => file.path))
+    const extract = new Map([...(options.keep?.(entry, entry === chain[0]) ?? [])].filter(([path]) => listed.has(path)))
+    const report = await verifyBackup(backupDir, entry.id, { pool: options.pool, onProgress: options.onProgress, chain: false, extract })
+    if (report.ok) {
+      for (const [path, dest] of extract) copies.set(`${entry.id}/${path}`, dest)
+      continue
+    }
     const unsafe = unsafeEntries(report.checks, entry.id)
     const faults = report.checks.filter((c: FileCheck) => c.status !== 'ok').map((c) => `${c.path} : ${CHECK_STATUS_LABELS[c.status]}${c.detail ? ` (${c.detail})` : ''}`)
     const whose = entry.id === id ? `le backup ${id}` : `le backup ${entry.id}, dont ${id} a besoin,`
@@ -24,5 +52,5 @@ export async function verifyChain(backupDir: string, id: string, pool?: GzipPool
     }
     throw new ToolkitError(`${whose} échoue à la vérification ; rien n’a été écrit : ${faults.join(' ; ')}`, { hint: `Voir \`advanced-backup verify ${entry.id}\` ; restaurez un autre backup.` })
   }
-  return { chain }
+  return { chain, copies }
 }

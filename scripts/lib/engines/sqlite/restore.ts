@@ -5,8 +5,10 @@
  *              WAL checkpoint (a consistent copy, not a raw copy of a live file), atomically; an
  *              existing `<db>.before-restore` (an earlier run's) is never overwritten: this run's
  *              copy is then `<db>.before-restore-<UTC time>`;
- *   replace  — the backup's database written beside the target (`<db>.tmp-<pid>-…`), hash-checked,
- *              fsynced; stale `-wal`/`-shm`/`-journal` removed; renamed over the target; dir fsynced;
+ *   replace  — the backup's database, written beside the target (`<db>.tmp-<pid>-…-verified`) by the
+ *              verification as it hashed it (`stagingPath`), renamed to `<db>.tmp-<pid>-…` (changes of an
+ *              incremental chain applied there), fsynced; stale `-wal`/`-shm`/`-journal` removed; renamed
+ *              over the target; dir fsynced;
  *   check    — opened through Prisma, `PRAGMA integrity_check`, `PRAGMA foreign_key_check`, row
  *              counts equal to the metadata's; on failure the previous database is put back.
  * A dry run rebuilds the database in a scratch folder and checks it there.
@@ -57,6 +59,9 @@ export async function openSqliteRestoreTarget(location: DatabaseLocation, option
       replaceDetail: `simulation: reconstruite dans un dossier temporaire, ${basename(target)} intact`,
       checks: true,
     },
+    // Beside the target (never in a dry run): the verified copy becomes the file without a byte copied,
+    // and needs no room in the temporary folder. Its own name: step 3 stages under `temporaryPathFor` too.
+    stagingPath: () => (options.dryRun ? null : `${temporaryPathFor(target)}-verified`),
     async assertReplaceable(context) {
       if (!context.force) await assertSameSchema(context.metadata, target, targetExists, context.prismaSchemaSha256)
       if (targetExists && !options.dryRun) assertNotInUse(target)
