@@ -29,6 +29,17 @@ interface LockedSpan {
   report: number
 }
 
+/** Two restores of `id` (each from its own copy of the backups in `pristine`) into `url`, released at the same instant. */
+async function raceTwoRestores(root: string, pristine: string, trial: number, url: string, id: string) {
+  const dirs = [0, 1].map((n) => join(root, `trial-${trial}-${n}`))
+  for (const dir of dirs) cpSync(pristine, dir, { recursive: true })
+  const children = dirs.map((dir) => restoreChild(root, dir, url, id, { force: true }))
+  await Promise.all(children.map((c) => c.ready))
+  for (const c of children) c.go()
+  const outcomes = await Promise.all(children.map((c) => c.done))
+  return { outcomes, said: outcomes.map((o) => `${o.status} ${o.stderr.trim()}`).join(' | ') }
+}
+
 /** A restore in a child process that waits for "go" on stdin; resolves to its exit code and stderr. */
 function restoreChild(root: string, backups: string, databaseUrl: string, id: string, options: { force?: boolean } = {}): { ready: Promise<void>; go(): void; done: Promise<{ status: number | null; stderr: string; ran?: LockedSpan }> } {
   const program = `
@@ -114,13 +125,7 @@ describe('restore lock', () => {
       // locks, then drops and loads again, and both report success.
       const target = await openTestDatabase(suite, 'postgres')
       await target.sql.query(`DELETE FROM "Dossier" WHERE id = (SELECT max(id) FROM "Dossier")`)
-      const dirs = [0, 1].map((n) => join(root, `trial-${trial}-${n}`))
-      for (const dir of dirs) cpSync(pristine, dir, { recursive: true })
-      const children = dirs.map((dir) => restoreChild(root, dir, target.url, metadata.id, { force: true }))
-      await Promise.all(children.map((c) => c.ready))
-      for (const c of children) c.go()
-      const outcomes = await Promise.all(children.map((c) => c.done))
-      const said = outcomes.map((o) => `${o.status} ${o.stderr.trim()}`).join(' | ')
+      const { outcomes, said } = await raceTwoRestores(root, pristine, trial, target.url, metadata.id)
       assert.equal(outcomes.filter((o) => o.status === 0).length, 1, `trial ${trial}: exactly one restore ran: ${said}`)
       const refused = outcomes.find((o) => o.status !== 0)!
       assert.match(refused.stderr.trim(), new RegExp(`^une autre restauration de postgresql://[^ ]*/${new URL(target.url).pathname.slice(1)} est en cours : rien n’a été modifié$`), `trial ${trial}: ${said}`)
@@ -148,13 +153,7 @@ describe('restore lock', () => {
       const target = await openTestDatabase(suite, 'd1')
       await target.sql.query(`DELETE FROM "Dossier" WHERE id = 'dossier-demo-1'`)
       await target.close()
-      const dirs = [0, 1].map((n) => join(root, `trial-${trial}-${n}`))
-      for (const dir of dirs) cpSync(pristine, dir, { recursive: true })
-      const children = dirs.map((dir) => restoreChild(root, dir, target.url, metadata.id, { force: true }))
-      await Promise.all(children.map((c) => c.ready))
-      for (const c of children) c.go()
-      const outcomes = await Promise.all(children.map((c) => c.done))
-      const said = outcomes.map((o) => `${o.status} ${o.stderr.trim()}`).join(' | ')
+      const { outcomes, said } = await raceTwoRestores(root, pristine, trial, target.url, metadata.id)
       const succeeded = outcomes.filter((o) => o.status === 0)
       if (succeeded.length === 2) {
         // Under load the second may reach the lock only once the first released it: one after the other is right.
