@@ -115,8 +115,11 @@ export class TextSink {
   #pendingLength = 0
   #counting: boolean
   #flushedBytes = 0
+  /** How many of the pending strings `bytes` has measured already, and their UTF-8 bytes: each string is measured once. */
+  #measuredCount = 0
+  #measuredBytes = 0
 
-  /** `countBytes`: keep `bytes` (costs a UTF-8 length per flushed batch, so only for who asks). */
+  /** `countBytes`: keep `bytes` (costs the UTF-8 length of every string pushed, so only for who asks). */
   constructor(out: Writable, options: { countBytes?: boolean } = {}) {
     this.#out = out
     this.#counting = options.countBytes ?? false
@@ -125,9 +128,8 @@ export class TextSink {
   /** UTF-8 bytes pushed so far: the file offset where the next push starts (needs `countBytes`). */
   get bytes(): number {
     if (!this.#counting) throw new Error('TextSink built without countBytes')
-    let pending = 0
-    for (const text of this.#pending) pending += Buffer.byteLength(text)
-    return this.#flushedBytes + pending
+    for (; this.#measuredCount < this.#pending.length; this.#measuredCount++) this.#measuredBytes += Buffer.byteLength(this.#pending[this.#measuredCount]!)
+    return this.#flushedBytes + this.#measuredBytes
   }
 
   /** Queues text; call `flushIfFull()` (awaited) regularly. */
@@ -143,10 +145,14 @@ export class TextSink {
   async flush(): Promise<void> {
     if (this.#out.errored) throw this.#out.errored
     if (this.#pending.length === 0) return
+    if (this.#counting) {
+      this.#flushedBytes = this.bytes
+      this.#measuredCount = 0
+      this.#measuredBytes = 0
+    }
     const text = this.#pending.join('')
     this.#pending = []
     this.#pendingLength = 0
-    if (this.#counting) this.#flushedBytes += Buffer.byteLength(text)
     if (!this.#out.write(text)) {
       await new Promise<void>((resolve, reject) => {
         const onDrain = () => (this.#out.off('error', onError), resolve())
