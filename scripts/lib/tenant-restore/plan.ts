@@ -326,8 +326,8 @@ async function readFromSections(options: PlanTenantRestoreOptions, session: Tena
   // The index is only as good as the metadata that holds it: an edited file is not used.
   if (!entry.sealValid) return 'métadonnées modifiées après leur écriture'
   const grouped = new Map(index.tables.filter((t) => t.groupedBy !== undefined).map((t) => [t.name, t]))
-  const directColumn = groupingColumns(graph)
-  const uncovered = graph.owned.filter((o) => grouped.get(o.table.name)?.groupedBy !== directColumn.get(o.table.name) || !directColumn.has(o.table.name))
+  const grouping = groupingColumns(graph)
+  const uncovered = graph.owned.filter((o) => grouped.get(o.table.name)?.groupedBy !== grouping.get(o.table.name) || !grouping.has(o.table.name))
   if (uncovered.length > 0) return `tables du cabinet hors de l'index : ${uncovered.map((o) => o.table.name).join(', ')}`
   const tenant = await liveTenant(session, graph, options.tenant)
   if (tenant === undefined) return `cabinet « ${options.tenant} » introuvable (ou ambigu) dans la base cible`
@@ -348,15 +348,14 @@ async function readFromSections(options: PlanTenantRestoreOptions, session: Tena
     read = decryptingRangeReader(stored, dataKey, metadata.archive!.size)
   }
   try {
-    return await readSections(metadata, index, graph, tenant, key, read, () => bytes)
+    return await readSections(metadata, index, graph, grouping, tenant, key, read, () => bytes)
   } finally {
     dataKey?.fill(0)
   }
 }
 
-/** The tenant's rows of every owned table, from its runs (all grouped by their direct key to the root: checked by the caller). */
-async function readSections(metadata: BackupMetadata, index: TenantIndex, graph: TenantGraph, tenant: { id: string }, key: string, read: ArchiveRangeReader, bytes: () => number): Promise<BackupTenantRows | string> {
-  const grouping = groupingColumns(graph)
+/** The tenant's rows of every owned table, from its runs (all grouped by their direct key to the root, `grouping`: checked by the caller). */
+async function readSections(metadata: BackupMetadata, index: TenantIndex, graph: TenantGraph, grouping: ReadonlyMap<string, string>, tenant: { id: string }, key: string, read: ArchiveRangeReader, bytes: () => number): Promise<BackupTenantRows | string> {
   const tables = new Map(index.tables.map((t) => [t.name, t.columns]))
   const backupRows = new Map<string, CanonicalTable>()
   const runs = await readTenantRuns(index, key, graph.owned.map((o) => o.table.name), read)
@@ -391,9 +390,9 @@ async function liveTenant(session: TenantSession, graph: TenantGraph, wanted: st
     return session.selectRows(root, `${quoteIdentifier(root.name)}.${quoteIdentifier(column)} = ?`, [session.bindValue(columnKind(info.declaredType), wanted, info.declaredType)])
   }
   for (const columns of [[key.name], ['name', 'slug']]) {
-    const found = new Map<string, string>()
-    for (const column of columns) for (const row of await find(column)) found.set(String(row[keyAt]), String(row[keyAt]))
-    if (found.size === 1) return { id: [...found.values()][0]! }
+    const found = new Set<string>()
+    for (const column of columns) for (const row of await find(column)) found.add(String(row[keyAt]))
+    if (found.size === 1) return { id: [...found][0]! }
     if (found.size > 1) return undefined
   }
   return undefined

@@ -67,6 +67,9 @@ export function buildTenantIndex(input: { backupId: string; tables: readonly Tab
   }
 }
 
+/** What to do when the tenant's bytes or the index disagree with the backup: verify the whole of it. */
+const VERIFY_HINT = 'Lancez `advanced-backup verify <id>` ; restaurez depuis une autre sauvegarde.'
+
 /** Reads `length` bytes of the stored archive from `offset` (a ranged GET, a positioned read). */
 export type ArchiveRangeReader = (offset: number, length: number) => Promise<Buffer>
 
@@ -99,14 +102,14 @@ export async function readTenantRuns(index: TenantIndex, key: string, tables: re
     const [first, last] = [sorted[i]!, sorted[j]!]
     const [start, end] = [starts[first - index.first]!, starts[last - index.first + 1]!]
     const bytes = await read(start, end - start)
-    if (bytes.length !== end - start) throw new ToolkitError(`l'archive est plus courte que son index (${bytes.length} octets lus sur ${end - start} à l'octet ${start}) : rien n'a été écrit`, { hint: 'Lancez `advanced-backup verify <id>` ; restaurez depuis une autre sauvegarde.' })
+    if (bytes.length !== end - start) throw new ToolkitError(`l'archive est plus courte que son index (${bytes.length} octets lus sur ${end - start} à l'octet ${start}) : rien n'a été écrit`, { hint: VERIFY_HINT })
     for (let m = first; m <= last; m++) {
       const [size, sha256] = index.members[m - index.first]!
       const member = bytes.subarray(starts[m - index.first]! - start, starts[m - index.first]! - start + size)
       // Checked before one byte of it is used.
       if (createHash('sha256').update(member).digest('hex') !== sha256) {
         throw new ToolkitError(`le membre gzip n° ${m + 1} de l'archive (à l'octet ${starts[m - index.first]}), qui contient des lignes du cabinet, a changé depuis la sauvegarde (SHA-256 différent de l'index) : rien n'a été écrit`, {
-          hint: 'Lancez `advanced-backup verify <id>` ; restaurez depuis une autre sauvegarde.',
+          hint: VERIFY_HINT,
         })
       }
       inflated.set(m, gunzipSync(member))
@@ -125,5 +128,5 @@ export async function readTenantRuns(index: TenantIndex, key: string, tables: re
 }
 
 function damagedIndex(detail: string): ToolkitError {
-  return new ToolkitError(`l'index des cabinets de la sauvegarde est incohérent (${detail}) : rien n'a été écrit`, { hint: 'Lancez `advanced-backup verify <id>` ; restaurez depuis une autre sauvegarde.' })
+  return new ToolkitError(`l'index des cabinets de la sauvegarde est incohérent (${detail}) : rien n'a été écrit`, { hint: VERIFY_HINT })
 }

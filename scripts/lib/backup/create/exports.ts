@@ -165,7 +165,7 @@ async function writeJsonAndCsv(
         jsonSink.push(jsonDocument.tableHead(table, index === 0))
         csvSink.push(csvHeader(table.columns))
         const groupBy = plan.groupBy?.get(table.name)
-        const recorder = groupBy === undefined ? undefined : runRecorder(table.name, table.columns.findIndex((c) => c.name === groupBy), jsonSink, runs)
+        const recorder = groupBy === undefined ? undefined : runRecorder(table, groupBy, jsonSink, runs)
         const count = await writeRows(
           source.rows(table, { groupBy }),
           [jsonSink, csvSink],

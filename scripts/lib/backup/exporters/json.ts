@@ -61,11 +61,12 @@ export interface DataJsonRun {
 }
 
 /**
- * Watches the rows of one table as they are pushed to `sink` (built with `countBytes`) and appends
- * to `runs` where each value of the column at `at` starts and stops. Call `row` before pushing a
+ * Watches the rows of `table` as they are pushed to `sink` (built with `countBytes`) and appends
+ * to `runs` where each value of its column `column` starts and stops. Call `row` before pushing a
  * row's text, `end` before the table's tail. NULLs belong to no run.
  */
-export function runRecorder(table: string, at: number, sink: TextSink, runs: DataJsonRun[]): { row(row: readonly RowValue[]): void; end(): void } {
+export function runRecorder(table: TableInfo, column: string, sink: TextSink, runs: DataJsonRun[]): { row(row: readonly RowValue[]): void; end(): void } {
+  const at = table.columns.findIndex((c) => c.name === column)
   let open: DataJsonRun | undefined
   return {
     row(row) {
@@ -74,7 +75,7 @@ export function runRecorder(table: string, at: number, sink: TextSink, runs: Dat
       if (owner === open?.owner) return
       const here = sink.bytes
       if (open) open.end = here
-      open = owner === undefined ? undefined : { table, owner, start: here, end: here }
+      open = owner === undefined ? undefined : { table: table.name, owner, start: here, end: here }
       if (open) runs.push(open)
     },
     end() {
@@ -129,7 +130,7 @@ export async function exportJsonDocument(
     sink.push(jsonDocument.tableHead(table, index === 0))
     const format = jsonRowFormatter(table.columns, options.valueCodec, jsonDocument.indent)
     const column = grouped.get(table.name)
-    const recorder = column === undefined ? undefined : runRecorder(table.name, table.columns.findIndex((c) => c.name === column), sink, runs)
+    const recorder = column === undefined ? undefined : runRecorder(table, column, sink, runs)
     const count = await writeRows(
       rows(table, column),
       [sink],
