@@ -2,7 +2,7 @@
  * The benchmarks' shared data: a scale SQLite database under bench/.data/ (git-ignored), seeded once
  * and reused by every benchmark. `--scale 1000000` takes about 20 s and makes a ~700 MB file.
  */
-import { existsSync, mkdirSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
@@ -14,6 +14,24 @@ import { commitRename, fsyncPath, temporaryPathFor } from '../scripts/lib/fs/ato
 import { resolveEnvironment } from '../scripts/lib/environment.ts'
 
 export const BENCH_DATA_DIR = join(dirname(fileURLToPath(import.meta.url)), '.data')
+
+/** What GNU time reports of a finished command (its whole process tree): wall and CPU (user + system) seconds, peak RSS. */
+export interface GnuTimeReport {
+  wallS: number
+  cpuS: number
+  rssMib: number
+}
+
+/** The command line that runs `argv` under GNU time, its report (read by `readGnuTime`) written to `timeFile`. */
+export function underGnuTime(argv: readonly string[], timeFile: string): [string, string[]] {
+  return ['/usr/bin/time', ['-o', timeFile, '-f', '%e %U %S %M', ...argv]]
+}
+
+export function readGnuTime(timeFile: string): GnuTimeReport {
+  // The last line: a command that fails has "Command exited with non-zero status" first.
+  const [wall = NaN, user = NaN, system = NaN, maxKib = NaN] = readFileSync(timeFile, 'utf8').trim().split('\n').at(-1)!.split(' ').map(Number)
+  return { wallS: wall, cpuS: user + system, rssMib: maxKib / 1024 }
+}
 
 /**
  * The path of a migrated SQLite database with the demo data plus about `dossiers` scale dossiers;

@@ -26,6 +26,7 @@ import { redactUrl } from '../scripts/lib/db/url.ts'
 import { ToolkitError } from '../scripts/lib/errors.ts'
 import { formatDuration } from '../scripts/lib/format.ts'
 import type { MigrationReportJson } from '../scripts/lib/migration/report.ts'
+import { readGnuTime, underGnuTime } from './_data.ts'
 import { resolveEnvironment } from '../scripts/lib/environment.ts'
 
 const ROOT = join(import.meta.dirname, '..')
@@ -58,14 +59,12 @@ interface Measured {
 
 /** The command line that runs `argv` under GNU time (and taskset with --one-core), its report written to `timeFile`. */
 function timed(argv: string[], timeFile: string, oneCore: boolean): [string, string[]] {
-  const pinned = oneCore ? ['taskset', '-c', '0', ...argv] : argv
-  return ['/usr/bin/time', ['-o', timeFile, '-f', '%e %U %S %M', ...pinned]]
+  return underGnuTime(oneCore ? ['taskset', '-c', '0', ...argv] : argv, timeFile)
 }
 
 function readTimeFile(timeFile: string): Measured {
-  // The last line: a command that fails has "Command exited with non-zero status" first.
-  const [wall, user, system, maxKib] = readFileSync(timeFile, 'utf8').trim().split('\n').at(-1)!.split(' ').map(Number)
-  return { ms: wall! * 1000, cpu: user! + system!, rssMib: maxKib! / 1024 }
+  const { wallS, cpuS, rssMib } = readGnuTime(timeFile)
+  return { ms: wallS * 1000, cpu: cpuS, rssMib }
 }
 
 runCommand<{ database: string; scale: number; runs: number; oneCore?: boolean; keep?: boolean }>(program, async (options) => {

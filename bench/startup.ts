@@ -11,13 +11,13 @@
  *   npx tsx bench/startup.ts [--runs 7]
  */
 import { execFileSync, spawnSync } from 'node:child_process'
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Command, InvalidArgumentError } from 'commander'
 import { runCommand } from '../scripts/lib/cli.ts'
-import { BENCH_DATA_DIR } from './_data.ts'
+import { BENCH_DATA_DIR, readGnuTime, underGnuTime } from './_data.ts'
 import { percentile } from '../scripts/lib/statistics.ts'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -45,11 +45,11 @@ const program = new Command('bench-startup').option('--runs <n>', 'spawns per co
 
 /** One spawn under `/usr/bin/time`, which waits for the child and reports its rusage. */
 function measure(args: string[], timeFile: string): Run {
-  const child = spawnSync('/usr/bin/time', ['-o', timeFile, '-f', '%e %U %S %M', ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } })
+  const [command, timedArgs] = underGnuTime(args, timeFile)
+  const child = spawnSync(command, timedArgs, { cwd: ROOT, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } })
   if (child.status !== 0) throw new Error(`${args.join(' ')} exited ${child.status}: ${child.stderr.slice(-2000)}`)
-  const fields = readFileSync(timeFile, 'utf8').trim().split('\n').at(-1)!.split(' ').map(Number)
-  const [wall = NaN, user = NaN, sys = NaN, rssKb = NaN] = fields
-  return { wallS: wall, cpuS: user + sys, rssMb: rssKb / 1024 }
+  const { wallS, cpuS, rssMib } = readGnuTime(timeFile)
+  return { wallS, cpuS, rssMb: rssMib }
 }
 
 const median = (values: number[]) => percentile([...values].sort((a, b) => a - b), 50)
