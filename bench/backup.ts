@@ -14,10 +14,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Command } from 'commander'
 import { runCommand } from '../scripts/lib/cli.ts'
-import { AdvancedBackupSystem } from '../scripts/lib/backup/backup-system.ts'
-import { resolveEnvironment } from '../scripts/lib/environment.ts'
 import { formatBytes } from '../scripts/lib/format.ts'
-import { BENCH_DATA_DIR, scaleSqliteDatabase, userTables } from './_data.ts'
+import { BENCH_DATA_DIR, measuredCreate, scaleSqliteDatabase, userTables } from './_data.ts'
 
 const RATIO_TARGET = 1.0
 const RSS_TARGET_MB = 256
@@ -49,21 +47,8 @@ interface BenchOptions {
 runCommand<BenchOptions>(program, async (options) => {
   if (options.child !== undefined) {
     // Child mode: one create, measured from inside (maxRSS counts the compression threads too).
-    const started = performance.now()
-    const system = new AdvancedBackupSystem({
-      databaseUrl: `file:${options.child}`,
-      backupDir: options.dir!,
-      environment: resolveEnvironment({}),
-      maxBackups: 1,
-      ...(options.level !== undefined ? { compressionLevel: options.level } : {}),
-    })
-    const { metadata } = await system.create()
-    const report: ChildReport = {
-      ms: performance.now() - started,
-      maxRssMb: process.resourceUsage().maxRSS / 1024,
-      archiveBytes: metadata.size,
-      contentBytes: metadata.contentSize,
-    }
+    const { ms, maxRssMb, metadata } = await measuredCreate(options.child, options.dir!, options.level !== undefined ? { compressionLevel: options.level } : {})
+    const report: ChildReport = { ms, maxRssMb, archiveBytes: metadata.size, contentBytes: metadata.contentSize }
     process.stdout.write(JSON.stringify(report) + '\n')
     return 0
   }

@@ -15,11 +15,9 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Command } from 'commander'
 import { runCommand } from '../scripts/lib/cli.ts'
-import { AdvancedBackupSystem } from '../scripts/lib/backup/backup-system.ts'
-import { resolveEnvironment } from '../scripts/lib/environment.ts'
 import { formatBytes } from '../scripts/lib/format.ts'
 import type { ExportFormat } from '../scripts/lib/backup/layout.ts'
-import { BENCH_DATA_DIR, scaleSqliteDatabase, userTables } from './_data.ts'
+import { BENCH_DATA_DIR, measuredCreate, scaleSqliteDatabase, userTables } from './_data.ts'
 
 const RATIO_TARGET = 1.5
 const FORMATS: readonly ExportFormat[] = ['csv', 'sql', 'json']
@@ -53,18 +51,8 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 
 runCommand<BenchOptions>(program, async (options) => {
   if (options.child !== undefined) {
-    const started = performance.now()
-    const system = new AdvancedBackupSystem({
-      databaseUrl: `file:${options.child}`,
-      backupDir: options.dir!,
-      environment: resolveEnvironment({}),
-      maxBackups: 1,
-      exportFormats: [options.format!],
-      compressionEnabled: false,
-      verifyIntegrity: false,
-    })
-    const { metadata } = await system.create()
-    const report: ChildReport = { ms: performance.now() - started, maxRssMb: process.resourceUsage().maxRSS / 1024, contentBytes: metadata.contentSize }
+    const { ms, maxRssMb, metadata } = await measuredCreate(options.child, options.dir!, { exportFormats: [options.format!], compressionEnabled: false, verifyIntegrity: false })
+    const report: ChildReport = { ms, maxRssMb, contentBytes: metadata.contentSize }
     process.stdout.write(JSON.stringify(report) + '\n')
     return 0
   }
