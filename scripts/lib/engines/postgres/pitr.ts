@@ -15,6 +15,7 @@ import { createServer } from 'node:net'
 import { delimiter, dirname, join } from 'node:path'
 import pg from 'pg'
 import { ToolkitError } from '../../errors.ts'
+import { shellWord } from '../../format.ts'
 import { commitRename, fsyncPath, temporaryPathFor } from '../../fs/atomic.ts'
 import { processIsAlive } from '../../fs/leftovers.ts'
 import { redactUrl } from '../../db/url.ts'
@@ -460,7 +461,7 @@ export async function restoreClusterAt(options: PgBackRestTools & {
     const applied = /last completed transaction was at log time (\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?)\+00/.exec(log)
     const url = scratchUrl(options.user ?? 'postgres', port, socketDir)
     const kept = options.keepScratch === true
-    const stopCommand = `${options.runAs === undefined ? '' : `runuser -u ${options.runAs} -- `}${pgCtl} -D ${dataDir} -m fast stop && rm -rf ${scratch}`
+    const stopCommand = `${options.runAs === undefined ? '' : `runuser -u ${shellWord(options.runAs)} -- `}${shellWord(pgCtl)} -D ${shellWord(dataDir)} -m fast stop && rm -rf ${shellWord(scratch)}`
     // A kept cluster outlives this process: the marker keeps the next run's sweep away from it.
     if (kept) writeFileSync(join(scratch, KEPT_MARKER), `${stopCommand}\n`)
     return {
