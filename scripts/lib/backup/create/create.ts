@@ -20,7 +20,7 @@ import { ArchiveWriter, type ArchivedFile } from '../archive/archive.ts'
 import type { DataJsonRun } from '../exporters/json.ts'
 import type { TableInfo } from '../../db/table-reader.ts'
 import { DEFAULT_TENANT_TABLE, tenantGraph } from '../../tenant-restore/graph.ts'
-import { buildTenantIndex, groupingColumns } from '../../tenant-restore/sections.ts'
+import { buildTenantIndex, groupingColumns, sealTenantIndex } from '../../tenant-restore/sections.ts'
 import { prepareBackupDir } from '../catalog/catalog.ts'
 import { writeExports } from './exports.ts'
 import { GzipPool } from '../archive/gzip-blocks.ts'
@@ -240,6 +240,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
         if (options.verify) await assertOpensTo(storedFile, options.encryption.dataKey, written)
         await rm(archiveFile, { force: true })
         outer.encryption = { key: options.encryption.record, ciphertext: { path: sealedName, ...ciphertext } }
+        if (outer.tenantIndex !== undefined) outer.tenantIndex = sealTenantIndex(outer.tenantIndex, options.encryption.dataKey, id)
         outer.size = ciphertext.size
         published = join(options.backupDir, sealedName)
       }
