@@ -2,20 +2,24 @@
  * The benchmarks' shared data: a scale SQLite database under bench/.data/ (git-ignored), seeded once
  * and reused by every benchmark. `--scale 1000000` takes about 20 s and makes a ~700 MB file.
  */
+import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
+import pg from 'pg'
 import { openDatabase } from '../scripts/lib/db/open.ts'
 import { applyMigrations } from '../scripts/lib/db/migrations.ts'
 import { seedDemo } from '../scripts/lib/seed/demo.ts'
 import { seedScale } from '../scripts/lib/seed/scale.ts'
 import { commitRename, fsyncPath, temporaryPathFor } from '../scripts/lib/fs/atomic.ts'
 import { resolveEnvironment } from '../scripts/lib/environment.ts'
+import { ToolkitError } from '../scripts/lib/errors.ts'
 import { AdvancedBackupSystem, type AdvancedBackupOptions } from '../scripts/lib/backup/backup-system.ts'
 import type { BackupMetadata } from '../scripts/lib/backup/metadata.ts'
 
 export const BENCH_DATA_DIR = join(dirname(fileURLToPath(import.meta.url)), '.data')
+const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 
 /** What GNU time reports of a finished command (its whole process tree): wall and CPU (user + system) seconds, peak RSS. */
 export interface GnuTimeReport {
@@ -84,4 +88,74 @@ export async function measuredCreate(database: string, dir: string, options: Par
   const system = new AdvancedBackupSystem({ databaseUrl: `file:${database}`, backupDir: dir, environment: resolveEnvironment({}), maxBackups: 1, ...options })
   const { metadata } = await system.create()
   return { ms: performance.now() - started, maxRssMb: process.resourceUsage().maxRSS / 1024, metadata }
+}
+
+/** The tables of the PostgreSQL bench database that the pipelines copy, in foreign-key order. */
+export const PG_BENCH_TABLES = ['Plan', 'Tenant', 'Client', 'Dossier', 'User']
+
+/**
+ * Creates, migrates and seeds the PostgreSQL bench database `url` (about `scale` dossiers, ~90 s at
+ * 1M) unless it is already complete; returns its rows in `PG_BENCH_TABLES`.
+ * @example const rows = await scalePostgresDatabase('postgresql://postgres@127.0.0.1:5432/ipm_bench', 1_000_000)
+ */
+export async function scalePostgresDatabase(url: string, scale: number, options: { log?: (line: string) => void } = {}): Promise<number> {
+  const log = options.log ?? (() => {})
+  const name = new URL(url).pathname.slice(1)
+  if (!/^\w+$/.test(name)) throw new ToolkitError(`unexpected bench database name "${name}"`)
+  const adminUrl = new URL(url)
+  adminUrl.pathname = '/postgres'
+  const admin = new pg.Client({ connectionString: adminUrl.toString() })
+  await admin.connect()
+  try {
+    const exists = (await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1
+    if (exists && (await countDossiers(url)) >= scale) return countRows(url)
+    if (exists) {
+      log(`${name} is incomplete (an interrupted seed?): recreating it.`)
+      await admin.query(`DROP DATABASE ${name} WITH (FORCE)`)
+    }
+    log(`Creating ${name} with ${scale.toLocaleString('en')} dossiers (once; reused afterwards)…`)
+    await admin.query(`CREATE DATABASE ${name}`)
+  } finally {
+    await admin.end()
+  }
+  const db = await openDatabase(url, { environment: resolveEnvironment() })
+  try {
+    await applyMigrations(db.sql)
+  } finally {
+    await db.close()
+  }
+  execFileSync(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'prisma', 'seed.ts'), '--database', url, '--scale', String(scale)], { cwd: PROJECT_ROOT, stdio: ['ignore', 'inherit', 'inherit'] })
+  await new Promise<void>((resolve, reject) => {
+    const vacuum = new pg.Client({ connectionString: url })
+    vacuum.connect().then(() => vacuum.query('VACUUM ANALYZE')).then(() => vacuum.end()).then(resolve, reject)
+  })
+  return countRows(url)
+}
+
+async function countDossiers(url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    return Number((await client.query(`SELECT count(*) AS n FROM "Dossier"`)).rows[0].n)
+  } catch {
+    return 0
+  } finally {
+    await client.end()
+  }
+}
+
+async function countRows(url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    const union = PG_BENCH_TABLES.map((table) => `SELECT count(*) AS n FROM "${table}"`).join(' UNION ALL ')
+    return (await client.query(`SELECT sum(n)::int8 AS n FROM (${union}) counts`)).rows.reduce((sum, row) => sum + Number(row.n), 0)
+  } finally {
+    await client.end()
+  }
+}
+
+/** The machine's 1-minute load average, to read the timings with (other work slows both sides). */
+export function loadAverage(): string {
+  return existsSync('/proc/loadavg') ? readFileSync('/proc/loadavg', 'utf8').split(' ')[0]! : 'unknown'
 }

@@ -15,25 +15,21 @@
  * The PostgreSQL database is created, migrated and seeded once (about a minute) and reused afterwards.
  */
 import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
+import { mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { Command, InvalidArgumentError } from 'commander'
-import pg from 'pg'
 import { runCommand } from '../scripts/lib/cli.ts'
-import { openDatabase } from '../scripts/lib/db/open.ts'
-import { applyMigrations, MIGRATIONS_DIRS, readMigrations } from '../scripts/lib/db/migrations.ts'
+import { MIGRATIONS_DIRS, readMigrations } from '../scripts/lib/db/migrations.ts'
 import { redactUrl } from '../scripts/lib/db/url.ts'
 import { ToolkitError } from '../scripts/lib/errors.ts'
 import { formatDuration } from '../scripts/lib/format.ts'
 import type { MigrationReportJson } from '../scripts/lib/migration/report.ts'
-import { readGnuTime, underGnuTime } from './_data.ts'
-import { resolveEnvironment } from '../scripts/lib/environment.ts'
+import { loadAverage, PG_BENCH_TABLES as TABLES, readGnuTime, scalePostgresDatabase, underGnuTime } from './_data.ts'
 
 const ROOT = join(import.meta.dirname, '..')
 const WORK_DIR = join(ROOT, 'bench', '.data', 'migrate')
 const RSS_TARGET_MIB = 256
 const RATIO_TARGET = 1.2
-const TABLES = ['Plan', 'Tenant', 'Client', 'Dossier', 'User']
 
 const positive = (value: string) => {
   const n = Number(value.replaceAll('_', ''))
@@ -68,7 +64,7 @@ function readTimeFile(timeFile: string): Measured {
 }
 
 runCommand<{ database: string; scale: number; runs: number; oneCore?: boolean; keep?: boolean }>(program, async (options) => {
-  const rows = await ensureBenchDatabase(options.database, options.scale)
+  const rows = await scalePostgresDatabase(options.database, options.scale, { log })
   mkdirSync(WORK_DIR, { recursive: true })
   const oneCore = options.oneCore ?? false
   const runs: Record<'tool' | 'pipeline', Measured[]> = { tool: [], pipeline: [] }
@@ -111,63 +107,6 @@ runCommand<{ database: string; scale: number; runs: number; oneCore?: boolean; k
   return rss <= RSS_TARGET_MIB && oneCoreRatio <= RATIO_TARGET ? 0 : 1
 })
 
-/** Creates, migrates and seeds the bench database unless it is already complete; returns the rows to copy. */
-async function ensureBenchDatabase(url: string, scale: number): Promise<number> {
-  const name = new URL(url).pathname.slice(1)
-  if (!/^\w+$/.test(name)) throw new ToolkitError(`unexpected bench database name "${name}"`)
-  const adminUrl = new URL(url)
-  adminUrl.pathname = '/postgres'
-  const admin = new pg.Client({ connectionString: adminUrl.toString() })
-  await admin.connect()
-  try {
-    const exists = (await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1
-    if (exists && (await countDossiers(url)) >= scale) return countRows(url)
-    if (exists) {
-      log(`${name} is incomplete (an interrupted seed?): recreating it.`)
-      await admin.query(`DROP DATABASE ${name} WITH (FORCE)`)
-    }
-    log(`Creating ${name} with ${scale.toLocaleString('en')} dossiers (once; reused afterwards)…`)
-    await admin.query(`CREATE DATABASE ${name}`)
-  } finally {
-    await admin.end()
-  }
-  const db = await openDatabase(url, { environment: resolveEnvironment() })
-  try {
-    await applyMigrations(db.sql)
-  } finally {
-    await db.close()
-  }
-  execFileSync(process.execPath, ['--import', 'tsx', join(ROOT, 'prisma', 'seed.ts'), '--database', url, '--scale', String(scale)], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] })
-  await new Promise<void>((resolve, reject) => {
-    const vacuum = new pg.Client({ connectionString: url })
-    vacuum.connect().then(() => vacuum.query('VACUUM ANALYZE')).then(() => vacuum.end()).then(resolve, reject)
-  })
-  return countRows(url)
-}
-
-async function countDossiers(url: string): Promise<number> {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    return Number((await client.query(`SELECT count(*) AS n FROM "Dossier"`)).rows[0].n)
-  } catch {
-    return 0
-  } finally {
-    await client.end()
-  }
-}
-
-async function countRows(url: string): Promise<number> {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    const union = TABLES.map((table) => `SELECT count(*) AS n FROM "${table}"`).join(' UNION ALL ')
-    return (await client.query(`SELECT sum(n)::int8 AS n FROM (${union}) counts`)).rows.reduce((sum, row) => sum + Number(row.n), 0)
-  } finally {
-    await client.end()
-  }
-}
-
 /**
  * The standard tools: the SQLite schema from the committed migration, then one psql | sqlite3 pipe per
  * table, all in one bash under GNU time (the schema file and the final counts are not part of it).
@@ -199,9 +138,4 @@ function runTool(url: string, path: string, rows: number, oneCore: boolean): { r
     throw new ToolkitError(`migrate-postgres-to-sqlite copied ${copied} rows (${report.status}), expected ${rows} verified rows`)
   }
   return { report, measured: readTimeFile(timeFile) }
-}
-
-/** The machine's 1-minute load average, to read the timings with (other work slows both sides). */
-function loadAverage(): string {
-  return existsSync('/proc/loadavg') ? readFileSync('/proc/loadavg', 'utf8').split(' ')[0]! : 'unknown'
 }
