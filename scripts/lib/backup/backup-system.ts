@@ -29,7 +29,7 @@ import type { OffsiteCopy } from './create/offsite.ts'
 import { parseMetadata, serializeMetadata } from './metadata.ts'
 import { privateScratchDir } from '../fs/leftovers.ts'
 import { fileURLToPath } from 'node:url'
-import { openDatabase } from '../db/open.ts'
+import { openDatabase, openSqlDatabase } from '../db/open.ts'
 import { engineNamed } from '../engines/index.ts'
 import type { ToolkitEnvironment } from '../environment.ts'
 import type { AlertCondition } from '../alerts/alert.ts'
@@ -45,7 +45,7 @@ import type { RestorePlan, RestoreResult, RestoreStepName } from './restore/step
 import type { RestoreAtTimeOptions, RestoreAtTimeResult } from './restore/at-time.ts'
 import type { RestoreTenantResult } from '../tenant-restore/restore.ts'
 import type { TenantRestorePlan } from '../tenant-restore/plan.ts'
-import type { DatabaseHandle } from '../db/connection.ts'
+import type { SqlHandle } from '../db/connection.ts'
 import { EXPORT_FORMATS, type ExportFormat } from './layout.ts'
 import { sha256Hex } from './manifest.ts'
 import { mapFilesystemError } from '../fs/errors.ts'
@@ -310,7 +310,7 @@ export class AdvancedBackupSystem {
   }
 
   async #createIn(dir: string, options: { incremental?: boolean }, encryption: CreateBackupOptions['encryption'], offsite: ObjectStorage | undefined): Promise<CreateResult> {
-    const db = await openDatabase(this.#databaseUrl, { cwd: this.#options.cwd, environment: this.#options.environment })
+    const db = await openSqlDatabase(this.#databaseUrl, { cwd: this.#options.cwd, environment: this.#options.environment })
     let created
     try {
       const { createBackup } = await import('./create/create.ts')
@@ -564,7 +564,7 @@ export class AdvancedBackupSystem {
     }
   }
 
-  async #createIncremental(db: DatabaseHandle, dir: string): Promise<Omit<CreateResult, 'rotation'> | undefined> {
+  async #createIncremental(db: SqlHandle, dir: string): Promise<Omit<CreateResult, 'rotation'> | undefined> {
     if (this.#store.remote) throw new ToolkitError('--incremental n’est pas possible avec --dir <url> (le parent doit être local)', { hint: 'sauvegardez en local avec --offsite <url>', exitCode: 2 })
     const { NoParentError, createIncrementalBackup } = await import('./create/incremental.ts')
     try {
