@@ -8,13 +8,14 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { readFileSync, readdirSync, statSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join, relative } from 'node:path'
 import { REPO_ROOT } from './helpers/cli.ts'
 import { tempDir } from './helpers/databases.ts'
 import { run, sqliteCount } from './helpers/backup.ts'
 import { requireJudge } from './helpers/judges.ts'
 import { EXPORT_THREAD_FROM_BYTES } from '../scripts/lib/backup/create/exports.ts'
 import { CHECKSUM_THREADS_FROM_ROWS } from '../scripts/lib/engines/sqlite/content-checksum.ts'
+import { DIST_ENTRIES } from '../scripts/lib/dist.ts'
 
 const ROWS = 250_000
 
@@ -40,4 +41,18 @@ WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${ROWS}
   assert.equal(sqliteCount(join(extracted, id, 'database.db'), 'Ligne'), ROWS)
   const csv = readFileSync(join(extracted, id, 'exports', 'Ligne.csv'), 'utf8')
   assert.equal(csv.split('\n').filter((line) => line !== '').length, ROWS + 1, 'the header and every row')
+})
+
+test('every thread entry the library starts is built beside the tool (DIST_ENTRIES)', () => {
+  const started: string[] = []
+  const scripts = join(REPO_ROOT, 'scripts')
+  for (const file of readdirSync(scripts, { recursive: true, encoding: 'utf8' }).filter((name) => name.endsWith('.ts'))) {
+    // Code only: threads.ts's own JSDoc example names a thread too.
+    const source = readFileSync(join(scripts, file), 'utf8').split('\n').filter((line) => !/^\s*(\/\*\*|\*)/.test(line)).join('\n')
+    for (const match of source.matchAll(/startTypeScriptThread\(new URL\('(\.\/[^']+\.ts)', import\.meta\.url\)/g)) {
+      started.push(relative(REPO_ROOT, join(scripts, dirname(file), match[1]!)))
+    }
+  }
+  assert.ok(started.length >= 2, `the export and checksum threads are found (${started.join(', ')})`)
+  for (const entry of started) assert.ok((DIST_ENTRIES as readonly string[]).includes(entry), `${entry} is started as a thread but not in DIST_ENTRIES (scripts/lib/dist.ts)`)
 })

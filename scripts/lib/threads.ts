@@ -2,7 +2,8 @@
  * Worker threads whose entry is a TypeScript file. From source, Node 20 does not run --import
  * loaders in worker threads: the thread registers tsx itself, then loads its entry (resolved here,
  * so the working directory does not matter). Built (dist/, scripts/build-dist.ts), this module is
- * JavaScript and each thread entry was built beside it as `<name>.mjs`: the thread runs that.
+ * JavaScript and each thread entry was built beside it as `<name>.mjs` (DIST_ENTRIES in dist.ts
+ * lists them): the thread runs that.
  * The entry reads `workerData.data`.
  */
 import { Worker, type ResourceLimits } from 'node:worker_threads'
