@@ -9,7 +9,7 @@ import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import Database from 'better-sqlite3'
-import { checksumOnConnection, sqliteContentChecksum } from '../scripts/lib/engines/sqlite/content-checksum.ts'
+import { checksumOnConnection, sqliteContentChecksum, startSqliteContentChecksums } from '../scripts/lib/engines/sqlite/content-checksum.ts'
 import { openSqliteTableReader } from '../scripts/lib/engines/sqlite/table-reader.ts'
 import { canonicalizer, checksumRows, checksumRowSource, tableChecksum } from '../scripts/lib/tenant-restore/rows.ts'
 import type { RowValue } from '../scripts/lib/db/table-reader.ts'
@@ -128,6 +128,7 @@ test('a table’s content checksum is the same streamed, on one connection, spli
   const path = awkwardDatabase(tempDir(t))
   const reader = openSqliteTableReader(path)
   const db = new Database(path, { readonly: true })
+  const judges = new Map<string, { rows: number; checksum: string }>()
   try {
     for (const table of await reader.tables()) {
       const judge = python<{ rows: number; checksum: string }>(JUDGE, [path, table.name, JSON.stringify(KINDS)])
@@ -144,7 +145,13 @@ test('a table’s content checksum is the same streamed, on one connection, spli
       // Small chunks, many of them, taken by this thread and a helper; then by helpers alone.
       assert.deepEqual(await sqliteContentChecksum(db, path, table, { threadsFromRows: 1, chunkRows: 97 }), judge, `${table.name}: split`)
       if (availableParallelism() > 1) assert.deepEqual(await sqliteContentChecksum(db, path, table, { threadsFromRows: 1, chunkRows: 97, helpersOnly: true }), judge, `${table.name}: helper threads only`)
+      judges.set(table.name, judge)
     }
+    // Every table in one run, its helpers started at once (a drill, during the restore's check), this thread joining later.
+    const tables = await reader.tables()
+    const run = startSqliteContentChecksums(db, path, tables, { threadsFromRows: 1, chunkRows: 97, early: true })
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    assert.deepEqual(Object.fromEntries(await run.finish()), Object.fromEntries(judges), 'all tables in one early run')
   } finally {
     db.close()
     await reader.close()

@@ -15,12 +15,12 @@ import { verifyBackup } from '../scripts/lib/backup/catalog/verify.ts'
 import { parseMetadata, serializeMetadata, type BackupMetadata, type TenantIndex } from '../scripts/lib/backup/metadata.ts'
 import type { DatabaseHandle } from '../scripts/lib/db/connection.ts'
 import type { EngineName } from '../scripts/lib/db/url.ts'
-import { generateKeyFile } from '../scripts/lib/encryption/keys.ts'
+import { generateKeyFile, readKeyFile, unwrapDataKey } from '../scripts/lib/encryption/keys.ts'
 import { resolveEnvironment } from '../scripts/lib/environment.ts'
 import { tenantChecksum } from '../scripts/lib/tenant-restore/checksum.ts'
 import { planTenantRestore, type TenantRestorePlan } from '../scripts/lib/tenant-restore/plan.ts'
 import { restoreTenant } from '../scripts/lib/tenant-restore/restore.ts'
-import { tenantKey } from '../scripts/lib/tenant-restore/sections.ts'
+import { tenantKey, tenantRunsOf } from '../scripts/lib/tenant-restore/sections.ts'
 import { ENGINES, openTestDatabase, tempDir } from './helpers/databases.ts'
 import { STORAGES } from './helpers/storage.ts'
 import { addTenantData, everyTenantChecksum } from './helpers/tenants.ts'
@@ -63,12 +63,15 @@ function indexOf(sidecar: string): { metadata: BackupMetadata; index: TenantInde
   return { metadata, index: metadata.tenantIndex }
 }
 
-/** Byte ranges [start, end) of the archive file holding `tenantId`'s sections: its members, each once, in order. */
-function sectionRanges(index: TenantIndex, backupId: string, tenantId: string): [number, number][] {
+/**
+ * Byte ranges [start, end) of the archive file holding `tenantId`'s sections: its members, each once, in
+ * order. `dataKey`: an encrypted backup's, whose index keeps each cabinet's runs sealed.
+ */
+function sectionRanges(index: TenantIndex, backupId: string, tenantId: string, dataKey?: Buffer): [number, number][] {
   const starts = [index.memberOffset]
   for (const [length] of index.members) starts.push(starts.at(-1)! + length)
   const members = new Set<number>()
-  for (const [from, to] of Object.values(index.tenants[tenantKey(backupId, tenantId)]!)) {
+  for (const [from, to] of Object.values(tenantRunsOf(index, backupId, dataKey)![tenantKey(backupId, tenantId)]!)) {
     for (let m = Math.floor((index.offset + from) / index.blockSize); m <= Math.floor((index.offset + to - 1) / index.blockSize); m++) members.add(m - index.first)
   }
   return [...members].sort((a, b) => a - b).map((m) => [starts[m]!, starts[m + 1]!])
@@ -153,7 +156,7 @@ for (const engine of ENGINES) {
       // The index adds one field; the rest of the format is as before.
       for (const file of metadata.files) assert.deepEqual(Object.keys(file), ['path', 'size', 'sha256'])
       const tenants = await db.prisma.tenant.findMany()
-      assert.equal(Object.keys(index.tenants).length, tenants.length)
+      assert.equal(Object.keys(index.tenants!).length, tenants.length)
       for (const tenant of tenants) for (const value of [tenant.id, tenant.name, tenant.slug]) assert.ok(!text.includes(value), `${value} is in the metadata`)
     })
   })
@@ -170,6 +173,12 @@ for (const engine of ENGINES.filter((e) => e !== 'd1')) {
     const system = new AdvancedBackupSystem({ databaseUrl: db.url, backupDir, environment: resolveEnvironment({}), maxBackups: 10, encrypt: true, keyFile })
     const { metadata } = await system.create()
     assert.ok(metadata.encryption && metadata.tenantIndex)
+    // Each cabinet's runs (its size) are sealed in the plaintext metadata; the key opens them.
+    assert.equal(metadata.tenantIndex.tenants, undefined)
+    assert.match(metadata.tenantIndex.sealedTenants ?? '', /^[A-Za-z0-9+/]+=*$/)
+    const dataKey = await unwrapDataKey(metadata.encryption.key, readKeyFile(keyFile))
+    assert.equal(Object.keys(tenantRunsOf(metadata.tenantIndex, metadata.id, dataKey)!).length, (await db.prisma.tenant.count()))
+    assert.throws(() => tenantRunsOf(metadata.tenantIndex!, 'backup-2020-01-01T00-00-00', dataKey), /l'index des cabinets du backup backup-2020-01-01T00-00-00 chiffré ne s’ouvre pas : authentification échouée/)
     const inBackup = await tenantChecksum({ db, tenantId: TENANT })
     await damage(db)
 
@@ -179,7 +188,7 @@ for (const engine of ENGINES.filter((e) => e !== 'd1')) {
     // A flipped byte in the middle of the ciphertext of the cabinet's last section.
     const sealed = join(backupDir, `${metadata.id}.tar.gz.enc`)
     const original = readFileSync(sealed)
-    const [start, end] = sectionRanges(metadata.tenantIndex, metadata.id, TENANT).at(-1)!
+    const [start, end] = sectionRanges(metadata.tenantIndex, metadata.id, TENANT, dataKey).at(-1)!
     const plainAt = Math.floor((start + end) / 2)
     const flipped = Buffer.from(original)
     flipped[16 + Math.floor(plainAt / 65_536) * (65_536 + 16) + (plainAt % 65_536)]! ^= 0x01
@@ -195,7 +204,7 @@ for (const engine of ENGINES.filter((e) => e !== 'd1')) {
     const read = result.plan.backupRead.path === 'sections' ? result.plan.backupRead.bytes : Infinity
     // (neighbouring members are read together: one range of chunks per group)
     const groups: [number, number][] = []
-    for (const [from, to] of sectionRanges(metadata.tenantIndex, metadata.id, TENANT)) {
+    for (const [from, to] of sectionRanges(metadata.tenantIndex, metadata.id, TENANT, dataKey)) {
       if (groups.at(-1)?.[1] === from) groups.at(-1)![1] = to
       else groups.push([from, to])
     }

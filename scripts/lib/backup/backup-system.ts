@@ -654,7 +654,7 @@ export class AdvancedBackupSystem {
         const dialect = engineNamed(chosen.metadata.engine).dialect
         const result = await drillBackup({
           ...chosen,
-          restore: (to) => this.#restore(chosen.metadata.id, { to, yes: true }),
+          restore: (to, beforeCheck) => this.#restore(chosen.metadata.id, { to, yes: true, step: (name) => (name === 'check' ? beforeCheck() : undefined) }),
           serverUrl: this.#databaseUrl,
           environment: this.#options.environment,
           committedMigrations: committedMigrations(dialect),

@@ -58,9 +58,17 @@ export interface TenantIndex {
   members: [length: number, sha256: string][]
   /** Every table of data.json with its columns as data.json declares them; `groupedBy`: the column its rows are grouped by. */
   tables: { name: string; columns: { name: string; type: string }[]; groupedBy?: string }[]
-  /** Per tenant (tenantKey: a hash of the backup's and the tenant's ids, never a name), per grouped table: its run [start, end) of data.json. */
-  tenants: Record<string, Record<string, [start: number, end: number]>>
+  /**
+   * Per tenant (tenantKey: a hash of the backup's and the tenant's ids, never a name), per grouped
+   * table: its run [start, end) of data.json. Absent from an encrypted backup's metadata, which holds
+   * `sealedTenants` instead: each cabinet's size is a fact about the data.
+   */
+  tenants?: TenantRuns
+  /** The `tenants` of an encrypted backup, sealed with its data key (encryption/sealed-value.ts, purpose `tenant-index`, context the backup id). */
+  sealedTenants?: string
 }
+
+export type TenantRuns = Record<string, Record<string, [start: number, end: number]>>
 
 export interface BackupMetadata {
   formatVersion: 1 | 2
@@ -223,7 +231,7 @@ function validateMetadata(value: unknown, where: string): BackupMetadata {
     if (m.archive === null) bad('archive', 'l’archive en clair d’un backup chiffré')
     parseWrappedKeyRecord(encryption!.key)
   }
-  if (m.tenantIndex !== undefined && !isTenantIndex(m.tenantIndex)) bad('tenantIndex', 'absent ou un index des cabinets { version: 1, offset, blockSize, first, memberOffset, members, tables, tenants }')
+  if (m.tenantIndex !== undefined && !isTenantIndex(m.tenantIndex)) bad('tenantIndex', 'absent ou un index des cabinets { version: 1, offset, blockSize, first, memberOffset, members, tables, tenants | sealedTenants }')
   if (!isString(m.metadataSha256)) bad('metadataSha256', 'a SHA-256 in hex')
   return m as unknown as BackupMetadata
 }
@@ -236,6 +244,14 @@ function isTenantIndex(value: unknown): value is TenantIndex {
   if (!Array.isArray(value.members) || !value.members.every((m) => Array.isArray(m) && m.length === 2 && count(m[0]) && typeof m[1] === 'string' && /^[0-9a-f]{64}$/.test(m[1]))) return false
   const column = (c: unknown) => record(c) && typeof c.name === 'string' && typeof c.type === 'string'
   if (!Array.isArray(value.tables) || !value.tables.every((t) => record(t) && typeof t.name === 'string' && Array.isArray(t.columns) && t.columns.every(column) && (t.groupedBy === undefined || typeof t.groupedBy === 'string'))) return false
-  if (!record(value.tenants)) return false
-  return Object.entries(value.tenants).every(([key, runs]) => /^[0-9a-f]{32}$/.test(key) && record(runs) && Object.values(runs).every((r) => Array.isArray(r) && r.length === 2 && count(r[0]) && count(r[1]) && (r[0] as number) <= (r[1] as number)))
+  if (value.sealedTenants !== undefined) return value.tenants === undefined && typeof value.sealedTenants === 'string'
+  return isTenantRuns(value.tenants)
+}
+
+/** The per-tenant runs of an index, as stored or once unsealed. */
+export function isTenantRuns(value: unknown): value is TenantRuns {
+  const count = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
+  const record = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+  if (!record(value)) return false
+  return Object.entries(value).every(([key, runs]) => /^[0-9a-f]{32}$/.test(key) && record(runs) && Object.values(runs).every((r) => Array.isArray(r) && r.length === 2 && count(r[0]) && count(r[1]) && (r[0] as number) <= (r[1] as number)))
 }

@@ -45,6 +45,14 @@ export interface ValueCodec {
 /** Picks the codec of a column once, so the per-value work is a switch on the runtime type. */
 export type ValueCodecFor = (column: TableColumn) => ValueCodec
 
+/** Content checksums being computed; helper threads may already be at work. */
+export interface ContentChecksumRun {
+  /** This thread takes its share of the work, then every table's checksum is returned, by name. */
+  finish(): Promise<Map<string, { rows: number; checksum: string }>>
+  /** Stops the helper threads (the sums are not needed any more). */
+  cancel(): void
+}
+
 export interface TableReader {
   readonly engine: EngineName
   /** How this engine's values are written in the exports. */
@@ -57,11 +65,12 @@ export interface TableReader {
    */
   rows(table: TableInfo, options?: { batchSize?: number; groupBy?: string }): AsyncIterable<RowValue[]>
   /**
-   * The table's content checksum (tenant-restore/row-hash.ts), when this reader can compute it
-   * faster than by streaming `rows` (SQLite: several threads over rowid ranges of a file nobody
-   * writes). Same value as `checksumRowSource` over `rows`.
+   * Starts the content checksums (tenant-restore/row-hash.ts) of `tables`, when this reader can
+   * compute them faster than by streaming `rows` (SQLite: several threads over rowid ranges of a
+   * file nobody writes); `early`: the caller keeps this thread busy until `finish` (helper threads
+   * then use every core meanwhile). Same values as `checksumRowSource` over `rows`.
    */
-  contentChecksum?(table: TableInfo): Promise<{ rows: number; checksum: string }>
+  startContentChecksums?(tables: readonly TableInfo[], options?: { early?: boolean }): ContentChecksumRun
   /** Row count of one table, read in the same snapshot as `rows`. */
   count(table: TableInfo): Promise<number>
   close(): Promise<void>

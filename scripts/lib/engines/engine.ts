@@ -139,6 +139,11 @@ export interface ScratchDatabase {
   display: string
   /** Drops it (a file engine's database goes with the drill's folder). */
   drop(): Promise<void>
+  /**
+   * Whether another connection may read it while the restore's step 4 checks it (a SQLite file),
+   * so that a drill's content checksums start then, on the other cores.
+   */
+  readableWhileChecked: boolean
 }
 
 export interface ScratchDatabases {

@@ -6,7 +6,7 @@
 import { tmpdir } from 'node:os'
 import { findBackupEntry } from '../backup/catalog/catalog.ts'
 import { JSON_EXPORT_FILE } from '../backup/layout.ts'
-import type { BackupMetadata, TenantIndex } from '../backup/metadata.ts'
+import type { BackupMetadata, TenantIndex, TenantRuns } from '../backup/metadata.ts'
 import { CHECK_STATUS_LABELS, verifyBackup } from '../backup/catalog/verify.ts'
 import { quoteIdentifier, type DatabaseHandle, type SqlValue } from '../db/connection.ts'
 import type { TableInfo } from '../db/table-reader.ts'
@@ -19,7 +19,7 @@ import { addRow, canonicalizer, checksumRows, combineChecksums, emptyCanonicalTa
 import type { TenantSession } from './session.ts'
 import { engineNamed } from '../engines/index.ts'
 import { folderStore, type BackupStore } from '../backup/catalog/store.ts'
-import { groupingColumns, readTenantRuns, tenantKey, type ArchiveRangeReader } from './sections.ts'
+import { groupingColumns, readTenantRuns, tenantKey, tenantRunsOf, type ArchiveRangeReader } from './sections.ts'
 import { decryptingRangeReader } from '../encryption/streams.ts'
 
 export interface TenantRestoreBackup {
@@ -331,9 +331,6 @@ async function readFromSections(options: PlanTenantRestoreOptions, session: Tena
   if (uncovered.length > 0) return `tables du cabinet hors de l'index : ${uncovered.map((o) => o.table.name).join(', ')}`
   const tenant = await liveTenant(session, graph, options.tenant)
   if (tenant === undefined) return `cabinet « ${options.tenant} » introuvable (ou ambigu) dans la base cible`
-  const key = tenantKey(metadata.id, tenant.id)
-  if (index.tenants[key] === undefined) return `cabinet ${tenant.id} absent de l'index de la sauvegarde`
-
   let bytes = 0
   const stored = async (offset: number, length: number) => {
     bytes += length
@@ -348,17 +345,19 @@ async function readFromSections(options: PlanTenantRestoreOptions, session: Tena
     read = decryptingRangeReader(stored, dataKey, metadata.archive!.size)
   }
   try {
-    return await readSections(metadata, index, graph, grouping, tenant, key, read, () => bytes)
+    const runs = tenantRunsOf(index, metadata.id, dataKey)?.[tenantKey(metadata.id, tenant.id)]
+    if (runs === undefined) return `cabinet ${tenant.id} absent de l'index de la sauvegarde`
+    return await readSections(metadata, index, graph, grouping, tenant, runs, read, () => bytes)
   } finally {
     dataKey?.fill(0)
   }
 }
 
 /** The tenant's rows of every owned table, from its runs (all grouped by their direct key to the root, `grouping`: checked by the caller). */
-async function readSections(metadata: BackupMetadata, index: TenantIndex, graph: TenantGraph, grouping: ReadonlyMap<string, string>, tenant: { id: string }, key: string, read: ArchiveRangeReader, bytes: () => number): Promise<BackupTenantRows | string> {
+async function readSections(metadata: BackupMetadata, index: TenantIndex, graph: TenantGraph, grouping: ReadonlyMap<string, string>, tenant: { id: string }, tenantRuns: TenantRuns[string], read: ArchiveRangeReader, bytes: () => number): Promise<BackupTenantRows | string> {
   const tables = new Map(index.tables.map((t) => [t.name, t.columns]))
   const backupRows = new Map<string, CanonicalTable>()
-  const runs = await readTenantRuns(index, key, graph.owned.map((o) => o.table.name), read)
+  const runs = await readTenantRuns(index, tenantRuns, graph.owned.map((o) => o.table.name), read)
   for (const entry of graph.owned) {
     const name = entry.table.name
     const columns = tables.get(name)!

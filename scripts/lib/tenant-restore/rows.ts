@@ -3,7 +3,7 @@
  * order-independent content checksum of such a set of rows.
  */
 import { createHash } from 'node:crypto'
-import type { RowSource, RowValue, TableColumn, TableInfo, TableReader } from '../db/table-reader.ts'
+import type { ContentChecksumRun, RowSource, RowValue, TableColumn, TableInfo, TableReader } from '../db/table-reader.ts'
 import type { EngineName } from '../db/url.ts'
 import { engineNamed } from '../engines/index.ts'
 import type { ValueKind } from '../migration/conversion.ts'
@@ -85,15 +85,34 @@ export async function checksumRowSource(columns: readonly TableColumn[], engine:
 }
 
 /**
- * The content checksum of every row of `table` as `reader` sees it: what metadata records at create
+ * The content checksums of `tables` as `reader` sees them: what metadata records at create
  * (`contents`), and what drills, cross-engine restores and tests compare. A reader that can split
- * the work (a SQLite file nobody writes: several threads over rowid ranges) does; otherwise rows are
- * streamed through `checksumRowSource`. The value is the same either way.
+ * the work (a SQLite file nobody writes: several threads over rowid ranges) starts it now and
+ * `early` lets its helper threads use every core while the caller keeps this thread busy; otherwise
+ * `finish` streams each table's rows through `checksumRowSource`. The values are the same either way.
+ * @example const sums = await startTableChecksums(reader, await reader.tables()).finish()
+ */
+/** What `startTableChecksums` reads through: a table reader, or a snapshot's synchronous rows with its reader's threads. */
+export type ChecksumSource = Pick<TableReader, 'engine' | 'startContentChecksums'> & { rows(table: TableInfo): RowSource }
+
+export function startTableChecksums(reader: ChecksumSource, tables: readonly TableInfo[], options: { early?: boolean } = {}): ContentChecksumRun {
+  if (reader.startContentChecksums !== undefined) return reader.startContentChecksums(tables, options)
+  return {
+    async finish() {
+      const sums = new Map<string, TableChecksum>()
+      for (const table of tables) sums.set(table.name, await checksumRowSource(table.columns, reader.engine, reader.rows(table)))
+      return sums
+    },
+    cancel() {},
+  }
+}
+
+/**
+ * The content checksum of every row of one table (`startTableChecksums` for it alone).
  * @example const { rows, checksum } = await tableChecksum(reader, table)
  */
-export async function tableChecksum(reader: Pick<TableReader, 'engine' | 'rows' | 'contentChecksum'>, table: TableInfo): Promise<TableChecksum> {
-  if (reader.contentChecksum !== undefined) return reader.contentChecksum(table)
-  return checksumRowSource(table.columns, reader.engine, reader.rows(table))
+export async function tableChecksum(reader: ChecksumSource, table: TableInfo): Promise<TableChecksum> {
+  return (await startTableChecksums(reader, [table]).finish()).get(table.name)!
 }
 
 export interface TenantChecksum {

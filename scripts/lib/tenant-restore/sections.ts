@@ -18,7 +18,8 @@ import type { MemberSpan } from '../backup/archive/archive.ts'
 import { BLOCK_SIZE } from '../backup/archive/gzip-blocks.ts'
 import type { DataJsonRun } from '../backup/exporters/json.ts'
 import type { TableInfo } from '../db/table-reader.ts'
-import type { TenantIndex } from '../backup/metadata.ts'
+import { isTenantRuns, type TenantIndex, type TenantRuns } from '../backup/metadata.ts'
+import { openSealedValue, sealValue } from '../encryption/sealed-value.ts'
 import type { TenantGraph } from './graph.ts'
 
 /** The index's key of a tenant: 128 bits of SHA-256 over the backup's id and the tenant's id. */
@@ -67,6 +68,30 @@ export function buildTenantIndex(input: { backupId: string; tables: readonly Tab
   }
 }
 
+/** The sealed-value purpose of an encrypted backup's `sealedTenants`. */
+const SEAL_PURPOSE = 'tenant-index'
+
+/**
+ * The index as an encrypted backup keeps it: `tenants` (each cabinet's runs, hence its size) sealed
+ * with the backup's data key, the rest (members and their hashes, tables) as it is.
+ */
+export function sealTenantIndex(index: TenantIndex, dataKey: Buffer, backupId: string): TenantIndex {
+  const { tenants, ...rest } = index
+  return { ...rest, sealedTenants: sealValue(tenants ?? {}, dataKey, SEAL_PURPOSE, backupId) }
+}
+
+/**
+ * Every tenant's runs of `index`: as stored, or unsealed with the data key of an encrypted backup
+ * (undefined when it is sealed and no key is given).
+ */
+export function tenantRunsOf(index: TenantIndex, backupId: string, dataKey: Buffer | undefined): TenantRuns | undefined {
+  if (index.sealedTenants === undefined) return index.tenants
+  if (dataKey === undefined) return undefined
+  const runs = openSealedValue(index.sealedTenants, dataKey, SEAL_PURPOSE, backupId, `l'index des cabinets du backup ${backupId}`)
+  if (!isTenantRuns(runs)) throw damagedIndex('son contenu déchiffré n’est pas un index des cabinets')
+  return runs
+}
+
 /** What to do when the tenant's bytes or the index disagree with the backup: verify the whole of it. */
 const VERIFY_HINT = 'Lancez `advanced-backup verify <id>` ; restaurez depuis une autre sauvegarde.'
 
@@ -77,10 +102,10 @@ export type ArchiveRangeReader = (offset: number, length: number) => Promise<Buf
  * The row lines of each of `tables`' runs of a tenant (`key`), read through `read`: only the members
  * that hold them, each read once (neighbouring members in one read), each refused unless its SHA-256
  * is the index's, before it is inflated. A table without a run has no rows of the tenant.
- * @example const lines = await readTenantRuns(index, tenantKey(id, tenantId), ['Tenant', 'Dossier'], (o, n) => store.readArchiveRange(entry, o, n))
+ * `runs`: the tenant's entry of the index's `tenants` (unsealed first for an encrypted backup).
+ * @example const lines = await readTenantRuns(index, index.tenants[tenantKey(id, tenantId)], ['Tenant', 'Dossier'], (o, n) => store.readArchiveRange(entry, o, n))
  */
-export async function readTenantRuns(index: TenantIndex, key: string, tables: readonly string[], read: ArchiveRangeReader): Promise<Map<string, string[]>> {
-  const runs = index.tenants[key] ?? {}
+export async function readTenantRuns(index: TenantIndex, runs: Readonly<Record<string, [start: number, end: number]>>, tables: readonly string[], read: ArchiveRangeReader): Promise<Map<string, string[]>> {
   const wanted = new Map<string, [from: number, to: number, first: number, last: number]>()
   for (const table of tables) {
     const run = runs[table]

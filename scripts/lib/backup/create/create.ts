@@ -20,7 +20,7 @@ import { ArchiveWriter, type ArchivedFile } from '../archive/archive.ts'
 import type { DataJsonRun } from '../exporters/json.ts'
 import type { TableInfo } from '../../db/table-reader.ts'
 import { DEFAULT_TENANT_TABLE, tenantGraph } from '../../tenant-restore/graph.ts'
-import { buildTenantIndex, groupingColumns } from '../../tenant-restore/sections.ts'
+import { buildTenantIndex, groupingColumns, sealTenantIndex } from '../../tenant-restore/sections.ts'
 import { prepareBackupDir } from '../catalog/catalog.ts'
 import { writeExports } from './exports.ts'
 import { GzipPool } from '../archive/gzip-blocks.ts'
@@ -29,7 +29,7 @@ import { ARCHIVE_SUFFIX, CSV_DIR, ENCRYPTED_SUFFIX, JSON_EXPORT_FILE, METADATA_F
 import type { StepListener } from '../kill-points.ts'
 import { hashFile, manifestHash, sortDigests, type FileDigest } from '../manifest.ts'
 import { METADATA_FORMAT_VERSION, serializeMetadata, type BackupMetadata, type MetadataDraft, type TableContent } from '../metadata.ts'
-import { checksumRowSource } from '../../tenant-restore/rows.ts'
+import { startTableChecksums } from '../../tenant-restore/rows.ts'
 import { engineNamed } from '../../engines/index.ts'
 import { newestMigration } from '../../engines/snapshot.ts'
 import { CHECK_STATUS_LABELS, checkArchive, checkDirectory, type FileCheck } from '../catalog/verify.ts'
@@ -159,8 +159,9 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
 
       // Read once more from the same snapshot: what a restore drill must find again (metadata `contents`).
       const contents: TableContent[] = []
+      const sums = await startTableChecksums({ engine: snapshot.engine, rows: (table) => snapshot.rows(table), startContentChecksums: snapshot.reader.startContentChecksums?.bind(snapshot.reader) }, tables).finish()
       for (const table of tables) {
-        const sum = snapshot.reader.contentChecksum ? await snapshot.reader.contentChecksum(table) : await checksumRowSource(table.columns, snapshot.engine, snapshot.rows(table))
+        const sum = sums.get(table.name)!
         if (sum.rows !== counts.get(table.name)) throw new Error(`l’instantané a ${counts.get(table.name)} lignes dans "${table.name}" mais le calcul d’empreinte en a lu ${sum.rows}`)
         contents.push({ name: table.name, rows: sum.rows, checksum: sum.checksum })
       }
@@ -240,6 +241,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
         if (options.verify) await assertOpensTo(storedFile, options.encryption.dataKey, written)
         await rm(archiveFile, { force: true })
         outer.encryption = { key: options.encryption.record, ciphertext: { path: sealedName, ...ciphertext } }
+        if (outer.tenantIndex !== undefined) outer.tenantIndex = sealTenantIndex(outer.tenantIndex, options.encryption.dataKey, id)
         outer.size = ciphertext.size
         published = join(options.backupDir, sealedName)
       }

@@ -21,7 +21,8 @@ import { engineNamed } from '../../engines/index.ts'
 import type { IntegrityFinding, RestoredCheck } from '../../engines/engine.ts'
 import { removeDeadLeftovers } from '../../fs/leftovers.ts'
 import { runPerformanceTests, type PerformanceTestResult } from '../../metrics/performance-tests.ts'
-import { tableChecksum } from '../../tenant-restore/rows.ts'
+import { startTableChecksums } from '../../tenant-restore/rows.ts'
+import type { ContentChecksumRun, TableInfo, TableReader } from '../../db/table-reader.ts'
 import type { BackupEntry } from '../catalog/catalog.ts'
 import type { HistoryRecord } from '../catalog/history.ts'
 import type { BackupMetadata } from '../metadata.ts'
@@ -68,8 +69,11 @@ export interface DrillResult {
 export interface DrillOptions {
   metadata: BackupMetadata
   chosenBecause: DrillResult['chosenBecause']
-  /** Restores the backup into `target` (the backup system's restore: verify, steps, checks). */
-  restore(target: string): Promise<RestoreResult>
+  /**
+   * Restores the backup into `target` (the backup system's restore: verify, steps, checks), calling
+   * `beforeCheck` when the restored database is in place, before step 4 checks it.
+   */
+  restore(target: string, beforeCheck: () => Promise<void>): Promise<RestoreResult>
   /** A database of the backup's engine to reach its server by (PostgreSQL); the live one is not touched. */
   serverUrl?: string
   environment: ToolkitEnvironment
@@ -111,7 +115,7 @@ function cleanFolderLeftovers(root: string): string[] {
 
 /**
  * Restores `metadata`'s backup into a scratch database and checks it.
- * @example const result = await drillBackup({ metadata, chosenBecause: 'asked', restore: (to) => system.restore(id, { to, yes: true }), environment, committedMigrations })
+ * @example const result = await drillBackup({ metadata, chosenBecause: 'asked', restore: (to, beforeCheck) => system.restore(id, { to, yes: true, step: (name) => (name === 'check' ? beforeCheck() : undefined) }), environment, committedMigrations })
  */
 export async function drillBackup(options: DrillOptions): Promise<DrillResult> {
   const startedAt = performance.now()
@@ -132,9 +136,22 @@ export async function drillBackup(options: DrillOptions): Promise<DrillResult> {
     const scratch = await engine.scratch.create({ workDir, serverUrl: options.serverUrl })
     display = scratch.display
     options.step?.('drill:scratch-created')
+    let db: DatabaseHandle | undefined
+    let contents: StartedContents | undefined
     try {
+      // Step 4 checks the restored file on this thread: where the engine allows, the content
+      // checksums start then on helper threads, which the other cores run meanwhile.
+      const beforeCheck = async () => {
+        if (!scratch.readableWhileChecked) return
+        try {
+          db = await openDatabase(scratch.url, { environment: options.environment })
+          contents = await startContents(db, metadata, { early: true })
+        } catch {
+          // Started again after the restore, where a failure is reported.
+        }
+      }
       try {
-        const restored = await options.restore(scratch.url)
+        const restored = await options.restore(scratch.url, beforeCheck)
         rtoMs = restored.durationMs
         restoredCheck = { counts: restored.counts, integrity: restored.integrity, foreignKeyViolations: restored.foreignKeyViolations }
         checks.push({ name: 'restore', status: 'ok', detail: `restauré en ${(restored.durationMs / 1000).toFixed(2)} s (${restored.counts.length} tables)` })
@@ -143,24 +160,24 @@ export async function drillBackup(options: DrillOptions): Promise<DrillResult> {
       }
       if (restoredCheck !== undefined) {
         options.step?.('drill:restored')
-        const db = await openDatabase(scratch.url, { environment: options.environment })
-        try {
-          for (const finding of await engine.scratch.integrity(db, restoredCheck)) checks.push(integrityCheck(finding))
-          checks.push(...(await compareContents(db, metadata, tables)))
-          checks.push(await migrationStatus(db, options.committedMigrations))
-          const tenant = await db.prisma.tenant.findFirst({ select: { id: true }, orderBy: { id: 'asc' } }).catch(() => null)
-          queries = await runPerformanceTests(db.prisma, { tablesPresent: true, ...(tenant ? { tenantId: tenant.id } : { tenantReason: 'aucun cabinet dans le backup' }) })
-          const failed = queries.filter((q) => q.status === 'failed')
-          checks.push({
-            name: 'queries',
-            status: failed.length === 0 ? 'ok' : 'failed',
-            detail: failed.length === 0 ? `${queries.filter((q) => q.status === 'passed').length} requêtes de lecture sur ${queries.length} passées` : `requêtes en échec : ${failed.map((q) => `${q.number}. ${q.name} (${q.reason})`).join(' ; ')}`,
-          })
-        } finally {
-          await db.close()
-        }
+        db ??= await openDatabase(scratch.url, { environment: options.environment })
+        contents ??= await startContents(db, metadata, { early: false })
+        for (const finding of await engine.scratch.integrity(db, restoredCheck)) checks.push(integrityCheck(finding))
+        checks.push(...(await compareContents(contents, metadata, tables)))
+        checks.push(await migrationStatus(db, options.committedMigrations))
+        const tenant = await db.prisma.tenant.findFirst({ select: { id: true }, orderBy: { id: 'asc' } }).catch(() => null)
+        queries = await runPerformanceTests(db.prisma, { tablesPresent: true, ...(tenant ? { tenantId: tenant.id } : { tenantReason: 'aucun cabinet dans le backup' }) })
+        const failed = queries.filter((q) => q.status === 'failed')
+        checks.push({
+          name: 'queries',
+          status: failed.length === 0 ? 'ok' : 'failed',
+          detail: failed.length === 0 ? `${queries.filter((q) => q.status === 'passed').length} requêtes de lecture sur ${queries.length} passées` : `requêtes en échec : ${failed.map((q) => `${q.number}. ${q.name} (${q.reason})`).join(' ; ')}`,
+        })
       }
     } finally {
+      contents?.run.cancel()
+      await contents?.reader.close()
+      await db?.close()
       await scratch.drop()
     }
   } catch (error) {
@@ -188,20 +205,33 @@ function integrityCheck(finding: IntegrityFinding): DrillCheck {
   return { name, status: finding.status, detail: finding.detail }
 }
 
-/** Row counts and content checksums of every table metadata describes, read from the scratch database. */
-async function compareContents(db: DatabaseHandle, metadata: BackupMetadata, out: DrillTable[]): Promise<DrillCheck[]> {
-  const expected = metadata.contents ?? metadata.tables.map((t) => ({ name: t.name, rows: t.rows, checksum: null }))
+/** The content checksums of the scratch database's tables, started (their reader closes with the drill). */
+interface StartedContents {
+  reader: TableReader
+  present: Map<string, TableInfo>
+  run: ContentChecksumRun
+}
+
+async function startContents(db: DatabaseHandle, metadata: BackupMetadata, options: { early: boolean }): Promise<StartedContents> {
   // The scratch database is the drill's own: nobody writes it.
   const reader = await db.openTableReader({ quiescent: true })
   try {
     const present = new Map((await reader.tables()).map((t) => [t.name, t]))
-    for (const table of expected) {
-      const info = present.get(table.name)
-      const sum = info === undefined ? null : await tableChecksum(reader, info)
-      out.push({ name: table.name, expectedRows: table.rows, actualRows: sum?.rows ?? null, expectedChecksum: table.checksum, actualChecksum: sum?.checksum ?? null })
-    }
-  } finally {
+    const tables = (metadata.contents ?? metadata.tables).flatMap((t) => present.get(t.name) ?? [])
+    return { reader, present, run: startTableChecksums(reader, tables, options) }
+  } catch (error) {
     await reader.close()
+    throw error
+  }
+}
+
+/** Row counts and content checksums of every table metadata describes, read from the scratch database. */
+async function compareContents(contents: StartedContents, metadata: BackupMetadata, out: DrillTable[]): Promise<DrillCheck[]> {
+  const expected = metadata.contents ?? metadata.tables.map((t) => ({ name: t.name, rows: t.rows, checksum: null }))
+  const sums = await contents.run.finish()
+  for (const table of expected) {
+    const sum = sums.get(table.name)
+    out.push({ name: table.name, expectedRows: table.rows, actualRows: sum?.rows ?? null, expectedChecksum: table.checksum, actualChecksum: sum?.checksum ?? null })
   }
   const wrongCounts = out.filter((t) => t.actualRows !== t.expectedRows)
   const checks: DrillCheck[] = [

@@ -49,6 +49,8 @@ export const postgresScratch: ScratchDatabases = {
       url,
       display: redacted.toString(),
       drop: () => withAdmin(base, async (client) => void (await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`))),
+      // Its checksums stream rows through one connection (no helper threads): nothing to start early.
+      readableWhileChecked: false,
     }
   },
   async cleanLeftovers({ serverUrl: server }) {

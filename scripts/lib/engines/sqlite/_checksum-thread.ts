@@ -1,17 +1,20 @@
 /**
- * Helper thread of content-checksum.ts: opens the SQLite file read-only, takes rowid chunks of one table
- * from the shared counter, sums them, posts the partial sum (or the failure) to its parent.
+ * Helper thread of content-checksum.ts: opens the SQLite file read-only, takes rowid chunks of each
+ * table in turn from the shared counters, sums them, posts the partial sums (or the failure) to its parent.
  */
+import { setPriority } from 'node:os'
 import { parentPort, workerData } from 'node:worker_threads'
 import Database from 'better-sqlite3'
 import { describeError } from '../../errors.ts'
 import { checksumChunks, type RangeChecksumTask } from './content-checksum.ts'
 
 const task = (workerData as { data: RangeChecksumTask }).data
+// On Linux a thread has its own nice value: pid 0 is this thread, not the process.
+if (task.early) setPriority(0, 19)
 try {
   const db = new Database(task.path, { readonly: true, fileMustExist: true })
   try {
-    parentPort!.postMessage({ part: checksumChunks(db, task).partial() })
+    parentPort!.postMessage({ parts: checksumChunks(db, task).map((sum) => sum.partial()) })
   } finally {
     db.close()
   }

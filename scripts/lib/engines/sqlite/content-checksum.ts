@@ -9,7 +9,7 @@
 import { availableParallelism } from 'node:os'
 import type Database from 'better-sqlite3'
 import { quoteIdentifier } from '../../db/connection.ts'
-import type { RowValue, TableInfo } from '../../db/table-reader.ts'
+import type { ContentChecksumRun, RowValue, TableInfo } from '../../db/table-reader.ts'
 import { ToolkitError, describeError } from '../../errors.ts'
 import { startTypeScriptThread } from '../../threads.ts'
 import { addRawRows, canonicalColumns, RowSetChecksum, type PartialChecksum, type TableChecksum } from '../../tenant-restore/row-hash.ts'
@@ -23,19 +23,28 @@ export const CHECKSUM_CHUNK_ROWS = 16_384
 
 const MAX_ROWID = 2n ** 63n - 1n
 
-export interface RangeChecksumTask {
-  path: string
+/** One table split in rowid chunks: chunk i is rowids `[low + i * chunk, low + (i + 1) * chunk)`. */
+export interface RangeTable {
   table: TableInfo
   /** The rowid's name in SELECTs (`rowid`, or `_rowid_`/`oid` when a column is named rowid). */
   alias: string
-  /** Rowids `[low + i * chunk, low + (i + 1) * chunk)` make chunk i; chunks `0 … chunks - 1` cover the table. */
   low: string
   chunk: string
   chunks: number
-  /** Int32Array over it: [0] the next chunk to take (Atomics.add); [slot] set by the thread of that slot before its first take. */
+}
+
+export interface RangeChecksumTask {
+  path: string
+  tables: RangeTable[]
+  /**
+   * Int32Array over it: [t] the next chunk of table t to take (Atomics.add); [tables.length + slot]
+   * set by the thread of that slot before its first take.
+   */
   shared: SharedArrayBuffer
   /** This thread's slot (1…); 0 for the calling thread. */
   slot: number
+  /** Started early: helper threads run at the lowest priority, so that the caller's own work (a restore's check, which a drill times) keeps its core. */
+  early: boolean
 }
 
 /** The rowid alias a SELECT can name, or undefined for a WITHOUT ROWID table (or one whose columns shadow every alias). */
@@ -57,83 +66,127 @@ export function checksumOnConnection(db: Database.Database, table: TableInfo): R
   return sum
 }
 
-/** Takes chunks of `task` until none is left and sums their rows: what every thread of one table runs. */
-export function checksumChunks(db: Database.Database, task: Omit<RangeChecksumTask, 'path'>): RowSetChecksum {
-  const { table, alias, chunk, chunks } = task
-  const low = BigInt(task.low)
-  const size = BigInt(chunk)
+/**
+ * Takes chunks of each table of `task` in turn until none is left, and sums their rows (one sum per
+ * table, in `task.tables` order): what every thread of a run executes.
+ */
+export function checksumChunks(db: Database.Database, task: Omit<RangeChecksumTask, 'path'>): RowSetChecksum[] {
   const shared = new Int32Array(task.shared)
-  if (task.slot > 0) Atomics.store(shared, task.slot, 1)
-  const sum = new RowSetChecksum(table.columns.map((c) => c.name))
-  const canonical = canonicalColumns(table.columns, sqliteValueCodec)
-  const statement = db.prepare(`${selectColumns(table)} WHERE ${alias} >= ? AND ${alias} <= ?`).raw(true).safeIntegers(true)
-  for (let i = Atomics.add(shared, 0, 1); i < chunks; i = Atomics.add(shared, 0, 1)) {
-    const from = low + BigInt(i) * size
-    const last = from + size - 1n
-    addRawRows(sum, canonical, statement.iterate(from, last > MAX_ROWID ? MAX_ROWID : last) as IterableIterator<RowValue[]>)
-  }
-  return sum
+  if (task.slot > 0) Atomics.store(shared, task.tables.length + task.slot, 1)
+  return task.tables.map(({ table, alias, chunk, chunks, low }, t) => {
+    const sum = new RowSetChecksum(table.columns.map((c) => c.name))
+    const canonical = canonicalColumns(table.columns, sqliteValueCodec)
+    const statement = db.prepare(`${selectColumns(table)} WHERE ${alias} >= ? AND ${alias} <= ?`).raw(true).safeIntegers(true)
+    const size = BigInt(chunk)
+    for (let i = Atomics.add(shared, t, 1); i < chunks; i = Atomics.add(shared, t, 1)) {
+      const from = BigInt(low) + BigInt(i) * size
+      const last = from + size - 1n
+      addRawRows(sum, canonical, statement.iterate(from, last > MAX_ROWID ? MAX_ROWID : last) as IterableIterator<RowValue[]>)
+    }
+    return sum
+  })
+}
+
+export interface ContentChecksumOptions {
+  /** Threads in all, this one included (default and maximum: `availableParallelism()`). */
+  threads?: number
+  /** Rowid span from which a table is split across threads (default `CHECKSUM_THREADS_FROM_ROWS`). */
+  threadsFromRows?: number
+  chunkRows?: number
+  /**
+   * Start now and let this thread join at `finish`: one helper thread per core, for a caller that
+   * keeps this thread busy meanwhile (a drill, while the restore checks the file).
+   */
+  early?: boolean
+  /** Tests: this thread takes no chunk, so the helpers' path is the one checked. */
+  helpersOnly?: boolean
 }
 
 /**
- * The content checksum of `table` in the SQLite file `path`, read through `db` (a connection to
- * that file whose view nobody changes meanwhile) and, for a big rowid table, helper threads that
- * open the file read-only and take rowid chunks from the same counter as this thread (a helper
- * that starts late, on a busy machine, simply takes fewer).
- * @example const { rows, checksum } = await sqliteContentChecksum(db, '/tmp/drill/scratch.db', table)
+ * The content checksums of `tables` in the SQLite file `path`, read through `db` (a connection to
+ * that file whose view nobody changes meanwhile) and, for big rowid tables, helper threads that
+ * open the file read-only and take rowid chunks from the same counters as this thread (a helper
+ * that starts late, on a busy machine, simply takes fewer). Helpers start at once; the rest of the
+ * work is done by `finish`.
+ * @example const sums = await startSqliteContentChecksums(db, '/tmp/drill/scratch.db', tables).finish()
  */
-export async function sqliteContentChecksum(db: Database.Database, path: string, table: TableInfo, options: { threads?: number; threadsFromRows?: number; chunkRows?: number; helpersOnly?: boolean } = {}): Promise<TableChecksum> {
+export function startSqliteContentChecksums(db: Database.Database, path: string, tables: readonly TableInfo[], options: ContentChecksumOptions = {}): ContentChecksumRun {
   const threads = Math.max(1, Math.min(options.threads ?? availableParallelism(), availableParallelism()))
-  const alias = threads > 1 ? rowidAlias(db, table) : undefined
-  if (alias === undefined) return checksumOnConnection(db, table).result()
+  const split: RangeTable[] = []
+  const alone: TableInfo[] = []
+  for (const table of tables) {
+    const range = threads > 1 ? rangeOf(db, table, options) : undefined
+    if (range === undefined) alone.push(table)
+    else split.push(range)
+  }
+  const chunks = split.reduce((n, t) => n + t.chunks, 0)
+  const count = split.length === 0 ? 0 : Math.min(options.early || options.helpersOnly ? threads : threads - 1, chunks - 1)
+  const task: RangeChecksumTask = { path, tables: split, shared: new SharedArrayBuffer(4 * (split.length + 1 + count)), slot: 0, early: options.early === true }
+  const helpers = Array.from({ length: Math.max(count, options.helpersOnly && split.length > 0 ? 1 : 0) }, (_, i) => checksumOnThread({ ...task, slot: i + 1 }))
+  // Every awaited helper's failure is seen in finish; none is left unhandled meanwhile.
+  for (const helper of helpers) helper.promise.catch(() => {})
+  const cancel = () => helpers.forEach((helper) => helper.stop())
+  return {
+    cancel,
+    async finish() {
+      const sums = new Map<string, TableChecksum>()
+      let mine: RowSetChecksum[]
+      try {
+        for (const table of alone) sums.set(table.name, checksumOnConnection(db, table).result())
+        mine = options.helpersOnly ? split.map((t) => new RowSetChecksum(t.table.columns.map((c) => c.name))) : checksumChunks(db, task)
+      } catch (error) {
+        cancel()
+        throw error
+      }
+      // Every chunk is taken: a helper that has not marked its slot yet will find none, so it is not waited for.
+      const shared = new Int32Array(task.shared)
+      const working = helpers.filter((helper, i) => {
+        if (options.helpersOnly || Atomics.load(shared, split.length + i + 1) === 1) return true
+        helper.stop()
+        return false
+      })
+      for (const parts of await Promise.all(working.map((helper) => helper.promise))) parts.forEach((part, t) => mine[t]!.merge(part))
+      split.forEach((t, i) => sums.set(t.table.name, mine[i]!.result()))
+      return sums
+    },
+  }
+}
+
+/** The rowid chunks of a table worth splitting across threads, or undefined (small, or WITHOUT ROWID). */
+function rangeOf(db: Database.Database, table: TableInfo, options: ContentChecksumOptions): RangeTable | undefined {
+  const alias = rowidAlias(db, table)
+  if (alias === undefined) return undefined
   const [low, high] = db.prepare(`SELECT min(${alias}), max(${alias}) FROM ${quoteIdentifier(table.name)}`).raw(true).safeIntegers(true).get() as [bigint | null, bigint | null]
-  if (low === null || high === null || high - low + 1n < BigInt(options.threadsFromRows ?? CHECKSUM_THREADS_FROM_ROWS)) return checksumOnConnection(db, table).result()
+  if (low === null || high === null || high - low + 1n < BigInt(options.threadsFromRows ?? CHECKSUM_THREADS_FROM_ROWS)) return undefined
   const span = high - low + 1n
   // Sparse rowids (up to 2^63) would make too many chunks for the counter: at most 2^16 of them.
   const chunk = [BigInt(options.chunkRows ?? CHECKSUM_CHUNK_ROWS), (span + 65_535n) / 65_536n].reduce((a, b) => (a > b ? a : b))
-  const chunks = Number((span + chunk - 1n) / chunk)
-  const count = Math.min(threads - 1, chunks - 1)
-  const task: RangeChecksumTask = { path, table, alias, low: String(low), chunk: String(chunk), chunks, shared: new SharedArrayBuffer(4 * (1 + count)), slot: 0 }
-  const helpers = Array.from({ length: count }, (_, i) => checksumOnThread({ ...task, slot: i + 1 }))
-  // Every awaited helper's failure is seen below; none is left unhandled meanwhile.
-  for (const helper of helpers) helper.promise.catch(() => {})
-  // helpersOnly (tests): this thread takes no chunk, so the helpers' path is the one checked.
-  let sum: RowSetChecksum
-  try {
-    sum = options.helpersOnly ? new RowSetChecksum(table.columns.map((c) => c.name)) : checksumChunks(db, task)
-  } catch (error) {
-    for (const helper of helpers) helper.stop()
-    throw error
-  }
-  // Every chunk is taken: a helper that has not marked its slot yet will find none, so it is not waited for.
-  const shared = new Int32Array(task.shared)
-  const working = helpers.filter((helper, i) => {
-    if (options.helpersOnly) return true
-    if (Atomics.load(shared, i + 1) === 1) return true
-    helper.stop()
-    return false
-  })
-  for (const part of await Promise.all(working.map((helper) => helper.promise))) sum.merge(part)
-  return sum.result()
+  return { table, alias, low: String(low), chunk: String(chunk), chunks: Number((span + chunk - 1n) / chunk) }
 }
 
-function checksumOnThread(task: RangeChecksumTask): { promise: Promise<PartialChecksum>; stop(): void } {
+/** The content checksum of one table (`startSqliteContentChecksums` for it alone). */
+export async function sqliteContentChecksum(db: Database.Database, path: string, table: TableInfo, options: ContentChecksumOptions = {}): Promise<TableChecksum> {
+  return (await startSqliteContentChecksums(db, path, [table], options).finish()).get(table.name)!
+}
+
+function checksumOnThread(task: RangeChecksumTask): { promise: Promise<PartialChecksum[]>; stop(): void } {
   const worker = startTypeScriptThread(new URL('./_checksum-thread.ts', import.meta.url), task)
-  const promise = new Promise<PartialChecksum>((resolve, reject) => {
+  const names = task.tables.map((t) => `"${t.table.name}"`).join(', ')
+  const promise = new Promise<PartialChecksum[]>((resolve, reject) => {
     let settled = false
-    const finish = (error: unknown, part?: PartialChecksum) => {
+    const finish = (error: unknown, parts?: PartialChecksum[]) => {
       if (settled) return
       settled = true
-      if (part !== undefined) resolve(part)
+      if (parts !== undefined) resolve(parts)
       else reject(error)
       void worker.terminate()
     }
-    worker.on('message', (message: { part?: PartialChecksum; error?: string }) => {
-      if (message.part !== undefined) finish(undefined, message.part)
-      else finish(new ToolkitError(`empreinte de contenu de "${task.table.name}" : ${message.error ?? 'échec du thread'}`))
+    worker.on('message', (message: { parts?: PartialChecksum[]; error?: string }) => {
+      if (message.parts !== undefined) finish(undefined, message.parts)
+      else finish(new ToolkitError(`empreinte de contenu de ${names} : ${message.error ?? 'échec du thread'}`))
     })
-    worker.on('error', (error) => finish(new ToolkitError(`le thread d’empreinte de "${task.table.name}" a échoué : ${describeError(error)}`, { cause: error })))
-    worker.on('exit', (code) => finish(new ToolkitError(`le thread d’empreinte de "${task.table.name}" s’est arrêté (code ${code}) avant la fin`)))
+    worker.on('error', (error) => finish(new ToolkitError(`le thread d’empreinte de ${names} a échoué : ${describeError(error)}`, { cause: error })))
+    worker.on('exit', (code) => finish(new ToolkitError(`le thread d’empreinte de ${names} s’est arrêté (code ${code}) avant la fin`)))
   })
   return { promise, stop: () => void worker.terminate() }
 }

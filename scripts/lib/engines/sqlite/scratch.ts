@@ -6,7 +6,7 @@ export const sqliteScratch: ScratchDatabases = {
   async create({ workDir }) {
     const path = join(workDir, 'drill.db')
     // The file lives in the drill's folder: removing the folder (or a later drill's leftover rule) drops it.
-    return { url: `file:${path}`, display: path, drop: async () => {} }
+    return { url: `file:${path}`, display: path, drop: async () => {}, readableWhileChecked: true }
   },
   cleanLeftovers: async () => [],
   // The SQLite restore's step 4 ran integrity_check and foreign_key_check on this very file (sqlite/restore.ts):

@@ -6,7 +6,7 @@ import Database from 'better-sqlite3'
 import { quoteIdentifier } from '../../db/connection.ts'
 import type { RowValue, TableInfo, TableReader } from '../../db/table-reader.ts'
 import { sqliteValueCodec } from './values.ts'
-import { checksumOnConnection, sqliteContentChecksum } from './content-checksum.ts'
+import { startSqliteContentChecksums } from './content-checksum.ts'
 
 interface TableXInfoRow {
   name: string
@@ -53,8 +53,9 @@ export function sqliteTableReader(db: Database.Database, options: { quiescent?: 
       const statement = db.prepare(`SELECT ${table.columns.map((c) => quoteIdentifier(c.name)).join(', ')} FROM ${quoteIdentifier(table.name)}`)
       yield* statement.raw(true).safeIntegers(true).iterate() as IterableIterator<RowValue[]>
     },
-    async contentChecksum(table) {
-      return options.quiescent && !db.memory ? sqliteContentChecksum(db, db.name, table) : checksumOnConnection(db, table).result()
+    startContentChecksums(tables, run = {}) {
+      // Threads only over a file nobody writes: their own connections must see this one's rows.
+      return startSqliteContentChecksums(db, db.name, tables, { ...run, ...(options.quiescent && !db.memory ? {} : { threads: 1 }) })
     },
     async count(table) {
       return Number(db.prepare(`SELECT COUNT(*) FROM ${quoteIdentifier(table.name)}`).pluck().get())
