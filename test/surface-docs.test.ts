@@ -7,11 +7,12 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
+import { basename, dirname, join, resolve } from 'node:path'
 import { promisify } from 'node:util'
 import { REPO_ROOT, runScript } from './helpers/cli.ts'
 import { ENGINES, openTestDatabase, tempDir } from './helpers/databases.ts'
 import { openerFor } from '../scripts/lib/docs.ts'
+import { DIST_ENTRIES } from '../scripts/lib/dist.ts'
 
 const DOCS = ['docs/MIGRATION_DATABASES_GUIDE.md', 'docs/SYNTHESE_GESTION_DATABASES.md', 'docs/ADVANCED_FEATURES_DATABASES.md']
 const ALL_TEXTS = ['README.md', ...DOCS, ...(existsSync(join(REPO_ROOT, 'docs', 'cron.md')) ? ['docs/cron.md'] : [])]
@@ -32,7 +33,11 @@ function scriptOf(name: string, seen = new Set<string>()): { file: string; args:
     return inner && { file: inner.file, args: [...inner.args, ...nested[2]!.trim().split(/\s+/).filter(Boolean)] }
   }
   const direct = /^tsx (\S+\.ts)(.*)$/.exec(command)
-  return direct ? { file: direct[1]!, args: direct[2]!.trim().split(/\s+/).filter(Boolean) } : undefined
+  if (direct) return { file: direct[1]!, args: direct[2]!.trim().split(/\s+/).filter(Boolean) }
+  // A built tool (dist/<name>.mjs) is its TypeScript entry, bundled (scripts/lib/dist.ts).
+  const built = /^node dist\/([\w-]+)\.mjs(.*)$/.exec(command)
+  const entry = built && DIST_ENTRIES.find((path) => basename(path, '.ts') === built[1])
+  return built && entry ? { file: entry, args: built[2]!.trim().split(/\s+/).filter(Boolean) } : undefined
 }
 
 interface Mention {

@@ -72,10 +72,11 @@ export function runCommand<Options>(program: Command, action: (options: Options,
   )
 }
 
-/** The command line that runs this script again from the project's root, as the docs write it (the program's name is not a command). */
+/** The command line that runs this script again from the project's root, as the docs write it (the program's name is not a command; a built one runs under node). */
 function helpCommandOf(program: Command): string {
   const script = process.argv[1]
-  return script === undefined ? program.name() : `npx tsx ${relative(PROJECT_ROOT, script)}`
+  if (script === undefined) return program.name()
+  return `${script.endsWith('.ts') ? 'npx tsx' : 'node'} ${relative(PROJECT_ROOT, script)}`
 }
 
 /** Commander prints nothing itself and throws instead of exiting, on the program and every subcommand. */

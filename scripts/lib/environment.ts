@@ -3,12 +3,22 @@
  * ToolkitEnvironment, so tests can drive any code path without touching the real environment.
  */
 import { existsSync } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
+import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { AlertEnvironment } from './alerts/config.ts'
 
-/** The project's root folder, found from this file's own location (scripts/lib/), whatever the current directory. */
-export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
+/**
+ * The project's root folder, found from this module's own location whatever the current directory:
+ * the nearest folder above it that holds package.json (scripts/lib/ from source, dist/ when built).
+ */
+export const PROJECT_ROOT = projectRootAbove(dirname(fileURLToPath(import.meta.url)))
+
+function projectRootAbove(dir: string): string {
+  for (let at = dir; ; at = dirname(at)) {
+    if (existsSync(join(at, 'package.json'))) return at
+    if (dirname(at) === at) throw new Error(`no package.json above ${dir}`)
+  }
+}
 
 export interface ToolkitEnvironment {
   /** The folder the user ran the command from: paths the user gives resolve against it. */

@@ -1,7 +1,10 @@
 /**
- * Worker threads whose entry is a TypeScript file. Node 20 does not run --import loaders in worker
- * threads: the thread registers tsx itself, then loads its entry (resolved here, so the working
- * directory does not matter). The entry reads `workerData.data`.
+ * Worker threads whose entry is a TypeScript file. From source, Node 20 does not run --import
+ * loaders in worker threads: the thread registers tsx itself, then loads its entry (resolved here,
+ * so the working directory does not matter). Built (dist/, scripts/build-dist.ts), this module is
+ * JavaScript and each thread entry was built beside it as `<name>.mjs` (DIST_ENTRIES in dist.ts
+ * lists them): the thread runs that.
+ * The entry reads `workerData.data`.
  */
 import { Worker, type ResourceLimits } from 'node:worker_threads'
 
@@ -14,11 +17,15 @@ const { workerData } = require('node:worker_threads')
 })().catch((error) => setImmediate(() => { throw error }))
 `
 
+const BUILT = !new URL(import.meta.url).pathname.endsWith('.ts')
+
 /** @example const worker = startTypeScriptThread(new URL('./_thread.ts', import.meta.url), { path }) */
 export function startTypeScriptThread(entry: URL, data: unknown, options: { resourceLimits?: ResourceLimits } = {}): Worker {
+  const limits = options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}
+  if (BUILT) return new Worker(new URL(entry.href.replace(/\.ts$/, '.mjs')), { workerData: { data }, ...limits })
   return new Worker(THREAD_BOOT, {
     eval: true,
     workerData: { data, boot: { tsx: import.meta.resolve('tsx/esm/api'), entry: entry.href } },
-    ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
+    ...limits,
   })
 }

@@ -19,7 +19,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
-import { dirname, join, resolve } from 'node:path'
+import { join, resolve } from 'node:path'
 import { createDataKey, keyIdOf, resolveKeySource, rewrapDataKey, readKeyFile, unwrapDataKey, type KeySource } from '../encryption/keys.ts'
 import { openStorage, parseStorageUrl } from '../storage/url.ts'
 import type { ObjectStorage } from '../storage/storage.ts'
@@ -28,10 +28,9 @@ import { folderStore, objectStore, storedArchiveName, type BackupStore } from '.
 import type { OffsiteCopy } from './create/offsite.ts'
 import { parseMetadata, serializeMetadata } from './metadata.ts'
 import { privateScratchDir } from '../fs/leftovers.ts'
-import { fileURLToPath } from 'node:url'
-import { openDatabase } from '../db/open.ts'
+import { openDatabase, openSqlDatabase } from '../db/open.ts'
 import { engineNamed } from '../engines/index.ts'
-import type { ToolkitEnvironment } from '../environment.ts'
+import { PROJECT_ROOT, type ToolkitEnvironment } from '../environment.ts'
 import type { AlertCondition } from '../alerts/alert.ts'
 import type { AlertChannel } from '../alerts/channels.ts'
 import type { NotifyAlertsResult } from '../alerts/notify.ts'
@@ -45,7 +44,7 @@ import type { RestorePlan, RestoreResult, RestoreStepName } from './restore/step
 import type { RestoreAtTimeOptions, RestoreAtTimeResult } from './restore/at-time.ts'
 import type { RestoreTenantResult } from '../tenant-restore/restore.ts'
 import type { TenantRestorePlan } from '../tenant-restore/plan.ts'
-import type { DatabaseHandle } from '../db/connection.ts'
+import type { SqlHandle } from '../db/connection.ts'
 import { EXPORT_FORMATS, type ExportFormat } from './layout.ts'
 import { sha256Hex } from './manifest.ts'
 import { mapFilesystemError } from '../fs/errors.ts'
@@ -56,7 +55,6 @@ import { normalisePolicy, planRotation, type RetentionPolicy } from './catalog/r
 import { backupStats, type BackupStats } from './catalog/stats.ts'
 import { CHECK_STATUS_LABELS, type VerifyReport } from './catalog/verify.ts'
 
-const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 
 export interface AdvancedBackupOptions {
   /** The database to back up; default DATABASE_URL (or file:./prisma/dev.db). */
@@ -310,7 +308,7 @@ export class AdvancedBackupSystem {
   }
 
   async #createIn(dir: string, options: { incremental?: boolean }, encryption: CreateBackupOptions['encryption'], offsite: ObjectStorage | undefined): Promise<CreateResult> {
-    const db = await openDatabase(this.#databaseUrl, { cwd: this.#options.cwd, environment: this.#options.environment })
+    const db = await openSqlDatabase(this.#databaseUrl, { cwd: this.#options.cwd, environment: this.#options.environment })
     let created
     try {
       const { createBackup } = await import('./create/create.ts')
@@ -564,7 +562,7 @@ export class AdvancedBackupSystem {
     }
   }
 
-  async #createIncremental(db: DatabaseHandle, dir: string): Promise<Omit<CreateResult, 'rotation'> | undefined> {
+  async #createIncremental(db: SqlHandle, dir: string): Promise<Omit<CreateResult, 'rotation'> | undefined> {
     if (this.#store.remote) throw new ToolkitError('--incremental n’est pas possible avec --dir <url> (le parent doit être local)', { hint: 'sauvegardez en local avec --offsite <url>', exitCode: 2 })
     const { NoParentError, createIncrementalBackup } = await import('./create/incremental.ts')
     try {
@@ -778,7 +776,7 @@ export class AdvancedBackupSystem {
 
 /** The migrations committed in the toolkit for a dialect (prisma/<dialect>/migrations/<name>/), oldest first. */
 export function committedMigrations(dialect: 'sqlite' | 'postgres'): string[] {
-  const dir = join(REPO_ROOT, 'prisma', dialect, 'migrations')
+  const dir = join(PROJECT_ROOT, 'prisma', dialect, 'migrations')
   if (!existsSync(dir)) return []
   return readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory() && /^\d+_/.test(e.name)).map((e) => e.name).sort()
 }
@@ -806,7 +804,7 @@ let identity: { name: string; version: string } | undefined
 /** This toolkit's name and version, as metadata records them. */
 export function toolIdentity(): { name: string; version: string } {
   if (identity === undefined) {
-    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { name: string; version: string }
+    const pkg = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { name: string; version: string }
     identity = { name: pkg.name, version: pkg.version }
   }
   return identity
@@ -814,6 +812,6 @@ export function toolIdentity(): { name: string; version: string } {
 
 /** SHA-256 of the toolkit's Prisma schema for an engine family, or null when it is not there. */
 export function prismaSchemaHash(dialect: 'sqlite' | 'postgres'): string | null {
-  const path = join(REPO_ROOT, 'prisma', dialect, 'schema.prisma')
+  const path = join(PROJECT_ROOT, 'prisma', dialect, 'schema.prisma')
   return existsSync(path) ? sha256Hex(readFileSync(path)) : null
 }

@@ -32,12 +32,16 @@ export type AppPrismaClient = PrismaClient
 /** A Prisma Client that emits a `query` event (SQL, params, database time) for every statement it sends. */
 export type QueryEventPrismaClient = PrismaClient<'query'>
 
-export interface DatabaseHandle {
+/**
+ * An open database without its Prisma Client: the raw SQL and table readers that backups use.
+ * Opening one loads the driver only (the Prisma runtime and generated client cost ~0.1 s of CPU at
+ * start-up, bench/startup.ts); `Engine.open` gives the full `DatabaseHandle`.
+ */
+export interface SqlHandle {
   readonly engine: EngineName
   readonly location: DatabaseLocation
   /** The URL with its password masked: the only form of it that may be printed. */
   readonly redactedUrl: string
-  readonly prisma: AppPrismaClient
   readonly sql: SqlConnection
   /**
    * Reads every table; on SQLite and PostgreSQL all reads of one reader see one snapshot.
@@ -45,6 +49,11 @@ export interface DatabaseHandle {
    * database), so the engine may read it over several connections (SQLite's threaded checksums).
    */
   openTableReader(options?: { quiescent?: boolean }): Promise<TableReader>
+  close(): Promise<void>
+}
+
+export interface DatabaseHandle extends SqlHandle {
+  readonly prisma: AppPrismaClient
   /**
    * Another Prisma Client on this handle's own connection (the very same driver adapter: SQLite
    * connection, pg pool or D1 binding) that emits query events; the metrics attach to it, so
@@ -53,7 +62,6 @@ export interface DatabaseHandle {
   createQueryEventClient?(): QueryEventPrismaClient
   /** How many connections Prisma's adapter may hold: the pg pool's max, 1 for SQLite; unset for D1 (a binding, no client pool). */
   readonly poolSize?: number
-  close(): Promise<void>
 }
 
 /**

@@ -7,12 +7,12 @@
  */
 import { createHash, randomUUID } from 'node:crypto'
 import { existsSync, readFileSync, readdirSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { ToolkitError } from '../errors.ts'
+import { PROJECT_ROOT } from '../environment.ts'
 import type { SqlConnection, SqlDialect } from './connection.ts'
 
-const prismaDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'prisma')
+const prismaDir = join(PROJECT_ROOT, 'prisma')
 
 /** The committed migrations of each dialect (D1 uses SQLite's). */
 export const MIGRATIONS_DIRS: Record<SqlDialect, string> = {

@@ -8,7 +8,7 @@
  */
 import type { ToolkitEnvironment } from '../environment.ts'
 import { engineForUrl } from '../engines/index.ts'
-import type { DatabaseHandle } from './connection.ts'
+import type { DatabaseHandle, SqlHandle } from './connection.ts'
 import { redactUrl } from './url.ts'
 
 export interface OpenDatabaseOptions {
@@ -21,8 +21,23 @@ export interface OpenDatabaseOptions {
 }
 
 export async function openDatabase(url: string, options: OpenDatabaseOptions): Promise<DatabaseHandle> {
+  const { engine, location, openOptions } = resolveOpen(url, options)
+  return engine.open(location, openOptions)
+}
+
+/**
+ * The database without its Prisma Client, for jobs that only read and write SQL (backups): the
+ * driver is loaded, the Prisma runtime is not.
+ * @example const db = await openSqlDatabase('file:./prisma/dev.db', { environment }); await db.sql.query('SELECT 1')
+ */
+export async function openSqlDatabase(url: string, options: OpenDatabaseOptions): Promise<SqlHandle> {
+  const { engine, location, openOptions } = resolveOpen(url, options)
+  return engine.openSql(location, openOptions)
+}
+
+function resolveOpen(url: string, options: OpenDatabaseOptions) {
   const environment = options.environment
   const engine = engineForUrl(url)
   const location = engine.parseUrl(url, { cwd: options.cwd ?? environment.cwd, d1PersistDir: environment.d1PersistDir })
-  return engine.open(location, { redactedUrl: redactUrl(url), create: options.create ?? false, environment })
+  return { engine, location, openOptions: { redactedUrl: redactUrl(url), create: options.create ?? false, environment } }
 }

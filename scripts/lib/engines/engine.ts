@@ -9,7 +9,7 @@
 import type { Snapshot, SnapshotOptions } from './snapshot.ts'
 import type { IndexLab } from './index-lab.ts'
 import type { StatementSnapshotResult } from './postgres/statements.ts'
-import type { DatabaseHandle, SqlConnection, SqlDialect, SqlValue } from '../db/connection.ts'
+import type { DatabaseHandle, SqlConnection, SqlDialect, SqlHandle, SqlValue } from '../db/connection.ts'
 import type { DatabaseLocation, EngineName } from '../db/url.ts'
 import type { ToolkitEnvironment } from '../environment.ts'
 import type { ValueCodecFor } from '../db/table-reader.ts'
@@ -245,12 +245,14 @@ export interface Engine {
   ownsUrl(url: string): boolean
   parseUrl(url: string, context: UrlContext): DatabaseLocation
   open(location: DatabaseLocation, options: OpenOptions): Promise<DatabaseHandle>
+  /** The database without its Prisma Client (backups): the driver alone is loaded. */
+  openSql(location: DatabaseLocation, options: OpenOptions): Promise<SqlHandle>
   /** The folder of a local emulator's state (a local D1), which the toolkit may prepare or tell to delete; undefined for a real database. */
   localState(location: DatabaseLocation): string | undefined
   /** Why `location` cannot be opened with this environment (a remote D1 without its API token), with the fix; undefined when it can. */
   missingCredentials(location: DatabaseLocation, environment: ToolkitEnvironment): { reason: string; hint: string } | undefined
   /** One instant of the database captured into a staging folder (backup/create). */
-  snapshot(db: DatabaseHandle, options: SnapshotOptions): Promise<Snapshot>
+  snapshot(db: SqlHandle, options: SnapshotOptions): Promise<Snapshot>
   /** How a column's values are written in data.json and the CSV files (db/values.ts). */
   readonly valueCodec: ValueCodecFor
   /** The dashboard's probes: catalog, plans, cache, connections, storage. */

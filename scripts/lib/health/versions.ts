@@ -1,8 +1,8 @@
 /** The versions a test report records: the toolkit's own, and each database server's. */
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
+import { PROJECT_ROOT } from '../environment.ts'
 import type { DatabaseHandle } from '../db/connection.ts'
 import type { DatabaseLocation } from '../db/url.ts'
 
@@ -16,11 +16,10 @@ export interface ToolVersions {
 }
 
 const require = createRequire(import.meta.url)
-const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 
 /** @example toolVersions() // { tool: 'ia-poste-manager-db-toolkit 2.0.0', node: 'v20.20.2', prisma: '6.19.3' } */
 export function toolVersions(): ToolVersions {
-  const manifest = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { name: string; version: string }
+  const manifest = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { name: string; version: string }
   return { tool: `${manifest.name} ${manifest.version}`, node: process.version, prisma: packageVersion('@prisma/client') }
 }
 

@@ -4,8 +4,8 @@
  * cron, CI and the README all call the same commands.
  */
 import { readFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
+import { PROJECT_ROOT } from '../environment.ts'
 import { ToolkitError } from '../errors.ts'
 
 export interface MenuOption {
@@ -23,7 +23,7 @@ export interface Menu {
   options: MenuOption[]
 }
 
-export const MENU_OPTIONS_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'menu-options.json')
+export const MENU_OPTIONS_PATH = join(PROJECT_ROOT, 'scripts', 'menu-options.json')
 
 /** Reads and validates the menu; every npm script it names must exist in `npmScripts`. */
 export function loadMenu(npmScripts: Record<string, string>, path = MENU_OPTIONS_PATH): Menu {

@@ -15,7 +15,7 @@ import { createReadStream } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
-import { createGunzip } from 'node:zlib'
+import { createGunzip, gunzip, gzip } from 'node:zlib'
 
 export const BLOCK_SIZE = 1 << 20
 export const COMPRESSION_LEVEL = 6
@@ -23,6 +23,12 @@ export const COMPRESSION_LEVEL = 6
 const OUTPUT_ROOM = BLOCK_SIZE + (64 << 10)
 /** Largest member our writer makes: one block's deflate output plus the headers. */
 export const MAX_MEMBER_SIZE = OUTPUT_ROOM + 64
+/**
+ * A block of fewer bytes than this (uncompressed), while no worker has started, is done on libuv's
+ * zlib threads instead: a worker costs more to start than such a block costs to (de)compress — the
+ * whole archive of a small backup, its verification, its restore (bench/startup.ts).
+ */
+const WORKER_FROM_BYTES = 256 << 10
 
 // Plain JavaScript, evaluated as the worker: no TypeScript loader is needed inside the thread.
 const WORKER_SOURCE = `
@@ -57,7 +63,7 @@ interface Pending {
 
 const movable = (buffer: Buffer) => buffer.byteLength > 0 && buffer.buffer.byteLength > Buffer.poolSize
 
-/** Up to `threads` worker threads that gzip or gunzip whole blocks, started as blocks arrive (a small backup starts one). */
+/** Up to `threads` worker threads that gzip or gunzip whole blocks, started as blocks arrive (a small backup starts none: WORKER_FROM_BYTES). */
 export class GzipPool {
   #workers: Worker[] = []
   #idle: Worker[] = []
@@ -96,9 +102,18 @@ export class GzipPool {
 
   #submit(op: 'gzip' | 'gunzip', data: Buffer): Promise<BlockResult> {
     if (this.#failure) return Promise.reject(this.#failure)
+    if (this.#workers.length === 0 && inflatedSize(op, data) < WORKER_FROM_BYTES) return this.#withoutWorker(op, data)
     return new Promise((resolve, reject) => {
       this.#queue.push({ op, data, pending: { resolve, reject } })
       this.#dispatch()
+    })
+  }
+
+  #withoutWorker(op: 'gzip' | 'gunzip', data: Buffer): Promise<BlockResult> {
+    return new Promise((resolve, reject) => {
+      const done = (error: Error | null, output: Buffer) => (error ? reject(error) : resolve({ data: output, input: data }))
+      if (op === 'gzip') gzip(data, { level: this.level }, done)
+      else gunzip(data, done)
     })
   }
 
@@ -136,6 +151,12 @@ export class GzipPool {
   async close(): Promise<void> {
     await Promise.all(this.#workers.map((worker) => worker.terminate()))
   }
+}
+
+/** A block's uncompressed size: a gzip member records it (mod 2^32) in its last 4 bytes, ISIZE. */
+function inflatedSize(op: 'gzip' | 'gunzip', data: Buffer): number {
+  if (op === 'gzip') return data.byteLength
+  return data.byteLength >= 18 ? data.readUInt32LE(data.byteLength - 4) : Infinity
 }
 
 /**

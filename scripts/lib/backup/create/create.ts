@@ -12,7 +12,7 @@ import { isDiskFull, mapFilesystemError } from '../../fs/errors.ts'
 import { existsSync } from 'node:fs'
 import { link, mkdir, readdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { DatabaseHandle } from '../../db/connection.ts'
+import type { SqlHandle } from '../../db/connection.ts'
 import { ToolkitError, describeError } from '../../errors.ts'
 import { commitRename, fsyncPath, writeFileAtomic } from '../../fs/atomic.ts'
 import type { ProgressListener } from '../../progress.ts'
@@ -37,7 +37,7 @@ import type { WrappedKeyRecord } from '../../encryption/keys.ts'
 import { assertOpensTo, sealFile } from '../archive/sealed.ts'
 
 export interface CreateBackupOptions {
-  db: DatabaseHandle
+  db: SqlHandle
   backupDir: string
   formats: readonly ExportFormat[]
   compress: boolean

@@ -31,7 +31,7 @@ import { existsSync } from 'node:fs'
 import { link, mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
-import { quoteIdentifier, type DatabaseHandle } from '../../db/connection.ts'
+import { quoteIdentifier, type SqlHandle } from '../../db/connection.ts'
 import { ToolkitError, describeError } from '../../errors.ts'
 import { TEMPORARY_MARKER, commitRename, fsyncPath, writeFileAtomic } from '../../fs/atomic.ts'
 import type { ProgressListener } from '../../progress.ts'
@@ -50,7 +50,7 @@ import { checkArchive, checkDirectory } from '../catalog/verify.ts'
 export const CHANGES_FILE = 'changes.db'
 
 export interface IncrementalOptions {
-  db: DatabaseHandle
+  db: SqlHandle
   backupDir: string
   compress: boolean
   verify: boolean
@@ -69,7 +69,7 @@ export interface IncrementalOptions {
 export class NoParentError extends ToolkitError {}
 
 /** The newest complete backup of the same database that can be a parent (SQLite content, sealed metadata). */
-export async function findParent(backupDir: string, db: DatabaseHandle): Promise<BackupEntry> {
+export async function findParent(backupDir: string, db: SqlHandle): Promise<BackupEntry> {
   for (const entry of await listBackupEntries(backupDir)) {
     const m = entry.metadata
     if (m === undefined || !entry.sealValid || m.engine !== 'sqlite' || m.source !== db.redactedUrl) continue

@@ -14,6 +14,14 @@ import { sqliteValueCodec } from '../sqlite/values.ts'
 
 const snapshot: Engine['snapshot'] = async (db, options) => (await import('./snapshot.ts')).d1Snapshot(db, options)
 
+const open: Engine['open'] = async (location, options) => {
+  if (location.engine !== 'd1') throw new Error(`not a D1 location: ${location.engine}`)
+  const { openLocalD1, openRemoteD1 } = await import('./connection.ts')
+  return location.mode === 'local'
+    ? openLocalD1({ persistDir: location.persistDir, redactedUrl: options.redactedUrl })
+    : openRemoteD1({ ...location, token: options.environment.cloudflareD1Token, redactedUrl: options.redactedUrl })
+}
+
 export const d1Engine: Engine = {
   name: 'd1',
   label: 'D1',
@@ -21,13 +29,9 @@ export const d1Engine: Engine = {
   dialect: 'sqlite',
   ownsUrl: ownsD1Url,
   parseUrl: parseD1Url,
-  async open(location, options) {
-    if (location.engine !== 'd1') throw new Error(`not a D1 location: ${location.engine}`)
-    const { openLocalD1, openRemoteD1 } = await import('./connection.ts')
-    return location.mode === 'local'
-      ? openLocalD1({ persistDir: location.persistDir, redactedUrl: options.redactedUrl })
-      : openRemoteD1({ ...location, token: options.environment.cloudflareD1Token, redactedUrl: options.redactedUrl })
-  },
+  open,
+  // Beside Miniflare's start (or the HTTP API's round trips) the Prisma client costs little: the SQL-only handle is the full one.
+  openSql: open,
   localState: (location) => (location.engine === 'd1' && location.mode === 'local' ? location.persistDir : undefined),
   missingCredentials(location, environment) {
     if (location.engine !== 'd1' || location.mode !== 'remote' || environment.cloudflareD1Token !== undefined) return undefined

@@ -8,7 +8,7 @@
  */
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
-import { type DatabaseHandle, quoteIdentifier } from '../../db/connection.ts'
+import { type SqlHandle, quoteIdentifier } from '../../db/connection.ts'
 import { fsyncPath } from '../../fs/atomic.ts'
 import { DATABASE_FILE, type Snapshot, type SnapshotOptions } from '../snapshot.ts'
 import { SCAN_CACHE_KIB, sqliteFileSnapshot } from '../sqlite/snapshot.ts'
@@ -22,7 +22,7 @@ interface SchemaRow {
 export const D1_SNAPSHOT_WARNING =
   'D1 est lu page par page, pas dans une seule transaction : des lignes écrites pendant le backup peuvent manquer ou être en partie incluses (arrêtez les écritures pour une copie exacte à un instant).'
 
-export async function d1Snapshot(db: DatabaseHandle, options: SnapshotOptions): Promise<Snapshot> {
+export async function d1Snapshot(db: SqlHandle, options: SnapshotOptions): Promise<Snapshot> {
   const path = join(options.dir, DATABASE_FILE)
   const schema = await db.sql.query<SchemaRow>(
     `SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' ORDER BY rowid`,

@@ -1,13 +1,12 @@
 /**
- * PostgreSQL through one `pg` pool shared by the raw connection and Prisma's pg adapter.
+ * PostgreSQL through one `pg` pool shared by the raw connection and Prisma's pg adapter. The adapter
+ * and the generated client are imported by `openPostgres` only: a backup opens the raw side alone.
  */
 import pg from 'pg'
-import { PrismaPg } from '@prisma/adapter-pg'
-import { PrismaClient } from '../../../../generated/postgres/client.ts'
 import { ToolkitError, describeError } from '../../errors.ts'
 import { openPostgresTableReader } from './table-reader.ts'
 import type { TableReader } from '../../db/table-reader.ts'
-import { prismaClients, quoteIdentifier, type AppPrismaClient, type DatabaseHandle, type SqlConnection, type SqlValue } from '../../db/connection.ts'
+import { prismaClients, quoteIdentifier, type AppPrismaClient, type DatabaseHandle, type SqlConnection, type SqlHandle, type SqlValue } from '../../db/connection.ts'
 
 export interface OpenPostgresOptions {
   connectionString: string
@@ -19,7 +18,32 @@ const POOL_SIZE = 5
 // PostgreSQL's limit on bind parameters in one statement.
 const MAX_PARAMETERS = 65_535
 
-export async function openPostgres({ connectionString, redactedUrl }: OpenPostgresOptions): Promise<DatabaseHandle> {
+/** The raw side only: the pool and its table readers. */
+export async function openPostgresSql(options: OpenPostgresOptions): Promise<SqlHandle> {
+  return postgresSqlHandle(await connectPool(options), options)
+}
+
+/** The raw side and Prisma's pg adapter on the same pool. */
+export async function openPostgres(options: OpenPostgresOptions): Promise<DatabaseHandle> {
+  const pool = await connectPool(options)
+  const raw = postgresSqlHandle(pool, options)
+  const [{ PrismaPg }, { PrismaClient }] = await Promise.all([import('@prisma/adapter-pg'), import('../../../../generated/postgres/client.ts')])
+  // Same models as the SQLite client (see AppPrismaClient); only the generated class differs.
+  const clients = prismaClients(new PrismaPg(pool), (clientOptions) => new PrismaClient(clientOptions))
+  return {
+    ...raw,
+    prisma: clients.prisma as unknown as AppPrismaClient,
+    createQueryEventClient: clients.createQueryEventClient,
+    poolSize: POOL_SIZE,
+    async close() {
+      // Prisma's adapter leaves a pool it was given open: raw.close() ends it.
+      await clients.disconnect()
+      await raw.close()
+    },
+  }
+}
+
+async function connectPool({ connectionString, redactedUrl }: OpenPostgresOptions): Promise<pg.Pool> {
   const pool = new pg.Pool({ connectionString, max: POOL_SIZE, connectionTimeoutMillis: 10_000 })
   // An idle client that loses its server must not crash the process; the next query reports it.
   pool.on('error', () => {})
@@ -32,27 +56,24 @@ export async function openPostgres({ connectionString, redactedUrl }: OpenPostgr
       cause: error,
     })
   }
+  return pool
+}
+
+function postgresSqlHandle(pool: pg.Pool, { connectionString, redactedUrl }: OpenPostgresOptions): SqlHandle {
   const openReaders = new Set<TableReader>()
-  // Same models as the SQLite client (see AppPrismaClient); only the generated class differs.
-  const clients = prismaClients(new PrismaPg(pool), (options) => new PrismaClient(options))
-  const prisma = clients.prisma as unknown as AppPrismaClient
   return {
     engine: 'postgres',
     location: { engine: 'postgres', connectionString },
     redactedUrl,
-    prisma,
     sql: postgresConnection(pool),
     async openTableReader() {
       const reader = await openPostgresTableReader(pool)
       openReaders.add(reader)
       return { ...reader, close: () => (openReaders.delete(reader), reader.close()) }
     },
-    createQueryEventClient: clients.createQueryEventClient,
-    poolSize: POOL_SIZE,
     async close() {
       // pool.end() waits for every checked-out connection: end the readers' transactions first.
       await Promise.allSettled([...openReaders].map((reader) => reader.close()))
-      await clients.disconnect()
       await pool.end()
     },
   }

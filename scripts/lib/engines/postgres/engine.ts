@@ -21,6 +21,11 @@ export const postgresEngine: Engine = {
     const { openPostgres } = await import('./connection.ts')
     return openPostgres({ connectionString: location.connectionString, redactedUrl: options.redactedUrl })
   },
+  async openSql(location, options) {
+    if (location.engine !== 'postgres') throw new Error(`not a PostgreSQL location: ${location.engine}`)
+    const { openPostgresSql } = await import('./connection.ts')
+    return openPostgresSql({ connectionString: location.connectionString, redactedUrl: options.redactedUrl })
+  },
   localState: () => undefined,
   missingCredentials: () => undefined,
   snapshot: async (db, options) => (await import('./snapshot.ts')).postgresSnapshot(db, options),

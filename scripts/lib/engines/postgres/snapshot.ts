@@ -13,7 +13,7 @@
  */
 import { join } from 'node:path'
 import pg from 'pg'
-import type { DatabaseHandle } from '../../db/connection.ts'
+import type { SqlHandle } from '../../db/connection.ts'
 import { isPostgresTableReader, type PostgresTableReader } from './table-reader.ts'
 import { DATABASE_SQL_FILE, type Snapshot, type SnapshotOptions } from '../snapshot.ts'
 import { HashedFile, TextSink } from '../../fs/hashed-file.ts'
@@ -166,7 +166,7 @@ const OMITTED_PARTS = [
 ]
 const OMITTED_SQL = OMITTED_PARTS.join('\nUNION ALL ')
 
-export async function postgresSnapshot(db: DatabaseHandle, options: SnapshotOptions): Promise<Snapshot> {
+export async function postgresSnapshot(db: SqlHandle, options: SnapshotOptions): Promise<Snapshot> {
   // The reader's transaction is the snapshot: the catalog queries, the COPYs of database.sql and
   // every export below run inside it.
   const reader = await db.openTableReader()

@@ -1,15 +1,14 @@
 /**
  * SQLite through better-sqlite3: one raw connection for scripts and Prisma's adapter for the app.
- * Both use a busy timeout so a backup or seed waits for a writer instead of failing.
+ * Both use a busy timeout so a backup or seed waits for a writer instead of failing. The adapter and
+ * the generated client are imported by `openSqlite` only: a backup opens the raw side alone.
  */
 import { existsSync, statSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
-import { PrismaBetterSQLite3 } from '@prisma/adapter-better-sqlite3'
-import { PrismaClient } from '../../../../generated/sqlite/client.ts'
 import { ToolkitError, describeError } from '../../errors.ts'
 import { sqliteTableReader } from './table-reader.ts'
-import { prismaClients, quoteIdentifier, toSqliteTimestamp, type DatabaseHandle, type SqlConnection, type SqlValue } from '../../db/connection.ts'
+import { prismaClients, quoteIdentifier, toSqliteTimestamp, type DatabaseHandle, type SqlConnection, type SqlHandle, type SqlValue } from '../../db/connection.ts'
 
 export const SQLITE_BUSY_TIMEOUT_MS = 10_000
 
@@ -28,7 +27,8 @@ export interface OpenSqliteOptions {
   create: boolean
 }
 
-export async function openSqlite({ path, redactedUrl, create }: OpenSqliteOptions): Promise<DatabaseHandle> {
+/** The raw side only: a better-sqlite3 connection and its table readers. */
+export async function openSqliteSql({ path, redactedUrl, create }: OpenSqliteOptions): Promise<SqlHandle> {
   const fail = (message: string, hint?: string, cause?: unknown) =>
     new ToolkitError(`SQLite ${redactedUrl} : ${message}`, { hint, cause })
   if (!existsSync(dirname(path))) throw fail(`le dossier ${dirname(path)} n’existe pas`, 'Créez le dossier ou corrigez DATABASE_URL / --database.')
@@ -43,16 +43,10 @@ export async function openSqlite({ path, redactedUrl, create }: OpenSqliteOption
   } catch (error) {
     throw fail(`ouverture impossible : ${describeError(error)}`, 'Est-ce bien un fichier de base SQLite ?', error)
   }
-  const clients = prismaClients(
-    new PrismaBetterSQLite3({ url: `file:${path}`, timeout: SQLITE_BUSY_TIMEOUT_MS }),
-    (options) => new PrismaClient(options),
-  )
-  const prisma = clients.prisma
   return {
     engine: 'sqlite',
     location: { engine: 'sqlite', path },
     redactedUrl,
-    prisma,
     sql: sqliteConnection(db),
     async openTableReader(options = {}) {
       // A read transaction on its own connection: in WAL mode it sees one snapshot while others write.
@@ -61,12 +55,29 @@ export async function openSqlite({ path, redactedUrl, create }: OpenSqliteOption
       reader.pragma('schema_version')
       return sqliteTableReader(reader, options)
     },
+    async close() {
+      db.close()
+    },
+  }
+}
+
+/** The raw side and Prisma's better-sqlite3 adapter beside it. */
+export async function openSqlite(options: OpenSqliteOptions): Promise<DatabaseHandle> {
+  const raw = await openSqliteSql(options)
+  const [{ PrismaBetterSQLite3 }, { PrismaClient }] = await Promise.all([import('@prisma/adapter-better-sqlite3'), import('../../../../generated/sqlite/client.ts')])
+  const clients = prismaClients(
+    new PrismaBetterSQLite3({ url: `file:${options.path}`, timeout: SQLITE_BUSY_TIMEOUT_MS }),
+    (clientOptions) => new PrismaClient(clientOptions),
+  )
+  return {
+    ...raw,
+    prisma: clients.prisma,
     createQueryEventClient: clients.createQueryEventClient,
     // Prisma's better-sqlite3 adapter holds one connection.
     poolSize: 1,
     async close() {
       await clients.disconnect()
-      db.close()
+      await raw.close()
     },
   }
 }

@@ -1,7 +1,7 @@
 /**
  * SQLite: a file, opened through better-sqlite3 and Prisma's better-sqlite3 adapter. The driver,
  * the Prisma client and the WAL replication are imported by the members that use them
- * (../_loaded-on-call.ts says why).
+ * (../_loaded-on-call.ts says why); `openSql` loads the driver without the Prisma client.
  */
 import type { Engine } from '../engine.ts'
 import { DATABASE_FILE } from '../snapshot.ts'
@@ -23,6 +23,11 @@ export const sqliteEngine: Engine = {
     if (location.engine !== 'sqlite') throw new Error(`not a SQLite location: ${location.engine}`)
     const { openSqlite } = await import('./connection.ts')
     return openSqlite({ path: location.path, redactedUrl: options.redactedUrl, create: options.create })
+  },
+  async openSql(location, options) {
+    if (location.engine !== 'sqlite') throw new Error(`not a SQLite location: ${location.engine}`)
+    const { openSqliteSql } = await import('./connection.ts')
+    return openSqliteSql({ path: location.path, redactedUrl: options.redactedUrl, create: options.create })
   },
   localState: () => undefined,
   missingCredentials: () => undefined,

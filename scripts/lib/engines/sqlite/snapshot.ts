@@ -7,13 +7,13 @@ import { closeSync, openSync, readSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import type { EngineName } from '../../db/url.ts'
-import { quoteIdentifier, type DatabaseHandle } from '../../db/connection.ts'
+import { quoteIdentifier, type SqlHandle } from '../../db/connection.ts'
 import type { RowValue } from '../../db/table-reader.ts'
 import { openSqliteTableReader, rowOrder } from './table-reader.ts'
 import { fsyncPath } from '../../fs/atomic.ts'
 import { DATABASE_FILE, type Snapshot, type SnapshotOptions } from '../snapshot.ts'
 
-export async function sqliteSnapshot(db: DatabaseHandle, options: SnapshotOptions): Promise<Snapshot> {
+export async function sqliteSnapshot(db: SqlHandle, options: SnapshotOptions): Promise<Snapshot> {
   const path = join(options.dir, DATABASE_FILE)
   options.onProgress?.({ label: 'snapshot', done: 0, total: 1, unit: 'steps' })
   // better-sqlite3's default page cache is 16 MB per database, and VACUUM INTO fills one for the

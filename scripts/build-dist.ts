@@ -1,0 +1,15 @@
+/**
+ * Run by `npm ci` (postinstall) and `npm test`: builds dist/advanced-backup.mjs, the backup tool that
+ * cron and the npm scripts run under plain `node` (scripts/lib/dist.ts). Run it again after changing
+ * the TypeScript: `npm run build`.
+ */
+import './lib/node-floor.ts'
+import { join } from 'node:path'
+import { Command, print, runCommand } from './lib/cli.ts'
+import { PROJECT_ROOT } from './lib/environment.ts'
+import { buildDist } from './lib/dist.ts'
+
+runCommand<{ quiet?: boolean }>(new Command('build-dist').description('Construit dist/advanced-backup.mjs (l’outil de backup lancé par node, sans tsx)').option('--quiet', 'rien afficher en cas de succès'), async (options) => {
+  const result = await buildDist({ root: PROJECT_ROOT, outDir: join(PROJECT_ROOT, 'dist') })
+  print(result, () => `✓ dist/ construit : ${result.files.length} fichiers (dist/advanced-backup.mjs)\n`, { quiet: options.quiet })
+})
