@@ -7,7 +7,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { readFileSync, readdirSync, statSync } from 'node:fs'
+import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join, relative } from 'node:path'
 import { REPO_ROOT } from './helpers/cli.ts'
 import { tempDir } from './helpers/databases.ts'
@@ -15,7 +15,7 @@ import { run, sqliteCount } from './helpers/backup.ts'
 import { requireJudge } from './helpers/judges.ts'
 import { EXPORT_THREAD_FROM_BYTES } from '../scripts/lib/backup/create/exports.ts'
 import { CHECKSUM_THREADS_FROM_ROWS } from '../scripts/lib/engines/sqlite/content-checksum.ts'
-import { DIST_ENTRIES } from '../scripts/lib/dist.ts'
+import { buildDist, DIST_ENTRIES, DIST_SOURCES_FILE, sourcesChangedSince } from '../scripts/lib/dist.ts'
 
 const ROWS = 250_000
 
@@ -55,4 +55,20 @@ test('every thread entry the library starts is built beside the tool (DIST_ENTRI
   }
   assert.ok(started.length >= 2, `the export and checksum threads are found (${started.join(', ')})`)
   for (const entry of started) assert.ok((DIST_ENTRIES as readonly string[]).includes(entry), `${entry} is started as a thread but not in DIST_ENTRIES (scripts/lib/dist.ts)`)
+})
+
+test('a build knows the sources it was made from: current right after, older than a source changed or removed since', async (t) => {
+  const outDir = join(tempDir(t, 'ipm-dist-'), 'dist')
+  await buildDist({ root: REPO_ROOT, outDir })
+  assert.deepEqual(sourcesChangedSince(REPO_ROOT, outDir), [])
+  const listed = JSON.parse(readFileSync(join(outDir, DIST_SOURCES_FILE), 'utf8')) as { startedAt: number; inputs: string[] }
+  assert.ok(listed.inputs.includes('scripts/advanced-backup.ts') && listed.inputs.includes('scripts/lib/cli.ts'), 'the entry and what it imports')
+  assert.ok(!listed.inputs.some((input) => input.includes('node_modules')), 'packages stay outside the build')
+  // A source changed after the build started (as a git pull leaves it), and one removed since.
+  const changed = listed.inputs.find((input) => input === 'scripts/lib/format.ts')!
+  const startedAt = statSync(join(REPO_ROOT, changed)).mtimeMs - 1
+  writeFileSync(join(outDir, DIST_SOURCES_FILE), JSON.stringify({ startedAt, inputs: [...listed.inputs, 'scripts/lib/removed-since.ts'] }))
+  const stale = sourcesChangedSince(REPO_ROOT, outDir)
+  assert.ok(stale.includes(changed) && stale.includes('scripts/lib/removed-since.ts'), stale.join(', '))
+  assert.ok(stale.length < listed.inputs.length, 'files older than the build are not listed')
 })

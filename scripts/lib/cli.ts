@@ -5,11 +5,13 @@
  *   (commander's own messages and help headings are put in French here: one language per line);
  * - a `ToolkitError` → its message, hint and exit code; any other error → exit 1 (stack only with DEBUG);
  * - Ctrl-C → exit 130 (a script that must clean up first passes an AbortSignal handler instead);
- * every line written to stderr has its passwords masked, whatever produced it.
+ * every line written to stderr has its passwords masked, whatever produced it;
+ * a built script (dist/) older than its sources says so on stderr first, and runs: a backup is not skipped for it.
  * Results go out through `print(result, render, { json, quiet })`: JSON or text from the same object.
  */
-import { relative } from 'node:path'
+import { dirname, relative } from 'node:path'
 import { Command, CommanderError } from 'commander'
+import { sourcesChangedSince } from './dist.ts'
 import { ToolkitError, USAGE_EXIT_CODE, describeError } from './errors.ts'
 import { redactSecrets } from './db/url.ts'
 import { PROJECT_ROOT } from './environment.ts'
@@ -37,6 +39,7 @@ export interface RunCommandOptions {
 export function runCommand<Options>(program: Command, action: (options: Options, program: Command) => Promise<number | void>, options: RunCommandOptions = {}): void {
   quietCommander(program)
   frenchCommander(program)
+  warnIfStaleBuild()
   let interrupted = false
   // With onInterrupt, SIGTERM (a service manager, a container stop) gets the same chance to clean up.
   for (const signal of options.onInterrupt === undefined ? (['SIGINT'] as const) : (['SIGINT', 'SIGTERM'] as const)) {
@@ -70,6 +73,16 @@ export function runCommand<Options>(program: Command, action: (options: Options,
       process.exit(error instanceof ToolkitError ? error.exitCode : 1)
     },
   )
+}
+
+/** One line on stderr when this script runs built (dist/) from sources changed since the build. */
+function warnIfStaleBuild(): void {
+  const script = process.argv[1]
+  if (script === undefined || script.endsWith('.ts')) return
+  const changed = sourcesChangedSince(PROJECT_ROOT, dirname(script))
+  if (changed.length === 0) return
+  const named = changed.slice(0, 3).join(', ') + (changed.length > 3 ? ` et ${changed.length - 3} autre(s)` : '')
+  process.stderr.write(`Attention : ${relative(PROJECT_ROOT, script)} a été construit avant la dernière modification de ${named} : il exécute l’ancien code. Lancez \`npm run build\` (ou \`npm ci\`).\n`)
 }
 
 /** The command line that runs this script again from the project's root, as the docs write it (the program's name is not a command; a built one runs under node). */

@@ -5,11 +5,22 @@
  * dynamic import (a verb still loads only what it uses); packages stay in node_modules. The
  * thread entries are built beside it: threads.ts runs `<name>.mjs` when it runs built.
  * Invariant: `dist/` is a whole build or absent — built in a temporary folder, fsynced, swapped in.
+ * `dist/sources.json` lists the project files it was built from, so that a build older than its
+ * sources (a `git pull` without `npm ci` or `npm run build`) is told (`sourcesChangedSince`).
  */
-import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { build } from 'esbuild'
 import { commitRename, fsyncPath, temporaryPathFor } from './fs/atomic.ts'
+
+/** Beside the build: when it started and the project files it was built from. */
+export const DIST_SOURCES_FILE = 'sources.json'
+
+interface DistSources {
+  /** Epoch milliseconds when the build started: a source changed after it is newer than the build. */
+  startedAt: number
+  /** Paths relative to the project root. */
+  inputs: string[]
+}
 
 /** The script users run, and every thread entry it may start (startTypeScriptThread in threads.ts). */
 export const DIST_ENTRIES = ['scripts/advanced-backup.ts', 'scripts/lib/backup/create/exports-thread.ts', 'scripts/lib/engines/sqlite/_checksum-thread.ts'] as const
@@ -20,8 +31,11 @@ export const DIST_ENTRIES = ['scripts/advanced-backup.ts', 'scripts/lib/backup/c
  */
 export async function buildDist({ root, outDir }: { root: string; outDir: string }): Promise<{ files: string[] }> {
   const building = temporaryPathFor(outDir)
+  const startedAt = Date.now()
+  // Loaded here only: the built tool itself (which imports this module for sourcesChangedSince) never builds.
+  const { build } = await import('esbuild')
   try {
-    await build({
+    const { metafile } = await build({
       absWorkingDir: root,
       entryPoints: [...DIST_ENTRIES],
       bundle: true,
@@ -34,7 +48,10 @@ export async function buildDist({ root, outDir }: { root: string; outDir: string
       entryNames: '[name]',
       outExtension: { '.js': '.mjs' },
       logLevel: 'warning',
+      metafile: true,
     })
+    const sources: DistSources = { startedAt, inputs: Object.keys(metafile.inputs).filter((input) => !input.includes('node_modules/')).sort() }
+    writeFileSync(join(building, DIST_SOURCES_FILE), `${JSON.stringify(sources)}\n`)
     const files = readdirSync(building).sort()
     for (const file of files) fsyncPath(join(building, file))
     fsyncPath(building)
@@ -47,4 +64,25 @@ export async function buildDist({ root, outDir }: { root: string; outDir: string
     rmSync(building, { recursive: true, force: true })
     throw error
   }
+}
+
+/**
+ * The project files the build in `outDir` was made from that changed since (or are gone), relative
+ * to `root`; empty when the build is current. A build without its list counts as current (nothing to compare).
+ * @example if (sourcesChangedSince(PROJECT_ROOT, join(PROJECT_ROOT, 'dist')).length > 0) … // npm run build
+ */
+export function sourcesChangedSince(root: string, outDir: string): string[] {
+  let sources: DistSources
+  try {
+    sources = JSON.parse(readFileSync(join(outDir, DIST_SOURCES_FILE), 'utf8')) as DistSources
+  } catch {
+    return []
+  }
+  return sources.inputs.filter((input) => {
+    try {
+      return statSync(join(root, input)).mtimeMs > sources.startedAt
+    } catch {
+      return true
+    }
+  })
 }
