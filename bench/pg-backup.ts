@@ -1,7 +1,9 @@
 /**
  * Benchmark of a full backup of a 1M-dossier PostgreSQL database against the standard tools, in one
- * run (issue #17's row "PostgreSQL backup, all formats"): `advanced-backup create` (database.sql,
- * data.json, SQL and CSV exports, hashed, packed in a .tar.gz and read back to verify) against
+ * run (issue #17's row "PostgreSQL backup, all formats"): the built tool as cron runs it
+ * (`node dist/advanced-backup.mjs create`, rebuilt here from the sources as `npm run build` does;
+ * `--tsx` runs the TypeScript instead) — database.sql,
+ * data.json, SQL and CSV exports, hashed, packed in a .tar.gz and read back to verify — against
  * `pg_dump` (plain) + `psql \copy … csv` per table, each through `gzip`. Each side runs under GNU
  * `/usr/bin/time` (wall, CPU of the process tree, peak RSS), alternately; the PostgreSQL server's own
  * work is in neither side's CPU. Targets: peak RSS ≤ 256 MiB, wall ≤ 3× the pipeline's.
@@ -9,7 +11,7 @@
  * The pipeline is a floor, not an equal: it writes two formats, hashes nothing, packs nothing and
  * verifies nothing; the tool writes four, hashes every file and reads its archive back.
  *
- *   npx tsx bench/pg-backup.ts [--database postgresql://postgres@127.0.0.1:5432/ipm_bench] [--scale 1000000] [--runs 1] [--keep]
+ *   npx tsx bench/pg-backup.ts [--database postgresql://postgres@127.0.0.1:5432/ipm_bench] [--scale 1000000] [--runs 1] [--tsx] [--keep]
  */
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs'
@@ -18,6 +20,7 @@ import { Command, InvalidArgumentError } from 'commander'
 import { runCommand } from '../scripts/lib/cli.ts'
 import { redactUrl } from '../scripts/lib/db/url.ts'
 import { ToolkitError } from '../scripts/lib/errors.ts'
+import { buildDist } from '../scripts/lib/dist.ts'
 import { formatBytes, formatDuration } from '../scripts/lib/format.ts'
 import { BENCH_DATA_DIR, loadAverage, PG_BENCH_TABLES, readGnuTime, scalePostgresDatabase, underGnuTime, type GnuTimeReport } from './_data.ts'
 
@@ -36,6 +39,7 @@ const program = new Command('bench-pg-backup')
   .option('--database <url>', 'the PostgreSQL bench database (created and seeded if missing)', 'postgresql://postgres@127.0.0.1:5432/ipm_bench')
   .option('--scale <dossiers>', 'dossiers in the bench database', positive, 1_000_000)
   .option('--runs <n>', 'runs of each side (the median is compared)', positive, 1)
+  .option('--tsx', 'run scripts/advanced-backup.ts under tsx instead of the built tool')
   .option('--keep', 'keep the outputs under bench/.data/pg-backup/')
 
 const log = (line: string) => process.stderr.write(`${line}\n`)
@@ -59,25 +63,27 @@ function runPipeline(url: string): GnuTimeReport & { bytes: number } {
   return { ...readGnuTime(timeFile), bytes: sizeOf(out) }
 }
 
-/** The tool as cron runs it: its own process, every format, compressed and verified. */
-function runTool(url: string): GnuTimeReport & { bytes: number } {
+/** The tool as cron runs it (or under tsx): its own process, every format, compressed and verified. */
+function runTool(url: string, tsx: boolean): GnuTimeReport & { bytes: number } {
   const out = join(WORK_DIR, 'backups')
   rmSync(out, { recursive: true, force: true })
   const timeFile = join(WORK_DIR, 'tool.time')
-  const [command, args] = underGnuTime([process.execPath, '--import', 'tsx', join(ROOT, 'scripts', 'advanced-backup.ts'), 'create', '--quiet', '--database', url, '--dir', out], timeFile)
+  const tool = tsx ? ['--import', 'tsx', join(ROOT, 'scripts', 'advanced-backup.ts')] : [join(ROOT, 'dist', 'advanced-backup.mjs')]
+  const [command, args] = underGnuTime([process.execPath, ...tool, 'create', '--quiet', '--database', url, '--dir', out], timeFile)
   const result = spawnSync(command, args, { cwd: ROOT, encoding: 'utf8' })
   if (result.status !== 0) throw new ToolkitError(`advanced-backup create failed (exit ${result.status}): ${result.stderr}`)
   return { ...readGnuTime(timeFile), bytes: sizeOf(out) }
 }
 
-runCommand<{ database: string; scale: number; runs: number; keep?: boolean }>(program, async (options) => {
+runCommand<{ database: string; scale: number; runs: number; tsx?: boolean; keep?: boolean }>(program, async (options) => {
   const rows = await scalePostgresDatabase(options.database, options.scale, { log })
+  if (!options.tsx) await buildDist({ root: ROOT, outDir: join(ROOT, 'dist') })
   mkdirSync(WORK_DIR, { recursive: true })
   const runs: Record<'tool' | 'pipeline', (GnuTimeReport & { bytes: number })[]> = { tool: [], pipeline: [] }
   for (let run = 1; run <= options.runs; run++) {
     // Alternate which side goes first, so neither always meets a warm (or cold) cache.
     for (const side of run % 2 === 1 ? (['pipeline', 'tool'] as const) : (['tool', 'pipeline'] as const)) {
-      const measured = side === 'tool' ? runTool(options.database) : runPipeline(options.database)
+      const measured = side === 'tool' ? runTool(options.database, options.tsx ?? false) : runPipeline(options.database)
       runs[side].push(measured)
       log(`  ${side}: ${measured.wallS.toFixed(2)} s, CPU ${measured.cpuS.toFixed(1)} s, peak RSS ${measured.rssMib.toFixed(0)} MiB, ${formatBytes(measured.bytes)} (load ${loadAverage()})`)
     }
@@ -92,7 +98,7 @@ runCommand<{ database: string; scale: number; runs: number; keep?: boolean }>(pr
   const mark = (ok: boolean) => (ok ? 'within' : 'OVER')
   console.log(`PostgreSQL backup, ${rows.toLocaleString('en')} rows (${PG_BENCH_TABLES.join(', ')}) from ${redactUrl(options.database)}, median of ${options.runs} run(s), load average ${loadAverage()}:`)
   console.log(line('pg_dump | gzip + psql \\copy csv | gzip per table', 'pipeline'))
-  console.log(line('advanced-backup create (all formats, verified)', 'tool'))
+  console.log(line(`${options.tsx ? 'tsx scripts/advanced-backup.ts' : 'node dist/advanced-backup.mjs'} create`, 'tool'))
   console.log(`  peak RSS ${rss.toFixed(0)} MiB: ${mark(rss <= RSS_TARGET_MIB)} the target (≤ ${RSS_TARGET_MIB} MiB)`)
   console.log(`  wall ${wallRatio.toFixed(2)}×, CPU ${cpuRatio.toFixed(2)}× the pipeline: ${mark(wallRatio <= RATIO_TARGET)} the target (wall ≤ ${RATIO_TARGET}×)`)
   if (!options.keep) rmSync(WORK_DIR, { recursive: true, force: true })
