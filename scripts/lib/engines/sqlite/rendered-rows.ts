@@ -13,7 +13,7 @@ import { realJson } from '../../db/values.ts'
 import type { RenderedRow, RowLayout } from '../snapshot.ts'
 import { isBooleanColumn } from './values.ts'
 
-/** Past this many columns the rendering expression would exceed SQLite's expression depth (1000): the caller formats in JavaScript. */
+/** Past this many columns a row's rendering expression would exceed SQLite's expression depth (1000): such tables are formatted in JavaScript (here and in export.sql). */
 export const MAX_RENDERED_COLUMNS = 200
 
 const REAL_JSON = 'export_real_json'
