@@ -8,7 +8,7 @@
  * | PostgreSQL | database.sql  | one REPEATABLE READ READ ONLY transaction (DDL from the catalog + COPY) | the same transaction |
  * | D1         | database.db   | rebuilt from D1, page by page (not one instant)    | database.db (read-only) |
  */
-import type { RowSource, TableInfo, TableReader } from '../db/table-reader.ts'
+import type { RowSource, RowValue, TableInfo, TableReader } from '../db/table-reader.ts'
 import type { EngineName } from '../db/url.ts'
 import type { ProgressListener } from '../progress.ts'
 import type { WrittenFile } from '../fs/hashed-file.ts'
@@ -32,12 +32,28 @@ export interface Snapshot {
    * `groupBy` first (then the usual order), so that each tenant's rows are one run of data.json.
    */
   rows(table: TableInfo, options?: { groupBy?: string }): RowSource
+  /**
+   * The rows of `rows(table, options)`, each already rendered by the engine as one text (SQLite:
+   * built in SQL, no value formatted in JavaScript): the values as the codec's `json` tokens, laid
+   * out by `layout`. Each item is [text, value of the `groupBy` column]. Absent, or undefined for a
+   * table, where the caller formats the rows itself.
+   */
+  jsonRows?(table: TableInfo, layout: RowLayout, options?: { groupBy?: string }): Iterable<RenderedRow> | undefined
   /** Row count of one table, in the same snapshot. */
   count(table: TableInfo): Promise<number>
   /** What this backup cannot guarantee or leaves out. */
   warnings: string[]
   close(): Promise<void>
 }
+
+/** A rendered row: `before[0]`, the first value, `before[1]`, the second value, …, `after`. */
+export interface RowLayout {
+  before: readonly string[]
+  after: string
+}
+
+/** A row rendered by the engine, and the value of its grouping column when one was asked for. */
+export type RenderedRow = readonly [text: string, owner?: RowValue]
 
 export interface SnapshotOptions {
   /** The staging folder the artefact is written into. */

@@ -15,6 +15,7 @@ import { join } from 'node:path'
 import { startTypeScriptThread } from '../../threads.ts'
 import type { RowSource, TableInfo, ValueCodecFor } from '../../db/table-reader.ts'
 import type { EngineName } from '../../db/url.ts'
+import type { RowLayout, Snapshot } from '../../engines/snapshot.ts'
 import { ToolkitError, describeError } from '../../errors.ts'
 import type { ProgressEvent, ProgressListener } from '../../progress.ts'
 import { csvHeader, csvRowFormatter, exportCsv } from '../exporters/csv.ts'
@@ -55,6 +56,8 @@ export interface ExportSource {
   valueCodec: ValueCodecFor
   tables: readonly TableInfo[]
   rows(table: TableInfo, options?: { groupBy?: string }): RowSource
+  /** The same rows rendered by the engine for data.json (Snapshot.jsonRows), where it can. */
+  jsonRows?: Snapshot['jsonRows']
   sqliteFile?: string
 }
 
@@ -116,7 +119,8 @@ export async function writeExportsHere(source: ExportSource, plan: ExportPlan, c
   if (json) {
     const onRows = tracker(JSON_EXPORT_FILE)
     await exportFile(JSON_EXPORT_FILE, async (out) => {
-      const options = { engine: source.engine, valueCodec: source.valueCodec, backupId: plan.backupId, timestamp: plan.timestamp, onRows, ...(plan.groupBy ? { groupBy: plan.groupBy } : {}) }
+      const renderedRows = source.jsonRows && ((table: TableInfo, layout: RowLayout, groupBy?: string) => source.jsonRows!(table, layout, { groupBy }))
+      const options = { engine: source.engine, valueCodec: source.valueCodec, backupId: plan.backupId, timestamp: plan.timestamp, onRows, renderedRows, ...(plan.groupBy ? { groupBy: plan.groupBy } : {}) }
       const { counts, runs } = await exportJsonDocument((table, groupBy) => source.rows(table, { groupBy }), source.tables, out, options)
       expectCounts(JSON_EXPORT_FILE, counts)
       return runs

@@ -13,23 +13,31 @@
 import type { Writable } from 'node:stream'
 import type { RowSource, RowValue, TableColumn, TableInfo, ValueCodecFor } from '../../db/table-reader.ts'
 import type { EngineName } from '../../db/url.ts'
+import type { RenderedRow, RowLayout } from '../../engines/snapshot.ts'
 import { TextSink } from '../../fs/hashed-file.ts'
 import { writeRows } from './_rows.ts'
 import type { ExportOptions, ExportStats } from './csv.ts'
 
 export const DATA_JSON_FORMAT_VERSION = 1
 
+/**
+ * The text around the values of one row object, for `jsonRowFormatter` and for engines that render
+ * rows themselves (Snapshot.jsonRows): `before[0]` holds the separator `,` that the first row drops.
+ */
+export function jsonRowLayout(columns: readonly TableColumn[], indent: string): RowLayout {
+  const before = columns.map((column, i) => `${i === 0 ? `,\n${indent}  {` : ', '}${JSON.stringify(column.name)}: `)
+  return columns.length === 0 ? { before, after: `,\n${indent}  {}` } : { before, after: '}' }
+}
+
 /** Formats one row as a JSON object, preceded by the separator (none before the first row). */
 export function jsonRowFormatter(columns: readonly TableColumn[], valueCodec: ValueCodecFor, indent: string): (row: RowValue[], first: boolean) => string {
   const codecs = columns.map(valueCodec)
-  const keys = columns.map((column) => `${JSON.stringify(column.name)}: `)
+  const { before, after } = jsonRowLayout(columns, indent)
   return (row, first) => {
-    let text = first ? `\n${indent}  {` : `,\n${indent}  {`
-    for (let i = 0; i < codecs.length; i++) {
-      if (i > 0) text += ', '
-      text += keys[i]! + codecs[i]!.json(row[i] ?? null)
-    }
-    return text + '}'
+    let text = ''
+    for (let i = 0; i < codecs.length; i++) text += before[i]! + codecs[i]!.json(row[i] ?? null)
+    text += after
+    return first ? text.slice(1) : text
   }
 }
 
@@ -62,22 +70,23 @@ export interface DataJsonRun {
 
 /**
  * Watches the rows of `table` as they are pushed to `sink` (built with `countBytes`) and appends
- * to `runs` where each value of its column `column` starts and stops. Call `row` before pushing a
- * row's text, `end` before the table's tail. NULLs belong to no run.
+ * to `runs` where each value of its column `column` starts and stops. Call `row` (or `owner` with
+ * that column's value) before pushing a row's text, `end` before the table's tail. NULLs belong to no run.
  */
-export function runRecorder(table: TableInfo, column: string, sink: TextSink, runs: DataJsonRun[]): { row(row: readonly RowValue[]): void; end(): void } {
+export function runRecorder(table: TableInfo, column: string, sink: TextSink, runs: DataJsonRun[]): { row(row: readonly RowValue[]): void; owner(value: RowValue | undefined): void; end(): void } {
   const at = table.columns.findIndex((c) => c.name === column)
   let open: DataJsonRun | undefined
+  const owner = (value: RowValue | undefined) => {
+    const name = value === null || value === undefined ? undefined : String(value)
+    if (name === open?.owner) return
+    const here = sink.bytes
+    if (open) open.end = here
+    open = name === undefined ? undefined : { table: table.name, owner: name, start: here, end: here }
+    if (open) runs.push(open)
+  }
   return {
-    row(row) {
-      const value = row[at]
-      const owner = value === null || value === undefined ? undefined : String(value)
-      if (owner === open?.owner) return
-      const here = sink.bytes
-      if (open) open.end = here
-      open = owner === undefined ? undefined : { table: table.name, owner, start: here, end: here }
-      if (open) runs.push(open)
-    },
+    row: (row) => owner(row[at]),
+    owner,
     end() {
       if (open) open.end = sink.bytes
       open = undefined
@@ -92,6 +101,8 @@ export interface JsonDocumentOptions extends Omit<ExportOptions, 'onRows'> {
   onRows?: (table: string, rows: number) => void
   /** Tables whose rows come grouped by a column (table → column): their runs are recorded. */
   groupBy?: ReadonlyMap<string, string>
+  /** The rows rendered by the engine (Snapshot.jsonRows), used for every table it renders. */
+  renderedRows?: (table: TableInfo, layout: RowLayout, groupBy?: string) => Iterable<RenderedRow> | undefined
 }
 
 /** The pieces of data.json around the rows, for writers that produce the rows themselves. */
@@ -128,18 +139,33 @@ export async function exportJsonDocument(
   sink.push(jsonDocument.head(options))
   for (const [index, table] of tables.entries()) {
     sink.push(jsonDocument.tableHead(table, index === 0))
-    const format = jsonRowFormatter(table.columns, options.valueCodec, jsonDocument.indent)
     const column = grouped.get(table.name)
     const recorder = column === undefined ? undefined : runRecorder(table, column, sink, runs)
-    const count = await writeRows(
-      rows(table, column),
-      [sink],
-      (row, rowIndex) => {
-        recorder?.row(row)
-        sink.push(format(row, rowIndex === 0))
-      },
-      (n) => options.onRows?.(table.name, n),
-    )
+    const onRows = (n: number) => options.onRows?.(table.name, n)
+    const rendered = options.renderedRows?.(table, jsonRowLayout(table.columns, jsonDocument.indent), column)
+    let count: number
+    if (rendered !== undefined) {
+      count = await writeRows(
+        rendered,
+        [sink],
+        ([text, owner], rowIndex) => {
+          recorder?.owner(owner)
+          sink.push(rowIndex === 0 ? text.slice(1) : text)
+        },
+        onRows,
+      )
+    } else {
+      const format = jsonRowFormatter(table.columns, options.valueCodec, jsonDocument.indent)
+      count = await writeRows(
+        rows(table, column),
+        [sink],
+        (row, rowIndex) => {
+          recorder?.row(row)
+          sink.push(format(row, rowIndex === 0))
+        },
+        onRows,
+      )
+    }
     recorder?.end()
     counts.set(table.name, count)
     sink.push(jsonDocument.tableTail(count))

@@ -16,6 +16,7 @@ import { TextSink } from '../../fs/hashed-file.ts'
 import type { ExportStats } from './csv.ts'
 import { writeRows } from './_rows.ts'
 import { rowOrder } from '../../engines/sqlite/table-reader.ts'
+import { MAX_RENDERED_COLUMNS } from '../../engines/sqlite/rendered-rows.ts'
 
 /** A value as a SQLite literal that reads back as the same value and type. */
 export function sqliteLiteral(value: RowValue): string {
@@ -61,9 +62,6 @@ export async function exportSqlInserts(
   await sink.flush()
   return { rows: count }
 }
-
-/** Past this many columns the rendering expression would exceed SQLite's expression depth: render in JavaScript. */
-const MAX_SQL_RENDERED_COLUMNS = 200
 
 /**
  * The SQL expression that renders a column's value as a literal, the way `sqliteLiteral` does:
@@ -158,7 +156,7 @@ export async function writeSqliteScript(snapshotPath: string, out: Writable, opt
       const order = rowOrder(table.name, columns, withoutRowid)
       const onRows = (n: number) => options.onRows?.(table.name, n)
       let stats: ExportStats
-      if (columns.length <= MAX_SQL_RENDERED_COLUMNS) {
+      if (columns.length <= MAX_RENDERED_COLUMNS) {
         // SQLite renders each INSERT itself (quote() gives exact literals): one string per row to move.
         const line = `'INSERT INTO ' || ${sqliteLiteral(quoteIdentifier(table.name))} || ' VALUES(' || ${columns.map(renderedLiteral).join(" || ',' || ")} || ');'`
         const lines = db.prepare(`SELECT ${line} FROM ${quoteIdentifier(table.name)}${order}`).pluck().iterate() as IterableIterator<string>

@@ -10,6 +10,7 @@ import type { EngineName } from '../../db/url.ts'
 import { quoteIdentifier, type SqlHandle } from '../../db/connection.ts'
 import type { RowValue } from '../../db/table-reader.ts'
 import { openSqliteTableReader, rowOrder } from './table-reader.ts'
+import { addRenderFunctions, renderedJsonRows } from './rendered-rows.ts'
 import { fsyncPath } from '../../fs/atomic.ts'
 import { DATABASE_FILE, type Snapshot, type SnapshotOptions } from '../snapshot.ts'
 
@@ -35,6 +36,7 @@ export function sqliteFileSnapshot(engine: EngineName, path: string, warnings: s
   // Rows straight from a statement: no promise per row (see exporters/_rows.ts).
   const db = new Database(path, { readonly: true, fileMustExist: true })
   db.pragma(`cache_size = ${SCAN_CACHE_KIB}`)
+  addRenderFunctions(db)
   const withoutRowid = new Set(db.prepare(`SELECT name FROM pragma_table_list WHERE schema = 'main' AND wr = 1`).pluck().all() as string[])
   return {
     engine,
@@ -45,6 +47,10 @@ export function sqliteFileSnapshot(engine: EngineName, path: string, warnings: s
       const columns = table.columns.map((c) => c.name)
       const select = `SELECT ${columns.map(quoteIdentifier).join(', ')} FROM ${quoteIdentifier(table.name)}${rowOrder(table.name, columns, withoutRowid, options.groupBy)}`
       return db.prepare(select).raw(true).safeIntegers(true).iterate() as IterableIterator<RowValue[]>
+    },
+    jsonRows(table, layout, options = {}) {
+      const order = rowOrder(table.name, table.columns.map((c) => c.name), withoutRowid, options.groupBy)
+      return renderedJsonRows(db, table, layout, order, options.groupBy)
     },
     async count(table) {
       return Number(db.prepare(`SELECT count(*) FROM ${quoteIdentifier(table.name)}`).pluck().get())

@@ -10,7 +10,12 @@ type Kind = 'boolean' | 'text'
 
 /** @example sqliteValueCodec({ name: 'actif', declaredType: 'BOOLEAN', nullable: false, primaryKeyPosition: 0 }).json(1n) // 'true' */
 export function sqliteValueCodec(column: TableColumn): ValueCodec {
-  return sqliteCodec(/^BOOL(EAN)?\b/.test(column.declaredType.toUpperCase()) ? 'boolean' : 'text')
+  return sqliteCodec(isBooleanColumn(column) ? 'boolean' : 'text')
+}
+
+/** A column declared BOOL or BOOLEAN: its integers 0 and 1 are written false and true. */
+export function isBooleanColumn(column: TableColumn): boolean {
+  return /^BOOL(EAN)?\b/.test(column.declaredType.toUpperCase())
 }
 
 function sqliteCodec(kind: Kind): ValueCodec {

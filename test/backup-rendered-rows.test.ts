@@ -1,0 +1,75 @@
+/**
+ * data.json rows rendered by SQLite (engines/sqlite/rendered-rows.ts) against the value codec's
+ * JavaScript formatting (exporters/json.ts): the same bytes and the same tenant runs, for every
+ * kind of value the codec has a rule for.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { join } from 'node:path'
+import { Writable } from 'node:stream'
+import Database from 'better-sqlite3'
+import { tempDir } from './helpers/databases.ts'
+import { BEYOND_2_53, BIG, SMALL, createAwkwardDatabase } from './helpers/backup.ts'
+import { exportJsonDocument, jsonDocument, jsonRowLayout } from '../scripts/lib/backup/exporters/json.ts'
+import { sqliteFileSnapshot } from '../scripts/lib/engines/sqlite/snapshot.ts'
+import { MAX_RENDERED_COLUMNS } from '../scripts/lib/engines/sqlite/rendered-rows.ts'
+
+/** Values each codec rule has to get right, in a BOOLEAN column and in an untyped one. */
+const TRICKY_VALUES: unknown[] = [
+  null, 0n, 1n, 2n, -1n, BIG, SMALL, BEYOND_2_53,
+  0, -0, 1, 1.5, 0.1 + 0.2, 1e21, 1e-7, 123e-20, 5e-324, Number.MAX_VALUE, Infinity, -Infinity,
+  '', '0', '1', 'true', 'a\0b', '\u0001\u001f\u007f', '\u2028\u2029', 'Élodie 日本語 😀', '"\\/', "l'as\r\n", '\t\b\f',
+  Buffer.alloc(0), Buffer.from([0, 255, 1]), Buffer.from('blob\n,"x"'),
+]
+
+function createTrickyDatabase(path: string): void {
+  createAwkwardDatabase(path)
+  const db = new Database(path)
+  db.exec(`CREATE TABLE "Tricky" ("tenant" TEXT, "flag" BOOLEAN, "any" ANY, "réel" REAL, "Quote""d" TEXT)`)
+  const insert = db.prepare('INSERT INTO "Tricky" VALUES (?, ?, ?, ?, ?)')
+  TRICKY_VALUES.forEach((value, i) => insert.run(i % 3 === 0 ? null : `t${i % 4}`, value, value, typeof value === 'number' ? value : null, typeof value === 'string' ? value : null))
+  const columns = Array.from({ length: MAX_RENDERED_COLUMNS + 1 }, (_, i) => `c${i}`)
+  db.exec(`CREATE TABLE "Wide" (${columns.join(', ')})`)
+  db.prepare(`INSERT INTO "Wide" VALUES (${columns.map(() => '?').join(', ')})`).run(...columns.map((_, i) => (i % 2 ? i : `v${i}`)))
+  db.close()
+}
+
+function collector(): { out: Writable; bytes(): Buffer } {
+  const chunks: Buffer[] = []
+  const out = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      chunks.push(Buffer.from(chunk))
+      callback()
+    },
+  })
+  return { out, bytes: () => Buffer.concat(chunks) }
+}
+
+test('data.json rendered by SQLite is byte for byte what the value codec writes, tenant runs included', async (t) => {
+  const path = join(tempDir(t), 'tricky.db')
+  createTrickyDatabase(path)
+  const snapshot = sqliteFileSnapshot('sqlite', path, [])
+  t.after(() => snapshot.close())
+  const tables = await snapshot.reader.tables()
+  const groupBy = new Map([['Tricky', 'tenant'], ['Edge', 'active']])
+  const write = async (rendered: boolean) => {
+    const { out, bytes } = collector()
+    const options = { engine: 'sqlite' as const, valueCodec: snapshot.reader.valueCodec, backupId: 'b', timestamp: 't', groupBy, ...(rendered ? { renderedRows: (table: (typeof tables)[number], layout: Parameters<NonNullable<typeof snapshot.jsonRows>>[1], column?: string) => snapshot.jsonRows!(table, layout, { groupBy: column }) } : {}) }
+    const { counts, runs } = await exportJsonDocument((table, column) => snapshot.rows(table, { groupBy: column }), tables, out, options)
+    return { text: bytes(), counts, runs }
+  }
+  const byCodec = await write(false)
+  const bySqlite = await write(true)
+  assert.equal(bySqlite.text.toString('utf8'), byCodec.text.toString('utf8'))
+  assert.ok(bySqlite.text.equals(byCodec.text))
+  assert.deepEqual(bySqlite.counts, byCodec.counts)
+  assert.deepEqual(bySqlite.runs, byCodec.runs)
+  assert.ok(byCodec.runs.filter((run) => run.table === 'Tricky').length === 4, 'Tricky has a run per tenant')
+  assert.equal(byCodec.counts.get('Tricky'), TRICKY_VALUES.length)
+  // Every table but the one too wide for an SQL expression was rendered by SQLite.
+  for (const table of tables) {
+    const rendered = snapshot.jsonRows!(table, jsonRowLayout(table.columns, jsonDocument.indent))
+    assert.equal(rendered === undefined, table.name === 'Wide', table.name)
+    ;(rendered as IterableIterator<unknown> | undefined)?.return?.()
+  }
+})
