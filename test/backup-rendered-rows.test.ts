@@ -28,6 +28,8 @@ function createTrickyDatabase(path: string): void {
   db.exec(`CREATE TABLE "Tricky" ("tenant" TEXT, "flag" BOOLEAN, "any" ANY, "réel" REAL, "Quote""d" TEXT)`)
   const insert = db.prepare('INSERT INTO "Tricky" VALUES (?, ?, ?, ?, ?)')
   TRICKY_VALUES.forEach((value, i) => insert.run(i % 3 === 0 ? null : `t${i % 4}`, value, value, typeof value === 'number' ? value : null, typeof value === 'string' ? value : null))
+  // Text that is not valid UTF-8 (a truncated sequence, one before a quote, a lone 0xff): decoded once per value or once per row, the same bytes.
+  db.exec(`INSERT INTO "Tricky" VALUES ('t1', NULL, CAST(x'61c3' AS TEXT), NULL, CAST(x'e2822262' AS TEXT)), ('t2', CAST(x'ff' AS TEXT), CAST(x'c30a' AS TEXT), NULL, NULL)`)
   const columns = Array.from({ length: MAX_RENDERED_COLUMNS + 1 }, (_, i) => `c${i}`)
   db.exec(`CREATE TABLE "Wide" (${columns.join(', ')})`)
   db.prepare(`INSERT INTO "Wide" VALUES (${columns.map(() => '?').join(', ')})`).run(...columns.map((_, i) => (i % 2 ? i : `v${i}`)))
@@ -65,7 +67,7 @@ test('data.json rendered by SQLite is byte for byte what the value codec writes,
   assert.deepEqual(bySqlite.counts, byCodec.counts)
   assert.deepEqual(bySqlite.runs, byCodec.runs)
   assert.ok(byCodec.runs.filter((run) => run.table === 'Tricky').length === 4, 'Tricky has a run per tenant')
-  assert.equal(byCodec.counts.get('Tricky'), TRICKY_VALUES.length)
+  assert.equal(byCodec.counts.get('Tricky'), TRICKY_VALUES.length + 2)
   // Every table but the one too wide for an SQL expression was rendered by SQLite.
   for (const table of tables) {
     const rendered = snapshot.jsonRows!(table, jsonRowLayout(table.columns, jsonDocument.indent))
