@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
+import { InvalidArgumentError } from 'commander'
 import pg from 'pg'
 import { openDatabase } from '../scripts/lib/db/open.ts'
 import { applyMigrations } from '../scripts/lib/db/migrations.ts'
@@ -88,6 +89,16 @@ export async function measuredCreate(database: string, dir: string, options: Par
   const system = new AdvancedBackupSystem({ databaseUrl: `file:${database}`, backupDir: dir, environment: resolveEnvironment({}), maxBackups: 1, ...options })
   const { metadata } = await system.create()
   return { ms: performance.now() - started, maxRssMb: process.resourceUsage().maxRSS / 1024, metadata }
+}
+
+/** The PostgreSQL bench database (bench/migrate.ts, bench/pg-backup.ts). */
+export const PG_BENCH_URL = 'postgresql://postgres@127.0.0.1:5432/ipm_bench'
+
+/** A commander parser of counts (`1_000_000` allowed). */
+export function positiveInteger(value: string): number {
+  const n = Number(value.replaceAll('_', ''))
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer')
+  return n
 }
 
 /** The tables of the PostgreSQL bench database that the pipelines copy, in foreign-key order. */

@@ -16,29 +16,23 @@
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { Command, InvalidArgumentError } from 'commander'
+import { Command } from 'commander'
 import { runCommand } from '../scripts/lib/cli.ts'
 import { redactUrl } from '../scripts/lib/db/url.ts'
 import { ToolkitError } from '../scripts/lib/errors.ts'
 import { buildDist } from '../scripts/lib/dist.ts'
 import { formatBytes, formatDuration } from '../scripts/lib/format.ts'
-import { BENCH_DATA_DIR, loadAverage, PG_BENCH_TABLES, readGnuTime, scalePostgresDatabase, underGnuTime, type GnuTimeReport } from './_data.ts'
+import { BENCH_DATA_DIR, loadAverage, PG_BENCH_TABLES, PG_BENCH_URL, positiveInteger, readGnuTime, scalePostgresDatabase, underGnuTime, type GnuTimeReport } from './_data.ts'
 
 const ROOT = join(import.meta.dirname, '..')
 const WORK_DIR = join(BENCH_DATA_DIR, 'pg-backup')
 const RSS_TARGET_MIB = 256
 const RATIO_TARGET = 3
 
-const positive = (value: string) => {
-  const n = Number(value.replaceAll('_', ''))
-  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer')
-  return n
-}
-
 const program = new Command('bench-pg-backup')
-  .option('--database <url>', 'the PostgreSQL bench database (created and seeded if missing)', 'postgresql://postgres@127.0.0.1:5432/ipm_bench')
-  .option('--scale <dossiers>', 'dossiers in the bench database', positive, 1_000_000)
-  .option('--runs <n>', 'runs of each side (the median is compared)', positive, 1)
+  .option('--database <url>', 'the PostgreSQL bench database (created and seeded if missing)', PG_BENCH_URL)
+  .option('--scale <dossiers>', 'dossiers in the bench database', positiveInteger, 1_000_000)
+  .option('--runs <n>', 'runs of each side (the median is compared)', positiveInteger, 1)
   .option('--tsx', 'run scripts/advanced-backup.ts under tsx instead of the built tool')
   .option('--keep', 'keep the outputs under bench/.data/pg-backup/')
 
