@@ -144,7 +144,11 @@ test('a table’s content checksum is the same streamed, on one connection, spli
       assert.deepEqual(checksumRows(table.columns.map((c) => c.name), rows.map(canonical)), judge, `${table.name}: canonical rows`)
       // Small chunks, many of them, taken by this thread and a helper; then by helpers alone.
       assert.deepEqual(await sqliteContentChecksum(db, path, table, { threadsFromRows: 1, chunkRows: 97 }), judge, `${table.name}: split`)
-      if (availableParallelism() > 1) assert.deepEqual(await sqliteContentChecksum(db, path, table, { threadsFromRows: 1, chunkRows: 97, helpersOnly: true }), judge, `${table.name}: helper threads only`)
+      if (availableParallelism() > 1) {
+        assert.deepEqual(await sqliteContentChecksum(db, path, table, { threadsFromRows: 1, chunkRows: 97, helpersOnly: true }), judge, `${table.name}: helper threads only`)
+        // One chunk for the whole table: still one helper, which takes it.
+        assert.deepEqual(await sqliteContentChecksum(db, path, table, { threadsFromRows: 1, chunkRows: 1_000_000, helpersOnly: true }), judge, `${table.name}: one chunk, one helper`)
+      }
       judges.set(table.name, judge)
     }
     // Every table in one run, its helpers started at once (a drill, during the restore's check), this thread joining later.

@@ -120,9 +120,10 @@ export function startSqliteContentChecksums(db: Database.Database, path: string,
     else split.push(range)
   }
   const chunks = split.reduce((n, t) => n + t.chunks, 0)
-  const count = split.length === 0 ? 0 : Math.min(options.early || options.helpersOnly ? threads : threads - 1, chunks - 1)
+  // No more helpers than chunks left for them; helpersOnly (tests) has at least one, this thread taking none.
+  const count = split.length === 0 ? 0 : options.helpersOnly ? Math.max(1, Math.min(threads, chunks)) : Math.min(options.early ? threads : threads - 1, chunks - 1)
   const task: RangeChecksumTask = { path, tables: split, shared: new SharedArrayBuffer(4 * (split.length + 1 + count)), slot: 0, early: options.early === true }
-  const helpers = Array.from({ length: Math.max(count, options.helpersOnly && split.length > 0 ? 1 : 0) }, (_, i) => checksumOnThread({ ...task, slot: i + 1 }))
+  const helpers = Array.from({ length: count }, (_, i) => checksumOnThread({ ...task, slot: i + 1 }))
   // Every awaited helper's failure is seen in finish; none is left unhandled meanwhile.
   for (const helper of helpers) helper.promise.catch(() => {})
   const cancel = () => helpers.forEach((helper) => helper.stop())
