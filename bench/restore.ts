@@ -1,15 +1,17 @@
 /**
  * Benchmark of restore and incremental backups on the 1M-dossier SQLite database (bench/.data/):
- * 1. our `restore` of the full backup (verify every hash while copying the database out, in one read
- *    of the archive; atomic replace; Prisma + integrity_check + foreign keys + row counts) against
- *    `tar xzf` + `cp` (target ≤ 0.6×), the two alternated `--runs` times (median ratio: a loaded
- *    machine skews single runs);
+ * 1. the built tool's `restore` as an operator runs it (`node dist/advanced-backup.mjs restore <id>
+ *    --to <file> --yes`, rebuilt here from the sources as `npm run build` does: verify every hash
+ *    while copying the database out, in one read of the archive; atomic replace; Prisma +
+ *    integrity_check + foreign keys + row counts)
+ *    against `tar xzf` + `cp`, both under GNU time, alternated `--runs` times (target ≤ 0.6× on the
+ *    median ratio: a loaded machine skews single runs; CPU printed too);
  * 2. an incremental backup after changing 1 % of the rows against the full backup: bytes (≤ 5 %)
  *    and time (≤ 25 %); its restore is checked to give the same row count and content hash.
  *
  *   npx tsx bench/restore.ts [--dossiers 1000000] [--runs 3] [--keep-output]
  */
-import { execFileSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { copyFileSync, mkdirSync, rmSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { join } from 'node:path'
@@ -19,8 +21,10 @@ import { runCommand } from '../scripts/lib/cli.ts'
 import { AdvancedBackupSystem } from '../scripts/lib/backup/backup-system.ts'
 import { resolveEnvironment } from '../scripts/lib/environment.ts'
 import { formatBytes } from '../scripts/lib/format.ts'
-import { BENCH_DATA_DIR, scaleSqliteDatabase } from './_data.ts'
+import { buildDist } from '../scripts/lib/dist.ts'
+import { BENCH_DATA_DIR, readGnuTime, scaleSqliteDatabase, underGnuTime, type GnuTimeReport } from './_data.ts'
 
+const ROOT = join(import.meta.dirname, '..')
 const RESTORE_RATIO_TARGET = 0.6
 const INCREMENTAL_BYTES_TARGET = 0.05
 const INCREMENTAL_TIME_TARGET = 0.25
@@ -53,28 +57,44 @@ runCommand<{ dossiers: number; runs: number; keepOutput?: boolean }>(program, as
     const [full, fullMs] = await timed(() => system.create())
     console.log(`  ${seconds(fullMs)}, ${formatBytes(full.metadata.size)}`)
 
-    // 1. Restore vs tar xzf + cp (page cache warm for both: the archive was just written and read), alternated.
+    // 1. Restore vs tar xzf + cp, each in its own process tree under GNU time (page cache warm for both:
+    // the archive was just written and read), alternated.
+    await buildDist({ root: ROOT, outDir: join(ROOT, 'dist') })
     const extractDir = join(work, 'tar')
     const target = join(work, 'restored.db')
-    const pairs: { tarMs: number; restoreMs: number }[] = []
-    for (let run = 1; run <= options.runs; run++) {
+    const timeFile = join(work, 'time')
+    const tarSide = (): GnuTimeReport => {
       mkdirSync(extractDir)
-      const [, tarMs] = await timed(() => {
-        execFileSync('tar', ['-xzf', full.path, '-C', extractDir])
-        execFileSync('cp', [join(extractDir, full.metadata.id, 'database.db'), join(work, 'baseline.db')])
-      })
+      const script = `tar -xzf "$ARCHIVE" -C "$OUT" && cp "$OUT/${full.metadata.id}/database.db" "$COPY"`
+      const [command, args] = underGnuTime(['bash', '-c', script], timeFile)
+      const result = spawnSync(command, args, { env: { ...process.env, ARCHIVE: full.path, OUT: extractDir, COPY: join(work, 'baseline.db') }, stdio: ['ignore', 'ignore', 'inherit'] })
+      if (result.status !== 0) throw new Error(`tar xzf + cp failed (exit ${result.status})`)
       rmSync(extractDir, { recursive: true, force: true })
       rmSync(join(work, 'baseline.db'), { force: true })
-      const [restored, restoreMs] = await timed(() => system.restore(full.metadata.id, { yes: true, to: target }))
+      return readGnuTime(timeFile)
+    }
+    const oursSide = (): GnuTimeReport & { steps: string } => {
+      const [command, args] = underGnuTime([process.execPath, join(ROOT, 'dist', 'advanced-backup.mjs'), '--dir', backups, '--json', 'restore', full.metadata.id, '--to', target, '--yes'], timeFile)
+      const result = spawnSync(command, args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 })
+      if (result.status !== 0) throw new Error(`advanced-backup restore failed (exit ${result.status})`)
+      const restored = JSON.parse(result.stdout) as { steps: { step: number; name: string; durationMs: number }[] }
       rmSync(target, { force: true })
-      pairs.push({ tarMs, restoreMs })
-      const steps = restored.steps.map((step) => `${step.step}. ${step.name} ${seconds(step.durationMs)}`).join(', ')
-      console.log(`  run ${run}: restore ${seconds(restoreMs)} (${steps}) vs tar xzf + cp ${seconds(tarMs)}: ${(restoreMs / tarMs).toFixed(2)}×, load ${loadavg()[0]!.toFixed(1)}`)
+      return { ...readGnuTime(timeFile), steps: restored.steps.map((step) => `${step.step}. ${step.name} ${seconds(step.durationMs)}`).join(', ') }
+    }
+    const pairs: { tar: GnuTimeReport; ours: GnuTimeReport }[] = []
+    for (let run = 1; run <= options.runs; run++) {
+      // Odd runs: tar first; even runs: ours first.
+      const tar = run % 2 === 1 ? tarSide() : undefined
+      const ours = oursSide()
+      const pair = { tar: tar ?? tarSide(), ours }
+      pairs.push(pair)
+      console.log(`  run ${run}: restore ${pair.ours.wallS.toFixed(2)} s, CPU ${pair.ours.cpuS.toFixed(2)} s (${ours.steps}) vs tar xzf + cp ${pair.tar.wallS.toFixed(2)} s, CPU ${pair.tar.cpuS.toFixed(2)} s: ${(pair.ours.wallS / pair.tar.wallS).toFixed(2)}×, load ${loadavg()[0]!.toFixed(1)}`)
     }
     const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
-    const restoreMs = median(pairs.map((p) => p.restoreMs))
-    const tarMs = median(pairs.map((p) => p.tarMs))
-    const restoreRatio = median(pairs.map((p) => p.restoreMs / p.tarMs))
+    const restoreMs = median(pairs.map((p) => p.ours.wallS)) * 1000
+    const tarMs = median(pairs.map((p) => p.tar.wallS)) * 1000
+    const restoreRatio = median(pairs.map((p) => p.ours.wallS / p.tar.wallS))
+    const cpuRatio = median(pairs.map((p) => p.ours.cpuS / p.tar.cpuS))
 
     // 2. Change 1 % of the rows (updates spread over Dossier, plus inserts and deletes), then an incremental.
     const db = new Database(live)
@@ -106,7 +126,7 @@ runCommand<{ dossiers: number; runs: number; keepOutput?: boolean }>(program, as
     const timeRatio = incrementalMs / fullMs
     const verdict = (ok: boolean) => (ok ? 'OK' : 'MISSED')
     console.log('')
-    console.log(`restore ${seconds(restoreMs)} vs tar xzf + cp ${seconds(tarMs)} (medians of ${pairs.length} alternated runs): ${restoreRatio.toFixed(2)}× median ratio (target ≤ ${RESTORE_RATIO_TARGET}×) ${verdict(restoreRatio <= RESTORE_RATIO_TARGET)}`)
+    console.log(`restore ${seconds(restoreMs)} vs tar xzf + cp ${seconds(tarMs)} (medians of ${pairs.length} alternated runs): ${restoreRatio.toFixed(2)}× median ratio (target ≤ ${RESTORE_RATIO_TARGET}×) ${verdict(restoreRatio <= RESTORE_RATIO_TARGET)}; CPU ${cpuRatio.toFixed(2)}×`)
     console.log(`incremental bytes ${formatBytes(incremental.metadata.size)} vs full ${formatBytes(full.metadata.size)}: ${(bytesRatio * 100).toFixed(2)} % (target ≤ ${INCREMENTAL_BYTES_TARGET * 100} %) ${verdict(bytesRatio <= INCREMENTAL_BYTES_TARGET)}`)
     console.log(`incremental time ${seconds(incrementalMs)} vs full ${seconds(fullMs)}: ${(timeRatio * 100).toFixed(1)} % (target ≤ ${INCREMENTAL_TIME_TARGET * 100} %) ${verdict(timeRatio <= INCREMENTAL_TIME_TARGET)}`)
     console.log(`Load average at end: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`)
