@@ -179,22 +179,27 @@ export async function readMetadata(path: string): Promise<ParsedMetadata> {
   return parseMetadata(text, path)
 }
 
+/** A count of bytes, rows or an offset: a safe integer ≥ 0. */
+const isCount = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
+/** A SHA-256 in lowercase hex. */
+const isHash = (v: unknown) => typeof v === 'string' && /^[0-9a-f]{64}$/.test(v)
+/** A JSON object (not an array, not null). */
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+
 function validateMetadata(value: unknown, where: string): BackupMetadata {
   const bad = (field: string, expected: string): never => {
     throw new ToolkitError(`${where} : "${field}" devrait être ${expected}`, {
       hint: 'Les métadonnées ont été modifiées ou viennent d’un autre outil ; `advanced-backup verify <id>` dit ce qui ne va pas.',
     })
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return bad('(racine)', 'un objet')
-  const m = value as Record<string, unknown>
+  if (!isRecord(value)) return bad('(racine)', 'un objet')
+  const m = value
   if (!READABLE_METADATA_VERSIONS.includes(m.formatVersion as number)) {
     throw new ToolkitError(`${where} : version de format ${JSON.stringify(m.formatVersion)} non prise en charge (cet outil lit les versions ${READABLE_METADATA_VERSIONS.join(', ')})`, {
       hint: 'Utilisez la version de l’outil qui a écrit ce backup.',
     })
   }
   const isString = (v: unknown) => typeof v === 'string'
-  const isCount = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
-  const isHash = (v: unknown) => typeof v === 'string' && /^[0-9a-f]{64}$/.test(v)
   const isSafePath = (v: unknown) => typeof v === 'string' && v !== '' && !v.startsWith('/') && !v.split('/').some((part) => part === '' || part === '.' || part === '..')
   if (!isString(m.id) || !isBackupId(m.id as string)) bad('id', 'un identifiant de backup')
   if (!isString(m.timestamp) || Number.isNaN(Date.parse(m.timestamp as string))) bad('timestamp', 'une date ISO 8601')
@@ -237,21 +242,17 @@ function validateMetadata(value: unknown, where: string): BackupMetadata {
 }
 
 function isTenantIndex(value: unknown): value is TenantIndex {
-  const count = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
-  const record = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
-  if (!record(value) || value.version !== 1) return false
-  if (![value.offset, value.blockSize, value.first, value.memberOffset].every(count) || (value.blockSize as number) === 0) return false
-  if (!Array.isArray(value.members) || !value.members.every((m) => Array.isArray(m) && m.length === 2 && count(m[0]) && typeof m[1] === 'string' && /^[0-9a-f]{64}$/.test(m[1]))) return false
-  const column = (c: unknown) => record(c) && typeof c.name === 'string' && typeof c.type === 'string'
-  if (!Array.isArray(value.tables) || !value.tables.every((t) => record(t) && typeof t.name === 'string' && Array.isArray(t.columns) && t.columns.every(column) && (t.groupedBy === undefined || typeof t.groupedBy === 'string'))) return false
+  if (!isRecord(value) || value.version !== 1) return false
+  if (![value.offset, value.blockSize, value.first, value.memberOffset].every(isCount) || (value.blockSize as number) === 0) return false
+  if (!Array.isArray(value.members) || !value.members.every((m) => Array.isArray(m) && m.length === 2 && isCount(m[0]) && isHash(m[1]))) return false
+  const column = (c: unknown) => isRecord(c) && typeof c.name === 'string' && typeof c.type === 'string'
+  if (!Array.isArray(value.tables) || !value.tables.every((t) => isRecord(t) && typeof t.name === 'string' && Array.isArray(t.columns) && t.columns.every(column) && (t.groupedBy === undefined || typeof t.groupedBy === 'string'))) return false
   if (value.sealedTenants !== undefined) return value.tenants === undefined && typeof value.sealedTenants === 'string'
   return isTenantRuns(value.tenants)
 }
 
 /** The per-tenant runs of an index, as stored or once unsealed. */
 export function isTenantRuns(value: unknown): value is TenantRuns {
-  const count = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
-  const record = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
-  if (!record(value)) return false
-  return Object.entries(value).every(([key, runs]) => /^[0-9a-f]{32}$/.test(key) && record(runs) && Object.values(runs).every((r) => Array.isArray(r) && r.length === 2 && count(r[0]) && count(r[1]) && (r[0] as number) <= (r[1] as number)))
+  if (!isRecord(value)) return false
+  return Object.entries(value).every(([key, runs]) => /^[0-9a-f]{32}$/.test(key) && isRecord(runs) && Object.values(runs).every((r) => Array.isArray(r) && r.length === 2 && isCount(r[0]) && isCount(r[1]) && (r[0] as number) <= (r[1] as number)))
 }

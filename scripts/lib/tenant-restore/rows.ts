@@ -84,6 +84,9 @@ export async function checksumRowSource(columns: readonly TableColumn[], engine:
   return sum.result()
 }
 
+/** What `startTableChecksums` reads through: a table reader, or a snapshot's synchronous rows with its reader's threads. */
+export type ChecksumSource = Pick<TableReader, 'engine' | 'startContentChecksums'> & { rows(table: TableInfo): RowSource }
+
 /**
  * The content checksums of `tables` as `reader` sees them: what metadata records at create
  * (`contents`), and what drills, cross-engine restores and tests compare. A reader that can split
@@ -92,9 +95,6 @@ export async function checksumRowSource(columns: readonly TableColumn[], engine:
  * `finish` streams each table's rows through `checksumRowSource`. The values are the same either way.
  * @example const sums = await startTableChecksums(reader, await reader.tables()).finish()
  */
-/** What `startTableChecksums` reads through: a table reader, or a snapshot's synchronous rows with its reader's threads. */
-export type ChecksumSource = Pick<TableReader, 'engine' | 'startContentChecksums'> & { rows(table: TableInfo): RowSource }
-
 export function startTableChecksums(reader: ChecksumSource, tables: readonly TableInfo[], options: { early?: boolean } = {}): ContentChecksumRun {
   if (reader.startContentChecksums !== undefined) return reader.startContentChecksums(tables, options)
   return {

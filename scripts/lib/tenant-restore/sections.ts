@@ -99,13 +99,13 @@ const VERIFY_HINT = 'Lancez `advanced-backup verify <id>` ; restaurez depuis une
 export type ArchiveRangeReader = (offset: number, length: number) => Promise<Buffer>
 
 /**
- * The row lines of each of `tables`' runs of a tenant (`key`), read through `read`: only the members
- * that hold them, each read once (neighbouring members in one read), each refused unless its SHA-256
- * is the index's, before it is inflated. A table without a run has no rows of the tenant.
- * `runs`: the tenant's entry of the index's `tenants` (unsealed first for an encrypted backup).
- * @example const lines = await readTenantRuns(index, index.tenants[tenantKey(id, tenantId)], ['Tenant', 'Dossier'], (o, n) => store.readArchiveRange(entry, o, n))
+ * The row lines of each of `tables`' runs of one tenant (`runs`: its entry of `tenantRunsOf(index, …)`),
+ * read through `read`: only the members that hold them, each read once (neighbouring members in one
+ * read), each refused unless its SHA-256 is the index's, before it is inflated. A table without a run
+ * has no rows of the tenant.
+ * @example const lines = await readTenantRuns(index, tenantRunsOf(index, id, dataKey)![tenantKey(id, tenantId)]!, ['Tenant', 'Dossier'], (o, n) => store.readArchiveRange(entry, o, n))
  */
-export async function readTenantRuns(index: TenantIndex, runs: Readonly<Record<string, [start: number, end: number]>>, tables: readonly string[], read: ArchiveRangeReader): Promise<Map<string, string[]>> {
+export async function readTenantRuns(index: TenantIndex, runs: TenantRuns[string], tables: readonly string[], read: ArchiveRangeReader): Promise<Map<string, string[]>> {
   const wanted = new Map<string, [from: number, to: number, first: number, last: number]>()
   for (const table of tables) {
     const run = runs[table]

@@ -15,7 +15,7 @@ import { join } from 'node:path'
 import { startTypeScriptThread } from '../../threads.ts'
 import type { RowSource, TableInfo, ValueCodecFor } from '../../db/table-reader.ts'
 import type { EngineName } from '../../db/url.ts'
-import type { RowLayout, Snapshot } from '../../engines/snapshot.ts'
+import type { Snapshot } from '../../engines/snapshot.ts'
 import { ToolkitError, describeError } from '../../errors.ts'
 import type { ProgressEvent, ProgressListener } from '../../progress.ts'
 import { csvHeader, csvRowFormatter, exportCsv } from '../exporters/csv.ts'
@@ -119,8 +119,7 @@ export async function writeExportsHere(source: ExportSource, plan: ExportPlan, c
   if (json) {
     const onRows = tracker(JSON_EXPORT_FILE)
     await exportFile(JSON_EXPORT_FILE, async (out) => {
-      const renderedRows = source.jsonRows && ((table: TableInfo, layout: RowLayout, groupBy?: string) => source.jsonRows!(table, layout, { groupBy }))
-      const options = { engine: source.engine, valueCodec: source.valueCodec, backupId: plan.backupId, timestamp: plan.timestamp, onRows, renderedRows, ...(plan.groupBy ? { groupBy: plan.groupBy } : {}) }
+      const options = { engine: source.engine, valueCodec: source.valueCodec, backupId: plan.backupId, timestamp: plan.timestamp, onRows, renderedRows: source.jsonRows, ...(plan.groupBy ? { groupBy: plan.groupBy } : {}) }
       const { counts, runs } = await exportJsonDocument((table, groupBy) => source.rows(table, { groupBy }), source.tables, out, options)
       expectCounts(JSON_EXPORT_FILE, counts)
       return runs

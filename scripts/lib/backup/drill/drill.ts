@@ -22,7 +22,7 @@ import type { IntegrityFinding, RestoredCheck } from '../../engines/engine.ts'
 import { removeDeadLeftovers } from '../../fs/leftovers.ts'
 import { runPerformanceTests, type PerformanceTestResult } from '../../metrics/performance-tests.ts'
 import { startTableChecksums } from '../../tenant-restore/rows.ts'
-import type { ContentChecksumRun, TableInfo, TableReader } from '../../db/table-reader.ts'
+import type { ContentChecksumRun, TableReader } from '../../db/table-reader.ts'
 import type { BackupEntry } from '../catalog/catalog.ts'
 import type { HistoryRecord } from '../catalog/history.ts'
 import type { BackupMetadata } from '../metadata.ts'
@@ -208,7 +208,6 @@ function integrityCheck(finding: IntegrityFinding): DrillCheck {
 /** The content checksums of the scratch database's tables, started (their reader closes with the drill). */
 interface StartedContents {
   reader: TableReader
-  present: Map<string, TableInfo>
   run: ContentChecksumRun
 }
 
@@ -218,7 +217,7 @@ async function startContents(db: DatabaseHandle, metadata: BackupMetadata, optio
   try {
     const present = new Map((await reader.tables()).map((t) => [t.name, t]))
     const tables = (metadata.contents ?? metadata.tables).flatMap((t) => present.get(t.name) ?? [])
-    return { reader, present, run: startTableChecksums(reader, tables, options) }
+    return { reader, run: startTableChecksums(reader, tables, options) }
   } catch (error) {
     await reader.close()
     throw error

@@ -13,7 +13,7 @@
 import type { Writable } from 'node:stream'
 import type { RowSource, RowValue, TableColumn, TableInfo, ValueCodecFor } from '../../db/table-reader.ts'
 import type { EngineName } from '../../db/url.ts'
-import type { RenderedRow, RowLayout } from '../../engines/snapshot.ts'
+import type { RowLayout, Snapshot } from '../../engines/snapshot.ts'
 import { TextSink } from '../../fs/hashed-file.ts'
 import { writeRows } from './_rows.ts'
 import type { ExportOptions, ExportStats } from './csv.ts'
@@ -102,7 +102,7 @@ export interface JsonDocumentOptions extends Omit<ExportOptions, 'onRows'> {
   /** Tables whose rows come grouped by a column (table → column): their runs are recorded. */
   groupBy?: ReadonlyMap<string, string>
   /** The rows rendered by the engine (Snapshot.jsonRows), used for every table it renders. */
-  renderedRows?: (table: TableInfo, layout: RowLayout, groupBy?: string) => Iterable<RenderedRow> | undefined
+  renderedRows?: Snapshot['jsonRows']
 }
 
 /** The pieces of data.json around the rows, for writers that produce the rows themselves. */
@@ -142,7 +142,7 @@ export async function exportJsonDocument(
     const column = grouped.get(table.name)
     const recorder = column === undefined ? undefined : runRecorder(table, column, sink, runs)
     const onRows = (n: number) => options.onRows?.(table.name, n)
-    const rendered = options.renderedRows?.(table, jsonRowLayout(table.columns, jsonDocument.indent), column)
+    const rendered = options.renderedRows?.(table, jsonRowLayout(table.columns, jsonDocument.indent), { groupBy: column })
     let count: number
     if (rendered !== undefined) {
       count = await writeRows(
