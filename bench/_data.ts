@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
-import { InvalidArgumentError } from 'commander'
+import { Command, InvalidArgumentError } from 'commander'
 import pg from 'pg'
 import { openDatabase } from '../scripts/lib/db/open.ts'
 import { applyMigrations } from '../scripts/lib/db/migrations.ts'
@@ -92,13 +92,30 @@ export async function measuredCreate(database: string, dir: string, options: Par
 }
 
 /** The PostgreSQL bench database (bench/migrate.ts, bench/pg-backup.ts). */
-export const PG_BENCH_URL = 'postgresql://postgres@127.0.0.1:5432/ipm_bench'
+const PG_BENCH_URL = 'postgresql://postgres@127.0.0.1:5432/ipm_bench'
 
 /** A commander parser of counts (`1_000_000` allowed). */
-export function positiveInteger(value: string): number {
+function positiveInteger(value: string): number {
   const n = Number(value.replaceAll('_', ''))
   if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer')
   return n
+}
+
+/**
+ * The command of a bench against the PostgreSQL bench database, with the options they share:
+ * `--database` (created and seeded by `scalePostgresDatabase`), `--scale`, `--runs`.
+ * @example const program = pgBenchCommand('bench-migrate').option('--keep', '…')
+ */
+export function pgBenchCommand(name: string): Command {
+  return new Command(name)
+    .option('--database <url>', 'the PostgreSQL bench database (created and seeded if missing)', PG_BENCH_URL)
+    .option('--scale <dossiers>', 'dossiers in the bench database', positiveInteger, 1_000_000)
+    .option('--runs <n>', 'runs of each side (the median is compared)', positiveInteger, 1)
+}
+
+/** The median the benches compare: the middle value of an odd count, the upper of the two middle ones of an even count. */
+export function median(values: readonly number[]): number {
+  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
 }
 
 /** The tables of the PostgreSQL bench database that the pipelines copy, in foreign-key order. */

@@ -18,7 +18,7 @@ import { Command } from 'commander'
 import { runCommand } from '../scripts/lib/cli.ts'
 import { buildDist } from '../scripts/lib/dist.ts'
 import { formatBytes } from '../scripts/lib/format.ts'
-import { BENCH_DATA_DIR, loadAverage, readGnuTime, scaleSqliteDatabase, underGnuTime, userTables, type GnuTimeReport } from './_data.ts'
+import { BENCH_DATA_DIR, loadAverage, median, readGnuTime, scaleSqliteDatabase, underGnuTime, userTables, type GnuTimeReport } from './_data.ts'
 
 const ROOT = join(import.meta.dirname, '..')
 const WALL_TARGET = 0.5
@@ -80,7 +80,6 @@ runCommand<{ dossiers: number; runs: number; keepOutput?: boolean; levels: boole
         console.log(`  run ${run} ${side}: ${measured.wallS.toFixed(1)} s, CPU ${measured.cpuS.toFixed(1)} s, peak RSS ${measured.rssMib.toFixed(0)} MiB (load ${loadAverage()})`)
       }
     }
-    const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
     const med = (side: 'shell' | 'ours', key: keyof Measured) => median(runs[side].map((r) => r[key]))
     const wall = med('ours', 'wallS') / med('shell', 'wallS')
     const cpu = med('ours', 'cpuS') / med('shell', 'cpuS')

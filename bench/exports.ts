@@ -17,7 +17,7 @@ import { Command } from 'commander'
 import { runCommand } from '../scripts/lib/cli.ts'
 import { formatBytes } from '../scripts/lib/format.ts'
 import type { ExportFormat } from '../scripts/lib/backup/layout.ts'
-import { BENCH_DATA_DIR, measuredCreate, scaleSqliteDatabase, userTables } from './_data.ts'
+import { BENCH_DATA_DIR, measuredCreate, median, scaleSqliteDatabase, userTables } from './_data.ts'
 
 const RATIO_TARGET = 1.5
 const FORMATS: readonly ExportFormat[] = ['csv', 'sql', 'json']
@@ -47,7 +47,6 @@ interface BenchOptions {
   dir?: string
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
 
 runCommand<BenchOptions>(program, async (options) => {
   if (options.child !== undefined) {

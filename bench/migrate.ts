@@ -17,24 +17,20 @@
 import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { Command } from 'commander'
 import { runCommand } from '../scripts/lib/cli.ts'
 import { MIGRATIONS_DIRS, readMigrations } from '../scripts/lib/db/migrations.ts'
 import { redactUrl } from '../scripts/lib/db/url.ts'
 import { ToolkitError } from '../scripts/lib/errors.ts'
 import { formatDuration } from '../scripts/lib/format.ts'
 import type { MigrationReportJson } from '../scripts/lib/migration/report.ts'
-import { loadAverage, PG_BENCH_TABLES as TABLES, PG_BENCH_URL, positiveInteger, readGnuTime, scalePostgresDatabase, underGnuTime } from './_data.ts'
+import { loadAverage, median, PG_BENCH_TABLES as TABLES, pgBenchCommand, readGnuTime, scalePostgresDatabase, underGnuTime } from './_data.ts'
 
 const ROOT = join(import.meta.dirname, '..')
 const WORK_DIR = join(ROOT, 'bench', '.data', 'migrate')
 const RSS_TARGET_MIB = 256
 const RATIO_TARGET = 1.2
 
-const program = new Command('bench-migrate')
-  .option('--database <url>', 'the PostgreSQL bench database (created and seeded if missing)', PG_BENCH_URL)
-  .option('--scale <dossiers>', 'dossiers in the bench database', positiveInteger, 1_000_000)
-  .option('--runs <n>', 'runs of each side (the median is compared)', positiveInteger, 1)
+const program = pgBenchCommand('bench-migrate')
   .option('--one-core', 'pin both sides to CPU 0 with taskset (the PostgreSQL server is not pinned): the wall ratio on one core')
   .option('--keep', 'keep the SQLite files under bench/.data/migrate/')
 
@@ -79,7 +75,6 @@ runCommand<{ database: string; scale: number; runs: number; oneCore?: boolean; k
       }
     }
   }
-  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
   const med = (side: 'tool' | 'pipeline', key: keyof Measured) => median(runs[side].map((r) => r[key]))
   const wallRatio = med('tool', 'ms') / med('pipeline', 'ms')
   const cpuRatio = med('tool', 'cpu') / med('pipeline', 'cpu')

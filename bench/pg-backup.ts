@@ -16,23 +16,19 @@
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { Command } from 'commander'
 import { runCommand } from '../scripts/lib/cli.ts'
 import { redactUrl } from '../scripts/lib/db/url.ts'
 import { ToolkitError } from '../scripts/lib/errors.ts'
 import { buildDist } from '../scripts/lib/dist.ts'
 import { formatBytes, formatDuration } from '../scripts/lib/format.ts'
-import { BENCH_DATA_DIR, loadAverage, PG_BENCH_TABLES, PG_BENCH_URL, positiveInteger, readGnuTime, scalePostgresDatabase, underGnuTime, type GnuTimeReport } from './_data.ts'
+import { BENCH_DATA_DIR, loadAverage, median, PG_BENCH_TABLES, pgBenchCommand, readGnuTime, scalePostgresDatabase, underGnuTime, type GnuTimeReport } from './_data.ts'
 
 const ROOT = join(import.meta.dirname, '..')
 const WORK_DIR = join(BENCH_DATA_DIR, 'pg-backup')
 const RSS_TARGET_MIB = 256
 const RATIO_TARGET = 3
 
-const program = new Command('bench-pg-backup')
-  .option('--database <url>', 'the PostgreSQL bench database (created and seeded if missing)', PG_BENCH_URL)
-  .option('--scale <dossiers>', 'dossiers in the bench database', positiveInteger, 1_000_000)
-  .option('--runs <n>', 'runs of each side (the median is compared)', positiveInteger, 1)
+const program = pgBenchCommand('bench-pg-backup')
   .option('--tsx', 'run scripts/advanced-backup.ts under tsx instead of the built tool')
   .option('--keep', 'keep the outputs under bench/.data/pg-backup/')
 
@@ -82,7 +78,6 @@ runCommand<{ database: string; scale: number; runs: number; tsx?: boolean; keep?
       log(`  ${side}: ${measured.wallS.toFixed(2)} s, CPU ${measured.cpuS.toFixed(1)} s, peak RSS ${measured.rssMib.toFixed(0)} MiB, ${formatBytes(measured.bytes)} (load ${loadAverage()})`)
     }
   }
-  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
   const med = (side: 'tool' | 'pipeline', key: 'wallS' | 'cpuS' | 'rssMib' | 'bytes') => median(runs[side].map((r) => r[key]))
   const line = (label: string, side: 'tool' | 'pipeline') =>
     `  ${label.padEnd(46)}${formatDuration(med(side, 'wallS') * 1000).padStart(7)}  CPU ${med(side, 'cpuS').toFixed(1)} s  peak RSS ${med(side, 'rssMib').toFixed(0)} MiB  ${formatBytes(med(side, 'bytes'))}`

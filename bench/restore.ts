@@ -22,7 +22,7 @@ import { AdvancedBackupSystem } from '../scripts/lib/backup/backup-system.ts'
 import { resolveEnvironment } from '../scripts/lib/environment.ts'
 import { formatBytes } from '../scripts/lib/format.ts'
 import { buildDist } from '../scripts/lib/dist.ts'
-import { BENCH_DATA_DIR, readGnuTime, scaleSqliteDatabase, underGnuTime, type GnuTimeReport } from './_data.ts'
+import { BENCH_DATA_DIR, median, readGnuTime, scaleSqliteDatabase, underGnuTime, type GnuTimeReport } from './_data.ts'
 
 const ROOT = join(import.meta.dirname, '..')
 const RESTORE_RATIO_TARGET = 0.6
@@ -90,7 +90,6 @@ runCommand<{ dossiers: number; runs: number; keepOutput?: boolean }>(program, as
       pairs.push(pair)
       console.log(`  run ${run}: restore ${pair.ours.wallS.toFixed(2)} s, CPU ${pair.ours.cpuS.toFixed(2)} s (${ours.steps}) vs tar xzf + cp ${pair.tar.wallS.toFixed(2)} s, CPU ${pair.tar.cpuS.toFixed(2)} s: ${(pair.ours.wallS / pair.tar.wallS).toFixed(2)}×, load ${loadavg()[0]!.toFixed(1)}`)
     }
-    const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
     const restoreMs = median(pairs.map((p) => p.ours.wallS)) * 1000
     const tarMs = median(pairs.map((p) => p.tar.wallS)) * 1000
     const restoreRatio = median(pairs.map((p) => p.ours.wallS / p.tar.wallS))
