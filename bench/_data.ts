@@ -16,8 +16,6 @@ import { seedScale } from '../scripts/lib/seed/scale.ts'
 import { commitRename, fsyncPath, temporaryPathFor } from '../scripts/lib/fs/atomic.ts'
 import { resolveEnvironment } from '../scripts/lib/environment.ts'
 import { ToolkitError } from '../scripts/lib/errors.ts'
-import { AdvancedBackupSystem, type AdvancedBackupOptions } from '../scripts/lib/backup/backup-system.ts'
-import type { BackupMetadata } from '../scripts/lib/backup/metadata.ts'
 
 export const BENCH_DATA_DIR = join(dirname(fileURLToPath(import.meta.url)), '.data')
 const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -77,18 +75,6 @@ export function userTables(path: string): string[] {
   } finally {
     db.close()
   }
-}
-
-/**
- * One create of the SQLite file `database` into `dir`, in this process (a bench's child), timed and
- * measured from inside: the peak RSS counts the compression and export threads too.
- * @example const { ms, maxRssMb, metadata } = await measuredCreate(path, dir, { exportFormats: ['csv'] })
- */
-export async function measuredCreate(database: string, dir: string, options: Partial<AdvancedBackupOptions> = {}): Promise<{ ms: number; maxRssMb: number; metadata: BackupMetadata }> {
-  const started = performance.now()
-  const system = new AdvancedBackupSystem({ databaseUrl: `file:${database}`, backupDir: dir, environment: resolveEnvironment({}), maxBackups: 1, ...options })
-  const { metadata } = await system.create()
-  return { ms: performance.now() - started, maxRssMb: process.resourceUsage().maxRSS / 1024, metadata }
 }
 
 /** The PostgreSQL bench database (bench/migrate.ts, bench/pg-backup.ts). */

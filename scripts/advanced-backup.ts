@@ -1,6 +1,6 @@
 /**
  * Backups of the app database: create (default), list, verify <id>, restore <id>, stats, prune,
- * check, monitor, drill [<id>] — or the spec's numbers 1…7. Declares the global options; each verb lives in
+ * check, monitor, drill [<id>], export --to <folder> (the exports alone, no backup) — or the spec's numbers 1…7. Declares the global options; each verb lives in
  * scripts/backup-verbs/<verb>.ts (parse its arguments, call scripts/lib/backup, print text or --json).
  */
 import './lib/node-floor.ts'
@@ -27,6 +27,7 @@ import { registerMonitor } from './backup-verbs/monitor.ts'
 import { registerDrill } from './backup-verbs/drill.ts'
 import { registerReplicate } from './backup-verbs/replicate.ts'
 import { registerPitr } from './backup-verbs/pitr.ts'
+import { registerExport } from './backup-verbs/export.ts'
 
 const keepCount = (value: string) => {
   const n = Number(value)
@@ -70,7 +71,7 @@ program.hook('preAction', (_program, action) => void (verbName = action.name()))
 
 let interruption: AbortController | undefined
 const cli: BackupCli = { environment, choose: (verb) => (chosen = verb), system, interruptible: () => (interruption ??= new AbortController()).signal }
-for (const register of [registerCreate, registerList, registerVerify, registerRestore, registerStats, registerPrune, registerCheck, registerMonitor, registerDrill, registerReplicate, registerPitr, registerKeygen, registerRekey]) register(program, cli)
+for (const register of [registerCreate, registerList, registerVerify, registerRestore, registerStats, registerPrune, registerCheck, registerMonitor, registerDrill, registerExport, registerReplicate, registerPitr, registerKeygen, registerRekey]) register(program, cli)
 
 function system(options: GlobalOptions, onProgress?: ProgressListener, extra: { encrypt?: boolean } = {}): AdvancedBackupSystem {
   const retention = { keepLast: options.keepLast, keepDaily: options.keepDaily, keepWeekly: options.keepWeekly, keepMonthly: options.keepMonthly }

@@ -40,6 +40,7 @@ import type { BackupEntry } from './catalog/catalog.ts'
 import type { DrillOptions, DrillResult } from './drill/drill.ts'
 import { BACKUP_ALERT_SOURCE, DEFAULT_MAX_AGE_MS, DEFAULT_MAX_DRILL_AGE_MS, DEFAULT_MAX_SHRINK_PERCENT, backupAlertConditions, evaluateBackups, type CheckResult, type CheckThresholds } from './catalog/check.ts'
 import type { CreateBackupOptions } from './create/create.ts'
+import type { StandaloneExportResult } from './create/export-only.ts'
 import type { RestorePlan, RestoreResult, RestoreStepName } from './restore/steps.ts'
 import type { RestoreAtTimeOptions, RestoreAtTimeResult } from './restore/at-time.ts'
 import type { RestoreTenantResult } from '../tenant-restore/restore.ts'
@@ -267,6 +268,28 @@ export class AdvancedBackupSystem {
       return await work(dir)
     } finally {
       await rm(dir, { recursive: true, force: true })
+    }
+  }
+
+  /**
+   * Writes the configured export formats of the database into the new folder `dest` (relative to
+   * where the user stands): an export, not a backup — no database artefact, no archive, not in the
+   * catalog nor the history (create/export-only.ts).
+   */
+  async exportTo(dest: string): Promise<StandaloneExportResult> {
+    const db = await openSqlDatabase(this.#databaseUrl, { cwd: this.#options.cwd, environment: this.#options.environment })
+    try {
+      const { writeStandaloneExport } = await import('./create/export-only.ts')
+      return await writeStandaloneExport({
+        db,
+        dest: resolve(this.#options.cwd ?? this.#options.environment.cwd, dest),
+        formats: this.exportFormats,
+        tool: toolIdentity(),
+        now: this.#now,
+        onProgress: this.#options.onProgress,
+      })
+    } finally {
+      await db.close()
     }
   }
 

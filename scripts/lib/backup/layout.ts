@@ -20,6 +20,9 @@ export const METADATA_FILE = 'metadata.json'
 export const SQL_EXPORT_FILE = 'export.sql'
 export const JSON_EXPORT_FILE = 'data.json'
 export const CSV_DIR = 'exports'
+/** An export's checksums (`sha256sum -c SHA256SUMS`) and its description (export-only.ts). */
+export const EXPORT_SUMS_FILE = 'SHA256SUMS'
+export const EXPORT_MANIFEST_FILE = 'export.json'
 export const ARCHIVE_SUFFIX = '.tar.gz'
 export const SIDECAR_SUFFIX = '.metadata.json'
 /** An encrypted backup: the `.tar.gz` sealed in the chunked format of docs/ENCRYPTION_FORMAT.md. */

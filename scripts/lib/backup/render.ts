@@ -7,6 +7,7 @@ import { formatBytes, formatDuration } from '../format.ts'
 import { engineLabel } from '../engines/index.ts'
 import type { CreateResult, ListResult, PruneResult, RekeyResult, StatsResult } from './backup-system.ts'
 import { CHECK_STATUS_LABELS, type FileCheck, type VerifyReport } from './catalog/verify.ts'
+import type { StandaloneExportResult } from './create/export-only.ts'
 
 export interface RenderOptions {
   /** Paths are shown relative to this folder when they are inside it. */
@@ -48,6 +49,22 @@ export function renderCreate(result: CreateResult, options: RenderOptions): stri
     if (result.offsite.sweepWarning) lines.push(`⚠️  ${result.offsite.sweepWarning}`)
     if (result.offsite.swept.length > 0) lines.push(`   Envois interrompus supprimés hors site: ${result.offsite.swept.join(', ')}`)
   }
+  if (result.cleaned.length > 0) lines.push(`   Restes d'une exécution interrompue supprimés: ${result.cleaned.join(', ')}`)
+  for (const warning of m.warnings) lines.push(`⚠️  ${warning}`)
+  return lines.join('\n') + '\n'
+}
+
+/** What `export` prints: the folder, its files and how to check them. */
+export function renderExport(result: StandaloneExportResult, options: RenderOptions): string {
+  const m = result.manifest
+  const lines = [
+    `✅ Export écrit: ${shown(result.path, options)}/`,
+    `   Source: ${engineLabel(m.engine)} ${m.source}`,
+    `   Fichiers: ${m.files.map((f) => `${f.path} (${formatBytes(f.size)})`).join(', ')}`,
+    `   Tables: ${m.tables.map((t) => `${t.name} ${t.rows.toLocaleString('fr-FR')}`).join(', ')}`,
+    `   Vérifier: cd ${shown(result.path, options)} && sha256sum -c SHA256SUMS`,
+    `   Durée: ${formatDuration(m.durationMs)}`,
+  ]
   if (result.cleaned.length > 0) lines.push(`   Restes d'une exécution interrompue supprimés: ${result.cleaned.join(', ')}`)
   for (const warning of m.warnings) lines.push(`⚠️  ${warning}`)
   return lines.join('\n') + '\n'

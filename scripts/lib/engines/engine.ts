@@ -6,7 +6,7 @@
  * A new capability (tenant restore, point-in-time recovery, index advice…) is one more member
  * here and one more file in every engine folder, wired in that folder's `engine.ts`.
  */
-import type { Snapshot, SnapshotOptions } from './snapshot.ts'
+import type { InPlaceRead, Snapshot, SnapshotOptions } from './snapshot.ts'
 import type { IndexLab } from './index-lab.ts'
 import type { StatementSnapshotResult } from './postgres/statements.ts'
 import type { DatabaseHandle, SqlConnection, SqlDialect, SqlHandle, SqlValue } from '../db/connection.ts'
@@ -253,6 +253,11 @@ export interface Engine {
   missingCredentials(location: DatabaseLocation, environment: ToolkitEnvironment): { reason: string; hint: string } | undefined
   /** One instant of the database captured into a staging folder (backup/create). */
   snapshot(db: SqlHandle, options: SnapshotOptions): Promise<Snapshot>
+  /**
+   * The same reads without capturing anything, for exports alone (backup/create/export-only.ts);
+   * absent where an export needs the snapshot (PostgreSQL's SQL export is database.sql, D1 is rebuilt into a file).
+   */
+  readonly readInPlace?: (db: SqlHandle) => Promise<InPlaceRead>
   /** How a column's values are written in data.json and the CSV files (db/values.ts). */
   readonly valueCodec: ValueCodecFor
   /** The dashboard's probes: catalog, plans, cache, connections, storage. */

@@ -12,6 +12,7 @@ import type { RowSource, RowValue, TableInfo, TableReader } from '../db/table-re
 import type { EngineName } from '../db/url.ts'
 import type { ProgressListener } from '../progress.ts'
 import type { WrittenFile } from '../fs/hashed-file.ts'
+import type Database from 'better-sqlite3'
 
 /** The database itself: a SQLite file (SQLite and D1 sources)… */
 export const DATABASE_FILE = 'database.db'
@@ -44,6 +45,15 @@ export interface Snapshot {
   /** What this backup cannot guarantee or leaves out. */
   warnings: string[]
   close(): Promise<void>
+}
+
+/**
+ * The live database read in place for exports alone (`advanced-backup export`): the reads of a
+ * snapshot, in one read transaction of the database itself, without an artefact or any copy.
+ */
+export interface InPlaceRead extends Omit<Snapshot, 'artefact' | 'sqliteFile'> {
+  /** The connection holding that transaction (SQLite): export.sql is read through it, so it shows the same instant. */
+  sqliteConnection?: Database.Database
 }
 
 /** A rendered row: `before[0]`, the first value, `before[1]`, the second value, …, `after`. */

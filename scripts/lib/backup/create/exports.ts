@@ -15,7 +15,7 @@ import { join } from 'node:path'
 import { startTypeScriptThread } from '../../threads.ts'
 import type { RowSource, TableInfo, ValueCodecFor } from '../../db/table-reader.ts'
 import type { EngineName } from '../../db/url.ts'
-import type { Snapshot } from '../../engines/snapshot.ts'
+import type { InPlaceRead, Snapshot } from '../../engines/snapshot.ts'
 import { ToolkitError, describeError } from '../../errors.ts'
 import type { ProgressEvent, ProgressListener } from '../../progress.ts'
 import { csvHeader, csvRowFormatter, exportCsv } from '../exporters/csv.ts'
@@ -49,7 +49,7 @@ export interface ExportCallbacks {
   onProgress?: ProgressListener
 }
 
-/** What the exports read: the snapshot's tables and rows; `sqliteFile` when it is a SQLite file. */
+/** What the exports read: the snapshot's tables and rows; `sqliteFile` when it is a SQLite file, `sqliteConnection` when it is read in place. */
 export interface ExportSource {
   engine: EngineName
   /** How the source's values are written (its table reader's `valueCodec`). */
@@ -59,6 +59,11 @@ export interface ExportSource {
   /** The same rows rendered by the engine for data.json (Snapshot.jsonRows), where it can. */
   jsonRows?: Snapshot['jsonRows']
   sqliteFile?: string
+  /**
+   * The connection whose read transaction every export reads (an export read in place: InPlaceRead):
+   * export.sql is read through it too, and no helper thread is used (its own connection would see another instant).
+   */
+  sqliteConnection?: InPlaceRead['sqliteConnection']
 }
 
 /** The size from which a SQLite file's exports are written by the helper thread. */
@@ -70,7 +75,7 @@ export const EXPORT_THREAD_FROM_BYTES = 32 * 1024 ** 2
  * @example await writeExports(source, plan, { onFile: (name, digest) => archive.add(name) })
  */
 export async function writeExports(source: ExportSource, plan: ExportPlan, callbacks: ExportCallbacks, options: { threadFromBytes?: number } = {}): Promise<void> {
-  const onThread = source.sqliteFile !== undefined && (await stat(source.sqliteFile)).size >= (options.threadFromBytes ?? EXPORT_THREAD_FROM_BYTES)
+  const onThread = source.sqliteFile !== undefined && source.sqliteConnection === undefined && (await stat(source.sqliteFile)).size >= (options.threadFromBytes ?? EXPORT_THREAD_FROM_BYTES)
   return onThread ? writeExportsOnThread(source.sqliteFile!, plan, callbacks) : writeExportsHere(source, plan, callbacks)
 }
 
@@ -105,9 +110,10 @@ export async function writeExportsHere(source: ExportSource, plan: ExportPlan, c
     }
   }
 
-  if (plan.formats.includes('sql') && source.sqliteFile !== undefined) {
+  const sqlite = source.sqliteConnection ?? source.sqliteFile
+  if (plan.formats.includes('sql') && sqlite !== undefined) {
     const onRows = tracker(SQL_EXPORT_FILE)
-    await exportFile(SQL_EXPORT_FILE, async (out) => expectCounts(SQL_EXPORT_FILE, await writeSqliteScript(source.sqliteFile!, out, { onRows })))
+    await exportFile(SQL_EXPORT_FILE, async (out) => expectCounts(SQL_EXPORT_FILE, await writeSqliteScript(sqlite, out, { onRows })))
   }
   const json = plan.formats.includes('json')
   const csv = plan.formats.includes('csv')

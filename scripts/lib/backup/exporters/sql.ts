@@ -107,17 +107,19 @@ export interface SqliteScriptOptions {
 }
 
 /**
- * Writes the whole export.sql of a SQLite file (opened read-only); returns the rows written per
- * table (sqlite_sequence and sqlite_stat tables included under their own names).
+ * Writes the whole export.sql of a SQLite file (opened read-only), or of an open connection in its
+ * read transaction (left open); returns the rows written per table (sqlite_sequence and sqlite_stat
+ * tables included under their own names).
  */
-export async function writeSqliteScript(snapshotPath: string, out: Writable, options: SqliteScriptOptions = {}): Promise<Map<string, number>> {
-  const db = new Database(snapshotPath, { readonly: true, fileMustExist: true })
+export async function writeSqliteScript(source: string | Database.Database, out: Writable, options: SqliteScriptOptions = {}): Promise<Map<string, number>> {
+  const db = typeof source === 'string' ? new Database(source, { readonly: true, fileMustExist: true }) : source
   // One pass over the file: a small page cache is enough (better-sqlite3's default is 16 MB).
-  db.pragma('cache_size = -2000')
+  if (typeof source === 'string') db.pragma('cache_size = -2000')
   const counts = new Map<string, number>()
   const sink = new TextSink(out)
+  const began = !db.inTransaction
   try {
-    db.exec('BEGIN')
+    if (began) db.exec('BEGIN')
     const schema = db.prepare('SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY rowid').all() as SchemaRow[]
     const withoutRowid = new Set(
       (db.prepare('SELECT name FROM pragma_table_list WHERE schema = ? AND wr = 1').pluck().all('main') as string[]),
@@ -175,8 +177,8 @@ export async function writeSqliteScript(snapshotPath: string, out: Writable, opt
     sink.push('COMMIT;\n')
     await sink.flush()
   } finally {
-    if (db.inTransaction) db.exec('COMMIT')
-    db.close()
+    if (began && db.inTransaction) db.exec('COMMIT')
+    if (typeof source === 'string') db.close()
   }
   return counts
 }

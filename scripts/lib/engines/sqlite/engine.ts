@@ -32,6 +32,7 @@ export const sqliteEngine: Engine = {
   localState: () => undefined,
   missingCredentials: () => undefined,
   snapshot,
+  readInPlace: async (db) => (await import('./read-in-place.ts')).sqliteReadInPlace(db),
   valueCodec: sqliteValueCodec,
   openIndexLab: async (db, options) => (await import('./index-advice.ts')).openSqliteIndexLab(db, { ...options, snapshot }),
   metrics: loadedOnCall(() => import('./metrics.ts').then((m) => m.sqliteMetrics), METRICS_METHODS),

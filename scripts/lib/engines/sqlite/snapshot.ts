@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import type { EngineName } from '../../db/url.ts'
 import { quoteIdentifier, type SqlHandle } from '../../db/connection.ts'
-import type { RowValue } from '../../db/table-reader.ts'
+import type { RowValue, TableReader } from '../../db/table-reader.ts'
 import { openSqliteTableReader, rowOrder } from './table-reader.ts'
 import { addRenderFunctions, renderedJsonRows } from './rendered-rows.ts'
 import { fsyncPath } from '../../fs/atomic.ts'
@@ -35,13 +35,19 @@ export function sqliteFileSnapshot(engine: EngineName, path: string, warnings: s
   const reader = openSqliteTableReader(path)
   // Rows straight from a statement: no promise per row (see exporters/_rows.ts).
   const db = new Database(path, { readonly: true, fileMustExist: true })
+  return { ...connectionReads(engine, db, reader, warnings), artefact: { name: DATABASE_FILE, path }, sqliteFile: path }
+}
+
+/**
+ * A snapshot's reads through one connection `db` (its rows, rendered rows, counts) beside `reader`;
+ * closing it closes both. What a snapshot has beyond its artefact.
+ */
+export function connectionReads(engine: EngineName, db: Database.Database, reader: TableReader, warnings: string[]): Omit<Snapshot, 'artefact' | 'sqliteFile'> {
   db.pragma(`cache_size = ${SCAN_CACHE_KIB}`)
   addRenderFunctions(db)
   const withoutRowid = new Set(db.prepare(`SELECT name FROM pragma_table_list WHERE schema = 'main' AND wr = 1`).pluck().all() as string[])
   return {
     engine,
-    artefact: { name: DATABASE_FILE, path },
-    sqliteFile: path,
     reader,
     rows(table, options = {}) {
       const columns = table.columns.map((c) => c.name)
@@ -57,7 +63,10 @@ export function sqliteFileSnapshot(engine: EngineName, path: string, warnings: s
     },
     warnings,
     async close() {
-      db.close()
+      if (db.open) {
+        if (db.inTransaction) db.exec('COMMIT')
+        db.close()
+      }
       await reader.close()
     },
   }
