@@ -51,6 +51,10 @@ function directorySize(path: string): number {
 
 async function withClient<T>(url: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url })
+  // A connection the server drops while the client is idle (the postmaster resets every backend after
+  // the archiver's SIGKILL) is reported as an 'error' event: without a listener it is an uncaught
+  // exception; with one, the next query on the client rejects and its caller decides.
+  client.on('error', () => {})
   await client.connect()
   try {
     return await use(client)
