@@ -8,8 +8,9 @@ import assert from 'node:assert/strict'
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createHash } from 'node:crypto'
+import Database from 'better-sqlite3'
 import { ENGINES, createPostgresDatabase, openTestDatabase, tempDir } from './helpers/databases.ts'
-import { backupSystem, createAwkwardDatabase, run, sqliteCount, sqliteDump, sqliteLoad, startWriter } from './helpers/backup.ts'
+import { backupSystem, createAwkwardDatabase, run, sqliteDump, sqliteLoad, startWriter } from './helpers/backup.ts'
 import { REPO_ROOT, runScriptAsync } from './helpers/cli.ts'
 import { ToolkitError } from '../scripts/lib/errors.ts'
 import type { ExportManifest } from '../scripts/lib/backup/create/export-only.ts'
@@ -91,9 +92,18 @@ test('an export read in place while another process writes shows one instant: ev
   const db = await openTestDatabase(t, 'sqlite', { seed: true })
   const path = db.url.slice('file:'.length)
   await db.close()
-  const before = sqliteCount(path, 'Client')
+  // Counted with a busy timeout: the writer takes the file's lock to switch it to WAL mode.
+  const clients = () => {
+    const reader = new Database(path, { readonly: true, timeout: 10_000 })
+    try {
+      return Number(reader.prepare('SELECT count(*) FROM "Client"').pluck().get())
+    } finally {
+      reader.close()
+    }
+  }
+  const before = clients()
   const writer = startWriter(t, path, REPO_ROOT)
-  for (const started = Date.now(); sqliteCount(path, 'Client') < before + 50; ) {
+  for (const started = Date.now(); clients() < before + 50; ) {
     assert.ok(Date.now() - started < 20_000, 'the writer did not start')
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
