@@ -22,10 +22,9 @@ import type { InPlaceRead, Snapshot } from '../../engines/snapshot.ts'
 import { ToolkitError, describeError } from '../../errors.ts'
 import { TEMPORARY_MARKER, commitRename, fsyncPath, writeFileAtomic } from '../../fs/atomic.ts'
 import { isDiskFull, mapFilesystemError } from '../../fs/errors.ts'
-import type { WrittenFile } from '../../fs/hashed-file.ts'
 import { ownerOfTemporaryName, removeDeadLeftovers } from '../../fs/leftovers.ts'
 import type { ProgressListener } from '../../progress.ts'
-import { CSV_DIR, EXPORT_MANIFEST_FILE, EXPORT_SUMS_FILE, type ExportFormat } from '../layout.ts'
+import { CSV_DIR, EXPORT_MANIFEST_FILE, EXPORT_SUMS_FILE, stagingNameFor, type ExportFormat } from '../layout.ts'
 import { hashFile, manifestHash, manifestText, sortDigests, type FileDigest } from '../manifest.ts'
 import { writeExports } from './exports.ts'
 
@@ -84,7 +83,7 @@ export async function writeStandaloneExport(options: StandaloneExportOptions): P
   const now = options.now ?? (() => new Date())
   const started = now()
   const startedAt = performance.now()
-  const staging = join(parent, `${name}${TEMPORARY_MARKER}${process.pid}-${Math.random().toString(36).slice(2, 8)}`)
+  const staging = join(parent, stagingNameFor(name))
   const engine = engineNamed(options.db.engine)
   try {
     await mkdir(staging)
@@ -96,7 +95,6 @@ export async function writeStandaloneExport(options: StandaloneExportOptions): P
       const counts = new Map<string, number>()
       for (const table of tableInfos) counts.set(table.name, await source.count(table))
       for (const [table, rows] of counts) tables.push({ name: table, rows })
-      const written = new Map<string, WrittenFile>()
       await writeExports(
         {
           engine: source.engine,
@@ -108,9 +106,8 @@ export async function writeStandaloneExport(options: StandaloneExportOptions): P
           ...('sqliteConnection' in source && source.sqliteConnection ? { sqliteConnection: source.sqliteConnection } : {}),
         },
         { formats: options.formats, dir: staging, engine: source.engine, backupId: name, timestamp: started.toISOString(), durable: true, counts },
-        { onFile: (file, digest) => written.set(file, digest), onProgress: options.onProgress },
+        { onFile: (path, digest) => digests.push({ path, ...digest }), onProgress: options.onProgress },
       )
-      for (const [path, digest] of written) digests.push({ path, ...digest })
       if ('artefact' in source) {
         // The snapshot's artefact stays only when it is the SQL export itself (no SQLite file to write export.sql from).
         const artefact = join(staging, source.artefact.name)

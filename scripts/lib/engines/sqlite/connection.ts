@@ -49,15 +49,27 @@ export async function openSqliteSql({ path, redactedUrl, create }: OpenSqliteOpt
     redactedUrl,
     sql: sqliteConnection(db),
     async openTableReader(options = {}) {
-      // A read transaction on its own connection: in WAL mode it sees one snapshot while others write.
-      const reader = new Database(path, { readonly: true, fileMustExist: true, timeout: SQLITE_BUSY_TIMEOUT_MS })
-      reader.exec('BEGIN')
-      reader.pragma('schema_version')
-      return sqliteTableReader(reader, options)
+      return sqliteTableReader(openReadTransaction(path), options)
     },
     async close() {
       db.close()
     },
+  }
+}
+
+/**
+ * A read-only connection to the file with its read transaction begun: in WAL mode it sees one
+ * snapshot while others write (the snapshot is taken at the transaction's first read).
+ */
+export function openReadTransaction(path: string): Database.Database {
+  const db = new Database(path, { readonly: true, fileMustExist: true, timeout: SQLITE_BUSY_TIMEOUT_MS })
+  try {
+    db.exec('BEGIN')
+    db.pragma('schema_version')
+    return db
+  } catch (error) {
+    db.close()
+    throw error
   }
 }
 

@@ -5,23 +5,14 @@
  * do behind `sqlite3 .dump`. Nothing is copied: a backup's `VACUUM INTO` costs 1.2 s and a second
  * 718 MB file at 1M dossiers, for a database.db an export does not keep.
  */
-import Database from 'better-sqlite3'
 import type { SqlHandle } from '../../db/connection.ts'
 import type { InPlaceRead } from '../snapshot.ts'
-import { SQLITE_BUSY_TIMEOUT_MS } from './connection.ts'
+import { openReadTransaction } from './connection.ts'
 import { connectionReads } from './snapshot.ts'
 import { sqliteTableReader } from './table-reader.ts'
 
 export async function sqliteReadInPlace(handle: SqlHandle): Promise<InPlaceRead> {
   if (handle.location.engine !== 'sqlite') throw new Error(`not a SQLite location: ${handle.location.engine}`)
-  const db = new Database(handle.location.path, { readonly: true, fileMustExist: true, timeout: SQLITE_BUSY_TIMEOUT_MS })
-  try {
-    // The transaction's snapshot is taken at its first read.
-    db.exec('BEGIN')
-    db.pragma('schema_version')
-    return { ...connectionReads('sqlite', db, sqliteTableReader(db), []), sqliteConnection: db }
-  } catch (error) {
-    db.close()
-    throw error
-  }
+  const db = openReadTransaction(handle.location.path)
+  return { ...connectionReads('sqlite', db, sqliteTableReader(db), []), sqliteConnection: db }
 }

@@ -39,8 +39,8 @@ export function sqliteFileSnapshot(engine: EngineName, path: string, warnings: s
 }
 
 /**
- * A snapshot's reads through one connection `db` (its rows, rendered rows, counts) beside `reader`;
- * closing it closes both. What a snapshot has beyond its artefact.
+ * A snapshot's reads through one connection `db` (its rows, rendered rows, counts) beside `reader`
+ * (which may read through `db` itself); closing it closes both. What a snapshot has beyond its artefact.
  */
 export function connectionReads(engine: EngineName, db: Database.Database, reader: TableReader, warnings: string[]): Omit<Snapshot, 'artefact' | 'sqliteFile'> {
   db.pragma(`cache_size = ${SCAN_CACHE_KIB}`)
@@ -63,10 +63,7 @@ export function connectionReads(engine: EngineName, db: Database.Database, reade
     },
     warnings,
     async close() {
-      if (db.open) {
-        if (db.inTransaction) db.exec('COMMIT')
-        db.close()
-      }
+      db.close()
       await reader.close()
     },
   }
