@@ -23,7 +23,7 @@ export class HashedFile extends Writable {
   #fill = 0
 
   private constructor(path: string, handle: FileHandle) {
-    // Exporters batch their text into ~64 KiB chunks; a few in flight keep the disk busy.
+    // Exporters batch their text into ~16 Ki-character chunks; the scratch buffer gathers them into large writes.
     super({ highWaterMark: 256 * 1024, decodeStrings: false })
     this.path = path
     this.#handle = handle
@@ -47,6 +47,11 @@ export class HashedFile extends Writable {
     this.#append(chunks.map((c) => c.chunk)).then(() => callback(), callback)
   }
 
+  override _final(callback: (error?: Error | null) => void): void {
+    this.#flushScratch().then(() => callback(), callback)
+  }
+
+  /** Text is encoded into the scratch buffer, which goes to disk (and the hash) when full and at the end: few large writes. */
   async #append(chunks: (Buffer | string)[]): Promise<void> {
     for (const chunk of chunks) {
       if (typeof chunk !== 'string') {
@@ -62,7 +67,6 @@ export class HashedFile extends Writable {
         if (text.length > 0) await this.#flushScratch()
       }
     }
-    await this.#flushScratch()
   }
 
   async #flushScratch(): Promise<void> {
@@ -105,8 +109,11 @@ export class HashedFile extends Writable {
   }
 }
 
+/** Characters per batch a TextSink hands to its stream (see `full`). */
+export const BATCH_CHARACTERS = 16 * 1024
+
 /**
- * Writes text to a stream in ~64 KiB batches, waiting when the stream asks to (backpressure):
+ * Writes text to a stream in batches of ~16 Ki characters, waiting when the stream asks to (backpressure):
  * what lets a synchronous row source share the event loop with the archive writer.
  */
 export class TextSink {
@@ -132,14 +139,21 @@ export class TextSink {
     return this.#flushedBytes + this.#measuredBytes
   }
 
-  /** Queues text; call `flushIfFull()` (awaited) regularly. */
+  /** Queues text; await `flush()` whenever `full`. */
   push(text: string): void {
     this.#pending.push(text)
     this.#pendingLength += text.length
   }
 
+  /**
+   * Batches stay under 16 Ki characters: a batch is joined into one string, and text with a character
+   * past U+00FF (’, common in French) makes it a two-byte string; past 128 KB V8 maps each such string
+   * in its own memory and unmaps it on the next GC, a munmap that stops every thread of the process.
+   * Measured with 64 Ki batches on 1M dossiers (28 % with a ’): 17,000 munmaps, 4.2 s of system time,
+   * data.json export 12.0 s; with 16 Ki: none, 7.0 s.
+   */
   get full(): boolean {
-    return this.#pendingLength >= 64 * 1024
+    return this.#pendingLength >= BATCH_CHARACTERS
   }
 
   async flush(): Promise<void> {
