@@ -1,7 +1,8 @@
 /**
  * data.json rows rendered by SQLite (engines/sqlite/rendered-rows.ts) against the value codec's
  * JavaScript formatting (exporters/json.ts): the same bytes and the same tenant runs, for every
- * kind of value the codec has a rule for.
+ * kind of value the codec has a rule for; and export.sql's INSERT lines rendered in SQL against
+ * `sqliteLiteral` (exporters/sql.ts).
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -13,6 +14,8 @@ import { BEYOND_2_53, BIG, SMALL, createAwkwardDatabase } from './helpers/backup
 import { exportJsonDocument, jsonDocument, jsonRowLayout } from '../scripts/lib/backup/exporters/json.ts'
 import { sqliteFileSnapshot } from '../scripts/lib/engines/sqlite/snapshot.ts'
 import { MAX_RENDERED_COLUMNS } from '../scripts/lib/engines/sqlite/rendered-rows.ts'
+import { exportSqlInserts, writeSqliteScript } from '../scripts/lib/backup/exporters/sql.ts'
+import type { RowValue } from '../scripts/lib/db/table-reader.ts'
 
 /** Values each codec rule has to get right, in a BOOLEAN column and in an untyped one. */
 const TRICKY_VALUES: unknown[] = [
@@ -74,4 +77,34 @@ test('data.json rendered by SQLite is byte for byte what the value codec writes,
     assert.equal(rendered === undefined, table.name === 'Wide', table.name)
     ;(rendered as IterableIterator<unknown> | undefined)?.return?.()
   }
+})
+
+test('export.sql rendered by SQLite reads back to every kind of value exactly, as sqliteLiteral’s lines do', async (t) => {
+  const path = join(tempDir(t), 'tricky.db')
+  createTrickyDatabase(path)
+  const { out, bytes } = collector()
+  await writeSqliteScript(path, out)
+  const rendered = bytes().toString('utf8').split('\n').filter((line) => line.startsWith('INSERT INTO "Tricky" '))
+  const source = new Database(path, { readonly: true })
+  t.after(() => source.close())
+  const byCodec = collector()
+  await exportSqlInserts(source.prepare('SELECT * FROM "Tricky" ORDER BY rowid').raw(true).safeIntegers(true).iterate() as IterableIterator<RowValue[]>, { name: 'Tricky' }, byCodec.out)
+  // Each value as its type and bytes: what a literal must give back exactly.
+  const exactRows = 'SELECT ' + ['tenant', 'flag', 'any', 'réel', 'Quote"d'].map((c) => `typeof("${c.replaceAll('"', '""')}") || ':' || hex("${c.replaceAll('"', '""')}")`).join(", '|', ") + ' FROM "Tricky" ORDER BY rowid'
+  const loaded = (lines: string) => {
+    const db = new Database(':memory:')
+    db.exec(`CREATE TABLE "Tricky" ("tenant" TEXT, "flag" BOOLEAN, "any" ANY, "réel" REAL, "Quote""d" TEXT);\n${lines}`)
+    const rows = db.prepare(exactRows.replace('SELECT ', 'SELECT concat(').replace(' FROM', ') FROM')).pluck().all()
+    db.close()
+    return rows
+  }
+  const expected = source.prepare(exactRows.replace('SELECT ', 'SELECT concat(').replace(' FROM', ') FROM')).pluck().all()
+  assert.equal(rendered.length, expected.length)
+  // The last two rows hold text that is not valid UTF-8, which a UTF-8 script cannot spell: compared up to them.
+  const valid = TRICKY_VALUES.length
+  assert.deepEqual(loaded(rendered.join('\n')).slice(0, valid), expected.slice(0, valid))
+  assert.deepEqual(loaded(byCodec.bytes().toString('utf8')).slice(0, valid), expected.slice(0, valid))
+  // A blob holding a zero byte stays a blob literal; text holding NUL is spelled as bytes.
+  assert.ok(rendered.some((line) => /,X'00FF01',/i.test(line)), 'the blob 00 ff 01')
+  assert.ok(rendered.some((line) => line.includes("CAST(X'610062' AS TEXT)")), "the text 'a\\0b'")
 })
