@@ -3,8 +3,9 @@
  * giving a database whose `.dump` equals the snapshot's. It follows `.dump`'s own shape — tables
  * in schema order with their rows (in rowid order), sqlite_sequence and sqlite_stat1 contents,
  * virtual tables through `writable_schema`, then indexes, triggers and views — with exact
- * literals: integers as digits, reals in the shortest text that reads back to the same double
- * (`3.0`, `1e999` for infinity), text quoted with '' doubled, blobs as X'…'. sqlite_stat4 is
+ * literals: integers as digits, reals in text that reads back to the same double (`sqliteLiteral`
+ * writes the shortest, `3.0`, `1e999` for infinity; rows rendered in SQL have quote()'s, `1.0e+21`,
+ * `9.0e+999`), text quoted with '' doubled, blobs as X'…'. sqlite_stat4 is
  * created explicitly, so a shell built without STAT4 (Debian's) loads it too.
  */
 import type { Writable } from 'node:stream'
