@@ -28,11 +28,12 @@ const TRICKY_VALUES: unknown[] = [
 function createTrickyDatabase(path: string): void {
   createAwkwardDatabase(path)
   const db = new Database(path)
-  db.exec(`CREATE TABLE "Tricky" ("tenant" TEXT, "flag" BOOLEAN, "any" ANY, "réel" REAL, "Quote""d" TEXT)`)
-  const insert = db.prepare('INSERT INTO "Tricky" VALUES (?, ?, ?, ?, ?)')
-  TRICKY_VALUES.forEach((value, i) => insert.run(i % 3 === 0 ? null : `t${i % 4}`, value, value, typeof value === 'number' ? value : null, typeof value === 'string' ? value : null))
+  // Every affinity: TEXT, NUMERIC (BOOLEAN, ANY), REAL, and none ("brut", declared without a type).
+  db.exec(`CREATE TABLE "Tricky" ("tenant" TEXT, "flag" BOOLEAN, "any" ANY, "réel" REAL, "Quote""d" TEXT, "brut")`)
+  const insert = db.prepare('INSERT INTO "Tricky" VALUES (?, ?, ?, ?, ?, ?)')
+  TRICKY_VALUES.forEach((value, i) => insert.run(i % 3 === 0 ? null : `t${i % 4}`, value, value, typeof value === 'number' ? value : null, typeof value === 'string' ? value : null, value))
   // Text that is not valid UTF-8 (a truncated sequence, one before a quote, a lone 0xff): decoded once per value or once per row, the same bytes.
-  db.exec(`INSERT INTO "Tricky" VALUES ('t1', NULL, CAST(x'61c3' AS TEXT), NULL, CAST(x'e2822262' AS TEXT)), ('t2', CAST(x'ff' AS TEXT), CAST(x'c30a' AS TEXT), NULL, NULL)`)
+  db.exec(`INSERT INTO "Tricky" VALUES ('t1', NULL, CAST(x'61c3' AS TEXT), NULL, CAST(x'e2822262' AS TEXT), NULL), ('t2', CAST(x'ff' AS TEXT), CAST(x'c30a' AS TEXT), NULL, NULL, CAST(x'ff' AS TEXT))`)
   const columns = Array.from({ length: MAX_RENDERED_COLUMNS + 1 }, (_, i) => `c${i}`)
   db.exec(`CREATE TABLE "Wide" (${columns.join(', ')})`)
   db.prepare(`INSERT INTO "Wide" VALUES (${columns.map(() => '?').join(', ')})`).run(...columns.map((_, i) => (i % 2 ? i : `v${i}`)))
@@ -90,10 +91,10 @@ test('export.sql rendered by SQLite reads back to every kind of value exactly, a
   const byCodec = collector()
   await exportSqlInserts(source.prepare('SELECT * FROM "Tricky" ORDER BY rowid').raw(true).safeIntegers(true).iterate() as IterableIterator<RowValue[]>, { name: 'Tricky' }, byCodec.out)
   // Each value as its type and bytes: what a literal must give back exactly.
-  const exactRows = 'SELECT ' + ['tenant', 'flag', 'any', 'réel', 'Quote"d'].map((c) => `typeof("${c.replaceAll('"', '""')}") || ':' || hex("${c.replaceAll('"', '""')}")`).join(", '|', ") + ' FROM "Tricky" ORDER BY rowid'
+  const exactRows = 'SELECT ' + ['tenant', 'flag', 'any', 'réel', 'Quote"d', 'brut'].map((c) => `typeof("${c.replaceAll('"', '""')}") || ':' || hex("${c.replaceAll('"', '""')}")`).join(", '|', ") + ' FROM "Tricky" ORDER BY rowid'
   const loaded = (lines: string) => {
     const db = new Database(':memory:')
-    db.exec(`CREATE TABLE "Tricky" ("tenant" TEXT, "flag" BOOLEAN, "any" ANY, "réel" REAL, "Quote""d" TEXT);\n${lines}`)
+    db.exec(`${source.prepare(`SELECT sql FROM sqlite_schema WHERE name = 'Tricky'`).pluck().get() as string};\n${lines}`)
     const rows = db.prepare(exactRows.replace('SELECT ', 'SELECT concat(').replace(' FROM', ') FROM')).pluck().all()
     db.close()
     return rows
