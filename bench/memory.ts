@@ -56,11 +56,9 @@ runCommand<{ sizes: number[]; keepOutput?: boolean }>(program, async (options) =
       const restore = tool(['--database', url, '--dir', dir, 'restore', id, '--to', target, '--yes'], `restore at ${size}`)
       rmSync(target, { force: true })
       rmSync(dir, { recursive: true, force: true })
-      results.set(size, { create, export: exported, restore })
-      const line = OPERATIONS.map((op) => {
-        const r = results.get(size)![op]
-        return `${op} ${r.wallS.toFixed(1)} s, CPU ${r.cpuS.toFixed(1)} s, RSS ${r.rssMib.toFixed(0)} MiB`
-      })
+      const measured = { create, export: exported, restore }
+      results.set(size, measured)
+      const line = OPERATIONS.map((op) => `${op} ${measured[op].wallS.toFixed(1)} s, CPU ${measured[op].cpuS.toFixed(1)} s, RSS ${measured[op].rssMib.toFixed(0)} MiB`)
       console.log(`  ${size.toLocaleString('en').padStart(9)} dossiers (${formatBytes(statSync(database).size)}): ${line.join(' · ')}`)
     }
     let allMet = true
