@@ -13,6 +13,7 @@ import { openSqliteIndexLab } from '../scripts/lib/engines/sqlite/index-advice.t
 import { HYPOPG_INSTALL, openPostgresIndexLab } from '../scripts/lib/engines/postgres/index-advice.ts'
 import type { DatabaseHandle } from '../scripts/lib/db/connection.ts'
 import { engineNamed } from '../scripts/lib/engines/index.ts'
+import pg from 'pg'
 
 const DOSSIERS = 20_000
 const STATUTS = ['OUVERT', 'EN_COURS', 'EN_ATTENTE', 'CLOS'] as const
@@ -197,6 +198,48 @@ for (const c of CASES) {
     })
   })
 }
+
+describe('index advice on PostgreSQL while another session holds an older snapshot', () => {
+  // The app's own long transactions do this in production: an index built while some session still sees
+  // the old versions of recently HOT-updated rows is hidden from the transaction that built it
+  // (pg_index.indcheckxmin), so the rolled-back build cannot show the planner choosing it.
+  test('the lab waits for that session, then proves the index; if it never ends, the candidate is reported as not measured (not as refused by the planner)', async (t) => {
+    const db = await openTestDatabase(t, 'postgres')
+    await bigTenant(db)
+    const holder = new pg.Client({ connectionString: (db.location as { connectionString: string }).connectionString })
+    await holder.connect()
+    defer(t, () => holder.end())
+    await holder.query('BEGIN ISOLATION LEVEL REPEATABLE READ')
+    await holder.query('SELECT 1')
+    const metrics = instrumentDatabase(db)
+    for (let i = 0; i < 5; i++) {
+      await metrics.prisma.dossier.updateMany({ where: { tenantId: 'tenant-demo', statut: 'EN_ATTENTE', dateEcheance: { lt: new Date(Date.UTC(2026, 0, 1, 12 + i)) } }, data: { priorite: 'HAUTE' } })
+    }
+    const statements = observedFromOperations(metrics.drain().operations).filter((s) => /^\s*UPDATE/i.test(s.sql))
+    assert.equal(statements.length, 1)
+
+    const waits: number[] = []
+    const patient = await openPostgresIndexLab(db, { snapshotWaitMs: 400, onSnapshotWait: (sessions) => waits.push(sessions) })
+    defer(t, () => patient.close())
+    const unmeasured = await adviseIndexes(patient, statements, { minCalls: 5, runs: 3 })
+    assert.deepEqual(unmeasured.recommendations, [])
+    const reasons = unmeasured.rejected.map((r) => r.reason)
+    assert.ok(reasons.some((r) => /^non mesuré: .*indcheckxmin.*: [1-9]\d* session/.test(r)), reasons.join('\n'))
+    assert.ok(!reasons.some((r) => /n'est pas choisi/.test(r)), reasons.join('\n'))
+    assert.ok(waits.length >= 1 && waits.every((n) => n >= 1), JSON.stringify(waits))
+    assert.doesNotMatch(JSON.stringify(unmeasured), LITERALS)
+
+    // The session ends while the lab waits for it: the next build is visible, and the index is proved.
+    let released = false
+    const lab = await openPostgresIndexLab(db, { snapshotWaitMs: 30_000, onSnapshotWait: () => void (released || ((released = true), holder.query('COMMIT'))) })
+    defer(t, () => lab.close())
+    const advice = await adviseIndexes(lab, statements, { minCalls: 5, runs: 3 })
+    assert.equal(released, true, 'the lab met the hidden index and waited')
+    assert.deepEqual(advice.recommendations.map((r) => r.columns), [['tenantId', 'statut', 'dateEcheance']], JSON.stringify(advice.rejected))
+    const left = await db.sql.query<{ n: number }>(`SELECT COUNT(*)::int AS n FROM pg_indexes WHERE tablename = 'Dossier' AND indexname LIKE '%dateEcheance%'`)
+    assert.equal(Number(left[0]!.n), 0, 'every measuring build was rolled back')
+  })
+})
 
 for (const c of CASES) {
   describe(`index findings and plan reading on ${c.name}`, () => {

@@ -6,6 +6,7 @@
  */
 import type { IndexDefinition } from './metrics-engine.ts'
 import { fingerprintSql } from '../db/fingerprint.ts'
+import { ToolkitError } from '../errors.ts'
 
 export interface PlanScan {
   table: string
@@ -71,7 +72,7 @@ export interface IndexLab {
   time(statement: string, params: readonly unknown[], runs: number): Promise<number>
   /** The planner's plan with the index without building it (hypopg); a reason when the engine cannot. */
   hypotheticalPlan(index: CandidateIndex, statement: string, params: readonly unknown[]): Promise<LabPlan | { unavailable: string }>
-  /** Builds the index where it cannot harm (scratch copy, rolled-back transaction), runs `measure`, removes it. */
+  /** Builds the index where it cannot harm (scratch copy, rolled-back transaction), runs `measure`, removes it; `UnmeasuredIndexError` when the build cannot be measured. */
   withIndex<T>(index: CandidateIndex, measure: () => Promise<T>): Promise<{ value: T; bytes: number }>
   /** Runs a proven recommendation's statement on the database (outside any transaction), then refreshes the statistics of the new index. */
   apply(statement: string, index: CandidateIndex): Promise<void>
@@ -79,6 +80,12 @@ export interface IndexLab {
   indexFindings(): Promise<IndexFinding[]>
   close(): Promise<void>
 }
+
+/**
+ * Thrown by `withIndex` when the lab could not measure a candidate at all: not a verdict on the
+ * index. The advice lists it among the rejected as "non mesuré", with this message.
+ */
+export class UnmeasuredIndexError extends ToolkitError {}
 
 /** An UPDATE or DELETE with a WHERE: it finds its rows the way a read does. */
 export function isFilteredWrite(sql: string): boolean {

@@ -19,7 +19,7 @@ import { createHash } from 'node:crypto'
 import { quoteIdentifier } from '../db/connection.ts'
 import { describeError } from '../errors.ts'
 import type { IndexDefinition } from '../engines/metrics-engine.ts'
-import { isFilteredWrite, type CandidateIndex, type ColumnStatistics, type IndexFinding, type IndexLab, type LabPlan, type PlanScan } from '../engines/index-lab.ts'
+import { isFilteredWrite, UnmeasuredIndexError, type CandidateIndex, type ColumnStatistics, type IndexFinding, type IndexLab, type LabPlan, type PlanScan } from '../engines/index-lab.ts'
 import { aggregateFingerprints } from './analysis.ts'
 import type { OperationRecord } from './instrumentation.ts'
 import { placeholderRoles, tableShape, tablesRead, type TableShape } from '../engines/statement-shape.ts'
@@ -155,10 +155,18 @@ export async function adviseIndexes(lab: IndexLab, statements: readonly Observed
         continue
       }
       const beforeMs = await lab.time(statement.sql, params, settings.runs)
-      const { value: after, bytes } = await lab.withIndex(candidate, async () => ({
-        plan: await lab.explain(statement.sql, params),
-        medianMs: await lab.time(statement.sql, params, settings.runs),
-      }))
+      let measured: { value: { plan: LabPlan; medianMs: number }; bytes: number }
+      try {
+        measured = await lab.withIndex(candidate, async () => ({
+          plan: await lab.explain(statement.sql, params),
+          medianMs: await lab.time(statement.sql, params, settings.runs),
+        }))
+      } catch (error) {
+        if (!(error instanceof UnmeasuredIndexError)) throw error
+        rejected.push({ statementId: statement.id, table: scan.table, columns: candidateColumns, reason: `non mesuré: ${error.message}` })
+        continue
+      }
+      const { value: after, bytes } = measured
       const gain = beforeMs <= 0 ? 0 : (beforeMs - after.medianMs) / beforeMs
       if (!after.plan.scans.some((s) => s.index === candidate.name)) {
         rejected.push({ statementId: statement.id, table: scan.table, columns: candidateColumns, reason: 'construit sur la copie, l\'index n\'est pas choisi par le planificateur' })

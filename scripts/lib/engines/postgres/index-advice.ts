@@ -10,14 +10,20 @@
  *   the rows each scan really read; an UPDATE or DELETE that filters runs inside a transaction (or
  *   a savepoint of the measuring one) that is rolled back at once, with the same `lock_timeout`:
  *   its row locks last one execution, and nothing it wrote is kept;
- * - column order uses pg_stats (n_distinct, null_frac, most_common_vals, histogram_bounds).
+ * - column order uses pg_stats (n_distinct, null_frac, most_common_vals, histogram_bounds);
+ * - a build that meets recently HOT-updated rows some other session may still see (its snapshot is
+ *   older: a long app transaction, an autovacuum ANALYZE) is marked `pg_index.indcheckxmin`, and the
+ *   transaction that built it cannot use it: its plans would say "not chosen" of a good index. The
+ *   lab then rolls back, waits until those sessions have moved on (`snapshotWaitMs`, polling
+ *   pg_stat_activity.backend_xmin) and builds again; past the wait, the candidate is reported as not
+ *   measured (`UnmeasuredIndexError`), never as refused.
  * An applied recommendation is built with `CREATE INDEX CONCURRENTLY` (no write lock).
  */
 import pg from 'pg'
 import type { DatabaseHandle } from '../../db/connection.ts'
 import { ToolkitError } from '../../errors.ts'
 import { isReadStatement } from '../../db/fingerprint.ts'
-import { duplicateIndexes, isFilteredWrite, redactPlanLine, type CandidateIndex, type ColumnStatistics, type IndexFinding, type IndexLab, type LabPlan, type PlanScan } from '../index-lab.ts'
+import { duplicateIndexes, isFilteredWrite, redactPlanLine, UnmeasuredIndexError, type CandidateIndex, type ColumnStatistics, type IndexFinding, type IndexLab, type LabPlan, type PlanScan } from '../index-lab.ts'
 import { postgresMetrics, type PostgresPlanNode } from './metrics.ts'
 import { percentile } from '../../statistics.ts'
 
@@ -28,7 +34,14 @@ const SCAN_NODES = new Set(['Seq Scan', 'Index Scan', 'Index Only Scan', 'Bitmap
 export interface PostgresIndexLabOptions {
   /** How long building an index may wait for the table's lock. Default 2 s. */
   lockTimeoutMs?: number
+  /** How long, in all, the lab may wait for sessions with older snapshots when a build is hidden from its own transaction (indcheckxmin). Default 15 s. */
+  snapshotWaitMs?: number
+  /** Told how many sessions of the database hold a snapshot, each time the lab starts waiting for them. */
+  onSnapshotWait?: (sessions: number) => void
 }
+
+/** How often the lab looks whether the sessions it waits for have moved on. */
+const SNAPSHOT_POLL_MS = 100
 
 /**
  * @example const lab = await openPostgresIndexLab(db); try { await adviseIndexes(lab, statements) } finally { await lab.close() }
@@ -38,6 +51,9 @@ export async function openPostgresIndexLab(db: DatabaseHandle, options: Postgres
   const client = new pg.Client({ connectionString: db.location.connectionString })
   await client.connect()
   const lockTimeout = `${Math.max(1, Math.round(options.lockTimeoutMs ?? 2_000))}ms`
+  const snapshotWaitMs = options.snapshotWaitMs ?? 15_000
+  /** What is left of that wait: spent once per lab, so that many candidates do not each wait it in full. */
+  let snapshotWaitLeftMs = snapshotWaitMs
   const q = (name: string) => `"${name.replace(/"/g, '""')}"`
   const query = async <Row extends object>(text: string, params: readonly unknown[] = []) => (await client.query(text, params as unknown[])).rows as Row[]
   const explainJson = async (options: string, statement: string, params: readonly unknown[]) => {
@@ -57,6 +73,23 @@ export async function openPostgresIndexLab(db: DatabaseHandle, options: Postgres
     } finally {
       await client.query(inTransaction ? 'ROLLBACK TO SAVEPOINT ipm_index_lab' : 'ROLLBACK')
     }
+  }
+  /** The other sessions of this database that hold a snapshot: pid → its xmin. */
+  const snapshotHolders = async () =>
+    new Map(
+      (
+        await query<{ pid: number; xmin: string }>(
+          `SELECT pid, backend_xmin::text AS xmin FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_xmin IS NOT NULL`,
+        )
+      ).map((row) => [row.pid, row.xmin]),
+    )
+  /** Until every one of `holders` has ended or taken a newer snapshot, or the deadline; at least one poll, so a holder-less retry is not immediate. */
+  const movedOn = async (holders: Map<number, string>, deadline: number) => {
+    do {
+      await new Promise((resolve) => setTimeout(resolve, SNAPSHOT_POLL_MS))
+      const now = await snapshotHolders()
+      if (![...holders].some(([pid, xmin]) => now.get(pid) === xmin)) return
+    } while (Date.now() < deadline)
   }
   const stats = async (table: string, column: string) => {
     const [row] = await query<{ n_distinct: number; null_frac: number; reltuples: number; mcv: string[] | null; bounds: string[] | null }>(
@@ -129,19 +162,37 @@ export async function openPostgresIndexLab(db: DatabaseHandle, options: Postgres
       }
     },
     async withIndex(index, measure) {
-      await client.query('BEGIN')
-      inTransaction = true
-      try {
-        await client.query(`SET LOCAL lock_timeout = '${lockTimeout}'`)
-        await client.query(createIndex(index, q))
-        // As apply() does after its build: the planner then judges with the table's current statistics,
-        // not whatever autovacuum last left (a table loaded recently may have none). Rolled back with the rest.
-        await client.query(`ANALYZE ${q(index.table)}`)
-        const [size] = await query<{ bytes: string }>(`SELECT pg_relation_size(to_regclass($1)) AS bytes`, [q(index.name)])
-        return { value: await measure(), bytes: Number(size?.bytes ?? 0) }
-      } finally {
-        inTransaction = false
-        await client.query('ROLLBACK')
+      const deadline = Date.now() + snapshotWaitLeftMs
+      for (;;) {
+        await client.query('BEGIN')
+        inTransaction = true
+        try {
+          await client.query(`SET LOCAL lock_timeout = '${lockTimeout}'`)
+          await client.query(createIndex(index, q))
+          const [built] = await query<{ hidden: boolean; bytes: string }>(
+            `SELECT indcheckxmin AS hidden, pg_relation_size(indexrelid) AS bytes FROM pg_index WHERE indexrelid = to_regclass($1)`,
+            [q(index.name)],
+          )
+          if (!built!.hidden) {
+            // As apply() does after its build: the planner then judges with the table's current statistics,
+            // not whatever autovacuum last left (a table loaded recently may have none). Rolled back with the rest.
+            await client.query(`ANALYZE ${q(index.table)}`)
+            return { value: await measure(), bytes: Number(built!.bytes) }
+          }
+        } finally {
+          inTransaction = false
+          await client.query('ROLLBACK')
+        }
+        const holders = await snapshotHolders()
+        if (Date.now() >= deadline) {
+          snapshotWaitLeftMs = 0
+          throw new UnmeasuredIndexError(
+            `l'index construit pour la mesure est caché à la transaction qui le construit (pg_index.indcheckxmin): ${holders.size} session(s) de la base gardent un instantané plus ancien que les dernières mises à jour de ${q(index.table)} (pg_stat_activity.backend_xmin)${holders.size === 0 ? ', ou une transaction préparée ou un slot de réplication les retient (pg_prepared_xacts, pg_replication_slots)' : ''}; attendu ${Math.round(snapshotWaitMs / 1000)} s en tout; relancez l'avis quand ces transactions seront finies`,
+          )
+        }
+        options.onSnapshotWait?.(holders.size)
+        await movedOn(holders, deadline)
+        snapshotWaitLeftMs = Math.max(0, deadline - Date.now())
       }
     },
     async apply(statement, index) {
