@@ -114,6 +114,8 @@ describe('restore (SQLite)', { skip: requireJudge('sqlite3') }, () => {
       assert.deepEqual(readdirSync(s.dir).sort(), ['backups', 'dev.db', 'dev.db.before-restore'])
       assert.equal(result.integrity, 'ok')
       assert.ok(result.counts.every((c) => c.actual === c.expected && c.expected > 0))
+      // Step 4's integrity_check, foreign_key_check and counts ran on step 1's verified copy, the very file step 3 renamed.
+      assert.match(result.steps[3]!.detail ?? '', /integrity_check ok.*dès sa copie vérifiée/, form)
     }
   })
 
@@ -311,6 +313,39 @@ describe('restore (SQLite)', { skip: requireJudge('sqlite3') }, () => {
     assert.equal(error.exitCode, 1)
     assert.equal(sha256File(s.live), s.liveSha)
     assert.equal(run('sqlite3', [s.live, 'PRAGMA integrity_check']).trim(), 'ok')
+  })
+
+  test('a database whose index disagrees with its table (hashes re-sealed): refused by the early integrity_check, the previous one put back', { skip: requireJudge('sqlite3') }, async (t) => {
+    const s = scene(t, 'folder')
+    const folder = join(s.backups, FIRST)
+    const file = join(folder, 'database.db')
+    // The classic way to make an index lie: its definition rewritten to another column, its entries left as they were.
+    run('sqlite3', [file, `CREATE INDEX "Plan_probe" ON "Plan"("name"); PRAGMA writable_schema = ON; UPDATE sqlite_master SET sql = 'CREATE INDEX "Plan_probe" ON "Plan"("id")' WHERE name = 'Plan_probe';`])
+    assert.notEqual(run('sqlite3', [file, 'PRAGMA integrity_check']).trim(), 'ok')
+    reseal(join(folder, 'metadata.json'), (m) => {
+      m.files = m.files.map((f) => (f.path === 'database.db' ? { ...f, size: statSync(file).size, sha256: sha256File(file) } : f))
+      m.hash = manifestHash(m.files)
+    })
+    await rejects(s.system.restore(FIRST, { yes: true }), /a échoué au contrôle \(PRAGMA integrity_check: .*Plan_probe.*\) ; la base précédente a été remise en place/)
+    assert.equal(sha256File(s.live), s.liveSha)
+    assert.deepEqual(readdirSync(s.dir).sort(), ['backups', 'dev.db', 'dev.db.before-restore'], 'no link of the staged copy is left')
+  })
+
+  test('a backup whose database is in WAL mode is checked in place after the rename (a read-only early check would write -wal/-shm beside its copy)', { skip: requireJudge('sqlite3') }, async (t) => {
+    const s = scene(t, 'folder')
+    const folder = join(s.backups, FIRST)
+    const file = join(folder, 'database.db')
+    assert.equal(run('sqlite3', [file, 'PRAGMA journal_mode = WAL']).trim(), 'wal')
+    reseal(join(folder, 'metadata.json'), (m) => {
+      m.files = m.files.map((f) => (f.path === 'database.db' ? { ...f, size: statSync(file).size, sha256: sha256File(file) } : f))
+      m.hash = manifestHash(m.files)
+    })
+    const result = await s.system.restore(FIRST, { yes: true })
+    assert.equal(result.integrity, 'ok')
+    assert.match(result.steps[3]!.detail ?? '', /integrity_check ok/)
+    assert.doesNotMatch(result.steps[3]!.detail ?? '', /dès sa copie vérifiée/)
+    assert.equal(sqliteDump(s.live), sourceDump)
+    assert.deepEqual(readdirSync(s.dir).filter((name) => name.includes('.tmp-')), [])
   })
 
   test('an unsafe archive is refused before anything is written', { skip: requireJudge('tar') }, async (t) => {

@@ -23,7 +23,7 @@ interface DistSources {
 }
 
 /** The script users run, and every thread entry it may start (startTypeScriptThread in threads.ts). */
-export const DIST_ENTRIES = ['scripts/advanced-backup.ts', 'scripts/lib/backup/create/exports-thread.ts', 'scripts/lib/engines/sqlite/_checksum-thread.ts'] as const
+export const DIST_ENTRIES = ['scripts/advanced-backup.ts', 'scripts/lib/backup/create/exports-thread.ts', 'scripts/lib/engines/sqlite/_checksum-thread.ts', 'scripts/lib/engines/sqlite/_staged-check-thread.ts'] as const
 
 /**
  * Builds DIST_ENTRIES of the project at `root` into `outDir` (replaced whole).

@@ -109,6 +109,13 @@ export interface RestoreTarget {
   stagingPath(): string | null
   /** Step 3: `materialize` writes the backup's artefact to a path the engine chooses, which then becomes the database. */
   replace(materialize: (dest: string) => Promise<void>, context: RestoreContext): Promise<string>
+  /**
+   * Step 4 started early, on the staged copy (`stagingPath`) of a full backup's artefact, as soon as
+   * step 1 has written it and found its hash right, while step 1 goes on verifying the rest: step 3
+   * only renames that file, so `check` can take the result (a SQLite file). `close` stops it when the
+   * restore goes no further.
+   */
+  checkStaged?(staged: string): void
   /** Step 4: the database (or, in a dry run, the rebuilt artefact at `path`) checked against the metadata. */
   check(path: string | null, context: RestoreContext): Promise<{ value: RestoredCheck; detail: string }>
   /**

@@ -277,6 +277,8 @@ export interface ReadArchiveOptions {
   extract?: ReadonlyMap<string, string>
   /** Called with the archive bytes read so far. */
   onBytes?: (bytes: number) => void
+  /** Called once an `extract` entry's copy is whole and closed, with its size and SHA-256, while the rest of the archive is still being read. */
+  onCopied?: (entry: ArchiveEntry) => void
 }
 
 /**
@@ -290,6 +292,7 @@ export async function readArchive(path: string, options: ReadArchiveOptions = {}
   const copies = new VerifiedCopies()
   const archiveHash = createHash('sha256')
   const problems: string[] = []
+  let announced = 0
   let inflated: InflatedFile
   try {
     inflated = await inflateFile(path, {
@@ -302,6 +305,12 @@ export async function readArchive(path: string, options: ReadArchiveOptions = {}
         tar.write(data)
         // Written before the next block is handed over: the parts are views of this one.
         for (const { dest, data: part, name } of tar.takeCopies()) await copies.write(dest, part, name)
+        for (; announced < tar.entries.length; announced++) {
+          const entry = tar.entries[announced]!
+          if (entry.copiedTo === undefined) continue
+          await copies.finish(entry.copiedTo)
+          options.onCopied?.(entry)
+        }
       },
     })
   } finally {

@@ -43,6 +43,13 @@ export class VerifiedCopies {
     }
   }
 
+  /** Closes one copy, now whole (it stays on disk for the caller). */
+  async finish(dest: string): Promise<void> {
+    const handle = this.#handles.get(dest)
+    this.#handles.delete(dest)
+    await handle?.close()
+  }
+
   /** Closes every file (the copies stay on disk for the caller). */
   async close(): Promise<void> {
     const handles = [...this.#handles.values()]

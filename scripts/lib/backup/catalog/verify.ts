@@ -55,6 +55,12 @@ export interface VerifyOptions {
    * must not exist) while they are hashed. Not passed on to the parents of an incremental.
    */
   extract?: ReadonlyMap<string, string>
+  /**
+   * Called as soon as an `extract` copy is whole and matches the metadata's size and SHA-256, while
+   * the rest of the backup is still being verified (restore checks the copy meanwhile; it uses that
+   * only once the whole report is ok).
+   */
+  onCopied?: (dest: string) => void
 }
 
 /**
@@ -154,7 +160,12 @@ export async function checkDirectory(dir: string, files: readonly FileDigest[], 
         if (dest !== undefined) await copies.write(dest, Buffer.alloc(0), file.path)
         const actual = await hashFile(join(dir, file.path), (n) => options.onProgress?.({ label: 'verify', done: (done = base + n), total, unit: 'bytes' }), copy)
         done = base + file.size
-        checks.push(compare(file.path, file, actual))
+        const check = compare(file.path, file, actual)
+        checks.push(check)
+        if (dest !== undefined) {
+          await copies.finish(dest)
+          if (check.status === 'ok') options.onCopied?.(dest)
+        }
       } catch (error) {
         if (error instanceof CopyWriteError) throw error
         checks.push({ path: file.path, status: 'invalid', detail: describeError(error) })
@@ -188,6 +199,8 @@ export function sameBackupDescription(inside: BackupMetadata, outside: BackupMet
 export async function checkArchive(archivePath: string, id: string, metadata: BackupMetadata, options: VerifyOptions = {}): Promise<FileCheck[]> {
   const archiveName = `${id}${ARCHIVE_SUFFIX}`
   const checks: FileCheck[] = []
+  const prefix = `${id}/`
+  const expected = new Map(metadata.files.map((file) => [`${prefix}${file.path}`, file]))
   let report
   try {
     report = await readArchive(archivePath, {
@@ -195,6 +208,10 @@ export async function checkArchive(archivePath: string, id: string, metadata: Ba
       keepContent: (path) => path === `${id}/${METADATA_FILE}`,
       extract: new Map([...(options.extract ?? [])].map(([path, dest]) => [`${id}/${path}`, dest])),
       onBytes: (done) => options.onProgress?.({ label: 'verify', done, total: metadata.archive?.size, unit: 'bytes' }),
+      onCopied: (entry) => {
+        const file = expected.get(entry.path)
+        if (file !== undefined && compare(file.path, file, entry).status === 'ok') options.onCopied?.(entry.copiedTo!)
+      },
     })
   } catch (error) {
     if (error instanceof CopyWriteError) throw error
@@ -215,8 +232,6 @@ export async function checkArchive(archivePath: string, id: string, metadata: Ba
     return checks
   }
 
-  const prefix = `${id}/`
-  const expected = new Map(metadata.files.map((file) => [`${prefix}${file.path}`, file]))
   const directories = new Set([prefix, `${prefix}${CSV_DIR}/`])
   let innerSeen = false
   for (const entry of report.entries) {

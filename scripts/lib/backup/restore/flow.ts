@@ -139,14 +139,21 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
       const { chain, metadata, copies } = await timed(1, 'verify', async () => {
         // The copies step 3 (or the cross-engine conversion) needs, another engine's backup being read from its
         // data.json; the database's where the target wants it staged (beside a file target), the rest in the scratch folder.
+        let stagedArtefact: string | null = null
         const keep = (entry: BackupEntry, root: boolean) => {
           const m = entry.metadata!
           const path = m.engine !== engine.name ? JSON_EXPORT_FILE : root ? engineNamed(m.engine).restoreArtefact : CHANGES_FILE
-          const dest = (m.engine === engine.name && root ? target.stagingPath() : null) ?? join(verifiedDir, `${entry.id}.${path}`)
+          const beside = m.engine === engine.name && root ? target.stagingPath() : null
+          const dest = beside ?? join(verifiedDir, `${entry.id}.${path}`)
+          // A full backup restored as it is: step 3 renames this very file into place.
+          if (beside !== null && entry.id === options.id) stagedArtefact = beside
           staged.push(dest)
           return new Map([[path, dest]])
         }
-        const verified = await verifyChain(options.backupDir, options.id, { pool, onProgress: options.onProgress, keep })
+        const onCopied = (dest: string) => {
+          if (dest === stagedArtefact) target.checkStaged?.(dest)
+        }
+        const verified = await verifyChain(options.backupDir, options.id, { pool, onProgress: options.onProgress, keep, onCopied })
         const last = verified.chain.at(-1)!.metadata!
         const sameEngine = last.engine === engine.name
         if (!sameEngine) assertLogicalExport(last, engine)

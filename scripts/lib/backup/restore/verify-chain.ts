@@ -19,6 +19,8 @@ export interface VerifyChainOptions {
    * the backup → where to write it (created; it must not exist). Files the backup does not list are passed over.
    */
   keep?: (entry: BackupEntry, root: boolean) => ReadonlyMap<string, string>
+  /** A kept copy is whole and matches its hash, while the rest of the chain is still being verified (`verifyBackup`'s `onCopied`). */
+  onCopied?: (dest: string) => void
 }
 
 export interface VerifiedChain {
@@ -39,7 +41,7 @@ export async function verifyChain(backupDir: string, id: string, options: Verify
   for (const entry of [...chain].reverse()) {
     const listed = new Set(entry.metadata!.files.map((file) => file.path))
     const extract = new Map([...(options.keep?.(entry, entry === chain[0]) ?? [])].filter(([path]) => listed.has(path)))
-    const report = await verifyBackup(backupDir, entry.id, { pool: options.pool, onProgress: options.onProgress, chain: false, extract })
+    const report = await verifyBackup(backupDir, entry.id, { pool: options.pool, onProgress: options.onProgress, chain: false, extract, onCopied: options.onCopied })
     if (report.ok) {
       for (const [path, dest] of extract) copies.set(`${entry.id}/${path}`, dest)
       continue

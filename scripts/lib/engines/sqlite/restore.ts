@@ -17,7 +17,7 @@
  * corrupting the new one through a stale -wal.
  */
 import { chmodSync, chownSync, existsSync, linkSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync } from 'node:fs'
-import { copyFile, rm, stat } from 'node:fs/promises'
+import { copyFile, open, rm, stat } from 'node:fs/promises'
 import { basename, dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { DATABASE_FILE } from '../snapshot.ts'
@@ -31,6 +31,7 @@ import { isDiskFull } from '../../fs/errors.ts'
 import type { RestoredBackupMetadata, RestoredCheck, RestoreTarget } from '../engine.ts'
 import { checkRowCounts } from '../_row-counts.ts'
 import { openSqlite } from './connection.ts'
+import { sameFile, startStagedCheck, type StagedCheck } from './staged-check.ts'
 import { sqliteRealPath } from './url.ts'
 
 export const SAFETY_SUFFIX = '.before-restore'
@@ -48,6 +49,7 @@ export async function openSqliteRestoreTarget(location: DatabaseLocation, option
   const targetExists = existsSync(target)
   if (!options.dryRun) removeRestoreLeftovers(target)
   const safetyCopy = targetExists ? freeSafetyCopyName(target) : null
+  let early: StagedCheck | undefined
   return {
     display: target,
     noun: 'un fichier',
@@ -89,10 +91,18 @@ export async function openSqliteRestoreTarget(location: DatabaseLocation, option
       }
       return `${context.metadata.id} -> ${basename(target)} (${formatSize((await stat(target)).size)})`
     },
-    check: (path, context) => checkRestored(path ?? target, context.metadata),
+    checkStaged(staged) {
+      early?.cancel()
+      early = startStagedCheck(staged)
+      // Its writeback starts now too, while step 1 verifies the rest: step 3's fsync (which reports any failure) then has little left to flush.
+      void open(staged, 'r').then((handle) => handle.sync().finally(() => handle.close())).catch(() => {})
+    },
+    check: (path, context) => checkRestored(path ?? target, context.metadata, path === null ? early : undefined),
     undo: (kept) => putPreviousBack(target, kept),
     size: async (path) => (await stat(path ?? target)).size,
-    async close() {},
+    async close() {
+      early?.cancel()
+    },
   }
 }
 
@@ -323,23 +333,29 @@ async function putPreviousBack(target: string, safetyCopy: string | null): Promi
   }
 }
 
-/** Step 4: open through Prisma, integrity_check, foreign_key_check, row counts against the metadata. */
-async function checkRestored(path: string, metadata: RestoredBackupMetadata): Promise<{ value: RestoredCheck; detail: string }> {
+/**
+ * Step 4: open through Prisma, integrity_check, foreign_key_check, row counts against the metadata.
+ * The last three are taken from `early` (staged-check.ts) when it ran them on this same file, unchanged.
+ */
+async function checkRestored(path: string, metadata: RestoredBackupMetadata, early?: StagedCheck): Promise<{ value: RestoredCheck; detail: string }> {
   const db = await openSqlite({ path, redactedUrl: `file:${path}`, create: false })
   try {
     await db.prisma.$queryRawUnsafe('SELECT count(*) FROM sqlite_master')
-    const integrity = (await db.sql.query<{ integrity_check: string }>('PRAGMA integrity_check')).map((r) => r.integrity_check).join('; ')
+    const found = early !== undefined && sameFile(early, path) ? await early.result() : undefined
+    const ahead = found !== undefined && !('skipped' in found) ? found : undefined
+    const integrity = ahead?.integrity ?? (await db.sql.query<{ integrity_check: string }>('PRAGMA integrity_check')).map((r) => r.integrity_check).join('; ')
     if (integrity !== 'ok') throw new ToolkitError(`PRAGMA integrity_check: ${integrity.slice(0, 300)}`)
-    const violations = (await db.sql.query('PRAGMA foreign_key_check')).length
+    const violations = ahead?.foreignKeyViolations ?? (await db.sql.query('PRAGMA foreign_key_check')).length
     if (violations > 0) throw new ToolkitError(`PRAGMA foreign_key_check: ${violations} row(s) point to missing rows`)
     const present = new Set((await db.sql.query<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'table'`)).map((r) => r.name))
     const counts = await checkRowCounts(metadata.tables, async (name) =>
-      present.has(name) ? Number((await db.sql.query<{ n: number | bigint }>(`SELECT count(*) AS n FROM ${quoteIdentifier(name)}`))[0]!.n) : null,
+      !present.has(name) ? null : (ahead?.rows[name] ?? Number((await db.sql.query<{ n: number | bigint }>(`SELECT count(*) AS n FROM ${quoteIdentifier(name)}`))[0]!.n)),
     )
     const total = counts.reduce((n, c) => n + c.expected, 0)
+    const when = ahead !== undefined ? ' (contrôlés sur ce même fichier dès sa copie vérifiée)' : ''
     return {
       value: { counts, integrity, foreignKeyViolations: violations },
-      detail: `Prisma connecté, integrity_check ok, 0 clé étrangère orpheline, ${counts.length} tables / ${total.toLocaleString('fr-FR')} lignes = métadonnées`,
+      detail: `Prisma connecté, integrity_check ok, 0 clé étrangère orpheline, ${counts.length} tables / ${total.toLocaleString('fr-FR')} lignes = métadonnées${when}`,
     }
   } finally {
     await db.close()

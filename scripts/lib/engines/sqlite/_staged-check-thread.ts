@@ -1,0 +1,39 @@
+/**
+ * Helper thread of staged-check.ts: opens the staged database read-only and runs step 4's SQLite
+ * checks (integrity_check, foreign_key_check, rows per table); posts what it found.
+ */
+import { closeSync, openSync, readSync } from 'node:fs'
+import { parentPort, workerData } from 'node:worker_threads'
+import Database from 'better-sqlite3'
+import { quoteIdentifier } from '../../db/connection.ts'
+import { describeError } from '../../errors.ts'
+import type { StagedCheckResult } from './staged-check.ts'
+
+const { path } = (workerData as { data: { path: string } }).data
+
+function check(): StagedCheckResult {
+  const header = Buffer.alloc(20)
+  const fd = openSync(path, 'r')
+  try {
+    readSync(fd, header, 0, 20, 0)
+  } finally {
+    closeSync(fd)
+  }
+  if (header[18] === 2 || header[19] === 2) return { skipped: 'base en mode WAL: contrôlée à sa place' }
+  const db = new Database(path, { readonly: true, fileMustExist: true })
+  try {
+    const integrity = (db.pragma('integrity_check') as { integrity_check: string }[]).map((r) => r.integrity_check).join('; ')
+    const foreignKeyViolations = (db.pragma('foreign_key_check') as unknown[]).length
+    const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).pluck().all() as string[]
+    const rows = Object.fromEntries(tables.map((name) => [name, Number(db.prepare(`SELECT count(*) FROM ${quoteIdentifier(name)}`).pluck().get())]))
+    return { integrity, foreignKeyViolations, rows }
+  } finally {
+    db.close()
+  }
+}
+
+try {
+  parentPort!.postMessage(check())
+} catch (error) {
+  parentPort!.postMessage({ skipped: `contrôle anticipé en échec: ${describeError(error)}` } satisfies StagedCheckResult)
+}

@@ -1,0 +1,82 @@
+/**
+ * Step 4's checks of a SQLite restore started early, on step 1's verified copy of the database
+ * (written beside the target, which step 3 renames into place), in a helper thread while step 1
+ * goes on verifying the rest of the backup: `PRAGMA integrity_check` and `foreign_key_check` cost
+ * seconds on a large file and were the second half of a restore's time. The verdict stands for the
+ * restored file only if it is the same file, unchanged: same device, inode, size and mtime after
+ * the rename (`sameFile`); otherwise step 4 checks the target itself, as it does without this.
+ * The thread opens a hard link of the copy (`<copy>-check`, a leftover of a killed restore that the
+ * next one removes), so that step 3's rename cannot pull the file from under a thread still starting.
+ */
+import { linkSync, rmSync, statSync } from 'node:fs'
+import type { Worker } from 'node:worker_threads'
+import { describeError } from '../../errors.ts'
+import { startTypeScriptThread } from '../../threads.ts'
+
+/** What the helper thread found (`_staged-check-thread.ts`). */
+export type StagedCheckResult =
+  | { integrity: string; foreignKeyViolations: number; rows: Record<string, number> }
+  /** Not checked there: a WAL-mode file (a read-only connection would write -wal/-shm files beside it), or the thread failed. */
+  | { skipped: string }
+
+export interface StagedCheck {
+  /** The file as it was when the check opened it. */
+  readonly file: FileIdentity
+  /** Settles when the thread is done; never rejects. */
+  result(): Promise<StagedCheckResult>
+  /** Lets the thread go (the restore goes no further); it stops at its next statement. */
+  cancel(): void
+}
+
+interface FileIdentity {
+  dev: number
+  ino: number
+  size: number
+  mtimeMs: number
+}
+
+function identityOf(path: string): FileIdentity {
+  const { dev, ino, size, mtimeMs } = statSync(path)
+  return { dev, ino, size, mtimeMs }
+}
+
+/** Whether `path` is still the file `check` examined, unchanged. */
+export function sameFile(check: StagedCheck, path: string): boolean {
+  const now = identityOf(path)
+  return now.dev === check.file.dev && now.ino === check.file.ino && now.size === check.file.size && now.mtimeMs === check.file.mtimeMs
+}
+
+/** @example const early = startStagedCheck(stagedPath); …; if (sameFile(early, target)) use(await early.result()) */
+export function startStagedCheck(path: string): StagedCheck {
+  const file = identityOf(path)
+  const link = `${path}-check`
+  const removeLink = () => rmSync(link, { force: true })
+  let worker: Worker | undefined
+  let settled: Promise<StagedCheckResult>
+  try {
+    linkSync(path, link)
+    const thread = startTypeScriptThread(new URL('./_staged-check-thread.ts', import.meta.url), { path: link })
+    worker = thread
+    // Until step 4 waits for it, the thread must not keep a process alive that has stopped for another reason.
+    thread.unref()
+    settled = new Promise<StagedCheckResult>((resolve) => {
+      thread.once('message', (message: StagedCheckResult) => resolve(message))
+      thread.once('error', (error) => resolve({ skipped: `contrôle anticipé en échec: ${describeError(error)}` }))
+      thread.once('exit', (code) => resolve({ skipped: `contrôle anticipé arrêté (code ${code})` }))
+    }).finally(removeLink)
+  } catch (error) {
+    removeLink()
+    settled = Promise.resolve({ skipped: `contrôle anticipé impossible: ${describeError(error)}` })
+  }
+  return {
+    file,
+    result() {
+      worker?.ref()
+      return settled
+    },
+    cancel() {
+      removeLink()
+      void worker?.terminate()
+    },
+  }
+}
