@@ -1,17 +1,18 @@
 /**
- * Helper thread of staged-check.ts: opens the staged database read-only and runs step 4's SQLite
- * checks (integrity_check, foreign_key_check, rows per table); posts what it found.
+ * Helper thread of staged-check.ts: opens the staged database read-only and runs its part of step
+ * 4's SQLite checks (`integrity`: integrity_check; `references`: foreign_key_check and rows per
+ * table); posts what it found.
  */
 import { closeSync, openSync, readSync } from 'node:fs'
 import { parentPort, workerData } from 'node:worker_threads'
 import Database from 'better-sqlite3'
 import { quoteIdentifier } from '../../db/connection.ts'
 import { describeError } from '../../errors.ts'
-import type { StagedCheckResult } from './staged-check.ts'
+import type { STAGED_CHECK_PARTS, StagedCheckPart } from './staged-check.ts'
 
-const { path } = (workerData as { data: { path: string } }).data
+const { path, part } = (workerData as { data: { path: string; part: (typeof STAGED_CHECK_PARTS)[number] } }).data
 
-function check(): StagedCheckResult {
+function check(): StagedCheckPart {
   const header = Buffer.alloc(20)
   const fd = openSync(path, 'r')
   try {
@@ -22,11 +23,11 @@ function check(): StagedCheckResult {
   if (header[18] === 2 || header[19] === 2) return { skipped: 'base en mode WAL: contrôlée à sa place' }
   const db = new Database(path, { readonly: true, fileMustExist: true })
   try {
-    const integrity = (db.pragma('integrity_check') as { integrity_check: string }[]).map((r) => r.integrity_check).join('; ')
+    if (part === 'integrity') return { integrity: (db.pragma('integrity_check') as { integrity_check: string }[]).map((r) => r.integrity_check).join('; ') }
     const foreignKeyViolations = (db.pragma('foreign_key_check') as unknown[]).length
     const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).pluck().all() as string[]
     const rows = Object.fromEntries(tables.map((name) => [name, Number(db.prepare(`SELECT count(*) FROM ${quoteIdentifier(name)}`).pluck().get())]))
-    return { integrity, foreignKeyViolations, rows }
+    return { foreignKeyViolations, rows }
   } finally {
     db.close()
   }
@@ -35,5 +36,5 @@ function check(): StagedCheckResult {
 try {
   parentPort!.postMessage(check())
 } catch (error) {
-  parentPort!.postMessage({ skipped: `contrôle anticipé en échec: ${describeError(error)}` } satisfies StagedCheckResult)
+  parentPort!.postMessage({ skipped: `contrôle anticipé en échec: ${describeError(error)}` } satisfies StagedCheckPart)
 }

@@ -13,11 +13,17 @@ import type { Worker } from 'node:worker_threads'
 import { describeError } from '../../errors.ts'
 import { startTypeScriptThread } from '../../threads.ts'
 
-/** What the helper thread found (`_staged-check-thread.ts`). */
+/** What the helper threads found (`_staged-check-thread.ts`). */
 export type StagedCheckResult =
   | { integrity: string; foreignKeyViolations: number; rows: Record<string, number> }
-  /** Not checked there: a WAL-mode file (a read-only connection would write -wal/-shm files beside it), or the thread failed. */
+  /** Not checked there: a WAL-mode file (a read-only connection would write -wal/-shm files beside it), or a thread failed. */
   | { skipped: string }
+
+/** What each helper thread runs: `integrity_check`, or `foreign_key_check` and the row counts. */
+export const STAGED_CHECK_PARTS = ['integrity', 'references'] as const
+
+/** What one helper thread found. */
+export type StagedCheckPart = { integrity: string } | { foreignKeyViolations: number; rows: Record<string, number> } | { skipped: string }
 
 export interface StagedCheck {
   /** The file as it was when the check opened it. */
@@ -51,19 +57,28 @@ export function startStagedCheck(path: string): StagedCheck {
   const file = identityOf(path)
   const link = `${path}-check`
   const removeLink = () => rmSync(link, { force: true })
-  let worker: Worker | undefined
+  const workers: Worker[] = []
   let settled: Promise<StagedCheckResult>
   try {
     linkSync(path, link)
-    const thread = startTypeScriptThread(new URL('./_staged-check-thread.ts', import.meta.url), { path: link })
-    worker = thread
-    // Until step 4 waits for it, the thread must not keep a process alive that has stopped for another reason.
-    thread.unref()
-    settled = new Promise<StagedCheckResult>((resolve) => {
-      thread.once('message', (message: StagedCheckResult) => resolve(message))
-      thread.once('error', (error) => resolve({ skipped: `contrôle anticipé en échec: ${describeError(error)}` }))
-      thread.once('exit', (code) => resolve({ skipped: `contrôle anticipé arrêté (code ${code})` }))
-    }).finally(removeLink)
+    // Two threads: integrity_check alone is most of the work, and a restore's last seconds are spent waiting for it.
+    const parts = STAGED_CHECK_PARTS.map((part) => {
+      const thread = startTypeScriptThread(new URL('./_staged-check-thread.ts', import.meta.url), { path: link, part })
+      workers.push(thread)
+      // Until step 4 waits for it, the thread must not keep a process alive that has stopped for another reason.
+      thread.unref()
+      return new Promise<StagedCheckPart>((resolve) => {
+        thread.once('message', (message: StagedCheckPart) => resolve(message))
+        thread.once('error', (error) => resolve({ skipped: `contrôle anticipé en échec: ${describeError(error)}` }))
+        thread.once('exit', (code) => resolve({ skipped: `contrôle anticipé arrêté (code ${code})` }))
+      })
+    })
+    settled = Promise.all(parts)
+      .then(([first, second]): StagedCheckResult => {
+        if ('integrity' in first! && 'foreignKeyViolations' in second!) return { ...first, ...second }
+        return 'skipped' in first! ? first : 'skipped' in second! ? second : { skipped: 'contrôle anticipé incomplet' }
+      })
+      .finally(removeLink)
   } catch (error) {
     removeLink()
     settled = Promise.resolve({ skipped: `contrôle anticipé impossible: ${describeError(error)}` })
@@ -71,12 +86,12 @@ export function startStagedCheck(path: string): StagedCheck {
   return {
     file,
     result() {
-      worker?.ref()
+      for (const worker of workers) worker.ref()
       return settled
     },
     cancel() {
       removeLink()
-      void worker?.terminate()
+      for (const worker of workers) void worker.terminate()
     },
   }
 }
