@@ -3,24 +3,17 @@
  * 4's SQLite checks (`integrity`: integrity_check; `references`: foreign_key_check and rows per
  * table); posts what it found.
  */
-import { closeSync, openSync, readSync } from 'node:fs'
 import { parentPort, workerData } from 'node:worker_threads'
 import Database from 'better-sqlite3'
 import { quoteIdentifier } from '../../db/connection.ts'
 import { describeError } from '../../errors.ts'
+import { isWalModeFile } from './snapshot.ts'
 import type { STAGED_CHECK_PARTS, StagedCheckPart } from './staged-check.ts'
 
 const { path, part } = (workerData as { data: { path: string; part: (typeof STAGED_CHECK_PARTS)[number] } }).data
 
 function check(): StagedCheckPart {
-  const header = Buffer.alloc(20)
-  const fd = openSync(path, 'r')
-  try {
-    readSync(fd, header, 0, 20, 0)
-  } finally {
-    closeSync(fd)
-  }
-  if (header[18] === 2 || header[19] === 2) return { skipped: 'base en mode WAL: contrôlée à sa place' }
+  if (isWalModeFile(path)) return { skipped: 'base en mode WAL: contrôlée à sa place' }
   const db = new Database(path, { readonly: true, fileMustExist: true })
   try {
     if (part === 'integrity') return { integrity: (db.pragma('integrity_check') as { integrity_check: string }[]).map((r) => r.integrity_check).join('; ') }

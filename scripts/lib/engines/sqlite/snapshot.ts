@@ -69,11 +69,8 @@ export function connectionReads(engine: EngineName, db: Database.Database, reade
   }
 }
 
-/**
- * A backup file must open without -wal/-shm companions: if the copy says WAL (header bytes 18-19
- * = 2), switch it to a rollback journal.
- */
-export function makeRollbackJournal(path: string): void {
+/** Whether a SQLite file's header says WAL mode (bytes 18-19 = 2): opening it, even read-only, writes -wal/-shm files beside it. */
+export function isWalModeFile(path: string): boolean {
   const header = Buffer.alloc(20)
   const fd = openSync(path, 'r')
   try {
@@ -81,7 +78,15 @@ export function makeRollbackJournal(path: string): void {
   } finally {
     closeSync(fd)
   }
-  if (header[18] !== 2 && header[19] !== 2) return
+  return header[18] === 2 || header[19] === 2
+}
+
+/**
+ * A backup file must open without -wal/-shm companions: if the copy says WAL, switch it to a
+ * rollback journal.
+ */
+export function makeRollbackJournal(path: string): void {
+  if (!isWalModeFile(path)) return
   const db = new Database(path)
   try {
     db.pragma('journal_mode = DELETE')
