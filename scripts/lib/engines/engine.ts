@@ -113,9 +113,9 @@ export interface RestoreTarget {
    * Step 4 started early, on the staged copy (`stagingPath`) of a full backup's artefact, as soon as
    * step 1 has written it and found its hash right, while step 1 goes on verifying the rest: step 3
    * only renames that file, so `check` can take the result (a SQLite file). `close` stops it when the
-   * restore goes no further.
+   * restore goes no further. Says how many threads it runs, and when they are done.
    */
-  checkStaged?(staged: string): void
+  checkStaged?(staged: string): { threads: number; done: Promise<void> }
   /** Step 4: the database (or, in a dry run, the rebuilt artefact at `path`) checked against the metadata. */
   check(path: string | null, context: RestoreContext): Promise<{ value: RestoredCheck; detail: string }>
   /**

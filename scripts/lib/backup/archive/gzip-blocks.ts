@@ -117,9 +117,18 @@ export class GzipPool {
     })
   }
 
+  /** Blocks at a time (`limit`): fewer than `size` while other threads of the process need cores. */
+  #cap = Infinity
+
+  /** At most `threads` blocks at a time from now on (at least one); `size` again lifts it. */
+  limit(threads: number): void {
+    this.#cap = Math.max(1, threads)
+    this.#dispatch()
+  }
+
   #dispatch(): void {
     while (this.#queue.length > this.#idle.length && this.#workers.length < this.size) this.#start()
-    while (this.#idle.length > 0 && this.#queue.length > 0) {
+    while (this.#idle.length > 0 && this.#queue.length > 0 && this.#pending.size < this.#cap) {
       const worker = this.#idle.pop()!
       const job = this.#queue.shift()!
       const id = this.#nextId++

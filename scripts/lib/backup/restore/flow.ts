@@ -151,7 +151,12 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
           return new Map([[path, dest]])
         }
         const onCopied = (dest: string) => {
-          if (dest === stagedArtefact) target.checkStaged?.(dest)
+          const early = dest === stagedArtefact ? target.checkStaged?.(dest) : undefined
+          if (early === undefined) return
+          // Its threads take cores that step 1's inflating would otherwise fill: the check is the longer job, and
+          // whatever it has left when step 1 ends is time the restore spends waiting on one core.
+          pool.limit(pool.size - early.threads)
+          void early.done.then(() => pool.limit(pool.size))
         }
         const verified = await verifyChain(options.backupDir, options.id, { pool, onProgress: options.onProgress, keep, onCopied })
         const last = verified.chain.at(-1)!.metadata!

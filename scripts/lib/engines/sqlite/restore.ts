@@ -31,7 +31,7 @@ import { isDiskFull } from '../../fs/errors.ts'
 import type { RestoredBackupMetadata, RestoredCheck, RestoreTarget } from '../engine.ts'
 import { checkRowCounts } from '../_row-counts.ts'
 import { openSqlite } from './connection.ts'
-import { sameFile, startStagedCheck, type StagedCheck } from './staged-check.ts'
+import { sameFile, STAGED_CHECK_PARTS, startStagedCheck, type StagedCheck } from './staged-check.ts'
 import { sqliteRealPath } from './url.ts'
 
 export const SAFETY_SUFFIX = '.before-restore'
@@ -96,6 +96,7 @@ export async function openSqliteRestoreTarget(location: DatabaseLocation, option
       early = startStagedCheck(staged)
       // Its writeback starts now too, while step 1 verifies the rest: step 3's fsync (which reports any failure) then has little left to flush.
       void open(staged, 'r').then((handle) => handle.sync().finally(() => handle.close())).catch(() => {})
+      return { threads: STAGED_CHECK_PARTS.length, done: early.done }
     },
     check: (path, context) => checkRestored(path ?? target, context.metadata, path === null ? early : undefined),
     undo: (kept) => putPreviousBack(target, kept),

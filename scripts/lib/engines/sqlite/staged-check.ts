@@ -28,8 +28,10 @@ export type StagedCheckPart = { integrity: string } | { foreignKeyViolations: nu
 export interface StagedCheck {
   /** The file as it was when the check opened it. */
   readonly file: FileIdentity
-  /** Settles when the thread is done; never rejects. */
+  /** What the threads found, once they are done (and until then they keep the process alive); never rejects. */
   result(): Promise<StagedCheckResult>
+  /** Settles when the threads are done, without keeping the process alive meanwhile. */
+  readonly done: Promise<void>
   /** Lets the thread go (the restore goes no further); it stops at its next statement. */
   cancel(): void
 }
@@ -85,6 +87,7 @@ export function startStagedCheck(path: string): StagedCheck {
   }
   return {
     file,
+    done: settled.then(() => undefined),
     result() {
       for (const worker of workers) worker.ref()
       return settled
