@@ -71,6 +71,8 @@ export class GzipPool {
   #pending = new Map<number, Pending>()
   #nextId = 0
   #failure: Error | undefined
+  /** Blocks at a time (`limit`): fewer than `size` while other threads of the process need cores. */
+  #cap = Infinity
   readonly size: number
   readonly level: number
 
@@ -116,9 +118,6 @@ export class GzipPool {
       else gunzip(data, done)
     })
   }
-
-  /** Blocks at a time (`limit`): fewer than `size` while other threads of the process need cores. */
-  #cap = Infinity
 
   /** At most `threads` blocks at a time from now on (at least one); `size` again lifts it. */
   limit(threads: number): void {
