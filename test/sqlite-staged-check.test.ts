@@ -48,4 +48,10 @@ test('a file changed after the check started is not the file it examined; a canc
   assert.deepEqual(readdirSync(dir), ['copy.db'], 'its link is removed at once')
   // It still settles (a thread stopped mid-statement, or one that had finished), so nothing waits on it forever.
   await cancelled.result()
+
+  // A copy that cannot be looked at: no throw into step 1, a reason, and a verdict that matches no file.
+  const missing = startStagedCheck(join(dir, 'gone.db'))
+  const outcome = await missing.result()
+  assert.ok('skipped' in outcome && /contrôle anticipé impossible: .*introuvable/.test(outcome.skipped), JSON.stringify(outcome))
+  assert.equal(sameFile(missing, copy), false)
 })

@@ -56,12 +56,14 @@ export function sameFile(check: StagedCheck, path: string): boolean {
 
 /** @example const early = startStagedCheck(stagedPath); …; if (sameFile(early, target)) use(await early.result()) */
 export function startStagedCheck(path: string): StagedCheck {
-  const file = identityOf(path)
   const link = `${path}-check`
   const removeLink = () => rmSync(link, { force: true })
   const workers: Worker[] = []
+  // Matches no file until the copy has been looked at: a check that could not start is never taken.
+  let file: FileIdentity = { dev: -1, ino: -1, size: -1, mtimeMs: -1 }
   let settled: Promise<StagedCheckResult>
   try {
+    file = identityOf(path)
     linkSync(path, link)
     // Two threads: integrity_check alone is most of the work, and a restore's last seconds are spent waiting for it.
     const parts = STAGED_CHECK_PARTS.map((part) => {
