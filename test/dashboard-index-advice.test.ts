@@ -8,12 +8,15 @@ import { analyzeAppTraffic, applyIndexRecommendation } from '../scripts/lib/metr
 import { toSqliteTimestamp } from '../scripts/lib/db/connection.ts'
 import { instrumentDatabase } from '../scripts/lib/metrics/instrumentation.ts'
 import { adviseIndexes, applyRecommendation, observedFromOperations } from '../scripts/lib/metrics/index-advice.ts'
-import { type IndexLab } from '../scripts/lib/engines/index-lab.ts'
+import { UnmeasuredIndexError, type IndexLab } from '../scripts/lib/engines/index-lab.ts'
 import { openSqliteIndexLab } from '../scripts/lib/engines/sqlite/index-advice.ts'
 import { HYPOPG_INSTALL, openPostgresIndexLab } from '../scripts/lib/engines/postgres/index-advice.ts'
 import type { DatabaseHandle } from '../scripts/lib/db/connection.ts'
 import { engineNamed } from '../scripts/lib/engines/index.ts'
 import pg from 'pg'
+import { privateClusterUnavailable, startPrivateCluster } from './helpers/pg-private-cluster.ts'
+import { openDatabase } from '../scripts/lib/db/open.ts'
+import { resolveEnvironment } from '../scripts/lib/environment.ts'
 
 const DOSSIERS = 20_000
 const STATUTS = ['OUVERT', 'EN_COURS', 'EN_ATTENTE', 'CLOS'] as const
@@ -238,6 +241,30 @@ describe('index advice on PostgreSQL while another session holds an older snapsh
     assert.deepEqual(advice.recommendations.map((r) => r.columns), [['tenantId', 'statut', 'dateEcheance']], JSON.stringify(advice.rejected))
     const left = await db.sql.query<{ n: number }>(`SELECT COUNT(*)::int AS n FROM pg_indexes WHERE tablename = 'Dossier' AND indexname LIKE '%dateEcheance%'`)
     assert.equal(Number(left[0]!.n), 0, 'every measuring build was rolled back')
+  })
+})
+
+describe('index advice on PostgreSQL when a prepared transaction holds old rows back', { skip: privateClusterUnavailable() }, () => {
+  test('no session to wait for: the candidate is not measured at once, and the table is not locked again and again', async (t) => {
+    const cluster = await startPrivateCluster(t, { config: ['max_prepared_transactions = 2'] })
+    cluster.psql('postgres', 'CREATE DATABASE app')
+    cluster.psql('app', `CREATE TABLE t (id int PRIMARY KEY, a int, b int, pad text); CREATE TABLE other (id int);
+      INSERT INTO t SELECT i, i % 2000, 0, repeat('x', 50) FROM generate_series(1, 20000) i; ANALYZE t`)
+    // A prepared transaction with an xid, older than the HOT updates that follow: their old versions stay visible to it.
+    cluster.psql('app', `BEGIN; INSERT INTO other VALUES (1); PREPARE TRANSACTION 'ipm_hold'`)
+    defer(t, () => void cluster.psql('app', `COMMIT PREPARED 'ipm_hold'`))
+    for (let i = 0; i < 5; i++) cluster.psql('app', 'UPDATE t SET b = b + 1 WHERE a < 3')
+    const db = await openDatabase(cluster.urlOf('app'), { environment: resolveEnvironment() })
+    defer(t, () => db.close())
+    const waits: number[] = []
+    const lab = await openPostgresIndexLab(db, { snapshotWaitMs: 60_000, onSnapshotWait: (sessions) => waits.push(sessions) })
+    defer(t, () => lab.close())
+    await assert.rejects(
+      lab.withIndex({ name: 't_a_idx', table: 't', columns: ['a'] }, () => lab.explain('SELECT * FROM t WHERE a < $1', [3])),
+      (error) => error instanceof UnmeasuredIndexError && /indcheckxmin\).*transaction préparée.*pg_prepared_xacts/.test(error.message),
+    )
+    assert.deepEqual(waits, [], 'nothing to wait for: no second build')
+    assert.equal(cluster.psql('app', `SELECT count(*) FROM pg_indexes WHERE indexname = 't_a_idx'`, ['-At']).trim(), '0')
   })
 })
 

@@ -83,7 +83,7 @@ export async function openPostgresIndexLab(db: DatabaseHandle, options: Postgres
         )
       ).map((row) => [row.pid, row.xmin]),
     )
-  /** Until every one of `holders` has ended or taken a newer snapshot, or the deadline; at least one poll, so a holder-less retry is not immediate. */
+  /** Until every one of `holders` has ended or taken a newer snapshot, or the deadline. */
   const movedOn = async (holders: Map<number, string>, deadline: number) => {
     do {
       await new Promise((resolve) => setTimeout(resolve, SNAPSHOT_POLL_MS))
@@ -184,10 +184,17 @@ export async function openPostgresIndexLab(db: DatabaseHandle, options: Postgres
           await client.query('ROLLBACK')
         }
         const holders = await snapshotHolders()
+        // No session to wait for (a prepared transaction or a replication slot holds the rows back): building
+        // again would only take the table's lock again, for nothing.
+        if (holders.size === 0) {
+          throw new UnmeasuredIndexError(
+            `l'index construit pour la mesure est caché à la transaction qui le construit (pg_index.indcheckxmin): une transaction préparée ou un slot de réplication retient d'anciennes versions des lignes de ${q(index.table)} (pg_prepared_xacts, pg_replication_slots); relancez l'avis quand ils ne les retiendront plus`,
+          )
+        }
         if (Date.now() >= deadline) {
           snapshotWaitLeftMs = 0
           throw new UnmeasuredIndexError(
-            `l'index construit pour la mesure est caché à la transaction qui le construit (pg_index.indcheckxmin): ${holders.size} session(s) de la base gardent un instantané plus ancien que les dernières mises à jour de ${q(index.table)} (pg_stat_activity.backend_xmin)${holders.size === 0 ? ', ou une transaction préparée ou un slot de réplication les retient (pg_prepared_xacts, pg_replication_slots)' : ''}; attendu ${Math.round(snapshotWaitMs / 1000)} s en tout; relancez l'avis quand ces transactions seront finies`,
+            `l'index construit pour la mesure est caché à la transaction qui le construit (pg_index.indcheckxmin): ${holders.size} session(s) de la base gardent un instantané plus ancien que les dernières mises à jour de ${q(index.table)} (pg_stat_activity.backend_xmin); attendu ${Math.round(snapshotWaitMs / 1000)} s en tout; relancez l'avis quand ces transactions seront finies`,
           )
         }
         options.onSnapshotWait?.(holders.size)
