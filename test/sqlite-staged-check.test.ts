@@ -27,7 +27,7 @@ test('the early check examines the copy through a hard link, and its verdict hol
   const target = join(dir, 'app.db')
   renameSync(copy, target)
   assert.equal(sameFile(check, target), true)
-  assert.deepEqual(await check.result(), { integrity: 'ok', foreignKeyViolations: 1, rows: { Client: 500, Dossier: 501 } })
+  assert.deepEqual(await check.result(), { integrity: 'ok', foreignKeyViolations: 1, rows: new Map([['Client', 500], ['Dossier', 501]]) })
   assert.deepEqual(readdirSync(dir), ['app.db'], 'the link is removed once the thread is done')
 })
 

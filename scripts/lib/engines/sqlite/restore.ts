@@ -22,7 +22,6 @@ import { basename, dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { DATABASE_FILE } from '../snapshot.ts'
 import { MIGRATIONS_DIRS, readMigrations } from '../../db/migrations.ts'
-import { quoteIdentifier } from '../../db/connection.ts'
 import type { DatabaseLocation } from '../../db/url.ts'
 import { ToolkitError, describeError } from '../../errors.ts'
 import { TEMPORARY_MARKER, commitRename, fsyncPath, temporaryPathFor } from '../../fs/atomic.ts'
@@ -31,7 +30,7 @@ import { isDiskFull } from '../../fs/errors.ts'
 import type { RestoredBackupMetadata, RestoredCheck, RestoreTarget } from '../engine.ts'
 import { checkRowCounts } from '../_row-counts.ts'
 import { openSqlite } from './connection.ts'
-import { sameFile, STAGED_CHECK_PARTS, startStagedCheck, type StagedCheck } from './staged-check.ts'
+import { integrityOf, referencesOf, sameFile, STAGED_CHECK_PARTS, startStagedCheck, type SqliteQuery, type StagedCheck } from './staged-check.ts'
 import { sqliteRealPath } from './url.ts'
 
 export const SAFETY_SUFFIX = '.before-restore'
@@ -344,14 +343,12 @@ async function checkRestored(path: string, metadata: RestoredBackupMetadata, ear
     await db.prisma.$queryRawUnsafe('SELECT count(*) FROM sqlite_master')
     const found = early !== undefined && sameFile(early, path) ? await early.result() : undefined
     const ahead = found !== undefined && !('skipped' in found) ? found : undefined
-    const integrity = ahead?.integrity ?? (await db.sql.query<{ integrity_check: string }>('PRAGMA integrity_check')).map((r) => r.integrity_check).join('; ')
+    const query: SqliteQuery = (sql) => db.sql.query(sql)
+    const integrity = ahead?.integrity ?? (await integrityOf(query))
     if (integrity !== 'ok') throw new ToolkitError(`PRAGMA integrity_check: ${integrity.slice(0, 300)}`)
-    const violations = ahead?.foreignKeyViolations ?? (await db.sql.query('PRAGMA foreign_key_check')).length
+    const { foreignKeyViolations: violations, rows } = ahead ?? (await referencesOf(query))
     if (violations > 0) throw new ToolkitError(`PRAGMA foreign_key_check: ${violations} row(s) point to missing rows`)
-    const present = new Set((await db.sql.query<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'table'`)).map((r) => r.name))
-    const counts = await checkRowCounts(metadata.tables, async (name) =>
-      !present.has(name) ? null : (ahead?.rows[name] ?? Number((await db.sql.query<{ n: number | bigint }>(`SELECT count(*) AS n FROM ${quoteIdentifier(name)}`))[0]!.n)),
-    )
+    const counts = await checkRowCounts(metadata.tables, async (name) => rows.get(name) ?? null)
     const total = counts.reduce((n, c) => n + c.expected, 0)
     const when = ahead !== undefined ? ' (contrôlés sur ce même fichier dès sa copie vérifiée)' : ''
     return {

@@ -10,12 +10,19 @@
  */
 import { linkSync, rmSync, statSync } from 'node:fs'
 import type { Worker } from 'node:worker_threads'
+import { quoteIdentifier } from '../../db/connection.ts'
 import { describeError } from '../../errors.ts'
 import { startTypeScriptThread } from '../../threads.ts'
 
+/** `foreign_key_check`'s violations, and the rows of every table of the file. */
+export interface References {
+  foreignKeyViolations: number
+  rows: Map<string, number>
+}
+
 /** What the helper threads found (`_staged-check-thread.ts`). */
 export type StagedCheckResult =
-  | { integrity: string; foreignKeyViolations: number; rows: Record<string, number> }
+  | ({ integrity: string } & References)
   /** Not checked there: a WAL-mode file (a read-only connection would write -wal/-shm files beside it), or a thread failed. */
   | { skipped: string }
 
@@ -23,7 +30,25 @@ export type StagedCheckResult =
 export const STAGED_CHECK_PARTS = ['integrity', 'references'] as const
 
 /** What one helper thread found. */
-export type StagedCheckPart = { integrity: string } | { foreignKeyViolations: number; rows: Record<string, number> } | { skipped: string }
+export type StagedCheckPart = { integrity: string } | References | { skipped: string }
+
+/** A query on one SQLite connection: a handle's `sql.query` in step 4, better-sqlite3's in the helper thread. */
+export type SqliteQuery = <Row extends object>(sql: string) => Promise<Row[]>
+
+/** `PRAGMA integrity_check`'s lines, joined: `ok` for a sound file. Step 4 runs it here or in the helper thread. */
+export async function integrityOf(query: SqliteQuery): Promise<string> {
+  return (await query<{ integrity_check: string }>('PRAGMA integrity_check')).map((r) => r.integrity_check).join('; ')
+}
+
+/** Step 4's other checks, here or in the helper thread: orphan foreign keys, and each table's rows. */
+export async function referencesOf(query: SqliteQuery): Promise<References> {
+  const foreignKeyViolations = (await query('PRAGMA foreign_key_check')).length
+  const rows = new Map<string, number>()
+  for (const { name } of await query<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'table'`)) {
+    rows.set(name, Number((await query<{ n: number | bigint }>(`SELECT count(*) AS n FROM ${quoteIdentifier(name)}`))[0]!.n))
+  }
+  return { foreignKeyViolations, rows }
+}
 
 export interface StagedCheck {
   /** The file as it was when the check opened it. */
