@@ -40,6 +40,12 @@ export interface Snapshot {
    * table, where the caller formats the rows itself.
    */
   jsonRows?(table: TableInfo, layout: RowLayout, options?: { groupBy?: string }): Iterable<RenderedRow> | undefined
+  /**
+   * The CSV records of `rows(table, options)` (exporters/csv.ts's bytes, header apart), formatted by
+   * the engine in buffers (SQLite: engines/sqlite/export-format.ts). Absent, or undefined for a
+   * table, where the caller formats the rows itself.
+   */
+  csvChunks?(table: TableInfo, options?: { groupBy?: string }): FormattedChunks | undefined
   /** Row count of one table, in the same snapshot. */
   count(table: TableInfo): Promise<number>
   /** What this backup cannot guarantee or leaves out. */
@@ -54,6 +60,12 @@ export interface Snapshot {
 export interface InPlaceRead extends Omit<Snapshot, 'artefact' | 'sqliteFile'> {
   /** The connection holding that transaction (SQLite): export.sql is read through it, so it shows the same instant. */
   sqliteConnection?: Database.Database
+}
+
+/** Records formatted by the engine, in buffers; `records()` counts those formatted so far, all of them once `chunks` is done. */
+export interface FormattedChunks {
+  chunks: Iterable<Buffer>
+  records(): number
 }
 
 /** A rendered row: `before[0]`, the first value, `before[1]`, the second value, …, `after`. */

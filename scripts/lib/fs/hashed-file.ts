@@ -167,7 +167,18 @@ export class TextSink {
     const text = this.#pending.join('')
     this.#pending = []
     this.#pendingLength = 0
-    if (!this.#out.write(text)) {
+    await this.#write(text)
+  }
+
+  /** Writes `bytes` after the text pushed so far (already UTF-8, such as the chunks SQLite formats: engines/sqlite/export-format.ts). */
+  async writeBytes(bytes: Buffer): Promise<void> {
+    await this.flush()
+    if (this.#counting) this.#flushedBytes += bytes.length
+    await this.#write(bytes)
+  }
+
+  async #write(data: string | Buffer): Promise<void> {
+    if (!this.#out.write(data)) {
       await new Promise<void>((resolve, reject) => {
         const onDrain = () => (this.#out.off('error', onError), resolve())
         const onError = (error: Error) => (this.#out.off('drain', onDrain), reject(error))

@@ -102,6 +102,7 @@ export async function writeStandaloneExport(options: StandaloneExportOptions): P
           tables: tableInfos,
           rows: (table, rowOptions) => source.rows(table, rowOptions),
           jsonRows: source.jsonRows,
+          csvChunks: source.csvChunks,
           ...('sqliteFile' in source && source.sqliteFile ? { sqliteFile: source.sqliteFile } : {}),
           ...('sqliteConnection' in source && source.sqliteConnection ? { sqliteConnection: source.sqliteConnection } : {}),
         },

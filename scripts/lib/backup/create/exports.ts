@@ -18,7 +18,7 @@ import type { EngineName } from '../../db/url.ts'
 import type { InPlaceRead, Snapshot } from '../../engines/snapshot.ts'
 import { ToolkitError, describeError } from '../../errors.ts'
 import type { ProgressEvent, ProgressListener } from '../../progress.ts'
-import { csvHeader, csvRowFormatter, exportCsv } from '../exporters/csv.ts'
+import { csvHeader, csvRowFormatter, exportCsv, exportCsvChunks } from '../exporters/csv.ts'
 import { exportJsonDocument, jsonDocument, jsonRowFormatter, runRecorder, type DataJsonRun } from '../exporters/json.ts'
 import { writeRows } from '../exporters/_rows.ts'
 import { writeSqliteScript } from '../exporters/sql.ts'
@@ -58,6 +58,8 @@ export interface ExportSource {
   rows(table: TableInfo, options?: { groupBy?: string }): RowSource
   /** The same rows rendered by the engine for data.json (Snapshot.jsonRows), where it can. */
   jsonRows?: Snapshot['jsonRows']
+  /** The CSV records formatted by the engine (Snapshot.csvChunks), where it can. */
+  csvChunks?: Snapshot['csvChunks']
   sqliteFile?: string
   /**
    * The connection whose read transaction every export reads (an export read in place: InPlaceRead):
@@ -118,7 +120,8 @@ export async function writeExportsHere(source: ExportSource, plan: ExportPlan, c
   const json = plan.formats.includes('json')
   const csv = plan.formats.includes('csv')
   if (csv) await mkdir(join(plan.dir, CSV_DIR))
-  if (json && csv) {
+  // One read of each table for both files, unless the engine formats the CSV itself: its own read then costs less than formatting the rows here.
+  if (json && csv && source.csvChunks === undefined) {
     await writeJsonAndCsv(source, plan, callbacks, tracker, expectCounts)
     return
   }
@@ -136,7 +139,10 @@ export async function writeExportsHere(source: ExportSource, plan: ExportPlan, c
     for (const table of source.tables) {
       const name = csvFileFor(table.name)
       await exportFile(name, async (out) => {
-        const stats = await exportCsv(source.rows(table, { groupBy: plan.groupBy?.get(table.name) }), table.columns, out, { valueCodec: source.valueCodec, onRows: (rows) => onRows(table.name, rows) })
+        const groupBy = plan.groupBy?.get(table.name)
+        const formatted = source.csvChunks?.(table, { groupBy })
+        const onTableRows = (rows: number) => onRows(table.name, rows)
+        const stats = formatted !== undefined ? await exportCsvChunks(formatted, table.columns, out, { onRows: onTableRows }) : await exportCsv(source.rows(table, { groupBy }), table.columns, out, { valueCodec: source.valueCodec, onRows: onTableRows })
         expectCounts(name, new Map([[table.name, stats.rows]]))
       })
     }

@@ -1,6 +1,7 @@
-/** Row sources of the exporters: a table reader's async rows, or a SQLite statement's rows. */
+/** Row sources of the exporters: a table reader's async rows, a SQLite statement's rows, or records the engine formatted. */
 import type { RowValue } from '../../db/table-reader.ts'
 import type { TextSink } from '../../fs/hashed-file.ts'
+import type { FormattedChunks } from '../../engines/snapshot.ts'
 
 /**
  * Calls `each` for every row and awaits `pause()` whenever `each` returns true (its output is full).
@@ -45,6 +46,21 @@ export async function writeRows<Row = RowValue[]>(
       }
     },
   )
+  onRows?.(count)
+  return count
+}
+
+/**
+ * Writes records the engine formatted (Snapshot.csvChunks, sqlite/export-format.ts) after what
+ * `sink` holds, reporting to `onRows` after each buffer and once at the end.
+ * @returns the number of records
+ */
+export async function writeFormattedChunks(formatted: FormattedChunks, sink: TextSink, onRows?: (rows: number) => void): Promise<number> {
+  for (const chunk of formatted.chunks) {
+    await sink.writeBytes(chunk)
+    onRows?.(formatted.records())
+  }
+  const count = formatted.records()
   onRows?.(count)
   return count
 }

@@ -13,7 +13,8 @@
 import type { Writable } from 'node:stream'
 import type { RowSource, RowValue, TableColumn, ValueCodecFor } from '../../db/table-reader.ts'
 import { TextSink } from '../../fs/hashed-file.ts'
-import { writeRows } from './_rows.ts'
+import { writeFormattedChunks, writeRows } from './_rows.ts'
+import type { FormattedChunks } from '../../engines/snapshot.ts'
 
 export interface ExportStats {
   rows: number
@@ -63,4 +64,16 @@ export async function exportCsv(rows: RowSource, columns: readonly TableColumn[]
   const count = await writeRows(rows, [sink], (row) => sink.push(format(row)), options.onRows)
   await sink.flush()
   return { rows: count }
+}
+
+/**
+ * The same file from records the engine formatted (Snapshot.csvChunks): only the header is written here.
+ * @example await exportCsvChunks(snapshot.csvChunks(table)!, table.columns, file, { onRows })
+ */
+export async function exportCsvChunks(formatted: FormattedChunks, columns: readonly TableColumn[], out: Writable, options: Pick<ExportOptions, 'onRows'> = {}): Promise<ExportStats> {
+  const sink = new TextSink(out)
+  sink.push(csvHeader(columns))
+  const rows = await writeFormattedChunks(formatted, sink, options.onRows)
+  await sink.flush()
+  return { rows }
 }

@@ -15,8 +15,9 @@ import type { RowSource, RowValue, TableColumn } from '../../db/table-reader.ts'
 import { realText } from '../../db/values.ts'
 import { TextSink } from '../../fs/hashed-file.ts'
 import type { ExportStats } from './csv.ts'
-import { writeRows } from './_rows.ts'
+import { writeFormattedChunks, writeRows } from './_rows.ts'
 import { rowOrder } from '../../engines/sqlite/table-reader.ts'
+import { loadExportFormat, sqlChunks } from '../../engines/sqlite/export-format.ts'
 import { MAX_RENDERED_COLUMNS } from '../../engines/sqlite/rendered-rows.ts'
 
 /** A value as a SQLite literal that reads back as the same value and type. */
@@ -106,6 +107,8 @@ interface XInfoRow {
 
 export interface SqliteScriptOptions {
   onRows?: (table: string, rows: number) => void
+  /** false: the rows are rendered in SQL (or JavaScript) even when the C formatting is there (the tests compare both). */
+  formatInC?: boolean
 }
 
 /**
@@ -117,6 +120,7 @@ export async function writeSqliteScript(source: string | Database.Database, out:
   const db = typeof source === 'string' ? new Database(source, { readonly: true, fileMustExist: true }) : source
   // One pass over the file: a small page cache is enough (better-sqlite3's default is 16 MB).
   if (typeof source === 'string') db.pragma('cache_size = -2000')
+  loadExportFormat(db)
   const counts = new Map<string, number>()
   const sink = new TextSink(out)
   const began = !db.inTransaction
@@ -160,7 +164,12 @@ export async function writeSqliteScript(source: string | Database.Database, out:
       const order = rowOrder(table.name, columns, withoutRowid)
       const onRows = (n: number) => options.onRows?.(table.name, n)
       let stats: ExportStats
-      if (columns.length <= MAX_RENDERED_COLUMNS) {
+      const formatted = options.formatInC === false ? undefined : sqlChunks(db, table.name, columns, order)
+      if (formatted !== undefined) {
+        // Formatted in C (the same lines as rendered in SQL below, at about half the time).
+        stats = { rows: await writeFormattedChunks(formatted, sink, onRows) }
+        await sink.flush()
+      } else if (columns.length <= MAX_RENDERED_COLUMNS) {
         // SQLite renders each INSERT itself (quote() gives exact literals): one string per row to move.
         const line = `'INSERT INTO ' || ${sqliteLiteral(quoteIdentifier(table.name))} || ' VALUES(' || ${columns.map(renderedLiteral).join(" || ',' || ")} || ');'`
         const lines = db.prepare(`SELECT ${line} FROM ${quoteIdentifier(table.name)}${order}`).pluck().iterate() as IterableIterator<string>

@@ -11,6 +11,7 @@ import { quoteIdentifier, type SqlHandle } from '../../db/connection.ts'
 import type { RowValue, TableReader } from '../../db/table-reader.ts'
 import { openSqliteTableReader, rowOrder } from './table-reader.ts'
 import { addRenderFunctions, renderedJsonRows } from './rendered-rows.ts'
+import { csvChunks, loadExportFormat } from './export-format.ts'
 import { fsyncPath } from '../../fs/atomic.ts'
 import { DATABASE_FILE, type Snapshot, type SnapshotOptions } from '../snapshot.ts'
 
@@ -45,6 +46,7 @@ export function sqliteFileSnapshot(engine: EngineName, path: string, warnings: s
 export function connectionReads(engine: EngineName, db: Database.Database, reader: TableReader, warnings: string[]): Omit<Snapshot, 'artefact' | 'sqliteFile'> {
   db.pragma(`cache_size = ${SCAN_CACHE_KIB}`)
   addRenderFunctions(db)
+  loadExportFormat(db)
   const withoutRowid = new Set(db.prepare(`SELECT name FROM pragma_table_list WHERE schema = 'main' AND wr = 1`).pluck().all() as string[])
   return {
     engine,
@@ -57,6 +59,9 @@ export function connectionReads(engine: EngineName, db: Database.Database, reade
     jsonRows(table, layout, options = {}) {
       const order = rowOrder(table.name, table.columns.map((c) => c.name), withoutRowid, options.groupBy)
       return renderedJsonRows(db, table, layout, order, options.groupBy)
+    },
+    csvChunks(table, options = {}) {
+      return csvChunks(db, table.name, table.columns, rowOrder(table.name, table.columns.map((c) => c.name), withoutRowid, options.groupBy))
     },
     async count(table) {
       return Number(db.prepare(`SELECT count(*) FROM ${quoteIdentifier(table.name)}`).pluck().get())

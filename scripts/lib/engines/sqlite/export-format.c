@@ -1,0 +1,429 @@
+/*
+ * SQLite loadable extension: the records of the CSV files and of export.sql, formatted in C by the
+ * connection that reads the rows. Formatting every value in JavaScript cost more than sqlite3's
+ * whole `-csv` export (issue #17: 7.4 s for 11M values at 1M dossiers); here JavaScript receives
+ * one buffer per CHUNK_BYTES of records and only writes it. The bytes are those the JavaScript
+ * paths write (exporters/csv.ts with the SQLite value codec; exporters/sql.ts's rows rendered in
+ * SQL), which test/sqlite-export-format.test.ts compares value by value, random doubles and
+ * invalid UTF-8 included.
+ *
+ *   export_csv_record(kinds, v1, …, vn)   appends one row's CSV record (CRLF included) to the
+ *                                         connection's buffer; `kinds` has one letter per value:
+ *                                         'b' for a BOOLEAN column (0 and 1 written false and true),
+ *                                         'v' for any other.
+ *   export_sql_record(head, v1, …, vn)    appends `head` (INSERT INTO "t" VALUES() then the values
+ *                                         as quote() writes them, then ");" and LF.
+ *   Both return the buffer as a blob once it holds CHUNK_BYTES, NULL otherwise: called once per
+ *   row in `SELECT chunk FROM (SELECT export_…(…) AS chunk FROM t … LIMIT -1) WHERE chunk IS NOT NULL`.
+ *   export_format_rest()                  returns what the buffer still holds (NULL when empty),
+ *                                         empties it and sets the record count back to 0.
+ *   export_format_records()               records appended since the last export_format_rest().
+ *
+ * Built by dist.ts (`cc -O2 -shared -fPIC`) into dist/; loaded by export-format.ts.
+ */
+#include <sqlite3ext.h>
+SQLITE_EXTENSION_INIT1
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHUNK_BYTES (256 * 1024)
+
+typedef struct {
+  unsigned char *bytes;
+  sqlite3_int64 length;
+  sqlite3_int64 capacity;
+  sqlite3_int64 records;
+} Buffer;
+
+static int reserve(Buffer *buffer, sqlite3_int64 more) {
+  if (buffer->length + more <= buffer->capacity) return 1;
+  sqlite3_int64 capacity = buffer->capacity > 0 ? buffer->capacity : CHUNK_BYTES + 4096;
+  while (capacity < buffer->length + more) capacity *= 2;
+  unsigned char *bytes = sqlite3_realloc64(buffer->bytes, (sqlite3_uint64)capacity);
+  if (bytes == 0) return 0;
+  buffer->bytes = bytes;
+  buffer->capacity = capacity;
+  return 1;
+}
+
+static void append(Buffer *buffer, const void *bytes, sqlite3_int64 length) {
+  memcpy(buffer->bytes + buffer->length, bytes, (size_t)length);
+  buffer->length += length;
+}
+
+/* Hands the buffer's bytes to SQLite as the function's blob result and starts an empty buffer. */
+static void resultAndEmpty(sqlite3_context *context, Buffer *buffer) {
+  if (buffer->length == 0) {
+    sqlite3_result_null(context);
+    return;
+  }
+  sqlite3_result_blob64(context, buffer->bytes, (sqlite3_uint64)buffer->length, sqlite3_free);
+  buffer->bytes = 0;
+  buffer->length = 0;
+  buffer->capacity = 0;
+}
+
+/*
+ * A real as JavaScript's String(value) writes it (the shortest digits that read back to the same
+ * double, ECMA-262 Number::toString), then db/values.ts's realText: ".0" after an integer-looking
+ * text, -0 as "-0.0", "Infinity" and "-Infinity" (SQLite stores no NaN). Writes a C string into `out` (at most 27 bytes) and returns its length.
+ */
+static int realText(double value, char *out) {
+  if (isinf(value)) return sprintf(out, value > 0 ? "Infinity" : "-Infinity");
+  if (value == 0) return sprintf(out, signbit(value) ? "-0.0" : "0.0");
+  char scientific[40];
+  int precision = 1;
+  for (; precision <= 17; precision++) {
+    snprintf(scientific, sizeof scientific, "%.*e", precision - 1, value);
+    if (strtod(scientific, 0) == value) break;
+    /*
+     * Below a power of two the doubles are twice as dense as above it, so the closest decimal of
+     * this many digits can fall outside the value's rounding interval while the next one up is
+     * inside: JavaScript then writes that one (fewest digits first, closest second).
+     */
+    int exponent;
+    if (frexp(fabs(value), &exponent) == 0.5) {
+      char up[40];
+      const char *mark = strchr(scientific, 'e');
+      int digits = (int)(mark - scientific);
+      memcpy(up, scientific, (size_t)digits);
+      int i = digits - 1;
+      for (; i >= 0; i--) {
+        if (up[i] == '.' || up[i] == '-') continue;
+        if (up[i] == '9') {
+          up[i] = '0';
+          continue;
+        }
+        up[i]++;
+        break;
+      }
+      /* A carry past the first digit (9.99 → 10.0) changes the exponent: leave it to more digits. */
+      if (i >= 0) {
+        snprintf(up + digits, sizeof up - (size_t)digits, "%s", mark);
+        double read = strtod(up, 0);
+        if (read == value && fabs(read) > fabs(strtod(scientific, 0))) {
+          memcpy(scientific, up, sizeof up);
+          break;
+        }
+      }
+    }
+  }
+  /* scientific is [-]d[.ddd]e±x: take its digits and its exponent. */
+  char digits[20];
+  int count = 0;
+  const char *p = scientific;
+  int negative = *p == '-';
+  if (negative) p++;
+  for (; *p != 'e'; p++)
+    if (*p != '.') digits[count++] = *p;
+  int point = atoi(p + 1) + 1; /* digits × 10^(point − count) */
+  while (count > 1 && digits[count - 1] == '0') count--;
+
+  char *o = out;
+  if (negative) *o++ = '-';
+  if (count <= point && point <= 21) {
+    memcpy(o, digits, (size_t)count);
+    o += count;
+    for (int i = count; i < point; i++) *o++ = '0';
+    memcpy(o, ".0", 2);
+    o += 2;
+  } else if (0 < point && point <= 21) {
+    memcpy(o, digits, (size_t)point);
+    o += point;
+    *o++ = '.';
+    memcpy(o, digits + point, (size_t)(count - point));
+    o += count - point;
+  } else if (-6 < point && point <= 0) {
+    *o++ = '0';
+    *o++ = '.';
+    for (int i = point; i < 0; i++) *o++ = '0';
+    memcpy(o, digits, (size_t)count);
+    o += count;
+  } else {
+    *o++ = digits[0];
+    if (count > 1) {
+      *o++ = '.';
+      memcpy(o, digits + 1, (size_t)(count - 1));
+      o += count - 1;
+    }
+    o += sprintf(o, "e%c%d", point - 1 >= 0 ? '+' : '-', abs(point - 1));
+  }
+  *o = 0;
+  return (int)(o - out);
+}
+
+static const char BASE64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static int appendBase64(Buffer *buffer, const unsigned char *bytes, sqlite3_int64 length) {
+  if (!reserve(buffer, (length + 2) / 3 * 4)) return 0;
+  unsigned char *o = buffer->bytes + buffer->length;
+  sqlite3_int64 i = 0;
+  for (; i + 2 < length; i += 3) {
+    uint32_t n = (uint32_t)bytes[i] << 16 | (uint32_t)bytes[i + 1] << 8 | bytes[i + 2];
+    *o++ = BASE64[n >> 18];
+    *o++ = BASE64[n >> 12 & 63];
+    *o++ = BASE64[n >> 6 & 63];
+    *o++ = BASE64[n & 63];
+  }
+  if (i < length) {
+    uint32_t n = (uint32_t)bytes[i] << 16 | (i + 1 < length ? (uint32_t)bytes[i + 1] << 8 : 0);
+    *o++ = BASE64[n >> 18];
+    *o++ = BASE64[n >> 12 & 63];
+    *o++ = i + 1 < length ? BASE64[n >> 6 & 63] : '=';
+    *o++ = '=';
+  }
+  buffer->length = o - buffer->bytes;
+  return 1;
+}
+
+static const unsigned char REPLACEMENT[] = {0xEF, 0xBF, 0xBD};
+
+/* How text is written: a CSV field, a SQL string literal, or SQL outside literals (an INSERT's head). */
+typedef enum { CSV_FIELD, SQL_LITERAL, SQL_STATEMENT } TextStyle;
+
+/*
+ * Appends text as JavaScript receives it from better-sqlite3 and writes it back as UTF-8: valid
+ * UTF-8 is copied, each maximal ill-formed subsequence becomes U+FFFD (the WHATWG decoder's rule,
+ * which V8 follows). CSV_FIELD: '"' doubled, quoted when it holds '"', ',', CR or LF, the empty
+ * text as "". SQL_LITERAL: quoted with ' doubled, and line breaks spelled '||char(13,10)||',
+ * '||char(13)||', '||char(10)||' (the sqlite3 shell drops a CR before LF when it reads a line:
+ * sql.ts's spellLineBreaks, which it applies to the whole line); SQL_STATEMENT: only that spelling.
+ */
+static int appendText(Buffer *buffer, const unsigned char *text, sqlite3_int64 length, TextStyle style) {
+  if (length == 0 && style == CSV_FIELD) {
+    if (!reserve(buffer, 2)) return 0;
+    append(buffer, "\"\"", 2);
+    return 1;
+  }
+  int special = 0;
+  int ascii = 1;
+  for (sqlite3_int64 i = 0; i < length; i++) {
+    unsigned char c = text[i];
+    if (c == '\r' || c == '\n' || (style == CSV_FIELD ? c == '"' || c == ',' : style == SQL_LITERAL && c == '\'')) special = 1;
+    if (c >= 0x80) ascii = 0;
+  }
+  /* Worst case: each byte becomes U+FFFD (3 bytes) or a spelled line break (16), and two quotes. */
+  if (!reserve(buffer, length * 16 + 2)) return 0;
+  int quoted = style == SQL_LITERAL || (style == CSV_FIELD && special);
+  /* The character doubled inside the text (none outside literals). */
+  int quote = style == CSV_FIELD ? '"' : style == SQL_LITERAL ? '\'' : -1;
+  if (quoted) buffer->bytes[buffer->length++] = (unsigned char)quote;
+  if (ascii && !special) {
+    append(buffer, text, length);
+  } else {
+    sqlite3_int64 i = 0;
+    while (i < length) {
+      unsigned char c = text[i];
+      if (c < 0x80) {
+        if (style != CSV_FIELD && (c == '\r' || c == '\n')) {
+          int crlf = c == '\r' && i + 1 < length && text[i + 1] == '\n';
+          const char *spelled = crlf ? "'||char(13,10)||'" : c == '\r' ? "'||char(13)||'" : "'||char(10)||'";
+          append(buffer, spelled, (sqlite3_int64)strlen(spelled));
+          i += crlf ? 2 : 1;
+          continue;
+        }
+        if (c == quote) buffer->bytes[buffer->length++] = (unsigned char)quote;
+        buffer->bytes[buffer->length++] = c;
+        i++;
+        continue;
+      }
+      int needed = 0;
+      unsigned char lower = 0x80, upper = 0xBF;
+      if (c >= 0xC2 && c <= 0xDF) needed = 1;
+      else if (c >= 0xE0 && c <= 0xEF) {
+        needed = 2;
+        if (c == 0xE0) lower = 0xA0;
+        if (c == 0xED) upper = 0x9F;
+      } else if (c >= 0xF0 && c <= 0xF4) {
+        needed = 3;
+        if (c == 0xF0) lower = 0x90;
+        if (c == 0xF4) upper = 0x8F;
+      }
+      if (needed == 0) {
+        append(buffer, REPLACEMENT, 3);
+        i++;
+        continue;
+      }
+      sqlite3_int64 j = i + 1;
+      int seen = 0;
+      while (seen < needed && j < length && text[j] >= lower && text[j] <= upper) {
+        lower = 0x80;
+        upper = 0xBF;
+        seen++;
+        j++;
+      }
+      if (seen == needed) append(buffer, text + i, j - i);
+      else append(buffer, REPLACEMENT, 3); /* the byte that broke the sequence starts anew */
+      i = j;
+    }
+  }
+  if (quoted) buffer->bytes[buffer->length++] = (unsigned char)quote;
+  return 1;
+}
+
+static const char HEX[] = "0123456789ABCDEF";
+
+/* Bytes as uppercase hexadecimal digits, as SQLite's hex() and quote() write them. */
+static int appendHex(Buffer *buffer, const unsigned char *bytes, sqlite3_int64 length) {
+  if (!reserve(buffer, length * 2)) return 0;
+  unsigned char *o = buffer->bytes + buffer->length;
+  for (sqlite3_int64 i = 0; i < length; i++) {
+    *o++ = HEX[bytes[i] >> 4];
+    *o++ = HEX[bytes[i] & 15];
+  }
+  buffer->length += length * 2;
+  return 1;
+}
+
+static int appendAscii(Buffer *buffer, const char *text) {
+  sqlite3_int64 length = (sqlite3_int64)strlen(text);
+  if (!reserve(buffer, length)) return 0;
+  append(buffer, text, length);
+  return 1;
+}
+
+/* One value as a CSV field (rules in db/values.ts); `kind` 'b' for a BOOLEAN column. */
+static int appendCsvValue(Buffer *buffer, sqlite3_value *value, char kind) {
+  char text[64];
+  switch (sqlite3_value_type(value)) {
+    case SQLITE_NULL:
+      return 1;
+    case SQLITE_INTEGER: {
+      sqlite3_int64 n = sqlite3_value_int64(value);
+      if (kind == 'b' && (n == 0 || n == 1)) return appendAscii(buffer, n == 1 ? "true" : "false");
+      sprintf(text, "%lld", (long long)n);
+      return appendAscii(buffer, text);
+    }
+    case SQLITE_FLOAT:
+      realText(sqlite3_value_double(value), text);
+      return appendAscii(buffer, text);
+    case SQLITE_TEXT: {
+      const unsigned char *bytes = sqlite3_value_text(value);
+      if (bytes == 0) return 0;
+      return appendText(buffer, bytes, sqlite3_value_bytes(value), CSV_FIELD);
+    }
+    default: {
+      const unsigned char *bytes = sqlite3_value_blob(value);
+      sqlite3_int64 size = sqlite3_value_bytes(value);
+      /* An empty blob is the empty text in base64: written "" like the empty string. */
+      if (size == 0) return appendText(buffer, (const unsigned char *)"", 0, CSV_FIELD);
+      return appendBase64(buffer, bytes, size);
+    }
+  }
+}
+
+/*
+ * One value as the SQL literal sql.ts renders in SQL: quote()'s own text for numbers and blobs
+ * (reals "%!0.17g", infinity 9.0e+999), text with NUL as CAST(X'…' AS TEXT) since quote() would
+ * cut it there.
+ */
+static int appendSqlValue(Buffer *buffer, sqlite3_value *value) {
+  char text[64];
+  switch (sqlite3_value_type(value)) {
+    case SQLITE_NULL:
+      return appendAscii(buffer, "NULL");
+    case SQLITE_INTEGER:
+      sprintf(text, "%lld", (long long)sqlite3_value_int64(value));
+      return appendAscii(buffer, text);
+    case SQLITE_FLOAT:
+      sqlite3_snprintf(sizeof text, text, "%!0.17g", sqlite3_value_double(value));
+      return appendAscii(buffer, text);
+    case SQLITE_TEXT: {
+      const unsigned char *bytes = sqlite3_value_text(value);
+      if (bytes == 0) return 0;
+      sqlite3_int64 length = sqlite3_value_bytes(value);
+      if (memchr(bytes, 0, (size_t)length) == 0) return appendText(buffer, bytes, length, SQL_LITERAL);
+      return appendAscii(buffer, "CAST(X'") && appendHex(buffer, bytes, length) && appendAscii(buffer, "' AS TEXT)");
+    }
+    default: {
+      const unsigned char *bytes = sqlite3_value_blob(value);
+      return appendAscii(buffer, "X'") && appendHex(buffer, bytes, sqlite3_value_bytes(value)) && appendAscii(buffer, "'");
+    }
+  }
+}
+
+/* Ends a record: counts it, and hands the buffer over once it holds CHUNK_BYTES. */
+static void endRecord(sqlite3_context *context, Buffer *buffer) {
+  buffer->records++;
+  if (buffer->length >= CHUNK_BYTES) resultAndEmpty(context, buffer);
+  else sqlite3_result_null(context);
+}
+
+static void csvRecord(sqlite3_context *context, int argc, sqlite3_value **argv) {
+  Buffer *buffer = sqlite3_user_data(context);
+  const char *kinds = (const char *)sqlite3_value_text(argv[0]);
+  if (kinds == 0 || (int)strlen(kinds) != argc - 1) {
+    sqlite3_result_error(context, "export_csv_record: kinds must have one letter per value", -1);
+    return;
+  }
+  for (int i = 1; i < argc; i++) {
+    if (i > 1 && !appendAscii(buffer, ",")) goto nomem;
+    if (!appendCsvValue(buffer, argv[i], kinds[i - 1])) goto nomem;
+  }
+  if (!appendAscii(buffer, "\r\n")) goto nomem;
+  endRecord(context, buffer);
+  return;
+nomem:
+  sqlite3_result_error_nomem(context);
+}
+
+static void sqlRecord(sqlite3_context *context, int argc, sqlite3_value **argv) {
+  Buffer *buffer = sqlite3_user_data(context);
+  const unsigned char *head = sqlite3_value_text(argv[0]);
+  if (head == 0) {
+    sqlite3_result_error(context, "export_sql_record: head must be text", -1);
+    return;
+  }
+  if (!appendText(buffer, head, sqlite3_value_bytes(argv[0]), SQL_STATEMENT)) goto nomem;
+  for (int i = 1; i < argc; i++) {
+    if (i > 1 && !appendAscii(buffer, ",")) goto nomem;
+    if (!appendSqlValue(buffer, argv[i])) goto nomem;
+  }
+  if (!appendAscii(buffer, ");\n")) goto nomem;
+  endRecord(context, buffer);
+  return;
+nomem:
+  sqlite3_result_error_nomem(context);
+}
+
+static void rest(sqlite3_context *context, int argc, sqlite3_value **argv) {
+  (void)argc;
+  (void)argv;
+  Buffer *buffer = sqlite3_user_data(context);
+  resultAndEmpty(context, buffer);
+  buffer->records = 0;
+}
+
+static void records(sqlite3_context *context, int argc, sqlite3_value **argv) {
+  (void)argc;
+  (void)argv;
+  sqlite3_result_int64(context, ((Buffer *)sqlite3_user_data(context))->records);
+}
+
+static void freeBuffer(void *pointer) {
+  Buffer *buffer = pointer;
+  sqlite3_free(buffer->bytes);
+  sqlite3_free(buffer);
+}
+
+#ifdef _WIN32
+__declspec(dllexport)
+#endif
+int sqlite3_extension_init(sqlite3 *db, char **error, const sqlite3_api_routines *api) {
+  SQLITE_EXTENSION_INIT2(api)
+  (void)error;
+  Buffer *buffer = sqlite3_malloc(sizeof *buffer);
+  if (buffer == 0) return SQLITE_NOMEM;
+  memset(buffer, 0, sizeof *buffer);
+  /* Not deterministic: each call appends to the buffer, so SQLite must call it once per row. The
+     first function owns the buffer (freed when the connection closes). */
+  int flags = SQLITE_UTF8 | SQLITE_DIRECTONLY;
+  int rc = sqlite3_create_function_v2(db, "export_csv_record", -1, flags, buffer, csvRecord, 0, 0, freeBuffer);
+  if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "export_sql_record", -1, flags, buffer, sqlRecord, 0, 0, 0);
+  if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "export_format_rest", 0, flags, buffer, rest, 0, 0, 0);
+  if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "export_format_records", 0, flags, buffer, records, 0, 0, 0);
+  return rc;
+}
