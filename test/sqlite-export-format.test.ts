@@ -1,8 +1,8 @@
 /**
- * The CSV and SQL exports formatted in C (engines/sqlite/export-format.c) against the JavaScript
- * and SQL formatting they replace: the same bytes for random doubles (every bit pattern, powers of
+ * The CSV, SQL and JSON exports formatted in C (engines/sqlite/export-format.c) against the
+ * JavaScript and SQL formatting they replace: the same bytes for random doubles (every bit pattern, powers of
  * two, short decimals), integers at the limits, booleans, blobs, text with quotes, commas, line
- * breaks, NUL and invalid UTF-8; what is left of an abandoned export does not leak into the next
+ * breaks, NUL and invalid UTF-8, and data.json's cabinet runs grouped by any kind of value; what is left of an abandoned export does not leak into the next
  * table; and a build without a C compiler says why and exports the same bytes in JavaScript.
  */
 import { test } from 'node:test'
@@ -13,6 +13,7 @@ import { Writable } from 'node:stream'
 import Database from 'better-sqlite3'
 import { tempDir } from './helpers/databases.ts'
 import { exportCsv, exportCsvChunks } from '../scripts/lib/backup/exporters/csv.ts'
+import { exportJsonDocument } from '../scripts/lib/backup/exporters/json.ts'
 import { writeSqliteScript } from '../scripts/lib/backup/exporters/sql.ts'
 import { sqliteFileSnapshot } from '../scripts/lib/engines/sqlite/snapshot.ts'
 import { compileExportFormat, csvChunks, EXPORT_FORMAT_LIBRARY, loadExportFormat } from '../scripts/lib/engines/sqlite/export-format.ts'
@@ -91,20 +92,43 @@ test('the build compiled the C formatting into dist/, and a snapshot formats its
   assert.notEqual(snapshot.csvChunks!({ name: 'Fuzz', columns: [{ name: 'flag', declaredType: 'BOOLEAN', nullable: true, primaryKeyPosition: 0 }], foreignKeys: [] }), undefined)
 })
 
-for (const seed of [1, 2, 3]) {
-  test(`CSV formatted in C is byte for byte the value codec's (seed ${seed}: ${ROWS} random rows)`, async (t) => {
+for (const [seed, groupBy] of [[1, undefined], [2, undefined], [3, 'any']] as const) {
+  test(`CSV formatted in C is byte for byte the value codec's (seed ${seed}: ${ROWS} random rows${groupBy ? `, grouped by "${groupBy}", which no index sorts` : ''})`, async (t) => {
     const path = join(tempDir(t), 'fuzz.db')
     createFuzzDatabase(path, seed)
     const snapshot = sqliteFileSnapshot('sqlite', path, [])
     t.after(() => snapshot.close())
     const [table] = await snapshot.reader.tables()
     const inC = collector()
-    const c = await exportCsvChunks(snapshot.csvChunks!(table!)!, table!.columns, inC.out)
+    const c = await exportCsvChunks(snapshot.csvChunks!(table!, { groupBy })!, table!.columns, inC.out)
     const inJs = collector()
-    const js = await exportCsv(snapshot.rows(table!), table!.columns, inJs.out, { valueCodec: snapshot.reader.valueCodec })
+    const js = await exportCsv(snapshot.rows(table!, { groupBy }), table!.columns, inJs.out, { valueCodec: snapshot.reader.valueCodec })
     assert.equal(c.rows, js.rows)
     assert.equal(c.rows, await snapshot.count(table!))
     assert.ok(inC.bytes().equals(inJs.bytes()), firstDifference(inC.bytes(), inJs.bytes()))
+  })
+}
+
+for (const groupBy of [undefined, 'flag', 'any']) {
+  test(`data.json formatted in C is byte for byte the value codec's${groupBy ? `, with the runs of "${groupBy}"` : ''}`, async (t) => {
+    const path = join(tempDir(t), 'fuzz.db')
+    createFuzzDatabase(path, 6)
+    const snapshot = sqliteFileSnapshot('sqlite', path, [])
+    t.after(() => snapshot.close())
+    const tables = await snapshot.reader.tables()
+    const write = async (inC: boolean) => {
+      const { out, bytes } = collector()
+      const options = { engine: 'sqlite' as const, valueCodec: snapshot.reader.valueCodec, backupId: 'b', timestamp: 't', ...(groupBy ? { groupBy: new Map([['Fuzz', groupBy]]) } : {}), ...(inC ? { formattedRows: snapshot.jsonChunks } : {}) }
+      const { counts, runs } = await exportJsonDocument((table, column) => snapshot.rows(table, { groupBy: column }), tables, out, options)
+      return { text: bytes(), counts, runs }
+    }
+    const inC = await write(true)
+    const inJs = await write(false)
+    assert.ok(inC.text.equals(inJs.text), firstDifference(inC.text, inJs.text))
+    assert.deepEqual(inC.counts, inJs.counts)
+    assert.deepEqual(inC.runs, inJs.runs)
+    if (groupBy) assert.ok(inJs.runs.length >= 3, `several runs of ${groupBy}: ${inJs.runs.length}`)
+    else assert.equal(inJs.runs.length, 0)
   })
 }
 

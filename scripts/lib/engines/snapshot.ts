@@ -46,6 +46,12 @@ export interface Snapshot {
    * table, where the caller formats the rows itself.
    */
   csvChunks?(table: TableInfo, options?: { groupBy?: string }): FormattedChunks | undefined
+  /**
+   * data.json's rows of `rows(table, options)` formatted by the engine in buffers (exporters/json.ts's
+   * bytes, laid out by `layout`), with where each value of `groupBy` starts. Absent, or undefined
+   * for a table, where `jsonRows` or the caller formats them.
+   */
+  jsonChunks?(table: TableInfo, layout: RowLayout, options?: { groupBy?: string }): FormattedRows | undefined
   /** Row count of one table, in the same snapshot. */
   count(table: TableInfo): Promise<number>
   /** What this backup cannot guarantee or leaves out. */
@@ -66,6 +72,17 @@ export interface InPlaceRead extends Omit<Snapshot, 'artefact' | 'sqliteFile'> {
 export interface FormattedChunks {
   chunks: Iterable<Buffer>
   records(): number
+}
+
+/** In a table's formatted rows, the byte offset where rows of another value of the grouping column start (`owner` as String() writes it; undefined: NULL). */
+export interface OwnerChange {
+  at: number
+  owner: string | undefined
+}
+
+/** Formatted rows that also tell where each owner's rows start: `ownerChanges()`, once `chunks` is done. */
+export interface FormattedRows extends FormattedChunks {
+  ownerChanges(): readonly OwnerChange[]
 }
 
 /** A rendered row: `before[0]`, the first value, `before[1]`, the second value, …, `after`. */

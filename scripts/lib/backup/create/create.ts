@@ -139,7 +139,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
       publish(snapshot.artefact.name, snapshot.artefact.digest)
 
       await writeExports(
-        { engine: snapshot.engine, valueCodec: snapshot.reader.valueCodec, tables, rows: (table, rowOptions) => snapshot.rows(table, rowOptions), jsonRows: snapshot.jsonRows, csvChunks: snapshot.csvChunks, ...(snapshot.sqliteFile ? { sqliteFile: snapshot.sqliteFile } : {}) },
+        { engine: snapshot.engine, valueCodec: snapshot.reader.valueCodec, tables, rows: (table, rowOptions) => snapshot.rows(table, rowOptions), jsonRows: snapshot.jsonRows, csvChunks: snapshot.csvChunks, jsonChunks: snapshot.jsonChunks, ...(snapshot.sqliteFile ? { sqliteFile: snapshot.sqliteFile } : {}) },
         { formats: options.formats, dir: staging, engine: snapshot.engine, backupId: id, timestamp: started.toISOString(), durable: !options.compress, counts, groupBy },
         {
           onFile(name, written, fileRuns) {

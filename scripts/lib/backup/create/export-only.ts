@@ -103,6 +103,7 @@ export async function writeStandaloneExport(options: StandaloneExportOptions): P
           rows: (table, rowOptions) => source.rows(table, rowOptions),
           jsonRows: source.jsonRows,
           csvChunks: source.csvChunks,
+          jsonChunks: source.jsonChunks,
           ...('sqliteFile' in source && source.sqliteFile ? { sqliteFile: source.sqliteFile } : {}),
           ...('sqliteConnection' in source && source.sqliteConnection ? { sqliteConnection: source.sqliteConnection } : {}),
         },

@@ -13,7 +13,7 @@ const snapshot = sqliteFileSnapshot(plan.engine, sqliteFile, [])
 let lastProgress = 0
 try {
   await writeExportsHere(
-    { engine: plan.engine, valueCodec: snapshot.reader.valueCodec, tables: await snapshot.reader.tables(), rows: (table, options) => snapshot.rows(table, options), jsonRows: snapshot.jsonRows, csvChunks: snapshot.csvChunks, sqliteFile },
+    { engine: plan.engine, valueCodec: snapshot.reader.valueCodec, tables: await snapshot.reader.tables(), rows: (table, options) => snapshot.rows(table, options), jsonRows: snapshot.jsonRows, csvChunks: snapshot.csvChunks, jsonChunks: snapshot.jsonChunks, sqliteFile },
     { ...plan, counts: new Map(plan.counts), groupBy: plan.groupBy ? new Map(plan.groupBy) : undefined },
     {
       onFile: (name, written, runs) => post({ type: 'file', name, written, ...(runs ? { runs } : {}) }),

@@ -60,6 +60,8 @@ export interface ExportSource {
   jsonRows?: Snapshot['jsonRows']
   /** The CSV records formatted by the engine (Snapshot.csvChunks), where it can. */
   csvChunks?: Snapshot['csvChunks']
+  /** data.json's rows formatted by the engine (Snapshot.jsonChunks), where it can. */
+  jsonChunks?: Snapshot['jsonChunks']
   sqliteFile?: string
   /**
    * The connection whose read transaction every export reads (an export read in place: InPlaceRead):
@@ -128,7 +130,7 @@ export async function writeExportsHere(source: ExportSource, plan: ExportPlan, c
   if (json) {
     const onRows = tracker(JSON_EXPORT_FILE)
     await exportFile(JSON_EXPORT_FILE, async (out) => {
-      const options = { engine: source.engine, valueCodec: source.valueCodec, backupId: plan.backupId, timestamp: plan.timestamp, onRows, renderedRows: source.jsonRows, ...(plan.groupBy ? { groupBy: plan.groupBy } : {}) }
+      const options = { engine: source.engine, valueCodec: source.valueCodec, backupId: plan.backupId, timestamp: plan.timestamp, onRows, renderedRows: source.jsonRows, formattedRows: source.jsonChunks, ...(plan.groupBy ? { groupBy: plan.groupBy } : {}) }
       const { counts, runs } = await exportJsonDocument((table, groupBy) => source.rows(table, { groupBy }), source.tables, out, options)
       expectCounts(JSON_EXPORT_FILE, counts)
       return runs

@@ -15,7 +15,7 @@ import type { RowSource, RowValue, TableColumn, TableInfo, ValueCodecFor } from 
 import type { EngineName } from '../../db/url.ts'
 import type { RowLayout, Snapshot } from '../../engines/snapshot.ts'
 import { TextSink } from '../../fs/hashed-file.ts'
-import { writeRows } from './_rows.ts'
+import { writeFormattedChunks, writeRows } from './_rows.ts'
 import type { ExportOptions, ExportStats } from './csv.ts'
 
 export const DATA_JSON_FORMAT_VERSION = 1
@@ -73,20 +73,26 @@ export interface DataJsonRun {
  * to `runs` where each value of its column `column` starts and stops. Call `row` (or `owner` with
  * that column's value) before pushing a row's text, `end` before the table's tail. NULLs belong to no run.
  */
-export function runRecorder(table: TableInfo, column: string, sink: TextSink, runs: DataJsonRun[]): { row(row: readonly RowValue[]): void; owner(value: RowValue | undefined): void; end(): void } {
+export function runRecorder(
+  table: TableInfo,
+  column: string,
+  sink: TextSink,
+  runs: DataJsonRun[],
+): { row(row: readonly RowValue[]): void; owner(value: RowValue | undefined): void; ownerAt(name: string | undefined, here: number): void; end(): void } {
   const at = table.columns.findIndex((c) => c.name === column)
   let open: DataJsonRun | undefined
-  const owner = (value: RowValue | undefined) => {
-    const name = value === null || value === undefined ? undefined : String(value)
+  /** Rows of `name` (undefined: NULL) start at byte `here`. */
+  const ownerAt = (name: string | undefined, here: number) => {
     if (name === open?.owner) return
-    const here = sink.bytes
     if (open) open.end = here
     open = name === undefined ? undefined : { table: table.name, owner: name, start: here, end: here }
     if (open) runs.push(open)
   }
+  const owner = (value: RowValue | undefined) => ownerAt(value === null || value === undefined ? undefined : String(value), sink.bytes)
   return {
     row: (row) => owner(row[at]),
     owner,
+    ownerAt,
     end() {
       if (open) open.end = sink.bytes
       open = undefined
@@ -103,6 +109,8 @@ export interface JsonDocumentOptions extends Omit<ExportOptions, 'onRows'> {
   groupBy?: ReadonlyMap<string, string>
   /** The rows rendered by the engine (Snapshot.jsonRows), used for every table it renders. */
   renderedRows?: Snapshot['jsonRows']
+  /** The rows formatted by the engine in buffers (Snapshot.jsonChunks), used first for every table it formats. */
+  formattedRows?: Snapshot['jsonChunks']
 }
 
 /** The pieces of data.json around the rows, for writers that produce the rows themselves. */
@@ -142,9 +150,16 @@ export async function exportJsonDocument(
     const column = grouped.get(table.name)
     const recorder = column === undefined ? undefined : runRecorder(table, column, sink, runs)
     const onRows = (n: number) => options.onRows?.(table.name, n)
-    const rendered = options.renderedRows?.(table, jsonRowLayout(table.columns, jsonDocument.indent), { groupBy: column })
+    const layout = jsonRowLayout(table.columns, jsonDocument.indent)
+    const formatted = options.formattedRows?.(table, layout, { groupBy: column })
+    const rendered = formatted === undefined ? options.renderedRows?.(table, layout, { groupBy: column }) : undefined
     let count: number
-    if (rendered !== undefined) {
+    if (formatted !== undefined) {
+      // Offsets of the owner changes count from the table's first row.
+      const base = recorder === undefined ? 0 : sink.bytes
+      count = await writeFormattedChunks(formatted, sink, onRows)
+      for (const change of formatted.ownerChanges()) recorder?.ownerAt(change.owner, base + change.at)
+    } else if (rendered !== undefined) {
       count = await writeRows(
         rendered,
         [sink],

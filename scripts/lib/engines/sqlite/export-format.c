@@ -13,11 +13,24 @@
  *                                         'v' for any other.
  *   export_sql_record(head, v1, …, vn)    appends `head` (INSERT INTO "t" VALUES() then the values
  *                                         as quote() writes them, then ");" and LF.
- *   Both return the buffer as a blob once it holds CHUNK_BYTES, NULL otherwise: called once per
- *   row in `SELECT chunk FROM (SELECT export_…(…) AS chunk FROM t … LIMIT -1) WHERE chunk IS NOT NULL`.
+ *   export_json_record(layout, owner, v1, …, vn)
+ *                                         appends one row object of data.json (exporters/json.ts:
+ *                                         the text of jsonRowLayout around the values as the codec's
+ *                                         JSON tokens, the first row of a table without its leading
+ *                                         ','); `layout` is kinds, after, before[0], before[1]… joined
+ *                                         by U+001F (which JSON.stringify never leaves raw), kinds
+ *                                         starting with 'r' when `owner`'s runs are recorded.
+ *   The three return the buffer as a blob once it holds CHUNK_BYTES, NULL otherwise: called once
+ *   per row in `SELECT chunk FROM (SELECT export_…(…) AS chunk FROM t … LIMIT -1) WHERE chunk IS NOT NULL`.
  *   export_format_rest()                  returns what the buffer still holds (NULL when empty),
- *                                         empties it and sets the record count back to 0.
+ *                                         empties it and starts a new table: record count, byte
+ *                                         offset and runs back to 0.
  *   export_format_records()               records appended since the last export_format_rest().
+ *   export_format_runs()                  the owner changes since the last call, as a blob of
+ *                                         [offset int64 LE][length int32 LE, -1 for NULL][bytes]:
+ *                                         the table's byte offset where a row of another owner
+ *                                         starts, and that owner as JavaScript's String() writes it
+ *                                         (json.ts's runRecorder).
  *
  * Built by dist.ts (`cc -O2 -shared -fPIC`) into dist/; loaded by export-format.ts.
  */
@@ -35,11 +48,25 @@ typedef struct {
   unsigned char *bytes;
   sqlite3_int64 length;
   sqlite3_int64 capacity;
-  sqlite3_int64 records;
 } Buffer;
+
+/* A connection's export: the records not yet handed over, and where the table's stream stands. */
+typedef struct {
+  Buffer out;
+  sqlite3_int64 records;
+  /* Bytes of this table already handed over in chunks: out's offset 0 is this far into the table. */
+  sqlite3_int64 handedOver;
+  /* export_json_record's runs: the owner changes not yet taken, and the current owner (none at first). */
+  Buffer runs;
+  Buffer owner;
+  int hasOwner;
+  /* The row's owner, written here to be compared with `owner`. */
+  Buffer candidate;
+} Export;
 
 static int reserve(Buffer *buffer, sqlite3_int64 more) {
   if (buffer->length + more <= buffer->capacity) return 1;
+  /* A chunk's worth at once: the buffer fills to CHUNK_BYTES, then is handed over whole. */
   sqlite3_int64 capacity = buffer->capacity > 0 ? buffer->capacity : CHUNK_BYTES + 4096;
   while (capacity < buffer->length + more) capacity *= 2;
   unsigned char *bytes = sqlite3_realloc64(buffer->bytes, (sqlite3_uint64)capacity);
@@ -54,7 +81,7 @@ static void append(Buffer *buffer, const void *bytes, sqlite3_int64 length) {
   buffer->length += length;
 }
 
-/* Hands the buffer's bytes to SQLite as the function's blob result and starts an empty buffer. */
+/* Hands the buffer's bytes to SQLite as the function's blob result (NULL when empty) and starts an empty buffer. */
 static void resultAndEmpty(sqlite3_context *context, Buffer *buffer) {
   if (buffer->length == 0) {
     sqlite3_result_null(context);
@@ -67,13 +94,14 @@ static void resultAndEmpty(sqlite3_context *context, Buffer *buffer) {
 }
 
 /*
- * A real as JavaScript's String(value) writes it (the shortest digits that read back to the same
- * double, ECMA-262 Number::toString), then db/values.ts's realText: ".0" after an integer-looking
- * text, -0 as "-0.0", "Infinity" and "-Infinity" (SQLite stores no NaN). Writes a C string into `out` (at most 27 bytes) and returns its length.
+ * A double as JavaScript's String(value) writes it (the shortest digits that read back to the same
+ * double, ECMA-262 Number::toString); with `asReal`, as db/values.ts's realText: ".0" after an
+ * integer-looking text, -0 as "-0.0". "Infinity" and "-Infinity" either way (SQLite stores no NaN).
+ * Writes a C string into `out` (at most 27 bytes) and returns its length.
  */
-static int realText(double value, char *out) {
+static int numberText(double value, char *out, int asReal) {
   if (isinf(value)) return sprintf(out, value > 0 ? "Infinity" : "-Infinity");
-  if (value == 0) return sprintf(out, signbit(value) ? "-0.0" : "0.0");
+  if (value == 0) return sprintf(out, !asReal ? "0" : signbit(value) ? "-0.0" : "0.0");
   char scientific[40];
   int precision = 1;
   for (; precision <= 17; precision++) {
@@ -128,8 +156,10 @@ static int realText(double value, char *out) {
     memcpy(o, digits, (size_t)count);
     o += count;
     for (int i = count; i < point; i++) *o++ = '0';
-    memcpy(o, ".0", 2);
-    o += 2;
+    if (asReal) {
+      memcpy(o, ".0", 2);
+      o += 2;
+    }
   } else if (0 < point && point <= 21) {
     memcpy(o, digits, (size_t)point);
     o += point;
@@ -181,8 +211,14 @@ static int appendBase64(Buffer *buffer, const unsigned char *bytes, sqlite3_int6
 
 static const unsigned char REPLACEMENT[] = {0xEF, 0xBF, 0xBD};
 
-/* How text is written: a CSV field, a SQL string literal, or SQL outside literals (an INSERT's head). */
-typedef enum { CSV_FIELD, SQL_LITERAL, SQL_STATEMENT } TextStyle;
+/*
+ * How text is written: a CSV field, a SQL string literal, SQL outside literals (an INSERT's head),
+ * a JSON string, or as it is (an owner's name).
+ */
+typedef enum { CSV_FIELD, SQL_LITERAL, SQL_STATEMENT, JSON_STRING, AS_IS } TextStyle;
+
+static const char HEX[] = "0123456789ABCDEF";
+static const char LOWER_HEX[] = "0123456789abcdef";
 
 /*
  * Appends text as JavaScript receives it from better-sqlite3 and writes it back as UTF-8: valid
@@ -191,6 +227,7 @@ typedef enum { CSV_FIELD, SQL_LITERAL, SQL_STATEMENT } TextStyle;
  * text as "". SQL_LITERAL: quoted with ' doubled, and line breaks spelled '||char(13,10)||',
  * '||char(13)||', '||char(10)||' (the sqlite3 shell drops a CR before LF when it reads a line:
  * sql.ts's spellLineBreaks, which it applies to the whole line); SQL_STATEMENT: only that spelling.
+ * JSON_STRING: JSON.stringify's escapes (\" \\ \b \f \n \r \t, other controls as \u00xx).
  */
 static int appendText(Buffer *buffer, const unsigned char *text, sqlite3_int64 length, TextStyle style) {
   if (length == 0 && style == CSV_FIELD) {
@@ -202,14 +239,15 @@ static int appendText(Buffer *buffer, const unsigned char *text, sqlite3_int64 l
   int ascii = 1;
   for (sqlite3_int64 i = 0; i < length; i++) {
     unsigned char c = text[i];
-    if (c == '\r' || c == '\n' || (style == CSV_FIELD ? c == '"' || c == ',' : style == SQL_LITERAL && c == '\'')) special = 1;
+    if (style == JSON_STRING ? c < 0x20 || c == '"' || c == '\\' : c == '\r' || c == '\n' || (style == CSV_FIELD ? c == '"' || c == ',' : style == SQL_LITERAL && c == '\'')) special = 1;
     if (c >= 0x80) ascii = 0;
   }
   /* Worst case: each byte becomes U+FFFD (3 bytes) or a spelled line break (16), and two quotes. */
   if (!reserve(buffer, length * 16 + 2)) return 0;
-  int quoted = style == SQL_LITERAL || (style == CSV_FIELD && special);
-  /* The character doubled inside the text (none outside literals). */
-  int quote = style == CSV_FIELD ? '"' : style == SQL_LITERAL ? '\'' : -1;
+  int quoted = style == SQL_LITERAL || style == JSON_STRING || (style == CSV_FIELD && special);
+  int quote = style == SQL_LITERAL ? '\'' : '"';
+  /* The character doubled inside the text (CSV and SQL literals). */
+  int doubled = style == CSV_FIELD || style == SQL_LITERAL ? quote : -1;
   if (quoted) buffer->bytes[buffer->length++] = (unsigned char)quote;
   if (ascii && !special) {
     append(buffer, text, length);
@@ -218,14 +256,25 @@ static int appendText(Buffer *buffer, const unsigned char *text, sqlite3_int64 l
     while (i < length) {
       unsigned char c = text[i];
       if (c < 0x80) {
-        if (style != CSV_FIELD && (c == '\r' || c == '\n')) {
+        if (style == JSON_STRING && (c < 0x20 || c == '"' || c == '\\')) {
+          const char *short_ = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\b' ? "\\b" : c == '\f' ? "\\f" : c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" : 0;
+          if (short_ != 0) {
+            append(buffer, short_, 2);
+          } else {
+            unsigned char escape[6] = {'\\', 'u', '0', '0', (unsigned char)LOWER_HEX[c >> 4], (unsigned char)LOWER_HEX[c & 15]};
+            append(buffer, escape, 6);
+          }
+          i++;
+          continue;
+        }
+        if ((style == SQL_LITERAL || style == SQL_STATEMENT) && (c == '\r' || c == '\n')) {
           int crlf = c == '\r' && i + 1 < length && text[i + 1] == '\n';
           const char *spelled = crlf ? "'||char(13,10)||'" : c == '\r' ? "'||char(13)||'" : "'||char(10)||'";
           append(buffer, spelled, (sqlite3_int64)strlen(spelled));
           i += crlf ? 2 : 1;
           continue;
         }
-        if (c == quote) buffer->bytes[buffer->length++] = (unsigned char)quote;
+        if (c == doubled) buffer->bytes[buffer->length++] = (unsigned char)doubled;
         buffer->bytes[buffer->length++] = c;
         i++;
         continue;
@@ -264,8 +313,6 @@ static int appendText(Buffer *buffer, const unsigned char *text, sqlite3_int64 l
   return 1;
 }
 
-static const char HEX[] = "0123456789ABCDEF";
-
 /* Bytes as uppercase hexadecimal digits, as SQLite's hex() and quote() write them. */
 static int appendHex(Buffer *buffer, const unsigned char *bytes, sqlite3_int64 length) {
   if (!reserve(buffer, length * 2)) return 0;
@@ -298,7 +345,7 @@ static int appendCsvValue(Buffer *buffer, sqlite3_value *value, char kind) {
       return appendAscii(buffer, text);
     }
     case SQLITE_FLOAT:
-      realText(sqlite3_value_double(value), text);
+      numberText(sqlite3_value_double(value), text, 1);
       return appendAscii(buffer, text);
     case SQLITE_TEXT: {
       const unsigned char *bytes = sqlite3_value_text(value);
@@ -311,6 +358,37 @@ static int appendCsvValue(Buffer *buffer, sqlite3_value *value, char kind) {
       /* An empty blob is the empty text in base64: written "" like the empty string. */
       if (size == 0) return appendText(buffer, (const unsigned char *)"", 0, CSV_FIELD);
       return appendBase64(buffer, bytes, size);
+    }
+  }
+}
+
+/* One value as the codec's JSON token (rules in db/values.ts); `kind` 'b' for a BOOLEAN column. */
+static int appendJsonValue(Buffer *buffer, sqlite3_value *value, char kind) {
+  char text[64];
+  switch (sqlite3_value_type(value)) {
+    case SQLITE_NULL:
+      return appendAscii(buffer, "null");
+    case SQLITE_INTEGER: {
+      sqlite3_int64 n = sqlite3_value_int64(value);
+      if (kind == 'b' && (n == 0 || n == 1)) return appendAscii(buffer, n == 1 ? "true" : "false");
+      sprintf(text, "%lld", (long long)n);
+      return appendAscii(buffer, text);
+    }
+    case SQLITE_FLOAT: {
+      double real = sqlite3_value_double(value);
+      numberText(real, text, 1);
+      /* JSON has no infinite numbers: realJson writes them as strings. */
+      if (isinf(real)) return appendAscii(buffer, "\"") && appendAscii(buffer, text) && appendAscii(buffer, "\"");
+      return appendAscii(buffer, text);
+    }
+    case SQLITE_TEXT: {
+      const unsigned char *bytes = sqlite3_value_text(value);
+      if (bytes == 0) return 0;
+      return appendText(buffer, bytes, sqlite3_value_bytes(value), JSON_STRING);
+    }
+    default: {
+      const unsigned char *bytes = sqlite3_value_blob(value);
+      return appendAscii(buffer, "\"") && appendBase64(buffer, bytes, sqlite3_value_bytes(value)) && appendAscii(buffer, "\"");
     }
   }
 }
@@ -346,67 +424,225 @@ static int appendSqlValue(Buffer *buffer, sqlite3_value *value) {
 }
 
 /* Ends a record: counts it, and hands the buffer over once it holds CHUNK_BYTES. */
-static void endRecord(sqlite3_context *context, Buffer *buffer) {
-  buffer->records++;
-  if (buffer->length >= CHUNK_BYTES) resultAndEmpty(context, buffer);
-  else sqlite3_result_null(context);
+static void endRecord(sqlite3_context *context, Export *export) {
+  export->records++;
+  if (export->out.length >= CHUNK_BYTES) {
+    export->handedOver += export->out.length;
+    resultAndEmpty(context, &export->out);
+  } else {
+    sqlite3_result_null(context);
+  }
 }
 
 static void csvRecord(sqlite3_context *context, int argc, sqlite3_value **argv) {
-  Buffer *buffer = sqlite3_user_data(context);
+  Export *export = sqlite3_user_data(context);
+  Buffer *out = &export->out;
   const char *kinds = (const char *)sqlite3_value_text(argv[0]);
   if (kinds == 0 || (int)strlen(kinds) != argc - 1) {
     sqlite3_result_error(context, "export_csv_record: kinds must have one letter per value", -1);
     return;
   }
   for (int i = 1; i < argc; i++) {
-    if (i > 1 && !appendAscii(buffer, ",")) goto nomem;
-    if (!appendCsvValue(buffer, argv[i], kinds[i - 1])) goto nomem;
+    if (i > 1 && !appendAscii(out, ",")) goto nomem;
+    if (!appendCsvValue(out, argv[i], kinds[i - 1])) goto nomem;
   }
-  if (!appendAscii(buffer, "\r\n")) goto nomem;
-  endRecord(context, buffer);
+  if (!appendAscii(out, "\r\n")) goto nomem;
+  endRecord(context, export);
   return;
 nomem:
   sqlite3_result_error_nomem(context);
 }
 
 static void sqlRecord(sqlite3_context *context, int argc, sqlite3_value **argv) {
-  Buffer *buffer = sqlite3_user_data(context);
+  Export *export = sqlite3_user_data(context);
+  Buffer *out = &export->out;
   const unsigned char *head = sqlite3_value_text(argv[0]);
   if (head == 0) {
     sqlite3_result_error(context, "export_sql_record: head must be text", -1);
     return;
   }
-  if (!appendText(buffer, head, sqlite3_value_bytes(argv[0]), SQL_STATEMENT)) goto nomem;
+  if (!appendText(out, head, sqlite3_value_bytes(argv[0]), SQL_STATEMENT)) goto nomem;
   for (int i = 1; i < argc; i++) {
-    if (i > 1 && !appendAscii(buffer, ",")) goto nomem;
-    if (!appendSqlValue(buffer, argv[i])) goto nomem;
+    if (i > 1 && !appendAscii(out, ",")) goto nomem;
+    if (!appendSqlValue(out, argv[i])) goto nomem;
   }
-  if (!appendAscii(buffer, ");\n")) goto nomem;
-  endRecord(context, buffer);
+  if (!appendAscii(out, ");\n")) goto nomem;
+  endRecord(context, export);
   return;
 nomem:
+  sqlite3_result_error_nomem(context);
+}
+
+/* export_json_record's layout, parsed once per statement (kept as the argument's auxiliary data). */
+typedef struct {
+  int columns;
+  int recordsRuns;
+  const char *kinds;
+  const char **before;
+  sqlite3_int64 *beforeLength;
+  const char *after;
+  sqlite3_int64 afterLength;
+  char *text;
+} Layout;
+
+static void freeLayout(void *pointer) {
+  Layout *layout = pointer;
+  sqlite3_free(layout->text);
+  sqlite3_free(layout->before);
+  sqlite3_free(layout->beforeLength);
+  sqlite3_free(layout);
+}
+
+/* Splits "kinds␟after␟before0␟before1…" (␟ = U+001F); NULL when it does not have `columns` befores. */
+static Layout *parseLayout(const unsigned char *text, sqlite3_int64 length, int columns) {
+  Layout *layout = sqlite3_malloc(sizeof *layout);
+  if (layout == 0) return 0;
+  memset(layout, 0, sizeof *layout);
+  layout->columns = columns;
+  layout->text = sqlite3_malloc64((sqlite3_uint64)length + 1);
+  layout->before = sqlite3_malloc64(sizeof(char *) * (sqlite3_uint64)(columns + 1));
+  layout->beforeLength = sqlite3_malloc64(sizeof(sqlite3_int64) * (sqlite3_uint64)(columns + 1));
+  if (layout->text == 0 || layout->before == 0 || layout->beforeLength == 0) goto fail;
+  memcpy(layout->text, text, (size_t)length);
+  layout->text[length] = 0;
+  /* Fields: kinds, after, then one before per column. */
+  const char *fields[1002];
+  sqlite3_int64 lengths[1002];
+  int count = 0;
+  char *field = layout->text;
+  for (sqlite3_int64 i = 0; i <= length; i++) {
+    if (i < length && layout->text[i] != 0x1f) continue;
+    if (count == 1002) goto fail;
+    fields[count] = field;
+    lengths[count] = layout->text + i - field;
+    layout->text[i] = 0;
+    count++;
+    field = layout->text + i + 1;
+  }
+  if (count != columns + 2 || lengths[0] != columns + 1) goto fail;
+  layout->recordsRuns = fields[0][0] == 'r';
+  layout->kinds = fields[0] + 1;
+  layout->after = fields[1];
+  layout->afterLength = lengths[1];
+  for (int i = 0; i < columns; i++) {
+    layout->before[i] = fields[i + 2];
+    layout->beforeLength[i] = lengths[i + 2];
+  }
+  /* The first row of a table drops before[0]'s leading ','. */
+  if (columns > 0 && (lengths[2] == 0 || fields[2][0] != ',')) goto fail;
+  return layout;
+fail:
+  freeLayout(layout);
+  return 0;
+}
+
+/*
+ * Notes a row of `owner` starting at the table's byte offset `at` when its owner differs from the
+ * previous row's (json.ts's runRecorder: owners compare as String(value), NULL belongs to no run).
+ */
+static int noteOwner(Export *export, sqlite3_value *owner, sqlite3_int64 at) {
+  Buffer *name = &export->candidate;
+  name->length = 0;
+  int isNull = sqlite3_value_type(owner) == SQLITE_NULL;
+  if (!isNull) {
+    char text[64];
+    int ok;
+    switch (sqlite3_value_type(owner)) {
+      case SQLITE_INTEGER:
+        sprintf(text, "%lld", (long long)sqlite3_value_int64(owner));
+        ok = appendAscii(name, text);
+        break;
+      case SQLITE_FLOAT:
+        numberText(sqlite3_value_double(owner), text, 0);
+        ok = appendAscii(name, text);
+        break;
+      default: {
+        /* Text, and a blob as Buffer's String(): its bytes read as UTF-8. */
+        const unsigned char *bytes = sqlite3_value_type(owner) == SQLITE_TEXT ? sqlite3_value_text(owner) : sqlite3_value_blob(owner);
+        sqlite3_int64 length = sqlite3_value_bytes(owner);
+        ok = length == 0 || (bytes != 0 && appendText(name, bytes, length, AS_IS));
+      }
+    }
+    if (!ok) return 0;
+  }
+  int same = isNull ? !export->hasOwner : export->hasOwner && name->length == export->owner.length && (name->length == 0 || memcmp(name->bytes, export->owner.bytes, (size_t)name->length) == 0);
+  if (same) return 1;
+  int32_t length = isNull ? -1 : (int32_t)name->length;
+  int64_t offset = at;
+  if (!reserve(&export->runs, 12 + name->length)) return 0;
+  append(&export->runs, &offset, 8);
+  append(&export->runs, &length, 4);
+  if (!isNull) append(&export->runs, name->bytes, name->length);
+  /* The candidate becomes the owner; the old owner's memory holds the next candidate. */
+  Buffer previous = export->owner;
+  export->owner = *name;
+  *name = previous;
+  export->hasOwner = !isNull;
+  return 1;
+}
+
+static void jsonRecord(sqlite3_context *context, int argc, sqlite3_value **argv) {
+  Export *export = sqlite3_user_data(context);
+  Buffer *out = &export->out;
+  /* Parsed on the first row; SQLite keeps it with the statement while the argument stays the same. */
+  Layout *layout = sqlite3_get_auxdata(context, 0);
+  int parsed = layout == 0;
+  if (parsed) {
+    const unsigned char *text = sqlite3_value_text(argv[0]);
+    layout = text == 0 || argc < 3 ? 0 : parseLayout(text, sqlite3_value_bytes(argv[0]), argc - 2);
+    if (layout == 0) {
+      sqlite3_result_error(context, "export_json_record: layout must be kinds, after and one before per value", -1);
+      return;
+    }
+  }
+  if (layout->recordsRuns && !noteOwner(export, argv[1], export->handedOver + out->length)) goto nomem;
+  for (int i = 0; i < layout->columns; i++) {
+    /* The first row of a table has no ',' before it. */
+    int skip = i == 0 && export->records == 0;
+    if (!reserve(out, layout->beforeLength[i])) goto nomem;
+    append(out, layout->before[i] + skip, layout->beforeLength[i] - skip);
+    if (!appendJsonValue(out, argv[i + 2], layout->kinds[i])) goto nomem;
+  }
+  if (!reserve(out, layout->afterLength)) goto nomem;
+  append(out, layout->after, layout->afterLength);
+  if (parsed) sqlite3_set_auxdata(context, 0, layout, freeLayout);
+  endRecord(context, export);
+  return;
+nomem:
+  if (parsed) freeLayout(layout);
   sqlite3_result_error_nomem(context);
 }
 
 static void rest(sqlite3_context *context, int argc, sqlite3_value **argv) {
   (void)argc;
   (void)argv;
-  Buffer *buffer = sqlite3_user_data(context);
-  resultAndEmpty(context, buffer);
-  buffer->records = 0;
+  Export *export = sqlite3_user_data(context);
+  resultAndEmpty(context, &export->out);
+  export->records = 0;
+  export->handedOver = 0;
+  export->runs.length = 0;
+  export->hasOwner = 0;
 }
 
 static void records(sqlite3_context *context, int argc, sqlite3_value **argv) {
   (void)argc;
   (void)argv;
-  sqlite3_result_int64(context, ((Buffer *)sqlite3_user_data(context))->records);
+  sqlite3_result_int64(context, ((Export *)sqlite3_user_data(context))->records);
 }
 
-static void freeBuffer(void *pointer) {
-  Buffer *buffer = pointer;
-  sqlite3_free(buffer->bytes);
-  sqlite3_free(buffer);
+static void runs(sqlite3_context *context, int argc, sqlite3_value **argv) {
+  (void)argc;
+  (void)argv;
+  resultAndEmpty(context, &((Export *)sqlite3_user_data(context))->runs);
+}
+
+static void freeExport(void *pointer) {
+  Export *export = pointer;
+  sqlite3_free(export->out.bytes);
+  sqlite3_free(export->runs.bytes);
+  sqlite3_free(export->owner.bytes);
+  sqlite3_free(export->candidate.bytes);
+  sqlite3_free(export);
 }
 
 #ifdef _WIN32
@@ -415,15 +651,17 @@ __declspec(dllexport)
 int sqlite3_extension_init(sqlite3 *db, char **error, const sqlite3_api_routines *api) {
   SQLITE_EXTENSION_INIT2(api)
   (void)error;
-  Buffer *buffer = sqlite3_malloc(sizeof *buffer);
-  if (buffer == 0) return SQLITE_NOMEM;
-  memset(buffer, 0, sizeof *buffer);
+  Export *export = sqlite3_malloc(sizeof *export);
+  if (export == 0) return SQLITE_NOMEM;
+  memset(export, 0, sizeof *export);
   /* Not deterministic: each call appends to the buffer, so SQLite must call it once per row. The
-     first function owns the buffer (freed when the connection closes). */
+     first function owns the state (freed when the connection closes). */
   int flags = SQLITE_UTF8 | SQLITE_DIRECTONLY;
-  int rc = sqlite3_create_function_v2(db, "export_csv_record", -1, flags, buffer, csvRecord, 0, 0, freeBuffer);
-  if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "export_sql_record", -1, flags, buffer, sqlRecord, 0, 0, 0);
-  if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "export_format_rest", 0, flags, buffer, rest, 0, 0, 0);
-  if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "export_format_records", 0, flags, buffer, records, 0, 0, 0);
+  int rc = sqlite3_create_function_v2(db, "export_csv_record", -1, flags, export, csvRecord, 0, 0, freeExport);
+  if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "export_sql_record", -1, flags, export, sqlRecord, 0, 0, 0);
+  if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "export_json_record", -1, flags, export, jsonRecord, 0, 0, 0);
+  if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "export_format_rest", 0, flags, export, rest, 0, 0, 0);
+  if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "export_format_records", 0, flags, export, records, 0, 0, 0);
+  if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "export_format_runs", 0, flags, export, runs, 0, 0, 0);
   return rc;
 }

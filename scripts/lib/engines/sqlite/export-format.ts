@@ -1,5 +1,5 @@
 /**
- * The CSV files and export.sql formatted in C by the connection that reads the rows
+ * The CSV files, export.sql and data.json formatted in C by the connection that reads the rows
  * (export-format.c, a SQLite extension): JavaScript receives one 256 KiB buffer of records at a
  * time and only writes it. The build compiles it into dist/ (`compileExportFormat`, run by
  * dist.ts at `npm ci` and `npm test`); where it could not (no C compiler) the exports format in
@@ -13,7 +13,7 @@ import type Database from 'better-sqlite3'
 import { quoteIdentifier } from '../../db/connection.ts'
 import type { TableColumn } from '../../db/table-reader.ts'
 import { PROJECT_ROOT } from '../../environment.ts'
-import type { FormattedChunks } from '../snapshot.ts'
+import type { FormattedChunks, FormattedRows, OwnerChange, RowLayout } from '../snapshot.ts'
 import { isBooleanColumn } from './values.ts'
 
 /** The C source, relative to the project root (dist.ts lists it among the build's sources). */
@@ -62,29 +62,77 @@ export function loadExportFormat(db: Database.Database, library = join(PROJECT_R
 export function csvChunks(db: Database.Database, table: string, columns: readonly TableColumn[], order: string): FormattedChunks | undefined {
   if (!loaded.has(db) || columns.length === 0 || columns.length > MAX_FORMATTED_COLUMNS) return undefined
   const kinds = columns.map((column) => (isBooleanColumn(column) ? 'b' : 'v')).join('')
-  return formattedChunks(db, 'export_csv_record', kinds, table, columns.map((c) => c.name), order)
+  return formattedChunks(db, 'export_csv_record(?', columns.map((c) => c.name), kinds, table, order)
 }
 
 /** export.sql's `INSERT INTO "table" VALUES(…);` lines of `table` (exporters/sql.ts), like `csvChunks`. */
 export function sqlChunks(db: Database.Database, table: string, columns: readonly string[], order: string): FormattedChunks | undefined {
   if (!loaded.has(db) || columns.length === 0 || columns.length > MAX_FORMATTED_COLUMNS) return undefined
-  return formattedChunks(db, 'export_sql_record', `INSERT INTO ${quoteIdentifier(table)} VALUES(`, table, columns, order)
+  return formattedChunks(db, 'export_sql_record(?', columns, `INSERT INTO ${quoteIdentifier(table)} VALUES(`, table, order)
 }
 
-function formattedChunks(db: Database.Database, record: string, first: string, table: string, columns: readonly string[], order: string): FormattedChunks {
-  // LIMIT -1 keeps SQLite from flattening the subquery into the outer WHERE, which would call the
-  // function twice per row; the record count, checked against count(*) by the exports, would tell.
-  const select = db.prepare(`SELECT chunk FROM (SELECT ${record}(?, ${columns.map(quoteIdentifier).join(', ')}) AS chunk FROM ${quoteIdentifier(table)}${order} LIMIT -1) WHERE chunk IS NOT NULL`).pluck()
+/** U+001F: what separates the layout's fields (JSON.stringify writes it \u001f, so no field holds it raw). */
+const FIELD = '\x1f'
+
+/**
+ * data.json's row objects of `table` laid out by `layout` (exporters/json.ts's jsonRowFormatter
+ * bytes, the first without its ','), in `order`; with `groupBy`, where each of its values' rows
+ * start (json.ts's runRecorder). Undefined like `csvChunks`.
+ */
+export function jsonChunks(db: Database.Database, table: string, columns: readonly TableColumn[], layout: RowLayout, order: string, groupBy?: string): FormattedRows | undefined {
+  if (!loaded.has(db) || columns.length === 0 || columns.length > MAX_FORMATTED_COLUMNS - 1) return undefined
+  const kinds = (groupBy === undefined ? '-' : 'r') + columns.map((column) => (isBooleanColumn(column) ? 'b' : 'v')).join('')
+  const values = groupBy === undefined ? columns.map((c) => c.name) : [groupBy, ...columns.map((c) => c.name)]
+  const record = groupBy === undefined ? 'export_json_record(?, NULL' : 'export_json_record(?'
+  return formattedChunks(db, record, values, [kinds, layout.after, ...layout.before].join(FIELD), table, order, groupBy !== undefined)
+}
+
+/**
+ * `call` is the record function's call up to its first argument ('export_csv_record(?'); `values`
+ * the columns given after it. Each LIMIT -1 keeps SQLite from merging a subquery into the query
+ * around it: the innermost sorts the rows (a sort computes its result columns before sorting, so
+ * the function must be called after it, in sorted order), the middle one calls the function once
+ * per row (merged into the outer WHERE, it would be called twice; the record count, checked
+ * against count(*) by the exports, would tell).
+ */
+function formattedChunks(db: Database.Database, call: string, values: readonly string[], first: string, table: string, order: string): FormattedChunks
+function formattedChunks(db: Database.Database, call: string, values: readonly string[], first: string, table: string, order: string, withOwners: boolean): FormattedRows
+function formattedChunks(db: Database.Database, call: string, values: readonly string[], first: string, table: string, order: string, withOwners = false): FormattedRows {
+  const names = values.map((_, i) => `v${i}`)
+  const rows = `SELECT ${values.map((value, i) => `${quoteIdentifier(value)} AS ${names[i]}`).join(', ')} FROM ${quoteIdentifier(table)}${order} LIMIT -1`
+  const select = db.prepare(`SELECT chunk FROM (SELECT ${call}, ${names.join(', ')}) AS chunk FROM (${rows}) LIMIT -1) WHERE chunk IS NOT NULL`).pluck()
   const recordsSoFar = db.prepare('SELECT export_format_records()').pluck()
   const rest = db.prepare('SELECT export_format_rest()').pluck()
+  const runs = db.prepare('SELECT export_format_runs()').pluck()
+  const changes: OwnerChange[] = []
+  const takeChanges = () => {
+    if (withOwners) changes.push(...ownerChanges(runs.get() as Buffer | null))
+  }
   let total: number | undefined
   function* chunks(): Generator<Buffer> {
     // What an export abandoned on this connection (a failed write) left in the buffer is not this table's.
     rest.get()
-    for (const chunk of select.iterate(first)) yield chunk as Buffer
+    for (const chunk of select.iterate(first)) {
+      takeChanges()
+      yield chunk as Buffer
+    }
+    takeChanges()
     total = recordsSoFar.get() as number
     const last = rest.get() as Buffer | null
     if (last !== null) yield last
   }
-  return { chunks: chunks(), records: () => total ?? (recordsSoFar.get() as number) }
+  return { chunks: chunks(), records: () => total ?? (recordsSoFar.get() as number), ownerChanges: () => changes }
+}
+
+/** export_format_runs()'s blob: [offset int64 LE][length int32 LE, -1 for NULL][UTF-8 bytes]… */
+function ownerChanges(blob: Buffer | null): OwnerChange[] {
+  const changes: OwnerChange[] = []
+  for (let i = 0; blob !== null && i < blob.length; ) {
+    const at = Number(blob.readBigInt64LE(i))
+    const length = blob.readInt32LE(i + 8)
+    i += 12
+    changes.push({ at, owner: length < 0 ? undefined : blob.toString('utf8', i, i + length) })
+    i += Math.max(0, length)
+  }
+  return changes
 }

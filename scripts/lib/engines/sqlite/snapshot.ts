@@ -11,7 +11,7 @@ import { quoteIdentifier, type SqlHandle } from '../../db/connection.ts'
 import type { RowValue, TableReader } from '../../db/table-reader.ts'
 import { openSqliteTableReader, rowOrder } from './table-reader.ts'
 import { addRenderFunctions, renderedJsonRows } from './rendered-rows.ts'
-import { csvChunks, loadExportFormat } from './export-format.ts'
+import { csvChunks, jsonChunks, loadExportFormat } from './export-format.ts'
 import { fsyncPath } from '../../fs/atomic.ts'
 import { DATABASE_FILE, type Snapshot, type SnapshotOptions } from '../snapshot.ts'
 
@@ -59,6 +59,10 @@ export function connectionReads(engine: EngineName, db: Database.Database, reade
     jsonRows(table, layout, options = {}) {
       const order = rowOrder(table.name, table.columns.map((c) => c.name), withoutRowid, options.groupBy)
       return renderedJsonRows(db, table, layout, order, options.groupBy)
+    },
+    jsonChunks(table, layout, options = {}) {
+      const order = rowOrder(table.name, table.columns.map((c) => c.name), withoutRowid, options.groupBy)
+      return jsonChunks(db, table.name, table.columns, layout, order, options.groupBy)
     },
     csvChunks(table, options = {}) {
       return csvChunks(db, table.name, table.columns, rowOrder(table.name, table.columns.map((c) => c.name), withoutRowid, options.groupBy))
