@@ -11,7 +11,7 @@ import { buildDist } from './lib/dist.ts'
 
 runCommand<{ quiet?: boolean }>(new Command('build-dist').description('Construit dist/advanced-backup.mjs (l’outil de backup lancé par node, sans tsx)').option('--quiet', 'rien afficher en cas de succès'), async (options) => {
   const result = await buildDist({ root: PROJECT_ROOT, outDir: join(PROJECT_ROOT, 'dist') })
-  // Said even with --quiet (npm ci): the exports then format in JavaScript, about twice as slow.
-  if (result.withoutExportFormat !== undefined) console.error(`⚠ dist/ sans l’extension C des exports (${result.withoutExportFormat}) : les exports CSV et SQL seront formatés en JavaScript, environ deux fois plus lentement. Installez un compilateur C (apt-get install gcc) puis npm run build.`)
+  // Said even with --quiet (npm ci): exports and content checksums then run in JavaScript, two to three times the CPU.
+  if (result.withoutExtension !== undefined) console.error(`⚠ dist/ sans l’extension SQLite en C (${result.withoutExtension}) : les exports CSV, SQL et JSON et les empreintes de contenu seront calculés en JavaScript, deux à trois fois plus lentement. Installez un compilateur C (apt-get install gcc) puis npm run build.`)
   print(result, () => `✓ dist/ construit : ${result.files.length} fichiers (dist/advanced-backup.mjs)\n`, { quiet: options.quiet })
 })

@@ -1,5 +1,5 @@
 /**
- * The CSV, SQL and JSON exports formatted in C (engines/sqlite/export-format.c) against the
+ * The CSV, SQL and JSON exports formatted in C (engines/sqlite/extension.c) against the
  * JavaScript and SQL formatting they replace: the same bytes for random doubles (every bit pattern, powers of
  * two, short decimals), integers at the limits, booleans, blobs, text with quotes, commas, line
  * breaks, NUL and invalid UTF-8, and data.json's cabinet runs grouped by any kind of value; what is left of an abandoned export does not leak into the next
@@ -16,7 +16,8 @@ import { exportCsv, exportCsvChunks } from '../scripts/lib/backup/exporters/csv.
 import { exportJsonDocument } from '../scripts/lib/backup/exporters/json.ts'
 import { writeSqliteScript } from '../scripts/lib/backup/exporters/sql.ts'
 import { sqliteFileSnapshot } from '../scripts/lib/engines/sqlite/snapshot.ts'
-import { compileExportFormat, csvChunks, EXPORT_FORMAT_LIBRARY, loadExportFormat } from '../scripts/lib/engines/sqlite/export-format.ts'
+import { csvChunks } from '../scripts/lib/engines/sqlite/export-format.ts'
+import { compileExtension, EXTENSION_LIBRARY, loadExtension } from '../scripts/lib/engines/sqlite/extension.ts'
 import { PROJECT_ROOT } from '../scripts/lib/environment.ts'
 
 const ROWS = 60_000
@@ -84,7 +85,7 @@ function firstDifference(actual: Buffer, expected: Buffer): string {
 }
 
 test('the build compiled the C formatting into dist/, and a snapshot formats its CSV with it', (t) => {
-  assert.ok(existsSync(join(PROJECT_ROOT, 'dist', EXPORT_FORMAT_LIBRARY)), 'npm test builds dist/ first, with the machine’s C compiler')
+  assert.ok(existsSync(join(PROJECT_ROOT, 'dist', EXTENSION_LIBRARY)), 'npm test builds dist/ first, with the machine’s C compiler')
   const path = join(tempDir(t), 'fuzz.db')
   createFuzzDatabase(path, 1)
   const snapshot = sqliteFileSnapshot('sqlite', path, [])
@@ -161,7 +162,7 @@ test('records left by an export abandoned on a connection do not leak into the n
   createFuzzDatabase(path, 5)
   const db = new Database(path, { readonly: true })
   t.after(() => db.close())
-  assert.ok(loadExportFormat(db))
+  assert.ok(loadExtension(db))
   const columns = [{ name: 'a,"b', declaredType: 'TEXT', nullable: true, primaryKeyPosition: 0 }]
   const abandoned = csvChunks(db, 'Fuzz', columns, ' ORDER BY rowid')!
   for (const chunk of abandoned.chunks) {
@@ -177,11 +178,11 @@ test('records left by an export abandoned on a connection do not leak into the n
 
 test('without a C compiler the build says why, and a connection without the extension formats in JavaScript', (t) => {
   const dir = tempDir(t)
-  assert.equal(compileExportFormat(PROJECT_ROOT, dir, { CC: 'no-such-compiler' }), 'compilateur C introuvable (no-such-compiler)')
-  assert.match(compileExportFormat(PROJECT_ROOT, dir, { CC: 'false' }) ?? '', /^false a échoué/)
-  assert.ok(!existsSync(join(dir, EXPORT_FORMAT_LIBRARY)))
+  assert.equal(compileExtension(PROJECT_ROOT, dir, { CC: 'no-such-compiler' }), 'compilateur C introuvable (no-such-compiler)')
+  assert.match(compileExtension(PROJECT_ROOT, dir, { CC: 'false' }) ?? '', /^false a échoué/)
+  assert.ok(!existsSync(join(dir, EXTENSION_LIBRARY)))
   const db = new Database(':memory:')
   t.after(() => db.close())
-  assert.equal(loadExportFormat(db, join(dir, EXPORT_FORMAT_LIBRARY)), false)
+  assert.equal(loadExtension(db, join(dir, EXTENSION_LIBRARY)), false)
   assert.equal(csvChunks(db, 't', [{ name: 'a', declaredType: '', nullable: true, primaryKeyPosition: 0 }], ''), undefined)
 })

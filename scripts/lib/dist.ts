@@ -7,13 +7,13 @@
  * Invariant: `dist/` is a whole build or absent — built in a temporary folder, fsynced, swapped in.
  * `dist/sources.json` lists the project files it was built from, so that a build older than its
  * sources (a `git pull` without `npm ci` or `npm run build`) is told (`sourcesChangedSince`).
- * The SQLite extension that formats the CSV and SQL exports in C is compiled into it too
- * (engines/sqlite/export-format.ts); without a C compiler the build goes on without it, and says why.
+ * The SQLite extension that formats the exports and sums the content checksums in C is compiled
+ * into it too (engines/sqlite/extension.ts); without a C compiler the build goes on without it, and says why.
  */
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { commitRename, fsyncPath, temporaryPathFor } from './fs/atomic.ts'
-import { compileExportFormat, EXPORT_FORMAT_SOURCE } from './engines/sqlite/export-format.ts'
+import { compileExtension, EXTENSION_SOURCE } from './engines/sqlite/extension.ts'
 
 /** Beside the build: when it started and the project files it was built from. */
 export const DIST_SOURCES_FILE = 'sources.json'
@@ -32,7 +32,7 @@ export const DIST_ENTRIES = ['scripts/advanced-backup.ts', 'scripts/lib/backup/c
  * Builds DIST_ENTRIES of the project at `root` into `outDir` (replaced whole).
  * @example await buildDist({ root: PROJECT_ROOT, outDir: join(PROJECT_ROOT, 'dist') }) // dist/advanced-backup.mjs
  */
-export async function buildDist({ root, outDir }: { root: string; outDir: string }): Promise<{ files: string[]; withoutExportFormat?: string }> {
+export async function buildDist({ root, outDir }: { root: string; outDir: string }): Promise<{ files: string[]; withoutExtension?: string }> {
   const building = temporaryPathFor(outDir)
   const startedAt = Date.now()
   // Loaded here only: the built tool itself (which imports this module for sourcesChangedSince) never builds.
@@ -53,8 +53,8 @@ export async function buildDist({ root, outDir }: { root: string; outDir: string
       logLevel: 'warning',
       metafile: true,
     })
-    const withoutExportFormat = compileExportFormat(root, building)
-    const inputs = [...Object.keys(metafile.inputs).filter((input) => !input.includes('node_modules/')), EXPORT_FORMAT_SOURCE]
+    const withoutExtension = compileExtension(root, building)
+    const inputs = [...Object.keys(metafile.inputs).filter((input) => !input.includes('node_modules/')), EXTENSION_SOURCE]
     const sources: DistSources = { startedAt, inputs: inputs.sort() }
     writeFileSync(join(building, DIST_SOURCES_FILE), `${JSON.stringify(sources)}\n`)
     const files = readdirSync(building).sort()
@@ -64,7 +64,7 @@ export async function buildDist({ root, outDir }: { root: string; outDir: string
     if (previous !== undefined) renameSync(outDir, previous)
     commitRename(building, outDir)
     if (previous !== undefined) rmSync(previous, { recursive: true, force: true })
-    return { files, ...(withoutExportFormat === undefined ? {} : { withoutExportFormat }) }
+    return { files, ...(withoutExtension === undefined ? {} : { withoutExtension }) }
   } catch (error) {
     rmSync(building, { recursive: true, force: true })
     throw error

@@ -24,6 +24,15 @@ export interface PartialChecksum {
 }
 
 /**
+ * What every row's line starts with: the column names in name order, tab-separated, and a newline;
+ * `order[i]` is the position in `columns` of the i-th name in that order.
+ */
+export function rowLineHeader(columns: readonly string[]): { order: number[]; header: string } {
+  const sorted = columns.map((name, i) => ({ name, i })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+  return { order: sorted.map((o) => o.i), header: `${sorted.map((o) => o.name).join('\t')}\n` }
+}
+
+/**
  * The accumulator: the sum modulo 2^256 is kept as eight 32-bit words, most significant first
  * (a BigInt per row cost a third of a drill's checksum pass).
  */
@@ -34,9 +43,7 @@ export class RowSetChecksum {
   private count = 0
 
   constructor(columns: readonly string[]) {
-    const sorted = columns.map((name, i) => ({ name, i })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-    this.order = sorted.map((o) => o.i)
-    this.header = `${sorted.map((o) => o.name).join('\t')}\n`
+    ;({ order: this.order, header: this.header } = rowLineHeader(columns))
   }
 
   /** Adds one row of canonical values (null for NULL), in the constructor's column order. */

@@ -127,15 +127,7 @@ export async function writeExportsHere(source: ExportSource, plan: ExportPlan, c
     await writeJsonAndCsv(source, plan, callbacks, tracker, expectCounts)
     return
   }
-  if (json) {
-    const onRows = tracker(JSON_EXPORT_FILE)
-    await exportFile(JSON_EXPORT_FILE, async (out) => {
-      const options = { engine: source.engine, valueCodec: source.valueCodec, backupId: plan.backupId, timestamp: plan.timestamp, onRows, renderedRows: source.jsonRows, formattedRows: source.jsonChunks, ...(plan.groupBy ? { groupBy: plan.groupBy } : {}) }
-      const { counts, runs } = await exportJsonDocument((table, groupBy) => source.rows(table, { groupBy }), source.tables, out, options)
-      expectCounts(JSON_EXPORT_FILE, counts)
-      return runs
-    })
-  }
+  // The CSV files first, data.json last: the archive's order when both are written in one pass (writeJsonAndCsv).
   if (csv) {
     const onRows = tracker('CSV')
     for (const table of source.tables) {
@@ -148,6 +140,15 @@ export async function writeExportsHere(source: ExportSource, plan: ExportPlan, c
         expectCounts(name, new Map([[table.name, stats.rows]]))
       })
     }
+  }
+  if (json) {
+    const onRows = tracker(JSON_EXPORT_FILE)
+    await exportFile(JSON_EXPORT_FILE, async (out) => {
+      const options = { engine: source.engine, valueCodec: source.valueCodec, backupId: plan.backupId, timestamp: plan.timestamp, onRows, renderedRows: source.jsonRows, formattedRows: source.jsonChunks, ...(plan.groupBy ? { groupBy: plan.groupBy } : {}) }
+      const { counts, runs } = await exportJsonDocument((table, groupBy) => source.rows(table, { groupBy }), source.tables, out, options)
+      expectCounts(JSON_EXPORT_FILE, counts)
+      return runs
+    })
   }
 }
 

@@ -17,7 +17,8 @@ import { TextSink } from '../../fs/hashed-file.ts'
 import type { ExportStats } from './csv.ts'
 import { writeFormattedChunks, writeRows } from './_rows.ts'
 import { rowOrder } from '../../engines/sqlite/table-reader.ts'
-import { loadExportFormat, sqlChunks } from '../../engines/sqlite/export-format.ts'
+import { sqlChunks } from '../../engines/sqlite/export-format.ts'
+import { loadExtension } from '../../engines/sqlite/extension.ts'
 import { MAX_RENDERED_COLUMNS } from '../../engines/sqlite/rendered-rows.ts'
 
 /** A value as a SQLite literal that reads back as the same value and type. */
@@ -120,7 +121,7 @@ export async function writeSqliteScript(source: string | Database.Database, out:
   const db = typeof source === 'string' ? new Database(source, { readonly: true, fileMustExist: true }) : source
   // One pass over the file: a small page cache is enough (better-sqlite3's default is 16 MB).
   if (typeof source === 'string') db.pragma('cache_size = -2000')
-  loadExportFormat(db)
+  loadExtension(db)
   const counts = new Map<string, number>()
   const sink = new TextSink(out)
   const began = !db.inTransaction

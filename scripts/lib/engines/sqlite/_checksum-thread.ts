@@ -7,6 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads'
 import Database from 'better-sqlite3'
 import { describeError } from '../../errors.ts'
 import { checksumChunks, type RangeChecksumTask } from './content-checksum.ts'
+import { loadExtension } from './extension.ts'
 
 const task = (workerData as { data: RangeChecksumTask }).data
 // On Linux a thread has its own nice value: pid 0 is this thread, not the process.
@@ -14,6 +15,7 @@ if (task.early) setPriority(0, 19)
 try {
   const db = new Database(task.path, { readonly: true, fileMustExist: true })
   try {
+    loadExtension(db)
     parentPort!.postMessage({ parts: checksumChunks(db, task).map((sum) => sum.partial()) })
   } finally {
     db.close()

@@ -4,7 +4,9 @@
  * this thread and helper threads (at most `availableParallelism()` in all, each with its own
  * read-only connection) take from one shared counter; the partial sums are added here (the sum
  * modulo 2^256 does not depend on how the rows are split). WITHOUT ROWID and small tables are read
- * by this thread alone.
+ * by this thread alone. Where the build compiled the extension (extension.ts), each table or chunk
+ * is summed in C by its `content_checksum` aggregate, and in JavaScript only where it answers NULL
+ * (a value only JavaScript canonicalises) or the table has a kind it leaves out (decimal, json).
  */
 import { availableParallelism } from 'node:os'
 import type Database from 'better-sqlite3'
@@ -12,8 +14,10 @@ import { quoteIdentifier } from '../../db/connection.ts'
 import type { ContentChecksumRun, RowValue, TableInfo } from '../../db/table-reader.ts'
 import { ToolkitError, describeError } from '../../errors.ts'
 import { startTypeScriptThread } from '../../threads.ts'
-import { addRawRows, canonicalColumns, RowSetChecksum, type PartialChecksum, type TableChecksum } from '../../tenant-restore/row-hash.ts'
-import { sqliteValueCodec } from './values.ts'
+import { addRawRows, canonicalColumns, RowSetChecksum, rowLineHeader, type PartialChecksum, type TableChecksum } from '../../tenant-restore/row-hash.ts'
+import { columnKind } from '../../tenant-restore/canonical.ts'
+import { hasExtension, loadExtension } from './extension.ts'
+import { isBooleanColumn, sqliteValueCodec } from './values.ts'
 
 /** Below this many rowids a table is summed by this thread alone (starting a helper thread costs about half a second of CPU). */
 export const CHECKSUM_THREADS_FROM_ROWS = 200_000
@@ -59,10 +63,37 @@ function selectColumns(table: TableInfo): string {
   return `SELECT ${table.columns.map((c) => quoteIdentifier(c.name)).join(', ')} FROM ${quoteIdentifier(table.name)}`
 }
 
+/** extension.c's letter for each canonical kind it computes itself. */
+const KIND_LETTERS: Partial<Record<ReturnType<typeof columnKind>, string>> = { text: 't', integer: 't', boolean: 't', bytes: 't', real: 'r', datetime: 'd' }
+
+/** content_checksum takes the header and the kinds before the values: SQLite's 1000 arguments leave 998. */
+const MAX_SUMMED_COLUMNS = 998
+
+/**
+ * The sum of `table`'s rows by the extension's `content_checksum` — all of them, or those whose rowid
+ * `alias` is in [from, to] — or undefined where JavaScript must sum them (no extension on `db`, a
+ * column kind it leaves out, or a value it answers NULL for).
+ */
+export function checksumInC(db: Database.Database, table: TableInfo, range?: { alias: string; from: bigint; to: bigint }): PartialChecksum | undefined {
+  if (!hasExtension(db) || table.columns.length === 0 || table.columns.length > MAX_SUMMED_COLUMNS) return undefined
+  const { order, header } = rowLineHeader(table.columns.map((c) => c.name))
+  const columns = order.map((i) => table.columns[i]!)
+  const letters = columns.map((column) => KIND_LETTERS[columnKind(column.declaredType)])
+  if (letters.some((letter) => letter === undefined)) return undefined
+  const kinds = columns.map((column, i) => (isBooleanColumn(column) ? 'b' : 'v') + letters[i]).join('')
+  const where = range === undefined ? '' : ` WHERE ${range.alias} >= ? AND ${range.alias} <= ?`
+  const sum = db.prepare(`SELECT content_checksum(?, ?, ${columns.map((c) => quoteIdentifier(c.name)).join(', ')}) FROM ${quoteIdentifier(table.name)}${where}`).pluck()
+  const blob = (range === undefined ? sum.get(header, kinds) : sum.get(header, kinds, range.from, range.to)) as Buffer | null
+  if (blob === null) return undefined
+  return { rows: Number(blob.readBigInt64LE(0)), words: Array.from({ length: 8 }, (_, i) => blob.readUInt32BE(8 + 4 * i)) }
+}
+
 /** Sums every row of `table` over an open connection, in this thread. */
 export function checksumOnConnection(db: Database.Database, table: TableInfo): RowSetChecksum {
   const sum = new RowSetChecksum(table.columns.map((c) => c.name))
-  addRawRows(sum, canonicalColumns(table.columns, sqliteValueCodec), db.prepare(selectColumns(table)).raw(true).safeIntegers(true).iterate() as IterableIterator<RowValue[]>)
+  const partial = checksumInC(db, table)
+  if (partial !== undefined) sum.merge(partial)
+  else addRawRows(sum, canonicalColumns(table.columns, sqliteValueCodec), db.prepare(selectColumns(table)).raw(true).safeIntegers(true).iterate() as IterableIterator<RowValue[]>)
   return sum
 }
 
@@ -81,7 +112,10 @@ export function checksumChunks(db: Database.Database, task: Omit<RangeChecksumTa
     for (let i = Atomics.add(shared, t, 1); i < chunks; i = Atomics.add(shared, t, 1)) {
       const from = BigInt(low) + BigInt(i) * size
       const last = from + size - 1n
-      addRawRows(sum, canonical, statement.iterate(from, last > MAX_ROWID ? MAX_ROWID : last) as IterableIterator<RowValue[]>)
+      const to = last > MAX_ROWID ? MAX_ROWID : last
+      const partial = checksumInC(db, table, { alias, from, to })
+      if (partial !== undefined) sum.merge(partial)
+      else addRawRows(sum, canonical, statement.iterate(from, to) as IterableIterator<RowValue[]>)
     }
     return sum
   })
@@ -111,6 +145,7 @@ export interface ContentChecksumOptions {
  * @example const sums = await startSqliteContentChecksums(db, '/tmp/drill/scratch.db', tables).finish()
  */
 export function startSqliteContentChecksums(db: Database.Database, path: string, tables: readonly TableInfo[], options: ContentChecksumOptions = {}): ContentChecksumRun {
+  loadExtension(db)
   const threads = Math.max(1, Math.min(options.threads ?? availableParallelism(), availableParallelism()))
   const split: RangeTable[] = []
   const alone: TableInfo[] = []

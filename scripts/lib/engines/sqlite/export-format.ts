@@ -1,73 +1,32 @@
 /**
  * The CSV files, export.sql and data.json formatted in C by the connection that reads the rows
- * (export-format.c, a SQLite extension): JavaScript receives one 256 KiB buffer of records at a
- * time and only writes it. The build compiles it into dist/ (`compileExportFormat`, run by
- * dist.ts at `npm ci` and `npm test`); where it could not (no C compiler) the exports format in
- * JavaScript: the same bytes (test/sqlite-export-format.test.ts), about twice the time.
+ * (extension.c's export_…_record functions): JavaScript receives one 256 KiB buffer of records at a
+ * time and only writes it. Undefined where the connection has no extension (extension.ts): the
+ * exporters then format the rows in JavaScript, to the same bytes (test/sqlite-export-format.test.ts).
  */
-import { execFileSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
-import { createRequire } from 'node:module'
-import { dirname, join } from 'node:path'
 import type Database from 'better-sqlite3'
 import { quoteIdentifier } from '../../db/connection.ts'
 import type { TableColumn } from '../../db/table-reader.ts'
-import { PROJECT_ROOT } from '../../environment.ts'
+import { hasExtension } from './extension.ts'
 import type { FormattedChunks, FormattedRows, OwnerChange, RowLayout } from '../snapshot.ts'
 import { isBooleanColumn } from './values.ts'
 
-/** The C source, relative to the project root (dist.ts lists it among the build's sources). */
-export const EXPORT_FORMAT_SOURCE = 'scripts/lib/engines/sqlite/export-format.c'
-/** The compiled extension's name in dist/. */
-export const EXPORT_FORMAT_LIBRARY = 'sqlite-export-format.so'
-
-/** SQLite's limit on a function's arguments is 1000; the first is the record's kinds or head. */
+/** SQLite's limit on a function's arguments is 1000; the first is the record's kinds, head or layout. */
 const MAX_FORMATTED_COLUMNS = 999
-
-/**
- * Compiles the extension into `outDir` with the machine's C compiler (`CC`, else `cc`) against
- * the SQLite headers better-sqlite3 ships; returns why it could not, or undefined once built.
- */
-export function compileExportFormat(root: string, outDir: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const headers = join(dirname(createRequire(import.meta.url).resolve('better-sqlite3/package.json')), 'deps', 'sqlite3')
-  const compiler = env.CC || 'cc'
-  try {
-    execFileSync(compiler, ['-O2', '-shared', '-fPIC', '-I', headers, '-o', join(outDir, EXPORT_FORMAT_LIBRARY), join(root, EXPORT_FORMAT_SOURCE), '-lm'], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 120_000 })
-    return undefined
-  } catch (error) {
-    const failure = error as { code?: string; stderr?: Buffer }
-    if (failure.code === 'ENOENT') return `compilateur C introuvable (${compiler})`
-    return `${compiler} a échoué : ${failure.stderr?.toString().trim().split('\n')[0] ?? String(error)}`
-  }
-}
-
-const loaded = new WeakSet<Database.Database>()
-
-/**
- * Loads the extension into `db` (once per connection); false when the build has none.
- * @example if (loadExportFormat(db)) for (const chunk of csvChunks(db, table, order)!.chunks) …
- */
-export function loadExportFormat(db: Database.Database, library = join(PROJECT_ROOT, 'dist', EXPORT_FORMAT_LIBRARY)): boolean {
-  if (loaded.has(db)) return true
-  if (!existsSync(library)) return false
-  db.loadExtension(library)
-  loaded.add(db)
-  return true
-}
 
 /**
  * The CSV records (exporters/csv.ts, without the header) of `table`'s `columns` in `order` (an
  * ORDER BY clause, or ''); undefined when `db` has no extension or the table has too many columns.
  */
 export function csvChunks(db: Database.Database, table: string, columns: readonly TableColumn[], order: string): FormattedChunks | undefined {
-  if (!loaded.has(db) || columns.length === 0 || columns.length > MAX_FORMATTED_COLUMNS) return undefined
+  if (!hasExtension(db) || columns.length === 0 || columns.length > MAX_FORMATTED_COLUMNS) return undefined
   const kinds = columns.map((column) => (isBooleanColumn(column) ? 'b' : 'v')).join('')
   return formattedChunks(db, 'export_csv_record(?', columns.map((c) => c.name), kinds, table, order)
 }
 
 /** export.sql's `INSERT INTO "table" VALUES(…);` lines of `table` (exporters/sql.ts), like `csvChunks`. */
 export function sqlChunks(db: Database.Database, table: string, columns: readonly string[], order: string): FormattedChunks | undefined {
-  if (!loaded.has(db) || columns.length === 0 || columns.length > MAX_FORMATTED_COLUMNS) return undefined
+  if (!hasExtension(db) || columns.length === 0 || columns.length > MAX_FORMATTED_COLUMNS) return undefined
   return formattedChunks(db, 'export_sql_record(?', columns, `INSERT INTO ${quoteIdentifier(table)} VALUES(`, table, order)
 }
 
@@ -80,7 +39,7 @@ const FIELD = '\x1f'
  * start (json.ts's runRecorder). Undefined like `csvChunks`.
  */
 export function jsonChunks(db: Database.Database, table: string, columns: readonly TableColumn[], layout: RowLayout, order: string, groupBy?: string): FormattedRows | undefined {
-  if (!loaded.has(db) || columns.length === 0 || columns.length > MAX_FORMATTED_COLUMNS - 1) return undefined
+  if (!hasExtension(db) || columns.length === 0 || columns.length > MAX_FORMATTED_COLUMNS - 1) return undefined
   const kinds = (groupBy === undefined ? '-' : 'r') + columns.map((column) => (isBooleanColumn(column) ? 'b' : 'v')).join('')
   const values = groupBy === undefined ? columns.map((c) => c.name) : [groupBy, ...columns.map((c) => c.name)]
   const record = groupBy === undefined ? 'export_json_record(?, NULL' : 'export_json_record(?'

@@ -11,7 +11,8 @@ import { quoteIdentifier, type SqlHandle } from '../../db/connection.ts'
 import type { RowValue, TableReader } from '../../db/table-reader.ts'
 import { openSqliteTableReader, rowOrder } from './table-reader.ts'
 import { addRenderFunctions, renderedJsonRows } from './rendered-rows.ts'
-import { csvChunks, jsonChunks, loadExportFormat } from './export-format.ts'
+import { csvChunks, jsonChunks } from './export-format.ts'
+import { loadExtension } from './extension.ts'
 import { fsyncPath } from '../../fs/atomic.ts'
 import { DATABASE_FILE, type Snapshot, type SnapshotOptions } from '../snapshot.ts'
 
@@ -46,7 +47,7 @@ export function sqliteFileSnapshot(engine: EngineName, path: string, warnings: s
 export function connectionReads(engine: EngineName, db: Database.Database, reader: TableReader, warnings: string[]): Omit<Snapshot, 'artefact' | 'sqliteFile'> {
   db.pragma(`cache_size = ${SCAN_CACHE_KIB}`)
   addRenderFunctions(db)
-  loadExportFormat(db)
+  loadExtension(db)
   const withoutRowid = new Set(db.prepare(`SELECT name FROM pragma_table_list WHERE schema = 'main' AND wr = 1`).pluck().all() as string[])
   return {
     engine,

@@ -1,11 +1,13 @@
 /*
- * SQLite loadable extension: the records of the CSV files and of export.sql, formatted in C by the
- * connection that reads the rows. Formatting every value in JavaScript cost more than sqlite3's
- * whole `-csv` export (issue #17: 7.4 s for 11M values at 1M dossiers); here JavaScript receives
- * one buffer per CHUNK_BYTES of records and only writes it. The bytes are those the JavaScript
- * paths write (exporters/csv.ts with the SQLite value codec; exporters/sql.ts's rows rendered in
- * SQL), which test/sqlite-export-format.test.ts compares value by value, random doubles and
- * invalid UTF-8 included.
+ * The toolkit's SQLite extension: per-row work done in C by the connection that reads the rows,
+ * where JavaScript cost more than reading them. Exports: formatting every value in JavaScript cost
+ * more than sqlite3's whole `-csv` export (issue #17: 7.4 s for 11M values at 1M dossiers); here
+ * JavaScript receives one buffer per CHUNK_BYTES of records and only writes it. Content checksums:
+ * the canonical line and SHA-256 of every row (tenant-restore/row-hash.ts) cost a backup ~6 s of
+ * CPU at 1M dossiers. Each function gives exactly what the JavaScript it stands for gives
+ * (exporters/csv.ts and json.ts with the SQLite value codec; exporters/sql.ts's rows rendered in
+ * SQL; row-hash.ts's sums), which test/sqlite-export-format.test.ts and test/content-checksum.test.ts
+ * compare value by value, random doubles and invalid UTF-8 included.
  *
  *   export_csv_record(kinds, v1, …, vn)   appends one row's CSV record (CRLF included) to the
  *                                         connection's buffer; `kinds` has one letter per value:
@@ -31,8 +33,18 @@
  *                                         the table's byte offset where a row of another owner
  *                                         starts, and that owner as JavaScript's String() writes it
  *                                         (json.ts's runRecorder).
+ *   content_checksum(header, kinds, v1, …, vn)
+ *                                         aggregate: the rows' count (int64 LE) and the sum modulo
+ *                                         2^256 (32 bytes, big-endian) of the SHA-256 of `header`
+ *                                         then each row's canonical values as a COPY text line;
+ *                                         values in the header's column order, `kinds` two letters
+ *                                         per value (codec 'b' BOOLEAN or 'v'; canonical kind 't'
+ *                                         as the codec writes it, 'r' real, 'd' datetime). NULL
+ *                                         when a value needs what only JavaScript does (a datetime
+ *                                         in another form than Prisma's and PostgreSQL's UTC text, a
+ *                                         real column holding text): the caller sums those rows itself.
  *
- * Built by dist.ts (`cc -O2 -shared -fPIC`) into dist/; loaded by export-format.ts.
+ * Built by dist.ts (`cc -O2 -shared -fPIC`) into dist/; loaded by extension.ts.
  */
 #include <sqlite3ext.h>
 SQLITE_EXTENSION_INIT1
@@ -613,6 +625,224 @@ nomem:
   sqlite3_result_error_nomem(context);
 }
 
+/* SHA-256 (FIPS 180-4), for content_checksum: one short message per row. */
+static const uint32_t SHA256_K[64] = {
+  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+  0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+  0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+  0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+  0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+  0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+  0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+  0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+};
+
+#define ROTR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+static void sha256Block(uint32_t state[8], const unsigned char *block) {
+  uint32_t w[64];
+  for (int i = 0; i < 16; i++) w[i] = (uint32_t)block[i * 4] << 24 | (uint32_t)block[i * 4 + 1] << 16 | (uint32_t)block[i * 4 + 2] << 8 | block[i * 4 + 3];
+  for (int i = 16; i < 64; i++) {
+    uint32_t s0 = ROTR(w[i - 15], 7) ^ ROTR(w[i - 15], 18) ^ (w[i - 15] >> 3);
+    uint32_t s1 = ROTR(w[i - 2], 17) ^ ROTR(w[i - 2], 19) ^ (w[i - 2] >> 10);
+    w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+  }
+  uint32_t a = state[0], b = state[1], c = state[2], d = state[3], e = state[4], f = state[5], g = state[6], h = state[7];
+  for (int i = 0; i < 64; i++) {
+    uint32_t t1 = h + (ROTR(e, 6) ^ ROTR(e, 11) ^ ROTR(e, 25)) + ((e & f) ^ (~e & g)) + SHA256_K[i] + w[i];
+    uint32_t t2 = (ROTR(a, 2) ^ ROTR(a, 13) ^ ROTR(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+    h = g;
+    g = f;
+    f = e;
+    e = d + t1;
+    d = c;
+    c = b;
+    b = a;
+    a = t1 + t2;
+  }
+  state[0] += a;
+  state[1] += b;
+  state[2] += c;
+  state[3] += d;
+  state[4] += e;
+  state[5] += f;
+  state[6] += g;
+  state[7] += h;
+}
+
+/* The SHA-256 of `length` bytes as eight big-endian words. */
+static void sha256(const unsigned char *bytes, sqlite3_int64 length, uint32_t digest[8]) {
+  static const uint32_t INITIAL[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+  memcpy(digest, INITIAL, sizeof INITIAL);
+  sqlite3_int64 whole = length - length % 64;
+  for (sqlite3_int64 i = 0; i < whole; i += 64) sha256Block(digest, bytes + i);
+  unsigned char tail[128] = {0};
+  sqlite3_int64 left = length - whole;
+  memcpy(tail, bytes + whole, (size_t)left);
+  tail[left] = 0x80;
+  int blocks = left + 9 <= 64 ? 1 : 2;
+  uint64_t bits = (uint64_t)length * 8;
+  for (int i = 0; i < 8; i++) tail[blocks * 64 - 1 - i] = (unsigned char)(bits >> (i * 8));
+  for (int i = 0; i < blocks; i++) sha256Block(digest, tail + i * 64);
+}
+
+/* content_checksum's running state (SQLite's aggregate context: zeroed at the first row). */
+typedef struct {
+  uint32_t sum[8];
+  sqlite3_int64 rows;
+  int inJavaScript;
+  Buffer line;
+  Buffer value;
+} Checksum;
+
+/*
+ * canonical.ts's canonicalUtcDateTime: `YYYY-MM-DD[T ]HH:MM:SS`, an optional `.fraction`, then
+ * nothing, `Z` or `+00:00` becomes `YYYY-MM-DD HH:MM:SS[.fraction without trailing zeros]`, in
+ * place in `text`; returns the new length, or -1 for any other form.
+ */
+static sqlite3_int64 utcDateTime(unsigned char *text, sqlite3_int64 length) {
+  static const int DIGITS[] = {0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18};
+  if (length < 19) return -1;
+  for (int i = 0; i < 14; i++)
+    if (text[DIGITS[i]] < '0' || text[DIGITS[i]] > '9') return -1;
+  if (text[4] != '-' || text[7] != '-' || (text[10] != 'T' && text[10] != ' ') || text[13] != ':' || text[16] != ':') return -1;
+  sqlite3_int64 end = length;
+  if (text[length - 1] == 'Z') end -= 1;
+  else if (length >= 6 && memcmp(text + length - 6, "+00:00", 6) == 0) end -= 6;
+  sqlite3_int64 fractionEnd = 19;
+  if (end > 19) {
+    if (text[19] != '.' || end == 20) return -1;
+    for (sqlite3_int64 i = 20; i < end; i++)
+      if (text[i] < '0' || text[i] > '9') return -1;
+    fractionEnd = end;
+    while (fractionEnd > 20 && text[fractionEnd - 1] == '0') fractionEnd--;
+    if (fractionEnd == 20) fractionEnd = 19;
+  }
+  text[10] = ' ';
+  return fractionEnd;
+}
+
+/*
+ * One value's canonical text (canonical.ts over the codec's text) into `out`; 0 when JavaScript
+ * must do it (the row is then left to the caller), -1 when out of memory.
+ */
+static int canonicalValue(Buffer *out, sqlite3_value *value, char codec, char kind) {
+  char text[64];
+  out->length = 0;
+  switch (sqlite3_value_type(value)) {
+    case SQLITE_INTEGER: {
+      sqlite3_int64 n = sqlite3_value_int64(value);
+      if (codec == 'b' && (n == 0 || n == 1)) return appendAscii(out, n == 1 ? "true" : "false") ? 1 : -1;
+      /* A real column's integer: Number(digits), the double nearest to it, as String() writes it. */
+      if (kind == 'r') numberText((double)n, text, 0);
+      else sprintf(text, "%lld", (long long)n);
+      return appendAscii(out, text) ? 1 : -1;
+    }
+    case SQLITE_FLOAT:
+      /* realText's text read back by Number() is the same double: String() of it for a real column. */
+      numberText(sqlite3_value_double(value), text, kind != 'r');
+      return appendAscii(out, text) ? 1 : -1;
+    case SQLITE_TEXT: {
+      if (kind == 'r') return 0;
+      const unsigned char *bytes = sqlite3_value_text(value);
+      if (bytes == 0) return -1;
+      if (!appendText(out, bytes, sqlite3_value_bytes(value), AS_IS)) return -1;
+      if (kind == 'd') {
+        sqlite3_int64 length = utcDateTime(out->bytes, out->length);
+        if (length < 0) return 0;
+        out->length = length;
+      }
+      return 1;
+    }
+    default: {
+      /* A blob's base64 has no '-' or ':': no datetime reads it; but Number() may ("1E10"). */
+      if (kind == 'r') return 0;
+      sqlite3_int64 size = sqlite3_value_bytes(value);
+      if (size == 0) return reserve(out, 1) ? 1 : -1;
+      return appendBase64(out, sqlite3_value_blob(value), size) ? 1 : -1;
+    }
+  }
+}
+
+/* Appends `value` escaped as COPY's text format does (migration/checksum.ts's escapeCopyText). */
+static int appendCopyText(Buffer *line, const Buffer *value) {
+  if (!reserve(line, value->length * 2)) return 0;
+  for (sqlite3_int64 i = 0; i < value->length; i++) {
+    unsigned char c = value->bytes[i];
+    char escaped = c == '\\' ? '\\' : c == '\b' ? 'b' : c == '\f' ? 'f' : c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' : c == '\v' ? 'v' : 0;
+    if (escaped) {
+      line->bytes[line->length++] = '\\';
+      line->bytes[line->length++] = (unsigned char)escaped;
+    } else {
+      line->bytes[line->length++] = c;
+    }
+  }
+  return 1;
+}
+
+static void checksumStep(sqlite3_context *context, int argc, sqlite3_value **argv) {
+  Checksum *checksum = sqlite3_aggregate_context(context, sizeof *checksum);
+  if (checksum == 0) goto nomem;
+  if (checksum->inJavaScript) return;
+  const unsigned char *header = sqlite3_value_text(argv[0]);
+  const char *kinds = (const char *)sqlite3_value_text(argv[1]);
+  if (header == 0 || kinds == 0 || (int)strlen(kinds) != 2 * (argc - 2)) {
+    sqlite3_result_error(context, "content_checksum: kinds must have two letters per value", -1);
+    return;
+  }
+  Buffer *line = &checksum->line;
+  line->length = 0;
+  if (!reserve(line, sqlite3_value_bytes(argv[0]))) goto nomem;
+  append(line, header, sqlite3_value_bytes(argv[0]));
+  for (int i = 2; i < argc; i++) {
+    if (i > 2 && !appendAscii(line, "\t")) goto nomem;
+    if (sqlite3_value_type(argv[i]) == SQLITE_NULL) {
+      if (!appendAscii(line, "\\N")) goto nomem;
+      continue;
+    }
+    int done = canonicalValue(&checksum->value, argv[i], kinds[2 * (i - 2)], kinds[2 * (i - 2) + 1]);
+    if (done < 0) goto nomem;
+    if (done == 0) {
+      checksum->inJavaScript = 1;
+      return;
+    }
+    if (!appendCopyText(line, &checksum->value)) goto nomem;
+  }
+  if (!appendAscii(line, "\n")) goto nomem;
+  uint32_t digest[8];
+  sha256(line->bytes, line->length, digest);
+  uint64_t carry = 0;
+  for (int i = 7; i >= 0; i--) {
+    uint64_t sum = (uint64_t)checksum->sum[i] + digest[i] + carry;
+    checksum->sum[i] = (uint32_t)sum;
+    carry = sum >> 32;
+  }
+  checksum->rows++;
+  return;
+nomem:
+  sqlite3_result_error_nomem(context);
+}
+
+static void checksumFinal(sqlite3_context *context) {
+  Checksum *checksum = sqlite3_aggregate_context(context, 0);
+  if (checksum != 0) {
+    sqlite3_free(checksum->line.bytes);
+    sqlite3_free(checksum->value.bytes);
+  }
+  if (checksum != 0 && checksum->inJavaScript) {
+    sqlite3_result_null(context);
+    return;
+  }
+  unsigned char result[40] = {0};
+  if (checksum != 0) {
+    int64_t rows = checksum->rows;
+    memcpy(result, &rows, 8);
+    for (int i = 0; i < 8; i++)
+      for (int b = 0; b < 4; b++) result[8 + i * 4 + b] = (unsigned char)(checksum->sum[i] >> (24 - 8 * b));
+  }
+  sqlite3_result_blob(context, result, sizeof result, SQLITE_TRANSIENT);
+}
+
 static void rest(sqlite3_context *context, int argc, sqlite3_value **argv) {
   (void)argc;
   (void)argv;
@@ -663,5 +893,6 @@ int sqlite3_extension_init(sqlite3 *db, char **error, const sqlite3_api_routines
   if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "export_format_rest", 0, flags, export, rest, 0, 0, 0);
   if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "export_format_records", 0, flags, export, records, 0, 0, 0);
   if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "export_format_runs", 0, flags, export, runs, 0, 0, 0);
+  if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "content_checksum", -1, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY, 0, 0, checksumStep, checksumFinal, 0);
   return rc;
 }

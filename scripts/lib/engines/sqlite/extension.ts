@@ -1,0 +1,54 @@
+/**
+ * The toolkit's SQLite extension (extension.c): the per-row work of exports and content checksums
+ * done in C by the connection that reads the rows (export-format.ts, content-checksum.ts use it).
+ * The build compiles it into dist/ (`compileExtension`, run by dist.ts at `npm ci` and `npm test`)
+ * with the machine's C compiler; without one, both format and sum in JavaScript: the same bytes and
+ * sums (test/sqlite-export-format.test.ts, test/content-checksum.test.ts), two to three times the CPU.
+ */
+import { execFileSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
+import type Database from 'better-sqlite3'
+import { PROJECT_ROOT } from '../../environment.ts'
+
+/** The C source, relative to the project root (dist.ts lists it among the build's sources). */
+export const EXTENSION_SOURCE = 'scripts/lib/engines/sqlite/extension.c'
+/** The compiled extension's name in dist/. */
+export const EXTENSION_LIBRARY = 'sqlite-extension.so'
+
+/**
+ * Compiles the extension into `outDir` with the machine's C compiler (`CC`, else `cc`) against
+ * the SQLite headers better-sqlite3 ships; returns why it could not, or undefined once built.
+ */
+export function compileExtension(root: string, outDir: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const headers = join(dirname(createRequire(import.meta.url).resolve('better-sqlite3/package.json')), 'deps', 'sqlite3')
+  const compiler = env.CC || 'cc'
+  try {
+    execFileSync(compiler, ['-O2', '-shared', '-fPIC', '-I', headers, '-o', join(outDir, EXTENSION_LIBRARY), join(root, EXTENSION_SOURCE), '-lm'], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 120_000 })
+    return undefined
+  } catch (error) {
+    const failure = error as { code?: string; stderr?: Buffer }
+    if (failure.code === 'ENOENT') return `compilateur C introuvable (${compiler})`
+    return `${compiler} a échoué : ${failure.stderr?.toString().trim().split('\n')[0] ?? String(error)}`
+  }
+}
+
+const loaded = new WeakSet<Database.Database>()
+
+/**
+ * Loads the extension into `db` (once per connection); false when the build has none.
+ * @example if (loadExtension(db)) for (const chunk of csvChunks(db, table, columns, order)!.chunks) …
+ */
+export function loadExtension(db: Database.Database, library = join(PROJECT_ROOT, 'dist', EXTENSION_LIBRARY)): boolean {
+  if (loaded.has(db)) return true
+  if (!existsSync(library)) return false
+  db.loadExtension(library)
+  loaded.add(db)
+  return true
+}
+
+/** Whether `loadExtension` loaded the extension into `db`. */
+export function hasExtension(db: Database.Database): boolean {
+  return loaded.has(db)
+}
