@@ -7,10 +7,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
-import { Writable } from 'node:stream'
 import Database from 'better-sqlite3'
 import { tempDir } from './helpers/databases.ts'
-import { BEYOND_2_53, BIG, SMALL, createAwkwardDatabase } from './helpers/backup.ts'
+import { BEYOND_2_53, BIG, SMALL, collector, createAwkwardDatabase } from './helpers/backup.ts'
 import { exportJsonDocument, jsonDocument, jsonRowLayout } from '../scripts/lib/backup/exporters/json.ts'
 import { sqliteFileSnapshot } from '../scripts/lib/engines/sqlite/snapshot.ts'
 import { MAX_RENDERED_COLUMNS } from '../scripts/lib/engines/sqlite/rendered-rows.ts'
@@ -38,17 +37,6 @@ function createTrickyDatabase(path: string): void {
   db.exec(`CREATE TABLE "Wide" (${columns.join(', ')})`)
   db.prepare(`INSERT INTO "Wide" VALUES (${columns.map(() => '?').join(', ')})`).run(...columns.map((_, i) => (i % 2 ? i : `v${i}`)))
   db.close()
-}
-
-function collector(): { out: Writable; bytes(): Buffer } {
-  const chunks: Buffer[] = []
-  const out = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      chunks.push(Buffer.from(chunk))
-      callback()
-    },
-  })
-  return { out, bytes: () => Buffer.concat(chunks) }
 }
 
 test('data.json rendered by SQLite is byte for byte what the value codec writes, tenant runs included', async (t) => {

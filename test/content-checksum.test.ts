@@ -15,7 +15,7 @@ import { RowSetChecksum } from '../scripts/lib/tenant-restore/row-hash.ts'
 import { openSqliteTableReader } from '../scripts/lib/engines/sqlite/table-reader.ts'
 import { canonicalizer, checksumRows, checksumRowSource, tableChecksum } from '../scripts/lib/tenant-restore/rows.ts'
 import type { RowValue } from '../scripts/lib/db/table-reader.ts'
-import { python } from './helpers/backup.ts'
+import { python, seededRandom } from './helpers/backup.ts'
 import { requireJudge } from './helpers/judges.ts'
 import { tempDir } from './helpers/databases.ts'
 
@@ -180,20 +180,9 @@ test('split checksums cover sparse rowids (up to 2^63 - 1) without one chunk per
   }
 })
 
-/** A seeded generator (xorshift32): a failure can be replayed. */
-function generator(seed: number): (below: number) => number {
-  let state = seed
-  return (below) => {
-    state ^= state << 13
-    state ^= state >>> 17
-    state ^= state << 5
-    return (state >>> 0) % below
-  }
-}
-
 test('the C sum (extension.c) is the JavaScript sum on random rows, and leaves to JavaScript the values only it canonicalises', async (t) => {
   const path = join(tempDir(t), 'random.db')
-  const random = generator(7)
+  const random = seededRandom(7)
   const bits = new DataView(new ArrayBuffer(8))
   const db = new Database(path)
   db.exec(`CREATE TABLE "Clean" (${COLUMNS}); CREATE TABLE "Mixed" (${COLUMNS})`)

@@ -9,9 +9,9 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { Writable } from 'node:stream'
 import Database from 'better-sqlite3'
 import { tempDir } from './helpers/databases.ts'
+import { collector, seededRandom } from './helpers/backup.ts'
 import { exportCsv, exportCsvChunks } from '../scripts/lib/backup/exporters/csv.ts'
 import { exportJsonDocument } from '../scripts/lib/backup/exporters/json.ts'
 import { writeSqliteScript } from '../scripts/lib/backup/exporters/sql.ts'
@@ -22,19 +22,8 @@ import { PROJECT_ROOT } from '../scripts/lib/environment.ts'
 
 const ROWS = 60_000
 
-/** A seeded generator (xorshift32): a failure can be replayed. */
-function generator(seed: number): (below: number) => number {
-  let state = seed
-  return (below) => {
-    state ^= state << 13
-    state ^= state >>> 17
-    state ^= state << 5
-    return (state >>> 0) % below
-  }
-}
-
 function createFuzzDatabase(path: string, seed: number): void {
-  const random = generator(seed)
+  const random = seededRandom(seed)
   const bits = new DataView(new ArrayBuffer(8))
   const db = new Database(path)
   db.exec(`CREATE TABLE "Fuzz" ("flag" BOOLEAN, "any" ANY, "a,""b" TEXT, "brut")`)
@@ -63,17 +52,6 @@ function createFuzzDatabase(path: string, seed: number): void {
     for (const value of [0, -0, Infinity, -Infinity, 1e21, 1e20, 1e-7, 1.5e-7, 1e-6, 5e-324, Number.MAX_VALUE, 2 ** 1023, 2 ** -1022, 0.1, 100, 1e100, 123456789.12345679]) insert.run(null, value, null, -value)
   })()
   db.close()
-}
-
-function collector(): { out: Writable; bytes(): Buffer } {
-  const chunks: Buffer[] = []
-  const out = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      chunks.push(Buffer.from(chunk))
-      callback()
-    },
-  })
-  return { out, bytes: () => Buffer.concat(chunks) }
 }
 
 /** The first line where two files differ, to say what differs rather than that they do. */

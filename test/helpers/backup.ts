@@ -1,8 +1,9 @@
 /**
  * Helpers of the backup tests: the standard tools as judges (sqlite3, tar, sha256sum, python3,
- * psql), and SQLite databases full of awkward values.
+ * psql), SQLite databases full of awkward values, and what an exporter writes, collected.
  */
 import { spawn } from 'node:child_process'
+import { Writable } from 'node:stream'
 import { createHash } from 'node:crypto'
 import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
@@ -13,6 +14,29 @@ import type { BackupMetadata } from '../../scripts/lib/backup/metadata.ts'
 import { resolveEnvironment, type ToolkitEnvironment } from '../../scripts/lib/environment.ts'
 import { defer, tempDir } from './databases.ts'
 import { judge } from './judges.ts'
+
+/** A stream that keeps what is written to it: what an exporter wrote, as one Buffer. */
+export function collector(): { out: Writable; bytes(): Buffer } {
+  const chunks: Buffer[] = []
+  const out = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      chunks.push(Buffer.from(chunk))
+      callback()
+    },
+  })
+  return { out, bytes: () => Buffer.concat(chunks) }
+}
+
+/** A seeded generator of integers below `below` (xorshift32): a failing random test can be replayed. */
+export function seededRandom(seed: number): (below: number) => number {
+  let state = seed
+  return (below) => {
+    state ^= state << 13
+    state ^= state >>> 17
+    state ^= state << 5
+    return (state >>> 0) % below
+  }
+}
 
 /** Runs a command; throws with its stderr when it fails, naming the tool when it cannot start. */
 export function run(command: string, args: string[], options: { cwd?: string; input?: string | Buffer } = {}): string {

@@ -344,18 +344,22 @@ static int appendAscii(Buffer *buffer, const char *text) {
   return 1;
 }
 
+/* An integer as the codec writes it: its digits, or false / true for a BOOLEAN column's ('b') 0 and 1. */
+static int appendInteger(Buffer *buffer, sqlite3_int64 n, char kind) {
+  char text[24];
+  if (kind == 'b' && (n == 0 || n == 1)) return appendAscii(buffer, n == 1 ? "true" : "false");
+  sprintf(text, "%lld", (long long)n);
+  return appendAscii(buffer, text);
+}
+
 /* One value as a CSV field (rules in db/values.ts); `kind` 'b' for a BOOLEAN column. */
 static int appendCsvValue(Buffer *buffer, sqlite3_value *value, char kind) {
   char text[64];
   switch (sqlite3_value_type(value)) {
     case SQLITE_NULL:
       return 1;
-    case SQLITE_INTEGER: {
-      sqlite3_int64 n = sqlite3_value_int64(value);
-      if (kind == 'b' && (n == 0 || n == 1)) return appendAscii(buffer, n == 1 ? "true" : "false");
-      sprintf(text, "%lld", (long long)n);
-      return appendAscii(buffer, text);
-    }
+    case SQLITE_INTEGER:
+      return appendInteger(buffer, sqlite3_value_int64(value), kind);
     case SQLITE_FLOAT:
       numberText(sqlite3_value_double(value), text, 1);
       return appendAscii(buffer, text);
@@ -380,12 +384,8 @@ static int appendJsonValue(Buffer *buffer, sqlite3_value *value, char kind) {
   switch (sqlite3_value_type(value)) {
     case SQLITE_NULL:
       return appendAscii(buffer, "null");
-    case SQLITE_INTEGER: {
-      sqlite3_int64 n = sqlite3_value_int64(value);
-      if (kind == 'b' && (n == 0 || n == 1)) return appendAscii(buffer, n == 1 ? "true" : "false");
-      sprintf(text, "%lld", (long long)n);
-      return appendAscii(buffer, text);
-    }
+    case SQLITE_INTEGER:
+      return appendInteger(buffer, sqlite3_value_int64(value), kind);
     case SQLITE_FLOAT: {
       double real = sqlite3_value_double(value);
       numberText(real, text, 1);
@@ -732,11 +732,12 @@ static int canonicalValue(Buffer *out, sqlite3_value *value, char codec, char ki
   switch (sqlite3_value_type(value)) {
     case SQLITE_INTEGER: {
       sqlite3_int64 n = sqlite3_value_int64(value);
-      if (codec == 'b' && (n == 0 || n == 1)) return appendAscii(out, n == 1 ? "true" : "false") ? 1 : -1;
       /* A real column's integer: Number(digits), the double nearest to it, as String() writes it. */
-      if (kind == 'r') numberText((double)n, text, 0);
-      else sprintf(text, "%lld", (long long)n);
-      return appendAscii(out, text) ? 1 : -1;
+      if (kind == 'r' && !(codec == 'b' && (n == 0 || n == 1))) {
+        numberText((double)n, text, 0);
+        return appendAscii(out, text) ? 1 : -1;
+      }
+      return appendInteger(out, n, codec) ? 1 : -1;
     }
     case SQLITE_FLOAT:
       /* realText's text read back by Number() is the same double: String() of it for a real column. */
