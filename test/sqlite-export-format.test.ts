@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync } from 'node:fs'
+import { appendFileSync, copyFileSync, existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { tempDir } from './helpers/databases.ts'
@@ -17,7 +17,7 @@ import { exportJsonDocument } from '../scripts/lib/backup/exporters/json.ts'
 import { writeSqliteScript } from '../scripts/lib/backup/exporters/sql.ts'
 import { sqliteFileSnapshot } from '../scripts/lib/engines/sqlite/snapshot.ts'
 import { csvChunks } from '../scripts/lib/engines/sqlite/export-format.ts'
-import { compileExtension, EXTENSION_LIBRARY, loadExtension } from '../scripts/lib/engines/sqlite/extension.ts'
+import { compileExtension, EXTENSION_LIBRARY, EXTENSION_SOURCE, loadExtension } from '../scripts/lib/engines/sqlite/extension.ts'
 import { PROJECT_ROOT } from '../scripts/lib/environment.ts'
 
 const ROWS = 60_000
@@ -163,4 +163,21 @@ test('without a C compiler the build says why, and a connection without the exte
   t.after(() => db.close())
   assert.equal(loadExtension(db, join(dir, EXTENSION_LIBRARY)), false)
   assert.equal(csvChunks(db, 't', [{ name: 'a', declaredType: '', nullable: true, primaryKeyPosition: 0 }], ''), undefined)
+})
+
+test('a build of another extension.c (a git pull without npm run build) is left unused: the exports format in JavaScript', (t) => {
+  const root = tempDir(t)
+  const source = join(root, EXTENSION_SOURCE)
+  mkdirSync(join(source, '..'), { recursive: true })
+  copyFileSync(join(PROJECT_ROOT, EXTENSION_SOURCE), source)
+  appendFileSync(source, '/* the next version */\n')
+  assert.equal(compileExtension(root, root), undefined)
+  const library = join(root, EXTENSION_LIBRARY)
+  const stale = new Database(':memory:')
+  t.after(() => stale.close())
+  assert.equal(loadExtension(stale, library), false, 'built from another source than the project\'s')
+  assert.equal(csvChunks(stale, 't', [{ name: 'a', declaredType: '', nullable: true, primaryKeyPosition: 0 }], ''), undefined)
+  const current = new Database(':memory:')
+  t.after(() => current.close())
+  assert.equal(loadExtension(current, library, source), true, 'the same library against its own source')
 })

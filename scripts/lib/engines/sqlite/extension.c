@@ -44,7 +44,11 @@
  *                                         in another form than Prisma's and PostgreSQL's UTC text, a
  *                                         real column holding text): the caller sums those rows itself.
  *
- * Built by dist.ts (`cc -O2 -shared -fPIC`) into dist/; loaded by extension.ts.
+ *   toolkit_extension_source()            the SHA-256 of the extension.c it was built from: a build
+ *                                         older than the source (a `git pull` without `npm run build`)
+ *                                         is not used, since its functions may not be these.
+ *
+ * Built by dist.ts (`cc -O2 -shared -fPIC -DTOOLKIT_SOURCE_SHA256=…`) into dist/; loaded by extension.ts.
  */
 #include <sqlite3ext.h>
 SQLITE_EXTENSION_INIT1
@@ -861,6 +865,16 @@ static void records(sqlite3_context *context, int argc, sqlite3_value **argv) {
   sqlite3_result_int64(context, ((Export *)sqlite3_user_data(context))->records);
 }
 
+#ifndef TOOLKIT_SOURCE_SHA256
+#define TOOLKIT_SOURCE_SHA256 "unknown"
+#endif
+
+static void source(sqlite3_context *context, int argc, sqlite3_value **argv) {
+  (void)argc;
+  (void)argv;
+  sqlite3_result_text(context, TOOLKIT_SOURCE_SHA256, -1, SQLITE_STATIC);
+}
+
 static void runs(sqlite3_context *context, int argc, sqlite3_value **argv) {
   (void)argc;
   (void)argv;
@@ -895,5 +909,6 @@ int sqlite3_extension_init(sqlite3 *db, char **error, const sqlite3_api_routines
   if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "export_format_records", 0, flags, export, records, 0, 0, 0);
   if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "export_format_runs", 0, flags, export, runs, 0, 0, 0);
   if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "content_checksum", -1, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY, 0, 0, checksumStep, checksumFinal, 0);
+  if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "toolkit_extension_source", 0, SQLITE_UTF8 | SQLITE_DETERMINISTIC, 0, source, 0, 0, 0);
   return rc;
 }

@@ -6,7 +6,8 @@
  * sums (test/sqlite-export-format.test.ts, test/content-checksum.test.ts), two to three times the CPU.
  */
 import { execFileSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { existsSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import type Database from 'better-sqlite3'
@@ -24,8 +25,11 @@ export const EXTENSION_LIBRARY = 'sqlite-extension.so'
 export function compileExtension(root: string, outDir: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
   const headers = join(dirname(createRequire(import.meta.url).resolve('better-sqlite3/package.json')), 'deps', 'sqlite3')
   const compiler = env.CC || 'cc'
+  const source = join(root, EXTENSION_SOURCE)
+  // The build carries the digest of its source: loadExtension leaves a build of another source unused.
+  const digest = `-DTOOLKIT_SOURCE_SHA256="${sourceDigest(source)}"`
   try {
-    execFileSync(compiler, ['-O2', '-shared', '-fPIC', '-I', headers, '-o', join(outDir, EXTENSION_LIBRARY), join(root, EXTENSION_SOURCE), '-lm'], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 120_000 })
+    execFileSync(compiler, ['-O2', '-shared', '-fPIC', digest, '-I', headers, '-o', join(outDir, EXTENSION_LIBRARY), source, '-lm'], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 120_000 })
     return undefined
   } catch (error) {
     const failure = error as { code?: string; stderr?: Buffer }
@@ -34,16 +38,33 @@ export function compileExtension(root: string, outDir: string, env: NodeJS.Proce
   }
 }
 
+function sourceDigest(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex')
+}
+
 const loaded = new WeakSet<Database.Database>()
+/** The digests of the sources compared against, each read once per process. */
+const sourceDigests = new Map<string, string>()
 
 /**
- * Loads the extension into `db` (once per connection); false when the build has none.
+ * Loads the extension into `db` (once per connection); false when the build has none, or was built
+ * from another extension.c than the project's (`source`): a `git pull` not yet followed by `npm run
+ * build` keeps working, in JavaScript, instead of calling functions the old build does not have.
  * @example if (loadExtension(db)) for (const chunk of csvChunks(db, table, columns, order)!.chunks) …
  */
-export function loadExtension(db: Database.Database, library = join(PROJECT_ROOT, 'dist', EXTENSION_LIBRARY)): boolean {
+export function loadExtension(db: Database.Database, library = join(PROJECT_ROOT, 'dist', EXTENSION_LIBRARY), source = join(PROJECT_ROOT, EXTENSION_SOURCE)): boolean {
   if (loaded.has(db)) return true
   if (!existsSync(library)) return false
   db.loadExtension(library)
+  if (!sourceDigests.has(source)) sourceDigests.set(source, sourceDigest(source))
+  let built: unknown
+  try {
+    built = db.prepare('SELECT toolkit_extension_source()').pluck().get()
+  } catch {
+    // A build older than this function: another source too.
+    return false
+  }
+  if (built !== sourceDigests.get(source)) return false
   loaded.add(db)
   return true
 }
