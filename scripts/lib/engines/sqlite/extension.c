@@ -356,55 +356,37 @@ static int appendInteger(Buffer *buffer, sqlite3_int64 n, char kind) {
   return appendAscii(buffer, text);
 }
 
-/* One value as a CSV field (rules in db/values.ts); `kind` 'b' for a BOOLEAN column. */
-static int appendCsvValue(Buffer *buffer, sqlite3_value *value, char kind) {
+/*
+ * One value as the codec writes it (rules in db/values.ts), as a CSV field (CSV_FIELD) or a JSON
+ * token (JSON_STRING); `kind` 'b' for a BOOLEAN column. NULL is an empty field or null; numbers are
+ * bare, but JSON has no infinite numbers (realJson writes them as strings); text and base64 blobs
+ * are strings (CSV quotes them only where needed, and the empty one always, as "").
+ */
+static int appendCodecValue(Buffer *buffer, sqlite3_value *value, char kind, TextStyle style) {
   char text[64];
+  int json = style == JSON_STRING;
   switch (sqlite3_value_type(value)) {
     case SQLITE_NULL:
-      return 1;
-    case SQLITE_INTEGER:
-      return appendInteger(buffer, sqlite3_value_int64(value), kind);
-    case SQLITE_FLOAT:
-      numberText(sqlite3_value_double(value), text, 1);
-      return appendAscii(buffer, text);
-    case SQLITE_TEXT: {
-      const unsigned char *bytes = sqlite3_value_text(value);
-      if (bytes == 0) return 0;
-      return appendText(buffer, bytes, sqlite3_value_bytes(value), CSV_FIELD);
-    }
-    default: {
-      const unsigned char *bytes = sqlite3_value_blob(value);
-      sqlite3_int64 size = sqlite3_value_bytes(value);
-      /* An empty blob is the empty text in base64: written "" like the empty string. */
-      if (size == 0) return appendText(buffer, (const unsigned char *)"", 0, CSV_FIELD);
-      return appendBase64(buffer, bytes, size);
-    }
-  }
-}
-
-/* One value as the codec's JSON token (rules in db/values.ts); `kind` 'b' for a BOOLEAN column. */
-static int appendJsonValue(Buffer *buffer, sqlite3_value *value, char kind) {
-  char text[64];
-  switch (sqlite3_value_type(value)) {
-    case SQLITE_NULL:
-      return appendAscii(buffer, "null");
+      return json ? appendAscii(buffer, "null") : 1;
     case SQLITE_INTEGER:
       return appendInteger(buffer, sqlite3_value_int64(value), kind);
     case SQLITE_FLOAT: {
       double real = sqlite3_value_double(value);
-      numberText(real, text, 1);
-      /* JSON has no infinite numbers: realJson writes them as strings. */
-      if (isinf(real)) return appendAscii(buffer, "\"") && appendAscii(buffer, text) && appendAscii(buffer, "\"");
+      int length = numberText(real, text, 1);
+      if (json && isinf(real)) return appendText(buffer, (const unsigned char *)text, length, JSON_STRING);
       return appendAscii(buffer, text);
     }
     case SQLITE_TEXT: {
       const unsigned char *bytes = sqlite3_value_text(value);
       if (bytes == 0) return 0;
-      return appendText(buffer, bytes, sqlite3_value_bytes(value), JSON_STRING);
+      return appendText(buffer, bytes, sqlite3_value_bytes(value), style);
     }
     default: {
       const unsigned char *bytes = sqlite3_value_blob(value);
-      return appendAscii(buffer, "\"") && appendBase64(buffer, bytes, sqlite3_value_bytes(value)) && appendAscii(buffer, "\"");
+      sqlite3_int64 size = sqlite3_value_bytes(value);
+      if (size == 0) return appendText(buffer, (const unsigned char *)"", 0, style);
+      if (!json) return appendBase64(buffer, bytes, size);
+      return appendAscii(buffer, "\"") && appendBase64(buffer, bytes, size) && appendAscii(buffer, "\"");
     }
   }
 }
@@ -420,8 +402,7 @@ static int appendSqlValue(Buffer *buffer, sqlite3_value *value) {
     case SQLITE_NULL:
       return appendAscii(buffer, "NULL");
     case SQLITE_INTEGER:
-      sprintf(text, "%lld", (long long)sqlite3_value_int64(value));
-      return appendAscii(buffer, text);
+      return appendInteger(buffer, sqlite3_value_int64(value), 'v');
     case SQLITE_FLOAT:
       sqlite3_snprintf(sizeof text, text, "%!0.17g", sqlite3_value_double(value));
       return appendAscii(buffer, text);
@@ -460,7 +441,7 @@ static void csvRecord(sqlite3_context *context, int argc, sqlite3_value **argv) 
   }
   for (int i = 1; i < argc; i++) {
     if (i > 1 && !appendAscii(out, ",")) goto nomem;
-    if (!appendCsvValue(out, argv[i], kinds[i - 1])) goto nomem;
+    if (!appendCodecValue(out, argv[i], kinds[i - 1], CSV_FIELD)) goto nomem;
   }
   if (!appendAscii(out, "\r\n")) goto nomem;
   endRecord(context, export);
@@ -565,8 +546,7 @@ static int noteOwner(Export *export, sqlite3_value *owner, sqlite3_int64 at) {
     int ok;
     switch (sqlite3_value_type(owner)) {
       case SQLITE_INTEGER:
-        sprintf(text, "%lld", (long long)sqlite3_value_int64(owner));
-        ok = appendAscii(name, text);
+        ok = appendInteger(name, sqlite3_value_int64(owner), 'v');
         break;
       case SQLITE_FLOAT:
         numberText(sqlite3_value_double(owner), text, 0);
@@ -617,7 +597,7 @@ static void jsonRecord(sqlite3_context *context, int argc, sqlite3_value **argv)
     int skip = i == 0 && export->records == 0;
     if (!reserve(out, layout->beforeLength[i])) goto nomem;
     append(out, layout->before[i] + skip, layout->beforeLength[i] - skip);
-    if (!appendJsonValue(out, argv[i + 2], layout->kinds[i])) goto nomem;
+    if (!appendCodecValue(out, argv[i + 2], layout->kinds[i], JSON_STRING)) goto nomem;
   }
   if (!reserve(out, layout->afterLength)) goto nomem;
   append(out, layout->after, layout->afterLength);

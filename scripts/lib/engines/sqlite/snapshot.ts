@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import type { EngineName } from '../../db/url.ts'
 import { quoteIdentifier, type SqlHandle } from '../../db/connection.ts'
-import type { RowValue, TableReader } from '../../db/table-reader.ts'
+import type { RowValue, TableInfo, TableReader } from '../../db/table-reader.ts'
 import { openSqliteTableReader, rowOrder } from './table-reader.ts'
 import { addRenderFunctions, renderedJsonRows } from './rendered-rows.ts'
 import { csvChunks, jsonChunks } from './export-format.ts'
@@ -49,24 +49,23 @@ export function connectionReads(engine: EngineName, db: Database.Database, reade
   addRenderFunctions(db)
   loadExtension(db)
   const withoutRowid = new Set(db.prepare(`SELECT name FROM pragma_table_list WHERE schema = 'main' AND wr = 1`).pluck().all() as string[])
+  /** The ORDER BY every read of a table's rows uses, so that each format lists them alike. */
+  const orderOf = (table: TableInfo, groupBy?: string) => rowOrder(table.name, table.columns.map((c) => c.name), withoutRowid, groupBy)
   return {
     engine,
     reader,
     rows(table, options = {}) {
-      const columns = table.columns.map((c) => c.name)
-      const select = `SELECT ${columns.map(quoteIdentifier).join(', ')} FROM ${quoteIdentifier(table.name)}${rowOrder(table.name, columns, withoutRowid, options.groupBy)}`
+      const select = `SELECT ${table.columns.map((c) => quoteIdentifier(c.name)).join(', ')} FROM ${quoteIdentifier(table.name)}${orderOf(table, options.groupBy)}`
       return db.prepare(select).raw(true).safeIntegers(true).iterate() as IterableIterator<RowValue[]>
     },
     jsonRows(table, layout, options = {}) {
-      const order = rowOrder(table.name, table.columns.map((c) => c.name), withoutRowid, options.groupBy)
-      return renderedJsonRows(db, table, layout, order, options.groupBy)
+      return renderedJsonRows(db, table, layout, orderOf(table, options.groupBy), options.groupBy)
     },
     jsonChunks(table, layout, options = {}) {
-      const order = rowOrder(table.name, table.columns.map((c) => c.name), withoutRowid, options.groupBy)
-      return jsonChunks(db, table.name, table.columns, layout, order, options.groupBy)
+      return jsonChunks(db, table.name, table.columns, layout, orderOf(table, options.groupBy), options.groupBy)
     },
     csvChunks(table, options = {}) {
-      return csvChunks(db, table.name, table.columns, rowOrder(table.name, table.columns.map((c) => c.name), withoutRowid, options.groupBy))
+      return csvChunks(db, table.name, table.columns, orderOf(table, options.groupBy))
     },
     async count(table) {
       return Number(db.prepare(`SELECT count(*) FROM ${quoteIdentifier(table.name)}`).pluck().get())
