@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { canonicalDecimal, conversionFor, converterFor, parsePostgresArray, UnconvertibleValueError } from '../scripts/lib/migration/conversion.ts'
-import { copyTextRows } from '../scripts/lib/migration/_copy-text.ts'
+import { copyTextLines, parseCopyText } from '../scripts/lib/migration/_copy-text.ts'
 import Database from 'better-sqlite3'
 import { TableChecksum, copyTextLine } from '../scripts/lib/migration/checksum.ts'
 import { TableVerifier, type VerifiedTableSpec } from '../scripts/lib/migration/verify.ts'
@@ -11,7 +11,7 @@ async function rowsOf(chunks: Buffer[]): Promise<(string | null)[][]> {
   async function* stream() {
     yield* chunks
   }
-  for await (const batch of copyTextRows(stream())) all.push(...batch.rows)
+  for await (const lines of copyTextLines(stream())) all.push(...parseCopyText(lines))
   return all
 }
 

@@ -5,15 +5,11 @@
  */
 const NEWLINE = 0x0a
 
-/** A batch of whole rows: their text values (null for NULL) and the raw bytes they came from. */
-export interface CopyTextBatch {
-  rows: (string | null)[][]
-  /** The batch's lines exactly as COPY sent them, each with its newline. */
-  raw: Buffer
-}
-
-/** Splits a stream of COPY chunks into batches of whole rows, about one per chunk. */
-export async function* copyTextRows(chunks: AsyncIterable<Buffer>): AsyncGenerator<CopyTextBatch> {
+/**
+ * Splits a stream of COPY chunks into buffers of whole lines (each with its newline), about one per
+ * chunk: what the SQLite extension inserts as it is, or `parseCopyText` turns into values.
+ */
+export async function* copyTextLines(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   let pending: Buffer | undefined
   for await (const chunk of chunks) {
     const last = chunk.lastIndexOf(NEWLINE)
@@ -21,11 +17,23 @@ export async function* copyTextRows(chunks: AsyncIterable<Buffer>): AsyncGenerat
       pending = pending === undefined ? chunk : Buffer.concat([pending, chunk])
       continue
     }
-    const raw = pending === undefined ? chunk.subarray(0, last + 1) : Buffer.concat([pending, chunk.subarray(0, last + 1)])
+    const lines = pending === undefined ? chunk.subarray(0, last + 1) : Buffer.concat([pending, chunk.subarray(0, last + 1)])
     pending = last + 1 < chunk.length ? chunk.subarray(last + 1) : undefined
-    yield { rows: parseLines(raw.toString('utf8', 0, raw.length - 1)), raw }
+    yield lines
   }
   if (pending !== undefined && pending.length > 0) throw new Error('la sortie de COPY s’arrête au milieu d’une ligne')
+}
+
+/** The rows of whole COPY lines: their text values, null for NULL. */
+export function parseCopyText(lines: Buffer): (string | null)[][] {
+  return lines.length === 0 ? [] : parseLines(lines.toString('utf8', 0, lines.length - 1))
+}
+
+/** Where the line after the first `count` lines of `lines` starts. */
+export function lineOffset(lines: Buffer, count: number): number {
+  let offset = 0
+  for (let i = 0; i < count; i++) offset = lines.indexOf(NEWLINE, offset) + 1
+  return offset
 }
 
 function parseLines(text: string): (string | null)[][] {

@@ -52,6 +52,11 @@ export class TableChecksum {
     this.rows += rows
   }
 
+  /** Counts `rows` lines whose bytes came in chunks of unknown line counts (`addRaw(chunk, 0)`). */
+  countRows(rows: number): void {
+    this.rows += rows
+  }
+
   /** `sha256:<hex>` of every line added. */
   digest(): string {
     this.hash.update(this.pending)

@@ -134,6 +134,10 @@ export interface Converter {
   identity: boolean
   canonicalFromPostgres(text: string): string
   canonicalFromSqlite(value: Exclude<SqliteValue, null>): string
+  /** The letter of this `toSqlite` in the SQLite extension's copy_text_insert (extension.c), when it has one. */
+  toSqliteInC?: string
+  /** The letter of this `canonicalFromSqlite` in the extension's copy_text_line, when it has one. */
+  canonicalFromSqliteInC?: string
 }
 
 /** Replacements of `toSqlite` per kind (the canonical forms, which the verification relies on, are not replaceable). */
@@ -149,12 +153,16 @@ const same = (text: string) => text
 
 const CONVERTERS: Record<Exclude<ValueKind, 'datetime' | 'array'>, Converter> = {
   text: {
+    toSqliteInC: 't',
+    canonicalFromSqliteInC: 't',
     toSqlite: same,
     identity: true,
     canonicalFromPostgres: same,
     canonicalFromSqlite: (value) => (typeof value === 'string' ? value : unexpected(value)),
   },
   integer: {
+    toSqliteInC: 'i',
+    canonicalFromSqliteInC: 'i',
     // SQLite's INTEGER affinity turns the decimal text into a 64-bit integer exactly (PostgreSQL
     // prints no sign, spaces or leading zeros); verification reads it back as a bigint to be sure.
     toSqlite: same,
@@ -195,6 +203,8 @@ const CONVERTERS: Record<Exclude<ValueKind, 'datetime' | 'array'>, Converter> = 
     canonicalFromSqlite: (value) => (typeof value === 'number' ? String(value) : typeof value === 'bigint' ? String(Number(value)) : unexpected(value)),
   },
   boolean: {
+    toSqliteInC: 'b',
+    canonicalFromSqliteInC: 'b',
     toSqlite: (text) => (text === 't' ? 1 : 0),
     identity: true,
     canonicalFromPostgres: same,
@@ -208,6 +218,8 @@ const CONVERTERS: Record<Exclude<ValueKind, 'datetime' | 'array'>, Converter> = 
       typeof value === 'string' ? canonicalJson(value) : typeof value === 'number' || typeof value === 'bigint' ? canonicalJson(String(value)) : unexpected(value),
   },
   bytes: {
+    toSqliteInC: 'x',
+    canonicalFromSqliteInC: 'x',
     toSqlite(text) {
       if (!text.startsWith('\\x')) throw new UnconvertibleValueError('bytea reçu au format escape ; hex attendu')
       return Buffer.from(text.slice(2), 'hex')
@@ -224,6 +236,8 @@ const CONVERTERS: Record<Exclude<ValueKind, 'datetime' | 'array'>, Converter> = 
  */
 function datetimeConverter(type: 'timestamp' | 'timestamptz' | 'date'): Converter {
   return {
+    toSqliteInC: 'd',
+    canonicalFromSqliteInC: type === 'timestamptz' ? 'z' : type === 'date' ? 'D' : 'd',
     toSqlite(text) {
       const parsed = parsePostgresDateTime(text)
       if (typeof parsed === 'string') throw new UnconvertibleValueError(parsed)
@@ -258,7 +272,9 @@ export function converterFor(kind: ValueKind, type?: PostgresType, overrides: Co
         ? datetimeConverter(type?.name === 'timestamptz' || type?.name === 'date' ? type.name : 'timestamp')
         : CONVERTERS[kind]
   const override = overrides[kind]
-  return override === undefined ? base : { ...base, toSqlite: override }
+  if (override === undefined) return base
+  const { toSqliteInC: _replaced, ...kept } = base
+  return { ...kept, toSqlite: override }
 }
 
 /**

@@ -1,13 +1,17 @@
 /**
  * Copies one table from the source snapshot into the (temporary) SQLite target: COPY batches in,
  * each value converted, prepared inserts in large transactions out, a checksum of the source's
- * canonical values on the way. At most one batch of rows is in memory at a time.
+ * canonical values on the way. At most one batch of rows is in memory at a time. Where every
+ * column's conversion has its C twin (copy-text-in-c.ts), the extension converts and inserts the
+ * batch's lines itself; JavaScript takes over from a line it leaves.
  */
 import type Database from 'better-sqlite3'
 import { quoteIdentifier } from '../db/connection.ts'
 import { ToolkitError, describeError } from '../errors.ts'
 import type { ProgressListener } from '../progress.ts'
+import { lineOffset, parseCopyText } from './_copy-text.ts'
 import { TableChecksum, copyTextLine } from './checksum.ts'
+import { copyLinesInserter } from './copy-text-in-c.ts'
 import { UnconvertibleValueError, type SqliteValue } from './conversion.ts'
 import type { TableWork } from './plan.ts'
 import type { PostgresSource } from './source.ts'
@@ -67,6 +71,17 @@ export async function copyTable(source: PostgresSource, work: TableWork, db: Dat
     lastProgress = now
     options.onProgress?.({ label: table.name, done: rows, total: work.planned.rows, unit: 'rows' })
   }
+  // When every canonical value is the PostgreSQL text itself, the checksum is that of the raw COPY bytes.
+  const identity = converters.every((converter) => converter.identity)
+  const canonical: (string | null)[] = new Array(width)
+  const commitIfDue = () => {
+    if (rows - committed >= transactionRows) {
+      db.exec('COMMIT')
+      committed = rows
+      options.onCommit?.(rows)
+      db.exec('BEGIN')
+    }
+  }
   const flush = () => {
     const count = pendingRows.length
     if (count === 0) return
@@ -87,44 +102,50 @@ export async function copyTable(source: PostgresSource, work: TableWork, db: Dat
     }
     rows += count
     pendingRows.length = 0
-    if (rows - committed >= transactionRows) {
-      db.exec('COMMIT')
-      committed = rows
-      options.onCommit?.(rows)
-      db.exec('BEGIN')
+    commitIfDue()
+  }
+  /** Converts and inserts parsed rows (and adds their canonical lines when the checksum needs them). */
+  const copyRows = (parsed: (string | null)[][]) => {
+    for (const row of parsed) {
+      if (row.length !== width) throw new ToolkitError(`table "${table.name}" : COPY a rendu ${row.length} valeurs pour ${width} colonnes`)
+      const offset = pendingRows.length * width
+      let column = 0
+      try {
+        for (; column < width; column++) {
+          const text = row[column]!
+          pending[offset + column] = text === null ? null : converters[column]!.toSqlite(text)
+        }
+      } catch (error) {
+        throw locate(error, work, row, column)
+      }
+      pendingRows.push(row)
+      if (pendingRows.length === rowsPerInsert) flush()
+      if (!identity) {
+        for (let i = 0; i < width; i++) {
+          const text = row[i]!
+          canonical[i] = text === null ? null : converters[i]!.canonicalFromPostgres(text)
+        }
+        checksum.addLine(copyTextLine(canonical))
+      }
     }
   }
   report(true)
-  // When every canonical value is the PostgreSQL text itself, the checksum is that of the raw COPY bytes.
-  const identity = converters.every((converter) => converter.identity)
-  const canonical: (string | null)[] = new Array(width)
+  // The extension inserts the lines of such tables without JavaScript seeing their values.
+  const insertLines = identity ? copyLinesInserter(db, head + tuple, converters) : undefined
   db.exec('BEGIN')
   try {
-    for await (const batch of source.rows(table)) {
+    for await (const lines of source.lines(table)) {
       if (options.signal?.aborted) throw interruptedError()
-      if (identity) checksum.addRaw(batch.raw, batch.rows.length)
-      for (const row of batch.rows) {
-        if (row.length !== width) throw new ToolkitError(`table "${table.name}" : COPY a rendu ${row.length} valeurs pour ${width} colonnes`)
-        const offset = pendingRows.length * width
-        let column = 0
-        try {
-          for (; column < width; column++) {
-            const text = row[column]!
-            pending[offset + column] = text === null ? null : converters[column]!.toSqlite(text)
-          }
-        } catch (error) {
-          throw locate(error, work, row, column)
-        }
-        pendingRows.push(row)
-        if (pendingRows.length === rowsPerInsert) flush()
-        if (!identity) {
-          for (let i = 0; i < width; i++) {
-            const text = row[i]!
-            canonical[i] = text === null ? null : converters[i]!.canonicalFromPostgres(text)
-          }
-          checksum.addLine(copyTextLine(canonical))
-        }
-      }
+      const inserted = insertLines?.(lines) ?? 0
+      rows += inserted
+      const rest = inserted === 0 ? lines : lines.subarray(lineOffset(lines, inserted))
+      // A line the extension left (a value only JavaScript converts or refuses) and those after it.
+      const parsed = rest.length === 0 ? [] : parseCopyText(rest)
+      copyRows(parsed)
+      // Before the extension inserts the next lines, so rows keep their order.
+      if (insertLines !== undefined) flush()
+      if (identity) checksum.addRaw(lines, inserted + parsed.length)
+      commitIfDue()
       report(false)
     }
     flush()

@@ -12,7 +12,7 @@ import type { TableInfo } from '../db/table-reader.ts'
 import type { ToolkitEnvironment } from '../environment.ts'
 import { ToolkitError } from '../errors.ts'
 import type { PostgresType } from './conversion.ts'
-import { copyTextRows, type CopyTextBatch } from './_copy-text.ts'
+import { copyTextLines } from './_copy-text.ts'
 
 export interface SourceColumn {
   name: string
@@ -62,8 +62,8 @@ export interface PostgresSource {
   appliedMigrations: string[] | undefined
   /** Runs a read-only query in the snapshot; values are text. */
   query<Row extends object = Record<string, string | null>>(sql: string, params?: readonly unknown[]): Promise<Row[]>
-  /** Streams a table's rows in primary-key order as text values (with their raw COPY bytes), batch by batch. */
-  rows(table: SourceTable): AsyncIterable<CopyTextBatch>
+  /** Streams a table's rows in primary-key order as whole lines of COPY text (see _copy-text.ts), batch by batch. */
+  lines(table: SourceTable): AsyncIterable<Buffer>
   close(): Promise<void>
 }
 
@@ -155,7 +155,7 @@ export async function openPostgresSource(url: string, options: OpenSourceOptions
       tables,
       appliedMigrations,
       query: (sql, params) => reader.query(sql, params),
-      rows: (table) => copyTextRows(reader.copyOut(selectInKeyOrder(table))),
+      lines: (table) => copyTextLines(reader.copyOut(selectInKeyOrder(table))),
       close: () => db.close(),
     }
   } catch (error) {

@@ -4,10 +4,13 @@
  * more than sqlite3's whole `-csv` export (issue #17: 7.4 s for 11M values at 1M dossiers); here
  * JavaScript receives one buffer per CHUNK_BYTES of records and only writes it. Content checksums:
  * the canonical line and SHA-256 of every row (tenant-restore/row-hash.ts) cost a backup ~6 s of
- * CPU at 1M dossiers. Each function gives exactly what the JavaScript it stands for gives
- * (exporters/csv.ts and json.ts with the SQLite value codec; exporters/sql.ts's rows rendered in
- * SQL; row-hash.ts's sums), which test/sqlite-export-format.test.ts and test/content-checksum.test.ts
- * compare value by value, random doubles and invalid UTF-8 included.
+ * CPU at 1M dossiers. The PostgreSQL → SQLite migration: parsing, converting and inserting each
+ * COPY line in JavaScript, and rebuilding each row's canonical line to verify it, made the
+ * migration cost 1.9 times the CPU of `psql \copy | sqlite3 .import`. Each function gives exactly
+ * what the JavaScript it stands for gives (exporters/csv.ts and json.ts with the SQLite value codec;
+ * exporters/sql.ts's rows rendered in SQL; row-hash.ts's sums; migration/conversion.ts and
+ * checksum.ts), which test/sqlite-export-format.test.ts, test/content-checksum.test.ts and
+ * test/migrate-in-c.test.ts compare value by value, random doubles and invalid UTF-8 included.
  *
  *   export_csv_record(kinds, v1, …, vn)   appends one row's CSV record (CRLF included) to the
  *                                         connection's buffer; `kinds` has one letter per value:
@@ -44,6 +47,18 @@
  *                                         in another form than Prisma's and PostgreSQL's UTC text, a
  *                                         real column holding text): the caller sums those rows itself.
  *
+ *   copy_text_insert(sql, kinds, lines)   runs the INSERT `sql` once per line of `lines` (whole lines
+ *                                         of PostgreSQL's COPY text), each field converted as
+ *                                         conversion.ts's toSqlite does by its letter in `kinds`
+ *                                         (copyValue); returns the lines inserted, fewer than all
+ *                                         when the next needs JavaScript (a value only it converts
+ *                                         or refuses, a broken constraint): that line is not inserted.
+ *   copy_text_line(kinds, key, v1, …, vn) appends the row's line of the migration's checksum (its
+ *                                         values' canonical text, conversion.ts's canonicalFromSqlite,
+ *                                         as checksum.ts's copyTextLine writes it) like the export
+ *                                         functions, and notes `key`, the rowid; copy_text_last_key()
+ *                                         returns the last noted.
+ *
  *   toolkit_extension_source()            the SHA-256 of the extension.c it was built from: a build
  *                                         older than the source (a `git pull` without `npm run build`)
  *                                         is not used, since its functions may not be these.
@@ -78,6 +93,9 @@ typedef struct {
   int hasOwner;
   /* The row's owner, written here to be compared with `owner`. */
   Buffer candidate;
+  /* copy_text_line's: a value's canonical text before it is escaped, and the last row's key. */
+  Buffer canonical;
+  sqlite3_int64 lastKey;
 } Export;
 
 static int reserve(Buffer *buffer, sqlite3_int64 more) {
@@ -828,6 +846,368 @@ static void checksumFinal(sqlite3_context *context) {
   sqlite3_result_blob(context, result, sizeof result, SQLITE_TRANSIENT);
 }
 
+/*
+ * The migration's per-row work (migration/copy.ts and verify.ts): PostgreSQL COPY text lines into
+ * a table, and the table's rows back into the verification's canonical lines.
+ */
+
+/* One value of a COPY row, ready to bind: NULL, an integer, text or a blob at `bytes` (in the lines or the row's scratch). */
+typedef struct {
+  int type;
+  sqlite3_int64 integer;
+  const unsigned char *bytes;
+  sqlite3_int64 offset;
+  sqlite3_int64 length;
+} CopyValue;
+
+/* A COPY escape's character (PostgreSQL writes only these in text format), 0 for any other. */
+static unsigned char copyEscape(unsigned char c) {
+  switch (c) {
+    case '\\': return '\\';
+    case 'b': return '\b';
+    case 'f': return '\f';
+    case 'n': return '\n';
+    case 'r': return '\r';
+    case 't': return '\t';
+    case 'v': return '\v';
+    default: return 0;
+  }
+}
+
+static int isDigitAt(const unsigned char *text, sqlite3_int64 from, sqlite3_int64 to) {
+  for (sqlite3_int64 i = from; i < to; i++)
+    if (text[i] < '0' || text[i] > '9') return 0;
+  return 1;
+}
+
+/* conversion.ts's isDate and isTime: `YYYY-MM-DD` at 0, `HH:MM:SS` at `at`, within `length` bytes. */
+static int isDateText(const unsigned char *text, sqlite3_int64 length) {
+  return length >= 10 && isDigitAt(text, 0, 4) && text[4] == '-' && isDigitAt(text, 5, 7) && text[7] == '-' && isDigitAt(text, 8, 10);
+}
+
+static int isTimeText(const unsigned char *text, sqlite3_int64 length, sqlite3_int64 at) {
+  return length >= at + 8 && isDigitAt(text, at, at + 2) && text[at + 2] == ':' && isDigitAt(text, at + 3, at + 5) && text[at + 5] == ':' && isDigitAt(text, at + 6, at + 8);
+}
+
+/*
+ * conversion.ts's datetime toSqlite: PostgreSQL's timestamp, timestamptz (+00) or date text as
+ * Prisma stores a DateTime, `YYYY-MM-DDTHH:MM:SS.fff+00:00` (6 fraction digits when more than 3
+ * are significant). 0 for any other text: JavaScript then says why it cannot be stored.
+ */
+static int appendPrismaDateTime(Buffer *out, const unsigned char *text, sqlite3_int64 length) {
+  sqlite3_int64 end = length;
+  if (length >= 3 && memcmp(text + length - 3, "+00", 3) == 0) end -= 3;
+  else if (length >= 6 && memcmp(text + length - 6, "+00:00", 6) == 0) end -= 6;
+  if (!isDateText(text, length)) return 0;
+  int dateOnly = end == 10;
+  if (!dateOnly && !(text[10] == ' ' && isTimeText(text, length, 11) && (end == 19 || (text[19] == '.' && end > 20 && end <= 26 && isDigitAt(text, 20, end))))) return 0;
+  sqlite3_int64 fractionEnd = end > 20 ? end : 20;
+  while (fractionEnd > 20 && text[fractionEnd - 1] == '0') fractionEnd--;
+  sqlite3_int64 digits = fractionEnd - 20;
+  if (!reserve(out, 33)) return -1;
+  append(out, text, 10);
+  append(out, "T", 1);
+  append(out, dateOnly ? (const unsigned char *)"00:00:00" : text + 11, 8);
+  append(out, ".", 1);
+  if (digits > 0) append(out, text + 20, digits);
+  for (sqlite3_int64 i = digits; i < (digits <= 3 ? 3 : 6); i++) append(out, "0", 1);
+  append(out, "+00:00", 6);
+  return 1;
+}
+
+static int hexDigit(unsigned char c) {
+  return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/*
+ * One COPY field as conversion.ts's toSqlite gives it to better-sqlite3, by `kind`: 't' text (and
+ * integers and enums: JavaScript binds their text, the column's affinity does the rest), 'i' an
+ * integer (bound as one when it has at most 18 digits: what INTEGER affinity makes of its text),
+ * 'b' boolean (1 for t, 0 for anything else), 'd' datetime, 'x' bytea hex. 1 when converted, 0 when
+ * JavaScript must do it (an escape PostgreSQL does not write, a value it refuses), -1 out of memory.
+ */
+static int copyValue(Buffer *scratch, Buffer *plain, const unsigned char *field, sqlite3_int64 length, char kind, CopyValue *value) {
+  value->bytes = 0;
+  value->offset = -1;
+  if (length == 2 && field[0] == '\\' && field[1] == 'N') {
+    value->type = SQLITE_NULL;
+    return 1;
+  }
+  const unsigned char *backslash = memchr(field, '\\', (size_t)length);
+  switch (kind) {
+    case 'b':
+      if (backslash != 0) return 0;
+      value->type = SQLITE_INTEGER;
+      value->integer = length == 1 && field[0] == 't';
+      return 1;
+    case 'i':
+      if (length > 0 && length <= 19 && (field[0] == '-' ? length > 1 && isDigitAt(field, 1, length) : length <= 18 && isDigitAt(field, 0, length))) {
+        value->type = SQLITE_INTEGER;
+        value->integer = strtoll((const char *)field, 0, 10);
+        return 1;
+      }
+      kind = 't';
+      break;
+    case 'd': {
+      value->type = SQLITE_TEXT;
+      value->offset = scratch->length;
+      int done = appendPrismaDateTime(scratch, field, length);
+      value->length = scratch->length - value->offset;
+      return done;
+    }
+    case 'x': {
+      /* `\\x…`: bytea's hex output, its backslash escaped by COPY. */
+      if (length < 3 || field[0] != '\\' || field[1] != '\\' || field[2] != 'x' || (length - 3) % 2 != 0) return 0;
+      sqlite3_int64 size = (length - 3) / 2;
+      if (!reserve(scratch, size)) return -1;
+      value->type = SQLITE_BLOB;
+      value->offset = scratch->length;
+      value->length = size;
+      for (sqlite3_int64 i = 0; i < size; i++) {
+        int high = hexDigit(field[3 + 2 * i]), low = hexDigit(field[4 + 2 * i]);
+        if (high < 0 || low < 0) return 0;
+        scratch->bytes[scratch->length++] = (unsigned char)(high << 4 | low);
+      }
+      return 1;
+    }
+  }
+  if (kind != 't') return -2;
+  value->type = SQLITE_TEXT;
+  int ascii = 1;
+  for (sqlite3_int64 i = 0; i < length && ascii; i++) ascii = field[i] < 0x80;
+  if (backslash == 0 && ascii) {
+    value->bytes = field;
+    value->length = length;
+    return 1;
+  }
+  /* Escapes undone, then the bytes decoded as JavaScript decodes them (escapes are ASCII: the order does not matter). */
+  plain->length = 0;
+  if (!reserve(plain, length)) return -1;
+  for (sqlite3_int64 i = 0; i < length; i++) {
+    if (field[i] != '\\') {
+      plain->bytes[plain->length++] = field[i];
+      continue;
+    }
+    unsigned char escaped = i + 1 < length ? copyEscape(field[i + 1]) : 0;
+    if (escaped == 0) return 0;
+    plain->bytes[plain->length++] = escaped;
+    i++;
+  }
+  value->offset = scratch->length;
+  if (!appendText(scratch, plain->bytes, plain->length, AS_IS)) return -1;
+  value->length = scratch->length - value->offset;
+  return 1;
+}
+
+/*
+ * copy_text_insert(sql, kinds, lines): runs the INSERT `sql` (one ? per column) once per line of
+ * `lines`, whole COPY text lines, each field converted by its letter in `kinds` (copyValue).
+ * Returns how many lines were inserted: fewer than all when a line needs JavaScript (its conversion
+ * or a constraint it breaks; that line is not inserted, so JavaScript takes over from it, and says
+ * why). Other errors (disk full, I/O) are this function's error.
+ */
+static void copyTextInsert(sqlite3_context *context, int argc, sqlite3_value **argv) {
+  (void)argc;
+  const char *sql = (const char *)sqlite3_value_text(argv[0]);
+  const char *kinds = (const char *)sqlite3_value_text(argv[1]);
+  const unsigned char *lines = sqlite3_value_blob(argv[2]);
+  sqlite3_int64 size = sqlite3_value_bytes(argv[2]);
+  if (sql == 0 || kinds == 0 || (lines == 0 && size > 0)) {
+    sqlite3_result_error(context, "copy_text_insert: sql, kinds and lines expected", -1);
+    return;
+  }
+  int width = (int)strlen(kinds);
+  sqlite3_stmt *insert = 0;
+  Buffer scratch = {0, 0, 0}, plain = {0, 0, 0};
+  CopyValue *values = sqlite3_malloc64(sizeof(CopyValue) * (sqlite3_uint64)(width > 0 ? width : 1));
+  sqlite3_int64 inserted = 0;
+  if (values == 0) goto nomem;
+  int rc = sqlite3_prepare_v2(sqlite3_context_db_handle(context), sql, -1, &insert, 0);
+  if (rc != SQLITE_OK || sqlite3_bind_parameter_count(insert) != width) {
+    sqlite3_result_error(context, "copy_text_insert: the statement must take one parameter per kind", -1);
+    goto done;
+  }
+  sqlite3_int64 at = 0;
+  while (at < size) {
+    const unsigned char *line = lines + at;
+    const unsigned char *end = memchr(line, '\n', (size_t)(size - at));
+    if (end == 0) break;
+    scratch.length = 0;
+    const unsigned char *field = line;
+    int column = 0;
+    for (;;) {
+      const unsigned char *stop = memchr(field, '\t', (size_t)(end - field));
+      if (stop == 0) stop = end;
+      if (column == width) goto javascript;
+      int done = copyValue(&scratch, &plain, field, stop - field, kinds[column], &values[column]);
+      if (done == -2) {
+        sqlite3_result_error(context, "copy_text_insert: unknown kind", -1);
+        goto done;
+      }
+      if (done < 0) goto nomem;
+      if (done == 0) goto javascript;
+      column++;
+      if (stop == end) break;
+      field = stop + 1;
+    }
+    if (column != width) goto javascript;
+    for (int i = 0; i < width; i++) {
+      CopyValue *value = &values[i];
+      const unsigned char *bytes = value->offset >= 0 ? scratch.bytes + value->offset : value->bytes;
+      switch (value->type) {
+        case SQLITE_NULL: rc = sqlite3_bind_null(insert, i + 1); break;
+        case SQLITE_INTEGER: rc = sqlite3_bind_int64(insert, i + 1, value->integer); break;
+        case SQLITE_TEXT: rc = sqlite3_bind_text64(insert, i + 1, (const char *)bytes, (sqlite3_uint64)value->length, SQLITE_STATIC, SQLITE_UTF8); break;
+        default: rc = value->length == 0 ? sqlite3_bind_zeroblob(insert, i + 1, 0) : sqlite3_bind_blob64(insert, i + 1, bytes, (sqlite3_uint64)value->length, SQLITE_STATIC);
+      }
+      if (rc != SQLITE_OK) goto failed;
+    }
+    rc = sqlite3_step(insert);
+    sqlite3_reset(insert);
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) goto javascript;
+    if (rc != SQLITE_DONE) goto failed;
+    inserted++;
+    at = end - lines + 1;
+  }
+javascript:
+  sqlite3_result_int64(context, inserted);
+  goto done;
+failed:
+  sqlite3_result_error(context, sqlite3_errmsg(sqlite3_context_db_handle(context)), -1);
+  sqlite3_result_error_code(context, rc);
+  goto done;
+nomem:
+  sqlite3_result_error_nomem(context);
+done:
+  sqlite3_finalize(insert);
+  sqlite3_free(scratch.bytes);
+  sqlite3_free(plain.bytes);
+  sqlite3_free(values);
+}
+
+/*
+ * conversion.ts's unexpected(): a stored value of another type than the column's kind gives, as a
+ * text no PostgreSQL value has (NUL, its JavaScript type, ':', its String()), so it never matches.
+ */
+static int appendUnexpected(Buffer *out, sqlite3_value *value) {
+  char text[64];
+  switch (sqlite3_value_type(value)) {
+    case SQLITE_INTEGER:
+      return reserve(out, 8) && (append(out, "\0bigint:", 8), 1) && appendInteger(out, sqlite3_value_int64(value), 'v');
+    case SQLITE_FLOAT:
+      numberText(sqlite3_value_double(value), text, 0);
+      return reserve(out, 8) && (append(out, "\0number:", 8), 1) && appendAscii(out, text);
+    case SQLITE_TEXT: {
+      const unsigned char *bytes = sqlite3_value_text(value);
+      return bytes != 0 && reserve(out, 8) && (append(out, "\0string:", 8), 1) && appendText(out, bytes, sqlite3_value_bytes(value), AS_IS);
+    }
+    default: {
+      sqlite3_int64 size = sqlite3_value_bytes(value);
+      if (!reserve(out, 6 + size * 2)) return 0;
+      append(out, "\0blob:", 6);
+      const unsigned char *bytes = sqlite3_value_blob(value);
+      for (sqlite3_int64 i = 0; i < size; i++) {
+        out->bytes[out->length++] = (unsigned char)LOWER_HEX[bytes[i] >> 4];
+        out->bytes[out->length++] = (unsigned char)LOWER_HEX[bytes[i] & 15];
+      }
+      return 1;
+    }
+  }
+}
+
+/*
+ * conversion.ts's canonicalFromSqlite for the kinds whose canonical text is PostgreSQL's own: 't'
+ * text, 'i' integer, 'b' boolean (t / f), 'x' bytea (\x and lowercase hex), and DATETIME read back
+ * as 'd' timestamp, 'z' timestamptz (+00) or 'D' date. 1 when written, 0 out of memory.
+ */
+static int appendCanonicalStored(Buffer *out, sqlite3_value *value, char kind) {
+  out->length = 0;
+  int type = sqlite3_value_type(value);
+  switch (kind) {
+    case 't':
+      if (type != SQLITE_TEXT) break;
+      return sqlite3_value_text(value) != 0 && appendText(out, sqlite3_value_text(value), sqlite3_value_bytes(value), AS_IS);
+    case 'i':
+      if (type != SQLITE_INTEGER) break;
+      return appendInteger(out, sqlite3_value_int64(value), 'v');
+    case 'b':
+      if (type != SQLITE_INTEGER || (sqlite3_value_int64(value) != 0 && sqlite3_value_int64(value) != 1)) break;
+      return appendAscii(out, sqlite3_value_int64(value) == 1 ? "t" : "f");
+    case 'x': {
+      if (type != SQLITE_BLOB) break;
+      sqlite3_int64 size = sqlite3_value_bytes(value);
+      const unsigned char *bytes = sqlite3_value_blob(value);
+      if (!reserve(out, 2 + size * 2)) return 0;
+      append(out, "\\x", 2);
+      for (sqlite3_int64 i = 0; i < size; i++) {
+        out->bytes[out->length++] = (unsigned char)LOWER_HEX[bytes[i] >> 4];
+        out->bytes[out->length++] = (unsigned char)LOWER_HEX[bytes[i] & 15];
+      }
+      return 1;
+    }
+    case 'd':
+    case 'z':
+    case 'D': {
+      if (type != SQLITE_TEXT) break;
+      const unsigned char *text = sqlite3_value_text(value);
+      sqlite3_int64 length = sqlite3_value_bytes(value);
+      /* What the copy writes, and nothing else: `YYYY-MM-DDTHH:MM:SS.fff+00:00`, 3 or 6 fraction digits. */
+      sqlite3_int64 end = length - 6;
+      if (text == 0 || (end != 23 && end != 26) || memcmp(text + end, "+00:00", 6) != 0 || !isDateText(text, length) || text[10] != 'T' || !isTimeText(text, length, 11) || text[19] != '.' || !isDigitAt(text, 20, end)) break;
+      sqlite3_int64 fractionEnd = end;
+      while (fractionEnd > 20 && text[fractionEnd - 1] == '0') fractionEnd--;
+      int midnight = fractionEnd == 20 && memcmp(text + 11, "00:00:00", 8) == 0;
+      if (kind == 'D' && !midnight) break;
+      if (!reserve(out, 32)) return 0;
+      append(out, text, 10);
+      if (kind == 'D') return 1;
+      append(out, " ", 1);
+      append(out, text + 11, 8);
+      if (fractionEnd > 20) append(out, text + 19, fractionEnd - 19);
+      if (kind == 'z') append(out, "+00", 3);
+      return 1;
+    }
+  }
+  return appendUnexpected(out, value);
+}
+
+/*
+ * copy_text_line(kinds, key, v1, …, vn): appends the row's line of the migration's checksum
+ * (migration/checksum.ts's copyTextLine of the canonical values, one letter per value in `kinds`,
+ * see appendCanonicalStored) to the connection's buffer, and notes `key` (the rowid read up to).
+ * Returns the buffer once it holds CHUNK_BYTES, like the export functions; export_format_rest()
+ * gives the rest, export_format_records() the lines, copy_text_last_key() the last key.
+ */
+static void copyTextLine(sqlite3_context *context, int argc, sqlite3_value **argv) {
+  Export *export = sqlite3_user_data(context);
+  Buffer *out = &export->out;
+  const char *kinds = (const char *)sqlite3_value_text(argv[0]);
+  if (kinds == 0 || (int)strlen(kinds) != argc - 2) {
+    sqlite3_result_error(context, "copy_text_line: kinds must have one letter per value", -1);
+    return;
+  }
+  for (int i = 2; i < argc; i++) {
+    if (i > 2 && !appendAscii(out, "\t")) goto nomem;
+    if (sqlite3_value_type(argv[i]) == SQLITE_NULL) {
+      if (!appendAscii(out, "\\N")) goto nomem;
+      continue;
+    }
+    if (!appendCanonicalStored(&export->canonical, argv[i], kinds[i - 2]) || !appendCopyText(out, &export->canonical)) goto nomem;
+  }
+  if (!appendAscii(out, "\n")) goto nomem;
+  export->lastKey = sqlite3_value_int64(argv[1]);
+  endRecord(context, export);
+  return;
+nomem:
+  sqlite3_result_error_nomem(context);
+}
+
+static void lastKey(sqlite3_context *context, int argc, sqlite3_value **argv) {
+  (void)argc;
+  (void)argv;
+  sqlite3_result_int64(context, ((Export *)sqlite3_user_data(context))->lastKey);
+}
+
 static void rest(sqlite3_context *context, int argc, sqlite3_value **argv) {
   (void)argc;
   (void)argv;
@@ -867,6 +1247,7 @@ static void freeExport(void *pointer) {
   sqlite3_free(export->runs.bytes);
   sqlite3_free(export->owner.bytes);
   sqlite3_free(export->candidate.bytes);
+  sqlite3_free(export->canonical.bytes);
   sqlite3_free(export);
 }
 
@@ -889,6 +1270,9 @@ int sqlite3_extension_init(sqlite3 *db, char **error, const sqlite3_api_routines
   if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "export_format_records", 0, flags, export, records, 0, 0, 0);
   if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "export_format_runs", 0, flags, export, runs, 0, 0, 0);
   if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "content_checksum", -1, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY, 0, 0, checksumStep, checksumFinal, 0);
+  if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "copy_text_insert", 3, flags, 0, copyTextInsert, 0, 0, 0);
+  if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "copy_text_line", -1, flags, export, copyTextLine, 0, 0, 0);
+  if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "copy_text_last_key", 0, flags, export, lastKey, 0, 0, 0);
   if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "toolkit_extension_source", 0, SQLITE_UTF8 | SQLITE_DETERMINISTIC, 0, source, 0, 0, 0);
   return rc;
 }
