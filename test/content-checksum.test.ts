@@ -243,4 +243,15 @@ test('the C sum (extension.c) is the JavaScript sum on random rows, and leaves t
     const split = await startSqliteContentChecksums(inC, path, [table], { threadsFromRows: 1000, chunkRows: 1000 }).finish()
     assert.deepEqual(split.get(name), expected)
   }
+  // The row hashes of the CPU's SHA instructions (where it has them, as here: sha_ni) and of the portable C sum alike.
+  const clean = tables.get('Clean')!
+  const expected = checksumOnConnection(inJavaScript, clean).result()
+  for (const portable of [true, false]) {
+    if (portable) process.env.TOOLKIT_PORTABLE_SHA256 = '1'
+    else delete process.env.TOOLKIT_PORTABLE_SHA256
+    const fresh = new Database(path, { readonly: true })
+    t.after(() => fresh.close())
+    assert.ok(loadExtension(fresh))
+    assert.deepEqual(checksumOnConnection(fresh, clean).result(), expected, portable ? 'portable SHA-256' : 'SHA instructions')
+  }
 })

@@ -673,11 +673,60 @@ static void sha256Block(uint32_t state[8], const unsigned char *block) {
 }
 
 /* The SHA-256 of `length` bytes as eight big-endian words. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#include <immintrin.h>
+
+/*
+ * The same blocks with the CPU's SHA instructions (Intel SHA extensions; the state kept as ABEF and
+ * CDGH, as they want it), 5 to 8 times faster than sha256Block: content_checksum hashes every row.
+ */
+__attribute__((target("sha,sse4.1,ssse3"))) static void sha256BlockShaNi(uint32_t state[8], const unsigned char *block) {
+  const __m128i byteSwap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+  __m128i cdab = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&state[0]), 0xB1);
+  __m128i efgh = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&state[4]), 0x1B);
+  __m128i abef = _mm_alignr_epi8(cdab, efgh, 8);
+  __m128i cdgh = _mm_blend_epi16(efgh, cdab, 0xF0);
+  const __m128i abefBefore = abef, cdghBefore = cdgh;
+  /* w[j % 4] holds the message words 4j…4j+3 (each computed from the four vectors before it). */
+  __m128i w[4];
+  for (int j = 0; j < 16; j++) {
+    if (j < 4) {
+      w[j] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(block + 16 * j)), byteSwap);
+    } else {
+      __m128i next = _mm_sha256msg1_epu32(w[j % 4], w[(j + 1) % 4]);
+      next = _mm_add_epi32(next, _mm_alignr_epi8(w[(j + 3) % 4], w[(j + 2) % 4], 4));
+      w[j % 4] = _mm_sha256msg2_epu32(next, w[(j + 3) % 4]);
+    }
+    __m128i message = _mm_add_epi32(w[j % 4], _mm_loadu_si128((const __m128i *)&SHA256_K[4 * j]));
+    cdgh = _mm_sha256rnds2_epu32(cdgh, abef, message);
+    abef = _mm_sha256rnds2_epu32(abef, cdgh, _mm_shuffle_epi32(message, 0x0E));
+  }
+  abef = _mm_add_epi32(abef, abefBefore);
+  cdgh = _mm_add_epi32(cdgh, cdghBefore);
+  __m128i feba = _mm_shuffle_epi32(abef, 0x1B);
+  __m128i dchg = _mm_shuffle_epi32(cdgh, 0xB1);
+  _mm_storeu_si128((__m128i *)&state[0], _mm_blend_epi16(feba, dchg, 0xF0));
+  _mm_storeu_si128((__m128i *)&state[4], _mm_alignr_epi8(dchg, feba, 8));
+}
+
+/* Whether this CPU has the SHA extensions (and the SSE4.1 and SSSE3 they are used with). */
+static int cpuHasSha(void) {
+  unsigned int a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_SSE4_1) || !(c & bit_SSSE3)) return 0;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+  return (b & (1u << 29)) != 0;
+}
+#endif
+
+/* The block function this CPU runs best (set by sqlite3_extension_init). */
+static void (*sha256Blocks)(uint32_t state[8], const unsigned char *block) = sha256Block;
+
 static void sha256(const unsigned char *bytes, sqlite3_int64 length, uint32_t digest[8]) {
   static const uint32_t INITIAL[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
   memcpy(digest, INITIAL, sizeof INITIAL);
   sqlite3_int64 whole = length - length % 64;
-  for (sqlite3_int64 i = 0; i < whole; i += 64) sha256Block(digest, bytes + i);
+  for (sqlite3_int64 i = 0; i < whole; i += 64) sha256Blocks(digest, bytes + i);
   unsigned char tail[128] = {0};
   sqlite3_int64 left = length - whole;
   memcpy(tail, bytes + whole, (size_t)left);
@@ -685,7 +734,7 @@ static void sha256(const unsigned char *bytes, sqlite3_int64 length, uint32_t di
   int blocks = left + 9 <= 64 ? 1 : 2;
   uint64_t bits = (uint64_t)length * 8;
   for (int i = 0; i < 8; i++) tail[blocks * 64 - 1 - i] = (unsigned char)(bits >> (i * 8));
-  for (int i = 0; i < blocks; i++) sha256Block(digest, tail + i * 64);
+  for (int i = 0; i < blocks; i++) sha256Blocks(digest, tail + i * 64);
 }
 
 /* content_checksum's running state (SQLite's aggregate context: zeroed at the first row). */
@@ -1257,6 +1306,10 @@ __declspec(dllexport)
 int sqlite3_extension_init(sqlite3 *db, char **error, const sqlite3_api_routines *api) {
   SQLITE_EXTENSION_INIT2(api)
   (void)error;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  /* TOOLKIT_PORTABLE_SHA256 (tests) keeps the portable blocks, to compare both on this machine. */
+  sha256Blocks = cpuHasSha() && getenv("TOOLKIT_PORTABLE_SHA256") == 0 ? sha256BlockShaNi : sha256Block;
+#endif
   Export *export = sqlite3_malloc(sizeof *export);
   if (export == 0) return SQLITE_NOMEM;
   memset(export, 0, sizeof *export);
