@@ -4,7 +4,8 @@ import { canonicalDecimal, conversionFor, converterFor, parsePostgresArray, Unco
 import { copyTextLines, parseCopyText } from '../scripts/lib/migration/_copy-text.ts'
 import Database from 'better-sqlite3'
 import { TableChecksum, copyTextLine } from '../scripts/lib/migration/checksum.ts'
-import { TableVerifier, type VerifiedTableSpec } from '../scripts/lib/migration/verify.ts'
+import { TableVerifier } from '../scripts/lib/migration/verify.ts'
+import { everyTextKindTable } from './helpers/migration.ts'
 
 async function rowsOf(chunks: Buffer[]): Promise<(string | null)[][]> {
   const all: (string | null)[][] = []
@@ -98,19 +99,8 @@ test('canonical forms tell a stored value of the wrong type from the right one',
 
 test("the target's checksum, rebuilt from what SQLite holds, equals the source's COPY lines; a wrong type or form breaks it", () => {
   const db = new Database(':memory:')
-  db.exec('CREATE TABLE t (s TEXT, i BIGINT, b BOOLEAN, x BLOB, ts DATETIME, tz DATETIME, d DATETIME)')
-  const spec: VerifiedTableSpec = {
-    name: 't',
-    columns: [
-      { name: 's', kind: 'text', type: { kind: 'base', name: 'text' } },
-      { name: 'i', kind: 'integer', type: { kind: 'base', name: 'int8' } },
-      { name: 'b', kind: 'boolean', type: { kind: 'base', name: 'bool' } },
-      { name: 'x', kind: 'bytes', type: { kind: 'base', name: 'bytea' } },
-      { name: 'ts', kind: 'datetime', type: { kind: 'base', name: 'timestamp' } },
-      { name: 'tz', kind: 'datetime', type: { kind: 'base', name: 'timestamptz' } },
-      { name: 'd', kind: 'datetime', type: { kind: 'base', name: 'date' } },
-    ],
-  }
+  const { spec, create } = everyTextKindTable('t')
+  db.exec(create)
   // PostgreSQL's text of each row, and what the copy stores for it.
   const rows: (string | null)[][] = [
     ['plain', '9223372036854775807', 't', '\\x00ff', '2026-01-21 15:30:00.12', '2026-01-21 15:30:00.123456+00', '2026-01-21'],

@@ -15,22 +15,11 @@ import { lineOffset, parseCopyText } from '../scripts/lib/migration/_copy-text.t
 import { TableChecksum, copyTextLine } from '../scripts/lib/migration/checksum.ts'
 import { converterFor, type Converter, type SqliteValue } from '../scripts/lib/migration/conversion.ts'
 import { canonicalLinesReader, copyLinesInserter } from '../scripts/lib/migration/copy-text-in-c.ts'
-import { TableVerifier, type VerifiedTableSpec } from '../scripts/lib/migration/verify.ts'
+import { TableVerifier } from '../scripts/lib/migration/verify.ts'
+import { everyTextKindTable } from './helpers/migration.ts'
 import { hasExtension } from '../scripts/lib/engines/sqlite/extension.ts'
 
-const SPEC: VerifiedTableSpec = {
-  name: 'T',
-  columns: [
-    { name: 's', kind: 'text', type: { kind: 'base', name: 'text' } },
-    { name: 'i', kind: 'integer', type: { kind: 'base', name: 'int8' } },
-    { name: 'b', kind: 'boolean', type: { kind: 'base', name: 'bool' } },
-    { name: 'x', kind: 'bytes', type: { kind: 'base', name: 'bytea' } },
-    { name: 'ts', kind: 'datetime', type: { kind: 'base', name: 'timestamp' } },
-    { name: 'tz', kind: 'datetime', type: { kind: 'base', name: 'timestamptz' } },
-    { name: 'd', kind: 'datetime', type: { kind: 'base', name: 'date' } },
-  ],
-}
-const CREATE = 'CREATE TABLE "T" ("s" TEXT, "i" BIGINT, "b" BOOLEAN, "x" BLOB, "ts" DATETIME, "tz" DATETIME, "d" DATETIME)'
+const { spec: SPEC, create: CREATE } = everyTextKindTable('T')
 const INSERT = 'INSERT INTO "T" ("s", "i", "b", "x", "ts", "tz", "d") VALUES (?, ?, ?, ?, ?, ?, ?)'
 const converters: Converter[] = SPEC.columns.map((c) => converterFor(c.kind, c.type))
 

@@ -7,9 +7,31 @@ import pg from 'pg'
 import type { TestContext } from 'node:test'
 import { Prisma } from '../../generated/postgres/client.ts'
 import type { DatabaseHandle } from '../../scripts/lib/db/connection.ts'
+import type { VerifiedTableSpec } from '../../scripts/lib/migration/verify.ts'
 import { createPostgresDatabase, openTestDatabase } from './databases.ts'
 
 type Cleanup = Pick<TestContext, 'after'>
+
+/**
+ * A table with a column of each kind whose canonical form is PostgreSQL's own text (the kinds the
+ * SQLite extension also converts): text, int8, bool, bytea and the three date types; `create` is its
+ * SQLite table.
+ */
+export function everyTextKindTable(name: string): { spec: VerifiedTableSpec; create: string } {
+  const spec: VerifiedTableSpec = {
+    name,
+    columns: [
+      { name: 's', kind: 'text', type: { kind: 'base', name: 'text' } },
+      { name: 'i', kind: 'integer', type: { kind: 'base', name: 'int8' } },
+      { name: 'b', kind: 'boolean', type: { kind: 'base', name: 'bool' } },
+      { name: 'x', kind: 'bytes', type: { kind: 'base', name: 'bytea' } },
+      { name: 'ts', kind: 'datetime', type: { kind: 'base', name: 'timestamp' } },
+      { name: 'tz', kind: 'datetime', type: { kind: 'base', name: 'timestamptz' } },
+      { name: 'd', kind: 'datetime', type: { kind: 'base', name: 'date' } },
+    ],
+  }
+  return { spec, create: `CREATE TABLE "${name}" ("s" TEXT, "i" BIGINT, "b" BOOLEAN, "x" BLOB, "ts" DATETIME, "tz" DATETIME, "d" DATETIME)` }
+}
 
 /** The largest BIGINT, far beyond 2^53. */
 export const MAX_BIGINT = 9_223_372_036_854_775_807n
