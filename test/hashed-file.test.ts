@@ -1,6 +1,7 @@
 /**
  * The file every export is written through (fs/hashed-file.ts): what reaches the disk, its size and
- * its SHA-256 (judged by `sha256sum`), and the size of the batches a TextSink hands to it.
+ * its SHA-256 (judged by `sha256sum`), its write-behind syncs (judged by `strace`), and the size of
+ * the batches a TextSink hands to it.
  */
 import assert from 'node:assert/strict'
 import { execFileSync, spawnSync } from 'node:child_process'
@@ -10,6 +11,7 @@ import { Writable } from 'node:stream'
 import { test } from 'node:test'
 import { BATCH_CHARACTERS, HashedFile, TextSink } from '../scripts/lib/fs/hashed-file.ts'
 import { defer, tempDir } from './helpers/databases.ts'
+import { requireJudge } from './helpers/judges.ts'
 
 test('text and bytes written in many pieces reach the disk whole, in order, with the size and SHA-256 sha256sum finds', async (t) => {
   const path = join(tempDir(t, 'ipm-hashed-file-'), 'out.txt')
@@ -80,4 +82,25 @@ test('a disk that fills up fails the commit with ENOSPC, even when the last byte
   out.write('x'.repeat(100_000))
   await assert.rejects(out.commit(), (error: NodeJS.ErrnoException) => error.code === 'ENOSPC')
   await out.abort()
+})
+
+test('a durable file is synced as it grows, so the commit only waits for its last part; a file that is not durable is never synced', { skip: requireJudge('strace', 'sha256sum') }, (t) => {
+  const dir = tempDir(t, 'ipm-hashed-file-')
+  // A child writes 200 MiB in 1 MiB pieces under strace, which lists its syncs in order.
+  const write = (name: string, durable: boolean) => {
+    const path = join(dir, name)
+    const script = `import { HashedFile } from ${JSON.stringify(join(import.meta.dirname, '..', 'scripts', 'lib', 'fs', 'hashed-file.ts'))}
+const out = await HashedFile.create(${JSON.stringify(path)}, { durable: ${durable} })
+const piece = Buffer.alloc(1024 * 1024, 0x61)
+for (let i = 0; i < 200; i++) if (!out.write(piece)) await new Promise((resolve) => out.once('drain', resolve))
+console.log((await out.commit()).sha256)`
+    const traced = spawnSync('strace', ['-f', '-e', 'trace=fsync,fdatasync', '-o', `${path}.strace`, process.execPath, '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' })
+    assert.equal(traced.status, 0, traced.stderr)
+    assert.equal(traced.stdout.trim(), execFileSync('sha256sum', [path], { encoding: 'utf8' }).split(' ')[0])
+    return readFileSync(`${path}.strace`, 'utf8').split('\n').flatMap((line) => /\b(fsync|fdatasync)\(/.exec(line)?.[1] ?? [])
+  }
+  const durable = write('durable.bin', true)
+  assert.ok(durable.filter((call) => call === 'fdatasync').length >= 2, `syncs of the durable file: ${durable.join(', ')}`)
+  assert.equal(durable.at(-1), 'fsync', 'the commit ends with an fsync')
+  assert.deepEqual(write('staging.bin', false), [])
 })

@@ -52,6 +52,7 @@ export const JUDGES = {
   promtool: { apt: 'prometheus', present: onPath('promtool') },
   prometheus: { apt: 'prometheus', present: onPath('prometheus') },
   tmux: { apt: 'tmux', present: onPath('tmux') },
+  strace: { apt: 'strace', present: onPath('strace') },
   chromium: { apt: 'chromium', present: () => existsSync('/usr/bin/chromium') },
   pgbackrest: { apt: 'pgbackrest', present: onPath('pgbackrest') },
   hypopg: { apt: 'postgresql-15-hypopg', present: postgresExtension('hypopg') },

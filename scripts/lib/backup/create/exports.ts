@@ -88,10 +88,10 @@ export async function writeExportsHere(source: ExportSource, plan: ExportPlan, c
   const totalRows = [...plan.counts.values()].reduce((a, b) => a + b, 0)
   const progress = callbacks.onProgress ?? (() => {})
   const exportFile = async (name: string, write: (out: HashedFile) => Promise<DataJsonRun[] | void>) => {
-    const out = await HashedFile.create(join(plan.dir, name))
+    const out = await HashedFile.create(join(plan.dir, name), { durable: plan.durable })
     try {
       const runs = await write(out)
-      callbacks.onFile(name, await out.commit({ durable: plan.durable }), runs ?? undefined)
+      callbacks.onFile(name, await out.commit(), runs ?? undefined)
     } catch (error) {
       await out.abort()
       throw new ToolkitError(`échec de l’export ${name} : ${describeError(error)}`, { cause: error })
@@ -164,7 +164,7 @@ async function writeJsonAndCsv(
   expectCounts: (what: string, written: ReadonlyMap<string, number>) => void,
 ): Promise<void> {
   const fail = (name: string, error: unknown) => new ToolkitError(`échec de l’export ${name} : ${describeError(error)}`, { cause: error })
-  const jsonOut = await HashedFile.create(join(plan.dir, JSON_EXPORT_FILE))
+  const jsonOut = await HashedFile.create(join(plan.dir, JSON_EXPORT_FILE), { durable: plan.durable })
   const jsonRows = new Map<string, number>()
   const runs: DataJsonRun[] = []
   try {
@@ -173,7 +173,7 @@ async function writeJsonAndCsv(
     jsonSink.push(jsonDocument.head({ engine: source.engine, backupId: plan.backupId, timestamp: plan.timestamp }))
     for (const [index, table] of source.tables.entries()) {
       const name = csvFileFor(table.name)
-      const csvOut = await HashedFile.create(join(plan.dir, name)).catch((error: unknown) => {
+      const csvOut = await HashedFile.create(join(plan.dir, name), { durable: plan.durable }).catch((error: unknown) => {
         throw fail(name, error)
       })
       try {
@@ -196,7 +196,7 @@ async function writeJsonAndCsv(
         )
         await csvSink.flush()
         expectCounts(name, new Map([[table.name, count]]))
-        callbacks.onFile(name, await csvOut.commit({ durable: plan.durable }))
+        callbacks.onFile(name, await csvOut.commit())
         jsonRows.set(table.name, count)
         recorder?.end()
         jsonSink.push(jsonDocument.tableTail(count))
@@ -208,7 +208,7 @@ async function writeJsonAndCsv(
     jsonSink.push(jsonDocument.tail(source.tables.length))
     await jsonSink.flush()
     expectCounts(JSON_EXPORT_FILE, jsonRows)
-    callbacks.onFile(JSON_EXPORT_FILE, await jsonOut.commit({ durable: plan.durable }), runs)
+    callbacks.onFile(JSON_EXPORT_FILE, await jsonOut.commit(), runs)
   } catch (error) {
     await jsonOut.abort()
     throw error instanceof ToolkitError ? error : fail(JSON_EXPORT_FILE, error)

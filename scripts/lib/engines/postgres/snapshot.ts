@@ -195,7 +195,7 @@ async function writePostgresScript(reader: PostgresTableReader, path: string, re
   const total = [...counts.values()].reduce((a, b) => a + b, 0)
   const warnings = (await rows<{ what: string }>(OMITTED_SQL)).map(({ what }) => `database.sql n’inclut pas ${what}`)
 
-  const out = await HashedFile.create(path)
+  const out = await HashedFile.create(path, { durable: options.durable ?? true })
   try {
     const sink = new TextSink(out)
     sink.push(`-- PostgreSQL database ${redactedUrl} (schema ${schema}), one REPEATABLE READ snapshot.\n`)
@@ -244,7 +244,7 @@ async function writePostgresScript(reader: PostgresTableReader, path: string, re
     sink.push('\nCOMMIT;\n')
     await sink.flush()
     options.onProgress?.({ label: 'database.sql', done, total, unit: 'rows' })
-    return { digest: await out.commit({ durable: options.durable ?? true }), warnings }
+    return { digest: await out.commit(), warnings }
   } catch (error) {
     await out.abort()
     throw error
