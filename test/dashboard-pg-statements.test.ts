@@ -56,7 +56,7 @@ describe('pg_stat_statements as the source of the app\'s real statements', { ski
     assert.deepEqual(find(/^SELECT COUNT\(\*\) AS _count\$_all FROM \(SELECT Dossier\.id FROM Dossier WHERE/).map((s) => s.calls).length <= 1, true)
     for (const s of window.statements) {
       assert.ok(s.calls > 0 && s.totalMs >= 0 && s.rows >= 0, JSON.stringify(s))
-      assert.doesNotMatch(s.fingerprint, /tenant-demo|Rejeu|0100000000/, 'no literal value in a statement')
+      assert.doesNotMatch(s.fingerprint, /tenant-demo|Rejeu|(?<![\d.])0100000000(?!\d)/, 'no literal value in a statement')
     }
     assert.ok(window.statements.reduce((n, s) => n + s.calls, 0) >= 12 * 5)
   })

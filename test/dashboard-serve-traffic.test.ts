@@ -227,7 +227,7 @@ describe('--serve --source pg_stat_statements (a private cluster with the extens
       assert.ok(Math.abs(series(exposition, `ipm_db_statement_time_seconds_total{${label}}`) - s.totalMs / 1000) < 1e-9)
     }
     assert.doesNotMatch(exposition, /ipm_db_query_duration_seconds_count/, 'no histogram without one time per execution')
-    assert.doesNotMatch(JSON.stringify(window) + exposition, /tenant-demo|Rejeu|0100000000/)
+    assert.doesNotMatch(JSON.stringify(window) + exposition, /tenant-demo|Rejeu|(?<![\d.])0100000000(?!\d)/)
     assert.ok(server !== undefined)
   })
 })

@@ -227,7 +227,7 @@ describe('--source pg_stat_statements (a private cluster with the extension prel
     const inserts = calls(/^INSERT INTO Client/)
     assert.equal(inserts[0]! + inserts[1]!, 6, `the replay's 6 inserts, once: ${inserts.join(' + ')}`)
     assert.equal(clientInserts() - insertsBefore, 6, 'psql counts the same')
-    for (const w of windows) assert.doesNotMatch(JSON.stringify(w), /tenant-demo|Rejeu|0100000000/)
+    for (const w of windows) assert.doesNotMatch(JSON.stringify(w), /tenant-demo|Rejeu|(?<![\d.])0100000000(?!\d)/)
     assert.deepEqual(JSON.parse(readFileSync(join(dir, 'm.traffic.json'), 'utf8')), windows[1])
   })
 })
