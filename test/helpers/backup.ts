@@ -215,7 +215,9 @@ export function databaseContents(url: string): DatabaseContents {
     if (files.length !== 1) throw new Error(`expected one D1 database in ${state}, found ${files.join(', ')}`)
     path = join(state, files[0]!)
   }
-  const sqlite = (sql: string) => run('sqlite3', ['-readonly', path, sql]).split('\n').filter((line) => line !== '')
+  // A busy timeout: a local D1's workerd that a SIGKILLed toolkit left running may still be ending a
+  // transaction on the file (the next open kills it); without one the judge fails at once with SQLITE_BUSY.
+  const sqlite = (sql: string) => run('sqlite3', ['-readonly', '-cmd', '.timeout 10000', path, sql]).split('\n').filter((line) => line !== '')
   const integrity = sqlite('PRAGMA integrity_check').join('; ')
   if (integrity !== 'ok') throw new Error(`${path}: integrity_check: ${integrity}`)
   const tables: DatabaseContents['tables'] = {}
