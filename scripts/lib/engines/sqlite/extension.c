@@ -347,23 +347,26 @@ static int appendText(Buffer *buffer, const unsigned char *text, sqlite3_int64 l
   return 1;
 }
 
-/* Bytes as uppercase hexadecimal digits, as SQLite's hex() and quote() write them. */
-static int appendHex(Buffer *buffer, const unsigned char *bytes, sqlite3_int64 length) {
+/* Bytes as hexadecimal `digits`: HEX as SQLite's hex() and quote() write them, LOWER_HEX as PostgreSQL and Buffer do. */
+static int appendHex(Buffer *buffer, const unsigned char *bytes, sqlite3_int64 length, const char *digits) {
   if (!reserve(buffer, length * 2)) return 0;
   unsigned char *o = buffer->bytes + buffer->length;
   for (sqlite3_int64 i = 0; i < length; i++) {
-    *o++ = HEX[bytes[i] >> 4];
-    *o++ = HEX[bytes[i] & 15];
+    *o++ = (unsigned char)digits[bytes[i] >> 4];
+    *o++ = (unsigned char)digits[bytes[i] & 15];
   }
   buffer->length += length * 2;
   return 1;
 }
 
-static int appendAscii(Buffer *buffer, const char *text) {
-  sqlite3_int64 length = (sqlite3_int64)strlen(text);
+static int appendBytes(Buffer *buffer, const void *bytes, sqlite3_int64 length) {
   if (!reserve(buffer, length)) return 0;
-  append(buffer, text, length);
+  append(buffer, bytes, length);
   return 1;
+}
+
+static int appendAscii(Buffer *buffer, const char *text) {
+  return appendBytes(buffer, text, (sqlite3_int64)strlen(text));
 }
 
 /* An integer as the codec writes it: its digits, or false / true for a BOOLEAN column's ('b') 0 and 1. */
@@ -429,11 +432,11 @@ static int appendSqlValue(Buffer *buffer, sqlite3_value *value) {
       if (bytes == 0) return 0;
       sqlite3_int64 length = sqlite3_value_bytes(value);
       if (memchr(bytes, 0, (size_t)length) == 0) return appendText(buffer, bytes, length, SQL_LITERAL);
-      return appendAscii(buffer, "CAST(X'") && appendHex(buffer, bytes, length) && appendAscii(buffer, "' AS TEXT)");
+      return appendAscii(buffer, "CAST(X'") && appendHex(buffer, bytes, length, HEX) && appendAscii(buffer, "' AS TEXT)");
     }
     default: {
       const unsigned char *bytes = sqlite3_value_blob(value);
-      return appendAscii(buffer, "X'") && appendHex(buffer, bytes, sqlite3_value_bytes(value)) && appendAscii(buffer, "'");
+      return appendAscii(buffer, "X'") && appendHex(buffer, bytes, sqlite3_value_bytes(value), HEX) && appendAscii(buffer, "'");
     }
   }
 }
@@ -746,25 +749,37 @@ typedef struct {
   Buffer value;
 } Checksum;
 
+static int isDigitAt(const unsigned char *text, sqlite3_int64 from, sqlite3_int64 to) {
+  for (sqlite3_int64 i = from; i < to; i++)
+    if (text[i] < '0' || text[i] > '9') return 0;
+  return 1;
+}
+
+/*
+ * conversion.ts's isDate and isTime (the forms canonical.ts reads too): `YYYY-MM-DD` at 0,
+ * `HH:MM:SS` at `at`, within `length` bytes.
+ */
+static int isDateText(const unsigned char *text, sqlite3_int64 length) {
+  return length >= 10 && isDigitAt(text, 0, 4) && text[4] == '-' && isDigitAt(text, 5, 7) && text[7] == '-' && isDigitAt(text, 8, 10);
+}
+
+static int isTimeText(const unsigned char *text, sqlite3_int64 length, sqlite3_int64 at) {
+  return length >= at + 8 && isDigitAt(text, at, at + 2) && text[at + 2] == ':' && isDigitAt(text, at + 3, at + 5) && text[at + 5] == ':' && isDigitAt(text, at + 6, at + 8);
+}
+
 /*
  * canonical.ts's canonicalUtcDateTime: `YYYY-MM-DD[T ]HH:MM:SS`, an optional `.fraction`, then
  * nothing, `Z` or `+00:00` becomes `YYYY-MM-DD HH:MM:SS[.fraction without trailing zeros]`, in
  * place in `text`; returns the new length, or -1 for any other form.
  */
 static sqlite3_int64 utcDateTime(unsigned char *text, sqlite3_int64 length) {
-  static const int DIGITS[] = {0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18};
-  if (length < 19) return -1;
-  for (int i = 0; i < 14; i++)
-    if (text[DIGITS[i]] < '0' || text[DIGITS[i]] > '9') return -1;
-  if (text[4] != '-' || text[7] != '-' || (text[10] != 'T' && text[10] != ' ') || text[13] != ':' || text[16] != ':') return -1;
+  if (!isDateText(text, length) || !isTimeText(text, length, 11) || (text[10] != 'T' && text[10] != ' ')) return -1;
   sqlite3_int64 end = length;
   if (text[length - 1] == 'Z') end -= 1;
   else if (length >= 6 && memcmp(text + length - 6, "+00:00", 6) == 0) end -= 6;
   sqlite3_int64 fractionEnd = 19;
   if (end > 19) {
-    if (text[19] != '.' || end == 20) return -1;
-    for (sqlite3_int64 i = 20; i < end; i++)
-      if (text[i] < '0' || text[i] > '9') return -1;
+    if (text[19] != '.' || end == 20 || !isDigitAt(text, 20, end)) return -1;
     fractionEnd = end;
     while (fractionEnd > 20 && text[fractionEnd - 1] == '0') fractionEnd--;
     if (fractionEnd == 20) fractionEnd = 19;
@@ -921,21 +936,6 @@ static unsigned char copyEscape(unsigned char c) {
     case 'v': return '\v';
     default: return 0;
   }
-}
-
-static int isDigitAt(const unsigned char *text, sqlite3_int64 from, sqlite3_int64 to) {
-  for (sqlite3_int64 i = from; i < to; i++)
-    if (text[i] < '0' || text[i] > '9') return 0;
-  return 1;
-}
-
-/* conversion.ts's isDate and isTime: `YYYY-MM-DD` at 0, `HH:MM:SS` at `at`, within `length` bytes. */
-static int isDateText(const unsigned char *text, sqlite3_int64 length) {
-  return length >= 10 && isDigitAt(text, 0, 4) && text[4] == '-' && isDigitAt(text, 5, 7) && text[7] == '-' && isDigitAt(text, 8, 10);
-}
-
-static int isTimeText(const unsigned char *text, sqlite3_int64 length, sqlite3_int64 at) {
-  return length >= at + 8 && isDigitAt(text, at, at + 2) && text[at + 2] == ':' && isDigitAt(text, at + 3, at + 5) && text[at + 5] == ':' && isDigitAt(text, at + 6, at + 8);
 }
 
 /*
@@ -1142,25 +1142,16 @@ static int appendUnexpected(Buffer *out, sqlite3_value *value) {
   char text[64];
   switch (sqlite3_value_type(value)) {
     case SQLITE_INTEGER:
-      return reserve(out, 8) && (append(out, "\0bigint:", 8), 1) && appendInteger(out, sqlite3_value_int64(value), 'v');
+      return appendBytes(out, "\0bigint:", 8) && appendInteger(out, sqlite3_value_int64(value), 'v');
     case SQLITE_FLOAT:
       numberText(sqlite3_value_double(value), text, 0);
-      return reserve(out, 8) && (append(out, "\0number:", 8), 1) && appendAscii(out, text);
+      return appendBytes(out, "\0number:", 8) && appendAscii(out, text);
     case SQLITE_TEXT: {
       const unsigned char *bytes = sqlite3_value_text(value);
-      return bytes != 0 && reserve(out, 8) && (append(out, "\0string:", 8), 1) && appendText(out, bytes, sqlite3_value_bytes(value), AS_IS);
+      return bytes != 0 && appendBytes(out, "\0string:", 8) && appendText(out, bytes, sqlite3_value_bytes(value), AS_IS);
     }
-    default: {
-      sqlite3_int64 size = sqlite3_value_bytes(value);
-      if (!reserve(out, 6 + size * 2)) return 0;
-      append(out, "\0blob:", 6);
-      const unsigned char *bytes = sqlite3_value_blob(value);
-      for (sqlite3_int64 i = 0; i < size; i++) {
-        out->bytes[out->length++] = (unsigned char)LOWER_HEX[bytes[i] >> 4];
-        out->bytes[out->length++] = (unsigned char)LOWER_HEX[bytes[i] & 15];
-      }
-      return 1;
-    }
+    default:
+      return appendBytes(out, "\0blob:", 6) && appendHex(out, sqlite3_value_blob(value), sqlite3_value_bytes(value), LOWER_HEX);
   }
 }
 
@@ -1182,18 +1173,9 @@ static int appendCanonicalStored(Buffer *out, sqlite3_value *value, char kind) {
     case 'b':
       if (type != SQLITE_INTEGER || (sqlite3_value_int64(value) != 0 && sqlite3_value_int64(value) != 1)) break;
       return appendAscii(out, sqlite3_value_int64(value) == 1 ? "t" : "f");
-    case 'x': {
+    case 'x':
       if (type != SQLITE_BLOB) break;
-      sqlite3_int64 size = sqlite3_value_bytes(value);
-      const unsigned char *bytes = sqlite3_value_blob(value);
-      if (!reserve(out, 2 + size * 2)) return 0;
-      append(out, "\\x", 2);
-      for (sqlite3_int64 i = 0; i < size; i++) {
-        out->bytes[out->length++] = (unsigned char)LOWER_HEX[bytes[i] >> 4];
-        out->bytes[out->length++] = (unsigned char)LOWER_HEX[bytes[i] & 15];
-      }
-      return 1;
-    }
+      return appendBytes(out, "\\x", 2) && appendHex(out, sqlite3_value_blob(value), sqlite3_value_bytes(value), LOWER_HEX);
     case 'd':
     case 'z':
     case 'D': {
