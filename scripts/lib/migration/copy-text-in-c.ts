@@ -8,7 +8,7 @@
  */
 import type Database from 'better-sqlite3'
 import { quoteIdentifier } from '../db/connection.ts'
-import { loadExtension } from '../engines/sqlite/extension.ts'
+import { extensionChunks, loadExtension, MAX_FUNCTION_ARGUMENTS } from '../engines/sqlite/extension.ts'
 import type { Converter } from './conversion.ts'
 
 /**
@@ -28,7 +28,7 @@ export function copyLinesInserter(db: Database.Database, insert: string, convert
 export interface CanonicalLines {
   chunks: Iterable<Buffer>
   /** After `chunks` is read: the lines (rows) it held, and the rowid of the last. */
-  rows(): number
+  records(): number
   lastRowid(): bigint
 }
 
@@ -45,29 +45,19 @@ export function canonicalLinesReader(
   rowid: string,
 ): ((after: bigint | undefined, limit: number) => CanonicalLines) | undefined {
   const kinds = letters(converters.map((converter) => converter.canonicalFromSqliteInC))
-  // SQLite's limit on a function's arguments is 1000: the kinds and the rowid come first.
-  if (kinds === undefined || columns.length > 998 || !loadExtension(db)) return undefined
+  // The kinds and the rowid come before the values.
+  if (kinds === undefined || columns.length > MAX_FUNCTION_ARGUMENTS - 2 || !loadExtension(db)) return undefined
   const names = columns.map((_, i) => `v${i}`)
   const rows = `SELECT ${rowid} AS k, ${columns.map((column, i) => `${quoteIdentifier(column)} AS ${names[i]}`).join(', ')} FROM ${quoteIdentifier(table)}`
   // The inner LIMIT keeps the rows in rowid order under the call; the outer one calls it once per row (see export-format.ts).
   const around = (where: string) => db.prepare(`SELECT chunk FROM (SELECT copy_text_line(?, k, ${names.join(', ')}) AS chunk FROM (${rows}${where} ORDER BY ${rowid} LIMIT ?) LIMIT -1) WHERE chunk IS NOT NULL`).pluck()
   const first = around('')
   const next = around(` WHERE ${rowid} > ?`)
-  const records = db.prepare('SELECT export_format_records()').pluck()
-  const rest = db.prepare('SELECT export_format_rest()').pluck()
   const last = db.prepare('SELECT copy_text_last_key()').pluck().safeIntegers(true)
-  return (after, limit) => {
-    let count = 0
-    function* chunks(): Generator<Buffer> {
-      // A step abandoned on this connection must not leave its lines in the next one.
-      rest.get()
-      yield* (after === undefined ? first.iterate(kinds, limit) : next.iterate(kinds, after, limit)) as IterableIterator<Buffer>
-      count = records.get() as number
-      const remaining = rest.get() as Buffer | null
-      if (remaining !== null) yield remaining
-    }
-    return { chunks: chunks(), rows: () => count, lastRowid: () => last.get() as bigint }
-  }
+  return (after, limit) => ({
+    ...extensionChunks(db, after === undefined ? first : next, after === undefined ? [kinds, limit] : [kinds, after, limit]),
+    lastRowid: () => last.get() as bigint,
+  })
 }
 
 /** One letter per column, or undefined when a column has none. */

@@ -138,9 +138,8 @@ export async function copyTable(source: PostgresSource, work: TableWork, db: Dat
       if (options.signal?.aborted) throw interruptedError()
       const inserted = insertLines?.(lines) ?? 0
       rows += inserted
-      const rest = inserted === 0 ? lines : lines.subarray(lineOffset(lines, inserted))
       // A line the extension left (a value only JavaScript converts or refuses) and those after it.
-      const parsed = rest.length === 0 ? [] : parseCopyText(rest)
+      const parsed = parseCopyText(lines.subarray(lineOffset(lines, inserted)))
       copyRows(parsed)
       // Before the extension inserts the next lines, so rows keep their order.
       if (insertLines !== undefined) flush()

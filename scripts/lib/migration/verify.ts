@@ -72,7 +72,7 @@ export class TableVerifier {
       if (this.readInC !== undefined) {
         const step = this.readInC(this.lastRowid, limit)
         for (const chunk of step.chunks) this.checksum.addRaw(chunk, 0)
-        const read = step.rows()
+        const read = step.records()
         this.checksum.countRows(read)
         if (read > 0) this.lastRowid = step.lastRowid()
         if (read < limit) return

@@ -16,7 +16,7 @@ import { ToolkitError, describeError } from '../../errors.ts'
 import { startTypeScriptThread } from '../../threads.ts'
 import { addRawRows, canonicalColumns, RowSetChecksum, rowLineHeader, type PartialChecksum, type TableChecksum } from '../../tenant-restore/row-hash.ts'
 import { columnKind } from '../../tenant-restore/canonical.ts'
-import { hasExtension, loadExtension } from './extension.ts'
+import { hasExtension, loadExtension, MAX_FUNCTION_ARGUMENTS } from './extension.ts'
 import { isBooleanColumn, sqliteValueCodec } from './values.ts'
 
 /** Below this many rowids a table is summed by this thread alone (starting a helper thread costs about half a second of CPU). */
@@ -66,8 +66,8 @@ function selectColumns(table: TableInfo): string {
 /** extension.c's letter for each canonical kind it computes itself. */
 const KIND_LETTERS: Partial<Record<ReturnType<typeof columnKind>, string>> = { text: 't', integer: 't', boolean: 't', bytes: 't', real: 'r', datetime: 'd' }
 
-/** content_checksum takes the header and the kinds before the values: SQLite's 1000 arguments leave 998. */
-const MAX_SUMMED_COLUMNS = 998
+/** content_checksum takes the header and the kinds before the values. */
+const MAX_SUMMED_COLUMNS = MAX_FUNCTION_ARGUMENTS - 2
 
 /**
  * The sum of `table`'s rows by the extension's `content_checksum` — all of them, or those whose rowid

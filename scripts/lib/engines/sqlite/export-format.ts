@@ -7,12 +7,12 @@
 import type Database from 'better-sqlite3'
 import { quoteIdentifier } from '../../db/connection.ts'
 import type { TableColumn } from '../../db/table-reader.ts'
-import { hasExtension } from './extension.ts'
+import { extensionChunks, hasExtension, MAX_FUNCTION_ARGUMENTS } from './extension.ts'
 import type { FormattedChunks, FormattedRows, OwnerChange, RowLayout } from '../snapshot.ts'
 import { isBooleanColumn } from './values.ts'
 
-/** SQLite's limit on a function's arguments is 1000; the first is the record's kinds, head or layout. */
-const MAX_FORMATTED_COLUMNS = 999
+/** The record functions take their kinds, head or layout before the values. */
+const MAX_FORMATTED_COLUMNS = MAX_FUNCTION_ARGUMENTS - 1
 
 /**
  * The CSV records (exporters/csv.ts, without the header) of `table`'s `columns` in `order` (an
@@ -60,27 +60,10 @@ function formattedChunks(db: Database.Database, call: string, values: readonly s
   const names = values.map((_, i) => `v${i}`)
   const rows = `SELECT ${values.map((value, i) => `${quoteIdentifier(value)} AS ${names[i]}`).join(', ')} FROM ${quoteIdentifier(table)}${order} LIMIT -1`
   const select = db.prepare(`SELECT chunk FROM (SELECT ${call}, ${names.join(', ')}) AS chunk FROM (${rows}) LIMIT -1) WHERE chunk IS NOT NULL`).pluck()
-  const recordsSoFar = db.prepare('SELECT export_format_records()').pluck()
-  const rest = db.prepare('SELECT export_format_rest()').pluck()
   const runs = db.prepare('SELECT export_format_runs()').pluck()
   const changes: OwnerChange[] = []
-  const takeChanges = () => {
-    if (withOwners) changes.push(...ownerChanges(runs.get() as Buffer | null))
-  }
-  let total: number | undefined
-  function* chunks(): Generator<Buffer> {
-    // What an export abandoned on this connection (a failed write) left in the buffer is not this table's.
-    rest.get()
-    for (const chunk of select.iterate(first)) {
-      takeChanges()
-      yield chunk as Buffer
-    }
-    takeChanges()
-    total = recordsSoFar.get() as number
-    const last = rest.get() as Buffer | null
-    if (last !== null) yield last
-  }
-  return { chunks: chunks(), records: () => total ?? (recordsSoFar.get() as number), ownerChanges: () => changes }
+  const takeChanges = withOwners ? () => void changes.push(...ownerChanges(runs.get() as Buffer | null)) : undefined
+  return { ...extensionChunks(db, select, [first], takeChanges), ownerChanges: () => changes }
 }
 
 /** export_format_runs()'s blob: [offset int64 LE][length int32 LE, -1 for NULL][UTF-8 bytes]… */

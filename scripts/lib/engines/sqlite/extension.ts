@@ -73,3 +73,31 @@ export function loadExtension(db: Database.Database, library = join(PROJECT_ROOT
 export function hasExtension(db: Database.Database): boolean {
   return loaded.has(db)
 }
+
+/** SQLite's limit on the arguments of a function (SQLITE_MAX_FUNCTION_ARG): the extension's calls take the columns' values after their own. */
+export const MAX_FUNCTION_ARGUMENTS = 1000
+
+/**
+ * What a query of the extension's record functions gives (`select` run with `params`): the chunks it
+ * returns, then what the connection's buffer still holds; `records()`, once they are read, how many
+ * records they hold. The buffer is emptied first: what a read abandoned on this connection left in
+ * it is not this one's. `afterChunk` runs after each chunk of the query and once at its end.
+ * @example const { chunks, records } = extensionChunks(db, select, [kinds]); for (const chunk of chunks) out.write(chunk); records()
+ */
+export function extensionChunks(db: Database.Database, select: Database.Statement, params: readonly unknown[], afterChunk?: () => void): { chunks: Generator<Buffer>; records(): number } {
+  const recordsSoFar = db.prepare('SELECT export_format_records()').pluck()
+  const rest = db.prepare('SELECT export_format_rest()').pluck()
+  let total: number | undefined
+  function* chunks(): Generator<Buffer> {
+    rest.get()
+    for (const chunk of select.iterate(...params)) {
+      afterChunk?.()
+      yield chunk as Buffer
+    }
+    afterChunk?.()
+    total = recordsSoFar.get() as number
+    const last = rest.get() as Buffer | null
+    if (last !== null) yield last
+  }
+  return { chunks: chunks(), records: () => total ?? (recordsSoFar.get() as number) }
+}
