@@ -6,7 +6,7 @@
 import { before, describe, test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { chmodSync, copyFileSync, mkdirSync, symlinkSync, cpSync, existsSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -23,6 +23,8 @@ import { openDatabase } from '../scripts/lib/db/open.ts'
 import { ToolkitError } from '../scripts/lib/errors.ts'
 import { findBackupEntry } from '../scripts/lib/backup/catalog/catalog.ts'
 import { extractBackupFile } from '../scripts/lib/backup/archive/extract.ts'
+import { ArchiveWriter } from '../scripts/lib/backup/archive/archive.ts'
+import { BLOCK_SIZE, GzipPool, blockLength } from '../scripts/lib/backup/archive/gzip-blocks.ts'
 import { moveFile } from '../scripts/lib/fs/atomic.ts'
 import { requireJudge } from './helpers/judges.ts'
 
@@ -465,6 +467,130 @@ function loseOneDossier(backups: string, id: string, artefact: 'database.sql' | 
 }
 
 const FAILED_CHECK = 'a échoué au contrôle \\(les nombres de lignes diffèrent des métadonnées : Dossier \\d+ au lieu de \\d+\\) ; '
+
+/** Where each gzip member of one of our archives starts (our members carry their length). */
+function memberStarts(archive: string): number[] {
+  const bytes = readFileSync(archive)
+  const starts: number[] = []
+  for (let at = 0; at < bytes.length; at += blockLength(bytes, at)!) starts.push(at)
+  return starts
+}
+
+/** Makes gzip member `index` (0-based) of one of our archives fail to inflate: a byte of its deflate data flipped. */
+function breakMember(archive: string, index: number): void {
+  const bytes = readFileSync(archive)
+  const starts = memberStarts(archive)
+  const end = starts[index + 1] ?? bytes.length
+  const at = Math.floor((starts[index]! + 40 + end - 8) / 2)
+  bytes[at]! ^= 0xff
+  writeFileSync(archive, bytes)
+}
+
+describe('restore reads an archive no further than it restores', { skip: requireJudge('sqlite3') }, () => {
+  let pristine: { verified: string; unverified: string }
+  let source: string
+  let sourceDump: string
+  const suite = suiteCleanup()
+  before(async () => {
+    const t = suite
+    const db = await openTestDatabase(t, 'sqlite')
+    const root = tempDir(t, 'ipm-restore-short-')
+    source = join(root, 'source.db')
+    await db.sql.query('VACUUM INTO ?', [source])
+    // 3 MiB of hex text: database.db fills a few gzip members, the four exports after it many more.
+    const bulk = new Database(source)
+    bulk.exec('CREATE TABLE "Bulk" (id INTEGER PRIMARY KEY, body TEXT NOT NULL)')
+    const insert = bulk.prepare('INSERT INTO "Bulk" (body) VALUES (?)')
+    bulk.transaction(() => {
+      for (let i = 0; i < 1500; i++) insert.run(randomBytes(1024).toString('hex'))
+    })()
+    bulk.close()
+    pristine = { verified: join(root, 'verified'), unverified: join(root, 'unverified') }
+    await backupSystem(t, { databaseUrl: `file:${source}`, backupDir: pristine.verified, now: steppingClock() }).create()
+    await backupSystem(t, { databaseUrl: `file:${source}`, backupDir: pristine.unverified, verifyIntegrity: false, now: steppingClock() }).create()
+    sourceDump = sqliteDump(source)
+  })
+
+  const scene = (t: TestContext, which: keyof typeof pristine) => {
+    const dir = tempDir(t)
+    const backups = join(dir, 'backups')
+    cpSync(pristine[which], backups, { recursive: true })
+    const live = join(dir, 'dev.db')
+    copyFileSync(source, live)
+    const db = new Database(live)
+    db.exec('DELETE FROM "Bulk" WHERE id > 1000')
+    db.close()
+    const archive = join(backups, `${FIRST}.tar.gz`)
+    return { dir, backups, live, archive, liveSha: sha256File(live), system: systemOver(backups, `file:${live}`) }
+  }
+
+  test('the archive is many members long, database.db only its first ones', async (t) => {
+    const s = scene(t, 'verified')
+    const metadata = JSON.parse(readFileSync(join(s.backups, `${FIRST}.metadata.json`), 'utf8')) as BackupMetadata
+    const database = metadata.files.find((file) => file.path === 'database.db')!
+    assert.equal(metadata.verified, true)
+    assert.ok(memberStarts(s.archive).length >= 12, `${memberStarts(s.archive).length} members`)
+    const tarMembers = Math.ceil(metadata.contentSize / BLOCK_SIZE)
+    assert.ok(database.size / BLOCK_SIZE + 6 < tarMembers, `database.db: ${database.size} of ${metadata.contentSize} bytes`)
+    assert.equal(run('tar', ['-tzf', s.archive]).split('\n')[1], `${FIRST}/database.db`, 'database.db comes first')
+  })
+
+  test('a member after database.db that does not inflate, resealed: verify finds it, restore never inflates it and restores the database', async (t) => {
+    const s = scene(t, 'verified')
+    const last = memberStarts(s.archive).length - 1
+    breakMember(s.archive, last)
+    resealArchive(s.backups, FIRST)
+    const report = await s.system.verify(FIRST)
+    assert.equal(report.ok, false)
+    assert.match(report.checks.find((check) => check.path === `${FIRST}.tar.gz`)?.detail ?? '', new RegExp(`le membre gzip n° ${last + 1} .* ne se décompresse pas`))
+    const result = await s.system.restore(FIRST, { yes: true })
+    assert.equal(result.restored, true)
+    assert.match(result.steps[0]!.detail ?? '', /\d+ fichier\(s\) vérifié\(s\) \(\d+ par le SHA-256 de leur archive, vérifiée en entier à sa création\)/)
+    assert.equal(sqliteDump(s.live), sourceDump)
+  })
+
+  test('the same damage without the reseal: the archive’s SHA-256 differs, the archive is read through and the damaged member named; the target untouched', async (t) => {
+    const s = scene(t, 'verified')
+    const last = memberStarts(s.archive).length - 1
+    breakMember(s.archive, last)
+    await rejects(s.system.restore(FIRST, { yes: true }), new RegExp(`échoue à la vérification ; rien n’a été écrit : ${FIRST}\\.tar\\.gz : .*le membre gzip n° ${last + 1} .*ne se décompresse pas`))
+    assert.equal(sha256File(s.live), s.liveSha)
+    assert.deepEqual(readdirSync(s.dir).sort(), ['backups', 'dev.db'])
+  })
+
+  test('a backup create did not read back (verifyIntegrity: false) is read through: the same resealed damage refuses the restore', async (t) => {
+    const s = scene(t, 'unverified')
+    const metadata = JSON.parse(readFileSync(join(s.backups, `${FIRST}.metadata.json`), 'utf8')) as BackupMetadata
+    assert.equal(metadata.verified, false)
+    breakMember(s.archive, memberStarts(s.archive).length - 1)
+    resealArchive(s.backups, FIRST)
+    await rejects(s.system.restore(FIRST, { yes: true }), /échoue à la vérification ; rien n’a été écrit : .*ne se décompresse pas/)
+    assert.equal(sha256File(s.live), s.liveSha)
+  })
+
+  test('our own archive with an unlisted file before database.db, resealed: refused before anything is written', async (t) => {
+    const s = scene(t, 'verified')
+    const work = tempDir(t)
+    const order = run('tar', ['-tzf', s.archive]).split('\n').filter((line) => line !== '')
+    run('tar', ['-xzf', s.archive, '-C', work])
+    writeFileSync(join(work, 'evil.txt'), 'x')
+    rmSync(s.archive)
+    const pool = new GzipPool()
+    const archive = await ArchiveWriter.create(s.archive, { pool })
+    const mtime = new Date(0)
+    for (const path of order) {
+      if (path.endsWith('/')) await archive.addDirectory(path, mtime)
+      else await archive.addFile(path, join(work, path), mtime)
+      if (path === `${FIRST}/`) await archive.addFile(`${FIRST}/evil.txt`, join(work, 'evil.txt'), mtime)
+    }
+    await archive.finish()
+    await pool.close()
+    resealArchive(s.backups, FIRST)
+    await rejects(s.system.restore(FIRST, { yes: true }), /archive dangereuse ; rien n’a été écrit : "backup-2026-01-21T15-30-00\/evil\.txt": un fichier que les métadonnées ne listent pas/)
+    assert.equal(sha256File(s.live), s.liveSha)
+    assert.deepEqual(readdirSync(s.dir).sort(), ['backups', 'dev.db'])
+  })
+})
 
 describe('restore (PostgreSQL, D1)', () => {
   test('a PostgreSQL backup loads into an empty database; a non-empty one needs --force and gets a safety export first', async (t) => {

@@ -257,6 +257,8 @@ export interface ArchiveReport {
   problems: string[]
   /** Where the archive itself is damaged (its bytes, not an entry): a gzip member that does not inflate, or a cut. */
   damage?: ArchiveDamage
+  /** `onlyExtract` stopped inflating after the copies: `entries` are those read until then (the archive's size and SHA-256 still cover every byte). */
+  partial?: boolean
 }
 
 export interface ArchiveDamage {
@@ -279,11 +281,17 @@ export interface ReadArchiveOptions {
   onBytes?: (bytes: number) => void
   /** Called once an `extract` entry's copy is whole and closed, with its size and SHA-256, while the rest of the archive is still being read. */
   onCopied?: (entry: ArchiveEntry) => void
+  /**
+   * Once every `extract` entry is copied, the rest of an archive made of our members is only hashed,
+   * not inflated (restore: the archive's SHA-256 proves the rest; see catalog/verify.ts). The report
+   * then says `partial`, and lists only the entries read until then.
+   */
+  onlyExtract?: boolean
 }
 
 /**
  * Reads a .tar.gz through to its end and reports what it holds, with a SHA-256 per entry.
- * Never extracts anything to disk.
+ * Never extracts anything to disk but the `extract` copies; `onlyExtract` inflates no further than them.
  * @example const report = await readArchive('backups/backup-x.tar.gz', { keepContent: (p) => p.endsWith('metadata.json') })
  */
 export async function readArchive(path: string, options: ReadArchiveOptions = {}): Promise<ArchiveReport> {
@@ -293,10 +301,13 @@ export async function readArchive(path: string, options: ReadArchiveOptions = {}
   const archiveHash = createHash('sha256')
   const problems: string[] = []
   let announced = 0
+  let copied = 0
+  const wanted = options.onlyExtract ? (options.extract?.size ?? 0) : Infinity
   let inflated: InflatedFile
   try {
     inflated = await inflateFile(path, {
       pool,
+      enough: () => copied >= wanted,
       onRead: (chunk, position) => {
         archiveHash.update(chunk)
         options.onBytes?.(position)
@@ -309,6 +320,7 @@ export async function readArchive(path: string, options: ReadArchiveOptions = {}
           const entry = tar.entries[announced]!
           if (entry.copiedTo === undefined) continue
           await copies.finish(entry.copiedTo)
+          copied += 1
           options.onCopied?.(entry)
         }
       },
@@ -324,9 +336,11 @@ export async function readArchive(path: string, options: ReadArchiveOptions = {}
   if (inflated.size === 0) problems.push('archive vide (0 octet)')
   // Whatever was not read yet still counts in the archive's hash.
   if (problems.length > 0) await hashRest(path, inflated.end, (chunk) => archiveHash.update(chunk))
-  if (problems.length === 0) problems.push(...tar.end())
-  else tar.end()
-  return { size: (await stat(path)).size, sha256: archiveHash.digest('hex'), entries: tar.entries, problems, ...(damage ? { damage: damageWhere(damage) } : {}) }
+  const partial = inflated.inflatedTo !== undefined && damage === undefined
+  // A partial read stops inside the tar stream: only the problems found in what was read count.
+  if (problems.length === 0) problems.push(...tar.end({ partial }))
+  else tar.end({ partial })
+  return { size: (await stat(path)).size, sha256: archiveHash.digest('hex'), entries: tar.entries, problems, ...(damage ? { damage: damageWhere(damage) } : {}), ...(partial ? { partial } : {}) }
 }
 
 /** Where the archive is damaged, as the verification report says it. */
@@ -491,8 +505,9 @@ class TarReader {
     this.#state = 'failed'
   }
 
-  /** The problems found, including an archive that stops before its end. */
-  end(): string[] {
+  /** The problems found, including an archive that stops before its end (unless only its start was read: `partial`). */
+  end(options: { partial: boolean }): string[] {
+    if (options.partial) return this.#problems
     if (this.#state === 'data' || this.#state === 'pax' || this.#state === 'padding' || this.#pendingLength > 0) {
       this.#problems.push(`archive tronquée : elle s’arrête dans ${this.#current ? `"${this.#current.path}"` : 'un en-tête'}`)
     } else if (this.#state === 'header') {

@@ -12,7 +12,7 @@
  * block instead cost ~60 MB of RSS per thread (dead buffers waiting for V8 and glibc arenas).
  */
 import { createReadStream } from 'node:fs'
-import { open } from 'node:fs/promises'
+import { open, type FileHandle } from 'node:fs/promises'
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import { createGunzip, gunzip, gzip } from 'node:zlib'
@@ -234,6 +234,11 @@ export interface InflateFileOptions {
   onRead?: (chunk: Buffer, position: number) => void
   /** The inflated bytes, in order; what it throws stops the reading and is thrown. */
   onData: (data: Buffer) => void | Promise<void>
+  /**
+   * Asked before each of our members is inflated: once it answers true, that member and every byte
+   * after it are only read (`onRead`), never inflated. Another tool's gzip stream is always inflated.
+   */
+  enough?: () => boolean
 }
 
 export interface InflatedFile {
@@ -242,6 +247,8 @@ export interface InflatedFile {
   /** How far the file was read: its size, unless the gzip data is damaged. */
   end: number
   damage?: GzipDamage
+  /** Where inflating stopped because `enough` said so (the rest was only read); absent when it did not. */
+  inflatedTo?: number
 }
 
 /**
@@ -251,7 +258,7 @@ export interface InflatedFile {
  * @example const { damage } = await inflateFile('backup-x.tar.gz', { pool, onData: (data) => tar.write(data) })
  */
 export async function inflateFile(path: string, options: InflateFileOptions): Promise<InflatedFile> {
-  const { pool, onRead, onData } = options
+  const { pool, onRead, onData, enough } = options
   const members = new BufferPool(MAX_MEMBER_SIZE, pool.size * 2 + 2)
   // Each member in flight with where it starts, so a data error can say which one and where.
   const inflight: { result: Promise<BlockResult>; member: number; offset: number }[] = []
@@ -277,6 +284,13 @@ export async function inflateFile(path: string, options: InflateFileOptions): Pr
     const head = Buffer.alloc(20)
     // Our members, one by one: the length in each header says where the next one starts.
     while (position < size) {
+      if (enough?.()) {
+        const damage = await drain(0)
+        if (damage) return { size, end: position, damage }
+        const inflatedTo = position
+        position = await readRest(handle, position, size, onRead)
+        return { size, end: position, inflatedTo }
+      }
       const { bytesRead } = await handle.read(head, 0, 20, position)
       const length = blockLength(head.subarray(0, bytesRead), 0)
       if (length === undefined) break
@@ -305,6 +319,19 @@ export async function inflateFile(path: string, options: InflateFileOptions): Pr
     await Promise.allSettled(inflight.map((entry) => entry.result))
     await handle.close()
   }
+}
+
+/** Reads bytes [start, size) of an open file, handing each chunk to `onRead`; returns where it stopped (the end, unless the file shrank). */
+async function readRest(handle: FileHandle, start: number, size: number, onRead: InflateFileOptions['onRead']): Promise<number> {
+  const chunk = Buffer.allocUnsafeSlow(1 << 20)
+  let position = start
+  while (position < size) {
+    const { bytesRead } = await handle.read(chunk, 0, Math.min(chunk.length, size - position), position)
+    if (bytesRead === 0) break
+    position += bytesRead
+    onRead?.(chunk.subarray(0, bytesRead), position)
+  }
+  return position
 }
 
 /** Reads `path` from `start` as one ordinary gzip stream, with backpressure from `onData`. */

@@ -5,6 +5,14 @@
  * corrupted archive) — and never stops at the first fault.
  * Restore's step 1 also has the files it needs written elsewhere as they are hashed (`extract`):
  * one read of the backup; the copies are usable only when the whole report is ok.
+ *
+ * A restore reads no more of an archive than it restores (`onlyExtract`), when the backup allows it:
+ * its sealed metadata says create read the whole archive back and every hash matched (`verified`),
+ * and the archive is made of our own gzip members. The members up to the last file restored are
+ * inflated, every entry header until then judged, and the restored files hashed against the
+ * metadata; the rest is only hashed with the archive's SHA-256, which proves it is byte for byte
+ * the archive create verified whole. When that SHA-256 differs, the archive is read through again to
+ * report what differs and where. An archive repacked by another tool is always read through.
  */
 import { lstat, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -43,6 +51,8 @@ export interface VerifyReport {
   metadata?: BackupMetadata
   /** False when an encrypted backup was checked without its key: only the ciphertext's size and SHA-256 and the metadata were. */
   contentVerified?: boolean
+  /** `onlyExtract`: the listed files not inflated, proven only by the archive's SHA-256 (see the top of this file). */
+  unread?: string[]
 }
 
 export interface VerifyOptions {
@@ -61,6 +71,14 @@ export interface VerifyOptions {
    * only once the whole report is ok).
    */
   onCopied?: (dest: string) => void
+  /** Restore: read the archive no further than the `extract` files where the backup allows it (see the top of this file). */
+  onlyExtract?: boolean
+}
+
+/** The checks of an archive, and the listed files it did not inflate (`onlyExtract`). */
+export interface ArchiveChecks {
+  checks: FileCheck[]
+  unread: string[]
 }
 
 /**
@@ -76,15 +94,20 @@ export async function verifyBackup(backupDir: string, id: string, options: Verif
     return { id, form: entry.form, ok: false, checks }
   }
   const metadata = entry.metadata
-  checks.push(metadataCheck(metadataName, metadata, entry.sealValid, entry.form))
+  const described = metadataCheck(metadataName, metadata, entry.sealValid, entry.form)
+  checks.push(described)
+  let unread: string[] = []
   if (entry.form === 'directory') {
     checks.push(...(await checkDirectory(entry.paths.directory, metadata.files, options)))
   } else {
-    checks.push(...(await checkArchive(entry.paths.archive, id, metadata, options)))
+    const onlyExtract = options.onlyExtract === true && described.status === 'ok' && metadata.verified
+    const archive = await checkArchive(entry.paths.archive, id, metadata, { ...options, onlyExtract })
+    checks.push(...archive.checks)
+    unread = archive.unread
   }
   // An incremental is only as good as the backups it builds on: a broken parent fails the child.
   if (metadata.incremental && (options.chain ?? true)) checks.push(await parentCheck(backupDir, metadata, { ...options, extract: undefined }))
-  return { id, form: entry.form, ok: checks.every((check) => check.status === 'ok'), checks, metadata }
+  return { id, form: entry.form, ok: checks.every((check) => check.status === 'ok'), checks, metadata, ...(unread.length > 0 ? { unread } : {}) }
 }
 
 async function parentCheck(backupDir: string, metadata: BackupMetadata, options: VerifyOptions): Promise<FileCheck> {
@@ -195,8 +218,9 @@ export function sameBackupDescription(inside: BackupMetadata, outside: BackupMet
 /**
  * Checks a compressed backup: the archive's size and SHA-256, then — reading it through, never
  * extracting — every entry against the metadata, and the metadata.json inside against the one beside.
+ * With `onlyExtract`, the entries read until the `extract` copies were made (see the top of this file).
  */
-export async function checkArchive(archivePath: string, id: string, metadata: BackupMetadata, options: VerifyOptions = {}): Promise<FileCheck[]> {
+export async function checkArchive(archivePath: string, id: string, metadata: BackupMetadata, options: VerifyOptions = {}): Promise<ArchiveChecks> {
   const archiveName = `${id}${ARCHIVE_SUFFIX}`
   const checks: FileCheck[] = []
   const prefix = `${id}/`
@@ -208,6 +232,7 @@ export async function checkArchive(archivePath: string, id: string, metadata: Ba
       keepContent: (path) => path === `${id}/${METADATA_FILE}`,
       extract: new Map([...(options.extract ?? [])].map(([path, dest]) => [`${id}/${path}`, dest])),
       onBytes: (done) => options.onProgress?.({ label: 'verify', done, total: metadata.archive?.size, unit: 'bytes' }),
+      onlyExtract: options.onlyExtract ?? false,
       onCopied: (entry) => {
         const file = expected.get(entry.path)
         if (file !== undefined && compare(file.path, file, entry).status === 'ok') options.onCopied?.(entry.copiedTo!)
@@ -216,10 +241,12 @@ export async function checkArchive(archivePath: string, id: string, metadata: Ba
   } catch (error) {
     if (error instanceof CopyWriteError) throw error
     const missing = (error as NodeJS.ErrnoException).code === 'ENOENT'
-    return [{ path: archiveName, status: missing ? 'missing' : 'invalid', detail: missing ? undefined : describeError(error) }]
+    return { checks: [{ path: archiveName, status: missing ? 'missing' : 'invalid', detail: missing ? undefined : describeError(error) }], unread: [] }
   }
   const expectedArchive = metadata.archive ?? { size: -1, sha256: '' }
   const archiveCheck = compare(archiveName, { path: archiveName, ...expectedArchive }, { size: report.size, sha256: report.sha256 })
+  // The bytes not inflated are not the ones create verified: read it all to say which file differs, and where.
+  if (report.partial && archiveCheck.status !== 'ok') return checkArchive(archivePath, id, metadata, { pool: options.pool, onProgress: options.onProgress })
   if (report.problems.length > 0) {
     archiveCheck.status = archiveCheck.status === 'ok' ? 'invalid' : archiveCheck.status
     archiveCheck.detail = [archiveCheck.status === 'modified' ? archiveCheck.detail : undefined, ...report.problems].filter(Boolean).join('; ')
@@ -229,7 +256,7 @@ export async function checkArchive(archivePath: string, id: string, metadata: Ba
   // finding, and where; listing every file after it as missing would only hide it.
   if (report.damage !== undefined) {
     archiveCheck.damage = report.damage
-    return checks
+    return { checks, unread: [] }
   }
 
   const directories = new Set([prefix, `${prefix}${CSV_DIR}/`])
@@ -250,12 +277,13 @@ export async function checkArchive(archivePath: string, id: string, metadata: Ba
     expected.delete(entry.path)
     checks.push(compare(file.path, file, entry))
   }
-  if (!innerSeen) checks.push({ path: METADATA_FILE, status: 'missing', detail: 'pas de metadata.json dans l’archive' })
-  for (const file of expected.values()) checks.push({ path: file.path, status: 'missing', expected: { size: file.size, sha256: file.sha256 } })
+  const unread = report.partial ? [...expected.values()].map((file) => file.path) : []
+  if (!innerSeen && !report.partial) checks.push({ path: METADATA_FILE, status: 'missing', detail: 'pas de metadata.json dans l’archive' })
+  if (!report.partial) for (const file of expected.values()) checks.push({ path: file.path, status: 'missing', expected: { size: file.size, sha256: file.sha256 } })
   // One line per file in the metadata's order (whatever order the archive holds them in), then the rest.
   const order = new Map(metadata.files.map((file, index) => [file.path, index]))
   const rank = (check: FileCheck, index: number) => (check.path === archiveName ? -1 : (order.get(check.path) ?? metadata.files.length + index))
-  return checks.map((check, index) => ({ check, key: rank(check, index) })).sort((a, b) => a.key - b.key).map(({ check }) => check)
+  return { checks: checks.map((check, index) => ({ check, key: rank(check, index) })).sort((a, b) => a.key - b.key).map(({ check }) => check), unread }
 }
 
 function innerMetadataCheck(content: Buffer | undefined, outside: BackupMetadata): FileCheck {

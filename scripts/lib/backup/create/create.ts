@@ -230,7 +230,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
       step('create:before-verify')
       if (options.verify) {
         const parsedOuter = JSON.parse(serializeMetadata(outer)) as BackupMetadata
-        assertVerified(await checkArchive(archiveFile, id, parsedOuter, { pool, onProgress: progress }))
+        assertVerified((await checkArchive(archiveFile, id, parsedOuter, { pool, onProgress: progress })).checks)
       }
       let storedFile = archiveFile
       if (options.encryption !== undefined) {

@@ -375,7 +375,7 @@ export async function createIncrementalBackup(options: IncrementalOptions): Prom
     const written = await archive.finish()
     archive = undefined
     const outer: MetadataDraft = { ...draft, size: written.size, archive: { path: `${id}${ARCHIVE_SUFFIX}`, ...written } }
-    if (options.verify) assertVerified(await checkArchive(archiveFile, id, JSON.parse(serializeMetadata(outer)) as BackupMetadata, { pool }))
+    if (options.verify) assertVerified((await checkArchive(archiveFile, id, JSON.parse(serializeMetadata(outer)) as BackupMetadata, { pool })).checks)
     outer.durationMs = Math.round(performance.now() - startedAt)
     await link(archiveFile, paths.archive)
     linkedArchive = true

@@ -2,6 +2,8 @@
  * Step 1 of a restore: the backup and every backup it depends on, verified before anything is
  * written to the target — in one read of each: the files the restore needs are written to the
  * restore's scratch folder while they are hashed, and used only once every hash of the chain matched.
+ * An archive create verified whole is inflated only as far as those files; its other files are
+ * proven by the archive's SHA-256 (catalog/verify.ts, `onlyExtract`).
  */
 import { ToolkitError } from '../../errors.ts'
 import type { BackupEntry } from '../catalog/catalog.ts'
@@ -28,6 +30,8 @@ export interface VerifiedChain {
   chain: BackupEntry[]
   /** The verified copies (`keep`), by `<backup id>/<path>`; only files the backup lists. */
   copies: ReadonlyMap<string, string>
+  /** Files of the chain not inflated, proven by their archive's SHA-256 only. */
+  unread: number
 }
 
 /**
@@ -38,12 +42,14 @@ export interface VerifiedChain {
 export async function verifyChain(backupDir: string, id: string, options: VerifyChainOptions = {}): Promise<VerifiedChain> {
   const chain = await backupChain(backupDir, id)
   const copies = new Map<string, string>()
+  let unread = 0
   for (const entry of [...chain].reverse()) {
     const listed = new Set(entry.metadata!.files.map((file) => file.path))
     const extract = new Map([...(options.keep?.(entry, entry === chain[0]) ?? [])].filter(([path]) => listed.has(path)))
-    const report = await verifyBackup(backupDir, entry.id, { pool: options.pool, onProgress: options.onProgress, chain: false, extract, onCopied: options.onCopied })
+    const report = await verifyBackup(backupDir, entry.id, { pool: options.pool, onProgress: options.onProgress, chain: false, extract, onCopied: options.onCopied, onlyExtract: true })
     if (report.ok) {
       for (const [path, dest] of extract) copies.set(`${entry.id}/${path}`, dest)
+      unread += report.unread?.length ?? 0
       continue
     }
     const unsafe = unsafeEntries(report.checks, entry.id)
@@ -54,5 +60,5 @@ export async function verifyChain(backupDir: string, id: string, options: Verify
     }
     throw new ToolkitError(`${whose} échoue à la vérification ; rien n’a été écrit : ${faults.join(' ; ')}`, { hint: `Voir \`advanced-backup verify ${entry.id}\` ; restaurez un autre backup.` })
   }
-  return { chain, copies }
+  return { chain, copies, unread }
 }
