@@ -3,7 +3,8 @@
  *   1. verify   — every hash of the backup and of its whole chain (incrementals), the archive's
  *                 entries judged safe, the backup's engine and schema compared with the target's;
  *                 in the same read, the files the restore needs (the engine's artefact, the change
- *                 sets, or data.json across engines) are copied into the scratch folder;
+ *                 sets, or data.json across engines) are copied into the scratch folder (an archive
+ *                 create verified whole is inflated no further: its SHA-256 proves the rest);
  *   2. safety   — the current database kept (the engine says how: a consistent file copy, or a
  *                 full backup of a server into the backup folder);
  *   3. replace  — the backup's database materialized from those verified copies (moved, not read
