@@ -63,6 +63,33 @@ async function rejects(promise: Promise<unknown>, pattern: RegExp): Promise<Tool
   assert.fail(`expected a rejection matching ${pattern}`)
 }
 
+/** A SQLite copy of the test database, `fill` run on it, in a folder removed after the suite. */
+async function sourceDatabase(t: Pick<TestContext, 'after'>, prefix: string, fill?: (db: Database.Database) => void): Promise<{ root: string; source: string }> {
+  const db = await openTestDatabase(t, 'sqlite')
+  const root = tempDir(t, prefix)
+  const source = join(root, 'source.db')
+  await db.sql.query('VACUUM INTO ?', [source])
+  if (fill) {
+    const copy = new Database(source)
+    fill(copy)
+    copy.close()
+  }
+  return { root, source }
+}
+
+/** A copy of the backup folder `pristine`, and a live database copied from `source` that has moved on since the backup (`change`). */
+function restoreScene(t: TestContext, pristine: string, source: string, change: (db: Database.Database) => void) {
+  const dir = tempDir(t)
+  const backups = join(dir, 'backups')
+  cpSync(pristine, backups, { recursive: true })
+  const live = join(dir, 'dev.db')
+  copyFileSync(source, live)
+  const db = new Database(live)
+  change(db)
+  db.close()
+  return { dir, backups, live, liveSha: sha256File(live), system: systemOver(backups, `file:${live}`) }
+}
+
 describe('restore (SQLite)', { skip: requireJudge('sqlite3') }, () => {
   let source: string
   let pristine: { archive: string; folder: string }
@@ -70,10 +97,8 @@ describe('restore (SQLite)', { skip: requireJudge('sqlite3') }, () => {
   const suite = suiteCleanup()
   before(async () => {
     const t = suite
-    const db = await openTestDatabase(t, 'sqlite')
-    const root = tempDir(t, 'ipm-restore-')
-    source = join(root, 'source.db')
-    await db.sql.query('VACUUM INTO ?', [source])
+    const { root, source: copy } = await sourceDatabase(t, 'ipm-restore-')
+    source = copy
     pristine = { archive: join(root, 'archive'), folder: join(root, 'folder') }
     await backupSystem(t, { databaseUrl: `file:${source}`, backupDir: pristine.archive, now: steppingClock() }).create()
     await backupSystem(t, { databaseUrl: `file:${source}`, backupDir: pristine.folder, compressionEnabled: false, exportFormats: ['sql'], now: steppingClock() }).create()
@@ -81,18 +106,11 @@ describe('restore (SQLite)', { skip: requireJudge('sqlite3') }, () => {
   })
 
   /** A backup folder copy and a live database that has moved on since the backup (one more plan, one row less). */
-  const scene = (t: TestContext, form: 'archive' | 'folder' = 'archive') => {
-    const dir = tempDir(t)
-    const backups = join(dir, 'backups')
-    cpSync(pristine[form], backups, { recursive: true })
-    const live = join(dir, 'dev.db')
-    copyFileSync(source, live)
-    const db = new Database(live)
-    db.pragma('journal_mode = WAL')
-    db.exec(`DELETE FROM "Dossier" WHERE rowid = (SELECT max(rowid) FROM "Dossier")`)
-    db.close()
-    return { dir, backups, live, liveSha: sha256File(live), system: systemOver(backups, `file:${live}`) }
-  }
+  const scene = (t: TestContext, form: 'archive' | 'folder' = 'archive') =>
+    restoreScene(t, pristine[form], source, (db) => {
+      db.pragma('journal_mode = WAL')
+      db.exec(`DELETE FROM "Dossier" WHERE rowid = (SELECT max(rowid) FROM "Dossier")`)
+    })
 
   test('restore runs the five steps, keeps <db>.before-restore, replaces the file, and the result dumps like the source', { skip: requireJudge('sqlite3') }, async (t) => {
     for (const form of ['archive', 'folder'] as const) {
@@ -493,18 +511,15 @@ describe('restore reads an archive no further than it restores', { skip: require
   const suite = suiteCleanup()
   before(async () => {
     const t = suite
-    const db = await openTestDatabase(t, 'sqlite')
-    const root = tempDir(t, 'ipm-restore-short-')
-    source = join(root, 'source.db')
-    await db.sql.query('VACUUM INTO ?', [source])
     // 3 MiB of hex text: database.db fills a few gzip members, the four exports after it many more.
-    const bulk = new Database(source)
-    bulk.exec('CREATE TABLE "Bulk" (id INTEGER PRIMARY KEY, body TEXT NOT NULL)')
-    const insert = bulk.prepare('INSERT INTO "Bulk" (body) VALUES (?)')
-    bulk.transaction(() => {
-      for (let i = 0; i < 1500; i++) insert.run(randomBytes(1024).toString('hex'))
-    })()
-    bulk.close()
+    const { root, source: copy } = await sourceDatabase(t, 'ipm-restore-short-', (db) => {
+      db.exec('CREATE TABLE "Bulk" (id INTEGER PRIMARY KEY, body TEXT NOT NULL)')
+      const insert = db.prepare('INSERT INTO "Bulk" (body) VALUES (?)')
+      db.transaction(() => {
+        for (let i = 0; i < 1500; i++) insert.run(randomBytes(1024).toString('hex'))
+      })()
+    })
+    source = copy
     pristine = { verified: join(root, 'verified'), unverified: join(root, 'unverified') }
     await backupSystem(t, { databaseUrl: `file:${source}`, backupDir: pristine.verified, now: steppingClock() }).create()
     await backupSystem(t, { databaseUrl: `file:${source}`, backupDir: pristine.unverified, verifyIntegrity: false, now: steppingClock() }).create()
@@ -512,16 +527,8 @@ describe('restore reads an archive no further than it restores', { skip: require
   })
 
   const scene = (t: TestContext, which: keyof typeof pristine) => {
-    const dir = tempDir(t)
-    const backups = join(dir, 'backups')
-    cpSync(pristine[which], backups, { recursive: true })
-    const live = join(dir, 'dev.db')
-    copyFileSync(source, live)
-    const db = new Database(live)
-    db.exec('DELETE FROM "Bulk" WHERE id > 1000')
-    db.close()
-    const archive = join(backups, `${FIRST}.tar.gz`)
-    return { dir, backups, live, archive, liveSha: sha256File(live), system: systemOver(backups, `file:${live}`) }
+    const scene = restoreScene(t, pristine[which], source, (db) => db.exec('DELETE FROM "Bulk" WHERE id > 1000'))
+    return { ...scene, archive: join(scene.backups, `${FIRST}.tar.gz`) }
   }
 
   test('the archive is many members long, database.db only its first ones', async (t) => {
