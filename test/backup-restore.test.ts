@@ -552,7 +552,7 @@ describe('restore reads an archive no further than it restores', { skip: require
     assert.match(report.checks.find((check) => check.path === `${FIRST}.tar.gz`)?.detail ?? '', new RegExp(`le membre gzip n° ${last + 1} .* ne se décompresse pas`))
     const result = await s.system.restore(FIRST, { yes: true })
     assert.equal(result.restored, true)
-    assert.match(result.steps[0]!.detail ?? '', /\d+ fichier\(s\) vérifié\(s\) \(\d+ par le SHA-256 de leur archive, vérifiée en entier à sa création\)/)
+    assert.match(result.steps[0]!.detail ?? '', /\d+ fichier\(s\) vérifié\(s\) \(dont \d+ par le SHA-256 de leur archive, vérifiée en entier à sa création\)/)
     assert.equal(sqliteDump(s.live), sourceDump)
   })
 

@@ -198,7 +198,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
         const converted = crossEngine === undefined ? '' : `, converti de ${engineLabel(last.engine)} vers ${engine.label} depuis data.json (${crossEngine.rows.toLocaleString('fr-FR')} lignes, ${crossEngine.migrations} migration(s) ${engine.label})`
         return {
           value: { chain: verified.chain, metadata: last, copies: verified.copies },
-          detail: `${files} fichier(s) vérifié(s)${verified.unread > 0 ? ` (${verified.unread} par le SHA-256 de leur archive, vérifiée en entier à sa création)` : ''}${verified.chain.length > 1 ? ` sur ${verified.chain.length} backups (chaîne incrémentale)` : ''}, hash ${last.hash.slice(0, 12)}…${converted}`,
+          detail: `${files} fichier(s) vérifié(s)${verified.unread > 0 ? ` (dont ${verified.unread} par le SHA-256 de leur archive, vérifiée en entier à sa création)` : ''}${verified.chain.length > 1 ? ` sur ${verified.chain.length} backups (chaîne incrémentale)` : ''}, hash ${last.hash.slice(0, 12)}…${converted}`,
         }
       })
       const restoreContext = context
