@@ -23,6 +23,7 @@ import { openDatabase } from '../scripts/lib/db/open.ts'
 import { ToolkitError } from '../scripts/lib/errors.ts'
 import { findBackupEntry } from '../scripts/lib/backup/catalog/catalog.ts'
 import { extractBackupFile } from '../scripts/lib/backup/archive/extract.ts'
+import { verifyBackup } from '../scripts/lib/backup/catalog/verify.ts'
 import { ArchiveWriter } from '../scripts/lib/backup/archive/archive.ts'
 import { BLOCK_SIZE, GzipPool, blockLength } from '../scripts/lib/backup/archive/gzip-blocks.ts'
 import { moveFile } from '../scripts/lib/fs/atomic.ts'
@@ -554,6 +555,15 @@ describe('restore reads an archive no further than it restores', { skip: require
     assert.equal(result.restored, true)
     assert.match(result.steps[0]!.detail ?? '', /\d+ fichier\(s\) vérifié\(s\) \(dont \d+ par le SHA-256 de leur archive, vérifiée en entier à sa création\)/)
     assert.equal(sqliteDump(s.live), sourceDump)
+  })
+
+  test('onlyExtract without a file to extract (the parents of an incremental verify passes none) reads everything', async (t) => {
+    const s = scene(t, 'verified')
+    breakMember(s.archive, memberStarts(s.archive).length - 1)
+    resealArchive(s.backups, FIRST)
+    const report = await verifyBackup(s.backups, FIRST, { onlyExtract: true })
+    assert.equal(report.ok, false)
+    assert.equal(report.unread, undefined)
   })
 
   test('the same damage without the reseal: the archive’s SHA-256 differs, the archive is read through and the damaged member named; the target untouched', async (t) => {

@@ -100,7 +100,7 @@ export async function verifyBackup(backupDir: string, id: string, options: Verif
   if (entry.form === 'directory') {
     checks.push(...(await checkDirectory(entry.paths.directory, metadata.files, options)))
   } else {
-    const onlyExtract = options.onlyExtract === true && described.status === 'ok' && metadata.verified
+    const onlyExtract = options.onlyExtract === true && (options.extract?.size ?? 0) > 0 && described.status === 'ok' && metadata.verified
     const archive = await checkArchive(entry.paths.archive, id, metadata, { ...options, onlyExtract })
     checks.push(...archive.checks)
     unread = archive.unread
