@@ -336,7 +336,7 @@ export async function readArchive(path: string, options: ReadArchiveOptions = {}
   if (inflated.size === 0) problems.push('archive vide (0 octet)')
   // Whatever was not read yet still counts in the archive's hash.
   if (problems.length > 0) await hashRest(path, inflated.end, (chunk) => archiveHash.update(chunk))
-  const partial = inflated.inflatedTo !== undefined && damage === undefined
+  const partial = inflated.partial === true
   // A partial read stops inside the tar stream: only the problems found in what was read count.
   if (problems.length === 0) problems.push(...tar.end({ partial }))
   else tar.end({ partial })

@@ -247,8 +247,8 @@ export interface InflatedFile {
   /** How far the file was read: its size, unless the gzip data is damaged. */
   end: number
   damage?: GzipDamage
-  /** Where inflating stopped because `enough` said so (the rest was only read); absent when it did not. */
-  inflatedTo?: number
+  /** `enough` stopped the inflating: the rest of the file was only read. */
+  partial?: true
 }
 
 /**
@@ -287,9 +287,8 @@ export async function inflateFile(path: string, options: InflateFileOptions): Pr
       if (enough?.()) {
         const damage = await drain(0)
         if (damage) return { size, end: position, damage }
-        const inflatedTo = position
         position = await readRest(handle, position, size, onRead)
-        return { size, end: position, inflatedTo }
+        return { size, end: position, partial: true }
       }
       const { bytesRead } = await handle.read(head, 0, 20, position)
       const length = blockLength(head.subarray(0, bytesRead), 0)

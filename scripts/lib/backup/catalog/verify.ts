@@ -277,9 +277,12 @@ export async function checkArchive(archivePath: string, id: string, metadata: Ba
     expected.delete(entry.path)
     checks.push(compare(file.path, file, entry))
   }
+  // A partial read did not reach the files after the copies: they are unread, not missing.
   const unread = report.partial ? [...expected.values()].map((file) => file.path) : []
-  if (!innerSeen && !report.partial) checks.push({ path: METADATA_FILE, status: 'missing', detail: 'pas de metadata.json dans l’archive' })
-  if (!report.partial) for (const file of expected.values()) checks.push({ path: file.path, status: 'missing', expected: { size: file.size, sha256: file.sha256 } })
+  if (!report.partial) {
+    if (!innerSeen) checks.push({ path: METADATA_FILE, status: 'missing', detail: 'pas de metadata.json dans l’archive' })
+    for (const file of expected.values()) checks.push({ path: file.path, status: 'missing', expected: { size: file.size, sha256: file.sha256 } })
+  }
   // One line per file in the metadata's order (whatever order the archive holds them in), then the rest.
   const order = new Map(metadata.files.map((file, index) => [file.path, index]))
   const rank = (check: FileCheck, index: number) => (check.path === archiveName ? -1 : (order.get(check.path) ?? metadata.files.length + index))
