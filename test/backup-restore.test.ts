@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { createPostgresDatabase, openTestDatabase, suiteCleanup, tempDir, defer } from './helpers/databases.ts'
-import { backupSystem, databaseContents, run, sqliteDump, steppingClock } from './helpers/backup.ts'
+import { backupSystem, databaseContents, gzipMemberStarts, run, sqliteDump, steppingClock } from './helpers/backup.ts'
 import { REPO_ROOT, runScript } from './helpers/cli.ts'
 import { AdvancedBackupSystem } from '../scripts/lib/backup/backup-system.ts'
 import { serializeMetadata, type BackupMetadata } from '../scripts/lib/backup/metadata.ts'
@@ -25,7 +25,7 @@ import { findBackupEntry } from '../scripts/lib/backup/catalog/catalog.ts'
 import { extractBackupFile } from '../scripts/lib/backup/archive/extract.ts'
 import { verifyBackup } from '../scripts/lib/backup/catalog/verify.ts'
 import { ArchiveWriter } from '../scripts/lib/backup/archive/archive.ts'
-import { BLOCK_SIZE, GzipPool, blockLength } from '../scripts/lib/backup/archive/gzip-blocks.ts'
+import { BLOCK_SIZE, GzipPool } from '../scripts/lib/backup/archive/gzip-blocks.ts'
 import { moveFile } from '../scripts/lib/fs/atomic.ts'
 import { requireJudge } from './helpers/judges.ts'
 
@@ -487,18 +487,10 @@ function loseOneDossier(backups: string, id: string, artefact: 'database.sql' | 
 
 const FAILED_CHECK = 'a échoué au contrôle \\(les nombres de lignes diffèrent des métadonnées : Dossier \\d+ au lieu de \\d+\\) ; '
 
-/** Where each gzip member of one of our archives starts (our members carry their length). */
-function memberStarts(archive: string): number[] {
-  const bytes = readFileSync(archive)
-  const starts: number[] = []
-  for (let at = 0; at < bytes.length; at += blockLength(bytes, at)!) starts.push(at)
-  return starts
-}
-
 /** Makes gzip member `index` (0-based) of one of our archives fail to inflate: a byte of its deflate data flipped. */
 function breakMember(archive: string, index: number): void {
   const bytes = readFileSync(archive)
-  const starts = memberStarts(archive)
+  const starts = gzipMemberStarts(archive)
   const end = starts[index + 1] ?? bytes.length
   const at = Math.floor((starts[index]! + 40 + end - 8) / 2)
   bytes[at]! ^= 0xff
@@ -537,7 +529,7 @@ describe('restore reads an archive no further than it restores', { skip: require
     const metadata = JSON.parse(readFileSync(join(s.backups, `${FIRST}.metadata.json`), 'utf8')) as BackupMetadata
     const database = metadata.files.find((file) => file.path === 'database.db')!
     assert.equal(metadata.verified, true)
-    assert.ok(memberStarts(s.archive).length >= 12, `${memberStarts(s.archive).length} members`)
+    assert.ok(gzipMemberStarts(s.archive).length >= 12, `${gzipMemberStarts(s.archive).length} members`)
     const tarMembers = Math.ceil(metadata.contentSize / BLOCK_SIZE)
     assert.ok(database.size / BLOCK_SIZE + 6 < tarMembers, `database.db: ${database.size} of ${metadata.contentSize} bytes`)
     assert.equal(run('tar', ['-tzf', s.archive]).split('\n')[1], `${FIRST}/database.db`, 'database.db comes first')
@@ -545,7 +537,7 @@ describe('restore reads an archive no further than it restores', { skip: require
 
   test('a member after database.db that does not inflate, resealed: verify finds it, restore never inflates it and restores the database', async (t) => {
     const s = scene(t, 'verified')
-    const last = memberStarts(s.archive).length - 1
+    const last = gzipMemberStarts(s.archive).length - 1
     breakMember(s.archive, last)
     resealArchive(s.backups, FIRST)
     const report = await s.system.verify(FIRST)
@@ -559,7 +551,7 @@ describe('restore reads an archive no further than it restores', { skip: require
 
   test('onlyExtract without a file to extract (the parents of an incremental verify passes none) reads everything', async (t) => {
     const s = scene(t, 'verified')
-    breakMember(s.archive, memberStarts(s.archive).length - 1)
+    breakMember(s.archive, gzipMemberStarts(s.archive).length - 1)
     resealArchive(s.backups, FIRST)
     const report = await verifyBackup(s.backups, FIRST, { onlyExtract: true })
     assert.equal(report.ok, false)
@@ -568,7 +560,7 @@ describe('restore reads an archive no further than it restores', { skip: require
 
   test('the same damage without the reseal: the archive’s SHA-256 differs, the archive is read through and the damaged member named; the target untouched', async (t) => {
     const s = scene(t, 'verified')
-    const last = memberStarts(s.archive).length - 1
+    const last = gzipMemberStarts(s.archive).length - 1
     breakMember(s.archive, last)
     await rejects(s.system.restore(FIRST, { yes: true }), new RegExp(`échoue à la vérification ; rien n’a été écrit : ${FIRST}\\.tar\\.gz : .*le membre gzip n° ${last + 1} .*ne se décompresse pas`))
     assert.equal(sha256File(s.live), s.liveSha)
@@ -579,7 +571,7 @@ describe('restore reads an archive no further than it restores', { skip: require
     const s = scene(t, 'unverified')
     const metadata = JSON.parse(readFileSync(join(s.backups, `${FIRST}.metadata.json`), 'utf8')) as BackupMetadata
     assert.equal(metadata.verified, false)
-    breakMember(s.archive, memberStarts(s.archive).length - 1)
+    breakMember(s.archive, gzipMemberStarts(s.archive).length - 1)
     resealArchive(s.backups, FIRST)
     await rejects(s.system.restore(FIRST, { yes: true }), /échoue à la vérification ; rien n’a été écrit : .*ne se décompresse pas/)
     assert.equal(sha256File(s.live), s.liveSha)

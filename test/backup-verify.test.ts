@@ -9,13 +9,12 @@ import { cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, truncateSync, wri
 import { join } from 'node:path'
 import { ENGINES, openTestDatabase, suiteCleanup, tempDir } from './helpers/databases.ts'
 import { engineNamed } from '../scripts/lib/engines/index.ts'
-import { backupSystem, run, steppingClock } from './helpers/backup.ts'
+import { backupSystem, gzipMemberStarts, run, steppingClock } from './helpers/backup.ts'
 import { AdvancedBackupSystem } from '../scripts/lib/backup/backup-system.ts'
 import { serializeMetadata, type BackupMetadata } from '../scripts/lib/backup/metadata.ts'
 import type { VerifyReport } from '../scripts/lib/backup/catalog/verify.ts'
 import { resolveEnvironment } from '../scripts/lib/environment.ts'
 import { requireJudge } from './helpers/judges.ts'
-import { blockLength } from '../scripts/lib/backup/archive/gzip-blocks.ts'
 import { runScriptAsync } from './helpers/cli.ts'
 
 const ID = 'backup-2026-01-21T15-30-00'
@@ -141,9 +140,8 @@ describe('verify', () => {
     const dir = copy(t, 'archive')
     const archive = join(dir, `${ID}.tar.gz`)
     const bytes = readFileSync(archive)
-    // The members of the archive (our gzip blocks carry their length): damage the middle of the last one.
-    const starts: number[] = []
-    for (let at = 0; at < bytes.length; at += blockLength(bytes, at)!) starts.push(at)
+    // The members of the archive: damage the middle of the last one.
+    const starts = gzipMemberStarts(archive)
     const member = starts.length
     const start = starts.at(-1)!
     flipByte(archive, Math.floor((start + 40 + bytes.length - 8) / 2))

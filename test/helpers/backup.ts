@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import type { TestContext } from 'node:test'
 import { AdvancedBackupSystem, type AdvancedBackupOptions } from '../../scripts/lib/backup/backup-system.ts'
+import { blockLength } from '../../scripts/lib/backup/archive/gzip-blocks.ts'
 import type { BackupMetadata } from '../../scripts/lib/backup/metadata.ts'
 import { resolveEnvironment, type ToolkitEnvironment } from '../../scripts/lib/environment.ts'
 import { defer, tempDir } from './databases.ts'
@@ -232,4 +233,12 @@ export function databaseContents(url: string): DatabaseContents {
 
 function rowHashes(hashes: string[]): { rows: number; checksum: string } {
   return { rows: hashes.length, checksum: createHash('sha256').update(hashes.sort().join('\n')).digest('hex') }
+}
+
+/** Where each gzip member of one of our archives starts (our members carry their length in their header). */
+export function gzipMemberStarts(archive: string): number[] {
+  const bytes = readFileSync(archive)
+  const starts: number[] = []
+  for (let at = 0; at < bytes.length; at += blockLength(bytes, at)!) starts.push(at)
+  return starts
 }
