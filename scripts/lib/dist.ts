@@ -8,12 +8,14 @@
  * `dist/sources.json` lists the project files it was built from, so that a build older than its
  * sources (a `git pull` without `npm ci` or `npm run build`) is told (`sourcesChangedSince`).
  * The SQLite extension that formats the exports and sums the content checksums in C is compiled
- * into it too (engines/sqlite/extension.ts); without a C compiler the build goes on without it, and says why.
+ * into it too (engines/sqlite/extension.ts), and so is the libdeflate binding that (de)compresses the
+ * archives (backup/archive/libdeflate.ts); without a C compiler the build goes on without them, and says why.
  */
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { commitRename, fsyncPath, temporaryPathFor } from './fs/atomic.ts'
 import { compileExtension, EXTENSION_SOURCE } from './engines/sqlite/extension.ts'
+import { compileLibdeflateBinding, libdeflateBinding, LIBDEFLATE_BINDING, LIBDEFLATE_SOURCE } from './backup/archive/libdeflate.ts'
 
 /** Beside the build: when it started and the project files it was built from. */
 export const DIST_SOURCES_FILE = 'sources.json'
@@ -32,7 +34,7 @@ export const DIST_ENTRIES = ['scripts/advanced-backup.ts', 'scripts/lib/backup/c
  * Builds DIST_ENTRIES of the project at `root` into `outDir` (replaced whole).
  * @example await buildDist({ root: PROJECT_ROOT, outDir: join(PROJECT_ROOT, 'dist') }) // dist/advanced-backup.mjs
  */
-export async function buildDist({ root, outDir }: { root: string; outDir: string }): Promise<{ files: string[]; withoutExtension?: string }> {
+export async function buildDist({ root, outDir }: { root: string; outDir: string }): Promise<{ files: string[]; withoutExtension?: string; withoutLibdeflate?: string }> {
   const building = temporaryPathFor(outDir)
   const startedAt = Date.now()
   // Loaded here only: the built tool itself (which imports this module for sourcesChangedSince) never builds.
@@ -54,7 +56,8 @@ export async function buildDist({ root, outDir }: { root: string; outDir: string
       metafile: true,
     })
     const withoutExtension = compileExtension(root, building)
-    const inputs = [...Object.keys(metafile.inputs).filter((input) => !input.includes('node_modules/')), EXTENSION_SOURCE]
+    const withoutLibdeflate = compileLibdeflateBinding(root, building) ?? usableLibdeflate(root, building)
+    const inputs = [...Object.keys(metafile.inputs).filter((input) => !input.includes('node_modules/')), EXTENSION_SOURCE, LIBDEFLATE_SOURCE]
     const sources: DistSources = { startedAt, inputs: inputs.sort() }
     writeFileSync(join(building, DIST_SOURCES_FILE), `${JSON.stringify(sources)}\n`)
     const files = readdirSync(building).sort()
@@ -64,11 +67,17 @@ export async function buildDist({ root, outDir }: { root: string; outDir: string
     if (previous !== undefined) renameSync(outDir, previous)
     commitRename(building, outDir)
     if (previous !== undefined) rmSync(previous, { recursive: true, force: true })
-    return { files, ...(withoutExtension === undefined ? {} : { withoutExtension }) }
+    return { files, ...(withoutExtension === undefined ? {} : { withoutExtension }), ...(withoutLibdeflate === undefined ? {} : { withoutLibdeflate }) }
   } catch (error) {
     rmSync(building, { recursive: true, force: true })
     throw error
   }
+}
+
+/** Why the binding just built will not be used (no libdeflate.so.0 on this machine), or undefined. */
+function usableLibdeflate(root: string, building: string): string | undefined {
+  const choice = libdeflateBinding(join(building, LIBDEFLATE_BINDING), join(root, LIBDEFLATE_SOURCE))
+  return 'unavailable' in choice ? choice.unavailable : undefined
 }
 
 /**

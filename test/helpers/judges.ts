@@ -42,6 +42,11 @@ function postgresExtension(name: string): () => boolean {
   }
 }
 
+/** A shared library the dynamic linker finds in one of the usual folders (Debian's multiarch one first). */
+function sharedLibrary(name: string): () => boolean {
+  return () => [`/usr/lib/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`, '/usr/lib64', '/usr/lib', '/lib'].some((dir) => existsSync(join(dir, name)))
+}
+
 export const JUDGES = {
   sqlite3: { apt: 'sqlite3', present: onPath('sqlite3') },
   psql: { apt: 'postgresql-client', present: onPath('psql') },
@@ -56,6 +61,8 @@ export const JUDGES = {
   chromium: { apt: 'chromium', present: () => existsSync('/usr/bin/chromium') },
   pgbackrest: { apt: 'pgbackrest', present: onPath('pgbackrest') },
   hypopg: { apt: 'postgresql-15-hypopg', present: postgresExtension('hypopg') },
+  // Not a judge but what the archives are compressed with (backup/archive/libdeflate.ts): its tests need it.
+  libdeflate: { apt: 'libdeflate0', present: sharedLibrary('libdeflate.so.0') },
 } satisfies Record<string, Judge>
 
 export type JudgeName = keyof typeof JUDGES

@@ -355,7 +355,7 @@ async function hashRest(path: string, start: number, onRead: (chunk: Buffer) => 
 
 function gzipMessage(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error)
-  // zlib's own words, in French: what a person reads.
+  // zlib's own words (and libdeflate's), in French: what a person reads.
   const known: Record<string, string> = {
     'unexpected end of file': 'fin de fichier inattendue : archive tronquée',
     'incorrect header check': 'en-tête gzip invalide',
@@ -363,6 +363,10 @@ function gzipMessage(error: unknown): string {
     'invalid block type': 'type de bloc invalide',
     'invalid distance too far back': 'distance invalide dans les données',
     'invalid stored block lengths': 'longueurs de bloc invalides',
+    // libdeflate's (libdeflate.c), which does not tell a wrong CRC from bad data.
+    'libdeflate: bad data': 'données compressées invalides ou somme de contrôle fausse',
+    'libdeflate: size mismatch': 'taille décompressée différente de celle que le membre annonce',
+    'libdeflate: trailing bytes': 'octets en trop après les données compressées du membre',
   }
   return known[message] ?? `erreur zlib : ${message}`
 }

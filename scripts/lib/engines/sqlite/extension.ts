@@ -5,13 +5,12 @@
  * with the machine's C compiler; without one, both format and sum in JavaScript: the same bytes and
  * sums (test/sqlite-export-format.test.ts, test/content-checksum.test.ts), two to three times the CPU.
  */
-import { execFileSync } from 'node:child_process'
-import { createHash } from 'node:crypto'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import type Database from 'better-sqlite3'
 import { PROJECT_ROOT } from '../../environment.ts'
+import { compileSharedLibrary, sourceDigest } from '../../native.ts'
 
 /** The C source, relative to the project root (dist.ts lists it among the build's sources). */
 export const EXTENSION_SOURCE = 'scripts/lib/engines/sqlite/extension.c'
@@ -19,32 +18,15 @@ export const EXTENSION_SOURCE = 'scripts/lib/engines/sqlite/extension.c'
 export const EXTENSION_LIBRARY = 'sqlite-extension.so'
 
 /**
- * Compiles the extension into `outDir` with the machine's C compiler (`CC`, else `cc`) against
- * the SQLite headers better-sqlite3 ships; returns why it could not, or undefined once built.
+ * Compiles the extension into `outDir` with the machine's C compiler against the SQLite headers
+ * better-sqlite3 ships; returns why it could not, or undefined once built.
  */
 export function compileExtension(root: string, outDir: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
   const headers = join(dirname(createRequire(import.meta.url).resolve('better-sqlite3/package.json')), 'deps', 'sqlite3')
-  const compiler = env.CC || 'cc'
-  const source = join(root, EXTENSION_SOURCE)
-  // The build carries the digest of its source: loadExtension leaves a build of another source unused.
-  const digest = `-DTOOLKIT_SOURCE_SHA256="${sourceDigest(source)}"`
-  try {
-    execFileSync(compiler, ['-O2', '-shared', '-fPIC', digest, '-I', headers, '-o', join(outDir, EXTENSION_LIBRARY), source, '-lm'], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 120_000 })
-    return undefined
-  } catch (error) {
-    const failure = error as { code?: string; stderr?: Buffer }
-    if (failure.code === 'ENOENT') return `compilateur C introuvable (${compiler})`
-    return `${compiler} a échoué : ${failure.stderr?.toString().trim().split('\n')[0] ?? String(error)}`
-  }
-}
-
-function sourceDigest(path: string): string {
-  return createHash('sha256').update(readFileSync(path)).digest('hex')
+  return compileSharedLibrary(root, { source: EXTENSION_SOURCE, output: join(outDir, EXTENSION_LIBRARY), includes: [headers], libraries: ['-lm'] }, env)
 }
 
 const loaded = new WeakSet<Database.Database>()
-/** The digests of the sources compared against, each read once per process. */
-const sourceDigests = new Map<string, string>()
 
 /**
  * Loads the extension into `db` (once per connection); false when the build has none, or was built
@@ -56,7 +38,6 @@ export function loadExtension(db: Database.Database, library = join(PROJECT_ROOT
   if (loaded.has(db)) return true
   if (!existsSync(library)) return false
   db.loadExtension(library)
-  if (!sourceDigests.has(source)) sourceDigests.set(source, sourceDigest(source))
   let built: unknown
   try {
     built = db.prepare('SELECT toolkit_extension_source()').pluck().get()
@@ -64,7 +45,7 @@ export function loadExtension(db: Database.Database, library = join(PROJECT_ROOT
     // A build older than this function: another source too.
     return false
   }
-  if (built !== sourceDigests.get(source)) return false
+  if (built !== sourceDigest(source)) return false
   loaded.add(db)
   return true
 }
