@@ -27,13 +27,13 @@ export const COMPRESSION_LEVEL = 6
  * CPU on the 1M-dossier database and slightly smaller output, measured on 64 blocks; readers never see it.
  */
 const MEMORY_LEVEL = 9
-/** Room for zlib's output of one block in one piece (deflate can grow incompressible data a little). */
+/** Room for one block's compressed output in one piece (deflate can grow incompressible data a little). */
 const OUTPUT_ROOM = BLOCK_SIZE + (64 << 10)
 /** Largest member our writer makes: one block's deflate output plus the headers. */
 export const MAX_MEMBER_SIZE = OUTPUT_ROOM + 64
 /**
- * A block of fewer bytes than this (uncompressed), while no worker has started, is done on libuv's
- * zlib threads instead: a worker costs more to start than such a block costs to (de)compress — the
+ * A block of fewer bytes than this (uncompressed), while no worker has started, is done without one
+ * (by libdeflate on this thread, else on libuv's zlib threads): a worker costs more to start than such a block costs to (de)compress — the
  * whole archive of a small backup, its verification, its restore (bench/startup.ts).
  */
 const WORKER_FROM_BYTES = 256 << 10
