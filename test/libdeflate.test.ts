@@ -9,12 +9,13 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { spawnSync } from 'node:child_process'
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { gunzipSync, gzipSync } from 'node:zlib'
 import { ArchiveWriter } from '../scripts/lib/backup/archive/archive.ts'
 import { BLOCK_SIZE, GzipPool } from '../scripts/lib/backup/archive/gzip-blocks.ts'
-import { libdeflateBinding } from '../scripts/lib/backup/archive/libdeflate.ts'
+import { compileLibdeflateBinding, libdeflateBinding, LIBDEFLATE_BINDING, LIBDEFLATE_SOURCE } from '../scripts/lib/backup/archive/libdeflate.ts'
+import { PROJECT_ROOT } from '../scripts/lib/environment.ts'
 import type { BackupMetadata } from '../scripts/lib/backup/metadata.ts'
 import { REPO_ROOT } from './helpers/cli.ts'
 import { tempDir } from './helpers/databases.ts'
@@ -40,6 +41,21 @@ test('the build has the libdeflate binding, and a pool made without options uses
   } finally {
     await pool.close()
   }
+})
+
+test('without a C compiler the build says why and pools use zlib; a binding built from another libdeflate.c (a git pull without npm run build) is left unused', (t) => {
+  const root = tempDir(t, 'ipm-binding-')
+  assert.equal(compileLibdeflateBinding(PROJECT_ROOT, root, { CC: 'no-such-compiler' }), 'compilateur C introuvable (no-such-compiler)')
+  assert.ok(!existsSync(join(root, LIBDEFLATE_BINDING)))
+  assert.match((libdeflateBinding(join(root, LIBDEFLATE_BINDING)) as { unavailable: string }).unavailable, /absent \(npm run build\)$/)
+  const source = join(root, LIBDEFLATE_SOURCE)
+  mkdirSync(join(source, '..'), { recursive: true })
+  copyFileSync(join(PROJECT_ROOT, LIBDEFLATE_SOURCE), source)
+  appendFileSync(source, '/* the next version */\n')
+  assert.equal(compileLibdeflateBinding(root, root), undefined)
+  const library = join(root, LIBDEFLATE_BINDING)
+  assert.deepEqual(libdeflateBinding(library), { unavailable: `${library} construit d’une autre source (npm run build)` })
+  if (!requireJudge('libdeflate')) assert.deepEqual(libdeflateBinding(library, source), { path: library }, 'the same binding against its own source')
 })
 
 test('members of either codec, at levels 1, 6 and 9, inflate to their block through zlib and through the other codec', { skip: requireJudge('libdeflate') }, async () => {
