@@ -18,7 +18,7 @@ import { open, type FileHandle } from 'node:fs/promises'
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import zlib, { createGunzip, gunzip, gzip } from 'node:zlib'
-import { libdeflateBinding, loadLibdeflate, type LibdeflateChoice, type LibdeflateCodec } from './libdeflate.ts'
+import { libdeflateBinding, type LibdeflateChoice, type LibdeflateCodec } from './libdeflate.ts'
 
 export const BLOCK_SIZE = 1 << 20
 export const COMPRESSION_LEVEL = 6
@@ -41,7 +41,8 @@ const WORKER_FROM_BYTES = 256 << 10
 /**
  * One block gzipped (into one member) or one member gunzipped: by libdeflate (`native`,
  * libdeflate.ts) when the pool has it, else by zlib. It is also the worker's code (WORKER_SOURCE, from
- * its text), so it uses nothing but its arguments and has no inner function.
+ * its text), so it uses nothing but its arguments and `inflatedSize` (whose text goes there too), and
+ * has no inner function.
  */
 function codeBlock(native: LibdeflateCodec | undefined, zlib: typeof import('node:zlib'), op: 'gzip' | 'gunzip', input: Buffer, level: number, memLevel: number, room: number): Buffer {
   if (op === 'gzip') {
@@ -53,8 +54,8 @@ function codeBlock(native: LibdeflateCodec | undefined, zlib: typeof import('nod
     // One output chunk as large as the result: zlib returns it without concatenating copies.
     return zlib.gzipSync(input, { level, memLevel, chunkSize: room })
   }
-  // ISIZE, the inflated size a member records: ours hold one block at most; anything larger is zlib's to refuse or stream.
-  const size = input.length >= 18 ? input.readUInt32LE(input.length - 4) : room + 1
+  // Our members hold one block at most; anything announcing more is zlib's to refuse or stream.
+  const size = inflatedSize(op, input)
   if (native !== undefined && size <= room) {
     const output = Buffer.allocUnsafeSlow(size)
     return output.subarray(0, native.gunzip(input, output))
@@ -67,6 +68,8 @@ const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads')
 const zlib = require('node:zlib')
 const native = workerData.libdeflate === undefined ? undefined : require(workerData.libdeflate)
+// A declaration, so that it keeps the name codeBlock's text calls it by (which a bundler may have changed).
+${inflatedSize.toString()}
 const codeBlock = ${codeBlock.toString()}
 // Moves a buffer to the other thread when it owns its memory (never a slice of Node's shared pool).
 const movable = (b) => b.byteLength > 0 && b.buffer.byteLength > Buffer.poolSize
@@ -107,10 +110,8 @@ export class GzipPool {
   #cap = Infinity
   readonly size: number
   readonly level: number
-  /** What codes the blocks: libdeflate's binding (its path), or why zlib does. */
+  /** What codes the blocks: libdeflate's binding, or why zlib does. */
   readonly codec: LibdeflateChoice
-  /** The binding loaded on this thread, for blocks too small for a worker. */
-  #native: LibdeflateCodec | undefined
 
   constructor(options: { threads?: number; level?: number; codec?: LibdeflateChoice } = {}) {
     this.size = Math.max(1, options.threads ?? availableParallelism())
@@ -151,9 +152,8 @@ export class GzipPool {
   #withoutWorker(op: 'gzip' | 'gunzip', data: Buffer): Promise<BlockResult> {
     if ('path' in this.codec) {
       // libdeflate takes less than a millisecond for such a block: on this thread, as zlib's threads would cost more.
-      this.#native ??= loadLibdeflate(this.codec.path)
       try {
-        return Promise.resolve({ data: codeBlock(this.#native, zlib, op, data, this.level, MEMORY_LEVEL, OUTPUT_ROOM), input: data })
+        return Promise.resolve({ data: codeBlock(this.codec.binding, zlib, op, data, this.level, MEMORY_LEVEL, OUTPUT_ROOM), input: data })
       } catch (error) {
         return Promise.reject(error as Error)
       }

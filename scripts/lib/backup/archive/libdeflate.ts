@@ -2,7 +2,8 @@
  * The libdeflate binding (libdeflate.c): gzip members compressed and inflated by libdeflate when the
  * build has the binding and the machine has libdeflate.so.0, by Node's zlib otherwise — the same
  * gzip format either way (any gzip reader, and our reader, read both). gzip-blocks.ts asks
- * `libdeflateBinding` once per pool and hands the path to its worker threads.
+ * `libdeflateBinding` once per pool, uses the binding it loaded on this thread and hands its path to
+ * the worker threads (each loads its own).
  */
 import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -38,25 +39,20 @@ export function compileLibdeflateBinding(root: string, outDir: string, env: Node
   return compileSharedLibrary(root, { source: LIBDEFLATE_SOURCE, output: join(outDir, LIBDEFLATE_BINDING), includes: [headers], libraries: ['-ldl', '-lpthread'] }, env)
 }
 
-/** The binding to use: its path, or why zlib is used instead. */
-export type LibdeflateChoice = { path: string } | { unavailable: string }
+/** The binding to use (its path, and the binding as this thread loaded it), or why zlib is used instead. */
+export type LibdeflateChoice = { path: string; binding: LibdeflateCodec } | { unavailable: string }
 
 /**
  * The binding this process and its threads load, checked here: built from this source (a build older
  * than a `git pull` is left unused), and libdeflate.so.0 found.
- * @example const choice = libdeflateBinding(); if ('path' in choice) worker.postMessage({ binding: choice.path })
+ * @example const choice = libdeflateBinding(); if ('path' in choice) choice.binding.gzip(block, 6, output)
  */
 export function libdeflateBinding(library = join(PROJECT_ROOT, 'dist', LIBDEFLATE_BINDING), source = join(PROJECT_ROOT, LIBDEFLATE_SOURCE)): LibdeflateChoice {
   if (!existsSync(library)) return { unavailable: `${library} absent (npm run build)` }
   const loaded = loadBinding(library)
   if (loaded.sourceSha256 !== sourceDigest(source)) return { unavailable: `${library} construit d’une autre source (npm run build)` }
   if (loaded.unavailable !== undefined) return { unavailable: loaded.unavailable }
-  return { path: library }
-}
-
-/** The codec of a binding `libdeflateBinding` chose (loaded once per thread by Node). */
-export function loadLibdeflate(path: string): LibdeflateCodec {
-  return loadBinding(path) as LibdeflateCodec
+  return { path: library, binding: loaded as LibdeflateCodec }
 }
 
 function loadBinding(path: string): LoadedBinding {
