@@ -9,7 +9,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { spawnSync } from 'node:child_process'
-import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { gunzipSync, gzipSync } from 'node:zlib'
 import { ArchiveWriter } from '../scripts/lib/backup/archive/archive.ts'
@@ -21,6 +21,7 @@ import { REPO_ROOT } from './helpers/cli.ts'
 import { tempDir } from './helpers/databases.ts'
 import { gzipMemberStarts, run } from './helpers/backup.ts'
 import { requireJudge } from './helpers/judges.ts'
+import { nextVersionOf } from './helpers/native.ts'
 
 const LIBDEFLATE_OS = 0xff
 const ZLIB_OS = 3
@@ -48,10 +49,7 @@ test('without a C compiler the build says why and pools use zlib; a binding buil
   assert.equal(compileLibdeflateBinding(PROJECT_ROOT, root, { CC: 'no-such-compiler' }), 'compilateur C introuvable (no-such-compiler)')
   assert.ok(!existsSync(join(root, LIBDEFLATE_BINDING)))
   assert.match((libdeflateBinding(join(root, LIBDEFLATE_BINDING)) as { unavailable: string }).unavailable, /absent \(npm run build\)$/)
-  const source = join(root, LIBDEFLATE_SOURCE)
-  mkdirSync(join(source, '..'), { recursive: true })
-  copyFileSync(join(PROJECT_ROOT, LIBDEFLATE_SOURCE), source)
-  appendFileSync(source, '/* the next version */\n')
+  const source = nextVersionOf(root, LIBDEFLATE_SOURCE)
   assert.equal(compileLibdeflateBinding(root, root), undefined)
   const library = join(root, LIBDEFLATE_BINDING)
   assert.deepEqual(libdeflateBinding(library), { unavailable: `${library} construit d’une autre source (npm run build)` })

@@ -7,11 +7,12 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { appendFileSync, copyFileSync, existsSync, mkdirSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { tempDir } from './helpers/databases.ts'
 import { collector, seededRandom } from './helpers/backup.ts'
+import { nextVersionOf } from './helpers/native.ts'
 import { exportCsv, exportCsvChunks } from '../scripts/lib/backup/exporters/csv.ts'
 import { exportJsonDocument } from '../scripts/lib/backup/exporters/json.ts'
 import { writeSqliteScript } from '../scripts/lib/backup/exporters/sql.ts'
@@ -167,10 +168,7 @@ test('without a C compiler the build says why, and a connection without the exte
 
 test('a build of another extension.c (a git pull without npm run build) is left unused: the exports format in JavaScript', (t) => {
   const root = tempDir(t)
-  const source = join(root, EXTENSION_SOURCE)
-  mkdirSync(join(source, '..'), { recursive: true })
-  copyFileSync(join(PROJECT_ROOT, EXTENSION_SOURCE), source)
-  appendFileSync(source, '/* the next version */\n')
+  const source = nextVersionOf(root, EXTENSION_SOURCE)
   assert.equal(compileExtension(root, root), undefined)
   const library = join(root, EXTENSION_LIBRARY)
   const stale = new Database(':memory:')
